@@ -1,0 +1,25 @@
+// Errors are values with a stable code and a sentence a user can act on.
+export class SdError extends Error {
+  readonly code: string;
+  readonly details?: Record<string, unknown>;
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'SdError';
+    this.code = code;
+    this.details = details;
+  }
+  toJSON(): { code: string; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+export function isSdError(e: unknown): e is SdError {
+  return e instanceof SdError;
+}
+
+/** Turns anything thrown into the `{code, message}` shape that crosses the RPC boundary. */
+export function toErrorValue(e: unknown): { code: string; message: string; details?: Record<string, unknown> } {
+  if (e instanceof SdError) return e.toJSON();
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: 'E_INTERNAL', message };
+}
