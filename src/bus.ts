@@ -1,0 +1,47 @@
+// The in-process event bus that actors and RPC subscribers listen to.
+import { EventEmitter } from 'node:events';
+
+export interface BusEvent {
+  kind: 'event';
+  lib: string;
+  dev: string;
+  seq: number;
+  type: string;
+  at: number;
+  summary: string;
+}
+
+export interface BusJob {
+  kind: 'job';
+  lib: string;
+  job: string;
+  jobKind: string;
+  state: string;
+  phase?: string;
+  done?: number;
+  total?: number;
+  rate?: number;
+  errors?: number;
+}
+
+export interface BusService {
+  kind: 'service';
+  service: string;
+  state: string;
+}
+
+export type BusMessage = BusEvent | BusJob | BusService;
+
+export class EventBus {
+  private readonly ee = new EventEmitter();
+  constructor() {
+    this.ee.setMaxListeners(1000);
+  }
+  publish(msg: BusMessage): void {
+    this.ee.emit('message', msg);
+  }
+  subscribe(fn: (msg: BusMessage) => void): () => void {
+    this.ee.on('message', fn);
+    return () => this.ee.off('message', fn);
+  }
+}

@@ -1,0 +1,142 @@
+// Core: opens a data dir and its libraries and runs commands and queries by name.
+// The embeddable entry point: the daemon, the tests and any app use the same Core.
+import { join } from 'node:path';
+import { EventBus } from './bus.js';
+import { SdError } from './errors.js';
+import { blake3, hex, initHashing } from './events/hash.js';
+import { pack } from './events/codec.js';
+import type { StoredEvent } from './events/log.js';
+import { ensurePrivateDir } from './fsutil.js';
+import { loadOrCreateIdentity, type DeviceIdentity } from './identity.js';
+import type { Library } from './library/library.js';
+import { LibraryManager } from './library/manager.js';
+import type { Check, CommandCtx, Plan } from './ops/define.js';
+import { findCommand, findQuery } from './ops/registry.js';
+import { summarize } from './ops/log/summary.js';
+import type { VerifiedBody } from './projections/audit.js';
+import { startServices, type Services } from './actors/services.js';
+
+export interface CommandOptions {
+  library?: string;
+  dryRun?: boolean;
+  /** The fingerprint of a plan the user saw: a different current plan is refused as stale. */
+  fingerprint?: string;
+  yes?: boolean;
+}
+
+export interface CommandOutcome<R = unknown> {
+  plan: Plan;
+  committed: boolean;
+  result?: R;
+  verify?: { ok: boolean; checks: Check[] };
+}
+
+export interface CoreOptions {
+  /** Start the actors (JobManager, SyncService, NetworkService). Default true. */
+  services?: boolean;
+}
+
+export class Core {
+  readonly bus = new EventBus();
+  readonly libraries: LibraryManager;
+  readonly startedAt = Date.now();
+  services: Services | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly device: DeviceIdentity,
+  ) {
+    this.libraries = new LibraryManager(dataDir, device);
+  }
+
+  static async open(dataDir: string, opts: CoreOptions = {}): Promise<Core> {
+    await initHashing();
+    ensurePrivateDir(dataDir);
+    const core = new Core(dataDir, loadOrCreateIdentity(dataDir));
+    core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
+    core.libraries.load();
+    if (opts.services !== false) core.services = await startServices(core);
+    return core;
+  }
+
+  get logDir(): string {
+    return join(this.dataDir, 'logs');
+  }
+
+  private publishEvent(lib: Library, ev: StoredEvent): void {
+    this.bus.publish({ kind: 'event', lib: lib.id, dev: ev.dev, seq: ev.seq, type: ev.type, at: ev.hlc.ms, summary: summarize(ev.type, ev.body) });
+  }
+
+  /** Runs a command through preview -> commit -> verify. Commands run one at a time. */
+  command<R = unknown>(name: string, input: unknown, opts: CommandOptions = {}): Promise<CommandOutcome<R>> {
+    const run = this.queue.then(() => this.runCommand<R>(name, input, opts));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runCommand<R>(name: string, rawInput: unknown, opts: CommandOptions): Promise<CommandOutcome<R>> {
+    if (this.closed) throw new SdError('E_SHUTTING_DOWN', 'the daemon is shutting down');
+    const def = findCommand(name);
+    const parsed = def.input.safeParse(rawInput ?? {});
+    if (!parsed.success) throw badInput(name, parsed.error);
+    const input = parsed.data;
+    const lib = this.libraries.resolve(opts.library);
+    const ctx: CommandCtx = { core: this, lib };
+    const body = await def.preview(ctx, input);
+    const plan: Plan = { ...body, command: name, library: lib.id, input, fingerprint: hex(blake3(pack([name, lib.id, input, body]))).slice(0, 32) };
+    if (opts.dryRun) return { plan, committed: false };
+    if (opts.fingerprint !== undefined && opts.fingerprint !== plan.fingerprint) {
+      throw new SdError('E_STALE_PLAN', 'the state changed since the preview was made; preview again and confirm the new plan');
+    }
+    if (plan.conflicts?.length) {
+      throw new SdError('E_CONFLICT', plan.conflicts.map((c) => c.message).join('; '), { conflicts: plan.conflicts });
+    }
+    if (plan.confirm && !opts.yes) {
+      throw new SdError('E_CONFIRMATION_REQUIRED', `${plan.confirm} Pass --yes to confirm.`, { plan });
+    }
+    const appended: { lib: string; dev: string; seq: number }[] = [];
+    const stop = this.bus.subscribe((m) => {
+      if (m.kind === 'event' && m.dev === this.device.id) appended.push(m);
+    });
+    let result: R;
+    try {
+      result = (await def.commit(ctx, plan)) as R;
+    } finally {
+      stop();
+    }
+    const checks = await def.verify(ctx, plan, result);
+    const ok = checks.every((c) => c.ok);
+    const first = appended[0];
+    if (first) {
+      const target = this.libraries.list().find((l) => l.id === first.lib);
+      const refs = appended.filter((a) => a.lib === first.lib).map((a) => [a.dev, a.seq] as [string, number]);
+      const verified: VerifiedBody = { command: name, refs: refs.slice(0, 1), ok, checks };
+      target?.write(() => target.append('command.verified', verified));
+    }
+    return { plan, committed: true, result, verify: { ok, checks } };
+  }
+
+  async query<R = unknown>(name: string, input: unknown, opts: { library?: string } = {}): Promise<R> {
+    const def = findQuery(name);
+    const parsed = def.input.safeParse(input ?? {});
+    if (!parsed.success) throw badInput(name, parsed.error);
+    const lib = this.libraries.resolve(opts.library);
+    return (await def.run({ core: this, lib, db: lib.ro }, parsed.data)) as R;
+  }
+
+  /** Stops the services, lets the running command finish, closes every database. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.services?.stop();
+    await this.queue;
+    this.libraries.closeAll();
+  }
+}
+
+function badInput(op: string, error: { issues: { path: PropertyKey[]; message: string }[] }): SdError {
+  const msg = error.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
+  return new SdError('E_BAD_INPUT', `${op}: ${msg}`, { issues: error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) });
+}

@@ -1,0 +1,62 @@
+// Ed25519 with node:crypto. A device id is derived from its public key, so it cannot be
+// claimed without the key: base32 of the first 20 bytes of BLAKE3(raw public key).
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { base32, blake3 } from './hash.js';
+
+export interface DeviceKeys {
+  id: string;
+  publicKey: Uint8Array; // raw 32 bytes
+  privateKey: KeyObject;
+  publicKeyObject: KeyObject;
+}
+
+export function generateKeys(): { privatePem: string } {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return { privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+}
+
+export function rawPublicKey(key: KeyObject): Uint8Array {
+  const jwk = key.export({ format: 'jwk' });
+  return new Uint8Array(Buffer.from(String(jwk.x), 'base64url'));
+}
+
+export function deviceIdOf(rawPublic: Uint8Array): string {
+  return base32(blake3(rawPublic).subarray(0, 20));
+}
+
+export function keysFromPem(privatePem: string): DeviceKeys {
+  const privateKey = createPrivateKey(privatePem);
+  const publicKeyObject = createPublicKey(privateKey);
+  const publicKey = rawPublicKey(publicKeyObject);
+  return { id: deviceIdOf(publicKey), publicKey, privateKey, publicKeyObject };
+}
+
+const publicKeyCache = new Map<string, KeyObject>();
+
+export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+  const x = Buffer.from(raw).toString('base64url');
+  let key = publicKeyCache.get(x);
+  if (!key) {
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+    publicKeyCache.set(x, key);
+  }
+  return key;
+}
+
+export function signBytes(privateKey: KeyObject, data: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, data, privateKey));
+}
+
+export function verifyBytes(publicKey: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    return verify(null, data, publicKey, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** Short, human-comparable fingerprint of a public key (shown when pairing). */
+export function fingerprint(rawPublic: Uint8Array): string {
+  const b = base32(blake3(rawPublic)).slice(0, 16).toUpperCase();
+  return b.match(/.{4}/g)!.join('-');
+}

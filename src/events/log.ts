@@ -1,0 +1,98 @@
+// The library's event log: one single-writer, hash-chained feed per device, stored in the
+// library's SQLite database next to the projections so an append and its projection share
+// one transaction.
+import type { Database, Statement } from 'better-sqlite3-multiple-ciphers';
+import { SdError } from '../errors.js';
+import { decodeEvent, encodeEvent, type EventFields } from './codec.js';
+import { blake3 } from './hash.js';
+import { HlcClock, type Hlc } from './hlc.js';
+import { signBytes, type DeviceKeys } from './keys.js';
+
+export interface StoredEvent extends EventFields {
+  hash: Uint8Array;
+  sig: Uint8Array;
+  bytes: Uint8Array;
+}
+
+export const LOG_SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  dev TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, hlc_ms INTEGER NOT NULL,
+  hlc_c INTEGER NOT NULL, type TEXT NOT NULL, bytes BLOB NOT NULL, sig BLOB NOT NULL,
+  PRIMARY KEY (dev, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_time ON events (hlc_ms, hlc_c, dev, seq);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (type);
+`;
+
+interface Row {
+  dev: string;
+  seq: number;
+  hash: Buffer;
+  type: string;
+  bytes: Buffer;
+  sig: Buffer;
+}
+
+export function rowToEvent(row: Row): StoredEvent {
+  const f = decodeEvent(row.bytes);
+  return { ...f, hash: new Uint8Array(row.hash), sig: new Uint8Array(row.sig), bytes: new Uint8Array(row.bytes) };
+}
+
+export class EventLog {
+  readonly clock: HlcClock;
+  private readonly insert: Statement;
+  private readonly headStmt: Statement;
+  private readonly getStmt: Statement;
+  private head: { seq: number; hash: Uint8Array | null };
+
+  constructor(
+    private readonly db: Database,
+    readonly lib: string,
+    private readonly keys: DeviceKeys,
+  ) {
+    db.exec(LOG_SCHEMA);
+    this.insert = db.prepare('INSERT INTO events (dev, seq, hash, hlc_ms, hlc_c, type, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.headStmt = db.prepare('SELECT seq, hash FROM events WHERE dev = ? ORDER BY seq DESC LIMIT 1');
+    this.getStmt = db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events WHERE dev = ? AND seq = ?');
+    const h = this.headStmt.get(keys.id) as { seq: number; hash: Buffer } | undefined;
+    this.head = h ? { seq: h.seq, hash: new Uint8Array(h.hash) } : { seq: 0, hash: null };
+    const last = db.prepare('SELECT hlc_ms AS ms, hlc_c AS c FROM events ORDER BY hlc_ms DESC, hlc_c DESC LIMIT 1').get() as Hlc | undefined;
+    this.clock = new HlcClock(last ?? { ms: 0, c: 0 });
+  }
+
+  get deviceId(): string {
+    return this.keys.id;
+  }
+
+  /** Appends one event of this device. Call inside the transaction that projects it. */
+  append(type: string, body: unknown): StoredEvent {
+    if (!this.db.inTransaction) throw new SdError('E_INTERNAL', 'append outside a transaction');
+    const fields: EventFields = { lib: this.lib, dev: this.keys.id, seq: this.head.seq + 1, prev: this.head.hash, hlc: this.clock.now(), type, body };
+    const bytes = encodeEvent(fields);
+    const hash = blake3(bytes);
+    const sig = signBytes(this.keys.privateKey, hash);
+    this.insert.run(fields.dev, fields.seq, hash, fields.hlc.ms, fields.hlc.c, type, bytes, sig);
+    this.head = { seq: fields.seq, hash };
+    return { ...fields, hash, sig, bytes };
+  }
+
+  /** Re-reads this device's head (after a rolled-back transaction). */
+  reloadHead(): void {
+    const h = this.headStmt.get(this.keys.id) as { seq: number; hash: Buffer } | undefined;
+    this.head = h ? { seq: h.seq, hash: new Uint8Array(h.hash) } : { seq: 0, hash: null };
+  }
+
+  get(dev: string, seq: number): StoredEvent | undefined {
+    const row = this.getStmt.get(dev, seq) as Row | undefined;
+    return row ? rowToEvent(row) : undefined;
+  }
+
+  heads(): Map<string, number> {
+    const rows = this.db.prepare('SELECT dev, MAX(seq) AS seq FROM events GROUP BY dev').all() as { dev: string; seq: number }[];
+    return new Map(rows.map((r) => [r.dev, r.seq]));
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+  }
+}

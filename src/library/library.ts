@@ -1,0 +1,109 @@
+// One library: its SQLite database (log + projections + operational tables), a read-only
+// connection for queries, and the single write path `write()` that appends and projects in
+// one transaction and publishes the events only once that transaction has committed.
+import Database from 'better-sqlite3-multiple-ciphers';
+import { chmodSync, existsSync } from 'node:fs';
+import { SdError } from '../errors.js';
+import { EventLog, type StoredEvent } from '../events/log.js';
+import type { DeviceKeys } from '../events/keys.js';
+import { applySchema, project } from '../projections/index.js';
+
+export type Db = Database.Database;
+
+export interface LibraryInfo {
+  id: string;
+  name: string;
+  path: string;
+}
+
+export class Library {
+  readonly db: Db;
+  readonly log: EventLog;
+  private roDb: Db | undefined;
+  private pending: StoredEvent[] = [];
+  private listeners = new Set<(ev: StoredEvent) => void>();
+
+  private constructor(
+    readonly id: string,
+    readonly path: string,
+    db: Db,
+    keys: DeviceKeys,
+  ) {
+    this.db = db;
+    this.log = new EventLog(db, id, keys);
+  }
+
+  static open(path: string, id: string, keys: DeviceKeys, opts: { create?: boolean } = {}): Library {
+    if (!opts.create && !existsSync(path)) throw new SdError('E_LIBRARY_NOT_FOUND', `no library database at ${path}`);
+    let db: Db;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      // A damaged file fails here rather than at the first query.
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (e) {
+      throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} cannot be opened: ${(e as Error).message}`, { path });
+    }
+    chmodSync(path, 0o600);
+    applySchema(db);
+    return new Library(id, path, db, keys);
+  }
+
+  /** Read-only connection: a query that tries to write fails by construction. */
+  get ro(): Db {
+    if (!this.roDb) {
+      this.roDb = new Database(this.path, { readonly: true, fileMustExist: true });
+      this.roDb.pragma('busy_timeout = 5000');
+    }
+    return this.roDb;
+  }
+
+  get name(): string {
+    const row = this.db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as { value: string } | undefined;
+    return row?.value ?? '(unnamed)';
+  }
+
+  /** Appends one event of this device and projects it. Only valid inside write(). */
+  append(type: string, body: unknown): StoredEvent {
+    const ev = this.log.append(type, body);
+    project(this.db, ev);
+    this.pending.push(ev);
+    return ev;
+  }
+
+  /** Runs fn in one transaction; events appended inside are published after the commit. */
+  write<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    let out: T;
+    try {
+      out = this.db.transaction(fn)();
+    } catch (e) {
+      this.pending = [];
+      this.log.reloadHead();
+      throw e;
+    }
+    const evs = this.pending;
+    this.pending = [];
+    for (const ev of evs) for (const l of this.listeners) l(ev);
+    return out;
+  }
+
+  onEvent(fn: (ev: StoredEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  close(): void {
+    this.roDb?.close();
+    if (this.db.open) {
+      try {
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch {
+        // a busy checkpoint is retried by SQLite on the next open
+      }
+      this.db.close();
+    }
+  }
+}

@@ -1,0 +1,86 @@
+// Commands (preview -> commit -> verify) and queries, declared once and registered by name.
+// The daemon, the tests and any embedding app reach them through Core only.
+import type { z } from 'zod';
+import type { Core } from '../core.js';
+import type { Library, Db } from '../library/library.js';
+
+export interface PlanChange {
+  /** create | update | delete | move | copy ... */
+  op: string;
+  /** What is touched: a library, a device, a path, a tag... */
+  target: string;
+  detail?: string;
+  bytes?: number;
+}
+
+export interface Conflict {
+  code: string;
+  target: string;
+  message: string;
+}
+
+/** What preview returns: everything that will change, computed on the current state. */
+export interface PlanBody<D = unknown> {
+  summary: string;
+  changes: PlanChange[];
+  warnings?: string[];
+  conflicts?: Conflict[];
+  /** A question to confirm before committing (deletions and the like). */
+  confirm?: string;
+  /** What commit needs; part of the fingerprint. */
+  data?: D;
+}
+
+export interface Plan<D = unknown> extends PlanBody<D> {
+  command: string;
+  library: string | null;
+  input: unknown;
+  fingerprint: string;
+}
+
+export interface Check {
+  what: string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface CommandCtx {
+  core: Core;
+  /** The library the command runs on (the current one unless --library says otherwise). */
+  lib: Library;
+}
+
+export interface QueryCtx {
+  core: Core;
+  lib: Library;
+  /** Read-only connection to the library database. */
+  db: Db;
+}
+
+export interface CommandDef<I = any, D = any, R = any> {
+  name: string;
+  summary: string;
+  input: z.ZodType<I>;
+  preview(ctx: CommandCtx, input: I): PlanBody<D> | Promise<PlanBody<D>>;
+  commit(ctx: CommandCtx, plan: Plan<D> & { input: I }): R | Promise<R>;
+  verify(ctx: CommandCtx, plan: Plan<D> & { input: I }, result: R): Check[] | Promise<Check[]>;
+}
+
+export interface QueryDef<I = any, R = any> {
+  name: string;
+  summary: string;
+  input: z.ZodType<I>;
+  run(ctx: QueryCtx, input: I): R | Promise<R>;
+}
+
+export function defineCommand<I, D, R>(def: CommandDef<I, D, R>): CommandDef<I, D, R> {
+  return def;
+}
+
+export function defineQuery<I, R>(def: QueryDef<I, R>): QueryDef<I, R> {
+  return def;
+}
+
+export function check(ok: boolean, what: string, detail?: string): Check {
+  return detail === undefined ? { what, ok } : { what, ok, detail };
+}

@@ -1,0 +1,25 @@
+// One-line, human summaries of events for `sd log` and `sd events`.
+type Summarizer = (body: any) => string;
+
+const summaries: Record<string, Summarizer> = {
+  'library.created': (b) => `created library "${b.name}"`,
+  'library.renamed': (b) => `renamed library to "${b.name}"`,
+  'device.renamed': (b) => `renamed this device to "${b.name}"`,
+  'device.added': (b) => `added device "${b.name}" (${String(b.dev).slice(0, 8)})`,
+  'device.revoked': (b) => `revoked device ${String(b.dev).slice(0, 8)}`,
+  'command.verified': (b) => `verify of ${b.command}: ${b.ok ? 'passed' : `FAILED (${b.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { what: string }) => c.what).join(', ')})`}`,
+};
+
+export function registerSummary(type: string, fn: Summarizer): void {
+  summaries[type] = fn;
+}
+
+export function summarize(type: string, body: unknown): string {
+  const fn = summaries[type];
+  if (!fn) return type;
+  try {
+    return fn(body);
+  } catch {
+    return type;
+  }
+}

@@ -1,0 +1,44 @@
+// Every command and query, registered by name in one place. The daemon, the tests and any
+// embedding app call the same registry through Core.
+import { SdError } from '../errors.js';
+import type { CommandDef, QueryDef } from './define.js';
+import { createLibrary, deleteLibrary, renameLibrary, useLibrary } from './library/commands.js';
+import { libraryInfo, listLibraries } from './library/queries.js';
+import { listDevices, renameDevice } from './device/index.js';
+import { listLog, replayCheckQuery, verifyLogQuery } from './log/queries.js';
+
+const commands = new Map<string, CommandDef>();
+const queries = new Map<string, QueryDef>();
+
+export function registerCommand(def: CommandDef): void {
+  if (commands.has(def.name)) throw new Error(`command ${def.name} registered twice`);
+  commands.set(def.name, def);
+}
+
+export function registerQuery(def: QueryDef): void {
+  if (queries.has(def.name)) throw new Error(`query ${def.name} registered twice`);
+  queries.set(def.name, def);
+}
+
+for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, renameDevice]) registerCommand(c as CommandDef);
+for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery]) registerQuery(q as QueryDef);
+
+export function findCommand(name: string): CommandDef {
+  const c = commands.get(name);
+  if (!c) throw new SdError('E_UNKNOWN_COMMAND', `no command named "${name}"`);
+  return c;
+}
+
+export function findQuery(name: string): QueryDef {
+  const q = queries.get(name);
+  if (!q) throw new SdError('E_UNKNOWN_QUERY', `no query named "${name}"`);
+  return q;
+}
+
+export function commandNames(): string[] {
+  return [...commands.keys()].sort();
+}
+
+export function queryNames(): string[] {
+  return [...queries.keys()].sort();
+}

@@ -1,0 +1,32 @@
+// A projector turns events of some types into rows. Projections are derived data: the
+// checksum of every projection table must be the same after a replay of the log.
+import type { Database, Statement } from 'better-sqlite3-multiple-ciphers';
+import type { StoredEvent } from '../events/log.js';
+
+export interface TableDef {
+  name: string;
+  ddl: string;
+  /** ORDER BY clause that makes the checksum deterministic (the primary key). */
+  orderBy: string;
+  /** Columns left out of the checksum (none by default). */
+  exclude?: string[];
+}
+
+export interface Projector {
+  name: string;
+  tables: TableDef[];
+  /** Extra DDL (indexes, FTS) that is not itself checksummed. */
+  extraDdl?: string;
+  handlers: Record<string, (db: Database, ev: StoredEvent) => void>;
+}
+
+const cache = new WeakMap<Database, Map<string, Statement>>();
+
+/** Prepared statements cached per connection: projections run on the live db and on replays. */
+export function stmt(db: Database, sql: string): Statement {
+  let m = cache.get(db);
+  if (!m) cache.set(db, (m = new Map()));
+  let s = m.get(sql);
+  if (!s) m.set(sql, (s = db.prepare(sql)));
+  return s;
+}
