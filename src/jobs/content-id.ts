@@ -1,0 +1,135 @@
+// Content identification: BLAKE3 of small files whole, of large files by samples.
+//
+// Layout hashed (all sizes in bytes):
+//   small (size <= SMALL_FILE_LIMIT): u64le(size) || whole content
+//   large (size >  SMALL_FILE_LIMIT): u64le(size) || head[0, 8 KiB) || 4 blocks of 10 KiB at
+//     offset HEAD + i * floor((size - HEAD - TAIL) / 4), i = 0..3 || tail[size - 8 KiB, size)
+// Content id = hex of the first 16 bytes of the BLAKE3 digest (32 hex chars).
+//
+// Known property of sampling: for a large file, changing bytes that fall outside every sample
+// (see sampleRanges) keeps the id. That is the price of identifying a 1 TiB file in ~56 KiB of
+// reads; the id is meant for "is this probably the same content", not integrity. Use
+// fullBlake3 when integrity matters.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createBLAKE3, type IHasher } from 'hash-wasm';
+import { SdError } from '../errors.js';
+
+export const SMALL_FILE_LIMIT = 100 * 1024;
+export const HEAD_SIZE = 8 * 1024;
+export const TAIL_SIZE = 8 * 1024;
+export const SAMPLE_COUNT = 4;
+export const SAMPLE_SIZE = 10 * 1024;
+/** How many leading bytes identify() hands back for kind detection. */
+export const KIND_HEAD_SIZE = 64;
+
+const SAMPLED_BYTES = HEAD_SIZE + SAMPLE_COUNT * SAMPLE_SIZE + TAIL_SIZE;
+
+export interface ContentIdentity {
+  contentId: string;
+  size: number;
+  /** The first KIND_HEAD_SIZE bytes (fewer for shorter files), for kindOf(). */
+  head: Uint8Array;
+}
+
+export interface ContentHasher {
+  /** Synchronous: opens, reads into preallocated buffers, hashes, closes. */
+  identify(path: string | Buffer): ContentIdentity;
+}
+
+/** [offset, length] pairs that a file of `size` bytes is hashed from (after the size prefix). */
+export function sampleRanges(size: number): Array<[number, number]> {
+  if (size <= SMALL_FILE_LIMIT) return [[0, size]];
+  const ranges: Array<[number, number]> = [[0, HEAD_SIZE]];
+  const jump = Math.floor((size - HEAD_SIZE - TAIL_SIZE) / SAMPLE_COUNT);
+  for (let i = 0; i < SAMPLE_COUNT; i++) ranges.push([HEAD_SIZE + i * jump, SAMPLE_SIZE]);
+  ranges.push([size - TAIL_SIZE, TAIL_SIZE]);
+  return ranges;
+}
+
+// Reads exactly `length` bytes at `position` unless EOF comes first; returns bytes read.
+function readFully(fd: number, buf: Buffer, offset: number, length: number, position: number): number {
+  let done = 0;
+  // Bounded: each pass reads >= 1 byte or stops.
+  while (done < length) {
+    const n = readSync(fd, buf, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+export async function createContentHasher(): Promise<ContentHasher> {
+  // 128-bit BLAKE3 output is exactly the first 16 bytes of the standard digest (XOF prefix).
+  const hasher: IHasher = await createBLAKE3(128);
+  const sizeBuf = Buffer.alloc(8);
+  // One extra byte lets a single read tell "fits" from "grew past the limit".
+  const smallBuf = Buffer.allocUnsafe(SMALL_FILE_LIMIT + 1);
+  const sampleBuf = Buffer.allocUnsafe(SAMPLED_BYTES);
+
+  function digest(size: number, body: Uint8Array): string {
+    sizeBuf.writeBigUInt64LE(BigInt(size), 0);
+    hasher.init();
+    hasher.update(sizeBuf);
+    hasher.update(body);
+    return hasher.digest('hex');
+  }
+
+  function identify(path: string | Buffer): ContentIdentity {
+    const fd = openSync(path, 'r');
+    try {
+      // Read first: most files are small, and a short read means EOF, so no fstat is needed.
+      const n = readFully(fd, smallBuf, 0, SMALL_FILE_LIMIT + 1, 0);
+      if (n <= SMALL_FILE_LIMIT) {
+        const body = smallBuf.subarray(0, n);
+        return { contentId: digest(n, body), size: n, head: Uint8Array.prototype.slice.call(body, 0, KIND_HEAD_SIZE) };
+      }
+      const size = fstatSync(fd).size;
+      let at = 0;
+      for (const [pos, len] of sampleRanges(size)) {
+        const got = readFully(fd, sampleBuf, at, len, pos);
+        if (got !== len) {
+          throw new SdError('E_FILE_CHANGED', `file shrank while it was being identified; it will be retried`, { size });
+        }
+        at += len;
+      }
+      const head = Uint8Array.prototype.slice.call(sampleBuf, 0, KIND_HEAD_SIZE);
+      return { contentId: digest(size, sampleBuf.subarray(0, at)), size, head };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  return { identify };
+}
+
+let shared: Promise<ContentHasher> | undefined;
+
+/** Convenience for one-off calls; hot paths should hold their own createContentHasher(). */
+export async function contentIdOf(path: string | Buffer): Promise<string> {
+  shared ??= createContentHasher();
+  return (await shared).identify(path).contentId;
+}
+
+export const FULL_CHUNK_SIZE = 2 * 1024 * 1024;
+
+/** Full 256-bit BLAKE3 hex of a whole file, streamed in 2 MiB chunks. */
+export async function fullBlake3(path: string | Buffer): Promise<string> {
+  const hasher = await createBLAKE3(256);
+  hasher.init();
+  const buf = Buffer.allocUnsafe(FULL_CHUNK_SIZE);
+  const fh = await open(path, 'r');
+  try {
+    let position = 0;
+    // Bounded by the file length: each pass advances or ends.
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) break;
+      hasher.update(buf.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return hasher.digest('hex');
+}

@@ -1,0 +1,34 @@
+// Worker entry for the hash pool: identifies a batch of files and detects their kind.
+import { parentPort } from 'node:worker_threads';
+import { basename } from 'node:path';
+import { createContentHasher } from './content-id.js';
+import { kindOf } from './kind.js';
+import type { HashRequest, HashReply, WorkerResult } from './hash-pool.js';
+
+const port = parentPort;
+if (!port) throw new Error('hash-worker must run inside a worker thread');
+
+const hasherReady = createContentHasher();
+
+function errorCode(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'E_INTERNAL';
+}
+
+port.on('message', async (req: HashRequest) => {
+  const hasher = await hasherReady;
+  const results: WorkerResult[] = new Array(req.paths.length);
+  for (let i = 0; i < req.paths.length; i++) {
+    const p = req.paths[i]!;
+    try {
+      const { contentId, size, head } = hasher.identify(typeof p === 'string' ? p : Buffer.from(p));
+      // Kind needs only the display name; a non-UTF-8 name decodes lossily, which is fine here.
+      const name = basename(typeof p === 'string' ? p : Buffer.from(p).toString('utf8'));
+      results[i] = { contentId, size, kind: kindOf(name, head) };
+    } catch (e) {
+      results[i] = { error: { code: errorCode(e), message: e instanceof Error ? e.message : String(e) } };
+    }
+  }
+  const reply: HashReply = { id: req.id, results };
+  port.postMessage(reply);
+});
