@@ -1,0 +1,72 @@
+// What every CLI command shares: the global flags, the daemon connection, output and exit codes.
+import { existsSync, readFileSync } from 'node:fs';
+import { SdError } from '../errors.js';
+import { connectRpc, type RpcClient } from '../rpc/client.js';
+import { checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
+import { painter, useColor, type Style } from './format.js';
+
+export interface GlobalFlags {
+  dataDir?: string;
+  library?: string;
+  json?: boolean;
+  dryRun?: boolean;
+  yes?: boolean;
+}
+
+export const EXIT = { ok: 0, error: 1, usage: 2, notRunning: 3 } as const;
+
+export class CliContext {
+  readonly dataDir: string;
+  readonly style: Style;
+  readonly paint: ReturnType<typeof painter>;
+  private client: RpcClient | undefined;
+
+  constructor(readonly flags: GlobalFlags) {
+    this.dataDir = defaultDataDir(flags.dataDir);
+    this.style = { color: useColor(!!flags.json) };
+    this.paint = painter(this.style);
+  }
+
+  get json(): boolean {
+    return !!this.flags.json;
+  }
+
+  async rpc(): Promise<RpcClient> {
+    if (this.client) return this.client;
+    const paths = runtimePaths(this.dataDir);
+    checkSocketPath(paths.socket);
+    if (!existsSync(paths.socket) || !existsSync(paths.token)) throw notRunning(this.dataDir);
+    const token = readFileSync(paths.token, 'utf8').trim();
+    try {
+      this.client = await connectRpc({ socketPath: paths.socket, token });
+    } catch (e) {
+      if (e instanceof SdError && e.code === 'E_DAEMON_NOT_RUNNING') throw notRunning(this.dataDir);
+      throw e;
+    }
+    return this.client;
+  }
+
+  query<T = unknown>(name: string, input: unknown = {}): Promise<T> {
+    return this.rpc().then((c) => c.call('query', { name, input, library: this.flags.library }) as Promise<T>);
+  }
+
+  print(value: unknown, human: () => string): void {
+    process.stdout.write(this.json ? `${JSON.stringify(value, jsonReplacer, 2)}\n` : `${human()}\n`);
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+}
+
+export function notRunning(dataDir: string): SdError {
+  const flag = process.env.SD_DATA_DIR || dataDir === defaultDataDir() ? '' : ` --data-dir ${dataDir}`;
+  return new SdError('E_DAEMON_NOT_RUNNING', `no daemon is running for ${dataDir}; start it with \`sd start${flag}\``);
+}
+
+export function jsonReplacer(_k: string, v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (typeof v === 'bigint') return v.toString();
+  return v;
+}

@@ -1,0 +1,56 @@
+// sd library ... and sd device ...
+import type { Command } from 'commander';
+import { ctxOf } from './program.js';
+import { ago, bytes, shortId, table, time } from './format.js';
+import { runCommand } from './run-command.js';
+
+export function libraryCommands(program: Command): void {
+  const lib = program.command('library').description('create, list, inspect, switch, rename and delete libraries');
+  lib.command('create <name>').description('create a library').action(async (name: string, _o, cmd: Command) => {
+    await runCommand(ctxOf(cmd), 'library.create', { name }, (o) => `created library "${name}" (${(o.result as { id: string }).id})`);
+  });
+  lib.command('list').description('list the libraries').action(async (_o, cmd: Command) => {
+    const ctx = ctxOf(cmd);
+    const rows = await ctx.query<{ id: string; name: string; current: boolean; events: number }[]>('library.list');
+    ctx.print(rows, () => table(['', 'NAME', 'ID', 'EVENTS'], rows.map((r) => [r.current ? '*' : '', r.name, r.id, r.events]), ctx.style));
+  });
+  lib.command('info [ref]').description('details of a library (default: the current one)').action(async (ref: string | undefined, _o, cmd: Command) => {
+    const ctx = ctxOf(cmd);
+    const i = await ctx.query<{ id: string; name: string; current: boolean; createdAt: number; createdBy: string | null; devices: number; events: number; path: string; bytes: number }>('library.info', { ref });
+    ctx.print(i, () =>
+      [
+        `name       ${i.name}${i.current ? ' (current)' : ''}`,
+        `id         ${i.id}`,
+        `created    ${time(i.createdAt)} by ${i.createdBy ? shortId(i.createdBy) : '-'}`,
+        `devices    ${i.devices}`,
+        `events     ${i.events}`,
+        `database   ${i.path} (${bytes(i.bytes)})`,
+      ].join('\n'),
+    );
+  });
+  lib.command('use <ref>').description('make a library the current one').action(async (ref: string, _o, cmd: Command) => {
+    await runCommand(ctxOf(cmd), 'library.use', { ref });
+  });
+  lib.command('rename <name>').description('rename the current library (or --library)').action(async (name: string, _o, cmd: Command) => {
+    await runCommand(ctxOf(cmd), 'library.rename', { name });
+  });
+  lib.command('delete <ref>').description('delete a library and its index (never your files); needs --yes or a TTY confirmation').action(async (ref: string, _o, cmd: Command) => {
+    await runCommand(ctxOf(cmd), 'library.delete', { ref });
+  });
+
+  const dev = program.command('device').description('devices of the library');
+  dev.command('list').description('the devices of the library').action(async (_o, cmd: Command) => {
+    const ctx = ctxOf(cmd);
+    const rows = await ctx.query<{ id: string; name: string; fingerprint: string; self: boolean; online: boolean; link: string | null; lastSeen: number | null; events: number; revokedAt: number | null }[]>('device.list');
+    ctx.print(rows, () =>
+      table(
+        ['ID', 'NAME', 'FINGERPRINT', 'ONLINE', 'LINK', 'LAST SEEN', 'EVENTS'],
+        rows.map((r) => [shortId(r.id, 12) + (r.self ? ' (this)' : ''), r.name, r.fingerprint, r.revokedAt ? 'revoked' : r.online ? 'yes' : 'no', r.link, r.self ? 'now' : ago(r.lastSeen), r.events]),
+        ctx.style,
+      ),
+    );
+  });
+  dev.command('rename <name>').description('rename this device').action(async (name: string, _o, cmd: Command) => {
+    await runCommand(ctxOf(cmd), 'device.rename', { name });
+  });
+}

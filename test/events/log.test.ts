@@ -1,0 +1,101 @@
+import test from 'ava';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { encodeEvent, decodeEvent } from '../../src/events/codec.js';
+import { blake3, initHashing } from '../../src/events/hash.js';
+import { generateKeys, keysFromPem, signBytes } from '../../src/events/keys.js';
+import { verifyLog } from '../../src/events/verify.js';
+import { openCore, tempDir } from '../helpers.js';
+import { rosterLookup } from '../../src/ops/log/queries.js';
+
+test.before(async () => {
+  await initHashing();
+});
+
+async function coreWithHistory(t: Parameters<typeof openCore>[0]) {
+  const core = await openCore(t);
+  for (let i = 0; i < 5; i++) await core.command('library.rename', { name: `lib-${i}` });
+  const lib = core.libraries.resolve();
+  return { core, lib, dev: core.device.id };
+}
+
+test('a fresh log with commands verifies', async (t) => {
+  const { core } = await coreWithHistory(t);
+  const r = await core.query<{ ok: boolean; events: number; devices: number }>('log.verify', {});
+  t.true(r.ok);
+  t.is(r.devices, 1);
+  t.is(r.events, 11); // created + 5 x (renamed + verified)
+});
+
+test('a tampered payload is detected and named', async (t) => {
+  const { core, lib, dev } = await coreWithHistory(t);
+  const row = lib.db.prepare('SELECT bytes FROM events WHERE dev = ? AND seq = 4').get(dev) as { bytes: Buffer };
+  const fields = decodeEvent(row.bytes);
+  const forged = encodeEvent({ ...fields, body: { name: 'evil' } });
+  lib.db.prepare('UPDATE events SET bytes = ? WHERE dev = ? AND seq = 4').run(forged, dev);
+  const r = await core.query<{ ok: boolean; firstBad: { seq: number; code: string } }>('log.verify', {});
+  t.false(r.ok);
+  t.is(r.firstBad.seq, 4);
+  t.is(r.firstBad.code, 'E_BAD_HASH');
+});
+
+test('a re-hashed tampered payload fails its signature', async (t) => {
+  const { core, lib, dev } = await coreWithHistory(t);
+  const row = lib.db.prepare('SELECT bytes FROM events WHERE dev = ? AND seq = 2').get(dev) as { bytes: Buffer };
+  const forged = encodeEvent({ ...decodeEvent(row.bytes), body: { name: 'evil' } });
+  lib.db.prepare('UPDATE events SET bytes = ?, hash = ? WHERE dev = ? AND seq = 2').run(forged, blake3(forged), dev);
+  const r = await core.query<{ ok: boolean; firstBad: { seq: number; code: string } }>('log.verify', {});
+  t.is(r.firstBad.code, 'E_BAD_SIGNATURE');
+  t.is(r.firstBad.seq, 2);
+});
+
+test('a forged signature by another key is detected', async (t) => {
+  const { core, lib, dev } = await coreWithHistory(t);
+  const other = keysFromPem(generateKeys().privatePem);
+  const row = lib.db.prepare('SELECT hash FROM events WHERE dev = ? AND seq = 3').get(dev) as { hash: Buffer };
+  lib.db.prepare('UPDATE events SET sig = ? WHERE dev = ? AND seq = 3').run(signBytes(other.privateKey, row.hash), dev);
+  const r = await core.query<{ ok: boolean; firstBad: { seq: number; code: string } }>('log.verify', {});
+  t.false(r.ok);
+  t.deepEqual([r.firstBad.seq, r.firstBad.code], [3, 'E_BAD_SIGNATURE']);
+});
+
+test('reordered events break the chain', async (t) => {
+  const { core, lib, dev } = await coreWithHistory(t);
+  // Swap events 4 and 6 (both valid, signed events) by their positions.
+  lib.db.transaction(() => {
+    lib.db.prepare('UPDATE events SET seq = -1 WHERE dev = ? AND seq = 4').run(dev);
+    lib.db.prepare('UPDATE events SET seq = 4 WHERE dev = ? AND seq = 6').run(dev);
+    lib.db.prepare('UPDATE events SET seq = 6 WHERE dev = ? AND seq = -1').run(dev);
+  })();
+  const r = await core.query<{ ok: boolean; firstBad: { seq: number; code: string } }>('log.verify', {});
+  t.false(r.ok);
+  t.is(r.firstBad.seq, 4);
+  t.true(['E_BROKEN_CHAIN', 'E_BAD_EVENT'].includes(r.firstBad.code));
+});
+
+test('a removed event is reported as a gap', async (t) => {
+  const { core, lib, dev } = await coreWithHistory(t);
+  lib.db.prepare('DELETE FROM events WHERE dev = ? AND seq = 5').run(dev);
+  const r = await core.query<{ ok: boolean; firstBad: { seq: number; code: string; reason: string } }>('log.verify', {});
+  t.false(r.ok);
+  t.is(r.firstBad.code, 'E_BROKEN_CHAIN');
+  t.is(r.firstBad.seq, 6);
+});
+
+test('an event from a device off the roster is refused', async (t) => {
+  const dir = tempDir(t);
+  const { core, lib } = await coreWithHistory(t);
+  const lookup = rosterLookup(lib.db);
+  t.truthy(lookup(core.device.id));
+  const r = verifyLog(lib.db, lib.id, () => undefined);
+  t.false(r.ok);
+  t.is(r.firstBad?.code, 'E_UNKNOWN_DEVICE');
+  t.truthy(dir);
+});
+
+test('codec round-trips and rejects garbage', (t) => {
+  const e = { lib: 'l', dev: 'd', seq: 3, prev: new Uint8Array(32).fill(7), hlc: { ms: 5, c: 1 }, type: 'x.y', body: { a: [1, 'two', null] } };
+  t.deepEqual(decodeEvent(encodeEvent(e)), e);
+  t.throws(() => decodeEvent(new Uint8Array([1, 2, 3])), { code: 'E_BAD_EVENT' } as never);
+  const db = new Database(':memory:');
+  t.teardown(() => db.close());
+});
