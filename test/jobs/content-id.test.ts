@@ -1,0 +1,113 @@
+import test from 'ava';
+import { writeFileSync, readFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { blake3 } from 'hash-wasm';
+import { contentIdOf, createContentHasher, fullBlake3, sampleRanges, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
+import { tempDir } from './helpers.js';
+
+function patch(path: string, offset: number): void {
+  const fd = openSync(path, 'r+');
+  const old = readFileSync(path)[offset]!;
+  writeSync(fd, Buffer.from([old ^ 0xff]), 0, 1, offset);
+  closeSync(fd);
+}
+
+test('same content under different paths and names gets the same id', async (t) => {
+  const dir = tempDir(t);
+  const data = randomBytes(5000);
+  writeFileSync(join(dir, 'a.jpg'), data);
+  writeFileSync(join(dir, 'copy of a.txt'), data);
+  t.is(await contentIdOf(join(dir, 'a.jpg')), await contentIdOf(join(dir, 'copy of a.txt')));
+});
+
+test('different content gets different ids, even one byte apart', async (t) => {
+  const dir = tempDir(t);
+  const data = randomBytes(3000);
+  writeFileSync(join(dir, 'a'), data);
+  data[1500] = data[1500]! ^ 1;
+  writeFileSync(join(dir, 'b'), data);
+  const [a, b] = [await contentIdOf(join(dir, 'a')), await contentIdOf(join(dir, 'b'))];
+  t.regex(a, /^[0-9a-f]{32}$/);
+  t.not(a, b);
+});
+
+test('empty files share one id, distinct from short files', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'e1'), '');
+  writeFileSync(join(dir, 'e2'), '');
+  writeFileSync(join(dir, 'zero'), Buffer.from([0]));
+  const h = await createContentHasher();
+  const e1 = h.identify(join(dir, 'e1'));
+  t.is(e1.size, 0);
+  t.is(e1.contentId, h.identify(join(dir, 'e2')).contentId);
+  t.not(e1.contentId, h.identify(join(dir, 'zero')).contentId);
+});
+
+test('small-file id is BLAKE3(u64le size || content) truncated to 16 bytes', async (t) => {
+  const dir = tempDir(t);
+  const data = randomBytes(777);
+  writeFileSync(join(dir, 'f'), data);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(777n);
+  const expected = (await blake3(Buffer.concat([size, data]))).slice(0, 32);
+  t.is(await contentIdOf(join(dir, 'f')), expected);
+});
+
+test('a file of exactly 100 KiB is hashed whole: any changed byte changes the id', async (t) => {
+  const dir = tempDir(t);
+  const p = join(dir, 'f');
+  writeFileSync(p, randomBytes(SMALL_FILE_LIMIT));
+  const before = await contentIdOf(p);
+  patch(p, 60_000);
+  t.not(await contentIdOf(p), before);
+});
+
+test('large files are sampled: bytes outside samples do not change the id (known property), inside do', async (t) => {
+  const dir = tempDir(t);
+  const p = join(dir, 'big.bin');
+  const size = 1024 * 1024;
+  writeFileSync(p, randomBytes(size));
+  const ranges = sampleRanges(size);
+  t.is(ranges.length, 6);
+  t.deepEqual(ranges[0], [0, 8192]);
+  t.deepEqual(ranges[5], [size - 8192, 8192]);
+  const h = await createContentHasher();
+  const base = h.identify(p);
+  t.is(base.size, size);
+  // Between the first and second 10 KiB block: not sampled, so the id stays (documented).
+  const gap = ranges[1]![0] + ranges[1]![1] + 100;
+  t.true(gap < ranges[2]![0]);
+  patch(p, gap);
+  t.is(h.identify(p).contentId, base.contentId);
+  // Inside the third block: sampled, so the id changes.
+  patch(p, ranges[3]![0] + 5);
+  t.not(h.identify(p).contentId, base.contentId);
+});
+
+test('large files of different sizes with the same samples differ (size is hashed)', async (t) => {
+  const dir = tempDir(t);
+  const p = join(dir, 'sparse');
+  const q = join(dir, 'sparse2');
+  writeFileSync(p, Buffer.alloc(300 * 1024));
+  writeFileSync(q, Buffer.alloc(300 * 1024 + 1));
+  t.not(await contentIdOf(p), await contentIdOf(q));
+});
+
+test('fullBlake3 streams a multi-chunk file and matches BLAKE3 of its bytes', async (t) => {
+  const dir = tempDir(t);
+  const p = join(dir, 'f');
+  const data = randomBytes(5 * 1024 * 1024 + 123);
+  writeFileSync(p, data);
+  t.is(await fullBlake3(p), await blake3(data));
+  writeFileSync(join(dir, 'empty'), '');
+  t.is(await fullBlake3(join(dir, 'empty')), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+});
+
+test('identify reports the head bytes for kind detection and fails on a missing file', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'p.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
+  const h = await createContentHasher();
+  t.deepEqual(Array.from(h.identify(join(dir, 'p.png')).head), [0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+  t.throws(() => h.identify(join(dir, 'nope')), { code: 'ENOENT' });
+});

@@ -1,0 +1,59 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { createHashPool, type HashPath } from '../../src/jobs/hash-pool.js';
+import { createContentHasher } from '../../src/jobs/content-id.js';
+import { walkAll } from '../../src/jobs/walk.js';
+import { fsPathOf } from '../../src/jobs/names.js';
+import { smallTree, tempDir } from './helpers.js';
+
+test('the pool hashes a generated tree exactly like a single thread, in input order', async (t) => {
+  const m = smallTree(t, { files: 1500, folders: 60, seed: 3 });
+  const { entries } = await walkAll(m.root, { skipHidden: false, skipNames: [] });
+  const paths: HashPath[] = entries.filter((e) => !e.isDir && !e.isSymlink && !e.relPath.startsWith('locked'))
+    .map((e) => fsPathOf(m.root, e.relPath));
+  t.true(paths.length > 1500);
+  t.true(paths.some((p) => Buffer.isBuffer(p)), 'non-UTF-8 paths go through as bytes');
+  const pool = createHashPool({ threads: 2, batchSize: 50 });
+  t.teardown(() => pool.close());
+  const got = await pool.hash(paths);
+  const h = await createContentHasher();
+  t.is(got.length, paths.length);
+  let dupes = 0;
+  const seen = new Set<string>();
+  for (let i = 0; i < paths.length; i++) {
+    const r = got[i]!;
+    t.is(r.path, paths[i]);
+    if ('error' in r) { t.fail(`${String(r.path)}: ${r.error.code}`); continue; }
+    const one = h.identify(paths[i]!);
+    t.is(r.contentId, one.contentId);
+    t.is(r.size, one.size);
+    if (seen.has(r.contentId)) dupes++;
+    seen.add(r.contentId);
+  }
+  t.true(dupes >= m.duplicates, 'generated duplicates share ids');
+});
+
+test('per-file failures come back as values and do not fail the batch', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'adir'));
+  const pool = createHashPool({ threads: 1 });
+  t.teardown(() => pool.close());
+  const [missing, folder] = await pool.hash([join(dir, 'missing'), join(dir, 'adir')]);
+  t.true(missing !== undefined && 'error' in missing && missing.error.code === 'ENOENT');
+  t.true(folder !== undefined && 'error' in folder && folder.error.code === 'EISDIR');
+});
+
+test('concurrent hash calls share the pool; a closed pool refuses work', async (t) => {
+  const m = smallTree(t, { files: 300, folders: 10, seed: 5, extras: false, sparseFiles: 0 });
+  const { entries } = await walkAll(m.root);
+  const files = entries.filter((e) => !e.isDir).map((e) => fsPathOf(m.root, e.relPath));
+  const pool = createHashPool({ threads: 2, batchSize: 16 });
+  t.teardown(() => pool.close());
+  t.true(pool.threads === 2);
+  const [a, b] = await Promise.all([pool.hash(files), pool.hash([...files].reverse())]);
+  t.deepEqual(a.map((r) => ('contentId' in r ? r.contentId : '')), b.reverse().map((r) => ('contentId' in r ? r.contentId : '')));
+  t.is((await pool.hash([])).length, 0);
+  await pool.close();
+  await t.throwsAsync(() => pool.hash(files), { code: 'E_POOL_CLOSED' } as never);
+});

@@ -1,0 +1,22 @@
+// Shared test helpers: temp dirs that are always removed, and a small generated tree.
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { generateTree, type TreeManifest, type TreeOptions } from '../../fixtures/tree.js';
+
+/** A fresh temp dir removed at teardown; `rm -rf` because Node's rm fails past PATH_MAX. */
+export function tempDir(t: ExecutionContext, prefix = 'vdfs-jobs-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => {
+    try { chmodSync(join(dir, 'tree', 'locked'), 0o755); } catch { /* no locked folder */ }
+    execFileSync('rm', ['-rf', dir]);
+  });
+  return dir;
+}
+
+export function smallTree(t: ExecutionContext, opts: Partial<TreeOptions> = {}): TreeManifest {
+  const dir = tempDir(t);
+  return generateTree(join(dir, 'tree'), { files: 600, folders: 40, seed: 11, sparseSize: 4 * 1024 * 1024, ...opts });
+}

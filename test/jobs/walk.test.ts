@@ -1,0 +1,149 @@
+import test from 'ava';
+import { lstatSync, readdirSync, rmSync, writeFileSync, mkdirSync, closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { walkAll, DEFAULT_SKIP_NAMES, type WalkEntry } from '../../src/jobs/walk.js';
+import { encodeName, fsPathOf, decodeName } from '../../src/jobs/names.js';
+import { smallTree, tempDir } from './helpers.js';
+
+interface Ref { isDir: boolean; isSymlink: boolean; size: number; ino: bigint }
+
+// Independent reference: plain recursive readdir(buffer) + lstat, following nothing.
+function reference(root: Buffer, rel: string, out: Map<string, Ref>): void {
+  for (const raw of readdirSync(root, { encoding: 'buffer' })) {
+    const p = Buffer.concat([root, Buffer.from('/'), raw]);
+    const r = rel === '' ? encodeName(raw) : `${rel}/${encodeName(raw)}`;
+    const st = lstatSync(p, { bigint: true });
+    out.set(r, { isDir: st.isDirectory(), isSymlink: st.isSymbolicLink(), size: st.isDirectory() ? 0 : Number(st.size), ino: st.ino });
+    if (st.isDirectory()) {
+      try { reference(p, r, out); } catch { /* unreadable: the walker must report it */ }
+    }
+  }
+}
+
+const byPath = (es: WalkEntry[]): Map<string, WalkEntry> => new Map(es.map((e) => [e.relPath, e]));
+
+test('walk matches the filesystem entry by entry (every file, folder, size, inode)', async (t) => {
+  const m = smallTree(t);
+  const { entries, errors } = await walkAll(m.root, { skipHidden: false, skipNames: [] }, { batchSize: 64 });
+  const ref = new Map<string, Ref>();
+  reference(Buffer.from(m.root), '', ref);
+  t.is(entries.length, ref.size);
+  t.is(new Set(entries.map((e) => e.relPath)).size, entries.length, 'no duplicates');
+  for (const e of entries) {
+    const r = ref.get(e.relPath);
+    if (!r) { t.fail(`unexpected ${e.relPath}`); continue; }
+    t.deepEqual({ isDir: e.isDir, isSymlink: e.isSymlink, size: e.size, ino: e.inode }, r, e.relPath);
+  }
+  const files = entries.filter((e) => !e.isDir && !e.isSymlink).length;
+  const dirs = entries.filter((e) => e.isDir).length;
+  t.is(files, m.files);
+  t.is(dirs, m.folders);
+  if (m.unreadableEnforced) {
+    t.deepEqual(errors.map((e) => [e.path, e.code]), [['locked', 'EACCES']]);
+  } else {
+    // Running as root: chmod 000 does not stop root, so the folder is listed and nothing fails.
+    t.log('running as root: chmod 000 folder is readable; asserting it was walked');
+    t.deepEqual(errors, []);
+    t.true(byPath(entries).has('locked/secret.txt'));
+  }
+});
+
+test('symlinks are recorded, never followed, so a loop terminates', async (t) => {
+  const m = smallTree(t, { files: 20, folders: 3 });
+  const { entries } = await walkAll(m.root);
+  const links = entries.filter((e) => e.relPath.startsWith('links/'));
+  t.deepEqual(links.map((e) => [e.relPath, e.isSymlink, e.isDir]), [
+    ['links/dangling', true, false], ['links/loop', true, false], ['links/up', true, false],
+  ]);
+});
+
+test('a file vanishing between listing and lstat is an error value, not a failure', async (t) => {
+  const m = smallTree(t, { files: 50, folders: 0, extras: false, sparseFiles: 0 });
+  let victim = '';
+  const { entries, errors } = await walkAll(m.root, {}, {
+    onDirListed: (rel, names) => { if (rel === '') { victim = names[3]!; rmSync(join(m.root, victim)); } },
+  });
+  t.deepEqual(errors.map((e) => [e.path, e.code]), [[victim, 'ENOENT']]);
+  t.is(entries.length, 49);
+});
+
+test('a path past PATH_MAX is reported (ENAMETOOLONG) and the walk goes on', async (t) => {
+  const dir = tempDir(t);
+  const seg = 'x'.repeat(250);
+  // Built with relative mkdirs from inside the chain, since absolute paths stop at PATH_MAX.
+  const cwd = process.cwd();
+  try {
+    process.chdir(dir);
+    for (let i = 0; i < 18; i++) { mkdirSync(seg); process.chdir(seg); }
+    closeSync(openSync('deep.txt', 'w'));
+  } finally { process.chdir(cwd); }
+  writeFileSync(join(dir, 'shallow.txt'), 'ok');
+  const { entries, errors } = await walkAll(dir);
+  t.true(entries.some((e) => e.relPath === 'shallow.txt'));
+  t.true(errors.length >= 1);
+  t.true(errors.every((e) => e.code === 'ENAMETOOLONG'), JSON.stringify(errors.map((e) => e.code)));
+});
+
+test('a 4,000-byte path is walked', async (t) => {
+  const dir = tempDir(t);
+  const segs = Array.from({ length: 15 }, (_, i) => `${i}`.padEnd(250, 'p'));
+  const name = 'f'.repeat(4000 - 15 * 251);
+  mkdirSync(join(dir, ...segs), { recursive: true });
+  writeFileSync(join(dir, ...segs, name), 'deep');
+  const rel = [...segs, name].join('/');
+  t.is(Buffer.byteLength(rel), 4000);
+  const { entries, errors } = await walkAll(dir);
+  t.deepEqual(errors, []);
+  const e = byPath(entries).get(rel);
+  t.is(e?.size, 4);
+});
+
+test('non-UTF-8 names are preserved and reversible to the exact bytes', async (t) => {
+  const m = smallTree(t, { files: 10, folders: 2 });
+  const { entries } = byPathAll(await walkAll(m.root));
+  const badFile = entries.get('\uFFFDf%FFo');
+  t.truthy(badFile);
+  t.deepEqual(decodeName(badFile!.name), Buffer.from([0x66, 0xff, 0x6f]));
+  t.deepEqual(fsPathOf(m.root, badFile!.relPath), m.nonUtf8[0]);
+  const inside = entries.get('\uFFFDbad-%C3(/inside.txt');
+  t.is(inside?.size, 6);
+  t.deepEqual(fsPathOf(m.root, inside!.relPath), m.nonUtf8[2]);
+  // The valid name that looks escaped is kept apart and maps back to its own UTF-8 bytes.
+  const lookalike = entries.get('\uFFFD\uFFFDf%25FFo');
+  t.truthy(lookalike);
+  t.deepEqual(fsPathOf(m.root, lookalike!.relPath), Buffer.from(join(m.root, '\uFFFDf%FFo')));
+  t.is(lstatSync(fsPathOf(m.root, lookalike!.relPath)).size, 3);
+});
+
+function byPathAll(r: { entries: WalkEntry[] }): { entries: Map<string, WalkEntry> } {
+  return { entries: byPath(r.entries) };
+}
+
+test('default rules skip hidden files and known junk; rules are configurable', async (t) => {
+  const m = smallTree(t, { files: 10, folders: 2 });
+  const def = byPath((await walkAll(m.root)).entries);
+  for (const p of ['.hidden-file', '.git', '.git/config', 'node_modules', 'node_modules/pkg/index.js', '.DS_Store', 'ignored-demo/.gitignore']) {
+    t.false(def.has(p), p);
+  }
+  t.true(DEFAULT_SKIP_NAMES.includes('node_modules'));
+  const shown = byPath((await walkAll(m.root, { skipHidden: false, skipNames: ['node_modules'] })).entries);
+  t.true(shown.has('.hidden-file'));
+  t.true(shown.has('.git/config'));
+  t.false(shown.has('node_modules'));
+  const custom = byPath((await walkAll(m.root, { skipNames: ['links', 'large'] })).entries);
+  t.false(custom.has('links'));
+  t.false(custom.has('large/sparse-0.bin'));
+  t.true(custom.has('node_modules/pkg/index.js'), 'custom skipNames replace the defaults');
+});
+
+test('.gitignore is honoured per folder, with directory patterns and negation', async (t) => {
+  const m = smallTree(t, { files: 10, folders: 2 });
+  const off = byPath((await walkAll(m.root)).entries);
+  const on = byPath((await walkAll(m.root, { gitignore: true })).entries);
+  for (const p of ['ignored-demo/a.log', 'ignored-demo/build', 'ignored-demo/build/out.js', 'ignored-demo/src/debug.log']) {
+    t.true(off.has(p), `present without gitignore: ${p}`);
+    t.false(on.has(p), `ignored: ${p}`);
+  }
+  for (const p of ['ignored-demo/keep.log', 'ignored-demo/src/main.js', 'ignored-demo/src']) t.true(on.has(p), `kept: ${p}`);
+  t.is(on.size, off.size - 4);
+});
