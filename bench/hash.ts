@@ -1,0 +1,57 @@
+// Hash bench: content identification with the pool vs b3sum over the same files, then full
+// BLAKE3 of a 1 GiB file vs b3sum. Usage: node dist/bench/hash.js [TREE_DIR] [BIG_FILE]
+import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHashPool } from '../src/jobs/hash-pool.js';
+import { fullBlake3 } from '../src/jobs/content-id.js';
+import { walkSync } from '../src/jobs/walk.js';
+import { fsPathOf } from '../src/jobs/names.js';
+import { makeRng } from '../fixtures/tree.js';
+import { benchTree, hasCommand, printTable, timeIt, timeShell, type Row } from './lib.js';
+
+const root = benchTree(process.argv[2]);
+const paths: Array<string | Buffer> = [];
+for (const b of walkSync(root, { skipHidden: false, skipNames: [] })) {
+  for (const e of b.entries) if (!e.isDir && !e.isSymlink) paths.push(fsPathOf(root, e.relPath));
+}
+const haveB3 = hasCommand('b3sum');
+if (!haveB3) console.log('b3sum not found: peer figures are missing (apt-get install -y b3sum)');
+
+const rows: Row[] = [];
+const b3Tree = haveB3 ? timeShell(`find '${root}' -type f -print0 | xargs -0 b3sum --num-threads 1 > /dev/null`) : NaN;
+const filesPerSec = (ms: number): number => (paths.length / ms) * 1000;
+for (const threads of [...new Set([availableParallelism(), 1])]) {
+  const pool = createHashPool({ threads });
+  try {
+    const { ms, result } = await timeIt(() => pool.hash(paths));
+    const failed = result.filter((r) => 'error' in r).length;
+    if (failed > 0) console.log(`${failed} files failed to hash`);
+    rows.push({ what: `content id, pool x${threads} vs b3sum x1`, unit: 'files/s', ours: filesPerSec(ms), peer: filesPerSec(b3Tree), target: threads > 1 ? '>= 20,000/s, ratio >= 0.5' : '' });
+  } finally {
+    await pool.close();
+  }
+}
+console.log(`files: ${paths.length}`);
+
+// 1 GiB of seeded pseudo-random bytes (not sparse: both sides must really read and hash it).
+const big = process.argv[3] ?? join(tmpdir(), 'vdfs-bench-1gib.bin');
+const GiB = 2 ** 30;
+if (!existsSync(big) || statSync(big).size !== GiB) {
+  const rng = makeRng(42);
+  const chunk = Buffer.allocUnsafe(4 * 2 ** 20);
+  const view = new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length / 4);
+  const fd = openSync(big, 'w');
+  try {
+    for (let off = 0; off < GiB; off += chunk.length) {
+      for (let i = 0; i < view.length; i += 1024) view[i] = Math.floor(rng() * 2 ** 32); // cheap variety
+      writeSync(fd, chunk, 0, chunk.length, off);
+    }
+  } finally { closeSync(fd); }
+  console.log(`wrote ${big}`);
+}
+const ours = await timeIt(() => fullBlake3(big), 2);
+const b3Big = haveB3 ? timeShell(`b3sum --num-threads 1 '${big}' > /dev/null`, 2) : NaN;
+const mibPerSec = (ms: number): number => (1024 / ms) * 1000;
+rows.push({ what: 'full BLAKE3 1 GiB vs b3sum x1', unit: 'MiB/s', ours: mibPerSec(ours.ms), peer: mibPerSec(b3Big), target: 'ratio >= 0.5' });
+printTable('hash (warm cache, best of runs)', rows);
