@@ -15,6 +15,9 @@ import { findCommand, findQuery } from './ops/registry.js';
 import { summarize } from './ops/log/summary.js';
 import type { VerifiedBody } from './projections/audit.js';
 import { startServices, type Services } from './actors/services.js';
+import { JobManager } from './jobs/manager.js';
+import { Watchers } from './jobs/watcher.js';
+import { runIndexJob } from './jobs/indexer.js';
 
 export interface CommandOptions {
   library?: string;
@@ -41,6 +44,8 @@ export class Core {
   readonly libraries: LibraryManager;
   readonly startedAt = Date.now();
   services: Services | undefined;
+  jobs: JobManager | undefined;
+  watchers: Watchers | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -57,7 +62,19 @@ export class Core {
     const core = new Core(dataDir, loadOrCreateIdentity(dataDir));
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
     core.libraries.load();
-    if (opts.services !== false) core.services = await startServices(core);
+    if (opts.services !== false) {
+      core.services = await startServices(core);
+      const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
+      const watchers = (core.watchers = new Watchers(jobs, core.device.id));
+      core.libraries.onOpen((lib) => {
+        jobs.resumeInterrupted(lib);
+        // After the daemon was down, each location is reconciled with a quick rescan.
+        const pending = new Set(jobs.store(lib).byState('queued', 'running', 'paused').map((j) => j.loc));
+        const mine = lib.db.prepare('SELECT id FROM locations WHERE dev = ?').all(core.device.id) as { id: string }[];
+        for (const { id } of mine) if (!pending.has(id)) jobs.enqueue(lib, 'index', id, { loc: id, reconcile: true });
+        watchers.sync(lib);
+      });
+    }
     return core;
   }
 
@@ -130,6 +147,8 @@ export class Core {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.watchers?.stop();
+    await this.jobs?.stop();
     await this.services?.stop();
     await this.queue;
     this.libraries.closeAll();

@@ -5,6 +5,13 @@ import { decodeEvent } from './codec.js';
 import { blake3 } from './hash.js';
 import { deviceIdOf, publicKeyFromRaw, verifyBytes } from './keys.js';
 
+const ids = new WeakMap<Uint8Array, string>();
+function idOf(pubkey: Uint8Array): string {
+  let id = ids.get(pubkey);
+  if (id === undefined) ids.set(pubkey, (id = deviceIdOf(pubkey)));
+  return id;
+}
+
 export interface BadEvent {
   dev: string;
   seq: number;
@@ -31,7 +38,7 @@ export function checkEvent(
   pubkey: Uint8Array | undefined,
 ): BadEvent | undefined {
   const bad = (code: BadEvent['code'], reason: string): BadEvent => ({ dev: row.dev, seq: row.seq, code, reason });
-  if (!pubkey || deviceIdOf(pubkey) !== row.dev) return bad('E_UNKNOWN_DEVICE', `device ${row.dev} is not on the roster`);
+  if (!pubkey || idOf(pubkey) !== row.dev) return bad('E_UNKNOWN_DEVICE', `device ${row.dev} is not on the roster`);
   const hash = blake3(row.bytes);
   if (!Buffer.from(hash).equals(Buffer.from(row.hash))) return bad('E_BAD_HASH', 'the event bytes do not match their hash (payload tampered)');
   if (!verifyBytes(publicKeyFromRaw(pubkey), hash, row.sig)) return bad('E_BAD_SIGNATURE', 'the signature does not match the device key');

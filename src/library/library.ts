@@ -31,7 +31,11 @@ export class Library {
   ) {
     this.db = db;
     this.log = new EventLog(db, id, keys);
+    // better-sqlite3 builds a wrapper per transaction() call: build it once.
+    this.txn = db.transaction((fn: () => unknown) => fn());
   }
+
+  private readonly txn: (fn: () => unknown) => unknown;
 
   static open(path: string, id: string, keys: DeviceKeys, opts: { create?: boolean } = {}): Library {
     if (!opts.create && !existsSync(path)) throw new SdError('E_LIBRARY_NOT_FOUND', `no library database at ${path}`);
@@ -78,7 +82,7 @@ export class Library {
     if (this.db.inTransaction) return fn();
     let out: T;
     try {
-      out = this.db.transaction(fn)();
+      out = this.txn(fn) as T;
     } catch (e) {
       this.pending = [];
       this.log.reloadHead();

@@ -6,6 +6,10 @@ import { createLibrary, deleteLibrary, renameLibrary, useLibrary } from './libra
 import { libraryInfo, listLibraries } from './library/queries.js';
 import { listDevices, renameDevice } from './device/index.js';
 import { listLog, replayCheckQuery, verifyLogQuery } from './log/queries.js';
+import { addLocation, removeLocation, rescanLocation } from './location/commands.js';
+import { listLocations } from './location/queries.js';
+import { cancelJob, jobInfo, listJobs, pauseJob, resumeJob } from './job/index.js';
+import { entryInfo, listDir } from './entry/queries.js';
 
 const commands = new Map<string, CommandDef>();
 const queries = new Map<string, QueryDef>();
@@ -20,8 +24,8 @@ export function registerQuery(def: QueryDef): void {
   queries.set(def.name, def);
 }
 
-for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, renameDevice]) registerCommand(c as CommandDef);
-for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery]) registerQuery(q as QueryDef);
+for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob]) registerCommand(c as CommandDef);
+for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo]) registerQuery(q as QueryDef);
 
 export function findCommand(name: string): CommandDef {
   const c = commands.get(name);

@@ -6,9 +6,10 @@ import { blake3, hex, streamHasher } from '../events/hash.js';
 import { pack } from '../events/codec.js';
 import { auditProjector } from './audit.js';
 import { libraryProjector } from './library.js';
+import { entriesProjector } from './entries.js';
 import type { Projector, TableDef } from './types.js';
 
-const projectors: Projector[] = [libraryProjector, auditProjector];
+const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector];
 const handlers = new Map<string, ((db: Database, ev: StoredEvent) => void)[]>();
 
 export function registerProjector(p: Projector): void {

@@ -1,0 +1,83 @@
+// Issue-2 benches: event append (sign + project), log verify, and `sd status` round trip,
+// each printed next to a peer measured in the same run (a plain SQLite insert, `node -e 0`).
+import Database from 'better-sqlite3-multiple-ciphers';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Core } from '../src/core.js';
+import { verifyLog } from '../src/events/verify.js';
+import { rosterLookup } from '../src/ops/log/queries.js';
+
+const N_APPEND = Number(process.env.N_APPEND ?? 10_000);
+const N_VERIFY = Number(process.env.N_VERIFY ?? 100_000);
+const SD = fileURLToPath(new URL('../../bin/sd.js', import.meta.url));
+
+function row(name: string, ours: string, peer: string, ratio: string): void {
+  console.log(`${name.padEnd(34)} ${ours.padStart(18)} ${peer.padStart(24)} ${ratio.padStart(8)}`);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sd-bench-'));
+  try {
+    const core = await Core.open(dir, { services: false });
+    const lib = core.libraries.resolve();
+    // ours: N single events, each signed, appended and projected in its own transaction
+    let t0 = performance.now();
+    for (let i = 0; i < N_APPEND; i++) lib.write(() => lib.append('library.renamed', { name: `n${i}` }));
+    const appendMs = performance.now() - t0;
+    // peer: the same number of single-row transactions into a plain SQLite table
+    const plain = new Database(join(dir, 'plain.db'));
+    plain.pragma('journal_mode = WAL');
+    plain.pragma('synchronous = NORMAL');
+    plain.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)');
+    const ins = plain.prepare('INSERT INTO t (v) VALUES (?)');
+    const payload = Buffer.alloc(120, 1);
+    t0 = performance.now();
+    for (let i = 0; i < N_APPEND; i++) plain.transaction(() => ins.run(payload))();
+    const plainMs = performance.now() - t0;
+    plain.close();
+    console.log(`${'bench'.padEnd(34)} ${'vdfs'.padStart(18)} ${'peer'.padStart(24)} ${'ratio'.padStart(8)}`);
+    row(`append ${N_APPEND} single events`, `${Math.round((N_APPEND / appendMs) * 1000)} ev/s`, `${Math.round((N_APPEND / plainMs) * 1000)} rows/s sqlite`, `${(appendMs / plainMs).toFixed(2)}x`);
+
+    // verify: grow the log to N_VERIFY events in batches, then verify all of it
+    const more = N_VERIFY - lib.log.count();
+    for (let i = 0; i < more; i += 5000) lib.write(() => { for (let j = i; j < Math.min(more, i + 5000); j++) lib.append('library.renamed', { name: `m${j}` }); });
+    t0 = performance.now();
+    const rep = verifyLog(lib.db, lib.id, rosterLookup(lib.db));
+    const verifyMs = performance.now() - t0;
+    if (!rep.ok) throw new Error('verify failed in bench');
+    t0 = performance.now();
+    let n = 0;
+    for (const _ of lib.db.prepare('SELECT dev, seq, hash, bytes, sig FROM events ORDER BY dev, seq').iterate()) n++;
+    const scanMs = performance.now() - t0;
+    row(`log verify ${rep.events} events`, `${Math.round((rep.events / verifyMs) * 1000)} ev/s`, `${Math.round((n / scanMs) * 1000)} rows/s scan`, `${(verifyMs / scanMs).toFixed(1)}x`);
+    await core.close();
+
+    // sd status round trip vs node -e 0 (process start to exit), median of 15
+    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const time = (cmd: string, args: string[]): number => {
+      const s = performance.now();
+      spawnSync(cmd, args, { stdio: 'ignore', env: { ...process.env, SD_DATA_DIR: dir } });
+      return performance.now() - s;
+    };
+    const start = spawnSync(process.execPath, [SD, 'start', '--data-dir', dir], { encoding: 'utf8' });
+    if (start.status !== 0) throw new Error(`sd start failed: ${start.stderr}`);
+    try {
+      const st: number[] = [];
+      const ne: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        st.push(time(process.execPath, [SD, 'status']));
+        ne.push(time(process.execPath, ['-e', '0']));
+      }
+      row('sd status round trip (median)', `${median(st).toFixed(0)} ms`, `${median(ne).toFixed(0)} ms node -e 0`, `${(median(st) / median(ne)).toFixed(2)}x`);
+    } finally {
+      spawnSync(process.execPath, [SD, 'stop', '--data-dir', dir], { stdio: 'ignore' });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

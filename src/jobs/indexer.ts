@@ -1,0 +1,183 @@
+// The index job: walk -> diff against the projection -> batched events -> content
+// identification -> aggregation. Every batch of events is committed together with the job's
+// checkpoint, so a job killed at any point resumes exactly where its last batch ended.
+import Database from 'better-sqlite3-multiple-ciphers';
+import { existsSync } from 'node:fs';
+import { DIR, FILE, SEP, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
+import type { JobContext } from './context.js';
+import { kindOf } from './kind.js';
+import { fsPathOf } from './names.js';
+import { walkSync, type WalkEntry, type WalkRules } from './walk.js';
+import { identifyPhase, aggregatePhase, locationOf } from './index-phases.js';
+
+export interface IndexInput {
+  loc: string;
+  /** Re-identify every file, not only new and changed ones. */
+  full?: boolean;
+  /** Folders (relative paths) to rescan; absent means the whole location. */
+  scope?: string[];
+}
+
+/** [key, inode, size, t] of an entry that disappeared from its path. */
+type Gone = [string, number, number, number];
+
+export interface IndexCheckpoint {
+  phase: 'walk' | 'identify' | 'aggregate';
+  scopeIdx: number;
+  cursor?: string;
+  fresh: boolean;
+  pendingNew: EntryTuple[];
+  pendingGone: Gone[];
+  walked: number;
+}
+
+const BATCH = 1000;
+const HOLD_LIMIT = 100_000;
+
+export function tupleOf(key: string, w: WalkEntry): EntryTuple {
+  const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : FILE;
+  return [key, t, w.size, Math.floor(w.mtimeMs), Number(w.inode), t === FILE ? kindOf(w.name) : t === DIR ? 'folder' : 'symlink'];
+}
+
+export async function runIndexJob(ctx: JobContext): Promise<void> {
+  const input = ctx.job.input as IndexInput;
+  const loc = locationOf(ctx.lib, input.loc);
+  let cp = (ctx.job.checkpoint as IndexCheckpoint | null) ?? {
+    phase: 'walk',
+    scopeIdx: 0,
+    fresh: !(ctx.lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? LIMIT 1').get(loc.id)),
+    pendingNew: [],
+    pendingGone: [],
+    walked: 0,
+  };
+  if (cp.phase === 'walk') {
+    cp = await walkPhase(ctx, loc, input, cp);
+    if (ctx.signal.aborted) return;
+  }
+  if (cp.phase === 'identify') {
+    await identifyPhase(ctx, loc, !!input.full, cp.cursor);
+    if (ctx.signal.aborted) return;
+  }
+  await aggregatePhase(ctx, loc);
+}
+
+function scopesOf(root: string, input: IndexInput): string[] {
+  if (!input.scope || input.scope.length === 0 || input.scope.includes('')) return [''];
+  // A folder that vanished is rescanned from its nearest surviving ancestor.
+  const out = new Set<string>();
+  for (let s of input.scope) {
+    while (s !== '' && !existsSync(fsPathOf(root, s))) s = s.includes('/') ? s.slice(0, s.lastIndexOf('/')) : '';
+    out.add(s);
+  }
+  if (out.has('')) return [''];
+  // Drop folders inside another scope folder: walking the outer one covers them.
+  const sorted = [...out].sort();
+  return sorted.filter((s) => !sorted.some((o) => o !== s && s.startsWith(`${o}/`)));
+}
+
+async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules: WalkRules }, input: IndexInput, start: IndexCheckpoint): Promise<IndexCheckpoint> {
+  const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
+  const scopes = scopesOf(loc.path, input);
+  const t0 = Date.now();
+  // The projection as it was before this run, on its own read connection (a WAL snapshot).
+  const snap = new Database(ctx.lib.path, { readonly: true });
+  try {
+    for (; cp.scopeIdx < scopes.length; cp.scopeIdx++, cp.cursor = undefined) {
+      const scope = scopes[cp.scopeIdx]!;
+      const prefix = scope === '' ? '' : `${scope}/`;
+      const scopeKey = toKey(scope);
+      const lo = cp.cursor !== undefined ? cp.cursor : scope === '' ? '' : scopeKey + SEP;
+      const hi = scope === '' ? '\uffff' : scopeKey + '\u0002';
+      const proj = (snap.prepare('SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key').iterate(loc.id, lo, hi) as IterableIterator<{ key: string; t: number; size: number; mtime: number; inode: number }>)[Symbol.iterator]();
+      let p = cp.fresh ? undefined : proj.next().value;
+      const errored: string[] = [];
+      let goneTop: string | undefined;
+      const upserts: EntryTuple[] = [];
+      const gone: string[] = [];
+      const missing = (row: { key: string; t: number; size: number; inode: number }): void => {
+        if (goneTop !== undefined && row.key.startsWith(goneTop + SEP)) return; // inside a folder already gone
+        if (errored.some((e) => row.key === e || row.key.startsWith(e + SEP))) return; // could not be read: keep
+        goneTop = row.key;
+        if (cp.fresh) gone.push(row.key);
+        else cp.pendingGone.push([row.key, row.inode, row.size, row.t]);
+      };
+      const startAfter = cp.cursor !== undefined ? toPath(cp.cursor).slice(prefix.length) : undefined;
+      const root = fsPathOf(loc.path, scope);
+      for (const batch of walkSync(typeof root === 'string' ? root : root.toString(), loc.rules, { startAfter, batchSize: BATCH })) {
+        for (const e of batch.errors) {
+          const path = prefix + e.path;
+          errored.push(toKey(path));
+        }
+        ctx.errors(batch.errors.map((e) => ({ ...e, path: prefix + e.path })));
+        for (const w of batch.entries) {
+          const key = toKey(prefix + w.relPath);
+          while (p && p.key < key) {
+            missing(p);
+            p = proj.next().value;
+          }
+          const tuple = tupleOf(key, w);
+          if (p && p.key === key) {
+            if (p.t !== tuple[1] || p.size !== tuple[2] || p.mtime !== tuple[3] || p.inode !== tuple[4]) upserts.push(tuple);
+            p = proj.next().value;
+          } else if (cp.fresh) upserts.push(tuple);
+          else cp.pendingNew.push(tuple);
+        }
+        cp.walked += batch.entries.length;
+        if (cp.pendingNew.length > HOLD_LIMIT) upserts.push(...cp.pendingNew.splice(0)); // too many to hold for move matching
+        cp.cursor = batch.cursor !== undefined ? toKey(prefix + batch.cursor) : cp.cursor;
+        flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, Date.now() - t0);
+        if (ctx.signal.aborted) {
+          proj.return?.();
+          return cp;
+        }
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      while (p) {
+        missing(p);
+        p = proj.next().value;
+      }
+      proj.return?.();
+      flush(ctx, loc.id, [], gone.splice(0), [], { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 }, Date.now() - t0);
+    }
+  } finally {
+    snap.close();
+  }
+  // Moves: a path that vanished and one that appeared with the same inode (and size, for files).
+  const byInode = new Map<string, Gone>();
+  for (const g of cp.pendingGone) byInode.set(`${g[1]}:${g[3]}:${g[3] === FILE ? g[2] : 0}`, g);
+  const moves: [string, string][] = [];
+  const creates: EntryTuple[] = [];
+  const movedFrom = new Set<string>();
+  for (const n of cp.pendingNew) {
+    const g = byInode.get(`${n[4]}:${n[1]}:${n[1] === FILE ? n[2] : 0}`);
+    if (g && !movedFrom.has(g[0])) {
+      movedFrom.add(g[0]);
+      moves.push([g[0], n[0]]);
+    }
+    creates.push(n); // an unchanged moved entry is a no-op upsert that keeps its content id
+  }
+  const gone = cp.pendingGone.map((g) => g[0]).filter((k) => !movedFrom.has(k));
+  const next: IndexCheckpoint = { ...cp, phase: 'identify', cursor: undefined, pendingNew: [], pendingGone: [] };
+  flushAll(ctx, loc.id, creates, gone, moves, next, Date.now() - t0);
+  return next;
+}
+
+function flushAll(ctx: JobContext, loc: string, ups: EntryTuple[], gone: string[], moves: [string, string][], cp: IndexCheckpoint, ms: number): void {
+  ctx.commit(
+    () => {
+      for (let i = 0; i < moves.length; i += BATCH) ctx.lib.append('entries.moved', { loc, moves: moves.slice(i, i + BATCH) });
+      for (let i = 0; i < ups.length; i += BATCH) ctx.lib.append('entries.upserted', { loc, e: ups.slice(i, i + BATCH) });
+      for (let i = 0; i < gone.length; i += BATCH) ctx.lib.append('entries.deleted', { loc, keys: gone.slice(i, i + BATCH) });
+    },
+    cp.phase,
+    cp,
+    cp.walked,
+    null,
+  );
+  ctx.progress(cp.phase, cp.walked, null);
+  void ms;
+}
+
+function flush(ctx: JobContext, loc: string, ups: EntryTuple[], gone: string[], moves: [string, string][], cp: IndexCheckpoint, ms: number): void {
+  flushAll(ctx, loc, ups, gone, moves, cp, ms);
+}

@@ -1,0 +1,105 @@
+// Jobs persist in the library database beside the log (operational state, not replayed):
+// their state, phase, a checkpoint (phase + cursor) and per-path errors.
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../library/library.js';
+import { pack, unpack } from '../events/codec.js';
+import type { JobState } from './lifecycle.js';
+
+export const JOBS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, loc TEXT, state TEXT NOT NULL, phase TEXT, input BLOB NOT NULL,
+  checkpoint BLOB, done INTEGER NOT NULL DEFAULT 0, total INTEGER, errors INTEGER NOT NULL DEFAULT 0,
+  paused_by TEXT, message TEXT, created_at INTEGER NOT NULL, started_at INTEGER, updated_at INTEGER NOT NULL,
+  finished_at INTEGER, run_ms INTEGER NOT NULL DEFAULT 0, resumes INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS job_errors (job TEXT NOT NULL, path TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS job_errors_by_job ON job_errors (job);
+`;
+
+export interface JobRow {
+  id: string;
+  kind: string;
+  loc: string | null;
+  state: JobState;
+  phase: string | null;
+  input: unknown;
+  checkpoint: unknown;
+  done: number;
+  total: number | null;
+  errors: number;
+  pausedBy: string | null;
+  message: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  updatedAt: number;
+  finishedAt: number | null;
+  runMs: number;
+  resumes: number;
+}
+
+interface RawRow {
+  id: string; kind: string; loc: string | null; state: JobState; phase: string | null; input: Buffer; checkpoint: Buffer | null;
+  done: number; total: number | null; errors: number; paused_by: string | null; message: string | null; created_at: number;
+  started_at: number | null; updated_at: number; finished_at: number | null; run_ms: number; resumes: number;
+}
+
+export function fromRaw(r: RawRow): JobRow {
+  return {
+    id: r.id, kind: r.kind, loc: r.loc, state: r.state, phase: r.phase, input: unpack(r.input), checkpoint: r.checkpoint ? unpack(r.checkpoint) : null,
+    done: r.done, total: r.total, errors: r.errors, pausedBy: r.paused_by, message: r.message, createdAt: r.created_at, startedAt: r.started_at,
+    updatedAt: r.updated_at, finishedAt: r.finished_at, runMs: r.run_ms, resumes: r.resumes,
+  };
+}
+
+export class JobStore {
+  constructor(private readonly db: Db) {
+    db.exec(JOBS_SCHEMA);
+  }
+
+  create(kind: string, loc: string | null, input: unknown): JobRow {
+    const id = randomUUID();
+    const now = Date.now();
+    this.db.prepare('INSERT INTO jobs (id, kind, loc, state, input, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(id, kind, loc, 'queued', pack(input), now, now);
+    return this.get(id)!;
+  }
+
+  get(id: string): JobRow | undefined {
+    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as RawRow | undefined;
+    return r ? fromRaw(r) : undefined;
+  }
+
+  byState(...states: JobState[]): JobRow[] {
+    return (this.db.prepare(`SELECT * FROM jobs WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY created_at`).all(...states) as RawRow[]).map(fromRaw);
+  }
+
+  setState(id: string, state: JobState, extra: { message?: string | null; pausedBy?: string | null } = {}): void {
+    const now = Date.now();
+    const final = state === 'completed' || state === 'failed' || state === 'cancelled';
+    this.db
+      .prepare(`UPDATE jobs SET state = ?, updated_at = ?, message = COALESCE(?, message), paused_by = ?,
+                started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
+                finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?`)
+      .run(state, now, extra.message ?? null, extra.pausedBy ?? null, state, now, final ? 1 : 0, now, id);
+  }
+
+  /** Called inside the transaction that appends the events covered by this checkpoint. */
+  checkpoint(id: string, phase: string, checkpoint: unknown, done: number, total: number | null, runMs: number): void {
+    this.db.prepare('UPDATE jobs SET phase = ?, checkpoint = ?, done = ?, total = ?, run_ms = ?, updated_at = ? WHERE id = ?').run(phase, pack(checkpoint), done, total, Math.round(runMs), Date.now(), id);
+  }
+
+  addErrors(id: string, errors: { path: string; code: string; message: string }[]): void {
+    if (errors.length === 0) return;
+    const ins = this.db.prepare('INSERT INTO job_errors (job, path, code, message) VALUES (?, ?, ?, ?)');
+    for (const e of errors) ins.run(id, e.path, e.code, e.message);
+    this.db.prepare('UPDATE jobs SET errors = errors + ? WHERE id = ?').run(errors.length, id);
+  }
+
+  errorsOf(id: string, limit = 1000): { path: string; code: string; message: string }[] {
+    return this.db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, limit) as { path: string; code: string; message: string }[];
+  }
+
+  markResumed(id: string): void {
+    this.db.prepare('UPDATE jobs SET resumes = resumes + 1 WHERE id = ?').run(id);
+  }
+}

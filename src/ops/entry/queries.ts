@@ -1,0 +1,99 @@
+// sd ls and sd info: answered from the projection, without touching the disk.
+import { resolve, sep } from 'node:path';
+import { z } from 'zod';
+import { SdError } from '../../errors.js';
+import { toKey, toPath, SEP } from '../../projections/entries.js';
+import { defineQuery } from '../define.js';
+import type { Db } from '../../library/library.js';
+
+interface Loc {
+  id: string;
+  dev: string;
+  path: string;
+  name: string;
+}
+
+/** The location holding an absolute path (on the given device) and the path's key inside it. */
+export function locate(db: Db, absPath: string, dev: string): { loc: Loc; key: string } {
+  const p = resolve(absPath);
+  const locs = (db.prepare('SELECT id, dev, path, name FROM locations WHERE dev = ?').all(dev) as Loc[]).sort((a, b) => b.path.length - a.path.length);
+  for (const loc of locs) {
+    if (p === loc.path) return { loc, key: '' };
+    const base = loc.path.endsWith(sep) ? loc.path : loc.path + sep;
+    if (p.startsWith(base)) return { loc, key: toKey(p.slice(base.length).split(sep).join('/')) };
+  }
+  throw new SdError('E_PATH_OUTSIDE_LOCATION', `${p} is not inside any location of this library (see \`sd location list\`)`, { path: p });
+}
+
+export function deviceRef(db: Db, ref: string | undefined, self: string): string {
+  if (!ref) return self;
+  const rows = db.prepare('SELECT dev, name FROM devices').all() as { dev: string; name: string }[];
+  const hit = rows.filter((r) => r.dev === ref || r.name === ref || (ref.length >= 4 && r.dev.startsWith(ref)));
+  if (hit.length === 1) return hit[0]!.dev;
+  throw new SdError(hit.length ? 'E_AMBIGUOUS_DEVICE' : 'E_DEVICE_NOT_FOUND', hit.length ? `"${ref}" matches several devices` : `no device "${ref}" in this library`);
+}
+
+const ENTRY_COLS = 'key, name, t, size, mtime, inode, kind, cid, dsize, dfiles';
+interface EntryRow {
+  key: string;
+  name: string;
+  t: number;
+  size: number;
+  mtime: number;
+  inode: number;
+  kind: string;
+  cid: string | null;
+  dsize: number | null;
+  dfiles: number | null;
+}
+
+const shape = (loc: Loc, r: EntryRow) => ({
+  name: r.name,
+  path: loc.path + sep + toPath(r.key).split('/').join(sep),
+  kind: r.t === 1 ? 'folder' : r.t === 2 ? 'symlink' : r.kind,
+  isDir: r.t === 1,
+  size: r.t === 1 ? r.dsize : r.size,
+  files: r.t === 1 ? r.dfiles : null,
+  modified: r.mtime,
+  contentId: r.cid,
+});
+
+export const listDir = defineQuery({
+  name: 'entry.ls',
+  summary: 'list a folder from the index',
+  input: z.object({ path: z.string().optional(), device: z.string().optional(), limit: z.number().int().positive().max(1_000_000).default(100_000) }),
+  run: ({ core, db }, input) => {
+    const dev = deviceRef(db, input.device, core.device.id);
+    if (!input.path) {
+      const locs = db.prepare("SELECT l.id, l.path, l.name, (SELECT COUNT(*) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS files, (SELECT COALESCE(SUM(size),0) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS bytes FROM locations l WHERE l.dev = ? ORDER BY l.path").all(dev) as { id: string; path: string; name: string; files: number; bytes: number }[];
+      return { dir: null, device: dev, entries: locs.map((l) => ({ name: l.name, path: l.path, kind: 'location', isDir: true, size: l.bytes, files: l.files, modified: null, contentId: null })) };
+    }
+    const { loc, key } = locate(db, input.path, dev);
+    if (key !== '') {
+      const self = db.prepare('SELECT t FROM entries WHERE loc = ? AND key = ?').get(loc.id, key) as { t: number } | undefined;
+      if (!self) throw new SdError('E_NOT_INDEXED', `${resolve(input.path)} is not in the index (not indexed yet, skipped by a rule, or gone)`);
+      if (self.t !== 1) throw new SdError('E_NOT_A_FOLDER', `${resolve(input.path)} is a file; use \`sd info\``);
+    }
+    const rows = db.prepare(`SELECT ${ENTRY_COLS} FROM entries WHERE loc = ? AND parent = ? ORDER BY t <> 1, name LIMIT ?`).all(loc.id, key, input.limit) as EntryRow[];
+    return { dir: resolve(input.path), device: dev, location: loc.name, entries: rows.map((r) => shape(loc, r)) };
+  },
+});
+
+export const entryInfo = defineQuery({
+  name: 'entry.info',
+  summary: 'everything known about one entry',
+  input: z.object({ path: z.string().min(1), device: z.string().optional() }),
+  run: ({ core, db }, input) => {
+    const dev = deviceRef(db, input.device, core.device.id);
+    const { loc, key } = locate(db, input.path, dev);
+    if (key === '') {
+      return { ...shape(loc, { key: '', name: loc.name, t: 1, size: 0, mtime: 0, inode: 0, kind: 'folder', cid: null, dsize: null, dfiles: null }), location: { id: loc.id, name: loc.name, path: loc.path }, device: dev, copies: [] };
+    }
+    const r = db.prepare(`SELECT ${ENTRY_COLS} FROM entries WHERE loc = ? AND key = ?`).get(loc.id, key) as EntryRow | undefined;
+    if (!r) throw new SdError('E_NOT_INDEXED', `${resolve(input.path)} is not in the index (not indexed yet, skipped by a rule, or gone)`);
+    const copies = r.cid
+      ? (db.prepare('SELECT e.key, l.path, l.dev FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid = ? AND NOT (e.loc = ? AND e.key = ?) LIMIT 100').all(r.cid, loc.id, key) as { key: string; path: string; dev: string }[]).map((c) => ({ path: c.path + sep + toPath(c.key).split('/').join(sep), device: c.dev }))
+      : [];
+    return { ...shape(loc, r), inode: r.inode, parent: toPath(r.key.includes(SEP) ? r.key.slice(0, r.key.lastIndexOf(SEP)) : ''), location: { id: loc.id, name: loc.name, path: loc.path }, device: dev, copies };
+  },
+});

@@ -1,0 +1,23 @@
+// sd location list.
+import { z } from 'zod';
+import { defineQuery } from '../define.js';
+
+export const listLocations = defineQuery({
+  name: 'location.list',
+  summary: 'locations of the library with their index state',
+  input: z.object({ device: z.string().optional() }),
+  run: ({ core, db }, { device }) => {
+    const rows = db
+      .prepare(
+        `SELECT l.id, l.dev, l.path, l.name, l.watch, l.indexed_at AS indexedAt, d.name AS deviceName,
+           (SELECT COUNT(*) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS files,
+           (SELECT COALESCE(SUM(size), 0) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS bytes,
+           (SELECT state FROM jobs j WHERE j.loc = l.id ORDER BY created_at DESC LIMIT 1) AS jobState
+         FROM locations l LEFT JOIN devices d ON d.dev = l.dev ORDER BY l.path`,
+      )
+      .all() as { id: string; dev: string; path: string; name: string; watch: number; indexedAt: number | null; deviceName: string | null; files: number; bytes: number; jobState: string | null }[];
+    return rows
+      .filter((r) => !device || r.dev === device || r.deviceName === device || r.dev.startsWith(device))
+      .map((r) => ({ ...r, watch: r.watch === 1, watching: r.watch === 1 && r.dev === core.device.id && !!core.watchers?.isWatching(r.id), local: r.dev === core.device.id }));
+  },
+});

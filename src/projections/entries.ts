@@ -1,0 +1,122 @@
+// Locations and the entries indexed in them. Written only by the device that owns the
+// location, so its feed is the truth. Entry keys are relative paths with '/' replaced by \x01,
+// so that SQLite's byte order is the walker's order (a folder right before its contents).
+import type { Database } from 'better-sqlite3-multiple-ciphers';
+import type { Projector } from './types.js';
+import { stmt } from './types.js';
+
+export const SEP = '\u0001';
+export const toKey = (relPath: string): string => relPath.split('/').join(SEP);
+export const toPath = (key: string): string => key.split(SEP).join('/');
+export const parentKey = (key: string): string => {
+  const i = key.lastIndexOf(SEP);
+  return i < 0 ? '' : key.slice(0, i);
+};
+/** Entry kinds as stored in `t`. */
+export const FILE = 0;
+export const DIR = 1;
+export const SYMLINK = 2;
+
+/** [key, t, size, mtimeMs, inode, kind] */
+export type EntryTuple = [string, number, number, number, number | bigint | string, string];
+
+export interface LocationAdded {
+  id: string;
+  path: string;
+  name: string;
+  watch: boolean;
+  rules: { skipHidden?: boolean; skipNames?: string[]; gitignore?: boolean };
+}
+
+function removeSubtree(db: Database, loc: string, key: string): void {
+  stmt(db, 'DELETE FROM entries WHERE loc = ? AND key = ?').run(loc, key);
+  stmt(db, 'DELETE FROM entries WHERE loc = ? AND key > ? AND key < ?').run(loc, key + SEP, key + '\u0002');
+}
+
+export const entriesProjector: Projector = {
+  name: 'entries',
+  tables: [
+    {
+      name: 'locations',
+      ddl: `CREATE TABLE IF NOT EXISTS locations (id TEXT PRIMARY KEY, dev TEXT NOT NULL, path TEXT NOT NULL, name TEXT NOT NULL,
+            watch INTEGER NOT NULL, rules TEXT NOT NULL, added_at INTEGER NOT NULL, indexed_at INTEGER)`,
+      orderBy: 'id',
+    },
+    {
+      name: 'entries',
+      ddl: `CREATE TABLE IF NOT EXISTS entries (loc TEXT NOT NULL, key TEXT NOT NULL, parent TEXT NOT NULL, name TEXT NOT NULL,
+            t INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, inode INTEGER NOT NULL, kind TEXT NOT NULL,
+            cid TEXT, dsize INTEGER, dfiles INTEGER, PRIMARY KEY (loc, key)) WITHOUT ROWID`,
+      orderBy: 'loc, key',
+    },
+  ],
+  extraDdl: `CREATE INDEX IF NOT EXISTS entries_by_parent ON entries (loc, parent, name);
+             CREATE INDEX IF NOT EXISTS entries_by_cid ON entries (cid) WHERE cid IS NOT NULL;
+             CREATE INDEX IF NOT EXISTS entries_by_inode ON entries (loc, inode);`,
+  handlers: {
+    'location.added': (db, ev) => {
+      const b = ev.body as LocationAdded;
+      stmt(db, 'INSERT OR REPLACE INTO locations (id, dev, path, name, watch, rules, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        b.id, ev.dev, b.path, b.name, b.watch ? 1 : 0, JSON.stringify(b.rules ?? {}), ev.hlc.ms,
+      );
+    },
+    'location.removed': (db, ev) => {
+      const { id } = ev.body as { id: string };
+      stmt(db, 'DELETE FROM entries WHERE loc = ?').run(id);
+      stmt(db, 'DELETE FROM locations WHERE id = ? AND dev = ?').run(id, ev.dev);
+    },
+    'location.updated': (db, ev) => {
+      const b = ev.body as { id: string; watch?: boolean; name?: string };
+      if (b.watch !== undefined) stmt(db, 'UPDATE locations SET watch = ? WHERE id = ? AND dev = ?').run(b.watch ? 1 : 0, b.id, ev.dev);
+      if (b.name !== undefined) stmt(db, 'UPDATE locations SET name = ? WHERE id = ? AND dev = ?').run(b.name, b.id, ev.dev);
+    },
+    'location.indexed': (db, ev) => {
+      const b = ev.body as { id: string };
+      stmt(db, 'UPDATE locations SET indexed_at = ? WHERE id = ? AND dev = ?').run(ev.hlc.ms, b.id, ev.dev);
+    },
+    'entries.upserted': (db, ev) => {
+      const { loc, e } = ev.body as { loc: string; e: EntryTuple[] };
+      // A changed file loses its content id until it is identified again.
+      const up = stmt(
+        db,
+        `INSERT INTO entries (loc, key, parent, name, t, size, mtime, inode, kind, cid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+         ON CONFLICT (loc, key) DO UPDATE SET t = excluded.t, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
+         kind = excluded.kind, cid = CASE WHEN entries.size = excluded.size AND entries.mtime = excluded.mtime AND entries.t = excluded.t THEN entries.cid ELSE NULL END`,
+      );
+      for (const [key, t, size, mtime, inode, kind] of e) {
+        const i = key.lastIndexOf(SEP);
+        up.run(loc, key, i < 0 ? '' : key.slice(0, i), i < 0 ? key : key.slice(i + 1), t, size, mtime, inode, kind);
+      }
+    },
+    'entries.deleted': (db, ev) => {
+      const { loc, keys } = ev.body as { loc: string; keys: string[] };
+      for (const k of keys) removeSubtree(db, loc, k);
+    },
+    'entries.moved': (db, ev) => {
+      const { loc, moves } = ev.body as { loc: string; moves: [string, string][] };
+      const move = stmt(db, 'UPDATE entries SET key = ?, parent = ?, name = ? WHERE loc = ? AND key = ?');
+      for (const [from, to] of moves) {
+        removeSubtree(db, loc, to);
+        const i = to.lastIndexOf(SEP);
+        move.run(to, i < 0 ? '' : to.slice(0, i), i < 0 ? to : to.slice(i + 1), loc, from);
+        // Children of a moved folder follow it.
+        const kids = stmt(db, 'SELECT key FROM entries WHERE loc = ? AND key > ? AND key < ?').all(loc, from + SEP, from + '\u0002') as { key: string }[];
+        for (const { key } of kids) {
+          const nk = to + key.slice(from.length);
+          const j = nk.lastIndexOf(SEP);
+          move.run(nk, nk.slice(0, j), nk.slice(j + 1), loc, key);
+        }
+      }
+    },
+    'entries.identified': (db, ev) => {
+      const { loc, ids } = ev.body as { loc: string; ids: [string, string, string, number][] };
+      const set = stmt(db, 'UPDATE entries SET cid = ?, kind = ? WHERE loc = ? AND key = ? AND size = ?');
+      for (const [key, cid, kind, size] of ids) set.run(cid, kind, loc, key, size);
+    },
+    'entries.aggregated': (db, ev) => {
+      const { loc, dirs } = ev.body as { loc: string; dirs: [string, number, number][] };
+      const set = stmt(db, 'UPDATE entries SET dsize = ?, dfiles = ? WHERE loc = ? AND key = ?');
+      for (const [key, bytes, files] of dirs) set.run(bytes, files, loc, key);
+    },
+  },
+};
