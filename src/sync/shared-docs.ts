@@ -62,8 +62,8 @@ export async function closeLibraryRepo(repo: Repo): Promise<void> {
   await repo.flush(ready());
 }
 
-function allow(repo: Repo, handle: DocHandle<unknown>): void {
-  shareable.get(repo)?.add(handle.documentId);
+function allow(repo: Repo, documentId: DocumentId): void {
+  shareable.get(repo)?.add(documentId);
 }
 
 /** Changes `handle` with `fn` and returns the bytes of the change made ([] if fn changed nothing). */
@@ -151,7 +151,7 @@ export async function createLibraryDocs(repo: Repo, opts: { name?: string } = {}
   const root = repo.create<RootDoc>({ schema: SHARED_SCHEMA_VERSION, name: opts.name ?? '', docs: { ...(urls as Record<string, string>) } });
   handles.set('root', root as DocHandle<unknown>);
   urls.root = root.url;
-  for (const h of handles.values()) allow(repo, h);
+  for (const h of handles.values()) allow(repo, h.documentId);
   const docs = new LibraryDocs(repo, urls as DocUrls, handles);
   await docs.flush();
   return docs;
@@ -174,20 +174,27 @@ export function docUrlsOf(rootUrl: string, root: RootDoc): DocUrls {
  * (a new member replaying the creator's event): they are imported, not created.
  */
 export async function openLibraryDocs(repo: Repo, urls: DocUrls, received: ChangeSet = {}): Promise<LibraryDocs> {
-  const handles = new Map<DocName, DocHandle<unknown>>();
-  for (const name of DOC_NAMES) {
+  const ids = DOC_NAMES.map((name) => {
     const url = urls[name];
     if (!isValidAutomergeUrl(url)) throw new SdError('E_BAD_DOC_URL', `"${url}" is not an automerge URL (library document "${name}")`);
-    let handle = await repo.find<unknown>(url as AutomergeUrl, { allowableStates: ['ready', 'unavailable'] });
+    const documentId = interpretAsDocumentId(url);
+    // Before find(): the share policy also gates our own request to peers, and their answers.
+    allow(repo, documentId);
+    return documentId;
+  });
+  // In parallel: over a network each find is a round trip.
+  const found = await Promise.all(ids.map((id) => repo.find<unknown>(id, { allowableStates: ['ready', 'unavailable'] })));
+  const handles = new Map<DocName, DocHandle<unknown>>();
+  DOC_NAMES.forEach((name, i) => {
+    let handle = found[i]!;
     const changes = received[name] ?? [];
     if (!handle.isReady() && changes.length > 0) {
       // import() on the unavailable handle revives it; flush() below persists it.
-      handle = repo.import<unknown>(concat(changes), { docId: interpretAsDocumentId(url as AutomergeUrl) });
+      handle = repo.import<unknown>(concat(changes), { docId: ids[i]! });
     } else if (handle.isReady()) applyChangeBytes(handle, changes);
     if (!handle.isReady()) throw new SdError('E_LIBRARY_DOC_MISSING', `the library document "${name}" is neither stored here nor received from a peer`);
     handles.set(name, handle);
-    allow(repo, handle);
-  }
+  });
   const docs = new LibraryDocs(repo, urls, handles);
   await docs.flush();
   return docs;
