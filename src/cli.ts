@@ -8,6 +8,7 @@ import { start, status, stop } from './cli/lifecycle.js';
 import { install, uninstall } from './cli/service-unit.js';
 import { libraryCommands } from './cli/library.js';
 import { logCommands } from './cli/log.js';
+import { locationCommands } from './cli/location.js';
 
 export function buildProgram(): Command {
   const program = baseProgram();
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   daemon.command('uninstall').description('remove the service file').action((_o, cmd: Command) => uninstall(ctxOf(cmd)));
   libraryCommands(program);
   logCommands(program);
+  locationCommands(program);
   return program;
 }
 

@@ -44,15 +44,24 @@ export const entriesProjector: Projector = {
     },
     {
       name: 'entries',
-      ddl: `CREATE TABLE IF NOT EXISTS entries (loc TEXT NOT NULL, key TEXT NOT NULL, parent TEXT NOT NULL, name TEXT NOT NULL,
-            t INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, inode INTEGER NOT NULL, kind TEXT NOT NULL,
-            cid TEXT, dsize INTEGER, dfiles INTEGER, PRIMARY KEY (loc, key)) WITHOUT ROWID`,
+      // A rowid table so the trigram index on names can point at rows; the rowid is local
+      // (it differs between devices and replays) and is left out of the checksum.
+      ddl: `CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY, loc TEXT NOT NULL, key TEXT NOT NULL, parent TEXT NOT NULL,
+            name TEXT NOT NULL, t INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, inode INTEGER NOT NULL,
+            kind TEXT NOT NULL, cid TEXT, dsize INTEGER, dfiles INTEGER, UNIQUE (loc, key))`,
       orderBy: 'loc, key',
+      exclude: ['id'],
     },
   ],
   extraDdl: `CREATE INDEX IF NOT EXISTS entries_by_parent ON entries (loc, parent, name);
              CREATE INDEX IF NOT EXISTS entries_by_cid ON entries (cid) WHERE cid IS NOT NULL;
-             CREATE INDEX IF NOT EXISTS entries_by_inode ON entries (loc, inode);`,
+             CREATE INDEX IF NOT EXISTS entries_by_name ON entries (name);
+             CREATE INDEX IF NOT EXISTS entries_by_size ON entries (size);
+             CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(name, content='', contentless_delete=1, tokenize='trigram case_sensitive 0');
+             CREATE TRIGGER IF NOT EXISTS entries_fts_ins AFTER INSERT ON entries BEGIN INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;
+             CREATE TRIGGER IF NOT EXISTS entries_fts_del AFTER DELETE ON entries BEGIN DELETE FROM entries_fts WHERE rowid = old.id; END;
+             CREATE TRIGGER IF NOT EXISTS entries_fts_upd AFTER UPDATE OF name ON entries WHEN old.name <> new.name BEGIN
+               DELETE FROM entries_fts WHERE rowid = old.id; INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;`,
   handlers: {
     'location.added': (db, ev) => {
       const b = ev.body as LocationAdded;

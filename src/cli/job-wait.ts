@@ -1,0 +1,66 @@
+// --wait: follow a job to its end. A progress bar (files/s, phase, ETA) on a TTY; without a
+// TTY nothing but the final line.
+import cliProgress from 'cli-progress';
+import { SdError } from '../errors.js';
+import type { CliContext } from './context.js';
+
+const FINAL = new Set(['completed', 'failed', 'cancelled', 'paused']);
+
+interface JobMsg {
+  job: string;
+  state: string;
+  phase?: string;
+  done?: number;
+  total?: number;
+  rate?: number;
+  errors?: number;
+}
+
+export async function waitForJob(ctx: CliContext, id: string, commandOutcome: unknown): Promise<void> {
+  const rpc = await ctx.rpc();
+  const tty = !!process.stderr.isTTY && !ctx.json;
+  const bar = tty ? new cliProgress.SingleBar({ format: ' {phase} |{bar}| {value}/{total} files  {rate}/s  ETA {eta_formatted}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
+  let started = false;
+  let last: JobMsg | undefined;
+  const finished = new Promise<JobMsg>((resolve) => {
+    const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
+      const x = m as JobMsg;
+      if (x.job !== id) return;
+      last = x;
+      if (bar) {
+        const total = x.total ?? Math.max(x.done ?? 0, 1);
+        if (!started) {
+          bar.start(total, x.done ?? 0, { phase: x.phase ?? x.state, rate: x.rate ?? 0 });
+          started = true;
+        }
+        bar.setTotal(total);
+        bar.update(x.done ?? 0, { phase: (x.phase ?? x.state).padEnd(9), rate: x.rate ?? 0 });
+      }
+      if (FINAL.has(x.state)) {
+        s.cancel();
+        resolve(x);
+      }
+    });
+    // The job may have finished before we subscribed.
+    void ctx.query<{ state: string; done: number; errors: number; phase: string | null }>('job.info', { ref: id }).then((j) => {
+      if (FINAL.has(j.state)) {
+        s.cancel();
+        resolve({ job: id, state: j.state, done: j.done, errors: j.errors, phase: j.phase ?? undefined });
+      }
+    });
+  });
+  const end = await finished;
+  if (started) bar!.stop();
+  const info = await ctx.query<{ state: string; done: number; errors: number; runMs: number; message: string | null }>('job.info', { ref: id });
+  void last;
+  ctx.print({ outcome: commandOutcome, job: info }, () => {
+    const p = ctx.paint;
+    const secs = (info.runMs / 1000).toFixed(1);
+    if (info.state === 'completed') return `${p.green('✓')} indexed ${info.done} files in ${secs} s${info.errors ? `, ${p.yellow(`${info.errors} errors`)} (see \`sd job info ${id.slice(0, 8)}\`)` : ''}`;
+    return `${p.red('!')} job ${id.slice(0, 8)} ${info.state}${info.message ? `: ${info.message}` : ''}`;
+  });
+  if (end.state !== 'completed') {
+    process.exitCode = 1;
+    if (end.state === 'failed') throw new SdError('E_JOB_FAILED', `the job failed: ${info.message ?? 'see sd job info'}`);
+  }
+}
