@@ -61,7 +61,7 @@ export class Core {
     ensurePrivateDir(dataDir);
     const core = new Core(dataDir, loadOrCreateIdentity(dataDir));
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
-    core.libraries.load();
+    await core.libraries.load();
     if (opts.services !== false) {
       core.services = await startServices(core);
       const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
@@ -151,7 +151,7 @@ export class Core {
     await this.jobs?.stop();
     await this.services?.stop();
     await this.queue;
-    this.libraries.closeAll();
+    await this.libraries.closeAll();
   }
 }
 

@@ -7,6 +7,11 @@ import { SdError } from '../errors.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { applySchema, project } from '../projections/index.js';
+import { closeLibraryRepo, createLibraryDocs, openLibraryDocs, openLibraryRepo, type ChangeSet, type LibraryDocs } from '../sync/shared-docs.js';
+import { registerSharedProvider, RepoDocs } from '../sync/shared-provider.js';
+import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
+import { rowToEvent } from '../events/log.js';
+import type { Repo } from '@automerge/automerge-repo';
 
 export type Db = Database.Database;
 
@@ -22,6 +27,8 @@ export class Library {
   private roDb: Db | undefined;
   private pending: StoredEvent[] = [];
   private listeners = new Set<(ev: StoredEvent) => void>();
+  repo: Repo | undefined;
+  private sharedDocs: LibraryDocs | undefined;
 
   private constructor(
     readonly id: string,
@@ -64,6 +71,60 @@ export class Library {
     return this.roDb;
   }
 
+  /** The shared-metadata documents (tags, collections, notes, favourites). */
+  get shared(): LibraryDocs {
+    if (!this.sharedDocs) throw new SdError('E_SHARED_NOT_READY', 'the shared metadata of this library is not open yet');
+    return this.sharedDocs;
+  }
+
+  /**
+   * Opens the library's Automerge documents. The creator creates them once and records their
+   * initial changes in a 'shared.created' event; everyone else opens what is stored, or
+   * rebuilds it from the change bytes in the log.
+   */
+  async openShared(deviceId: string): Promise<void> {
+    this.repo = openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}` });
+    const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as { value: string } | undefined;
+    if (!urlRow) {
+      const creator = this.db.prepare("SELECT value FROM library_meta WHERE key = 'created_by'").get() as { value: string } | undefined;
+      if (creator?.value !== deviceId) return; // a member waits for the creator's documents
+      const docs = await createLibraryDocs(this.repo, { name: this.name });
+      this.attachShared(docs);
+      this.write(() => this.append('shared.created', { urls: docs.urls, changes: docs.allChanges() }));
+      await docs.flush();
+      return;
+    }
+    const urls = JSON.parse(urlRow.value) as DocUrls;
+    let docs: LibraryDocs;
+    try {
+      docs = await openLibraryDocs(this.repo, urls);
+    } catch (e) {
+      if (!(e instanceof SdError) || e.code !== 'E_LIBRARY_DOC_MISSING') throw e;
+      docs = await openLibraryDocs(this.repo, urls, this.sharedChangesFromLog());
+    }
+    const prov = this.attachShared(docs);
+    // A crash can leave the repo's storage behind the projection: catch up from the log.
+    if (DOC_NAMES.some((n) => !prov.consistent(n))) docs.apply(this.sharedChangesFromLog());
+  }
+
+  private attachShared(docs: LibraryDocs): RepoDocs {
+    this.sharedDocs = docs;
+    const prov = new RepoDocs(docs, this.db);
+    registerSharedProvider(this.db, prov);
+    return prov;
+  }
+
+  /** Every change byte the log carries for the shared documents, merged per document. */
+  sharedChangesFromLog(): ChangeSet {
+    const set: ChangeSet = {};
+    const rows = this.db.prepare("SELECT dev, seq, hash, type, bytes, sig FROM events WHERE type IN ('shared.created', 'shared.changed') ORDER BY hlc_ms, hlc_c, dev, seq").iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
+    for (const row of rows) {
+      const changes = (rowToEvent(row).body as { changes: ChangeSet }).changes;
+      for (const [name, list] of Object.entries(changes) as [keyof ChangeSet, Uint8Array[]][]) (set[name] ??= []).push(...list.map((b) => new Uint8Array(b)));
+    }
+    return set;
+  }
+
   get name(): string {
     const row = this.db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as { value: string } | undefined;
     return row?.value ?? '(unnamed)';
@@ -99,7 +160,9 @@ export class Library {
     return () => this.listeners.delete(fn);
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
+    this.repo = undefined;
     this.roDb?.close();
     if (this.db.open) {
       try {

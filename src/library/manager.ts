@@ -27,7 +27,7 @@ export class LibraryManager {
   }
 
   /** Opens every library of the data dir; creates "default" on first start. */
-  load(): void {
+  async load(): Promise<void> {
     ensurePrivateDir(this.dir);
     if (existsSync(this.configPath)) {
       try {
@@ -38,9 +38,13 @@ export class LibraryManager {
     }
     for (const f of readdirSync(this.dir).sort()) {
       const m = /^([0-9a-f-]{36})\.db$/.exec(f);
-      if (m) this.attach(Library.open(join(this.dir, f), m[1]!, this.device));
+      if (m) {
+        const lib = Library.open(join(this.dir, f), m[1]!, this.device);
+        await lib.openShared(this.device.id);
+        this.attach(lib);
+      }
     }
-    if (this.libs.size === 0) this.create('default');
+    if (this.libs.size === 0) await this.create('default');
     if (!this.config.current || !this.libs.has(this.config.current)) this.setCurrent([...this.libs.keys()][0]!);
   }
 
@@ -79,19 +83,21 @@ export class LibraryManager {
     return this.list().find((l) => l.name === name);
   }
 
-  create(name: string, id: string = randomUUID()): Library {
+  async create(name: string, id: string = randomUUID()): Promise<Library> {
     const lib = Library.open(join(this.dir, `${id}.db`), id, this.device, { create: true });
+    // Listeners (the bus) are attached before the first event so it is published too.
+    this.attach(lib);
     lib.write(() => {
       lib.append('library.created', { id, name, creator: { dev: this.device.id, pubkey: this.device.publicKey, name: this.device.name } });
     });
-    this.attach(lib);
+    await lib.openShared(this.device.id);
     return lib;
   }
 
-  remove(id: string): void {
+  async remove(id: string): Promise<void> {
     const lib = this.libs.get(id);
     if (!lib) return;
-    lib.close();
+    await lib.close();
     this.libs.delete(id);
     for (const suffix of ['', '-wal', '-shm']) rmSync(lib.path + suffix, { force: true });
     if (this.config.current === id) {
@@ -106,8 +112,8 @@ export class LibraryManager {
     writePrivateFile(this.configPath, JSON.stringify(this.config, null, 2));
   }
 
-  closeAll(): void {
-    for (const lib of this.libs.values()) lib.close();
+  async closeAll(): Promise<void> {
+    for (const lib of this.libs.values()) await lib.close();
     this.libs.clear();
   }
 }

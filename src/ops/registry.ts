@@ -10,6 +10,10 @@ import { addLocation, removeLocation, rescanLocation } from './location/commands
 import { listLocations } from './location/queries.js';
 import { cancelJob, jobInfo, listJobs, pauseJob, resumeJob } from './job/index.js';
 import { entryInfo, listDir } from './entry/queries.js';
+import { applyTag, createTag, deleteTag, listTags, removeTag, renameTag } from './tag/index.js';
+import { addToCollection, createCollection, deleteCollection, listCollections, removeFromCollection, showCollection } from './collection/index.js';
+import { favAdd, favRemove, noteCommand } from './meta/index.js';
+import { dupes, search, stats } from './search/queries.js';
 
 const commands = new Map<string, CommandDef>();
 const queries = new Map<string, QueryDef>();
@@ -24,8 +28,8 @@ export function registerQuery(def: QueryDef): void {
   queries.set(def.name, def);
 }
 
-for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob]) registerCommand(c as CommandDef);
-for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo]) registerQuery(q as QueryDef);
+for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob, createTag, renameTag, deleteTag, applyTag, removeTag, createCollection, addToCollection, removeFromCollection, deleteCollection, noteCommand, favAdd, favRemove]) registerCommand(c as CommandDef);
+for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo, listTags, listCollections, showCollection, search, dupes, stats]) registerQuery(q as QueryDef);
 
 export function findCommand(name: string): CommandDef {
   const c = commands.get(name);

@@ -7,9 +7,10 @@ import { pack } from '../events/codec.js';
 import { auditProjector } from './audit.js';
 import { libraryProjector } from './library.js';
 import { entriesProjector } from './entries.js';
+import { sharedProjector } from './shared.js';
 import type { Projector, TableDef } from './types.js';
 
-const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector];
+const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector, sharedProjector];
 const handlers = new Map<string, ((db: Database, ev: StoredEvent) => void)[]>();
 
 export function registerProjector(p: Projector): void {

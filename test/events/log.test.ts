@@ -23,7 +23,7 @@ test('a fresh log with commands verifies', async (t) => {
   const r = await core.query<{ ok: boolean; events: number; devices: number }>('log.verify', {});
   t.true(r.ok);
   t.is(r.devices, 1);
-  t.is(r.events, 11); // created + 5 x (renamed + verified)
+  t.is(r.events, 12); // library created + shared docs created + 5 x (renamed + verified)
 });
 
 test('a tampered payload is detected and named', async (t) => {

@@ -108,7 +108,7 @@ test('sd log filters by type, device and since, and shows verify results', async
   t.is(renamed[0]!.verified, true);
   t.is(renamed[0]!.deviceName, 'box');
   const mine = await core.query<unknown[]>('log.list', { device: 'box' });
-  t.is(mine.length, 5);
+  t.is(mine.length, 6);
   const future = await core.query<unknown[]>('log.list', { since: '2999-01-01' });
   t.is(future.length, 0);
   await t.throwsAsync(core.query('log.list', { since: 'yesterday-ish' }), { code: 'E_BAD_INPUT' } as never);
@@ -127,5 +127,5 @@ test('the data survives a close and reopen', async (t) => {
   await b.command('library.rename', { name: 'kept-2' });
   const v = await b.query<{ ok: boolean; events: number }>('log.verify', {});
   t.true(v.ok);
-  t.is(v.events, 5);
+  t.is(v.events, 6);
 });

@@ -94,6 +94,9 @@ export const entryInfo = defineQuery({
     const copies = r.cid
       ? (db.prepare('SELECT e.key, l.path, l.dev FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid = ? AND NOT (e.loc = ? AND e.key = ?) LIMIT 100').all(r.cid, loc.id, key) as { key: string; path: string; dev: string }[]).map((c) => ({ path: c.path + sep + toPath(c.key).split('/').join(sep), device: c.dev }))
       : [];
-    return { ...shape(loc, r), inode: r.inode, parent: toPath(r.key.includes(SEP) ? r.key.slice(0, r.key.lastIndexOf(SEP)) : ''), location: { id: loc.id, name: loc.name, path: loc.path }, device: dev, copies };
+    const tags = r.cid ? (db.prepare('SELECT t.name FROM tag_assign a JOIN tags t ON t.id = a.tag WHERE a.cid = ? ORDER BY t.name').all(r.cid) as { name: string }[]).map((x) => x.name) : [];
+    const note = r.cid ? ((db.prepare('SELECT text FROM notes WHERE cid = ?').get(r.cid) as { text: string } | undefined)?.text ?? null) : null;
+    const favourite = r.cid ? !!db.prepare('SELECT 1 FROM favs WHERE cid = ?').get(r.cid) : false;
+    return { ...shape(loc, r), tags, note, favourite, inode: r.inode, parent: toPath(r.key.includes(SEP) ? r.key.slice(0, r.key.lastIndexOf(SEP)) : ''), location: { id: loc.id, name: loc.name, path: loc.path }, device: dev, copies };
   },
 });

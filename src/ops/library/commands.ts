@@ -13,8 +13,8 @@ export const createLibrary = defineCommand({
     if (core.libraries.findByName(name)) throw new SdError('E_LIBRARY_EXISTS', `a library named "${name}" already exists`);
     return { summary: `create library "${name}"`, changes: [{ op: 'create', target: `library "${name}"` }] };
   },
-  commit: ({ core }, plan) => {
-    const lib = core.libraries.create(plan.input.name);
+  commit: async ({ core }, plan) => {
+    const lib = await core.libraries.create(plan.input.name);
     return { id: lib.id, name: lib.name };
   },
   verify: ({ core }, plan, result) => {
@@ -66,8 +66,8 @@ export const deleteLibrary = defineCommand({
       data: { id: target.id, path: target.path },
     };
   },
-  commit: ({ core }, plan) => {
-    core.libraries.remove(plan.data!.id);
+  commit: async ({ core }, plan) => {
+    await core.libraries.remove(plan.data!.id);
     return { id: plan.data!.id };
   },
   verify: ({ core }, plan) => [

@@ -1,0 +1,76 @@
+// Where the shared-metadata projector finds the Automerge documents of a database: the live
+// library's automerge-repo handles, or plain in-memory documents rebuilt from the log (replay).
+// It also remembers, per document, the heads the SQLite projection last reflected, so the
+// projector can turn "what moved since" into row updates with Automerge's diff.
+import * as A from '@automerge/automerge';
+import type { Database } from 'better-sqlite3-multiple-ciphers';
+import type { DocName } from './shared-schema.js';
+import type { LibraryDocs } from './shared-docs.js';
+
+export interface SharedProvider {
+  /** Applies change bytes (a no-op for changes the document has) and returns the document. */
+  apply(name: DocName, changes: Uint8Array[]): A.Doc<unknown>;
+  projectedHeads(name: DocName): A.Heads;
+  setProjectedHeads(name: DocName, heads: A.Heads): void;
+}
+
+const providers = new WeakMap<Database, SharedProvider>();
+
+export function registerSharedProvider(db: Database, p: SharedProvider): void {
+  providers.set(db, p);
+}
+
+/** A database without a registered provider (a replay target) gets plain documents. */
+export function sharedProviderFor(db: Database): SharedProvider {
+  let p = providers.get(db);
+  if (!p) providers.set(db, (p = new PlainDocs()));
+  return p;
+}
+
+export class PlainDocs implements SharedProvider {
+  private readonly docs = new Map<DocName, A.Doc<unknown>>();
+  private readonly heads = new Map<DocName, A.Heads>();
+
+  apply(name: DocName, changes: Uint8Array[]): A.Doc<unknown> {
+    const doc = A.applyChanges(this.docs.get(name) ?? A.init<unknown>(), changes)[0];
+    this.docs.set(name, doc);
+    return doc;
+  }
+  projectedHeads(name: DocName): A.Heads {
+    return this.heads.get(name) ?? [];
+  }
+  setProjectedHeads(name: DocName, heads: A.Heads): void {
+    this.heads.set(name, heads);
+  }
+}
+
+/** The live library: changes go to the repo's handles; projected heads persist in SQLite. */
+export class RepoDocs implements SharedProvider {
+  private readonly heads = new Map<DocName, A.Heads>();
+
+  constructor(
+    private readonly docs: LibraryDocs,
+    private readonly db: Database,
+  ) {
+    db.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
+    for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[]) this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
+  }
+
+  apply(name: DocName, changes: Uint8Array[]): A.Doc<unknown> {
+    const handle = this.docs.handle(name);
+    if (changes.length) handle.update((doc) => A.applyChanges(doc, changes)[0]);
+    return handle.doc() as A.Doc<unknown>;
+  }
+  projectedHeads(name: DocName): A.Heads {
+    return this.heads.get(name) ?? [];
+  }
+  setProjectedHeads(name: DocName, heads: A.Heads): void {
+    this.heads.set(name, heads);
+    this.db.prepare('INSERT OR REPLACE INTO shared_heads (name, heads) VALUES (?, ?)').run(name, JSON.stringify(heads));
+  }
+  /** Whether the repo's stored document still has everything the projection reflects. */
+  consistent(name: DocName): boolean {
+    const h = this.projectedHeads(name);
+    return h.length === 0 || A.hasHeads(this.docs.doc(name) as A.Doc<unknown>, h);
+  }
+}
