@@ -9,6 +9,7 @@ import { install, uninstall } from './cli/service-unit.js';
 import { libraryCommands } from './cli/library.js';
 import { logCommands } from './cli/log.js';
 import { locationCommands } from './cli/location.js';
+import { fileCommands } from './cli/files.js';
 
 export function buildProgram(): Command {
   const program = baseProgram();
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   libraryCommands(program);
   logCommands(program);
   locationCommands(program);
+  fileCommands(program);
   return program;
 }
 

@@ -14,6 +14,7 @@ import { applyTag, createTag, deleteTag, listTags, removeTag, renameTag } from '
 import { addToCollection, createCollection, deleteCollection, listCollections, removeFromCollection, showCollection } from './collection/index.js';
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
+import { entryCommands, entryQueries } from './entry/index.js';
 
 const commands = new Map<string, CommandDef>();
 const queries = new Map<string, QueryDef>();
@@ -30,6 +31,9 @@ export function registerQuery(def: QueryDef): void {
 
 for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob, createTag, renameTag, deleteTag, applyTag, removeTag, createCollection, addToCollection, removeFromCollection, deleteCollection, noteCommand, favAdd, favRemove]) registerCommand(c as CommandDef);
 for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo, listTags, listCollections, showCollection, search, dupes, stats]) registerQuery(q as QueryDef);
+
+for (const c of entryCommands) registerCommand(c);
+for (const q of entryQueries) registerQuery(q);
 
 export function findCommand(name: string): CommandDef {
   const c = commands.get(name);
