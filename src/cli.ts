@@ -10,6 +10,7 @@ import { libraryCommands } from './cli/library.js';
 import { logCommands } from './cli/log.js';
 import { locationCommands } from './cli/location.js';
 import { fileCommands } from './cli/files.js';
+import { metaCommands } from './cli/meta.js';
 
 export function buildProgram(): Command {
   const program = baseProgram();
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   logCommands(program);
   locationCommands(program);
   fileCommands(program);
+  metaCommands(program);
   return program;
 }
 
