@@ -1,6 +1,5 @@
 // --wait: follow a job to its end. A progress bar (files/s, phase, ETA) on a TTY; without a
 // TTY nothing but the final line.
-import cliProgress from 'cli-progress';
 import { SdError } from '../errors.js';
 import type { CliContext } from './context.js';
 
@@ -19,7 +18,9 @@ interface JobMsg {
 export async function waitForJob(ctx: CliContext, id: string, commandOutcome: unknown): Promise<void> {
   const rpc = await ctx.rpc();
   const tty = !!process.stderr.isTTY && !ctx.json;
-  const bar = tty ? new cliProgress.SingleBar({ format: ' {phase} |{bar}| {value}/{total} files  {rate}/s  ETA {eta_formatted}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
+  // Loaded only when a bar is shown: it is not worth its start-up cost elsewhere.
+  const cliProgress = tty ? (await import('cli-progress')).default : undefined;
+  const bar = cliProgress ? new cliProgress.SingleBar({ format: ' {phase} |{bar}| {value}/{total} files  {rate}/s  ETA {eta_formatted}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
   let started = false;
   let last: JobMsg | undefined;
   const finished = new Promise<JobMsg>((resolve) => {
