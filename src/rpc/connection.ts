@@ -48,8 +48,7 @@ export function serveConnection(sock: Socket, ctx: ConnectionContext): ServedCon
 
   const hangUp = (): void => {
     if (closing) return;
-    closing = true;
-    sock.pause();
+    closing = true; // later data is read and dropped, so the client's FIN is still seen
     for (const ac of streams.values()) ac.abort();
     streams.clear();
     sock.end();
