@@ -49,7 +49,10 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
         // server.close waits for every connection; ending them lets replies already written drain.
         server.close(() => resolve());
         for (const c of live.values()) c.close();
-      }).then(() => removeIfPresent(socketPath));
+      }).then(() => {
+        live.clear(); // every socket is closed by now, though some 'close' events may still be queued
+        removeIfPresent(socketPath);
+      });
       return closing;
     },
   };
