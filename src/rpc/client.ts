@@ -120,7 +120,10 @@ export async function connectRpc(opts: RpcClientOptions): Promise<RpcClient> {
       return {
         done: result.then(() => undefined),
         cancel: () => {
-          if (pending.has(id)) trySend({ id, token: opts.token, cancel: true });
+          const p = pending.get(id);
+          if (!p) return;
+          p.onItem = undefined; // items already in flight are dropped: cancel means stop now
+          trySend({ id, token: opts.token, cancel: true });
         },
       };
     },
