@@ -76,6 +76,19 @@ export class EventLog {
     return { ...fields, hash, sig, bytes };
   }
 
+  /** Stores an event of another device that the caller has verified. Call inside a transaction. */
+  insertVerified(ev: StoredEvent): void {
+    if (!this.db.inTransaction) throw new SdError('E_INTERNAL', 'insert outside a transaction');
+    this.insert.run(ev.dev, ev.seq, ev.hash, ev.hlc.ms, ev.hlc.c, ev.type, ev.bytes, ev.sig);
+    this.clock.receive(ev.hlc);
+  }
+
+  /** The highest seq and its hash held for a device. */
+  headOf(dev: string): { seq: number; hash: Uint8Array | null } {
+    const h = this.headStmt.get(dev) as { seq: number; hash: Buffer } | undefined;
+    return h ? { seq: h.seq, hash: new Uint8Array(h.hash) } : { seq: 0, hash: null };
+  }
+
   /** Re-reads this device's head (after a rolled-back transaction). */
   reloadHead(): void {
     const h = this.headStmt.get(this.keys.id) as { seq: number; hash: Buffer } | undefined;

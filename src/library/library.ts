@@ -8,7 +8,7 @@ import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { applySchema, project } from '../projections/index.js';
 import { closeLibraryRepo, createLibraryDocs, openLibraryDocs, openLibraryRepo, type ChangeSet, type LibraryDocs } from '../sync/shared-docs.js';
-import { registerSharedProvider, RepoDocs } from '../sync/shared-provider.js';
+import { PlainDocs, registerSharedProvider, RepoDocs } from '../sync/shared-provider.js';
 import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
 import { rowToEvent } from '../events/log.js';
 import type { Repo } from '@automerge/automerge-repo';
@@ -29,6 +29,8 @@ export class Library {
   private listeners = new Set<(ev: StoredEvent) => void>();
   repo: Repo | undefined;
   private sharedDocs: LibraryDocs | undefined;
+  /** Set while a member opens the documents it just received. */
+  sharedOpening: Promise<void> | undefined;
 
   private constructor(
     readonly id: string,
@@ -59,7 +61,16 @@ export class Library {
     }
     chmodSync(path, 0o600);
     applySchema(db);
+    db.exec('CREATE TABLE IF NOT EXISTS trust_anchors (dev TEXT PRIMARY KEY, pubkey BLOB NOT NULL)');
     return new Library(id, path, db, keys);
+  }
+
+  /** The key that verifies a device's events: its roster entry, or a pairing trust anchor. */
+  keyOf(dev: string): { pubkey: Uint8Array; revokedSeq: number | null } | undefined {
+    const r = this.db.prepare('SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as { pubkey: Buffer; revoked_seq: number | null } | undefined;
+    if (r) return { pubkey: new Uint8Array(r.pubkey), revokedSeq: r.revoked_seq };
+    const a = this.db.prepare('SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as { pubkey: Buffer } | undefined;
+    return a ? { pubkey: new Uint8Array(a.pubkey), revokedSeq: null } : undefined;
   }
 
   /** Read-only connection: a query that tries to write fails by construction. */
@@ -83,11 +94,21 @@ export class Library {
    * rebuilds it from the change bytes in the log.
    */
   async openShared(deviceId: string): Promise<void> {
-    this.repo = openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}` });
+    this.repo ??= openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}` });
     const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as { value: string } | undefined;
     if (!urlRow) {
       const creator = this.db.prepare("SELECT value FROM library_meta WHERE key = 'created_by'").get() as { value: string } | undefined;
-      if (creator?.value !== deviceId) return; // a member waits for the creator's documents
+      if (creator?.value !== deviceId) {
+        // A member waits for the creator's documents: they arrive in its 'shared.created'
+        // event; until the repo has them, plain documents project (and keep their heads).
+        registerSharedProvider(this.db, new PlainDocs(this.db));
+        const stop = this.onEvent((ev) => {
+          if (ev.type !== 'shared.created') return;
+          stop();
+          this.sharedOpening = this.openShared(deviceId).catch(() => undefined);
+        });
+        return;
+      }
       const docs = await createLibraryDocs(this.repo, { name: this.name });
       this.attachShared(docs);
       this.write(() => this.append('shared.created', { urls: docs.urls, changes: docs.allChanges() }));
@@ -138,6 +159,13 @@ export class Library {
     return ev;
   }
 
+  /** Stores and projects an event of another device (already verified). Only inside write(). */
+  appendRemote(ev: StoredEvent): void {
+    this.log.insertVerified(ev);
+    project(this.db, ev);
+    this.pending.push(ev);
+  }
+
   /** Runs fn in one transaction; events appended inside are published after the commit. */
   write<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();
@@ -161,6 +189,7 @@ export class Library {
   }
 
   async close(): Promise<void> {
+    await this.sharedOpening;
     if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
     this.repo = undefined;
     this.roDb?.close();

@@ -94,6 +94,17 @@ export class LibraryManager {
     return lib;
   }
 
+  /** A library this device joins: no events of its own yet; its history arrives from peers. */
+  async join(id: string, inviter: { dev: string; pubkey: Uint8Array }): Promise<Library> {
+    if (this.libs.has(id)) return this.libs.get(id)!;
+    const lib = Library.open(join(this.dir, `${id}.db`), id, this.device, { create: true });
+    // The inviter's key, learnt when pairing, verifies its feed until the roster arrives.
+    lib.db.prepare('INSERT OR REPLACE INTO trust_anchors (dev, pubkey) VALUES (?, ?)').run(inviter.dev, inviter.pubkey);
+    await lib.openShared(this.device.id);
+    this.attach(lib);
+    return lib;
+  }
+
   async remove(id: string): Promise<void> {
     const lib = this.libs.get(id);
     if (!lib) return;

@@ -15,7 +15,7 @@ export const libraryProjector: Projector = {
     {
       name: 'devices',
       ddl: `CREATE TABLE IF NOT EXISTS devices (dev TEXT PRIMARY KEY, pubkey BLOB NOT NULL, name TEXT NOT NULL,
-            added_by TEXT, added_at INTEGER NOT NULL, revoked_at INTEGER, revoked_by TEXT)`,
+            added_by TEXT, added_at INTEGER NOT NULL, revoked_at INTEGER, revoked_by TEXT, revoked_seq INTEGER)`,
       orderBy: 'dev',
     },
   ],
@@ -46,8 +46,8 @@ export const libraryProjector: Projector = {
       stmt(db, 'INSERT OR IGNORE INTO devices (dev, pubkey, name, added_by, added_at) VALUES (?, ?, ?, ?, ?)').run(b.dev, b.pubkey, b.name, ev.dev, ev.hlc.ms);
     },
     'device.revoked': (db, ev) => {
-      const b = ev.body as { dev: string };
-      stmt(db, 'UPDATE devices SET revoked_at = ?, revoked_by = ? WHERE dev = ? AND revoked_at IS NULL').run(ev.hlc.ms, ev.dev, b.dev);
+      const b = ev.body as { dev: string; upTo: number };
+      stmt(db, 'UPDATE devices SET revoked_at = ?, revoked_by = ?, revoked_seq = ? WHERE dev = ? AND revoked_at IS NULL').run(ev.hlc.ms, ev.dev, b.upTo ?? 0, b.dev);
     },
   },
 };

@@ -27,9 +27,14 @@ export function sharedProviderFor(db: Database): SharedProvider {
   return p;
 }
 
+/** Plain documents; with a db, the projected heads persist so a RepoDocs can take over later. */
 export class PlainDocs implements SharedProvider {
   private readonly docs = new Map<DocName, A.Doc<unknown>>();
   private readonly heads = new Map<DocName, A.Heads>();
+
+  constructor(private readonly db?: Database) {
+    db?.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
+  }
 
   apply(name: DocName, changes: Uint8Array[]): A.Doc<unknown> {
     const doc = A.applyChanges(this.docs.get(name) ?? A.init<unknown>(), changes)[0];
@@ -41,6 +46,7 @@ export class PlainDocs implements SharedProvider {
   }
   setProjectedHeads(name: DocName, heads: A.Heads): void {
     this.heads.set(name, heads);
+    this.db?.prepare('INSERT OR REPLACE INTO shared_heads (name, heads) VALUES (?, ?)').run(name, JSON.stringify(heads));
   }
 }
 

@@ -1,0 +1,244 @@
+// Feed replication over one channel to one peer, for one library: "tell me what you have, I
+// send what you lack". Each side announces its per-device heads; the side that is behind asks
+// for the missing range; events stream in order in batches, each acknowledged (a window of
+// batches in flight is the backpressure). The receiver verifies signature, chain and roster
+// before it appends, and appends a batch in one transaction, so a cut link resumes from what
+// was stored: nothing arrived is sent again, nothing is assumed delivered.
+import { SdError } from '../errors.js';
+import { decodeEvent, pack, unpack } from '../events/codec.js';
+import { blake3 } from '../events/hash.js';
+import type { StoredEvent } from '../events/log.js';
+import { publicKeyFromRaw, verifyBytes, deviceIdOf } from '../events/keys.js';
+import type { Library } from '../library/library.js';
+import type { SyncChannel } from './network-adapter.js';
+
+const BATCH_EVENTS = 500;
+const BATCH_BYTES = 2 * 1024 * 1024;
+const WINDOW = 4;
+
+type Msg =
+  | { t: 'heads'; heads: [string, number][] }
+  | { t: 'have'; dev: string; seq: number }
+  | { t: 'want'; dev: string; from: number }
+  | { t: 'events'; dev: string; list: [Uint8Array, Uint8Array][] }
+  | { t: 'ack'; dev: string; seq: number }
+  | { t: 'reject'; dev: string; seq: number; code: string; reason: string };
+
+export interface FeedStats {
+  received: number;
+  sent: number;
+  rejected: Record<string, number>;
+  lastError: string | null;
+}
+
+interface Outgoing {
+  next: number;
+  unacked: number;
+  busy: boolean;
+}
+
+export class FeedSession {
+  readonly stats: FeedStats = { received: 0, sent: 0, rejected: {}, lastError: null };
+  private readonly wanted = new Map<string, number>();
+  /** Feeds this session stopped asking for after a hostile or revoked event. */
+  private readonly blocked = new Set<string>();
+  private readonly outgoing = new Map<string, Outgoing>();
+  private peerHeads = new Map<string, number>();
+  private closed = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly lib: Library,
+    private readonly ch: SyncChannel,
+    private readonly onProtocolError: (err: SdError) => void = () => undefined,
+  ) {
+    ch.onMessage((bytes) => this.receive(bytes));
+    ch.onClose(() => this.close());
+    // Whatever this library appends or receives is announced, so feeds relay transitively.
+    this.unsubscribe = lib.onEvent((ev) => {
+      if (ev.type === 'device.added') {
+        // Events refused for an unknown key may now pass: ask again, and tell the peer.
+        this.wantAll();
+        this.sendHeads();
+      }
+      this.send({ t: 'have', dev: ev.dev, seq: ev.seq });
+    });
+  }
+
+  start(): void {
+    this.sendHeads();
+  }
+
+  /** Per device: how far the peer is behind (+) or ahead (-) of us, as far as we know. */
+  lag(): { dev: string; ours: number; theirs: number }[] {
+    const ours = this.lib.log.heads();
+    const devs = new Set([...ours.keys(), ...this.peerHeads.keys()]);
+    return [...devs].sort().map((dev) => ({ dev, ours: ours.get(dev) ?? 0, theirs: this.peerHeads.get(dev) ?? 0 }));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+  }
+
+  private send(m: Msg): void {
+    if (this.closed) return;
+    try {
+      this.ch.send(pack(m));
+    } catch (e) {
+      this.stats.lastError = (e as Error).message;
+    }
+  }
+
+  private sendHeads(): void {
+    this.send({ t: 'heads', heads: [...this.lib.log.heads()] });
+  }
+
+  private receive(bytes: Uint8Array): void {
+    if (this.closed || !this.lib.db.open) return;
+    let m: Msg;
+    try {
+      m = unpack(bytes) as Msg;
+      if (!m || typeof m !== 'object' || typeof (m as { t?: unknown }).t !== 'string') throw new Error('not a feed message');
+    } catch (e) {
+      return this.protocolError(new SdError('E_BAD_FRAME', `undecodable feed message: ${(e as Error).message}`));
+    }
+    try {
+      switch (m.t) {
+        case 'heads':
+          this.peerHeads = new Map(m.heads.filter(([d, s]) => typeof d === 'string' && Number.isInteger(s)));
+          this.wantAll();
+          return;
+        case 'have':
+          this.peerHeads.set(m.dev, Math.max(m.seq, this.peerHeads.get(m.dev) ?? 0));
+          return this.maybeWant(m.dev, m.seq);
+        case 'want':
+          return this.serve(m.dev, m.from);
+        case 'ack': {
+          this.peerHeads.set(m.dev, Math.max(m.seq, this.peerHeads.get(m.dev) ?? 0));
+          const o = this.outgoing.get(m.dev);
+          if (o) {
+            o.unacked = Math.max(0, o.unacked - 1);
+            this.pump(m.dev);
+          }
+          return;
+        }
+        case 'events':
+          return this.apply(m.dev, m.list);
+        case 'reject':
+          this.stats.lastError = `peer refused ${m.dev}#${m.seq}: ${m.code} ${m.reason}`;
+          return;
+        default:
+          return this.protocolError(new SdError('E_BAD_FRAME', 'unknown feed message'));
+      }
+    } catch (e) {
+      this.protocolError(e instanceof SdError ? e : new SdError('E_BAD_FRAME', (e as Error).message));
+    }
+  }
+
+  private protocolError(e: SdError): void {
+    this.stats.lastError = `${e.code}: ${e.message}`;
+    this.stats.rejected[e.code] = (this.stats.rejected[e.code] ?? 0) + 1;
+    this.onProtocolError(e);
+  }
+
+  private wantAll(): void {
+    this.wanted.clear();
+    for (const [dev, seq] of this.peerHeads) this.maybeWant(dev, seq);
+  }
+
+  /** Asks for what we lack, unless a stream for that feed is under way (it runs to their head). */
+  private maybeWant(dev: string, theirs: number): void {
+    const mine = this.lib.log.headOf(dev).seq;
+    if (theirs <= mine || this.wanted.has(dev) || this.blocked.has(dev)) return;
+    this.wanted.set(dev, theirs);
+    this.send({ t: 'want', dev, from: mine + 1 });
+  }
+
+  private serve(dev: string, from: number): void {
+    if (!Number.isInteger(from) || from < 1) throw new SdError('E_BAD_FRAME', 'bad want');
+    const o = this.outgoing.get(dev) ?? { next: from, unacked: 0, busy: false };
+    o.next = from;
+    o.unacked = 0;
+    this.outgoing.set(dev, o);
+    this.pump(dev);
+  }
+
+  private pump(dev: string): void {
+    const o = this.outgoing.get(dev);
+    if (!o || o.busy || this.closed) return;
+    o.busy = true;
+    try {
+      const q = this.lib.db.prepare('SELECT bytes, sig FROM events WHERE dev = ? AND seq >= ? ORDER BY seq LIMIT ?');
+      while (o.unacked < WINDOW) {
+        const rows = q.all(dev, o.next, BATCH_EVENTS) as { bytes: Buffer; sig: Buffer }[];
+        if (rows.length === 0) break;
+        const list: [Uint8Array, Uint8Array][] = [];
+        let size = 0;
+        for (const r of rows) {
+          list.push([new Uint8Array(r.bytes), new Uint8Array(r.sig)]);
+          size += r.bytes.length;
+          if (size > BATCH_BYTES) break;
+        }
+        this.send({ t: 'events', dev, list });
+        this.stats.sent += list.length;
+        o.next += list.length;
+        o.unacked++;
+      }
+    } finally {
+      o.busy = false;
+    }
+  }
+
+  /** Verifies a batch against the roster and the chain, then appends it in one transaction. */
+  private apply(dev: string, list: [Uint8Array, Uint8Array][]): void {
+    const keyRow = this.lib.keyOf(dev);
+    let head = this.lib.log.headOf(dev);
+    const accepted: StoredEvent[] = [];
+    let refusal: { seq: number; code: string; reason: string } | undefined;
+    for (const [bytes, sig] of list) {
+      const hash = blake3(bytes);
+      let f;
+      try {
+        f = decodeEvent(bytes);
+      } catch (e) {
+        refusal = { seq: head.seq + 1, code: 'E_BAD_EVENT', reason: (e as Error).message };
+        break;
+      }
+      if (f.seq <= head.seq) continue; // already here: a resend is harmless
+      const bad = (code: string, reason: string): void => void (refusal = { seq: f.seq, code, reason });
+      if (f.dev !== dev || f.lib !== this.lib.id) bad('E_BAD_EVENT', 'event of another feed or library');
+      else if (!keyRow) bad('E_UNKNOWN_DEVICE', `device ${dev} is not on the roster (yet)`);
+      else if (deviceIdOf(new Uint8Array(keyRow.pubkey)) !== dev) bad('E_UNKNOWN_DEVICE', 'roster key does not match the device id');
+      else if (keyRow.revokedSeq !== null && f.seq > keyRow.revokedSeq) bad('E_REVOKED', `device ${dev} was revoked after #${keyRow.revokedSeq}`);
+      else if (!verifyBytes(publicKeyFromRaw(new Uint8Array(keyRow.pubkey)), hash, sig)) bad('E_BAD_SIGNATURE', 'signature does not match the device key');
+      else if (f.seq !== head.seq + 1) bad('E_BROKEN_CHAIN', `expected #${head.seq + 1}, got #${f.seq}`);
+      else if ((f.prev === null) !== (head.hash === null) || (f.prev && head.hash && !Buffer.from(f.prev).equals(Buffer.from(head.hash)))) bad('E_BROKEN_CHAIN', 'prev does not match the hash of the event before');
+      if (refusal) break;
+      accepted.push({ ...f, hash, sig, bytes });
+      head = { seq: f.seq, hash };
+    }
+    if (accepted.length) {
+      this.lib.write(() => {
+        for (const ev of accepted) this.lib.appendRemote(ev);
+      });
+      this.stats.received += accepted.length;
+    }
+    if (refusal || head.seq >= (this.wanted.get(dev) ?? 0)) this.wanted.delete(dev);
+    if (refusal) {
+      this.stats.rejected[refusal.code] = (this.stats.rejected[refusal.code] ?? 0) + 1;
+      this.stats.lastError = `${refusal.code}: ${dev}#${refusal.seq}: ${refusal.reason}`;
+      this.send({ t: 'reject', dev, ...refusal });
+      // An unknown key may become known (its device.added arrives in another feed): then we ask again.
+      if (refusal.code !== 'E_UNKNOWN_DEVICE') {
+        this.blocked.add(dev);
+        this.onProtocolError(new SdError(refusal.code, this.stats.lastError));
+      }
+      return;
+    }
+    this.send({ t: 'ack', dev, seq: head.seq });
+    const theirs = this.peerHeads.get(dev) ?? 0;
+    if (theirs > head.seq) this.maybeWant(dev, theirs);
+  }
+}

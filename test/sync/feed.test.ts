@@ -1,0 +1,135 @@
+// Feed replication between Cores over in-memory channels: catch-up, live, relay through a
+// middle device, resume after a cut, and refusal of forged or unknown-key events.
+import test from 'ava';
+import { Core } from '../../src/core.js';
+import { FeedSession } from '../../src/sync/feed.js';
+import { memoryChannelPair, type MemoryChannel } from '../../src/sync/memory-channel.js';
+import { checksums } from '../../src/projections/index.js';
+import type { Library } from '../../src/library/library.js';
+import { encodeEvent, decodeEvent } from '../../src/events/codec.js';
+import { tempDir } from '../helpers.js';
+
+async function node(t: Parameters<typeof tempDir>[0]): Promise<Core> {
+  const c = await Core.open(tempDir(t), { services: false });
+  t.teardown(() => c.close());
+  return c;
+}
+
+function link(a: Library, b: Library): { close(): void; sa: FeedSession; sb: FeedSession; ends: [MemoryChannel, MemoryChannel] } {
+  const ends = memoryChannelPair(() => 'a', () => 'b');
+  const sa = new FeedSession(a, ends[0]);
+  const sb = new FeedSession(b, ends[1]);
+  sa.start();
+  sb.start();
+  return { sa, sb, ends, close: () => ends[0].close() };
+}
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const headsEqual = (a: Library, b: Library): boolean => JSON.stringify([...a.log.heads()].sort()) === JSON.stringify([...b.log.heads()].sort());
+
+/** B joins A's current library: A adds B to its roster, B creates the empty library. */
+async function join(a: Core, b: Core): Promise<[Library, Library]> {
+  const la = a.libraries.resolve();
+  la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: b.device.name }));
+  const lb = await b.libraries.join(la.id, { dev: a.device.id, pubkey: a.device.publicKey });
+  return [la, lb];
+}
+
+test('a joining device catches up, sees the same projections, and its edits flow back', async (t) => {
+  const a = await node(t);
+  const b = await node(t);
+  await a.command('library.rename', { name: 'shared' });
+  await a.command('tag.create', { name: 'from-a' });
+  const [la, lb] = await join(a, b);
+  const l = link(la, lb);
+  t.teardown(() => l.close());
+  await until('B caught up', () => headsEqual(la, lb));
+  await lb.sharedOpening;
+  t.is(lb.name, 'shared');
+  t.deepEqual(checksums(lb.db).total, checksums(la.db).total);
+  // B edits shared metadata; A receives the signed event and projects it.
+  await b.command('tag.create', { name: 'from-b' }, { library: la.id });
+  await until('A has B tag', () => !!la.db.prepare("SELECT 1 FROM tags WHERE name = 'from-b'").get());
+  await until('heads equal', () => headsEqual(la, lb));
+  t.is(checksums(la.db).total, checksums(lb.db).total);
+  const v = await b.query<{ ok: boolean; devices: number }>('log.verify', {}, { library: la.id });
+  t.true(v.ok);
+  t.is(v.devices, 2);
+  const r = await b.query<{ equal: boolean }>('replay.check', {}, { library: la.id });
+  t.true(r.equal);
+});
+
+test('feeds relay through a middle device (A-B-C, no A-C link) and resume after a cut', async (t) => {
+  const [a, b, c] = [await node(t), await node(t), await node(t)];
+  const [la, lb] = await join(a, b);
+  const lc = await c.libraries.join(la.id, { dev: a.device.id, pubkey: a.device.publicKey });
+  la.write(() => la.append('device.added', { dev: c.device.id, pubkey: c.device.publicKey, name: c.device.name }));
+  const ab = link(la, lb);
+  const bc = link(lb, lc);
+  t.teardown(() => (ab.close(), bc.close()));
+  await until('C has A through B', () => headsEqual(la, lc));
+  await lc.sharedOpening;
+  bc.close();
+  for (let i = 0; i < 30; i++) await a.command('library.rename', { name: `n${i}` });
+  await until('B has the new events', () => headsEqual(la, lb));
+  const sentBefore = ab.sa.stats.sent;
+  const bc2 = link(lb, lc);
+  t.teardown(() => bc2.close());
+  await until('C caught up after the cut', () => headsEqual(la, lc));
+  t.is(lc.name, 'n29');
+  // After the cut, only what C lacked crossed the B-C link.
+  t.is(bc2.sa.stats.sent, 60);
+  t.is(ab.sa.stats.sent, sentBefore);
+  t.is(checksums(lc.db).total, checksums(la.db).total);
+});
+
+test('a forged event is refused and counted; nothing of it is stored', async (t) => {
+  const [a, b] = [await node(t), await node(t)];
+  const [la, lb] = await join(a, b);
+  const l = link(la, lb);
+  t.teardown(() => l.close());
+  await until('synced', () => headsEqual(la, lb));
+  l.close();
+  // A "peer" that sends an event of A's feed with a tampered body (signature no longer matches).
+  const next = la.log.headOf(a.device.id);
+  await a.command('library.rename', { name: 'honest' });
+  const real = la.log.get(a.device.id, next.seq + 1)!;
+  const forged = encodeEvent({ ...decodeEvent(real.bytes), body: { name: 'evil' } });
+  const [evil, victim] = memoryChannelPair(() => 'x', () => 'b');
+  const session = new FeedSession(lb, victim);
+  t.teardown(() => evil.close());
+  evil.send(Buffer.from(JSON.stringify('garbage')));
+  const { pack } = await import('../../src/events/codec.js');
+  evil.send(pack({ t: 'events', dev: a.device.id, list: [[forged, real.sig]] }));
+  await until('refusal counted', () => (session.stats.rejected.E_BAD_SIGNATURE ?? 0) === 1 || (session.stats.rejected.E_BAD_SIGNATURE ?? 0) > 0);
+  t.is(lb.log.headOf(a.device.id).seq, next.seq);
+  t.true((session.stats.rejected.E_BAD_FRAME ?? 0) >= 1);
+  // An honest link still delivers the real event.
+  const l2 = link(la, lb);
+  t.teardown(() => l2.close());
+  await until('honest event arrives', () => headsEqual(la, lb));
+  t.is(lb.name, 'honest');
+});
+
+test('events of a device that is not on the roster are refused until it is added', async (t) => {
+  const [a, b] = [await node(t), await node(t)];
+  const la = a.libraries.resolve();
+  const lb = await b.libraries.join(la.id, { dev: a.device.id, pubkey: a.device.publicKey });
+  // B has no roster entry at A: B's own events are refused by A.
+  const l = link(la, lb);
+  t.teardown(() => l.close());
+  await until('B has A feed', () => lb.log.headOf(a.device.id).seq === la.log.headOf(a.device.id).seq);
+  lb.write(() => lb.append('device.renamed', { name: 'stranger' }));
+  await until('A refused', () => (l.sa.stats.rejected.E_UNKNOWN_DEVICE ?? 0) > 0);
+  t.is(la.log.headOf(b.device.id).seq, 0);
+  la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
+  await until('A accepts B after adding it', () => la.log.headOf(b.device.id).seq === 1);
+  t.pass();
+});
