@@ -7,6 +7,7 @@ import { SdError } from '../errors.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { applySchema, project } from '../projections/index.js';
+import { catchUpSearchIndex } from '../projections/search-index.js';
 import { closeLibraryRepo, createLibraryDocs, openLibraryDocs, openLibraryRepo, type ChangeSet, type LibraryDocs } from '../sync/shared-docs.js';
 import { PlainDocs, registerSharedProvider, RepoDocs } from '../sync/shared-provider.js';
 import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
@@ -179,8 +180,33 @@ export class Library {
     }
     const evs = this.pending;
     this.pending = [];
+    if (evs.some((e) => e.type === 'entries.upserted')) this.scheduleSearchIndex();
     for (const ev of evs) for (const l of this.listeners) l(ev);
     return out;
+  }
+
+  private searchTimer: NodeJS.Timeout | undefined;
+  private searchFirst = 0;
+
+  /** The name index catches up once writes pause (100 ms), or after 5 s of continuous writes. */
+  private scheduleSearchIndex(): void {
+    const now = Date.now();
+    if (!this.searchTimer) this.searchFirst = now;
+    clearTimeout(this.searchTimer);
+    this.searchTimer = setTimeout(() => this.runSearchIndex(), Math.max(0, Math.min(100, this.searchFirst + 5000 - now)));
+  }
+
+  private runSearchIndex(): void {
+    this.searchTimer = undefined;
+    if (!this.db.open) return;
+    if (catchUpSearchIndex(this.db, 4000) === 4000) this.searchTimer = setTimeout(() => this.runSearchIndex(), 0);
+  }
+
+  /** Indexes every name not yet in the search index (tests, benches, shutdown). */
+  flushSearchIndex(): void {
+    clearTimeout(this.searchTimer);
+    this.searchTimer = undefined;
+    while (this.db.open && catchUpSearchIndex(this.db, 10_000) > 0);
   }
 
   onEvent(fn: (ev: StoredEvent) => void): () => void {
@@ -190,6 +216,7 @@ export class Library {
 
   async close(): Promise<void> {
     await this.sharedOpening;
+    clearTimeout(this.searchTimer);
     if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
     this.repo = undefined;
     this.roDb?.close();
