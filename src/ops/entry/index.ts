@@ -1,5 +1,10 @@
 // File operations (mv, cp, rename, mkdir, rm, trash): registered through these lists.
 import type { CommandDef, QueryDef } from '../define.js';
+import { makeDir, removeEntries } from './remove.js';
+import { copyEntries, moveEntries, renameEntry } from './transfer.js';
+import { emptyTrash, listTrash, restoreTrash } from './trash.js';
 
-export const entryCommands: CommandDef[] = [];
-export const entryQueries: QueryDef[] = [];
+export { resolvePendingIntents } from './intents.js';
+
+export const entryCommands: CommandDef[] = [moveEntries, copyEntries, renameEntry, makeDir, removeEntries, restoreTrash, emptyTrash] as CommandDef[];
+export const entryQueries: QueryDef[] = [listTrash] as QueryDef[];

@@ -1,0 +1,89 @@
+// The index side of a file operation: the entries.* events that make the projection match what
+// the steps did on disk, appended in the same transaction that marks the intent done.
+import { SEP, parentKey, toKey, type EntryTuple } from '../../projections/entries.js';
+import { tupleOf } from '../../jobs/indexer.js';
+import { walkSync, type WalkRules } from '../../jobs/walk.js';
+import type { Library } from '../../library/library.js';
+import { indexable, lstat } from './paths.js';
+import type { Step } from './steps.js';
+
+const BATCH = 1000;
+
+function rulesOf(lib: Library, loc: string): { path: string; rules: WalkRules } | undefined {
+  const r = lib.db.prepare('SELECT path, rules FROM locations WHERE id = ?').get(loc) as { path: string; rules: string } | undefined;
+  return r && { path: r.path, rules: JSON.parse(r.rules) as WalkRules };
+}
+
+const indexed = (lib: Library, loc: string, key: string): boolean => !!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? AND key = ?').get(loc, key);
+
+/** Entries for a path and (for a folder) everything below it that the location's rules index. */
+function treeTuples(abs: string, key: string, rules: WalkRules): EntryTuple[] {
+  const st = lstat(abs);
+  if (!st) return [];
+  const name = abs.slice(abs.lastIndexOf('/') + 1);
+  const root = tupleOf(key, { relPath: '', name, isDir: st.isDirectory() && !st.isSymbolicLink(), isSymlink: st.isSymbolicLink(), size: st.isDirectory() ? 0 : st.size, mtimeMs: st.mtimeMs, inode: BigInt(st.ino), dev: BigInt(st.dev) });
+  const out = [root];
+  if (root[1] === 1) for (const b of walkSync(abs, rules)) for (const e of b.entries) out.push(tupleOf(key + SEP + toKey(e.relPath), e));
+  return out;
+}
+
+/** Indexes what now stands at a path (or forgets it when gone), keeping content ids we know. */
+export function syncPath(lib: Library, loc: string, key: string, abs: string, cids?: Step['manifest']): string[] {
+  const l = rulesOf(lib, loc);
+  if (!l) return [];
+  const tuples = indexable(l.rules, key.split(SEP).join('/')) ? treeTuples(abs, key, l.rules) : [];
+  if (indexed(lib, loc, key)) lib.append('entries.deleted', { loc, keys: [key] });
+  for (let i = 0; i < tuples.length; i += BATCH) lib.append('entries.upserted', { loc, e: tuples.slice(i, i + BATCH) });
+  if (cids && tuples.length) {
+    const sizes = new Map(tuples.map((t) => [t[0], t[2]]));
+    const ids = cids.items
+      .filter((it) => it[1] === 0 && it[4] && sizes.get(it[0] === '' ? key : key + SEP + toKey(it[0])) === it[2])
+      .map((it) => [it[0] === '' ? key : key + SEP + toKey(it[0]), it[4], it[5], it[2]] as [string, string, string, number]);
+    for (let i = 0; i < ids.length; i += BATCH) lib.append('entries.identified', { loc, ids: ids.slice(i, i + BATCH) });
+  }
+  return tuples.filter((t) => t[1] === 1).map((t) => t[0]);
+}
+
+/** Appends the events for one step that ran; returns the folders whose totals changed, per location. */
+export function appendStepEvents(lib: Library, s: Step, touched: Map<string, Set<string>>): void {
+  const touch = (loc: string, keys: string[]): void => {
+    const set = touched.get(loc) ?? touched.set(loc, new Set()).get(loc)!;
+    for (const k of keys) set.add(k);
+  };
+  if (s.k === 'delete') {
+    if (s.fromLoc && indexed(lib, s.fromLoc, s.fromKey!)) lib.append('entries.deleted', { loc: s.fromLoc, keys: [s.fromKey!] });
+    if (s.fromLoc) touch(s.fromLoc, [parentKey(s.fromKey!)]);
+    return;
+  }
+  if (s.k === 'move' && s.fromLoc && s.fromLoc === s.toLoc && indexed(lib, s.fromLoc, s.fromKey!)) {
+    const l = rulesOf(lib, s.toLoc);
+    if (l && indexable(l.rules, s.toKey!.split(SEP).join('/'))) {
+      lib.append('entries.moved', { loc: s.fromLoc, moves: [[s.fromKey!, s.toKey!]] });
+      touch(s.fromLoc, [parentKey(s.fromKey!), parentKey(s.toKey!)]);
+      return;
+    }
+  }
+  if (s.k === 'move' && s.fromLoc && indexed(lib, s.fromLoc, s.fromKey!)) {
+    lib.append('entries.deleted', { loc: s.fromLoc, keys: [s.fromKey!] });
+    touch(s.fromLoc, [parentKey(s.fromKey!)]);
+  }
+  if (s.toLoc) touch(s.toLoc, [parentKey(s.toKey!), ...syncPath(lib, s.toLoc, s.toKey!, s.to!, s.manifest)]);
+}
+
+/** Recomputes folder totals (size, files) of the given folders and all their ancestors. */
+export function appendAggregates(lib: Library, touched: Map<string, Set<string>>): void {
+  for (const [loc, keys] of touched) {
+    const all = new Set<string>();
+    for (let k of keys) {
+      for (; k !== '' && !all.has(k); k = parentKey(k)) all.add(k);
+    }
+    const dirs: [string, number, number][] = [];
+    const q = lib.db.prepare(`SELECT COALESCE(SUM(size), 0) AS b, COUNT(*) AS n FROM entries WHERE loc = ? AND t = 0 AND key > ? AND key < ?`);
+    for (const k of all) {
+      if (!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? AND key = ? AND t = 1').get(loc, k)) continue;
+      const r = q.get(loc, k + SEP, k + '\u0002') as { b: number; n: number };
+      dirs.push([k, r.b, r.n]);
+    }
+    for (let i = 0; i < dirs.length; i += BATCH) lib.append('entries.aggregated', { loc, dirs: dirs.slice(i, i + BATCH) });
+  }
+}

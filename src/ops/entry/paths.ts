@@ -1,0 +1,106 @@
+// User paths for file operations: validated (NUL, relative, too long), resolved through the
+// real path of their parent (so `..` and symlinks cannot escape), and placed in a location.
+import { lstatSync, realpathSync, type Stats } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { SdError } from '../../errors.js';
+import type { Db } from '../../library/library.js';
+import { toPath } from '../../projections/entries.js';
+import type { WalkRules } from '../../jobs/walk.js';
+import { DEFAULT_SKIP_NAMES } from '../../jobs/walk.js';
+import { locate } from './queries.js';
+
+export const TRASH_DIR = '.vdfs-trash';
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+
+export interface Place {
+  /** Absolute path with a real (symlink-free) parent. */
+  abs: string;
+  loc: { id: string; path: string; rules: WalkRules };
+  key: string;
+  rel: string;
+}
+
+/** [t, size, mtimeMs, inode] of a path as it is now; null when absent. */
+export type Stamp = [number, number, number, number] | null;
+
+export function stampOf(st: Stats | undefined): Stamp {
+  if (!st) return null;
+  const t = st.isSymbolicLink() ? 2 : st.isDirectory() ? 1 : 0;
+  return [t, t === 1 ? 0 : st.size, st.mtimeMs, st.ino];
+}
+
+export const lstat = (p: string): Stats | undefined => lstatSync(p, { throwIfNoEntry: false });
+
+/** Refuses what no file operation should accept, naming the offending path. */
+export function checkRawPath(p: string): void {
+  if (p.includes('\0')) throw new SdError('E_BAD_PATH', `the path contains a NUL byte: ${JSON.stringify(p)}`, { path: p });
+  if (!isAbsolute(p)) throw new SdError('E_BAD_PATH', `the path must be absolute (the CLI resolves it against its working folder): ${p}`, { path: p });
+  if (Buffer.byteLength(p) > PATH_MAX) throw new SdError('E_PATH_TOO_LONG', `the path is longer than ${PATH_MAX} bytes: ${p.slice(0, 80)}...`, { path: p });
+  for (const part of p.split(sep)) {
+    if (Buffer.byteLength(part) > NAME_MAX) throw new SdError('E_NAME_TOO_LONG', `a name in the path is longer than ${NAME_MAX} bytes: ${p}`, { path: p });
+  }
+}
+
+export function checkName(name: string): void {
+  if (name.includes('\0') || name.includes('/') || name === '.' || name === '..' || name === '') {
+    throw new SdError('E_BAD_PATH', `not a valid file name: ${JSON.stringify(name)}`, { path: name });
+  }
+  if (Buffer.byteLength(name) > NAME_MAX) throw new SdError('E_NAME_TOO_LONG', `the name is longer than ${NAME_MAX} bytes: ${name.slice(0, 80)}...`, { path: name });
+}
+
+/**
+ * Where a path really is: its parent folder's real path (symlinks resolved) joined with its
+ * name, inside one of this device's locations; E_PATH_OUTSIDE_LOCATION otherwise.
+ */
+export function place(db: Db, dev: string, p: string, opts: { allowRoot?: boolean; allowTrash?: boolean } = {}): Place {
+  checkRawPath(p);
+  const lexical = resolve(p);
+  let parent: string;
+  try {
+    parent = realpathSync(dirname(lexical));
+  } catch {
+    // A missing parent is not an escape; say where it is missing.
+    locateOrThrow(db, dev, lexical);
+    throw new SdError('E_PATH_NOT_FOUND', `the folder ${dirname(lexical)} does not exist`, { path: dirname(lexical) });
+  }
+  const name = basename(lexical);
+  const abs = lexical === '/' ? '/' : join(parent, name);
+  const hit = locateOrThrow(db, dev, abs, p);
+  if (hit.key === '' && !opts.allowRoot) throw new SdError('E_LOCATION_ROOT', `${abs} is the root of a location; remove the location instead`, { path: abs });
+  const rel = toPath(hit.key);
+  if (!opts.allowTrash && rel.split('/')[0] === TRASH_DIR) throw new SdError('E_IN_TRASH', `${abs} is in the trash; use \`sd trash restore\``, { path: abs });
+  const row = db.prepare('SELECT rules FROM locations WHERE id = ?').get(hit.loc.id) as { rules: string };
+  return { abs, loc: { id: hit.loc.id, path: hit.loc.path, rules: JSON.parse(row.rules) as WalkRules }, key: hit.key, rel };
+}
+
+function locateOrThrow(db: Db, dev: string, abs: string, given = abs): { loc: { id: string; path: string }; key: string } {
+  try {
+    return locate(db, abs, dev);
+  } catch (e) {
+    if (e instanceof SdError && e.code === 'E_PATH_OUTSIDE_LOCATION') {
+      throw new SdError('E_PATH_OUTSIDE_LOCATION', `${given} is not inside any location of this library${given !== abs ? ` (it resolves to ${abs})` : ''}`, { path: given, resolved: abs });
+    }
+    throw e;
+  }
+}
+
+/** Would the indexer (with the location's rules) index this relative path? */
+export function indexable(rules: WalkRules, rel: string): boolean {
+  const skipHidden = rules.skipHidden ?? true;
+  const skip = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
+  return rel !== '' && rel.split('/').every((n) => !(skipHidden && n.startsWith('.')) && !skip.has(n));
+}
+
+export const isInside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+
+/** "name (1).ext", "name (2).ext"... the first that does not exist. */
+export function freeName(dir: string, name: string, taken: Set<string>): string {
+  const dot = name.lastIndexOf('.');
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+  for (let i = 1; i < 10_000; i++) {
+    const p = join(dir, `${stem} (${i})${ext}`);
+    if (!lstat(p) && !taken.has(p)) return p;
+  }
+  throw new SdError('E_CONFLICT', `no free name for ${join(dir, name)}`);
+}
