@@ -27,18 +27,32 @@ function treeTuples(abs: string, key: string, rules: WalkRules): EntryTuple[] {
   return out;
 }
 
-/** Indexes what now stands at a path (or forgets it when gone), keeping content ids we know. */
+/**
+ * Makes the index of a path (and its subtree) match the disk: entries that are gone are
+ * deleted, new or changed ones upserted, and files get the content ids we know (from a manifest
+ * hashed at preview) where their size still matches. Returns the folders indexed there.
+ */
 export function syncPath(lib: Library, loc: string, key: string, abs: string, cids?: Step['manifest']): string[] {
   const l = rulesOf(lib, loc);
   if (!l) return [];
   const tuples = indexable(l.rules, key.split(SEP).join('/')) ? treeTuples(abs, key, l.rules) : [];
-  if (indexed(lib, loc, key)) lib.append('entries.deleted', { loc, keys: [key] });
-  for (let i = 0; i < tuples.length; i += BATCH) lib.append('entries.upserted', { loc, e: tuples.slice(i, i + BATCH) });
+  const have = new Map<string, { t: number; size: number; mtime: number; inode: number; cid: string | null }>();
+  const rows = lib.db.prepare('SELECT key, t, size, mtime, inode, cid FROM entries WHERE loc = ? AND (key = ? OR (key > ? AND key < ?))').all(loc, key, key + SEP, key + '\u0002') as { key: string; t: number; size: number; mtime: number; inode: number; cid: string | null }[];
+  for (const r of rows) have.set(r.key, r);
+  const want = new Map(tuples.map((t) => [t[0], t[1]]));
+  const gone = [...have.keys()].filter((k) => want.get(k) !== have.get(k)!.t);
+  if (gone.length) lib.append('entries.deleted', { loc, keys: gone });
+  const goneSet = new Set(gone);
+  const changed = tuples.filter((t) => {
+    const h = have.get(t[0]);
+    return !h || goneSet.has(t[0]) || h.size !== t[2] || h.mtime !== t[3] || h.inode !== Number(t[4]);
+  });
+  for (let i = 0; i < changed.length; i += BATCH) lib.append('entries.upserted', { loc, e: changed.slice(i, i + BATCH) });
   if (cids && tuples.length) {
     const sizes = new Map(tuples.map((t) => [t[0], t[2]]));
     const ids = cids.items
-      .filter((it) => it[1] === 0 && it[4] && sizes.get(it[0] === '' ? key : key + SEP + toKey(it[0])) === it[2])
-      .map((it) => [it[0] === '' ? key : key + SEP + toKey(it[0]), it[4], it[5], it[2]] as [string, string, string, number]);
+      .map((it) => [it[0] === '' ? key : key + SEP + toKey(it[0]), it[4], it[5], it[2]] as [string, string | null, string, number])
+      .filter((x): x is [string, string, string, number] => x[1] !== null && sizes.get(x[0]) === x[3] && (goneSet.has(x[0]) || have.get(x[0])?.cid !== x[1]));
     for (let i = 0; i < ids.length; i += BATCH) lib.append('entries.identified', { loc, ids: ids.slice(i, i + BATCH) });
   }
   return tuples.filter((t) => t[1] === 1).map((t) => t[0]);
@@ -59,7 +73,8 @@ export function appendStepEvents(lib: Library, s: Step, touched: Map<string, Set
     const l = rulesOf(lib, s.toLoc);
     if (l && indexable(l.rules, s.toKey!.split(SEP).join('/'))) {
       lib.append('entries.moved', { loc: s.fromLoc, moves: [[s.fromKey!, s.toKey!]] });
-      touch(s.fromLoc, [parentKey(s.fromKey!), parentKey(s.toKey!)]);
+      // The disk may differ from what the index knew about the source: settle the difference.
+      touch(s.fromLoc, [parentKey(s.fromKey!), parentKey(s.toKey!), ...syncPath(lib, s.toLoc, s.toKey!, s.to!, s.manifest)]);
       return;
     }
   }

@@ -38,7 +38,9 @@ export async function verifyOp({ lib }: CommandCtx, plan: Plan<OpData>, applied:
   const fix: Step[] = [];
   for (const i of applied.ran) {
     const s = plan.data!.steps[i]!;
-    if (s.k === 'delete' || s.k === 'move') {
+    // An overwritten destination set aside: the next step puts the new item at its path.
+    const aside = s.trash?.reason === 'overwritten';
+    if ((s.k === 'delete' || s.k === 'move') && !aside) {
       const gone = !lstat(s.from!);
       checks.push(check(gone, `${s.from} is gone`, gone ? undefined : `${s.from} is still on disk`));
       if (s.fromLoc && !(s.k === 'move' && s.toLoc === s.fromLoc && s.toKey === s.fromKey)) {
