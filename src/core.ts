@@ -99,11 +99,12 @@ export class Core {
     const parsed = def.input.safeParse(rawInput ?? {});
     if (!parsed.success) throw badInput(name, parsed.error);
     const input = parsed.data;
-    const lib = this.libraries.resolve(opts.library);
+    const lib = this.libraryFor(def.scope, opts.library);
     const ctx: CommandCtx = { core: this, lib };
     const body = await def.preview(ctx, input);
-    const plan: Plan = { ...body, command: name, library: lib.id, input, fingerprint: hex(blake3(pack([name, lib.id, input, body]))).slice(0, 32) };
-    if (opts.dryRun) return { plan, committed: false };
+    const shown = redact(input);
+    const plan: Plan = { ...body, command: name, library: lib?.id ?? null, input, fingerprint: hex(blake3(pack([name, lib?.id ?? null, shown, body]))).slice(0, 32) };
+    if (opts.dryRun) return { plan: { ...plan, input: shown }, committed: false };
     if (opts.fingerprint !== undefined && opts.fingerprint !== plan.fingerprint) {
       throw new SdError('E_STALE_PLAN', 'the state changed since the preview was made; preview again and confirm the new plan');
     }
@@ -111,7 +112,7 @@ export class Core {
       throw new SdError('E_CONFLICT', plan.conflicts.map((c) => c.message).join('; '), { conflicts: plan.conflicts });
     }
     if (plan.confirm && !opts.yes) {
-      throw new SdError('E_CONFIRMATION_REQUIRED', `${plan.confirm} Pass --yes to confirm.`, { plan });
+      throw new SdError('E_CONFIRMATION_REQUIRED', `${plan.confirm} Pass --yes to confirm.`, { plan: { ...plan, input: shown } });
     }
     const appended: { lib: string; dev: string; seq: number }[] = [];
     const stop = this.bus.subscribe((m) => {
@@ -126,21 +127,33 @@ export class Core {
     const checks = await def.verify(ctx, plan, result);
     const ok = checks.every((c) => c.ok);
     const first = appended[0];
-    if (first) {
+    if (first && this.libraries.list().some((l) => l.id === first.lib)) {
       const target = this.libraries.list().find((l) => l.id === first.lib);
       const refs = appended.filter((a) => a.lib === first.lib).map((a) => [a.dev, a.seq] as [string, number]);
       const verified: VerifiedBody = { command: name, refs: refs.slice(0, 1), ok, checks };
       target?.write(() => target.append('command.verified', verified));
     }
-    return { plan, committed: true, result, verify: { ok, checks } };
+    return { plan: { ...plan, input: shown }, committed: true, result, verify: { ok, checks } };
   }
 
   async query<R = unknown>(name: string, input: unknown, opts: { library?: string } = {}): Promise<R> {
     const def = findQuery(name);
     const parsed = def.input.safeParse(input ?? {});
     if (!parsed.success) throw badInput(name, parsed.error);
-    const lib = this.libraries.resolve(opts.library);
-    return (await def.run({ core: this, lib, db: lib.ro }, parsed.data)) as R;
+    const lib = this.libraryFor(def.scope, opts.library);
+    return (await def.run({ core: this, lib, db: lib?.ro }, parsed.data)) as R;
+  }
+
+  /** The library an operation runs on; data-dir operations still run when it is locked. */
+  private libraryFor(scope: 'library' | 'dataDir' | undefined, ref: string | undefined): Library {
+    if (scope !== 'dataDir') return this.libraries.resolve(ref);
+    try {
+      return this.libraries.resolve(ref);
+    } catch (e) {
+      // Such operations never touch ctx.lib.
+      if (e instanceof SdError && e.code === 'E_LIBRARY_LOCKED') return undefined as unknown as Library;
+      throw e;
+    }
   }
 
   /** Stops the services, lets the running command finish, closes every database. */
@@ -153,6 +166,12 @@ export class Core {
     await this.queue;
     await this.libraries.closeAll();
   }
+}
+
+/** Secrets in an input never leave the daemon (outcomes, plans, fingerprints). */
+function redact(input: unknown): unknown {
+  if (!input || typeof input !== 'object' || !('passphrase' in input)) return input;
+  return { ...(input as object), passphrase: '(redacted)' };
 }
 
 function badInput(op: string, error: { issues: { path: PropertyKey[]; message: string }[] }): SdError {

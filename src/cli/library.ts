@@ -3,16 +3,27 @@ import type { Command } from 'commander';
 import { ctxOf } from './program.js';
 import { ago, bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
+import { readPassphrase } from './secret.js';
 
 export function libraryCommands(program: Command): void {
   const lib = program.command('library').description('create, list, inspect, switch, rename and delete libraries');
-  lib.command('create <name>').description('create a library').action(async (name: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'library.create', { name }, (o) => `created library "${name}" (${(o.result as { id: string }).id})`);
+  lib
+    .command('create <name>')
+    .description('create a library')
+    .option('--encrypt', 'encrypt the whole library database (passphrase from SD_LIBRARY_PASSPHRASE or a prompt)')
+    .action(async (name: string, o: { encrypt?: boolean }, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const passphrase = o.encrypt && !ctx.flags.dryRun ? await readPassphrase('Passphrase for the new library: ', true) : undefined;
+      await runCommand(ctx, 'library.create', { name, encrypt: !!o.encrypt, passphrase }, (out) => `created ${o.encrypt ? 'encrypted ' : ''}library "${name}" (${(out.result as { id: string }).id})`);
+    });
+  lib.command('unlock <ref>').description('open an encrypted library (passphrase from SD_LIBRARY_PASSPHRASE or a prompt)').action(async (ref: string, _o, cmd: Command) => {
+    const ctx = ctxOf(cmd);
+    await runCommand(ctx, 'library.unlock', { ref, passphrase: await readPassphrase(`Passphrase for "${ref}": `) });
   });
   lib.command('list').description('list the libraries').action(async (_o, cmd: Command) => {
     const ctx = ctxOf(cmd);
-    const rows = await ctx.query<{ id: string; name: string; current: boolean; events: number }[]>('library.list');
-    ctx.print(rows, () => table(['', 'NAME', 'ID', 'EVENTS'], rows.map((r) => [r.current ? '*' : '', r.name, r.id, r.events]), ctx.style));
+    const rows = await ctx.query<{ id: string; name: string; current: boolean; events: number | null; encrypted: boolean; locked: boolean }[]>('library.list');
+    ctx.print(rows, () => table(['', 'NAME', 'ID', 'EVENTS', 'AT REST'], rows.map((r) => [r.current ? '*' : '', r.name, r.id, r.events, r.locked ? 'encrypted, locked' : r.encrypted ? 'encrypted' : 'plain']), ctx.style));
   });
   lib.command('info [ref]').description('details of a library (default: the current one)').action(async (ref: string | undefined, _o, cmd: Command) => {
     const ctx = ctxOf(cmd);

@@ -1,6 +1,5 @@
 // The index job's later phases: content identification (hash pool) and aggregation
 // (folder sizes and file counts), each committed in batches with its checkpoint.
-import Database from 'better-sqlite3-multiple-ciphers';
 import { SdError } from '../errors.js';
 import type { Library } from '../library/library.js';
 import { DIR, FILE, SEP, toPath } from '../projections/entries.js';
@@ -59,7 +58,7 @@ export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boo
 
 /** Folder sizes and file counts, recomputed from the projection; only changed folders are written. */
 export async function aggregatePhase(ctx: JobContext, loc: LocationRow): Promise<void> {
-  const snap = new Database(ctx.lib.path, { readonly: true });
+  const snap = ctx.lib.openReader();
   const dirs = new Map<string, { bytes: number; files: number; old: [number | null, number | null] }>();
   let files = 0;
   let bytes = 0;

@@ -1,7 +1,6 @@
 // The index job: walk -> diff against the projection -> batched events -> content
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
-import Database from 'better-sqlite3-multiple-ciphers';
 import { existsSync } from 'node:fs';
 import { DIR, FILE, SEP, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import type { JobContext } from './context.js';
@@ -80,7 +79,7 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
   const scopes = scopesOf(loc.path, input);
   const t0 = Date.now();
   // The projection as it was before this run, on its own read connection (a WAL snapshot).
-  const snap = new Database(ctx.lib.path, { readonly: true });
+  const snap = ctx.lib.openReader();
   try {
     for (; cp.scopeIdx < scopes.length; cp.scopeIdx++, cp.cursor = undefined) {
       const scope = scopes[cp.scopeIdx]!;

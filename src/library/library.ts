@@ -3,6 +3,7 @@
 // one transaction and publishes the events only once that transaction has committed.
 import Database from 'better-sqlite3-multiple-ciphers';
 import { chmodSync, existsSync } from 'node:fs';
+import { applyKey } from './crypto.js';
 import { SdError } from '../errors.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
@@ -38,6 +39,7 @@ export class Library {
     readonly path: string,
     db: Db,
     keys: DeviceKeys,
+    private readonly key?: string,
   ) {
     this.db = db;
     this.log = new EventLog(db, id, keys);
@@ -47,23 +49,42 @@ export class Library {
 
   private readonly txn: (fn: () => unknown) => unknown;
 
-  static open(path: string, id: string, keys: DeviceKeys, opts: { create?: boolean } = {}): Library {
+  static open(path: string, id: string, keys: DeviceKeys, opts: { create?: boolean; key?: string } = {}): Library {
     if (!opts.create && !existsSync(path)) throw new SdError('E_LIBRARY_NOT_FOUND', `no library database at ${path}`);
     let db: Db;
     try {
       db = new Database(path);
+      if (opts.key) applyKey(db, opts.key);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       // A damaged file fails here rather than at the first query.
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (e) {
+      if (opts.key && (e as { code?: string }).code === 'SQLITE_NOTADB') throw new SdError('E_BAD_PASSPHRASE', `the passphrase does not unlock ${path}`, { path });
       throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} cannot be opened: ${(e as Error).message}`, { path });
     }
     chmodSync(path, 0o600);
     applySchema(db);
     db.exec('CREATE TABLE IF NOT EXISTS trust_anchors (dev TEXT PRIMARY KEY, pubkey BLOB NOT NULL)');
-    return new Library(id, path, db, keys);
+    return new Library(id, path, db, keys, opts.key);
+  }
+
+  get encrypted(): boolean {
+    return this.key !== undefined;
+  }
+
+  /** Another connection to this database (snapshots, replays), keyed like this one. */
+  openReader(): Db {
+    const db = new Database(this.path, { readonly: true, fileMustExist: true });
+    if (this.key) applyKey(db, this.key);
+    db.pragma('busy_timeout = 5000');
+    return db;
+  }
+
+  /** A new scratch database keyed like this one (replay targets of an encrypted library). */
+  keyScratch(db: Db): void {
+    if (this.key) applyKey(db, this.key);
   }
 
   /** The key that verifies a device's events: its roster entry, or a pairing trust anchor. */
@@ -77,8 +98,7 @@ export class Library {
   /** Read-only connection: a query that tries to write fails by construction. */
   get ro(): Db {
     if (!this.roDb) {
-      this.roDb = new Database(this.path, { readonly: true, fileMustExist: true });
-      this.roDb.pragma('busy_timeout = 5000');
+      this.roDb = this.openReader();
     }
     return this.roDb;
   }

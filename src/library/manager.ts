@@ -6,6 +6,7 @@ import { SdError } from '../errors.js';
 import { ensurePrivateDir, writePrivateFile } from '../fsutil.js';
 import type { DeviceIdentity } from '../identity.js';
 import { Library } from './library.js';
+import { deriveKey, newKeyInfo, readKeyInfo, writeKeyInfo } from './crypto.js';
 
 interface Config {
   current?: string;
@@ -17,6 +18,8 @@ export class LibraryManager {
   private readonly configPath: string;
   private config: Config = {};
   private readonly openHooks: ((lib: Library) => void)[] = [];
+  /** Encrypted libraries not unlocked yet: id -> [path, name]. */
+  readonly locked = new Map<string, { path: string; name: string }>();
 
   constructor(
     readonly dataDir: string,
@@ -39,13 +42,21 @@ export class LibraryManager {
     for (const f of readdirSync(this.dir).sort()) {
       const m = /^([0-9a-f-]{36})\.db$/.exec(f);
       if (m) {
-        const lib = Library.open(join(this.dir, f), m[1]!, this.device);
+        const path = join(this.dir, f);
+        const info = readKeyInfo(path);
+        if (info) {
+          // Encrypted: opened now only if the environment carries the passphrase.
+          this.locked.set(m[1]!, { path, name: info.name });
+          if (process.env.SD_LIBRARY_PASSPHRASE) await this.unlock(m[1]!, process.env.SD_LIBRARY_PASSPHRASE).catch(() => undefined);
+          continue;
+        }
+        const lib = Library.open(path, m[1]!, this.device);
         await lib.openShared(this.device.id);
         this.attach(lib);
       }
     }
-    if (this.libs.size === 0) await this.create('default');
-    if (!this.config.current || !this.libs.has(this.config.current)) this.setCurrent([...this.libs.keys()][0]!);
+    if (this.libs.size === 0 && this.locked.size === 0) await this.create('default');
+    if (!this.config.current || !(this.libs.has(this.config.current) || this.locked.has(this.config.current))) this.setCurrent([...this.libs.keys(), ...this.locked.keys()][0]!);
   }
 
   onOpen(fn: (lib: Library) => void): void {
@@ -68,9 +79,11 @@ export class LibraryManager {
 
   /** By id, by unique id prefix, or by name. Undefined selects the current library. */
   resolve(ref?: string): Library {
-    if (ref === undefined || ref === '') return this.libs.get(this.currentId)!;
+    if (ref === undefined || ref === '') ref = this.currentId;
     const byId = this.libs.get(ref);
     if (byId) return byId;
+    const locked = [...this.locked].find(([id, l]) => id === ref || l.name === ref || (ref!.length >= 4 && id.startsWith(ref!)));
+    if (locked) throw new SdError('E_LIBRARY_LOCKED', `the library "${locked[1].name}" is encrypted and locked; unlock it with \`sd library unlock ${locked[1].name}\` (or SD_LIBRARY_PASSPHRASE)`);
     const byName = this.list().filter((l) => l.name === ref);
     if (byName.length === 1) return byName[0]!;
     if (byName.length > 1) throw new SdError('E_AMBIGUOUS_LIBRARY', `${byName.length} libraries are named "${ref}"; use the id`);
@@ -83,14 +96,35 @@ export class LibraryManager {
     return this.list().find((l) => l.name === name);
   }
 
-  async create(name: string, id: string = randomUUID()): Promise<Library> {
-    const lib = Library.open(join(this.dir, `${id}.db`), id, this.device, { create: true });
+  async create(name: string, id: string = randomUUID(), passphrase?: string): Promise<Library> {
+    const path = join(this.dir, `${id}.db`);
+    let key: string | undefined;
+    if (passphrase !== undefined) {
+      const info = newKeyInfo(name);
+      key = await deriveKey(passphrase, info);
+      writeKeyInfo(path, info);
+    }
+    const lib = Library.open(path, id, this.device, { create: true, key });
     // Listeners (the bus) are attached before the first event so it is published too.
     this.attach(lib);
     lib.write(() => {
       lib.append('library.created', { id, name, creator: { dev: this.device.id, pubkey: this.device.publicKey, name: this.device.name } });
     });
     await lib.openShared(this.device.id);
+    return lib;
+  }
+
+  /** Opens an encrypted library with its passphrase; a wrong one is refused, nothing opened. */
+  async unlock(id: string, passphrase: string): Promise<Library> {
+    const open = this.libs.get(id);
+    if (open) return open;
+    const l = this.locked.get(id);
+    if (!l) throw new SdError('E_LIBRARY_NOT_FOUND', `no locked library ${id}`);
+    const key = await deriveKey(passphrase, readKeyInfo(l.path)!);
+    const lib = Library.open(l.path, id, this.device, { key });
+    await lib.openShared(this.device.id);
+    this.locked.delete(id);
+    this.attach(lib);
     return lib;
   }
 
@@ -111,6 +145,7 @@ export class LibraryManager {
     await lib.close();
     this.libs.delete(id);
     for (const suffix of ['', '-wal', '-shm']) rmSync(lib.path + suffix, { force: true });
+    rmSync(lib.path.replace(/\.db$/, '.keyinfo'), { force: true });
     if (this.config.current === id) {
       const next = [...this.libs.keys()][0];
       if (next) this.setCurrent(next);

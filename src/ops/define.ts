@@ -59,6 +59,8 @@ export interface QueryCtx {
 
 export interface CommandDef<I = any, D = any, R = any> {
   name: string;
+  /** 'dataDir': about the data dir's libraries, not one library (runs while the current one is locked). */
+  scope?: 'library' | 'dataDir';
   summary: string;
   input: z.ZodType<I>;
   preview(ctx: CommandCtx, input: I): PlanBody<D> | Promise<PlanBody<D>>;
@@ -68,6 +70,7 @@ export interface CommandDef<I = any, D = any, R = any> {
 
 export interface QueryDef<I = any, R = any> {
   name: string;
+  scope?: 'library' | 'dataDir';
   summary: string;
   input: z.ZodType<I>;
   run(ctx: QueryCtx, input: I): R | Promise<R>;

@@ -2,7 +2,7 @@
 // embedding app call the same registry through Core.
 import { SdError } from '../errors.js';
 import type { CommandDef, QueryDef } from './define.js';
-import { createLibrary, deleteLibrary, renameLibrary, useLibrary } from './library/commands.js';
+import { createLibrary, deleteLibrary, renameLibrary, unlockLibrary, useLibrary } from './library/commands.js';
 import { libraryInfo, listLibraries } from './library/queries.js';
 import { listDevices, renameDevice } from './device/index.js';
 import { listLog, replayCheckQuery, verifyLogQuery } from './log/queries.js';
@@ -29,7 +29,7 @@ export function registerQuery(def: QueryDef): void {
   queries.set(def.name, def);
 }
 
-for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob, createTag, renameTag, deleteTag, applyTag, removeTag, createCollection, addToCollection, removeFromCollection, deleteCollection, noteCommand, favAdd, favRemove]) registerCommand(c as CommandDef);
+for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, unlockLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob, createTag, renameTag, deleteTag, applyTag, removeTag, createCollection, addToCollection, removeFromCollection, deleteCollection, noteCommand, favAdd, favRemove]) registerCommand(c as CommandDef);
 for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo, listTags, listCollections, showCollection, search, dupes, stats]) registerQuery(q as QueryDef);
 
 for (const c of entryCommands) registerCommand(c);

@@ -39,11 +39,13 @@ export function replayInto(source: Db, target: Db): number {
   return n;
 }
 
-export function replayCheck(live: Db, tmpDir: string): ReplayReport {
+export function replayCheck(live: Db, tmpDir: string, prepare: (fresh: Db) => void = () => undefined): ReplayReport {
   const t0 = performance.now();
   ensurePrivateDir(tmpDir);
   const path = join(tmpDir, `replay-${randomUUID()}.db`);
   const fresh = new Database(path);
+  // An encrypted library's rebuilt projections are encrypted with the same key.
+  prepare(fresh);
   fresh.pragma('journal_mode = OFF');
   fresh.pragma('synchronous = OFF');
   try {

@@ -7,14 +7,17 @@ import { Name } from '../names.js';
 
 export const createLibrary = defineCommand({
   name: 'library.create',
-  summary: 'create a library',
-  input: z.object({ name: Name }),
-  preview: ({ core }, { name }) => {
+  scope: 'dataDir',
+  summary: 'create a library (optionally encrypted at rest)',
+  input: z.object({ name: Name, encrypt: z.boolean().default(false), passphrase: z.string().optional() }),
+  preview: ({ core }, { name, encrypt, passphrase }) => {
     if (core.libraries.findByName(name)) throw new SdError('E_LIBRARY_EXISTS', `a library named "${name}" already exists`);
-    return { summary: `create library "${name}"`, changes: [{ op: 'create', target: `library "${name}"` }] };
+    if (encrypt && !passphrase) throw new SdError('E_PASSPHRASE_REQUIRED', 'an encrypted library needs a passphrase (SD_LIBRARY_PASSPHRASE or the prompt)');
+    if (encrypt && passphrase!.length < 8) throw new SdError('E_WEAK_PASSPHRASE', 'a passphrase needs at least 8 characters');
+    return { summary: `create ${encrypt ? 'encrypted ' : ''}library "${name}"`, changes: [{ op: 'create', target: `library "${name}"`, detail: encrypt ? 'SQLCipher database, key from the passphrase (Argon2id)' : undefined }] };
   },
   commit: async ({ core }, plan) => {
-    const lib = await core.libraries.create(plan.input.name);
+    const lib = await core.libraries.create(plan.input.name, undefined, plan.input.encrypt ? plan.input.passphrase : undefined);
     return { id: lib.id, name: lib.name };
   },
   verify: ({ core }, plan, result) => {
@@ -38,6 +41,7 @@ export const renameLibrary = defineCommand({
 
 export const useLibrary = defineCommand({
   name: 'library.use',
+  scope: 'dataDir',
   summary: 'make a library the current one',
   input: z.object({ ref: z.string().min(1) }),
   preview: ({ core }, { ref }) => {
@@ -53,6 +57,7 @@ export const useLibrary = defineCommand({
 
 export const deleteLibrary = defineCommand({
   name: 'library.delete',
+  scope: 'dataDir',
   summary: 'delete a library and its index (never the indexed files)',
   input: z.object({ ref: z.string().min(1) }),
   preview: ({ core }, { ref }) => {
@@ -74,4 +79,18 @@ export const deleteLibrary = defineCommand({
     check(!existsSync(plan.data!.path), 'library database removed'),
     check(!core.libraries.list().some((l) => l.id === plan.data!.id), 'library no longer listed'),
   ],
+});
+
+export const unlockLibrary = defineCommand({
+  name: 'library.unlock',
+  scope: 'dataDir',
+  summary: 'open an encrypted library with its passphrase',
+  input: z.object({ ref: z.string().min(1), passphrase: z.string().min(1) }),
+  preview: ({ core }, { ref }) => {
+    const hit = [...core.libraries.locked].find(([id, l]) => id === ref || l.name === ref || (ref.length >= 4 && id.startsWith(ref)));
+    if (!hit) throw new SdError('E_NOT_LOCKED', `no locked library "${ref}" (it may be unlocked already: see \`sd library list\`)`);
+    return { summary: `unlock library "${hit[1].name}"`, changes: [{ op: 'open', target: `library "${hit[1].name}"` }], data: { id: hit[0] } };
+  },
+  commit: async ({ core }, plan) => ({ id: (await core.libraries.unlock(plan.data!.id, plan.input.passphrase)).id }),
+  verify: ({ core }, plan) => [check(core.libraries.list().some((l) => l.id === plan.data!.id), 'library is open')],
 });

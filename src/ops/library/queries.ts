@@ -10,10 +10,13 @@ export function countEvents(db: Db): number {
 
 export const listLibraries = defineQuery({
   name: 'library.list',
+  scope: 'dataDir',
   summary: 'list the libraries of this data dir',
   input: z.object({}),
-  run: ({ core }) =>
-    core.libraries.list().map((l) => ({ id: l.id, name: l.name, current: l.id === core.libraries.currentId, events: countEvents(l.ro) })),
+  run: ({ core }) => [
+    ...core.libraries.list().map((l) => ({ id: l.id, name: l.name, current: l.id === core.libraries.currentId, events: countEvents(l.ro) as number | null, encrypted: l.encrypted, locked: false })),
+    ...[...core.libraries.locked].map(([id, l]) => ({ id, name: l.name, current: id === core.libraries.currentId, events: null, encrypted: true, locked: true })),
+  ],
 });
 
 export const libraryInfo = defineQuery({

@@ -82,5 +82,5 @@ export const replayCheckQuery = defineQuery({
   name: 'replay.check',
   summary: 'rebuild the projections from the log and compare checksums',
   input: z.object({}),
-  run: ({ core, db }) => replayCheck(db, join(core.dataDir, 'tmp')),
+  run: ({ core, lib, db }) => replayCheck(db, join(core.dataDir, 'tmp'), (fresh) => lib.keyScratch(fresh)),
 });
