@@ -189,6 +189,8 @@ export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOpti
       f.resume = undefined;
     }
     if ((skipHidden && isHidden(name)) || skipNames.has(name)) continue;
+    // The trash of file operations (ops/entry) is never indexed, even with hidden files included.
+    if (f.rel === '' && name === '.vdfs-trash') continue;
     const rel = f.rel === '' ? name : `${f.rel}/${name}`;
     const fsPath = join(f.fs, name, f.raw?.get(name));
     let st: BigIntStats | undefined;

@@ -89,7 +89,7 @@ function locateOrThrow(db: Db, dev: string, abs: string, given = abs): { loc: { 
 export function indexable(rules: WalkRules, rel: string): boolean {
   const skipHidden = rules.skipHidden ?? true;
   const skip = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
-  return rel !== '' && rel.split('/').every((n) => !(skipHidden && n.startsWith('.')) && !skip.has(n));
+  return rel !== '' && rel.split('/')[0] !== TRASH_DIR && rel.split('/').every((n) => !(skipHidden && n.startsWith('.')) && !skip.has(n));
 }
 
 export const isInside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
