@@ -18,6 +18,8 @@ import { startServices, type Services } from './actors/services.js';
 import { JobManager } from './jobs/manager.js';
 import { Watchers } from './jobs/watcher.js';
 import { runIndexJob } from './jobs/indexer.js';
+import { PeerManager } from './sync/peers.js';
+import { resolvePendingIntents } from './ops/entry/intents.js';
 
 export interface CommandOptions {
   library?: string;
@@ -46,6 +48,9 @@ export class Core {
   services: Services | undefined;
   jobs: JobManager | undefined;
   watchers: Watchers | undefined;
+  peers: PeerManager | undefined;
+  /** The daemon's logger (pino), when there is one. */
+  log: { info(o: object, msg?: string): void; warn(o: object, msg?: string): void } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -62,6 +67,9 @@ export class Core {
     const core = new Core(dataDir, loadOrCreateIdentity(dataDir));
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
     await core.libraries.load();
+    // File operations a crash interrupted are completed or rolled back before anything else
+    // (a rescan) looks at the disk.
+    for (const lib of core.libraries.list()) await resolvePendingIntents(core, lib);
     if (opts.services !== false) {
       core.services = await startServices(core);
       const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
@@ -144,6 +152,13 @@ export class Core {
     return (await def.run({ core: this, lib, db: lib?.ro }, parsed.data)) as R;
   }
 
+  /** Starts listening for peer links and dialing known peers (`sd start --p2p-port N`). */
+  async startPeers(host: string, port: number): Promise<PeerManager> {
+    this.peers ??= new PeerManager(this);
+    await this.peers.start(host, port);
+    return this.peers;
+  }
+
   /** The library an operation runs on; data-dir operations still run when it is locked. */
   private libraryFor(scope: 'library' | 'dataDir' | undefined, ref: string | undefined): Library {
     if (scope !== 'dataDir') return this.libraries.resolve(ref);
@@ -161,6 +176,7 @@ export class Core {
     if (this.closed) return;
     this.closed = true;
     this.watchers?.stop();
+    await this.peers?.stop();
     await this.jobs?.stop();
     await this.services?.stop();
     await this.queue;

@@ -30,12 +30,22 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     lock.release();
     throw e;
   }
+  core.log = log;
+  if (opts.p2pPort !== undefined) {
+    try {
+      await core.startPeers(process.env.SD_P2P_HOST || '0.0.0.0', opts.p2pPort);
+    } catch (e) {
+      await core.close();
+      lock.release();
+      throw e;
+    }
+  }
   const startedAt = Date.now();
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
   const stopped = new Promise<void>((r) => (markStopped = r));
   const token = ensureToken(opts.dataDir);
-  const handler = createHandler(core, { pid: process.pid, startedAt, p2pPort: () => null, requestStop: () => void shutdown('rpc') });
+  const handler = createHandler(core, { pid: process.pid, startedAt, p2pPort: () => core.peers?.port ?? null, requestStop: () => void shutdown('rpc') });
   let server: Awaited<ReturnType<typeof startRpcServer>>;
   try {
     server = await startRpcServer({ socketPath: paths.socket, token, handler, log: (msg: string, extra?: unknown) => log.info({ extra }, msg) });

@@ -15,6 +15,7 @@ import { addToCollection, createCollection, deleteCollection, listCollections, r
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
 import { entryCommands, entryQueries } from './entry/index.js';
+import { addPeer, listPeers, pairInvite, pairJoin, revokeDevice, syncStatus } from './sync/index.js';
 
 const commands = new Map<string, CommandDef>();
 const queries = new Map<string, QueryDef>();
@@ -29,8 +30,8 @@ export function registerQuery(def: QueryDef): void {
   queries.set(def.name, def);
 }
 
-for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, unlockLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob, createTag, renameTag, deleteTag, applyTag, removeTag, createCollection, addToCollection, removeFromCollection, deleteCollection, noteCommand, favAdd, favRemove]) registerCommand(c as CommandDef);
-for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo, listTags, listCollections, showCollection, search, dupes, stats]) registerQuery(q as QueryDef);
+for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, unlockLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob, createTag, renameTag, deleteTag, applyTag, removeTag, createCollection, addToCollection, removeFromCollection, deleteCollection, noteCommand, favAdd, favRemove, pairInvite, pairJoin, addPeer, revokeDevice]) registerCommand(c as CommandDef);
+for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo, listTags, listCollections, showCollection, search, dupes, stats, listPeers, syncStatus]) registerQuery(q as QueryDef);
 
 for (const c of entryCommands) registerCommand(c);
 for (const q of entryQueries) registerQuery(q);

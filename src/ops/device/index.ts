@@ -45,13 +45,14 @@ export const listDevices = defineQuery({
     return rows.map((r) => {
       const s = seen.get(r.dev) as { t: number | null; seq: number | null };
       const self = r.dev === core.device.id;
+      const net = core.peers?.online(r.dev) ?? { online: false, link: null };
       return {
         id: r.dev,
         name: r.name,
         fingerprint: fingerprint(new Uint8Array(r.pubkey)),
         self,
-        online: self,
-        link: self ? 'local' : null,
+        online: self || net.online,
+        link: self ? 'local' : net.link,
         lastSeen: self ? Date.now() : s.t,
         events: s.seq ?? 0,
         addedAt: r.added_at,
