@@ -11,6 +11,7 @@ import { logCommands } from './cli/log.js';
 import { locationCommands } from './cli/location.js';
 import { fileCommands } from './cli/files.js';
 import { metaCommands } from './cli/meta.js';
+import { syncCommands } from './cli/sync.js';
 
 export function buildProgram(): Command {
   const program = baseProgram();
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   locationCommands(program);
   fileCommands(program);
   metaCommands(program);
+  syncCommands(program);
   return program;
 }
 

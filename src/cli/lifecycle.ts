@@ -32,6 +32,9 @@ async function tryStatus(ctx: CliContext): Promise<Status | undefined> {
 }
 
 export async function start(ctx: CliContext, opts: { foreground?: boolean; p2pPort?: string }): Promise<void> {
+  if (opts.p2pPort !== undefined && !(/^\d{1,5}$/.test(opts.p2pPort) && Number(opts.p2pPort) <= 65535)) {
+    throw new SdError('E_BAD_INPUT', `--p2p-port must be a port number (0 picks a free one), not "${opts.p2pPort}"`);
+  }
   const args = [ENTRY, '--data-dir', ctx.dataDir, ...(opts.p2pPort !== undefined ? ['--p2p-port', opts.p2pPort] : [])];
   const running = await tryStatus(ctx);
   ctx.close();

@@ -44,6 +44,7 @@ export class FeedSession {
   private readonly blocked = new Set<string>();
   private readonly outgoing = new Map<string, Outgoing>();
   private peerHeads = new Map<string, number>();
+  private heardHeads = false;
   private closed = false;
   private readonly unsubscribe: () => void;
 
@@ -108,6 +109,11 @@ export class FeedSession {
       switch (m.t) {
         case 'heads':
           this.peerHeads = new Map(m.heads.filter(([d, s]) => typeof d === 'string' && Number.isInteger(s)));
+          // Our own first announcement may have been sent before the peer listened: answer once.
+          if (!this.heardHeads) {
+            this.heardHeads = true;
+            this.sendHeads();
+          }
           this.wantAll();
           return;
         case 'have':

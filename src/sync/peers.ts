@@ -108,7 +108,7 @@ export class PeerManager {
   private async accept(ws: WebSocket, remote: string): Promise<void> {
     try {
       const link = await handshake(ws, { privateKey: this.core.device.privateKey, publicKey: this.core.device.publicKey, mode: 'member', isAllowed: this.isAllowed, remoteAddress: remote });
-      if (link.info.mode === 'pair' && !this.isMember(link.peerId)) return this.servePairing(link);
+      if (link.info.mode === 'pair') return this.servePairing(link);
       link.info.mode = 'member';
       this.attach(link, false);
     } catch (e) {
@@ -223,6 +223,7 @@ export class PeerManager {
       try {
         const m = unpack(bytes) as { t: string; proof: Uint8Array; name: string };
         if (ch !== 'pair' || m.t !== 'join' || !(m.proof instanceof Uint8Array)) throw new SdError('E_BAD_FRAME', 'not a pairing request');
+        if (this.isMember(link.peerId)) throw new SdError('E_ALREADY_PAIRED', 'this device is already a member; it syncs by itself when both daemons run');
         const inv = this.invites.redeem(link.info.peerPublicKey, this.core.device.publicKey, m.proof);
         const lib = this.core.libraries.resolve(inv.lib);
         const name = typeof m.name === 'string' && m.name.length <= 200 ? m.name : 'device';

@@ -26,35 +26,80 @@ export interface HandshakeOptions {
   remoteAddress: string;
 }
 
-function next(ws: WebSocket): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new SdError('E_HANDSHAKE_TIMEOUT', 'the peer did not complete the handshake in time')), TIMEOUT_MS);
-    const fail = (e: Error): void => {
-      cleanup();
-      reject(e);
-    };
-    const onMsg = (data: Buffer): void => {
-      cleanup();
-      try {
-        const m = unpackr.unpack(data) as Record<string, unknown>;
-        if (m && typeof m === 'object' && m.t === 'refuse') return reject(new SdError(String(m.code), String(m.reason)));
-        resolve(m);
-      } catch {
-        reject(new SdError('E_BAD_HANDSHAKE', 'undecodable handshake message'));
+/** Reads handshake messages in order: several can arrive in one chunk, before anyone awaits them. */
+class Reader {
+  private readonly queue: Buffer[] = [];
+  private waiting: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void } | undefined;
+  private closed: Error | undefined;
+  private readonly onMsg = (data: Buffer): void => {
+    this.queue.push(data);
+    this.pump();
+  };
+  private readonly onClose = (_c: number, reason: Buffer): void => {
+    this.closed = new SdError('E_LINK_CLOSED', `the peer closed during the handshake${reason.length ? `: ${reason.toString()}` : ''}`);
+    this.pump();
+  };
+
+  constructor(private readonly ws: WebSocket) {
+    ws.on('message', this.onMsg);
+    ws.on('close', this.onClose);
+  }
+
+  next(): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        reject(new SdError('E_HANDSHAKE_TIMEOUT', 'the peer did not complete the handshake in time'));
+      }, TIMEOUT_MS);
+      this.waiting = {
+        resolve: (m) => (clearTimeout(timer), resolve(m)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const w = this.waiting;
+    if (!w) return;
+    const data = this.queue.shift();
+    if (!data) {
+      if (this.closed) {
+        this.waiting = undefined;
+        w.reject(this.closed);
       }
-    };
-    const onClose = (_c: number, reason: Buffer): void => fail(new SdError('E_LINK_CLOSED', `the peer closed during the handshake${reason.length ? `: ${reason.toString()}` : ''}`));
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      ws.off('message', onMsg);
-      ws.off('close', onClose);
-    };
-    ws.once('message', onMsg);
-    ws.once('close', onClose);
-  });
+      return;
+    }
+    this.waiting = undefined;
+    try {
+      const m = unpackr.unpack(data) as Record<string, unknown>;
+      if (m && typeof m === 'object' && m.t === 'refuse') return w.reject(new SdError(String(m.code), String(m.reason)));
+      w.resolve(m);
+    } catch {
+      w.reject(new SdError('E_BAD_HANDSHAKE', 'undecodable handshake message'));
+    }
+  }
+
+  /** Stops reading; frames that arrived early are handed to the link. */
+  detach(): Buffer[] {
+    this.ws.off('message', this.onMsg);
+    this.ws.off('close', this.onClose);
+    return this.queue.splice(0);
+  }
 }
 
 export async function handshake(ws: WebSocket, opts: HandshakeOptions): Promise<PeerLink> {
+  const reader = new Reader(ws);
+  try {
+    return await run(ws, reader, opts);
+  } catch (e) {
+    reader.detach();
+    throw e;
+  }
+}
+
+async function run(ws: WebSocket, reader: Reader, opts: HandshakeOptions): Promise<PeerLink> {
+  const next = (_ws: WebSocket): Promise<Record<string, unknown>> => reader.next();
   const nonce = randomBytes(32);
   ws.send(packr.pack({ t: 'hello', v: 1, pub: opts.publicKey, nonce, mode: opts.mode }));
   const hello = await next(ws);
@@ -88,5 +133,9 @@ export async function handshake(ws: WebSocket, opts: HandshakeOptions): Promise<
   ws.send(packr.pack({ t: 'ok' }));
   const ok = await next(ws);
   if (ok.t !== 'ok') throw new SdError('E_BAD_HANDSHAKE', 'the peer did not confirm the link');
-  return new PeerLink(ws, { peerId, peerPublicKey: new Uint8Array(pub), kind: 'lan-ws', mode: effective, remoteAddress: opts.remoteAddress }, opts.heartbeatMs);
+  const early = reader.detach();
+  const link = new PeerLink(ws, { peerId, peerPublicKey: new Uint8Array(pub), kind: 'lan-ws', mode: effective, remoteAddress: opts.remoteAddress }, opts.heartbeatMs);
+  // Frames the peer sent right after its 'ok' are delivered once the caller has attached.
+  if (early.length) setImmediate(() => early.forEach((f) => ws.emit('message', f, true)));
+  return link;
 }
