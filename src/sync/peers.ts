@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type WebSocket from 'ws';
 import type { Core } from '../core.js';
 import { SdError } from '../errors.js';
-import { fingerprint } from '../events/keys.js';
+import { deviceIdOf, fingerprint } from '../events/keys.js';
 import { writePrivateFile } from '../fsutil.js';
 import type { Library } from '../library/library.js';
 import { handshake } from '../transport/handshake.js';
@@ -45,6 +45,7 @@ export class PeerManager {
   readonly invites = new InviteBook();
   readonly refusals: Record<string, number> = {};
   private stopped = false;
+  private paused = false;
   private readonly peersFile: string;
   private host = '127.0.0.1';
 
@@ -106,6 +107,7 @@ export class PeerManager {
   }
 
   private async accept(ws: WebSocket, remote: string): Promise<void> {
+    if (this.paused) return void ws.terminate();
     try {
       const link = await handshake(ws, { privateKey: this.core.device.privateKey, publicKey: this.core.device.publicKey, mode: 'member', isAllowed: this.isAllowed, remoteAddress: remote });
       if (link.info.mode === 'pair') return this.servePairing(link);
@@ -130,7 +132,7 @@ export class PeerManager {
   }
 
   private async connect(d: Dialer): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     d.state = 'connecting';
     d.attempts++;
     try {
@@ -153,7 +155,7 @@ export class PeerManager {
   }
 
   private backoff(d: Dialer): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     d.state = 'backoff';
     d.link = undefined;
     const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(d.attempts, 7));
@@ -207,6 +209,21 @@ export class PeerManager {
     this.core.services?.sync.send({ type: 'PEERS', peers: this.links.size });
   }
 
+  /** Cuts every link and stops dialing (a partition, in tests); heal() reconnects. */
+  partition(): void {
+    this.paused = true;
+    for (const d of this.dialers.values()) clearTimeout(d.timer);
+    for (const l of this.links.values()) l.link.close('E_PARTITION: links cut');
+  }
+
+  heal(): void {
+    this.paused = false;
+    for (const d of this.dialers.values()) {
+      clearTimeout(d.timer);
+      if (!d.link?.isOpen) void this.connect(d);
+    }
+  }
+
   // ---- pairing ----
 
   invite(lib: Library, ttlMs: number, advertiseHost?: string): { code: string; expires: number } {
@@ -228,7 +245,10 @@ export class PeerManager {
         const lib = this.core.libraries.resolve(inv.lib);
         const name = typeof m.name === 'string' && m.name.length <= 200 ? m.name : 'device';
         lib.write(() => lib.append('device.added', { dev: link.peerId, pubkey: link.info.peerPublicKey, name }));
-        link.send('pair', pack({ t: 'welcome', lib: lib.id, libName: lib.name, inviterName: this.core.device.name, proof: proof(inv.secret, 'inviter', this.core.device.publicKey, link.info.peerPublicKey) }));
+        // The roster as we know it: the joiner verifies every member's feed with these keys
+        // until the roster's own events reach it (ids are hashes of the keys: not forgeable).
+        const roster = (lib.db.prepare('SELECT dev, pubkey FROM devices WHERE revoked_at IS NULL').all() as { dev: string; pubkey: Buffer }[]).map((r) => [r.dev, new Uint8Array(r.pubkey)]);
+        link.send('pair', pack({ t: 'welcome', lib: lib.id, libName: lib.name, inviterName: this.core.device.name, roster, proof: proof(inv.secret, 'inviter', this.core.device.publicKey, link.info.peerPublicKey) }));
         this.core.log?.info({ peer: link.peerId, lib: lib.id }, 'paired a device');
         link.info.mode = 'member';
         this.attach(link, false);
@@ -250,7 +270,7 @@ export class PeerManager {
     const c = decodeCode(code);
     const ws = await dialWs(c.host, c.port);
     const link = await handshake(ws, { privateKey: this.core.device.privateKey, publicKey: this.core.device.publicKey, mode: 'pair', isAllowed: () => true, expect: c.inviter, remoteAddress: `${c.host}:${c.port}` });
-    const reply = await new Promise<{ t: string; lib?: string; libName?: string; inviterName?: string; proof?: Uint8Array; code?: string; reason?: string }>((resolve, reject) => {
+    const reply = await new Promise<{ t: string; lib?: string; libName?: string; inviterName?: string; roster?: [string, Uint8Array][]; proof?: Uint8Array; code?: string; reason?: string }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new SdError('E_PAIR_TIMEOUT', 'the inviter did not answer')), 10_000);
       link.once('message', (_ch: string, b: Uint8Array) => {
         clearTimeout(timer);
@@ -267,7 +287,13 @@ export class PeerManager {
       link.close('E_PAIR_PROOF');
       throw new SdError('E_PAIR_PROOF', 'the inviter could not prove it made this code; nothing was joined');
     }
-    await this.core.libraries.join(reply.lib, { dev: link.peerId, pubkey: link.info.peerPublicKey });
+    // The inviter starts its feed at once; its first frames may arrive while we open the library.
+    link.info.mode = 'member';
+    const joined = await this.core.libraries.join(reply.lib, { dev: link.peerId, pubkey: link.info.peerPublicKey });
+    const anchor = joined.db.prepare('INSERT OR IGNORE INTO trust_anchors (dev, pubkey) VALUES (?, ?)');
+    for (const [dev, pub] of Array.isArray(reply.roster) ? reply.roster : []) {
+      if (typeof dev === 'string' && pub instanceof Uint8Array && pub.length === 32 && deviceIdOf(pub) === dev) anchor.run(dev, pub);
+    }
     const addr = { host: c.host, port: c.port, dev: link.peerId };
     const list = this.savedPeers().filter((p) => !(p.host === addr.host && p.port === addr.port));
     writePrivateFile(this.peersFile, JSON.stringify([...list, addr], null, 2));

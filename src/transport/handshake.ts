@@ -7,6 +7,7 @@ import type WebSocket from 'ws';
 import { SdError } from '../errors.js';
 import { deviceIdOf, publicKeyFromRaw, signBytes, verifyBytes } from '../events/keys.js';
 import { PeerLink } from './link.js';
+import { takeEarly } from './ws.js';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
@@ -41,6 +42,7 @@ class Reader {
   };
 
   constructor(private readonly ws: WebSocket) {
+    this.queue.push(...takeEarly(ws));
     ws.on('message', this.onMsg);
     ws.on('close', this.onClose);
   }
@@ -134,7 +136,7 @@ async function run(ws: WebSocket, reader: Reader, opts: HandshakeOptions): Promi
   const ok = await next(ws);
   if (ok.t !== 'ok') throw new SdError('E_BAD_HANDSHAKE', 'the peer did not confirm the link');
   const early = reader.detach();
-  const link = new PeerLink(ws, { peerId, peerPublicKey: new Uint8Array(pub), kind: 'lan-ws', mode: effective, remoteAddress: opts.remoteAddress }, opts.heartbeatMs);
+  const link = new PeerLink(ws, { peerId, peerPublicKey: new Uint8Array(pub), kind: 'lan-ws', mode: effective, restricted: opts.mode === 'member' && effective === 'pair', remoteAddress: opts.remoteAddress }, opts.heartbeatMs);
   // Frames the peer sent right after its 'ok' are delivered once the caller has attached.
   if (early.length) setImmediate(() => early.forEach((f) => ws.emit('message', f, true)));
   return link;

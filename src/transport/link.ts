@@ -23,6 +23,8 @@ export interface PeerLinkInfo {
   kind: 'lan-ws' | 'webrtc';
   /** 'pair': an unknown key that may only speak the pairing protocol. */
   mode: 'member' | 'pair';
+  /** Set on the side that accepted an unknown key for pairing: it may only speak 'pair'. */
+  restricted?: boolean;
   remoteAddress: string;
 }
 
@@ -92,7 +94,7 @@ export class PeerLink extends EventEmitter {
       if (this.stats.badFrames > 10) this.close('E_BAD_FRAME: too many malformed frames');
       return;
     }
-    if (this.info.mode === 'pair' && channel !== 'pair') {
+    if (this.info.mode === 'pair' && this.info.restricted && channel !== 'pair') {
       this.close('E_PEER_NOT_ALLOWED: a pairing link may only pair');
       return;
     }

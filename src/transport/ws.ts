@@ -28,9 +28,24 @@ export function listenWs(host: string, port: number, onSocket: (ws: WebSocket, r
   });
 }
 
+const early = new WeakMap<WebSocket, { queue: Buffer[]; listener: (d: Buffer) => void }>();
+
+/** Messages that arrived before the handshake listened (the peer may speak first). */
+export function takeEarly(ws: WebSocket): Buffer[] {
+  const e = early.get(ws);
+  if (!e) return [];
+  ws.off('message', e.listener);
+  early.delete(ws);
+  return e.queue;
+}
+
 export function dialWs(host: string, port: number, timeoutMs = 5000): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://${host.includes(':') ? `[${host}]` : host}:${port}`, { maxPayload: MAX_PAYLOAD, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const queue: Buffer[] = [];
+    const listener = (d: Buffer): void => void queue.push(d);
+    ws.on('message', listener);
+    early.set(ws, { queue, listener });
     ws.once('open', () => {
       ws.off('error', onError);
       resolve(ws);
