@@ -19,7 +19,7 @@ import { JobManager } from './jobs/manager.js';
 import { Watchers } from './jobs/watcher.js';
 import { runIndexJob } from './jobs/indexer.js';
 import { PeerManager } from './sync/peers.js';
-import { resolvePendingIntents } from './ops/entry/intents.js';
+import { resolvePendingIntents, type ResolvedIntent } from './ops/entry/intents.js';
 
 export interface CommandOptions {
   library?: string;
@@ -49,6 +49,8 @@ export class Core {
   jobs: JobManager | undefined;
   watchers: Watchers | undefined;
   peers: PeerManager | undefined;
+  /** File operations a crash interrupted, completed or rolled back at open. */
+  readonly recovered: ResolvedIntent[] = [];
   /** The daemon's logger (pino), when there is one. */
   log: { info(o: object, msg?: string): void; warn(o: object, msg?: string): void } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -69,7 +71,7 @@ export class Core {
     await core.libraries.load();
     // File operations a crash interrupted are completed or rolled back before anything else
     // (a rescan) looks at the disk.
-    for (const lib of core.libraries.list()) await resolvePendingIntents(core, lib);
+    for (const lib of core.libraries.list()) core.recovered.push(...(await resolvePendingIntents(core, lib)));
     if (opts.services !== false) {
       core.services = await startServices(core);
       const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));

@@ -150,7 +150,6 @@ export class FeedSession {
   }
 
   private wantAll(): void {
-    this.wanted.clear();
     for (const [dev, seq] of this.peerHeads) this.maybeWant(dev, seq);
   }
 
