@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Core } from '../src/core.js';
-import { verifyLog } from '../src/events/verify.js';
+import { verifyLogParallel } from '../src/events/verify.js';
 import { rosterLookup } from '../src/ops/log/queries.js';
 
 const N_APPEND = Number(process.env.N_APPEND ?? 10_000);
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     const more = N_VERIFY - lib.log.count();
     for (let i = 0; i < more; i += 5000) lib.write(() => { for (let j = i; j < Math.min(more, i + 5000); j++) lib.append('library.renamed', { name: `m${j}` }); });
     t0 = performance.now();
-    const rep = verifyLog(lib.db, lib.id, rosterLookup(lib.db));
+    const rep = await verifyLogParallel(lib.db, lib.id, rosterLookup(lib.db), lib.opened);
     const verifyMs = performance.now() - t0;
     if (!rep.ok) throw new Error('verify failed in bench');
     t0 = performance.now();

@@ -70,6 +70,11 @@ export class Library {
     return new Library(id, path, db, keys, opts.key);
   }
 
+  /** Where and how another thread opens this database. */
+  get opened(): { path: string; key?: string } {
+    return this.key ? { path: this.path, key: this.key } : { path: this.path };
+  }
+
   get encrypted(): boolean {
     return this.key !== undefined;
   }

@@ -3,7 +3,8 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import { SdError } from '../errors.js';
 import { DEFAULT_MAX_FRAME, FrameDecoder, encodeFrame } from './frame.js';
-import { CONNECTION_ID, ServerMessage, type ClientMessage, type ErrorValue } from './protocol.js';
+import type { ClientMessage, ErrorValue } from './protocol.js';
+import { CONNECTION_ID, parseServerMessage } from './reply.js';
 import { checkSocketPath } from './socket-path.js';
 
 export interface RpcClientOptions {
@@ -54,9 +55,8 @@ export async function connectRpc(opts: RpcClientOptions): Promise<RpcClient> {
   };
 
   const onMessage = (raw: unknown): void => {
-    const parsed = ServerMessage.safeParse(raw);
-    if (!parsed.success) return fail(new SdError('E_BAD_REPLY', 'the daemon sent a reply this client does not understand'));
-    const m = parsed.data;
+    const m = parseServerMessage(raw);
+    if (!m) return fail(new SdError('E_BAD_REPLY', 'the daemon sent a reply this client does not understand'));
     const p = pending.get(m.id);
     if ('ok' in m && !m.ok) {
       const err = fromErrorValue(m.error);

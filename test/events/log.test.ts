@@ -99,3 +99,24 @@ test('codec round-trips and rejects garbage', (t) => {
   const db = new Database(':memory:');
   t.teardown(() => db.close());
 });
+
+test('the parallel verifier (large logs) finds the first tampered event too', async (t) => {
+  const core = await openCore(t);
+  const lib = core.libraries.resolve();
+  lib.write(() => {
+    for (let i = 0; i < 6000; i++) lib.append('library.renamed', { name: `n${i}` });
+  });
+  const ok = await core.query<{ ok: boolean; events: number }>('log.verify', {});
+  t.true(ok.ok);
+  t.is(ok.events, 6002);
+  const dev = core.device.id;
+  const row = lib.db.prepare('SELECT bytes FROM events WHERE dev = ? AND seq = 4321').get(dev) as { bytes: Buffer };
+  lib.db.prepare('UPDATE events SET bytes = ? WHERE dev = ? AND seq = 4321').run(encodeEvent({ ...decodeEvent(row.bytes), body: { name: 'evil' } }), dev);
+  const other = keysFromPem(generateKeys().privatePem);
+  const h = lib.db.prepare('SELECT hash FROM events WHERE dev = ? AND seq = 5000').get(dev) as { hash: Buffer };
+  lib.db.prepare('UPDATE events SET sig = ? WHERE dev = ? AND seq = 5000').run(signBytes(other.privateKey, h.hash), dev);
+  const r = await core.query<{ ok: boolean; bad: number; firstBad: { seq: number; code: string } }>('log.verify', {});
+  t.false(r.ok);
+  t.deepEqual([r.firstBad.seq, r.firstBad.code], [4321, 'E_BAD_HASH']);
+  t.is(r.bad, 2);
+});

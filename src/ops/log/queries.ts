@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
 import { rowToEvent } from '../../events/log.js';
-import { verifyLog } from '../../events/verify.js';
+import { verifyLogParallel } from '../../events/verify.js';
 import { replayCheck } from '../../projections/replay.js';
 import { defineQuery } from '../define.js';
 import { summarize } from './summary.js';
@@ -75,7 +75,7 @@ export const verifyLogQuery = defineQuery({
   name: 'log.verify',
   summary: 'check every signature and hash chain of the log',
   input: z.object({}),
-  run: ({ lib, db }) => verifyLog(db, lib.id, rosterLookup(db)),
+  run: ({ lib, db }) => verifyLogParallel(db, lib.id, rosterLookup(db), lib.opened),
 });
 
 export const replayCheckQuery = defineQuery({
