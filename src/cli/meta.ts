@@ -95,7 +95,7 @@ export function metaCommands(program: Command): void {
     .option('--location <location>', 'in this location')
     .option('--device <device>', 'on this device (default: all devices)')
     .option('--limit <n>', 'at most N results', '50')
-    .option('--sort <key>', 'name, size or modified', 'name')
+    .option('--sort <key>', 'name, size or modified (default: index order, fastest)')
     .action(async (query: string | undefined, o: Record<string, string | undefined>, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const rows = await ctx.query<{ name: string; path: string; kind: string; size: number; modified: number; deviceName: string | null; device: string }[]>('search', {
@@ -109,7 +109,7 @@ export function metaCommands(program: Command): void {
         location: o.location,
         device: o.device,
         limit: positiveInt(o.limit ?? '50', '--limit'),
-        sort: o.sort,
+        sort: o.sort ?? 'none',
       });
       ctx.print(rows, () => (rows.length ? table(['NAME', 'KIND', 'SIZE', 'MODIFIED', 'DEVICE', 'PATH'], rows.map((r) => [r.name, r.kind, bytes(r.size), time(r.modified), r.deviceName ?? shortId(r.device), r.path]), ctx.style) : 'no match'));
     });

@@ -58,6 +58,7 @@ export class Library {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
+      db.pragma('cache_size = -32768'); // 32 MiB: the entry indexes of a large library stay hot
       // A damaged file fails here rather than at the first query.
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (e) {

@@ -22,7 +22,7 @@ export const search = defineQuery({
     location: z.string().optional(),
     device: z.string().optional(),
     limit: z.number().int().positive().max(10_000).default(50),
-    sort: z.enum(['name', 'size', 'modified']).default('name'),
+    sort: z.enum(['none', 'name', 'size', 'modified']).default('none'),
   }),
   run: ({ core, db }, q) => {
     const where: string[] = [];
@@ -74,10 +74,12 @@ export const search = defineQuery({
       where.push('e.cid IN (SELECT a.cid FROM tag_assign a JOIN tags t ON t.id = a.tag WHERE t.name = ? OR t.id = ?)');
       args.push(q.tag, q.tag);
     }
-    const order = { name: 'e.name, e.id', size: 'e.size DESC, e.id', modified: 'e.mtime DESC, e.id' }[q.sort];
+    // 'none' returns matches in index order and stops at the page: fast on any library size;
+    // a sort has to rank every match first.
+    const order = { none: '', name: 'ORDER BY e.name, e.id', size: 'ORDER BY e.size DESC, e.id', modified: 'ORDER BY e.mtime DESC, e.id' }[q.sort];
     const sql = `SELECT e.loc, e.key, e.name, e.t, e.size, e.mtime, e.kind, e.cid, l.path AS root, l.dev, d.name AS devName
       FROM ${from} JOIN locations l ON l.id = e.loc LEFT JOIN devices d ON d.dev = l.dev
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ${order} LIMIT ?`;
     const rows = db.prepare(sql).all(...args, q.limit) as { loc: string; key: string; name: string; t: number; size: number; mtime: number; kind: string; cid: string | null; root: string; dev: string; devName: string | null }[];
     return rows.map((r) => ({
       name: r.name,
