@@ -11,6 +11,7 @@ import type { Library } from '../library/library.js';
 import { handshake } from '../transport/handshake.js';
 import { PeerLink, linkChannel } from '../transport/link.js';
 import { dialWs, listenWs, type WsListener } from '../transport/ws.js';
+import { mdnsEnabled, startDiscovery, type Discovery } from '../transport/mdns.js';
 import { FeedSession } from './feed.js';
 import { InviteBook, decodeCode, encodeCode, proof, sameBytes } from './pairing.js';
 import { pack, unpack } from '../events/codec.js';
@@ -40,6 +41,7 @@ const MAX_BACKOFF_MS = 30_000;
 
 export class PeerManager {
   private listener: WsListener | undefined;
+  private discovery: Discovery | undefined;
   private readonly links = new Map<string, Linked>();
   private readonly dialers = new Map<string, Dialer>();
   readonly invites = new InviteBook();
@@ -67,12 +69,19 @@ export class PeerManager {
     this.listener = await listenWs(host, port, (ws, remote) => void this.accept(ws, remote));
     this.core.services?.network.send({ type: 'LISTENING', port: this.listener.port });
     for (const a of this.savedPeers()) this.dial(a);
+    // Members found on the LAN are dialed like saved peers (strangers are ignored).
+    if (mdnsEnabled()) {
+      this.discovery = startDiscovery(this.core.device.id, this.listener.port, (p) => {
+        if (this.isMember(p.dev) && !this.links.get(p.dev)?.link.isOpen) this.dial({ host: p.host, port: p.port, dev: p.dev });
+      });
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const d of this.dialers.values()) clearTimeout(d.timer);
     for (const l of this.links.values()) l.link.close('E_SHUTDOWN: the peer is shutting down');
+    await this.discovery?.stop();
     await this.listener?.close();
   }
 
@@ -93,8 +102,14 @@ export class PeerManager {
     this.dial(addr);
   }
 
+  /** On the roster (or a pairing trust anchor) of a library we share, and not revoked. */
+  private memberOf(lib: Library, dev: string): boolean {
+    const k = lib.keyOf(dev);
+    return !!k && k.revokedSeq === null;
+  }
+
   private isMember(dev: string): boolean {
-    return this.core.libraries.list().some((lib) => !!lib.db.prepare('SELECT 1 FROM devices WHERE dev = ? AND revoked_at IS NULL').get(dev)) && dev !== this.core.device.id;
+    return dev !== this.core.device.id && this.core.libraries.list().some((lib) => this.memberOf(lib, dev));
   }
 
   private isAllowed = (dev: string, _pub: Uint8Array, mode: 'member' | 'pair'): boolean => {
@@ -189,8 +204,7 @@ export class PeerManager {
     if (!l.link.isOpen) return;
     for (const lib of this.core.libraries.list()) {
       if (l.sessions.has(lib.id)) continue;
-      const member = lib.db.prepare('SELECT 1 FROM devices WHERE dev = ? AND revoked_at IS NULL').get(l.link.peerId);
-      if (!member) continue;
+      if (!this.memberOf(lib, l.link.peerId)) continue;
       const s = new FeedSession(lib, linkChannel(l.link, `feed:${lib.id}`), (e) => {
         this.refused(e.code);
         if (['E_BAD_SIGNATURE', 'E_BROKEN_CHAIN', 'E_BAD_EVENT', 'E_BAD_FRAME'].includes(e.code) && (s.stats.rejected[e.code] ?? 0) > 20) l.link.close(`${e.code}: too many bad messages`);
