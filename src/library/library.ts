@@ -14,6 +14,7 @@ import { PlainDocs, registerSharedProvider, RepoDocs } from '../sync/shared-prov
 import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
 import { rowToEvent } from '../events/log.js';
 import type { Repo } from '@automerge/automerge-repo';
+import { LinkNetworkAdapter } from '../sync/network-adapter.js';
 
 export type Db = Database.Database;
 
@@ -30,6 +31,8 @@ export class Library {
   private pending: StoredEvent[] = [];
   private listeners = new Set<(ev: StoredEvent) => void>();
   repo: Repo | undefined;
+  /** automerge-repo's network for this library: one channel per linked member device. */
+  readonly net = new LinkNetworkAdapter();
   private sharedDocs: LibraryDocs | undefined;
   /** Set while a member opens the documents it just received. */
   sharedOpening: Promise<void> | undefined;
@@ -121,7 +124,7 @@ export class Library {
    * rebuilds it from the change bytes in the log.
    */
   async openShared(deviceId: string): Promise<void> {
-    this.repo ??= openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}` });
+    this.repo ??= openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}`, network: [this.net] });
     const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as { value: string } | undefined;
     if (!urlRow) {
       const creator = this.db.prepare("SELECT value FROM library_meta WHERE key = 'created_by'").get() as { value: string } | undefined;

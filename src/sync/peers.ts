@@ -211,6 +211,8 @@ export class PeerManager {
       });
       l.sessions.set(lib.id, s);
       s.start();
+      // automerge-repo syncs the shared documents directly too; the signed events remain the record.
+      lib.net.addChannel({ ...linkChannel(l.link, `am:${lib.id}`), peerId: `${l.link.peerId}.${lib.id.slice(0, 8)}` });
     }
   }
 
@@ -329,6 +331,7 @@ export class PeerManager {
     const library = this.core.libraries.resolve(lib);
     const s = new FeedSession(library, linkChannel(link, `feed:${lib}`));
     l.sessions.set(lib, s);
+    library.net.addChannel({ ...linkChannel(link, `am:${lib}`), peerId: `${link.peerId}.${lib.slice(0, 8)}` });
     link.once('close', () => {
       for (const x of l.sessions.values()) x.close();
       if (this.links.get(link.peerId) === l) this.links.delete(link.peerId);
