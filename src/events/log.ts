@@ -21,7 +21,6 @@ CREATE TABLE IF NOT EXISTS events (
   PRIMARY KEY (dev, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_time ON events (hlc_ms, hlc_c, dev, seq);
-CREATE INDEX IF NOT EXISTS events_by_type ON events (type);
 `;
 
 interface Row {
