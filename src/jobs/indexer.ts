@@ -147,15 +147,32 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
   const moves: [string, string][] = [];
   const creates: EntryTuple[] = [];
   const movedFrom = new Set<string>();
+  const dirMoves: [string, string][] = [];
   for (const n of cp.pendingNew) {
     const g = byInode.get(`${n[4]}:${n[1]}:${n[1] === FILE ? n[2] : 0}`);
     if (g && !movedFrom.has(g[0])) {
       movedFrom.add(g[0]);
       moves.push([g[0], n[0]]);
+      if (n[1] === DIR) dirMoves.push([g[0], n[0]]);
     }
     creates.push(n); // an unchanged moved entry is a no-op upsert that keeps its content id
   }
   const gone = cp.pendingGone.map((g) => g[0]).filter((k) => !movedFrom.has(k));
+  // A moved folder's indexed children follow it; those not walked under its new path (deleted or
+  // moved away meanwhile, or a reused inode) would linger there as phantoms, so they go too.
+  if (dirMoves.length > 0) {
+    const walkedNew = new Set(cp.pendingNew.map((n) => n[0]));
+    const kids = ctx.lib.db.prepare('SELECT key FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key');
+    for (const [from, to] of dirMoves) {
+      let top: string | undefined;
+      for (const { key } of kids.iterate(loc.id, from + SEP, from + '\u0002') as IterableIterator<{ key: string }>) {
+        const nk = to + key.slice(from.length);
+        if (walkedNew.has(nk) || (top !== undefined && nk.startsWith(top + SEP))) continue;
+        top = nk;
+        gone.push(nk);
+      }
+    }
+  }
   const next: IndexCheckpoint = { ...cp, phase: 'identify', cursor: undefined, pendingNew: [], pendingGone: [] };
   flushAll(ctx, loc.id, creates, gone, moves, next, Date.now() - t0);
   return next;

@@ -138,6 +138,10 @@ test('a renamed large file and a moved folder keep their content ids without reh
   renameSync(sparse, join(m.root, 'large', 'renamed.bin'));
   renameSync(join(m.root, big.rel), join(m.root, 'renamed-big.bin'));
   renameSync(join(m.root, folder.rel), join(m.root, target.rel, 'moved-here'));
+  // Changed inside the moved folder before the rescan: one file deleted.
+  const dropped = [...before.entries()].find(([, r]) => r.t === 0)![0];
+  rmSync(join(m.root, target.rel, 'moved-here', dropped));
+  before.delete(dropped);
 
   const out = await core.command<{ job: string }>('location.rescan', { ref: id });
   const job = await waitJob(core, out.result!.job);
@@ -151,7 +155,8 @@ test('a renamed large file and a moved folder keep their content ids without reh
   await t.throwsAsync(core.query('entry.info', { path: join(m.root, folder.rel) }), { code: 'E_NOT_INDEXED' });
   const newBase = `${target.rel}/moved-here`;
   const after = new Map(indexRows(core, id).filter((r) => r.key.startsWith(`${newBase}/`)).map((r) => [r.key.slice(newBase.length), r]));
-  t.deepEqual([...after.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]), [...before.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]), 'the moved folder kept every entry and content id');
+  t.deepEqual([...after.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]), [...before.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]), 'the moved folder kept every entry and content id, less the file deleted in it');
+  await t.throwsAsync(core.query('entry.info', { path: join(m.root, newBase, dropped) }), { code: 'E_NOT_INDEXED' });
 
   t.is(eventBodies(core, 'entries.identified').length, identified, 'nothing was identified (hashed) again');
   const moves = eventBodies<{ moves: [string, string][] }>(core, 'entries.moved').slice(moved).flatMap((b) => b.moves.map(([a, z]) => [a.split('\u0001').join('/'), z.split('\u0001').join('/')]));
