@@ -74,8 +74,18 @@ export const listDir = defineQuery({
       if (!self) throw new SdError('E_NOT_INDEXED', `${resolve(input.path)} is not in the index (not indexed yet, skipped by a rule, or gone)`);
       if (self.t !== 1) throw new SdError('E_NOT_A_FOLDER', `${resolve(input.path)} is a file; use \`sd info\``);
     }
-    const rows = db.prepare(`SELECT ${ENTRY_COLS} FROM entries WHERE loc = ? AND parent = ? ORDER BY t <> 1, name LIMIT ?`).all(loc.id, key, input.limit) as EntryRow[];
-    return { dir: resolve(input.path), device: dev, location: loc.name, entries: rows.map((r) => shape(loc, r)) };
+    // Index order (by name), folders first; paths built from the folder's path, not per row.
+    const rows = db.prepare(`SELECT name, t, size, mtime, kind, cid, dsize, dfiles FROM entries WHERE loc = ? AND parent = ? ORDER BY name LIMIT ?`).all(loc.id, key, input.limit) as EntryRow[];
+    const dirPath = key === '' ? loc.path : loc.path + sep + toPath(key).split('/').join(sep);
+    const entries = new Array(rows.length);
+    let n = 0;
+    for (const pass of [1, 0]) {
+      for (const r of rows) {
+        if ((r.t === 1) !== (pass === 1)) continue;
+        entries[n++] = { name: r.name, path: dirPath + sep + r.name, kind: r.t === 1 ? 'folder' : r.t === 2 ? 'symlink' : r.kind, isDir: r.t === 1, size: r.t === 1 ? r.dsize : r.size, files: r.t === 1 ? r.dfiles : null, modified: r.mtime, contentId: r.cid };
+      }
+    }
+    return { dir: dirPath, device: dev, location: loc.name, entries };
   },
 });
 
