@@ -27,7 +27,7 @@ export function locationOf(lib: Library, id: string): LocationRow {
 
 const PAGE = 1024;
 
-export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boolean, startCursor: string | undefined): Promise<void> {
+export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boolean, startCursor: string | undefined, startSeq?: number): Promise<void> {
   const db = ctx.lib.db;
   let cursor = startCursor ?? '';
   const pending = `FROM entries WHERE loc = ? AND t = ${FILE} AND (cid IS NULL OR ? = 1)`;
@@ -49,7 +49,7 @@ export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boo
     cursor = rows[rows.length - 1]!.key;
     done += rows.length;
     ctx.errors(errors);
-    ctx.commit(() => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }), 'identify', { phase: 'identify', cursor, scopeIdx: 0, fresh: false, pendingNew: [], pendingGone: [], walked: 0 }, done, total);
+    ctx.commit(() => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }), 'identify', { phase: 'identify', cursor, scopeIdx: 0, fresh: false, pendingNew: [], pendingGone: [], walked: 0, startSeq }, done, total);
     ctx.progress('identify', done, total);
     if (ctx.signal.aborted) return;
   }
@@ -57,7 +57,13 @@ export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boo
 }
 
 /** Folder sizes and file counts, recomputed from the projection; only changed folders are written. */
-export async function aggregatePhase(ctx: JobContext, loc: LocationRow): Promise<void> {
+export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchanged = false): Promise<void> {
+  if (unchanged) {
+    const t = ctx.lib.db.prepare('SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM entries WHERE loc = ? AND t = 0').get(loc.id) as { files: number; bytes: number };
+    const dirs = (ctx.lib.db.prepare('SELECT COUNT(*) AS n FROM entries WHERE loc = ? AND t = 1').get(loc.id) as { n: number }).n;
+    ctx.commit(() => ctx.lib.append('location.indexed', { id: loc.id, files: t.files, dirs, bytes: t.bytes }), 'aggregate', { phase: 'aggregate' }, t.files, t.files);
+    return;
+  }
   const snap = ctx.lib.openReader();
   const dirs = new Map<string, { bytes: number; files: number; old: [number | null, number | null] }>();
   let files = 0;

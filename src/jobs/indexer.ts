@@ -28,6 +28,8 @@ export interface IndexCheckpoint {
   pendingNew: EntryTuple[];
   pendingGone: Gone[];
   walked: number;
+  /** This device's log head when the job started: no event since means nothing changed. */
+  startSeq?: number;
 }
 
 const BATCH = 1000;
@@ -48,16 +50,19 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
     pendingNew: [],
     pendingGone: [],
     walked: 0,
+    startSeq: ctx.lib.log.headOf(ctx.lib.log.deviceId).seq,
   };
   if (cp.phase === 'walk') {
     cp = await walkPhase(ctx, loc, input, cp);
     if (ctx.signal.aborted) return;
   }
   if (cp.phase === 'identify') {
-    await identifyPhase(ctx, loc, !!input.full, cp.cursor);
+    await identifyPhase(ctx, loc, !!input.full, cp.cursor, cp.startSeq);
     if (ctx.signal.aborted) return;
   }
-  await aggregatePhase(ctx, loc);
+  // A rescan that changed nothing needs no new folder sizes: only the time it ran.
+  const unchanged = cp.startSeq !== undefined && ctx.lib.log.headOf(ctx.lib.log.deviceId).seq === cp.startSeq && !ctx.job.resumes;
+  await aggregatePhase(ctx, loc, unchanged);
 }
 
 function scopesOf(root: string, input: IndexInput): string[] {
