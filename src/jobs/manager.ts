@@ -127,6 +127,12 @@ export class JobManager {
     } finally {
       this.active.delete(id);
       resolveDone();
+      // Hash workers hold memory of their own: let them go when no job is left to use them.
+      if (this.active.size === 0 && this.scheduled.size <= 1 && this.pool) {
+        const pool = this.pool;
+        this.pool = undefined;
+        void pool.close();
+      }
     }
   }
 
