@@ -124,6 +124,9 @@ export class Core {
     if (plan.confirm && !opts.yes) {
       throw new SdError('E_CONFIRMATION_REQUIRED', `${plan.confirm} Pass --yes to confirm.`, { plan: { ...plan, input: shown } });
     }
+    // Earlier units still in an open group are committed and published first: the events
+    // collected below are this command's own.
+    for (const l of this.libraries.list()) l.flush();
     const appended: { lib: string; dev: string; seq: number }[] = [];
     const stop = this.bus.subscribe((m) => {
       if (m.kind === 'event' && m.dev === this.device.id) appended.push(m);
@@ -131,6 +134,8 @@ export class Core {
     let result: R;
     try {
       result = (await def.commit(ctx, plan)) as R;
+      // The command's events are durable (and published) before verify looks and we answer.
+      for (const l of this.libraries.list()) l.flush();
     } finally {
       stop();
     }
@@ -142,6 +147,7 @@ export class Core {
       const refs = appended.filter((a) => a.lib === first.lib).map((a) => [a.dev, a.seq] as [string, number]);
       const verified: VerifiedBody = { command: name, refs: refs.slice(0, 1), ok, checks };
       target?.write(() => target.append('command.verified', verified));
+      target?.flush();
     }
     return { plan: { ...plan, input: shown }, committed: true, result, verify: { ok, checks } };
   }

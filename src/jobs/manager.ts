@@ -101,10 +101,13 @@ export class JobManager {
       job: s.get(id)!,
       signal: controller.signal,
       pool: () => (this.pool ??= createHashPool()),
-      commit: (fn, phase, checkpoint, done, total) => lib.write(() => {
-        fn();
-        s.checkpoint(id, phase, checkpoint, done, total, baseMs + Date.now() - started);
-      }),
+      commit: (fn, phase, checkpoint, done, total) => {
+        lib.write(() => {
+          fn();
+          s.checkpoint(id, phase, checkpoint, done, total, baseMs + Date.now() - started);
+        });
+        lib.flush(); // a job batch is already a group of ~1,000 entries: durable before progress
+      },
       progress: (phase, done, total) => {
         const now = Date.now();
         if (now - lastProgress < 100) return; // at most 10 a second

@@ -85,6 +85,7 @@ export class Library {
 
   /** Another connection to this database (snapshots, replays), keyed like this one. */
   openReader(): Db {
+    this.flush();
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
     if (this.key) applyKey(db, this.key);
     db.pragma('busy_timeout = 5000');
@@ -106,6 +107,7 @@ export class Library {
 
   /** Read-only connection: a query that tries to write fails by construction. */
   get ro(): Db {
+    this.flush();
     if (!this.roDb) {
       this.roDb = this.openReader();
     }
@@ -196,13 +198,52 @@ export class Library {
     this.pending.push(ev);
   }
 
-  /** Runs fn in one transaction; events appended inside are published after the commit. */
+  private groupOpen = false;
+  private groupUnits = 0;
+  private groupTimer: NodeJS.Immediate | undefined;
+  private unitDepth = 0;
+
+  /**
+   * Runs fn as one atomic unit (a savepoint) and returns at once. Units that arrive together
+   * share one SQLite transaction (group commit): it commits at the end of the event-loop turn,
+   * after 500 units, or at flush(), and only then are their events published. Whoever reads
+   * through another connection (queries, snapshots, verify) or makes the disk depend on a unit
+   * calls flush() first.
+   */
   write<T>(fn: () => T): T {
-    if (this.db.inTransaction) return fn();
+    if (this.unitDepth > 0 || (this.db.inTransaction && !this.groupOpen)) return this.txn(fn) as T;
+    if (!this.groupOpen) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.groupOpen = true;
+      this.groupTimer = setImmediate(() => this.flush());
+    }
+    const mark = this.pending.length;
     let out: T;
+    this.unitDepth++;
     try {
       out = this.txn(fn) as T;
     } catch (e) {
+      // The savepoint rolled back this unit only; the group keeps the others.
+      this.pending.length = mark;
+      this.log.reloadHead();
+      throw e;
+    } finally {
+      this.unitDepth--;
+    }
+    if (++this.groupUnits >= 500) this.flush();
+    return out;
+  }
+
+  /** Commits the open group (if any) and publishes its events. */
+  flush(): void {
+    if (!this.groupOpen) return;
+    clearImmediate(this.groupTimer);
+    this.groupOpen = false;
+    this.groupUnits = 0;
+    try {
+      this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
       this.pending = [];
       this.log.reloadHead();
       throw e;
@@ -211,7 +252,6 @@ export class Library {
     this.pending = [];
     if (evs.some((e) => e.type === 'entries.upserted')) this.scheduleSearchIndex();
     for (const ev of evs) for (const l of this.listeners) l(ev);
-    return out;
   }
 
   private searchTimer: NodeJS.Timeout | undefined;
@@ -245,6 +285,7 @@ export class Library {
 
   async close(): Promise<void> {
     await this.sharedOpening;
+    if (this.db.open) this.flush();
     clearTimeout(this.searchTimer);
     if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
     this.repo = undefined;

@@ -228,6 +228,8 @@ export class FeedSession {
       this.lib.write(() => {
         for (const ev of accepted) this.lib.appendRemote(ev);
       });
+      this.lib.flush(); // a batch is already a group: commit it and tell the other links
+
       this.stats.received += accepted.length;
     }
     if (refusal || head.seq >= (this.wanted.get(dev) ?? 0)) this.wanted.delete(dev);

@@ -68,12 +68,16 @@ function record(lib: Library, id: string, steps: Step[], ran: number[], outcome:
       }
     }
   }
+  lib.flush(); // the events and 'intent done' are on disk before anything else happens
 }
 
 /** Commit: intent, then the disk, then the events; a failing step still records what ran. */
 export async function applySteps(lib: Library, command: string, steps: Step[]): Promise<Applied> {
   ensureTables(lib.db);
   const id = randomUUID();
+  // Other writes of this turn may hold a group transaction open: commit it, so the intent is
+  // on disk (its own autocommit) before the disk is touched.
+  lib.flush();
   lib.db.prepare("INSERT INTO intents (id, command, plan, state, created_at) VALUES (?, ?, ?, 'pending', ?)").run(id, command, JSON.stringify({ steps }), Date.now());
   crashPoint('after-intent');
   const ran: number[] = [];
