@@ -8,6 +8,8 @@ import { SdError } from '../errors.js';
 import { deviceIdOf, publicKeyFromRaw, signBytes, verifyBytes } from '../events/keys.js';
 import { PeerLink } from './link.js';
 import { takeEarly } from './ws.js';
+import { deviceIdFromPublicKey } from './identity.js';
+import type { ReliableStream } from './reliable.js';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
@@ -140,4 +142,92 @@ async function run(ws: WebSocket, reader: Reader, opts: HandshakeOptions): Promi
   // Frames the peer sent right after its 'ok' are delivered once the caller has attached.
   if (early.length) setImmediate(() => early.forEach((f) => ws.emit('message', f, true)));
   return link;
+}
+
+// ---- The same challenge-response over any MessageTransport (WebSocket or WebRTC), riding
+// the reliable stream so that a lossy transport cannot stall or forge it.
+
+export interface AuthOptions {
+  privateKey: KeyObject;
+  /** Raw 32-byte public key matching privateKey. */
+  publicKey: Uint8Array;
+  /** Roster membership and revocation; false refuses the peer with E_PEER_NOT_ALLOWED. */
+  isAllowed(publicKey: Uint8Array, peerId: string): boolean | Promise<boolean>;
+  /** When dialing a known device: any other key is refused. */
+  expectPeerId?: string;
+  timeoutMs?: number;
+}
+
+/** Signed by each side: the verifier's fresh nonce makes a recorded proof useless elsewhere. */
+export function linkTranscript(kind: string, verifierNonce: Uint8Array, signerNonce: Uint8Array, signerPub: Uint8Array, verifierPub: Uint8Array): Uint8Array {
+  return Buffer.concat([DOMAIN, Buffer.from([kind.length]), Buffer.from(kind), verifierNonce, signerNonce, signerPub, verifierPub]);
+}
+
+/** Runs the mutual handshake on a fresh reliable stream; resolves with the proven peer. */
+export async function authenticate(stream: ReliableStream, opts: AuthOptions): Promise<{ peerId: string; peerPublicKey: Uint8Array }> {
+  const inbox: Uint8Array[] = [];
+  let wake: (() => void) | undefined;
+  let closed: string | undefined;
+  stream.onMessage((m) => (inbox.push(m), wake?.()));
+  stream.onClose((r) => ((closed = r), wake?.()));
+  const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  const next = async (): Promise<Record<string, unknown>> => {
+    while (!inbox.length) {
+      if (closed !== undefined) throw new SdError(closed.match(/^E_[A-Z_]+/)?.[0] ?? 'E_LINK_CLOSED', `the peer closed during the handshake: ${closed}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SdError('E_HANDSHAKE_TIMEOUT', 'the peer did not complete the handshake in time');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        wake = () => (clearTimeout(t), r());
+      });
+      wake = undefined;
+    }
+    let m: Record<string, unknown>;
+    try {
+      m = unpackr.unpack(inbox.shift()!) as Record<string, unknown>;
+    } catch {
+      throw new SdError('E_BAD_HANDSHAKE', 'undecodable handshake message');
+    }
+    if (m?.t === 'refuse') throw new SdError(String(m.code), `the peer refused the link: ${String(m.reason)}`);
+    return m;
+  };
+  const refuse = async (code: string, reason: string): Promise<never> => {
+    if (!stream.closed) {
+      stream.send(packr.pack({ t: 'refuse', code, reason }));
+      await stream.flush(1000); // the peer should learn why before the transport drops
+      stream.close(code);
+    }
+    throw new SdError(code, reason);
+  };
+  try {
+    const nonce = randomBytes(32);
+    stream.send(packr.pack({ t: 'hello', v: 1, pub: opts.publicKey, nonce }));
+    const hello = await next();
+    const pub = hello.pub;
+    const theirNonce = hello.nonce;
+    if (hello.t !== 'hello' || !(pub instanceof Uint8Array) || pub.length !== 32 || !(theirNonce instanceof Uint8Array) || theirNonce.length !== 32) {
+      return await refuse('E_BAD_HANDSHAKE', 'malformed hello');
+    }
+    const peerId = await deviceIdFromPublicKey(pub);
+    const kind = stream.transport.kind;
+    stream.send(packr.pack({ t: 'proof', sig: signBytes(opts.privateKey, linkTranscript(kind, theirNonce, nonce, opts.publicKey, pub)) }));
+    const proof = await next();
+    if (proof.t !== 'proof' || !(proof.sig instanceof Uint8Array) || !verifyBytes(publicKeyFromRaw(pub), linkTranscript(kind, nonce, theirNonce, pub, opts.publicKey), proof.sig)) {
+      return await refuse('E_BAD_HANDSHAKE', `device ${peerId.slice(0, 8)} did not prove it holds its key`);
+    }
+    if (opts.expectPeerId && opts.expectPeerId !== peerId) return await refuse('E_UNEXPECTED_PEER', `expected device ${opts.expectPeerId.slice(0, 8)}, reached ${peerId.slice(0, 8)}`);
+    if (!(await opts.isAllowed(new Uint8Array(pub), peerId))) return await refuse('E_PEER_NOT_ALLOWED', `device ${peerId.slice(0, 8)} is not on the roster (or was revoked)`);
+    stream.send(packr.pack({ t: 'ok' }));
+    const ok = await next();
+    if (ok.t !== 'ok') return await refuse('E_BAD_HANDSHAKE', 'the peer did not confirm the link');
+    return { peerId, peerPublicKey: new Uint8Array(pub) };
+  } catch (e) {
+    if (!stream.closed) stream.close(e instanceof SdError ? e.code : 'E_BAD_HANDSHAKE');
+    throw e;
+  } finally {
+    // Whatever the peer sent after its 'ok' waits for the multiplexer.
+    stream.onMessage(undefined);
+    stream.requeue(inbox.splice(0));
+  }
 }

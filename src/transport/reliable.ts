@@ -101,6 +101,11 @@ export class ReliableStream {
     this.msgCb = cb;
     while (this.msgCb && this.pending.length) this.msgCb(this.pending.shift()!);
   }
+  /** Gives back messages a reader took but did not consume: the next receiver gets them first. */
+  requeue(msgs: Uint8Array[]): void {
+    this.pending.unshift(...msgs);
+    this.onMessage(this.msgCb);
+  }
   onClose(cb: (reason: string) => void): void {
     if (this.closedReason !== undefined) queueMicrotask(() => cb(this.closedReason!));
     else this.closeCbs.push(cb);

@@ -1,17 +1,32 @@
 // WebSocket listener and dialer for peer links (ws).
 import { WebSocket, WebSocketServer } from 'ws';
 import { SdError } from '../errors.js';
+import type { MessageTransport } from './types.js';
 
 const MAX_PAYLOAD = 64 * 1024 * 1024;
+const WS_TRANSPORT_MAX = 256 * 1024;
+const LOW_WATER = 256 * 1024;
 
 export interface WsListener {
   port: number;
   close(): Promise<void>;
 }
 
-export function listenWs(host: string, port: number, onSocket: (ws: WebSocket, remote: string) => void): Promise<WsListener> {
+/** Listens for MessageTransports (for openPeerLink); port 0 picks a free one. */
+export function listenWs(opts: { host: string; port: number }, onConnection: (t: MessageTransport, remote: string) => void): Promise<WsListener>;
+/** Listens for raw sockets (the legacy link in link.ts). */
+export function listenWs(host: string, port: number, onSocket: (ws: WebSocket, remote: string) => void): Promise<WsListener>;
+export function listenWs(
+  a: string | { host: string; port: number },
+  b: number | ((t: MessageTransport, remote: string) => void),
+  c?: (ws: WebSocket, remote: string) => void,
+): Promise<WsListener> {
+  const [host, port] = typeof a === 'string' ? [a, b as number] : [a.host, a.port];
+  const onSocket: (ws: WebSocket, remote: string) => void = typeof a === 'string' ? c! : (ws, remote) => (b as (t: MessageTransport, r: string) => void)(wsTransport(ws), remote);
+  // Transports carry reliable-layer chunks only, so their frames stay small.
+  const maxPayload = typeof a === 'string' ? MAX_PAYLOAD : WS_TRANSPORT_MAX;
   return new Promise((resolve, reject) => {
-    const wss = new WebSocketServer({ host, port, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
+    const wss = new WebSocketServer({ host, port, maxPayload, perMessageDeflate: false });
     wss.once('error', (e) => reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${host}:${port}: ${e.message}`)));
     wss.on('connection', (ws, req) => onSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
     wss.once('listening', () => {
@@ -53,4 +68,81 @@ export function dialWs(host: string, port: number, timeoutMs = 5000): Promise<We
     const onError = (e: Error): void => reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${host}:${port}: ${e.message}`));
     ws.once('error', onError);
   });
+}
+
+/** Dials ws://host:port and resolves with a MessageTransport once the socket is open. */
+export function connectWs(url: string, timeoutMs = 5000): Promise<MessageTransport> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { maxPayload: WS_TRANSPORT_MAX, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    // Wrapped before 'open' so that nothing the peer says first is lost.
+    const t = wsTransport(ws);
+    const onError = (e: Error): void => reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${url}: ${e.message}`));
+    ws.once('error', onError);
+    ws.once('open', () => {
+      ws.off('error', onError);
+      resolve(t);
+    });
+  });
+}
+
+/** A WebSocket as a MessageTransport: binary frames, close reason in the close frame. */
+export function wsTransport(ws: WebSocket): MessageTransport {
+  const early: Uint8Array[] = [];
+  let msgCb: ((d: Uint8Array) => void) | undefined;
+  let closeCb: (r: string) => void = () => {};
+  let drainCb: () => void = () => {};
+  let closedReason: string | undefined;
+  let pending = 0; // bytes handed to ws and not yet written to the socket
+  const finish = (reason: string): void => {
+    if (closedReason !== undefined) return;
+    closedReason = reason;
+    closeCb(reason);
+  };
+  ws.on('message', (d: Buffer, isBinary: boolean) => {
+    if (!isBinary) return finish('E_BAD_FRAME: a text frame');
+    const u = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    if (msgCb) msgCb(u);
+    else early.push(u);
+  });
+  ws.on('close', (code, reason) => finish(reason.toString() || `the connection closed (${code})`));
+  ws.on('error', (e) => finish(`E_TRANSPORT: ${e.message}`));
+  return {
+    kind: 'lan-ws',
+    maxMessageSize: WS_TRANSPORT_MAX,
+    get closed() {
+      return closedReason !== undefined;
+    },
+    send(data) {
+      if (closedReason !== undefined || ws.readyState !== ws.OPEN) throw new SdError('E_LINK_CLOSED', 'the socket is closed');
+      pending += data.length;
+      ws.send(data, { binary: true }, () => {
+        pending -= data.length;
+        if (pending < LOW_WATER && pending + data.length >= LOW_WATER) drainCb();
+      });
+    },
+    onMessage(cb) {
+      msgCb = cb;
+      for (const d of early.splice(0)) cb(d);
+    },
+    onClose: (cb) => void (closeCb = cb),
+    onDrain: (cb) => void (drainCb = cb),
+    bufferedAmount: () => pending,
+    close(reason = 'closed') {
+      finish(reason);
+      try {
+        ws.close(4000, fitCloseReason(reason));
+      } catch {
+        // already closing
+      }
+      // Don't wait for the closing handshake of a peer that may never answer.
+      setTimeout(() => ws.terminate(), 1000).unref();
+    },
+  };
+}
+
+/** A close frame's reason is at most 123 bytes of UTF-8. */
+function fitCloseReason(reason: string): string {
+  let r = reason;
+  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
+  return r;
 }
