@@ -39,8 +39,13 @@ export class MuxLink extends EventEmitter implements PeerLink {
     const missed = opts.missedHeartbeats ?? 3;
     stream.onClose((r) => this.finish(r));
     stream.onDrain(() => this.emit('drain'));
+    // Missed ticks, not wall time: a stalled event loop must not look like a silent peer.
+    let heard = stream.framesHeard;
+    let silentTicks = 0;
     this.beat = setInterval(() => {
-      if (Date.now() - stream.lastHeardAt > period * missed) return this.close(`E_HEARTBEAT: nothing heard from the peer for ${missed} heartbeats`);
+      silentTicks = stream.framesHeard === heard ? silentTicks + 1 : 0;
+      heard = stream.framesHeard;
+      if (silentTicks >= missed) return this.close(`E_HEARTBEAT: nothing heard from the peer for ${missed} heartbeats`);
       if (!stream.closed) stream.send(Uint8Array.of(PING));
     }, period);
     this.beat.unref();

@@ -51,6 +51,8 @@ export interface ReliableStats {
 export class ReliableStream {
   readonly stats: ReliableStats = { retransmits: 0, duplicates: 0, srttMs: 0, queuedBytes: 0, inFlight: 0 };
   lastHeardAt = Date.now();
+  /** Frames received so far (heartbeats compare it between ticks). */
+  framesHeard = 0;
   private readonly o: Required<ReliableOptions>;
   private readonly chunkSize: number;
   // sender
@@ -241,6 +243,7 @@ export class ReliableStream {
   private onFrame(d: Uint8Array): void {
     if (this.closed) return;
     this.lastHeardAt = Date.now();
+    this.framesHeard++;
     if (d.length < HEADER) return this.fail('E_BAD_FRAME', 'a frame shorter than its header');
     if (d[0] === DATA) this.onData(d[1]!, readSeq(d, 2), d.subarray(HEADER));
     else if (d[0] === ACK) this.onAck(d);
