@@ -3,13 +3,10 @@
 // receiver acknowledges cumulatively plus selective ranges, the sender retransmits on timeout
 // or on a hole, and a window bounds both the chunks in flight and the receiver's buffer.
 import { SdError } from '../errors.js';
+import { ACK, DATA, END, HEADER, readSeq, writeSeq } from './frames.js';
+import { Receiver } from './receiver.js';
 import type { MessageTransport } from './types.js';
 
-const DATA = 1;
-const ACK = 2;
-const END = 1; // flag: last chunk of a message
-const HEADER = 8; // type(1) flags(1) seq(6)
-const MAX_SACK_RANGES = 16;
 
 export interface ReliableOptions {
   /** Payload bytes per chunk (capped by the transport's maxMessageSize). */
@@ -68,13 +65,7 @@ export class ReliableStream {
   private timer: NodeJS.Timeout | undefined;
   private wantDrain = false;
   private flushWaiters: (() => void)[] = [];
-  // receiver
-  private expected = 0;
-  private readonly ooo = new Map<number, { flags: number; payload: Uint8Array }>();
-  private partial: Uint8Array[] = [];
-  private partialBytes = 0;
-  private ackDue = 0;
-  private ackScheduled = false;
+  private readonly rx: Receiver;
   private pending: Uint8Array[] = [];
   private msgCb: ((m: Uint8Array) => void) | undefined;
   private closeCbs: ((reason: string) => void)[] = [];
@@ -88,6 +79,12 @@ export class ReliableStream {
     };
     this.chunkSize = Math.max(1, Math.min(this.o.chunkSize, transport.maxMessageSize - HEADER));
     this.peerWindow = this.o.window;
+    this.rx = new Receiver(this.o.window, this.o.maxMessageBytes, this.stats, {
+      deliver: (m) => this.deliver(m),
+      ack: () => this.sendAck(),
+      fail: (code, message) => this.fail(code, message),
+      closed: () => this.closed,
+    });
     this.rto = Math.max(this.o.minRtoMs, 500);
     transport.onMessage((d) => this.onFrame(d));
     transport.onClose((r) => this.finish(r));
@@ -163,8 +160,7 @@ export class ReliableStream {
     this.timer = undefined;
     this.queue.length = 0;
     this.unacked.clear();
-    this.ooo.clear();
-    this.partial = [];
+    this.rx.clear();
     this.flushWaiters.splice(0).forEach((w) => w());
     for (const cb of this.closeCbs.splice(0)) cb(reason);
   }
@@ -245,76 +241,22 @@ export class ReliableStream {
     this.lastHeardAt = Date.now();
     this.framesHeard++;
     if (d.length < HEADER) return this.fail('E_BAD_FRAME', 'a frame shorter than its header');
-    if (d[0] === DATA) this.onData(d[1]!, readSeq(d, 2), d.subarray(HEADER));
+    if (d[0] === DATA) this.rx.onData(d[1]!, readSeq(d, 2), d.subarray(HEADER));
     else if (d[0] === ACK) this.onAck(d);
     else this.fail('E_BAD_FRAME', `unknown frame type ${d[0]}`);
   }
 
-  private onData(flags: number, seq: number, payload: Uint8Array): void {
-    if (seq < this.expected || this.ooo.has(seq)) {
-      this.stats.duplicates++;
-      return this.sendAck(); // our ack may have been lost
-    }
-    if (seq >= this.expected + this.o.window) return this.sendAck(); // beyond the window: not buffered
-    if (seq > this.expected) {
-      this.ooo.set(seq, { flags, payload });
-      return this.sendAck(); // a hole: tell the sender at once
-    }
-    this.accept(flags, payload);
-    for (let n = this.ooo.get(this.expected); n && !this.closed; n = this.ooo.get(this.expected)) {
-      this.ooo.delete(this.expected);
-      this.accept(n.flags, n.payload);
-    }
-    if (++this.ackDue >= 8) this.sendAck();
-    else if (!this.ackScheduled) {
-      // Coalesce the acks of a burst of frames read in one turn of the event loop.
-      this.ackScheduled = true;
-      setImmediate(() => this.ackDue && this.sendAck());
-    }
+  private sendAck(): void {
+    if (!this.closed) this.transmit(this.rx.ackFrame());
   }
 
-  private accept(flags: number, payload: Uint8Array): void {
-    this.expected++;
-    if (this.partialBytes + payload.length > this.o.maxMessageBytes) return this.fail('E_MESSAGE_TOO_LARGE', `the peer sent a message over ${this.o.maxMessageBytes} bytes`);
-    if (!(flags & END)) {
-      this.partial.push(payload);
-      this.partialBytes += payload.length;
-      return;
-    }
-    let msg = payload;
-    if (this.partial.length) {
-      this.partial.push(payload);
-      msg = concat(this.partial, this.partialBytes + payload.length);
-      this.partial = [];
-      this.partialBytes = 0;
-    }
+  private deliver(msg: Uint8Array): void {
     if (!this.msgCb) return void this.pending.push(msg);
     try {
       this.msgCb(msg);
     } catch (e) {
       this.fail('E_LINK_HANDLER', `a message handler threw: ${(e as Error).message}`);
     }
-  }
-
-  private sendAck(): void {
-    if (this.closed) return;
-    this.ackDue = 0;
-    this.ackScheduled = false;
-    const ranges: number[] = [];
-    let start = -1;
-    for (let s = this.expected + 1; this.ooo.size && s < this.expected + this.o.window && ranges.length < MAX_SACK_RANGES * 2; s++) {
-      const has = this.ooo.has(s);
-      if (has && start < 0) start = s;
-      if (!has && start >= 0) ranges.push(start - this.expected, s - start), (start = -1);
-    }
-    if (this.ooo.size && start >= 0 && ranges.length < MAX_SACK_RANGES * 2) ranges.push(start - this.expected, this.expected + this.o.window - start);
-    const f = new Uint8Array(HEADER + 4 + ranges.length * 4);
-    const v = new DataView(f.buffer);
-    f[0] = ACK;
-    writeSeq(f, 2, this.expected);
-    v.setUint32(HEADER, this.o.window);
-    ranges.forEach((r, i) => v.setUint32(HEADER + 4 + i * 4, r));
-    this.transmit(f);
   }
 
   private onAck(f: Uint8Array): void {
@@ -377,23 +319,4 @@ export class ReliableStream {
     this.stats.srttMs = this.srtt;
     this.rto = Math.min(this.o.maxRtoMs, Math.max(this.o.minRtoMs, this.srtt + 4 * this.rttvar));
   }
-}
-
-function writeSeq(b: Uint8Array, at: number, seq: number): void {
-  // 48 bits: no wrap-around in the life of a link.
-  const hi = Math.floor(seq / 2 ** 32);
-  b[at] = (hi >>> 8) & 0xff;
-  b[at + 1] = hi & 0xff;
-  new DataView(b.buffer, b.byteOffset).setUint32(at + 2, seq >>> 0);
-}
-
-function readSeq(b: Uint8Array, at: number): number {
-  return (b[at]! * 256 + b[at + 1]!) * 2 ** 32 + new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at + 2);
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) out.set(p, o), (o += p.length);
-  return out;
 }
