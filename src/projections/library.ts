@@ -36,7 +36,13 @@ export const libraryProjector: Projector = {
       );
     },
     'library.renamed': (db, ev) => {
+      // Last writer wins by HLC (then device id), so concurrent renames end the same everywhere,
+      // whatever order the events arrive in.
+      const stamp = `${String(ev.hlc.ms).padStart(15, '0')}:${String(ev.hlc.c).padStart(9, '0')}:${ev.dev}`;
+      const cur = stmt(db, "SELECT value FROM library_meta WHERE key = 'name_stamp'").get() as { value: string } | undefined;
+      if (cur && cur.value > stamp) return;
       stmt(db, 'INSERT OR REPLACE INTO library_meta (key, value) VALUES (?, ?)').run('name', (ev.body as { name: string }).name);
+      stmt(db, 'INSERT OR REPLACE INTO library_meta (key, value) VALUES (?, ?)').run('name_stamp', stamp);
     },
     'device.renamed': (db, ev) => {
       stmt(db, 'UPDATE devices SET name = ? WHERE dev = ?').run((ev.body as { name: string }).name, ev.dev);
