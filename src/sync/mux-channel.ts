@@ -1,0 +1,13 @@
+// A SyncChannel (what FeedSession and the automerge network adapter speak) on one channel of
+// a multiplexed PeerLink (src/transport/types.ts), e.g. one over WebRTC.
+import type { PeerLink } from '../transport/types.js';
+import type { SyncChannel } from './network-adapter.js';
+
+export function muxChannel(link: PeerLink, name: string, peerId: string = link.peerId): SyncChannel {
+  return {
+    peerId,
+    send: (b) => void link.send(name, b),
+    onMessage: (cb) => link.on('message', (ch, b) => ch === name && cb(b)),
+    onClose: (cb) => link.once('close', () => cb()),
+  };
+}
