@@ -161,9 +161,9 @@ export class Core {
   }
 
   /** Starts listening for peer links and dialing known peers (`sd start --p2p-port N`). */
-  async startPeers(host: string, port: number): Promise<PeerManager> {
+  async startPeers(host: string, port: number, opts: { webrtc?: boolean } = {}): Promise<PeerManager> {
     this.peers ??= new PeerManager(this);
-    await this.peers.start(host, port);
+    await this.peers.start(host, port, opts);
     return this.peers;
   }
 

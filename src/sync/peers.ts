@@ -13,6 +13,7 @@ import { PeerLink, linkChannel } from '../transport/link.js';
 import { dialWs, listenWs, type WsListener } from '../transport/ws.js';
 import { mdnsEnabled, startDiscovery, type Discovery } from '../transport/mdns.js';
 import { FeedSession } from './feed.js';
+import { WebRtcUpgrade, type AnyLink } from './webrtc-upgrade.js';
 import { InviteBook, decodeCode, encodeCode, proof, sameBytes } from './pairing.js';
 import { pack, unpack } from '../events/codec.js';
 
@@ -32,9 +33,11 @@ interface Dialer {
 }
 
 interface Linked {
-  link: PeerLink;
+  link: AnyLink;
   sessions: Map<string, FeedSession>;
   outbound: boolean;
+  /** The WebSocket link a WebRTC link was upgraded from. */
+  fallback?: Linked;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -56,7 +59,11 @@ export class PeerManager {
     // A library that gains a member we are linked to (pairing, relay) starts syncing at once.
     core.libraries.onOpen((lib) => lib.onEvent((ev) => {
       if (ev.type === 'device.added' || ev.type === 'library.created') for (const l of this.links.values()) this.attachLibraries(l);
-      if (ev.type === 'device.revoked') this.links.get((ev.body as { dev: string }).dev)?.link.close('E_REVOKED: the device was revoked');
+      if (ev.type === 'device.revoked') {
+        const l = this.links.get((ev.body as { dev: string }).dev);
+        l?.fallback?.link.close('E_REVOKED: the device was revoked');
+        l?.link.close('E_REVOKED: the device was revoked');
+      }
     }));
   }
 
@@ -64,8 +71,12 @@ export class PeerManager {
     return this.listener?.port ?? null;
   }
 
-  async start(host: string, port: number): Promise<void> {
+  private webrtc = false;
+
+  async start(host: string, port: number, opts: { webrtc?: boolean } = {}): Promise<void> {
     this.host = host;
+    // WebRTC links (after a WebSocket link is up) are opt-in: SD_WEBRTC=on or { webrtc: true }.
+    this.webrtc = opts.webrtc ?? process.env.SD_WEBRTC === 'on';
     this.listener = await listenWs(host, port, (ws, remote) => void this.accept(ws, remote));
     this.core.services?.network.send({ type: 'LISTENING', port: this.listener.port });
     for (const a of this.savedPeers()) this.dial(a);
@@ -80,7 +91,10 @@ export class PeerManager {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const d of this.dialers.values()) clearTimeout(d.timer);
-    for (const l of this.links.values()) l.link.close('E_SHUTDOWN: the peer is shutting down');
+    for (const l of [...this.links.values()]) {
+      l.fallback?.link.close('E_SHUTDOWN: the peer is shutting down');
+      l.link.close('E_SHUTDOWN: the peer is shutting down');
+    }
     await this.discovery?.stop();
     await this.listener?.close();
   }
@@ -197,6 +211,40 @@ export class PeerManager {
     });
     this.attachLibraries(l);
     this.publishCounts();
+    this.maybeUpgrade(link, outbound);
+  }
+
+  private maybeUpgrade(link: PeerLink, outbound: boolean): void {
+    if (this.webrtc && link.info.kind === 'lan-ws') {
+      new WebRtcUpgrade(link, outbound ? 'offerer' : 'answerer', {
+        privateKey: this.core.device.privateKey,
+        publicKey: this.core.device.publicKey,
+        bindAddress: this.host === '0.0.0.0' ? undefined : this.host,
+        isMember: (peer) => this.isMember(peer),
+        onLink: (rtc) => this.upgrade(link.peerId, rtc),
+        onError: (e) => this.refused(`E_WEBRTC: ${e.message}`.slice(0, 80)),
+      });
+    }
+  }
+
+  /** The feeds move to the WebRTC link; if it closes, the WebSocket link takes them back. */
+  private upgrade(peer: string, rtc: AnyLink): void {
+    const old = this.links.get(peer);
+    if (!old || !old.link.isOpen) return rtc.close('E_LINK_CLOSED: the WebSocket link is gone');
+    for (const s of old.sessions.values()) s.close();
+    old.sessions.clear();
+    const l: Linked = { link: rtc, sessions: new Map(), outbound: old.outbound, fallback: old };
+    this.links.set(peer, l);
+    rtc.once('close', () => {
+      for (const s of l.sessions.values()) s.close();
+      if (this.links.get(peer) !== l) return;
+      if (old.link.isOpen && !this.paused && this.isMember(peer)) {
+        this.links.set(peer, old);
+        this.attachLibraries(old);
+      } else this.links.delete(peer);
+      this.publishCounts();
+    });
+    this.attachLibraries(l);
   }
 
   /** A FeedSession for every library both devices are members of. */
@@ -217,7 +265,7 @@ export class PeerManager {
   }
 
   private onControl(_l: Linked, _bytes: Uint8Array): void {
-    // Reserved for signalling (WebRTC offers ride here).
+    // WebRTC signalling on 'ctl' is handled by WebRtcUpgrade.
   }
 
   private publishCounts(): void {
@@ -229,7 +277,10 @@ export class PeerManager {
   partition(): void {
     this.paused = true;
     for (const d of this.dialers.values()) clearTimeout(d.timer);
-    for (const l of this.links.values()) l.link.close('E_PARTITION: links cut');
+    for (const l of [...this.links.values()]) {
+      l.fallback?.link.close('E_PARTITION: links cut');
+      l.link.close('E_PARTITION: links cut');
+    }
   }
 
   heal(): void {
@@ -339,6 +390,7 @@ export class PeerManager {
     });
     s.start();
     this.publishCounts();
+    this.maybeUpgrade(link, true);
   }
 
   // ---- status ----

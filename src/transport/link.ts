@@ -122,7 +122,7 @@ export class PeerLink extends EventEmitter {
 }
 
 /** A SyncChannel (what FeedSession and the automerge network adapter use) on one link channel. */
-export function linkChannel(link: PeerLink, name: string): { peerId: string; send(b: Uint8Array): void; onMessage(cb: (b: Uint8Array) => void): void; onClose(cb: () => void): void } {
+export function linkChannel(link: Pick<PeerLink, 'peerId' | 'send' | 'on' | 'once'>, name: string): { peerId: string; send(b: Uint8Array): void; onMessage(cb: (b: Uint8Array) => void): void; onClose(cb: () => void): void } {
   return {
     peerId: link.peerId,
     send: (b) => link.send(name, b),

@@ -19,11 +19,11 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
-async function node(t: Parameters<typeof tempDir>[0], name: string): Promise<Core> {
+async function node(t: Parameters<typeof tempDir>[0], name: string, webrtc: boolean): Promise<Core> {
   const core = await Core.open(tempDir(t));
   t.teardown(() => core.close());
   await core.command('device.rename', { name });
-  await core.startPeers('127.0.0.1', 0);
+  await core.startPeers('127.0.0.1', 0, { webrtc });
   return core;
 }
 
@@ -46,8 +46,10 @@ async function indexed(core: Core, lib: string, path: string): Promise<void> {
 
 const heads = (c: Core, lib: string): string => JSON.stringify([...c.libraries.resolve(lib).log.heads()].sort());
 
-test('three devices pair, browse and search each other, merge concurrent edits, and converge', async (t) => {
-  const [a, b, c] = [await node(t, 'alpha'), await node(t, 'bravo'), await node(t, 'charlie')];
+for (const kind of ['lan-ws', 'webrtc'] as const)
+test(`three devices pair, browse and search each other, merge concurrent edits, and converge (${kind})`, async (t) => {
+  const webrtc = kind === 'webrtc';
+  const [a, b, c] = [await node(t, 'alpha', webrtc), await node(t, 'bravo', webrtc), await node(t, 'charlie', webrtc)];
   await a.command('library.rename', { name: 'family' });
   const lib = a.libraries.resolve().id;
   const inviteB = await a.command<{ code: string }>('pair.invite', {});
@@ -67,6 +69,9 @@ test('three devices pair, browse and search each other, merge concurrent edits, 
   await indexed(b, lib, roots.b);
   await indexed(c, lib, roots.c);
   await until('all feeds everywhere', () => heads(a, lib) === heads(b, lib) && heads(b, lib) === heads(c, lib));
+  await until(`links are ${kind}`, () => [a, c].every((x) => x.peers!.status().peers.some((p) => p.link === kind)));
+  const dl = await a.query<{ name: string; link: string | null; online: boolean }[]>('device.list', {}, { library: lib });
+  t.is(dl.find((d) => d.name === 'bravo')!.link, kind);
 
   // Browse and search the others' files from A.
   const ls = await a.query<{ entries: { name: string }[] }>('entry.ls', { path: join(roots.c, 'docs'), device: 'charlie' }, { library: lib });
@@ -80,6 +85,7 @@ test('three devices pair, browse and search each other, merge concurrent edits, 
   await a.command('tag.create', { name: 'todo' }, { library: lib });
   await until('tag everywhere', () => [b, c].every((x) => !!x.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'todo'").get()));
   for (const x of [a, b, c]) x.peers!.partition();
+  await until('partitioned', () => [a, b, c].every((x) => x.peers!.status().peers.every((p) => p.link === null)));
   const readme = (root: string): string => join(root, 'docs', 'shared-readme.md');
   await a.command('tag.create', { name: 'from-alpha' }, { library: lib });
   await a.command('tag.apply', { tag: 'from-alpha', paths: [readme(roots.a)] }, { library: lib });
