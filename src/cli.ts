@@ -20,7 +20,11 @@ export function buildProgram(): Command {
     .description('start the daemon (in the background unless --foreground)')
     .option('--foreground', 'stay attached; stop with Ctrl-C')
     .option('--p2p-port <port>', 'port for peer links (0 picks a free one)')
-    .action((o: { foreground?: boolean; p2pPort?: string }, cmd: Command) => start(ctxOf(cmd), o));
+    .option('--webrtc', 'move peer links onto WebRTC data channels once connected (also SD_WEBRTC=on)')
+    .action((o: { foreground?: boolean; p2pPort?: string; webrtc?: boolean }, cmd: Command) => {
+      if (o.webrtc) process.env.SD_WEBRTC = 'on'; // inherited by the daemon process
+      return start(ctxOf(cmd), o);
+    });
   program.command('stop').description('stop the daemon gracefully').action((_o, cmd: Command) => stop(ctxOf(cmd)));
   program.command('status').description('whether the daemon runs (exit 0) or not (exit 3), and its state').action((_o, cmd: Command) => status(ctxOf(cmd)));
   const daemon = program.command('daemon').description('run the daemon as a user service');
