@@ -39,9 +39,14 @@ export interface UpgradeOptions {
   onError(err: Error): void;
 }
 
-/** Runs on both ends of a WebSocket link; the dialer (offerer) starts. */
+/**
+ * Runs on both ends of a WebSocket link; the dialer (offerer) starts. A failed attempt (ICE can
+ * fail, e.g. under load) is retried with a fresh session, numbered so that both ends agree.
+ */
 export class WebRtcUpgrade {
   private session: WebRtcSession | undefined;
+  private attempt = 0;
+  private done = false;
 
   constructor(
     private readonly ws: WsLink,
@@ -51,24 +56,35 @@ export class WebRtcUpgrade {
     ws.on('message', (ch: string, bytes: Uint8Array) => {
       if (ch !== 'ctl') return;
       try {
-        const m = unpack(bytes) as { t?: string; s?: RtcSignal };
-        if (m.t === 'rtc' && m.s) this.ensure().receive(m.s);
+        const m = unpack(bytes) as { t?: string; n?: number; s?: RtcSignal };
+        if (m.t !== 'rtc' || !m.s || typeof m.n !== 'number') return;
+        if (m.n < this.attempt) return; // a signal of an abandoned attempt
+        if (m.n > this.attempt || !this.session) this.open(m.n);
+        this.session!.receive(m.s);
       } catch (e) {
         opts.onError(e as Error);
       }
     });
     ws.once('close', () => this.session?.close());
-    if (role === 'offerer') this.ensure();
+    if (role === 'offerer') this.open(0);
   }
 
-  private ensure(): WebRtcSession {
-    if (this.session) return this.session;
-    const s = openWebRtc({ role: this.role, bindAddress: this.opts.bindAddress, signal: (sig) => this.ws.isOpen && this.ws.send('ctl', pack({ t: 'rtc', s: sig })) });
+  private open(n: number): void {
+    this.session?.close();
+    this.attempt = n;
+    const s = openWebRtc({ role: this.role, bindAddress: this.opts.bindAddress, signal: (sig) => this.ws.isOpen && this.ws.send('ctl', pack({ t: 'rtc', n, s: sig })) });
     this.session = s;
     s.transport
       .then((t) => openPeerLink(t, { privateKey: this.opts.privateKey, publicKey: this.opts.publicKey, isAllowed: (_pub, peer) => this.opts.isMember(peer), expectPeerId: this.ws.peerId }))
-      .then((mux) => this.opts.onLink(asAnyLink(mux, this.ws)))
-      .catch((e: Error) => this.opts.onError(e));
-    return s;
+      .then((mux) => {
+        this.done = true;
+        this.opts.onLink(asAnyLink(mux, this.ws));
+      })
+      .catch((e: Error) => {
+        this.opts.onError(e);
+        if (this.role === 'offerer' && !this.done && this.ws.isOpen && n === this.attempt && n < 5) {
+          setTimeout(() => this.ws.isOpen && n === this.attempt && this.open(n + 1), 300 * (n + 1)).unref();
+        }
+      });
   }
 }

@@ -69,7 +69,9 @@ test(`three devices pair, browse and search each other, merge concurrent edits, 
   await indexed(b, lib, roots.b);
   await indexed(c, lib, roots.c);
   await until('all feeds everywhere', () => heads(a, lib) === heads(b, lib) && heads(b, lib) === heads(c, lib));
-  await until(`links are ${kind}`, () => [a, c].every((x) => x.peers!.status().peers.some((p) => p.link === kind)));
+  await until(`links are ${kind}`, () => [a, c].every((x) => x.peers!.status().peers.some((p) => p.link === kind)), 60_000).catch((e: Error) => {
+    throw new Error(`${e.message}: ${JSON.stringify([a, b, c].map((x) => ({ refusals: x.peers!.status().refusals, links: x.peers!.status().peers.map((p) => [p.link, p.state, p.lastError]) })))}`);
+  });
   const dl = await a.query<{ name: string; link: string | null; online: boolean }[]>('device.list', {}, { library: lib });
   t.is(dl.find((d) => d.name === 'bravo')!.link, kind);
 
