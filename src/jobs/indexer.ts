@@ -119,12 +119,13 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
             missing(p);
             p = proj.next().value;
           }
-          const tuple = tupleOf(key, w);
           if (p && p.key === key) {
-            if (p.t !== tuple[1] || p.size !== tuple[2] || p.mtime !== tuple[3] || p.inode !== tuple[4]) upserts.push(tuple);
+            // Unchanged entries (the common case of a rescan) cost a comparison, no tuple.
+            const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : FILE;
+            if (p.t !== t || p.size !== w.size || p.mtime !== Math.floor(w.mtimeMs) || p.inode !== Number(w.inode)) upserts.push(tupleOf(key, w));
             p = proj.next().value;
-          } else if (cp.fresh) upserts.push(tuple);
-          else cp.pendingNew.push(tuple);
+          } else if (cp.fresh) upserts.push(tupleOf(key, w));
+          else cp.pendingNew.push(tupleOf(key, w));
         }
         cp.walked += batch.entries.length;
         if (cp.pendingNew.length > HOLD_LIMIT) upserts.push(...cp.pendingNew.splice(0)); // too many to hold for move matching

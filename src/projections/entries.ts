@@ -6,8 +6,8 @@ import type { Projector } from './types.js';
 import { stmt } from './types.js';
 
 export const SEP = '\u0001';
-export const toKey = (relPath: string): string => relPath.split('/').join(SEP);
-export const toPath = (key: string): string => key.split(SEP).join('/');
+export const toKey = (relPath: string): string => relPath.replaceAll('/', SEP);
+export const toPath = (key: string): string => key.replaceAll(SEP, '/');
 export const parentKey = (key: string): string => {
   const i = key.lastIndexOf(SEP);
   return i < 0 ? '' : key.slice(0, i);
