@@ -40,6 +40,20 @@ export function tupleOf(key: string, w: WalkEntry): EntryTuple {
   return [key, t, w.size, Math.floor(w.mtimeMs), Number(w.inode), t === FILE ? kindOf(w.name) : t === DIR ? 'folder' : 'symlink'];
 }
 
+type ProjRow = { key: string; t: number; size: number; mtime: number; inode: number };
+
+/** The projection's entries in key order, read in pages (faster per row than a cursor). */
+function* pages(db: ReturnType<JobContext['lib']['openReader']>, loc: string, lo: string, hi: string): Generator<ProjRow, undefined, undefined> {
+  const q = db.prepare('SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096');
+  let after = lo;
+  for (;;) {
+    const rows = q.all(loc, after, hi) as ProjRow[];
+    for (const r of rows) yield r;
+    if (rows.length < 4096) return undefined;
+    after = rows[rows.length - 1]!.key;
+  }
+}
+
 export async function runIndexJob(ctx: JobContext): Promise<void> {
   const input = ctx.job.input as IndexInput;
   const loc = locationOf(ctx.lib, input.loc);
@@ -85,6 +99,8 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
   const t0 = Date.now();
   // The projection as it was before this run, on its own read connection (a WAL snapshot).
   const snap = ctx.lib.openReader();
+  // One read transaction: every page of the projection comes from the same snapshot.
+  snap.exec('BEGIN');
   try {
     for (; cp.scopeIdx < scopes.length; cp.scopeIdx++, cp.cursor = undefined) {
       const scope = scopes[cp.scopeIdx]!;
@@ -92,7 +108,7 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
       const scopeKey = toKey(scope);
       const lo = cp.cursor !== undefined ? cp.cursor : scope === '' ? '' : scopeKey + SEP;
       const hi = scope === '' ? '\uffff' : scopeKey + '\u0002';
-      const proj = (snap.prepare('SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key').iterate(loc.id, lo, hi) as IterableIterator<{ key: string; t: number; size: number; mtime: number; inode: number }>)[Symbol.iterator]();
+      const proj = pages(snap, loc.id, lo, hi);
       let p = cp.fresh ? undefined : proj.next().value;
       const errored: string[] = [];
       let goneTop: string | undefined;
@@ -132,7 +148,7 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
         cp.cursor = batch.cursor !== undefined ? toKey(prefix + batch.cursor) : cp.cursor;
         flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, Date.now() - t0);
         if (ctx.signal.aborted) {
-          proj.return?.();
+          proj.return(undefined);
           return cp;
         }
         await new Promise<void>((r) => setImmediate(r));
@@ -141,10 +157,11 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
         missing(p);
         p = proj.next().value;
       }
-      proj.return?.();
+      proj.return(undefined);
       flush(ctx, loc.id, [], gone.splice(0), [], { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 }, Date.now() - t0);
     }
   } finally {
+    if (snap.inTransaction) snap.exec('COMMIT');
     snap.close();
   }
   // Moves: a path that vanished and one that appeared with the same inode (and size, for files).
