@@ -12,6 +12,7 @@ import { locationCommands } from './cli/location.js';
 import { fileCommands } from './cli/files.js';
 import { metaCommands } from './cli/meta.js';
 import { syncCommands } from './cli/sync.js';
+import { doctorCommands } from './cli/doctor.js';
 
 export function buildProgram(): Command {
   const program = baseProgram();
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   fileCommands(program);
   metaCommands(program);
   syncCommands(program);
+  doctorCommands(program);
   return program;
 }
 

@@ -66,10 +66,15 @@ export class Library {
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (e) {
       if (opts.key && (e as { code?: string }).code === 'SQLITE_NOTADB') throw new SdError('E_BAD_PASSPHRASE', `the passphrase does not unlock ${path}`, { path });
-      throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} cannot be opened: ${(e as Error).message}`, { path });
+      throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} cannot be opened: ${(e as Error).message}; run \`sd doctor\` to see what can be recovered`, { path });
     }
     chmodSync(path, 0o600);
-    applySchema(db);
+    try {
+      applySchema(db);
+    } catch (e) {
+      db.close();
+      throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`, { path });
+    }
     db.exec('CREATE TABLE IF NOT EXISTS trust_anchors (dev TEXT PRIMARY KEY, pubkey BLOB NOT NULL)');
     return new Library(id, path, db, keys, opts.key);
   }

@@ -50,8 +50,16 @@ export class LibraryManager {
           if (process.env.SD_LIBRARY_PASSPHRASE) await this.unlock(m[1]!, process.env.SD_LIBRARY_PASSPHRASE).catch(() => undefined);
           continue;
         }
-        const lib = Library.open(path, m[1]!, this.device);
-        await lib.openShared(this.device.id);
+        let lib: Library | undefined;
+        try {
+          lib = Library.open(path, m[1]!, this.device);
+          await lib.openShared(this.device.id);
+        } catch (e) {
+          // Any damage found while opening names the file and what to do, instead of a bare SQLite error.
+          await lib?.close().catch(() => undefined);
+          if (e instanceof SdError && e.code !== 'E_INTERNAL' && e.code !== 'E_LIBRARY_DOC_MISSING') throw e;
+          throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`, { path });
+        }
         this.attach(lib);
       }
     }

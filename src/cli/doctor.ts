@@ -1,0 +1,30 @@
+// sd doctor: works without a daemon (it reads the files itself; loaded only for this command).
+import type { Command } from 'commander';
+import { ctxOf } from './program.js';
+
+export function doctorCommands(program: Command): void {
+  program
+    .command('doctor')
+    .description('check every library database (SQLite integrity, log signatures and chains) and say what can be recovered; no daemon needed')
+    .action(async (_o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const { doctor } = await import('../ops/doctor/check.js');
+      const r = await doctor(ctx.dataDir);
+      const p = ctx.paint;
+      ctx.print(r, () =>
+        r.libraries.length === 0
+          ? `no library databases in ${ctx.dataDir}`
+          : r.libraries
+              .map((l) =>
+                [
+                  `${l.opens && !l.integrity.length && !l.badEvents ? p.green('✓') : p.red('✗')} ${l.name ?? '(unknown name)'}  ${l.file}`,
+                  `  integrity  ${l.opens ? (l.integrity.length ? l.integrity.slice(0, 3).join('; ') : 'ok') : `cannot open: ${l.integrity[0]}`}`,
+                  `  log        ${l.events === null ? '-' : `${l.events} events, ${l.badEvents} bad${l.firstBad ? `; first: ${l.firstBad}` : ''}`}`,
+                  ...l.advice.map((a) => `  ${p.dim('→')} ${a}`),
+                ].join('\n'),
+              )
+              .join('\n\n'),
+      );
+      if (!r.ok) process.exitCode = 1;
+    });
+}
