@@ -1,0 +1,59 @@
+// Fuzz targets for the decoders that face hostile input: the RPC frame decoder and request
+// validation, the feed-replication protocol of a peer, and peer-link frames. Each run feeds
+// fast-check inputs and fails on any escape other than a refusal; the caller checks that the
+// target still works for an honest party afterwards.
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import { FrameDecoder } from '../src/rpc/frame.js';
+import { ClientMessage } from '../src/rpc/protocol.js';
+import { SdError } from '../src/errors.js';
+import { FeedSession } from '../src/sync/feed.js';
+import { memoryChannelPair } from '../src/sync/memory-channel.js';
+import type { Library } from '../src/library/library.js';
+
+const packr = new Packr({ useRecords: false });
+
+/** Random bytes and random msgpack values, including ones shaped like real messages. */
+export function hostile(types: string[]): fc.Arbitrary<Uint8Array> {
+  const field = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.uint8Array({ maxLength: 64 }), fc.array(fc.oneof(fc.string(), fc.integer(), fc.uint8Array({ maxLength: 8 })), { maxLength: 5 }));
+  const shaped = fc.record({ t: fc.constantFrom(...types), dev: fc.oneof(fc.string(), field), seq: fc.oneof(fc.integer(), field), from: fc.oneof(fc.integer(), field), heads: fc.oneof(fc.array(fc.tuple(fc.string(), fc.integer()), { maxLength: 4 }), field), list: fc.oneof(fc.array(fc.tuple(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 })), { maxLength: 3 }), field) }, { requiredKeys: ['t'] });
+  return fc.oneof(fc.uint8Array({ maxLength: 256 }), shaped.map((v) => packr.pack(v)), fc.anything().map((v) => { try { return packr.pack(v); } catch { return new Uint8Array([0xc1]); } }));
+}
+
+/** RPC: the decoder only ever yields values or throws SdError, and never buffers past its limit. */
+export function fuzzRpcDecoder(runs: number): { runs: number; refused: number; valid: number } {
+  let refused = 0;
+  let valid = 0;
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 512 }), { maxLength: 6 }), (chunks) => {
+      const d = new FrameDecoder({ maxFrame: 4096 });
+      try {
+        for (const c of chunks) for (const v of d.feed(c)) if (ClientMessage.safeParse(v).success) valid++;
+      } catch (e) {
+        if (!(e instanceof SdError)) throw e;
+        refused++;
+      }
+      return d.pending <= 4096 + 4;
+    }),
+    { numRuns: runs },
+  );
+  return { runs, refused, valid };
+}
+
+/** Feed protocol: hostile messages to a session never throw out of it and never store anything. */
+export async function fuzzFeed(lib: Library, runs: number): Promise<{ runs: number; rejected: Record<string, number> }> {
+  const [evil, victim] = memoryChannelPair(() => 'evil', () => 'victim');
+  const session = new FeedSession(lib, victim);
+  const before = lib.log.count();
+  await fc.assert(
+    fc.asyncProperty(hostile(['heads', 'have', 'want', 'events', 'ack', 'reject']), async (bytes) => {
+      evil.send(bytes);
+      await new Promise((r) => setImmediate(r));
+      return true;
+    }),
+    { numRuns: runs },
+  );
+  evil.close();
+  if (lib.log.count() !== before) throw new Error('a hostile message stored an event');
+  return { runs, rejected: session.stats.rejected };
+}

@@ -1,0 +1,31 @@
+// The short version of fuzz/run.ts: hostile inputs to the RPC decoder and the feed protocol.
+import test from 'ava';
+import { fuzzFeed, fuzzRpcDecoder } from '../../fuzz/targets.js';
+import { openCore } from '../helpers.js';
+import { FeedSession } from '../../src/sync/feed.js';
+import { memoryChannelPair } from '../../src/sync/memory-channel.js';
+
+test('2,000 hostile RPC byte streams: only refusals, never more buffered than the limit', (t) => {
+  const r = fuzzRpcDecoder(2000);
+  t.true(r.refused > 0);
+  t.is(r.runs, 2000);
+});
+
+test('2,000 hostile feed messages: refused and counted, nothing stored, an honest peer still syncs', async (t) => {
+  const a = await openCore(t);
+  const b = await openCore(t);
+  const la = a.libraries.resolve();
+  const r = await fuzzFeed(la, 2000);
+  t.true(Object.values(r.rejected).reduce((x, y) => x + y, 0) > 0);
+  // Afterwards the library still replicates to an honest member.
+  la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
+  la.flush();
+  const lb = await b.libraries.join(la.id, { dev: a.device.id, pubkey: a.device.publicKey });
+  const [x, y] = memoryChannelPair(() => 'a', () => 'b');
+  t.teardown(() => x.close());
+  new FeedSession(la, x).start();
+  new FeedSession(lb, y).start();
+  const end = Date.now() + 10_000;
+  while (lb.log.headOf(a.device.id).seq !== la.log.headOf(a.device.id).seq && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+  t.is(lb.log.headOf(a.device.id).seq, la.log.headOf(a.device.id).seq);
+});
