@@ -12,7 +12,7 @@
 // fullBlake3 when integrity matters.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createBLAKE3, type IHasher } from 'hash-wasm';
+import { createBlake3, type Blake3 } from './blake3.js';
 import { SdError } from '../errors.js';
 
 export const SMALL_FILE_LIMIT = 100 * 1024;
@@ -61,7 +61,7 @@ function readFully(fd: number, buf: Buffer, offset: number, length: number, posi
 
 export async function createContentHasher(): Promise<ContentHasher> {
   // 128-bit BLAKE3 output is exactly the first 16 bytes of the standard digest (XOF prefix).
-  const hasher: IHasher = await createBLAKE3(128);
+  const hasher: Blake3 = await createBlake3(128);
   const sizeBuf = Buffer.alloc(8);
   // One extra byte lets a single read tell "fits" from "grew past the limit".
   const smallBuf = Buffer.allocUnsafe(SMALL_FILE_LIMIT + 1);
@@ -72,7 +72,7 @@ export async function createContentHasher(): Promise<ContentHasher> {
     hasher.init();
     hasher.update(sizeBuf);
     hasher.update(body);
-    return hasher.digest('hex');
+    return hasher.digest();
   }
 
   function identify(path: string | Buffer): ContentIdentity {
@@ -118,7 +118,7 @@ export const FULL_CHUNK_SIZE = 4 * 1024 * 1024;
  * (on the libuv pool) while the current one is hashed, so the cost is the hashing alone.
  */
 export async function fullBlake3(path: string | Buffer): Promise<string> {
-  const hasher = await createBLAKE3(256);
+  const hasher = await createBlake3(256);
   hasher.init();
   const bufs = [Buffer.allocUnsafe(FULL_CHUNK_SIZE), Buffer.allocUnsafe(FULL_CHUNK_SIZE)] as const;
   const fh = await open(path, 'r');
@@ -141,5 +141,5 @@ export async function fullBlake3(path: string | Buffer): Promise<string> {
     await pending.catch(() => undefined);
     await fh.close();
   }
-  return hasher.digest('hex');
+  return hasher.digest();
 }

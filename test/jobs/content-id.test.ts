@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { blake3 } from 'hash-wasm';
 import { contentIdOf, createContentHasher, fullBlake3, sampleRanges, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
+import { execFileSync } from 'node:child_process';
+import { blake3Backend } from '../../src/jobs/blake3.js';
 import { tempDir } from './helpers.js';
 
 function patch(path: string, offset: number): void {
@@ -110,4 +112,25 @@ test('identify reports the head bytes for kind detection and fails on a missing 
   const h = await createContentHasher();
   t.deepEqual(Array.from(h.identify(join(dir, 'p.png')).head), [0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
   t.throws(() => h.identify(join(dir, 'nope')), { code: 'ENOENT' });
+});
+
+test('the native and the wasm BLAKE3 backends give the same content ids and full hashes', async (t) => {
+  const dir = tempDir(t);
+  const files = [['small', randomBytes(777)], ['large', randomBytes(3 * SMALL_FILE_LIMIT + 17)]] as const;
+  for (const [name, data] of files) writeFileSync(join(dir, name), data);
+  // On the platforms the package ships a binary for (this one included), the native one is used.
+  t.is(blake3Backend(), process.platform === 'linux' && process.arch === 'x64' ? 'native' : blake3Backend());
+  const script = `
+    const { createContentHasher, fullBlake3 } = await import(${JSON.stringify(new URL('../../src/jobs/content-id.js', import.meta.url).href)});
+    const { blake3Backend } = await import(${JSON.stringify(new URL('../../src/jobs/blake3.js', import.meta.url).href)});
+    const h = await createContentHasher();
+    const dir = ${JSON.stringify(dir)};
+    console.log(JSON.stringify({ backend: blake3Backend(), small: h.identify(dir + '/small').contentId, large: h.identify(dir + '/large').contentId, full: await fullBlake3(dir + '/large') }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, SD_BLAKE3: 'wasm' }, encoding: 'utf8' });
+  const wasm = JSON.parse(out) as Record<string, string>;
+  t.is(wasm.backend, 'wasm');
+  const h = await createContentHasher();
+  t.is(h.identify(join(dir, 'small')).contentId, wasm.small);
+  t.is(h.identify(join(dir, 'large')).contentId, wasm.large);
+  t.is(await fullBlake3(join(dir, 'large')), wasm.full);
 });
