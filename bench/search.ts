@@ -113,7 +113,9 @@ async function main(): Promise<void> {
     const rss = child.status === 0 ? (JSON.parse(child.stdout.trim()) as { rssMB: number }).rssMB : NaN;
     console.log(`RSS of a process with the ${N}-entry library open and idle: ${rss} MB (target 150 MB)${child.status === 0 ? '' : ` (child failed: ${child.stderr.slice(0, 200)})`}`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    // SD_BENCH_KEEP=1 keeps the generated library for profiling (data dir printed).
+    if (process.env.SD_BENCH_KEEP === '1') console.log(`kept ${join(dir, 'data')} (tree ${root})`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

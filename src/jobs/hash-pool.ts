@@ -1,4 +1,5 @@
-// A worker_threads pool that identifies files in batches (one message per ~256 paths).
+// A worker_threads pool that identifies files in batches (one message per ~256 paths), and
+// lstat()s the walker's batches so a walk's syscalls run beside the diff on the main thread.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SdError } from '../errors.js';
@@ -11,11 +12,23 @@ export type HashResult =
   | { path: HashPath; error: { code: string; message: string } };
 
 /** Wire types shared with hash-worker.ts. */
-export interface HashRequest { id: number; paths: Array<string | Uint8Array> }
+export interface HashRequest { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array> }
 export type WorkerResult =
   | { contentId: string; size: number; kind: Kind }
   | { error: { code: string; message: string } };
-export interface HashReply { id: number; results: WorkerResult[] }
+/**
+ * lstat of a batch as columns. flags[i]: 0 = failed (see errors), 1 = vanished (ENOENT),
+ * otherwise 2, plus 4 for a directory and 8 for a symlink.
+ */
+export interface LstatColumns {
+  flags: Uint8Array;
+  size: Float64Array;
+  mtimeMs: Float64Array;
+  ino: BigUint64Array;
+  dev: BigUint64Array;
+  errors: Array<[index: number, code: string, message: string]>;
+}
+export interface HashReply { id: number; results?: WorkerResult[]; stats?: LstatColumns }
 
 export interface HashPoolOptions { threads?: number; batchSize?: number }
 
@@ -23,6 +36,8 @@ export interface HashPool {
   readonly threads: number;
   /** Results come back in the order of `paths`; per-file failures are values, not rejections. */
   hash(paths: readonly HashPath[]): Promise<HashResult[]>;
+  /** lstat of every path in one worker message; results in the order of `paths`. */
+  lstat(paths: readonly HashPath[]): Promise<LstatColumns>;
   close(): Promise<void>;
 }
 
@@ -30,8 +45,9 @@ export const DEFAULT_BATCH_SIZE = 256;
 
 interface Batch {
   id: number;
+  op: HashRequest['op'];
   paths: readonly HashPath[];
-  resolve: (r: WorkerResult[]) => void;
+  resolve: (r: HashReply) => void;
   reject: (e: Error) => void;
 }
 
@@ -51,7 +67,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       const w = idle.pop()!;
       const b = queue.shift()!;
       busy.set(w, b);
-      const req: HashRequest = { id: b.id, paths: b.paths as Array<string | Uint8Array> };
+      const req: HashRequest = { id: b.id, op: b.op, paths: b.paths as Array<string | Uint8Array> };
       w.postMessage(req);
     }
   }
@@ -63,7 +79,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       const b = busy.get(w);
       busy.delete(w);
       idle.push(w);
-      if (b && b.id === reply.id) b.resolve(reply.results);
+      if (b && b.id === reply.id) b.resolve(reply);
       dispatch();
     });
     w.on('error', (err) => {
@@ -80,9 +96,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const live = new Set<Worker>();
   for (let i = 0; i < threads; i++) idle.push(spawn());
 
-  function runBatch(paths: readonly HashPath[]): Promise<WorkerResult[]> {
+  function runBatch(op: HashRequest['op'], paths: readonly HashPath[]): Promise<HashReply> {
+    if (closed) return Promise.reject(new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one'));
     return new Promise((resolve, reject) => {
-      queue.push({ id: nextId++, paths, resolve, reject });
+      queue.push({ id: nextId++, op, paths, resolve, reject });
       dispatch();
     });
   }
@@ -90,7 +107,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   async function hash(paths: readonly HashPath[]): Promise<HashResult[]> {
     if (closed) throw new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one');
     const parts: Promise<WorkerResult[]>[] = [];
-    for (let i = 0; i < paths.length; i += batchSize) parts.push(runBatch(paths.slice(i, i + batchSize)));
+    for (let i = 0; i < paths.length; i += batchSize) parts.push(runBatch('hash', paths.slice(i, i + batchSize)).then((r) => r.results ?? []));
     const done = await Promise.all(parts);
     const out: HashResult[] = new Array(paths.length);
     let k = 0;
@@ -110,5 +127,11 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     live.clear();
   }
 
-  return { threads, hash, close };
+  async function lstat(paths: readonly HashPath[]): Promise<LstatColumns> {
+    const reply = await runBatch('lstat', paths);
+    if (!reply.stats) throw new SdError('E_HASH_WORKER', 'a worker answered an lstat batch without results');
+    return reply.stats;
+  }
+
+  return { threads, hash, lstat, close };
 }

@@ -1,9 +1,11 @@
-// Worker entry for the hash pool: identifies a batch of files and detects their kind.
+// Worker entry for the hash pool: identifies a batch of files and detects their kind, or
+// lstat()s a batch of the walker's paths.
 import { parentPort } from 'node:worker_threads';
 import { basename } from 'node:path';
 import { createContentHasher } from './content-id.js';
 import { kindOf } from './kind.js';
 import type { HashRequest, HashReply, WorkerResult } from './hash-pool.js';
+import { lstatColumns } from './walk.js';
 
 const port = parentPort;
 if (!port) throw new Error('hash-worker must run inside a worker thread');
@@ -16,6 +18,12 @@ function errorCode(e: unknown): string {
 }
 
 port.on('message', async (req: HashRequest) => {
+  if (req.op === 'lstat') {
+    const stats = lstatColumns(req.paths.map((p) => (typeof p === 'string' ? p : Buffer.from(p))));
+    const reply: HashReply = { id: req.id, stats };
+    port.postMessage(reply, [stats.flags, stats.size, stats.mtimeMs, stats.ino, stats.dev].map((a) => a.buffer as ArrayBuffer));
+    return;
+  }
   const hasher = await hasherReady;
   const results: WorkerResult[] = new Array(req.paths.length);
   for (let i = 0; i < req.paths.length; i++) {

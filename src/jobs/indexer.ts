@@ -6,7 +6,7 @@ import { DIR, FILE, SEP, SYMLINK, toKey, toPath, type EntryTuple } from '../proj
 import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
-import { walkSync, type WalkEntry, type WalkRules } from './walk.js';
+import { walk, type WalkEntry, type WalkRules } from './walk.js';
 import { identifyPhase, aggregatePhase, locationOf } from './index-phases.js';
 
 export interface IndexInput {
@@ -123,7 +123,7 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
       };
       const startAfter = cp.cursor !== undefined ? toPath(cp.cursor).slice(prefix.length) : undefined;
       const root = fsPathOf(loc.path, scope);
-      for (const batch of walkSync(typeof root === 'string' ? root : root.toString(), loc.rules, { startAfter, batchSize: BATCH })) {
+      for await (const batch of walk(typeof root === 'string' ? root : root.toString(), loc.rules, { startAfter, batchSize: BATCH, stat: (paths) => ctx.pool().lstat(paths) })) {
         for (const e of batch.errors) {
           const path = prefix + e.path;
           errored.push(toKey(path));

@@ -9,10 +9,11 @@
 // Note for the indexer: a directory listed in errors was not read, so its previously known
 // children must not be treated as deleted.
 import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
 import ignore, { type Ignore } from 'ignore';
 import { SdError } from '../errors.js';
 import { ESCAPE_MARK, encodeName } from './names.js';
+import type { LstatColumns } from './hash-pool.js';
 
 export interface WalkEntry {
   /** '/'-separated path below the root; escaped names per names.ts. */
@@ -64,6 +65,8 @@ interface Frame {
   rel: string;
   fs: string | Buffer;
   names: string[];
+  /** Entry types from the listing (OTHER, DIR, LINK, UNKNOWN), parallel to names. */
+  types: Uint8Array;
   /** Raw bytes for names that were escaped; absent when all are plain. */
   raw: Map<string, Buffer> | undefined;
   i: number;
@@ -85,18 +88,41 @@ function errOf(path: string, e: unknown): WalkError {
   return { path, code: typeof code === 'string' ? code : 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }
 
-// Lists a folder; names are re-read as bytes only when one does not round-trip through UTF-8.
-function listDir(fsPath: string | Buffer): { names: string[]; raw: Map<string, Buffer> | undefined } {
-  const names = readdirSync(fsPath);
-  if (!names.some((n) => n.includes(ESCAPE_MARK))) return { names: names.sort(), raw: undefined };
-  const raw = new Map<string, Buffer>();
-  const out: string[] = [];
-  for (const b of readdirSync(fsPath, { encoding: 'buffer' })) {
-    const n = encodeName(b);
-    if (n.startsWith(ESCAPE_MARK)) raw.set(n, b);
-    out.push(n);
+interface Listing { names: string[]; types: Uint8Array; raw: Map<string, Buffer> | undefined }
+
+const OTHER = 0;
+const DIR = 1;
+const LINK = 2;
+const UNKNOWN = 3;
+
+function typeOf(d: Dirent<string> | Dirent<Buffer>): number {
+  if (d.isDirectory()) return DIR;
+  if (d.isSymbolicLink()) return LINK;
+  if (d.isFile() || d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice()) return OTHER;
+  return UNKNOWN;
+}
+
+// Lists a folder with entry types, sorted by name; names are re-read as bytes only when one does
+// not round-trip through UTF-8.
+function listDir(fsPath: string | Buffer): Listing {
+  const dirents = readdirSync(fsPath, { withFileTypes: true });
+  let raw: Map<string, Buffer> | undefined;
+  let named: Array<[string, number]>;
+  if (!dirents.some((d) => d.name.includes(ESCAPE_MARK))) {
+    named = dirents.map((d) => [d.name, typeOf(d)]);
+  } else {
+    raw = new Map();
+    named = [];
+    for (const d of readdirSync(fsPath, { withFileTypes: true, encoding: 'buffer' })) {
+      const n = encodeName(d.name);
+      if (n.startsWith(ESCAPE_MARK)) raw.set(n, d.name);
+      named.push([n, typeOf(d)]);
+    }
   }
-  return { names: out.sort(), raw };
+  named.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const types = new Uint8Array(named.length);
+  const names = named.map(([n, t], i) => ((types[i] = t), n));
+  return { names, types, raw };
 }
 
 function isHidden(name: string): boolean {
@@ -129,8 +155,16 @@ function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[
   }
 }
 
-/** Synchronous walk; each batch costs only syscalls on already-listed names. */
-export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOptions = {}): Generator<WalkBatch> {
+/** One name the planner decided to report; its attributes come from the stat step. */
+interface Planned { rel: string; name: string; fs: string | Buffer }
+interface PlannedBatch { items: Planned[]; errors: WalkError[] }
+
+/**
+ * The walk's order and rules without the per-entry lstat: folders are listed with their entry
+ * types (d_type), which is all descending needs; lstat is needed only where a filesystem does not
+ * report types. Yields batches of `batchSize` names in walk order.
+ */
+function* plan(root: string, rules: WalkRules, options: WalkOptions): Generator<PlannedBatch> {
   const skipHidden = rules.skipHidden ?? true;
   const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
   const useGitignore = rules.gitignore ?? false;
@@ -145,13 +179,12 @@ export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOpti
   }
   if (!rootStat.isDirectory()) throw new SdError('E_LOCATION_NOT_DIR', `the location ${root} is not a folder`);
 
-  let entries: WalkEntry[] = [];
+  let items: Planned[] = [];
   let errors: WalkError[] = [];
-  let cursor = options.startAfter;
   const stack: Frame[] = [];
 
   const open = (rel: string, fs: string | Buffer, parentLevels: IgnoreLevel[], resume: string[] | undefined): boolean => {
-    let listed: { names: string[]; raw: Map<string, Buffer> | undefined };
+    let listed: Listing;
     try {
       listed = listDir(fs);
     } catch (e) {
@@ -167,7 +200,7 @@ export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOpti
       const first = resume[0]!;
       while (i < listed.names.length && listed.names[i]! < first) i++;
     }
-    stack.push({ rel, fs, names: listed.names, raw: listed.raw, i, levels, resume });
+    stack.push({ rel, fs, names: listed.names, types: listed.types, raw: listed.raw, i, levels, resume });
     return true;
   };
 
@@ -178,7 +211,8 @@ export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOpti
   while (stack.length > 0) {
     const f = stack[stack.length - 1]!;
     if (f.i >= f.names.length) { stack.pop(); continue; }
-    const name = f.names[f.i++]!;
+    const idx = f.i++;
+    const name = f.names[idx]!;
     let resumeRest: string[] | undefined;
     let emit = true;
     if (f.resume) {
@@ -193,45 +227,142 @@ export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOpti
     if (f.rel === '' && name === '.vdfs-trash') continue;
     const rel = f.rel === '' ? name : `${f.rel}/${name}`;
     const fsPath = join(f.fs, name, f.raw?.get(name));
-    let st: BigIntStats | undefined;
-    try {
-      st = lstatSync(fsPath, { bigint: true, throwIfNoEntry: false });
-    } catch (e) {
-      errors.push(errOf(rel, e));
-      continue;
+    let type = f.types[idx]!;
+    if (type === UNKNOWN) {
+      // This filesystem does not report entry types: ask it.
+      try {
+        const st = lstatSync(fsPath, { throwIfNoEntry: false });
+        type = st === undefined ? OTHER : st.isSymbolicLink() ? LINK : st.isDirectory() ? DIR : OTHER;
+      } catch {
+        type = OTHER; // the stat step records the error
+      }
     }
-    if (st === undefined) {
-      errors.push({ path: rel, code: 'ENOENT', message: `vanished before it could be read: ${rel}` });
-      continue;
-    }
-    const isSymlink = st.isSymbolicLink();
-    const isDir = !isSymlink && st.isDirectory();
+    const isDir = type === DIR;
     if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
-    if (emit) {
-      entries.push({
-        relPath: rel, name, isDir, isSymlink, size: isDir ? 0 : Number(st.size),
-        mtimeMs: Number(st.mtimeNs) / 1e6, inode: st.ino, dev: st.dev,
-      });
-    }
+    if (emit) items.push({ rel, name, fs: fsPath });
     // The cursor entry itself was handled, but its children come after it, so descend.
     if (isDir) open(rel, fsPath, f.levels, resumeRest);
-    if (entries.length >= batchSize) {
-      cursor = entries[entries.length - 1]!.relPath;
-      yield { entries, errors, cursor };
-      entries = [];
+    if (items.length >= batchSize) {
+      yield { items, errors };
+      items = [];
       errors = [];
     }
   }
-  if (entries.length > 0 || errors.length > 0) {
-    yield { entries, errors, cursor: entries.length > 0 ? entries[entries.length - 1]!.relPath : cursor };
+  if (items.length > 0 || errors.length > 0) yield { items, errors };
+}
+
+// A planned batch plus its lstat results, as the walker's batch.
+function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | undefined): WalkBatch {
+  const { items, errors } = batch;
+  const entries: WalkEntry[] = [];
+  const failed = new Map<number, [string, string]>();
+  for (const [i, code, message] of st.errors) failed.set(i, [code, message]);
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    const flags = st.flags[i]!;
+    if (flags === 0) {
+      const [code, message] = failed.get(i) ?? ['E_INTERNAL', 'lstat failed'];
+      errors.push({ path: it.rel, code, message });
+      continue;
+    }
+    if (flags === 1) {
+      errors.push({ path: it.rel, code: 'ENOENT', message: `vanished before it could be read: ${it.rel}` });
+      continue;
+    }
+    entries.push({
+      relPath: it.rel, name: it.name, isDir: (flags & 4) !== 0, isSymlink: (flags & 8) !== 0,
+      size: st.size[i]!, mtimeMs: st.mtimeMs[i]!, inode: st.ino[i]!, dev: st.dev[i]!,
+    });
+  }
+  const cursor = items.length > 0 ? items[items.length - 1]!.rel : cursorBefore;
+  return { entries, errors, cursor };
+}
+
+/** lstat of a batch on this thread, in the pool's column form (the stat workers run this too). */
+export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns {
+  const n = paths.length;
+  const out: LstatColumns = {
+    flags: new Uint8Array(n), size: new Float64Array(n), mtimeMs: new Float64Array(n),
+    ino: new BigUint64Array(n), dev: new BigUint64Array(n), errors: [],
+  };
+  for (let i = 0; i < n; i++) {
+    try {
+      const st = lstatSync(paths[i]!, { bigint: true, throwIfNoEntry: false });
+      if (st === undefined) { out.flags[i] = 1; continue; }
+      const link = st.isSymbolicLink();
+      const dir = !link && st.isDirectory();
+      out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0);
+      out.size[i] = dir ? 0 : Number(st.size);
+      out.mtimeMs[i] = Number(st.mtimeNs) / 1e6;
+      out.ino[i] = st.ino;
+      out.dev[i] = st.dev;
+    } catch (e) {
+      const code = (e as { code?: unknown } | null)?.code;
+      out.errors.push([i, typeof code === 'string' ? code : 'E_INTERNAL', e instanceof Error ? e.message : String(e)]);
+    }
+  }
+  return out;
+}
+
+/** Synchronous walk: listing and lstat on this thread. */
+export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOptions = {}): Generator<WalkBatch> {
+  let cursor = options.startAfter;
+  for (const b of plan(root, rules, options)) {
+    const out = assemble(b, lstatColumns(b.items.map((i) => i.fs)), cursor);
+    cursor = out.cursor;
+    yield out;
   }
 }
 
-/** Async form: the event loop gets control back between batches. */
-export async function* walk(root: string, rules: WalkRules = {}, options: WalkOptions = {}): AsyncGenerator<WalkBatch> {
-  for (const batch of walkSync(root, rules, options)) {
-    yield batch;
-    await new Promise<void>((r) => setImmediate(r));
+/** How many planned batches may be at the stat workers at once. */
+const STAT_AHEAD = 4;
+
+/**
+ * Async form: the event loop gets control back between batches. With `stat` (a pool's lstat),
+ * the per-entry lstat calls run on worker threads, several batches ahead of the consumer, while
+ * this thread lists folders and the consumer diffs: same batches, same order as walkSync.
+ */
+export async function* walk(
+  root: string,
+  rules: WalkRules = {},
+  options: WalkOptions & { stat?: (paths: readonly (string | Buffer)[]) => Promise<LstatColumns> } = {},
+): AsyncGenerator<WalkBatch> {
+  const stat = options.stat;
+  if (!stat) {
+    for (const batch of walkSync(root, rules, options)) {
+      yield batch;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return;
+  }
+  const batchSize = Math.max(1, options.batchSize ?? 1000);
+  const planner = plan(root, rules, options);
+  const ahead: Array<{ batch: PlannedBatch; st: Promise<LstatColumns> }> = [];
+  let planned = false;
+  const fill = (): void => {
+    while (!planned && ahead.length < STAT_AHEAD) {
+      const r = planner.next();
+      if (r.done) { planned = true; break; }
+      const paths = r.value.items.map((i) => i.fs);
+      // A short batch (a small walk, or the end of one) is cheaper here than a worker round trip.
+      const st = paths.length < batchSize ? Promise.resolve(lstatColumns(paths)) : stat(paths);
+      st.catch(() => undefined); // awaited below in order; an early exit must not leave it unhandled
+      ahead.push({ batch: r.value, st });
+    }
+  };
+  let cursor = options.startAfter;
+  try {
+    fill();
+    // Bounded by the tree: each pass takes one planned batch.
+    while (ahead.length > 0) {
+      const { batch, st } = ahead.shift()!;
+      const out = assemble(batch, await st, cursor);
+      cursor = out.cursor;
+      fill();
+      yield out;
+    }
+  } finally {
+    planner.return(undefined);
   }
 }
 

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { lstatSync, readdirSync, rmSync, writeFileSync, mkdirSync, closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { walkAll, DEFAULT_SKIP_NAMES, type WalkEntry } from '../../src/jobs/walk.js';
+import { walk, walkAll, walkSync, DEFAULT_SKIP_NAMES, type WalkBatch, type WalkEntry } from '../../src/jobs/walk.js';
+import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { encodeName, fsPathOf, decodeName } from '../../src/jobs/names.js';
 import { smallTree, tempDir } from './helpers.js';
 
@@ -146,4 +147,26 @@ test('.gitignore is honoured per folder, with directory patterns and negation', 
   }
   for (const p of ['ignored-demo/keep.log', 'ignored-demo/src/main.js', 'ignored-demo/src']) t.true(on.has(p), `kept: ${p}`);
   t.is(on.size, off.size - 4);
+});
+
+test('walking with lstat on the pool workers gives the same batches, errors and cursors as on one thread', async (t) => {
+  const m = smallTree(t);
+  const rules = { skipHidden: false, skipNames: [] };
+  // A file that vanishes between its folder's listing and its lstat, in both runs.
+  let victim = '';
+  const onDirListed = (rel: string, names: readonly string[]): void => {
+    if (rel !== '') return;
+    victim = names.find((n) => !lstatSync(join(m.root, n)).isDirectory())!;
+    rmSync(join(m.root, victim));
+  };
+  const here = [...walkSync(m.root, rules, { batchSize: 16, onDirListed })];
+  writeFileSync(join(m.root, victim), 'back');
+  const pool = createHashPool({ threads: 2 });
+  t.teardown(() => pool.close());
+  let calls = 0;
+  const pooled: WalkBatch[] = [];
+  for await (const b of walk(m.root, rules, { batchSize: 16, onDirListed, stat: (p) => (calls++, pool.lstat(p)) })) pooled.push(b);
+  t.true(calls >= here.length - 1, `${calls} batches went to the workers`);
+  t.deepEqual(here.flatMap((b) => b.errors.map((e) => [e.path, e.code])), [[victim, 'ENOENT']]);
+  t.deepEqual(pooled, here);
 });

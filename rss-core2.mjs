@@ -1,0 +1,10 @@
+import { Core } from './dist/src/core.js';
+import { mkdtempSync } from 'node:fs';
+const d = mkdtempSync('/tmp/rsscore-');
+const c = await Core.open(d, { services: false });
+await new Promise(r => setTimeout(r, 500));
+console.log('services false', (process.memoryUsage().rss / 1048576).toFixed(1));
+await c.close();
+const c2 = await Core.open(d);
+await new Promise(r => setTimeout(r, 500));
+console.log('services', (process.memoryUsage().rss / 1048576).toFixed(1));

@@ -1,0 +1,10 @@
+const m = (l) => console.log(l, (process.memoryUsage().rss / 1048576).toFixed(1), (process.memoryUsage().heapUsed/1048576).toFixed(1));
+m('start');
+const { initHashing } = await import('./dist/src/events/hash.js'); m('import hash');
+await initHashing(); m('init hashing');
+const { Core } = await import('./dist/src/core.js'); m('import core');
+const { mkdtempSync } = await import('node:fs');
+const d = mkdtempSync('/tmp/rsscore-');
+const c = await Core.open(d, { services: false }); m('open');
+const lib = c.libraries.resolve(); m('resolve');
+await new Promise(r => setTimeout(r, 500)); m('idle');
