@@ -110,6 +110,7 @@ export class Core {
     if (!parsed.success) throw badInput(name, parsed.error);
     const input = parsed.data;
     const lib = this.libraryFor(def.scope, opts.library);
+    if (def.shared && lib) await lib.ensureShared(this.device.id);
     const ctx: CommandCtx = { core: this, lib };
     const body = await def.preview(ctx, input);
     const shown = redact(input);

@@ -36,6 +36,7 @@ export class Library {
   private sharedDocs: LibraryDocs | undefined;
   /** Set while a member opens the documents it just received. */
   sharedOpening: Promise<void> | undefined;
+  private sharedStart: Promise<void> | undefined;
 
   private constructor(
     readonly id: string,
@@ -48,6 +49,9 @@ export class Library {
     this.log = new EventLog(db, id, keys);
     // better-sqlite3 builds a wrapper per transaction() call: build it once.
     this.txn = db.transaction((fn: () => unknown) => fn());
+    // Until the Automerge documents are open (lazily: queries never need them), shared events
+    // from peers project through plain documents rebuilt from the log on first use.
+    registerSharedProvider(db, new PlainDocs(db, (name) => this.sharedChangesFromLog()[name] ?? []));
   }
 
   private readonly txn: (fn: () => unknown) => unknown;
@@ -71,6 +75,9 @@ export class Library {
     chmodSync(path, 0o600);
     try {
       applySchema(db);
+      // The small tables every open reads: damage to them is found now, with the file named.
+      db.prepare('SELECT key, value FROM library_meta').all();
+      db.prepare('SELECT count(*) FROM devices').get();
     } catch (e) {
       db.close();
       throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`, { path });
@@ -126,19 +133,26 @@ export class Library {
   }
 
   /**
+   * Opens the shared documents once. A library is opened without them: only shared-metadata
+   * commands and peer links need Automerge, and an idle daemon is ~50 MB lighter without it.
+   */
+  ensureShared(deviceId: string): Promise<void> {
+    return (this.sharedStart ??= this.openShared(deviceId));
+  }
+
+  /**
    * Opens the library's Automerge documents. The creator creates them once and records their
    * initial changes in a 'shared.created' event; everyone else opens what is stored, or
    * rebuilds it from the change bytes in the log.
    */
-  async openShared(deviceId: string): Promise<void> {
+  private async openShared(deviceId: string): Promise<void> {
     this.repo ??= openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}`, network: [this.net] });
     const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as { value: string } | undefined;
     if (!urlRow) {
       const creator = this.db.prepare("SELECT value FROM library_meta WHERE key = 'created_by'").get() as { value: string } | undefined;
       if (creator?.value !== deviceId) {
         // A member waits for the creator's documents: they arrive in its 'shared.created'
-        // event; until the repo has them, plain documents project (and keep their heads).
-        registerSharedProvider(this.db, new PlainDocs(this.db));
+        // event; until the repo has them, the plain documents registered at open project.
         const stop = this.onEvent((ev) => {
           if (ev.type !== 'shared.created') return;
           stop();
@@ -289,6 +303,7 @@ export class Library {
   }
 
   async close(): Promise<void> {
+    await this.sharedStart?.catch(() => undefined);
     await this.sharedOpening;
     if (this.db.open) this.flush();
     clearTimeout(this.searchTimer);

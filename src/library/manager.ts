@@ -53,7 +53,6 @@ export class LibraryManager {
         let lib: Library | undefined;
         try {
           lib = Library.open(path, m[1]!, this.device);
-          await lib.openShared(this.device.id);
         } catch (e) {
           // Any damage found while opening names the file and what to do, instead of a bare SQLite error.
           await lib?.close().catch(() => undefined);
@@ -118,7 +117,7 @@ export class LibraryManager {
     lib.write(() => {
       lib.append('library.created', { id, name, creator: { dev: this.device.id, pubkey: this.device.publicKey, name: this.device.name } });
     });
-    await lib.openShared(this.device.id);
+    await lib.ensureShared(this.device.id);
     return lib;
   }
 
@@ -130,7 +129,7 @@ export class LibraryManager {
     if (!l) throw new SdError('E_LIBRARY_NOT_FOUND', `no locked library ${id}`);
     const key = await deriveKey(passphrase, readKeyInfo(l.path)!);
     const lib = Library.open(l.path, id, this.device, { key });
-    await lib.openShared(this.device.id);
+    await lib.ensureShared(this.device.id);
     this.locked.delete(id);
     this.attach(lib);
     return lib;
@@ -142,7 +141,7 @@ export class LibraryManager {
     const lib = Library.open(join(this.dir, `${id}.db`), id, this.device, { create: true });
     // The inviter's key, learnt when pairing, verifies its feed until the roster arrives.
     lib.db.prepare('INSERT OR REPLACE INTO trust_anchors (dev, pubkey) VALUES (?, ?)').run(inviter.dev, inviter.pubkey);
-    await lib.openShared(this.device.id);
+    await lib.ensureShared(this.device.id);
     this.attach(lib);
     return lib;
   }

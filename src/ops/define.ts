@@ -61,6 +61,8 @@ export interface CommandDef<I = any, D = any, R = any> {
   name: string;
   /** 'dataDir': about the data dir's libraries, not one library (runs while the current one is locked). */
   scope?: 'library' | 'dataDir';
+  /** Edits the shared (Automerge) documents: the library opens them before the preview. */
+  shared?: true;
   summary: string;
   input: z.ZodType<I>;
   preview(ctx: CommandCtx, input: I): PlanBody<D> | Promise<PlanBody<D>>;

@@ -260,6 +260,7 @@ export class PeerManager {
       l.sessions.set(lib.id, s);
       s.start();
       // automerge-repo syncs the shared documents directly too; the signed events remain the record.
+      void lib.ensureShared(this.core.device.id).catch((e: Error) => this.core.log?.warn({ lib: lib.id, err: e.message }, 'the shared documents could not be opened'));
       lib.net.addChannel({ ...linkChannel(l.link, `am:${lib.id}`), peerId: `${l.link.peerId}.${lib.id.slice(0, 8)}` });
     }
   }
@@ -382,6 +383,7 @@ export class PeerManager {
     const library = this.core.libraries.resolve(lib);
     const s = new FeedSession(library, linkChannel(link, `feed:${lib}`));
     l.sessions.set(lib, s);
+    void library.ensureShared(this.core.device.id).catch((e: Error) => this.core.log?.warn({ lib, err: e.message }, 'the shared documents could not be opened'));
     library.net.addChannel({ ...linkChannel(link, `am:${lib}`), peerId: `${link.peerId}.${lib.slice(0, 8)}` });
     link.once('close', () => {
       for (const x of l.sessions.values()) x.close();

@@ -27,17 +27,28 @@ export function sharedProviderFor(db: Database): SharedProvider {
   return p;
 }
 
-/** Plain documents; with a db, the projected heads persist so a RepoDocs can take over later. */
+/**
+ * Plain documents; with a db, the projected heads persist so a RepoDocs can take over later (and
+ * are read back, so a PlainDocs can take over from one). With `seed`, a document starts from the
+ * change bytes the log holds for it rather than empty.
+ */
 export class PlainDocs implements SharedProvider {
   private readonly docs = new Map<DocName, A.Doc<unknown>>();
   private readonly heads = new Map<DocName, A.Heads>();
 
-  constructor(private readonly db?: Database) {
-    db?.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
+  constructor(
+    private readonly db?: Database,
+    private readonly seed?: (name: DocName) => Uint8Array[],
+  ) {
+    if (!db) return;
+    db.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
+    for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[]) this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
   }
 
   apply(name: DocName, changes: Uint8Array[]): A.Doc<unknown> {
-    const doc = A.applyChanges(this.docs.get(name) ?? A.init<unknown>(), changes)[0];
+    let base = this.docs.get(name);
+    if (!base) base = this.seed ? A.applyChanges(A.init<unknown>(), this.seed(name))[0] : A.init<unknown>();
+    const doc = A.applyChanges(base, changes)[0];
     this.docs.set(name, doc);
     return doc;
   }

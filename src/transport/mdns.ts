@@ -1,6 +1,6 @@
 // mDNS discovery (bonjour-service): advertises this device id and its peer port, and tells
 // the PeerManager about other vdfs devices on the LAN. Off under SD_MDNS=off (tests, CI).
-import Bonjour from 'bonjour-service';
+import { createRequire } from 'node:module';
 
 export interface Discovered {
   dev: string;
@@ -17,7 +17,9 @@ export function mdnsEnabled(): boolean {
 }
 
 export function startDiscovery(dev: string, port: number, onPeer: (p: Discovered) => void): Discovery {
-  const bonjour = new Bonjour.Bonjour();
+  // Loaded only when discovery runs (never under SD_MDNS=off).
+  const { Bonjour } = createRequire(import.meta.url)('bonjour-service') as typeof import('bonjour-service');
+  const bonjour = new Bonjour();
   const service = bonjour.publish({ name: `vdfs-${dev.slice(0, 12)}`, type: 'vdfs', port, txt: { dev } });
   const browser = bonjour.find({ type: 'vdfs' }, (s) => {
     const other = String((s.txt as Record<string, unknown> | undefined)?.dev ?? '');

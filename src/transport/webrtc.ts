@@ -1,9 +1,15 @@
 // A node-datachannel data channel as a MessageTransport. The offer, answer and candidates go
 // through a `signal` callback (in sd they ride an existing link). The channel is ordered, but
 // the reliable layer above does not trust it: node-datachannel can lose messages.
-import ndc, { type DataChannel, type DescriptionType, type PeerConnection } from 'node-datachannel';
+import { createRequire } from 'node:module';
+import type { DataChannel, DescriptionType, PeerConnection } from 'node-datachannel';
 import { SdError } from '../errors.js';
 import type { MessageTransport } from './types.js';
+
+// Loaded on first use: a daemon that never opens a WebRTC link does not map libdatachannel.
+type Ndc = typeof import('node-datachannel');
+let loaded: Ndc | undefined;
+const ndc = (): Ndc => (loaded ??= createRequire(import.meta.url)('node-datachannel') as Ndc);
 
 export type RtcSignal = { type: 'description'; sdp: string; descType: DescriptionType } | { type: 'candidate'; candidate: string; mid: string };
 
@@ -35,11 +41,11 @@ const LOW_WATER = 256 * 1024;
 const live = new Set<{ pc: PeerConnection; dc?: DataChannel }>();
 function release(entry: { pc: PeerConnection; dc?: DataChannel }): void {
   if (!live.delete(entry)) return;
-  if (live.size === 0) setTimeout(() => live.size === 0 && ndc.cleanup(), 50);
+  if (live.size === 0) setTimeout(() => live.size === 0 && ndc().cleanup(), 50);
 }
 
 export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
-  const pc = new ndc.PeerConnection(opts.name ?? opts.role, { iceServers: opts.iceServers ?? [], bindAddress: opts.bindAddress, maxMessageSize: MAX_MESSAGE });
+  const pc = new (ndc().PeerConnection)(opts.name ?? opts.role, { iceServers: opts.iceServers ?? [], bindAddress: opts.bindAddress, maxMessageSize: MAX_MESSAGE });
   const entry: { pc: PeerConnection; dc?: DataChannel } = { pc };
   live.add(entry);
   let haveRemote = false;

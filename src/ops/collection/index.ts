@@ -24,6 +24,7 @@ export function findCollection(db: Db, ref: string): { id: string; name: string 
 
 export const createCollection = defineCommand({
   name: 'collection.create',
+  shared: true,
   summary: 'create a collection',
   input: z.object({ name: Name }),
   preview: ({ lib }, { name }) => {
@@ -42,6 +43,7 @@ export const createCollection = defineCommand({
 function collectionItems(name: 'collection.add' | 'collection.remove', add: boolean) {
   return defineCommand({
     name,
+    shared: true,
     summary: add ? 'add files to a collection' : 'remove files from a collection',
     input: z.object({ collection: z.string().min(1), paths: z.array(z.string().min(1)).min(1), recursive: z.boolean().default(false), device: z.string().optional() }),
     preview: ({ core, lib }, input) => {
@@ -76,6 +78,7 @@ export const removeFromCollection = collectionItems('collection.remove', false);
 
 export const deleteCollection = defineCommand({
   name: 'collection.delete',
+  shared: true,
   summary: 'delete a collection (never the files)',
   input: z.object({ collection: z.string().min(1) }),
   preview: ({ lib }, { collection }) => {

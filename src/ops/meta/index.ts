@@ -8,6 +8,7 @@ import { recordShared } from '../tag/index.js';
 
 export const noteCommand = defineCommand({
   name: 'note.set',
+  shared: true,
   summary: 'attach a note to a file (an empty text removes it)',
   input: z.object({ path: z.string().min(1), text: z.string().max(100_000), device: z.string().optional() }),
   preview: ({ core, lib }, input) => {
@@ -24,6 +25,7 @@ export const noteCommand = defineCommand({
 function favCommand(name: 'fav.add' | 'fav.remove', fav: boolean) {
   return defineCommand({
     name,
+    shared: true,
     summary: fav ? 'mark files as favourites' : 'unmark favourites',
     input: z.object({ paths: z.array(z.string().min(1)).min(1), device: z.string().optional() }),
     preview: ({ core, lib }, input) => {

@@ -29,6 +29,7 @@ export function recordShared(lib: Library, op: string, info: Record<string, unkn
 
 export const createTag = defineCommand({
   name: 'tag.create',
+  shared: true,
   summary: 'create a tag',
   input: z.object({ name: Name, color: Color.optional(), parent: z.string().optional() }),
   preview: ({ lib }, { name, color, parent }) => {
@@ -46,6 +47,7 @@ export const createTag = defineCommand({
 
 export const renameTag = defineCommand({
   name: 'tag.rename',
+  shared: true,
   summary: 'rename a tag',
   input: z.object({ tag: z.string().min(1), name: Name }),
   preview: ({ lib }, { tag, name }) => {
@@ -60,6 +62,7 @@ export const renameTag = defineCommand({
 
 export const deleteTag = defineCommand({
   name: 'tag.delete',
+  shared: true,
   summary: 'delete a tag and remove it from every file',
   input: z.object({ tag: z.string().min(1) }),
   preview: ({ lib }, { tag }) => {
@@ -80,6 +83,7 @@ export const deleteTag = defineCommand({
 function tagApply(name: 'tag.apply' | 'tag.remove', assigned: boolean) {
   return defineCommand({
     name,
+    shared: true,
     summary: assigned ? 'tag files (their content)' : 'remove a tag from files',
     input: z.object({ tag: z.string().min(1), paths: z.array(z.string().min(1)).min(1), recursive: z.boolean().default(false), device: z.string().optional() }),
     preview: ({ core, lib }, input) => {
