@@ -33,6 +33,9 @@ export function deviceRef(db: Db, ref: string | undefined, self: string): string
   throw new SdError(hit.length ? 'E_AMBIGUOUS_DEVICE' : 'E_DEVICE_NOT_FOUND', hit.length ? `"${ref}" matches several devices` : `no device "${ref}" in this library`);
 }
 
+/** name, t, size, mtime, kind, cid, dsize, dfiles */
+type LsRow = [string, number, number, number, string, string | null, number | null, number | null];
+
 const ENTRY_COLS = 'key, name, t, size, mtime, inode, kind, cid, dsize, dfiles';
 interface EntryRow {
   key: string;
@@ -75,14 +78,15 @@ export const listDir = defineQuery({
       if (self.t !== 1) throw new SdError('E_NOT_A_FOLDER', `${resolve(input.path)} is a file; use \`sd info\``);
     }
     // Index order (by name), folders first; paths built from the folder's path, not per row.
-    const rows = db.prepare(`SELECT name, t, size, mtime, kind, cid, dsize, dfiles FROM entries WHERE loc = ? AND parent = ? ORDER BY name LIMIT ?`).all(loc.id, key, input.limit) as EntryRow[];
+    // Raw rows: one object per entry is built, the answer's own (a 10,000-entry folder is common).
+    const rows = db.prepare(`SELECT name, t, size, mtime, kind, cid, dsize, dfiles FROM entries WHERE loc = ? AND parent = ? ORDER BY name LIMIT ?`).raw(true).all(loc.id, key, input.limit) as LsRow[];
     const dirPath = key === '' ? loc.path : loc.path + sep + toPath(key).split('/').join(sep);
     const entries = new Array(rows.length);
     let n = 0;
     for (const pass of [1, 0]) {
-      for (const r of rows) {
-        if ((r.t === 1) !== (pass === 1)) continue;
-        entries[n++] = { name: r.name, path: dirPath + sep + r.name, kind: r.t === 1 ? 'folder' : r.t === 2 ? 'symlink' : r.kind, isDir: r.t === 1, size: r.t === 1 ? r.dsize : r.size, files: r.t === 1 ? r.dfiles : null, modified: r.mtime, contentId: r.cid };
+      for (const [name, t, size, mtime, kind, cid, dsize, dfiles] of rows) {
+        if ((t === 1) !== (pass === 1)) continue;
+        entries[n++] = { name, path: dirPath + sep + name, kind: t === 1 ? 'folder' : t === 2 ? 'symlink' : kind, isDir: t === 1, size: t === 1 ? dsize : size, files: t === 1 ? dfiles : null, modified: mtime, contentId: cid };
       }
     }
     return { dir: dirPath, device: dev, location: loc.name, entries };
