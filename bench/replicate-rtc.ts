@@ -1,0 +1,104 @@
+// Issue-5 bench: initial replication of a 100,000-entry index (walk order, as the indexer emits
+// it) from A to B over an authenticated WebRTC PeerLink (node-datachannel on 127.0.0.1, no
+// STUN/TURN), against the same replication over a WebSocket PeerLink in the same run: both use
+// the same FeedSession (verify + append + project); only the transport differs.
+// Usage: node dist/bench/replicate-rtc.js   (N_ENTRIES=... to change the size)
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Core } from '../src/core.js';
+import { SEP, type EntryTuple } from '../src/projections/entries.js';
+import { FeedSession } from '../src/sync/feed.js';
+import { muxChannel } from '../src/sync/mux-channel.js';
+import { openPeerLink } from '../src/transport/peer-link.js';
+import { openWebRtc, type RtcSignal } from '../src/transport/webrtc.js';
+import { connectWs, listenWs } from '../src/transport/ws.js';
+import type { MessageTransport, PeerLink } from '../src/transport/types.js';
+import type { Library } from '../src/library/library.js';
+
+const N = Number(process.env.N_ENTRIES ?? 100_000);
+process.env.SD_MDNS = 'off';
+
+async function until(cond: () => boolean, ms = 120_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function rtcPair(): Promise<{ pair: [MessageTransport, MessageTransport]; close(): void }> {
+  const relay = (to: () => { receive(s: RtcSignal): void }) => (s: RtcSignal) => setImmediate(() => to().receive(s));
+  const ra = openWebRtc({ role: 'offerer', bindAddress: '127.0.0.1', signal: relay(() => rb), name: 'a' });
+  const rb = openWebRtc({ role: 'answerer', bindAddress: '127.0.0.1', signal: relay(() => ra), name: 'b' });
+  return { pair: await Promise.all([ra.transport, rb.transport]), close: () => (ra.close(), rb.close()) };
+}
+
+async function wsPair(): Promise<{ pair: [MessageTransport, MessageTransport]; close(): void }> {
+  let accepted!: (t: MessageTransport) => void;
+  const inbound = new Promise<MessageTransport>((r) => (accepted = r));
+  const l = await listenWs({ host: '127.0.0.1', port: 0 }, (t) => accepted(t));
+  const out = await connectWs(`ws://127.0.0.1:${l.port}`);
+  return { pair: [out, await inbound], close: () => void l.close() };
+}
+
+/** A fresh A with the index and a B that joined its library; returns ms until B has it all. */
+async function replicate(transport: 'webrtc' | 'ws'): Promise<{ ms: number; entries: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sd-repl-rtc-'));
+  const a = await Core.open(join(dir, 'a'), { services: false });
+  const b = await Core.open(join(dir, 'b'), { services: false });
+  const links: PeerLink[] = [];
+  let closeTransport = (): void => {};
+  try {
+    const la = a.libraries.resolve();
+    la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
+    const loc = randomUUID();
+    la.write(() => la.append('location.added', { id: loc, path: '/on/a', name: 'bench', watch: false, rules: {} }));
+    const rows: EntryTuple[] = [];
+    for (let d = 0; d < 1000; d++) rows.push([`d${d}`, 1, 0, 1.7e12, N + 10 + d, 'folder']);
+    for (let i = 0; i < N; i++) rows.push([`d${i % 1000}${SEP}file-${i}.txt`, 0, i, 1.7e12 + i, i + 10, 'text']);
+    rows.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+    la.write(() => {
+      for (let i = 0; i < rows.length; i += 1000) la.append('entries.upserted', { loc, e: rows.slice(i, i + 1000) });
+    });
+    la.flush();
+    const lb = await b.libraries.join(la.id, { dev: a.device.id, pubkey: a.device.publicKey });
+    const { pair, close } = transport === 'webrtc' ? await rtcPair() : await wsPair();
+    closeTransport = close;
+    const roster = (lib: Library) => (_pub: Uint8Array, peer: string) => !!lib.keyOf(peer);
+    links.push(...(await Promise.all([
+      openPeerLink(pair[0], { privateKey: a.device.privateKey, publicKey: a.device.publicKey, isAllowed: roster(la), expectPeerId: b.device.id }),
+      openPeerLink(pair[1], { privateKey: b.device.privateKey, publicKey: b.device.publicKey, isAllowed: roster(lb), expectPeerId: a.device.id }),
+    ])));
+    if (links[0]!.kind !== (transport === 'ws' ? 'lan-ws' : 'webrtc')) throw new Error(`expected a ${transport} link, got ${links[0]!.kind}`);
+    const heads = (l: Library): string => JSON.stringify([...l.log.heads()].sort());
+    const t0 = performance.now();
+    new FeedSession(la, muxChannel(links[0]!, `feed:${la.id}`)).start();
+    new FeedSession(lb, muxChannel(links[1]!, `feed:${la.id}`)).start();
+    await until(() => heads(la) === heads(lb));
+    const ms = performance.now() - t0;
+    const entries = (lb.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n;
+    if (entries !== rows.length) throw new Error(`B has ${entries} entries, A ${rows.length}`);
+    return { ms, entries };
+  } finally {
+    for (const l of links) l.close('bench over');
+    closeTransport();
+    await a.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const best = async (t: 'webrtc' | 'ws'): Promise<{ ms: number; entries: number }> => {
+  const runs = [await replicate(t), await replicate(t)];
+  return runs.reduce((x, y) => (y.ms < x.ms ? y : x));
+};
+const rtc = await best('webrtc');
+const ws = await best('ws');
+const rate = (r: { ms: number; entries: number }): number => Math.round((r.entries / r.ms) * 1000);
+console.log(`initial replication of ${rtc.entries} entries (best of 2, same FeedSession):`);
+console.log(`  over WebRTC:    ${rtc.ms.toFixed(0)} ms = ${rate(rtc)} entries/s (target >= 50,000/s)`);
+console.log(`  over WebSocket: ${ws.ms.toFixed(0)} ms = ${rate(ws)} entries/s; WebRTC/WebSocket ${(rate(rtc) / rate(ws)).toFixed(2)}`);
+// node-datachannel's threads keep the process alive until cleanup() runs after the last close.
+setTimeout(() => process.exit(0), 200).unref();
