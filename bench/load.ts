@@ -1,6 +1,7 @@
-// Load: a daemon indexing a 100,000-file tree while 50 concurrent clients issue 100 mixed
-// queries each over the RPC socket: every request must be answered without error; prints
-// p50/p99 latency. (No replicating peer in this version of the bench.)
+// Load (issue 6): a daemon indexing a 100,000-file tree while a paired second daemon replicates
+// its feed live and 50 concurrent clients issue 100 mixed queries each over the RPC socket:
+// every request must be answered without error; prints p50/p99 latency per query kind and how
+// far the peer got.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,10 +17,19 @@ const EACH = 100;
 const root = benchTree();
 const tree = { root, files: 100_000 };
 const dir = mkdtempSync(join(tmpdir(), 'sd-load-'));
-const sd = (...a: string[]) => spawnSync(process.execPath, [SD, '--data-dir', dir, ...a], { encoding: 'utf8', env: { ...process.env, SD_MDNS: 'off' } });
-const started = sd('start');
-if (started.status !== 0) throw new Error(started.stderr);
+const peerDir = mkdtempSync(join(tmpdir(), 'sd-load-peer-'));
+const env = { ...process.env, SD_MDNS: 'off', SD_P2P_HOST: '127.0.0.1' };
+const sdIn = (d: string, ...a: string[]) => spawnSync(process.execPath, [SD, '--data-dir', d, ...a], { encoding: 'utf8', env });
+const sd = (...a: string[]) => sdIn(dir, ...a);
+for (const d of [dir, peerDir]) {
+  const started = sdIn(d, 'start', '--p2p-port', '0');
+  if (started.status !== 0) throw new Error(started.stderr);
+}
 try {
+  // The peer joins A's library first, so it replicates the index live as A makes it.
+  const invite = JSON.parse(sd('--json', 'pair', 'invite', '--host', '127.0.0.1').stdout) as { result: { code: string } };
+  const joined = sdIn(peerDir, 'pair', 'join', invite.result.code);
+  if (joined.status !== 0) throw new Error(`pair join: ${joined.stderr}`);
   sd('location', 'add', tree.root, '--no-watch');
   const token = readFileSync(join(dir, 'rpc.token'), 'utf8').trim();
   const ops: [string, unknown][] = [
@@ -32,6 +42,7 @@ try {
     ['query', { name: 'log.list', input: { limit: 20 } }],
   ];
   const lat: number[] = [];
+  const byOp = new Map<string, number[]>();
   let errors = 0;
   const t0 = performance.now();
   await Promise.all(
@@ -45,15 +56,24 @@ try {
         } catch {
           errors++;
         }
-        lat.push(performance.now() - s);
+        const ms = performance.now() - s;
+        lat.push(ms);
+        const kind = op === 'query' ? (args as { name: string }).name : op;
+        (byOp.get(kind) ?? byOp.set(kind, []).get(kind)!).push(ms);
       }
       await rpc.close();
     }),
   );
   lat.sort((a, b) => a - b);
   const job = JSON.parse(sd('--json', 'job', 'list').stdout) as { state: string; done: number }[];
-  console.log(`${CLIENTS} clients x ${EACH} mixed queries while indexing ${tree.files} files: ${lat.length} answered, ${errors} errors, p50 ${lat[Math.floor(lat.length / 2)]!.toFixed(1)} ms, p99 ${lat[Math.floor(lat.length * 0.99)]!.toFixed(1)} ms, ${((performance.now() - t0) / 1000).toFixed(1)} s in all; index job ${job[0]?.state} at ${job[0]?.done}`);
+  const pct = (xs: number[], p: number): string => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * p)]!.toFixed(1);
+  const synced = JSON.parse(sdIn(peerDir, '--json', 'sync', 'status').stdout) as { peers?: { libraries: { received: number }[] }[] };
+  const received = synced.peers?.[0]?.libraries[0]?.received ?? 0;
+  console.log(`${CLIENTS} clients x ${EACH} mixed queries while indexing ${tree.files} files and a peer replicates: ${lat.length} answered, ${errors} errors, p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms, ${((performance.now() - t0) / 1000).toFixed(1)} s in all; index job ${job[0]?.state} at ${job[0]?.done}; the peer had received ${received} events`);
+  for (const [kind, xs] of byOp) console.log(`  ${kind.padEnd(14)} p50 ${pct(xs, 0.5).padStart(8)} ms  p99 ${pct(xs, 0.99).padStart(8)} ms`);
 } finally {
   sd('stop');
+  sdIn(peerDir, 'stop');
   rmSync(dir, { recursive: true, force: true });
+  rmSync(peerDir, { recursive: true, force: true });
 }

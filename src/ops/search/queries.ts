@@ -30,10 +30,12 @@ export const search = defineQuery({
     let from = 'entries e';
     const text = q.query.trim();
     if (text.length >= 3) {
-      // Trigram index: any substring of 3+ characters, case-insensitive.
-      from = 'entries_fts f JOIN entries e ON e.id = f.rowid';
-      where.push('entries_fts MATCH ?');
-      args.push(`"${text.replaceAll('"', '""')}"`);
+      // Trigram index: any substring of 3+ characters, case-insensitive. Rows newer than the
+      // index (it catches up once writes pause) are matched directly, so results are exact.
+      from = `(SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ?
+        UNION ALL SELECT id FROM entries WHERE id > (SELECT upto FROM entries_fts_state) AND name LIKE ? ESCAPE '\\') m
+        JOIN entries e ON e.id = m.id`;
+      args.push(`"${text.replaceAll('"', '""')}"`, `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     } else if (text.length > 0) {
       where.push("e.name LIKE ? ESCAPE '\\'");
       args.push(`%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
@@ -114,18 +116,54 @@ export const dupes = defineQuery({
   },
 });
 
+const statsCache = new WeakMap<object, { version: number; stats: unknown }>();
+
 export const stats = defineQuery({
   name: 'stats',
   summary: 'files, bytes, by kind, by location, by device, and wasted bytes',
   input: z.object({}),
   run: ({ db }) => {
-    const total = db.prepare('SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM entries WHERE t = 0').get() as { files: number; bytes: number };
-    const folders = (db.prepare('SELECT COUNT(*) AS n FROM entries WHERE t = 1').get() as { n: number }).n;
-    const byKind = db.prepare('SELECT kind, COUNT(*) AS files, SUM(size) AS bytes FROM entries WHERE t = 0 GROUP BY kind ORDER BY bytes DESC').all();
-    const byLocation = db.prepare('SELECT l.id, l.name, l.path, COUNT(e.id) AS files, COALESCE(SUM(e.size), 0) AS bytes FROM locations l LEFT JOIN entries e ON e.loc = l.id AND e.t = 0 GROUP BY l.id ORDER BY bytes DESC').all();
-    const byDevice = db.prepare('SELECT l.dev, d.name, COUNT(e.id) AS files, COALESCE(SUM(e.size), 0) AS bytes FROM locations l LEFT JOIN devices d ON d.dev = l.dev LEFT JOIN entries e ON e.loc = l.id AND e.t = 0 GROUP BY l.dev ORDER BY bytes DESC').all();
-    const waste = db.prepare('SELECT COALESCE(SUM(w), 0) AS wasted, COUNT(*) AS groups FROM (SELECT (COUNT(*) - 1) * MAX(size) AS w FROM entries WHERE t = 0 AND cid IS NOT NULL GROUP BY cid HAVING COUNT(*) > 1)').get() as { wasted: number; groups: number };
-    const unidentified = (db.prepare('SELECT COUNT(*) AS n FROM entries WHERE t = 0 AND cid IS NULL').get() as { n: number }).n;
-    return { ...total, folders, unidentified, duplicateGroups: waste.groups, wastedBytes: waste.wasted, byKind, byLocation, byDevice };
+    // Every cached answer is for one state of the database: data_version moves with any commit.
+    const version = db.pragma('data_version', { simple: true }) as number;
+    const hit = statsCache.get(db);
+    if (hit && hit.version === version) return hit.stats;
+    // One pass over the entries, grouped small (location x type x kind), summed here.
+    const groups = db.prepare('SELECT loc, t, kind, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes, SUM(cid IS NULL) AS unid FROM entries GROUP BY loc, t, kind').all() as { loc: string; t: number; kind: string; n: number; bytes: number; unid: number }[];
+    const locations = db.prepare('SELECT l.id, l.name, l.path, l.dev, d.name AS devName FROM locations l LEFT JOIN devices d ON d.dev = l.dev').all() as { id: string; name: string; path: string; dev: string; devName: string | null }[];
+    let files = 0;
+    let bytes = 0;
+    let folders = 0;
+    let unidentified = 0;
+    const kinds = new Map<string, { kind: string; files: number; bytes: number }>();
+    const locs = new Map(locations.map((l) => [l.id, { id: l.id, name: l.name, path: l.path, files: 0, bytes: 0 }]));
+    for (const g of groups) {
+      if (g.t === 1) folders += g.n;
+      if (g.t !== 0) continue;
+      files += g.n;
+      bytes += g.bytes;
+      unidentified += g.unid;
+      const k = kinds.get(g.kind) ?? kinds.set(g.kind, { kind: g.kind, files: 0, bytes: 0 }).get(g.kind)!;
+      k.files += g.n;
+      k.bytes += g.bytes;
+      const l = locs.get(g.loc);
+      if (l) {
+        l.files += g.n;
+        l.bytes += g.bytes;
+      }
+    }
+    const devices = new Map<string, { dev: string; name: string | null; files: number; bytes: number }>();
+    for (const l of locations) {
+      const d = devices.get(l.dev) ?? devices.set(l.dev, { dev: l.dev, name: l.devName, files: 0, bytes: 0 }).get(l.dev)!;
+      d.files += locs.get(l.id)!.files;
+      d.bytes += locs.get(l.id)!.bytes;
+    }
+    const byBytes = (a: { bytes: number }, b: { bytes: number }): number => b.bytes - a.bytes;
+    const waste = db.prepare('SELECT COALESCE(SUM(w), 0) AS wasted, COUNT(*) AS groups FROM (SELECT (COUNT(*) - 1) * MAX(size) AS w FROM entries WHERE cid IS NOT NULL AND t = 0 GROUP BY cid HAVING COUNT(*) > 1)').get() as { wasted: number; groups: number };
+    const stats = {
+      files, bytes, folders, unidentified, duplicateGroups: waste.groups, wastedBytes: waste.wasted,
+      byKind: [...kinds.values()].sort(byBytes), byLocation: [...locs.values()].sort(byBytes), byDevice: [...devices.values()].sort(byBytes),
+    };
+    statsCache.set(db, { version, stats });
+    return stats;
   },
 });
