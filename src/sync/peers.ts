@@ -204,10 +204,16 @@ export class PeerManager {
     const l: Linked = { link, sessions: new Map(), outbound };
     this.links.set(link.peerId, l);
     link.on('message', (ch: string, bytes: Uint8Array) => ch === 'ctl' && this.onControl(l, bytes));
-    link.once('close', () => {
+    link.once('close', (reason: string) => {
       for (const s of l.sessions.values()) s.close();
       if (this.links.get(link.peerId) === l) this.links.delete(link.peerId);
       this.publishCounts();
+      // A member cut off for misbehaving is counted like a refused handshake.
+      const abuse = /^E_(FLOOD|BAD_FRAME|FRAME_TOO_LARGE)\b/.exec(reason)?.[0];
+      if (abuse) {
+        this.refused(abuse);
+        this.core.log?.warn({ peer: link.peerId, reason }, 'disconnected a misbehaving peer');
+      }
     });
     this.attachLibraries(l);
     this.publishCounts();

@@ -7,14 +7,14 @@ import type WebSocket from 'ws';
 import { SdError } from '../errors.js';
 import { deviceIdOf, publicKeyFromRaw, signBytes, verifyBytes } from '../events/keys.js';
 import { PeerLink } from './link.js';
-import { takeEarly } from './ws.js';
+import { handshakeTimeoutMs, takeEarly } from './ws.js';
 import { deviceIdFromPublicKey } from './identity.js';
 import type { ReliableStream } from './reliable.js';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
 const DOMAIN = Buffer.from('vdfs-link-v1');
-const TIMEOUT_MS = 10_000;
+
 
 export interface HandshakeOptions {
   privateKey: KeyObject;
@@ -34,6 +34,8 @@ class Reader {
   private readonly queue: Buffer[] = [];
   private waiting: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void } | undefined;
   private closed: Error | undefined;
+  /** Why the socket failed, if it did (kept even when a close follows). */
+  failure: SdError | undefined;
   private readonly onMsg = (data: Buffer): void => {
     this.queue.push(data);
     this.pump();
@@ -43,10 +45,19 @@ class Reader {
     this.pump();
   };
 
+  private readonly onError = (e: Error & { code?: string }): void => {
+    this.failure ??= e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+      ? new SdError('E_FRAME_TOO_LARGE', 'the peer sent a frame over the limit during the handshake')
+      : new SdError('E_BAD_HANDSHAKE', `transport error during the handshake: ${e.message}`);
+    this.closed = this.failure;
+    this.pump();
+  };
+
   constructor(private readonly ws: WebSocket) {
     this.queue.push(...takeEarly(ws));
     ws.on('message', this.onMsg);
     ws.on('close', this.onClose);
+    ws.on('error', this.onError);
   }
 
   next(): Promise<Record<string, unknown>> {
@@ -54,7 +65,7 @@ class Reader {
       const timer = setTimeout(() => {
         this.waiting = undefined;
         reject(new SdError('E_HANDSHAKE_TIMEOUT', 'the peer did not complete the handshake in time'));
-      }, TIMEOUT_MS);
+      }, handshakeTimeoutMs());
       this.waiting = {
         resolve: (m) => (clearTimeout(timer), resolve(m)),
         reject: (e) => (clearTimeout(timer), reject(e)),
@@ -88,6 +99,7 @@ class Reader {
   detach(): Buffer[] {
     this.ws.off('message', this.onMsg);
     this.ws.off('close', this.onClose);
+    this.ws.off('error', this.onError);
     return this.queue.splice(0);
   }
 }
@@ -137,6 +149,9 @@ async function run(ws: WebSocket, reader: Reader, opts: HandshakeOptions): Promi
   ws.send(packr.pack({ t: 'ok' }));
   const ok = await next(ws);
   if (ok.t !== 'ok') throw new SdError('E_BAD_HANDSHAKE', 'the peer did not confirm the link');
+  // What followed the peer's 'ok' in the same read may already have closed the socket (an
+  // oversized frame): no link on a dead socket.
+  if (ws.readyState !== ws.OPEN) throw reader.failure ?? new SdError('E_LINK_CLOSED', 'the peer closed right after the handshake');
   const early = reader.detach();
   const link = new PeerLink(ws, { peerId, peerPublicKey: new Uint8Array(pub), kind: 'lan-ws', mode: effective, restricted: opts.mode === 'member' && effective === 'pair', remoteAddress: opts.remoteAddress }, opts.heartbeatMs);
   // Frames the peer sent right after its 'ok' are delivered once the caller has attached.
@@ -170,7 +185,7 @@ export async function authenticate(stream: ReliableStream, opts: AuthOptions): P
   let closed: string | undefined;
   stream.onMessage((m) => (inbox.push(m), wake?.()));
   stream.onClose((r) => ((closed = r), wake?.()));
-  const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
+  const timeoutMs = opts.timeoutMs ?? handshakeTimeoutMs();
   const deadline = Date.now() + timeoutMs;
   const next = async (): Promise<Record<string, unknown>> => {
     while (!inbox.length) {

@@ -17,6 +17,14 @@ export interface LinkStats {
   badFrames: number;
 }
 
+/**
+ * Inbound frames a member may send: a burst of FLOOD_BURST, refilled at FLOOD_RATE a second.
+ * Replication sends a few large frames a second and a relay a few thousand small ones; a peer
+ * far above that is flooding and is disconnected (E_FLOOD).
+ */
+export const FLOOD_RATE = 20_000;
+export const FLOOD_BURST = 100_000;
+
 export interface PeerLinkInfo {
   peerId: string;
   peerPublicKey: Uint8Array;
@@ -34,6 +42,8 @@ export class PeerLink extends EventEmitter {
   private closed = false;
   private lastSeen = Date.now();
   private readonly beat: NodeJS.Timeout;
+  private tokens = FLOOD_BURST;
+  private refilledAt = Date.now();
 
   constructor(
     private readonly ws: WebSocket,
@@ -44,8 +54,10 @@ export class PeerLink extends EventEmitter {
     this.setMaxListeners(100);
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(data, isBinary));
     ws.on('pong', () => (this.lastSeen = Date.now()));
-    ws.on('close', (code, reason) => this.finish(reason.toString() || `closed (${code})`));
-    ws.on('error', (e) => this.finish(`transport error: ${e.message}`));
+    // 1009: a frame over the limit. Ours stay far under it (batches of at most ~2 MiB), so it
+    // was the peer's, whichever side's 'close' or 'error' event comes first.
+    ws.on('close', (code, reason) => this.finish(code === 1009 ? 'E_FRAME_TOO_LARGE: the peer sent a frame over the limit' : reason.toString() || `closed (${code})`));
+    ws.on('error', (e: Error & { code?: string }) => this.finish(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'E_FRAME_TOO_LARGE: the peer sent a frame over the limit' : `transport error: ${e.message}`));
     this.beat = setInterval(() => {
       if (Date.now() - this.lastSeen > heartbeatMs * 3) return this.close('E_HEARTBEAT: the peer stopped answering');
       try {
@@ -79,7 +91,15 @@ export class PeerLink extends EventEmitter {
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {
-    this.lastSeen = Date.now();
+    if (this.closed) return;
+    const now = Date.now();
+    this.tokens = Math.min(FLOOD_BURST, this.tokens + ((now - this.refilledAt) * FLOOD_RATE) / 1000);
+    this.refilledAt = now;
+    if (--this.tokens < 0) {
+      this.close(`E_FLOOD: more than ${FLOOD_BURST} frames at over ${FLOOD_RATE} a second`);
+      return;
+    }
+    this.lastSeen = now;
     this.stats.receivedFrames++;
     this.stats.receivedBytes += data.length;
     let channel: unknown;

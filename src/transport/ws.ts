@@ -1,9 +1,17 @@
 // WebSocket listener and dialer for peer links (ws).
+import { createServer } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { SdError } from '../errors.js';
 import type { MessageTransport } from './types.js';
 
-const MAX_PAYLOAD = 64 * 1024 * 1024;
+/** The largest frame a peer link accepts (a feed batch is at most ~2 MiB); bigger closes it. */
+export const MAX_PAYLOAD = 16 * 1024 * 1024;
+
+/** Each handshake step's deadline; SD_HANDSHAKE_TIMEOUT_MS lowers it (tests of stalled peers). */
+export function handshakeTimeoutMs(): number {
+  const v = Number(process.env.SD_HANDSHAKE_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 10_000;
+}
 const WS_TRANSPORT_MAX = 256 * 1024;
 const LOW_WATER = 256 * 1024;
 
@@ -26,17 +34,39 @@ export function listenWs(
   // Transports carry reliable-layer chunks only, so their frames stay small.
   const maxPayload = typeof a === 'string' ? MAX_PAYLOAD : WS_TRANSPORT_MAX;
   return new Promise((resolve, reject) => {
-    const wss = new WebSocketServer({ host, port, maxPayload, perMessageDeflate: false });
-    wss.once('error', (e) => reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${host}:${port}: ${e.message}`)));
-    wss.on('connection', (ws, req) => onSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
-    wss.once('listening', () => {
-      const addr = wss.address();
+    // A connection that never finishes its HTTP upgrade (slow loris) is cut at the handshake
+    // deadline, not at Node's 60 s default; after the upgrade the handshake's own deadline applies.
+    const deadline = handshakeTimeoutMs();
+    const server = createServer({ headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.min(1000, deadline) });
+    server.on('request', (_req, res) => res.writeHead(426).end());
+    const wss = new WebSocketServer({ server, maxPayload, perMessageDeflate: false });
+    server.once('error', (e) => reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${host}:${port}: ${e.message}`)));
+    // Our own deadline too: a socket not upgraded in time is cut, whatever Node's checks do.
+    const upgraded = new WeakSet<object>();
+    server.on('connection', (socket) => {
+      const timer = setTimeout(() => upgraded.has(socket) || socket.destroy(), deadline);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+    });
+    wss.on('connection', (ws, req) => {
+      upgraded.add(req.socket);
+      // A protocol error (an oversized or malformed frame) is an 'error' event: without a
+      // listener it would throw in the daemon. ws closes the socket itself; the handshake or the
+      // link listens too and records why.
+      ws.on('error', () => undefined);
+      onSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    });
+    server.listen(port, host, () => {
+      const addr = server.address();
       resolve({
         port: typeof addr === 'object' && addr ? addr.port : port,
         close: () =>
           new Promise<void>((r) => {
             for (const c of wss.clients) c.terminate();
-            wss.close(() => r());
+            wss.close(() => {
+              server.closeAllConnections();
+              server.close(() => r());
+            });
           }),
       });
     });
@@ -63,6 +93,7 @@ export function dialWs(host: string, port: number, timeoutMs = 5000): Promise<We
     early.set(ws, { queue, listener });
     ws.once('open', () => {
       ws.off('error', onError);
+      ws.on('error', () => undefined); // never an unhandled 'error' (see listenWs)
       resolve(ws);
     });
     const onError = (e: Error): void => reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${host}:${port}: ${e.message}`));

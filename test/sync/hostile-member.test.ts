@@ -1,0 +1,132 @@
+// A paired member turned hostile, against a live listener: an oversized frame, a flood of
+// frames, a replay of events the victim already holds, and stalls (slow loris) at the HTTP and
+// at the WebSocket level. Each is refused or disconnected and counted in the sync status, the
+// victim's log stays verified with nothing duplicated, and an honest member keeps syncing.
+import test from 'ava';
+import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Packr } from 'msgpackr';
+import type WebSocket from 'ws';
+import { Core } from '../../src/core.js';
+import { pack } from '../../src/events/codec.js';
+import { handshake } from '../../src/transport/handshake.js';
+import { dialWs, MAX_PAYLOAD } from '../../src/transport/ws.js';
+import { FLOOD_BURST } from '../../src/transport/link.js';
+import { tempDir } from '../helpers.js';
+
+process.env.SD_P2P_HOST = '127.0.0.1';
+// Stalled peers are cut at this deadline (the default is 10 s); read when the listener starts.
+process.env.SD_HANDSHAKE_TIMEOUT_MS = '400';
+const packr = new Packr({ useRecords: false });
+
+async function until(cond: () => boolean, ms = 15_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return cond();
+}
+
+test('a hostile member is disconnected and counted for oversized frames, floods and stalls; replays change nothing; the honest member keeps syncing', async (t) => {
+  const a = await Core.open(tempDir(t));
+  const b = await Core.open(tempDir(t));
+  const c = await Core.open(tempDir(t));
+  let cOpen = true;
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    if (cOpen) await c.close();
+  });
+  for (const x of [a, b, c]) await x.startPeers('127.0.0.1', 0);
+  for (const x of [b, c]) await x.command('pair.join', { code: (await a.command<{ code: string }>('pair.invite', {})).result!.code });
+  const lib = a.libraries.resolve().id;
+  const port = a.peers!.port!;
+  const refusals = (): Record<string, number> => a.peers!.status().refusals;
+  // C's own daemon goes away; the test speaks for C with C's key from here on.
+  const cKeys = { privateKey: c.device.privateKey, publicKey: c.device.publicKey };
+  const cId = c.device.id;
+  await c.close();
+  cOpen = false;
+  t.true(await until(() => !a.peers!.status().peers.some((p) => p.device === cId && p.link !== null)), 'A dropped its link to C');
+
+  /** A raw, authenticated link as member C: the test then writes whatever it likes. */
+  const asC = async (): Promise<{ ws: WebSocket; closed: Promise<string> }> => {
+    const ws = await dialWs('127.0.0.1', port);
+    const closed = new Promise<string>((r) => ws.once('close', (_code: number, reason: Buffer) => r(reason.toString())));
+    await handshake(ws, { ...cKeys, mode: 'member', isAllowed: () => true, expect: a.device.id, remoteAddress: `127.0.0.1:${port}` });
+    return { ws, closed };
+  };
+
+  // 1. A frame over the limit: the link is closed and counted; nothing of it is read.
+  {
+    const { ws, closed } = await asC();
+    ws.send(Buffer.alloc(MAX_PAYLOAD + 1024, 1));
+    await closed;
+    t.true(await until(() => (refusals().E_FRAME_TOO_LARGE ?? 0) === 1), JSON.stringify(refusals()));
+  }
+
+  // 2. A flood of small frames: cut with E_FLOOD, counted.
+  {
+    const { ws, closed } = await asC();
+    const noise = packr.pack(['noise', Buffer.alloc(8)]);
+    let sent = 0;
+    let open = true;
+    void closed.then(() => (open = false));
+    // Bounded: at most three times the burst the link tolerates.
+    while (open && sent < 3 * FLOOD_BURST) {
+      for (let i = 0; i < 5000; i++) ws.send(noise);
+      sent += 5000;
+      await new Promise((r) => setImmediate(r));
+    }
+    t.regex(await closed, /^E_FLOOD/);
+    t.true(await until(() => (refusals().E_FLOOD ?? 0) === 1), JSON.stringify(refusals()));
+  }
+
+  // 3. A replay of A's own history (events A already holds) through the feed: nothing is added.
+  {
+    const la = a.libraries.resolve(lib);
+    const before = (la.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    const rows = la.db.prepare('SELECT bytes, sig FROM events WHERE dev = ? ORDER BY seq').all(a.device.id) as { bytes: Buffer; sig: Buffer }[];
+    const { ws } = await asC();
+    for (let i = 0; i < 3; i++) ws.send(packr.pack([`feed:${lib}`, pack({ t: 'events', dev: a.device.id, list: rows.map((r) => [new Uint8Array(r.bytes), new Uint8Array(r.sig)]) })]));
+    await new Promise((r) => setTimeout(r, 300));
+    t.is((la.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n, before);
+    ws.close();
+  }
+
+  // 4. Slow loris over HTTP: half an upgrade request, then silence. Cut at the deadline.
+  {
+    const s = connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const t0 = Date.now();
+    let cut = false;
+    s.once('close', () => (cut = true));
+    s.on('error', () => undefined);
+    s.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websock');
+    t.true(await until(() => cut, 5000), `still open after ${Date.now() - t0} ms`);
+    s.destroy();
+  }
+
+  // 5. Slow loris over WebSocket: the upgrade completes, then half a frame and silence. The
+  //    handshake deadline cuts it and it is counted.
+  {
+    const before = refusals().E_HANDSHAKE_TIMEOUT ?? 0;
+    const s = connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await new Promise<void>((r) => s.once('data', (d: Buffer) => (d.toString().startsWith('HTTP/1.1 101') ? r() : t.fail(d.toString()))));
+    let cut = false;
+    s.once('close', () => (cut = true));
+    s.on('error', () => undefined);
+    s.write(Buffer.from([0x82, 0xfe, 0x01])); // a masked binary frame header, cut short
+    const t0 = Date.now();
+    t.true(await until(() => cut, 5000), `still open after ${Date.now() - t0} ms`);
+    s.destroy();
+    t.true(await until(() => (refusals().E_HANDSHAKE_TIMEOUT ?? 0) === before + 1), JSON.stringify(refusals()));
+  }
+
+  // The victim's log is intact and the honest member still syncs.
+  t.true((await a.query<{ ok: boolean }>('log.verify', {})).ok);
+  await a.command('tag.create', { name: 'still-syncing' });
+  t.true(await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()));
+  const status = await a.query<{ refusals: Record<string, number> }>('sync.status', {});
+  t.like(status.refusals, { E_FRAME_TOO_LARGE: 1, E_FLOOD: 1 });
+});
