@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../src/core.js';
-import { fuzzFeed, fuzzRpcDecoder } from './targets.js';
+import { fuzzFeed, fuzzHandshake, fuzzRpcDecoder } from './targets.js';
 
 const runs = Number(process.argv[2] ?? process.env.FUZZ_RUNS ?? 100_000);
 const mb = (): number => Math.round(process.memoryUsage().rss / 1048576);
@@ -12,6 +12,9 @@ let t0 = performance.now();
 const rss0 = mb();
 const rpc = fuzzRpcDecoder(runs);
 console.log(`rpc decoder: ${rpc.runs} inputs, ${rpc.refused} refused, ${rpc.valid} valid requests, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${rss0} -> ${mb()} MB, 0 crashes`);
+t0 = performance.now();
+const hs = await fuzzHandshake(runs);
+console.log(`peer handshake: ${hs.runs} inputs, refused ${JSON.stringify(hs.refused)}, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mb()} MB, 0 crashes, no link made`);
 const dir = mkdtempSync(join(tmpdir(), 'sd-fuzz-'));
 try {
   const core = await Core.open(dir, { services: false });

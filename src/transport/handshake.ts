@@ -88,7 +88,9 @@ class Reader {
     this.waiting = undefined;
     try {
       const m = unpackr.unpack(data) as Record<string, unknown>;
-      if (m && typeof m === 'object' && m.t === 'refuse') return w.reject(new SdError(String(m.code), String(m.reason)));
+      if (!m || typeof m !== 'object' || Array.isArray(m)) return w.reject(new SdError('E_BAD_HANDSHAKE', 'a handshake message is not a map'));
+      // The peer names the code of its refusal: only a well-formed one is kept (it is counted).
+      if (m.t === 'refuse') return w.reject(new SdError(typeof m.code === 'string' && /^E_[A-Z_]{1,40}$/.test(m.code) ? m.code : 'E_REFUSED', String(m.reason).slice(0, 200)));
       w.resolve(m);
     } catch {
       w.reject(new SdError('E_BAD_HANDSHAKE', 'undecodable handshake message'));

@@ -1,6 +1,6 @@
-// The short version of fuzz/run.ts: hostile inputs to the RPC decoder and the feed protocol.
+// The short version of fuzz/run.ts: hostile inputs to the RPC decoder, the peer handshake and the feed protocol.
 import test from 'ava';
-import { fuzzFeed, fuzzRpcDecoder } from '../../fuzz/targets.js';
+import { fuzzFeed, fuzzHandshake, fuzzRpcDecoder } from '../../fuzz/targets.js';
 import { openCore } from '../helpers.js';
 import { FeedSession } from '../../src/sync/feed.js';
 import { memoryChannelPair } from '../../src/sync/memory-channel.js';
@@ -9,6 +9,12 @@ test('2,000 hostile RPC byte streams: only refusals, never more buffered than th
   const r = fuzzRpcDecoder(2000);
   t.true(r.refused > 0);
   t.is(r.runs, 2000);
+});
+
+test('2,000 hostile peer handshakes: each ends in a refusal, none in a link, nothing escapes', async (t) => {
+  const r = await fuzzHandshake(2000);
+  t.is(Object.values(r.refused).reduce((x, y) => x + y, 0), 2000);
+  t.true((r.refused.E_LINK_CLOSED ?? 0) > 0, 'some inputs got past the hello to the proof step');
 });
 
 test('2,000 hostile feed messages: refused and counted, nothing stored, an honest peer still syncs', async (t) => {
