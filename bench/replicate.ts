@@ -1,7 +1,8 @@
 // Issue-5 benches, two cores on loopback over the WebSocket peer link: initial replication of a
-// 100,000-entry index in walk order (verify + append + project), a tag applied on A queryable on B (p50), and
-// catch-up after 10,000 events made offline. The peer figure is a plain SQLite copy of the same
-// rows (what any replication must at least do); Syncthing is not installed here (see README).
+// 100,000-entry index in walk order (verify + append + project), a tag applied on A queryable on
+// B (p50), and catch-up after 10,000 events made offline. The peer figure is a plain SQLite copy
+// of the same rows (what any replication must at least do); the comparison with Syncthing on a
+// real tree is bench/syncthing.ts, WebRTC is bench/replicate-rtc.ts.
 import Database from 'better-sqlite3-multiple-ciphers';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
