@@ -4,7 +4,6 @@
 // The native kernel hashes a 1 GiB file about 5x faster than hash-wasm here (bench/hash.ts).
 // SD_BLAKE3=wasm forces the fallback (tests use it to show both give the same ids).
 import { createRequire } from 'node:module';
-import { createBLAKE3 } from 'hash-wasm';
 
 export interface Blake3 {
   init(): void;
@@ -51,6 +50,8 @@ export async function createBlake3(bits: 128 | 256): Promise<Blake3> {
       digest: () => h.digest('hex').slice(0, hexLen),
     };
   }
+  // Imported only when needed: the workers of the hash pool then never load it.
+  const { createBLAKE3 } = await import('hash-wasm');
   const h = await createBLAKE3(bits);
   return {
     init: () => void h.init(),
