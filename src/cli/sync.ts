@@ -12,7 +12,7 @@ interface PeerStatus {
   link: string | null;
   since: number | null;
   lastError: string | null;
-  libraries: { library: string; received: number; sent: number; rejected: Record<string, number>; lastError: string | null; behind: number; ahead: number; feeds: { dev: string; ours: number; theirs: number }[] }[];
+  libraries: { library: string; received: number; sent: number; rejected: Record<string, number>; lastError: string | null; behind: number; ahead: number; shared?: string; feeds: { dev: string; ours: number; theirs: number }[] }[];
 }
 
 export function syncCommands(program: Command): void {
@@ -60,7 +60,7 @@ export function syncCommands(program: Command): void {
         for (const x of s.peers) {
           lines.push('', `${p.bold(x.name ?? shortId(x.device, 12))}  ${x.address ?? ''}  ${x.state === 'live' ? p.green(x.state) : p.yellow(x.state)}  ${x.link ?? 'no link'}${x.lastError ? `  last error: ${x.lastError}` : ''}`);
           for (const l of x.libraries) {
-            lines.push(`  library ${shortId(l.library)}: received ${l.received}, sent ${l.sent}, behind ${l.behind}, ahead ${l.ahead}${Object.keys(l.rejected).length ? `, refused ${JSON.stringify(l.rejected)}` : ''}`);
+            lines.push(`  library ${shortId(l.library)}: received ${l.received}, sent ${l.sent}, behind ${l.behind}, ahead ${l.ahead}, shared documents ${l.shared ?? '?'}${Object.keys(l.rejected).length ? `, refused ${JSON.stringify(l.rejected)}` : ''}`);
             lines.push(table(['  FEED', 'OURS', 'THEIRS'], l.feeds.map((f) => [`  ${shortId(f.dev, 12)}`, f.ours, f.theirs]), ctx.style));
           }
         }

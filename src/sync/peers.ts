@@ -406,7 +406,7 @@ export class PeerManager {
   status(): {
     port: number | null;
     refusals: Record<string, number>;
-    peers: { device: string; address: string | null; state: string; link: string | null; since: number | null; lastError: string | null; libraries: { library: string; received: number; sent: number; rejected: Record<string, number>; lastError: string | null; behind: number; ahead: number; feeds: { dev: string; ours: number; theirs: number }[] }[] }[];
+    peers: { device: string; address: string | null; state: string; link: string | null; since: number | null; lastError: string | null; libraries: { library: string; received: number; sent: number; rejected: Record<string, number>; lastError: string | null; behind: number; ahead: number; shared: string; feeds: { dev: string; ours: number; theirs: number }[] }[] }[];
   } {
     const peers = new Map<string, ReturnType<PeerManager['status']>['peers'][number]>();
     for (const d of this.dialers.values()) {
@@ -426,6 +426,12 @@ export class PeerManager {
           ahead: feeds.reduce((n, f) => n + Math.max(0, f.ours - f.theirs), 0),
           feeds,
         };
+      }).map((x) => {
+        // Every Automerge change rides a signed event: equal feeds mean both sides hold the same
+        // changes. Documents not loaded yet (lazy) are projected from the log all the same.
+        const lib = this.core.libraries.list().find((y) => y.id === x.library);
+        const shared = !lib?.repo ? 'not loaded' : x.behind === 0 && x.ahead === 0 ? 'in sync' : 'catching up';
+        return { ...x, shared };
       });
       const catching = libs.some((x) => x.behind > 0);
       const prev = peers.get(dev);

@@ -129,4 +129,7 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
   t.true(await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()));
   const status = await a.query<{ refusals: Record<string, number> }>('sync.status', {});
   t.like(status.refusals, { E_FRAME_TOO_LARGE: 1, E_FLOOD: 1 });
+  // With B: the feeds are level, so the shared documents hold the same changes.
+  const withB = (): { shared: string; behind: number; ahead: number } | undefined => a.peers!.status().peers.find((p) => p.device === b.device.id)?.libraries.find((l) => l.library === lib);
+  t.true(await until(() => withB()?.shared === 'in sync'), JSON.stringify(withB()));
 });
