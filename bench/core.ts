@@ -48,12 +48,25 @@ async function main(): Promise<void> {
     const plainMs = performance.now() - t0;
     plain.close();
     console.log(`${'bench'.padEnd(34)} ${'vdfs'.padStart(18)} ${'peer'.padStart(24)} ${'ratio'.padStart(8)}`);
-    row(`append ${N_APPEND} single events (group commit)`, `${Math.round((N_APPEND / appendMs) * 1000)} ev/s`, `${Math.round((N_APPEND / plainMs) * 1000)} rows/s sqlite`, `${(appendMs / plainMs).toFixed(2)}x`);
-    row(`  ... one commit per event`, `${Math.round((N_APPEND / soloMs) * 1000)} ev/s`, `${Math.round((N_APPEND / plainMs) * 1000)} rows/s sqlite`, `${(soloMs / plainMs).toFixed(2)}x`);
+    row(
+      `append ${N_APPEND} single events (group commit)`,
+      `${Math.round((N_APPEND / appendMs) * 1000)} ev/s`,
+      `${Math.round((N_APPEND / plainMs) * 1000)} rows/s sqlite`,
+      `${(appendMs / plainMs).toFixed(2)}x`,
+    );
+    row(
+      `  ... one commit per event`,
+      `${Math.round((N_APPEND / soloMs) * 1000)} ev/s`,
+      `${Math.round((N_APPEND / plainMs) * 1000)} rows/s sqlite`,
+      `${(soloMs / plainMs).toFixed(2)}x`,
+    );
 
     // verify: grow the log to N_VERIFY events in batches, then verify all of it
     const more = Math.max(0, N_VERIFY - lib.log.count());
-    for (let i = 0; i < more; i += 5000) lib.write(() => { for (let j = i; j < Math.min(more, i + 5000); j++) lib.append('library.renamed', { name: `m${j}` }); });
+    for (let i = 0; i < more; i += 5000)
+      lib.write(() => {
+        for (let j = i; j < Math.min(more, i + 5000); j++) lib.append('library.renamed', { name: `m${j}` });
+      });
     t0 = performance.now();
     const rep = await verifyLogParallel(lib.db, lib.id, rosterLookup(lib.db), lib.opened);
     const verifyMs = performance.now() - t0;
@@ -62,7 +75,12 @@ async function main(): Promise<void> {
     let n = 0;
     for (const _ of lib.db.prepare('SELECT dev, seq, hash, bytes, sig FROM events ORDER BY dev, seq').iterate()) n++;
     const scanMs = performance.now() - t0;
-    row(`log verify ${rep.events} events`, `${Math.round((rep.events / verifyMs) * 1000)} ev/s`, `${Math.round((n / scanMs) * 1000)} rows/s scan`, `${(verifyMs / scanMs).toFixed(1)}x`);
+    row(
+      `log verify ${rep.events} events`,
+      `${Math.round((rep.events / verifyMs) * 1000)} ev/s`,
+      `${Math.round((n / scanMs) * 1000)} rows/s scan`,
+      `${(verifyMs / scanMs).toFixed(1)}x`,
+    );
     await core.close();
 
     // sd status round trip vs node -e 0 (process start to exit), median of 15
@@ -81,7 +99,12 @@ async function main(): Promise<void> {
         st.push(time(process.execPath, [SD, 'status']));
         ne.push(time(process.execPath, ['-e', '0']));
       }
-      row('sd status round trip (median)', `${median(st).toFixed(0)} ms`, `${median(ne).toFixed(0)} ms node -e 0`, `${(median(st) / median(ne)).toFixed(2)}x`);
+      row(
+        'sd status round trip (median)',
+        `${median(st).toFixed(0)} ms`,
+        `${median(ne).toFixed(0)} ms node -e 0`,
+        `${(median(st) / median(ne)).toFixed(2)}x`,
+      );
     } finally {
       spawnSync(process.execPath, [SD, 'stop', '--data-dir', dir], { stdio: 'ignore' });
     }

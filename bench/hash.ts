@@ -27,7 +27,13 @@ for (const threads of [...new Set([availableParallelism(), 1])]) {
     const { ms, result } = await timeIt(() => pool.hash(paths));
     const failed = result.filter((r) => 'error' in r).length;
     if (failed > 0) console.log(`${failed} files failed to hash`);
-    rows.push({ what: `content id, pool x${threads} vs b3sum x1`, unit: 'files/s', ours: filesPerSec(ms), peer: filesPerSec(b3Tree), target: threads > 1 ? '>= 20,000/s, ratio >= 0.5' : '' });
+    rows.push({
+      what: `content id, pool x${threads} vs b3sum x1`,
+      unit: 'files/s',
+      ours: filesPerSec(ms),
+      peer: filesPerSec(b3Tree),
+      target: threads > 1 ? '>= 20,000/s, ratio >= 0.5' : '',
+    });
   } finally {
     await pool.close();
   }
@@ -47,11 +53,19 @@ if (!existsSync(big) || statSync(big).size !== GiB) {
       for (let i = 0; i < view.length; i += 1024) view[i] = Math.floor(rng() * 2 ** 32); // cheap variety
       writeSync(fd, chunk, 0, chunk.length, off);
     }
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
   console.log(`wrote ${big}`);
 }
 const ours = await timeIt(() => fullBlake3(big), 2);
 const b3Big = haveB3 ? timeShell(`b3sum --num-threads 1 '${big}' > /dev/null`, 2) : NaN;
 const mibPerSec = (ms: number): number => (1024 / ms) * 1000;
-rows.push({ what: 'full BLAKE3 1 GiB vs b3sum x1', unit: 'MiB/s', ours: mibPerSec(ours.ms), peer: mibPerSec(b3Big), target: 'ratio >= 0.5' });
+rows.push({
+  what: 'full BLAKE3 1 GiB vs b3sum x1',
+  unit: 'MiB/s',
+  ours: mibPerSec(ours.ms),
+  peer: mibPerSec(b3Big),
+  target: 'ratio >= 0.5',
+});
 printTable('hash (warm cache, best of runs)', rows);

@@ -18,5 +18,7 @@ const atEnd = process.memoryUsage().rss;
 await new Promise((r) => setTimeout(r, 2000));
 global.gc?.();
 await new Promise((r) => setTimeout(r, 500));
-process.stdout.write(`${JSON.stringify({ atEndMB: Math.round(atEnd / 1048576), idleMB: Math.round(process.memoryUsage().rss / 1048576) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ atEndMB: Math.round(atEnd / 1048576), idleMB: Math.round(process.memoryUsage().rss / 1048576) })}\n`,
+);
 await core.close();

@@ -16,7 +16,13 @@ import { benchTree, hasCommand, printTable, timeShell, type Row } from './lib.js
 const root = benchTree(process.argv[2]);
 const RUNS = Number(process.env.RUNS ?? 2);
 
-interface Timing { walkMs: number; identifyMs: number; totalMs: number; entries: number; files: number }
+interface Timing {
+  walkMs: number;
+  identifyMs: number;
+  totalMs: number;
+  entries: number;
+  files: number;
+}
 
 async function waitDone(core: Core, job: string): Promise<{ state: string; done: number }> {
   const deadline = Date.now() + 600_000;
@@ -29,7 +35,10 @@ async function waitDone(core: Core, job: string): Promise<{ state: string; done:
 }
 
 /** One index job of a location; returns phase times measured from the bus. */
-async function timedJob(core: Core, start: () => Promise<string>): Promise<{ started: number; walkEnd: number; identifyEnd: number; end: number; job: string }> {
+async function timedJob(
+  core: Core,
+  start: () => Promise<string>,
+): Promise<{ started: number; walkEnd: number; identifyEnd: number; end: number; job: string }> {
   const marks = { started: 0, walkEnd: 0, identifyEnd: 0, end: 0 };
   let identifying = false;
   const stop = core.bus.subscribe((m) => {
@@ -40,7 +49,11 @@ async function timedJob(core: Core, start: () => Promise<string>): Promise<{ sta
     if (m.type === 'entries.identified') {
       identifying = true;
       marks.identifyEnd = now;
-    } else if (!identifying && (m.type === 'entries.upserted' || m.type === 'entries.moved' || m.type === 'entries.deleted')) marks.walkEnd = now;
+    } else if (
+      !identifying &&
+      (m.type === 'entries.upserted' || m.type === 'entries.moved' || m.type === 'entries.deleted')
+    )
+      marks.walkEnd = now;
   });
   try {
     const job = await start();
@@ -55,7 +68,10 @@ async function timedJob(core: Core, start: () => Promise<string>): Promise<{ sta
 
 function counts(core: Core): { entries: number; files: number } {
   const db = core.libraries.resolve().ro;
-  const r = db.prepare('SELECT COUNT(*) AS entries, SUM(t = 0) AS files FROM entries').get() as { entries: number; files: number };
+  const r = db.prepare('SELECT COUNT(*) AS entries, SUM(t = 0) AS files FROM entries').get() as {
+    entries: number;
+    files: number;
+  };
   return r;
 }
 
@@ -79,13 +95,23 @@ for (let run = 0; run < RUNS; run++) {
       return out.result!.job;
     });
     const c = counts(core);
-    const timing: Timing = { walkMs: t.walkEnd - t.started, identifyMs: t.identifyEnd - t.walkEnd, totalMs: t.end - t.started, ...c };
-    console.log(`run ${run + 1}: ${c.entries} entries (${c.files} files): walk+diff+events ${timing.walkMs.toFixed(0)} ms, identify ${timing.identifyMs.toFixed(0)} ms, whole job ${timing.totalMs.toFixed(0)} ms`);
+    const timing: Timing = {
+      walkMs: t.walkEnd - t.started,
+      identifyMs: t.identifyEnd - t.walkEnd,
+      totalMs: t.end - t.started,
+      ...c,
+    };
+    console.log(
+      `run ${run + 1}: ${c.entries} entries (${c.files} files): walk+diff+events ${timing.walkMs.toFixed(0)} ms, identify ${timing.identifyMs.toFixed(0)} ms, whole job ${timing.totalMs.toFixed(0)} ms`,
+    );
     if (!best || timing.totalMs < best.totalMs) best = timing;
     global.gc?.();
     rss = Math.max(rss, process.memoryUsage().rss);
     for (let i = 0; i < 3; i++) {
-      const r = await timedJob(core, async () => (await core.command<{ job: string }>('location.rescan', { ref: loc })).result!.job);
+      const r = await timedJob(
+        core,
+        async () => (await core.command<{ job: string }>('location.rescan', { ref: loc })).result!.job,
+      );
       rescanBest = Math.min(rescanBest, r.end - r.started);
     }
     rescanEntries = c.entries;
@@ -98,21 +124,45 @@ for (let run = 0; run < RUNS; run++) {
 
 const b = best!;
 const perSec = (n: number, ms: number): number => (n / ms) * 1000;
-console.log(`\ntree ${root}: ${b.entries} entries, ${b.files} files; find -printf ${findMs.toFixed(0)} ms${haveB3 ? `, find | xargs b3sum ${b3Ms.toFixed(0)} ms` : ''}`);
+console.log(
+  `\ntree ${root}: ${b.entries} entries, ${b.files} files; find -printf ${findMs.toFixed(0)} ms${haveB3 ? `, find | xargs b3sum ${b3Ms.toFixed(0)} ms` : ''}`,
+);
 const rows: Row[] = [
-  { what: 'metadata index (walk+diff+events+projection) vs find -printf', unit: 'entries/s', ours: perSec(b.entries, b.walkMs), peer: perSec(b.entries + 1, findMs), target: '>= 50,000/s, ratio >= 0.2' },
+  {
+    what: 'metadata index (walk+diff+events+projection) vs find -printf',
+    unit: 'entries/s',
+    ours: perSec(b.entries, b.walkMs),
+    peer: perSec(b.entries + 1, findMs),
+    target: '>= 50,000/s, ratio >= 0.2',
+  },
 ];
-if (haveB3) rows.push({ what: 'content identification vs b3sum --num-threads 1', unit: 'files/s', ours: perSec(b.files, b.identifyMs), peer: perSec(b.files, b3Ms), target: '>= 20,000/s, ratio >= 0.5' });
+if (haveB3)
+  rows.push({
+    what: 'content identification vs b3sum --num-threads 1',
+    unit: 'files/s',
+    ours: perSec(b.files, b.identifyMs),
+    peer: perSec(b.files, b3Ms),
+    target: '>= 20,000/s, ratio >= 0.5',
+  });
 printTable('index: throughput on a warm cache (best of runs)', rows);
-if (!haveB3) console.log(`content identification: ${Math.round(perSec(b.files, b.identifyMs))} files/s (b3sum not installed: peer skipped; Debian package b3sum)`);
+if (!haveB3)
+  console.log(
+    `content identification: ${Math.round(perSec(b.files, b.identifyMs))} files/s (b3sum not installed: peer skipped; Debian package b3sum)`,
+  );
 console.log(`\nwhole index job: ${Math.round(perSec(b.files, b.totalMs))} files/s (${b.totalMs.toFixed(0)} ms)`);
-console.log(`rescan of the unchanged tree: ${Math.round(perSec(rescanEntries, rescanBest))} entries/s (${rescanBest.toFixed(0)} ms, best of 3; target >= 100,000/s)`);
+console.log(
+  `rescan of the unchanged tree: ${Math.round(perSec(rescanEntries, rescanBest))} entries/s (${rescanBest.toFixed(0)} ms, best of 3; target >= 100,000/s)`,
+);
 console.log(`RSS of this bench process (all runs, peak seen): ${(rss / 2 ** 20).toFixed(0)} MB`);
 // The daemon's figure: a fresh process that indexes the tree and goes idle.
 {
   const dir = mkdtempSync(join(tmpdir(), 'vdfs-bench-rss-'));
   try {
-    const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./index-rss-child.js', import.meta.url)), join(dir, 'data'), root], { encoding: 'utf8' });
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(new URL('./index-rss-child.js', import.meta.url)), join(dir, 'data'), root],
+      { encoding: 'utf8' },
+    );
     const line = child.stdout.trim().split('\n').pop() ?? '';
     const m = JSON.parse(line) as { atEndMB: number; idleMB: number };
     console.log(`daemon RSS after indexing: ${m.atEndMB} MB when the job ends, ${m.idleMB} MB idle (target <= 200 MB)`);

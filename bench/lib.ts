@@ -35,14 +35,24 @@ export function hasCommand(name: string): boolean {
   return spawnSync('bash', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
-export interface Row { what: string; unit: string; ours: number; peer: number; target?: string }
+export interface Row {
+  what: string;
+  unit: string;
+  ours: number;
+  peer: number;
+  target?: string;
+}
 
 /** Prints ours, the peer's and ours/peer (a throughput ratio: above 1 means we are faster). */
 export function printTable(title: string, rows: Row[]): void {
   console.log(`\n${title}`);
   const head = ['what', 'ours', 'peer', 'ours/peer', 'target'];
   const body = rows.map((r) => [
-    r.what, `${fmt(r.ours)} ${r.unit}`, `${fmt(r.peer)} ${r.unit}`, (r.ours / r.peer).toFixed(2), r.target ?? '',
+    r.what,
+    `${fmt(r.ours)} ${r.unit}`,
+    `${fmt(r.peer)} ${r.unit}`,
+    (r.ours / r.peer).toFixed(2),
+    r.target ?? '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   for (const line of [head, ...body]) console.log(line.map((c, i) => c.padEnd(widths[i]!)).join('  '));
@@ -67,6 +77,8 @@ export function benchTree(dirArg?: string): string {
   const t0 = performance.now();
   const m = generateTree(root, { ...BENCH_TREE, extras: false, sparseFiles: 0 });
   writeFileSync(marker, JSON.stringify({ files: m.files, folders: m.folders, bytes: m.bytes }));
-  console.log(`generated ${root}: ${m.files} files, ${m.folders} folders, ${(m.bytes / 2 ** 20).toFixed(0)} MiB in ${Math.round(performance.now() - t0)} ms`);
+  console.log(
+    `generated ${root}: ${m.files} files, ${m.folders} folders, ${(m.bytes / 2 ** 20).toFixed(0)} MiB in ${Math.round(performance.now() - t0)} ms`,
+  );
   return root;
 }

@@ -19,7 +19,8 @@ const tree = { root, files: 100_000 };
 const dir = mkdtempSync(join(tmpdir(), 'sd-load-'));
 const peerDir = mkdtempSync(join(tmpdir(), 'sd-load-peer-'));
 const env = { ...process.env, SD_MDNS: 'off', SD_P2P_HOST: '127.0.0.1' };
-const sdIn = (d: string, ...a: string[]) => spawnSync(process.execPath, [SD, '--data-dir', d, ...a], { encoding: 'utf8', env });
+const sdIn = (d: string, ...a: string[]) =>
+  spawnSync(process.execPath, [SD, '--data-dir', d, ...a], { encoding: 'utf8', env });
 const sd = (...a: string[]) => sdIn(dir, ...a);
 for (const d of [dir, peerDir]) {
   const started = sdIn(d, 'start', '--p2p-port', '0');
@@ -27,7 +28,9 @@ for (const d of [dir, peerDir]) {
 }
 try {
   // The peer joins A's library first, so it replicates the index live as A makes it.
-  const invite = JSON.parse(sd('--json', 'pair', 'invite', '--host', '127.0.0.1').stdout) as { result: { code: string } };
+  const invite = JSON.parse(sd('--json', 'pair', 'invite', '--host', '127.0.0.1').stdout) as {
+    result: { code: string };
+  };
   const joined = sdIn(peerDir, 'pair', 'join', invite.result.code);
   if (joined.status !== 0) throw new Error(`pair join: ${joined.stderr}`);
   sd('location', 'add', tree.root, '--no-watch');
@@ -67,10 +70,15 @@ try {
   lat.sort((a, b) => a - b);
   const job = JSON.parse(sd('--json', 'job', 'list').stdout) as { state: string; done: number }[];
   const pct = (xs: number[], p: number): string => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * p)]!.toFixed(1);
-  const synced = JSON.parse(sdIn(peerDir, '--json', 'sync', 'status').stdout) as { peers?: { libraries: { received: number }[] }[] };
+  const synced = JSON.parse(sdIn(peerDir, '--json', 'sync', 'status').stdout) as {
+    peers?: { libraries: { received: number }[] }[];
+  };
   const received = synced.peers?.[0]?.libraries[0]?.received ?? 0;
-  console.log(`${CLIENTS} clients x ${EACH} mixed queries while indexing ${tree.files} files and a peer replicates: ${lat.length} answered, ${errors} errors, p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms, ${((performance.now() - t0) / 1000).toFixed(1)} s in all; index job ${job[0]?.state} at ${job[0]?.done}; the peer had received ${received} events`);
-  for (const [kind, xs] of byOp) console.log(`  ${kind.padEnd(14)} p50 ${pct(xs, 0.5).padStart(8)} ms  p99 ${pct(xs, 0.99).padStart(8)} ms`);
+  console.log(
+    `${CLIENTS} clients x ${EACH} mixed queries while indexing ${tree.files} files and a peer replicates: ${lat.length} answered, ${errors} errors, p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms, ${((performance.now() - t0) / 1000).toFixed(1)} s in all; index job ${job[0]?.state} at ${job[0]?.done}; the peer had received ${received} events`,
+  );
+  for (const [kind, xs] of byOp)
+    console.log(`  ${kind.padEnd(14)} p50 ${pct(xs, 0.5).padStart(8)} ms  p99 ${pct(xs, 0.99).padStart(8)} ms`);
 } finally {
   sd('stop');
   sdIn(peerDir, 'stop');

@@ -19,7 +19,8 @@ async function child(dataDir: string): Promise<void> {
   const peers = await a.startPeers('127.0.0.1', 0);
   process.on('message', (m: Msg) => {
     void (async () => {
-      if (m.op === 'invite') process.send!({ code: (await a.command<{ code: string }>('pair.invite', { host: '127.0.0.1' })).result!.code });
+      if (m.op === 'invite')
+        process.send!({ code: (await a.command<{ code: string }>('pair.invite', { host: '127.0.0.1' })).result!.code });
       else if (m.op === 'links') process.send!({ links: peers.status().peers.filter((p) => p.link !== null).length });
       else if (m.op === 'rss') {
         global.gc?.();
@@ -69,7 +70,9 @@ async function main(): Promise<void> {
     const mb = (x: number): string => (x / 2 ** 20).toFixed(1);
     console.log('RSS of core A (own process) by number of paired, linked, idle peers:');
     for (const [n, v] of Object.entries(rss)) console.log(`  ${n.padStart(2)} peers: ${mb(v)} MB`);
-    console.log(`first peer: +${mb(rss[1]! - rss[0]!)} MB (A created its library in this run, so its shared documents were already open)`);
+    console.log(
+      `first peer: +${mb(rss[1]! - rss[0]!)} MB (A created its library in this run, so its shared documents were already open)`,
+    );
     console.log(`each further peer (1 -> 8): +${mb((rss[8]! - rss[1]!) / 7)} MB per peer (target <= 20 MB)`);
   } finally {
     c.send({ op: 'stop' });

@@ -67,11 +67,24 @@ async function replicate(transport: 'webrtc' | 'ws'): Promise<{ ms: number; entr
     const { pair, close } = transport === 'webrtc' ? await rtcPair() : await wsPair();
     closeTransport = close;
     const roster = (lib: Library) => (_pub: Uint8Array, peer: string) => !!lib.keyOf(peer);
-    links.push(...(await Promise.all([
-      openPeerLink(pair[0], { privateKey: a.device.privateKey, publicKey: a.device.publicKey, isAllowed: roster(la), expectPeerId: b.device.id }),
-      openPeerLink(pair[1], { privateKey: b.device.privateKey, publicKey: b.device.publicKey, isAllowed: roster(lb), expectPeerId: a.device.id }),
-    ])));
-    if (links[0]!.kind !== (transport === 'ws' ? 'lan-ws' : 'webrtc')) throw new Error(`expected a ${transport} link, got ${links[0]!.kind}`);
+    links.push(
+      ...(await Promise.all([
+        openPeerLink(pair[0], {
+          privateKey: a.device.privateKey,
+          publicKey: a.device.publicKey,
+          isAllowed: roster(la),
+          expectPeerId: b.device.id,
+        }),
+        openPeerLink(pair[1], {
+          privateKey: b.device.privateKey,
+          publicKey: b.device.publicKey,
+          isAllowed: roster(lb),
+          expectPeerId: a.device.id,
+        }),
+      ])),
+    );
+    if (links[0]!.kind !== (transport === 'ws' ? 'lan-ws' : 'webrtc'))
+      throw new Error(`expected a ${transport} link, got ${links[0]!.kind}`);
     const heads = (l: Library): string => JSON.stringify([...l.log.heads()].sort());
     const t0 = performance.now();
     new FeedSession(la, muxChannel(links[0]!, `feed:${la.id}`)).start();
@@ -99,6 +112,8 @@ const ws = await best('ws');
 const rate = (r: { ms: number; entries: number }): number => Math.round((r.entries / r.ms) * 1000);
 console.log(`initial replication of ${rtc.entries} entries (best of 2, same FeedSession):`);
 console.log(`  over WebRTC:    ${rtc.ms.toFixed(0)} ms = ${rate(rtc)} entries/s (target >= 50,000/s)`);
-console.log(`  over WebSocket: ${ws.ms.toFixed(0)} ms = ${rate(ws)} entries/s; WebRTC/WebSocket ${(rate(rtc) / rate(ws)).toFixed(2)}`);
+console.log(
+  `  over WebSocket: ${ws.ms.toFixed(0)} ms = ${rate(ws)} entries/s; WebRTC/WebSocket ${(rate(rtc) / rate(ws)).toFixed(2)}`,
+);
 // node-datachannel's threads keep the process alive until cleanup() runs after the last close.
 setTimeout(() => process.exit(0), 200).unref();

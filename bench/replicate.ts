@@ -55,18 +55,35 @@ async function main(): Promise<void> {
     // peer: copying the same rows into a plain SQLite table, in 1,000-row transactions
     const plain = new Database(join(dir, 'plain.db'));
     plain.pragma('journal_mode = WAL');
-    plain.exec('CREATE TABLE e (loc TEXT, key TEXT, t INT, size INT, mtime INT, inode INT, kind TEXT, PRIMARY KEY (loc, key))');
+    plain.exec(
+      'CREATE TABLE e (loc TEXT, key TEXT, t INT, size INT, mtime INT, inode INT, kind TEXT, PRIMARY KEY (loc, key))',
+    );
     const ins = plain.prepare('INSERT INTO e VALUES (?, ?, ?, ?, ?, ?, ?)');
     const t1 = performance.now();
-    for (let i = 0; i < rows.length; i += 1000) plain.transaction(() => rows.slice(i, i + 1000).forEach((r) => ins.run(loc, r[0], r[1], r[2], r[3], r[4], r[5])))();
+    for (let i = 0; i < rows.length; i += 1000)
+      plain.transaction(() =>
+        rows.slice(i, i + 1000).forEach((r) => ins.run(loc, r[0], r[1], r[2], r[3], r[4], r[5])),
+      )();
     const plainMs = performance.now() - t1;
     plain.close();
-    console.log(`initial replication over WebSocket: ${got} entries in ${replMs.toFixed(0)} ms = ${Math.round((got / replMs) * 1000)} entries/s (verify + append + project); plain SQLite insert of the same rows ${Math.round((N / plainMs) * 1000)} rows/s (ratio ${(replMs / plainMs).toFixed(2)}x); pairing took ${joinMs.toFixed(0)} ms of it`);
+    console.log(
+      `initial replication over WebSocket: ${got} entries in ${replMs.toFixed(0)} ms = ${Math.round((got / replMs) * 1000)} entries/s (verify + append + project); plain SQLite insert of the same rows ${Math.round((N / plainMs) * 1000)} rows/s (ratio ${(replMs / plainMs).toFixed(2)}x); pairing took ${joinMs.toFixed(0)} ms of it`,
+    );
 
     // a tag applied on A, queryable on B
     const lb = b.libraries.resolve(lib.id);
     await lb.sharedOpening;
-    lib.write(() => lib.append('entries.identified', { loc, ids: Array.from({ length: 50 }, (_, i) => [`d${i % 1000}${SEP}file-${i}.txt`, i.toString(16).padStart(32, 'a'), 'text', i]) }));
+    lib.write(() =>
+      lib.append('entries.identified', {
+        loc,
+        ids: Array.from({ length: 50 }, (_, i) => [
+          `d${i % 1000}${SEP}file-${i}.txt`,
+          i.toString(16).padStart(32, 'a'),
+          'text',
+          i,
+        ]),
+      }),
+    );
     await a.command('tag.create', { name: 'bench' });
     const lat: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -78,17 +95,24 @@ async function main(): Promise<void> {
       lat.push(performance.now() - s);
     }
     lat.sort((x, y) => x - y);
-    console.log(`tag applied on A queryable on B: p50 ${lat[10]!.toFixed(1)} ms, max ${lat[19]!.toFixed(1)} ms (target p50 <= 250 ms)`);
+    console.log(
+      `tag applied on A queryable on B: p50 ${lat[10]!.toFixed(1)} ms, max ${lat[19]!.toFixed(1)} ms (target p50 <= 250 ms)`,
+    );
 
     // catch-up after 10,000 events made offline
     a.peers!.partition();
     b.peers!.partition();
-    for (let i = 0; i < 10_000; i += 100) lib.write(() => { for (let j = 0; j < 100; j++) lib.append('library.renamed', { name: `offline-${i + j}` }); });
+    for (let i = 0; i < 10_000; i += 100)
+      lib.write(() => {
+        for (let j = 0; j < 100; j++) lib.append('library.renamed', { name: `offline-${i + j}` });
+      });
     const t2 = performance.now();
     a.peers!.heal();
     b.peers!.heal();
     await until(() => heads(a) === heads(b));
-    console.log(`catch-up after 10,000 events made offline: ${(performance.now() - t2).toFixed(0)} ms (target <= 2,000 ms)`);
+    console.log(
+      `catch-up after 10,000 events made offline: ${(performance.now() - t2).toFixed(0)} ms (target <= 2,000 ms)`,
+    );
     global.gc?.();
     console.log(`RSS of this process with both cores: ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`);
     await a.close();

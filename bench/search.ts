@@ -13,10 +13,28 @@ import { SEP, type EntryTuple } from '../src/projections/entries.js';
 import { makeRng } from '../fixtures/tree.js';
 
 const N = Number(process.env.N_ENTRIES ?? 1_000_000);
-const WORDS = ['holiday', 'report', 'invoice', 'photo', 'beach', 'draft', 'final', 'notes', 'budget', 'scan', 'music', 'video', 'paper', 'thesis', 'recipe', 'garden'];
+const WORDS = [
+  'holiday',
+  'report',
+  'invoice',
+  'photo',
+  'beach',
+  'draft',
+  'final',
+  'notes',
+  'budget',
+  'scan',
+  'music',
+  'video',
+  'paper',
+  'thesis',
+  'recipe',
+  'garden',
+];
 const EXTS = ['jpg', 'png', 'pdf', 'txt', 'md', 'mp3', 'mp4', 'docx', 'zip', 'ts'];
 
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-search-'));
@@ -48,14 +66,23 @@ async function main(): Promise<void> {
     }
     flush();
     const loadMs = performance.now() - t0;
-    console.log(`loaded ${N} entries (${N / 1000} events of 1,000) in ${(loadMs / 1000).toFixed(1)} s: ${Math.round(N / (loadMs / 1000))} entries/s`);
+    console.log(
+      `loaded ${N} entries (${N / 1000} events of 1,000) in ${(loadMs / 1000).toFixed(1)} s: ${Math.round(N / (loadMs / 1000))} entries/s`,
+    );
     t0 = performance.now();
     lib.flushSearchIndex();
-    console.log(`built the trigram name index in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${Math.round(N / ((performance.now() - t0) / 1000))} names/s`);
+    console.log(
+      `built the trigram name index in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${Math.round(N / ((performance.now() - t0) / 1000))} names/s`,
+    );
     // content ids for the 10,000 files of "big", so they can be tagged
     lib.write(() => {
       for (let i = 0; i < 10_000; i += 1000) {
-        const ids = names.slice(i, i + 1000).map((n, j) => [`big${SEP}${n}`, (i + j).toString(16).padStart(32, '0'), 'other', 0] as [string, string, string, number]);
+        const ids = names
+          .slice(i, i + 1000)
+          .map(
+            (n, j) =>
+              [`big${SEP}${n}`, (i + j).toString(16).padStart(32, '0'), 'other', 0] as [string, string, string, number],
+          );
         lib.db.prepare('UPDATE entries SET size = 0 WHERE loc = ? AND parent = ?').run(loc, 'big');
         lib.append('entries.identified', { loc, ids });
       }
@@ -73,7 +100,7 @@ async function main(): Promise<void> {
     });
     const ours: number[] = [];
     const peer: number[] = [];
-    const like = plain.prepare("SELECT id, name FROM names WHERE name LIKE ? LIMIT 10");
+    const like = plain.prepare('SELECT id, name FROM names WHERE name LIKE ? LIMIT 10');
     let found = 0;
     for (const q of queries) {
       t0 = performance.now();
@@ -83,11 +110,15 @@ async function main(): Promise<void> {
       const p = like.all(`%${q}%`);
       peer.push(performance.now() - t0);
       found += r.length;
-      if (r.length !== Math.min(10, p.length) && p.length < 10) throw new Error(`search "${q}" found ${r.length}, the peer ${p.length}`);
+      if (r.length !== Math.min(10, p.length) && p.length < 10)
+        throw new Error(`search "${q}" found ${r.length}, the peer ${p.length}`);
     }
     console.log(`${queries.length} queries, ${found} results`);
     console.log(`${'bench'.padEnd(40)} ${'vdfs'.padStart(16)} ${'peer'.padStart(26)} ${'ratio'.padStart(7)}`);
-    const row = (n: string, a: number, b: number, peerName: string): void => console.log(`${n.padEnd(40)} ${`${a.toFixed(2)} ms`.padStart(16)} ${`${b.toFixed(2)} ms ${peerName}`.padStart(26)} ${`${(a / b).toFixed(2)}x`.padStart(7)}`);
+    const row = (n: string, a: number, b: number, peerName: string): void =>
+      console.log(
+        `${n.padEnd(40)} ${`${a.toFixed(2)} ms`.padStart(16)} ${`${b.toFixed(2)} ms ${peerName}`.padStart(26)} ${`${(a / b).toFixed(2)}x`.padStart(7)}`,
+      );
     row('search p50 (10 results)', pct(ours, 0.5), pct(peer, 0.5), 'LIKE');
     row('search p99', pct(ours, 0.99), pct(peer, 0.99), 'LIKE');
     const lsTimes: number[] = [];
@@ -98,20 +129,32 @@ async function main(): Promise<void> {
       if (r.entries.length !== 10_000) throw new Error(`ls returned ${r.entries.length}`);
     }
     t0 = performance.now();
-    plain.prepare("SELECT * FROM names WHERE id <= 10000 ORDER BY name").all();
+    plain.prepare('SELECT * FROM names WHERE id <= 10000 ORDER BY name').all();
     const lsPeer = performance.now() - t0;
     row('ls of a 10,000-entry folder (p50)', pct(lsTimes, 0.5), lsPeer, 'SELECT');
     await core.command('tag.create', { name: 'bench' });
     t0 = performance.now();
-    const tagged = await core.command<{ changed: number }>('tag.apply', { tag: 'bench', paths: [join(root, 'big')], recursive: true });
+    const tagged = await core.command<{ changed: number }>('tag.apply', {
+      tag: 'bench',
+      paths: [join(root, 'big')],
+      recursive: true,
+    });
     const tagMs = performance.now() - t0;
-    console.log(`tag 10,000 files in one command: ${tagMs.toFixed(0)} ms (${tagged.result?.changed} content items, verify ${tagged.verify?.ok ? 'ok' : 'FAILED'})`);
+    console.log(
+      `tag 10,000 files in one command: ${tagMs.toFixed(0)} ms (${tagged.result?.changed} content items, verify ${tagged.verify?.ok ? 'ok' : 'FAILED'})`,
+    );
     plain.close();
     await core.close();
     // RSS of a fresh process holding the library open and idle (this one also holds the bench's data).
-    const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./rss-child.js', import.meta.url)), join(dir, 'data'), join(root, 'big')], { encoding: 'utf8' });
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(new URL('./rss-child.js', import.meta.url)), join(dir, 'data'), join(root, 'big')],
+      { encoding: 'utf8' },
+    );
     const rss = child.status === 0 ? (JSON.parse(child.stdout.trim()) as { rssMB: number }).rssMB : NaN;
-    console.log(`RSS of a process with the ${N}-entry library open and idle: ${rss} MB (target 150 MB)${child.status === 0 ? '' : ` (child failed: ${child.stderr.slice(0, 200)})`}`);
+    console.log(
+      `RSS of a process with the ${N}-entry library open and idle: ${rss} MB (target 150 MB)${child.status === 0 ? '' : ` (child failed: ${child.stderr.slice(0, 200)})`}`,
+    );
   } finally {
     // SD_BENCH_KEEP=1 keeps the generated library for profiling (data dir printed).
     if (process.env.SD_BENCH_KEEP === '1') console.log(`kept ${join(dir, 'data')} (tree ${root})`);

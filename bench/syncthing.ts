@@ -18,7 +18,12 @@ import { benchTree, hasCommand } from './lib.js';
 process.env.SD_MDNS = 'off';
 process.env.SD_P2P_HOST = '127.0.0.1';
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 600_000, every = 20): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms = 600_000,
+  every = 20,
+): Promise<T> {
   const end = Date.now() + ms;
   // Bounded by `ms`.
   for (;;) {
@@ -50,10 +55,15 @@ export async function vdfsIndexExchange(root: string): Promise<{ ms: number; ent
     await a.startPeers('127.0.0.1', 0);
     await b.startPeers('127.0.0.1', 0);
     const added = await a.command<{ job: string }>('location.add', { path: root, watch: false });
-    await until('the index on A', async () => {
-      const j = await a.query<{ state: string }>('job.info', { ref: added.result!.job });
-      return ['completed', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-    }, 600_000, 50);
+    await until(
+      'the index on A',
+      async () => {
+        const j = await a.query<{ state: string }>('job.info', { ref: added.result!.job });
+        return ['completed', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
+      },
+      600_000,
+      50,
+    );
     const lib = a.libraries.resolve();
     lib.flush();
     const heads = (c: Core): string => JSON.stringify([...c.libraries.resolve(lib.id).log.heads()].sort());
@@ -73,10 +83,19 @@ export async function vdfsIndexExchange(root: string): Promise<{ ms: number; ent
   }
 }
 
-interface St { home: string; id: string; key: string; gui: number; listen: number; proc?: ChildProcess }
+interface St {
+  home: string;
+  id: string;
+  key: string;
+  gui: number;
+  listen: number;
+  proc?: ChildProcess;
+}
 
 function generate(home: string): St {
-  const out = spawnSync('syncthing', ['generate', `--home=${home}`, '--no-default-folder', '--skip-port-probing'], { encoding: 'utf8' });
+  const out = spawnSync('syncthing', ['generate', `--home=${home}`, '--no-default-folder', '--skip-port-probing'], {
+    encoding: 'utf8',
+  });
   const id = /Device ID: (\S+)/.exec(out.stdout + out.stderr)?.[1];
   const key = /<apikey>([^<]+)<\/apikey>/.exec(readFileSync(join(home, 'config.xml'), 'utf8'))?.[1];
   if (!id || !key) throw new Error(`syncthing generate gave no device id / api key: ${out.stderr.slice(0, 300)}`);
@@ -101,7 +120,10 @@ function configure(me: St, other: St, folder: { path: string; type: 'sendonly' |
   set('autoUpgradeIntervalH', '0');
   set('crashReportingEnabled', 'false');
   set('setLowPriority', 'false');
-  x = x.replace(/(<gui[^>]*>\s*<address>)[^<]*(<\/address>)/, (_m, open: string, close: string) => `${open}127.0.0.1:${me.gui}${close}`); // the GUI/API address
+  x = x.replace(
+    /(<gui[^>]*>\s*<address>)[^<]*(<\/address>)/,
+    (_m, open: string, close: string) => `${open}127.0.0.1:${me.gui}${close}`,
+  ); // the GUI/API address
   const devices = [me, other].map((d) => `<device id="${d.id}"></device>`).join('');
   const blocks = `
     <folder id="bench" label="bench" path="${folder.path}" type="${folder.type}" rescanIntervalS="0" fsWatcherEnabled="false" ignorePerms="false" autoNormalize="true">
@@ -122,16 +144,25 @@ async function api<T>(st: St, path: string): Promise<T | undefined> {
   }
 }
 
-interface DbStatus { state: string; localFiles: number; localDirectories: number; globalFiles: number; globalDirectories: number }
+interface DbStatus {
+  state: string;
+  localFiles: number;
+  localDirectories: number;
+  globalFiles: number;
+  globalDirectories: number;
+}
 
 function serve(st: St): void {
   st.proc = spawn('syncthing', ['serve', `--home=${st.home}`, '--no-browser', '--no-restart', '--no-upgrade'], {
-    stdio: 'ignore', env: { ...process.env, STNODEFAULTFOLDER: '1', STNOUPGRADE: '1' },
+    stdio: 'ignore',
+    env: { ...process.env, STNODEFAULTFOLDER: '1', STNOUPGRADE: '1' },
   });
 }
 
 /** Syncthing: ms for B to learn A's whole index of `root`, and the counts it then knows. */
-export async function syncthingIndexExchange(root: string): Promise<{ ms: number; files: number; dirs: number; scanMs: number }> {
+export async function syncthingIndexExchange(
+  root: string,
+): Promise<{ ms: number; files: number; dirs: number; scanMs: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-st-'));
   const a = generate(join(dir, 'a'));
   const b = generate(join(dir, 'b'));
@@ -142,18 +173,30 @@ export async function syncthingIndexExchange(root: string): Promise<{ ms: number
     configure(b, a, { path: join(dir, 'b-folder'), type: 'receiveonly' });
     serve(a);
     const s0 = performance.now();
-    const scanned = await until('Syncthing A scanned the tree', async () => {
-      const s = await api<DbStatus>(a, '/rest/db/status?folder=bench');
-      return s && s.state === 'idle' && s.localFiles > 0 ? s : undefined;
-    }, 900_000, 100);
+    const scanned = await until(
+      'Syncthing A scanned the tree',
+      async () => {
+        const s = await api<DbStatus>(a, '/rest/db/status?folder=bench');
+        return s && s.state === 'idle' && s.localFiles > 0 ? s : undefined;
+      },
+      900_000,
+      100,
+    );
     const scanMs = performance.now() - s0;
     serve(b);
     await until('Syncthing B API', () => api<unknown>(b, '/rest/system/ping'), 60_000, 5);
     const t0 = performance.now();
-    const got = await until('Syncthing B knows the whole index', async () => {
-      const s = await api<DbStatus>(b, '/rest/db/status?folder=bench');
-      return s && s.globalFiles >= scanned.localFiles && s.globalDirectories >= scanned.localDirectories ? s : undefined;
-    }, 600_000, 5);
+    const got = await until(
+      'Syncthing B knows the whole index',
+      async () => {
+        const s = await api<DbStatus>(b, '/rest/db/status?folder=bench');
+        return s && s.globalFiles >= scanned.localFiles && s.globalDirectories >= scanned.localDirectories
+          ? s
+          : undefined;
+      },
+      600_000,
+      5,
+    );
     return { ms: performance.now() - t0, files: got.globalFiles, dirs: got.globalDirectories, scanMs };
   } finally {
     for (const s of [a, b]) if (s.proc && s.proc.exitCode === null) s.proc.kill('SIGTERM');
@@ -166,13 +209,17 @@ export async function syncthingIndexExchange(root: string): Promise<{ ms: number
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = benchTree(process.argv[2]);
   const ours = await vdfsIndexExchange(root);
-  console.log(`vdfs: B replicated A's index of ${root} (${ours.entries} entries, ${ours.events} events) in ${ours.ms.toFixed(0)} ms = ${Math.round((ours.entries / ours.ms) * 1000)} entries/s`);
+  console.log(
+    `vdfs: B replicated A's index of ${root} (${ours.entries} entries, ${ours.events} events) in ${ours.ms.toFixed(0)} ms = ${Math.round((ours.entries / ours.ms) * 1000)} entries/s`,
+  );
   if (!hasCommand('syncthing')) {
     console.log('syncthing not found: apt-get install -y syncthing');
   } else {
     const st = await syncthingIndexExchange(root);
     const n = st.files + st.dirs;
-    console.log(`Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${Math.round((n / st.ms) * 1000)} entries/s (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`);
-    console.log(`vdfs/Syncthing: ${((ours.entries / ours.ms) / (n / st.ms)).toFixed(2)}x the rate`);
+    console.log(
+      `Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${Math.round((n / st.ms) * 1000)} entries/s (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
+    );
+    console.log(`vdfs/Syncthing: ${(ours.entries / ours.ms / (n / st.ms)).toFixed(2)}x the rate`);
   }
 }

@@ -20,8 +20,16 @@ const entries = sync.result + 1; // find also prints the root itself
 const findMs = timeShell(`find '${root}' -printf '%i %s %T@ %p\\n' > /dev/null`);
 const perSec = (ms: number): number => (entries / ms) * 1000;
 
-console.log(`entries: ${entries} (async walk saw ${async.result + 1}); wall ms: walkSync ${sync.ms.toFixed(0)}, walk ${async.ms.toFixed(0)}, find ${findMs.toFixed(0)}`);
+console.log(
+  `entries: ${entries} (async walk saw ${async.result + 1}); wall ms: walkSync ${sync.ms.toFixed(0)}, walk ${async.ms.toFixed(0)}, find ${findMs.toFixed(0)}`,
+);
 printTable('walk: entries/s (warm cache, best of 3)', [
-  { what: 'walkSync vs find -printf', unit: 'entries/s', ours: perSec(sync.ms), peer: perSec(findMs), target: 'far above 50,000/s' },
+  {
+    what: 'walkSync vs find -printf',
+    unit: 'entries/s',
+    ours: perSec(sync.ms),
+    peer: perSec(findMs),
+    target: 'far above 50,000/s',
+  },
   { what: 'walk (async batches) vs find', unit: 'entries/s', ours: perSec(async.ms), peer: perSec(findMs) },
 ]);

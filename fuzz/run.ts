@@ -11,16 +11,22 @@ const mb = (): number => Math.round(process.memoryUsage().rss / 1048576);
 let t0 = performance.now();
 const rss0 = mb();
 const rpc = fuzzRpcDecoder(runs);
-console.log(`rpc decoder: ${rpc.runs} inputs, ${rpc.refused} refused, ${rpc.valid} valid requests, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${rss0} -> ${mb()} MB, 0 crashes`);
+console.log(
+  `rpc decoder: ${rpc.runs} inputs, ${rpc.refused} refused, ${rpc.valid} valid requests, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${rss0} -> ${mb()} MB, 0 crashes`,
+);
 t0 = performance.now();
 const hs = await fuzzHandshake(runs);
-console.log(`peer handshake: ${hs.runs} inputs, refused ${JSON.stringify(hs.refused)}, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mb()} MB, 0 crashes, no link made`);
+console.log(
+  `peer handshake: ${hs.runs} inputs, refused ${JSON.stringify(hs.refused)}, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mb()} MB, 0 crashes, no link made`,
+);
 const dir = mkdtempSync(join(tmpdir(), 'sd-fuzz-'));
 try {
   const core = await Core.open(dir, { services: false });
   t0 = performance.now();
   const feed = await fuzzFeed(core.libraries.resolve(), runs);
-  console.log(`feed protocol: ${feed.runs} inputs, refused ${JSON.stringify(feed.rejected)}, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mb()} MB, 0 crashes, nothing stored`);
+  console.log(
+    `feed protocol: ${feed.runs} inputs, refused ${JSON.stringify(feed.rejected)}, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mb()} MB, 0 crashes, nothing stored`,
+  );
   await core.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -20,9 +20,40 @@ const packr = new Packr({ useRecords: false });
 
 /** Random bytes and random msgpack values, including ones shaped like real messages. */
 export function hostile(types: string[]): fc.Arbitrary<Uint8Array> {
-  const field = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.uint8Array({ maxLength: 64 }), fc.array(fc.oneof(fc.string(), fc.integer(), fc.uint8Array({ maxLength: 8 })), { maxLength: 5 }));
-  const shaped = fc.record({ t: fc.constantFrom(...types), dev: fc.oneof(fc.string(), field), seq: fc.oneof(fc.integer(), field), from: fc.oneof(fc.integer(), field), heads: fc.oneof(fc.array(fc.tuple(fc.string(), fc.integer()), { maxLength: 4 }), field), list: fc.oneof(fc.array(fc.tuple(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 })), { maxLength: 3 }), field) }, { requiredKeys: ['t'] });
-  return fc.oneof(fc.uint8Array({ maxLength: 256 }), shaped.map((v) => packr.pack(v)), fc.anything().map((v) => { try { return packr.pack(v); } catch { return new Uint8Array([0xc1]); } }));
+  const field = fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.uint8Array({ maxLength: 64 }),
+    fc.array(fc.oneof(fc.string(), fc.integer(), fc.uint8Array({ maxLength: 8 })), { maxLength: 5 }),
+  );
+  const shaped = fc.record(
+    {
+      t: fc.constantFrom(...types),
+      dev: fc.oneof(fc.string(), field),
+      seq: fc.oneof(fc.integer(), field),
+      from: fc.oneof(fc.integer(), field),
+      heads: fc.oneof(fc.array(fc.tuple(fc.string(), fc.integer()), { maxLength: 4 }), field),
+      list: fc.oneof(
+        fc.array(fc.tuple(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 })), { maxLength: 3 }),
+        field,
+      ),
+    },
+    { requiredKeys: ['t'] },
+  );
+  return fc.oneof(
+    fc.uint8Array({ maxLength: 256 }),
+    shaped.map((v) => packr.pack(v)),
+    fc.anything().map((v) => {
+      try {
+        return packr.pack(v);
+      } catch {
+        return new Uint8Array([0xc1]);
+      }
+    }),
+  );
 }
 
 /** RPC: the decoder only ever yields values or throws SdError, and never buffers past its limit. */
@@ -46,8 +77,14 @@ export function fuzzRpcDecoder(runs: number): { runs: number; refused: number; v
 }
 
 /** Feed protocol: hostile messages to a session never throw out of it and never store anything. */
-export async function fuzzFeed(lib: Library, runs: number): Promise<{ runs: number; rejected: Record<string, number> }> {
-  const [evil, victim] = memoryChannelPair(() => 'evil', () => 'victim');
+export async function fuzzFeed(
+  lib: Library,
+  runs: number,
+): Promise<{ runs: number; rejected: Record<string, number> }> {
+  const [evil, victim] = memoryChannelPair(
+    () => 'evil',
+    () => 'victim',
+  );
   const session = new FeedSession(lib, victim);
   const before = lib.log.count();
   await fc.assert(
@@ -69,7 +106,12 @@ export async function fuzzFeed(lib: Library, runs: number): Promise<{ runs: numb
  */
 /** Hellos that pass the shape checks, so the proof step and later ones are reached too. */
 const wellFormedHello = fc
-  .record({ v: fc.constantFrom(1, 2), pub: fc.uint8Array({ minLength: 32, maxLength: 32 }), nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }), mode: fc.constantFrom('member', 'pair', 'other') })
+  .record({
+    v: fc.constantFrom(1, 2),
+    pub: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    mode: fc.constantFrom('member', 'pair', 'other'),
+  })
   .map((h) => packr.pack({ t: 'hello', ...h }));
 
 export async function fuzzHandshake(runs: number): Promise<{ runs: number; refused: Record<string, number> }> {
@@ -77,25 +119,39 @@ export async function fuzzHandshake(runs: number): Promise<{ runs: number; refus
   const keys = keysFromPem(generateKeys().privatePem);
   const refused: Record<string, number> = {};
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.oneof(hostile(['hello', 'proof', 'ok', 'refuse']), wellFormedHello), { minLength: 1, maxLength: 4 }), async (msgs) => {
-      const ws = Object.assign(new EventEmitter(), {
-        readyState: 1, OPEN: 1,
-        send: (): void => undefined,
-        close(): void { this.readyState = 3; },
-        terminate(): void { this.readyState = 3; },
-      });
-      const settled = handshake(ws as unknown as WebSocket, { privateKey: keys.privateKey, publicKey: keys.publicKey, mode: 'member', isAllowed: () => true, remoteAddress: 'fuzz' });
-      for (const m of msgs) ws.emit('message', Buffer.from(m), true);
-      ws.emit('close', 1006, Buffer.alloc(0));
-      try {
-        await settled;
-        return false; // no random input proves a key
-      } catch (e) {
-        if (!(e instanceof SdError)) throw e;
-        refused[e.code] = (refused[e.code] ?? 0) + 1;
-        return true;
-      }
-    }),
+    fc.asyncProperty(
+      fc.array(fc.oneof(hostile(['hello', 'proof', 'ok', 'refuse']), wellFormedHello), { minLength: 1, maxLength: 4 }),
+      async (msgs) => {
+        const ws = Object.assign(new EventEmitter(), {
+          readyState: 1,
+          OPEN: 1,
+          send: (): void => undefined,
+          close(): void {
+            this.readyState = 3;
+          },
+          terminate(): void {
+            this.readyState = 3;
+          },
+        });
+        const settled = handshake(ws as unknown as WebSocket, {
+          privateKey: keys.privateKey,
+          publicKey: keys.publicKey,
+          mode: 'member',
+          isAllowed: () => true,
+          remoteAddress: 'fuzz',
+        });
+        for (const m of msgs) ws.emit('message', Buffer.from(m), true);
+        ws.emit('close', 1006, Buffer.alloc(0));
+        try {
+          await settled;
+          return false; // no random input proves a key
+        } catch (e) {
+          if (!(e instanceof SdError)) throw e;
+          refused[e.code] = (refused[e.code] ?? 0) + 1;
+          return true;
+        }
+      },
+    ),
     { numRuns: runs },
   );
   return { runs, refused };

@@ -26,11 +26,23 @@ export function buildProgram(): Command {
       if (o.webrtc) process.env.SD_WEBRTC = 'on'; // inherited by the daemon process
       return start(ctxOf(cmd), o);
     });
-  program.command('stop').description('stop the daemon gracefully').action((_o, cmd: Command) => stop(ctxOf(cmd)));
-  program.command('status').description('whether the daemon runs (exit 0) or not (exit 3), and its state').action((_o, cmd: Command) => status(ctxOf(cmd)));
+  program
+    .command('stop')
+    .description('stop the daemon gracefully')
+    .action((_o, cmd: Command) => stop(ctxOf(cmd)));
+  program
+    .command('status')
+    .description('whether the daemon runs (exit 0) or not (exit 3), and its state')
+    .action((_o, cmd: Command) => status(ctxOf(cmd)));
   const daemon = program.command('daemon').description('run the daemon as a user service');
-  daemon.command('install').description('write a systemd user unit (Linux) or launchd agent (macOS)').action((_o, cmd: Command) => install(ctxOf(cmd)));
-  daemon.command('uninstall').description('remove the service file').action((_o, cmd: Command) => uninstall(ctxOf(cmd)));
+  daemon
+    .command('install')
+    .description('write a systemd user unit (Linux) or launchd agent (macOS)')
+    .action((_o, cmd: Command) => install(ctxOf(cmd)));
+  daemon
+    .command('uninstall')
+    .description('remove the service file')
+    .action((_o, cmd: Command) => uninstall(ctxOf(cmd)));
   libraryCommands(program);
   logCommands(program);
   locationCommands(program);

@@ -79,7 +79,12 @@ export class Core {
       core.libraries.onOpen((lib) => {
         jobs.resumeInterrupted(lib);
         // After the daemon was down, each location is reconciled with a quick rescan.
-        const pending = new Set(jobs.store(lib).byState('queued', 'running', 'paused').map((j) => j.loc));
+        const pending = new Set(
+          jobs
+            .store(lib)
+            .byState('queued', 'running', 'paused')
+            .map((j) => j.loc),
+        );
         const mine = lib.db.prepare('SELECT id FROM locations WHERE dev = ?').all(core.device.id) as { id: string }[];
         for (const { id } of mine) if (!pending.has(id)) jobs.enqueue(lib, 'index', id, { loc: id, reconcile: true });
         watchers.sync(lib);
@@ -93,7 +98,15 @@ export class Core {
   }
 
   private publishEvent(lib: Library, ev: StoredEvent): void {
-    this.bus.publish({ kind: 'event', lib: lib.id, dev: ev.dev, seq: ev.seq, type: ev.type, at: ev.hlc.ms, summary: summarize(ev.type, ev.body) });
+    this.bus.publish({
+      kind: 'event',
+      lib: lib.id,
+      dev: ev.dev,
+      seq: ev.seq,
+      type: ev.type,
+      at: ev.hlc.ms,
+      summary: summarize(ev.type, ev.body),
+    });
   }
 
   /** Runs a command through preview -> commit -> verify. Commands run one at a time. */
@@ -114,16 +127,27 @@ export class Core {
     const ctx: CommandCtx = { core: this, lib };
     const body = await def.preview(ctx, input);
     const shown = redact(input);
-    const plan: Plan = { ...body, command: name, library: lib?.id ?? null, input, fingerprint: hex(blake3(pack([name, lib?.id ?? null, shown, body]))).slice(0, 32) };
+    const plan: Plan = {
+      ...body,
+      command: name,
+      library: lib?.id ?? null,
+      input,
+      fingerprint: hex(blake3(pack([name, lib?.id ?? null, shown, body]))).slice(0, 32),
+    };
     if (opts.dryRun) return { plan: { ...plan, input: shown }, committed: false };
     if (opts.fingerprint !== undefined && opts.fingerprint !== plan.fingerprint) {
-      throw new SdError('E_STALE_PLAN', 'the state changed since the preview was made; preview again and confirm the new plan');
+      throw new SdError(
+        'E_STALE_PLAN',
+        'the state changed since the preview was made; preview again and confirm the new plan',
+      );
     }
     if (plan.conflicts?.length) {
       throw new SdError('E_CONFLICT', plan.conflicts.map((c) => c.message).join('; '), { conflicts: plan.conflicts });
     }
     if (plan.confirm && !opts.yes) {
-      throw new SdError('E_CONFIRMATION_REQUIRED', `${plan.confirm} Pass --yes to confirm.`, { plan: { ...plan, input: shown } });
+      throw new SdError('E_CONFIRMATION_REQUIRED', `${plan.confirm} Pass --yes to confirm.`, {
+        plan: { ...plan, input: shown },
+      });
     }
     // Earlier units still in an open group are committed and published first: the events
     // collected below are this command's own.
@@ -200,6 +224,10 @@ function redact(input: unknown): unknown {
 }
 
 function badInput(op: string, error: { issues: { path: PropertyKey[]; message: string }[] }): SdError {
-  const msg = error.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
-  return new SdError('E_BAD_INPUT', `${op}: ${msg}`, { issues: error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) });
+  const msg = error.issues
+    .map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message))
+    .join('; ');
+  return new SdError('E_BAD_INPUT', `${op}: ${msg}`, {
+    issues: error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+  });
 }

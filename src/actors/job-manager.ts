@@ -2,7 +2,10 @@
 import { setup } from 'xstate';
 
 export const jobManagerMachine = setup({
-  types: {} as { context: { running: number; queued: number }; events: { type: 'JOBS_CHANGED'; running: number; queued: number } | { type: 'PAUSE_ALL' } | { type: 'STOP' } },
+  types: {} as {
+    context: { running: number; queued: number };
+    events: { type: 'JOBS_CHANGED'; running: number; queued: number } | { type: 'PAUSE_ALL' } | { type: 'STOP' };
+  },
 }).createMachine({
   id: 'JobManager',
   initial: 'idle',
@@ -10,14 +13,24 @@ export const jobManagerMachine = setup({
   states: {
     idle: {
       on: {
-        JOBS_CHANGED: [{ guard: ({ event }) => event.running + event.queued > 0, target: 'working', actions: ({ context, event }) => Object.assign(context, event) }],
+        JOBS_CHANGED: [
+          {
+            guard: ({ event }) => event.running + event.queued > 0,
+            target: 'working',
+            actions: ({ context, event }) => Object.assign(context, event),
+          },
+        ],
         STOP: 'stopped',
       },
     },
     working: {
       on: {
         JOBS_CHANGED: [
-          { guard: ({ event }) => event.running + event.queued === 0, target: 'idle', actions: ({ context, event }) => Object.assign(context, event) },
+          {
+            guard: ({ event }) => event.running + event.queued === 0,
+            target: 'idle',
+            actions: ({ context, event }) => Object.assign(context, event),
+          },
           { actions: ({ context, event }) => Object.assign(context, event) },
         ],
         STOP: 'stopped',

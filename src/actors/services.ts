@@ -17,7 +17,9 @@ export interface Services {
 export async function startServices(core: Core): Promise<Services> {
   const order: [string, AnyActorRef][] = [];
   const start = (name: string, ref: AnyActorRef): AnyActorRef => {
-    ref.subscribe((snap: { value: unknown }) => core.bus.publish({ kind: 'service', service: name, state: String(snap.value) }));
+    ref.subscribe((snap: { value: unknown }) =>
+      core.bus.publish({ kind: 'service', service: name, state: String(snap.value) }),
+    );
     ref.start();
     order.push([name, ref]);
     return ref;

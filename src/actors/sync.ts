@@ -8,8 +8,26 @@ export const syncMachine = setup({
   initial: 'idle',
   context: { peers: 0 },
   states: {
-    idle: { on: { PEERS: { guard: ({ event }) => event.peers > 0, target: 'syncing', actions: ({ context, event }) => void (context.peers = event.peers) }, STOP: 'stopped' } },
-    syncing: { on: { PEERS: { guard: ({ event }) => event.peers === 0, target: 'idle', actions: ({ context }) => void (context.peers = 0) }, STOP: 'stopped' } },
+    idle: {
+      on: {
+        PEERS: {
+          guard: ({ event }) => event.peers > 0,
+          target: 'syncing',
+          actions: ({ context, event }) => void (context.peers = event.peers),
+        },
+        STOP: 'stopped',
+      },
+    },
+    syncing: {
+      on: {
+        PEERS: {
+          guard: ({ event }) => event.peers === 0,
+          target: 'idle',
+          actions: ({ context }) => void (context.peers = 0),
+        },
+        STOP: 'stopped',
+      },
+    },
     stopped: { type: 'final' },
   },
 });

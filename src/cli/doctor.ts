@@ -5,7 +5,9 @@ import { ctxOf } from './program.js';
 export function doctorCommands(program: Command): void {
   program
     .command('doctor')
-    .description('check every library database (SQLite integrity, log signatures and chains) and say what can be recovered; no daemon needed')
+    .description(
+      'check every library database (SQLite integrity, log signatures and chains) and say what can be recovered; no daemon needed',
+    )
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const { doctor } = await import('../ops/doctor/check.js');

@@ -12,7 +12,10 @@ const CONFLICT = '--on-conflict <how>';
 const CONFLICT_HELP = 'skip | overwrite (the old one goes to the trash) | rename';
 
 export function fileCommands(program: Command): void {
-  for (const [verb, name, what] of [['mv', 'entry.mv', 'move'], ['cp', 'entry.cp', 'copy']] as const) {
+  for (const [verb, name, what] of [
+    ['mv', 'entry.mv', 'move'],
+    ['cp', 'entry.cp', 'copy'],
+  ] as const) {
     program
       .command(`${verb} <paths...>`)
       .description(`${what} files and folders: SRC... DST (DST an existing folder, or a new name for one SRC)`)
@@ -20,7 +23,11 @@ export function fileCommands(program: Command): void {
       .action(async (paths: string[], o: { onConflict?: string }, cmd: Command) => {
         if (paths.length < 2) cmd.error(`sd ${verb}: give at least one source and a destination`);
         const all = paths.map(abs);
-        await runCommand(ctxOf(cmd), name, { sources: all.slice(0, -1), dest: all[all.length - 1], onConflict: o.onConflict });
+        await runCommand(ctxOf(cmd), name, {
+          sources: all.slice(0, -1),
+          dest: all[all.length - 1],
+          onConflict: o.onConflict,
+        });
       });
   }
   program
@@ -30,9 +37,12 @@ export function fileCommands(program: Command): void {
     .action(async (path: string, newName: string, o: { onConflict?: string }, cmd: Command) => {
       await runCommand(ctxOf(cmd), 'entry.rename', { path: abs(path), name: newName, onConflict: o.onConflict });
     });
-  program.command('mkdir <path>').description('create a folder').action(async (path: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'entry.mkdir', { path: abs(path) });
-  });
+  program
+    .command('mkdir <path>')
+    .description('create a folder')
+    .action(async (path: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'entry.mkdir', { path: abs(path) });
+    });
   program
     .command('rm <paths...>')
     .description("remove files and folders into the location's trash (sd trash restore brings them back)")
@@ -42,23 +52,48 @@ export function fileCommands(program: Command): void {
     });
 
   const trash = program.command('trash').description('removed files, kept inside each location until emptied');
-  trash.command('list').description('what is in the trash, newest first').action(async (_o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const rows = await ctx.query<{ id: string; originalPath: string; reason: string; files: number; bytes: number; deletedAt: number }[]>('trash.list', {});
-    ctx.print(rows, () => (rows.length === 0 ? 'the trash is empty' : table(['ID', 'ORIGINAL PATH', 'FILES', 'SIZE', 'WHY', 'REMOVED'], rows.map((r) => [shortId(r.id, 16), r.originalPath, r.files, bytes(r.bytes), r.reason, time(r.deletedAt)]), ctx.style)));
-  });
+  trash
+    .command('list')
+    .description('what is in the trash, newest first')
+    .action(async (_o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const rows = await ctx.query<
+        { id: string; originalPath: string; reason: string; files: number; bytes: number; deletedAt: number }[]
+      >('trash.list', {});
+      ctx.print(rows, () =>
+        rows.length === 0
+          ? 'the trash is empty'
+          : table(
+              ['ID', 'ORIGINAL PATH', 'FILES', 'SIZE', 'WHY', 'REMOVED'],
+              rows.map((r) => [
+                shortId(r.id, 16),
+                r.originalPath,
+                r.files,
+                bytes(r.bytes),
+                r.reason,
+                time(r.deletedAt),
+              ]),
+              ctx.style,
+            ),
+      );
+    });
   trash
     .command('restore [ref]')
     .description('put an item back (by id or original path); without one, the last removal')
     .option(CONFLICT, CONFLICT_HELP)
     .action(async (ref: string | undefined, o: { onConflict?: string }, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'trash.restore', { ref: ref === undefined || TRASH_ID.test(ref) ? ref : abs(ref), onConflict: o.onConflict });
+      await runCommand(ctxOf(cmd), 'trash.restore', {
+        ref: ref === undefined || TRASH_ID.test(ref) ? ref : abs(ref),
+        onConflict: o.onConflict,
+      });
     });
   trash
     .command('empty')
     .description('delete what is in the trash for good (asks for confirmation)')
     .option('--older-than <days>', 'only items removed more than DAYS days ago')
     .action(async (o: { olderThan?: string }, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'trash.empty', { olderThanDays: o.olderThan === undefined ? undefined : Number(o.olderThan) });
+      await runCommand(ctxOf(cmd), 'trash.empty', {
+        olderThanDays: o.olderThan === undefined ? undefined : Number(o.olderThan),
+      });
     });
 }

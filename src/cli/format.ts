@@ -8,12 +8,29 @@ export function useColor(json: boolean): boolean {
   return !json && !!process.stdout.isTTY && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 }
 
-const codes = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39] } as const;
+const codes = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  cyan: [36, 39],
+} as const;
 export type Paint = (s: string) => string;
 
 export function painter(style: Style): Record<keyof typeof codes, Paint> {
-  const make = (k: keyof typeof codes): Paint => (s) => (style.color ? `\u001b[${codes[k][0]}m${s}\u001b[${codes[k][1]}m` : s);
-  return { bold: make('bold'), dim: make('dim'), red: make('red'), green: make('green'), yellow: make('yellow'), cyan: make('cyan') };
+  const make =
+    (k: keyof typeof codes): Paint =>
+    (s) =>
+      style.color ? `\u001b[${codes[k][0]}m${s}\u001b[${codes[k][1]}m` : s;
+  return {
+    bold: make('bold'),
+    dim: make('dim'),
+    red: make('red'),
+    green: make('green'),
+    yellow: make('yellow'),
+    cyan: make('cyan'),
+  };
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
@@ -23,14 +40,27 @@ const visible = (s: string): number => [...s.replace(ANSI, '')].length;
 export function table(headers: string[], rows: (string | number | null | undefined)[][], style: Style): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
   const widths = headers.map((h, i) => Math.max(visible(h), ...cells.map((r) => visible(r[i] ?? ''))));
-  const numeric = headers.map((_, i) => cells.length > 0 && cells.every((r) => /^-?[\d.,]+( ?[KMGTP]?i?B)?$|^-$/.test(r[i] ?? '')));
+  const numeric = headers.map(
+    (_, i) => cells.length > 0 && cells.every((r) => /^-?[\d.,]+( ?[KMGTP]?i?B)?$|^-$/.test(r[i] ?? '')),
+  );
   const pad = (s: string, i: number): string => {
     const fill = ' '.repeat(Math.max(0, widths[i]! - visible(s)));
     return numeric[i] ? fill + s : s + fill;
   };
   const p = painter(style);
-  const head = headers.map((h, i) => p.bold(pad(h, i))).join('  ').trimEnd();
-  return [head, ...cells.map((r) => r.map((c, i) => pad(c, i)).join('  ').trimEnd())].join('\n');
+  const head = headers
+    .map((h, i) => p.bold(pad(h, i)))
+    .join('  ')
+    .trimEnd();
+  return [
+    head,
+    ...cells.map((r) =>
+      r
+        .map((c, i) => pad(c, i))
+        .join('  ')
+        .trimEnd(),
+    ),
+  ].join('\n');
 }
 
 export function bytes(n: number | null | undefined): string {

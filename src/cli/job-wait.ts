@@ -20,7 +20,16 @@ export async function waitForJob(ctx: CliContext, id: string, commandOutcome: un
   const tty = !!process.stderr.isTTY && !ctx.json;
   // Loaded only when a bar is shown: it is not worth its start-up cost elsewhere.
   const cliProgress = tty ? (await import('cli-progress')).default : undefined;
-  const bar = cliProgress ? new cliProgress.SingleBar({ format: ' {phase} |{bar}| {value}/{total} files  {rate}/s  ETA {eta_formatted}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
+  const bar = cliProgress
+    ? new cliProgress.SingleBar(
+        {
+          format: ' {phase} |{bar}| {value}/{total} files  {rate}/s  ETA {eta_formatted}',
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
   let started = false;
   let last: JobMsg | undefined;
   const finished = new Promise<JobMsg>((resolve) => {
@@ -43,25 +52,32 @@ export async function waitForJob(ctx: CliContext, id: string, commandOutcome: un
       }
     });
     // The job may have finished before we subscribed.
-    void ctx.query<{ state: string; done: number; errors: number; phase: string | null }>('job.info', { ref: id }).then((j) => {
-      if (FINAL.has(j.state)) {
-        s.cancel();
-        resolve({ job: id, state: j.state, done: j.done, errors: j.errors, phase: j.phase ?? undefined });
-      }
-    });
+    void ctx
+      .query<{ state: string; done: number; errors: number; phase: string | null }>('job.info', { ref: id })
+      .then((j) => {
+        if (FINAL.has(j.state)) {
+          s.cancel();
+          resolve({ job: id, state: j.state, done: j.done, errors: j.errors, phase: j.phase ?? undefined });
+        }
+      });
   });
   const end = await finished;
   if (started) bar!.stop();
-  const info = await ctx.query<{ state: string; done: number; errors: number; runMs: number; message: string | null }>('job.info', { ref: id });
+  const info = await ctx.query<{ state: string; done: number; errors: number; runMs: number; message: string | null }>(
+    'job.info',
+    { ref: id },
+  );
   void last;
   ctx.print({ outcome: commandOutcome, job: info }, () => {
     const p = ctx.paint;
     const secs = (info.runMs / 1000).toFixed(1);
-    if (info.state === 'completed') return `${p.green('✓')} indexed ${info.done} files in ${secs} s${info.errors ? `, ${p.yellow(`${info.errors} errors`)} (see \`sd job info ${id.slice(0, 8)}\`)` : ''}`;
+    if (info.state === 'completed')
+      return `${p.green('✓')} indexed ${info.done} files in ${secs} s${info.errors ? `, ${p.yellow(`${info.errors} errors`)} (see \`sd job info ${id.slice(0, 8)}\`)` : ''}`;
     return `${p.red('!')} job ${id.slice(0, 8)} ${info.state}${info.message ? `: ${info.message}` : ''}`;
   });
   if (end.state !== 'completed') {
     process.exitCode = 1;
-    if (end.state === 'failed') throw new SdError('E_JOB_FAILED', `the job failed: ${info.message ?? 'see sd job info'}`);
+    if (end.state === 'failed')
+      throw new SdError('E_JOB_FAILED', `the job failed: ${info.message ?? 'see sd job info'}`);
   }
 }

@@ -13,55 +13,130 @@ export function libraryCommands(program: Command): void {
     .option('--encrypt', 'encrypt the whole library database (passphrase from SD_LIBRARY_PASSPHRASE or a prompt)')
     .action(async (name: string, o: { encrypt?: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const passphrase = o.encrypt && !ctx.flags.dryRun ? await readPassphrase('Passphrase for the new library: ', true) : undefined;
-      await runCommand(ctx, 'library.create', { name, encrypt: !!o.encrypt, passphrase }, (out) => `created ${o.encrypt ? 'encrypted ' : ''}library "${name}" (${(out.result as { id: string }).id})`);
+      const passphrase =
+        o.encrypt && !ctx.flags.dryRun ? await readPassphrase('Passphrase for the new library: ', true) : undefined;
+      await runCommand(
+        ctx,
+        'library.create',
+        { name, encrypt: !!o.encrypt, passphrase },
+        (out) => `created ${o.encrypt ? 'encrypted ' : ''}library "${name}" (${(out.result as { id: string }).id})`,
+      );
     });
-  lib.command('unlock <ref>').description('open an encrypted library (passphrase from SD_LIBRARY_PASSPHRASE or a prompt)').action(async (ref: string, _o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    await runCommand(ctx, 'library.unlock', { ref, passphrase: await readPassphrase(`Passphrase for "${ref}": `) });
-  });
-  lib.command('list').description('list the libraries').action(async (_o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const rows = await ctx.query<{ id: string; name: string; current: boolean; events: number | null; encrypted: boolean; locked: boolean }[]>('library.list');
-    ctx.print(rows, () => table(['', 'NAME', 'ID', 'EVENTS', 'AT REST'], rows.map((r) => [r.current ? '*' : '', r.name, r.id, r.events, r.locked ? 'encrypted, locked' : r.encrypted ? 'encrypted' : 'plain']), ctx.style));
-  });
-  lib.command('info [ref]').description('details of a library (default: the current one)').action(async (ref: string | undefined, _o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const i = await ctx.query<{ id: string; name: string; current: boolean; createdAt: number; createdBy: string | null; devices: number; events: number; path: string; bytes: number }>('library.info', { ref });
-    ctx.print(i, () =>
-      [
-        `name       ${i.name}${i.current ? ' (current)' : ''}`,
-        `id         ${i.id}`,
-        `created    ${time(i.createdAt)} by ${i.createdBy ? shortId(i.createdBy) : '-'}`,
-        `devices    ${i.devices}`,
-        `events     ${i.events}`,
-        `database   ${i.path} (${bytes(i.bytes)})`,
-      ].join('\n'),
-    );
-  });
-  lib.command('use <ref>').description('make a library the current one').action(async (ref: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'library.use', { ref });
-  });
-  lib.command('rename <name>').description('rename the current library (or --library)').action(async (name: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'library.rename', { name });
-  });
-  lib.command('delete <ref>').description('delete a library and its index (never your files); needs --yes or a TTY confirmation').action(async (ref: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'library.delete', { ref });
-  });
+  lib
+    .command('unlock <ref>')
+    .description('open an encrypted library (passphrase from SD_LIBRARY_PASSPHRASE or a prompt)')
+    .action(async (ref: string, _o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      await runCommand(ctx, 'library.unlock', { ref, passphrase: await readPassphrase(`Passphrase for "${ref}": `) });
+    });
+  lib
+    .command('list')
+    .description('list the libraries')
+    .action(async (_o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const rows =
+        await ctx.query<
+          { id: string; name: string; current: boolean; events: number | null; encrypted: boolean; locked: boolean }[]
+        >('library.list');
+      ctx.print(rows, () =>
+        table(
+          ['', 'NAME', 'ID', 'EVENTS', 'AT REST'],
+          rows.map((r) => [
+            r.current ? '*' : '',
+            r.name,
+            r.id,
+            r.events,
+            r.locked ? 'encrypted, locked' : r.encrypted ? 'encrypted' : 'plain',
+          ]),
+          ctx.style,
+        ),
+      );
+    });
+  lib
+    .command('info [ref]')
+    .description('details of a library (default: the current one)')
+    .action(async (ref: string | undefined, _o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const i = await ctx.query<{
+        id: string;
+        name: string;
+        current: boolean;
+        createdAt: number;
+        createdBy: string | null;
+        devices: number;
+        events: number;
+        path: string;
+        bytes: number;
+      }>('library.info', { ref });
+      ctx.print(i, () =>
+        [
+          `name       ${i.name}${i.current ? ' (current)' : ''}`,
+          `id         ${i.id}`,
+          `created    ${time(i.createdAt)} by ${i.createdBy ? shortId(i.createdBy) : '-'}`,
+          `devices    ${i.devices}`,
+          `events     ${i.events}`,
+          `database   ${i.path} (${bytes(i.bytes)})`,
+        ].join('\n'),
+      );
+    });
+  lib
+    .command('use <ref>')
+    .description('make a library the current one')
+    .action(async (ref: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'library.use', { ref });
+    });
+  lib
+    .command('rename <name>')
+    .description('rename the current library (or --library)')
+    .action(async (name: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'library.rename', { name });
+    });
+  lib
+    .command('delete <ref>')
+    .description('delete a library and its index (never your files); needs --yes or a TTY confirmation')
+    .action(async (ref: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'library.delete', { ref });
+    });
 
   const dev = program.command('device').description('devices of the library');
-  dev.command('list').description('the devices of the library').action(async (_o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const rows = await ctx.query<{ id: string; name: string; fingerprint: string; self: boolean; online: boolean; link: string | null; lastSeen: number | null; events: number; revokedAt: number | null }[]>('device.list');
-    ctx.print(rows, () =>
-      table(
-        ['ID', 'NAME', 'FINGERPRINT', 'ONLINE', 'LINK', 'LAST SEEN', 'EVENTS'],
-        rows.map((r) => [shortId(r.id, 12) + (r.self ? ' (this)' : ''), r.name, r.fingerprint, r.revokedAt ? 'revoked' : r.online ? 'yes' : 'no', r.link, r.self ? 'now' : ago(r.lastSeen), r.events]),
-        ctx.style,
-      ),
-    );
-  });
-  dev.command('rename <name>').description('rename this device').action(async (name: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'device.rename', { name });
-  });
+  dev
+    .command('list')
+    .description('the devices of the library')
+    .action(async (_o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const rows = await ctx.query<
+        {
+          id: string;
+          name: string;
+          fingerprint: string;
+          self: boolean;
+          online: boolean;
+          link: string | null;
+          lastSeen: number | null;
+          events: number;
+          revokedAt: number | null;
+        }[]
+      >('device.list');
+      ctx.print(rows, () =>
+        table(
+          ['ID', 'NAME', 'FINGERPRINT', 'ONLINE', 'LINK', 'LAST SEEN', 'EVENTS'],
+          rows.map((r) => [
+            shortId(r.id, 12) + (r.self ? ' (this)' : ''),
+            r.name,
+            r.fingerprint,
+            r.revokedAt ? 'revoked' : r.online ? 'yes' : 'no',
+            r.link,
+            r.self ? 'now' : ago(r.lastSeen),
+            r.events,
+          ]),
+          ctx.style,
+        ),
+      );
+    });
+  dev
+    .command('rename <name>')
+    .description('rename this device')
+    .action(async (name: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'device.rename', { name });
+    });
 }

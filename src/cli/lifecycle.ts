@@ -38,9 +38,15 @@ export async function start(ctx: CliContext, opts: { foreground?: boolean; p2pPo
   const args = [ENTRY, '--data-dir', ctx.dataDir, ...(opts.p2pPort !== undefined ? ['--p2p-port', opts.p2pPort] : [])];
   const running = await tryStatus(ctx);
   ctx.close();
-  if (running) throw new SdError('E_ALREADY_RUNNING', `a daemon is already running for ${ctx.dataDir} (pid ${running.pid})`, { pid: running.pid });
+  if (running)
+    throw new SdError('E_ALREADY_RUNNING', `a daemon is already running for ${ctx.dataDir} (pid ${running.pid})`, {
+      pid: running.pid,
+    });
   if (ctx.flags.dryRun) {
-    ctx.print({ wouldStart: true, dataDir: ctx.dataDir, foreground: !!opts.foreground }, () => `would start a daemon for ${ctx.dataDir} (dry run: nothing was started)`);
+    ctx.print(
+      { wouldStart: true, dataDir: ctx.dataDir, foreground: !!opts.foreground },
+      () => `would start a daemon for ${ctx.dataDir} (dry run: nothing was started)`,
+    );
     return;
   }
   ensurePrivateDir(ctx.dataDir);
@@ -61,19 +67,31 @@ export async function start(ctx: CliContext, opts: { foreground?: boolean; p2pPo
     if (exited !== null) {
       const line = stderr.trim().split('\n').pop() ?? '';
       const m = /^(E_[A-Z_]+): (.*)$/.exec(line);
-      throw m ? new SdError(m[1]!, m[2]!) : new SdError('E_START_FAILED', `the daemon exited with code ${exited} while starting${stderr ? `: ${stderr.trim()}` : ''}`);
+      throw m
+        ? new SdError(m[1]!, m[2]!)
+        : new SdError(
+            'E_START_FAILED',
+            `the daemon exited with code ${exited} while starting${stderr ? `: ${stderr.trim()}` : ''}`,
+          );
     }
     const st = await tryStatus(ctx).catch(() => undefined);
     if (st && st.pid === child.pid) {
       child.stderr!.destroy();
       child.unref();
-      ctx.print(st, () => `${ctx.paint.green('started')} daemon pid ${st.pid} for ${st.dataDir} (device ${st.device.name}, ${shortId(st.device.id)})`);
+      ctx.print(
+        st,
+        () =>
+          `${ctx.paint.green('started')} daemon pid ${st.pid} for ${st.dataDir} (device ${st.device.name}, ${shortId(st.device.id)})`,
+      );
       return;
     }
     ctx.close();
     if (Date.now() > deadline) {
       child.kill('SIGTERM');
-      throw new SdError('E_START_TIMEOUT', `the daemon did not answer within 30 s; see ${runtimePaths(ctx.dataDir).logs}/daemon.log`);
+      throw new SdError(
+        'E_START_TIMEOUT',
+        `the daemon did not answer within 30 s; see ${runtimePaths(ctx.dataDir).logs}/daemon.log`,
+      );
     }
     await new Promise((r) => setTimeout(r, 40));
   }
@@ -102,7 +120,13 @@ export async function status(ctx: CliContext): Promise<void> {
     const stale = readPid(runtimePaths(ctx.dataDir).pid);
     const err = notRunning(ctx.dataDir);
     ctx.print({ running: false, dataDir: ctx.dataDir, stalePid: stale ?? null, error: err.toJSON() }, () =>
-      [`${ctx.paint.red('●')} not running (${ctx.dataDir})`, stale ? `  a pid file names ${stale}, which is gone (it will be recovered at start)` : '', `  ${err.message}`].filter(Boolean).join('\n'),
+      [
+        `${ctx.paint.red('●')} not running (${ctx.dataDir})`,
+        stale ? `  a pid file names ${stale}, which is gone (it will be recovered at start)` : '',
+        `  ${err.message}`,
+      ]
+        .filter(Boolean)
+        .join('\n'),
     );
     process.exitCode = EXIT.notRunning;
     return;

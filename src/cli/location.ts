@@ -20,29 +20,74 @@ export function locationCommands(program: Command): void {
     .option('--gitignore', 'respect .gitignore files')
     .option('--include-hidden', 'index hidden files and folders too')
     .option('--wait', 'wait for the index job to finish (progress bar on a TTY)')
-    .action(async (path: string, o: { name?: string; watch: boolean; gitignore?: boolean; includeHidden?: boolean; wait?: boolean }, cmd: Command) => {
-      const ctx = ctxOf(cmd);
-      const rules = { ...(o.gitignore ? { gitignore: true } : {}), ...(o.includeHidden ? { skipHidden: false } : {}) };
-      const quietUntilEnd = o.wait && !process.stdout.isTTY && !ctx.json;
-      const out = await runCommandMaybeQuiet(ctx, 'location.add', { path: abs(path), name: o.name, watch: o.watch, rules }, !!quietUntilEnd || (!!o.wait && ctx.json));
-      if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
-    });
-  loc.command('list').description('locations with their files, size, last index and job state').option('--device <device>', 'locations of another device').action(async (o: { device?: string }, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const rows = await ctx.query<{ id: string; name: string; path: string; files: number; bytes: number; indexedAt: number | null; watching: boolean; watch: boolean; jobState: string | null; deviceName: string | null; local: boolean }[]>('location.list', { device: o.device });
-    ctx.print(rows, () =>
-      rows.length === 0
-        ? 'no locations yet; add one with `sd location add PATH`'
-        : table(
-            ['ID', 'NAME', 'PATH', 'FILES', 'SIZE', 'LAST INDEXED', 'WATCHING', 'JOB', 'DEVICE'],
-            rows.map((r) => [shortId(r.id), r.name, r.path, r.files, bytes(r.bytes), r.indexedAt ? ago(r.indexedAt) : 'never', r.watching ? 'yes' : r.watch && r.local ? 'no (error)' : 'no', r.jobState, r.local ? 'this' : r.deviceName]),
-            ctx.style,
-          ),
+    .action(
+      async (
+        path: string,
+        o: { name?: string; watch: boolean; gitignore?: boolean; includeHidden?: boolean; wait?: boolean },
+        cmd: Command,
+      ) => {
+        const ctx = ctxOf(cmd);
+        const rules = {
+          ...(o.gitignore ? { gitignore: true } : {}),
+          ...(o.includeHidden ? { skipHidden: false } : {}),
+        };
+        const quietUntilEnd = o.wait && !process.stdout.isTTY && !ctx.json;
+        const out = await runCommandMaybeQuiet(
+          ctx,
+          'location.add',
+          { path: abs(path), name: o.name, watch: o.watch, rules },
+          !!quietUntilEnd || (!!o.wait && ctx.json),
+        );
+        if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
+      },
     );
-  });
-  loc.command('remove <id>').description('remove a location and its entries from the index (never the files)').action(async (ref: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'location.remove', { ref });
-  });
+  loc
+    .command('list')
+    .description('locations with their files, size, last index and job state')
+    .option('--device <device>', 'locations of another device')
+    .action(async (o: { device?: string }, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const rows = await ctx.query<
+        {
+          id: string;
+          name: string;
+          path: string;
+          files: number;
+          bytes: number;
+          indexedAt: number | null;
+          watching: boolean;
+          watch: boolean;
+          jobState: string | null;
+          deviceName: string | null;
+          local: boolean;
+        }[]
+      >('location.list', { device: o.device });
+      ctx.print(rows, () =>
+        rows.length === 0
+          ? 'no locations yet; add one with `sd location add PATH`'
+          : table(
+              ['ID', 'NAME', 'PATH', 'FILES', 'SIZE', 'LAST INDEXED', 'WATCHING', 'JOB', 'DEVICE'],
+              rows.map((r) => [
+                shortId(r.id),
+                r.name,
+                r.path,
+                r.files,
+                bytes(r.bytes),
+                r.indexedAt ? ago(r.indexedAt) : 'never',
+                r.watching ? 'yes' : r.watch && r.local ? 'no (error)' : 'no',
+                r.jobState,
+                r.local ? 'this' : r.deviceName,
+              ]),
+              ctx.style,
+            ),
+      );
+    });
+  loc
+    .command('remove <id>')
+    .description('remove a location and its entries from the index (never the files)')
+    .action(async (ref: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'location.remove', { ref });
+    });
   loc
     .command('rescan <id>')
     .description('rescan a location')
@@ -50,49 +95,135 @@ export function locationCommands(program: Command): void {
     .option('--wait', 'wait for the job to finish')
     .action(async (ref: string, o: { full?: boolean; wait?: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const out = await runCommandMaybeQuiet(ctx, 'location.rescan', { ref, full: !!o.full }, !!o.wait && (!process.stdout.isTTY || ctx.json));
+      const out = await runCommandMaybeQuiet(
+        ctx,
+        'location.rescan',
+        { ref, full: !!o.full },
+        !!o.wait && (!process.stdout.isTTY || ctx.json),
+      );
       if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
     });
 
   const job = program.command('job').description('background jobs');
-  job.command('list').description('jobs, newest first').option('--limit <n>', 'at most N', '20').action(async (o: { limit: string }, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const rows = await ctx.query<{ id: string; kind: string; state: string; phase: string | null; done: number; total: number | null; errors: number; rate: number | null; location: string | null; createdAt: number }[]>('job.list', { limit: Number(o.limit) });
-    ctx.print(rows, () =>
-      rows.length === 0 ? 'no jobs' : table(['ID', 'KIND', 'LOCATION', 'STATE', 'PHASE', 'DONE', 'RATE', 'ERRORS', 'CREATED'], rows.map((r) => [shortId(r.id), r.kind, r.location, r.state, r.phase, r.total ? `${r.done}/${r.total}` : r.done, r.rate ? `${r.rate}/s` : '-', r.errors, time(r.createdAt)]), ctx.style),
-    );
-  });
-  job.command('info <id>').description('phase, counts, rate and errors of a job').action(async (ref: string, _o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const j = await ctx.query<{ id: string; kind: string; state: string; phase: string | null; done: number; total: number | null; errors: number; rate: number | null; message: string | null; resumes: number; runMs: number; checkpoint: { phase?: string; cursor?: string } | null; errorList: { path: string; code: string; message: string }[] }>('job.info', { ref });
-    ctx.print(j, () =>
-      [
-        `job        ${j.id} (${j.kind})`,
-        `state      ${j.state}${j.message ? ` — ${j.message}` : ''}`,
-        `phase      ${j.phase ?? '-'}${j.checkpoint?.cursor ? ` (checkpoint at ${j.checkpoint.cursor})` : ''}`,
-        `progress   ${j.done}${j.total ? ` of ${j.total}` : ''}, ${j.rate ?? 0}/s over ${(j.runMs / 1000).toFixed(1)} s, resumed ${j.resumes} time(s)`,
-        `errors     ${j.errors}`,
-        ...(j.errorList.length ? ['', table(['PATH', 'CODE', 'MESSAGE'], j.errorList.map((e) => [e.path, e.code, e.message.slice(0, 80)]), ctx.style)] : []),
-      ].join('\n'),
-    );
-  });
-  for (const [verb, name] of [['pause', 'job.pause'], ['resume', 'job.resume'], ['cancel', 'job.cancel']] as const) {
-    job.command(`${verb} <id>`).description(`${verb} a job`).action(async (ref: string, _o, cmd: Command) => {
-      await runCommand(ctxOf(cmd), name, { ref });
+  job
+    .command('list')
+    .description('jobs, newest first')
+    .option('--limit <n>', 'at most N', '20')
+    .action(async (o: { limit: string }, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const rows = await ctx.query<
+        {
+          id: string;
+          kind: string;
+          state: string;
+          phase: string | null;
+          done: number;
+          total: number | null;
+          errors: number;
+          rate: number | null;
+          location: string | null;
+          createdAt: number;
+        }[]
+      >('job.list', { limit: Number(o.limit) });
+      ctx.print(rows, () =>
+        rows.length === 0
+          ? 'no jobs'
+          : table(
+              ['ID', 'KIND', 'LOCATION', 'STATE', 'PHASE', 'DONE', 'RATE', 'ERRORS', 'CREATED'],
+              rows.map((r) => [
+                shortId(r.id),
+                r.kind,
+                r.location,
+                r.state,
+                r.phase,
+                r.total ? `${r.done}/${r.total}` : r.done,
+                r.rate ? `${r.rate}/s` : '-',
+                r.errors,
+                time(r.createdAt),
+              ]),
+              ctx.style,
+            ),
+      );
     });
+  job
+    .command('info <id>')
+    .description('phase, counts, rate and errors of a job')
+    .action(async (ref: string, _o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const j = await ctx.query<{
+        id: string;
+        kind: string;
+        state: string;
+        phase: string | null;
+        done: number;
+        total: number | null;
+        errors: number;
+        rate: number | null;
+        message: string | null;
+        resumes: number;
+        runMs: number;
+        checkpoint: { phase?: string; cursor?: string } | null;
+        errorList: { path: string; code: string; message: string }[];
+      }>('job.info', { ref });
+      ctx.print(j, () =>
+        [
+          `job        ${j.id} (${j.kind})`,
+          `state      ${j.state}${j.message ? ` — ${j.message}` : ''}`,
+          `phase      ${j.phase ?? '-'}${j.checkpoint?.cursor ? ` (checkpoint at ${j.checkpoint.cursor})` : ''}`,
+          `progress   ${j.done}${j.total ? ` of ${j.total}` : ''}, ${j.rate ?? 0}/s over ${(j.runMs / 1000).toFixed(1)} s, resumed ${j.resumes} time(s)`,
+          `errors     ${j.errors}`,
+          ...(j.errorList.length
+            ? [
+                '',
+                table(
+                  ['PATH', 'CODE', 'MESSAGE'],
+                  j.errorList.map((e) => [e.path, e.code, e.message.slice(0, 80)]),
+                  ctx.style,
+                ),
+              ]
+            : []),
+        ].join('\n'),
+      );
+    });
+  for (const [verb, name] of [
+    ['pause', 'job.pause'],
+    ['resume', 'job.resume'],
+    ['cancel', 'job.cancel'],
+  ] as const) {
+    job
+      .command(`${verb} <id>`)
+      .description(`${verb} a job`)
+      .action(async (ref: string, _o, cmd: Command) => {
+        await runCommand(ctxOf(cmd), name, { ref });
+      });
   }
-  job.command('watch').description('live progress of all jobs until interrupted').action(async (_o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const rpc = await ctx.rpc();
-    const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-      const x = m as { job: string; jobKind: string; state: string; phase?: string; done?: number; total?: number; rate?: number; errors?: number };
-      if (ctx.json) process.stdout.write(`${JSON.stringify(x)}\n`);
-      else process.stdout.write(`${time(Date.now())}  ${shortId(x.job)} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? 0}${x.total ? `/${x.total}` : ''}${x.rate ? ` ${x.rate}/s` : ''}${x.errors ? ` ${x.errors} errors` : ''}\n`);
+  job
+    .command('watch')
+    .description('live progress of all jobs until interrupted')
+    .action(async (_o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const rpc = await ctx.rpc();
+      const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
+        const x = m as {
+          job: string;
+          jobKind: string;
+          state: string;
+          phase?: string;
+          done?: number;
+          total?: number;
+          rate?: number;
+          errors?: number;
+        };
+        if (ctx.json) process.stdout.write(`${JSON.stringify(x)}\n`);
+        else
+          process.stdout.write(
+            `${time(Date.now())}  ${shortId(x.job)} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? 0}${x.total ? `/${x.total}` : ''}${x.rate ? ` ${x.rate}/s` : ''}${x.errors ? ` ${x.errors} errors` : ''}\n`,
+          );
+      });
+      process.once('SIGINT', () => s.cancel());
+      process.once('SIGTERM', () => s.cancel());
+      await s.done;
     });
-    process.once('SIGINT', () => s.cancel());
-    process.once('SIGTERM', () => s.cancel());
-    await s.done;
-  });
 
   program
     .command('ls [path]')
@@ -100,10 +231,33 @@ export function locationCommands(program: Command): void {
     .option('--device <device>', 'list a folder of another device')
     .action(async (path: string | undefined, o: { device?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const r = await ctx.query<{ entries: { name: string; kind: string; isDir: boolean; size: number | null; files: number | null; modified: number | null; contentId: string | null; path: string }[] }>('entry.ls', { path: path === undefined ? undefined : o.device ? path : abs(path), device: o.device });
+      const r = await ctx.query<{
+        entries: {
+          name: string;
+          kind: string;
+          isDir: boolean;
+          size: number | null;
+          files: number | null;
+          modified: number | null;
+          contentId: string | null;
+          path: string;
+        }[];
+      }>('entry.ls', { path: path === undefined ? undefined : o.device ? path : abs(path), device: o.device });
       const p = ctx.paint;
       ctx.print(r, () =>
-        r.entries.length === 0 ? '(empty)' : table(['NAME', 'KIND', 'SIZE', 'MODIFIED', 'CONTENT'], r.entries.map((e) => [e.isDir ? p.bold(e.name + '/') : e.name, e.kind, bytes(e.size), time(e.modified), e.contentId ? shortId(e.contentId, 12) : '-']), ctx.style),
+        r.entries.length === 0
+          ? '(empty)'
+          : table(
+              ['NAME', 'KIND', 'SIZE', 'MODIFIED', 'CONTENT'],
+              r.entries.map((e) => [
+                e.isDir ? p.bold(e.name + '/') : e.name,
+                e.kind,
+                bytes(e.size),
+                time(e.modified),
+                e.contentId ? shortId(e.contentId, 12) : '-',
+              ]),
+              ctx.style,
+            ),
       );
     });
   program
@@ -112,7 +266,21 @@ export function locationCommands(program: Command): void {
     .option('--device <device>', 'an entry of another device')
     .action(async (path: string, o: { device?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const e = await ctx.query<Record<string, unknown> & { name: string; path: string; kind: string; size: number | null; files: number | null; modified: number | null; contentId: string | null; location: { name: string; path: string }; device: string; copies: { path: string; device: string }[]; tags?: string[] }>('entry.info', { path: o.device ? path : abs(path), device: o.device });
+      const e = await ctx.query<
+        Record<string, unknown> & {
+          name: string;
+          path: string;
+          kind: string;
+          size: number | null;
+          files: number | null;
+          modified: number | null;
+          contentId: string | null;
+          location: { name: string; path: string };
+          device: string;
+          copies: { path: string; device: string }[];
+          tags?: string[];
+        }
+      >('entry.info', { path: o.device ? path : abs(path), device: o.device });
       ctx.print(e, () =>
         [
           `name       ${e.name}`,
@@ -122,7 +290,11 @@ export function locationCommands(program: Command): void {
           `modified   ${time(e.modified)}`,
           `content    ${e.contentId ?? '(not identified yet)'}`,
           `location   ${e.location.name} (${e.location.path}) on ${shortId(e.device)}`,
-          ...(e.tags ? [`tags       ${e.tags.length ? e.tags.join(', ') : '-'}${e.copies.length ? ' (on the content: every copy carries them)' : ''}`] : []),
+          ...(e.tags
+            ? [
+                `tags       ${e.tags.length ? e.tags.join(', ') : '-'}${e.copies.length ? ' (on the content: every copy carries them)' : ''}`,
+              ]
+            : []),
           `copies     ${e.copies.length ? e.copies.map((c) => c.path).join('\n           ') : 'none'}`,
         ].join('\n'),
       );

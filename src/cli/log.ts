@@ -26,7 +26,8 @@ export function logCommands(program: Command): void {
     .action(async (o: { device?: string; type?: string; since?: string; limit: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit <= 0) throw new SdError('E_BAD_INPUT', `--limit must be a positive integer, not "${o.limit}"`);
+      if (!Number.isInteger(limit) || limit <= 0)
+        throw new SdError('E_BAD_INPUT', `--limit must be a positive integer, not "${o.limit}"`);
       const rows = await ctx.query<LogRow[]>('log.list', { device: o.device, type: o.type, since: o.since, limit });
       const p = ctx.paint;
       ctx.print(rows, () =>
@@ -34,22 +35,39 @@ export function logCommands(program: Command): void {
           ? 'no events match'
           : table(
               ['TIME', 'DEVICE', 'SEQ', 'TYPE', 'VERIFY', 'SUMMARY'],
-              rows.map((r) => [time(r.time), r.deviceName ?? shortId(r.device), r.seq, r.type, r.verified === null ? '' : r.verified ? p.green('ok') : p.red('FAILED'), r.summary]),
+              rows.map((r) => [
+                time(r.time),
+                r.deviceName ?? shortId(r.device),
+                r.seq,
+                r.type,
+                r.verified === null ? '' : r.verified ? p.green('ok') : p.red('FAILED'),
+                r.summary,
+              ]),
               ctx.style,
             ),
       );
     });
-  log.command('verify').description('check every signature and hash chain of the log').action(async (_o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const r = await ctx.query<{ ok: boolean; events: number; devices: number; bad: number; ms: number; firstBad?: { dev: string; seq: number; code: string; reason: string } }>('log.verify');
-    const p = ctx.paint;
-    ctx.print(r, () =>
-      r.ok
-        ? `${p.green('✓')} ${r.events} events from ${r.devices} device(s): every signature and hash chain verified (${Math.round(r.ms)} ms)`
-        : `${p.red('✗')} ${r.bad} of ${r.events} events failed verification; first bad event: ${r.firstBad!.dev}#${r.firstBad!.seq} ${r.firstBad!.code}: ${r.firstBad!.reason}`,
-    );
-    if (!r.ok) process.exitCode = 1;
-  });
+  log
+    .command('verify')
+    .description('check every signature and hash chain of the log')
+    .action(async (_o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const r = await ctx.query<{
+        ok: boolean;
+        events: number;
+        devices: number;
+        bad: number;
+        ms: number;
+        firstBad?: { dev: string; seq: number; code: string; reason: string };
+      }>('log.verify');
+      const p = ctx.paint;
+      ctx.print(r, () =>
+        r.ok
+          ? `${p.green('✓')} ${r.events} events from ${r.devices} device(s): every signature and hash chain verified (${Math.round(r.ms)} ms)`
+          : `${p.red('✗')} ${r.bad} of ${r.events} events failed verification; first bad event: ${r.firstBad!.dev}#${r.firstBad!.seq} ${r.firstBad!.code}: ${r.firstBad!.reason}`,
+      );
+      if (!r.ok) process.exitCode = 1;
+    });
 
   program
     .command('replay')
@@ -57,14 +75,31 @@ export function logCommands(program: Command): void {
     .option('--check', 'rebuild into a fresh database and compare checksums with the live projections')
     .action(async (o: { check?: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      if (!o.check) throw new SdError('E_BAD_INPUT', 'only `sd replay --check` is available: it rebuilds into a fresh database and compares');
-      const r = await ctx.query<{ events: number; equal: boolean; differing: string[]; ms: number; live: { tables: Record<string, { rows: number; sum: string }>; total: string }; rebuilt: { tables: Record<string, { rows: number; sum: string }>; total: string } }>('replay.check');
+      if (!o.check)
+        throw new SdError(
+          'E_BAD_INPUT',
+          'only `sd replay --check` is available: it rebuilds into a fresh database and compares',
+        );
+      const r = await ctx.query<{
+        events: number;
+        equal: boolean;
+        differing: string[];
+        ms: number;
+        live: { tables: Record<string, { rows: number; sum: string }>; total: string };
+        rebuilt: { tables: Record<string, { rows: number; sum: string }>; total: string };
+      }>('replay.check');
       const p = ctx.paint;
       ctx.print(r, () =>
         [
           table(
             ['TABLE', 'ROWS', 'LIVE', 'REBUILT', ''],
-            Object.keys(r.live.tables).map((t) => [t, r.live.tables[t]!.rows, r.live.tables[t]!.sum, r.rebuilt.tables[t]?.sum, r.differing.includes(t) ? p.red('differs') : p.green('equal')]),
+            Object.keys(r.live.tables).map((t) => [
+              t,
+              r.live.tables[t]!.rows,
+              r.live.tables[t]!.sum,
+              r.rebuilt.tables[t]?.sum,
+              r.differing.includes(t) ? p.red('differs') : p.green('equal'),
+            ]),
             ctx.style,
           ),
           '',
@@ -85,8 +120,14 @@ export function logCommands(program: Command): void {
       const s = rpc.stream('events', { kinds, library: ctx.flags.library }, (m: unknown) => {
         const x = m as { kind: string; [k: string]: unknown };
         if (ctx.json) process.stdout.write(`${JSON.stringify(x)}\n`);
-        else if (x.kind === 'event') process.stdout.write(`${time(x.at as number)}  ${shortId(String(x.dev))} #${x.seq}  ${x.type}  ${x.summary}\n`);
-        else if (x.kind === 'job') process.stdout.write(`${time(Date.now())}  job ${shortId(String(x.job))} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`);
+        else if (x.kind === 'event')
+          process.stdout.write(
+            `${time(x.at as number)}  ${shortId(String(x.dev))} #${x.seq}  ${x.type}  ${x.summary}\n`,
+          );
+        else if (x.kind === 'job')
+          process.stdout.write(
+            `${time(Date.now())}  job ${shortId(String(x.job))} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
+          );
         else process.stdout.write(`${time(Date.now())}  ${x.service}: ${x.state}\n`);
       });
       const stop = (): void => s.cancel();

@@ -22,7 +22,8 @@ interface Outcome {
 export function describePlan(ctx: CliContext, plan: Outcome['plan']): string {
   const p = ctx.paint;
   const lines = [p.bold(plan.summary)];
-  for (const c of plan.changes) lines.push(`  ${p.cyan(c.op.padEnd(7))} ${c.target}${c.detail ? p.dim(`  ${c.detail}`) : ''}`);
+  for (const c of plan.changes)
+    lines.push(`  ${p.cyan(c.op.padEnd(7))} ${c.target}${c.detail ? p.dim(`  ${c.detail}`) : ''}`);
   for (const w of plan.warnings ?? []) lines.push(`  ${p.yellow('warning')} ${w}`);
   for (const c of plan.conflicts ?? []) lines.push(`  ${p.red('conflict')} ${c.message}`);
   return lines.join('\n');
@@ -39,7 +40,12 @@ async function confirm(question: string): Promise<boolean> {
 }
 
 /** Returns the outcome; prints it unless `quiet`. */
-export async function runCommand(ctx: CliContext, name: string, input: unknown, render?: (o: Outcome) => string): Promise<Outcome> {
+export async function runCommand(
+  ctx: CliContext,
+  name: string,
+  input: unknown,
+  render?: (o: Outcome) => string,
+): Promise<Outcome> {
   const rpc = await ctx.rpc();
   const base = { name, input, library: ctx.flags.library };
   if (ctx.flags.dryRun) {
@@ -54,14 +60,17 @@ export async function runCommand(ctx: CliContext, name: string, input: unknown, 
     if (!(e instanceof SdError) || e.code !== 'E_CONFIRMATION_REQUIRED' || !process.stdin.isTTY || ctx.json) throw e;
     const plan = (e.details as { plan: Outcome['plan'] }).plan;
     process.stderr.write(`${describePlan(ctx, plan)}\n`);
-    if (!(await confirm(plan.confirm ?? 'Proceed?'))) throw new SdError('E_CANCELLED', 'cancelled; nothing was changed');
+    if (!(await confirm(plan.confirm ?? 'Proceed?')))
+      throw new SdError('E_CANCELLED', 'cancelled; nothing was changed');
     o = (await rpc.call('command', { ...base, yes: true, fingerprint: plan.fingerprint })) as Outcome;
   }
   ctx.print(o, () => {
     const p = ctx.paint;
     const head = render ? render(o) : o.plan.summary;
     if (o.verify?.ok) return `${p.green('✓')} ${head} ${p.dim('(verified)')}`;
-    const failed = (o.verify?.checks ?? []).filter((c) => !c.ok).map((c) => `  ${p.red('✗')} ${c.what}${c.detail ? `: ${c.detail}` : ''}`);
+    const failed = (o.verify?.checks ?? [])
+      .filter((c) => !c.ok)
+      .map((c) => `  ${p.red('✗')} ${c.what}${c.detail ? `: ${c.detail}` : ''}`);
     return [`${p.red('!')} ${head}: verify FAILED`, ...failed].join('\n');
   });
   if (o.verify && !o.verify.ok) process.exitCode = 1;

@@ -5,9 +5,11 @@ import { SdError } from '../errors.js';
 export async function readPassphrase(prompt: string, confirm = false): Promise<string> {
   const env = process.env.SD_LIBRARY_PASSPHRASE;
   if (env) return env;
-  if (!process.stdin.isTTY) throw new SdError('E_PASSPHRASE_REQUIRED', 'no passphrase: set SD_LIBRARY_PASSPHRASE or run this on a terminal');
+  if (!process.stdin.isTTY)
+    throw new SdError('E_PASSPHRASE_REQUIRED', 'no passphrase: set SD_LIBRARY_PASSPHRASE or run this on a terminal');
   const first = await ask(prompt);
-  if (confirm && (await ask('Repeat the passphrase: ')) !== first) throw new SdError('E_PASSPHRASE_MISMATCH', 'the two passphrases differ; nothing was changed');
+  if (confirm && (await ask('Repeat the passphrase: ')) !== first)
+    throw new SdError('E_PASSPHRASE_MISMATCH', 'the two passphrases differ; nothing was changed');
   return first;
 }
 

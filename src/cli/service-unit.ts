@@ -12,12 +12,16 @@ const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
 const LABEL = 'dev.vdfs.daemon';
 
 function unitPath(): { kind: 'systemd' | 'launchd'; path: string } {
-  if (process.platform === 'darwin') return { kind: 'launchd', path: join(homedir(), 'Library', 'LaunchAgents', `${LABEL}.plist`) };
+  if (process.platform === 'darwin')
+    return { kind: 'launchd', path: join(homedir(), 'Library', 'LaunchAgents', `${LABEL}.plist`) };
   if (process.platform === 'linux') {
     const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
     return { kind: 'systemd', path: join(base, 'systemd', 'user', 'vdfs.service') };
   }
-  throw new SdError('E_UNSUPPORTED_PLATFORM', `no service manager support on ${process.platform}; run \`sd start\` instead`);
+  throw new SdError(
+    'E_UNSUPPORTED_PLATFORM',
+    `no service manager support on ${process.platform}; run \`sd start\` instead`,
+  );
 }
 
 function systemdUnit(dataDir: string): string {
@@ -51,7 +55,10 @@ function launchdPlist(dataDir: string): string {
 
 function manager(kind: 'systemd' | 'launchd'): string | undefined {
   const bin = kind === 'systemd' ? 'systemctl' : 'launchctl';
-  const probe = kind === 'systemd' ? spawnSync(bin, ['--user', 'show-environment'], { stdio: 'ignore' }) : spawnSync(bin, ['version'], { stdio: 'ignore' });
+  const probe =
+    kind === 'systemd'
+      ? spawnSync(bin, ['--user', 'show-environment'], { stdio: 'ignore' })
+      : spawnSync(bin, ['version'], { stdio: 'ignore' });
   return probe.status === 0 ? bin : undefined;
 }
 
@@ -59,17 +66,25 @@ export function install(ctx: CliContext): void {
   const { kind, path } = unitPath();
   const text = kind === 'systemd' ? systemdUnit(ctx.dataDir) : launchdPlist(ctx.dataDir);
   if (ctx.flags.dryRun) {
-    ctx.print({ wouldWrite: path, kind, content: text }, () => `would write ${path}:\n${text}(dry run: nothing was written)`);
+    ctx.print(
+      { wouldWrite: path, kind, content: text },
+      () => `would write ${path}:\n${text}(dry run: nothing was written)`,
+    );
     return;
   }
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, text);
   const bin = manager(kind);
   let loaded = false;
-  if (bin === 'systemctl') loaded = spawnSync(bin, ['--user', 'daemon-reload'], { stdio: 'ignore' }).status === 0 && spawnSync(bin, ['--user', 'enable', 'vdfs.service'], { stdio: 'ignore' }).status === 0;
+  if (bin === 'systemctl')
+    loaded =
+      spawnSync(bin, ['--user', 'daemon-reload'], { stdio: 'ignore' }).status === 0 &&
+      spawnSync(bin, ['--user', 'enable', 'vdfs.service'], { stdio: 'ignore' }).status === 0;
   if (bin === 'launchctl') loaded = spawnSync(bin, ['load', path], { stdio: 'ignore' }).status === 0;
   ctx.print({ written: path, kind, loaded }, () =>
-    loaded ? `wrote ${path} and enabled it with ${bin}` : `wrote ${path}; not loaded: ${kind === 'systemd' ? 'no systemd user manager answers here' : 'launchctl is not available'} (load it later with ${kind === 'systemd' ? '`systemctl --user enable --now vdfs`' : '`launchctl load`'})`,
+    loaded
+      ? `wrote ${path} and enabled it with ${bin}`
+      : `wrote ${path}; not loaded: ${kind === 'systemd' ? 'no systemd user manager answers here' : 'launchctl is not available'} (load it later with ${kind === 'systemd' ? '`systemctl --user enable --now vdfs`' : '`launchctl load`'})`,
   );
 }
 
@@ -84,5 +99,8 @@ export function uninstall(ctx: CliContext): void {
   if (bin === 'systemctl') spawnSync(bin, ['--user', 'disable', 'vdfs.service'], { stdio: 'ignore' });
   if (bin === 'launchctl') spawnSync(bin, ['unload', path], { stdio: 'ignore' });
   rmSync(path, { force: true });
-  ctx.print({ removed: path, kind, unloaded: !!bin }, () => `removed ${path}${bin ? ` (unloaded with ${bin})` : ' (no service manager answered, nothing to unload)'}`);
+  ctx.print(
+    { removed: path, kind, unloaded: !!bin },
+    () => `removed ${path}${bin ? ` (unloaded with ${bin})` : ' (no service manager answered, nothing to unload)'}`,
+  );
 }

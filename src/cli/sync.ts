@@ -12,7 +12,17 @@ interface PeerStatus {
   link: string | null;
   since: number | null;
   lastError: string | null;
-  libraries: { library: string; received: number; sent: number; rejected: Record<string, number>; lastError: string | null; behind: number; ahead: number; shared?: string; feeds: { dev: string; ours: number; theirs: number }[] }[];
+  libraries: {
+    library: string;
+    received: number;
+    sent: number;
+    rejected: Record<string, number>;
+    lastError: string | null;
+    behind: number;
+    ahead: number;
+    shared?: string;
+    feeds: { dev: string; ours: number; theirs: number }[];
+  }[];
 }
 
 export function syncCommands(program: Command): void {
@@ -21,7 +31,7 @@ export function syncCommands(program: Command): void {
     .command('invite')
     .description('print a one-time code for another device (`sd pair join CODE` there)')
     .option('--ttl <duration>', 'how long the code is valid (e.g. 90s, 5m, 1h)', '5m')
-    .option('--host <host>', 'the address to put in the code (default: this machine\'s LAN address)')
+    .option('--host <host>', "the address to put in the code (default: this machine's LAN address)")
     .action(async (o: { ttl: string; host?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       await runCommand(ctx, 'pair.invite', { ttl: o.ttl, host: o.host }, (out) => {
@@ -29,22 +39,45 @@ export function syncCommands(program: Command): void {
         return `invite into "${r.library}" from ${r.device} (${r.fingerprint}), valid until ${new Date(r.expires).toLocaleTimeString()}, once:\n\n  ${r.code}\n\non the other device: sd pair join ${r.code}\n`;
       });
     });
-  pair.command('join <code>').description('join the library of the device that made the code').action(async (code: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'pair.join', { code }, (out) => {
-      const r = out.result as { libraryName: string; library: string; inviterName: string; inviter: string; fingerprint: string };
-      return `joined "${r.libraryName}" (${shortId(r.library)}) from ${r.inviterName} ${shortId(r.inviter)}, fingerprint ${r.fingerprint}; its history is syncing`;
+  pair
+    .command('join <code>')
+    .description('join the library of the device that made the code')
+    .action(async (code: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'pair.join', { code }, (out) => {
+        const r = out.result as {
+          libraryName: string;
+          library: string;
+          inviterName: string;
+          inviter: string;
+          fingerprint: string;
+        };
+        return `joined "${r.libraryName}" (${shortId(r.library)}) from ${r.inviterName} ${shortId(r.inviter)}, fingerprint ${r.fingerprint}; its history is syncing`;
+      });
     });
-  });
 
   const peer = program.command('peer').description('peers reached by address (networks without multicast)');
-  peer.command('add <address>').description('remember HOST:PORT and connect to it').action(async (address: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'peer.add', { address });
-  });
-  peer.command('list').description('known peers and their links').action(async (_o, cmd: Command) => {
-    const ctx = ctxOf(cmd);
-    const s = await ctx.query<{ port: number | null; peers: PeerStatus[] }>('peer.list');
-    ctx.print(s, () => (s.peers.length ? table(['DEVICE', 'ADDRESS', 'STATE', 'LINK', 'SINCE'], s.peers.map((p) => [shortId(p.device, 12), p.address, p.state, p.link, p.since ? ago(p.since) : '-']), ctx.style) : `no peers yet${s.port === null ? ' (peer links are off: `sd start --p2p-port 0`)' : ''}`));
-  });
+  peer
+    .command('add <address>')
+    .description('remember HOST:PORT and connect to it')
+    .action(async (address: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'peer.add', { address });
+    });
+  peer
+    .command('list')
+    .description('known peers and their links')
+    .action(async (_o, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const s = await ctx.query<{ port: number | null; peers: PeerStatus[] }>('peer.list');
+      ctx.print(s, () =>
+        s.peers.length
+          ? table(
+              ['DEVICE', 'ADDRESS', 'STATE', 'LINK', 'SINCE'],
+              s.peers.map((p) => [shortId(p.device, 12), p.address, p.state, p.link, p.since ? ago(p.since) : '-']),
+              ctx.style,
+            )
+          : `no peers yet${s.port === null ? ' (peer links are off: `sd start --p2p-port 0`)' : ''}`,
+      );
+    });
 
   program
     .command('sync')
@@ -53,15 +86,34 @@ export function syncCommands(program: Command): void {
     .description('per peer: link, state, events behind/ahead per feed, refusals, last error')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const s = await ctx.query<{ port: number | null; refusals: Record<string, number>; peers: PeerStatus[] }>('sync.status');
+      const s = await ctx.query<{ port: number | null; refusals: Record<string, number>; peers: PeerStatus[] }>(
+        'sync.status',
+      );
       const p = ctx.paint;
       ctx.print(s, () => {
-        const lines = [`p2p port ${s.port ?? 'off'}; refused: ${Object.entries(s.refusals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`];
+        const lines = [
+          `p2p port ${s.port ?? 'off'}; refused: ${
+            Object.entries(s.refusals)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || 'none'
+          }`,
+        ];
         for (const x of s.peers) {
-          lines.push('', `${p.bold(x.name ?? shortId(x.device, 12))}  ${x.address ?? ''}  ${x.state === 'live' ? p.green(x.state) : p.yellow(x.state)}  ${x.link ?? 'no link'}${x.lastError ? `  last error: ${x.lastError}` : ''}`);
+          lines.push(
+            '',
+            `${p.bold(x.name ?? shortId(x.device, 12))}  ${x.address ?? ''}  ${x.state === 'live' ? p.green(x.state) : p.yellow(x.state)}  ${x.link ?? 'no link'}${x.lastError ? `  last error: ${x.lastError}` : ''}`,
+          );
           for (const l of x.libraries) {
-            lines.push(`  library ${shortId(l.library)}: received ${l.received}, sent ${l.sent}, behind ${l.behind}, ahead ${l.ahead}, shared documents ${l.shared ?? '?'}${Object.keys(l.rejected).length ? `, refused ${JSON.stringify(l.rejected)}` : ''}`);
-            lines.push(table(['  FEED', 'OURS', 'THEIRS'], l.feeds.map((f) => [`  ${shortId(f.dev, 12)}`, f.ours, f.theirs]), ctx.style));
+            lines.push(
+              `  library ${shortId(l.library)}: received ${l.received}, sent ${l.sent}, behind ${l.behind}, ahead ${l.ahead}, shared documents ${l.shared ?? '?'}${Object.keys(l.rejected).length ? `, refused ${JSON.stringify(l.rejected)}` : ''}`,
+            );
+            lines.push(
+              table(
+                ['  FEED', 'OURS', 'THEIRS'],
+                l.feeds.map((f) => [`  ${shortId(f.dev, 12)}`, f.ours, f.theirs]),
+                ctx.style,
+              ),
+            );
           }
         }
         return lines.join('\n');
@@ -69,7 +121,10 @@ export function syncCommands(program: Command): void {
     });
 
   const dev = program.commands.find((c) => c.name() === 'device');
-  dev?.command('revoke <device>').description('revoke a device: disconnected, later events refused, earlier ones kept').action(async (d: string, _o, cmd: Command) => {
-    await runCommand(ctxOf(cmd), 'device.revoke', { device: d });
-  });
+  dev
+    ?.command('revoke <device>')
+    .description('revoke a device: disconnected, later events refused, earlier ones kept')
+    .action(async (d: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'device.revoke', { device: d });
+    });
 }

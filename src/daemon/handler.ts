@@ -13,7 +13,9 @@ const CommandArgs = z.object({
   yes: z.boolean().optional(),
 });
 const QueryArgs = z.object({ name: z.string().min(1), input: z.unknown().optional(), library: z.string().optional() });
-const EventsArgs = z.object({ kinds: z.array(z.enum(['event', 'job', 'service'])).optional(), library: z.string().optional() }).optional();
+const EventsArgs = z
+  .object({ kinds: z.array(z.enum(['event', 'job', 'service'])).optional(), library: z.string().optional() })
+  .optional();
 
 export interface DaemonInfo {
   pid: number;
@@ -24,7 +26,11 @@ export interface DaemonInfo {
 
 function parse<T>(schema: z.ZodType<T>, op: string, args: unknown): T {
   const r = schema.safeParse(args);
-  if (!r.success) throw new SdError('E_BAD_INPUT', `${op}: ${r.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new SdError(
+      'E_BAD_INPUT',
+      `${op}: ${r.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ')}`,
+    );
   return r.data;
 }
 
@@ -45,7 +51,12 @@ export function createHandler(core: Core, info: DaemonInfo) {
     }),
     command: (args) => {
       const a = parse(CommandArgs, 'command', args);
-      return core.command(a.name, a.input, { library: a.library, dryRun: a.dryRun, fingerprint: a.fingerprint, yes: a.yes });
+      return core.command(a.name, a.input, {
+        library: a.library,
+        dryRun: a.dryRun,
+        fingerprint: a.fingerprint,
+        yes: a.yes,
+      });
     },
     query: (args) => {
       const a = parse(QueryArgs, 'query', args);
@@ -74,10 +85,14 @@ export function createHandler(core: Core, info: DaemonInfo) {
           if (lib && 'lib' in m && m.lib !== lib) return;
           emit(m);
         });
-        signal.addEventListener('abort', () => {
-          stop();
-          resolve();
-        }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            stop();
+            resolve();
+          },
+          { once: true },
+        );
       });
     },
   };

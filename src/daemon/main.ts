@@ -20,9 +20,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   checkSocketPath(paths.socket);
   ensurePrivateDir(opts.dataDir);
   ensurePrivateDir(paths.logs);
-  const log = pino({ level: process.env.SD_LOG_LEVEL ?? 'info' }, pino.destination({ dest: join(paths.logs, 'daemon.log'), mkdir: true, sync: true }));
+  const log = pino(
+    { level: process.env.SD_LOG_LEVEL ?? 'info' },
+    pino.destination({ dest: join(paths.logs, 'daemon.log'), mkdir: true, sync: true }),
+  );
   const lock = acquirePidLock(paths.pid);
-  if (lock.recoveredStale) log.warn({ stalePid: lock.recoveredStale }, 'recovered a stale pid file left by a crashed daemon');
+  if (lock.recoveredStale)
+    log.warn({ stalePid: lock.recoveredStale }, 'recovered a stale pid file left by a crashed daemon');
   let core: Core;
   try {
     core = await Core.open(opts.dataDir);
@@ -45,10 +49,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   let markStopped!: () => void;
   const stopped = new Promise<void>((r) => (markStopped = r));
   const token = ensureToken(opts.dataDir);
-  const handler = createHandler(core, { pid: process.pid, startedAt, p2pPort: () => core.peers?.port ?? null, requestStop: () => void shutdown('rpc') });
+  const handler = createHandler(core, {
+    pid: process.pid,
+    startedAt,
+    p2pPort: () => core.peers?.port ?? null,
+    requestStop: () => void shutdown('rpc'),
+  });
   let server: Awaited<ReturnType<typeof startRpcServer>>;
   try {
-    server = await startRpcServer({ socketPath: paths.socket, token, handler, log: (msg: string, extra?: unknown) => log.info({ extra }, msg) });
+    server = await startRpcServer({
+      socketPath: paths.socket,
+      token,
+      handler,
+      log: (msg: string, extra?: unknown) => log.info({ extra }, msg),
+    });
   } catch (e) {
     await core.close();
     lock.release();

@@ -12,7 +12,12 @@ export function defaultDataDir(flag?: string): string {
 }
 
 export function runtimePaths(dataDir: string): { socket: string; token: string; pid: string; logs: string } {
-  return { socket: join(dataDir, 'sd.sock'), token: join(dataDir, 'rpc.token'), pid: join(dataDir, 'sd.pid'), logs: join(dataDir, 'logs') };
+  return {
+    socket: join(dataDir, 'sd.sock'),
+    token: join(dataDir, 'rpc.token'),
+    pid: join(dataDir, 'sd.pid'),
+    logs: join(dataDir, 'logs'),
+  };
 }
 
 /** sun_path holds 108 bytes on Linux including the terminating NUL. */

@@ -42,7 +42,14 @@ export function decodeEvent(bytes: Uint8Array): EventFields {
     throw new SdError('E_BAD_EVENT', 'event bytes are not a version-1 event');
   }
   const [, lib, dev, seq, prev, ms, c, type] = a;
-  if (typeof lib !== 'string' || typeof dev !== 'string' || !Number.isInteger(seq) || typeof type !== 'string' || !Number.isInteger(ms) || !Number.isInteger(c)) {
+  if (
+    typeof lib !== 'string' ||
+    typeof dev !== 'string' ||
+    !Number.isInteger(seq) ||
+    typeof type !== 'string' ||
+    !Number.isInteger(ms) ||
+    !Number.isInteger(c)
+  ) {
     throw new SdError('E_BAD_EVENT', 'event fields have the wrong types');
   }
   if (prev !== null && !(prev instanceof Uint8Array)) throw new SdError('E_BAD_EVENT', 'event prev is not bytes');

@@ -50,12 +50,16 @@ export class EventLog {
     private readonly keys: DeviceKeys,
   ) {
     db.exec(LOG_SCHEMA);
-    this.insert = db.prepare('INSERT INTO events (dev, seq, hash, hlc_ms, hlc_c, type, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insert = db.prepare(
+      'INSERT INTO events (dev, seq, hash, hlc_ms, hlc_c, type, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     this.headStmt = db.prepare('SELECT seq, hash FROM events WHERE dev = ? ORDER BY seq DESC LIMIT 1');
     this.getStmt = db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events WHERE dev = ? AND seq = ?');
     const h = this.headStmt.get(keys.id) as { seq: number; hash: Buffer } | undefined;
     this.head = h ? { seq: h.seq, hash: new Uint8Array(h.hash) } : { seq: 0, hash: null };
-    const last = db.prepare('SELECT hlc_ms AS ms, hlc_c AS c FROM events ORDER BY hlc_ms DESC, hlc_c DESC LIMIT 1').get() as Hlc | undefined;
+    const last = db
+      .prepare('SELECT hlc_ms AS ms, hlc_c AS c FROM events ORDER BY hlc_ms DESC, hlc_c DESC LIMIT 1')
+      .get() as Hlc | undefined;
     this.clock = new HlcClock(last ?? { ms: 0, c: 0 });
   }
 
@@ -66,7 +70,15 @@ export class EventLog {
   /** Appends one event of this device. Call inside the transaction that projects it. */
   append(type: string, body: unknown): StoredEvent {
     if (!this.db.inTransaction) throw new SdError('E_INTERNAL', 'append outside a transaction');
-    const fields: EventFields = { lib: this.lib, dev: this.keys.id, seq: this.head.seq + 1, prev: this.head.hash, hlc: this.clock.now(), type, body };
+    const fields: EventFields = {
+      lib: this.lib,
+      dev: this.keys.id,
+      seq: this.head.seq + 1,
+      prev: this.head.hash,
+      hlc: this.clock.now(),
+      type,
+      body,
+    };
     const bytes = encodeEvent(fields);
     const hash = blake3(bytes);
     const sig = signBytes(this.keys.privateKey, hash);
@@ -100,7 +112,10 @@ export class EventLog {
   }
 
   heads(): Map<string, number> {
-    const rows = this.db.prepare('SELECT dev, MAX(seq) AS seq FROM events GROUP BY dev').all() as { dev: string; seq: number }[];
+    const rows = this.db.prepare('SELECT dev, MAX(seq) AS seq FROM events GROUP BY dev').all() as {
+      dev: string;
+      seq: number;
+    }[];
     return new Map(rows.map((r) => [r.dev, r.seq]));
   }
 

@@ -27,7 +27,16 @@ let dev = '';
 let expectSeq = 1;
 let prevHash: Uint8Array | null = null;
 let i = 0;
-for (const row of db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events ORDER BY dev, seq').iterate() as IterableIterator<{ dev: string; seq: number; hash: Buffer; type: string; bytes: Buffer; sig: Buffer }>) {
+for (const row of db
+  .prepare('SELECT dev, seq, hash, type, bytes, sig FROM events ORDER BY dev, seq')
+  .iterate() as IterableIterator<{
+  dev: string;
+  seq: number;
+  hash: Buffer;
+  type: string;
+  bytes: Buffer;
+  sig: Buffer;
+}>) {
   events++;
   if (row.dev !== dev) {
     dev = row.dev;
@@ -36,7 +45,13 @@ for (const row of db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM event
   }
   let problem: BadEvent | undefined;
   if (row.seq !== expectSeq) {
-    if (job.part === 0) problem = { dev: row.dev, seq: row.seq, code: 'E_BROKEN_CHAIN', reason: `expected ${row.dev}#${expectSeq}, found #${row.seq} (missing events)` };
+    if (job.part === 0)
+      problem = {
+        dev: row.dev,
+        seq: row.seq,
+        code: 'E_BROKEN_CHAIN',
+        reason: `expected ${row.dev}#${expectSeq}, found #${row.seq} (missing events)`,
+      };
   } else if (i % job.parts === job.part) {
     problem = checkEvent(row, prevHash, job.lib, keys.get(row.dev));
   }

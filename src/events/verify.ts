@@ -42,23 +42,30 @@ export function checkEvent(
   const bad = (code: BadEvent['code'], reason: string): BadEvent => ({ dev: row.dev, seq: row.seq, code, reason });
   if (!pubkey || idOf(pubkey) !== row.dev) return bad('E_UNKNOWN_DEVICE', `device ${row.dev} is not on the roster`);
   const hash = blake3(row.bytes);
-  if (!Buffer.from(hash).equals(Buffer.from(row.hash))) return bad('E_BAD_HASH', 'the event bytes do not match their hash (payload tampered)');
-  if (!verifyBytes(publicKeyFromRaw(pubkey), hash, row.sig)) return bad('E_BAD_SIGNATURE', 'the signature does not match the device key');
+  if (!Buffer.from(hash).equals(Buffer.from(row.hash)))
+    return bad('E_BAD_HASH', 'the event bytes do not match their hash (payload tampered)');
+  if (!verifyBytes(publicKeyFromRaw(pubkey), hash, row.sig))
+    return bad('E_BAD_SIGNATURE', 'the signature does not match the device key');
   let f;
   try {
     f = decodeEvent(row.bytes);
   } catch (e) {
     return bad('E_BAD_EVENT', (e as Error).message);
   }
-  if (f.dev !== row.dev || f.seq !== row.seq || f.type !== row.type || f.lib !== lib) return bad('E_BAD_EVENT', 'the stored columns disagree with the signed event');
-  const prevOk = prevHash === null ? f.prev === null : f.prev !== null && Buffer.from(f.prev).equals(Buffer.from(prevHash));
-  if (!prevOk) return bad('E_BROKEN_CHAIN', `event does not link to ${row.dev}#${row.seq - 1} (reordered, removed or inserted)`);
+  if (f.dev !== row.dev || f.seq !== row.seq || f.type !== row.type || f.lib !== lib)
+    return bad('E_BAD_EVENT', 'the stored columns disagree with the signed event');
+  const prevOk =
+    prevHash === null ? f.prev === null : f.prev !== null && Buffer.from(f.prev).equals(Buffer.from(prevHash));
+  if (!prevOk)
+    return bad('E_BROKEN_CHAIN', `event does not link to ${row.dev}#${row.seq - 1} (reordered, removed or inserted)`);
   return undefined;
 }
 
 export function verifyLog(db: Database, lib: string, keyOf: KeyLookup): VerifyReport {
   const t0 = performance.now();
-  const it = db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events ORDER BY dev, seq').iterate() as IterableIterator<{
+  const it = db
+    .prepare('SELECT dev, seq, hash, type, bytes, sig FROM events ORDER BY dev, seq')
+    .iterate() as IterableIterator<{
     dev: string;
     seq: number;
     hash: Buffer;
@@ -83,7 +90,12 @@ export function verifyLog(db: Database, lib: string, keyOf: KeyLookup): VerifyRe
     }
     let problem: BadEvent | undefined;
     if (row.seq !== expectSeq) {
-      problem = { dev: row.dev, seq: row.seq, code: 'E_BROKEN_CHAIN', reason: `expected ${row.dev}#${expectSeq}, found #${row.seq} (missing events)` };
+      problem = {
+        dev: row.dev,
+        seq: row.seq,
+        code: 'E_BROKEN_CHAIN',
+        reason: `expected ${row.dev}#${expectSeq}, found #${row.seq} (missing events)`,
+      };
     } else {
       problem = checkEvent(row, prevHash, lib, keyOf(row.dev));
     }
@@ -101,7 +113,12 @@ export function verifyLog(db: Database, lib: string, keyOf: KeyLookup): VerifyRe
  * The same checks split across worker threads (one per core): signature verification is the
  * cost, and each event is independent once the chain is followed. Small logs stay inline.
  */
-export async function verifyLogParallel(db: Database, lib: string, keyOf: KeyLookup, opened: { path: string; key?: string }): Promise<VerifyReport> {
+export async function verifyLogParallel(
+  db: Database,
+  lib: string,
+  keyOf: KeyLookup,
+  opened: { path: string; key?: string },
+): Promise<VerifyReport> {
   const t0 = performance.now();
   const count = (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
   const parts = Math.min(availableParallelism(), 8);
@@ -112,16 +129,27 @@ export async function verifyLogParallel(db: Database, lib: string, keyOf: KeyLoo
     return k ? [[d, k] as [string, Uint8Array]] : [];
   });
   const results = await Promise.all(
-    Array.from({ length: parts }, (_, part) =>
-      new Promise<{ events: number; bad: number; firstBad?: BadEvent }>((resolve, reject) => {
-        const w = new Worker(new URL('./verify-worker.js', import.meta.url), { workerData: { path: opened.path, key: opened.key, lib, part, parts, roster } });
-        w.once('message', resolve);
-        w.once('error', reject);
-      }),
+    Array.from(
+      { length: parts },
+      (_, part) =>
+        new Promise<{ events: number; bad: number; firstBad?: BadEvent }>((resolve, reject) => {
+          const w = new Worker(new URL('./verify-worker.js', import.meta.url), {
+            workerData: { path: opened.path, key: opened.key, lib, part, parts, roster },
+          });
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
     ),
   );
   const bads = results.map((r) => r.firstBad).filter((b): b is BadEvent => !!b);
   bads.sort((a, b) => (a.dev < b.dev ? -1 : a.dev > b.dev ? 1 : a.seq - b.seq));
   const bad = results.reduce((n, r) => n + r.bad, 0);
-  return { ok: bad === 0, events: results[0]!.events, devices: devs.length, firstBad: bads[0], bad, ms: performance.now() - t0 };
+  return {
+    ok: bad === 0,
+    events: results[0]!.events,
+    devices: devs.length,
+    firstBad: bads[0],
+    bad,
+    ms: performance.now() - t0,
+  };
 }

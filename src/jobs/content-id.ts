@@ -89,7 +89,9 @@ export async function createContentHasher(): Promise<ContentHasher> {
       for (const [pos, len] of sampleRanges(size)) {
         const got = readFully(fd, sampleBuf, at, len, pos);
         if (got !== len) {
-          throw new SdError('E_FILE_CHANGED', `file shrank while it was being identified; it will be retried`, { size });
+          throw new SdError('E_FILE_CHANGED', `file shrank while it was being identified; it will be retried`, {
+            size,
+          });
         }
         at += len;
       }

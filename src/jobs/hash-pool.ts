@@ -12,10 +12,13 @@ export type HashResult =
   | { path: HashPath; error: { code: string; message: string } };
 
 /** Wire types shared with hash-worker.ts. */
-export interface HashRequest { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array> }
+export interface HashRequest {
+  id: number;
+  op: 'hash' | 'lstat';
+  paths: Array<string | Uint8Array>;
+}
 export type WorkerResult =
-  | { contentId: string; size: number; kind: Kind }
-  | { error: { code: string; message: string } };
+  { contentId: string; size: number; kind: Kind } | { error: { code: string; message: string } };
 /**
  * lstat of a batch as columns. flags[i]: 0 = failed (see errors), 1 = vanished (ENOENT),
  * otherwise 2, plus 4 for a directory and 8 for a symlink.
@@ -28,9 +31,16 @@ export interface LstatColumns {
   dev: BigUint64Array;
   errors: Array<[index: number, code: string, message: string]>;
 }
-export interface HashReply { id: number; results?: WorkerResult[]; stats?: LstatColumns }
+export interface HashReply {
+  id: number;
+  results?: WorkerResult[];
+  stats?: LstatColumns;
+}
 
-export interface HashPoolOptions { threads?: number; batchSize?: number }
+export interface HashPoolOptions {
+  threads?: number;
+  batchSize?: number;
+}
 
 export interface HashPool {
   readonly threads: number;
@@ -88,7 +98,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       live.delete(w);
       b?.reject(new SdError('E_HASH_WORKER', `a hashing worker failed: ${err.message}`));
       // Replace the dead worker so later batches still run.
-      if (!closed) { idle.push(spawn()); dispatch(); }
+      if (!closed) {
+        idle.push(spawn());
+        dispatch();
+      }
     });
     return w;
   }
@@ -107,11 +120,16 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   async function hash(paths: readonly HashPath[]): Promise<HashResult[]> {
     if (closed) throw new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one');
     const parts: Promise<WorkerResult[]>[] = [];
-    for (let i = 0; i < paths.length; i += batchSize) parts.push(runBatch('hash', paths.slice(i, i + batchSize)).then((r) => r.results ?? []));
+    for (let i = 0; i < paths.length; i += batchSize)
+      parts.push(runBatch('hash', paths.slice(i, i + batchSize)).then((r) => r.results ?? []));
     const done = await Promise.all(parts);
     const out: HashResult[] = new Array(paths.length);
     let k = 0;
-    for (const results of done) for (const r of results) { out[k] = { path: paths[k]!, ...r }; k++; }
+    for (const results of done)
+      for (const r of results) {
+        out[k] = { path: paths[k]!, ...r };
+        k++;
+      }
     return out;
   }
 

@@ -21,7 +21,10 @@ port.on('message', async (req: HashRequest) => {
   if (req.op === 'lstat') {
     const stats = lstatColumns(req.paths.map((p) => (typeof p === 'string' ? p : Buffer.from(p))));
     const reply: HashReply = { id: req.id, stats };
-    port.postMessage(reply, [stats.flags, stats.size, stats.mtimeMs, stats.ino, stats.dev].map((a) => a.buffer as ArrayBuffer));
+    port.postMessage(
+      reply,
+      [stats.flags, stats.size, stats.mtimeMs, stats.ino, stats.dev].map((a) => a.buffer as ArrayBuffer),
+    );
     return;
   }
   const hasher = await hasherReady;

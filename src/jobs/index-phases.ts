@@ -19,19 +19,26 @@ export interface LocationRow {
 
 export function locationOf(lib: Library, id: string): LocationRow {
   const r = lib.db.prepare('SELECT id, dev, path, name, watch, rules FROM locations WHERE id = ?').get(id) as
-    | { id: string; dev: string; path: string; name: string; watch: number; rules: string }
-    | undefined;
+    { id: string; dev: string; path: string; name: string; watch: number; rules: string } | undefined;
   if (!r) throw new SdError('E_LOCATION_NOT_FOUND', `no location ${id} in this library (it may have been removed)`);
   return { ...r, watch: r.watch === 1, rules: JSON.parse(r.rules) as WalkRules };
 }
 
 const PAGE = 1024;
 
-export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boolean, startCursor: string | undefined, startSeq?: number): Promise<void> {
+export async function identifyPhase(
+  ctx: JobContext,
+  loc: LocationRow,
+  full: boolean,
+  startCursor: string | undefined,
+  startSeq?: number,
+): Promise<void> {
   const db = ctx.lib.db;
   let cursor = startCursor ?? '';
   const pending = `FROM entries WHERE loc = ? AND t = ${FILE} AND (cid IS NULL OR ? = 1)`;
-  const total = (db.prepare(`SELECT COUNT(*) AS n ${pending} AND key > ?`).get(loc.id, full ? 1 : 0, cursor) as { n: number }).n;
+  const total = (
+    db.prepare(`SELECT COUNT(*) AS n ${pending} AND key > ?`).get(loc.id, full ? 1 : 0, cursor) as { n: number }
+  ).n;
   const page = db.prepare(`SELECT key, size, name ${pending} AND key > ? ORDER BY key LIMIT ${PAGE}`);
   let done = 0;
   const t0 = Date.now();
@@ -49,7 +56,13 @@ export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boo
     cursor = rows[rows.length - 1]!.key;
     done += rows.length;
     ctx.errors(errors);
-    ctx.commit(() => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }), 'identify', { phase: 'identify', cursor, scopeIdx: 0, fresh: false, pendingNew: [], pendingGone: [], walked: 0, startSeq }, done, total);
+    ctx.commit(
+      () => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }),
+      'identify',
+      { phase: 'identify', cursor, scopeIdx: 0, fresh: false, pendingNew: [], pendingGone: [], walked: 0, startSeq },
+      done,
+      total,
+    );
     ctx.progress('identify', done, total);
     if (ctx.signal.aborted) return;
   }
@@ -59,9 +72,19 @@ export async function identifyPhase(ctx: JobContext, loc: LocationRow, full: boo
 /** Folder sizes and file counts, recomputed from the projection; only changed folders are written. */
 export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchanged = false): Promise<void> {
   if (unchanged) {
-    const t = ctx.lib.db.prepare('SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM entries WHERE loc = ? AND t = 0').get(loc.id) as { files: number; bytes: number };
-    const dirs = (ctx.lib.db.prepare('SELECT COUNT(*) AS n FROM entries WHERE loc = ? AND t = 1').get(loc.id) as { n: number }).n;
-    ctx.commit(() => ctx.lib.append('location.indexed', { id: loc.id, files: t.files, dirs, bytes: t.bytes }), 'aggregate', { phase: 'aggregate' }, t.files, t.files);
+    const t = ctx.lib.db
+      .prepare('SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM entries WHERE loc = ? AND t = 0')
+      .get(loc.id) as { files: number; bytes: number };
+    const dirs = (
+      ctx.lib.db.prepare('SELECT COUNT(*) AS n FROM entries WHERE loc = ? AND t = 1').get(loc.id) as { n: number }
+    ).n;
+    ctx.commit(
+      () => ctx.lib.append('location.indexed', { id: loc.id, files: t.files, dirs, bytes: t.bytes }),
+      'aggregate',
+      { phase: 'aggregate' },
+      t.files,
+      t.files,
+    );
     return;
   }
   const snap = ctx.lib.openReader();
@@ -69,7 +92,15 @@ export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchange
   let files = 0;
   let bytes = 0;
   try {
-    for (const r of snap.prepare('SELECT key, t, size, dsize, dfiles FROM entries WHERE loc = ? ORDER BY key').iterate(loc.id) as IterableIterator<{ key: string; t: number; size: number; dsize: number | null; dfiles: number | null }>) {
+    for (const r of snap
+      .prepare('SELECT key, t, size, dsize, dfiles FROM entries WHERE loc = ? ORDER BY key')
+      .iterate(loc.id) as IterableIterator<{
+      key: string;
+      t: number;
+      size: number;
+      dsize: number | null;
+      dfiles: number | null;
+    }>) {
       if (r.t === DIR) {
         dirs.set(r.key, { bytes: 0, files: 0, old: [r.dsize, r.dfiles] });
         continue;
@@ -90,10 +121,13 @@ export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchange
   } finally {
     snap.close();
   }
-  const changed = [...dirs].filter(([, d]) => d.old[0] !== d.bytes || d.old[1] !== d.files).map(([k, d]) => [k, d.bytes, d.files] as [string, number, number]);
+  const changed = [...dirs]
+    .filter(([, d]) => d.old[0] !== d.bytes || d.old[1] !== d.files)
+    .map(([k, d]) => [k, d.bytes, d.files] as [string, number, number]);
   ctx.commit(
     () => {
-      for (let i = 0; i < changed.length; i += 1000) ctx.lib.append('entries.aggregated', { loc: loc.id, dirs: changed.slice(i, i + 1000) });
+      for (let i = 0; i < changed.length; i += 1000)
+        ctx.lib.append('entries.aggregated', { loc: loc.id, dirs: changed.slice(i, i + 1000) });
       ctx.lib.append('location.indexed', { id: loc.id, files, dirs: dirs.size, bytes });
     },
     'aggregate',

@@ -37,15 +37,31 @@ const HOLD_LIMIT = 100_000;
 
 export function tupleOf(key: string, w: WalkEntry): EntryTuple {
   const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : FILE;
-  return [key, t, w.size, Math.floor(w.mtimeMs), Number(w.inode), t === FILE ? kindOf(w.name) : t === DIR ? 'folder' : 'symlink'];
+  return [
+    key,
+    t,
+    w.size,
+    Math.floor(w.mtimeMs),
+    Number(w.inode),
+    t === FILE ? kindOf(w.name) : t === DIR ? 'folder' : 'symlink',
+  ];
 }
 
 type ProjRow = { key: string; t: number; size: number; mtime: number; inode: number };
 
 /** The projection's entries in key order, read in pages (faster per row than a cursor). */
-function* pages(db: ReturnType<JobContext['lib']['openReader']>, loc: string, lo: string, hi: string): Generator<ProjRow, undefined, undefined> {
+function* pages(
+  db: ReturnType<JobContext['lib']['openReader']>,
+  loc: string,
+  lo: string,
+  hi: string,
+): Generator<ProjRow, undefined, undefined> {
   // Raw rows: better-sqlite3 builds arrays much faster than objects; ours are plain literals.
-  const q = db.prepare('SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
+  const q = db
+    .prepare(
+      'SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096',
+    )
+    .raw(true);
   let after = lo;
   for (;;) {
     const rows = q.all(loc, after, hi) as [string, number, number, number, number][];
@@ -61,7 +77,7 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   let cp = (ctx.job.checkpoint as IndexCheckpoint | null) ?? {
     phase: 'walk',
     scopeIdx: 0,
-    fresh: !(ctx.lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? LIMIT 1').get(loc.id)),
+    fresh: !ctx.lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? LIMIT 1').get(loc.id),
     pendingNew: [],
     pendingGone: [],
     walked: 0,
@@ -76,7 +92,8 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
     if (ctx.signal.aborted) return;
   }
   // A rescan that changed nothing needs no new folder sizes: only the time it ran.
-  const unchanged = cp.startSeq !== undefined && ctx.lib.log.headOf(ctx.lib.log.deviceId).seq === cp.startSeq && !ctx.job.resumes;
+  const unchanged =
+    cp.startSeq !== undefined && ctx.lib.log.headOf(ctx.lib.log.deviceId).seq === cp.startSeq && !ctx.job.resumes;
   await aggregatePhase(ctx, loc, unchanged);
 }
 
@@ -94,7 +111,12 @@ function scopesOf(root: string, input: IndexInput): string[] {
   return sorted.filter((s) => !sorted.some((o) => o !== s && s.startsWith(`${o}/`)));
 }
 
-async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules: WalkRules }, input: IndexInput, start: IndexCheckpoint): Promise<IndexCheckpoint> {
+async function walkPhase(
+  ctx: JobContext,
+  loc: { id: string; path: string; rules: WalkRules },
+  input: IndexInput,
+  start: IndexCheckpoint,
+): Promise<IndexCheckpoint> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
   const scopes = scopesOf(loc.path, input);
   const t0 = Date.now();
@@ -124,7 +146,11 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
       };
       const startAfter = cp.cursor !== undefined ? toPath(cp.cursor).slice(prefix.length) : undefined;
       const root = fsPathOf(loc.path, scope);
-      for await (const batch of walk(typeof root === 'string' ? root : root.toString(), loc.rules, { startAfter, batchSize: BATCH, stat: (paths) => ctx.pool().lstat(paths) })) {
+      for await (const batch of walk(typeof root === 'string' ? root : root.toString(), loc.rules, {
+        startAfter,
+        batchSize: BATCH,
+        stat: (paths) => ctx.pool().lstat(paths),
+      })) {
         for (const e of batch.errors) {
           const path = prefix + e.path;
           errored.push(toKey(path));
@@ -139,7 +165,8 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
           if (p && p.key === key) {
             // Unchanged entries (the common case of a rescan) cost a comparison, no tuple.
             const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : FILE;
-            if (p.t !== t || p.size !== w.size || p.mtime !== Math.floor(w.mtimeMs) || p.inode !== Number(w.inode)) upserts.push(tupleOf(key, w));
+            if (p.t !== t || p.size !== w.size || p.mtime !== Math.floor(w.mtimeMs) || p.inode !== Number(w.inode))
+              upserts.push(tupleOf(key, w));
             p = proj.next().value;
           } else if (cp.fresh) upserts.push(tupleOf(key, w));
           else cp.pendingNew.push(tupleOf(key, w));
@@ -159,7 +186,15 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
         p = proj.next().value;
       }
       proj.return(undefined);
-      flush(ctx, loc.id, [], gone.splice(0), [], { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 }, Date.now() - t0);
+      flush(
+        ctx,
+        loc.id,
+        [],
+        gone.splice(0),
+        [],
+        { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 },
+        Date.now() - t0,
+      );
     }
   } finally {
     if (snap.inTransaction) snap.exec('COMMIT');
@@ -202,12 +237,23 @@ async function walkPhase(ctx: JobContext, loc: { id: string; path: string; rules
   return next;
 }
 
-function flushAll(ctx: JobContext, loc: string, ups: EntryTuple[], gone: string[], moves: [string, string][], cp: IndexCheckpoint, ms: number): void {
+function flushAll(
+  ctx: JobContext,
+  loc: string,
+  ups: EntryTuple[],
+  gone: string[],
+  moves: [string, string][],
+  cp: IndexCheckpoint,
+  ms: number,
+): void {
   ctx.commit(
     () => {
-      for (let i = 0; i < moves.length; i += BATCH) ctx.lib.append('entries.moved', { loc, moves: moves.slice(i, i + BATCH) });
-      for (let i = 0; i < ups.length; i += BATCH) ctx.lib.append('entries.upserted', { loc, e: ups.slice(i, i + BATCH) });
-      for (let i = 0; i < gone.length; i += BATCH) ctx.lib.append('entries.deleted', { loc, keys: gone.slice(i, i + BATCH) });
+      for (let i = 0; i < moves.length; i += BATCH)
+        ctx.lib.append('entries.moved', { loc, moves: moves.slice(i, i + BATCH) });
+      for (let i = 0; i < ups.length; i += BATCH)
+        ctx.lib.append('entries.upserted', { loc, e: ups.slice(i, i + BATCH) });
+      for (let i = 0; i < gone.length; i += BATCH)
+        ctx.lib.append('entries.deleted', { loc, keys: gone.slice(i, i + BATCH) });
     },
     cp.phase,
     cp,
@@ -218,6 +264,14 @@ function flushAll(ctx: JobContext, loc: string, ups: EntryTuple[], gone: string[
   void ms;
 }
 
-function flush(ctx: JobContext, loc: string, ups: EntryTuple[], gone: string[], moves: [string, string][], cp: IndexCheckpoint, ms: number): void {
+function flush(
+  ctx: JobContext,
+  loc: string,
+  ups: EntryTuple[],
+  gone: string[],
+  moves: [string, string][],
+  cp: IndexCheckpoint,
+  ms: number,
+): void {
   flushAll(ctx, loc, ups, gone, moves, cp, ms);
 }

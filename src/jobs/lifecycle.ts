@@ -4,14 +4,23 @@ import { setup, transition } from 'xstate';
 import { SdError } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
-export type JobEvent = { type: 'START' } | { type: 'PAUSE' } | { type: 'RESUME' } | { type: 'CANCEL' } | { type: 'COMPLETE' } | { type: 'FAIL' } | { type: 'INTERRUPTED' };
+export type JobEvent =
+  | { type: 'START' }
+  | { type: 'PAUSE' }
+  | { type: 'RESUME' }
+  | { type: 'CANCEL' }
+  | { type: 'COMPLETE' }
+  | { type: 'FAIL' }
+  | { type: 'INTERRUPTED' };
 
 export const jobMachine = setup({ types: {} as { events: JobEvent } }).createMachine({
   id: 'job',
   initial: 'queued',
   states: {
     queued: { on: { START: 'running', PAUSE: 'paused', CANCEL: 'cancelled' } },
-    running: { on: { PAUSE: 'paused', CANCEL: 'cancelled', COMPLETE: 'completed', FAIL: 'failed', INTERRUPTED: 'queued' } },
+    running: {
+      on: { PAUSE: 'paused', CANCEL: 'cancelled', COMPLETE: 'completed', FAIL: 'failed', INTERRUPTED: 'queued' },
+    },
     paused: { on: { RESUME: 'queued', CANCEL: 'cancelled' } },
     completed: { type: 'final' },
     failed: { on: { RESUME: 'queued' } },
@@ -28,5 +37,13 @@ export function nextJobState(from: JobState, event: JobEvent['type']): JobState 
 }
 
 function verb(e: JobEvent['type']): string {
-  return { START: 'started', PAUSE: 'paused', RESUME: 'resumed', CANCEL: 'cancelled', COMPLETE: 'completed', FAIL: 'failed', INTERRUPTED: 'interrupted' }[e];
+  return {
+    START: 'started',
+    PAUSE: 'paused',
+    RESUME: 'resumed',
+    CANCEL: 'cancelled',
+    COMPLETE: 'completed',
+    FAIL: 'failed',
+    INTERRUPTED: 'interrupted',
+  }[e];
 }

@@ -64,7 +64,12 @@ export class JobManager {
     return job;
   }
 
-  private transition(lib: Library, id: string, event: JobEvent['type'], extra: { message?: string; pausedBy?: string | null } = {}): JobRow {
+  private transition(
+    lib: Library,
+    id: string,
+    event: JobEvent['type'],
+    extra: { message?: string; pausedBy?: string | null } = {},
+  ): JobRow {
     const s = this.store(lib);
     const job = s.get(id);
     if (!job) throw new SdError('E_JOB_NOT_FOUND', `no job ${id}`);
@@ -78,10 +83,12 @@ export class JobManager {
     if (this.scheduled.has(id) || this.stopping) return;
     this.scheduled.add(id);
     this.changed();
-    void this.queue.add(() => this.run(lib, id)).finally(() => {
-      this.scheduled.delete(id);
-      this.changed();
-    });
+    void this.queue
+      .add(() => this.run(lib, id))
+      .finally(() => {
+        this.scheduled.delete(id);
+        this.changed();
+      });
   }
 
   private async run(lib: Library, id: string): Promise<void> {
@@ -113,7 +120,17 @@ export class JobManager {
         if (now - lastProgress < 100) return; // at most 10 a second
         lastProgress = now;
         const ms = baseMs + now - started;
-        this.bus.publish({ kind: 'job', lib: lib.id, job: id, jobKind: job.kind, state: 'running', phase, done, total: total ?? undefined, rate: ms > 0 ? Math.round((done / ms) * 1000) : 0 });
+        this.bus.publish({
+          kind: 'job',
+          lib: lib.id,
+          job: id,
+          jobKind: job.kind,
+          state: 'running',
+          phase,
+          done,
+          total: total ?? undefined,
+          rate: ms > 0 ? Math.round((done / ms) * 1000) : 0,
+        });
       },
       errors: (list) => {
         if (list.length) s.addErrors(id, list);
@@ -123,7 +140,8 @@ export class JobManager {
     try {
       await this.runners[job.kind]!(ctx);
       if (entry.reason === 'cancel') this.transition(lib, id, 'CANCEL');
-      else if (entry.reason) this.transition(lib, id, 'PAUSE', { pausedBy: entry.reason === 'shutdown' ? 'shutdown' : 'user' });
+      else if (entry.reason)
+        this.transition(lib, id, 'PAUSE', { pausedBy: entry.reason === 'shutdown' ? 'shutdown' : 'user' });
       else this.transition(lib, id, 'COMPLETE');
     } catch (e) {
       if (lib.db.open) this.transition(lib, id, 'FAIL', { message: e instanceof Error ? e.message : String(e) });
@@ -199,10 +217,24 @@ export class JobManager {
   }
 
   private publish(lib: Library, j: JobRow): void {
-    this.bus.publish({ kind: 'job', lib: lib.id, job: j.id, jobKind: j.kind, state: j.state, phase: j.phase ?? undefined, done: j.done, total: j.total ?? undefined, errors: j.errors });
+    this.bus.publish({
+      kind: 'job',
+      lib: lib.id,
+      job: j.id,
+      jobKind: j.kind,
+      state: j.state,
+      phase: j.phase ?? undefined,
+      done: j.done,
+      total: j.total ?? undefined,
+      errors: j.errors,
+    });
   }
 
   private changed(): void {
-    this.actor?.send({ type: 'JOBS_CHANGED', running: this.active.size, queued: Math.max(0, this.scheduled.size - this.active.size) });
+    this.actor?.send({
+      type: 'JOBS_CHANGED',
+      running: this.active.size,
+      queued: Math.max(0, this.scheduled.size - this.active.size),
+    });
   }
 }

@@ -58,7 +58,10 @@ export function decodeName(name: string): Buffer {
     const c = body[i]!;
     const h = c === '%' ? body.slice(i + 1, i + 3) : '';
     if (c === '%' && /^[0-9A-Fa-f]{2}$/.test(h)) {
-      if (plain) { parts.push(Buffer.from(plain, 'utf8')); plain = ''; }
+      if (plain) {
+        parts.push(Buffer.from(plain, 'utf8'));
+        plain = '';
+      }
       parts.push(Buffer.from([parseInt(h, 16)]));
       i += 2;
     } else {

@@ -39,16 +39,46 @@ export interface JobRow {
 }
 
 interface RawRow {
-  id: string; kind: string; loc: string | null; state: JobState; phase: string | null; input: Buffer; checkpoint: Buffer | null;
-  done: number; total: number | null; errors: number; paused_by: string | null; message: string | null; created_at: number;
-  started_at: number | null; updated_at: number; finished_at: number | null; run_ms: number; resumes: number;
+  id: string;
+  kind: string;
+  loc: string | null;
+  state: JobState;
+  phase: string | null;
+  input: Buffer;
+  checkpoint: Buffer | null;
+  done: number;
+  total: number | null;
+  errors: number;
+  paused_by: string | null;
+  message: string | null;
+  created_at: number;
+  started_at: number | null;
+  updated_at: number;
+  finished_at: number | null;
+  run_ms: number;
+  resumes: number;
 }
 
 export function fromRaw(r: RawRow): JobRow {
   return {
-    id: r.id, kind: r.kind, loc: r.loc, state: r.state, phase: r.phase, input: unpack(r.input), checkpoint: r.checkpoint ? unpack(r.checkpoint) : null,
-    done: r.done, total: r.total, errors: r.errors, pausedBy: r.paused_by, message: r.message, createdAt: r.created_at, startedAt: r.started_at,
-    updatedAt: r.updated_at, finishedAt: r.finished_at, runMs: r.run_ms, resumes: r.resumes,
+    id: r.id,
+    kind: r.kind,
+    loc: r.loc,
+    state: r.state,
+    phase: r.phase,
+    input: unpack(r.input),
+    checkpoint: r.checkpoint ? unpack(r.checkpoint) : null,
+    done: r.done,
+    total: r.total,
+    errors: r.errors,
+    pausedBy: r.paused_by,
+    message: r.message,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
+    runMs: r.run_ms,
+    resumes: r.resumes,
   };
 }
 
@@ -60,7 +90,9 @@ export class JobStore {
   create(kind: string, loc: string | null, input: unknown): JobRow {
     const id = randomUUID();
     const now = Date.now();
-    this.db.prepare('INSERT INTO jobs (id, kind, loc, state, input, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(id, kind, loc, 'queued', pack(input), now, now);
+    this.db
+      .prepare('INSERT INTO jobs (id, kind, loc, state, input, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(id, kind, loc, 'queued', pack(input), now, now);
     return this.get(id)!;
   }
 
@@ -70,22 +102,32 @@ export class JobStore {
   }
 
   byState(...states: JobState[]): JobRow[] {
-    return (this.db.prepare(`SELECT * FROM jobs WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY created_at`).all(...states) as RawRow[]).map(fromRaw);
+    return (
+      this.db
+        .prepare(`SELECT * FROM jobs WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY created_at`)
+        .all(...states) as RawRow[]
+    ).map(fromRaw);
   }
 
   setState(id: string, state: JobState, extra: { message?: string | null; pausedBy?: string | null } = {}): void {
     const now = Date.now();
     const final = state === 'completed' || state === 'failed' || state === 'cancelled';
     this.db
-      .prepare(`UPDATE jobs SET state = ?, updated_at = ?, message = COALESCE(?, message), paused_by = ?,
+      .prepare(
+        `UPDATE jobs SET state = ?, updated_at = ?, message = COALESCE(?, message), paused_by = ?,
                 started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
-                finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?`)
+                finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?`,
+      )
       .run(state, now, extra.message ?? null, extra.pausedBy ?? null, state, now, final ? 1 : 0, now, id);
   }
 
   /** Called inside the transaction that appends the events covered by this checkpoint. */
   checkpoint(id: string, phase: string, checkpoint: unknown, done: number, total: number | null, runMs: number): void {
-    this.db.prepare('UPDATE jobs SET phase = ?, checkpoint = ?, done = ?, total = ?, run_ms = ?, updated_at = ? WHERE id = ?').run(phase, pack(checkpoint), done, total, Math.round(runMs), Date.now(), id);
+    this.db
+      .prepare(
+        'UPDATE jobs SET phase = ?, checkpoint = ?, done = ?, total = ?, run_ms = ?, updated_at = ? WHERE id = ?',
+      )
+      .run(phase, pack(checkpoint), done, total, Math.round(runMs), Date.now(), id);
   }
 
   addErrors(id: string, errors: { path: string; code: string; message: string }[]): void {
@@ -96,7 +138,11 @@ export class JobStore {
   }
 
   errorsOf(id: string, limit = 1000): { path: string; code: string; message: string }[] {
-    return this.db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, limit) as { path: string; code: string; message: string }[];
+    return this.db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, limit) as {
+      path: string;
+      code: string;
+      message: string;
+    }[];
   }
 
   markResumed(id: string): void {

@@ -27,7 +27,11 @@ export interface WalkEntry {
   dev: bigint;
 }
 
-export interface WalkError { path: string; code: string; message: string }
+export interface WalkError {
+  path: string;
+  code: string;
+  message: string;
+}
 
 export interface WalkRules {
   /** Skip names starting with '.' (default true). */
@@ -55,11 +59,25 @@ export interface WalkBatch {
 }
 
 export const DEFAULT_SKIP_NAMES: readonly string[] = [
-  '.git', '.hg', '.svn', 'node_modules', '.DS_Store', 'Thumbs.db', 'desktop.ini', '.Trash', '.Trashes',
-  '.Spotlight-V100', '.fseventsd', '$RECYCLE.BIN', 'System Volume Information',
+  '.git',
+  '.hg',
+  '.svn',
+  'node_modules',
+  '.DS_Store',
+  'Thumbs.db',
+  'desktop.ini',
+  '.Trash',
+  '.Trashes',
+  '.Spotlight-V100',
+  '.fseventsd',
+  '$RECYCLE.BIN',
+  'System Volume Information',
 ];
 
-interface IgnoreLevel { base: string; ig: Ignore }
+interface IgnoreLevel {
+  base: string;
+  ig: Ignore;
+}
 
 interface Frame {
   rel: string;
@@ -85,10 +103,18 @@ function join(dir: string | Buffer, name: string, raw: Buffer | undefined): stri
 
 function errOf(path: string, e: unknown): WalkError {
   const code = (e as { code?: unknown } | null)?.code;
-  return { path, code: typeof code === 'string' ? code : 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
+  return {
+    path,
+    code: typeof code === 'string' ? code : 'E_INTERNAL',
+    message: e instanceof Error ? e.message : String(e),
+  };
 }
 
-interface Listing { names: string[]; types: Uint8Array; raw: Map<string, Buffer> | undefined }
+interface Listing {
+  names: string[];
+  types: Uint8Array;
+  raw: Map<string, Buffer> | undefined;
+}
 
 const OTHER = 0;
 const DIR = 1;
@@ -156,8 +182,15 @@ function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[
 }
 
 /** One name the planner decided to report; its attributes come from the stat step. */
-interface Planned { rel: string; name: string; fs: string | Buffer }
-interface PlannedBatch { items: Planned[]; errors: WalkError[] }
+interface Planned {
+  rel: string;
+  name: string;
+  fs: string | Buffer;
+}
+interface PlannedBatch {
+  items: Planned[];
+  errors: WalkError[];
+}
 
 /**
  * The walk's order and rules without the per-entry lstat: folders are listed with their entry
@@ -183,17 +216,24 @@ function* plan(root: string, rules: WalkRules, options: WalkOptions): Generator<
   let errors: WalkError[] = [];
   const stack: Frame[] = [];
 
-  const open = (rel: string, fs: string | Buffer, parentLevels: IgnoreLevel[], resume: string[] | undefined): boolean => {
+  const open = (
+    rel: string,
+    fs: string | Buffer,
+    parentLevels: IgnoreLevel[],
+    resume: string[] | undefined,
+  ): boolean => {
     let listed: Listing;
     try {
       listed = listDir(fs);
     } catch (e) {
-      if (rel === '') throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be listed: ${(e as Error).message}`);
+      if (rel === '')
+        throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be listed: ${(e as Error).message}`);
       errors.push(errOf(rel, e));
       return false;
     }
     options.onDirListed?.(rel, listed.names);
-    const levels = useGitignore && listed.names.includes('.gitignore') ? loadGitignore(fs, rel, parentLevels, errors) : parentLevels;
+    const levels =
+      useGitignore && listed.names.includes('.gitignore') ? loadGitignore(fs, rel, parentLevels, errors) : parentLevels;
     let i = 0;
     if (resume) {
       // Siblings sorting before the cursor component were handled before the checkpoint.
@@ -210,7 +250,10 @@ function* plan(root: string, rules: WalkRules, options: WalkOptions): Generator<
   // Bounded: every pass consumes one name or pops one frame; symlinks are never descended.
   while (stack.length > 0) {
     const f = stack[stack.length - 1]!;
-    if (f.i >= f.names.length) { stack.pop(); continue; }
+    if (f.i >= f.names.length) {
+      stack.pop();
+      continue;
+    }
     const idx = f.i++;
     const name = f.names[idx]!;
     let resumeRest: string[] | undefined;
@@ -270,8 +313,14 @@ function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | 
       continue;
     }
     entries.push({
-      relPath: it.rel, name: it.name, isDir: (flags & 4) !== 0, isSymlink: (flags & 8) !== 0,
-      size: st.size[i]!, mtimeMs: st.mtimeMs[i]!, inode: st.ino[i]!, dev: st.dev[i]!,
+      relPath: it.rel,
+      name: it.name,
+      isDir: (flags & 4) !== 0,
+      isSymlink: (flags & 8) !== 0,
+      size: st.size[i]!,
+      mtimeMs: st.mtimeMs[i]!,
+      inode: st.ino[i]!,
+      dev: st.dev[i]!,
     });
   }
   const cursor = items.length > 0 ? items[items.length - 1]!.rel : cursorBefore;
@@ -282,13 +331,20 @@ function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | 
 export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns {
   const n = paths.length;
   const out: LstatColumns = {
-    flags: new Uint8Array(n), size: new Float64Array(n), mtimeMs: new Float64Array(n),
-    ino: new BigUint64Array(n), dev: new BigUint64Array(n), errors: [],
+    flags: new Uint8Array(n),
+    size: new Float64Array(n),
+    mtimeMs: new Float64Array(n),
+    ino: new BigUint64Array(n),
+    dev: new BigUint64Array(n),
+    errors: [],
   };
   for (let i = 0; i < n; i++) {
     try {
       const st = lstatSync(paths[i]!, { bigint: true, throwIfNoEntry: false });
-      if (st === undefined) { out.flags[i] = 1; continue; }
+      if (st === undefined) {
+        out.flags[i] = 1;
+        continue;
+      }
       const link = st.isSymbolicLink();
       const dir = !link && st.isDirectory();
       out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0);
@@ -342,7 +398,10 @@ export async function* walk(
   const fill = (): void => {
     while (!planned && ahead.length < STAT_AHEAD) {
       const r = planner.next();
-      if (r.done) { planned = true; break; }
+      if (r.done) {
+        planned = true;
+        break;
+      }
       const paths = r.value.items.map((i) => i.fs);
       // A short batch (a small walk, or the end of one) is cheaper here than a worker round trip.
       const st = paths.length < batchSize ? Promise.resolve(lstatColumns(paths)) : stat(paths);
@@ -367,9 +426,16 @@ export async function* walk(
 }
 
 /** Collects a whole walk; for tests and small trees. */
-export async function walkAll(root: string, rules: WalkRules = {}, options: WalkOptions = {}): Promise<{ entries: WalkEntry[]; errors: WalkError[] }> {
+export async function walkAll(
+  root: string,
+  rules: WalkRules = {},
+  options: WalkOptions = {},
+): Promise<{ entries: WalkEntry[]; errors: WalkError[] }> {
   const entries: WalkEntry[] = [];
   const errors: WalkError[] = [];
-  for await (const b of walk(root, rules, options)) { entries.push(...b.entries); errors.push(...b.errors); }
+  for await (const b of walk(root, rules, options)) {
+    entries.push(...b.entries);
+    errors.push(...b.errors);
+  }
   return { entries, errors };
 }

@@ -31,10 +31,16 @@ export class Watchers {
 
   /** Starts watching every watched location of this device in lib; stops removed ones. */
   sync(lib: Library): void {
-    const rows = lib.db.prepare('SELECT id, path, watch, rules FROM locations WHERE dev = ?').all(this.device) as { id: string; path: string; watch: number; rules: string }[];
+    const rows = lib.db.prepare('SELECT id, path, watch, rules FROM locations WHERE dev = ?').all(this.device) as {
+      id: string;
+      path: string;
+      watch: number;
+      rules: string;
+    }[];
     const want = new Set(rows.filter((r) => r.watch === 1).map((r) => r.id));
     for (const [id, w] of this.watched) if (w.lib === lib && !want.has(id)) this.unwatch(id);
-    for (const r of rows) if (r.watch === 1 && !this.watched.has(r.id)) this.start(lib, r.id, r.path, JSON.parse(r.rules) as WalkRules);
+    for (const r of rows)
+      if (r.watch === 1 && !this.watched.has(r.id)) this.start(lib, r.id, r.path, JSON.parse(r.rules) as WalkRules);
   }
 
   isWatching(loc: string): boolean {
@@ -44,10 +50,13 @@ export class Watchers {
   private start(lib: Library, loc: string, path: string, rules: WalkRules): void {
     const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
     const skipHidden = rules.skipHidden ?? true;
-    const skip = (rel: string): boolean => rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
+    const skip = (rel: string): boolean =>
+      rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
     let watcher: FSWatcher;
     try {
-      watcher = watch(path, { recursive: true }, (_type, filename) => this.onChange(loc, filename === null ? null : String(filename)));
+      watcher = watch(path, { recursive: true }, (_type, filename) =>
+        this.onChange(loc, filename === null ? null : String(filename)),
+      );
     } catch (e) {
       this.onError(loc, e as Error);
       return;

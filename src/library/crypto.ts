@@ -23,7 +23,15 @@ export interface KeyInfo {
 export const keyInfoPath = (dbPath: string): string => dbPath.replace(/\.db$/, '.keyinfo');
 
 export function newKeyInfo(name: string): KeyInfo {
-  return { v: 1, kdf: 'argon2id', salt: randomBytes(16).toString('hex'), memoryKiB: 65536, iterations: 3, parallelism: 1, name };
+  return {
+    v: 1,
+    kdf: 'argon2id',
+    salt: randomBytes(16).toString('hex'),
+    memoryKiB: 65536,
+    iterations: 3,
+    parallelism: 1,
+    name,
+  };
 }
 
 export function readKeyInfo(dbPath: string): KeyInfo | undefined {

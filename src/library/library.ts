@@ -9,7 +9,14 @@ import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { applySchema, project } from '../projections/index.js';
 import { catchUpSearchIndex } from '../projections/search-index.js';
-import { closeLibraryRepo, createLibraryDocs, openLibraryDocs, openLibraryRepo, type ChangeSet, type LibraryDocs } from '../sync/shared-docs.js';
+import {
+  closeLibraryRepo,
+  createLibraryDocs,
+  openLibraryDocs,
+  openLibraryRepo,
+  type ChangeSet,
+  type LibraryDocs,
+} from '../sync/shared-docs.js';
 import { PlainDocs, registerSharedProvider, RepoDocs } from '../sync/shared-provider.js';
 import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
 import { rowToEvent } from '../events/log.js';
@@ -73,8 +80,13 @@ export class Library {
       // A damaged file fails here rather than at the first query.
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (e) {
-      if (opts.key && (e as { code?: string }).code === 'SQLITE_NOTADB') throw new SdError('E_BAD_PASSPHRASE', `the passphrase does not unlock ${path}`, { path });
-      throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} cannot be opened: ${(e as Error).message}; run \`sd doctor\` to see what can be recovered`, { path });
+      if (opts.key && (e as { code?: string }).code === 'SQLITE_NOTADB')
+        throw new SdError('E_BAD_PASSPHRASE', `the passphrase does not unlock ${path}`, { path });
+      throw new SdError(
+        'E_CORRUPT_DATABASE',
+        `the library database ${path} cannot be opened: ${(e as Error).message}; run \`sd doctor\` to see what can be recovered`,
+        { path },
+      );
     }
     chmodSync(path, 0o600);
     try {
@@ -84,7 +96,11 @@ export class Library {
       db.prepare('SELECT count(*) FROM devices').get();
     } catch (e) {
       db.close();
-      throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`, { path });
+      throw new SdError(
+        'E_CORRUPT_DATABASE',
+        `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`,
+        { path },
+      );
     }
     db.exec('CREATE TABLE IF NOT EXISTS trust_anchors (dev TEXT PRIMARY KEY, pubkey BLOB NOT NULL)');
     return new Library(id, path, db, keys, opts.key);
@@ -115,9 +131,11 @@ export class Library {
 
   /** The key that verifies a device's events: its roster entry, or a pairing trust anchor. */
   keyOf(dev: string): { pubkey: Uint8Array; revokedSeq: number | null } | undefined {
-    const r = this.db.prepare('SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as { pubkey: Buffer; revoked_seq: number | null } | undefined;
+    const r = this.db.prepare('SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as
+      { pubkey: Buffer; revoked_seq: number | null } | undefined;
     if (r) return { pubkey: new Uint8Array(r.pubkey), revokedSeq: r.revoked_seq };
-    const a = this.db.prepare('SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as { pubkey: Buffer } | undefined;
+    const a = this.db.prepare('SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as
+      { pubkey: Buffer } | undefined;
     return a ? { pubkey: new Uint8Array(a.pubkey), revokedSeq: null } : undefined;
   }
 
@@ -132,7 +150,8 @@ export class Library {
 
   /** The shared-metadata documents (tags, collections, notes, favourites). */
   get shared(): LibraryDocs {
-    if (!this.sharedDocs) throw new SdError('E_SHARED_NOT_READY', 'the shared metadata of this library is not open yet');
+    if (!this.sharedDocs)
+      throw new SdError('E_SHARED_NOT_READY', 'the shared metadata of this library is not open yet');
     return this.sharedDocs;
   }
 
@@ -151,9 +170,11 @@ export class Library {
    */
   private async openShared(deviceId: string): Promise<void> {
     this.repo ??= openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}`, network: [this.net] });
-    const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as { value: string } | undefined;
+    const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as
+      { value: string } | undefined;
     if (!urlRow) {
-      const creator = this.db.prepare("SELECT value FROM library_meta WHERE key = 'created_by'").get() as { value: string } | undefined;
+      const creator = this.db.prepare("SELECT value FROM library_meta WHERE key = 'created_by'").get() as
+        { value: string } | undefined;
       if (creator?.value !== deviceId) {
         // A member waits for the creator's documents: they arrive in its 'shared.created'
         // event; until the repo has them, the plain documents registered at open project.
@@ -193,16 +214,22 @@ export class Library {
   /** Every change byte the log carries for the shared documents, merged per document. */
   sharedChangesFromLog(): ChangeSet {
     const set: ChangeSet = {};
-    const rows = this.db.prepare("SELECT dev, seq, hash, type, bytes, sig FROM events WHERE type IN ('shared.created', 'shared.changed') ORDER BY hlc_ms, hlc_c, dev, seq").iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
+    const rows = this.db
+      .prepare(
+        "SELECT dev, seq, hash, type, bytes, sig FROM events WHERE type IN ('shared.created', 'shared.changed') ORDER BY hlc_ms, hlc_c, dev, seq",
+      )
+      .iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
     for (const row of rows) {
       const changes = (rowToEvent(row).body as { changes: ChangeSet }).changes;
-      for (const [name, list] of Object.entries(changes) as [keyof ChangeSet, Uint8Array[]][]) (set[name] ??= []).push(...list.map((b) => new Uint8Array(b)));
+      for (const [name, list] of Object.entries(changes) as [keyof ChangeSet, Uint8Array[]][])
+        (set[name] ??= []).push(...list.map((b) => new Uint8Array(b)));
     }
     return set;
   }
 
   get name(): string {
-    const row = this.db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as { value: string } | undefined;
+    const row = this.db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as
+      { value: string } | undefined;
     return row?.value ?? '(unnamed)';
   }
 
@@ -285,7 +312,10 @@ export class Library {
     const now = Date.now();
     if (!this.searchTimer) this.searchFirst = now;
     clearTimeout(this.searchTimer);
-    this.searchTimer = setTimeout(() => this.runSearchIndex(), Math.max(0, Math.min(100, this.searchFirst + 5000 - now)));
+    this.searchTimer = setTimeout(
+      () => this.runSearchIndex(),
+      Math.max(0, Math.min(100, this.searchFirst + 5000 - now)),
+    );
   }
 
   private runSearchIndex(): void {

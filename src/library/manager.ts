@@ -36,7 +36,9 @@ export class LibraryManager {
       try {
         this.config = JSON.parse(readFileSync(this.configPath, 'utf8')) as Config;
       } catch {
-        throw new SdError('E_CORRUPT_FILE', `${this.configPath} is not valid JSON; fix or remove it`, { path: this.configPath });
+        throw new SdError('E_CORRUPT_FILE', `${this.configPath} is not valid JSON; fix or remove it`, {
+          path: this.configPath,
+        });
       }
     }
     for (const f of readdirSync(this.dir).sort()) {
@@ -47,7 +49,8 @@ export class LibraryManager {
         if (info) {
           // Encrypted: opened now only if the environment carries the passphrase.
           this.locked.set(m[1]!, { path, name: info.name });
-          if (process.env.SD_LIBRARY_PASSPHRASE) await this.unlock(m[1]!, process.env.SD_LIBRARY_PASSPHRASE).catch(() => undefined);
+          if (process.env.SD_LIBRARY_PASSPHRASE)
+            await this.unlock(m[1]!, process.env.SD_LIBRARY_PASSPHRASE).catch(() => undefined);
           continue;
         }
         let lib: Library | undefined;
@@ -57,13 +60,18 @@ export class LibraryManager {
           // Any damage found while opening names the file and what to do, instead of a bare SQLite error.
           await lib?.close().catch(() => undefined);
           if (e instanceof SdError && e.code !== 'E_INTERNAL' && e.code !== 'E_LIBRARY_DOC_MISSING') throw e;
-          throw new SdError('E_CORRUPT_DATABASE', `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`, { path });
+          throw new SdError(
+            'E_CORRUPT_DATABASE',
+            `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`,
+            { path },
+          );
         }
         this.attach(lib);
       }
     }
     if (this.libs.size === 0 && this.locked.size === 0) await this.create('default');
-    if (!this.config.current || !(this.libs.has(this.config.current) || this.locked.has(this.config.current))) this.setCurrent([...this.libs.keys(), ...this.locked.keys()][0]!);
+    if (!this.config.current || !(this.libs.has(this.config.current) || this.locked.has(this.config.current)))
+      this.setCurrent([...this.libs.keys(), ...this.locked.keys()][0]!);
   }
 
   onOpen(fn: (lib: Library) => void): void {
@@ -89,11 +97,18 @@ export class LibraryManager {
     if (ref === undefined || ref === '') ref = this.currentId;
     const byId = this.libs.get(ref);
     if (byId) return byId;
-    const locked = [...this.locked].find(([id, l]) => id === ref || l.name === ref || (ref!.length >= 4 && id.startsWith(ref!)));
-    if (locked) throw new SdError('E_LIBRARY_LOCKED', `the library "${locked[1].name}" is encrypted and locked; unlock it with \`sd library unlock ${locked[1].name}\` (or SD_LIBRARY_PASSPHRASE)`);
+    const locked = [...this.locked].find(
+      ([id, l]) => id === ref || l.name === ref || (ref!.length >= 4 && id.startsWith(ref!)),
+    );
+    if (locked)
+      throw new SdError(
+        'E_LIBRARY_LOCKED',
+        `the library "${locked[1].name}" is encrypted and locked; unlock it with \`sd library unlock ${locked[1].name}\` (or SD_LIBRARY_PASSPHRASE)`,
+      );
     const byName = this.list().filter((l) => l.name === ref);
     if (byName.length === 1) return byName[0]!;
-    if (byName.length > 1) throw new SdError('E_AMBIGUOUS_LIBRARY', `${byName.length} libraries are named "${ref}"; use the id`);
+    if (byName.length > 1)
+      throw new SdError('E_AMBIGUOUS_LIBRARY', `${byName.length} libraries are named "${ref}"; use the id`);
     const byPrefix = ref.length >= 4 ? [...this.libs.values()].filter((l) => l.id.startsWith(ref)) : [];
     if (byPrefix.length === 1) return byPrefix[0]!;
     throw new SdError('E_LIBRARY_NOT_FOUND', `no library named or with id "${ref}" (see \`sd library list\`)`);
@@ -115,7 +130,11 @@ export class LibraryManager {
     // Listeners (the bus) are attached before the first event so it is published too.
     this.attach(lib);
     lib.write(() => {
-      lib.append('library.created', { id, name, creator: { dev: this.device.id, pubkey: this.device.publicKey, name: this.device.name } });
+      lib.append('library.created', {
+        id,
+        name,
+        creator: { dev: this.device.id, pubkey: this.device.publicKey, name: this.device.name },
+      });
     });
     await lib.ensureShared(this.device.id);
     return lib;

@@ -11,7 +11,14 @@ import { listLocations } from './location/queries.js';
 import { cancelJob, jobInfo, listJobs, pauseJob, resumeJob } from './job/index.js';
 import { entryInfo, listDir } from './entry/queries.js';
 import { applyTag, createTag, deleteTag, listTags, removeTag, renameTag } from './tag/index.js';
-import { addToCollection, createCollection, deleteCollection, listCollections, removeFromCollection, showCollection } from './collection/index.js';
+import {
+  addToCollection,
+  createCollection,
+  deleteCollection,
+  listCollections,
+  removeFromCollection,
+  showCollection,
+} from './collection/index.js';
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
 import { entryCommands, entryQueries } from './entry/index.js';
@@ -30,8 +37,59 @@ export function registerQuery(def: QueryDef): void {
   queries.set(def.name, def);
 }
 
-for (const c of [createLibrary, renameLibrary, useLibrary, deleteLibrary, unlockLibrary, renameDevice, addLocation, removeLocation, rescanLocation, pauseJob, resumeJob, cancelJob, createTag, renameTag, deleteTag, applyTag, removeTag, createCollection, addToCollection, removeFromCollection, deleteCollection, noteCommand, favAdd, favRemove, pairInvite, pairJoin, addPeer, revokeDevice]) registerCommand(c as CommandDef);
-for (const q of [listLibraries, libraryInfo, listDevices, listLog, verifyLogQuery, replayCheckQuery, listLocations, listJobs, jobInfo, listDir, entryInfo, listTags, listCollections, showCollection, search, dupes, stats, listPeers, syncStatus]) registerQuery(q as QueryDef);
+for (const c of [
+  createLibrary,
+  renameLibrary,
+  useLibrary,
+  deleteLibrary,
+  unlockLibrary,
+  renameDevice,
+  addLocation,
+  removeLocation,
+  rescanLocation,
+  pauseJob,
+  resumeJob,
+  cancelJob,
+  createTag,
+  renameTag,
+  deleteTag,
+  applyTag,
+  removeTag,
+  createCollection,
+  addToCollection,
+  removeFromCollection,
+  deleteCollection,
+  noteCommand,
+  favAdd,
+  favRemove,
+  pairInvite,
+  pairJoin,
+  addPeer,
+  revokeDevice,
+])
+  registerCommand(c as CommandDef);
+for (const q of [
+  listLibraries,
+  libraryInfo,
+  listDevices,
+  listLog,
+  verifyLogQuery,
+  replayCheckQuery,
+  listLocations,
+  listJobs,
+  jobInfo,
+  listDir,
+  entryInfo,
+  listTags,
+  listCollections,
+  showCollection,
+  search,
+  dupes,
+  stats,
+  listPeers,
+  syncStatus,
+])
+  registerQuery(q as QueryDef);
 
 for (const c of entryCommands) registerCommand(c);
 for (const q of entryQueries) registerQuery(q);

@@ -24,8 +24,12 @@ export const auditProjector: Projector = {
     'command.verified': (db, ev) => {
       const b = ev.body as VerifiedBody;
       const failed = b.checks.filter((c) => !c.ok).map((c) => c.what + (c.detail ? `: ${c.detail}` : ''));
-      const ins = stmt(db, 'INSERT OR REPLACE INTO command_audit (dev, seq, command, ok, verified_seq, failed) VALUES (?, ?, ?, ?, ?, ?)');
-      for (const [dev, seq] of b.refs) ins.run(dev, seq, b.command, b.ok ? 1 : 0, ev.seq, failed.length ? failed.join('; ') : null);
+      const ins = stmt(
+        db,
+        'INSERT OR REPLACE INTO command_audit (dev, seq, command, ok, verified_seq, failed) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      for (const [dev, seq] of b.refs)
+        ins.run(dev, seq, b.command, b.ok ? 1 : 0, ev.seq, failed.length ? failed.join('; ') : null);
     },
   },
 };

@@ -85,9 +85,10 @@ export const entriesProjector: Projector = {
   handlers: {
     'location.added': (db, ev) => {
       const b = ev.body as LocationAdded;
-      stmt(db, 'INSERT OR REPLACE INTO locations (id, dev, path, name, watch, rules, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-        b.id, ev.dev, b.path, b.name, b.watch ? 1 : 0, JSON.stringify(b.rules ?? {}), ev.hlc.ms,
-      );
+      stmt(
+        db,
+        'INSERT OR REPLACE INTO locations (id, dev, path, name, watch, rules, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(b.id, ev.dev, b.path, b.name, b.watch ? 1 : 0, JSON.stringify(b.rules ?? {}), ev.hlc.ms);
     },
     'location.removed': (db, ev) => {
       const { id } = ev.body as { id: string };
@@ -96,8 +97,10 @@ export const entriesProjector: Projector = {
     },
     'location.updated': (db, ev) => {
       const b = ev.body as { id: string; watch?: boolean; name?: string };
-      if (b.watch !== undefined) stmt(db, 'UPDATE locations SET watch = ? WHERE id = ? AND dev = ?').run(b.watch ? 1 : 0, b.id, ev.dev);
-      if (b.name !== undefined) stmt(db, 'UPDATE locations SET name = ? WHERE id = ? AND dev = ?').run(b.name, b.id, ev.dev);
+      if (b.watch !== undefined)
+        stmt(db, 'UPDATE locations SET watch = ? WHERE id = ? AND dev = ?').run(b.watch ? 1 : 0, b.id, ev.dev);
+      if (b.name !== undefined)
+        stmt(db, 'UPDATE locations SET name = ? WHERE id = ? AND dev = ?').run(b.name, b.id, ev.dev);
     },
     'location.indexed': (db, ev) => {
       const b = ev.body as { id: string };
@@ -134,7 +137,11 @@ export const entriesProjector: Projector = {
         const i = to.lastIndexOf(SEP);
         move.run(to, i < 0 ? '' : to.slice(0, i), i < 0 ? to : to.slice(i + 1), loc, from);
         // Children of a moved folder follow it.
-        const kids = stmt(db, 'SELECT key FROM entries WHERE loc = ? AND key > ? AND key < ?').all(loc, from + SEP, from + '\u0002') as { key: string }[];
+        const kids = stmt(db, 'SELECT key FROM entries WHERE loc = ? AND key > ? AND key < ?').all(
+          loc,
+          from + SEP,
+          from + '\u0002',
+        ) as { key: string }[];
         for (const { key } of kids) {
           const nk = to + key.slice(from.length);
           const j = nk.lastIndexOf(SEP);

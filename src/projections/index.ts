@@ -53,11 +53,16 @@ export function checksums(db: Database): { tables: Record<string, { rows: number
   const tables: Record<string, { rows: number; sum: string }> = {};
   const parts: Uint8Array[] = [];
   for (const t of projectionTables()) {
-    const cols = (db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[]).map((c) => c.name).filter((c) => !t.exclude?.includes(c));
+    const cols = (db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[])
+      .map((c) => c.name)
+      .filter((c) => !t.exclude?.includes(c));
     const h = streamHasher();
     h.update(pack(t.name));
     let rows = 0;
-    for (const row of db.prepare(`SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${t.name} ORDER BY ${t.orderBy}`).raw().iterate() as IterableIterator<unknown[]>) {
+    for (const row of db
+      .prepare(`SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${t.name} ORDER BY ${t.orderBy}`)
+      .raw()
+      .iterate() as IterableIterator<unknown[]>) {
       rows++;
       const bytes = pack(row);
       h.update(pack(bytes.length));

@@ -22,7 +22,9 @@ export interface ReplayReport {
 export function replayInto(source: Db, target: Db): number {
   applySchema(target);
   let n = 0;
-  const rows = source.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events ORDER BY hlc_ms, hlc_c, dev, seq').iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
+  const rows = source
+    .prepare('SELECT dev, seq, hash, type, bytes, sig FROM events ORDER BY hlc_ms, hlc_c, dev, seq')
+    .iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
   let batch: ReturnType<typeof rowToEvent>[] = [];
   const flush = target.transaction(() => {
     for (const ev of batch) project(target, ev);
@@ -61,7 +63,14 @@ export function replayCheck(live: Db, tmpDir: string, prepare: (fresh: Db) => vo
     }
     const rebuilt = checksums(fresh);
     const differing = Object.keys(liveSums.tables).filter((t) => liveSums.tables[t]!.sum !== rebuilt.tables[t]?.sum);
-    return { events, live: liveSums, rebuilt, equal: liveSums.total === rebuilt.total, differing, ms: performance.now() - t0 };
+    return {
+      events,
+      live: liveSums,
+      rebuilt,
+      equal: liveSums.total === rebuilt.total,
+      differing,
+      ms: performance.now() - t0,
+    };
   } finally {
     fresh.close();
     rmSync(path, { force: true });

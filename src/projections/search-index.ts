@@ -8,7 +8,10 @@ import { stmt } from './types.js';
 /** Indexes up to `max` rows; returns how many it did (0 when caught up). */
 export function catchUpSearchIndex(db: Database, max = 4000): number {
   const upto = (stmt(db, 'SELECT upto FROM entries_fts_state').get() as { upto: number }).upto;
-  const rows = stmt(db, 'SELECT id, name FROM entries WHERE id > ? ORDER BY id LIMIT ?').all(upto, max) as { id: number; name: string }[];
+  const rows = stmt(db, 'SELECT id, name FROM entries WHERE id > ? ORDER BY id LIMIT ?').all(upto, max) as {
+    id: number;
+    name: string;
+  }[];
   if (rows.length === 0) return 0;
   db.transaction(() => {
     const ins = stmt(db, 'INSERT INTO entries_fts (rowid, name) VALUES (?, ?)');
@@ -19,5 +22,9 @@ export function catchUpSearchIndex(db: Database, max = 4000): number {
 }
 
 export function searchIndexLag(db: Database): number {
-  return (db.prepare('SELECT COUNT(*) AS n FROM entries WHERE id > (SELECT upto FROM entries_fts_state)').get() as { n: number }).n;
+  return (
+    db.prepare('SELECT COUNT(*) AS n FROM entries WHERE id > (SELECT upto FROM entries_fts_state)').get() as {
+      n: number;
+    }
+  ).n;
 }

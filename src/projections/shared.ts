@@ -25,10 +25,18 @@ function touched(patches: A.Patch[] | undefined, top: string): Set<string> | und
 
 function projectTags(db: Database, doc: AnyDoc, patches?: A.Patch[]): void {
   const tags = (doc.tags ?? {}) as Record<string, { name: string; color: string | null; parent: string | null }>;
-  const ids = touched(patches, 'tags') ?? new Set([...Object.keys(tags), ...(db.prepare('SELECT id FROM tags').all() as { id: string }[]).map((r) => r.id)]);
+  const ids =
+    touched(patches, 'tags') ??
+    new Set([...Object.keys(tags), ...(db.prepare('SELECT id FROM tags').all() as { id: string }[]).map((r) => r.id)]);
   for (const id of ids) {
     const t = tags[id];
-    if (t) stmt(db, 'INSERT OR REPLACE INTO tags (id, name, color, parent) VALUES (?, ?, ?, ?)').run(id, String(t.name), t.color ?? null, t.parent ?? null);
+    if (t)
+      stmt(db, 'INSERT OR REPLACE INTO tags (id, name, color, parent) VALUES (?, ?, ?, ?)').run(
+        id,
+        String(t.name),
+        t.color ?? null,
+        t.parent ?? null,
+      );
     else stmt(db, 'DELETE FROM tags WHERE id = ?').run(id);
   }
 }
@@ -46,13 +54,18 @@ function projectAssign(db: Database, shard: string, doc: AnyDoc, patches?: A.Pat
     for (const k of keys) put(k, a[k] === true);
     return;
   }
-  stmt(db, "DELETE FROM tag_assign WHERE substr(cid, 1, 1) = ?").run(shard.slice('assign-'.length));
+  stmt(db, 'DELETE FROM tag_assign WHERE substr(cid, 1, 1) = ?').run(shard.slice('assign-'.length));
   for (const k of Object.keys(a)) put(k, true);
 }
 
 function projectCollections(db: Database, doc: AnyDoc, patches?: A.Patch[]): void {
   const cols = (doc.collections ?? {}) as Record<string, { name: string; items: Record<string, number> }>;
-  const ids = touched(patches, 'collections') ?? new Set([...Object.keys(cols), ...(db.prepare('SELECT id FROM collections').all() as { id: string }[]).map((r) => r.id)]);
+  const ids =
+    touched(patches, 'collections') ??
+    new Set([
+      ...Object.keys(cols),
+      ...(db.prepare('SELECT id FROM collections').all() as { id: string }[]).map((r) => r.id),
+    ]);
   for (const id of ids) {
     stmt(db, 'DELETE FROM collection_items WHERE coll = ?').run(id);
     const c = cols[id];
@@ -61,13 +74,19 @@ function projectCollections(db: Database, doc: AnyDoc, patches?: A.Patch[]): voi
       continue;
     }
     stmt(db, 'INSERT OR REPLACE INTO collections (id, name) VALUES (?, ?)').run(id, String(c.name));
-    for (const [cid, pos] of Object.entries(c.items ?? {})) stmt(db, 'INSERT INTO collection_items (coll, cid, pos) VALUES (?, ?, ?)').run(id, cid, Number(pos));
+    for (const [cid, pos] of Object.entries(c.items ?? {}))
+      stmt(db, 'INSERT INTO collection_items (coll, cid, pos) VALUES (?, ?, ?)').run(id, cid, Number(pos));
   }
 }
 
 function projectKeyed(db: Database, table: 'notes' | 'favs', doc: AnyDoc, patches?: A.Patch[]): void {
   const m = (doc[table] ?? {}) as Record<string, unknown>;
-  const ids = touched(patches, table) ?? new Set([...Object.keys(m), ...(db.prepare(`SELECT cid FROM ${table}`).all() as { cid: string }[]).map((r) => r.cid)]);
+  const ids =
+    touched(patches, table) ??
+    new Set([
+      ...Object.keys(m),
+      ...(db.prepare(`SELECT cid FROM ${table}`).all() as { cid: string }[]).map((r) => r.cid),
+    ]);
   for (const cid of ids) {
     const v = m[cid];
     if (v === undefined) stmt(db, `DELETE FROM ${table} WHERE cid = ?`).run(cid);
@@ -86,7 +105,10 @@ function projectDoc(db: Database, name: DocName, doc: AnyDoc, patches?: A.Patch[
 export function applyChangeSet(db: Database, changes: ChangeSet): void {
   const prov = sharedProviderFor(db);
   for (const [name, bytes] of Object.entries(changes) as [DocName, Uint8Array[]][]) {
-    const doc = prov.apply(name, (bytes ?? []).map((b) => new Uint8Array(b)));
+    const doc = prov.apply(
+      name,
+      (bytes ?? []).map((b) => new Uint8Array(b)),
+    );
     const before = prov.projectedHeads(name);
     const after = A.getHeads(doc);
     if (before.join() === after.join()) continue;
@@ -99,14 +121,35 @@ export function applyChangeSet(db: Database, changes: ChangeSet): void {
 export const sharedProjector: Projector = {
   name: 'shared',
   tables: [
-    { name: 'tags', ddl: 'CREATE TABLE IF NOT EXISTS tags (id TEXT PRIMARY KEY, name TEXT NOT NULL, color TEXT, parent TEXT)', orderBy: 'id' },
-    { name: 'tag_assign', ddl: 'CREATE TABLE IF NOT EXISTS tag_assign (cid TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (cid, tag)) WITHOUT ROWID', orderBy: 'cid, tag' },
-    { name: 'collections', ddl: 'CREATE TABLE IF NOT EXISTS collections (id TEXT PRIMARY KEY, name TEXT NOT NULL)', orderBy: 'id' },
-    { name: 'collection_items', ddl: 'CREATE TABLE IF NOT EXISTS collection_items (coll TEXT NOT NULL, cid TEXT NOT NULL, pos REAL NOT NULL, PRIMARY KEY (coll, cid)) WITHOUT ROWID', orderBy: 'coll, cid' },
-    { name: 'notes', ddl: 'CREATE TABLE IF NOT EXISTS notes (cid TEXT PRIMARY KEY, text TEXT NOT NULL)', orderBy: 'cid' },
+    {
+      name: 'tags',
+      ddl: 'CREATE TABLE IF NOT EXISTS tags (id TEXT PRIMARY KEY, name TEXT NOT NULL, color TEXT, parent TEXT)',
+      orderBy: 'id',
+    },
+    {
+      name: 'tag_assign',
+      ddl: 'CREATE TABLE IF NOT EXISTS tag_assign (cid TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (cid, tag)) WITHOUT ROWID',
+      orderBy: 'cid, tag',
+    },
+    {
+      name: 'collections',
+      ddl: 'CREATE TABLE IF NOT EXISTS collections (id TEXT PRIMARY KEY, name TEXT NOT NULL)',
+      orderBy: 'id',
+    },
+    {
+      name: 'collection_items',
+      ddl: 'CREATE TABLE IF NOT EXISTS collection_items (coll TEXT NOT NULL, cid TEXT NOT NULL, pos REAL NOT NULL, PRIMARY KEY (coll, cid)) WITHOUT ROWID',
+      orderBy: 'coll, cid',
+    },
+    {
+      name: 'notes',
+      ddl: 'CREATE TABLE IF NOT EXISTS notes (cid TEXT PRIMARY KEY, text TEXT NOT NULL)',
+      orderBy: 'cid',
+    },
     { name: 'favs', ddl: 'CREATE TABLE IF NOT EXISTS favs (cid TEXT PRIMARY KEY)', orderBy: 'cid' },
   ],
-  extraDdl: 'CREATE INDEX IF NOT EXISTS tag_assign_by_tag ON tag_assign (tag, cid); CREATE INDEX IF NOT EXISTS tags_by_name ON tags (name);',
+  extraDdl:
+    'CREATE INDEX IF NOT EXISTS tag_assign_by_tag ON tag_assign (tag, cid); CREATE INDEX IF NOT EXISTS tags_by_name ON tags (name);',
   handlers: {
     'shared.created': (db, ev) => {
       const b = ev.body as { urls: Record<string, string>; changes: ChangeSet };

@@ -71,7 +71,9 @@ export async function connectRpc(opts: RpcClientOptions): Promise<RpcClient> {
       try {
         p.onItem(m.item);
       } catch (e) {
-        settle(m.id)?.reject(e instanceof SdError ? e : new SdError('E_STREAM_CONSUMER', e instanceof Error ? e.message : String(e)));
+        settle(m.id)?.reject(
+          e instanceof SdError ? e : new SdError('E_STREAM_CONSUMER', e instanceof Error ? e.message : String(e)),
+        );
         trySend({ id: m.id, token: opts.token, cancel: true });
       }
     }
@@ -91,7 +93,9 @@ export async function connectRpc(opts: RpcClientOptions): Promise<RpcClient> {
     }
   });
   sock.on('error', () => {}); // the close that follows reports it
-  sock.on('close', () => fail(refusal ?? new SdError('E_CONNECTION_LOST', `the connection to the daemon at ${opts.socketPath} was lost`)));
+  sock.on('close', () =>
+    fail(refusal ?? new SdError('E_CONNECTION_LOST', `the connection to the daemon at ${opts.socketPath} was lost`)),
+  );
 
   const trySend = (msg: ClientMessage): SdError | undefined => {
     if (lost) return lost;
@@ -103,10 +107,16 @@ export async function connectRpc(opts: RpcClientOptions): Promise<RpcClient> {
     }
   };
 
-  const request = (op: string, args: unknown, onItem?: (item: unknown) => void): { id: number; result: Promise<unknown> } => {
+  const request = (
+    op: string,
+    args: unknown,
+    onItem?: (item: unknown) => void,
+  ): { id: number; result: Promise<unknown> } => {
     const id = nextId++;
     const result = new Promise<unknown>((resolve, reject) => {
-      const err = trySend(onItem ? { id, token: opts.token, op, args, stream: true } : { id, token: opts.token, op, args });
+      const err = trySend(
+        onItem ? { id, token: opts.token, op, args, stream: true } : { id, token: opts.token, op, args },
+      );
       if (err) reject(err);
       else pending.set(id, { resolve, reject, onItem });
     });
@@ -156,9 +166,13 @@ function open(path: string, timeoutMs: number): Promise<net.Socket> {
       clearTimeout(timer);
       sock.destroy();
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
-        reject(new SdError('E_DAEMON_NOT_RUNNING', `no daemon is running for ${dirname(path)}; start one with \`sd start\``));
+        reject(
+          new SdError('E_DAEMON_NOT_RUNNING', `no daemon is running for ${dirname(path)}; start one with \`sd start\``),
+        );
       } else {
-        reject(new SdError('E_CONNECT_FAILED', `cannot connect to the daemon at ${path}: ${e.message}`, { errno: e.code }));
+        reject(
+          new SdError('E_CONNECT_FAILED', `cannot connect to the daemon at ${path}: ${e.message}`, { errno: e.code }),
+        );
       }
     });
   });

@@ -70,7 +70,10 @@ export function serveConnection(sock: Socket, ctx: ConnectionContext): ServedCon
     const rec = raw as Record<string, unknown>;
     const id = typeof rec.id === 'number' && Number.isSafeInteger(rec.id) && rec.id >= 0 ? rec.id : CONNECTION_ID;
     if (typeof rec.token !== 'string' || !tokensEqual(rec.token, ctx.token)) {
-      return refuse(id, new SdError('E_BAD_TOKEN', 'the RPC token is missing or wrong; use the token in the data dir (rpc.token)'));
+      return refuse(
+        id,
+        new SdError('E_BAD_TOKEN', 'the RPC token is missing or wrong; use the token in the data dir (rpc.token)'),
+      );
     }
     const parsed = ClientMessage.safeParse(raw);
     if (!parsed.success) {
@@ -80,11 +83,19 @@ export function serveConnection(sock: Socket, ctx: ConnectionContext): ServedCon
     const m = parsed.data;
     if ('cancel' in m) return cancelStream(m.id);
     if (m.id === CONNECTION_ID || inflight.has(m.id)) {
-      return send({ id: m.id, ok: false, error: { code: 'E_BAD_REQUEST', message: `request id ${m.id} is reserved or already in flight` } });
+      return send({
+        id: m.id,
+        ok: false,
+        error: { code: 'E_BAD_REQUEST', message: `request id ${m.id} is reserved or already in flight` },
+      });
     }
     const known = ctx.handler.has(m.op) && (!m.stream || typeof ctx.handler.stream === 'function');
     if (!known) {
-      return send({ id: m.id, ok: false, error: { code: 'E_UNKNOWN_OP', message: `unknown ${m.stream ? 'stream' : 'operation'} "${m.op}"` } });
+      return send({
+        id: m.id,
+        ok: false,
+        error: { code: 'E_UNKNOWN_OP', message: `unknown ${m.stream ? 'stream' : 'operation'} "${m.op}"` },
+      });
     }
     if (m.stream) runStream(m);
     else runCall(m);
@@ -135,7 +146,8 @@ export function serveConnection(sock: Socket, ctx: ConnectionContext): ServedCon
   };
 
   const failure = (op: string, e: unknown): ReturnType<typeof toErrorValue> => {
-    if (!(e instanceof SdError)) ctx.log(`rpc: ${op} failed unexpectedly`, { error: e instanceof Error ? e.stack : String(e) });
+    if (!(e instanceof SdError))
+      ctx.log(`rpc: ${op} failed unexpectedly`, { error: e instanceof Error ? e.stack : String(e) });
     return toErrorValue(e);
   };
 

@@ -40,7 +40,10 @@ export function decodeBody(body: Uint8Array): unknown {
 }
 
 function tooLarge(length: number, maxFrame: number): SdError {
-  return new SdError('E_FRAME_TOO_LARGE', `a frame of ${length} bytes is over the limit of ${maxFrame} bytes`, { length, maxFrame });
+  return new SdError('E_FRAME_TOO_LARGE', `a frame of ${length} bytes is over the limit of ${maxFrame} bytes`, {
+    length,
+    maxFrame,
+  });
 }
 
 function malformed(why: string): SdError {
@@ -66,7 +69,8 @@ export class FrameDecoder {
 
   constructor(opts: FrameDecoderOptions = {}) {
     const max = opts.maxFrame ?? DEFAULT_MAX_FRAME;
-    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) throw new SdError('E_BAD_INPUT', `maxFrame must be an integer from 1 to 2^32-1, not ${max}`);
+    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff)
+      throw new SdError('E_BAD_INPUT', `maxFrame must be an integer from 1 to 2^32-1, not ${max}`);
     this.maxFrame = max;
   }
 

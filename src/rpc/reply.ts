@@ -15,7 +15,11 @@ export function parseServerMessage(raw: unknown): ServerMessage | undefined {
     const e = m.error as Record<string, unknown> | undefined;
     if (!e || typeof e.code !== 'string' || typeof e.message !== 'string') return undefined;
     const details = e.details && typeof e.details === 'object' ? (e.details as Record<string, unknown>) : undefined;
-    return { id: m.id, ok: false, error: details ? { code: e.code, message: e.message, details } : { code: e.code, message: e.message } } as ServerMessage;
+    return {
+      id: m.id,
+      ok: false,
+      error: details ? { code: e.code, message: e.message, details } : { code: e.code, message: e.message },
+    } as ServerMessage;
   }
   if (m.end === true) return { id: m.id, end: true };
   if ('item' in m) return { id: m.id, item: m.item };

@@ -101,7 +101,8 @@ async function clearStaleSocket(path: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
-  if (!isSocket) throw new SdError('E_SOCKET_PATH_OCCUPIED', `${path} exists and is not a socket; move it out of the way`);
+  if (!isSocket)
+    throw new SdError('E_SOCKET_PATH_OCCUPIED', `${path} exists and is not a socket; move it out of the way`);
   if (await answers(path)) throw alreadyRunning(path);
   removeIfPresent(path);
 }

@@ -51,8 +51,13 @@ export function ensureToken(dataDir: string): string {
 export function readToken(dataDir: string): string {
   const path = tokenPath(dataDir);
   const token = tryRead(path);
-  if (token === undefined) throw new SdError('E_NO_TOKEN', `there is no RPC token at ${path}; start the daemon with \`sd start\``);
-  if (!TOKEN_RE.test(token)) throw new SdError('E_BAD_TOKEN_FILE', `the RPC token at ${path} is not 64 hex characters; restart the daemon to replace it`);
+  if (token === undefined)
+    throw new SdError('E_NO_TOKEN', `there is no RPC token at ${path}; start the daemon with \`sd start\``);
+  if (!TOKEN_RE.test(token))
+    throw new SdError(
+      'E_BAD_TOKEN_FILE',
+      `the RPC token at ${path} is not 64 hex characters; restart the daemon to replace it`,
+    );
   return token;
 }
 

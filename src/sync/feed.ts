@@ -101,7 +101,8 @@ export class FeedSession {
     let m: Msg;
     try {
       m = unpack(bytes) as Msg;
-      if (!m || typeof m !== 'object' || typeof (m as { t?: unknown }).t !== 'string') throw new Error('not a feed message');
+      if (!m || typeof m !== 'object' || typeof (m as { t?: unknown }).t !== 'string')
+        throw new Error('not a feed message');
     } catch (e) {
       return this.protocolError(new SdError('E_BAD_FRAME', `undecodable feed message: ${(e as Error).message}`));
     }
@@ -215,11 +216,18 @@ export class FeedSession {
       const bad = (code: string, reason: string): void => void (refusal = { seq: f.seq, code, reason });
       if (f.dev !== dev || f.lib !== this.lib.id) bad('E_BAD_EVENT', 'event of another feed or library');
       else if (!keyRow) bad('E_UNKNOWN_DEVICE', `device ${dev} is not on the roster (yet)`);
-      else if (deviceIdOf(new Uint8Array(keyRow.pubkey)) !== dev) bad('E_UNKNOWN_DEVICE', 'roster key does not match the device id');
-      else if (keyRow.revokedSeq !== null && f.seq > keyRow.revokedSeq) bad('E_REVOKED', `device ${dev} was revoked after #${keyRow.revokedSeq}`);
-      else if (!verifyBytes(publicKeyFromRaw(new Uint8Array(keyRow.pubkey)), hash, sig)) bad('E_BAD_SIGNATURE', 'signature does not match the device key');
+      else if (deviceIdOf(new Uint8Array(keyRow.pubkey)) !== dev)
+        bad('E_UNKNOWN_DEVICE', 'roster key does not match the device id');
+      else if (keyRow.revokedSeq !== null && f.seq > keyRow.revokedSeq)
+        bad('E_REVOKED', `device ${dev} was revoked after #${keyRow.revokedSeq}`);
+      else if (!verifyBytes(publicKeyFromRaw(new Uint8Array(keyRow.pubkey)), hash, sig))
+        bad('E_BAD_SIGNATURE', 'signature does not match the device key');
       else if (f.seq !== head.seq + 1) bad('E_BROKEN_CHAIN', `expected #${head.seq + 1}, got #${f.seq}`);
-      else if ((f.prev === null) !== (head.hash === null) || (f.prev && head.hash && !Buffer.from(f.prev).equals(Buffer.from(head.hash)))) bad('E_BROKEN_CHAIN', 'prev does not match the hash of the event before');
+      else if (
+        (f.prev === null) !== (head.hash === null) ||
+        (f.prev && head.hash && !Buffer.from(f.prev).equals(Buffer.from(head.hash)))
+      )
+        bad('E_BROKEN_CHAIN', 'prev does not match the hash of the event before');
       if (refusal) break;
       accepted.push({ ...f, hash, sig, bytes });
       head = { seq: f.seq, hash };

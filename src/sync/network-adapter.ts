@@ -1,7 +1,13 @@
 // automerge-repo NetworkAdapter over our authenticated per-peer links. Each link gives a
 // SyncChannel; both ends say hello (PeerId + metadata) before either announces the other,
 // then carry automerge-repo messages as msgpack frames. Chunking and ordering are the link's job.
-import { NetworkAdapter, type Message, type PeerId, type PeerMetadata, type StorageId } from '@automerge/automerge-repo';
+import {
+  NetworkAdapter,
+  type Message,
+  type PeerId,
+  type PeerMetadata,
+  type StorageId,
+} from '@automerge/automerge-repo';
 import { Packr } from 'msgpackr';
 import { SdError } from '../errors.js';
 
@@ -148,7 +154,8 @@ export class LinkNetworkAdapter extends NetworkAdapter {
     } catch (e) {
       return this.#protocolError(link, 'E_SYNC_BAD_FRAME', `undecodable sync frame: ${(e as Error).message}`);
     }
-    if (frame === null || typeof frame !== 'object') return this.#protocolError(link, 'E_SYNC_BAD_FRAME', 'sync frame is not an object');
+    if (frame === null || typeof frame !== 'object')
+      return this.#protocolError(link, 'E_SYNC_BAD_FRAME', 'sync frame is not an object');
     switch (frame.t) {
       case 'hello':
         return this.#hello(link, frame);
@@ -167,7 +174,11 @@ export class LinkNetworkAdapter extends NetworkAdapter {
       return this.#protocolError(link, 'E_SYNC_BAD_HELLO', 'malformed sync hello');
     }
     if (link.channel.peerId && frame.peerId !== link.channel.peerId) {
-      return this.#protocolError(link, 'E_SYNC_PEER_MISMATCH', `link authenticated ${link.channel.peerId} but its hello claims ${frame.peerId}`);
+      return this.#protocolError(
+        link,
+        'E_SYNC_PEER_MISMATCH',
+        `link authenticated ${link.channel.peerId} but its hello claims ${frame.peerId}`,
+      );
     }
     const peerId = frame.peerId as PeerId;
     if (link.remote?.peerId !== peerId) {
@@ -186,7 +197,11 @@ export class LinkNetworkAdapter extends NetworkAdapter {
     if (!isMessage(m)) return this.#protocolError(link, 'E_SYNC_BAD_FRAME', 'malformed automerge-repo message');
     // Ephemeral messages are gossiped with their origin's senderId; anything else must be the link's peer.
     if ((m.type !== 'ephemeral' && m.senderId !== link.remote.peerId) || m.targetId !== this.peerId) {
-      return this.#protocolError(link, 'E_SYNC_SPOOFED', `message from ${link.remote.peerId} claims sender ${m.senderId} and target ${m.targetId}`);
+      return this.#protocolError(
+        link,
+        'E_SYNC_SPOOFED',
+        `message from ${link.remote.peerId} claims sender ${m.senderId} and target ${m.targetId}`,
+      );
     }
     this.emit('message', m);
   }
@@ -234,5 +249,10 @@ function readMetadata(x: unknown): PeerMetadata | undefined {
 function isMessage(m: unknown): m is Message {
   if (m === null || typeof m !== 'object') return false;
   const r = m as Record<string, unknown>;
-  return typeof r.type === 'string' && typeof r.senderId === 'string' && typeof r.targetId === 'string' && (r.data === undefined || r.data instanceof Uint8Array);
+  return (
+    typeof r.type === 'string' &&
+    typeof r.senderId === 'string' &&
+    typeof r.targetId === 'string' &&
+    (r.data === undefined || r.data instanceof Uint8Array)
+  );
 }

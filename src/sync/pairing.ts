@@ -48,16 +48,38 @@ export function decodeCode(code: string): InviteCode {
   const s = code.trim().toLowerCase();
   try {
     if (!s.startsWith(PREFIX)) throw new Error('prefix');
-    const [host, port, inviter, secret] = unpack(unbase32(s.slice(PREFIX.length))) as [string, number, string, Uint8Array];
-    if (typeof host !== 'string' || !Number.isInteger(port) || typeof inviter !== 'string' || !(secret instanceof Uint8Array) || secret.length !== 16) throw new Error('fields');
+    const [host, port, inviter, secret] = unpack(unbase32(s.slice(PREFIX.length))) as [
+      string,
+      number,
+      string,
+      Uint8Array,
+    ];
+    if (
+      typeof host !== 'string' ||
+      !Number.isInteger(port) ||
+      typeof inviter !== 'string' ||
+      !(secret instanceof Uint8Array) ||
+      secret.length !== 16
+    )
+      throw new Error('fields');
     return { host, port, inviter, secret: new Uint8Array(secret) };
   } catch {
-    throw new SdError('E_BAD_PAIR_CODE', 'that is not a pairing code (it starts with "vdfs1-"; copy it whole from `sd pair invite`)');
+    throw new SdError(
+      'E_BAD_PAIR_CODE',
+      'that is not a pairing code (it starts with "vdfs1-"; copy it whole from `sd pair invite`)',
+    );
   }
 }
 
-export function proof(secret: Uint8Array, role: 'joiner' | 'inviter', first: Uint8Array, second: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha256', secret).update(`vdfs-pair-v1:${role}`).update(first).update(second).digest());
+export function proof(
+  secret: Uint8Array,
+  role: 'joiner' | 'inviter',
+  first: Uint8Array,
+  second: Uint8Array,
+): Uint8Array {
+  return new Uint8Array(
+    createHmac('sha256', secret).update(`vdfs-pair-v1:${role}`).update(first).update(second).digest(),
+  );
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -85,7 +107,8 @@ export class InviteBook {
     const inv = this.invites.find((i) => sameBytes(proof(i.secret, 'joiner', joinerPub, inviterPub), p));
     if (!inv) throw new SdError('E_PAIR_REFUSED', 'the pairing code is wrong');
     if (inv.used) throw new SdError('E_PAIR_REUSED', 'the pairing code was already used');
-    if (inv.expires < Date.now()) throw new SdError('E_PAIR_EXPIRED', 'the pairing code has expired; make a new one with `sd pair invite`');
+    if (inv.expires < Date.now())
+      throw new SdError('E_PAIR_EXPIRED', 'the pairing code has expired; make a new one with `sd pair invite`');
     inv.used = true;
     return inv;
   }

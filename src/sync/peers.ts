@@ -57,14 +57,17 @@ export class PeerManager {
   constructor(private readonly core: Core) {
     this.peersFile = join(core.dataDir, 'peers.json');
     // A library that gains a member we are linked to (pairing, relay) starts syncing at once.
-    core.libraries.onOpen((lib) => lib.onEvent((ev) => {
-      if (ev.type === 'device.added' || ev.type === 'library.created') for (const l of this.links.values()) this.attachLibraries(l);
-      if (ev.type === 'device.revoked') {
-        const l = this.links.get((ev.body as { dev: string }).dev);
-        l?.fallback?.link.close('E_REVOKED: the device was revoked');
-        l?.link.close('E_REVOKED: the device was revoked');
-      }
-    }));
+    core.libraries.onOpen((lib) =>
+      lib.onEvent((ev) => {
+        if (ev.type === 'device.added' || ev.type === 'library.created')
+          for (const l of this.links.values()) this.attachLibraries(l);
+        if (ev.type === 'device.revoked') {
+          const l = this.links.get((ev.body as { dev: string }).dev);
+          l?.fallback?.link.close('E_REVOKED: the device was revoked');
+          l?.link.close('E_REVOKED: the device was revoked');
+        }
+      }),
+    );
   }
 
   get port(): number | null {
@@ -83,7 +86,8 @@ export class PeerManager {
     // Members found on the LAN are dialed like saved peers (strangers are ignored).
     if (mdnsEnabled()) {
       this.discovery = startDiscovery(this.core.device.id, this.listener.port, (p) => {
-        if (this.isMember(p.dev) && !this.links.get(p.dev)?.link.isOpen) this.dial({ host: p.host, port: p.port, dev: p.dev });
+        if (this.isMember(p.dev) && !this.links.get(p.dev)?.link.isOpen)
+          this.dial({ host: p.host, port: p.port, dev: p.dev });
       });
     }
   }
@@ -138,7 +142,13 @@ export class PeerManager {
   private async accept(ws: WebSocket, remote: string): Promise<void> {
     if (this.paused) return void ws.terminate();
     try {
-      const link = await handshake(ws, { privateKey: this.core.device.privateKey, publicKey: this.core.device.publicKey, mode: 'member', isAllowed: this.isAllowed, remoteAddress: remote });
+      const link = await handshake(ws, {
+        privateKey: this.core.device.privateKey,
+        publicKey: this.core.device.publicKey,
+        mode: 'member',
+        isAllowed: this.isAllowed,
+        remoteAddress: remote,
+      });
       if (link.info.mode === 'pair') return this.servePairing(link);
       link.info.mode = 'member';
       this.attach(link, false);
@@ -166,7 +176,14 @@ export class PeerManager {
     d.attempts++;
     try {
       const ws = await dialWs(d.addr.host, d.addr.port);
-      const link = await handshake(ws, { privateKey: this.core.device.privateKey, publicKey: this.core.device.publicKey, mode: 'member', isAllowed: this.isAllowed, expect: d.addr.dev, remoteAddress: this.key(d.addr) });
+      const link = await handshake(ws, {
+        privateKey: this.core.device.privateKey,
+        publicKey: this.core.device.publicKey,
+        mode: 'member',
+        isAllowed: this.isAllowed,
+        expect: d.addr.dev,
+        remoteAddress: this.key(d.addr),
+      });
       d.addr.dev ??= link.peerId;
       d.state = 'linked';
       d.attempts = 0;
@@ -197,7 +214,8 @@ export class PeerManager {
     const existing = this.links.get(link.peerId);
     if (existing?.link.isOpen) {
       // Both sides dialed: keep the link dialed by the smaller device id, on both sides alike.
-      const keepNew = (outbound ? this.core.device.id : link.peerId) < (existing.outbound ? this.core.device.id : link.peerId);
+      const keepNew =
+        (outbound ? this.core.device.id : link.peerId) < (existing.outbound ? this.core.device.id : link.peerId);
       if (!keepNew) return link.close('E_DUPLICATE_LINK: a link to this device exists');
       existing.link.close('E_DUPLICATE_LINK: replaced by a newer link');
     }
@@ -261,12 +279,20 @@ export class PeerManager {
       if (!this.memberOf(lib, l.link.peerId)) continue;
       const s = new FeedSession(lib, linkChannel(l.link, `feed:${lib.id}`), (e) => {
         this.refused(e.code);
-        if (['E_BAD_SIGNATURE', 'E_BROKEN_CHAIN', 'E_BAD_EVENT', 'E_BAD_FRAME'].includes(e.code) && (s.stats.rejected[e.code] ?? 0) > 20) l.link.close(`${e.code}: too many bad messages`);
+        if (
+          ['E_BAD_SIGNATURE', 'E_BROKEN_CHAIN', 'E_BAD_EVENT', 'E_BAD_FRAME'].includes(e.code) &&
+          (s.stats.rejected[e.code] ?? 0) > 20
+        )
+          l.link.close(`${e.code}: too many bad messages`);
       });
       l.sessions.set(lib.id, s);
       s.start();
       // automerge-repo syncs the shared documents directly too; the signed events remain the record.
-      void lib.ensureShared(this.core.device.id).catch((e: Error) => this.core.log?.warn({ lib: lib.id, err: e.message }, 'the shared documents could not be opened'));
+      void lib
+        .ensureShared(this.core.device.id)
+        .catch((e: Error) =>
+          this.core.log?.warn({ lib: lib.id, err: e.message }, 'the shared documents could not be opened'),
+        );
       lib.net.addChannel({ ...linkChannel(l.link, `am:${lib.id}`), peerId: `${l.link.peerId}.${lib.id.slice(0, 8)}` });
     }
   }
@@ -301,10 +327,17 @@ export class PeerManager {
   // ---- pairing ----
 
   invite(lib: Library, ttlMs: number, advertiseHost?: string): { code: string; expires: number } {
-    if (!this.listener) throw new SdError('E_P2P_OFF', 'the daemon is not listening for peers; start it with `sd start --p2p-port 0` (or a port)');
+    if (!this.listener)
+      throw new SdError(
+        'E_P2P_OFF',
+        'the daemon is not listening for peers; start it with `sd start --p2p-port 0` (or a port)',
+      );
     const inv = this.invites.create(lib.id, ttlMs);
     const host = advertiseHost ?? (this.host === '0.0.0.0' ? '127.0.0.1' : this.host);
-    return { code: encodeCode({ host, port: this.listener.port, inviter: this.core.device.id, secret: inv.secret }), expires: inv.expires };
+    return {
+      code: encodeCode({ host, port: this.listener.port, inviter: this.core.device.id, secret: inv.secret }),
+      expires: inv.expires,
+    };
   }
 
   private servePairing(link: PeerLink): void {
@@ -313,16 +346,36 @@ export class PeerManager {
       clearTimeout(timer);
       try {
         const m = unpack(bytes) as { t: string; proof: Uint8Array; name: string };
-        if (ch !== 'pair' || m.t !== 'join' || !(m.proof instanceof Uint8Array)) throw new SdError('E_BAD_FRAME', 'not a pairing request');
-        if (this.isMember(link.peerId)) throw new SdError('E_ALREADY_PAIRED', 'this device is already a member; it syncs by itself when both daemons run');
+        if (ch !== 'pair' || m.t !== 'join' || !(m.proof instanceof Uint8Array))
+          throw new SdError('E_BAD_FRAME', 'not a pairing request');
+        if (this.isMember(link.peerId))
+          throw new SdError(
+            'E_ALREADY_PAIRED',
+            'this device is already a member; it syncs by itself when both daemons run',
+          );
         const inv = this.invites.redeem(link.info.peerPublicKey, this.core.device.publicKey, m.proof);
         const lib = this.core.libraries.resolve(inv.lib);
         const name = typeof m.name === 'string' && m.name.length <= 200 ? m.name : 'device';
         lib.write(() => lib.append('device.added', { dev: link.peerId, pubkey: link.info.peerPublicKey, name }));
         // The roster as we know it: the joiner verifies every member's feed with these keys
         // until the roster's own events reach it (ids are hashes of the keys: not forgeable).
-        const roster = (lib.db.prepare('SELECT dev, pubkey FROM devices WHERE revoked_at IS NULL').all() as { dev: string; pubkey: Buffer }[]).map((r) => [r.dev, new Uint8Array(r.pubkey)]);
-        link.send('pair', pack({ t: 'welcome', lib: lib.id, libName: lib.name, inviterName: this.core.device.name, roster, proof: proof(inv.secret, 'inviter', this.core.device.publicKey, link.info.peerPublicKey) }));
+        const roster = (
+          lib.db.prepare('SELECT dev, pubkey FROM devices WHERE revoked_at IS NULL').all() as {
+            dev: string;
+            pubkey: Buffer;
+          }[]
+        ).map((r) => [r.dev, new Uint8Array(r.pubkey)]);
+        link.send(
+          'pair',
+          pack({
+            t: 'welcome',
+            lib: lib.id,
+            libName: lib.name,
+            inviterName: this.core.device.name,
+            roster,
+            proof: proof(inv.secret, 'inviter', this.core.device.publicKey, link.info.peerPublicKey),
+          }),
+        );
         this.core.log?.info({ peer: link.peerId, lib: lib.id }, 'paired a device');
         link.info.mode = 'member';
         this.attach(link, false);
@@ -340,24 +393,56 @@ export class PeerManager {
     });
   }
 
-  async join(code: string): Promise<{ library: string; libraryName: string; inviter: string; inviterName: string; fingerprint: string }> {
+  async join(
+    code: string,
+  ): Promise<{ library: string; libraryName: string; inviter: string; inviterName: string; fingerprint: string }> {
     const c = decodeCode(code);
     const ws = await dialWs(c.host, c.port);
-    const link = await handshake(ws, { privateKey: this.core.device.privateKey, publicKey: this.core.device.publicKey, mode: 'pair', isAllowed: () => true, expect: c.inviter, remoteAddress: `${c.host}:${c.port}` });
-    const reply = await new Promise<{ t: string; lib?: string; libName?: string; inviterName?: string; roster?: [string, Uint8Array][]; proof?: Uint8Array; code?: string; reason?: string }>((resolve, reject) => {
+    const link = await handshake(ws, {
+      privateKey: this.core.device.privateKey,
+      publicKey: this.core.device.publicKey,
+      mode: 'pair',
+      isAllowed: () => true,
+      expect: c.inviter,
+      remoteAddress: `${c.host}:${c.port}`,
+    });
+    const reply = await new Promise<{
+      t: string;
+      lib?: string;
+      libName?: string;
+      inviterName?: string;
+      roster?: [string, Uint8Array][];
+      proof?: Uint8Array;
+      code?: string;
+      reason?: string;
+    }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new SdError('E_PAIR_TIMEOUT', 'the inviter did not answer')), 10_000);
       link.once('message', (_ch: string, b: Uint8Array) => {
         clearTimeout(timer);
         resolve(unpack(b) as never);
       });
-      link.once('close', (reason: string) => reject(new SdError('E_PAIR_REFUSED', `the inviter closed the link: ${reason}`)));
-      link.send('pair', pack({ t: 'join', proof: proof(c.secret, 'joiner', this.core.device.publicKey, link.info.peerPublicKey), name: this.core.device.name }));
+      link.once('close', (reason: string) =>
+        reject(new SdError('E_PAIR_REFUSED', `the inviter closed the link: ${reason}`)),
+      );
+      link.send(
+        'pair',
+        pack({
+          t: 'join',
+          proof: proof(c.secret, 'joiner', this.core.device.publicKey, link.info.peerPublicKey),
+          name: this.core.device.name,
+        }),
+      );
     });
     if (reply.t === 'refuse') {
       link.close('refused');
       throw new SdError(reply.code ?? 'E_PAIR_REFUSED', reply.reason ?? 'the inviter refused the code');
     }
-    if (reply.t !== 'welcome' || !reply.lib || !(reply.proof instanceof Uint8Array) || !sameBytes(reply.proof, proof(c.secret, 'inviter', link.info.peerPublicKey, this.core.device.publicKey))) {
+    if (
+      reply.t !== 'welcome' ||
+      !reply.lib ||
+      !(reply.proof instanceof Uint8Array) ||
+      !sameBytes(reply.proof, proof(c.secret, 'inviter', link.info.peerPublicKey, this.core.device.publicKey))
+    ) {
       link.close('E_PAIR_PROOF');
       throw new SdError('E_PAIR_PROOF', 'the inviter could not prove it made this code; nothing was joined');
     }
@@ -366,7 +451,8 @@ export class PeerManager {
     const joined = await this.core.libraries.join(reply.lib, { dev: link.peerId, pubkey: link.info.peerPublicKey });
     const anchor = joined.db.prepare('INSERT OR IGNORE INTO trust_anchors (dev, pubkey) VALUES (?, ?)');
     for (const [dev, pub] of Array.isArray(reply.roster) ? reply.roster : []) {
-      if (typeof dev === 'string' && pub instanceof Uint8Array && pub.length === 32 && deviceIdOf(pub) === dev) anchor.run(dev, pub);
+      if (typeof dev === 'string' && pub instanceof Uint8Array && pub.length === 32 && deviceIdOf(pub) === dev)
+        anchor.run(dev, pub);
     }
     const addr = { host: c.host, port: c.port, dev: link.peerId };
     const list = this.savedPeers().filter((p) => !(p.host === addr.host && p.port === addr.port));
@@ -380,7 +466,13 @@ export class PeerManager {
     });
     // The roster arrives in the inviter's feed; until then its pairing key verifies that feed.
     this.attachJoined(link, reply.lib);
-    return { library: reply.lib, libraryName: reply.libName ?? '', inviter: link.peerId, inviterName: reply.inviterName ?? '', fingerprint: fingerprint(link.info.peerPublicKey) };
+    return {
+      library: reply.lib,
+      libraryName: reply.libName ?? '',
+      inviter: link.peerId,
+      inviterName: reply.inviterName ?? '',
+      fingerprint: fingerprint(link.info.peerPublicKey),
+    };
   }
 
   private attachJoined(link: PeerLink, lib: string): void {
@@ -389,7 +481,9 @@ export class PeerManager {
     const library = this.core.libraries.resolve(lib);
     const s = new FeedSession(library, linkChannel(link, `feed:${lib}`));
     l.sessions.set(lib, s);
-    void library.ensureShared(this.core.device.id).catch((e: Error) => this.core.log?.warn({ lib, err: e.message }, 'the shared documents could not be opened'));
+    void library
+      .ensureShared(this.core.device.id)
+      .catch((e: Error) => this.core.log?.warn({ lib, err: e.message }, 'the shared documents could not be opened'));
     library.net.addChannel({ ...linkChannel(link, `am:${lib}`), peerId: `${link.peerId}.${lib.slice(0, 8)}` });
     link.once('close', () => {
       for (const x of l.sessions.values()) x.close();
@@ -406,36 +500,72 @@ export class PeerManager {
   status(): {
     port: number | null;
     refusals: Record<string, number>;
-    peers: { device: string; address: string | null; state: string; link: string | null; since: number | null; lastError: string | null; libraries: { library: string; received: number; sent: number; rejected: Record<string, number>; lastError: string | null; behind: number; ahead: number; shared: string; feeds: { dev: string; ours: number; theirs: number }[] }[] }[];
+    peers: {
+      device: string;
+      address: string | null;
+      state: string;
+      link: string | null;
+      since: number | null;
+      lastError: string | null;
+      libraries: {
+        library: string;
+        received: number;
+        sent: number;
+        rejected: Record<string, number>;
+        lastError: string | null;
+        behind: number;
+        ahead: number;
+        shared: string;
+        feeds: { dev: string; ours: number; theirs: number }[];
+      }[];
+    }[];
   } {
     const peers = new Map<string, ReturnType<PeerManager['status']>['peers'][number]>();
     for (const d of this.dialers.values()) {
       const dev = d.addr.dev ?? `${d.addr.host}:${d.addr.port}`;
-      peers.set(dev, { device: dev, address: this.key(d.addr), state: d.state === 'linked' ? 'live' : d.state === 'connecting' ? 'handshake' : d.state, link: null, since: null, lastError: d.lastError, libraries: [] });
+      peers.set(dev, {
+        device: dev,
+        address: this.key(d.addr),
+        state: d.state === 'linked' ? 'live' : d.state === 'connecting' ? 'handshake' : d.state,
+        link: null,
+        since: null,
+        lastError: d.lastError,
+        libraries: [],
+      });
     }
     for (const [dev, l] of this.links) {
-      const libs = [...l.sessions].map(([library, s]) => {
-        const feeds = s.lag();
-        return {
-          library,
-          received: s.stats.received,
-          sent: s.stats.sent,
-          rejected: s.stats.rejected,
-          lastError: s.stats.lastError,
-          behind: feeds.reduce((n, f) => n + Math.max(0, f.theirs - f.ours), 0),
-          ahead: feeds.reduce((n, f) => n + Math.max(0, f.ours - f.theirs), 0),
-          feeds,
-        };
-      }).map((x) => {
-        // Every Automerge change rides a signed event: equal feeds mean both sides hold the same
-        // changes. Documents not loaded yet (lazy) are projected from the log all the same.
-        const lib = this.core.libraries.list().find((y) => y.id === x.library);
-        const shared = !lib?.repo ? 'not loaded' : x.behind === 0 && x.ahead === 0 ? 'in sync' : 'catching up';
-        return { ...x, shared };
-      });
+      const libs = [...l.sessions]
+        .map(([library, s]) => {
+          const feeds = s.lag();
+          return {
+            library,
+            received: s.stats.received,
+            sent: s.stats.sent,
+            rejected: s.stats.rejected,
+            lastError: s.stats.lastError,
+            behind: feeds.reduce((n, f) => n + Math.max(0, f.theirs - f.ours), 0),
+            ahead: feeds.reduce((n, f) => n + Math.max(0, f.ours - f.theirs), 0),
+            feeds,
+          };
+        })
+        .map((x) => {
+          // Every Automerge change rides a signed event: equal feeds mean both sides hold the same
+          // changes. Documents not loaded yet (lazy) are projected from the log all the same.
+          const lib = this.core.libraries.list().find((y) => y.id === x.library);
+          const shared = !lib?.repo ? 'not loaded' : x.behind === 0 && x.ahead === 0 ? 'in sync' : 'catching up';
+          return { ...x, shared };
+        });
       const catching = libs.some((x) => x.behind > 0);
       const prev = peers.get(dev);
-      peers.set(dev, { device: dev, address: prev?.address ?? l.link.info.remoteAddress, state: catching ? 'catching up' : 'live', link: l.link.info.kind, since: l.link.openedAt, lastError: prev?.lastError ?? null, libraries: libs });
+      peers.set(dev, {
+        device: dev,
+        address: prev?.address ?? l.link.info.remoteAddress,
+        state: catching ? 'catching up' : 'live',
+        link: l.link.info.kind,
+        since: l.link.openedAt,
+        lastError: prev?.lastError ?? null,
+        libraries: libs,
+      });
     }
     return { port: this.port, refusals: this.refusals, peers: [...peers.values()] };
   }

@@ -15,7 +15,16 @@ import {
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { SdError } from '../errors.js';
 import { SqliteStorageAdapter } from './storage-adapter.js';
-import { DOC_NAMES, SHARD_NAMES, SHARED_SCHEMA_VERSION, initialShard, type DocName, type DocOf, type DocUrls, type RootDoc } from './shared-schema.js';
+import {
+  DOC_NAMES,
+  SHARD_NAMES,
+  SHARED_SCHEMA_VERSION,
+  initialShard,
+  type DocName,
+  type DocOf,
+  type DocUrls,
+  type RootDoc,
+} from './shared-schema.js';
 
 /** Change bytes per document, as carried by an event. */
 export type ChangeSet = Partial<Record<DocName, Uint8Array[]>>;
@@ -34,7 +43,8 @@ export interface LibraryRepoOptions {
  */
 export function openLibraryRepo(db: Database.Database, opts: LibraryRepoOptions = {}): Repo {
   const allowed = new Set<DocumentId>();
-  const policy = async (_peer: PeerId, documentId?: DocumentId): Promise<boolean> => documentId !== undefined && allowed.has(documentId);
+  const policy = async (_peer: PeerId, documentId?: DocumentId): Promise<boolean> =>
+    documentId !== undefined && allowed.has(documentId);
   const repo = new Repo({
     storage: new SqliteStorageAdapter(db),
     network: opts.network ?? [],
@@ -56,7 +66,10 @@ const SAVE_THROTTLE_MS = 100;
  */
 export async function closeLibraryRepo(repo: Repo): Promise<void> {
   for (const a of repo.networkSubsystem.adapters) a.disconnect();
-  const ready = () => Object.values(repo.handles).filter((h) => h.isReady()).map((h) => h.documentId);
+  const ready = () =>
+    Object.values(repo.handles)
+      .filter((h) => h.isReady())
+      .map((h) => h.documentId);
   await repo.flush(ready());
   await new Promise((r) => setTimeout(r, SAVE_THROTTLE_MS + 20));
   await repo.flush(ready());
@@ -148,7 +161,11 @@ export async function createLibraryDocs(repo: Repo, opts: { name?: string } = {}
     handles.set(name, h as DocHandle<unknown>);
     urls[name] = h.url;
   }
-  const root = repo.create<RootDoc>({ schema: SHARED_SCHEMA_VERSION, name: opts.name ?? '', docs: { ...(urls as Record<string, string>) } });
+  const root = repo.create<RootDoc>({
+    schema: SHARED_SCHEMA_VERSION,
+    name: opts.name ?? '',
+    docs: { ...(urls as Record<string, string>) },
+  });
   handles.set('root', root as DocHandle<unknown>);
   urls.root = root.url;
   for (const h of handles.values()) allow(repo, h.documentId);
@@ -176,14 +193,17 @@ export function docUrlsOf(rootUrl: string, root: RootDoc): DocUrls {
 export async function openLibraryDocs(repo: Repo, urls: DocUrls, received: ChangeSet = {}): Promise<LibraryDocs> {
   const ids = DOC_NAMES.map((name) => {
     const url = urls[name];
-    if (!isValidAutomergeUrl(url)) throw new SdError('E_BAD_DOC_URL', `"${url}" is not an automerge URL (library document "${name}")`);
+    if (!isValidAutomergeUrl(url))
+      throw new SdError('E_BAD_DOC_URL', `"${url}" is not an automerge URL (library document "${name}")`);
     const documentId = interpretAsDocumentId(url);
     // Before find(): the share policy also gates our own request to peers, and their answers.
     allow(repo, documentId);
     return documentId;
   });
   // In parallel: over a network each find is a round trip.
-  const found = await Promise.all(ids.map((id) => repo.find<unknown>(id, { allowableStates: ['ready', 'unavailable'] })));
+  const found = await Promise.all(
+    ids.map((id) => repo.find<unknown>(id, { allowableStates: ['ready', 'unavailable'] })),
+  );
   const handles = new Map<DocName, DocHandle<unknown>>();
   DOC_NAMES.forEach((name, i) => {
     let handle = found[i]!;
@@ -192,7 +212,11 @@ export async function openLibraryDocs(repo: Repo, urls: DocUrls, received: Chang
       // import() on the unavailable handle revives it; flush() below persists it.
       handle = repo.import<unknown>(concat(changes), { docId: ids[i]! });
     } else if (handle.isReady()) applyChangeBytes(handle, changes);
-    if (!handle.isReady()) throw new SdError('E_LIBRARY_DOC_MISSING', `the library document "${name}" is neither stored here nor received from a peer`);
+    if (!handle.isReady())
+      throw new SdError(
+        'E_LIBRARY_DOC_MISSING',
+        `the library document "${name}" is neither stored here nor received from a peer`,
+      );
     handles.set(name, handle);
   });
   const docs = new LibraryDocs(repo, urls, handles);

@@ -3,7 +3,14 @@
 import { ImmutableString } from '@automerge/automerge';
 import { SdError } from '../errors.js';
 import type { ChangeSet, LibraryDocs } from './shared-docs.js';
-import { assertContentId, assignKey, assignShardOf, parseAssignKey, type AssignShard, type Tag } from './shared-schema.js';
+import {
+  assertContentId,
+  assignKey,
+  assignShardOf,
+  parseAssignKey,
+  type AssignShard,
+  type Tag,
+} from './shared-schema.js';
 
 export interface TagAssignment {
   contentId: string;

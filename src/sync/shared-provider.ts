@@ -42,7 +42,8 @@ export class PlainDocs implements SharedProvider {
   ) {
     if (!db) return;
     db.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
-    for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[]) this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
+    for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[])
+      this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
   }
 
   apply(name: DocName, changes: Uint8Array[]): A.Doc<unknown> {
@@ -57,7 +58,9 @@ export class PlainDocs implements SharedProvider {
   }
   setProjectedHeads(name: DocName, heads: A.Heads): void {
     this.heads.set(name, heads);
-    this.db?.prepare('INSERT OR REPLACE INTO shared_heads (name, heads) VALUES (?, ?)').run(name, JSON.stringify(heads));
+    this.db
+      ?.prepare('INSERT OR REPLACE INTO shared_heads (name, heads) VALUES (?, ?)')
+      .run(name, JSON.stringify(heads));
   }
 }
 
@@ -70,7 +73,8 @@ export class RepoDocs implements SharedProvider {
     private readonly db: Database,
   ) {
     db.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
-    for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[]) this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
+    for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[])
+      this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
   }
 
   apply(name: DocName, changes: Uint8Array[]): A.Doc<unknown> {

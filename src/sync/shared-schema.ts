@@ -94,7 +94,8 @@ export function initialShard(name: ShardName): DocOf<ShardName> {
 const CONTENT_ID = /^[0-9a-f]{2,}$/;
 
 export function assertContentId(contentId: string): void {
-  if (!CONTENT_ID.test(contentId)) throw new SdError('E_BAD_CONTENT_ID', `"${contentId}" is not a content id (lowercase hex)`);
+  if (!CONTENT_ID.test(contentId))
+    throw new SdError('E_BAD_CONTENT_ID', `"${contentId}" is not a content id (lowercase hex)`);
 }
 
 /** Tag assignments are sharded by the first hex digit of the content id. */

@@ -31,7 +31,8 @@ export function decodeKey(encoded: string): StorageKey {
 
 function requireKey(key: StorageKey): string {
   // [] would encode like [''], and automerge-repo never stores under the empty key.
-  if (!Array.isArray(key) || key.length === 0) throw new SdError('E_BAD_STORAGE_KEY', 'an automerge storage key must be a non-empty array of strings');
+  if (!Array.isArray(key) || key.length === 0)
+    throw new SdError('E_BAD_STORAGE_KEY', 'an automerge storage key must be a non-empty array of strings');
   return encodeKey(key);
 }
 
@@ -60,14 +61,17 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
     private readonly db: Database.Database,
     readonly table: string = STORAGE_TABLE,
   ) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new SdError('E_BAD_TABLE_NAME', `"${table}" is not a valid table name`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table))
+      throw new SdError('E_BAD_TABLE_NAME', `"${table}" is not a valid table name`);
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, data BLOB NOT NULL)`);
     // Range predicate: the key itself, or a key below it in the hierarchy (see the header).
     const range = `key = ? OR (key >= ? AND key < ?)`;
     this.stmts = {
       load: db.prepare(`SELECT key, data FROM ${table} WHERE key = ?`),
       // Upsert keeps the rowid, so loadRange keeps returning chunks in first-save order.
-      save: db.prepare(`INSERT INTO ${table} (key, data) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET data = excluded.data`),
+      save: db.prepare(
+        `INSERT INTO ${table} (key, data) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET data = excluded.data`,
+      ),
       remove: db.prepare(`DELETE FROM ${table} WHERE key = ?`),
       loadRange: db.prepare(`SELECT key, data FROM ${table} WHERE ${range} ORDER BY rowid`),
       removeRange: db.prepare(`DELETE FROM ${table} WHERE ${range}`),

@@ -24,8 +24,14 @@ export function asAnyLink(mux: MuxLink, via: WsLink): AnyLink {
       return mux.peerId;
     },
     send: (channel: string, data: Uint8Array) => void mux.send(channel, data),
-    on: ((event: 'message' | 'close', fn: (...a: never[]) => void) => (mux.on(event as 'message', fn as never), undefined)) as never,
-    once: ((event: 'message' | 'close', fn: (...a: never[]) => void) => (mux.once(event as 'message', fn as never), undefined)) as never,
+    on: ((event: 'message' | 'close', fn: (...a: never[]) => void) => (
+      mux.on(event as 'message', fn as never),
+      undefined
+    )) as never,
+    once: ((event: 'message' | 'close', fn: (...a: never[]) => void) => (
+      mux.once(event as 'message', fn as never),
+      undefined
+    )) as never,
     close: (reason: string) => mux.close(reason),
   } as AnyLink;
 }
@@ -72,10 +78,21 @@ export class WebRtcUpgrade {
   private open(n: number): void {
     this.session?.close();
     this.attempt = n;
-    const s = openWebRtc({ role: this.role, bindAddress: this.opts.bindAddress, signal: (sig) => this.ws.isOpen && this.ws.send('ctl', pack({ t: 'rtc', n, s: sig })) });
+    const s = openWebRtc({
+      role: this.role,
+      bindAddress: this.opts.bindAddress,
+      signal: (sig) => this.ws.isOpen && this.ws.send('ctl', pack({ t: 'rtc', n, s: sig })),
+    });
     this.session = s;
     s.transport
-      .then((t) => openPeerLink(t, { privateKey: this.opts.privateKey, publicKey: this.opts.publicKey, isAllowed: (_pub, peer) => this.opts.isMember(peer), expectPeerId: this.ws.peerId }))
+      .then((t) =>
+        openPeerLink(t, {
+          privateKey: this.opts.privateKey,
+          publicKey: this.opts.publicKey,
+          isAllowed: (_pub, peer) => this.opts.isMember(peer),
+          expectPeerId: this.ws.peerId,
+        }),
+      )
       .then((mux) => {
         this.done = true;
         this.opts.onLink(asAnyLink(mux, this.ws));

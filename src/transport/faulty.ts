@@ -24,11 +24,15 @@ class MemoryEnd implements MessageTransport {
   private closeCb: (r: string) => void = () => {};
   private drainCb: () => void = () => {};
 
-  constructor(readonly kind: TransportKind, readonly maxMessageSize: number) {}
+  constructor(
+    readonly kind: TransportKind,
+    readonly maxMessageSize: number,
+  ) {}
 
   send(data: Uint8Array): void {
     if (this.closed) throw new Error('memory transport closed');
-    if (data.length > this.maxMessageSize) throw new Error(`message of ${data.length} bytes exceeds ${this.maxMessageSize}`);
+    if (data.length > this.maxMessageSize)
+      throw new Error(`message of ${data.length} bytes exceeds ${this.maxMessageSize}`);
     // Copy, as a socket would: the sender may reuse its buffer.
     this.peer.deliverLater(new Uint8Array(data));
   }
@@ -73,7 +77,10 @@ class MemoryEnd implements MessageTransport {
 }
 
 /** Two connected in-memory transports; delivery is asynchronous, like a socket's. */
-export function memoryPair(kind: TransportKind = 'lan-ws', maxMessageSize = 256 * 1024): [MessageTransport, MessageTransport] {
+export function memoryPair(
+  kind: TransportKind = 'lan-ws',
+  maxMessageSize = 256 * 1024,
+): [MessageTransport, MessageTransport] {
   const a = new MemoryEnd(kind, maxMessageSize);
   const b = new MemoryEnd(kind, maxMessageSize);
   a.peer = b;

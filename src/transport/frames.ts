@@ -22,6 +22,6 @@ export function readSeq(b: Uint8Array, at: number): number {
 export function concat(parts: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let o = 0;
-  for (const p of parts) out.set(p, o), (o += p.length);
+  for (const p of parts) (out.set(p, o), (o += p.length));
   return out;
 }

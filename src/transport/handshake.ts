@@ -15,7 +15,6 @@ const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
 const DOMAIN = Buffer.from('vdfs-link-v1');
 
-
 export interface HandshakeOptions {
   privateKey: KeyObject;
   publicKey: Uint8Array;
@@ -41,14 +40,18 @@ class Reader {
     this.pump();
   };
   private readonly onClose = (_c: number, reason: Buffer): void => {
-    this.closed = new SdError('E_LINK_CLOSED', `the peer closed during the handshake${reason.length ? `: ${reason.toString()}` : ''}`);
+    this.closed = new SdError(
+      'E_LINK_CLOSED',
+      `the peer closed during the handshake${reason.length ? `: ${reason.toString()}` : ''}`,
+    );
     this.pump();
   };
 
   private readonly onError = (e: Error & { code?: string }): void => {
-    this.failure ??= e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-      ? new SdError('E_FRAME_TOO_LARGE', 'the peer sent a frame over the limit during the handshake')
-      : new SdError('E_BAD_HANDSHAKE', `transport error during the handshake: ${e.message}`);
+    this.failure ??=
+      e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+        ? new SdError('E_FRAME_TOO_LARGE', 'the peer sent a frame over the limit during the handshake')
+        : new SdError('E_BAD_HANDSHAKE', `transport error during the handshake: ${e.message}`);
     this.closed = this.failure;
     this.pump();
   };
@@ -88,9 +91,16 @@ class Reader {
     this.waiting = undefined;
     try {
       const m = unpackr.unpack(data) as Record<string, unknown>;
-      if (!m || typeof m !== 'object' || Array.isArray(m)) return w.reject(new SdError('E_BAD_HANDSHAKE', 'a handshake message is not a map'));
+      if (!m || typeof m !== 'object' || Array.isArray(m))
+        return w.reject(new SdError('E_BAD_HANDSHAKE', 'a handshake message is not a map'));
       // The peer names the code of its refusal: only a well-formed one is kept (it is counted).
-      if (m.t === 'refuse') return w.reject(new SdError(typeof m.code === 'string' && /^E_[A-Z_]{1,40}$/.test(m.code) ? m.code : 'E_REFUSED', String(m.reason).slice(0, 200)));
+      if (m.t === 'refuse')
+        return w.reject(
+          new SdError(
+            typeof m.code === 'string' && /^E_[A-Z_]{1,40}$/.test(m.code) ? m.code : 'E_REFUSED',
+            String(m.reason).slice(0, 200),
+          ),
+        );
       w.resolve(m);
     } catch {
       w.reject(new SdError('E_BAD_HANDSHAKE', 'undecodable handshake message'));
@@ -124,16 +134,27 @@ async function run(ws: WebSocket, reader: Reader, opts: HandshakeOptions): Promi
   const pub = hello.pub;
   const theirNonce = hello.nonce;
   const mode = hello.mode === 'pair' ? 'pair' : 'member';
-  if (hello.t !== 'hello' || !(pub instanceof Uint8Array) || pub.length !== 32 || !(theirNonce instanceof Uint8Array) || theirNonce.length !== 32) {
+  if (
+    hello.t !== 'hello' ||
+    !(pub instanceof Uint8Array) ||
+    pub.length !== 32 ||
+    !(theirNonce instanceof Uint8Array) ||
+    theirNonce.length !== 32
+  ) {
     ws.close(4001, 'E_BAD_HANDSHAKE');
     throw new SdError('E_BAD_HANDSHAKE', 'malformed hello');
   }
   const peerId = deviceIdOf(pub);
   // I sign the peer's nonce, so a recorded signature cannot be replayed to another session.
-  const transcript = (their: Uint8Array, signer: Uint8Array, other: Uint8Array): Uint8Array => Buffer.concat([DOMAIN, their, signer, other]);
+  const transcript = (their: Uint8Array, signer: Uint8Array, other: Uint8Array): Uint8Array =>
+    Buffer.concat([DOMAIN, their, signer, other]);
   ws.send(packr.pack({ t: 'proof', sig: signBytes(opts.privateKey, transcript(theirNonce, opts.publicKey, pub)) }));
   const proof = await next(ws);
-  if (proof.t !== 'proof' || !(proof.sig instanceof Uint8Array) || !verifyBytes(publicKeyFromRaw(pub), transcript(nonce, pub, opts.publicKey), proof.sig)) {
+  if (
+    proof.t !== 'proof' ||
+    !(proof.sig instanceof Uint8Array) ||
+    !verifyBytes(publicKeyFromRaw(pub), transcript(nonce, pub, opts.publicKey), proof.sig)
+  ) {
     ws.send(packr.pack({ t: 'refuse', code: 'E_BAD_HANDSHAKE', reason: 'the signature does not prove the key' }));
     ws.close(4001, 'E_BAD_HANDSHAKE');
     throw new SdError('E_BAD_HANDSHAKE', `the peer ${peerId.slice(0, 8)} did not prove its key`);
@@ -144,7 +165,13 @@ async function run(ws: WebSocket, reader: Reader, opts: HandshakeOptions): Promi
   }
   const effective = opts.mode === 'pair' ? 'pair' : mode;
   if (!opts.isAllowed(peerId, pub, effective)) {
-    ws.send(packr.pack({ t: 'refuse', code: 'E_PEER_NOT_ALLOWED', reason: 'this device is not on the roster (or was revoked)' }));
+    ws.send(
+      packr.pack({
+        t: 'refuse',
+        code: 'E_PEER_NOT_ALLOWED',
+        reason: 'this device is not on the roster (or was revoked)',
+      }),
+    );
     ws.close(4003, 'E_PEER_NOT_ALLOWED');
     throw new SdError('E_PEER_NOT_ALLOWED', `device ${peerId.slice(0, 8)} is not allowed to link`);
   }
@@ -153,9 +180,21 @@ async function run(ws: WebSocket, reader: Reader, opts: HandshakeOptions): Promi
   if (ok.t !== 'ok') throw new SdError('E_BAD_HANDSHAKE', 'the peer did not confirm the link');
   // What followed the peer's 'ok' in the same read may already have closed the socket (an
   // oversized frame): no link on a dead socket.
-  if (ws.readyState !== ws.OPEN) throw reader.failure ?? new SdError('E_LINK_CLOSED', 'the peer closed right after the handshake');
+  if (ws.readyState !== ws.OPEN)
+    throw reader.failure ?? new SdError('E_LINK_CLOSED', 'the peer closed right after the handshake');
   const early = reader.detach();
-  const link = new PeerLink(ws, { peerId, peerPublicKey: new Uint8Array(pub), kind: 'lan-ws', mode: effective, restricted: opts.mode === 'member' && effective === 'pair', remoteAddress: opts.remoteAddress }, opts.heartbeatMs);
+  const link = new PeerLink(
+    ws,
+    {
+      peerId,
+      peerPublicKey: new Uint8Array(pub),
+      kind: 'lan-ws',
+      mode: effective,
+      restricted: opts.mode === 'member' && effective === 'pair',
+      remoteAddress: opts.remoteAddress,
+    },
+    opts.heartbeatMs,
+  );
   // Frames the peer sent right after its 'ok' are delivered once the caller has attached.
   if (early.length) setImmediate(() => early.forEach((f) => ws.emit('message', f, true)));
   return link;
@@ -176,12 +215,29 @@ export interface AuthOptions {
 }
 
 /** Signed by each side: the verifier's fresh nonce makes a recorded proof useless elsewhere. */
-export function linkTranscript(kind: string, verifierNonce: Uint8Array, signerNonce: Uint8Array, signerPub: Uint8Array, verifierPub: Uint8Array): Uint8Array {
-  return Buffer.concat([DOMAIN, Buffer.from([kind.length]), Buffer.from(kind), verifierNonce, signerNonce, signerPub, verifierPub]);
+export function linkTranscript(
+  kind: string,
+  verifierNonce: Uint8Array,
+  signerNonce: Uint8Array,
+  signerPub: Uint8Array,
+  verifierPub: Uint8Array,
+): Uint8Array {
+  return Buffer.concat([
+    DOMAIN,
+    Buffer.from([kind.length]),
+    Buffer.from(kind),
+    verifierNonce,
+    signerNonce,
+    signerPub,
+    verifierPub,
+  ]);
 }
 
 /** Runs the mutual handshake on a fresh reliable stream; resolves with the proven peer. */
-export async function authenticate(stream: ReliableStream, opts: AuthOptions): Promise<{ peerId: string; peerPublicKey: Uint8Array }> {
+export async function authenticate(
+  stream: ReliableStream,
+  opts: AuthOptions,
+): Promise<{ peerId: string; peerPublicKey: Uint8Array }> {
   const inbox: Uint8Array[] = [];
   let wake: (() => void) | undefined;
   let closed: string | undefined;
@@ -191,7 +247,11 @@ export async function authenticate(stream: ReliableStream, opts: AuthOptions): P
   const deadline = Date.now() + timeoutMs;
   const next = async (): Promise<Record<string, unknown>> => {
     while (!inbox.length) {
-      if (closed !== undefined) throw new SdError(closed.match(/^E_[A-Z_]+/)?.[0] ?? 'E_LINK_CLOSED', `the peer closed during the handshake: ${closed}`);
+      if (closed !== undefined)
+        throw new SdError(
+          closed.match(/^E_[A-Z_]+/)?.[0] ?? 'E_LINK_CLOSED',
+          `the peer closed during the handshake: ${closed}`,
+        );
       const left = deadline - Date.now();
       if (left <= 0) throw new SdError('E_HANDSHAKE_TIMEOUT', 'the peer did not complete the handshake in time');
       await new Promise<void>((r) => {
@@ -223,18 +283,38 @@ export async function authenticate(stream: ReliableStream, opts: AuthOptions): P
     const hello = await next();
     const pub = hello.pub;
     const theirNonce = hello.nonce;
-    if (hello.t !== 'hello' || !(pub instanceof Uint8Array) || pub.length !== 32 || !(theirNonce instanceof Uint8Array) || theirNonce.length !== 32) {
+    if (
+      hello.t !== 'hello' ||
+      !(pub instanceof Uint8Array) ||
+      pub.length !== 32 ||
+      !(theirNonce instanceof Uint8Array) ||
+      theirNonce.length !== 32
+    ) {
       return await refuse('E_BAD_HANDSHAKE', 'malformed hello');
     }
     const peerId = await deviceIdFromPublicKey(pub);
     const kind = stream.transport.kind;
-    stream.send(packr.pack({ t: 'proof', sig: signBytes(opts.privateKey, linkTranscript(kind, theirNonce, nonce, opts.publicKey, pub)) }));
+    stream.send(
+      packr.pack({
+        t: 'proof',
+        sig: signBytes(opts.privateKey, linkTranscript(kind, theirNonce, nonce, opts.publicKey, pub)),
+      }),
+    );
     const proof = await next();
-    if (proof.t !== 'proof' || !(proof.sig instanceof Uint8Array) || !verifyBytes(publicKeyFromRaw(pub), linkTranscript(kind, nonce, theirNonce, pub, opts.publicKey), proof.sig)) {
+    if (
+      proof.t !== 'proof' ||
+      !(proof.sig instanceof Uint8Array) ||
+      !verifyBytes(publicKeyFromRaw(pub), linkTranscript(kind, nonce, theirNonce, pub, opts.publicKey), proof.sig)
+    ) {
       return await refuse('E_BAD_HANDSHAKE', `device ${peerId.slice(0, 8)} did not prove it holds its key`);
     }
-    if (opts.expectPeerId && opts.expectPeerId !== peerId) return await refuse('E_UNEXPECTED_PEER', `expected device ${opts.expectPeerId.slice(0, 8)}, reached ${peerId.slice(0, 8)}`);
-    if (!(await opts.isAllowed(new Uint8Array(pub), peerId))) return await refuse('E_PEER_NOT_ALLOWED', `device ${peerId.slice(0, 8)} is not on the roster (or was revoked)`);
+    if (opts.expectPeerId && opts.expectPeerId !== peerId)
+      return await refuse(
+        'E_UNEXPECTED_PEER',
+        `expected device ${opts.expectPeerId.slice(0, 8)}, reached ${peerId.slice(0, 8)}`,
+      );
+    if (!(await opts.isAllowed(new Uint8Array(pub), peerId)))
+      return await refuse('E_PEER_NOT_ALLOWED', `device ${peerId.slice(0, 8)} is not on the roster (or was revoked)`);
     stream.send(packr.pack({ t: 'ok' }));
     const ok = await next();
     if (ok.t !== 'ok') return await refuse('E_BAD_HANDSHAKE', 'the peer did not confirm the link');

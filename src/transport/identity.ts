@@ -22,5 +22,8 @@ export function rawPublicKeyOf(key: KeyObject): Uint8Array {
 
 /** A KeyObject for a raw 32-byte Ed25519 public key. */
 export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
+    format: 'jwk',
+  });
 }

@@ -56,8 +56,20 @@ export class PeerLink extends EventEmitter {
     ws.on('pong', () => (this.lastSeen = Date.now()));
     // 1009: a frame over the limit. Ours stay far under it (batches of at most ~2 MiB), so it
     // was the peer's, whichever side's 'close' or 'error' event comes first.
-    ws.on('close', (code, reason) => this.finish(code === 1009 ? 'E_FRAME_TOO_LARGE: the peer sent a frame over the limit' : reason.toString() || `closed (${code})`));
-    ws.on('error', (e: Error & { code?: string }) => this.finish(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'E_FRAME_TOO_LARGE: the peer sent a frame over the limit' : `transport error: ${e.message}`));
+    ws.on('close', (code, reason) =>
+      this.finish(
+        code === 1009
+          ? 'E_FRAME_TOO_LARGE: the peer sent a frame over the limit'
+          : reason.toString() || `closed (${code})`,
+      ),
+    );
+    ws.on('error', (e: Error & { code?: string }) =>
+      this.finish(
+        e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? 'E_FRAME_TOO_LARGE: the peer sent a frame over the limit'
+          : `transport error: ${e.message}`,
+      ),
+    );
     this.beat = setInterval(() => {
       if (Date.now() - this.lastSeen > heartbeatMs * 3) return this.close('E_HEARTBEAT: the peer stopped answering');
       try {
@@ -142,7 +154,15 @@ export class PeerLink extends EventEmitter {
 }
 
 /** A SyncChannel (what FeedSession and the automerge network adapter use) on one link channel. */
-export function linkChannel(link: Pick<PeerLink, 'peerId' | 'send' | 'on' | 'once'>, name: string): { peerId: string; send(b: Uint8Array): void; onMessage(cb: (b: Uint8Array) => void): void; onClose(cb: () => void): void } {
+export function linkChannel(
+  link: Pick<PeerLink, 'peerId' | 'send' | 'on' | 'once'>,
+  name: string,
+): {
+  peerId: string;
+  send(b: Uint8Array): void;
+  onMessage(cb: (b: Uint8Array) => void): void;
+  onClose(cb: () => void): void;
+} {
   return {
     peerId: link.peerId,
     send: (b) => link.send(name, b),

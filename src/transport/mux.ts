@@ -58,10 +58,12 @@ export class MuxLink extends EventEmitter implements PeerLink {
   }
 
   send(channel: string | number, data: Uint8Array): boolean {
-    if (this.closedReason !== undefined) throw new SdError('E_LINK_CLOSED', `the link to ${this.peerId.slice(0, 8)} is closed: ${this.closedReason}`);
+    if (this.closedReason !== undefined)
+      throw new SdError('E_LINK_CLOSED', `the link to ${this.peerId.slice(0, 8)} is closed: ${this.closedReason}`);
     let frame: Uint8Array;
     if (typeof channel === 'number') {
-      if (!Number.isInteger(channel) || channel < 0 || channel > 0xffffffff) throw new SdError('E_BAD_CHANNEL', `channel ${channel} is not a u32`);
+      if (!Number.isInteger(channel) || channel < 0 || channel > 0xffffffff)
+        throw new SdError('E_BAD_CHANNEL', `channel ${channel} is not a u32`);
       frame = new Uint8Array(5 + data.length);
       frame[0] = DATA_NUM;
       new DataView(frame.buffer).setUint32(1, channel);
@@ -109,7 +111,15 @@ export class MuxLink extends EventEmitter implements PeerLink {
 
   stats(): LinkStats {
     const s = this.stream.stats;
-    return { kind: this.kind, openedAt: this.openedAt, ...this.counts, retransmits: s.retransmits, duplicates: s.duplicates, srttMs: s.srttMs, queuedBytes: s.queuedBytes };
+    return {
+      kind: this.kind,
+      openedAt: this.openedAt,
+      ...this.counts,
+      retransmits: s.retransmits,
+      duplicates: s.duplicates,
+      srttMs: s.srttMs,
+      queuedBytes: s.queuedBytes,
+    };
   }
 
   private onFrame(f: Uint8Array): void {

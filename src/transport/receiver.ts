@@ -49,7 +49,8 @@ export class Receiver {
 
   private accept(flags: number, payload: Uint8Array): void {
     this.expected++;
-    if (this.partialBytes + payload.length > this.maxMessageBytes) return this.hooks.fail('E_MESSAGE_TOO_LARGE', `the peer sent a message over ${this.maxMessageBytes} bytes`);
+    if (this.partialBytes + payload.length > this.maxMessageBytes)
+      return this.hooks.fail('E_MESSAGE_TOO_LARGE', `the peer sent a message over ${this.maxMessageBytes} bytes`);
     if (!(flags & END)) {
       this.partial.push(payload);
       this.partialBytes += payload.length;
@@ -75,7 +76,7 @@ export class Receiver {
     for (let s = this.expected + 1; this.ooo.size && s < end && ranges.length < MAX_SACK_RANGES * 2; s++) {
       const has = this.ooo.has(s);
       if (has && start < 0) start = s;
-      if (!has && start >= 0) ranges.push(start - this.expected, s - start), (start = -1);
+      if (!has && start >= 0) (ranges.push(start - this.expected, s - start), (start = -1));
     }
     if (start >= 0 && ranges.length < MAX_SACK_RANGES * 2) ranges.push(start - this.expected, end - start);
     const f = new Uint8Array(HEADER + 4 + ranges.length * 4);

@@ -7,7 +7,6 @@ import { ACK, DATA, END, HEADER, readSeq, writeSeq } from './frames.js';
 import { Receiver } from './receiver.js';
 import type { MessageTransport } from './types.js';
 
-
 export interface ReliableOptions {
   /** Payload bytes per chunk (capped by the transport's maxMessageSize). */
   chunkSize?: number;
@@ -72,10 +71,21 @@ export class ReliableStream {
   private drainCb: () => void = () => {};
   private closedReason: string | undefined;
 
-  constructor(readonly transport: MessageTransport, opts: ReliableOptions = {}) {
+  constructor(
+    readonly transport: MessageTransport,
+    opts: ReliableOptions = {},
+  ) {
     this.o = {
-      chunkSize: 60 * 1024, window: 128, maxMessageBytes: 64 * 1024 * 1024, highWaterBytes: 8 * 1024 * 1024,
-      maxQueuedBytes: 128 * 1024 * 1024, transportHighWater: 1024 * 1024, minRtoMs: 100, maxRtoMs: 4000, deadAfterMs: 30_000, ...opts,
+      chunkSize: 60 * 1024,
+      window: 128,
+      maxMessageBytes: 64 * 1024 * 1024,
+      highWaterBytes: 8 * 1024 * 1024,
+      maxQueuedBytes: 128 * 1024 * 1024,
+      transportHighWater: 1024 * 1024,
+      minRtoMs: 100,
+      maxRtoMs: 4000,
+      deadAfterMs: 30_000,
+      ...opts,
     };
     this.chunkSize = Math.max(1, Math.min(this.o.chunkSize, transport.maxMessageSize - HEADER));
     this.peerWindow = this.o.window;
@@ -116,8 +126,13 @@ export class ReliableStream {
   /** Queues a message (not copied). False above the high-water mark; throws at the hard limit. */
   send(data: Uint8Array): boolean {
     if (this.closedReason !== undefined) throw new SdError('E_LINK_CLOSED', `the link is closed: ${this.closedReason}`);
-    if (data.length > this.o.maxMessageBytes) throw new SdError('E_MESSAGE_TOO_LARGE', `a message of ${data.length} bytes exceeds the link's limit of ${this.o.maxMessageBytes}`);
-    if (this.stats.queuedBytes + data.length > this.o.maxQueuedBytes) throw new SdError('E_LINK_QUEUE_FULL', 'the link send queue is full: wait for drain before sending more');
+    if (data.length > this.o.maxMessageBytes)
+      throw new SdError(
+        'E_MESSAGE_TOO_LARGE',
+        `a message of ${data.length} bytes exceeds the link's limit of ${this.o.maxMessageBytes}`,
+      );
+    if (this.stats.queuedBytes + data.length > this.o.maxQueuedBytes)
+      throw new SdError('E_LINK_QUEUE_FULL', 'the link send queue is full: wait for drain before sending more');
     this.queue.push({ data, off: 0 });
     this.stats.queuedBytes += data.length;
     this.pump();
@@ -226,7 +241,8 @@ export class ReliableStream {
     let expired = false;
     for (const c of this.unacked.values()) {
       if (c.sacked || now - c.sentAt < this.rto) continue;
-      if (now - c.firstSentAt > this.o.deadAfterMs) return this.fail('E_LINK_TIMEOUT', `the peer acknowledged nothing for ${this.o.deadAfterMs} ms`);
+      if (now - c.firstSentAt > this.o.deadAfterMs)
+        return this.fail('E_LINK_TIMEOUT', `the peer acknowledged nothing for ${this.o.deadAfterMs} ms`);
       if (!this.retx.includes(c.seq)) this.retx.push(c.seq);
       expired = true;
     }

@@ -11,7 +11,9 @@ type Ndc = typeof import('node-datachannel');
 let loaded: Ndc | undefined;
 const ndc = (): Ndc => (loaded ??= createRequire(import.meta.url)('node-datachannel') as Ndc);
 
-export type RtcSignal = { type: 'description'; sdp: string; descType: DescriptionType } | { type: 'candidate'; candidate: string; mid: string };
+export type RtcSignal =
+  | { type: 'description'; sdp: string; descType: DescriptionType }
+  | { type: 'candidate'; candidate: string; mid: string };
 
 export interface WebRtcOptions {
   /** The offerer creates the data channel; the answerer waits for it. */
@@ -45,7 +47,11 @@ function release(entry: { pc: PeerConnection; dc?: DataChannel }): void {
 }
 
 export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
-  const pc = new (ndc().PeerConnection)(opts.name ?? opts.role, { iceServers: opts.iceServers ?? [], bindAddress: opts.bindAddress, maxMessageSize: MAX_MESSAGE });
+  const pc = new (ndc().PeerConnection)(opts.name ?? opts.role, {
+    iceServers: opts.iceServers ?? [],
+    bindAddress: opts.bindAddress,
+    maxMessageSize: MAX_MESSAGE,
+  });
   const entry: { pc: PeerConnection; dc?: DataChannel } = { pc };
   live.add(entry);
   let haveRemote = false;
@@ -59,7 +65,10 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   let settle: { resolve: (t: MessageTransport) => void; reject: (e: Error) => void };
   const transport = new Promise<MessageTransport>((resolve, reject) => (settle = { resolve, reject }));
   void transport.catch(() => {}); // the caller may close before awaiting it
-  const timer = setTimeout(() => finish(`E_WEBRTC_TIMEOUT: the data channel did not open within ${opts.timeoutMs ?? 15_000} ms`), opts.timeoutMs ?? 15_000);
+  const timer = setTimeout(
+    () => finish(`E_WEBRTC_TIMEOUT: the data channel did not open within ${opts.timeoutMs ?? 15_000} ms`),
+    opts.timeoutMs ?? 15_000,
+  );
 
   function finish(reason: string): void {
     if (closedReason !== undefined) return;
@@ -102,7 +111,12 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     dc.onBufferedAmountLow(() => closedReason === undefined && drainCb());
     dc.onMessage((m) => {
       if (closedReason !== undefined) return;
-      const u = typeof m === 'string' ? new TextEncoder().encode(m) : m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
+      const u =
+        typeof m === 'string'
+          ? new TextEncoder().encode(m)
+          : m instanceof ArrayBuffer
+            ? new Uint8Array(m)
+            : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
       if (msgCb) msgCb(u);
       else inbox.push(u);
     });

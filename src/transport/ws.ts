@@ -21,26 +21,42 @@ export interface WsListener {
 }
 
 /** Listens for MessageTransports (for openPeerLink); port 0 picks a free one. */
-export function listenWs(opts: { host: string; port: number }, onConnection: (t: MessageTransport, remote: string) => void): Promise<WsListener>;
+export function listenWs(
+  opts: { host: string; port: number },
+  onConnection: (t: MessageTransport, remote: string) => void,
+): Promise<WsListener>;
 /** Listens for raw sockets (the legacy link in link.ts). */
-export function listenWs(host: string, port: number, onSocket: (ws: WebSocket, remote: string) => void): Promise<WsListener>;
+export function listenWs(
+  host: string,
+  port: number,
+  onSocket: (ws: WebSocket, remote: string) => void,
+): Promise<WsListener>;
 export function listenWs(
   a: string | { host: string; port: number },
   b: number | ((t: MessageTransport, remote: string) => void),
   c?: (ws: WebSocket, remote: string) => void,
 ): Promise<WsListener> {
   const [host, port] = typeof a === 'string' ? [a, b as number] : [a.host, a.port];
-  const onSocket: (ws: WebSocket, remote: string) => void = typeof a === 'string' ? c! : (ws, remote) => (b as (t: MessageTransport, r: string) => void)(wsTransport(ws), remote);
+  const onSocket: (ws: WebSocket, remote: string) => void =
+    typeof a === 'string'
+      ? c!
+      : (ws, remote) => (b as (t: MessageTransport, r: string) => void)(wsTransport(ws), remote);
   // Transports carry reliable-layer chunks only, so their frames stay small.
   const maxPayload = typeof a === 'string' ? MAX_PAYLOAD : WS_TRANSPORT_MAX;
   return new Promise((resolve, reject) => {
     // A connection that never finishes its HTTP upgrade (slow loris) is cut at the handshake
     // deadline, not at Node's 60 s default; after the upgrade the handshake's own deadline applies.
     const deadline = handshakeTimeoutMs();
-    const server = createServer({ headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.min(1000, deadline) });
+    const server = createServer({
+      headersTimeout: deadline,
+      requestTimeout: deadline,
+      connectionsCheckingInterval: Math.min(1000, deadline),
+    });
     server.on('request', (_req, res) => res.writeHead(426).end());
     const wss = new WebSocketServer({ server, maxPayload, perMessageDeflate: false });
-    server.once('error', (e) => reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${host}:${port}: ${e.message}`)));
+    server.once('error', (e) =>
+      reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${host}:${port}: ${e.message}`)),
+    );
     // Our own deadline too: a socket not upgraded in time is cut, whatever Node's checks do.
     const upgraded = new WeakSet<object>();
     server.on('connection', (socket) => {
@@ -86,7 +102,11 @@ export function takeEarly(ws: WebSocket): Buffer[] {
 
 export function dialWs(host: string, port: number, timeoutMs = 5000): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${host.includes(':') ? `[${host}]` : host}:${port}`, { maxPayload: MAX_PAYLOAD, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(`ws://${host.includes(':') ? `[${host}]` : host}:${port}`, {
+      maxPayload: MAX_PAYLOAD,
+      perMessageDeflate: false,
+      handshakeTimeout: timeoutMs,
+    });
     const queue: Buffer[] = [];
     const listener = (d: Buffer): void => void queue.push(d);
     ws.on('message', listener);
@@ -96,7 +116,8 @@ export function dialWs(host: string, port: number, timeoutMs = 5000): Promise<We
       ws.on('error', () => undefined); // never an unhandled 'error' (see listenWs)
       resolve(ws);
     });
-    const onError = (e: Error): void => reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${host}:${port}: ${e.message}`));
+    const onError = (e: Error): void =>
+      reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${host}:${port}: ${e.message}`));
     ws.once('error', onError);
   });
 }
@@ -104,7 +125,11 @@ export function dialWs(host: string, port: number, timeoutMs = 5000): Promise<We
 /** Dials ws://host:port and resolves with a MessageTransport once the socket is open. */
 export function connectWs(url: string, timeoutMs = 5000): Promise<MessageTransport> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { maxPayload: WS_TRANSPORT_MAX, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(url, {
+      maxPayload: WS_TRANSPORT_MAX,
+      perMessageDeflate: false,
+      handshakeTimeout: timeoutMs,
+    });
     // Wrapped before 'open' so that nothing the peer says first is lost.
     const t = wsTransport(ws);
     const onError = (e: Error): void => reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${url}: ${e.message}`));
@@ -144,7 +169,8 @@ export function wsTransport(ws: WebSocket): MessageTransport {
       return closedReason !== undefined;
     },
     send(data) {
-      if (closedReason !== undefined || ws.readyState !== ws.OPEN) throw new SdError('E_LINK_CLOSED', 'the socket is closed');
+      if (closedReason !== undefined || ws.readyState !== ws.OPEN)
+        throw new SdError('E_LINK_CLOSED', 'the socket is closed');
       pending += data.length;
       ws.send(data, { binary: true }, () => {
         pending -= data.length;

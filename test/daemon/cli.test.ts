@@ -9,7 +9,11 @@ import { tempDir } from '../helpers.js';
 const SD = fileURLToPath(new URL('../../../bin/sd.js', import.meta.url));
 
 export function sd(dir: string, ...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [SD, '--data-dir', dir, ...args], { encoding: 'utf8', env: { ...process.env, SD_MDNS: 'off', NO_COLOR: '1' }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, [SD, '--data-dir', dir, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SD_MDNS: 'off', NO_COLOR: '1' },
+    timeout: 60_000,
+  });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
@@ -77,7 +81,12 @@ test('a stale pid file and socket left by a crash are recovered', (t) => {
   startDaemon(t, dir);
   const pid = pidOf(dir)!;
   process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'); i++) spawnSync('sleep', ['0.05']);
+  for (
+    let i = 0;
+    i < 100 && existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+    i++
+  )
+    spawnSync('sleep', ['0.05']);
   t.true(existsSync(join(dir, 'sd.pid')));
   const st = sd(dir, 'status');
   t.is(st.code, 3);

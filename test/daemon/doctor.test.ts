@@ -11,7 +11,12 @@ import { decodeEvent, encodeEvent } from '../../src/events/codec.js';
 import { tempDir } from '../helpers.js';
 
 const SD = fileURLToPath(new URL('../../../bin/sd.js', import.meta.url));
-const sd = (dir: string, ...args: string[]) => spawnSync(process.execPath, [SD, '--data-dir', dir, ...args], { encoding: 'utf8', env: { ...process.env, SD_MDNS: 'off', NO_COLOR: '1' }, timeout: 60_000 });
+const sd = (dir: string, ...args: string[]) =>
+  spawnSync(process.execPath, [SD, '--data-dir', dir, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SD_MDNS: 'off', NO_COLOR: '1' },
+    timeout: 60_000,
+  });
 
 async function dataDir(t: Parameters<typeof tempDir>[0]): Promise<{ dir: string; db: string; dev: string }> {
   const dir = tempDir(t);
@@ -19,7 +24,11 @@ async function dataDir(t: Parameters<typeof tempDir>[0]): Promise<{ dir: string;
   for (let i = 0; i < 20; i++) await core.command('library.rename', { name: `n${i}` });
   const dev = core.device.id;
   await core.close();
-  const db = join(dir, 'libraries', readdirSync(join(dir, 'libraries')).find((f) => f.endsWith('.db'))!);
+  const db = join(
+    dir,
+    'libraries',
+    readdirSync(join(dir, 'libraries')).find((f) => f.endsWith('.db'))!,
+  );
   return { dir, db, dev };
 }
 
@@ -37,11 +46,15 @@ test('a tampered event: doctor names it and says this device cannot invent its o
   const { dir, db, dev } = await dataDir(t);
   const d = new Database(db);
   const row = d.prepare('SELECT bytes FROM events WHERE dev = ? AND seq = 7').get(dev) as { bytes: Buffer };
-  d.prepare('UPDATE events SET bytes = ? WHERE dev = ? AND seq = 7').run(encodeEvent({ ...decodeEvent(row.bytes), body: { name: 'evil' } }), dev);
+  d.prepare('UPDATE events SET bytes = ? WHERE dev = ? AND seq = 7').run(
+    encodeEvent({ ...decodeEvent(row.bytes), body: { name: 'evil' } }),
+    dev,
+  );
   d.close();
   const r = sd(dir, '--json', 'doctor');
   t.is(r.status, 1);
-  const lib = (JSON.parse(r.stdout) as { libraries: { firstBad: string; ownFeedDamaged: boolean; advice: string[] }[] }).libraries[0]!;
+  const lib = (JSON.parse(r.stdout) as { libraries: { firstBad: string; ownFeedDamaged: boolean; advice: string[] }[] })
+    .libraries[0]!;
   t.regex(lib.firstBad, new RegExp(`^${dev}#7 E_BAD_HASH`));
   t.true(lib.ownFeedDamaged);
   t.true(lib.advice.some((a) => /cannot be invented/.test(a)));

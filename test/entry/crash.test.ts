@@ -10,9 +10,18 @@ import { assertConsistent, setup } from './helpers.js';
 const child = fileURLToPath(new URL('../fixtures-child/entry-crash.js', import.meta.url));
 
 /** Runs the child with SD_CRASH_AT; resolves with how it ended. Killed after 30 s in any case. */
-function runChild(t: { teardown(fn: () => void): void }, data: string, name: string, input: unknown, at: string): Promise<{ code: number | null; signal: string | null; out: string }> {
+function runChild(
+  t: { teardown(fn: () => void): void },
+  data: string,
+  name: string,
+  input: unknown,
+  at: string,
+): Promise<{ code: number | null; signal: string | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [child, data, name, JSON.stringify(input)], { env: { ...process.env, SD_CRASH_AT: at, SD_MDNS: 'off' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [child, data, name, JSON.stringify(input)], {
+      env: { ...process.env, SD_CRASH_AT: at, SD_MDNS: 'off' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (b: Buffer) => (out += b));
     p.stderr.on('data', (b: Buffer) => (out += b));
@@ -29,18 +38,26 @@ function runChild(t: { teardown(fn: () => void): void }, data: string, name: str
   });
 }
 
-type Case = { cmd: string; input: (root: string) => unknown; done: (root: string) => boolean; untouched: (root: string) => boolean };
+type Case = {
+  cmd: string;
+  input: (root: string) => unknown;
+  done: (root: string) => boolean;
+  untouched: (root: string) => boolean;
+};
 const cases: Record<string, Case> = {
   mv: {
     cmd: 'entry.mv',
     input: (r) => ({ sources: [join(r, 'a.txt'), join(r, 'tree')], dest: join(r, 'd') }),
-    done: (r) => !existsSync(join(r, 'a.txt')) && existsSync(join(r, 'd/a.txt')) && existsSync(join(r, 'd/tree/x/y.txt')),
-    untouched: (r) => existsSync(join(r, 'a.txt')) && existsSync(join(r, 'tree/x/y.txt')) && !existsSync(join(r, 'd/a.txt')),
+    done: (r) =>
+      !existsSync(join(r, 'a.txt')) && existsSync(join(r, 'd/a.txt')) && existsSync(join(r, 'd/tree/x/y.txt')),
+    untouched: (r) =>
+      existsSync(join(r, 'a.txt')) && existsSync(join(r, 'tree/x/y.txt')) && !existsSync(join(r, 'd/a.txt')),
   },
   cp: {
     cmd: 'entry.cp',
     input: (r) => ({ sources: [join(r, 'a.txt'), join(r, 'tree')], dest: join(r, 'd') }),
-    done: (r) => existsSync(join(r, 'a.txt')) && existsSync(join(r, 'd/a.txt')) && existsSync(join(r, 'd/tree/x/y.txt')),
+    done: (r) =>
+      existsSync(join(r, 'a.txt')) && existsSync(join(r, 'd/a.txt')) && existsSync(join(r, 'd/tree/x/y.txt')),
     untouched: (r) => !existsSync(join(r, 'd/a.txt')) && !existsSync(join(r, 'd/tree')),
   },
   rm: {
@@ -51,12 +68,22 @@ const cases: Record<string, Case> = {
   },
 };
 
-const points: [string, 'done' | 'untouched'][] = [['after-intent', 'untouched'], ['mid-fs', 'done'], ['after-fs', 'done'], ['after-append', 'done']];
+const points: [string, 'done' | 'untouched'][] = [
+  ['after-intent', 'untouched'],
+  ['mid-fs', 'done'],
+  ['after-fs', 'done'],
+  ['after-append', 'done'],
+];
 
 for (const [op, c] of Object.entries(cases)) {
   for (const [at, expect] of points) {
     test(`kill -9 ${at} of ${op}: the next start resolves the intent so disk, log and index agree`, async (t) => {
-      const s = await setup(t, { 'a.txt': 'aaa', 'tree/x/y.txt': 'yy', 'tree/z.txt': 'z'.repeat(150_000), 'd/keep.txt': 'k' });
+      const s = await setup(t, {
+        'a.txt': 'aaa',
+        'tree/x/y.txt': 'yy',
+        'tree/z.txt': 'z'.repeat(150_000),
+        'd/keep.txt': 'k',
+      });
       await s.core.close();
       const r = await runChild(t, s.data, c.cmd, c.input(s.root), at);
       t.is(r.signal, 'SIGKILL', `the child died at ${at}: ${r.out}`);

@@ -61,7 +61,12 @@ function mkdtempIn(t: ExecutionContext, base: string): string {
 /** [relPath, t, size, contentId] of what the location's index holds. */
 export function indexOf(core: Core, loc: string): [string, number, number, string | null][] {
   const db = core.libraries.resolve().db;
-  const rows = db.prepare('SELECT key, t, size, cid FROM entries WHERE loc = ? ORDER BY key').all(loc) as { key: string; t: number; size: number; cid: string | null }[];
+  const rows = db.prepare('SELECT key, t, size, cid FROM entries WHERE loc = ? ORDER BY key').all(loc) as {
+    key: string;
+    t: number;
+    size: number;
+    cid: string | null;
+  }[];
   return rows.map((r) => [toPath(r.key), r.t, r.t === 1 ? 0 : r.size, r.cid]);
 }
 
@@ -78,7 +83,11 @@ export async function diskOf(root: string): Promise<[string, number, number, str
 }
 
 /** Disk = index (paths, sizes, content ids), the log verifies, and a replay gives the same projection. */
-export async function assertConsistent(t: ExecutionContext, core: Core, s: { root: string; loc: string }): Promise<void> {
+export async function assertConsistent(
+  t: ExecutionContext,
+  core: Core,
+  s: { root: string; loc: string },
+): Promise<void> {
   t.deepEqual(indexOf(core, s.loc), await diskOf(s.root), 'index matches the disk');
   const v = await core.query<{ ok: boolean }>('log.verify', {});
   t.true(v.ok, 'log verifies');

@@ -75,7 +75,10 @@ test('reordered events break the chain', async (t) => {
 test('a removed event is reported as a gap', async (t) => {
   const { core, lib, dev } = await coreWithHistory(t);
   lib.db.prepare('DELETE FROM events WHERE dev = ? AND seq = 5').run(dev);
-  const r = await core.query<{ ok: boolean; firstBad: { seq: number; code: string; reason: string } }>('log.verify', {});
+  const r = await core.query<{ ok: boolean; firstBad: { seq: number; code: string; reason: string } }>(
+    'log.verify',
+    {},
+  );
   t.false(r.ok);
   t.is(r.firstBad.code, 'E_BROKEN_CHAIN');
   t.is(r.firstBad.seq, 6);
@@ -93,7 +96,15 @@ test('an event from a device off the roster is refused', async (t) => {
 });
 
 test('codec round-trips and rejects garbage', (t) => {
-  const e = { lib: 'l', dev: 'd', seq: 3, prev: new Uint8Array(32).fill(7), hlc: { ms: 5, c: 1 }, type: 'x.y', body: { a: [1, 'two', null] } };
+  const e = {
+    lib: 'l',
+    dev: 'd',
+    seq: 3,
+    prev: new Uint8Array(32).fill(7),
+    hlc: { ms: 5, c: 1 },
+    type: 'x.y',
+    body: { a: [1, 'two', null] },
+  };
   t.deepEqual(decodeEvent(encodeEvent(e)), e);
   t.throws(() => decodeEvent(new Uint8Array([1, 2, 3])), { code: 'E_BAD_EVENT' } as never);
   const db = new Database(':memory:');
@@ -111,10 +122,14 @@ test('the parallel verifier (large logs) finds the first tampered event too', as
   t.is(ok.events, 6002);
   const dev = core.device.id;
   const row = lib.db.prepare('SELECT bytes FROM events WHERE dev = ? AND seq = 4321').get(dev) as { bytes: Buffer };
-  lib.db.prepare('UPDATE events SET bytes = ? WHERE dev = ? AND seq = 4321').run(encodeEvent({ ...decodeEvent(row.bytes), body: { name: 'evil' } }), dev);
+  lib.db
+    .prepare('UPDATE events SET bytes = ? WHERE dev = ? AND seq = 4321')
+    .run(encodeEvent({ ...decodeEvent(row.bytes), body: { name: 'evil' } }), dev);
   const other = keysFromPem(generateKeys().privatePem);
   const h = lib.db.prepare('SELECT hash FROM events WHERE dev = ? AND seq = 5000').get(dev) as { hash: Buffer };
-  lib.db.prepare('UPDATE events SET sig = ? WHERE dev = ? AND seq = 5000').run(signBytes(other.privateKey, h.hash), dev);
+  lib.db
+    .prepare('UPDATE events SET sig = ? WHERE dev = ? AND seq = 5000')
+    .run(signBytes(other.privateKey, h.hash), dev);
   const r = await core.query<{ ok: boolean; bad: number; firstBad: { seq: number; code: string } }>('log.verify', {});
   t.false(r.ok);
   t.deepEqual([r.firstBad.seq, r.firstBad.code], [4321, 'E_BAD_HASH']);

@@ -16,7 +16,9 @@ const core = await Core.open(dataDir);
 core.bus.subscribe((m) => {
   if (m.kind !== 'job') return;
   // stdout to a pipe is synchronous on Linux: the line is out before we block or get killed.
-  process.stdout.write(`${JSON.stringify({ job: m.job, state: m.state, phase: m.phase ?? null, done: m.done ?? 0 })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ job: m.job, state: m.state, phase: m.phase ?? null, done: m.done ?? 0 })}\n`,
+  );
   if (slowMs > 0 && m.state === 'running' && m.phase === 'walk') Atomics.wait(blocker, 0, 0, slowMs);
 });
 const out = await core.command<{ job: string }>('location.add', { path: tree, watch: false });

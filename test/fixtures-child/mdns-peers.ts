@@ -27,7 +27,12 @@ try {
   await b.startPeers('127.0.0.1', 0);
   const found = await until(() => a.peers!.online(b.device.id).online, 15_000);
   await a.command('tag.create', { name: 'found-by-mdns' }, { library: lib });
-  const synced = found && (await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'found-by-mdns'").get(), 10_000));
+  const synced =
+    found &&
+    (await until(
+      () => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'found-by-mdns'").get(),
+      10_000,
+    ));
   process.stdout.write(`${JSON.stringify({ found, synced })}\n`);
   await a.close();
   await b.close();

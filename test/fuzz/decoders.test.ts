@@ -13,7 +13,10 @@ test('2,000 hostile RPC byte streams: only refusals, never more buffered than th
 
 test('2,000 hostile peer handshakes: each ends in a refusal, none in a link, nothing escapes', async (t) => {
   const r = await fuzzHandshake(2000);
-  t.is(Object.values(r.refused).reduce((x, y) => x + y, 0), 2000);
+  t.is(
+    Object.values(r.refused).reduce((x, y) => x + y, 0),
+    2000,
+  );
   t.true((r.refused.E_LINK_CLOSED ?? 0) > 0, 'some inputs got past the hello to the proof step');
 });
 
@@ -27,11 +30,15 @@ test('2,000 hostile feed messages: refused and counted, nothing stored, an hones
   la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
   la.flush();
   const lb = await b.libraries.join(la.id, { dev: a.device.id, pubkey: a.device.publicKey });
-  const [x, y] = memoryChannelPair(() => 'a', () => 'b');
+  const [x, y] = memoryChannelPair(
+    () => 'a',
+    () => 'b',
+  );
   t.teardown(() => x.close());
   new FeedSession(la, x).start();
   new FeedSession(lb, y).start();
   const end = Date.now() + 10_000;
-  while (lb.log.headOf(a.device.id).seq !== la.log.headOf(a.device.id).seq && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+  while (lb.log.headOf(a.device.id).seq !== la.log.headOf(a.device.id).seq && Date.now() < end)
+    await new Promise((res) => setTimeout(res, 20));
   t.is(lb.log.headOf(a.device.id).seq, la.log.headOf(a.device.id).seq);
 });

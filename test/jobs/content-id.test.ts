@@ -3,7 +3,13 @@ import { writeFileSync, readFileSync, openSync, writeSync, closeSync } from 'nod
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { blake3 } from 'hash-wasm';
-import { contentIdOf, createContentHasher, fullBlake3, sampleRanges, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
+import {
+  contentIdOf,
+  createContentHasher,
+  fullBlake3,
+  sampleRanges,
+  SMALL_FILE_LIMIT,
+} from '../../src/jobs/content-id.js';
 import { execFileSync } from 'node:child_process';
 import { blake3Backend } from '../../src/jobs/blake3.js';
 import { tempDir } from './helpers.js';
@@ -116,7 +122,10 @@ test('identify reports the head bytes for kind detection and fails on a missing 
 
 test('the native and the wasm BLAKE3 backends give the same content ids and full hashes', async (t) => {
   const dir = tempDir(t);
-  const files = [['small', randomBytes(777)], ['large', randomBytes(3 * SMALL_FILE_LIMIT + 17)]] as const;
+  const files = [
+    ['small', randomBytes(777)],
+    ['large', randomBytes(3 * SMALL_FILE_LIMIT + 17)],
+  ] as const;
   for (const [name, data] of files) writeFileSync(join(dir, name), data);
   // On the platforms the package ships a binary for (this one included), the native one is used.
   t.is(blake3Backend(), process.platform === 'linux' && process.arch === 'x64' ? 'native' : blake3Backend());
@@ -126,7 +135,10 @@ test('the native and the wasm BLAKE3 backends give the same content ids and full
     const h = await createContentHasher();
     const dir = ${JSON.stringify(dir)};
     console.log(JSON.stringify({ backend: blake3Backend(), small: h.identify(dir + '/small').contentId, large: h.identify(dir + '/large').contentId, full: await fullBlake3(dir + '/large') }));`;
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, SD_BLAKE3: 'wasm' }, encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, SD_BLAKE3: 'wasm' },
+    encoding: 'utf8',
+  });
   const wasm = JSON.parse(out) as Record<string, string>;
   t.is(wasm.backend, 'wasm');
   const h = await createContentHasher();

@@ -14,15 +14,30 @@ import { tempDir } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures-child/index-child.js', import.meta.url));
 
-interface Line { job?: string; state?: string; phase?: string | null; done?: number; exit?: boolean }
+interface Line {
+  job?: string;
+  state?: string;
+  phase?: string | null;
+  done?: number;
+  exit?: boolean;
+}
 
-const comparable = (core: Core, loc: string) => indexRows(core, loc).map((r) => [r.key, r.t, r.size, r.cid, r.dsize, r.dfiles]);
-const upsertedCount = (core: Core): number => eventBodies<{ e: unknown[] }>(core, 'entries.upserted').reduce((n, b) => n + b.e.length, 0);
+const comparable = (core: Core, loc: string) =>
+  indexRows(core, loc).map((r) => [r.key, r.t, r.size, r.cid, r.dsize, r.dfiles]);
+const upsertedCount = (core: Core): number =>
+  eventBodies<{ e: unknown[] }>(core, 'entries.upserted').reduce((n, b) => n + b.e.length, 0);
 
 test('kill -9 during the walk of a large tree: the job resumes from its checkpoint and ends with the same index', async (t) => {
   const dir = tempDir(t);
   const tree = join(dir, 'tree');
-  const m = generateTree(tree, { files: 30_000, folders: 1500, seed: 31, extras: false, sparseFiles: 1, sparseSize: 8 * 1024 * 1024 });
+  const m = generateTree(tree, {
+    files: 30_000,
+    folders: 1500,
+    seed: 31,
+    extras: false,
+    sparseFiles: 1,
+    sparseSize: 8 * 1024 * 1024,
+  });
   const data = join(dir, 'data');
 
   const child = spawn(process.execPath, [CHILD, data, tree, '150'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,7 +57,10 @@ test('kill -9 during the walk of a large tree: the job resumes from its checkpoi
     if (line.state === 'running' && line.phase === 'walk' && (line.done ?? 0) >= 3000) child.kill('SIGKILL');
   });
   let timer: NodeJS.Timeout | undefined;
-  const signal = await Promise.race([exited, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 60_000)))]);
+  const signal = await Promise.race([
+    exited,
+    new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 60_000))),
+  ]);
   clearTimeout(timer);
   t.is(signal, 'SIGKILL', `child was not killed mid-walk (last line ${JSON.stringify(last)}; stderr ${stderr})`);
   t.is(last?.phase, 'walk');
@@ -55,7 +73,8 @@ test('kill -9 during the walk of a large tree: the job resumes from its checkpoi
   const progress: number[] = [];
   const publish = EventBus.prototype.publish;
   EventBus.prototype.publish = function (msg: BusMessage) {
-    if (msg.kind === 'job' && msg.job === job && msg.state === 'running' && msg.phase === 'walk') progress.push(msg.done ?? 0);
+    if (msg.kind === 'job' && msg.job === job && msg.state === 'running' && msg.phase === 'walk')
+      progress.push(msg.done ?? 0);
     publish.call(this, msg);
   };
   t.teardown(() => {
@@ -67,8 +86,14 @@ test('kill -9 during the walk of a large tree: the job resumes from its checkpoi
   t.true(end.resumes >= 1, 'the job was resumed, not queued again from scratch');
   t.is(end.errors, 0);
   t.true(progress.length > 0);
-  t.true(Math.min(...progress) >= killedAt, `the walk went on from its checkpoint (progress ${progress.join(',')} after dying at ${killedAt})`);
-  t.true(Math.max(...progress) <= entriesTotal, 'entries walked across both runs never exceed the tree: no batch walked twice');
+  t.true(
+    Math.min(...progress) >= killedAt,
+    `the walk went on from its checkpoint (progress ${progress.join(',')} after dying at ${killedAt})`,
+  );
+  t.true(
+    Math.max(...progress) <= entriesTotal,
+    'entries walked across both runs never exceed the tree: no batch walked twice',
+  );
   // Entries upserted across both runs: every entry exactly once, so no batch was walked twice.
   const rows = indexRows(core);
   t.is(rows.length, entriesTotal);

@@ -10,10 +10,14 @@ import { smallTree, tempDir } from './helpers.js';
 test('the pool hashes a generated tree exactly like a single thread, in input order', async (t) => {
   const m = smallTree(t, { files: 1500, folders: 60, seed: 3 });
   const { entries } = await walkAll(m.root, { skipHidden: false, skipNames: [] });
-  const paths: HashPath[] = entries.filter((e) => !e.isDir && !e.isSymlink && !e.relPath.startsWith('locked'))
+  const paths: HashPath[] = entries
+    .filter((e) => !e.isDir && !e.isSymlink && !e.relPath.startsWith('locked'))
     .map((e) => fsPathOf(m.root, e.relPath));
   t.true(paths.length > 1500);
-  t.true(paths.some((p) => Buffer.isBuffer(p)), 'non-UTF-8 paths go through as bytes');
+  t.true(
+    paths.some((p) => Buffer.isBuffer(p)),
+    'non-UTF-8 paths go through as bytes',
+  );
   const pool = createHashPool({ threads: 2, batchSize: 50 });
   t.teardown(() => pool.close());
   const got = await pool.hash(paths);
@@ -24,7 +28,10 @@ test('the pool hashes a generated tree exactly like a single thread, in input or
   for (let i = 0; i < paths.length; i++) {
     const r = got[i]!;
     t.is(r.path, paths[i]);
-    if ('error' in r) { t.fail(`${String(r.path)}: ${r.error.code}`); continue; }
+    if ('error' in r) {
+      t.fail(`${String(r.path)}: ${r.error.code}`);
+      continue;
+    }
     const one = h.identify(paths[i]!);
     t.is(r.contentId, one.contentId);
     t.is(r.size, one.size);
@@ -52,7 +59,10 @@ test('concurrent hash calls share the pool; a closed pool refuses work', async (
   t.teardown(() => pool.close());
   t.true(pool.threads === 2);
   const [a, b] = await Promise.all([pool.hash(files), pool.hash([...files].reverse())]);
-  t.deepEqual(a.map((r) => ('contentId' in r ? r.contentId : '')), b.reverse().map((r) => ('contentId' in r ? r.contentId : '')));
+  t.deepEqual(
+    a.map((r) => ('contentId' in r ? r.contentId : '')),
+    b.reverse().map((r) => ('contentId' in r ? r.contentId : '')),
+  );
   t.is((await pool.hash([])).length, 0);
   await pool.close();
   await t.throwsAsync(() => pool.hash(files), { code: 'E_POOL_CLOSED' } as never);

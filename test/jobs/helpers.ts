@@ -10,7 +10,11 @@ import { generateTree, type TreeManifest, type TreeOptions } from '../../fixture
 export function tempDir(t: ExecutionContext, prefix = 'vdfs-jobs-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => {
-    try { chmodSync(join(dir, 'tree', 'locked'), 0o755); } catch { /* no locked folder */ }
+    try {
+      chmodSync(join(dir, 'tree', 'locked'), 0o755);
+    } catch {
+      /* no locked folder */
+    }
     execFileSync('rm', ['-rf', dir]);
   });
   return dir;

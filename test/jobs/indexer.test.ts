@@ -11,12 +11,29 @@ import { openCore } from '../helpers.js';
 import { addAndIndex, eventBodies, indexRows, referenceTree, waitJob, type RefEntry } from '../fixtures-child/util.js';
 import { tempDir } from './helpers.js';
 
-interface Listed { name: string; path: string; kind: string; isDir: boolean; size: number | null; files: number | null; contentId: string | null }
-interface Info extends Listed { inode: number; copies: { path: string }[] }
+interface Listed {
+  name: string;
+  path: string;
+  kind: string;
+  isDir: boolean;
+  size: number | null;
+  files: number | null;
+  contentId: string | null;
+}
+interface Info extends Listed {
+  inode: number;
+  copies: { path: string }[];
+}
 
 test('a generated tree is indexed entry by entry like the filesystem', async (t) => {
   const dir = tempDir(t);
-  const m = generateTree(join(dir, 'tree'), { files: 2500, folders: 150, seed: 7, sparseFiles: 2, sparseSize: 8 * 1024 * 1024 });
+  const m = generateTree(join(dir, 'tree'), {
+    files: 2500,
+    folders: 150,
+    seed: 7,
+    sparseFiles: 2,
+    sparseSize: 8 * 1024 * 1024,
+  });
   const core = await openCore(t, join(dir, 'data'));
   const { job } = await addAndIndex(core, m.root);
 
@@ -26,7 +43,7 @@ test('a generated tree is indexed entry by entry like the filesystem', async (t)
   for (const e of ref.values()) {
     if (e.isDir) agg.set(e.rel, agg.get(e.rel) ?? { bytes: 0, files: 0 });
     if (e.isDir || e.isSymlink) continue;
-    for (let p = e.rel; p.includes('/'); ) {
+    for (let p = e.rel; p.includes('/');) {
       p = p.slice(0, p.lastIndexOf('/'));
       const a = agg.get(p) ?? { bytes: 0, files: 0 };
       a.bytes += e.size;
@@ -40,14 +57,20 @@ test('a generated tree is indexed entry by entry like the filesystem', async (t)
   const queue = [''];
   while (queue.length > 0) {
     const rel = queue.shift()!;
-    const { entries } = await core.query<{ entries: Listed[] }>('entry.ls', { path: rel === '' ? m.root : join(m.root, rel) });
+    const { entries } = await core.query<{ entries: Listed[] }>('entry.ls', {
+      path: rel === '' ? m.root : join(m.root, rel),
+    });
     for (const e of entries) {
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
       seen.set(r, e);
       if (e.isDir) queue.push(r);
     }
   }
-  t.deepEqual([...seen.keys()].sort(), [...ref.keys()].sort(), 'the index lists exactly what is on disk (hidden and skipped names left out)');
+  t.deepEqual(
+    [...seen.keys()].sort(),
+    [...ref.keys()].sort(),
+    'the index lists exactly what is on disk (hidden and skipped names left out)',
+  );
 
   const cids = new Map<string, string[]>();
   let checked = 0;
@@ -91,7 +114,10 @@ test('a generated tree is indexed entry by entry like the filesystem', async (t)
   t.like(await core.query<Info>('entry.info', { path: join(m.root, badDir) }), { isDir: true, files: 1, size: 6 });
   // A chmod-000 folder is a per-path error on the job, never fatal (root can read it anyway).
   if (m.unreadableEnforced) {
-    t.true(job.errorList.some((e) => e.path === 'locked' && e.code === 'EACCES'), JSON.stringify(job.errorList));
+    t.true(
+      job.errorList.some((e) => e.path === 'locked' && e.code === 'EACCES'),
+      JSON.stringify(job.errorList),
+    );
     t.false(seen.has('locked/secret.txt'));
   } else {
     t.true(seen.has('locked/secret.txt'));
@@ -103,10 +129,20 @@ test('a generated tree is indexed entry by entry like the filesystem', async (t)
   t.true(groups.length >= 20, `only ${groups.length} duplicate groups`);
   for (const g of groups.slice(0, 30)) {
     const info = await core.query<Info>('entry.info', { path: join(m.root, g[0]!) });
-    t.deepEqual(info.copies.map((c) => c.path).sort(), g.slice(1).map((r) => join(m.root, r)).sort(), g[0]);
+    t.deepEqual(
+      info.copies.map((c) => c.path).sort(),
+      g
+        .slice(1)
+        .map((r) => join(m.root, r))
+        .sort(),
+      g[0],
+    );
   }
 
-  t.true((await core.query<{ equal: boolean }>('replay.check', {})).equal, 'replaying the log rebuilds the same projection');
+  t.true(
+    (await core.query<{ equal: boolean }>('replay.check', {})).equal,
+    'replaying the log rebuilds the same projection',
+  );
   t.true((await core.query<{ ok: boolean }>('log.verify', {})).ok);
 });
 
@@ -116,7 +152,13 @@ function bigFile(ref: Map<string, RefEntry>): RefEntry {
 
 test('a renamed large file and a moved folder keep their content ids without rehashing', async (t) => {
   const dir = tempDir(t);
-  const m = generateTree(join(dir, 'tree'), { files: 1500, folders: 60, seed: 8, extras: false, sparseSize: 16 * 1024 * 1024 });
+  const m = generateTree(join(dir, 'tree'), {
+    files: 1500,
+    folders: 60,
+    seed: 8,
+    extras: false,
+    sparseSize: 16 * 1024 * 1024,
+  });
   const core = await openCore(t, join(dir, 'data'));
   const { id } = await addAndIndex(core, m.root);
   const ref = referenceTree(m.root);
@@ -128,9 +170,15 @@ test('a renamed large file and a moved folder keep their content ids without reh
   const bigCid = (await core.query<Info>('entry.info', { path: join(m.root, big.rel) })).contentId;
   // A top-level folder with files below it, moved into another top-level folder.
   const tops = [...ref.values()].filter((e) => e.isDir && !e.rel.includes('/') && e.rel !== 'large');
-  const folder = tops.find((e) => !big.rel.startsWith(`${e.rel}/`) && [...ref.keys()].filter((k) => k.startsWith(`${e.rel}/`)).length >= 10)!;
+  const folder = tops.find(
+    (e) => !big.rel.startsWith(`${e.rel}/`) && [...ref.keys()].filter((k) => k.startsWith(`${e.rel}/`)).length >= 10,
+  )!;
   const target = tops.find((e) => e !== folder)!;
-  const before = new Map(indexRows(core, id).filter((r) => r.key.startsWith(`${folder.rel}/`)).map((r) => [r.key.slice(folder.rel.length), r]));
+  const before = new Map(
+    indexRows(core, id)
+      .filter((r) => r.key.startsWith(`${folder.rel}/`))
+      .map((r) => [r.key.slice(folder.rel.length), r]),
+  );
   t.true(before.size >= 10);
 
   const identified = eventBodies(core, 'entries.identified').length;
@@ -154,17 +202,30 @@ test('a renamed large file and a moved folder keep their content ids without reh
   await t.throwsAsync(core.query('entry.info', { path: sparse }), { code: 'E_NOT_INDEXED' });
   await t.throwsAsync(core.query('entry.info', { path: join(m.root, folder.rel) }), { code: 'E_NOT_INDEXED' });
   const newBase = `${target.rel}/moved-here`;
-  const after = new Map(indexRows(core, id).filter((r) => r.key.startsWith(`${newBase}/`)).map((r) => [r.key.slice(newBase.length), r]));
-  t.deepEqual([...after.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]), [...before.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]), 'the moved folder kept every entry and content id, less the file deleted in it');
+  const after = new Map(
+    indexRows(core, id)
+      .filter((r) => r.key.startsWith(`${newBase}/`))
+      .map((r) => [r.key.slice(newBase.length), r]),
+  );
+  t.deepEqual(
+    [...after.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]),
+    [...before.entries()].map(([k, r]) => [k, r.t, r.size, r.cid]),
+    'the moved folder kept every entry and content id, less the file deleted in it',
+  );
   await t.throwsAsync(core.query('entry.info', { path: join(m.root, newBase, dropped) }), { code: 'E_NOT_INDEXED' });
 
   t.is(eventBodies(core, 'entries.identified').length, identified, 'nothing was identified (hashed) again');
-  const moves = eventBodies<{ moves: [string, string][] }>(core, 'entries.moved').slice(moved).flatMap((b) => b.moves.map(([a, z]) => [a.split('\u0001').join('/'), z.split('\u0001').join('/')]));
-  t.deepEqual(moves.sort(), [
-    [big.rel, 'renamed-big.bin'],
-    [folder.rel, newBase],
-    ['large/sparse-0.bin', 'large/renamed.bin'],
-  ].sort());
+  const moves = eventBodies<{ moves: [string, string][] }>(core, 'entries.moved')
+    .slice(moved)
+    .flatMap((b) => b.moves.map(([a, z]) => [a.split('\u0001').join('/'), z.split('\u0001').join('/')]));
+  t.deepEqual(
+    moves.sort(),
+    [
+      [big.rel, 'renamed-big.bin'],
+      [folder.rel, newBase],
+      ['large/sparse-0.bin', 'large/renamed.bin'],
+    ].sort(),
+  );
   t.true((await core.query<{ equal: boolean }>('replay.check', {})).equal);
   t.true((await core.query<{ ok: boolean }>('log.verify', {})).ok);
 });
@@ -178,7 +239,10 @@ test('a rescan gives a modified file a new content id and drops deleted files an
   const files = [...ref.values()].filter((e) => !e.isDir && e.size > 0);
   const modified = files[0]!;
   const deleted = files[files.length - 1]!;
-  const folder = [...ref.values()].find((e) => e.isDir && e.rel.includes('/') && !modified.rel.startsWith(`${e.rel}/`) && !deleted.rel.startsWith(`${e.rel}/`))!;
+  const folder = [...ref.values()].find(
+    (e) =>
+      e.isDir && e.rel.includes('/') && !modified.rel.startsWith(`${e.rel}/`) && !deleted.rel.startsWith(`${e.rel}/`),
+  )!;
   const oldCid = (await core.query<Info>('entry.info', { path: join(m.root, modified.rel) })).contentId;
 
   appendFileSync(join(m.root, modified.rel), 'changed');
@@ -194,14 +258,21 @@ test('a rescan gives a modified file a new content id and drops deleted files an
   t.is(info.size, modified.size + 7);
   t.is(info.contentId, await contentIdOf(join(m.root, modified.rel)));
   t.not(info.contentId, oldCid);
-  const names = async (rel: string): Promise<string[]> => (await core.query<{ entries: Listed[] }>('entry.ls', { path: join(m.root, rel) })).entries.map((e) => e.name);
+  const names = async (rel: string): Promise<string[]> =>
+    (await core.query<{ entries: Listed[] }>('entry.ls', { path: join(m.root, rel) })).entries.map((e) => e.name);
   const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
   const base = (rel: string): string => rel.slice(rel.lastIndexOf('/') + 1);
   t.false((await names(parentOf(deleted.rel))).includes(base(deleted.rel)));
   t.false((await names(parentOf(folder.rel))).includes(base(folder.rel)));
-  t.false(indexRows(core, id).some((r) => r.key.startsWith(`${folder.rel}/`)), 'nothing below the deleted folder is left');
+  t.false(
+    indexRows(core, id).some((r) => r.key.startsWith(`${folder.rel}/`)),
+    'nothing below the deleted folder is left',
+  );
   t.deepEqual(await names('fresh'), ['new.txt']);
-  t.is((await core.query<Info>('entry.info', { path: join(m.root, 'fresh', 'new.txt') })).contentId, await contentIdOf(join(m.root, 'fresh', 'new.txt')));
+  t.is(
+    (await core.query<Info>('entry.info', { path: join(m.root, 'fresh', 'new.txt') })).contentId,
+    await contentIdOf(join(m.root, 'fresh', 'new.txt')),
+  );
   t.true((await core.query<{ equal: boolean }>('replay.check', {})).equal);
 });
 
@@ -212,9 +283,13 @@ test('nested, parent, missing and relative locations are refused; remove drops e
   const { id } = await addAndIndex(core, m.root);
   const sub = [...referenceTree(m.root).values()].find((e) => e.isDir)!;
 
-  await t.throwsAsync(core.command('location.add', { path: join(m.root, sub.rel), watch: false }), { code: 'E_LOCATION_NESTED' });
+  await t.throwsAsync(core.command('location.add', { path: join(m.root, sub.rel), watch: false }), {
+    code: 'E_LOCATION_NESTED',
+  });
   await t.throwsAsync(core.command('location.add', { path: dir, watch: false }), { code: 'E_LOCATION_NESTED' });
-  await t.throwsAsync(core.command('location.add', { path: join(dir, 'nope'), watch: false }), { code: 'E_PATH_NOT_FOUND' });
+  await t.throwsAsync(core.command('location.add', { path: join(dir, 'nope'), watch: false }), {
+    code: 'E_PATH_NOT_FOUND',
+  });
   await t.throwsAsync(core.command('location.add', { path: 'tree', watch: false }), { code: 'E_BAD_INPUT' });
   t.is((await core.query<unknown[]>('location.list', {})).length, 1, 'no refused location was recorded');
 

@@ -11,11 +11,18 @@ import { tempDir } from './helpers.js';
 
 async function startIndex(core: Core, path: string): Promise<{ id: string; job: string }> {
   const out = await core.command<{ id: string; job: string }>('location.add', { path, watch: false });
-  await waitFor('the index job to run', async () => (await core.query<JobInfo[]>('job.list', {})).some((j) => j.id === out.result!.job && j.state === 'running'), 30_000, 5);
+  await waitFor(
+    'the index job to run',
+    async () =>
+      (await core.query<JobInfo[]>('job.list', {})).some((j) => j.id === out.result!.job && j.state === 'running'),
+    30_000,
+    5,
+  );
   return out.result!;
 }
 
-const comparable = (core: Core, loc: string) => indexRows(core, loc).map((r) => [r.key, r.t, r.size, r.cid, r.dsize, r.dfiles]);
+const comparable = (core: Core, loc: string) =>
+  indexRows(core, loc).map((r) => [r.key, r.t, r.size, r.cid, r.dsize, r.dfiles]);
 
 test('a paused index job stays paused and resumes to the same index as an uninterrupted run', async (t) => {
   const dir = tempDir(t);
@@ -37,7 +44,9 @@ test('a paused index job stays paused and resumes to the same index as an uninte
   const p2 = await core.query<JobInfo>('job.info', { ref: job });
   t.like(p2, { state: 'paused', done: p1.done, phase: p1.phase }, 'no progress while paused');
   t.is(indexRows(core, loc).length, partial.length);
-  const loc1 = (await core.query<{ id: string; jobState: string; indexedAt: number | null }[]>('location.list', {}))[0]!;
+  const loc1 = (
+    await core.query<{ id: string; jobState: string; indexedAt: number | null }[]>('location.list', {})
+  )[0]!;
   t.like(loc1, { jobState: 'paused', indexedAt: null });
 
   const resumed = await core.command('job.resume', { ref: job });
@@ -62,14 +71,21 @@ test('a cancelled job stays cancelled and invalid transitions give E_JOB_STATE',
   const core = await openCore(t, join(dir, 'data'));
 
   const { job } = await startIndex(core, tree);
-  await t.throwsAsync(core.command('job.resume', { ref: job }), { code: 'E_JOB_STATE' }, 'a running job cannot be resumed');
+  await t.throwsAsync(
+    core.command('job.resume', { ref: job }),
+    { code: 'E_JOB_STATE' },
+    'a running job cannot be resumed',
+  );
   const out = await core.command('job.cancel', { ref: job });
   t.true(out.verify!.ok);
   const c1 = await core.query<JobInfo>('job.info', { ref: job });
   t.is(c1.state, 'cancelled');
   await sleep(400);
   t.like(await core.query<JobInfo>('job.info', { ref: job }), { state: 'cancelled', done: c1.done });
-  t.true(indexRows(core).filter((r) => r.t === 0 && r.cid !== null).length < 12_000, 'the job stopped before it finished');
+  t.true(
+    indexRows(core).filter((r) => r.t === 0 && r.cid !== null).length < 12_000,
+    'the job stopped before it finished',
+  );
   await t.throwsAsync(core.command('job.resume', { ref: job }), { code: 'E_JOB_STATE' });
   await t.throwsAsync(core.command('job.pause', { ref: job }), { code: 'E_JOB_STATE' });
   await t.throwsAsync(core.command('job.cancel', { ref: job }), { code: 'E_JOB_STATE' });
@@ -88,7 +104,11 @@ test('a cancelled job stays cancelled and invalid transitions give E_JOB_STATE',
   if (state === 'paused') {
     await t.throwsAsync(core.command('job.pause', { ref: third.result!.job }), { code: 'E_JOB_STATE' });
     await core.command('job.cancel', { ref: third.result!.job });
-    t.is((await core.query<JobInfo>('job.info', { ref: third.result!.job })).state, 'cancelled', 'a paused job can be cancelled');
+    t.is(
+      (await core.query<JobInfo>('job.info', { ref: third.result!.job })).state,
+      'cancelled',
+      'a paused job can be cancelled',
+    );
   } else {
     t.is(state, 'completed'); // it finished before the pause reached it
   }

@@ -15,11 +15,14 @@ test('invalid bytes are escaped readably and decode back', (t) => {
 });
 
 test('encode/decode is a bijection on arbitrary byte names', (t) => {
-  fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (bytes) => {
-    const raw = Buffer.from(bytes);
-    const name = encodeName(raw);
-    return decodeName(name).equals(raw) && Buffer.from(name, 'utf8').toString('utf8') === name;
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (bytes) => {
+      const raw = Buffer.from(bytes);
+      const name = encodeName(raw);
+      return decodeName(name).equals(raw) && Buffer.from(name, 'utf8').toString('utf8') === name;
+    }),
+    { numRuns: 2000 },
+  );
   // Names starting with the marker must not collide with escaped ones.
   const a = encodeName(Buffer.from('\uFFFDf%FFo'));
   const b = encodeName(Buffer.from([0x66, 0xff, 0x6f]));

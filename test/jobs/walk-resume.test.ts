@@ -45,7 +45,10 @@ test('a batch cursor resumes a walk interrupted mid-way, even if the cursor entr
   t.is(cursor, seen[seen.length - 1]);
   rmSync(join(m.root, cursor!), { recursive: true });
   const rest = (await walkAll(m.root, {}, { startAfter: cursor! })).entries.map((e) => e.relPath);
-  t.deepEqual([...seen, ...rest], all.filter((p) => !p.startsWith(`${cursor}/`)));
+  t.deepEqual(
+    [...seen, ...rest],
+    all.filter((p) => !p.startsWith(`${cursor}/`)),
+  );
 });
 
 test('100,000 files in one folder are walked in sorted order', async (t) => {

@@ -6,7 +6,12 @@ import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { encodeName, fsPathOf, decodeName } from '../../src/jobs/names.js';
 import { smallTree, tempDir } from './helpers.js';
 
-interface Ref { isDir: boolean; isSymlink: boolean; size: number; ino: bigint }
+interface Ref {
+  isDir: boolean;
+  isSymlink: boolean;
+  size: number;
+  ino: bigint;
+}
 
 // Independent reference: plain recursive readdir(buffer) + lstat, following nothing.
 function reference(root: Buffer, rel: string, out: Map<string, Ref>): void {
@@ -14,9 +19,18 @@ function reference(root: Buffer, rel: string, out: Map<string, Ref>): void {
     const p = Buffer.concat([root, Buffer.from('/'), raw]);
     const r = rel === '' ? encodeName(raw) : `${rel}/${encodeName(raw)}`;
     const st = lstatSync(p, { bigint: true });
-    out.set(r, { isDir: st.isDirectory(), isSymlink: st.isSymbolicLink(), size: st.isDirectory() ? 0 : Number(st.size), ino: st.ino });
+    out.set(r, {
+      isDir: st.isDirectory(),
+      isSymlink: st.isSymbolicLink(),
+      size: st.isDirectory() ? 0 : Number(st.size),
+      ino: st.ino,
+    });
     if (st.isDirectory()) {
-      try { reference(p, r, out); } catch { /* unreadable: the walker must report it */ }
+      try {
+        reference(p, r, out);
+      } catch {
+        /* unreadable: the walker must report it */
+      }
     }
   }
 }
@@ -32,7 +46,10 @@ test('walk matches the filesystem entry by entry (every file, folder, size, inod
   t.is(new Set(entries.map((e) => e.relPath)).size, entries.length, 'no duplicates');
   for (const e of entries) {
     const r = ref.get(e.relPath);
-    if (!r) { t.fail(`unexpected ${e.relPath}`); continue; }
+    if (!r) {
+      t.fail(`unexpected ${e.relPath}`);
+      continue;
+    }
     t.deepEqual({ isDir: e.isDir, isSymlink: e.isSymlink, size: e.size, ino: e.inode }, r, e.relPath);
   }
   const files = entries.filter((e) => !e.isDir && !e.isSymlink).length;
@@ -40,7 +57,10 @@ test('walk matches the filesystem entry by entry (every file, folder, size, inod
   t.is(files, m.files);
   t.is(dirs, m.folders);
   if (m.unreadableEnforced) {
-    t.deepEqual(errors.map((e) => [e.path, e.code]), [['locked', 'EACCES']]);
+    t.deepEqual(
+      errors.map((e) => [e.path, e.code]),
+      [['locked', 'EACCES']],
+    );
   } else {
     // Running as root: chmod 000 does not stop root, so the folder is listed and nothing fails.
     t.log('running as root: chmod 000 folder is readable; asserting it was walked');
@@ -53,18 +73,35 @@ test('symlinks are recorded, never followed, so a loop terminates', async (t) =>
   const m = smallTree(t, { files: 20, folders: 3 });
   const { entries } = await walkAll(m.root);
   const links = entries.filter((e) => e.relPath.startsWith('links/'));
-  t.deepEqual(links.map((e) => [e.relPath, e.isSymlink, e.isDir]), [
-    ['links/dangling', true, false], ['links/loop', true, false], ['links/up', true, false],
-  ]);
+  t.deepEqual(
+    links.map((e) => [e.relPath, e.isSymlink, e.isDir]),
+    [
+      ['links/dangling', true, false],
+      ['links/loop', true, false],
+      ['links/up', true, false],
+    ],
+  );
 });
 
 test('a file vanishing between listing and lstat is an error value, not a failure', async (t) => {
   const m = smallTree(t, { files: 50, folders: 0, extras: false, sparseFiles: 0 });
   let victim = '';
-  const { entries, errors } = await walkAll(m.root, {}, {
-    onDirListed: (rel, names) => { if (rel === '') { victim = names[3]!; rmSync(join(m.root, victim)); } },
-  });
-  t.deepEqual(errors.map((e) => [e.path, e.code]), [[victim, 'ENOENT']]);
+  const { entries, errors } = await walkAll(
+    m.root,
+    {},
+    {
+      onDirListed: (rel, names) => {
+        if (rel === '') {
+          victim = names[3]!;
+          rmSync(join(m.root, victim));
+        }
+      },
+    },
+  );
+  t.deepEqual(
+    errors.map((e) => [e.path, e.code]),
+    [[victim, 'ENOENT']],
+  );
   t.is(entries.length, 49);
 });
 
@@ -75,14 +112,22 @@ test('a path past PATH_MAX is reported (ENAMETOOLONG) and the walk goes on', asy
   const cwd = process.cwd();
   try {
     process.chdir(dir);
-    for (let i = 0; i < 18; i++) { mkdirSync(seg); process.chdir(seg); }
+    for (let i = 0; i < 18; i++) {
+      mkdirSync(seg);
+      process.chdir(seg);
+    }
     closeSync(openSync('deep.txt', 'w'));
-  } finally { process.chdir(cwd); }
+  } finally {
+    process.chdir(cwd);
+  }
   writeFileSync(join(dir, 'shallow.txt'), 'ok');
   const { entries, errors } = await walkAll(dir);
   t.true(entries.some((e) => e.relPath === 'shallow.txt'));
   t.true(errors.length >= 1);
-  t.true(errors.every((e) => e.code === 'ENAMETOOLONG'), JSON.stringify(errors.map((e) => e.code)));
+  t.true(
+    errors.every((e) => e.code === 'ENAMETOOLONG'),
+    JSON.stringify(errors.map((e) => e.code)),
+  );
 });
 
 test('a 4,000-byte path is walked', async (t) => {
@@ -123,7 +168,15 @@ function byPathAll(r: { entries: WalkEntry[] }): { entries: Map<string, WalkEntr
 test('default rules skip hidden files and known junk; rules are configurable', async (t) => {
   const m = smallTree(t, { files: 10, folders: 2 });
   const def = byPath((await walkAll(m.root)).entries);
-  for (const p of ['.hidden-file', '.git', '.git/config', 'node_modules', 'node_modules/pkg/index.js', '.DS_Store', 'ignored-demo/.gitignore']) {
+  for (const p of [
+    '.hidden-file',
+    '.git',
+    '.git/config',
+    'node_modules',
+    'node_modules/pkg/index.js',
+    '.DS_Store',
+    'ignored-demo/.gitignore',
+  ]) {
     t.false(def.has(p), p);
   }
   t.true(DEFAULT_SKIP_NAMES.includes('node_modules'));
@@ -141,11 +194,17 @@ test('.gitignore is honoured per folder, with directory patterns and negation', 
   const m = smallTree(t, { files: 10, folders: 2 });
   const off = byPath((await walkAll(m.root)).entries);
   const on = byPath((await walkAll(m.root, { gitignore: true })).entries);
-  for (const p of ['ignored-demo/a.log', 'ignored-demo/build', 'ignored-demo/build/out.js', 'ignored-demo/src/debug.log']) {
+  for (const p of [
+    'ignored-demo/a.log',
+    'ignored-demo/build',
+    'ignored-demo/build/out.js',
+    'ignored-demo/src/debug.log',
+  ]) {
     t.true(off.has(p), `present without gitignore: ${p}`);
     t.false(on.has(p), `ignored: ${p}`);
   }
-  for (const p of ['ignored-demo/keep.log', 'ignored-demo/src/main.js', 'ignored-demo/src']) t.true(on.has(p), `kept: ${p}`);
+  for (const p of ['ignored-demo/keep.log', 'ignored-demo/src/main.js', 'ignored-demo/src'])
+    t.true(on.has(p), `kept: ${p}`);
   t.is(on.size, off.size - 4);
 });
 
@@ -165,8 +224,12 @@ test('walking with lstat on the pool workers gives the same batches, errors and 
   t.teardown(() => pool.close());
   let calls = 0;
   const pooled: WalkBatch[] = [];
-  for await (const b of walk(m.root, rules, { batchSize: 16, onDirListed, stat: (p) => (calls++, pool.lstat(p)) })) pooled.push(b);
+  for await (const b of walk(m.root, rules, { batchSize: 16, onDirListed, stat: (p) => (calls++, pool.lstat(p)) }))
+    pooled.push(b);
   t.true(calls >= here.length - 1, `${calls} batches went to the workers`);
-  t.deepEqual(here.flatMap((b) => b.errors.map((e) => [e.path, e.code])), [[victim, 'ENOENT']]);
+  t.deepEqual(
+    here.flatMap((b) => b.errors.map((e) => [e.path, e.code])),
+    [[victim, 'ENOENT']],
+  );
   t.deepEqual(pooled, here);
 });

@@ -12,11 +12,21 @@ import { openCore } from '../helpers.js';
 import { indexRows, waitFor, waitJob, type JobInfo } from '../fixtures-child/util.js';
 import { tempDir } from './helpers.js';
 
-interface Info { size: number; contentId: string | null; isDir: boolean }
+interface Info {
+  size: number;
+  contentId: string | null;
+  isDir: boolean;
+}
 
 async function watched(t: ExecutionContext, files: number): Promise<{ core: Core; root: string; loc: string }> {
   const dir = tempDir(t);
-  const m = generateTree(join(dir, 'tree'), { files, folders: Math.max(1, files / 25), seed: 41, extras: false, sparseFiles: 0 });
+  const m = generateTree(join(dir, 'tree'), {
+    files,
+    folders: Math.max(1, files / 25),
+    seed: 41,
+    extras: false,
+    sparseFiles: 0,
+  });
   const core = await openCore(t, join(dir, 'data'));
   const out = await core.command<{ id: string; job: string }>('location.add', { path: m.root });
   t.is((await waitJob(core, out.result!.job)).state, 'completed');
@@ -24,7 +34,8 @@ async function watched(t: ExecutionContext, files: number): Promise<{ core: Core
   return { core, root: m.root, loc: out.result!.id };
 }
 
-const info = (core: Core, path: string): Promise<Info | undefined> => core.query<Info>('entry.info', { path }).catch(() => undefined);
+const info = (core: Core, path: string): Promise<Info | undefined> =>
+  core.query<Info>('entry.info', { path }).catch(() => undefined);
 
 /** Milliseconds from now until cond() holds, polling the index every 10 ms (bounded at 10 s). */
 async function latency(cond: () => Promise<boolean>): Promise<number> {
@@ -56,7 +67,9 @@ test.serial('a watched location reflects create, modify, rename and delete withi
   mkdirSync(join(root, 'sub'));
   const renamedTo = join(root, 'sub', 'renamed.txt');
   renameSync(file, renamedTo);
-  const renamed = await latency(async () => (await info(core, renamedTo))?.contentId === want && (await info(core, file)) === undefined);
+  const renamed = await latency(
+    async () => (await info(core, renamedTo))?.contentId === want && (await info(core, file)) === undefined,
+  );
   t.log(`rename into a new folder: ${renamed} ms`);
   t.true(renamed < 2000, `rename took ${renamed} ms`);
 
@@ -91,10 +104,18 @@ test.serial('a burst of 10,000 new files is coalesced into few jobs and all of t
   const code = await new Promise<number | null>((r) => writer.on('exit', r));
   t.is(code, 0);
 
-  const inBurst = () => indexRows(core, loc).filter((r) => r.key.startsWith('burst-') && r.t === 0 && r.cid !== null).length;
+  const inBurst = () =>
+    indexRows(core, loc).filter((r) => r.key.startsWith('burst-') && r.t === 0 && r.cid !== null).length;
   await waitFor('10,000 files to be indexed', () => inBurst() === 10_000, 60_000, 50);
   // Let the last jobs settle, then count every job the burst caused.
-  await waitFor('jobs to settle', async () => (await core.query<JobInfo[]>('job.list', { limit: 10_000 })).every((j) => ['completed', 'failed', 'cancelled'].includes(j.state)), 30_000);
+  await waitFor(
+    'jobs to settle',
+    async () =>
+      (await core.query<JobInfo[]>('job.list', { limit: 10_000 })).every((j) =>
+        ['completed', 'failed', 'cancelled'].includes(j.state),
+      ),
+    30_000,
+  );
   const jobs = (await core.query<JobInfo[]>('job.list', { limit: 10_000 })).filter((j) => !jobsBefore.has(j.id));
   t.log(`${jobs.length} index jobs for 10,000 new files`);
   t.true(jobs.length >= 1);
@@ -103,5 +124,8 @@ test.serial('a burst of 10,000 new files is coalesced into few jobs and all of t
   t.is(inBurst(), 10_000);
   const { entries } = await core.query<{ entries: { name: string; files: number }[] }>('entry.ls', { path: root });
   t.is(entries.filter((e) => e.name.startsWith('burst-')).length, 20);
-  t.true(entries.filter((e) => e.name.startsWith('burst-')).every((e) => e.files === 500), 'folder counts aggregated');
+  t.true(
+    entries.filter((e) => e.name.startsWith('burst-')).every((e) => e.files === 500),
+    'folder counts aggregated',
+  );
 });

@@ -19,7 +19,10 @@ test('first start creates the device key (0600) and a library named default', as
   t.is(statSync(join(dir, 'device.key')).mode & 0o777, 0o600);
   t.is(statSync(dir).mode & 0o777, 0o700);
   const libs = await core.query<{ name: string; current: boolean }[]>('library.list', {});
-  t.deepEqual(libs.map((l) => [l.name, l.current]), [['default', true]]);
+  t.deepEqual(
+    libs.map((l) => [l.name, l.current]),
+    [['default', true]],
+  );
   const dbPath = core.libraries.resolve().path;
   t.is(statSync(dbPath).mode & 0o777, 0o600);
 });
@@ -32,7 +35,11 @@ test('replay after a series of commands gives equal checksums', async (t) => {
   await core.command('library.rename', { name: 'office' }, { library: 'work' });
   await core.command('device.rename', { name: 'laptop-2' });
   for (const lib of ['home', 'office']) {
-    const r = await core.query<{ equal: boolean; events: number; live: { total: string }; rebuilt: { total: string } }>('replay.check', {}, { library: lib });
+    const r = await core.query<{ equal: boolean; events: number; live: { total: string }; rebuilt: { total: string } }>(
+      'replay.check',
+      {},
+      { library: lib },
+    );
     t.true(r.equal, lib);
     t.is(r.live.total, r.rebuilt.total);
     t.true(r.events >= 3);
@@ -82,13 +89,17 @@ test('dry run previews and changes nothing; a stale fingerprint is refused', asy
   t.false(dry.committed);
   t.is(core.libraries.resolve().name, 'default');
   await core.command('library.rename', { name: 'elsewhere' });
-  await t.throwsAsync(core.command('library.rename', { name: 'home' }, { fingerprint: dry.plan.fingerprint }), { code: 'E_STALE_PLAN' } as never);
+  await t.throwsAsync(core.command('library.rename', { name: 'home' }, { fingerprint: dry.plan.fingerprint }), {
+    code: 'E_STALE_PLAN',
+  } as never);
   t.is(core.libraries.resolve().name, 'elsewhere');
 });
 
 test('delete needs confirmation, refuses the last library, and audits verify', async (t) => {
   const core = await openCore(t);
-  await t.throwsAsync(core.command('library.delete', { ref: 'default' }, { yes: true }), { code: 'E_LAST_LIBRARY' } as never);
+  await t.throwsAsync(core.command('library.delete', { ref: 'default' }, { yes: true }), {
+    code: 'E_LAST_LIBRARY',
+  } as never);
   await core.command('library.create', { name: 'scratch' });
   await t.throwsAsync(core.command('library.delete', { ref: 'scratch' }), { code: 'E_CONFIRMATION_REQUIRED' } as never);
   t.truthy(core.libraries.findByName('scratch'));
@@ -103,7 +114,9 @@ test('sd log filters by type, device and since, and shows verify results', async
   const core = await openCore(t);
   await core.command('library.rename', { name: 'a' });
   await core.command('device.rename', { name: 'box' });
-  const renamed = await core.query<{ type: string; verified: boolean | null; deviceName: string }[]>('log.list', { type: 'library.renamed' });
+  const renamed = await core.query<{ type: string; verified: boolean | null; deviceName: string }[]>('log.list', {
+    type: 'library.renamed',
+  });
   t.is(renamed.length, 1);
   t.is(renamed[0]!.verified, true);
   t.is(renamed[0]!.deviceName, 'box');

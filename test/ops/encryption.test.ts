@@ -24,13 +24,21 @@ test('an encrypted library keeps names and tags out of the file bytes; wrong pas
   const core = await Core.open(dir);
   let closed = false;
   t.teardown(() => (closed ? undefined : core.close()));
-  const created = await core.command<{ id: string }>('library.create', { name: 'vault', encrypt: true, passphrase: 'correct horse battery' });
+  const created = await core.command<{ id: string }>('library.create', {
+    name: 'vault',
+    encrypt: true,
+    passphrase: 'correct horse battery',
+  });
   t.is(JSON.stringify(created.plan.input).includes('correct horse'), false, 'the passphrase never comes back');
   const lib = 'vault';
   await core.command('location.add', { path: files, watch: false }, { library: lib });
   await waitJobs(core, lib);
   await core.command('tag.create', { name: 'flamingo-tag' }, { library: lib });
-  await core.command('tag.apply', { tag: 'flamingo-tag', paths: [join(files, 'zebra-secret-plans.txt')] }, { library: lib });
+  await core.command(
+    'tag.apply',
+    { tag: 'flamingo-tag', paths: [join(files, 'zebra-secret-plans.txt')] },
+    { library: lib },
+  );
   const r = await core.query<{ equal: boolean }>('replay.check', {}, { library: lib });
   t.true(r.equal);
   await core.close();
@@ -47,12 +55,17 @@ test('an encrypted library keeps names and tags out of the file bytes; wrong pas
   const again = await Core.open(dir);
   t.teardown(() => again.close());
   await t.throwsAsync(again.query('tag.list', {}, { library: lib }), { code: 'E_LIBRARY_LOCKED' } as never);
-  await t.throwsAsync(again.command('library.unlock', { ref: lib, passphrase: 'wrong passphrase!' }), { code: 'E_BAD_PASSPHRASE' } as never);
+  await t.throwsAsync(again.command('library.unlock', { ref: lib, passphrase: 'wrong passphrase!' }), {
+    code: 'E_BAD_PASSPHRASE',
+  } as never);
   const list = await again.query<{ name: string; locked: boolean }[]>('library.list', {});
   t.true(list.find((l) => l.name === 'vault')!.locked);
   await again.command('library.unlock', { ref: lib, passphrase: 'correct horse battery' });
   const tags = await again.query<{ name: string }[]>('tag.list', {}, { library: lib });
-  t.deepEqual(tags.map((x) => x.name), ['flamingo-tag']);
+  t.deepEqual(
+    tags.map((x) => x.name),
+    ['flamingo-tag'],
+  );
   const v = await again.query<{ ok: boolean }>('log.verify', {}, { library: lib });
   t.true(v.ok);
 });

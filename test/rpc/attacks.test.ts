@@ -64,7 +64,10 @@ test('1 MiB of random bytes gets the connection closed', survives, async (t, s) 
   raw.sock.write(junk); // no end(): the server must hang up on its own
   await raw.closed();
   const code = firstError(raw.replies)?.code;
-  t.true(code === undefined || ['E_FRAME_TOO_LARGE', 'E_MALFORMED_FRAME', 'E_BAD_REQUEST', 'E_BAD_TOKEN'].includes(code), String(code));
+  t.true(
+    code === undefined || ['E_FRAME_TOO_LARGE', 'E_MALFORMED_FRAME', 'E_BAD_REQUEST', 'E_BAD_TOKEN'].includes(code),
+    String(code),
+  );
 });
 
 test('an unknown operation gets E_UNKNOWN_OP and the connection keeps working', survives, async (t, s) => {

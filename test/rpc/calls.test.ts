@@ -6,9 +6,14 @@ test('200 concurrent calls on one connection each get their own result', async (
   const s = await serve(t);
   const c = await s.connect();
   // Random delays make replies come back out of order; each must still reach its caller.
-  const calls = Array.from({ length: 200 }, (_, i) => c.call('delay', { ms: Math.floor(Math.random() * 20), value: { i, tag: `r${i}` } }));
+  const calls = Array.from({ length: 200 }, (_, i) =>
+    c.call('delay', { ms: Math.floor(Math.random() * 20), value: { i, tag: `r${i}` } }),
+  );
   const results = await Promise.all(calls);
-  t.deepEqual(results, Array.from({ length: 200 }, (_, i) => ({ i, tag: `r${i}` })));
+  t.deepEqual(
+    results,
+    Array.from({ length: 200 }, (_, i) => ({ i, tag: `r${i}` })),
+  );
   t.is(s.server.connections(), 1);
 });
 
@@ -17,7 +22,10 @@ test('a stream delivers every item in order, then ends', async (t) => {
   const c = await s.connect();
   const items: unknown[] = [];
   await c.stream('count', { n: 1000 }, (item) => items.push(item)).done;
-  t.deepEqual(items, Array.from({ length: 1000 }, (_, i) => i));
+  t.deepEqual(
+    items,
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   t.is(await c.call('echo', 'after stream'), 'after stream');
 });
 

@@ -76,16 +76,24 @@ test('frames before a bad one are still delivered', (t) => {
   const got: unknown[] = [];
   const bad = Buffer.from([0xff, 0xff, 0xff, 0xff]);
   t.is(
-    t.throws(() => {
-      for (const v of d.feed(Buffer.concat([encodeFrame('a'), encodeFrame('b'), bad]))) got.push(v);
-    })?.message.includes('over the limit'),
+    t
+      .throws(() => {
+        for (const v of d.feed(Buffer.concat([encodeFrame('a'), encodeFrame('b'), bad]))) got.push(v);
+      })
+      ?.message.includes('over the limit'),
     true,
   );
   t.deepEqual(got, ['a', 'b']);
 });
 
 test('undecodable bodies throw E_MALFORMED_FRAME', (t) => {
-  const bodies = [Buffer.from([0xc1]), Buffer.from([0xc1, 0xc1]), Buffer.from('not msgpack at all'), Buffer.alloc(0), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])];
+  const bodies = [
+    Buffer.from([0xc1]),
+    Buffer.from([0xc1, 0xc1]),
+    Buffer.from('not msgpack at all'),
+    Buffer.alloc(0),
+    Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
+  ];
   for (const body of bodies) {
     t.is(t.throws(() => decodeBody(body), { instanceOf: SdError })?.code, 'E_MALFORMED_FRAME', body.toString('hex'));
     const frame = Buffer.alloc(4 + body.length);

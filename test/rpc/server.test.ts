@@ -56,7 +56,9 @@ test('a stale socket left by a killed daemon is replaced', async (t) => {
 
 test('a second server on a live socket gets E_ALREADY_RUNNING and the first keeps serving', async (t) => {
   const s = await serve(t);
-  const second = await startRpcServer({ socketPath: s.socketPath, token: s.token, handler: testHandler() }).catch((e: unknown) => e);
+  const second = await startRpcServer({ socketPath: s.socketPath, token: s.token, handler: testHandler() }).catch(
+    (e: unknown) => e,
+  );
   t.is(codeOf(second), 'E_ALREADY_RUNNING');
   const c = await s.connect();
   t.is(await c.call('echo', 1), 1);

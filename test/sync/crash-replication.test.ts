@@ -30,7 +30,14 @@ test('kill -9 during replication: the log verifies, replay matches, nothing is d
   const loc = randomUUID();
   la.write(() => la.append('location.added', { id: loc, path: '/on/a', name: 'a', watch: false, rules: {} }));
   // 300 events of 1,000 entries: long enough on the receiving side to be cut in the middle.
-  const rows: EntryTuple[] = Array.from({ length: 300_000 }, (_, i) => [`d${Math.floor(i / 1000)}${SEP}f-${i}.txt`, 0, i, 1.7e12, i + 1, 'text']);
+  const rows: EntryTuple[] = Array.from({ length: 300_000 }, (_, i) => [
+    `d${Math.floor(i / 1000)}${SEP}f-${i}.txt`,
+    0,
+    i,
+    1.7e12,
+    i + 1,
+    'text',
+  ]);
   la.write(() => {
     for (let i = 0; i < rows.length; i += 1000) la.append('entries.upserted', { loc, e: rows.slice(i, i + 1000) });
   });
@@ -60,7 +67,9 @@ test('kill -9 during replication: the log verifies, replay matches, nothing is d
   const lb = b.libraries.resolve(la.id);
   const stored = (lb.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
   t.true(stored >= seen && stored < total, `${stored} events survived of ${total}`);
-  const distinct = (lb.db.prepare('SELECT COUNT(*) AS n FROM (SELECT DISTINCT dev, seq FROM events)').get() as { n: number }).n;
+  const distinct = (
+    lb.db.prepare('SELECT COUNT(*) AS n FROM (SELECT DISTINCT dev, seq FROM events)').get() as { n: number }
+  ).n;
   t.is(distinct, stored, 'no event stored twice');
   t.true((await b.query<{ ok: boolean }>('log.verify', {}, { library: la.id })).ok);
   t.true((await b.query<{ equal: boolean }>('replay.check', {}, { library: la.id })).equal);

@@ -15,8 +15,14 @@ async function node(t: Parameters<typeof tempDir>[0]): Promise<Core> {
   return c;
 }
 
-function link(a: Library, b: Library): { close(): void; sa: FeedSession; sb: FeedSession; ends: [MemoryChannel, MemoryChannel] } {
-  const ends = memoryChannelPair(() => 'a', () => 'b');
+function link(
+  a: Library,
+  b: Library,
+): { close(): void; sa: FeedSession; sb: FeedSession; ends: [MemoryChannel, MemoryChannel] } {
+  const ends = memoryChannelPair(
+    () => 'a',
+    () => 'b',
+  );
   const sa = new FeedSession(a, ends[0]);
   const sb = new FeedSession(b, ends[1]);
   sa.start();
@@ -32,7 +38,8 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
   }
 }
 
-const headsEqual = (a: Library, b: Library): boolean => JSON.stringify([...a.log.heads()].sort()) === JSON.stringify([...b.log.heads()].sort());
+const headsEqual = (a: Library, b: Library): boolean =>
+  JSON.stringify([...a.log.heads()].sort()) === JSON.stringify([...b.log.heads()].sort());
 
 /** B joins A's current library: A adds B to its roster, B creates the empty library. */
 async function join(a: Core, b: Core): Promise<[Library, Library]> {
@@ -102,13 +109,19 @@ test('a forged event is refused and counted; nothing of it is stored', async (t)
   await a.command('library.rename', { name: 'honest' });
   const real = la.log.get(a.device.id, next.seq + 1)!;
   const forged = encodeEvent({ ...decodeEvent(real.bytes), body: { name: 'evil' } });
-  const [evil, victim] = memoryChannelPair(() => 'x', () => 'b');
+  const [evil, victim] = memoryChannelPair(
+    () => 'x',
+    () => 'b',
+  );
   const session = new FeedSession(lb, victim);
   t.teardown(() => evil.close());
   evil.send(Buffer.from(JSON.stringify('garbage')));
   const { pack } = await import('../../src/events/codec.js');
   evil.send(pack({ t: 'events', dev: a.device.id, list: [[forged, real.sig]] }));
-  await until('refusal counted', () => (session.stats.rejected.E_BAD_SIGNATURE ?? 0) === 1 || (session.stats.rejected.E_BAD_SIGNATURE ?? 0) > 0);
+  await until(
+    'refusal counted',
+    () => (session.stats.rejected.E_BAD_SIGNATURE ?? 0) === 1 || (session.stats.rejected.E_BAD_SIGNATURE ?? 0) > 0,
+  );
   t.is(lb.log.headOf(a.device.id).seq, next.seq);
   t.true((session.stats.rejected.E_BAD_FRAME ?? 0) >= 1);
   // An honest link still delivers the real event.

@@ -36,7 +36,8 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
     if (cOpen) await c.close();
   });
   for (const x of [a, b, c]) await x.startPeers('127.0.0.1', 0);
-  for (const x of [b, c]) await x.command('pair.join', { code: (await a.command<{ code: string }>('pair.invite', {})).result!.code });
+  for (const x of [b, c])
+    await x.command('pair.join', { code: (await a.command<{ code: string }>('pair.invite', {})).result!.code });
   const lib = a.libraries.resolve().id;
   const port = a.peers!.port!;
   const refusals = (): Record<string, number> => a.peers!.status().refusals;
@@ -45,13 +46,24 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
   const cId = c.device.id;
   await c.close();
   cOpen = false;
-  t.true(await until(() => !a.peers!.status().peers.some((p) => p.device === cId && p.link !== null)), 'A dropped its link to C');
+  t.true(
+    await until(() => !a.peers!.status().peers.some((p) => p.device === cId && p.link !== null)),
+    'A dropped its link to C',
+  );
 
   /** A raw, authenticated link as member C: the test then writes whatever it likes. */
   const asC = async (): Promise<{ ws: WebSocket; closed: Promise<string> }> => {
     const ws = await dialWs('127.0.0.1', port);
-    const closed = new Promise<string>((r) => ws.once('close', (_code: number, reason: Buffer) => r(reason.toString())));
-    await handshake(ws, { ...cKeys, mode: 'member', isAllowed: () => true, expect: a.device.id, remoteAddress: `127.0.0.1:${port}` });
+    const closed = new Promise<string>((r) =>
+      ws.once('close', (_code: number, reason: Buffer) => r(reason.toString())),
+    );
+    await handshake(ws, {
+      ...cKeys,
+      mode: 'member',
+      isAllowed: () => true,
+      expect: a.device.id,
+      remoteAddress: `127.0.0.1:${port}`,
+    });
     return { ws, closed };
   };
 
@@ -84,9 +96,22 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
   {
     const la = a.libraries.resolve(lib);
     const before = (la.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-    const rows = la.db.prepare('SELECT bytes, sig FROM events WHERE dev = ? ORDER BY seq').all(a.device.id) as { bytes: Buffer; sig: Buffer }[];
+    const rows = la.db.prepare('SELECT bytes, sig FROM events WHERE dev = ? ORDER BY seq').all(a.device.id) as {
+      bytes: Buffer;
+      sig: Buffer;
+    }[];
     const { ws } = await asC();
-    for (let i = 0; i < 3; i++) ws.send(packr.pack([`feed:${lib}`, pack({ t: 'events', dev: a.device.id, list: rows.map((r) => [new Uint8Array(r.bytes), new Uint8Array(r.sig)]) })]));
+    for (let i = 0; i < 3; i++)
+      ws.send(
+        packr.pack([
+          `feed:${lib}`,
+          pack({
+            t: 'events',
+            dev: a.device.id,
+            list: rows.map((r) => [new Uint8Array(r.bytes), new Uint8Array(r.sig)]),
+          }),
+        ]),
+      );
     await new Promise((r) => setTimeout(r, 300));
     t.is((la.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n, before);
     ws.close();
@@ -111,8 +136,12 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
     const before = refusals().E_HANDSHAKE_TIMEOUT ?? 0;
     const s = connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
-    s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-    await new Promise<void>((r) => s.once('data', (d: Buffer) => (d.toString().startsWith('HTTP/1.1 101') ? r() : t.fail(d.toString()))));
+    s.write(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    await new Promise<void>((r) =>
+      s.once('data', (d: Buffer) => (d.toString().startsWith('HTTP/1.1 101') ? r() : t.fail(d.toString()))),
+    );
     let cut = false;
     s.once('close', () => (cut = true));
     s.on('error', () => undefined);
@@ -126,10 +155,16 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
   // The victim's log is intact and the honest member still syncs.
   t.true((await a.query<{ ok: boolean }>('log.verify', {})).ok);
   await a.command('tag.create', { name: 'still-syncing' });
-  t.true(await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()));
+  t.true(
+    await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()),
+  );
   const status = await a.query<{ refusals: Record<string, number> }>('sync.status', {});
   t.like(status.refusals, { E_FRAME_TOO_LARGE: 1, E_FLOOD: 1 });
   // With B: the feeds are level, so the shared documents hold the same changes.
-  const withB = (): { shared: string; behind: number; ahead: number } | undefined => a.peers!.status().peers.find((p) => p.device === b.device.id)?.libraries.find((l) => l.library === lib);
+  const withB = (): { shared: string; behind: number; ahead: number } | undefined =>
+    a
+      .peers!.status()
+      .peers.find((p) => p.device === b.device.id)
+      ?.libraries.find((l) => l.library === lib);
   t.true(await until(() => withB()?.shared === 'in sync'), JSON.stringify(withB()));
 });

@@ -40,12 +40,25 @@ test('garbage, a replayed proof and a stranger are refused and counted; the memb
   g.send(Buffer.from('this is not a handshake'));
   g.send(Buffer.alloc(70_000, 7));
   await closed;
-  t.true(await until(() => (a.peers!.status().refusals.E_BAD_HANDSHAKE ?? 0) + (a.peers!.status().refusals.E_HANDSHAKE ?? 0) > 0));
+  t.true(
+    await until(
+      () => (a.peers!.status().refusals.E_BAD_HANDSHAKE ?? 0) + (a.peers!.status().refusals.E_HANDSHAKE ?? 0) > 0,
+    ),
+  );
 
   // 2. A stranger's key (not on the roster) is refused before any data.
   const stranger = keysFromPem(generateKeys().privatePem);
   const ws = await dialWs('127.0.0.1', port);
-  await t.throwsAsync(handshake(ws, { privateKey: stranger.privateKey, publicKey: stranger.publicKey, mode: 'member', isAllowed: () => true, remoteAddress: 'x' }), { code: 'E_PEER_NOT_ALLOWED' } as never);
+  await t.throwsAsync(
+    handshake(ws, {
+      privateKey: stranger.privateKey,
+      publicKey: stranger.publicKey,
+      mode: 'member',
+      isAllowed: () => true,
+      remoteAddress: 'x',
+    }),
+    { code: 'E_PEER_NOT_ALLOWED' } as never,
+  );
 
   // 3. A replayed proof (recorded from another session) fails: the nonce differs.
   const ws2 = await dialWs('127.0.0.1', port);
@@ -59,5 +72,7 @@ test('garbage, a replayed proof and a stranger are refused and counted; the memb
   // 4. The member still syncs: a tag made on A arrives on B.
   await b.libraries.resolve(lib).sharedOpening;
   await a.command('tag.create', { name: 'still-syncing' });
-  t.true(await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()));
+  t.true(
+    await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()),
+  );
 });

@@ -28,7 +28,10 @@ const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
 test('two library repos linked by a SyncChannel share the library documents and their edits', async (t) => {
   const a = device(t, 'dev-a');
   const b = device(t, 'dev-b');
-  const [ab, ba] = memoryChannelPair(() => 'dev-a', () => 'dev-b');
+  const [ab, ba] = memoryChannelPair(
+    () => 'dev-a',
+    () => 'dev-b',
+  );
   a.net.addChannel(ab);
   b.net.addChannel(ba);
   t.teardown(() => ab.close());
@@ -50,7 +53,10 @@ test('a library repo neither offers nor serves a document outside its library', 
   const bNet = new LinkNetworkAdapter({ readyTimeoutMs: 500 });
   const b = new Repo({ network: [bNet], peerId: 'dev-b' as PeerId });
   t.teardown(() => closeLibraryRepo(b));
-  const [ab, ba] = memoryChannelPair(() => 'dev-a', () => 'dev-b');
+  const [ab, ba] = memoryChannelPair(
+    () => 'dev-a',
+    () => 'dev-b',
+  );
   a.net.addChannel(ab);
   bNet.addChannel(ba);
   t.teardown(() => ab.close());

@@ -13,17 +13,26 @@ function sh(...args: string[]): { ok: boolean; err: string } {
 }
 
 const made = sh('ip', 'netns', 'add', NS);
-const ready = made.ok && sh('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up').ok && sh('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'multicast', 'on').ok && sh('ip', 'netns', 'exec', NS, 'ip', 'route', 'add', '224.0.0.0/4', 'dev', 'lo').ok;
+const ready =
+  made.ok &&
+  sh('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up').ok &&
+  sh('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'multicast', 'on').ok &&
+  sh('ip', 'netns', 'exec', NS, 'ip', 'route', 'add', '224.0.0.0/4', 'dev', 'lo').ok;
 test.after.always(() => {
   if (made.ok) sh('ip', 'netns', 'del', NS);
 });
 
 if (!ready) {
   // The one skip this project allows: it says why, at run time.
-  test.skip(`mDNS discovery (skipped: cannot create a network namespace here: ${made.err || 'ip netns failed'})`, () => undefined);
+  test.skip(`mDNS discovery (skipped: cannot create a network namespace here: ${made.err || 'ip netns failed'})`, () =>
+    undefined);
 } else {
   test('two paired devices that forgot each other find each other again by mDNS, inside a private namespace', (t) => {
-    const r = spawnSync('ip', ['netns', 'exec', NS, process.execPath, CHILD], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, SD_MDNS: 'on' } });
+    const r = spawnSync('ip', ['netns', 'exec', NS, process.execPath, CHILD], {
+      encoding: 'utf8',
+      timeout: 90_000,
+      env: { ...process.env, SD_MDNS: 'on' },
+    });
     t.is(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { found: boolean; synced: boolean };
     t.true(out.found, 'the devices linked without a saved address');

@@ -41,17 +41,28 @@ test('three devices converge after any sequence of concurrent edits and partitio
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
       runs++;
-      const cores = [await Core.open(tempDir(t), { services: false }), await Core.open(tempDir(t), { services: false }), await Core.open(tempDir(t), { services: false })];
+      const cores = [
+        await Core.open(tempDir(t), { services: false }),
+        await Core.open(tempDir(t), { services: false }),
+        await Core.open(tempDir(t), { services: false }),
+      ];
       try {
         const la = cores[0]!.libraries.resolve();
-        for (const c of cores.slice(1)) la.write(() => la.append('device.added', { dev: c.device.id, pubkey: c.device.publicKey, name: c.device.name }));
+        for (const c of cores.slice(1))
+          la.write(() =>
+            la.append('device.added', { dev: c.device.id, pubkey: c.device.publicKey, name: c.device.name }),
+          );
         const libs: Library[] = [la];
-        for (const c of cores.slice(1)) libs.push(await c.libraries.join(la.id, { dev: cores[0]!.device.id, pubkey: cores[0]!.device.publicKey }));
+        for (const c of cores.slice(1))
+          libs.push(await c.libraries.join(la.id, { dev: cores[0]!.device.id, pubkey: cores[0]!.device.publicKey }));
         const links = new Map<string, MemoryChannel[]>();
         const connect = (a: number, b: number): void => {
           const key = `${Math.min(a, b)}-${Math.max(a, b)}`;
           if (a === b || links.has(key)) return;
-          const ends = memoryChannelPair(() => String(a), () => String(b));
+          const ends = memoryChannelPair(
+            () => String(a),
+            () => String(b),
+          );
           new FeedSession(libs[a]!, ends[0]).start();
           new FeedSession(libs[b]!, ends[1]).start();
           links.set(key, ends);
@@ -74,10 +85,22 @@ test('three devices converge after any sequence of concurrent edits and partitio
             const c = cores[o.node]!;
             const lib = libs[o.node]!;
             if (o.k === 'rename-lib') await c.command('library.rename', { name: o.name }, { library: la.id });
-            else if (o.k === 'tag') await c.command('tag.create', { name: `${o.name}-${o.node}-${runs}-${Math.random().toString(36).slice(2, 6)}` }, { library: la.id });
+            else if (o.k === 'tag')
+              await c.command(
+                'tag.create',
+                { name: `${o.name}-${o.node}-${runs}-${Math.random().toString(36).slice(2, 6)}` },
+                { library: la.id },
+              );
             else {
               const any = lib.db.prepare('SELECT id FROM tags ORDER BY id LIMIT 1').get() as { id: string } | undefined;
-              if (any) await c.command('tag.rename', { tag: any.id, name: `${o.name}-${Math.random().toString(36).slice(2, 6)}` }, { library: la.id }).catch(() => undefined);
+              if (any)
+                await c
+                  .command(
+                    'tag.rename',
+                    { tag: any.id, name: `${o.name}-${Math.random().toString(36).slice(2, 6)}` },
+                    { library: la.id },
+                  )
+                  .catch(() => undefined);
             }
           }
           await new Promise((r) => setImmediate(r));
@@ -85,7 +108,9 @@ test('three devices converge after any sequence of concurrent edits and partitio
         connect(0, 1);
         connect(1, 2);
         connect(0, 2);
-        const converged = await until(() => libs.every((l) => heads(l) === heads(la)) && new Set(libs.map((l) => checksums(l.db).total)).size === 1);
+        const converged = await until(
+          () => libs.every((l) => heads(l) === heads(la)) && new Set(libs.map((l) => checksums(l.db).total)).size === 1,
+        );
         if (!converged) return false;
         for (const c of cores) {
           const v = await c.query<{ ok: boolean }>('log.verify', {}, { library: la.id });
@@ -97,7 +122,11 @@ test('three devices converge after any sequence of concurrent edits and partitio
         for (const c of cores) await c.close();
       }
     }),
-    { numRuns: Number(process.env.PROPERTY_RUNS ?? 6), seed: Number(process.env.PROPERTY_SEED ?? 42), endOnFailure: true },
+    {
+      numRuns: Number(process.env.PROPERTY_RUNS ?? 6),
+      seed: Number(process.env.PROPERTY_SEED ?? 42),
+      endOnFailure: true,
+    },
   );
   t.true(runs >= 6 || !!process.env.PROPERTY_RUNS);
 });

@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import type { Repo } from '@automerge/automerge-repo';
-import { closeLibraryRepo, createLibraryDocs, openLibraryDocs, openLibraryRepo, type ChangeSet, type LibraryDocs } from '../../src/sync/shared-docs.js';
+import {
+  closeLibraryRepo,
+  createLibraryDocs,
+  openLibraryDocs,
+  openLibraryRepo,
+  type ChangeSet,
+  type LibraryDocs,
+} from '../../src/sync/shared-docs.js';
 import { assignTags, noteOf, putTag, setNote, tagsOfContent, type TagAssignment } from '../../src/sync/shared-edits.js';
 import { ASSIGN_SHARDS, DOC_NAMES } from '../../src/sync/shared-schema.js';
 
@@ -54,7 +61,10 @@ async function pair(t: ExecutionContext): Promise<{ a: LibraryDocs; b: LibraryDo
 test('device B receives the library documents through change bytes alone', async (t) => {
   const { a, b } = await pair(t);
   t.is(b.doc('root').name, 'home');
-  t.deepEqual({ ...b.doc('root').docs }, Object.fromEntries(DOC_NAMES.filter((n) => n !== 'root').map((n) => [n, a.urls[n]])));
+  t.deepEqual(
+    { ...b.doc('root').docs },
+    Object.fromEntries(DOC_NAMES.filter((n) => n !== 'root').map((n) => [n, a.urls[n]])),
+  );
   for (const name of DOC_NAMES) t.deepEqual(b.handle(name).heads(), a.handle(name).heads(), name);
 });
 
@@ -88,7 +98,10 @@ test('a tag renamed differently on two devices shows the same winner on both', a
 test('applying the same change bytes twice is a no-op', async (t) => {
   const { a, b } = await pair(t);
   const content = cid('c');
-  const set: ChangeSet = { ...setNote(a, content, 'holiday, 2019'), ...assignTags(a, [{ contentId: content, tagId: 't1', assigned: true }]) };
+  const set: ChangeSet = {
+    ...setNote(a, content, 'holiday, 2019'),
+    ...assignTags(a, [{ contentId: content, tagId: 't1', assigned: true }]),
+  };
   t.deepEqual(b.apply(set).sort(), ['assign-c', 'notes']);
   const heads = b.handle('notes').heads();
   t.deepEqual(b.apply(set), [], 'nothing moved the second time');
@@ -100,15 +113,20 @@ test('applying the same change bytes twice is a no-op', async (t) => {
 test('a bulk edit of 10,000 assignments makes one change per touched shard, in under 2 s', async (t) => {
   const { a, b } = await pair(t);
   const edits: TagAssignment[] = [];
-  for (let i = 0; i < 10_000; i++) edits.push({ contentId: cid('0123456789abcdef'[i % 16]!), tagId: `tag-${i % 7}`, assigned: true });
+  for (let i = 0; i < 10_000; i++)
+    edits.push({ contentId: cid('0123456789abcdef'[i % 16]!), tagId: `tag-${i % 7}`, assigned: true });
   const started = performance.now();
   const set = assignTags(a, edits, 'index batch');
   const took = performance.now() - started;
   const applyStart = performance.now();
   b.apply(set);
   const applyTook = performance.now() - applyStart;
-  t.log(`bulk assign 10,000 -> ${Object.keys(set).length} changes: ${took.toFixed(0)} ms; applied on B in ${applyTook.toFixed(0)} ms`);
-  console.log(`shared-docs bulk: 10,000 assignments in ${took.toFixed(0)} ms (one change per shard), applied on peer in ${applyTook.toFixed(0)} ms`);
+  t.log(
+    `bulk assign 10,000 -> ${Object.keys(set).length} changes: ${took.toFixed(0)} ms; applied on B in ${applyTook.toFixed(0)} ms`,
+  );
+  console.log(
+    `shared-docs bulk: 10,000 assignments in ${took.toFixed(0)} ms (one change per shard), applied on peer in ${applyTook.toFixed(0)} ms`,
+  );
   t.deepEqual(Object.keys(set).sort(), [...ASSIGN_SHARDS].sort());
   for (const shard of ASSIGN_SHARDS) t.is(set[shard]!.length, 1, shard);
   t.true(took < 2000, `took ${took.toFixed(0)} ms`);
@@ -123,7 +141,11 @@ test('after closing and reopening the SQLite files, the documents and their cont
   const { a, b, devA, devB } = await pair(t);
   const content = cid('4');
   const tagId = randomUUID();
-  const set = { ...putTag(a, tagId, { name: 'work' }), ...assignTags(a, [{ contentId: content, tagId, assigned: true }]), ...setNote(a, content, 'draft') };
+  const set = {
+    ...putTag(a, tagId, { name: 'work' }),
+    ...assignTags(a, [{ contentId: content, tagId, assigned: true }]),
+    ...setNote(a, content, 'draft'),
+  };
   b.apply(set);
   const urls = a.urls;
   await devA.close();

@@ -30,8 +30,17 @@ test('two devices sync a feed and concurrent tags over an authenticated WebRTC l
   const la = a.libraries.resolve();
   la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
   const loc = randomUUID();
-  la.write(() => la.append('location.added', { id: loc, path: '/nowhere/on/b', name: 'a-files', watch: false, rules: {} }));
-  const rows: EntryTuple[] = Array.from({ length: 20_000 }, (_, i) => [`d${i % 100}${SEP}f-${i}.txt`, 0, i, 1.7e12, i + 1, 'text']);
+  la.write(() =>
+    la.append('location.added', { id: loc, path: '/nowhere/on/b', name: 'a-files', watch: false, rules: {} }),
+  );
+  const rows: EntryTuple[] = Array.from({ length: 20_000 }, (_, i) => [
+    `d${i % 100}${SEP}f-${i}.txt`,
+    0,
+    i,
+    1.7e12,
+    i + 1,
+    'text',
+  ]);
   la.write(() => {
     for (let i = 0; i < rows.length; i += 1000) la.append('entries.upserted', { loc, e: rows.slice(i, i + 1000) });
   });
@@ -45,8 +54,18 @@ test('two devices sync a feed and concurrent tags over an authenticated WebRTC l
   const [ta, tb] = await Promise.all([ra.transport, rb.transport]);
   const roster = (lib: typeof la) => (_pub: Uint8Array, peer: string) => !!lib.keyOf(peer);
   const [linkA, linkB] = await Promise.all([
-    openPeerLink(ta, { privateKey: a.device.privateKey, publicKey: a.device.publicKey, isAllowed: roster(la), expectPeerId: b.device.id }),
-    openPeerLink(tb, { privateKey: b.device.privateKey, publicKey: b.device.publicKey, isAllowed: roster(lb), expectPeerId: a.device.id }),
+    openPeerLink(ta, {
+      privateKey: a.device.privateKey,
+      publicKey: a.device.publicKey,
+      isAllowed: roster(la),
+      expectPeerId: b.device.id,
+    }),
+    openPeerLink(tb, {
+      privateKey: b.device.privateKey,
+      publicKey: b.device.publicKey,
+      isAllowed: roster(lb),
+      expectPeerId: a.device.id,
+    }),
   ]);
   t.teardown(() => (linkA.close('test over'), linkB.close('test over')));
   t.is(linkA.kind, 'webrtc');
@@ -61,7 +80,12 @@ test('two devices sync a feed and concurrent tags over an authenticated WebRTC l
   await lb.sharedOpening;
   await a.command('tag.create', { name: 'from-a' });
   await b.command('tag.create', { name: 'from-b' }, { library: la.id });
-  await until('tags on both sides', () => heads(la) === heads(lb) && [la, lb].every((l) => (l.db.prepare('SELECT COUNT(*) AS n FROM tags').get() as { n: number }).n === 2));
+  await until(
+    'tags on both sides',
+    () =>
+      heads(la) === heads(lb) &&
+      [la, lb].every((l) => (l.db.prepare('SELECT COUNT(*) AS n FROM tags').get() as { n: number }).n === 2),
+  );
   t.is(checksums(la.db).total, checksums(lb.db).total);
   for (const c of [a, b]) t.true((await c.query<{ ok: boolean }>('log.verify', {}, { library: la.id })).ok);
 });

@@ -15,7 +15,10 @@ test('device id is base32 of the first 20 bytes of BLAKE3(public key), as the ev
   t.is(id, deviceIdOf(d.publicKey));
 });
 
-for (const [name, pair] of [['memory', async (t: Parameters<typeof memPair>[0]) => memPair(t)], ['WebSocket', wsPair]] as const) {
+for (const [name, pair] of [
+  ['memory', async (t: Parameters<typeof memPair>[0]) => memPair(t)],
+  ['WebSocket', wsPair],
+] as const) {
   test(`handshake succeeds both ways and each side learns the other's device id (${name})`, async (t) => {
     const [ta, tb] = await pair(t);
     const da = device();
@@ -83,7 +86,10 @@ test('dialing an expected device that answers with another key fails with E_UNEX
 test('an asynchronous roster check can refuse, and the stranger learns why', async (t) => {
   const [ta, tb] = memPair(t);
   const stranger = openPeerLink(faulty(ta), linkOpts(device()));
-  const refused = openPeerLink(tb, linkOpts(device(), { isAllowed: () => new Promise((r) => setTimeout(() => r(false), 30)) }));
+  const refused = openPeerLink(
+    tb,
+    linkOpts(device(), { isAllowed: () => new Promise((r) => setTimeout(() => r(false), 30)) }),
+  );
   const [rs, rr] = await Promise.allSettled([stranger, refused]);
   t.is(((rs as PromiseRejectedResult).reason as SdError).code, 'E_PEER_NOT_ALLOWED');
   t.is(((rr as PromiseRejectedResult).reason as SdError).code, 'E_PEER_NOT_ALLOWED');

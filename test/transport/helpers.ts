@@ -50,7 +50,11 @@ export function memPair(t: ExecutionContext): [MessageTransport, MessageTranspor
   return p;
 }
 
-export async function linkPair(t: ExecutionContext, [ta, tb]: [MessageTransport, MessageTransport], extra: Partial<OpenPeerLinkOptions> = {}): Promise<[PeerLink, PeerLink, Device, Device]> {
+export async function linkPair(
+  t: ExecutionContext,
+  [ta, tb]: [MessageTransport, MessageTransport],
+  extra: Partial<OpenPeerLinkOptions> = {},
+): Promise<[PeerLink, PeerLink, Device, Device]> {
   const da = device();
   const db = device();
   const [a, b] = await Promise.all([openPeerLink(ta, linkOpts(da, extra)), openPeerLink(tb, linkOpts(db, extra))]);
@@ -62,7 +66,13 @@ export async function linkPair(t: ExecutionContext, [ta, tb]: [MessageTransport,
  * Sends `count` messages of mixed sizes (mostly small, some up to `maxSize`) as fast as the
  * link accepts them, and checks that every byte arrives in order, comparing running hashes.
  */
-export async function burst(t: ExecutionContext, a: PeerLink, b: PeerLink, count: number, maxSize: number): Promise<{ ms: number; bytes: number }> {
+export async function burst(
+  t: ExecutionContext,
+  a: PeerLink,
+  b: PeerLink,
+  count: number,
+  maxSize: number,
+): Promise<{ ms: number; bytes: number }> {
   const rnd = prng(2024);
   const pool = new Uint8Array(maxSize + 8);
   const fill = prng(99);
@@ -77,7 +87,8 @@ export async function burst(t: ExecutionContext, a: PeerLink, b: PeerLink, count
     b.on('close', (r) => reject(new Error(`link closed mid-burst: ${r}`)));
     b.on('message', (ch, m) => {
       const idx = m.length >= 4 ? new DataView(m.buffer, m.byteOffset).getUint32(0) : -1;
-      if (!firstError && (idx !== received || ch !== channels[received % 3])) firstError = `message ${received} arrived as #${idx} on ${ch}`;
+      if (!firstError && (idx !== received || ch !== channels[received % 3]))
+        firstError = `message ${received} arrived as #${idx} on ${ch}`;
       got.update(m);
       receivedBytes += m.length;
       if (++received === count) resolve();
@@ -87,7 +98,14 @@ export async function burst(t: ExecutionContext, a: PeerLink, b: PeerLink, count
   let bytes = 0;
   for (let i = 0; i < count; i++) {
     const r = rnd();
-    const size = i === 0 ? maxSize : r < 0.97 ? 4 + ((rnd() * 4096) | 0) : r < 0.995 ? 4096 + ((rnd() * 256 * 1024) | 0) : 256 * 1024 + ((rnd() * (maxSize - 256 * 1024)) | 0);
+    const size =
+      i === 0
+        ? maxSize
+        : r < 0.97
+          ? 4 + ((rnd() * 4096) | 0)
+          : r < 0.995
+            ? 4096 + ((rnd() * 256 * 1024) | 0)
+            : 256 * 1024 + ((rnd() * (maxSize - 256 * 1024)) | 0);
     const off = (rnd() * 8) | 0;
     const m = pool.slice(off, off + size);
     new DataView(m.buffer).setUint32(0, i);

@@ -6,7 +6,9 @@ test('WebSocket on 127.0.0.1: 10,000 messages of mixed sizes up to 4 MiB, sent i
   const [a, b] = await linkPair(t, await wsPair(t));
   t.is(a.kind, 'lan-ws');
   const { ms, bytes } = await burst(t, a, b, 10_000, 4 * 1024 * 1024);
-  t.log(`${(bytes / 1e6).toFixed(0)} MB in ${(ms / 1000).toFixed(1)} s = ${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`);
+  t.log(
+    `${(bytes / 1e6).toFixed(0)} MB in ${(ms / 1000).toFixed(1)} s = ${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`,
+  );
 });
 
 test('a lossy, duplicating, reordering transport still yields every link message in order', async (t) => {
@@ -65,7 +67,9 @@ test('close reasons surface on both sides (WebSocket), and a cut transport repor
 test('numeric and named channels keep apart and in order', async (t) => {
   const [a, b] = await linkPair(t, memPair(t));
   const got: string[] = [];
-  const done = new Promise<void>((r) => b.on('message', (ch, m) => (got.push(`${ch}=${Buffer.from(m).toString()}`), got.length === 4 && r())));
+  const done = new Promise<void>((r) =>
+    b.on('message', (ch, m) => (got.push(`${ch}=${Buffer.from(m).toString()}`), got.length === 4 && r())),
+  );
   a.send(0, Buffer.from('x'));
   a.send('feed:lib1', Buffer.from('y'));
   a.send('am:lib1', new Uint8Array(0));

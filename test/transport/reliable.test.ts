@@ -50,7 +50,9 @@ test('delivers 2,000 messages exactly once, in order, over 20% drop, duplicates 
   t.is(got.digest('hex'), sent.digest('hex'));
   t.true(fa.faults.dropped > 100 && fb.faults.dropped > 10, 'the faults really happened');
   t.true(a.stats.retransmits > 0 && b.stats.duplicates > 0);
-  t.log(`dropped ${fa.faults.dropped}/${fb.faults.dropped}, retransmits ${a.stats.retransmits}, duplicates seen ${b.stats.duplicates}`);
+  t.log(
+    `dropped ${fa.faults.dropped}/${fb.faults.dropped}, retransmits ${a.stats.retransmits}, duplicates seen ${b.stats.duplicates}`,
+  );
 });
 
 test('reassembles a 16 MiB message and keeps the receiver within the window', async (t) => {

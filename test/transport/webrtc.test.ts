@@ -6,7 +6,9 @@ test('WebRTC on 127.0.0.1: 10,000 messages of mixed sizes up to 4 MiB, sent in a
   t.is(a.kind, 'webrtc');
   const { ms, bytes } = await burst(t, a, b, 10_000, 4 * 1024 * 1024);
   const s = a.stats();
-  t.log(`${(bytes / 1e6).toFixed(0)} MB in ${(ms / 1000).toFixed(1)} s = ${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s; retransmits ${s.retransmits}, srtt ${s.srttMs.toFixed(1)} ms`);
+  t.log(
+    `${(bytes / 1e6).toFixed(0)} MB in ${(ms / 1000).toFixed(1)} s = ${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s; retransmits ${s.retransmits}, srtt ${s.srttMs.toFixed(1)} ms`,
+  );
 });
 
 test('WebRTC: the close reason surfaces on both sides', async (t) => {

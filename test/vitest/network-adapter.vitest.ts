@@ -21,7 +21,11 @@ runNetworkAdapterTests(async () => {
   // The suite leaves the third peer unconnected in two-peer tests: do not wait long for its hello.
   const opts = { readyTimeoutMs: 200 };
   const adapters = [new LinkNetworkAdapter(opts), new LinkNetworkAdapter(opts), new LinkNetworkAdapter(opts)] as const;
-  const channels = [...link(adapters[0], adapters[1]), ...link(adapters[0], adapters[2]), ...link(adapters[1], adapters[2])];
+  const channels = [
+    ...link(adapters[0], adapters[1]),
+    ...link(adapters[0], adapters[2]),
+    ...link(adapters[1], adapters[2]),
+  ];
   const teardown = (): void => {
     for (const ch of channels) ch.close();
     for (const a of adapters) a.disconnect();
@@ -56,7 +60,10 @@ describe('LinkNetworkAdapter hello', () => {
     const errors: string[] = [];
     const a = new LinkNetworkAdapter({ onProtocolError: (e: SdError) => errors.push(e.code) });
     const b = new LinkNetworkAdapter();
-    const [ab, ba] = memoryChannelPair(() => 'a', () => 'b');
+    const [ab, ba] = memoryChannelPair(
+      () => 'a',
+      () => 'b',
+    );
     a.addChannel(ab);
     b.addChannel(ba);
     a.connect('a' as PeerId);
@@ -76,7 +83,16 @@ describe('LinkNetworkAdapter hello', () => {
   it('announces the peer once when two links reach it, and keeps it while one link remains', async () => {
     const a = new LinkNetworkAdapter();
     const b = new LinkNetworkAdapter();
-    const pairs = [memoryChannelPair(() => 'a', () => 'b'), memoryChannelPair(() => 'a', () => 'b')];
+    const pairs = [
+      memoryChannelPair(
+        () => 'a',
+        () => 'b',
+      ),
+      memoryChannelPair(
+        () => 'a',
+        () => 'b',
+      ),
+    ];
     for (const [ab, ba] of pairs) {
       a.addChannel(ab);
       b.addChannel(ba);

@@ -43,7 +43,12 @@ describe('SqliteStorageAdapter key encoding', () => {
       expect(await a.loadRange(['doc'])).toStrictEqual([{ key: ['doc', 'x'], data: one }]);
       expect(await a.load(['doc/x'])).toStrictEqual(new Uint8Array([2]));
       await a.removeRange(['doc']);
-      expect((await a.loadRange([])).map((c) => c.key)).toStrictEqual([['doc/x'], ['doc.', 'y'], ['doc0', 'z'], ['docx']]);
+      expect((await a.loadRange([])).map((c) => c.key)).toStrictEqual([
+        ['doc/x'],
+        ['doc.', 'y'],
+        ['doc0', 'z'],
+        ['docx'],
+      ]);
     } finally {
       cleanup();
     }
@@ -54,7 +59,7 @@ describe('SqliteStorageAdapter key encoding', () => {
     try {
       new SqliteStorageAdapter(db);
       const plan = db
-        .prepare("EXPLAIN QUERY PLAN SELECT key, data FROM automerge_store WHERE key = ? OR (key >= ? AND key < ?)")
+        .prepare('EXPLAIN QUERY PLAN SELECT key, data FROM automerge_store WHERE key = ? OR (key >= ? AND key < ?)')
         .all('a', 'a/', 'a0') as { detail: string }[];
       const details = plan.map((p) => p.detail).join('\n');
       expect(details).toMatch(/USING INDEX|USING PRIMARY KEY|MULTI-INDEX/);

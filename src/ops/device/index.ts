@@ -11,12 +11,19 @@ export const renameDevice = defineCommand({
   input: z.object({ name: Name }),
   preview: ({ core }, { name }) => ({
     summary: `rename this device "${core.device.name}" to "${name}"`,
-    changes: core.libraries.list().map((l) => ({ op: 'update', target: `device ${core.device.id.slice(0, 8)} in library "${l.name}"`, detail: `"${core.device.name}" -> "${name}"` })),
+    changes: core.libraries.list().map((l) => ({
+      op: 'update',
+      target: `device ${core.device.id.slice(0, 8)} in library "${l.name}"`,
+      detail: `"${core.device.name}" -> "${name}"`,
+    })),
   }),
   commit: ({ core }, plan) => {
     const name = plan.input.name;
     // The library of --library first, so the audit records the verify there.
-    const libs = [core.libraries.resolve(plan.library ?? undefined), ...core.libraries.list().filter((l) => l.id !== plan.library)];
+    const libs = [
+      core.libraries.resolve(plan.library ?? undefined),
+      ...core.libraries.list().filter((l) => l.id !== plan.library),
+    ];
     for (const lib of libs) lib.write(() => lib.append('device.renamed', { name }));
     saveDeviceName(core.dataDir, name);
     core.device.name = name;
@@ -24,7 +31,8 @@ export const renameDevice = defineCommand({
   },
   verify: ({ core }, plan) =>
     core.libraries.list().map((l) => {
-      const row = l.ro.prepare('SELECT name FROM devices WHERE dev = ?').get(core.device.id) as { name: string } | undefined;
+      const row = l.ro.prepare('SELECT name FROM devices WHERE dev = ?').get(core.device.id) as
+        { name: string } | undefined;
       return check(row?.name === plan.input.name, `device name in library "${l.name}"`, row?.name);
     }),
 });

@@ -23,7 +23,9 @@ export interface LibraryHealth {
   advice: string[];
 }
 
-export async function doctor(dataDir: string): Promise<{ dataDir: string; device: string | null; ok: boolean; libraries: LibraryHealth[] }> {
+export async function doctor(
+  dataDir: string,
+): Promise<{ dataDir: string; device: string | null; ok: boolean; libraries: LibraryHealth[] }> {
   await initHashing();
   let self: string | null = null;
   try {
@@ -32,7 +34,11 @@ export async function doctor(dataDir: string): Promise<{ dataDir: string; device
     self = null;
   }
   const dir = join(dataDir, 'libraries');
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9a-f-]{36}\.db$/.test(f)).sort() : [];
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => /^[0-9a-f-]{36}\.db$/.test(f))
+        .sort()
+    : [];
   const libraries: LibraryHealth[] = [];
   for (const f of files) libraries.push(await checkOne(join(dir, f), f.slice(0, 36), self));
   const ok = libraries.every((l) => l.opens && l.integrity.length === 0 && (l.badEvents ?? 0) === 0);
@@ -40,7 +46,18 @@ export async function doctor(dataDir: string): Promise<{ dataDir: string; device
 }
 
 async function checkOne(file: string, id: string, self: string | null): Promise<LibraryHealth> {
-  const h: LibraryHealth = { file, library: id, name: null, opens: false, integrity: [], events: null, badEvents: null, firstBad: null, ownFeedDamaged: false, advice: [] };
+  const h: LibraryHealth = {
+    file,
+    library: id,
+    name: null,
+    opens: false,
+    integrity: [],
+    events: null,
+    badEvents: null,
+    firstBad: null,
+    ownFeedDamaged: false,
+    advice: [],
+  };
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
@@ -56,8 +73,15 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
     const rows = db.pragma('quick_check(20)') as { quick_check: string }[];
     h.integrity = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
     h.opens = true;
-    h.name ??= (db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as { value: string } | undefined)?.value ?? null;
-    const keys = new Map((db.prepare('SELECT dev, pubkey FROM devices').all() as { dev: string; pubkey: Buffer }[]).map((r) => [r.dev, new Uint8Array(r.pubkey)]));
+    h.name ??=
+      (db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as { value: string } | undefined)?.value ??
+      null;
+    const keys = new Map(
+      (db.prepare('SELECT dev, pubkey FROM devices').all() as { dev: string; pubkey: Buffer }[]).map((r) => [
+        r.dev,
+        new Uint8Array(r.pubkey),
+      ]),
+    );
     const r = verifyLog(db, id, (d) => keys.get(d));
     h.events = r.events;
     h.badEvents = r.bad;
@@ -70,11 +94,22 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
   } finally {
     db?.close();
   }
-  if (!h.opens) h.advice.push('SQLite cannot read this file: restore it from a backup; if the library is shared, rejoin it from a peer (`sd pair join`) to get every feed back, except events of this device that no peer has');
-  else if (h.integrity.length) h.advice.push('the file has damaged pages: the log may still verify; export what verifies and rebuild the projections with a replay');
+  if (!h.opens)
+    h.advice.push(
+      'SQLite cannot read this file: restore it from a backup; if the library is shared, rejoin it from a peer (`sd pair join`) to get every feed back, except events of this device that no peer has',
+    );
+  else if (h.integrity.length)
+    h.advice.push(
+      'the file has damaged pages: the log may still verify; export what verifies and rebuild the projections with a replay',
+    );
   if (h.badEvents) {
-    h.advice.push(h.ownFeedDamaged ? `this device's own feed is damaged from ${h.firstBad}: those events cannot be invented; a peer that received them before the damage can send them back` : 'events of another device are damaged: delete them from the bad one on and a peer resends that feed');
+    h.advice.push(
+      h.ownFeedDamaged
+        ? `this device's own feed is damaged from ${h.firstBad}: those events cannot be invented; a peer that received them before the damage can send them back`
+        : 'events of another device are damaged: delete them from the bad one on and a peer resends that feed',
+    );
   }
-  if (h.opens && !h.integrity.length && !h.badEvents) h.advice.push('healthy; projections can always be rebuilt from this log (`sd replay --check`)');
+  if (h.opens && !h.integrity.length && !h.badEvents)
+    h.advice.push('healthy; projections can always be rebuilt from this log (`sd replay --check`)');
   return h;
 }

@@ -10,20 +10,32 @@ import type { Step } from './steps.js';
 const BATCH = 1000;
 
 function rulesOf(lib: Library, loc: string): { path: string; rules: WalkRules } | undefined {
-  const r = lib.db.prepare('SELECT path, rules FROM locations WHERE id = ?').get(loc) as { path: string; rules: string } | undefined;
+  const r = lib.db.prepare('SELECT path, rules FROM locations WHERE id = ?').get(loc) as
+    { path: string; rules: string } | undefined;
   return r && { path: r.path, rules: JSON.parse(r.rules) as WalkRules };
 }
 
-const indexed = (lib: Library, loc: string, key: string): boolean => !!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? AND key = ?').get(loc, key);
+const indexed = (lib: Library, loc: string, key: string): boolean =>
+  !!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? AND key = ?').get(loc, key);
 
 /** Entries for a path and (for a folder) everything below it that the location's rules index. */
 function treeTuples(abs: string, key: string, rules: WalkRules): EntryTuple[] {
   const st = lstat(abs);
   if (!st) return [];
   const name = abs.slice(abs.lastIndexOf('/') + 1);
-  const root = tupleOf(key, { relPath: '', name, isDir: st.isDirectory() && !st.isSymbolicLink(), isSymlink: st.isSymbolicLink(), size: st.isDirectory() ? 0 : st.size, mtimeMs: st.mtimeMs, inode: BigInt(st.ino), dev: BigInt(st.dev) });
+  const root = tupleOf(key, {
+    relPath: '',
+    name,
+    isDir: st.isDirectory() && !st.isSymbolicLink(),
+    isSymlink: st.isSymbolicLink(),
+    size: st.isDirectory() ? 0 : st.size,
+    mtimeMs: st.mtimeMs,
+    inode: BigInt(st.ino),
+    dev: BigInt(st.dev),
+  });
   const out = [root];
-  if (root[1] === 1) for (const b of walkSync(abs, rules)) for (const e of b.entries) out.push(tupleOf(key + SEP + toKey(e.relPath), e));
+  if (root[1] === 1)
+    for (const b of walkSync(abs, rules)) for (const e of b.entries) out.push(tupleOf(key + SEP + toKey(e.relPath), e));
   return out;
 }
 
@@ -37,7 +49,16 @@ export function syncPath(lib: Library, loc: string, key: string, abs: string, ci
   if (!l) return [];
   const tuples = indexable(l.rules, key.split(SEP).join('/')) ? treeTuples(abs, key, l.rules) : [];
   const have = new Map<string, { t: number; size: number; mtime: number; inode: number; cid: string | null }>();
-  const rows = lib.db.prepare('SELECT key, t, size, mtime, inode, cid FROM entries WHERE loc = ? AND (key = ? OR (key > ? AND key < ?))').all(loc, key, key + SEP, key + '\u0002') as { key: string; t: number; size: number; mtime: number; inode: number; cid: string | null }[];
+  const rows = lib.db
+    .prepare('SELECT key, t, size, mtime, inode, cid FROM entries WHERE loc = ? AND (key = ? OR (key > ? AND key < ?))')
+    .all(loc, key, key + SEP, key + '\u0002') as {
+    key: string;
+    t: number;
+    size: number;
+    mtime: number;
+    inode: number;
+    cid: string | null;
+  }[];
   for (const r of rows) have.set(r.key, r);
   const want = new Map(tuples.map((t) => [t[0], t[1]]));
   const gone = [...have.keys()].filter((k) => want.get(k) !== have.get(k)!.t);
@@ -47,12 +68,24 @@ export function syncPath(lib: Library, loc: string, key: string, abs: string, ci
     const h = have.get(t[0]);
     return !h || goneSet.has(t[0]) || h.size !== t[2] || h.mtime !== t[3] || h.inode !== Number(t[4]);
   });
-  for (let i = 0; i < changed.length; i += BATCH) lib.append('entries.upserted', { loc, e: changed.slice(i, i + BATCH) });
+  for (let i = 0; i < changed.length; i += BATCH)
+    lib.append('entries.upserted', { loc, e: changed.slice(i, i + BATCH) });
   if (cids && tuples.length) {
     const sizes = new Map(tuples.map((t) => [t[0], t[2]]));
     const ids = cids.items
-      .map((it) => [it[0] === '' ? key : key + SEP + toKey(it[0]), it[4], it[5], it[2]] as [string, string | null, string, number])
-      .filter((x): x is [string, string, string, number] => x[1] !== null && sizes.get(x[0]) === x[3] && (goneSet.has(x[0]) || have.get(x[0])?.cid !== x[1]));
+      .map(
+        (it) =>
+          [it[0] === '' ? key : key + SEP + toKey(it[0]), it[4], it[5], it[2]] as [
+            string,
+            string | null,
+            string,
+            number,
+          ],
+      )
+      .filter(
+        (x): x is [string, string, string, number] =>
+          x[1] !== null && sizes.get(x[0]) === x[3] && (goneSet.has(x[0]) || have.get(x[0])?.cid !== x[1]),
+      );
     for (let i = 0; i < ids.length; i += BATCH) lib.append('entries.identified', { loc, ids: ids.slice(i, i + BATCH) });
   }
   return tuples.filter((t) => t[1] === 1).map((t) => t[0]);
@@ -65,7 +98,8 @@ export function appendStepEvents(lib: Library, s: Step, touched: Map<string, Set
     for (const k of keys) set.add(k);
   };
   if (s.k === 'delete') {
-    if (s.fromLoc && indexed(lib, s.fromLoc, s.fromKey!)) lib.append('entries.deleted', { loc: s.fromLoc, keys: [s.fromKey!] });
+    if (s.fromLoc && indexed(lib, s.fromLoc, s.fromKey!))
+      lib.append('entries.deleted', { loc: s.fromLoc, keys: [s.fromKey!] });
     if (s.fromLoc) touch(s.fromLoc, [parentKey(s.fromKey!)]);
     return;
   }
@@ -74,7 +108,11 @@ export function appendStepEvents(lib: Library, s: Step, touched: Map<string, Set
     if (l && indexable(l.rules, s.toKey!.split(SEP).join('/'))) {
       lib.append('entries.moved', { loc: s.fromLoc, moves: [[s.fromKey!, s.toKey!]] });
       // The disk may differ from what the index knew about the source: settle the difference.
-      touch(s.fromLoc, [parentKey(s.fromKey!), parentKey(s.toKey!), ...syncPath(lib, s.toLoc, s.toKey!, s.to!, s.manifest)]);
+      touch(s.fromLoc, [
+        parentKey(s.fromKey!),
+        parentKey(s.toKey!),
+        ...syncPath(lib, s.toLoc, s.toKey!, s.to!, s.manifest),
+      ]);
       return;
     }
   }
@@ -93,12 +131,15 @@ export function appendAggregates(lib: Library, touched: Map<string, Set<string>>
       for (; k !== '' && !all.has(k); k = parentKey(k)) all.add(k);
     }
     const dirs: [string, number, number][] = [];
-    const q = lib.db.prepare(`SELECT COALESCE(SUM(size), 0) AS b, COUNT(*) AS n FROM entries WHERE loc = ? AND t = 0 AND key > ? AND key < ?`);
+    const q = lib.db.prepare(
+      `SELECT COALESCE(SUM(size), 0) AS b, COUNT(*) AS n FROM entries WHERE loc = ? AND t = 0 AND key > ? AND key < ?`,
+    );
     for (const k of all) {
       if (!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? AND key = ? AND t = 1').get(loc, k)) continue;
       const r = q.get(loc, k + SEP, k + '\u0002') as { b: number; n: number };
       dirs.push([k, r.b, r.n]);
     }
-    for (let i = 0; i < dirs.length; i += BATCH) lib.append('entries.aggregated', { loc, dirs: dirs.slice(i, i + BATCH) });
+    for (let i = 0; i < dirs.length; i += BATCH)
+      lib.append('entries.aggregated', { loc, dirs: dirs.slice(i, i + BATCH) });
   }
 }

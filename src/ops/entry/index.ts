@@ -6,5 +6,13 @@ import { emptyTrash, listTrash, restoreTrash } from './trash.js';
 
 export { resolvePendingIntents } from './intents.js';
 
-export const entryCommands: CommandDef[] = [moveEntries, copyEntries, renameEntry, makeDir, removeEntries, restoreTrash, emptyTrash] as CommandDef[];
+export const entryCommands: CommandDef[] = [
+  moveEntries,
+  copyEntries,
+  renameEntry,
+  makeDir,
+  removeEntries,
+  restoreTrash,
+  emptyTrash,
+] as CommandDef[];
 export const entryQueries: QueryDef[] = [listTrash] as QueryDef[];

@@ -37,7 +37,14 @@ export interface Applied {
 }
 
 /** Appends the events of the steps that ran and closes the intent, in one transaction. */
-function record(lib: Library, id: string, steps: Step[], ran: number[], outcome: string, reconcile = new Set<number>()): void {
+function record(
+  lib: Library,
+  id: string,
+  steps: Step[],
+  ran: number[],
+  outcome: string,
+  reconcile = new Set<number>(),
+): void {
   lib.write(() => {
     const touched = new Map<string, Set<string>>();
     for (const i of ran) {
@@ -49,14 +56,28 @@ function record(lib: Library, id: string, steps: Step[], ran: number[], outcome:
       } else appendStepEvents(lib, s, touched);
       if (s.trash && lstat(s.to!)) {
         const m = s.manifest;
-        lib.db.prepare('INSERT OR REPLACE INTO trash (id, batch, loc, orig, path, reason, files, bytes, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-          s.trash.id, id, s.trash.loc, s.trash.orig, s.to!, s.trash.reason, m?.files ?? 0, m?.bytes ?? 0, Date.now(),
-        );
+        lib.db
+          .prepare(
+            'INSERT OR REPLACE INTO trash (id, batch, loc, orig, path, reason, files, bytes, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          )
+          .run(
+            s.trash.id,
+            id,
+            s.trash.loc,
+            s.trash.orig,
+            s.to!,
+            s.trash.reason,
+            m?.files ?? 0,
+            m?.bytes ?? 0,
+            Date.now(),
+          );
       }
       if (s.untrash && !lstat(s.from!)) lib.db.prepare('DELETE FROM trash WHERE id = ?').run(s.untrash);
     }
     appendAggregates(lib, touched);
-    lib.db.prepare("UPDATE intents SET state = 'done', outcome = ?, ran = ?, done_at = ? WHERE id = ?").run(outcome, JSON.stringify(ran), Date.now(), id);
+    lib.db
+      .prepare("UPDATE intents SET state = 'done', outcome = ?, ran = ?, done_at = ? WHERE id = ?")
+      .run(outcome, JSON.stringify(ran), Date.now(), id);
   });
   for (const i of ran) {
     const s = steps[i]!;
@@ -78,7 +99,9 @@ export async function applySteps(lib: Library, command: string, steps: Step[]): 
   // Other writes of this turn may hold a group transaction open: commit it, so the intent is
   // on disk (its own autocommit) before the disk is touched.
   lib.flush();
-  lib.db.prepare("INSERT INTO intents (id, command, plan, state, created_at) VALUES (?, ?, ?, 'pending', ?)").run(id, command, JSON.stringify({ steps }), Date.now());
+  lib.db
+    .prepare("INSERT INTO intents (id, command, plan, state, created_at) VALUES (?, ?, ?, 'pending', ?)")
+    .run(id, command, JSON.stringify({ steps }), Date.now());
   crashPoint('after-intent');
   const ran: number[] = [];
   try {
@@ -111,14 +134,18 @@ export interface ResolvedIntent {
 export async function resolvePendingIntents(core: Core, lib: Library): Promise<ResolvedIntent[]> {
   void core;
   ensureTables(lib.db);
-  const rows = lib.db.prepare("SELECT id, command, plan FROM intents WHERE state = 'pending' ORDER BY created_at").all() as { id: string; command: string; plan: string | Buffer }[];
+  const rows = lib.db
+    .prepare("SELECT id, command, plan FROM intents WHERE state = 'pending' ORDER BY created_at")
+    .all() as { id: string; command: string; plan: string | Buffer }[];
   const out: ResolvedIntent[] = [];
   for (const row of rows) {
     const steps = (JSON.parse(String(row.plan)) as { steps: Step[] }).steps;
     const first = steps.length ? stepState(steps[0]!) : 'todo';
     if (first === 'todo') {
       // The crash came before the disk was touched: the command simply did not happen.
-      lib.db.prepare("UPDATE intents SET state = 'done', outcome = 'rolled-back', ran = '[]', done_at = ? WHERE id = ?").run(Date.now(), row.id);
+      lib.db
+        .prepare("UPDATE intents SET state = 'done', outcome = 'rolled-back', ran = '[]', done_at = ? WHERE id = ?")
+        .run(Date.now(), row.id);
       out.push({ id: row.id, command: row.command, outcome: 'rolled-back', problems: [] });
       continue;
     }

@@ -34,11 +34,21 @@ export const lstat = (p: string): Stats | undefined => lstatSync(p, { throwIfNoE
 
 /** Refuses what no file operation should accept, naming the offending path. */
 export function checkRawPath(p: string): void {
-  if (p.includes('\0')) throw new SdError('E_BAD_PATH', `the path contains a NUL byte: ${JSON.stringify(p)}`, { path: p });
-  if (!isAbsolute(p)) throw new SdError('E_BAD_PATH', `the path must be absolute (the CLI resolves it against its working folder): ${p}`, { path: p });
-  if (Buffer.byteLength(p) > PATH_MAX) throw new SdError('E_PATH_TOO_LONG', `the path is longer than ${PATH_MAX} bytes: ${p.slice(0, 80)}...`, { path: p });
+  if (p.includes('\0'))
+    throw new SdError('E_BAD_PATH', `the path contains a NUL byte: ${JSON.stringify(p)}`, { path: p });
+  if (!isAbsolute(p))
+    throw new SdError(
+      'E_BAD_PATH',
+      `the path must be absolute (the CLI resolves it against its working folder): ${p}`,
+      { path: p },
+    );
+  if (Buffer.byteLength(p) > PATH_MAX)
+    throw new SdError('E_PATH_TOO_LONG', `the path is longer than ${PATH_MAX} bytes: ${p.slice(0, 80)}...`, {
+      path: p,
+    });
   for (const part of p.split(sep)) {
-    if (Buffer.byteLength(part) > NAME_MAX) throw new SdError('E_NAME_TOO_LONG', `a name in the path is longer than ${NAME_MAX} bytes: ${p}`, { path: p });
+    if (Buffer.byteLength(part) > NAME_MAX)
+      throw new SdError('E_NAME_TOO_LONG', `a name in the path is longer than ${NAME_MAX} bytes: ${p}`, { path: p });
   }
 }
 
@@ -46,7 +56,10 @@ export function checkName(name: string): void {
   if (name.includes('\0') || name.includes('/') || name === '.' || name === '..' || name === '') {
     throw new SdError('E_BAD_PATH', `not a valid file name: ${JSON.stringify(name)}`, { path: name });
   }
-  if (Buffer.byteLength(name) > NAME_MAX) throw new SdError('E_NAME_TOO_LONG', `the name is longer than ${NAME_MAX} bytes: ${name.slice(0, 80)}...`, { path: name });
+  if (Buffer.byteLength(name) > NAME_MAX)
+    throw new SdError('E_NAME_TOO_LONG', `the name is longer than ${NAME_MAX} bytes: ${name.slice(0, 80)}...`, {
+      path: name,
+    });
 }
 
 /**
@@ -67,19 +80,37 @@ export function place(db: Db, dev: string, p: string, opts: { allowRoot?: boolea
   const name = basename(lexical);
   const abs = lexical === '/' ? '/' : join(parent, name);
   const hit = locateOrThrow(db, dev, abs, p);
-  if (hit.key === '' && !opts.allowRoot) throw new SdError('E_LOCATION_ROOT', `${abs} is the root of a location; remove the location instead`, { path: abs });
+  if (hit.key === '' && !opts.allowRoot)
+    throw new SdError('E_LOCATION_ROOT', `${abs} is the root of a location; remove the location instead`, {
+      path: abs,
+    });
   const rel = toPath(hit.key);
-  if (!opts.allowTrash && rel.split('/')[0] === TRASH_DIR) throw new SdError('E_IN_TRASH', `${abs} is in the trash; use \`sd trash restore\``, { path: abs });
+  if (!opts.allowTrash && rel.split('/')[0] === TRASH_DIR)
+    throw new SdError('E_IN_TRASH', `${abs} is in the trash; use \`sd trash restore\``, { path: abs });
   const row = db.prepare('SELECT rules FROM locations WHERE id = ?').get(hit.loc.id) as { rules: string };
-  return { abs, loc: { id: hit.loc.id, path: hit.loc.path, rules: JSON.parse(row.rules) as WalkRules }, key: hit.key, rel };
+  return {
+    abs,
+    loc: { id: hit.loc.id, path: hit.loc.path, rules: JSON.parse(row.rules) as WalkRules },
+    key: hit.key,
+    rel,
+  };
 }
 
-function locateOrThrow(db: Db, dev: string, abs: string, given = abs): { loc: { id: string; path: string }; key: string } {
+function locateOrThrow(
+  db: Db,
+  dev: string,
+  abs: string,
+  given = abs,
+): { loc: { id: string; path: string }; key: string } {
   try {
     return locate(db, abs, dev);
   } catch (e) {
     if (e instanceof SdError && e.code === 'E_PATH_OUTSIDE_LOCATION') {
-      throw new SdError('E_PATH_OUTSIDE_LOCATION', `${given} is not inside any location of this library${given !== abs ? ` (it resolves to ${abs})` : ''}`, { path: given, resolved: abs });
+      throw new SdError(
+        'E_PATH_OUTSIDE_LOCATION',
+        `${given} is not inside any location of this library${given !== abs ? ` (it resolves to ${abs})` : ''}`,
+        { path: given, resolved: abs },
+      );
     }
     throw e;
   }
@@ -89,10 +120,15 @@ function locateOrThrow(db: Db, dev: string, abs: string, given = abs): { loc: { 
 export function indexable(rules: WalkRules, rel: string): boolean {
   const skipHidden = rules.skipHidden ?? true;
   const skip = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
-  return rel !== '' && rel.split('/')[0] !== TRASH_DIR && rel.split('/').every((n) => !(skipHidden && n.startsWith('.')) && !skip.has(n));
+  return (
+    rel !== '' &&
+    rel.split('/')[0] !== TRASH_DIR &&
+    rel.split('/').every((n) => !(skipHidden && n.startsWith('.')) && !skip.has(n))
+  );
 }
 
-export const isInside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+export const isInside = (child: string, parent: string): boolean =>
+  child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 
 /** "name (1).ext", "name (2).ext"... the first that does not exist. */
 export function freeName(dir: string, name: string, taken: Set<string>): string {

@@ -16,13 +16,19 @@ interface Loc {
 /** The location holding an absolute path (on the given device) and the path's key inside it. */
 export function locate(db: Db, absPath: string, dev: string): { loc: Loc; key: string } {
   const p = resolve(absPath);
-  const locs = (db.prepare('SELECT id, dev, path, name FROM locations WHERE dev = ?').all(dev) as Loc[]).sort((a, b) => b.path.length - a.path.length);
+  const locs = (db.prepare('SELECT id, dev, path, name FROM locations WHERE dev = ?').all(dev) as Loc[]).sort(
+    (a, b) => b.path.length - a.path.length,
+  );
   for (const loc of locs) {
     if (p === loc.path) return { loc, key: '' };
     const base = loc.path.endsWith(sep) ? loc.path : loc.path + sep;
     if (p.startsWith(base)) return { loc, key: toKey(p.slice(base.length).split(sep).join('/')) };
   }
-  throw new SdError('E_PATH_OUTSIDE_LOCATION', `${p} is not inside any location of this library (see \`sd location list\`)`, { path: p });
+  throw new SdError(
+    'E_PATH_OUTSIDE_LOCATION',
+    `${p} is not inside any location of this library (see \`sd location list\`)`,
+    { path: p },
+  );
 }
 
 export function deviceRef(db: Db, ref: string | undefined, self: string): string {
@@ -30,7 +36,10 @@ export function deviceRef(db: Db, ref: string | undefined, self: string): string
   const rows = db.prepare('SELECT dev, name FROM devices').all() as { dev: string; name: string }[];
   const hit = rows.filter((r) => r.dev === ref || r.name === ref || (ref.length >= 4 && r.dev.startsWith(ref)));
   if (hit.length === 1) return hit[0]!.dev;
-  throw new SdError(hit.length ? 'E_AMBIGUOUS_DEVICE' : 'E_DEVICE_NOT_FOUND', hit.length ? `"${ref}" matches several devices` : `no device "${ref}" in this library`);
+  throw new SdError(
+    hit.length ? 'E_AMBIGUOUS_DEVICE' : 'E_DEVICE_NOT_FOUND',
+    hit.length ? `"${ref}" matches several devices` : `no device "${ref}" in this library`,
+  );
 }
 
 /** name, t, size, mtime, kind, cid, dsize, dfiles */
@@ -64,29 +73,69 @@ const shape = (loc: Loc, r: EntryRow) => ({
 export const listDir = defineQuery({
   name: 'entry.ls',
   summary: 'list a folder from the index',
-  input: z.object({ path: z.string().optional(), device: z.string().optional(), limit: z.number().int().positive().max(1_000_000).default(100_000) }),
+  input: z.object({
+    path: z.string().optional(),
+    device: z.string().optional(),
+    limit: z.number().int().positive().max(1_000_000).default(100_000),
+  }),
   run: ({ core, db }, input) => {
     const dev = deviceRef(db, input.device, core.device.id);
     if (!input.path) {
-      const locs = db.prepare("SELECT l.id, l.path, l.name, (SELECT COUNT(*) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS files, (SELECT COALESCE(SUM(size),0) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS bytes FROM locations l WHERE l.dev = ? ORDER BY l.path").all(dev) as { id: string; path: string; name: string; files: number; bytes: number }[];
-      return { dir: null, device: dev, entries: locs.map((l) => ({ name: l.name, path: l.path, kind: 'location', isDir: true, size: l.bytes, files: l.files, modified: null, contentId: null })) };
+      const locs = db
+        .prepare(
+          'SELECT l.id, l.path, l.name, (SELECT COUNT(*) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS files, (SELECT COALESCE(SUM(size),0) FROM entries e WHERE e.loc = l.id AND e.t = 0) AS bytes FROM locations l WHERE l.dev = ? ORDER BY l.path',
+        )
+        .all(dev) as { id: string; path: string; name: string; files: number; bytes: number }[];
+      return {
+        dir: null,
+        device: dev,
+        entries: locs.map((l) => ({
+          name: l.name,
+          path: l.path,
+          kind: 'location',
+          isDir: true,
+          size: l.bytes,
+          files: l.files,
+          modified: null,
+          contentId: null,
+        })),
+      };
     }
     const { loc, key } = locate(db, input.path, dev);
     if (key !== '') {
-      const self = db.prepare('SELECT t FROM entries WHERE loc = ? AND key = ?').get(loc.id, key) as { t: number } | undefined;
-      if (!self) throw new SdError('E_NOT_INDEXED', `${resolve(input.path)} is not in the index (not indexed yet, skipped by a rule, or gone)`);
+      const self = db.prepare('SELECT t FROM entries WHERE loc = ? AND key = ?').get(loc.id, key) as
+        { t: number } | undefined;
+      if (!self)
+        throw new SdError(
+          'E_NOT_INDEXED',
+          `${resolve(input.path)} is not in the index (not indexed yet, skipped by a rule, or gone)`,
+        );
       if (self.t !== 1) throw new SdError('E_NOT_A_FOLDER', `${resolve(input.path)} is a file; use \`sd info\``);
     }
     // Index order (by name), folders first; paths built from the folder's path, not per row.
     // Raw rows: one object per entry is built, the answer's own (a 10,000-entry folder is common).
-    const rows = db.prepare(`SELECT name, t, size, mtime, kind, cid, dsize, dfiles FROM entries WHERE loc = ? AND parent = ? ORDER BY name LIMIT ?`).raw(true).all(loc.id, key, input.limit) as LsRow[];
+    const rows = db
+      .prepare(
+        `SELECT name, t, size, mtime, kind, cid, dsize, dfiles FROM entries WHERE loc = ? AND parent = ? ORDER BY name LIMIT ?`,
+      )
+      .raw(true)
+      .all(loc.id, key, input.limit) as LsRow[];
     const dirPath = key === '' ? loc.path : loc.path + sep + toPath(key).split('/').join(sep);
     const entries = new Array(rows.length);
     let n = 0;
     for (const pass of [1, 0]) {
       for (const [name, t, size, mtime, kind, cid, dsize, dfiles] of rows) {
         if ((t === 1) !== (pass === 1)) continue;
-        entries[n++] = { name, path: dirPath + sep + name, kind: t === 1 ? 'folder' : t === 2 ? 'symlink' : kind, isDir: t === 1, size: t === 1 ? dsize : size, files: t === 1 ? dfiles : null, modified: mtime, contentId: cid };
+        entries[n++] = {
+          name,
+          path: dirPath + sep + name,
+          kind: t === 1 ? 'folder' : t === 2 ? 'symlink' : kind,
+          isDir: t === 1,
+          size: t === 1 ? dsize : size,
+          files: t === 1 ? dfiles : null,
+          modified: mtime,
+          contentId: cid,
+        };
       }
     }
     return { dir: dirPath, device: dev, location: loc.name, entries };
@@ -101,16 +150,61 @@ export const entryInfo = defineQuery({
     const dev = deviceRef(db, input.device, core.device.id);
     const { loc, key } = locate(db, input.path, dev);
     if (key === '') {
-      return { ...shape(loc, { key: '', name: loc.name, t: 1, size: 0, mtime: 0, inode: 0, kind: 'folder', cid: null, dsize: null, dfiles: null }), location: { id: loc.id, name: loc.name, path: loc.path }, device: dev, copies: [] };
+      return {
+        ...shape(loc, {
+          key: '',
+          name: loc.name,
+          t: 1,
+          size: 0,
+          mtime: 0,
+          inode: 0,
+          kind: 'folder',
+          cid: null,
+          dsize: null,
+          dfiles: null,
+        }),
+        location: { id: loc.id, name: loc.name, path: loc.path },
+        device: dev,
+        copies: [],
+      };
     }
-    const r = db.prepare(`SELECT ${ENTRY_COLS} FROM entries WHERE loc = ? AND key = ?`).get(loc.id, key) as EntryRow | undefined;
-    if (!r) throw new SdError('E_NOT_INDEXED', `${resolve(input.path)} is not in the index (not indexed yet, skipped by a rule, or gone)`);
+    const r = db.prepare(`SELECT ${ENTRY_COLS} FROM entries WHERE loc = ? AND key = ?`).get(loc.id, key) as
+      EntryRow | undefined;
+    if (!r)
+      throw new SdError(
+        'E_NOT_INDEXED',
+        `${resolve(input.path)} is not in the index (not indexed yet, skipped by a rule, or gone)`,
+      );
     const copies = r.cid
-      ? (db.prepare('SELECT e.key, l.path, l.dev FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid = ? AND NOT (e.loc = ? AND e.key = ?) LIMIT 100').all(r.cid, loc.id, key) as { key: string; path: string; dev: string }[]).map((c) => ({ path: c.path + sep + toPath(c.key).split('/').join(sep), device: c.dev }))
+      ? (
+          db
+            .prepare(
+              'SELECT e.key, l.path, l.dev FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid = ? AND NOT (e.loc = ? AND e.key = ?) LIMIT 100',
+            )
+            .all(r.cid, loc.id, key) as { key: string; path: string; dev: string }[]
+        ).map((c) => ({ path: c.path + sep + toPath(c.key).split('/').join(sep), device: c.dev }))
       : [];
-    const tags = r.cid ? (db.prepare('SELECT t.name FROM tag_assign a JOIN tags t ON t.id = a.tag WHERE a.cid = ? ORDER BY t.name').all(r.cid) as { name: string }[]).map((x) => x.name) : [];
-    const note = r.cid ? ((db.prepare('SELECT text FROM notes WHERE cid = ?').get(r.cid) as { text: string } | undefined)?.text ?? null) : null;
+    const tags = r.cid
+      ? (
+          db
+            .prepare('SELECT t.name FROM tag_assign a JOIN tags t ON t.id = a.tag WHERE a.cid = ? ORDER BY t.name')
+            .all(r.cid) as { name: string }[]
+        ).map((x) => x.name)
+      : [];
+    const note = r.cid
+      ? ((db.prepare('SELECT text FROM notes WHERE cid = ?').get(r.cid) as { text: string } | undefined)?.text ?? null)
+      : null;
     const favourite = r.cid ? !!db.prepare('SELECT 1 FROM favs WHERE cid = ?').get(r.cid) : false;
-    return { ...shape(loc, r), tags, note, favourite, inode: r.inode, parent: toPath(r.key.includes(SEP) ? r.key.slice(0, r.key.lastIndexOf(SEP)) : ''), location: { id: loc.id, name: loc.name, path: loc.path }, device: dev, copies };
+    return {
+      ...shape(loc, r),
+      tags,
+      note,
+      favourite,
+      inode: r.inode,
+      parent: toPath(r.key.includes(SEP) ? r.key.slice(0, r.key.lastIndexOf(SEP)) : ''),
+      location: { id: loc.id, name: loc.name, path: loc.path },
+      device: dev,
+      copies,
+    };
   },
 });

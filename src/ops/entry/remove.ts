@@ -32,8 +32,18 @@ export const removeEntries = defineCommand({
     for (const pl of kept) {
       const m = manifestOf(h, pl.abs);
       stamps.push([pl.abs, stampOf(lstat(pl.abs))]);
-      steps.push(permanent ? { k: 'delete', from: pl.abs, fromLoc: pl.loc.id, fromKey: pl.key, manifest: m } : trashStep(ctx, pl, m, 'removed'));
-      listChanges(changes, permanent ? 'delete' : 'trash', pl.abs, m, permanent ? 'permanently' : `into ${pl.loc.path}/${TRASH_DIR} (restorable)`);
+      steps.push(
+        permanent
+          ? { k: 'delete', from: pl.abs, fromLoc: pl.loc.id, fromKey: pl.key, manifest: m }
+          : trashStep(ctx, pl, m, 'removed'),
+      );
+      listChanges(
+        changes,
+        permanent ? 'delete' : 'trash',
+        pl.abs,
+        m,
+        permanent ? 'permanently' : `into ${pl.loc.path}/${TRASH_DIR} (restorable)`,
+      );
       files += m.files;
       bytes += m.bytes;
     }
@@ -57,11 +67,14 @@ export const makeDir = defineCommand({
     const st = lstat(pl.abs);
     const conflicts: Conflict[] = [];
     const steps: Step[] = [];
-    if (st && onConflict !== 'skip') conflicts.push({ code: 'E_DEST_EXISTS', target: pl.abs, message: `${pl.abs} already exists` });
+    if (st && onConflict !== 'skip')
+      conflicts.push({ code: 'E_DEST_EXISTS', target: pl.abs, message: `${pl.abs} already exists` });
     if (!st) steps.push({ k: 'mkdir', to: pl.abs, toLoc: pl.loc.id, toKey: pl.key });
     return {
       summary: st ? `${pl.abs} already exists` : `create folder ${pl.abs}`,
-      changes: st ? [{ op: 'skip', target: pl.abs, detail: 'already exists' }] : [{ op: 'create', target: pl.abs, detail: 'folder' }],
+      changes: st
+        ? [{ op: 'skip', target: pl.abs, detail: 'already exists' }]
+        : [{ op: 'create', target: pl.abs, detail: 'folder' }],
       conflicts,
       data: { steps, stamps: [[pl.abs, stampOf(st)]] },
     };

@@ -16,13 +16,22 @@ export function resolveFiles(db: Db, paths: string[], dev: string, recursive: bo
   const unidentified: string[] = [];
   for (const p of paths) {
     const { loc, key } = locate(db, p, dev);
-    const row = key === '' ? { t: 1, cid: null } : (db.prepare('SELECT t, cid FROM entries WHERE loc = ? AND key = ?').get(loc.id, key) as { t: number; cid: string | null } | undefined);
+    const row =
+      key === ''
+        ? { t: 1, cid: null }
+        : (db.prepare('SELECT t, cid FROM entries WHERE loc = ? AND key = ?').get(loc.id, key) as
+            { t: number; cid: string | null } | undefined);
     if (!row) throw new SdError('E_NOT_INDEXED', `${resolve(p)} is not in the index`, { path: resolve(p) });
     if (row.t === 1) {
-      if (!recursive) throw new SdError('E_IS_A_FOLDER', `${resolve(p)} is a folder; add --recursive to use the files inside it`, { path: resolve(p) });
+      if (!recursive)
+        throw new SdError('E_IS_A_FOLDER', `${resolve(p)} is a folder; add --recursive to use the files inside it`, {
+          path: resolve(p),
+        });
       const lo = key === '' ? '' : key + SEP;
       const hi = key === '' ? '\uffff' : key + '\u0002';
-      const files = db.prepare('SELECT key, cid FROM entries WHERE loc = ? AND key > ? AND key < ? AND t = 0').all(loc.id, lo, hi) as { key: string; cid: string | null }[];
+      const files = db
+        .prepare('SELECT key, cid FROM entries WHERE loc = ? AND key > ? AND key < ? AND t = 0')
+        .all(loc.id, lo, hi) as { key: string; cid: string | null }[];
       for (const f of files) {
         const fp = `${loc.path}/${toPath(f.key)}`;
         if (f.cid) out.push({ path: fp, cid: f.cid });
@@ -34,7 +43,11 @@ export function resolveFiles(db: Db, paths: string[], dev: string, recursive: bo
     else unidentified.push(resolve(p));
   }
   if (unidentified.length) {
-    throw new SdError('E_NOT_IDENTIFIED', `${unidentified.length} file(s) are not identified yet (their index job is still running), e.g. ${unidentified[0]}`, { paths: unidentified.slice(0, 20) });
+    throw new SdError(
+      'E_NOT_IDENTIFIED',
+      `${unidentified.length} file(s) are not identified yet (their index job is still running), e.g. ${unidentified[0]}`,
+      { paths: unidentified.slice(0, 20) },
+    );
   }
   return out;
 }

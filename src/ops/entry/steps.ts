@@ -59,8 +59,12 @@ export function manifestOf(h: ContentHasher, root: string): Manifest {
   add('', root, name, st.isSymbolicLink() ? 2 : st.isDirectory() ? 1 : 0, st.size, st.mtimeMs);
   if (st.isDirectory()) {
     for (const b of walkSync(root, { skipHidden: false, skipNames: [] })) {
-      if (b.errors.length) throw new SdError('E_UNREADABLE', `${root}/${b.errors[0]!.path} cannot be read: ${b.errors[0]!.message}`, { path: `${root}/${b.errors[0]!.path}` });
-      for (const e of b.entries) add(e.relPath, `${root}/${e.relPath}`, e.name, e.isSymlink ? 2 : e.isDir ? 1 : 0, e.size, e.mtimeMs);
+      if (b.errors.length)
+        throw new SdError('E_UNREADABLE', `${root}/${b.errors[0]!.path} cannot be read: ${b.errors[0]!.message}`, {
+          path: `${root}/${b.errors[0]!.path}`,
+        });
+      for (const e of b.entries)
+        add(e.relPath, `${root}/${e.relPath}`, e.name, e.isSymlink ? 2 : e.isDir ? 1 : 0, e.size, e.mtimeMs);
     }
   }
   const files = items.filter((i) => i[1] === 0);
@@ -121,10 +125,21 @@ export async function runStep(s: Step): Promise<void> {
     }
   }
   try {
-    cpSync(from!, to!, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true, preserveTimestamps: s.k === 'move' });
+    cpSync(from!, to!, {
+      recursive: true,
+      errorOnExist: true,
+      force: false,
+      verbatimSymlinks: true,
+      preserveTimestamps: s.k === 'move',
+    });
     if (s.manifest) {
       const bad = compareTree(await hasher(), to!, s.manifest);
-      if (bad.length) throw new SdError('E_COPY_VERIFY_FAILED', `the copy at ${to} does not match its source: ${bad.slice(0, 3).join('; ')}`, { path: to, problems: bad.slice(0, 20) });
+      if (bad.length)
+        throw new SdError(
+          'E_COPY_VERIFY_FAILED',
+          `the copy at ${to} does not match its source: ${bad.slice(0, 3).join('; ')}`,
+          { path: to, problems: bad.slice(0, 20) },
+        );
     }
   } catch (e) {
     rmSync(to!, { recursive: true, force: true });

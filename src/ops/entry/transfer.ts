@@ -16,19 +16,42 @@ const MAX_CHANGES = 1000;
 
 /** A move into the location's trash; the id is derived from the state, so a preview is repeatable. */
 export function trashStep(ctx: CommandCtx, p: Place, m: Manifest, reason: 'removed' | 'overwritten'): Step {
-  const last = ctx.lib.db.prepare("SELECT name FROM sqlite_master WHERE name = 'intents'").get() ? (ctx.lib.db.prepare('SELECT id FROM intents ORDER BY created_at DESC LIMIT 1').get() as { id: string } | undefined)?.id : undefined;
-  const id = `${Math.floor(Date.now() / 86_400_000).toString(36)}-${createHash('sha256').update(JSON.stringify([p.abs, stampOf(lstat(p.abs)), last ?? ''])).digest('hex').slice(0, 12)}`;
+  const last = ctx.lib.db.prepare("SELECT name FROM sqlite_master WHERE name = 'intents'").get()
+    ? (
+        ctx.lib.db.prepare('SELECT id FROM intents ORDER BY created_at DESC LIMIT 1').get() as
+          { id: string } | undefined
+      )?.id
+    : undefined;
+  const id = `${Math.floor(Date.now() / 86_400_000).toString(36)}-${createHash('sha256')
+    .update(JSON.stringify([p.abs, stampOf(lstat(p.abs)), last ?? '']))
+    .digest('hex')
+    .slice(0, 12)}`;
   const to = join(p.loc.path, TRASH_DIR, id, basename(p.abs));
-  return { k: 'move', from: p.abs, to, fromLoc: p.loc.id, fromKey: p.key, toLoc: null, trash: { id, loc: p.loc.id, orig: p.abs, reason }, manifest: m };
+  return {
+    k: 'move',
+    from: p.abs,
+    to,
+    fromLoc: p.loc.id,
+    fromKey: p.key,
+    toLoc: null,
+    trash: { id, loc: p.loc.id, orig: p.abs, reason },
+    manifest: m,
+  };
 }
 
 /** One change per file (and the top folder), capped so a huge tree gives a readable plan. */
 export function listChanges(changes: PlanChange[], op: string, root: string, m: Manifest, detail?: string): void {
   for (const [rel, t, size] of m.items) {
     if (t === 1 && rel !== '') continue;
-    if (changes.length === MAX_CHANGES) changes.push({ op: '...', target: 'more files', detail: 'the plan lists the first 1000 files' });
+    if (changes.length === MAX_CHANGES)
+      changes.push({ op: '...', target: 'more files', detail: 'the plan lists the first 1000 files' });
     if (changes.length > MAX_CHANGES) return;
-    changes.push({ op, target: rel === '' ? root : `${root}/${rel}`, ...(detail && rel === '' ? { detail } : {}), ...(t === 0 ? { bytes: size } : {}) });
+    changes.push({
+      op,
+      target: rel === '' ? root : `${root}/${rel}`,
+      ...(detail && rel === '' ? { detail } : {}),
+      ...(t === 0 ? { bytes: size } : {}),
+    });
   }
 }
 
@@ -44,19 +67,30 @@ function destinationDir(ctx: CommandCtx, dest: string): { dir: string | null; pl
     } catch {
       real = undefined;
     }
-    if (real && statSync(real).isDirectory()) return { dir: place(ctx.lib.db, dev, real, { allowRoot: true }).abs, place: dp };
+    if (real && statSync(real).isDirectory())
+      return { dir: place(ctx.lib.db, dev, real, { allowRoot: true }).abs, place: dp };
   }
   return { dir: null, place: dp };
 }
 
-export async function planTransfer(ctx: CommandCtx, kind: 'move' | 'copy', sources: string[], dest: string, onConflict: 'skip' | 'overwrite' | 'rename' | undefined, exact: boolean): Promise<PlanBody<OpData>> {
+export async function planTransfer(
+  ctx: CommandCtx,
+  kind: 'move' | 'copy',
+  sources: string[],
+  dest: string,
+  onConflict: 'skip' | 'overwrite' | 'rename' | undefined,
+  exact: boolean,
+): Promise<PlanBody<OpData>> {
   const db = ctx.lib.db;
   const dev = ctx.core.device.id;
   const h = await hasher();
   for (const s of sources) checkRawPath(s);
   checkRawPath(dest);
   const { dir, place: dp } = exact ? { dir: null, place: place(db, dev, dest) } : destinationDir(ctx, dest);
-  if (sources.length > 1 && !dir) throw new SdError('E_BAD_INPUT', `${dest} must be an existing folder to ${kind} several items into it`, { path: dest });
+  if (sources.length > 1 && !dir)
+    throw new SdError('E_BAD_INPUT', `${dest} must be an existing folder to ${kind} several items into it`, {
+      path: dest,
+    });
   const steps: Step[] = [];
   const changes: PlanChange[] = [];
   const conflicts: Conflict[] = [];
@@ -74,9 +108,15 @@ export async function planTransfer(ctx: CommandCtx, kind: 'move' | 'copy', sourc
     stamps.push([src.abs, stampOf(st)], [tgt.abs, stampOf(tSt)]);
     const same = src.abs === tgt.abs || (!!tSt && tSt.ino === st.ino && tSt.dev === st.dev);
     let c: Conflict | undefined;
-    if (!same && st.isDirectory() && isInside(tgt.abs, src.abs)) c = { code: 'E_DEST_INSIDE_SOURCE', target: tgt.abs, message: `${tgt.abs} is inside the folder ${src.abs} being ${kind === 'move' ? 'moved' : 'copied'}` };
+    if (!same && st.isDirectory() && isInside(tgt.abs, src.abs))
+      c = {
+        code: 'E_DEST_INSIDE_SOURCE',
+        target: tgt.abs,
+        message: `${tgt.abs} is inside the folder ${src.abs} being ${kind === 'move' ? 'moved' : 'copied'}`,
+      };
     else if (same) c = { code: 'E_SAME_FILE', target: tgt.abs, message: `${src.abs} and ${tgt.abs} are the same file` };
-    else if (tSt || taken.has(tgt.abs)) c = { code: 'E_DEST_EXISTS', target: tgt.abs, message: `${tgt.abs} already exists` };
+    else if (tSt || taken.has(tgt.abs))
+      c = { code: 'E_DEST_EXISTS', target: tgt.abs, message: `${tgt.abs} already exists` };
     let aside = false;
     if (c) {
       if (onConflict === 'skip') {
@@ -87,7 +127,12 @@ export async function planTransfer(ctx: CommandCtx, kind: 'move' | 'copy', sourc
         tgt = place(db, dev, freeName(dirname(tgt.abs), basename(tgt.abs), taken));
         c = undefined;
       } else if (onConflict === 'overwrite' && c.code === 'E_DEST_EXISTS' && tSt) {
-        if (isInside(src.abs, tgt.abs)) c = { code: 'E_SOURCE_INSIDE_DEST', target: tgt.abs, message: `${src.abs} is inside ${tgt.abs}, which would be overwritten` };
+        if (isInside(src.abs, tgt.abs))
+          c = {
+            code: 'E_SOURCE_INSIDE_DEST',
+            target: tgt.abs,
+            message: `${src.abs} is inside ${tgt.abs}, which would be overwritten`,
+          };
         else {
           aside = true;
           c = undefined;
@@ -102,13 +147,35 @@ export async function planTransfer(ctx: CommandCtx, kind: 'move' | 'copy', sourc
     if (aside) {
       const old = manifestOf(h, tgt.abs);
       steps.push(trashStep(ctx, tgt, old, 'overwritten'));
-      changes.push({ op: 'overwrite', target: tgt.abs, detail: `${old.files} file(s); the existing one goes to the trash`, bytes: old.bytes });
+      changes.push({
+        op: 'overwrite',
+        target: tgt.abs,
+        detail: `${old.files} file(s); the existing one goes to the trash`,
+        bytes: old.bytes,
+      });
     }
     const m = manifestOf(h, src.abs);
     const cross = kind === 'move' && lstat(dirname(tgt.abs))?.dev !== st.dev;
-    if (cross) warnings.push(`${src.abs} is on another filesystem than ${tgt.abs}: it will be copied, verified, then deleted`);
-    steps.push({ k: kind, from: src.abs, to: tgt.abs, fromLoc: src.loc.id, fromKey: src.key, toLoc: tgt.loc.id, toKey: tgt.key, cross, manifest: m });
-    listChanges(changes, kind === 'move' ? 'move' : 'create', tgt.abs, m, `${kind === 'move' ? 'from' : 'copy of'} ${src.abs}${cross ? ' (across filesystems: copy, verify, delete)' : ''}`);
+    if (cross)
+      warnings.push(`${src.abs} is on another filesystem than ${tgt.abs}: it will be copied, verified, then deleted`);
+    steps.push({
+      k: kind,
+      from: src.abs,
+      to: tgt.abs,
+      fromLoc: src.loc.id,
+      fromKey: src.key,
+      toLoc: tgt.loc.id,
+      toKey: tgt.key,
+      cross,
+      manifest: m,
+    });
+    listChanges(
+      changes,
+      kind === 'move' ? 'move' : 'create',
+      tgt.abs,
+      m,
+      `${kind === 'move' ? 'from' : 'copy of'} ${src.abs}${cross ? ' (across filesystems: copy, verify, delete)' : ''}`,
+    );
     files += m.files;
     bytes += m.bytes;
   }

@@ -33,7 +33,16 @@ export const listTrash = defineQuery({
   name: 'trash.list',
   summary: 'items in the trash, newest first',
   input: z.object({}),
-  run: ({ db }) => rows(db).map((r) => ({ id: r.id, originalPath: r.orig, trashPath: r.path, reason: r.reason, files: r.files, bytes: r.bytes, deletedAt: r.deleted_at })),
+  run: ({ db }) =>
+    rows(db).map((r) => ({
+      id: r.id,
+      originalPath: r.orig,
+      trashPath: r.path,
+      reason: r.reason,
+      files: r.files,
+      bytes: r.bytes,
+      deletedAt: r.deleted_at,
+    })),
 });
 
 function pick(db: Db, ref: string | undefined): TrashRow[] {
@@ -42,10 +51,12 @@ function pick(db: Db, ref: string | undefined): TrashRow[] {
     if (!latest) throw new SdError('E_TRASH_EMPTY', 'the trash is empty');
     return rows(db, "batch = ? AND reason = 'removed'", latest.batch);
   }
-  const hit = rows(db, 'id = ? OR (length(?) >= 4 AND id LIKE ? || \'%\') OR orig = ?', ref, ref, ref, resolve('/', ref));
-  if (hit.length === 0) throw new SdError('E_NOT_IN_TRASH', `nothing in the trash matches "${ref}" (see \`sd trash list\`)`);
+  const hit = rows(db, "id = ? OR (length(?) >= 4 AND id LIKE ? || '%') OR orig = ?", ref, ref, ref, resolve('/', ref));
+  if (hit.length === 0)
+    throw new SdError('E_NOT_IN_TRASH', `nothing in the trash matches "${ref}" (see \`sd trash list\`)`);
   const newest = hit.filter((r) => r.orig === hit[0]!.orig);
-  if (new Set(hit.map((r) => r.orig)).size > 1) throw new SdError('E_AMBIGUOUS_TRASH', `"${ref}" matches ${hit.length} items; use an id`);
+  if (new Set(hit.map((r) => r.orig)).size > 1)
+    throw new SdError('E_AMBIGUOUS_TRASH', `"${ref}" matches ${hit.length} items; use an id`);
   return [newest[0]!];
 }
 
@@ -63,7 +74,8 @@ export const restoreTrash = defineCommand({
     const stamps: OpData['stamps'] = [];
     const taken = new Set<string>();
     for (const r of pick(ctx.lib.db, ref)) {
-      if (!lstat(r.path)) throw new SdError('E_PATH_NOT_FOUND', `the trashed item ${r.path} is no longer on disk`, { path: r.path });
+      if (!lstat(r.path))
+        throw new SdError('E_PATH_NOT_FOUND', `the trashed item ${r.path} is no longer on disk`, { path: r.path });
       let tgt = place(ctx.lib.db, dev, r.orig);
       const tSt = lstat(tgt.abs);
       stamps.push([r.path, stampOf(lstat(r.path))], [tgt.abs, stampOf(tSt)]);
@@ -72,8 +84,10 @@ export const restoreTrash = defineCommand({
           changes.push({ op: 'skip', target: tgt.abs, detail: 'already exists' });
           continue;
         }
-        if (onConflict === 'rename') tgt = place(ctx.lib.db, dev, freeName(dirname(tgt.abs), tgt.abs.slice(tgt.abs.lastIndexOf('/') + 1), taken));
-        else if (onConflict === 'overwrite' && tSt) steps.push(trashStep(ctx, tgt, manifestOf(h, tgt.abs), 'overwritten'));
+        if (onConflict === 'rename')
+          tgt = place(ctx.lib.db, dev, freeName(dirname(tgt.abs), tgt.abs.slice(tgt.abs.lastIndexOf('/') + 1), taken));
+        else if (onConflict === 'overwrite' && tSt)
+          steps.push(trashStep(ctx, tgt, manifestOf(h, tgt.abs), 'overwritten'));
         else {
           conflicts.push({ code: 'E_DEST_EXISTS', target: tgt.abs, message: `${tgt.abs} already exists` });
           continue;
@@ -81,10 +95,24 @@ export const restoreTrash = defineCommand({
       }
       taken.add(tgt.abs);
       const m = manifestOf(h, r.path);
-      steps.push({ k: 'move', from: r.path, to: tgt.abs, fromLoc: null, toLoc: tgt.loc.id, toKey: tgt.key, untrash: r.id, manifest: m });
+      steps.push({
+        k: 'move',
+        from: r.path,
+        to: tgt.abs,
+        fromLoc: null,
+        toLoc: tgt.loc.id,
+        toKey: tgt.key,
+        untrash: r.id,
+        manifest: m,
+      });
       listChanges(changes, 'restore', tgt.abs, m, `from the trash (${r.id})`);
     }
-    return { summary: `restore ${steps.filter((s) => s.untrash).length} item(s) from the trash`, changes, conflicts, data: { steps, stamps } };
+    return {
+      summary: `restore ${steps.filter((s) => s.untrash).length} item(s) from the trash`,
+      changes,
+      conflicts,
+      data: { steps, stamps },
+    };
   },
   commit: (ctx, plan) => commitOp(ctx, plan),
   verify: (ctx, plan, r) => verifyOp(ctx, plan, r),
@@ -102,8 +130,12 @@ export const emptyTrash = defineCommand({
     const bytes = all.reduce((s, r) => s + r.bytes, 0);
     return {
       summary: `permanently delete ${all.length} item(s) from the trash (${files} file(s), ${bytes} bytes)`,
-      changes: all.slice(0, 1000).map((r) => ({ op: 'delete', target: r.path, detail: `was ${r.orig}`, bytes: r.bytes })),
-      confirm: all.length ? `Permanently delete ${files} file(s) (${bytes} bytes) from the trash? This cannot be undone.` : undefined,
+      changes: all
+        .slice(0, 1000)
+        .map((r) => ({ op: 'delete', target: r.path, detail: `was ${r.orig}`, bytes: r.bytes })),
+      confirm: all.length
+        ? `Permanently delete ${files} file(s) (${bytes} bytes) from the trash? This cannot be undone.`
+        : undefined,
       data: { steps, stamps: all.map((r) => [r.path, stampOf(lstat(r.path))] as OpData['stamps'][number]) },
     };
   },

@@ -25,7 +25,9 @@ export async function commitOp({ lib }: CommandCtx, plan: Plan<OpData>): Promise
   return applied;
 }
 
-const row = (lib: Library, loc: string, key: string) => lib.db.prepare('SELECT t, size, cid FROM entries WHERE loc = ? AND key = ?').get(loc, key) as { t: number; size: number; cid: string | null } | undefined;
+const row = (lib: Library, loc: string, key: string) =>
+  lib.db.prepare('SELECT t, size, cid FROM entries WHERE loc = ? AND key = ?').get(loc, key) as
+    { t: number; size: number; cid: string | null } | undefined;
 
 function wantIndexed(lib: Library, loc: string, key: string): boolean {
   const r = lib.db.prepare('SELECT rules FROM locations WHERE id = ?').get(loc) as { rules: string } | undefined;
@@ -50,13 +52,25 @@ export async function verifyOp({ lib }: CommandCtx, plan: Plan<OpData>, applied:
     if (s.k === 'mkdir') checks.push(check(!!lstat(s.to!)?.isDirectory(), `${s.to} is a folder`));
     if ((s.k === 'move' || s.k === 'copy') && s.manifest) {
       const bad = compareTree(h, s.to!, s.manifest);
-      checks.push(check(bad.length === 0, `${s.to} has the expected size and content (${s.manifest.files} file(s), ${s.manifest.bytes} bytes)`, bad.length ? bad.slice(0, 10).join('; ') : undefined));
+      checks.push(
+        check(
+          bad.length === 0,
+          `${s.to} has the expected size and content (${s.manifest.files} file(s), ${s.manifest.bytes} bytes)`,
+          bad.length ? bad.slice(0, 10).join('; ') : undefined,
+        ),
+      );
       if (bad.length) fix.push(s);
     }
     if (s.toLoc && wantIndexed(lib, s.toLoc, s.toKey!)) {
       const r = row(lib, s.toLoc, s.toKey!);
       const cid = s.manifest?.items[0]?.[4] ?? null;
-      checks.push(check(!!r && (cid === null || r.cid === cid), `${s.to} is in the index${cid ? ' with its content id' : ''}`, r ? (cid && r.cid !== cid ? `index has content id ${r.cid ?? '(none)'}` : undefined) : 'no index entry'));
+      checks.push(
+        check(
+          !!r && (cid === null || r.cid === cid),
+          `${s.to} is in the index${cid ? ' with its content id' : ''}`,
+          r ? (cid && r.cid !== cid ? `index has content id ${r.cid ?? '(none)'}` : undefined) : 'no index entry',
+        ),
+      );
     }
   }
   if (fix.length) {

@@ -6,9 +6,13 @@ import { check, defineCommand, defineQuery, type CommandCtx } from '../define.js
 import type { Db } from '../../library/library.js';
 
 function findJob(db: Db, ref: string): { id: string; state: string; kind: string } {
-  const rows = db.prepare('SELECT id, state, kind FROM jobs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC LIMIT 2').all(ref, `${ref}%`) as { id: string; state: string; kind: string }[];
-  if (ref.length < 4 || rows.length === 0) throw new SdError('E_JOB_NOT_FOUND', `no job "${ref}" (see \`sd job list\`)`);
-  if (rows.length > 1 && rows[0]!.id !== ref) throw new SdError('E_AMBIGUOUS_JOB', `"${ref}" matches several jobs; use more of the id`);
+  const rows = db
+    .prepare('SELECT id, state, kind FROM jobs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC LIMIT 2')
+    .all(ref, `${ref}%`) as { id: string; state: string; kind: string }[];
+  if (ref.length < 4 || rows.length === 0)
+    throw new SdError('E_JOB_NOT_FOUND', `no job "${ref}" (see \`sd job list\`)`);
+  if (rows.length > 1 && rows[0]!.id !== ref)
+    throw new SdError('E_AMBIGUOUS_JOB', `"${ref}" matches several jobs; use more of the id`);
   return rows[0]!;
 }
 
@@ -17,10 +21,20 @@ export const listJobs = defineQuery({
   summary: 'jobs of the library, newest first',
   input: z.object({ limit: z.number().int().positive().max(10_000).default(50), state: z.string().optional() }),
   run: ({ db }, { limit, state }) => {
-    const rows = db.prepare(`SELECT j.*, l.name AS locName FROM jobs j LEFT JOIN locations l ON l.id = j.loc ${state ? 'WHERE j.state = ?' : ''} ORDER BY j.created_at DESC LIMIT ?`).all(...(state ? [state, limit] : [limit])) as (Parameters<typeof fromRaw>[0] & { locName: string | null })[];
+    const rows = db
+      .prepare(
+        `SELECT j.*, l.name AS locName FROM jobs j LEFT JOIN locations l ON l.id = j.loc ${state ? 'WHERE j.state = ?' : ''} ORDER BY j.created_at DESC LIMIT ?`,
+      )
+      .all(...(state ? [state, limit] : [limit])) as (Parameters<typeof fromRaw>[0] & { locName: string | null })[];
     return rows.map((r) => {
       const j = fromRaw(r);
-      return { ...j, checkpoint: undefined, input: undefined, location: r.locName, rate: j.runMs > 0 ? Math.round((j.done / j.runMs) * 1000) : null };
+      return {
+        ...j,
+        checkpoint: undefined,
+        input: undefined,
+        location: r.locName,
+        rate: j.runMs > 0 ? Math.round((j.done / j.runMs) * 1000) : null,
+      };
     });
   },
 });
@@ -33,18 +47,37 @@ export const jobInfo = defineQuery({
     const { id } = findJob(db, ref);
     const r = fromRaw(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Parameters<typeof fromRaw>[0]);
     const errs = db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, errors);
-    return { ...r, checkpoint: r.checkpoint ? { phase: (r.checkpoint as { phase?: string }).phase, cursor: (r.checkpoint as { cursor?: string }).cursor?.split('\u0001').join('/') } : null, rate: r.runMs > 0 ? Math.round((r.done / r.runMs) * 1000) : null, errorList: errs };
+    return {
+      ...r,
+      checkpoint: r.checkpoint
+        ? {
+            phase: (r.checkpoint as { phase?: string }).phase,
+            cursor: (r.checkpoint as { cursor?: string }).cursor?.split('\u0001').join('/'),
+          }
+        : null,
+      rate: r.runMs > 0 ? Math.round((r.done / r.runMs) * 1000) : null,
+      errorList: errs,
+    };
   },
 });
 
-function jobCommand(name: 'job.pause' | 'job.resume' | 'job.cancel', verb: string, act: (ctx: CommandCtx, id: string) => void, expect: string[]) {
+function jobCommand(
+  name: 'job.pause' | 'job.resume' | 'job.cancel',
+  verb: string,
+  act: (ctx: CommandCtx, id: string) => void,
+  expect: string[],
+) {
   return defineCommand({
     name,
     summary: `${verb} a job`,
     input: z.object({ ref: z.string().min(1) }),
     preview: ({ lib }, { ref }) => {
       const j = findJob(lib.db, ref);
-      return { summary: `${verb} ${j.kind} job ${j.id.slice(0, 8)} (${j.state})`, changes: [{ op: 'update', target: `job ${j.id}`, detail: `${j.state} -> ${expect.join(' or ')}` }], data: { id: j.id } };
+      return {
+        summary: `${verb} ${j.kind} job ${j.id.slice(0, 8)} (${j.state})`,
+        changes: [{ op: 'update', target: `job ${j.id}`, detail: `${j.state} -> ${expect.join(' or ')}` }],
+        data: { id: j.id },
+      };
     },
     commit: async (ctx, plan) => {
       act(ctx, plan.data!.id);
@@ -58,6 +91,16 @@ function jobCommand(name: 'job.pause' | 'job.resume' | 'job.cancel', verb: strin
   });
 }
 
-export const pauseJob = jobCommand('job.pause', 'pause', ({ core, lib }, id) => core.jobs!.pause(lib, id), ['paused', 'completed']);
-export const resumeJob = jobCommand('job.resume', 'resume', ({ core, lib }, id) => core.jobs!.resume(lib, id), ['queued', 'running', 'completed']);
-export const cancelJob = jobCommand('job.cancel', 'cancel', ({ core, lib }, id) => core.jobs!.cancel(lib, id), ['cancelled', 'completed']);
+export const pauseJob = jobCommand('job.pause', 'pause', ({ core, lib }, id) => core.jobs!.pause(lib, id), [
+  'paused',
+  'completed',
+]);
+export const resumeJob = jobCommand('job.resume', 'resume', ({ core, lib }, id) => core.jobs!.resume(lib, id), [
+  'queued',
+  'running',
+  'completed',
+]);
+export const cancelJob = jobCommand('job.cancel', 'cancel', ({ core, lib }, id) => core.jobs!.cancel(lib, id), [
+  'cancelled',
+  'completed',
+]);

@@ -11,18 +11,40 @@ export const createLibrary = defineCommand({
   summary: 'create a library (optionally encrypted at rest)',
   input: z.object({ name: Name, encrypt: z.boolean().default(false), passphrase: z.string().optional() }),
   preview: ({ core }, { name, encrypt, passphrase }) => {
-    if (core.libraries.findByName(name)) throw new SdError('E_LIBRARY_EXISTS', `a library named "${name}" already exists`);
-    if (encrypt && !passphrase) throw new SdError('E_PASSPHRASE_REQUIRED', 'an encrypted library needs a passphrase (SD_LIBRARY_PASSPHRASE or the prompt)');
-    if (encrypt && passphrase!.length < 8) throw new SdError('E_WEAK_PASSPHRASE', 'a passphrase needs at least 8 characters');
-    return { summary: `create ${encrypt ? 'encrypted ' : ''}library "${name}"`, changes: [{ op: 'create', target: `library "${name}"`, detail: encrypt ? 'SQLCipher database, key from the passphrase (Argon2id)' : undefined }] };
+    if (core.libraries.findByName(name))
+      throw new SdError('E_LIBRARY_EXISTS', `a library named "${name}" already exists`);
+    if (encrypt && !passphrase)
+      throw new SdError(
+        'E_PASSPHRASE_REQUIRED',
+        'an encrypted library needs a passphrase (SD_LIBRARY_PASSPHRASE or the prompt)',
+      );
+    if (encrypt && passphrase!.length < 8)
+      throw new SdError('E_WEAK_PASSPHRASE', 'a passphrase needs at least 8 characters');
+    return {
+      summary: `create ${encrypt ? 'encrypted ' : ''}library "${name}"`,
+      changes: [
+        {
+          op: 'create',
+          target: `library "${name}"`,
+          detail: encrypt ? 'SQLCipher database, key from the passphrase (Argon2id)' : undefined,
+        },
+      ],
+    };
   },
   commit: async ({ core }, plan) => {
-    const lib = await core.libraries.create(plan.input.name, undefined, plan.input.encrypt ? plan.input.passphrase : undefined);
+    const lib = await core.libraries.create(
+      plan.input.name,
+      undefined,
+      plan.input.encrypt ? plan.input.passphrase : undefined,
+    );
     return { id: lib.id, name: lib.name };
   },
   verify: ({ core }, plan, result) => {
     const lib = core.libraries.list().find((l) => l.id === result.id);
-    return [check(!!lib && existsSync(lib.path), 'library database exists'), check(lib?.name === plan.input.name, 'library has the requested name')];
+    return [
+      check(!!lib && existsSync(lib.path), 'library database exists'),
+      check(lib?.name === plan.input.name, 'library has the requested name'),
+    ];
   },
 });
 
@@ -33,7 +55,10 @@ export const renameLibrary = defineCommand({
   preview: ({ core, lib }, { name }) => {
     const clash = core.libraries.findByName(name);
     if (clash && clash.id !== lib.id) throw new SdError('E_LIBRARY_EXISTS', `a library named "${name}" already exists`);
-    return { summary: `rename library "${lib.name}" to "${name}"`, changes: [{ op: 'update', target: `library ${lib.id}`, detail: `name "${lib.name}" -> "${name}"` }] };
+    return {
+      summary: `rename library "${lib.name}" to "${name}"`,
+      changes: [{ op: 'update', target: `library ${lib.id}`, detail: `name "${lib.name}" -> "${name}"` }],
+    };
   },
   commit: ({ lib }, plan) => lib.write(() => lib.append('library.renamed', { name: plan.input.name })).seq,
   verify: ({ lib }, plan) => [check(lib.name === plan.input.name, 'library has the new name')],
@@ -46,7 +71,11 @@ export const useLibrary = defineCommand({
   input: z.object({ ref: z.string().min(1) }),
   preview: ({ core }, { ref }) => {
     const target = core.libraries.resolve(ref);
-    return { summary: `make "${target.name}" the current library`, changes: [{ op: 'update', target: 'current library', detail: `-> ${target.name} (${target.id})` }], data: { id: target.id } };
+    return {
+      summary: `make "${target.name}" the current library`,
+      changes: [{ op: 'update', target: 'current library', detail: `-> ${target.name} (${target.id})` }],
+      data: { id: target.id },
+    };
   },
   commit: ({ core }, plan) => {
     core.libraries.setCurrent(plan.data!.id);
@@ -62,11 +91,18 @@ export const deleteLibrary = defineCommand({
   input: z.object({ ref: z.string().min(1) }),
   preview: ({ core }, { ref }) => {
     const target = core.libraries.resolve(ref);
-    if (core.libraries.list().length === 1) throw new SdError('E_LAST_LIBRARY', 'this is the only library; create another one before deleting it');
+    if (core.libraries.list().length === 1)
+      throw new SdError('E_LAST_LIBRARY', 'this is the only library; create another one before deleting it');
     const events = target.log.count();
     return {
       summary: `delete library "${target.name}" (${events} events)`,
-      changes: [{ op: 'delete', target: `library "${target.name}" (${target.id})`, detail: `${events} events and every projection; files on disk are not touched` }],
+      changes: [
+        {
+          op: 'delete',
+          target: `library "${target.name}" (${target.id})`,
+          detail: `${events} events and every projection; files on disk are not touched`,
+        },
+      ],
       confirm: `Delete library "${target.name}" and its ${events} events?`,
       data: { id: target.id, path: target.path },
     };
@@ -87,10 +123,25 @@ export const unlockLibrary = defineCommand({
   summary: 'open an encrypted library with its passphrase',
   input: z.object({ ref: z.string().min(1), passphrase: z.string().min(1) }),
   preview: ({ core }, { ref }) => {
-    const hit = [...core.libraries.locked].find(([id, l]) => id === ref || l.name === ref || (ref.length >= 4 && id.startsWith(ref)));
-    if (!hit) throw new SdError('E_NOT_LOCKED', `no locked library "${ref}" (it may be unlocked already: see \`sd library list\`)`);
-    return { summary: `unlock library "${hit[1].name}"`, changes: [{ op: 'open', target: `library "${hit[1].name}"` }], data: { id: hit[0] } };
+    const hit = [...core.libraries.locked].find(
+      ([id, l]) => id === ref || l.name === ref || (ref.length >= 4 && id.startsWith(ref)),
+    );
+    if (!hit)
+      throw new SdError(
+        'E_NOT_LOCKED',
+        `no locked library "${ref}" (it may be unlocked already: see \`sd library list\`)`,
+      );
+    return {
+      summary: `unlock library "${hit[1].name}"`,
+      changes: [{ op: 'open', target: `library "${hit[1].name}"` }],
+      data: { id: hit[0] },
+    };
   },
   commit: async ({ core }, plan) => ({ id: (await core.libraries.unlock(plan.data!.id, plan.input.passphrase)).id }),
-  verify: ({ core }, plan) => [check(core.libraries.list().some((l) => l.id === plan.data!.id), 'library is open')],
+  verify: ({ core }, plan) => [
+    check(
+      core.libraries.list().some((l) => l.id === plan.data!.id),
+      'library is open',
+    ),
+  ],
 });

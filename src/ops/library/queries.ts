@@ -14,8 +14,22 @@ export const listLibraries = defineQuery({
   summary: 'list the libraries of this data dir',
   input: z.object({}),
   run: ({ core }) => [
-    ...core.libraries.list().map((l) => ({ id: l.id, name: l.name, current: l.id === core.libraries.currentId, events: countEvents(l.ro) as number | null, encrypted: l.encrypted, locked: false })),
-    ...[...core.libraries.locked].map(([id, l]) => ({ id, name: l.name, current: id === core.libraries.currentId, events: null, encrypted: true, locked: true })),
+    ...core.libraries.list().map((l) => ({
+      id: l.id,
+      name: l.name,
+      current: l.id === core.libraries.currentId,
+      events: countEvents(l.ro) as number | null,
+      encrypted: l.encrypted,
+      locked: false,
+    })),
+    ...[...core.libraries.locked].map(([id, l]) => ({
+      id,
+      name: l.name,
+      current: id === core.libraries.currentId,
+      events: null,
+      encrypted: true,
+      locked: true,
+    })),
   ],
 });
 
@@ -25,8 +39,15 @@ export const libraryInfo = defineQuery({
   input: z.object({ ref: z.string().optional() }),
   run: ({ core, lib: current }, { ref }) => {
     const lib = ref ? core.libraries.resolve(ref) : current;
-    const meta = Object.fromEntries((lib.ro.prepare('SELECT key, value FROM library_meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
-    const devices = (lib.ro.prepare('SELECT COUNT(*) AS n FROM devices WHERE revoked_at IS NULL').get() as { n: number }).n;
+    const meta = Object.fromEntries(
+      (lib.ro.prepare('SELECT key, value FROM library_meta').all() as { key: string; value: string }[]).map((r) => [
+        r.key,
+        r.value,
+      ]),
+    );
+    const devices = (
+      lib.ro.prepare('SELECT COUNT(*) AS n FROM devices WHERE revoked_at IS NULL').get() as { n: number }
+    ).n;
     let bytes = 0;
     for (const s of ['', '-wal']) {
       try {

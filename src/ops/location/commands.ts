@@ -8,7 +8,13 @@ import { check, defineCommand } from '../define.js';
 import type { Library } from '../../library/library.js';
 import { estimateWork } from './estimate.js';
 
-const Rules = z.object({ skipHidden: z.boolean().optional(), skipNames: z.array(z.string()).optional(), gitignore: z.boolean().optional() }).strict();
+const Rules = z
+  .object({
+    skipHidden: z.boolean().optional(),
+    skipNames: z.array(z.string()).optional(),
+    gitignore: z.boolean().optional(),
+  })
+  .strict();
 
 export interface LocationInfo {
   id: string;
@@ -25,18 +31,26 @@ export function locationsOf(lib: Library, dev?: string): LocationInfo[] {
 
 export function findLocation(lib: Library, ref: string, dev: string): LocationInfo {
   const mine = locationsOf(lib, dev);
-  const hit = mine.filter((l) => l.id === ref || l.name === ref || (ref.length >= 4 && l.id.startsWith(ref)) || l.path === resolve(ref));
+  const hit = mine.filter(
+    (l) => l.id === ref || l.name === ref || (ref.length >= 4 && l.id.startsWith(ref)) || l.path === resolve(ref),
+  );
   if (hit.length === 1) return hit[0]!;
   if (hit.length > 1) throw new SdError('E_AMBIGUOUS_LOCATION', `"${ref}" matches ${hit.length} locations; use the id`);
   throw new SdError('E_LOCATION_NOT_FOUND', `no location "${ref}" on this device (see \`sd location list\`)`);
 }
 
-const inside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+const inside = (child: string, parent: string): boolean =>
+  child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 
 export const addLocation = defineCommand({
   name: 'location.add',
   summary: 'add a folder to the library and index it',
-  input: z.object({ path: z.string().min(1), name: z.string().trim().min(1).max(200).optional(), watch: z.boolean().default(true), rules: Rules.default({}) }),
+  input: z.object({
+    path: z.string().min(1),
+    name: z.string().trim().min(1).max(200).optional(),
+    watch: z.boolean().default(true),
+    rules: Rules.default({}),
+  }),
   preview: ({ core, lib }, input) => {
     if (!isAbsolute(input.path)) throw new SdError('E_BAD_INPUT', `the path must be absolute: ${input.path}`);
     let path: string;
@@ -45,12 +59,27 @@ export const addLocation = defineCommand({
       if (!statSync(path).isDirectory()) throw new SdError('E_LOCATION_NOT_DIR', `${input.path} is not a folder`);
     } catch (e) {
       if (e instanceof SdError) throw e;
-      throw new SdError('E_PATH_NOT_FOUND', `${input.path} does not exist or cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path: input.path });
+      throw new SdError(
+        'E_PATH_NOT_FOUND',
+        `${input.path} does not exist or cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        { path: input.path },
+      );
     }
     for (const l of locationsOf(lib, core.device.id)) {
-      if (l.path === path) throw new SdError('E_LOCATION_EXISTS', `${path} is already a location ("${l.name}", ${l.id.slice(0, 8)})`, { path });
-      if (inside(path, l.path)) throw new SdError('E_LOCATION_NESTED', `${path} is inside the location ${l.path}; rescan that one instead`, { path, other: l.path });
-      if (inside(l.path, path)) throw new SdError('E_LOCATION_NESTED', `${path} contains the location ${l.path}; remove that one first`, { path, other: l.path });
+      if (l.path === path)
+        throw new SdError('E_LOCATION_EXISTS', `${path} is already a location ("${l.name}", ${l.id.slice(0, 8)})`, {
+          path,
+        });
+      if (inside(path, l.path))
+        throw new SdError('E_LOCATION_NESTED', `${path} is inside the location ${l.path}; rescan that one instead`, {
+          path,
+          other: l.path,
+        });
+      if (inside(l.path, path))
+        throw new SdError('E_LOCATION_NESTED', `${path} contains the location ${l.path}; remove that one first`, {
+          path,
+          other: l.path,
+        });
     }
     const est = estimateWork(path, input.rules);
     const name = input.name ?? (path.split(sep).pop() || path);
@@ -58,7 +87,11 @@ export const addLocation = defineCommand({
       summary: `add location "${name}" at ${path}`,
       changes: [
         { op: 'create', target: `location "${name}"`, detail: path },
-        { op: 'queue', target: 'index job', detail: `${est.partial ? 'at least ' : 'about '}${est.files} files in ${est.dirs} folders${input.watch ? ', then watch for changes' : ''}` },
+        {
+          op: 'queue',
+          target: 'index job',
+          detail: `${est.partial ? 'at least ' : 'about '}${est.files} files in ${est.dirs} folders${input.watch ? ', then watch for changes' : ''}`,
+        },
       ],
       warnings: est.partial ? [`estimate stopped after ${est.files + est.dirs} entries; the folder is larger`] : [],
       data: { path, name, estimate: { files: est.files, dirs: est.dirs, partial: est.partial } },
@@ -67,14 +100,26 @@ export const addLocation = defineCommand({
   commit: ({ core, lib }, plan) => {
     const id = randomUUID();
     const d = plan.data!;
-    lib.write(() => lib.append('location.added', { id, path: d.path, name: d.name, watch: plan.input.watch, rules: plan.input.rules }));
+    lib.write(() =>
+      lib.append('location.added', {
+        id,
+        path: d.path,
+        name: d.name,
+        watch: plan.input.watch,
+        rules: plan.input.rules,
+      }),
+    );
     const job = core.jobs!.enqueue(lib, 'index', id, { loc: id });
     core.watchers?.sync(lib);
     return { id, job: job.id, path: d.path, name: d.name };
   },
   verify: ({ lib }, _plan, result) => {
-    const row = lib.db.prepare('SELECT path FROM locations WHERE id = ?').get(result.id) as { path: string } | undefined;
-    return [check(row?.path === result.path, 'location is recorded'), check(!!lib.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(result.job), 'index job is queued')];
+    const row = lib.db.prepare('SELECT path FROM locations WHERE id = ?').get(result.id) as
+      { path: string } | undefined;
+    return [
+      check(row?.path === result.path, 'location is recorded'),
+      check(!!lib.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(result.job), 'index job is queued'),
+    ];
   },
 });
 
@@ -87,7 +132,13 @@ export const removeLocation = defineCommand({
     const n = (lib.db.prepare('SELECT COUNT(*) AS n FROM entries WHERE loc = ?').get(l.id) as { n: number }).n;
     return {
       summary: `remove location "${l.name}" (${l.path}) from the index`,
-      changes: [{ op: 'delete', target: `location "${l.name}"`, detail: `${n} index entries; the files on disk are not touched` }],
+      changes: [
+        {
+          op: 'delete',
+          target: `location "${l.name}"`,
+          detail: `${n} index entries; the files on disk are not touched`,
+        },
+      ],
       data: { id: l.id, path: l.path },
     };
   },
@@ -99,7 +150,10 @@ export const removeLocation = defineCommand({
   },
   verify: ({ lib }, plan) => [
     check(!lib.db.prepare('SELECT 1 FROM locations WHERE id = ?').get(plan.data!.id), 'location removed'),
-    check(!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? LIMIT 1').get(plan.data!.id), 'its entries removed from the index'),
+    check(
+      !lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? LIMIT 1').get(plan.data!.id),
+      'its entries removed from the index',
+    ),
     check(statSync(plan.data!.path, { throwIfNoEntry: false }) !== undefined, 'the folder itself is still on disk'),
   ],
 });
@@ -110,8 +164,23 @@ export const rescanLocation = defineCommand({
   input: z.object({ ref: z.string().min(1), full: z.boolean().default(false) }),
   preview: ({ core, lib }, { ref, full }) => {
     const l = findLocation(lib, ref, core.device.id);
-    return { summary: `${full ? 'fully ' : ''}rescan "${l.name}" (${l.path})`, changes: [{ op: 'queue', target: 'index job', detail: full ? 'walk and re-identify every file' : 'walk and identify new or changed files' }], data: { id: l.id } };
+    return {
+      summary: `${full ? 'fully ' : ''}rescan "${l.name}" (${l.path})`,
+      changes: [
+        {
+          op: 'queue',
+          target: 'index job',
+          detail: full ? 'walk and re-identify every file' : 'walk and identify new or changed files',
+        },
+      ],
+      data: { id: l.id },
+    };
   },
-  commit: ({ core, lib }, plan) => ({ id: plan.data!.id, job: core.jobs!.enqueue(lib, 'index', plan.data!.id, { loc: plan.data!.id, full: plan.input.full }).id }),
-  verify: ({ lib }, _plan, result) => [check(!!lib.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(result.job), 'index job is queued')],
+  commit: ({ core, lib }, plan) => ({
+    id: plan.data!.id,
+    job: core.jobs!.enqueue(lib, 'index', plan.data!.id, { loc: plan.data!.id, full: plan.input.full }).id,
+  }),
+  verify: ({ lib }, _plan, result) => [
+    check(!!lib.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(result.job), 'index job is queued'),
+  ],
 });

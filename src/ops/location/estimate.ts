@@ -1,7 +1,12 @@
 // A quick, bounded estimate of a folder's size for the preview of `location add`.
 import { walkSync, type WalkRules } from '../../jobs/walk.js';
 
-export function estimateWork(path: string, rules: WalkRules, budgetMs = 1500, maxEntries = 200_000): { files: number; dirs: number; partial: boolean } {
+export function estimateWork(
+  path: string,
+  rules: WalkRules,
+  budgetMs = 1500,
+  maxEntries = 200_000,
+): { files: number; dirs: number; partial: boolean } {
   const t0 = Date.now();
   let files = 0;
   let dirs = 0;

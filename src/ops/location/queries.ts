@@ -15,9 +15,25 @@ export const listLocations = defineQuery({
            (SELECT state FROM jobs j WHERE j.loc = l.id ORDER BY created_at DESC LIMIT 1) AS jobState
          FROM locations l LEFT JOIN devices d ON d.dev = l.dev ORDER BY l.path`,
       )
-      .all() as { id: string; dev: string; path: string; name: string; watch: number; indexedAt: number | null; deviceName: string | null; files: number; bytes: number; jobState: string | null }[];
+      .all() as {
+      id: string;
+      dev: string;
+      path: string;
+      name: string;
+      watch: number;
+      indexedAt: number | null;
+      deviceName: string | null;
+      files: number;
+      bytes: number;
+      jobState: string | null;
+    }[];
     return rows
       .filter((r) => !device || r.dev === device || r.deviceName === device || r.dev.startsWith(device))
-      .map((r) => ({ ...r, watch: r.watch === 1, watching: r.watch === 1 && r.dev === core.device.id && !!core.watchers?.isWatching(r.id), local: r.dev === core.device.id }));
+      .map((r) => ({
+        ...r,
+        watch: r.watch === 1,
+        watching: r.watch === 1 && r.dev === core.device.id && !!core.watchers?.isWatching(r.id),
+        local: r.dev === core.device.id,
+      }));
   },
 });

@@ -10,7 +10,12 @@ import { summarize } from './summary.js';
 import type { Db } from '../../library/library.js';
 
 export function rosterLookup(db: Db): (dev: string) => Uint8Array | undefined {
-  const keys = new Map((db.prepare('SELECT dev, pubkey FROM devices').all() as { dev: string; pubkey: Buffer }[]).map((r) => [r.dev, new Uint8Array(r.pubkey)]));
+  const keys = new Map(
+    (db.prepare('SELECT dev, pubkey FROM devices').all() as { dev: string; pubkey: Buffer }[]).map((r) => [
+      r.dev,
+      new Uint8Array(r.pubkey),
+    ]),
+  );
   return (dev) => keys.get(dev);
 }
 
@@ -19,7 +24,8 @@ export function resolveDevice(db: Db, ref: string): string {
   const rows = db.prepare('SELECT dev, name FROM devices').all() as { dev: string; name: string }[];
   const hit = rows.filter((r) => r.dev === ref || r.name === ref || (ref.length >= 4 && r.dev.startsWith(ref)));
   if (hit.length === 1) return hit[0]!.dev;
-  if (hit.length > 1) throw new SdError('E_AMBIGUOUS_DEVICE', `"${ref}" matches ${hit.length} devices; use more of the id`);
+  if (hit.length > 1)
+    throw new SdError('E_AMBIGUOUS_DEVICE', `"${ref}" matches ${hit.length} devices; use more of the id`);
   throw new SdError('E_DEVICE_NOT_FOUND', `no device "${ref}" in this library (see \`sd device list\`)`);
 }
 
@@ -46,14 +52,22 @@ export const listLog = defineQuery({
     }
     if (input.since) {
       const ms = Date.parse(input.since);
-      if (Number.isNaN(ms)) throw new SdError('E_BAD_INPUT', `--since "${input.since}" is not an ISO date (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
+      if (Number.isNaN(ms))
+        throw new SdError(
+          'E_BAD_INPUT',
+          `--since "${input.since}" is not an ISO date (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`,
+        );
       where.push('e.hlc_ms >= ?');
       args.push(ms);
     }
     const sql = `SELECT e.dev, e.seq, e.hash, e.type, e.bytes, e.sig, d.name AS devName, a.ok AS verified, a.failed
       FROM events e LEFT JOIN devices d ON d.dev = e.dev LEFT JOIN command_audit a ON a.dev = e.dev AND a.seq = e.seq
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.hlc_ms DESC, e.hlc_c DESC, e.dev DESC LIMIT ?`;
-    const rows = db.prepare(sql).all(...args, input.limit) as (Parameters<typeof rowToEvent>[0] & { devName: string | null; verified: number | null; failed: string | null })[];
+    const rows = db.prepare(sql).all(...args, input.limit) as (Parameters<typeof rowToEvent>[0] & {
+      devName: string | null;
+      verified: number | null;
+      failed: string | null;
+    })[];
     return rows.map((r) => {
       const ev = rowToEvent(r);
       return {

@@ -17,7 +17,15 @@ const summaries: Record<string, Summarizer> = {
   'entries.aggregated': (b) => `updated sizes of ${b.dirs.length} folders`,
   'shared.created': () => 'created the shared metadata documents',
   'shared.changed': (b) => sharedSummary(b),
-  'command.verified': (b) => `verify of ${b.command}: ${b.ok ? 'passed' : `FAILED (${b.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { what: string }) => c.what).join(', ')})`}`,
+  'command.verified': (b) =>
+    `verify of ${b.command}: ${
+      b.ok
+        ? 'passed'
+        : `FAILED (${b.checks
+            .filter((c: { ok: boolean }) => !c.ok)
+            .map((c: { what: string }) => c.what)
+            .join(', ')})`
+    }`,
 };
 
 export function registerSummary(type: string, fn: Summarizer): void {
@@ -36,18 +44,31 @@ export function summarize(type: string, body: unknown): string {
 
 function sharedSummary(b: { op: string; name?: string; count?: number; tag?: string; collection?: string }): string {
   switch (b.op) {
-    case 'tag.create': return `created tag "${b.name}"`;
-    case 'tag.rename': return `renamed tag ${String(b.tag).slice(0, 8)} to "${b.name}"`;
-    case 'tag.delete': return `deleted tag ${String(b.tag).slice(0, 8)}`;
-    case 'tag.apply': return `tagged ${b.count} content item(s) with ${String(b.tag).slice(0, 8)}`;
-    case 'tag.remove': return `untagged ${b.count} content item(s) from ${String(b.tag).slice(0, 8)}`;
-    case 'collection.create': return `created collection "${b.name}"`;
-    case 'collection.add': return `added ${b.count} item(s) to collection ${String(b.collection).slice(0, 8)}`;
-    case 'collection.remove': return `removed ${b.count} item(s) from collection ${String(b.collection).slice(0, 8)}`;
-    case 'collection.delete': return `deleted collection ${String(b.collection).slice(0, 8)}`;
-    case 'note.set': return 'changed a note';
-    case 'fav.add': return `favourited ${b.count} item(s)`;
-    case 'fav.remove': return `unfavourited ${b.count} item(s)`;
-    default: return `shared metadata: ${b.op}`;
+    case 'tag.create':
+      return `created tag "${b.name}"`;
+    case 'tag.rename':
+      return `renamed tag ${String(b.tag).slice(0, 8)} to "${b.name}"`;
+    case 'tag.delete':
+      return `deleted tag ${String(b.tag).slice(0, 8)}`;
+    case 'tag.apply':
+      return `tagged ${b.count} content item(s) with ${String(b.tag).slice(0, 8)}`;
+    case 'tag.remove':
+      return `untagged ${b.count} content item(s) from ${String(b.tag).slice(0, 8)}`;
+    case 'collection.create':
+      return `created collection "${b.name}"`;
+    case 'collection.add':
+      return `added ${b.count} item(s) to collection ${String(b.collection).slice(0, 8)}`;
+    case 'collection.remove':
+      return `removed ${b.count} item(s) from collection ${String(b.collection).slice(0, 8)}`;
+    case 'collection.delete':
+      return `deleted collection ${String(b.collection).slice(0, 8)}`;
+    case 'note.set':
+      return 'changed a note';
+    case 'fav.add':
+      return `favourited ${b.count} item(s)`;
+    case 'fav.remove':
+      return `unfavourited ${b.count} item(s)`;
+    default:
+      return `shared metadata: ${b.op}`;
   }
 }

@@ -14,7 +14,9 @@ export const search = defineQuery({
   input: z.object({
     query: z.string().default(''),
     ext: z.string().optional(),
-    kind: z.enum(['image', 'video', 'audio', 'document', 'archive', 'code', 'text', 'other', 'folder', 'symlink']).optional(),
+    kind: z
+      .enum(['image', 'video', 'audio', 'document', 'archive', 'code', 'text', 'other', 'folder', 'symlink'])
+      .optional(),
     tag: z.string().optional(),
     minSize: Size.optional(),
     maxSize: Size.optional(),
@@ -60,7 +62,8 @@ export const search = defineQuery({
     }
     if (q.modifiedAfter) {
       const ms = Date.parse(q.modifiedAfter);
-      if (Number.isNaN(ms)) throw new SdError('E_BAD_INPUT', `--modified-after "${q.modifiedAfter}" is not an ISO date`);
+      if (Number.isNaN(ms))
+        throw new SdError('E_BAD_INPUT', `--modified-after "${q.modifiedAfter}" is not an ISO date`);
       where.push('e.mtime >= ?');
       args.push(ms);
     }
@@ -78,11 +81,28 @@ export const search = defineQuery({
     }
     // 'none' returns matches in index order and stops at the page: fast on any library size;
     // a sort has to rank every match first.
-    const order = { none: '', name: 'ORDER BY e.name, e.id', size: 'ORDER BY e.size DESC, e.id', modified: 'ORDER BY e.mtime DESC, e.id' }[q.sort];
+    const order = {
+      none: '',
+      name: 'ORDER BY e.name, e.id',
+      size: 'ORDER BY e.size DESC, e.id',
+      modified: 'ORDER BY e.mtime DESC, e.id',
+    }[q.sort];
     const sql = `SELECT e.loc, e.key, e.name, e.t, e.size, e.mtime, e.kind, e.cid, l.path AS root, l.dev, d.name AS devName
       FROM ${from} JOIN locations l ON l.id = e.loc LEFT JOIN devices d ON d.dev = l.dev
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ${order} LIMIT ?`;
-    const rows = db.prepare(sql).all(...args, q.limit) as { loc: string; key: string; name: string; t: number; size: number; mtime: number; kind: string; cid: string | null; root: string; dev: string; devName: string | null }[];
+    const rows = db.prepare(sql).all(...args, q.limit) as {
+      loc: string;
+      key: string;
+      name: string;
+      t: number;
+      size: number;
+      mtime: number;
+      kind: string;
+      cid: string | null;
+      root: string;
+      dev: string;
+      devName: string | null;
+    }[];
     return rows.map((r) => ({
       name: r.name,
       path: r.root + sep + toPath(r.key).split('/').join(sep),
@@ -107,11 +127,16 @@ export const dupes = defineQuery({
          WHERE t = 0 AND cid IS NOT NULL AND size >= ? GROUP BY cid HAVING COUNT(*) > 1 ORDER BY wasted DESC, cid LIMIT ?`,
       )
       .all(minSize, limit) as { cid: string; size: number; copies: number; wasted: number }[];
-    const files = db.prepare('SELECT e.key, l.path AS root, l.dev FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid = ? ORDER BY l.path, e.key');
+    const files = db.prepare(
+      'SELECT e.key, l.path AS root, l.dev FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid = ? ORDER BY l.path, e.key',
+    );
     return groups.map((g) => ({
       ...g,
       contentId: g.cid,
-      paths: (files.all(g.cid) as { key: string; root: string; dev: string }[]).map((f) => ({ path: f.root + sep + toPath(f.key).split('/').join(sep), device: f.dev })),
+      paths: (files.all(g.cid) as { key: string; root: string; dev: string }[]).map((f) => ({
+        path: f.root + sep + toPath(f.key).split('/').join(sep),
+        device: f.dev,
+      })),
     }));
   },
 });
@@ -128,8 +153,16 @@ export const stats = defineQuery({
     const hit = statsCache.get(db);
     if (hit && hit.version === version) return hit.stats;
     // One pass over the entries, grouped small (location x type x kind), summed here.
-    const groups = db.prepare('SELECT loc, t, kind, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes, SUM(cid IS NULL) AS unid FROM entries GROUP BY loc, t, kind').all() as { loc: string; t: number; kind: string; n: number; bytes: number; unid: number }[];
-    const locations = db.prepare('SELECT l.id, l.name, l.path, l.dev, d.name AS devName FROM locations l LEFT JOIN devices d ON d.dev = l.dev').all() as { id: string; name: string; path: string; dev: string; devName: string | null }[];
+    const groups = db
+      .prepare(
+        'SELECT loc, t, kind, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes, SUM(cid IS NULL) AS unid FROM entries GROUP BY loc, t, kind',
+      )
+      .all() as { loc: string; t: number; kind: string; n: number; bytes: number; unid: number }[];
+    const locations = db
+      .prepare(
+        'SELECT l.id, l.name, l.path, l.dev, d.name AS devName FROM locations l LEFT JOIN devices d ON d.dev = l.dev',
+      )
+      .all() as { id: string; name: string; path: string; dev: string; devName: string | null }[];
     let files = 0;
     let bytes = 0;
     let folders = 0;
@@ -153,15 +186,27 @@ export const stats = defineQuery({
     }
     const devices = new Map<string, { dev: string; name: string | null; files: number; bytes: number }>();
     for (const l of locations) {
-      const d = devices.get(l.dev) ?? devices.set(l.dev, { dev: l.dev, name: l.devName, files: 0, bytes: 0 }).get(l.dev)!;
+      const d =
+        devices.get(l.dev) ?? devices.set(l.dev, { dev: l.dev, name: l.devName, files: 0, bytes: 0 }).get(l.dev)!;
       d.files += locs.get(l.id)!.files;
       d.bytes += locs.get(l.id)!.bytes;
     }
     const byBytes = (a: { bytes: number }, b: { bytes: number }): number => b.bytes - a.bytes;
-    const waste = db.prepare('SELECT COALESCE(SUM(w), 0) AS wasted, COUNT(*) AS groups FROM (SELECT (COUNT(*) - 1) * MAX(size) AS w FROM entries WHERE cid IS NOT NULL AND t = 0 GROUP BY cid HAVING COUNT(*) > 1)').get() as { wasted: number; groups: number };
+    const waste = db
+      .prepare(
+        'SELECT COALESCE(SUM(w), 0) AS wasted, COUNT(*) AS groups FROM (SELECT (COUNT(*) - 1) * MAX(size) AS w FROM entries WHERE cid IS NOT NULL AND t = 0 GROUP BY cid HAVING COUNT(*) > 1)',
+      )
+      .get() as { wasted: number; groups: number };
     const stats = {
-      files, bytes, folders, unidentified, duplicateGroups: waste.groups, wastedBytes: waste.wasted,
-      byKind: [...kinds.values()].sort(byBytes), byLocation: [...locs.values()].sort(byBytes), byDevice: [...devices.values()].sort(byBytes),
+      files,
+      bytes,
+      folders,
+      unidentified,
+      duplicateGroups: waste.groups,
+      wastedBytes: waste.wasted,
+      byKind: [...kinds.values()].sort(byBytes),
+      byLocation: [...locs.values()].sort(byBytes),
+      byDevice: [...devices.values()].sort(byBytes),
     };
     statsCache.set(db, { version, stats });
     return stats;
