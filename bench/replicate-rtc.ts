@@ -16,6 +16,7 @@ import { openWebRtc, type RtcSignal } from '../src/transport/webrtc.js';
 import { connectWs, listenWs } from '../src/transport/ws.js';
 import type { MessageTransport, PeerLink } from '../src/transport/types.js';
 import type { Library } from '../src/library/library.js';
+import { newLocationId } from '../src/projections/rules.js';
 
 const N = Number(process.env.N_ENTRIES ?? 100_000);
 process.env.SD_MDNS = 'off';
@@ -53,7 +54,7 @@ async function replicate(transport: 'webrtc' | 'ws'): Promise<{ ms: number; entr
   try {
     const la = a.libraries.resolve();
     la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
-    const loc = randomUUID();
+    const loc = newLocationId(a.device.id);
     la.write(() => la.append('location.added', { id: loc, path: '/on/a', name: 'bench', watch: false, rules: {} }));
     const rows: EntryTuple[] = [];
     for (let d = 0; d < 1000; d++) rows.push([`d${d}`, 1, 0, 1.7e12, N + 10 + d, 'folder']);

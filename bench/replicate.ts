@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../src/core.js';
 import { SEP, type EntryTuple } from '../src/projections/entries.js';
+import { newLocationId } from '../src/projections/rules.js';
 
 const N = Number(process.env.N_ENTRIES ?? 100_000);
 process.env.SD_P2P_HOST = '127.0.0.1';
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
     await a.startPeers('127.0.0.1', 0);
     await b.startPeers('127.0.0.1', 0);
     const lib = a.libraries.resolve();
-    const loc = randomUUID();
+    const loc = newLocationId(a.device.id);
     lib.write(() => lib.append('location.added', { id: loc, path: root, name: 'bench', watch: false, rules: {} }));
     // The index as the indexer emits it: walk order (each folder, then its contents, by name).
     const rows: EntryTuple[] = [];

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Core } from '../src/core.js';
 import { SEP, type EntryTuple } from '../src/projections/entries.js';
 import { makeRng } from '../fixtures/tree.js';
+import { newLocationId } from '../src/projections/rules.js';
 
 const N = Number(process.env.N_ENTRIES ?? 1_000_000);
 const WORDS = [
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   try {
     const core = await Core.open(join(dir, 'data'), { services: false });
     const lib = core.libraries.resolve();
-    const loc = randomUUID();
+    const loc = newLocationId(core.device.id);
     lib.write(() => lib.append('location.added', { id: loc, path: root, name: 'bench', watch: false, rules: {} }));
     const rng = makeRng(7);
     const names: string[] = [];

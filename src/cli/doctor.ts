@@ -19,9 +19,10 @@ export function doctorCommands(program: Command): void {
           : r.libraries
               .map((l) =>
                 [
-                  `${l.opens && !l.integrity.length && !l.badEvents ? p.green('✓') : p.red('✗')} ${l.name ?? '(unknown name)'}  ${l.file}`,
+                  `${l.opens && !l.integrity.length && !l.badEvents && l.projections?.equal !== false ? p.green('✓') : p.red('✗')} ${l.name ?? '(unknown name)'}  ${l.file}`,
                   `  integrity  ${l.opens ? (l.integrity.length ? l.integrity.slice(0, 3).join('; ') : 'ok') : `cannot open: ${l.integrity[0]}`}`,
                   `  log        ${l.events === null ? '-' : `${l.events} events, ${l.badEvents} bad${l.firstBad ? `; first: ${l.firstBad}` : ''}`}`,
+                  `  projections ${l.projections === null ? '-' : l.projections.equal ? 'equal to a rebuild from the log' : `differ: ${l.projections.differing.join(', ')}`}`,
                   ...l.advice.map((a) => `  ${p.dim('→')} ${a}`),
                 ].join('\n'),
               )

@@ -1,5 +1,6 @@
 // sd log, sd log verify, sd replay --check, sd events.
 import type { Command } from 'commander';
+import { writeSync } from 'node:fs';
 import { SdError } from '../errors.js';
 import { ctxOf } from './program.js';
 import { shortId, table, time } from './format.js';
@@ -13,6 +14,32 @@ interface LogRow {
   summary: string;
   verified: boolean | null;
   failed: string | null;
+  refused: { code: string; reason: string } | null;
+  future: boolean;
+}
+
+/** `sd replay --rebuild`: no daemon; a progress line on a TTY. */
+async function rebuild(ctx: ReturnType<typeof ctxOf>): Promise<void> {
+  const { rebuildLibraries } = await import('../ops/doctor/rebuild.js');
+  const tty = !!process.stderr.isTTY && !ctx.json;
+  let shown = 0;
+  const reports = await rebuildLibraries(ctx.dataDir, ctx.flags.library, (name, done, total) => {
+    const now = Date.now();
+    if (!tty || (now - shown < 100 && done < total)) return;
+    shown = now;
+    const pct = total ? Math.min(100, Math.floor((done / total) * 100)) : 100;
+    const bar = '█'.repeat(Math.floor(pct / 4)).padEnd(25, '░');
+    writeSync(2, `\r rebuilding ${name} |${bar}| ${done}/${total} events`);
+  });
+  if (tty) writeSync(2, '\r\x1b[K');
+  ctx.print(reports, () =>
+    reports
+      .map(
+        (r) =>
+          `${ctx.paint.green('✓')} rebuilt "${r.name}" from ${r.events} events in ${Math.round(r.ms)} ms (checksum ${r.before} -> ${r.after})`,
+      )
+      .join('\n'),
+  );
 }
 
 export function logCommands(program: Command): void {
@@ -36,12 +63,12 @@ export function logCommands(program: Command): void {
           : table(
               ['TIME', 'DEVICE', 'SEQ', 'TYPE', 'VERIFY', 'SUMMARY'],
               rows.map((r) => [
-                time(r.time),
+                `${time(r.time)}${r.future ? ` ${p.yellow('(future)')}` : ''}`,
                 r.deviceName ?? shortId(r.device),
                 r.seq,
                 r.type,
                 r.verified === null ? '' : r.verified ? p.green('ok') : p.red('FAILED'),
-                r.summary,
+                r.refused ? `${p.red(`refused ${r.refused.code}:`)} ${r.refused.reason} (${r.summary})` : r.summary,
               ]),
               ctx.style,
             ),
@@ -73,17 +100,21 @@ export function logCommands(program: Command): void {
     .command('replay')
     .description('rebuild the projections from the log')
     .option('--check', 'rebuild into a fresh database and compare checksums with the live projections')
-    .action(async (o: { check?: boolean }, cmd: Command) => {
+    .option('--rebuild', 'rebuild every projection in place from the log (stop the daemon first)')
+    .action(async (o: { check?: boolean; rebuild?: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
+      if (o.rebuild) return rebuild(ctx);
       if (!o.check)
         throw new SdError(
           'E_BAD_INPUT',
-          'only `sd replay --check` is available: it rebuilds into a fresh database and compares',
+          'say `sd replay --check` (compare with a fresh rebuild) or `sd replay --rebuild` (repair in place)',
         );
       const r = await ctx.query<{
         events: number;
         equal: boolean;
         differing: string[];
+        mangled: { dev: string; seq: number; reason: string }[];
+        searchIndex: { ok: boolean; detail: string };
         ms: number;
         live: { tables: Record<string, { rows: number; sum: string }>; total: string };
         rebuilt: { tables: Record<string, { rows: number; sum: string }>; total: string };
@@ -102,8 +133,11 @@ export function logCommands(program: Command): void {
             ]),
             ctx.style,
           ),
+          `search index  ${r.searchIndex.ok ? p.green('equal') : p.red('differs')}: ${r.searchIndex.detail}`,
+          ...r.mangled.map((m) => p.red(`mangled event ${m.dev}#${m.seq}: ${m.reason} (see \`sd log verify\`)`)),
           '',
           `total  live ${r.live.total}  rebuilt ${r.rebuilt.total}  from ${r.events} events in ${Math.round(r.ms)} ms: ${r.equal ? p.green('equal') : p.red('DIFFERENT')}`,
+          ...(r.equal ? [] : [p.dim('→ repair: `sd stop && sd replay --rebuild`, then `sd start`')]),
         ].join('\n'),
       );
       if (!r.equal) process.exitCode = 1;

@@ -86,9 +86,12 @@ export function syncCommands(program: Command): void {
     .description('per peer: link, state, events behind/ahead per feed, refusals, last error')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const s = await ctx.query<{ port: number | null; refusals: Record<string, number>; peers: PeerStatus[] }>(
-        'sync.status',
-      );
+      const s = await ctx.query<{
+        port: number | null;
+        refusals: Record<string, number>;
+        refusedEvents: { device: string; name: string | null; code: string; count: number }[];
+        peers: PeerStatus[];
+      }>('sync.status');
       const p = ctx.paint;
       ctx.print(s, () => {
         const lines = [
@@ -98,6 +101,12 @@ export function syncCommands(program: Command): void {
               .join(', ') || 'none'
           }`,
         ];
+        if (s.refusedEvents.length)
+          lines.push(
+            `events without effect (see \`sd log\`): ${s.refusedEvents
+              .map((r) => `${r.name ?? shortId(r.device, 12)} ${r.code} ${r.count}`)
+              .join(', ')}`,
+          );
         for (const x of s.peers) {
           lines.push(
             '',
@@ -123,8 +132,14 @@ export function syncCommands(program: Command): void {
   const dev = program.commands.find((c) => c.name() === 'device');
   dev
     ?.command('revoke <device>')
-    .description('revoke a device: disconnected, later events refused, earlier ones kept')
+    .description('revoke a device (your own, to leave): disconnected, later events refused, earlier ones kept')
     .action(async (d: string, _o, cmd: Command) => {
       await runCommand(ctxOf(cmd), 'device.revoke', { device: d });
+    });
+  dev
+    ?.command('role <device> <role>')
+    .description('make a device an admin (it may add and revoke devices) or a plain member; the creator only')
+    .action(async (d: string, role: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'device.role', { device: d, role });
     });
 }

@@ -1,4 +1,8 @@
-// Hybrid logical clock: never goes backwards, also after receiving a future-dated clock.
+// Hybrid logical clock: never goes backwards, also after receiving a future-dated clock. A received
+// clock moves ours only within MAX_CLOCK_SKEW_MS of our wall clock: an event dated further ahead is
+// stored and shown (flagged) but cannot drag every later local event into its future.
+/** How far ahead of our wall clock a received event may be and still move our clock. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 export interface Hlc {
   ms: number;
   c: number;
@@ -27,6 +31,7 @@ export class HlcClock {
   /** Merges a remote clock so that every later local timestamp is after it. */
   receive(remote: Hlc): Hlc {
     const wall = this.wall();
+    if (remote.ms > wall + MAX_CLOCK_SKEW_MS) return { ...this.last };
     const ms = Math.max(wall, this.last.ms, remote.ms);
     let c: number;
     if (ms === this.last.ms && ms === remote.ms) c = Math.max(this.last.c, remote.c) + 1;

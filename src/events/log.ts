@@ -5,7 +5,8 @@ import type { Database, Statement } from 'better-sqlite3-multiple-ciphers';
 import { SdError } from '../errors.js';
 import { decodeEvent, encodeEvent, type EventFields } from './codec.js';
 import { blake3 } from './hash.js';
-import { HlcClock, type Hlc } from './hlc.js';
+import { compareHlc, HlcClock, MAX_CLOCK_SKEW_MS, type Hlc } from './hlc.js';
+import { catalogueCheck, MAX_EVENT_BYTES } from './catalogue.js';
 import { signBytes, type DeviceKeys } from './keys.js';
 
 export interface StoredEvent extends EventFields {
@@ -21,6 +22,9 @@ CREATE TABLE IF NOT EXISTS events (
   PRIMARY KEY (dev, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_time ON events (hlc_ms, hlc_c, dev, seq);
+CREATE INDEX IF NOT EXISTS events_roster ON events (dev, seq)
+  WHERE type IN ('library.created', 'device.added', 'device.role', 'device.revoked', 'device.renamed');
+CREATE INDEX IF NOT EXISTS events_shared ON events (dev, seq) WHERE type IN ('shared.created', 'shared.changed');
 `;
 
 interface Row {
@@ -57,10 +61,16 @@ export class EventLog {
     this.getStmt = db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events WHERE dev = ? AND seq = ?');
     const h = this.headStmt.get(keys.id) as { seq: number; hash: Buffer } | undefined;
     this.head = h ? { seq: h.seq, hash: new Uint8Array(h.hash) } : { seq: 0, hash: null };
-    const last = db
-      .prepare('SELECT hlc_ms AS ms, hlc_c AS c FROM events ORDER BY hlc_ms DESC, hlc_c DESC LIMIT 1')
-      .get() as Hlc | undefined;
-    this.clock = new HlcClock(last ?? { ms: 0, c: 0 });
+    // The clock resumes after our own last event and the latest received one within the allowed
+    // skew: a far-future event stored earlier must not capture it at the next start.
+    const own = db
+      .prepare('SELECT hlc_ms AS ms, hlc_c AS c FROM events WHERE dev = ? ORDER BY seq DESC LIMIT 1')
+      .get(keys.id) as Hlc | undefined;
+    const seen = db
+      .prepare('SELECT hlc_ms AS ms, hlc_c AS c FROM events WHERE hlc_ms <= ? ORDER BY hlc_ms DESC, hlc_c DESC LIMIT 1')
+      .get(Date.now() + MAX_CLOCK_SKEW_MS) as Hlc | undefined;
+    const start = [own, seen].reduce<Hlc>((a, b) => (b && compareHlc(b, a) > 0 ? b : a), { ms: 0, c: 0 });
+    this.clock = new HlcClock(start);
   }
 
   get deviceId(): string {
@@ -80,6 +90,12 @@ export class EventLog {
       body,
     };
     const bytes = encodeEvent(fields);
+    // Our own events obey the catalogue too: a bug here must fail the command, not reach the log.
+    const bad =
+      bytes.length > MAX_EVENT_BYTES
+        ? { code: 'E_EVENT_TOO_LARGE', reason: `${bytes.length} bytes` }
+        : catalogueCheck(fields, bytes.length);
+    if (bad) throw new SdError(bad.code, `cannot record ${type}: ${bad.reason}`);
     const hash = blake3(bytes);
     const sig = signBytes(this.keys.privateKey, hash);
     this.insert.run(fields.dev, fields.seq, hash, fields.hlc.ms, fields.hlc.c, type, bytes, sig);

@@ -21,6 +21,9 @@ export function locationOf(lib: Library, id: string): LocationRow {
   const r = lib.db.prepare('SELECT id, dev, path, name, watch, rules FROM locations WHERE id = ?').get(id) as
     { id: string; dev: string; path: string; name: string; watch: number; rules: string } | undefined;
   if (!r) throw new SdError('E_LOCATION_NOT_FOUND', `no location ${id} in this library (it may have been removed)`);
+  // Jobs act only on this device's own locations (ids name their owner; the projection admits no other).
+  if (r.dev !== lib.log.deviceId)
+    throw new SdError('E_NOT_OWNER', `location ${id.slice(0, 10)} belongs to another device; only it indexes it`);
   return { ...r, watch: r.watch === 1, rules: JSON.parse(r.rules) as WalkRules };
 }
 

@@ -7,7 +7,7 @@ import { applyKey } from './crypto.js';
 import { SdError } from '../errors.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
-import { applySchema, project } from '../projections/index.js';
+import { applySchema, onRebuild, project, rebuildInPlace } from '../projections/index.js';
 import { catchUpSearchIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
@@ -21,9 +21,31 @@ import { PlainDocs, registerSharedProvider, RepoDocs } from '../sync/shared-prov
 import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
 import { rowToEvent } from '../events/log.js';
 import type { Repo } from '@automerge/automerge-repo';
-import { LinkNetworkAdapter } from '../sync/network-adapter.js';
+import { SqliteStorageAdapter, STORAGE_TABLE } from '../sync/storage-adapter.js';
+import { COUNTS } from '../projections/rules.js';
+import { decodeEvent } from '../events/codec.js';
 
 export type Db = Database.Database;
+
+/** Library format 2: device-bound library and location ids, a roster with admins, a refused-events table. */
+export const LIBRARY_FORMAT = 2;
+
+/** The format its creation event declares, or undefined for a database with no events yet. */
+function libraryFormat(db: Db): number | undefined {
+  if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'events'").get()) return undefined;
+  const rows = db.prepare("SELECT bytes FROM events WHERE seq = 1 AND type = 'library.created'").all() as {
+    bytes: Buffer;
+  }[];
+  if (rows.length === 0) return undefined;
+  const v = rows.map((r) => {
+    try {
+      return (decodeEvent(r.bytes).body as { v?: unknown }).v;
+    } catch {
+      return undefined;
+    }
+  });
+  return v.includes(LIBRARY_FORMAT) ? LIBRARY_FORMAT : 1;
+}
 
 export interface LibraryInfo {
   id: string;
@@ -38,8 +60,8 @@ export class Library {
   private pending: StoredEvent[] = [];
   private listeners = new Set<(ev: StoredEvent) => void>();
   repo: Repo | undefined;
-  /** automerge-repo's network for this library: one channel per linked member device. */
-  readonly net = new LinkNetworkAdapter();
+  /** The repo's storage; detached when a rebuild drops documents that hold changes which no longer count. */
+  private storage: SqliteStorageAdapter | undefined;
   private sharedDocs: LibraryDocs | undefined;
   /** Set while a member opens the documents it just received. */
   sharedOpening: Promise<void> | undefined;
@@ -59,6 +81,33 @@ export class Library {
     // Until the Automerge documents are open (lazily: queries never need them), shared events
     // from peers project through plain documents rebuilt from the log on first use.
     registerSharedProvider(db, new PlainDocs(db, (name) => this.sharedChangesFromLog()[name] ?? []));
+    onRebuild(db, () => this.resetShared());
+  }
+
+  /**
+   * A rebuild re-projects every shared change that counts from empty documents; the repo's documents
+   * may hold changes that no longer count (a late revocation), so they are dropped and reopened
+   * from the log by the next shared command.
+   */
+  private resetShared(): void {
+    this.storage?.detach();
+    this.storage = undefined;
+    this.repo = undefined;
+    this.sharedDocs = undefined;
+    this.sharedStart = undefined;
+    this.db.exec(`CREATE TABLE IF NOT EXISTS ${STORAGE_TABLE} (key TEXT PRIMARY KEY, data BLOB NOT NULL);
+      DELETE FROM ${STORAGE_TABLE}; CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL);
+      DELETE FROM shared_heads;`);
+    registerSharedProvider(this.db, new PlainDocs(this.db));
+  }
+
+  /** Rebuilds every projection from the log in place, in one transaction (`sd replay --rebuild`). */
+  rebuild(progress?: (done: number) => void): number {
+    this.flush();
+    let n = 0;
+    this.txn(() => (n = rebuildInPlace(this.db, this.id, progress)));
+    this.log.reloadHead();
+    return n;
   }
 
   private readonly txn: (fn: () => unknown) => unknown;
@@ -89,6 +138,15 @@ export class Library {
       );
     }
     chmodSync(path, 0o600);
+    const format = libraryFormat(db);
+    if (format !== undefined && format < LIBRARY_FORMAT) {
+      db.close();
+      throw new SdError(
+        'E_LIBRARY_FORMAT',
+        `the library database ${path} was made by an earlier vdfs (format ${format}; this one reads format ${LIBRARY_FORMAT}): its locations are not bound to their devices, so this version cannot check who may change them; move the file away and re-create the library (re-adding its locations re-indexes them)`,
+        { path, format },
+      );
+    }
     try {
       applySchema(db);
       // The small tables every open reads: damage to them is found now, with the file named.
@@ -169,7 +227,10 @@ export class Library {
    * rebuilds it from the change bytes in the log.
    */
   private async openShared(deviceId: string): Promise<void> {
-    this.repo ??= openLibraryRepo(this.db, { peerId: `${deviceId}.${this.id.slice(0, 8)}`, network: [this.net] });
+    this.repo ??= openLibraryRepo(this.db, {
+      peerId: `${deviceId}.${this.id.slice(0, 8)}`,
+      storage: (this.storage = new SqliteStorageAdapter(this.db)),
+    });
     const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as
       { value: string } | undefined;
     if (!urlRow) {
@@ -211,12 +272,13 @@ export class Library {
     return prov;
   }
 
-  /** Every change byte the log carries for the shared documents, merged per document. */
+  /** Every change byte that counts in the log for the shared documents, merged per document. */
   sharedChangesFromLog(): ChangeSet {
     const set: ChangeSet = {};
     const rows = this.db
       .prepare(
-        "SELECT dev, seq, hash, type, bytes, sig FROM events WHERE type IN ('shared.created', 'shared.changed') ORDER BY hlc_ms, hlc_c, dev, seq",
+        `SELECT e.dev, e.seq, e.hash, e.type, e.bytes, e.sig FROM events e
+         WHERE e.type IN ('shared.created', 'shared.changed') AND ${COUNTS} ORDER BY e.dev, e.seq`,
       )
       .iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
     for (const row of rows) {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { SdError } from '../errors.js';
 import { ensurePrivateDir, writePrivateFile } from '../fsutil.js';
 import type { DeviceIdentity } from '../identity.js';
-import { Library } from './library.js';
+import { Library, LIBRARY_FORMAT } from './library.js';
+import { libraryIdFor } from '../projections/roster.js';
 import { deriveKey, newKeyInfo, readKeyInfo, writeKeyInfo } from './crypto.js';
 
 interface Config {
@@ -118,7 +119,10 @@ export class LibraryManager {
     return this.list().find((l) => l.name === name);
   }
 
-  async create(name: string, id: string = randomUUID(), passphrase?: string): Promise<Library> {
+  async create(name: string, passphrase?: string): Promise<Library> {
+    // The id is bound to this device: no other device can write a valid creation event for it.
+    const nonce = randomUUID();
+    const id = libraryIdFor(this.device.id, nonce);
     const path = join(this.dir, `${id}.db`);
     let key: string | undefined;
     if (passphrase !== undefined) {
@@ -134,6 +138,8 @@ export class LibraryManager {
         id,
         name,
         creator: { dev: this.device.id, pubkey: this.device.publicKey, name: this.device.name },
+        nonce,
+        v: LIBRARY_FORMAT,
       });
     });
     await lib.ensureShared(this.device.id);

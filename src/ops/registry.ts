@@ -22,7 +22,7 @@ import {
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
 import { entryCommands, entryQueries } from './entry/index.js';
-import { addPeer, listPeers, pairInvite, pairJoin, revokeDevice, syncStatus } from './sync/index.js';
+import { addPeer, listPeers, pairInvite, pairJoin, revokeDevice, setDeviceRole, syncStatus } from './sync/index.js';
 
 const commands = new Map<string, CommandDef>();
 const queries = new Map<string, QueryDef>();
@@ -66,6 +66,7 @@ for (const c of [
   pairJoin,
   addPeer,
   revokeDevice,
+  setDeviceRole,
 ])
   registerCommand(c as CommandDef);
 for (const q of [

@@ -73,15 +73,21 @@ export const entriesProjector: Projector = {
   // The trigram index on names is a secondary index kept off the indexing hot path: rows are
   // added by catchUpSearchIndex() after they are committed (see search-index.ts); deletions and
   // renames of rows it already holds are kept exact by triggers.
+  // An external-content index: FTS5's integrity check then compares it with the names it was
+  // built from, which is how `sd replay --check` notices a planted or missing row. A row that
+  // reuses the id of a deleted last row lands below the catch-up mark: it is indexed at once.
   extraDdl: `CREATE INDEX IF NOT EXISTS entries_by_parent ON entries (loc, parent, name);
              CREATE INDEX IF NOT EXISTS entries_by_cid ON entries (cid) WHERE cid IS NOT NULL;
-             CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(name, content='', contentless_delete=1, tokenize='trigram case_sensitive 0');
+             CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(name, content='entries', content_rowid='id', tokenize='trigram case_sensitive 0');
              CREATE TABLE IF NOT EXISTS entries_fts_state (k INTEGER PRIMARY KEY CHECK (k = 0), upto INTEGER NOT NULL);
              INSERT OR IGNORE INTO entries_fts_state (k, upto) VALUES (0, 0);
+             CREATE TRIGGER IF NOT EXISTS entries_fts_ins AFTER INSERT ON entries WHEN new.id <= (SELECT upto FROM entries_fts_state) BEGIN
+               INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;
              CREATE TRIGGER IF NOT EXISTS entries_fts_del AFTER DELETE ON entries WHEN old.id <= (SELECT upto FROM entries_fts_state) BEGIN
-               DELETE FROM entries_fts WHERE rowid = old.id; END;
+               INSERT INTO entries_fts (entries_fts, rowid, name) VALUES ('delete', old.id, old.name); END;
              CREATE TRIGGER IF NOT EXISTS entries_fts_upd AFTER UPDATE OF name ON entries WHEN old.name <> new.name AND new.id <= (SELECT upto FROM entries_fts_state) BEGIN
-               DELETE FROM entries_fts WHERE rowid = old.id; INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;`,
+               INSERT INTO entries_fts (entries_fts, rowid, name) VALUES ('delete', old.id, old.name);
+               INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;`,
   handlers: {
     'location.added': (db, ev) => {
       const b = ev.body as LocationAdded;

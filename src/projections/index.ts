@@ -1,14 +1,19 @@
 // Every projector of the library database, in one list: the live projection, the replay and the
-// checksum all walk the same list.
+// checksum all walk the same list. `project` is the one door: an event reaches a projector only if
+// the rules say it counts (rules.ts, roster.ts); otherwise its refusal is recorded.
 import type { Database } from 'better-sqlite3-multiple-ciphers';
 import type { StoredEvent } from '../events/log.js';
+import { rowToEvent } from '../events/log.js';
 import { blake3, hex, streamHasher } from '../events/hash.js';
 import { pack } from '../events/codec.js';
 import { auditProjector } from './audit.js';
-import { libraryProjector } from './library.js';
+import { libraryProjector, writeRoster } from './library.js';
 import { entriesProjector } from './entries.js';
 import { sharedProjector } from './shared.js';
+import { computeRoster, ROSTER_TYPES, type RosterEvent } from './roster.js';
+import { admit, recordRefusal, standing } from './rules.js';
 import type { Projector, TableDef } from './types.js';
+import { stmt } from './types.js';
 
 const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector, sharedProjector];
 const handlers = new Map<string, ((db: Database, ev: StoredEvent) => void)[]>();
@@ -43,9 +48,152 @@ export function applySchema(db: Database): void {
   }
 }
 
+/** Hooks a library sets for a rebuild in place (its shared documents start again from the log). */
+const rebuildHooks = new WeakMap<Database, () => void>();
+export function onRebuild(db: Database, fn: () => void): void {
+  rebuildHooks.set(db, fn);
+}
+
+/** Applies one stored event to the projections, or records why it has no effect. */
 export function project(db: Database, ev: StoredEvent): void {
+  if (ROSTER_TYPES.has(ev.type)) return applyRoster(db, ev.lib);
+  projectCounted(db, ev);
+}
+
+function projectCounted(db: Database, ev: StoredEvent): void {
+  const st = standing(db, ev.dev, ev.seq);
+  // A device not on the roster yet: its events count once its device.added arrives.
+  if (st === 'pending') return;
+  const refusal =
+    st === 'revoked' ? { code: 'E_REVOKED', reason: 'its device was revoked before this event' } : admit(db, ev);
+  if (refusal) return recordRefusal(db, ev, refusal);
   const list = handlerMap().get(ev.type);
   if (list) for (const fn of list) fn(db, ev);
+}
+
+const ROSTER_SQL = `SELECT dev, seq, hash, type, bytes, sig FROM events
+  WHERE type IN (${[...ROSTER_TYPES].map((t) => `'${t}'`).join(', ')})`;
+
+function rosterEvents(db: Database): RosterEvent[] {
+  const rows = stmt(db, ROSTER_SQL).all() as Parameters<typeof rowToEvent>[0][];
+  return rows.map((r) => ({ ...rowToEvent(r), size: r.bytes.length }));
+}
+
+type Standings = Map<string, number>;
+const standings = (db: Database): Standings =>
+  new Map(
+    (stmt(db, 'SELECT dev, revoked_seq FROM devices').all() as { dev: string; revoked_seq: number | null }[]).map(
+      (r) => [r.dev, r.revoked_seq ?? Infinity],
+    ),
+  );
+
+/**
+ * Recomputes the roster. A device that joined gets its stored events applied now; any other
+ * change to which stored events count (a late revocation, a refused add) rebuilds in place.
+ */
+function applyRoster(db: Database, lib: string): void {
+  const was = standings(db);
+  writeRoster(db, computeRoster(lib, rosterEvents(db)));
+  const now = standings(db);
+  const joined: string[] = [];
+  let rebuild = false;
+  for (const dev of new Set([...was.keys(), ...now.keys()])) {
+    const a = was.get(dev);
+    const b = now.get(dev);
+    if (a === b) continue;
+    if (a === undefined) joined.push(dev);
+    else if (storedBetween(db, dev, Math.min(a, b ?? 0), Math.max(a, b ?? 0))) rebuild = true;
+  }
+  if (rebuild) {
+    rebuildInPlace(db, lib);
+    return;
+  }
+  for (const dev of joined)
+    forEachStored(db, dev, (ev) => {
+      if (!ROSTER_TYPES.has(ev.type)) projectCounted(db, ev);
+    });
+}
+
+function storedBetween(db: Database, dev: string, lo: number, hi: number): boolean {
+  const q = `SELECT 1 FROM events WHERE dev = ? AND seq > ? AND seq <= ? AND type NOT IN (${[...ROSTER_TYPES]
+    .map((t) => `'${t}'`)
+    .join(', ')}) LIMIT 1`;
+  return !!stmt(db, q).get(dev, lo, Number.isFinite(hi) ? hi : Number.MAX_SAFE_INTEGER);
+}
+
+/** Calls fn for every stored event of a device in seq order, in pages (no open cursor while writing). */
+function forEachStored(db: Database, dev: string, fn: (ev: StoredEvent) => void): void {
+  const page = stmt(
+    db,
+    'SELECT dev, seq, hash, type, bytes, sig FROM events WHERE dev = ? AND seq > ? ORDER BY seq LIMIT 2000',
+  );
+  for (let after = 0; ;) {
+    const rows = page.all(dev, after) as Parameters<typeof rowToEvent>[0][];
+    if (rows.length === 0) return;
+    for (const r of rows) fn(rowToEvent(r));
+    after = rows[rows.length - 1]!.seq;
+  }
+}
+
+/** Empties every projection table, then projects the whole log again (same order as a replay). */
+export function rebuildInPlace(db: Database, lib: string, progress?: (done: number) => void): number {
+  // The name index first, so deleting entries does not also delete their index rows one by one.
+  db.exec("INSERT INTO entries_fts (entries_fts) VALUES ('delete-all'); UPDATE entries_fts_state SET upto = 0");
+  for (const t of projectionTables()) db.exec(`DELETE FROM ${t.name}`);
+  rebuildHooks.get(db)?.();
+  return projectAll(db, db, lib, progress);
+}
+
+export interface Mangled {
+  dev: string;
+  seq: number;
+  reason: string;
+}
+
+/**
+ * Projects every event of `source` into `target`: the roster first (a function of the roster
+ * events), then every other event feed by feed in seq order. Events that do not decode are
+ * reported in `mangled`, not thrown.
+ */
+export function projectAll(
+  source: Database,
+  target: Database,
+  lib: string,
+  progress?: (done: number) => void,
+  mangled: Mangled[] = [],
+): number {
+  const roster: RosterEvent[] = [];
+  for (const r of source.prepare(ROSTER_SQL).all() as Parameters<typeof rowToEvent>[0][]) {
+    try {
+      roster.push({ ...rowToEvent(r), size: r.bytes.length });
+    } catch (e) {
+      mangled.push({ dev: r.dev, seq: r.seq, reason: (e as Error).message });
+    }
+  }
+  writeRoster(target, computeRoster(lib, roster));
+  const page = source.prepare(
+    'SELECT dev, seq, hash, type, bytes, sig FROM events WHERE (dev, seq) > (?, ?) ORDER BY dev, seq LIMIT 5000',
+  );
+  let n = roster.length;
+  for (let dev = '', seq = 0; ;) {
+    const rows = page.all(dev, seq) as Parameters<typeof rowToEvent>[0][];
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      if (ROSTER_TYPES.has(r.type)) continue;
+      n++;
+      let ev: StoredEvent;
+      try {
+        ev = rowToEvent(r);
+      } catch (e) {
+        mangled.push({ dev: r.dev, seq: r.seq, reason: (e as Error).message });
+        continue;
+      }
+      projectCounted(target, ev);
+    }
+    ({ dev, seq } = rows[rows.length - 1]!);
+    progress?.(n);
+  }
+  return n;
 }
 
 /** One checksum per projection table plus a total, computed from rows in primary-key order. */

@@ -1,13 +1,13 @@
-// Rebuilds every projection from the log into a fresh database and compares checksums with
-// the live one. Replay is also how a device builds its view of a peer's files.
+// Rebuilds every projection from the log into a fresh database and compares checksums with the
+// live one; also rebuilds the live projections in place (`sd replay --rebuild`).
 import Database from 'better-sqlite3-multiple-ciphers';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { rowToEvent } from '../events/log.js';
 import { ensurePrivateDir } from '../fsutil.js';
 import type { Db } from '../library/library.js';
-import { applySchema, checksums, project } from './index.js';
+import { applySchema, checksums, projectAll, type Mangled } from './index.js';
+import { searchIndexCheck } from './search-index.js';
 
 export interface ReplayReport {
   events: number;
@@ -15,33 +15,42 @@ export interface ReplayReport {
   rebuilt: ReturnType<typeof checksums>;
   equal: boolean;
   differing: string[];
+  /** Stored events that do not decode (the log is damaged there: see `sd log verify`). */
+  mangled: Mangled[];
+  /** The name index agrees with the entries (no planted or missing rows). */
+  searchIndex: { ok: boolean; detail: string };
   ms: number;
 }
 
-/** Applies every event of `source` (in HLC order) to `target`'s projections. */
-export function replayInto(source: Db, target: Db): number {
+/** Applies every event of `source` to `target`'s projections. */
+export function replayInto(source: Db, target: Db, lib: string, mangled: Mangled[] = []): number {
   applySchema(target);
   let n = 0;
-  const rows = source
-    .prepare('SELECT dev, seq, hash, type, bytes, sig FROM events ORDER BY hlc_ms, hlc_c, dev, seq')
-    .iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
-  let batch: ReturnType<typeof rowToEvent>[] = [];
-  const flush = target.transaction(() => {
-    for (const ev of batch) project(target, ev);
-  });
-  for (const row of rows) {
-    batch.push(rowToEvent(row));
-    n++;
-    if (batch.length === 5000) {
-      flush();
-      batch = [];
-    }
-  }
-  flush();
+  target.transaction(() => (n = projectAll(source, target, lib, undefined, mangled)))();
   return n;
 }
 
-export function replayCheck(live: Db, tmpDir: string, prepare: (fresh: Db) => void = () => undefined): ReplayReport {
+export interface ReplayCheckOptions {
+  /** A read connection: events and live projections are read in one snapshot. */
+  live: Db;
+  /** The writing connection, for the name-index check (FTS5 runs it as a write). */
+  writer: Db;
+  lib: string;
+  tmpDir: string;
+  /** Keys the scratch database like the library (encrypted libraries). */
+  prepare?: (fresh: Db) => void;
+  /** Index pending names before the name-index check (the daemon does; doctor only reads). */
+  catchUp?: boolean;
+}
+
+export function replayCheck({
+  live,
+  writer,
+  lib,
+  tmpDir,
+  prepare = () => undefined,
+  catchUp = true,
+}: ReplayCheckOptions): ReplayReport {
   const t0 = performance.now();
   ensurePrivateDir(tmpDir);
   const path = join(tmpDir, `replay-${randomUUID()}.db`);
@@ -50,25 +59,30 @@ export function replayCheck(live: Db, tmpDir: string, prepare: (fresh: Db) => vo
   prepare(fresh);
   fresh.pragma('journal_mode = OFF');
   fresh.pragma('synchronous = OFF');
+  const mangled: Mangled[] = [];
   try {
+    const searchIndex = searchIndexCheck(writer, catchUp);
     // One read transaction: the events and the live projections are the same snapshot.
     live.exec('BEGIN');
     let events: number;
     let liveSums: ReturnType<typeof checksums>;
     try {
       liveSums = checksums(live);
-      events = replayInto(live, fresh);
+      events = replayInto(live, fresh, lib, mangled);
     } finally {
       live.exec('COMMIT');
     }
     const rebuilt = checksums(fresh);
     const differing = Object.keys(liveSums.tables).filter((t) => liveSums.tables[t]!.sum !== rebuilt.tables[t]?.sum);
+    if (!searchIndex.ok) differing.push('search index');
     return {
       events,
       live: liveSums,
       rebuilt,
-      equal: liveSums.total === rebuilt.total,
+      equal: liveSums.total === rebuilt.total && searchIndex.ok && mangled.length === 0,
       differing,
+      mangled,
+      searchIndex,
       ms: performance.now() - t0,
     };
   } finally {

@@ -28,3 +28,19 @@ export function searchIndexLag(db: Database): number {
     }
   ).n;
 }
+
+/**
+ * Whether the name index holds exactly the names of the entries it covers: FTS5's integrity check
+ * against its content table. Runs on the writing connection (FTS5 reads the check as a write).
+ */
+export function searchIndexCheck(db: Database, catchUp = true): { ok: boolean; detail: string } {
+  if (catchUp) while (catchUpSearchIndex(db, 10_000) > 0);
+  else if (searchIndexLag(db) > 0)
+    return { ok: true, detail: `not checked: ${searchIndexLag(db)} names wait to be indexed (the daemon does it)` };
+  try {
+    db.exec("INSERT INTO entries_fts (entries_fts, rank) VALUES ('integrity-check', 1)");
+    return { ok: true, detail: 'the name index matches the entries' };
+  } catch (e) {
+    return { ok: false, detail: `the name index does not match the entries (${(e as Error).message})` };
+  }
+}

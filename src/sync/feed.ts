@@ -7,14 +7,19 @@
 import { SdError } from '../errors.js';
 import { decodeEvent, pack, unpack } from '../events/codec.js';
 import { blake3 } from '../events/hash.js';
+import { MAX_EVENT_BYTES } from '../events/catalogue.js';
 import type { StoredEvent } from '../events/log.js';
 import { publicKeyFromRaw, verifyBytes, deviceIdOf } from '../events/keys.js';
 import type { Library } from '../library/library.js';
-import type { SyncChannel } from './network-adapter.js';
+import type { SyncChannel } from './channel.js';
 
 const BATCH_EVENTS = 500;
 const BATCH_BYTES = 2 * 1024 * 1024;
 const WINDOW = 4;
+/** More devices than any roster holds: a heads message longer than this is refused. */
+const MAX_HEADS = 4096;
+/** Bytes a peer may send us per second on one feed session, on average (bursts up to twice that). */
+export const FEED_BYTES_PER_SECOND = 64 * 1024 * 1024;
 
 type Msg =
   | { t: 'heads'; heads: [string, number][] }
@@ -28,17 +33,21 @@ export interface FeedStats {
   received: number;
   sent: number;
   rejected: Record<string, number>;
+  /** Mentions of devices we hold no key for (not members of the library here): ignored. */
+  ignored: number;
   lastError: string | null;
 }
 
 interface Outgoing {
   next: number;
   unacked: number;
+  /** The highest seq the peer acknowledged in this session: it never needs it again. */
+  acked: number;
   busy: boolean;
 }
 
 export class FeedSession {
-  readonly stats: FeedStats = { received: 0, sent: 0, rejected: {}, lastError: null };
+  readonly stats: FeedStats = { received: 0, sent: 0, rejected: {}, ignored: 0, lastError: null };
   private readonly wanted = new Map<string, number>();
   /** Feeds this session stopped asking for after a hostile or revoked event. */
   private readonly blocked = new Set<string>();
@@ -46,6 +55,8 @@ export class FeedSession {
   private peerHeads = new Map<string, number>();
   private heardHeads = false;
   private closed = false;
+  private budget = 2 * FEED_BYTES_PER_SECOND;
+  private budgetAt = performance.now();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -96,8 +107,31 @@ export class FeedSession {
     this.send({ t: 'heads', heads: [...this.lib.log.heads()] });
   }
 
+  /** A token bucket on inbound bytes: a peer cannot make us verify and store without bound. */
+  private spend(bytes: number): boolean {
+    const now = performance.now();
+    this.budget = Math.min(
+      2 * FEED_BYTES_PER_SECOND,
+      this.budget + ((now - this.budgetAt) / 1000) * FEED_BYTES_PER_SECOND,
+    );
+    this.budgetAt = now;
+    this.budget -= bytes;
+    return this.budget >= 0;
+  }
+
+  /** Whether we hold a key for a device: heads, wants and feeds of anyone else are ignored. */
+  private known(dev: unknown): dev is string {
+    if (typeof dev === 'string' && this.lib.keyOf(dev) !== undefined) return true;
+    this.stats.ignored++;
+    return false;
+  }
+
   private receive(bytes: Uint8Array): void {
     if (this.closed || !this.lib.db.open) return;
+    if (!this.spend(bytes.length))
+      return this.protocolError(
+        new SdError('E_RATE_LIMIT', `the peer sent more than ${FEED_BYTES_PER_SECOND >> 20} MiB/s`),
+      );
     let m: Msg;
     try {
       m = unpack(bytes) as Msg;
@@ -109,7 +143,13 @@ export class FeedSession {
     try {
       switch (m.t) {
         case 'heads':
-          this.peerHeads = new Map(m.heads.filter(([d, s]) => typeof d === 'string' && Number.isInteger(s)));
+          if (!Array.isArray(m.heads) || m.heads.length > MAX_HEADS)
+            throw new SdError('E_BAD_FRAME', `a heads message lists at most ${MAX_HEADS} devices`);
+          this.peerHeads = new Map(
+            m.heads.filter(
+              (h): h is [string, number] => Array.isArray(h) && Number.isInteger(h[1]) && this.known(h[0]),
+            ),
+          );
           // Our own first announcement may have been sent before the peer listened: answer once.
           if (!this.heardHeads) {
             this.heardHeads = true;
@@ -118,24 +158,32 @@ export class FeedSession {
           this.wantAll();
           return;
         case 'have':
+          if (!this.known(m.dev) || !Number.isInteger(m.seq)) return;
           this.peerHeads.set(m.dev, Math.max(m.seq, this.peerHeads.get(m.dev) ?? 0));
           return this.maybeWant(m.dev, m.seq);
         case 'want':
           return this.serve(m.dev, m.from);
         case 'ack': {
-          this.peerHeads.set(m.dev, Math.max(m.seq, this.peerHeads.get(m.dev) ?? 0));
           const o = this.outgoing.get(m.dev);
-          if (o) {
-            o.unacked = Math.max(0, o.unacked - 1);
-            this.pump(m.dev);
-          }
+          if (!o || !Number.isInteger(m.seq)) return;
+          this.peerHeads.set(m.dev, Math.max(m.seq, this.peerHeads.get(m.dev) ?? 0));
+          o.acked = Math.max(o.acked, Math.min(m.seq, o.next - 1));
+          o.unacked = Math.max(0, o.unacked - 1);
+          this.pump(m.dev);
           return;
         }
         case 'events':
           return this.apply(m.dev, m.list);
-        case 'reject':
-          this.stats.lastError = `peer refused ${m.dev}#${m.seq}: ${m.code} ${m.reason}`;
+        case 'reject': {
+          this.stats.lastError = `peer refused ${String(m.dev).slice(0, 40)}#${m.seq}: ${String(m.code).slice(0, 40)}`;
+          // The stream of that feed stopped there: a later want may start it again.
+          const o = this.outgoing.get(m.dev);
+          if (o && Number.isInteger(m.seq)) {
+            o.unacked = 0;
+            o.next = Math.max(o.acked + 1, Math.min(o.next, m.seq));
+          }
           return;
+        }
         default:
           return this.protocolError(new SdError('E_BAD_FRAME', 'unknown feed message'));
       }
@@ -162,12 +210,21 @@ export class FeedSession {
     this.send({ t: 'want', dev, from: mine + 1 });
   }
 
+  /**
+   * Starts (or moves) the stream of one feed. A want never makes us send twice what the peer
+   * acknowledged or what is already on its way: asking again cannot multiply our traffic.
+   */
   private serve(dev: string, from: number): void {
     if (!Number.isInteger(from) || from < 1) throw new SdError('E_BAD_FRAME', 'bad want');
-    const o = this.outgoing.get(dev) ?? { next: from, unacked: 0, busy: false };
-    o.next = from;
-    o.unacked = 0;
-    this.outgoing.set(dev, o);
+    if (!this.known(dev)) return;
+    const o = this.outgoing.get(dev);
+    if (!o) {
+      this.outgoing.set(dev, { next: from, unacked: 0, acked: from - 1, busy: false });
+      return this.pump(dev);
+    }
+    if (from <= o.acked) throw new SdError('E_BAD_WANT', `${dev}#${from} was already acknowledged`);
+    if (o.unacked > 0) o.next = Math.max(o.next, from);
+    else o.next = from;
     this.pump(dev);
   }
 
@@ -199,6 +256,13 @@ export class FeedSession {
 
   /** Verifies a batch against the roster and the chain, then appends it in one transaction. */
   private apply(dev: string, list: [Uint8Array, Uint8Array][]): void {
+    if (
+      !this.known(dev) ||
+      !Array.isArray(list) ||
+      list.length > 4 * BATCH_EVENTS ||
+      !list.every((x) => Array.isArray(x) && x[0] instanceof Uint8Array && x[1] instanceof Uint8Array)
+    )
+      throw new SdError('E_BAD_FRAME', 'an events message holds [bytes, signature] pairs of a known device');
     const keyRow = this.lib.keyOf(dev);
     let head = this.lib.log.headOf(dev);
     const accepted: StoredEvent[] = [];
@@ -214,7 +278,9 @@ export class FeedSession {
       }
       if (f.seq <= head.seq) continue; // already here: a resend is harmless
       const bad = (code: string, reason: string): void => void (refusal = { seq: f.seq, code, reason });
-      if (f.dev !== dev || f.lib !== this.lib.id) bad('E_BAD_EVENT', 'event of another feed or library');
+      if (bytes.length > MAX_EVENT_BYTES)
+        bad('E_EVENT_TOO_LARGE', `${bytes.length} bytes; no event larger than ${MAX_EVENT_BYTES} is stored`);
+      else if (f.dev !== dev || f.lib !== this.lib.id) bad('E_BAD_EVENT', 'event of another feed or library');
       else if (!keyRow) bad('E_UNKNOWN_DEVICE', `device ${dev} is not on the roster (yet)`);
       else if (deviceIdOf(new Uint8Array(keyRow.pubkey)) !== dev)
         bad('E_UNKNOWN_DEVICE', 'roster key does not match the device id');

@@ -1,7 +1,7 @@
 // A SyncChannel (what FeedSession and the automerge network adapter speak) on one channel of
 // a multiplexed PeerLink (src/transport/types.ts), e.g. one over WebRTC.
 import type { PeerLink } from '../transport/types.js';
-import type { SyncChannel } from './network-adapter.js';
+import type { SyncChannel } from './channel.js';
 
 export function muxChannel(link: PeerLink, name: string, peerId: string = link.peerId): SyncChannel {
   return {

@@ -17,6 +17,21 @@ import { WebRtcUpgrade, type AnyLink } from './webrtc-upgrade.js';
 import { InviteBook, decodeCode, encodeCode, proof, sameBytes } from './pairing.js';
 import { pack, unpack } from '../events/codec.js';
 
+/** Resolves true once `dev` is on the library's roster, false after `ms`. */
+function onRoster(lib: Library, dev: string, ms: number): Promise<boolean> {
+  const on = (): boolean => !!lib.db.prepare('SELECT 1 FROM devices WHERE dev = ?').get(dev);
+  if (on()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (v: boolean): void => {
+      clearTimeout(timer);
+      stop();
+      resolve(v);
+    };
+    const stop = lib.onEvent(() => on() && done(true));
+    const timer = setTimeout(() => done(on()), ms);
+  });
+}
+
 export interface PeerAddress {
   host: string;
   port: number;
@@ -279,21 +294,17 @@ export class PeerManager {
       if (!this.memberOf(lib, l.link.peerId)) continue;
       const s = new FeedSession(lib, linkChannel(l.link, `feed:${lib.id}`), (e) => {
         this.refused(e.code);
-        if (
-          ['E_BAD_SIGNATURE', 'E_BROKEN_CHAIN', 'E_BAD_EVENT', 'E_BAD_FRAME'].includes(e.code) &&
+        // Over its byte budget a link is cut at once; misbehaving messages after a few.
+        if (e.code === 'E_RATE_LIMIT') l.link.close(`${e.code}: ${e.message}`);
+        else if (
+          ['E_BAD_SIGNATURE', 'E_BROKEN_CHAIN', 'E_BAD_EVENT', 'E_BAD_FRAME', 'E_BAD_WANT'].includes(e.code) &&
           (s.stats.rejected[e.code] ?? 0) > 20
         )
           l.link.close(`${e.code}: too many bad messages`);
       });
       l.sessions.set(lib.id, s);
+      // Shared changes travel only inside signed events on this feed: no automerge-repo sync.
       s.start();
-      // automerge-repo syncs the shared documents directly too; the signed events remain the record.
-      void lib
-        .ensureShared(this.core.device.id)
-        .catch((e: Error) =>
-          this.core.log?.warn({ lib: lib.id, err: e.message }, 'the shared documents could not be opened'),
-        );
-      lib.net.addChannel({ ...linkChannel(l.link, `am:${lib.id}`), peerId: `${l.link.peerId}.${lib.id.slice(0, 8)}` });
     }
   }
 
@@ -393,9 +404,14 @@ export class PeerManager {
     });
   }
 
-  async join(
-    code: string,
-  ): Promise<{ library: string; libraryName: string; inviter: string; inviterName: string; fingerprint: string }> {
+  async join(code: string): Promise<{
+    member: () => Promise<boolean>;
+    library: string;
+    libraryName: string;
+    inviter: string;
+    inviterName: string;
+    fingerprint: string;
+  }> {
     const c = decodeCode(code);
     const ws = await dialWs(c.host, c.port);
     const link = await handshake(ws, {
@@ -467,6 +483,8 @@ export class PeerManager {
     // The roster arrives in the inviter's feed; until then its pairing key verifies that feed.
     this.attachJoined(link, reply.lib);
     return {
+      // Our own events count once the roster that names us has arrived (the end of the inviter's feed).
+      member: () => onRoster(joined, this.core.device.id, 15_000),
       library: reply.lib,
       libraryName: reply.libName ?? '',
       inviter: link.peerId,
@@ -481,10 +499,6 @@ export class PeerManager {
     const library = this.core.libraries.resolve(lib);
     const s = new FeedSession(library, linkChannel(link, `feed:${lib}`));
     l.sessions.set(lib, s);
-    void library
-      .ensureShared(this.core.device.id)
-      .catch((e: Error) => this.core.log?.warn({ lib, err: e.message }, 'the shared documents could not be opened'));
-    library.net.addChannel({ ...linkChannel(link, `am:${lib}`), peerId: `${link.peerId}.${lib.slice(0, 8)}` });
     link.once('close', () => {
       for (const x of l.sessions.values()) x.close();
       if (this.links.get(link.peerId) === l) this.links.delete(link.peerId);

@@ -9,7 +9,6 @@ import {
   type AutomergeUrl,
   type DocHandle,
   type DocumentId,
-  type NetworkAdapterInterface,
   type PeerId,
 } from '@automerge/automerge-repo';
 import type Database from 'better-sqlite3-multiple-ciphers';
@@ -34,20 +33,21 @@ const shareable = new WeakMap<Repo, Set<DocumentId>>();
 
 export interface LibraryRepoOptions {
   peerId?: string;
-  network?: NetworkAdapterInterface[];
+  storage?: SqliteStorageAdapter;
 }
 
 /**
- * The repo of one library: stored in the library's SQLite, sharing only that library's documents.
- * isEphemeral stays false (the default with storage): peers may persist their sync state with us.
+ * The repo of one library, stored in the library's SQLite. It has no network: between devices,
+ * changes travel only inside signed events (a change no verified event carries never reaches a
+ * document), and the share policy refuses everything outside the library's documents besides.
  */
 export function openLibraryRepo(db: Database.Database, opts: LibraryRepoOptions = {}): Repo {
   const allowed = new Set<DocumentId>();
   const policy = async (_peer: PeerId, documentId?: DocumentId): Promise<boolean> =>
     documentId !== undefined && allowed.has(documentId);
   const repo = new Repo({
-    storage: new SqliteStorageAdapter(db),
-    network: opts.network ?? [],
+    storage: opts.storage ?? new SqliteStorageAdapter(db),
+    network: [],
     ...(opts.peerId ? { peerId: opts.peerId as PeerId } : {}),
     shareConfig: { announce: policy, access: policy },
     saveDebounceRate: SAVE_THROTTLE_MS,

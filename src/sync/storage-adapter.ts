@@ -80,25 +80,37 @@ export class SqliteStorageAdapter implements StorageAdapterInterface {
     };
   }
 
+  private detached = false;
+
+  /** From now on saves and removes do nothing and loads find nothing (the documents were dropped). */
+  detach(): void {
+    this.detached = true;
+  }
+
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
+    if (this.detached) return undefined;
     const row = this.stmts.load.get(requireKey(key));
     return row ? toBytes(row.data) : undefined;
   }
 
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
+    if (this.detached || !this.db.open) return;
     this.stmts.save.run(requireKey(key), data);
   }
 
   async remove(key: StorageKey): Promise<void> {
+    if (this.detached) return;
     this.stmts.remove.run(requireKey(key));
   }
 
   async loadRange(keyPrefix: StorageKey): Promise<Chunk[]> {
+    if (this.detached) return [];
     const rows = keyPrefix.length === 0 ? this.stmts.loadAll.all() : this.stmts.loadRange.all(...rangeArgs(keyPrefix));
     return rows.map((r) => ({ key: decodeKey(r.key), data: toBytes(r.data) }));
   }
 
   async removeRange(keyPrefix: StorageKey): Promise<void> {
+    if (this.detached) return;
     if (keyPrefix.length === 0) this.stmts.removeAll.run();
     else this.stmts.removeRange.run(...rangeArgs(keyPrefix));
   }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { compareHlc, HlcClock, type Hlc } from '../../src/events/hlc.js';
+import { compareHlc, HlcClock, MAX_CLOCK_SKEW_MS, type Hlc } from '../../src/events/hlc.js';
 
 test('HLC is strictly monotonic when the wall clock stands still or goes back', (t) => {
   let wall = 1000;
@@ -16,7 +16,7 @@ test('after a future-dated remote clock, local time never goes backwards', (t) =
   const wall = 1000;
   const clock = new HlcClock({ ms: 0, c: 0 }, () => wall);
   const before = clock.now();
-  const remote = { ms: 1_000_000, c: 7 };
+  const remote = { ms: 1000 + 60_000, c: 7 };
   const merged = clock.receive(remote);
   t.true(compareHlc(merged, remote) > 0);
   t.true(compareHlc(merged, before) > 0);
@@ -37,4 +37,19 @@ test('receiving an old remote clock does not move local time back', (t) => {
   t.true(compareHlc(b, a) > 0);
   wall = 6000;
   t.deepEqual(clock.now(), { ms: 6000, c: 0 });
+});
+
+test('a remote clock further ahead than the allowed skew does not move ours', (t) => {
+  let wall = 1_000_000;
+  const clock = new HlcClock({ ms: 0, c: 0 }, () => wall);
+  const before = clock.now();
+  // Year 275760, and a clock an hour ahead: both stay out of our clock.
+  for (const ms of [8.64e15, wall + MAX_CLOCK_SKEW_MS + 3_600_000]) {
+    clock.receive({ ms, c: 0 });
+    t.true(clock.peek().ms <= wall, `receive(${ms}) moved the clock to ${clock.peek().ms}`);
+  }
+  wall += 10;
+  const after = clock.now();
+  t.is(after.ms, wall);
+  t.true(compareHlc(after, before) > 0);
 });

@@ -12,8 +12,9 @@ if (!dataDir || !code) {
 process.env.SD_P2P_HOST = '127.0.0.1';
 const core = await Core.open(dataDir, { services: false });
 await core.startPeers('127.0.0.1', 0);
-const out = await core.command<{ library: string }>('pair.join', { code });
-const lib = core.libraries.resolve(out.result!.library);
+// Not the command, which waits for the roster (the end of the inviter's feed): the parent kills us mid-way.
+const out = await core.peers!.join(code);
+const lib = core.libraries.resolve(out.library);
 const count = lib.db.prepare('SELECT COUNT(*) AS n FROM events');
 // stdout to a pipe is synchronous on Linux: each line is out before the next step.
 setInterval(() => process.stdout.write(`${JSON.stringify({ events: (count.get() as { n: number }).n })}\n`), 10);

@@ -10,6 +10,7 @@ import { checksums } from '../../src/projections/index.js';
 import { SEP, type EntryTuple } from '../../src/projections/entries.js';
 import { onLines } from '../fixtures-child/util.js';
 import { tempDir } from '../helpers.js';
+import { newLocationId } from '../../src/projections/rules.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 const CHILD = fileURLToPath(new URL('../fixtures-child/replica-child.js', import.meta.url));
@@ -27,7 +28,7 @@ test('kill -9 during replication: the log verifies, replay matches, nothing is d
   t.teardown(() => a.close());
   await a.startPeers('127.0.0.1', 0);
   const la = a.libraries.resolve();
-  const loc = randomUUID();
+  const loc = newLocationId(a.device.id);
   la.write(() => la.append('location.added', { id: loc, path: '/on/a', name: 'a', watch: false, rules: {} }));
   // 300 events of 1,000 entries: long enough on the receiving side to be cut in the middle.
   const rows: EntryTuple[] = Array.from({ length: 300_000 }, (_, i) => [

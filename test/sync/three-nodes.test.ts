@@ -63,6 +63,13 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
     t.is(joinedB.result!.inviterName, 'alpha');
     await until('B has the library history', () => b.libraries.resolve(lib).name === 'family');
     await b.libraries.resolve(lib).sharedOpening;
+    // Only the creator and its admins add devices: B may invite C once A made it an admin.
+    await t.throwsAsync(b.command('pair.invite', {}, { library: lib }), { code: 'E_NOT_ADMIN' } as never);
+    await a.command('device.role', { device: b.device.id, role: 'admin' });
+    await until('B knows it is an admin', () => {
+      const r = b.libraries.resolve(lib).db.prepare('SELECT role FROM devices WHERE dev = ?').get(b.device.id);
+      return (r as { role?: string } | undefined)?.role === 'admin';
+    });
     const inviteC = await b.command<{ code: string }>('pair.invite', {}, { library: lib });
     await c.command('pair.join', { code: inviteC.result!.code });
     await until(

@@ -11,6 +11,7 @@ import { muxChannel } from '../../src/sync/mux-channel.js';
 import { openPeerLink } from '../../src/transport/peer-link.js';
 import { openWebRtc, type RtcSignal } from '../../src/transport/webrtc.js';
 import { tempDir } from '../helpers.js';
+import { newLocationId } from '../../src/projections/rules.js';
 
 async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -29,7 +30,7 @@ test('two devices sync a feed and concurrent tags over an authenticated WebRTC l
   });
   const la = a.libraries.resolve();
   la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
-  const loc = randomUUID();
+  const loc = newLocationId(a.device.id);
   la.write(() =>
     la.append('location.added', { id: loc, path: '/nowhere/on/b', name: 'a-files', watch: false, rules: {} }),
   );

@@ -4,7 +4,8 @@
 // own feed cannot be invented; projections can always be rebuilt from the log.
 import Database from 'better-sqlite3-multiple-ciphers';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { replayCheck } from '../../projections/replay.js';
 import { initHashing } from '../../events/hash.js';
 import { keysFromPem } from '../../events/keys.js';
 import { verifyLog } from '../../events/verify.js';
@@ -20,6 +21,8 @@ export interface LibraryHealth {
   badEvents: number | null;
   firstBad: string | null;
   ownFeedDamaged: boolean;
+  /** The projections against a fresh rebuild from the log (`sd replay --check`), when it could run. */
+  projections: { equal: boolean; differing: string[]; mangled: number } | null;
   advice: string[];
 }
 
@@ -41,7 +44,9 @@ export async function doctor(
     : [];
   const libraries: LibraryHealth[] = [];
   for (const f of files) libraries.push(await checkOne(join(dir, f), f.slice(0, 36), self));
-  const ok = libraries.every((l) => l.opens && l.integrity.length === 0 && (l.badEvents ?? 0) === 0);
+  const ok = libraries.every(
+    (l) => l.opens && l.integrity.length === 0 && (l.badEvents ?? 0) === 0 && l.projections?.equal !== false,
+  );
   return { dataDir, device: self, ok, libraries };
 }
 
@@ -56,8 +61,10 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
     badEvents: null,
     firstBad: null,
     ownFeedDamaged: false,
+    projections: null,
     advice: [],
   };
+  let key: string | undefined;
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
@@ -68,7 +75,8 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
         h.advice.push('encrypted: set SD_LIBRARY_PASSPHRASE to check it');
         return h;
       }
-      applyKey(db, await deriveKey(process.env.SD_LIBRARY_PASSPHRASE, info));
+      key = await deriveKey(process.env.SD_LIBRARY_PASSPHRASE, info);
+      applyKey(db, key);
     }
     const rows = db.pragma('quick_check(20)') as { quick_check: string }[];
     h.integrity = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
@@ -89,6 +97,7 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
       h.firstBad = `${r.firstBad.dev}#${r.firstBad.seq} ${r.firstBad.code}: ${r.firstBad.reason}`;
       h.ownFeedDamaged = r.firstBad.dev === self;
     }
+    if (!h.integrity.length) h.projections = compareProjections(file, id, db, key);
   } catch (e) {
     h.integrity.push((e as Error).message);
   } finally {
@@ -109,7 +118,38 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
         : 'events of another device are damaged: delete them from the bad one on and a peer resends that feed',
     );
   }
-  if (h.opens && !h.integrity.length && !h.badEvents)
-    h.advice.push('healthy; projections can always be rebuilt from this log (`sd replay --check`)');
+  if (h.projections && !h.projections.equal)
+    h.advice.push(
+      `the projections differ from the log (${h.projections.differing.join(', ')}): rebuild them with \`sd stop && sd replay --rebuild\``,
+    );
+  if (h.opens && !h.integrity.length && !h.badEvents && h.projections?.equal !== false)
+    h.advice.push('healthy; the projections can always be rebuilt from this log (`sd replay --rebuild`)');
   return h;
+}
+
+/** `sd replay --check` on the file itself: a second connection for FTS5's check, which it counts as a write. */
+function compareProjections(
+  file: string,
+  id: string,
+  ro: Database.Database,
+  key: string | undefined,
+): LibraryHealth['projections'] {
+  const writer = new Database(file, { fileMustExist: true });
+  try {
+    if (key) applyKey(writer, key);
+    writer.pragma('busy_timeout = 5000');
+    const r = replayCheck({
+      live: ro,
+      writer,
+      lib: id,
+      tmpDir: join(dirname(dirname(file)), 'tmp'),
+      prepare: (fresh) => key && applyKey(fresh, key),
+      catchUp: false,
+    });
+    return { equal: r.equal, differing: r.differing, mangled: r.mangled.length };
+  } catch {
+    return null;
+  } finally {
+    writer.close();
+  }
 }

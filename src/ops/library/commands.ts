@@ -32,11 +32,7 @@ export const createLibrary = defineCommand({
     };
   },
   commit: async ({ core }, plan) => {
-    const lib = await core.libraries.create(
-      plan.input.name,
-      undefined,
-      plan.input.encrypt ? plan.input.passphrase : undefined,
-    );
+    const lib = await core.libraries.create(plan.input.name, plan.input.encrypt ? plan.input.passphrase : undefined);
     return { id: lib.id, name: lib.name };
   },
   verify: ({ core }, plan, result) => {

@@ -1,5 +1,4 @@
 // Locations: add (refusing nested or parent locations), remove (index only, never files), rescan.
-import { randomUUID } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
 import { z } from 'zod';
@@ -7,6 +6,7 @@ import { SdError } from '../../errors.js';
 import { check, defineCommand } from '../define.js';
 import type { Library } from '../../library/library.js';
 import { estimateWork } from './estimate.js';
+import { newLocationId } from '../../projections/rules.js';
 
 const Rules = z
   .object({
@@ -98,7 +98,7 @@ export const addLocation = defineCommand({
     };
   },
   commit: ({ core, lib }, plan) => {
-    const id = randomUUID();
+    const id = newLocationId(core.device.id);
     const d = plan.data!;
     lib.write(() =>
       lib.append('location.added', {

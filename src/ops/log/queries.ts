@@ -7,6 +7,7 @@ import { verifyLogParallel } from '../../events/verify.js';
 import { replayCheck } from '../../projections/replay.js';
 import { defineQuery } from '../define.js';
 import { summarize } from './summary.js';
+import { MAX_CLOCK_SKEW_MS } from '../../events/hlc.js';
 import type { Db } from '../../library/library.js';
 
 export function rosterLookup(db: Db): (dev: string) => Uint8Array | undefined {
@@ -60,17 +61,35 @@ export const listLog = defineQuery({
       where.push('e.hlc_ms >= ?');
       args.push(ms);
     }
-    const sql = `SELECT e.dev, e.seq, e.hash, e.type, e.bytes, e.sig, d.name AS devName, a.ok AS verified, a.failed
+    const sql = `SELECT e.dev, e.seq, e.hash, e.type, e.bytes, e.sig, d.name AS devName, d.dev AS member,
+      d.revoked_seq AS cut, a.ok AS verified, a.failed, r.code AS refusedCode, r.reason AS refusedReason
       FROM events e LEFT JOIN devices d ON d.dev = e.dev LEFT JOIN command_audit a ON a.dev = e.dev AND a.seq = e.seq
+      LEFT JOIN refused r ON r.dev = e.dev AND r.seq = e.seq
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.hlc_ms DESC, e.hlc_c DESC, e.dev DESC LIMIT ?`;
     const rows = db.prepare(sql).all(...args, input.limit) as (Parameters<typeof rowToEvent>[0] & {
       devName: string | null;
+      member: string | null;
+      cut: number | null;
       verified: number | null;
       failed: string | null;
+      refusedCode: string | null;
+      refusedReason: string | null;
     })[];
+    const future = Date.now() + MAX_CLOCK_SKEW_MS;
     return rows.map((r) => {
       const ev = rowToEvent(r);
+      // Why an event has no effect, if it has none: a rule it breaks, or its device's standing.
+      const refused = r.refusedCode
+        ? { code: r.refusedCode, reason: r.refusedReason ?? '' }
+        : r.member === null
+          ? { code: 'E_NOT_MEMBER', reason: 'its device is not on the roster (yet)' }
+          : r.cut !== null && ev.seq > r.cut
+            ? { code: 'E_REVOKED', reason: `its device was revoked after #${r.cut}` }
+            : null;
       return {
+        refused,
+        /** Dated beyond the clock skew we accept: shown as is, never moves our clock. */
+        future: ev.hlc.ms > future,
         time: ev.hlc.ms,
         device: ev.dev,
         deviceName: r.devName,
@@ -96,5 +115,12 @@ export const replayCheckQuery = defineQuery({
   name: 'replay.check',
   summary: 'rebuild the projections from the log and compare checksums',
   input: z.object({}),
-  run: ({ core, lib, db }) => replayCheck(db, join(core.dataDir, 'tmp'), (fresh) => lib.keyScratch(fresh)),
+  run: ({ core, lib }) =>
+    replayCheck({
+      live: lib.ro,
+      writer: lib.db,
+      lib: lib.id,
+      tmpDir: join(core.dataDir, 'tmp'),
+      prepare: (fresh) => lib.keyScratch(fresh),
+    }),
 });

@@ -1,0 +1,141 @@
+// The catalogue of event types: one zod schema for each body and a size limit for each type,
+// checked when this device appends and when an event arrives. An event that breaks a rule but is
+// signed and chained stays in the log (removing it would break the chain); it has no effect on
+// any projection and `sd log` shows why (see projections/rules.ts).
+import { z } from 'zod';
+import { DOC_NAMES } from '../sync/shared-schema.js';
+import type { EventFields } from './codec.js';
+
+/** No event larger than this is ever stored: a feed that sends one is refused from there on. */
+export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+/** HLC bounds (year 6429, 2^31 ticks): a clock outside them is refused, never shown as NaN. */
+export const MAX_HLC_MS = 2 ** 47;
+export const MAX_HLC_C = 2 ** 31;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const Id = z.string().min(1).max(128);
+const DeviceId = z.string().regex(/^[a-z2-7]{32}$/, 'a device id');
+const Name = z.string().min(1).max(200);
+const Bytes = z.instanceof(Uint8Array);
+const Count = z.number().int().nonnegative();
+const Num = z.number().finite();
+// An entry key is a path relative to its location, '/' replaced by \x01: no empty, '.' or '..' part.
+const Key = z
+  .string()
+  .max(4096)
+  .refine((k) => k === '' || !/(^|\x01)\.{0,2}(\x01|$)|[/\0]/.test(k), 'an entry key');
+const Inode = z.union([z.number(), z.bigint(), z.string().max(40)]);
+
+const ChangeSet = z.partialRecord(z.enum(DOC_NAMES as [string, ...string[]]), z.array(Bytes).max(10_000));
+
+export const eventSchemas = {
+  'library.created': z.object({
+    id: z.string().uuid(),
+    name: Name,
+    creator: z.object({ dev: DeviceId, pubkey: Bytes, name: Name }),
+    nonce: z.string().min(16).max(64),
+    v: z.literal(2),
+  }),
+  'library.renamed': z.object({ name: Name }),
+  'device.renamed': z.object({ name: Name }),
+  'device.added': z.object({ dev: DeviceId, pubkey: Bytes, name: Name, role: z.enum(['admin', 'member']).optional() }),
+  'device.role': z.object({ dev: DeviceId, role: z.enum(['admin', 'member']) }),
+  'device.revoked': z.object({ dev: DeviceId, upTo: Count }),
+  'location.added': z.object({
+    id: Id,
+    path: z.string().min(1).max(4096),
+    name: Name,
+    watch: z.boolean(),
+    rules: z.object({
+      skipHidden: z.boolean().optional(),
+      skipNames: z.array(z.string().max(255)).max(1000).optional(),
+      gitignore: z.boolean().optional(),
+    }),
+  }),
+  'location.removed': z.object({ id: Id }),
+  'location.updated': z.object({ id: Id, watch: z.boolean().optional(), name: Name.optional() }),
+  'location.indexed': z.object({ id: Id, files: Count, dirs: Count, bytes: Count }),
+  'entries.upserted': z.object({
+    loc: Id,
+    e: z.array(z.tuple([Key, z.number().int().min(0).max(9), Count, Num, Inode, z.string().max(32)])).max(20_000),
+  }),
+  'entries.deleted': z.object({ loc: Id, keys: z.array(Key).max(20_000) }),
+  'entries.moved': z.object({ loc: Id, moves: z.array(z.tuple([Key, Key])).max(20_000) }),
+  'entries.identified': z.object({
+    loc: Id,
+    ids: z.array(z.tuple([Key, z.string().max(128), z.string().max(32), Count])).max(20_000),
+  }),
+  'entries.aggregated': z.object({ loc: Id, dirs: z.array(z.tuple([Key, Count, Count])).max(20_000) }),
+  'shared.created': z.object({ urls: z.record(z.string(), z.string().max(256)), changes: ChangeSet }),
+  // The other fields name what changed for `sd log` (tag, name, count...): scalars only.
+  'shared.changed': z
+    .looseObject({ op: z.string().min(1).max(64), changes: ChangeSet })
+    .catchall(z.union([z.string().max(4096), z.number(), z.boolean(), z.null()])),
+  'command.verified': z.object({
+    command: z.string().max(64),
+    refs: z.array(z.tuple([DeviceId, Count])).max(16),
+    ok: z.boolean(),
+    checks: z
+      .array(
+        z.object({
+          what: z.string().max(1024),
+          ok: z.boolean(),
+          detail: z
+            .string()
+            .max(16 * KiB)
+            .optional(),
+        }),
+      )
+      .max(1000),
+  }),
+};
+
+export type EventType = keyof typeof eventSchemas;
+export type BodyOf<T extends EventType> = z.infer<(typeof eventSchemas)[T]>;
+
+const sizeLimits: Partial<Record<EventType, number>> = {
+  'entries.upserted': 2 * MiB,
+  'entries.deleted': 2 * MiB,
+  'entries.moved': 2 * MiB,
+  'entries.identified': 2 * MiB,
+  'entries.aggregated': 2 * MiB,
+  'shared.created': MAX_EVENT_BYTES,
+  'shared.changed': MAX_EVENT_BYTES,
+  'command.verified': 256 * KiB,
+};
+const DEFAULT_LIMIT = 64 * KiB;
+
+export const isEventType = (type: string): type is EventType => Object.hasOwn(eventSchemas, type);
+
+export function sizeLimitOf(type: string): number {
+  return isEventType(type) ? (sizeLimits[type] ?? DEFAULT_LIMIT) : DEFAULT_LIMIT;
+}
+
+export interface Refusal {
+  code: string;
+  reason: string;
+}
+
+/** Checks an event against the catalogue alone (type, body, size, clock). */
+export function catalogueCheck(ev: EventFields, size: number): Refusal | undefined {
+  if (ev.hlc.ms < 0 || ev.hlc.ms >= MAX_HLC_MS || ev.hlc.c < 0 || ev.hlc.c >= MAX_HLC_C)
+    return { code: 'E_BAD_CLOCK', reason: `its clock (${ev.hlc.ms}.${ev.hlc.c}) is outside the range any device uses` };
+  if (!isEventType(ev.type))
+    return { code: 'E_UNKNOWN_TYPE', reason: `"${ev.type.slice(0, 64)}" is not an event type` };
+  const limit = sizeLimitOf(ev.type);
+  if (size > limit)
+    return { code: 'E_EVENT_TOO_LARGE', reason: `${size} bytes; ${ev.type} events hold at most ${limit}` };
+  const parsed = eventSchemas[ev.type].safeParse(ev.body);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    return { code: 'E_BAD_BODY', reason: `${ev.type}: ${i.path.map(String).join('.') || 'body'}: ${i.message}` };
+  }
+  return undefined;
+}
+
+/** Parses a body the caller knows was admitted (projectors): typed, never cast. */
+export function bodyOf<T extends EventType>(type: T, body: unknown): BodyOf<T> {
+  return body as BodyOf<T>;
+}
