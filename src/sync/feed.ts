@@ -254,7 +254,12 @@ export class FeedSession {
     }
   }
 
-  /** Verifies a batch against the roster and the chain, then appends it in one transaction. */
+  /**
+   * Verifies a batch against the keys and the chain, then appends it in one transaction. Events of a
+   * revoked device past its cut are stored like any other and have no effect (the projection says
+   * so): which revocation counts can change as earlier ones arrive, and every device must end up
+   * holding the same events to compute the same roster. A revoked device cannot link to anyone.
+   */
   private apply(dev: string, list: [Uint8Array, Uint8Array][]): void {
     if (
       !this.known(dev) ||
@@ -284,8 +289,6 @@ export class FeedSession {
       else if (!keyRow) bad('E_UNKNOWN_DEVICE', `device ${dev} is not on the roster (yet)`);
       else if (deviceIdOf(new Uint8Array(keyRow.pubkey)) !== dev)
         bad('E_UNKNOWN_DEVICE', 'roster key does not match the device id');
-      else if (keyRow.revokedSeq !== null && f.seq > keyRow.revokedSeq)
-        bad('E_REVOKED', `device ${dev} was revoked after #${keyRow.revokedSeq}`);
       else if (!verifyBytes(publicKeyFromRaw(new Uint8Array(keyRow.pubkey)), hash, sig))
         bad('E_BAD_SIGNATURE', 'signature does not match the device key');
       else if (f.seq !== head.seq + 1) bad('E_BROKEN_CHAIN', `expected #${head.seq + 1}, got #${f.seq}`);
