@@ -20,13 +20,29 @@ const DeviceId = z.string().regex(/^[a-z2-7]{32}$/, 'a device id');
 const Name = z.string().min(1).max(200);
 const Bytes = z.instanceof(Uint8Array);
 const Count = z.number().int().nonnegative();
-const Num = z.number().finite();
+const isKey = (k: unknown): boolean =>
+  typeof k === 'string' && k.length <= 4096 && (k === '' || !/(^|\x01)\.{0,2}(\x01|$)|[/\0]/.test(k));
 // An entry key is a path relative to its location, '/' replaced by \x01: no empty, '.' or '..' part.
-const Key = z
-  .string()
-  .max(4096)
-  .refine((k) => k === '' || !/(^|\x01)\.{0,2}(\x01|$)|[/\0]/.test(k), 'an entry key');
-const Inode = z.union([z.number(), z.bigint(), z.string().max(40)]);
+const Key = z.string().refine(isKey, 'an entry key');
+const isCount = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+const isShort = (s: unknown, max: number): boolean => typeof s === 'string' && s.length <= max;
+
+/**
+ * A batch of index rows, checked row by row in one pass: zod's per-element tuples cost about 1.5 ms
+ * per 1,000-row batch, a visible share of replicating 100,000 entries a second; this costs ~0.2 ms.
+ */
+const Rows = (width: number, row: (r: unknown[]) => string | undefined) =>
+  z
+    .array(z.unknown())
+    .max(20_000)
+    .superRefine((rows, ctx) => {
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i];
+        const bad = Array.isArray(r) && r.length === width ? row(r) : `a row of ${width} fields`;
+        if (bad) return void ctx.addIssue({ code: 'custom', path: [i], message: bad });
+      }
+    });
+const Inode = (v: unknown): boolean => typeof v === 'bigint' || isCount(v) || (typeof v === 'string' && v.length <= 40);
 
 const ChangeSet = z.partialRecord(z.enum(DOC_NAMES as [string, ...string[]]), z.array(Bytes).max(10_000));
 
@@ -57,17 +73,36 @@ export const eventSchemas = {
   'location.removed': z.object({ id: Id }),
   'location.updated': z.object({ id: Id, watch: z.boolean().optional(), name: Name.optional() }),
   'location.indexed': z.object({ id: Id, files: Count, dirs: Count, bytes: Count }),
+  // [key, t, size, mtime, inode, kind]
   'entries.upserted': z.object({
     loc: Id,
-    e: z.array(z.tuple([Key, z.number().int().min(0).max(9), Count, Num, Inode, z.string().max(32)])).max(20_000),
+    e: Rows(6, ([k, t, size, mtime, inode, kind]) =>
+      !isKey(k)
+        ? 'an entry key'
+        : !(Number.isInteger(t) && (t as number) >= 0 && (t as number) <= 9)
+          ? 'an entry kind number 0-9'
+          : !isCount(size) || !Number.isFinite(mtime) || !Inode(inode) || !isShort(kind, 32)
+            ? 'size, mtime, inode and kind'
+            : undefined,
+    ),
   }),
   'entries.deleted': z.object({ loc: Id, keys: z.array(Key).max(20_000) }),
-  'entries.moved': z.object({ loc: Id, moves: z.array(z.tuple([Key, Key])).max(20_000) }),
+  'entries.moved': z.object({
+    loc: Id,
+    moves: Rows(2, ([from, to]) => (isKey(from) && isKey(to) ? undefined : 'two entry keys')),
+  }),
+  // [key, content id, kind, size]
   'entries.identified': z.object({
     loc: Id,
-    ids: z.array(z.tuple([Key, z.string().max(128), z.string().max(32), Count])).max(20_000),
+    ids: Rows(4, ([k, cid, kind, size]) =>
+      isKey(k) && isShort(cid, 128) && isShort(kind, 32) && isCount(size) ? undefined : 'key, content id, kind, size',
+    ),
   }),
-  'entries.aggregated': z.object({ loc: Id, dirs: z.array(z.tuple([Key, Count, Count])).max(20_000) }),
+  // [key, bytes, files]
+  'entries.aggregated': z.object({
+    loc: Id,
+    dirs: Rows(3, ([k, b, f]) => (isKey(k) && isCount(b) && isCount(f) ? undefined : 'key, bytes, files')),
+  }),
   'shared.created': z.object({ urls: z.record(z.string(), z.string().max(256)), changes: ChangeSet }),
   // The other fields name what changed for `sd log` (tag, name, count...): scalars only.
   'shared.changed': z

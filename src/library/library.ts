@@ -298,7 +298,7 @@ export class Library {
   /** Appends one event of this device and projects it. Only valid inside write(). */
   append(type: string, body: unknown): StoredEvent {
     const ev = this.log.append(type, body);
-    project(this.db, ev);
+    project(this.db, ev, true);
     this.pending.push(ev);
     return ev;
   }

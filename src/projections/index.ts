@@ -54,18 +54,23 @@ export function onRebuild(db: Database, fn: () => void): void {
   rebuildHooks.set(db, fn);
 }
 
-/** Applies one stored event to the projections, or records why it has no effect. */
-export function project(db: Database, ev: StoredEvent): void {
+/**
+ * Applies one stored event to the projections, or records why it has no effect. `checked`: the
+ * catalogue already passed it (this device's own appends are checked before they are signed).
+ */
+export function project(db: Database, ev: StoredEvent, checked = false): void {
   if (ROSTER_TYPES.has(ev.type)) return applyRoster(db, ev.lib);
-  projectCounted(db, ev);
+  projectCounted(db, ev, checked);
 }
 
-function projectCounted(db: Database, ev: StoredEvent): void {
+function projectCounted(db: Database, ev: StoredEvent, checked = false): void {
   const st = standing(db, ev.dev, ev.seq);
   // A device not on the roster yet: its events count once its device.added arrives.
   if (st === 'pending') return;
   const refusal =
-    st === 'revoked' ? { code: 'E_REVOKED', reason: 'its device was revoked before this event' } : admit(db, ev);
+    st === 'revoked'
+      ? { code: 'E_REVOKED', reason: 'its device was revoked before this event' }
+      : admit(db, ev, checked);
   if (refusal) return recordRefusal(db, ev, refusal);
   const list = handlerMap().get(ev.type);
   if (list) for (const fn of list) fn(db, ev);

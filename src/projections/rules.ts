@@ -36,8 +36,8 @@ function locationOf(type: string, body: Record<string, unknown>): string | undef
 }
 
 /** The rules beyond the roster: the catalogue, then ownership. */
-export function admit(db: Database, ev: StoredEvent): Refusal | undefined {
-  const bad = catalogueCheck(ev, ev.bytes.length);
+export function admit(db: Database, ev: StoredEvent, checked = false): Refusal | undefined {
+  const bad = checked ? undefined : catalogueCheck(ev, ev.bytes.length);
   if (bad) return bad;
   const body = ev.body as Record<string, unknown>;
   const loc = locationOf(ev.type, body);
