@@ -8,7 +8,7 @@ import { pack } from './events/codec.js';
 import type { StoredEvent } from './events/log.js';
 import { ensurePrivateDir } from './fsutil.js';
 import { loadOrCreateIdentity, type DeviceIdentity } from './identity.js';
-import type { Library } from './library/library.js';
+import { recordAppends, type Library, type OwnEvents } from './library/library.js';
 import { LibraryManager } from './library/manager.js';
 import type { Check, CommandCtx, Plan } from './ops/define.js';
 import { findCommand, findQuery } from './ops/registry.js';
@@ -152,18 +152,12 @@ export class Core {
     // Earlier units still in an open group are committed and published first: the events
     // collected below are this command's own.
     for (const l of this.libraries.list()) l.flush();
-    const appended: { lib: string; dev: string; seq: number }[] = [];
-    const stop = this.bus.subscribe((m) => {
-      if (m.kind === 'event' && m.dev === this.device.id) appended.push(m);
-    });
-    let result: R;
-    try {
-      result = (await def.commit(ctx, plan)) as R;
-      // The command's events are durable (and published) before verify looks and we answer.
-      for (const l of this.libraries.list()) l.flush();
-    } finally {
-      stop();
-    }
+    // The command's own events, from its own appends (an index job committing meanwhile is not it).
+    const own: OwnEvents = { events: [] };
+    const result = await recordAppends(own, async () => (await def.commit(ctx, plan)) as R);
+    // The command's events are durable (and published) before verify looks and we answer.
+    for (const l of this.libraries.list()) l.flush();
+    const appended = own.events;
     const checks = await def.verify(ctx, plan, result);
     const ok = checks.every((c) => c.ok);
     const first = appended[0];

@@ -4,7 +4,7 @@ import PQueue from 'p-queue';
 import type { AnyActorRef } from 'xstate';
 import type { EventBus } from '../bus.js';
 import { SdError } from '../errors.js';
-import type { Library } from '../library/library.js';
+import { outsideCommands, type Library } from '../library/library.js';
 import type { JobContext, JobRunner } from './context.js';
 import { createHashPool, type HashPool } from './hash-pool.js';
 import { nextJobState, type JobEvent } from './lifecycle.js';
@@ -84,7 +84,7 @@ export class JobManager {
     this.scheduled.add(id);
     this.changed();
     void this.queue
-      .add(() => this.run(lib, id))
+      .add(() => outsideCommands(() => this.run(lib, id)))
       .finally(() => {
         this.scheduled.delete(id);
         this.changed();

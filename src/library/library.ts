@@ -2,6 +2,7 @@
 // connection for queries, and the single write path `write()` that appends and projects in
 // one transaction and publishes the events only once that transaction has committed.
 import Database from 'better-sqlite3-multiple-ciphers';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { chmodSync, existsSync } from 'node:fs';
 import { applyKey } from './crypto.js';
 import { SdError } from '../errors.js';
@@ -26,6 +27,28 @@ import { COUNTS } from '../projections/rules.js';
 import { decodeEvent } from '../events/codec.js';
 
 export type Db = Database.Database;
+
+/** The events one command appends, whichever library: its own, never a job's that commits meanwhile. */
+export interface OwnEvents {
+  events: { lib: string; dev: string; seq: number }[];
+  /** Set when the command's commit is over: what its timers and handles append later is not its own. */
+  closed?: boolean;
+}
+const commandScope = new AsyncLocalStorage<OwnEvents>();
+
+/** Runs fn with its appends (across awaits) recorded in `scope.events`, until it settles. */
+export async function recordAppends<T>(scope: OwnEvents, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await commandScope.run(scope, fn);
+  } finally {
+    scope.closed = true;
+  }
+}
+
+/** Runs fn outside any command's scope (jobs a command queues are not the command). */
+export function outsideCommands<T>(fn: () => T): T {
+  return commandScope.exit(fn);
+}
 
 /** Library format 2: device-bound library and location ids, a roster with admins, a refused-events table. */
 export const LIBRARY_FORMAT = 2;
@@ -299,6 +322,8 @@ export class Library {
   append(type: string, body: unknown): StoredEvent {
     const ev = this.log.append(type, body);
     project(this.db, ev, true);
+    const scope = commandScope.getStore();
+    if (scope && !scope.closed) scope.events.push({ lib: this.id, dev: ev.dev, seq: ev.seq });
     this.pending.push(ev);
     return ev;
   }
