@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Core } from '../src/core.js';
 import { SEP, type EntryTuple } from '../src/projections/entries.js';
 import { FeedSession } from '../src/sync/feed.js';
-import { muxChannel } from '../src/sync/mux-channel.js';
+import { linkChannel } from '../src/sync/mux-channel.js';
 import { openPeerLink } from '../src/transport/peer-link.js';
 import { openWebRtc, type RtcSignal } from '../src/transport/webrtc.js';
 import { connectWs, listenWs } from '../src/transport/ws.js';
@@ -39,7 +39,7 @@ async function wsPair(): Promise<{ pair: [MessageTransport, MessageTransport]; c
   let accepted!: (t: MessageTransport) => void;
   const inbound = new Promise<MessageTransport>((r) => (accepted = r));
   const l = await listenWs({ host: '127.0.0.1', port: 0 }, (t) => accepted(t));
-  const out = await connectWs(`ws://127.0.0.1:${l.port}`);
+  const out = await connectWs('127.0.0.1', l.port);
   return { pair: [out, await inbound], close: () => void l.close() };
 }
 
@@ -70,14 +70,14 @@ async function replicate(transport: 'webrtc' | 'ws'): Promise<{ ms: number; entr
     links.push(
       ...(await Promise.all([
         openPeerLink(pair[0], {
+          role: 'initiator',
           privateKey: a.device.privateKey,
-          publicKey: a.device.publicKey,
           isAllowed: roster(la),
           expectPeerId: b.device.id,
         }),
         openPeerLink(pair[1], {
+          role: 'responder',
           privateKey: b.device.privateKey,
-          publicKey: b.device.publicKey,
           isAllowed: roster(lb),
           expectPeerId: a.device.id,
         }),
@@ -87,15 +87,15 @@ async function replicate(transport: 'webrtc' | 'ws'): Promise<{ ms: number; entr
       throw new Error(`expected a ${transport} link, got ${links[0]!.kind}`);
     const heads = (l: Library): string => JSON.stringify([...l.log.heads()].sort());
     const t0 = performance.now();
-    new FeedSession(la, muxChannel(links[0]!, `feed:${la.id}`)).start();
-    new FeedSession(lb, muxChannel(links[1]!, `feed:${la.id}`)).start();
+    new FeedSession(la, linkChannel(links[0]!, `feed:${la.id}`)).start();
+    new FeedSession(lb, linkChannel(links[1]!, `feed:${la.id}`)).start();
     await until(() => heads(la) === heads(lb));
     const ms = performance.now() - t0;
     const entries = (lb.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n;
     if (entries !== rows.length) throw new Error(`B has ${entries} entries, A ${rows.length}`);
     return { ms, entries };
   } finally {
-    for (const l of links) l.close('bench over');
+    for (const l of links) l.close('E_BENCH_OVER', 'bench over');
     closeTransport();
     await a.close();
     await b.close();
