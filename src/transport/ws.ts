@@ -86,14 +86,19 @@ export function listenWs(
   });
 }
 
-/** Dials ws://host:port and resolves with a MessageTransport once the socket is open. */
-export function connectWs(host: string, port: number, timeoutMs = 5000): Promise<MessageTransport> {
+/** Dials ws://host:port (from `localAddress`, when given) and resolves once the socket is open. */
+export function connectWs(
+  host: string,
+  port: number,
+  opts: { timeoutMs?: number; localAddress?: string } = {},
+): Promise<MessageTransport> {
   const where = `${host}:${port}`;
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://${host.includes(':') ? `[${host}]` : host}:${port}`, {
       maxPayload: WS_MAX_MESSAGE,
       perMessageDeflate: false,
-      handshakeTimeout: timeoutMs,
+      handshakeTimeout: opts.timeoutMs ?? 5000,
+      localAddress: opts.localAddress,
     });
     // Wrapped before 'open' so that nothing the peer says first is lost.
     const t = wsTransport(ws, where);
