@@ -68,7 +68,8 @@ export class MuxLink extends EventEmitter implements PeerLink {
   private tokens = FLOOD_BURST;
   private refilledAt = Date.now();
   private verdict: { resolve: () => void; reject: (e: SdError) => void } | undefined;
-  private accepted = false;
+  /** Data may flow: the responder sent its verdict, or the initiator heard it. */
+  private live = false;
   private readonly maxMessageBytes: number;
 
   constructor(
@@ -115,17 +116,25 @@ export class MuxLink extends EventEmitter implements PeerLink {
   start(): void {
     const held = this.held ?? [];
     this.held = undefined;
-    for (const [ch, data] of held) if (this.isOpen) this.emit('message', ch, data);
+    for (const [ch, data] of held) this.deliver(ch, data);
+  }
+
+  private deliver(channel: string | number, data: Uint8Array): void {
+    if (!this.isOpen) return;
+    if (this.only !== null && channel !== this.only)
+      return this.close('E_PEER_NOT_ALLOWED', `this link may only use the ${this.only} channel`);
+    this.emit('message', channel, data);
   }
 
   /** Responder: the peer may use the link. */
   accept(): void {
+    this.live = true;
     this.sendFrame(Uint8Array.of(ACCEPT));
   }
 
   /** Initiator: resolves when the responder accepted, rejects with its refusal. */
   whenAccepted(timeoutMs: number): Promise<void> {
-    if (this.accepted) return Promise.resolve();
+    if (this.live) return Promise.resolve();
     if (this.closedReason) return Promise.reject(new SdError(this.closedReason.code, this.closedReason.message));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -224,7 +233,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
     const type = f[0];
     if (type === PING) return;
     if (type === ACCEPT) {
-      this.accepted = true;
+      this.live = true;
       this.verdict?.resolve();
       return;
     }
@@ -242,12 +251,11 @@ export class MuxLink extends EventEmitter implements PeerLink {
     } else return this.close('E_BAD_FRAME', `an unknown link frame (${type})`);
     if (data.length > this.maxMessageBytes)
       return this.close('E_FRAME_TOO_LARGE', `the peer sent a message over ${this.maxMessageBytes} bytes`);
-    if (this.only !== null && channel !== this.only)
-      return this.close('E_PEER_NOT_ALLOWED', `this link may only use the ${this.only} channel`);
+    if (!this.live) return this.close('E_BAD_FRAME', 'data before the link was accepted');
     this.counts.receivedMessages++;
     this.counts.receivedBytes += data.length;
     if (this.held) this.held.push([channel, data]);
-    else this.emit('message', channel, data);
+    else this.deliver(channel, data);
   }
 
   private onClose(body: Uint8Array): void {
