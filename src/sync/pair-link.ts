@@ -6,7 +6,7 @@ import { SdError } from '../errors.js';
 import { pack, unpack } from '../events/codec.js';
 import { connectWs } from '../transport/ws.js';
 import { openPeerLink } from '../transport/peer-link.js';
-import { wellFormedCode, type PeerLink } from '../transport/types.js';
+import { knownCode, type PeerLink } from '../transport/types.js';
 import { decodeCode, inviteId, proof, sameBytes, type InviteBook, type InviteCode } from './pairing.js';
 import type { RefusalLog } from './refusals.js';
 
@@ -134,7 +134,7 @@ export async function joinWithCode(
   });
   if (reply.t === 'refuse') {
     link.close('E_PAIR_REFUSED', 'refused');
-    throw new SdError(wellFormedCode(reply.code), String(reply.reason ?? 'the inviter refused the code').slice(0, 200));
+    throw new SdError(knownCode(reply.code), String(reply.reason ?? 'the inviter refused the code').slice(0, 200));
   }
   if (
     reply.t !== 'welcome' ||

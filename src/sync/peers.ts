@@ -200,8 +200,8 @@ export class PeerManager {
       ticket.release();
       this.attach(link, false);
     } catch (e) {
+      // The ticket goes with the socket (a refused stranger may linger a moment to read why).
       this.log.note(e instanceof SdError ? e.code : 'E_BAD_HANDSHAKE', ticket.address);
-      ticket.release();
     }
   }
 
@@ -402,7 +402,12 @@ export class PeerManager {
     const { link, welcome, invite } = await joinWithCode(this.core, code);
     // The inviter starts its feed at once; its first frames may arrive while we open the library
     // (the feed protocol asks again when it hears our heads).
-    const joined = await this.core.libraries.join(welcome.lib, { dev: link.peerId, pubkey: link.peerPublicKey });
+    const joined = await this.core.libraries
+      .join(welcome.lib, { dev: link.peerId, pubkey: link.peerPublicKey })
+      .catch((e: Error) => {
+        link.close('E_JOIN_FAILED', e.message);
+        throw e;
+      });
     const anchor = joined.db.prepare('INSERT OR IGNORE INTO trust_anchors (dev, pubkey) VALUES (?, ?)');
     for (const [dev, pub] of welcome.roster) if (deviceIdOf(pub) === dev) anchor.run(dev, pub);
     const addr = { host: invite.host, port: invite.port, dev: link.peerId };

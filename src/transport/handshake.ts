@@ -10,7 +10,7 @@ import Noise, { type KeyPair } from 'noise-handshake';
 import curve from 'noise-curve-ed';
 import { SdError } from '../errors.js';
 import { deviceIdFromPublicKey } from './identity.js';
-import { wellFormedCode, type CloseReason, type LinkMode, type MessageTransport } from './types.js';
+import { knownCode, type CloseReason, type LinkMode, type MessageTransport } from './types.js';
 
 /** The link wire protocol: 1 was the cleartext challenge-response, 2 is Noise XX + AEAD records. */
 export const LINK_PROTOCOL = 2;
@@ -108,7 +108,7 @@ export async function noiseHandshake(t: MessageTransport, opts: HandshakeOptions
     const msg = m as Record<string, unknown>;
     if (msg.t === 'refuse') {
       theyRefused = true;
-      const code = wellFormedCode(msg.code);
+      const code = knownCode(msg.code);
       if (code === 'E_PROTOCOL_VERSION') throw versionMismatch(msg.v, version);
       throw new SdError(code, `the peer refused the link: ${String(msg.reason).slice(0, 200)}`);
     }

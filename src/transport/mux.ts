@@ -6,7 +6,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { SdError } from '../errors.js';
 import { MAX_MESSAGE_BYTES, type SecureChannel } from './secure.js';
 import {
-  wellFormedCode,
+  knownCode,
   type CloseReason,
   type LinkMode,
   type LinkStats,
@@ -266,7 +266,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
       // a close all the same
     }
     const reason = {
-      code: wellFormedCode(r?.code),
+      code: knownCode(r?.code),
       message: String(r?.message ?? '').slice(0, 200),
       byPeer: true as const,
     };

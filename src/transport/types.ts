@@ -91,7 +91,49 @@ export interface PeerLink {
   stats(): LinkStats;
 }
 
-/** A code a peer may name in a refusal or a close: anything else is reported as E_REFUSED. */
-export function wellFormedCode(code: unknown): string {
-  return typeof code === 'string' && /^E_[A-Z0-9_]{1,40}$/.test(code) ? code : 'E_REFUSED';
+/**
+ * The codes a peer may name in a refusal or a close: the catalogue of link outcomes. Anything else
+ * a peer sends is reported as E_REFUSED, so a peer cannot fill the refusal counters (or the log)
+ * with codes of its own choosing.
+ */
+export const LINK_CODES = new Set([
+  // handshake
+  'E_PEER_NOT_ALLOWED',
+  'E_REVOKED',
+  'E_UNEXPECTED_PEER',
+  'E_BAD_HANDSHAKE',
+  'E_PROTOCOL_VERSION',
+  'E_HANDSHAKE_TIMEOUT',
+  // records and frames
+  'E_FRAME_TAMPERED',
+  'E_FRAME_REPLAYED',
+  'E_FRAME_MISSING',
+  'E_FRAME_TOO_LARGE',
+  'E_BAD_FRAME',
+  'E_FLOOD',
+  'E_HEARTBEAT',
+  // ordinary ends
+  'E_SHUTDOWN',
+  'E_PARTITION',
+  'E_DUPLICATE_LINK',
+  'E_LINK_CLOSED',
+  'E_INTERNAL',
+  // feed sessions that gave up on a peer
+  'E_BAD_SIGNATURE',
+  'E_BROKEN_CHAIN',
+  'E_BAD_EVENT',
+  // pairing
+  'E_PAIR_REFUSED',
+  'E_PAIR_REUSED',
+  'E_PAIR_EXPIRED',
+  'E_PAIR_LOCKED',
+  'E_PAIR_LOCKED_OUT',
+  'E_PAIR_TIMEOUT',
+  'E_PAIR_PROOF',
+  'E_ALREADY_PAIRED',
+  'E_JOIN_FAILED',
+]);
+
+export function knownCode(code: unknown): string {
+  return typeof code === 'string' && LINK_CODES.has(code) ? code : 'E_REFUSED';
 }
