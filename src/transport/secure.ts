@@ -79,8 +79,11 @@ export class SecureChannel {
       this.onTransportClosed?.();
       this.finish(r);
     });
-    transport.onDrain(this.o.highWaterBytes >> 1, () => {
-      if (this.closedReason !== undefined || !this.wantDrain) return;
+    const lowWater = this.o.highWaterBytes >> 1;
+    transport.onDrain(lowWater, () => {
+      // A data channel reports the crossing from its own thread: by the time we hear of it the
+      // buffer may have filled again, and then the next crossing is the one to wait for.
+      if (this.closedReason !== undefined || !this.wantDrain || transport.bufferedAmount() > lowWater) return;
       this.wantDrain = false;
       this.drainCb();
     });

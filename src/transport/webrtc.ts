@@ -167,6 +167,14 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     if (dc.isOpen()) open();
   }
 
+  function addCandidate(c: { candidate: string; mid: string }): void {
+    try {
+      pc.addRemoteCandidate(c.candidate, c.mid);
+    } catch {
+      // see receive()
+    }
+  }
+
   pc.onLocalDescription((sdp, descType) => opts.signal({ type: 'description', sdp, descType }));
   pc.onLocalCandidate((candidate, mid) => opts.signal({ type: 'candidate', candidate, mid }));
   pc.onStateChange(
@@ -180,16 +188,19 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     close: () => finish({ code: 'E_LINK_CLOSED', message: 'closed' }),
     receive(s) {
       if (closedReason !== undefined) return;
-      try {
-        if (s.type === 'description') {
-          pc.setRemoteDescription(s.sdp, s.descType);
-          haveRemote = true;
-          for (const c of early.splice(0)) pc.addRemoteCandidate(c.candidate, c.mid);
-        } else if (!haveRemote) early.push(s);
-        else pc.addRemoteCandidate(s.candidate, s.mid);
-      } catch (e) {
-        finish({ code: 'E_WEBRTC', message: `bad signal: ${(e as Error).message}` });
+      if (s.type === 'candidate') {
+        if (!haveRemote) return void early.push(s);
+        // A candidate the connection cannot take (it is failing, or the candidate is unusable) is
+        // not fatal by itself: the state change or the open deadline says how it ends.
+        return void addCandidate(s);
       }
+      try {
+        pc.setRemoteDescription(s.sdp, s.descType);
+      } catch (e) {
+        return finish({ code: 'E_WEBRTC', message: `bad description: ${(e as Error).message}` });
+      }
+      haveRemote = true;
+      for (const c of early.splice(0)) addCandidate(c);
     },
   };
 }

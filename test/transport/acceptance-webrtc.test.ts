@@ -2,4 +2,4 @@
 import { peerLinkAcceptance } from '../support/peer-link-suite.js';
 import { rtcPair } from './helpers.js';
 
-peerLinkAcceptance('WebRTC data channel', rtcPair);
+peerLinkAcceptance('WebRTC data channel', rtcPair, { serial: true });
