@@ -2,12 +2,14 @@
 // validation, the feed-replication protocol of a peer, peer-link frames, and the peer handshake. Each run feeds
 // fast-check inputs and fails on any escape other than a refusal; the caller checks that the
 // target still works for an honest party afterwards.
-import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
-import type WebSocket from 'ws';
 import { initHashing } from '../src/events/hash.js';
 import { generateKeys, keysFromPem } from '../src/events/keys.js';
-import { handshake } from '../src/transport/handshake.js';
+import Noise from 'noise-handshake';
+import curve from 'noise-curve-ed';
+import { LINK_PROTOCOL } from '../src/transport/handshake.js';
+import { openPeerLink } from '../src/transport/peer-link.js';
+import type { CloseReason, MessageTransport } from '../src/transport/types.js';
 import { Packr } from 'msgpackr';
 import { FrameDecoder } from '../src/rpc/frame.js';
 import { ClientMessage } from '../src/rpc/protocol.js';
@@ -100,56 +102,91 @@ export async function fuzzFeed(
   return { runs, rejected: session.stats.rejected };
 }
 
-/**
- * The peer handshake as a listener runs it, fed hostile messages by a fake socket: it must end in
- * an SdError refusal (never a link, never another exception), whatever arrives.
- */
-/** Hellos that pass the shape checks, so the proof step and later ones are reached too. */
-const wellFormedHello = fc
-  .record({
-    v: fc.constantFrom(1, 2),
-    pub: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-    nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-    mode: fc.constantFrom('member', 'pair', 'other'),
-  })
-  .map((h) => packr.pack({ t: 'hello', ...h }));
+/** Stands for a real initiator's first message (a valid ephemeral key), made fresh for each run. */
+const REAL_HELLO = new Uint8Array(0);
 
+function realHello(): Uint8Array {
+  const noise = new Noise('XX', true, curve.generateKeyPair(), { curve });
+  noise.initialise(Buffer.from(`vdfs-link/${LINK_PROTOCOL}`));
+  return packr.pack({ t: 'hello', v: LINK_PROTOCOL, noise: noise.send() });
+}
+
+/**
+ * Hellos and proofs that pass the shape checks, and real hellos, so the Noise steps after the
+ * first one are reached too.
+ */
+const wellFormed = fc.oneof(
+  fc.constant(REAL_HELLO),
+  fc
+    .record({ v: fc.constantFrom(1, 2, 3), noise: fc.uint8Array({ minLength: 32, maxLength: 48 }) })
+    .map((h) => packr.pack({ t: 'hello', ...h })),
+  fc.uint8Array({ minLength: 64, maxLength: 120 }).map((noise) => packr.pack({ t: 'auth', noise })),
+  fc
+    .record({ code: fc.string({ maxLength: 50 }), reason: fc.string({ maxLength: 50 }) })
+    .map((r) => packr.pack({ t: 'refuse', ...r })),
+);
+
+/** A transport driven by the fuzzer: it delivers the given messages, then the peer hangs up. */
+function scripted(): MessageTransport & { deliver(m: Uint8Array): void; hangUp(): void } {
+  let onMsg: (m: Uint8Array) => void = () => undefined;
+  let onClose: (r: CloseReason) => void = () => undefined;
+  let closed = false;
+  return {
+    kind: 'memory',
+    maxMessageSize: 70_000,
+    remoteAddress: 'fuzz',
+    get closed() {
+      return closed;
+    },
+    send: () => undefined,
+    onMessage: (cb) => void (onMsg = cb),
+    onClose: (cb) => void (onClose = cb),
+    onDrain: () => undefined,
+    bufferedAmount: () => 0,
+    close() {
+      closed = true;
+    },
+    deliver: (m) => onMsg(m),
+    hangUp() {
+      if (closed) return;
+      closed = true;
+      onClose({ code: 'E_LINK_CUT', message: 'the fuzzer hung up' });
+    },
+  };
+}
+
+/**
+ * The peer handshake as a listener runs it (the Noise XX responder), fed hostile messages: it must
+ * end in an SdError refusal (never a link, never another exception), whatever arrives.
+ */
 export async function fuzzHandshake(runs: number): Promise<{ runs: number; refused: Record<string, number> }> {
   await initHashing();
   const keys = keysFromPem(generateKeys().privatePem);
   const refused: Record<string, number> = {};
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.oneof(hostile(['hello', 'proof', 'ok', 'refuse']), wellFormedHello), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.oneof(hostile(['hello', 'auth', 'refuse']), wellFormed), { minLength: 1, maxLength: 4 }),
       async (msgs) => {
-        const ws = Object.assign(new EventEmitter(), {
-          readyState: 1,
-          OPEN: 1,
-          send: (): void => undefined,
-          close(): void {
-            this.readyState = 3;
-          },
-          terminate(): void {
-            this.readyState = 3;
-          },
-        });
-        const settled = handshake(ws as unknown as WebSocket, {
+        const t = scripted();
+        // Settled into a value at once: a refusal may come before the last message is fed.
+        const settled: Promise<unknown> = openPeerLink(t, {
+          role: 'responder',
           privateKey: keys.privateKey,
-          publicKey: keys.publicKey,
-          mode: 'member',
           isAllowed: () => true,
-          remoteAddress: 'fuzz',
-        });
-        for (const m of msgs) ws.emit('message', Buffer.from(m), true);
-        ws.emit('close', 1006, Buffer.alloc(0));
-        try {
-          await settled;
-          return false; // no random input proves a key
-        } catch (e) {
-          if (!(e instanceof SdError)) throw e;
-          refused[e.code] = (refused[e.code] ?? 0) + 1;
-          return true;
+          handshakeTimeoutMs: 2000,
+        }).then(
+          () => 'a link',
+          (e: unknown) => e,
+        );
+        for (const m of msgs) {
+          t.deliver(m === REAL_HELLO ? realHello() : m);
+          await new Promise((r) => setImmediate(r));
         }
+        t.hangUp();
+        const e = await settled;
+        if (!(e instanceof SdError)) throw e instanceof Error ? e : new Error(`no refusal: ${String(e)}`);
+        refused[e.code] = (refused[e.code] ?? 0) + 1;
+        return true;
       },
     ),
     { numRuns: runs },

@@ -7,6 +7,7 @@ import { ensurePrivateDir } from '../fsutil.js';
 import { ensureToken } from '../rpc/token.js';
 import { startRpcServer } from '../rpc/server.js';
 import { createHandler } from './handler.js';
+import { rotatingLogFile } from './log-file.js';
 import { acquirePidLock } from './lock.js';
 import { checkSocketPath, runtimePaths } from './paths.js';
 
@@ -20,10 +21,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   checkSocketPath(paths.socket);
   ensurePrivateDir(opts.dataDir);
   ensurePrivateDir(paths.logs);
-  const log = pino(
-    { level: process.env.SD_LOG_LEVEL ?? 'info' },
-    pino.destination({ dest: join(paths.logs, 'daemon.log'), mkdir: true, sync: true }),
-  );
+  const log = pino({ level: process.env.SD_LOG_LEVEL ?? 'info' }, rotatingLogFile(join(paths.logs, 'daemon.log')));
   const lock = acquirePidLock(paths.pid);
   if (lock.recoveredStale)
     log.warn({ stalePid: lock.recoveredStale }, 'recovered a stale pid file left by a crashed daemon');

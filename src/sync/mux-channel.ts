@@ -1,9 +1,9 @@
-// A SyncChannel (what FeedSession and the automerge network adapter speak) on one channel of
-// a multiplexed PeerLink (src/transport/types.ts), e.g. one over WebRTC.
+// A SyncChannel (what FeedSession and the automerge network adapter speak) on one channel of a
+// PeerLink (src/transport/types.ts), WebSocket or WebRTC alike.
 import type { PeerLink } from '../transport/types.js';
 import type { SyncChannel } from './channel.js';
 
-export function muxChannel(link: PeerLink, name: string, peerId: string = link.peerId): SyncChannel {
+export function linkChannel(link: PeerLink, name: string, peerId: string = link.peerId): SyncChannel {
   return {
     peerId,
     send: (b) => void link.send(name, b),

@@ -1,6 +1,7 @@
 // Pairing: `sd pair invite` makes a one-time code (address, the inviter's device id, a secret);
-// `sd pair join CODE` dials, and each side proves knowledge of the secret bound to BOTH public
-// keys (HMAC over the keys the handshake authenticated), so a relayed or replayed proof fails.
+// `sd pair join CODE` dials, and inside the encrypted session each side proves knowledge of the
+// secret bound to both public keys and to the session, so a relayed or replayed proof fails.
+// Guesses are limited per invite and per address, with a lockout.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SdError } from '../errors.js';
 import { base32, hex } from '../events/hash.js';
@@ -19,8 +20,12 @@ export interface InviteCode {
 export interface Invite {
   lib: string;
   secret: Uint8Array;
+  /** Public name of the invite (see inviteId). */
+  id: string;
   expires: number;
   used: boolean;
+  /** Wrong guesses naming this invite; at PAIR_LIMITS.perInvite it is burned. */
+  wrong: number;
 }
 
 export function encodeCode(c: InviteCode): string {
@@ -71,47 +76,110 @@ export function decodeCode(code: string): InviteCode {
   }
 }
 
+/**
+ * HMAC of the secret over the role, both authenticated public keys and the Noise handshake hash:
+ * a proof made for one session is useless in any other (relayed, replayed or spliced).
+ */
 export function proof(
   secret: Uint8Array,
   role: 'joiner' | 'inviter',
   first: Uint8Array,
   second: Uint8Array,
+  session: Uint8Array,
 ): Uint8Array {
   return new Uint8Array(
-    createHmac('sha256', secret).update(`vdfs-pair-v1:${role}`).update(first).update(second).digest(),
+    createHmac('sha256', secret).update(`vdfs-pair-v2:${role}`).update(first).update(second).update(session).digest(),
   );
+}
+
+/** Names an invite without revealing its secret: only a holder of the code can name it. */
+export function inviteId(secret: Uint8Array): string {
+  return hex(createHmac('sha256', secret).update('vdfs-pair-id').digest()).slice(0, 16);
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Wrong guesses that burn an invite, and that lock an address out of pairing for a while. */
+export const PAIR_LIMITS = { perInvite: 5, perAddress: 10, windowMs: 10 * 60_000, lockoutMs: 10 * 60_000 };
+
+interface Strikes {
+  count: number;
+  since: number;
+  lockedUntil: number;
+}
+
 export class InviteBook {
   private readonly invites: Invite[] = [];
+  private readonly strikes = new Map<string, Strikes>();
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly limits = PAIR_LIMITS,
+  ) {}
 
   create(lib: string, ttlMs: number): Invite {
-    const inv = { lib, secret: new Uint8Array(randomBytes(16)), expires: Date.now() + ttlMs, used: false };
+    const secret = new Uint8Array(randomBytes(16));
+    const inv = { lib, secret, id: inviteId(secret), expires: this.now() + ttlMs, used: false, wrong: 0 };
     this.invites.push(inv);
     // Expired and used invites are kept an hour so a late attempt gets the precise refusal.
-    const cutoff = Date.now() - 3600_000;
+    const cutoff = this.now() - 3600_000;
     for (let i = this.invites.length - 1; i >= 0; i--) if (this.invites[i]!.expires < cutoff) this.invites.splice(i, 1);
     return inv;
   }
 
   get active(): number {
-    return this.invites.filter((i) => !i.used && i.expires > Date.now()).length;
+    return this.invites.filter((i) => !i.used && i.wrong < this.limits.perInvite && i.expires > this.now()).length;
   }
 
-  /** Finds the invite a joiner's proof was made with; refuses wrong, expired or reused codes. */
-  redeem(joinerPub: Uint8Array, inviterPub: Uint8Array, p: Uint8Array): Invite {
-    const inv = this.invites.find((i) => sameBytes(proof(i.secret, 'joiner', joinerPub, inviterPub), p));
-    if (!inv) throw new SdError('E_PAIR_REFUSED', 'the pairing code is wrong');
+  /** May a stranger at this address start pairing? Asked before the handshake admits it. */
+  admit(address: string): true | { code: string; message: string } {
+    const s = this.strikes.get(address);
+    if (s && s.lockedUntil > this.now())
+      return {
+        code: 'E_PAIR_LOCKED_OUT',
+        message: `too many wrong pairing codes from ${address}; try again in ${Math.ceil((s.lockedUntil - this.now()) / 60_000)} min`,
+      };
+    if (this.active === 0) return { code: 'E_PEER_NOT_ALLOWED', message: 'no pairing code is open on this device' };
+    return true;
+  }
+
+  /**
+   * Finds the invite the joiner names and checks its proof; refuses wrong, expired, reused and
+   * burned codes, counting wrong guesses against the invite and the address.
+   */
+  redeem(address: string, id: unknown, check: (secret: Uint8Array) => boolean): Invite {
+    const locked = this.admit(address);
+    if (locked !== true && locked.code === 'E_PAIR_LOCKED_OUT') throw new SdError(locked.code, locked.message);
+    const inv = typeof id === 'string' ? this.invites.find((i) => i.id === id) : undefined;
+    if (inv && inv.wrong >= this.limits.perInvite)
+      throw new SdError(
+        'E_PAIR_LOCKED',
+        'this pairing code met too many wrong guesses; make a new one with `sd pair invite`',
+      );
+    if (!inv || !check(inv.secret)) {
+      if (inv) inv.wrong++;
+      this.strike(address);
+      throw new SdError('E_PAIR_REFUSED', 'the pairing code is wrong');
+    }
     if (inv.used) throw new SdError('E_PAIR_REUSED', 'the pairing code was already used');
-    if (inv.expires < Date.now())
+    if (inv.expires < this.now())
       throw new SdError('E_PAIR_EXPIRED', 'the pairing code has expired; make a new one with `sd pair invite`');
     inv.used = true;
     return inv;
   }
-}
 
-export const secretId = (s: Uint8Array): string => hex(s).slice(0, 8);
+  private strike(address: string): void {
+    const now = this.now();
+    let s = this.strikes.get(address);
+    if (!s || now - s.since > this.limits.windowMs) s = { count: 0, since: now, lockedUntil: 0 };
+    s.count++;
+    if (s.count >= this.limits.perAddress) s.lockedUntil = now + this.limits.lockoutMs;
+    this.strikes.set(address, s);
+    // Bounded: old entries go once their window and lockout are over.
+    if (this.strikes.size > 10_000)
+      for (const [a, x] of this.strikes)
+        if (now - x.since > this.limits.windowMs && x.lockedUntil < now) this.strikes.delete(a);
+  }
+}

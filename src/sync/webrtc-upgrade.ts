@@ -1,47 +1,17 @@
-// Moves a member link onto WebRTC: the dialer offers over the WebSocket link's 'ctl' channel,
-// both sides run the Ed25519 handshake again over the data channel, and the feeds move to the
-// new link. If the WebRTC link closes, the WebSocket link takes the feeds back.
+// Moves a member link onto WebRTC: the dialer offers over the WebSocket link's 'ctl' channel
+// (inside its encrypted session), the data channel runs the same Noise handshake and becomes the
+// same kind of PeerLink, and the feeds move to it. If it closes, the WebSocket link takes them back.
 import type { KeyObject } from 'node:crypto';
 import { pack, unpack } from '../events/codec.js';
-import type { PeerLink as WsLink } from '../transport/link.js';
 import { openPeerLink } from '../transport/peer-link.js';
-import type { PeerLink as MuxLink } from '../transport/types.js';
+import type { PeerLink } from '../transport/types.js';
 import { openWebRtc, type RtcSignal, type WebRtcSession } from '../transport/webrtc.js';
-
-/** The subset of a link the PeerManager uses, so a WebRTC link can stand in for a WebSocket one. */
-export type AnyLink = Pick<WsLink, 'info' | 'openedAt' | 'isOpen' | 'peerId' | 'send' | 'on' | 'once' | 'close'>;
-
-export function asAnyLink(mux: MuxLink, via: WsLink): AnyLink {
-  const info = { ...via.info, kind: 'webrtc' as const, mode: 'member' as const, restricted: false };
-  const openedAt = Date.now();
-  return {
-    info,
-    openedAt,
-    get isOpen() {
-      return mux.isOpen;
-    },
-    get peerId() {
-      return mux.peerId;
-    },
-    send: (channel: string, data: Uint8Array) => void mux.send(channel, data),
-    on: ((event: 'message' | 'close', fn: (...a: never[]) => void) => (
-      mux.on(event as 'message', fn as never),
-      undefined
-    )) as never,
-    once: ((event: 'message' | 'close', fn: (...a: never[]) => void) => (
-      mux.once(event as 'message', fn as never),
-      undefined
-    )) as never,
-    close: (reason: string) => mux.close(reason),
-  } as AnyLink;
-}
 
 export interface UpgradeOptions {
   privateKey: KeyObject;
-  publicKey: Uint8Array;
   bindAddress?: string;
   isMember(peerId: string): boolean;
-  onLink(link: AnyLink): void;
+  onLink(link: PeerLink): void;
   onError(err: Error): void;
 }
 
@@ -55,11 +25,11 @@ export class WebRtcUpgrade {
   private done = false;
 
   constructor(
-    private readonly ws: WsLink,
+    private readonly ws: PeerLink,
     private readonly role: 'offerer' | 'answerer',
     private readonly opts: UpgradeOptions,
   ) {
-    ws.on('message', (ch: string, bytes: Uint8Array) => {
+    ws.on('message', (ch, bytes) => {
       if (ch !== 'ctl') return;
       try {
         const m = unpack(bytes) as { t?: string; n?: number; s?: RtcSignal };
@@ -78,24 +48,27 @@ export class WebRtcUpgrade {
   private open(n: number): void {
     this.session?.close();
     this.attempt = n;
+    const peer = this.ws.peerId;
     const s = openWebRtc({
       role: this.role,
       bindAddress: this.opts.bindAddress,
+      remoteAddress: `webrtc via ${this.ws.remoteAddress}`,
       signal: (sig) => this.ws.isOpen && this.ws.send('ctl', pack({ t: 'rtc', n, s: sig })),
     });
     this.session = s;
     s.transport
       .then((t) =>
         openPeerLink(t, {
+          role: this.role === 'offerer' ? 'initiator' : 'responder',
           privateKey: this.opts.privateKey,
-          publicKey: this.opts.publicKey,
-          isAllowed: (_pub, peer) => this.opts.isMember(peer),
-          expectPeerId: this.ws.peerId,
+          expectPeerId: peer,
+          // Only the device at the other end of the WebSocket link, and only while it is a member.
+          isAllowed: (_pub, dev) => dev === peer && this.opts.isMember(dev),
         }),
       )
-      .then((mux) => {
+      .then((link) => {
         this.done = true;
-        this.opts.onLink(asAnyLink(mux, this.ws));
+        this.opts.onLink(link);
       })
       .catch((e: Error) => {
         this.opts.onError(e);

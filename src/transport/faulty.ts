@@ -1,6 +1,7 @@
-// Test transports: an in-memory pair, and a wrapper that drops, duplicates, reorders, goes
-// silent or cuts, deterministically from a seed, so loss recovery can be tested without a network.
-import type { MessageTransport, TransportKind } from './types.js';
+// Test transports: an in-memory pair, and a wrapper that plays an on-path attacker or a bad
+// network on what a transport sends: it flips a byte, drops, replays or reorders a message,
+// goes silent, cuts, records, or injects bytes of its own.
+import type { CloseReason, MessageTransport, TransportKind } from './types.js';
 
 /** mulberry32: a tiny deterministic PRNG, returns floats in [0, 1). */
 export function prng(seed: number): () => number {
@@ -17,11 +18,13 @@ export function prng(seed: number): () => number {
 class MemoryEnd implements MessageTransport {
   peer!: MemoryEnd;
   closed = false;
+  readonly remoteAddress = 'memory';
   private inbox: Uint8Array[] = [];
   private inboxBytes = 0;
   private scheduled = false;
-  private msgCb: (d: Uint8Array) => void = () => {};
-  private closeCb: (r: string) => void = () => {};
+  private msgCb: ((d: Uint8Array) => void) | undefined;
+  private early: Uint8Array[] = [];
+  private closeCb: (r: CloseReason) => void = () => {};
   private drainCb: () => void = () => {};
 
   constructor(
@@ -46,39 +49,47 @@ class MemoryEnd implements MessageTransport {
       this.scheduled = false;
       const batch = this.inbox.splice(0);
       this.inboxBytes = 0;
-      for (const m of batch) if (!this.closed) this.msgCb(m);
+      for (const m of batch) if (!this.closed) this.deliver(m);
       if (!this.peer.closed) this.peer.drainCb();
     });
   }
 
+  private deliver(m: Uint8Array): void {
+    if (this.msgCb) this.msgCb(m);
+    else this.early.push(m);
+  }
+
   onMessage(cb: (d: Uint8Array) => void): void {
     this.msgCb = cb;
+    for (const m of this.early.splice(0)) if (!this.closed) cb(m);
   }
-  onClose(cb: (r: string) => void): void {
+  onClose(cb: (r: CloseReason) => void): void {
     this.closeCb = cb;
   }
-  onDrain(cb: () => void): void {
+  onDrain(_lowWater: number, cb: () => void): void {
     this.drainCb = cb;
   }
+  /** What we sent that the peer has not read yet: it grows while the receiver's turn has not come. */
   bufferedAmount(): number {
     return this.peer.inboxBytes;
   }
-  close(reason = 'closed'): void {
+  close(reason: CloseReason = { code: 'E_LINK_CLOSED', message: 'closed' }): void {
     if (this.closed) return;
     this.closed = true;
     this.closeCb(reason);
-    setImmediate(() => this.peer.remoteClosed(reason));
+    // After what is already on its way, like a socket's FIN.
+    setImmediate(() => setImmediate(() => this.peer.remoteClosed()));
   }
-  private remoteClosed(reason: string): void {
+  private remoteClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    this.closeCb(reason);
+    this.closeCb({ code: 'E_LINK_CUT', message: 'the peer closed the connection' });
   }
 }
 
 /** Two connected in-memory transports; delivery is asynchronous, like a socket's. */
 export function memoryPair(
-  kind: TransportKind = 'lan-ws',
+  kind: TransportKind = 'memory',
   maxMessageSize = 256 * 1024,
 ): [MessageTransport, MessageTransport] {
   const a = new MemoryEnd(kind, maxMessageSize);
@@ -88,77 +99,71 @@ export function memoryPair(
   return [a, b];
 }
 
-export interface FaultOptions {
-  /** Probability that an outgoing message is dropped. */
-  drop?: number;
-  /** Probability that an outgoing message is sent twice. */
-  duplicate?: number;
-  /** Probability that an outgoing message is held back and sent after a later one. */
-  reorder?: number;
-  seed?: number;
-}
+/** What happens to the next message: a flipped byte, dropped, sent twice, held back one, or swapped for other bytes. */
+export type Fault = 'flip' | 'drop' | 'replay' | 'reorder' | { replace: Uint8Array };
 
 export interface FaultyTransport extends MessageTransport {
+  /** The next messages sent get these faults, one each (null lets one through untouched). */
+  arm(...faults: (Fault | null)[]): void;
   /** Drops everything in both directions without closing (a peer that went silent). */
   silence(on: boolean): void;
   /** Closes the inner transport abruptly, as a pulled cable would (no goodbye). */
-  cut(reason?: string): void;
-  readonly faults: { dropped: number; duplicated: number; reordered: number };
-  setFaults(opts: FaultOptions): void;
+  cut(): void;
+  /** Every message sent, as it went on the wire. */
+  readonly sent: Uint8Array[];
+  /** Sends raw bytes past the link layers (an attacker's own frame). */
+  inject(data: Uint8Array): void;
+  readonly inner: MessageTransport;
 }
 
-/** Wraps a transport so that what it sends suffers the given faults. */
-export function faulty(inner: MessageTransport, opts: FaultOptions = {}): FaultyTransport {
-  let o = { drop: 0, duplicate: 0, reorder: 0, ...opts };
-  const rnd = prng(opts.seed ?? 1);
-  const faults = { dropped: 0, duplicated: 0, reordered: 0 };
+/** Wraps a transport so that what it sends can be tampered with, deterministically. */
+export function faulty(inner: MessageTransport): FaultyTransport {
   let silent = false;
+  const armed: (Fault | null)[] = [];
   let held: Uint8Array | undefined;
-  let heldTimer: NodeJS.Timeout | undefined;
-  const release = (): void => {
-    if (heldTimer) clearTimeout(heldTimer);
-    heldTimer = undefined;
-    const h = held;
-    held = undefined;
-    if (h && !inner.closed) inner.send(h);
+  const sent: Uint8Array[] = [];
+  const put = (d: Uint8Array): void => {
+    sent.push(d);
+    inner.send(d);
   };
   return {
+    inner,
     kind: inner.kind,
-    maxMessageSize: inner.maxMessageSize,
+    get maxMessageSize() {
+      return inner.maxMessageSize;
+    },
+    remoteAddress: inner.remoteAddress,
     get closed() {
       return inner.closed;
     },
-    faults,
-    setFaults: (n) => void (o = { drop: 0, duplicate: 0, reorder: 0, ...n }),
+    sent,
+    arm: (...f) => void armed.push(...f),
     silence: (on) => void (silent = on),
-    cut: (reason = 'cut') => {
-      release();
-      inner.close(reason);
-    },
+    cut: () => inner.close({ code: 'E_LINK_CUT', message: 'the cable was pulled' }),
+    inject: (d) => inner.send(d),
     send(data) {
       if (silent) return;
-      if (rnd() < o.drop) return void faults.dropped++;
-      const copies = rnd() < o.duplicate ? (faults.duplicated++, 2) : 1;
-      for (let i = 0; i < copies; i++) {
-        if (!held && rnd() < o.reorder) {
-          faults.reordered++;
-          // Held until the next send overtakes it, or briefly if none comes.
-          held = new Uint8Array(data);
-          heldTimer = setTimeout(release, 5);
-          continue;
-        }
-        inner.send(data);
-        if (held) release();
+      const fault = armed.shift();
+      if (fault === 'drop') return;
+      if (fault && typeof fault === 'object') return put(fault.replace);
+      if (fault === 'flip') {
+        const copy = new Uint8Array(data);
+        copy[copy.length >> 1]! ^= 0x01;
+        return put(copy);
+      }
+      if (fault === 'reorder') return void (held = new Uint8Array(data));
+      put(data);
+      if (fault === 'replay') put(new Uint8Array(data));
+      if (held) {
+        const h = held;
+        held = undefined;
+        put(h);
       }
     },
     onMessage: (cb) => inner.onMessage((d) => silent || cb(d)),
     onClose: (cb) => inner.onClose(cb),
-    onDrain: (cb) => inner.onDrain(cb),
+    onDrain: (low, cb) => inner.onDrain(low, cb),
     bufferedAmount: () => inner.bufferedAmount(),
-    close(reason) {
-      if (heldTimer) clearTimeout(heldTimer);
-      held = undefined;
-      inner.close(reason);
-    },
+    close: (reason) => inner.close(reason),
   };
 }

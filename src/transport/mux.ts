@@ -1,65 +1,169 @@
-// Channels multiplexed on one reliable stream, heartbeats, and a close reason both sides see.
-// Frame: type(1) then, for data, the channel (u32, or u8 length + UTF-8 name) and the bytes.
+// Channels multiplexed on one encrypted session, heartbeats, a flood limit, the responder's
+// verdict, and a close reason both sides see. Frame: type(1) then, for data, the channel (u32,
+// or u8 length + UTF-8 name) and the bytes; a close carries msgpack {code, message}.
 import { EventEmitter } from 'node:events';
+import { Packr, Unpackr } from 'msgpackr';
 import { SdError } from '../errors.js';
-import type { ReliableStream } from './reliable.js';
-import type { LinkStats, PeerLink, TransportKind } from './types.js';
+import { MAX_MESSAGE_BYTES, type SecureChannel } from './secure.js';
+import {
+  knownCode,
+  type CloseReason,
+  type LinkMode,
+  type LinkStats,
+  type PeerLink,
+  type TransportKind,
+} from './types.js';
 
 const DATA_NUM = 0;
 const DATA_STR = 1;
 const PING = 2;
+const ACCEPT = 3;
 const CLOSE = 4;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false });
+
+/**
+ * Inbound frames a member may send: a burst of FLOOD_BURST, refilled at FLOOD_RATE a second.
+ * Replication sends a few large frames a second and a relay a few thousand small ones; a peer
+ * far above that is flooding and is disconnected (E_FLOOD).
+ */
+export const FLOOD_RATE = 20_000;
+export const FLOOD_BURST = 100_000;
+
+/** A frame's own bytes: type, and a channel of at most 255 bytes with its length. */
+export const MUX_OVERHEAD = 2 + 255;
 
 export interface MuxOptions {
-  /** A ping goes out this often; the peer's acks of it prove it is alive. */
+  /** Largest message (its data) accepted; bigger is E_FRAME_TOO_LARGE. */
+  maxMessageBytes?: number;
+  /** A ping goes out this often; hearing nothing for `missedHeartbeats` periods closes the link. */
   heartbeatMs?: number;
-  /** Heartbeat periods without hearing anything before the link is closed. */
   missedHeartbeats?: number;
+}
+
+export interface LinkInfo {
+  peerId: string;
+  peerPublicKey: Uint8Array;
+  remoteAddress: string;
+  mode: LinkMode;
+  handshakeHash: Uint8Array;
 }
 
 export class MuxLink extends EventEmitter implements PeerLink {
   readonly kind: TransportKind;
-  private readonly openedAt = Date.now();
-  private closedReason: string | undefined;
+  readonly openedAt = Date.now();
+  readonly peerId: string;
+  readonly peerPublicKey: Uint8Array;
+  readonly remoteAddress: string;
+  readonly mode: LinkMode;
+  readonly handshakeHash: Uint8Array;
+  private closedReason: CloseReason | undefined;
   private readonly beat: NodeJS.Timeout;
   private readonly counts = { sentMessages: 0, receivedMessages: 0, sentBytes: 0, receivedBytes: 0 };
+  private only: string | null = null;
+  /** Messages that arrive before the owner listens (see start). */
+  private held: [string | number, Uint8Array][] | undefined = [];
+  private tokens = FLOOD_BURST;
+  private refilledAt = Date.now();
+  private verdict: { resolve: () => void; reject: (e: SdError) => void } | undefined;
+  /** Data may flow: the responder sent its verdict, or the initiator heard it. */
+  private live = false;
+  private readonly maxMessageBytes: number;
 
   constructor(
-    private readonly stream: ReliableStream,
-    readonly peerId: string,
-    readonly peerPublicKey: Uint8Array,
+    private readonly secure: SecureChannel,
+    info: LinkInfo,
+    early: Uint8Array[],
     opts: MuxOptions = {},
   ) {
     super();
     this.setMaxListeners(100);
-    this.kind = stream.transport.kind;
+    this.kind = secure.transport.kind;
+    this.peerId = info.peerId;
+    this.peerPublicKey = info.peerPublicKey;
+    this.remoteAddress = info.remoteAddress;
+    this.mode = info.mode;
+    this.handshakeHash = info.handshakeHash;
+    this.maxMessageBytes = opts.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     const period = opts.heartbeatMs ?? 5000;
     const missed = opts.missedHeartbeats ?? 3;
-    stream.onClose((r) => this.finish(r));
-    stream.onDrain(() => this.emit('drain'));
+    secure.onClose((r) => this.finish(r));
+    secure.onDrain(() => this.emit('drain'));
+    // Our receiving side failed (a tampered, replayed or missing record): our sending side still
+    // works, so the peer is told why inside the session.
+    secure.onFail((r) => this.close(r.code, r.message));
     // Missed ticks, not wall time: a stalled event loop must not look like a silent peer.
-    let heard = stream.framesHeard;
+    let heard = secure.recordsHeard;
     let silentTicks = 0;
     this.beat = setInterval(() => {
-      silentTicks = stream.framesHeard === heard ? silentTicks + 1 : 0;
-      heard = stream.framesHeard;
-      if (silentTicks >= missed) return this.close(`E_HEARTBEAT: nothing heard from the peer for ${missed} heartbeats`);
-      if (!stream.closed) stream.send(Uint8Array.of(PING));
+      silentTicks = secure.recordsHeard === heard ? silentTicks + 1 : 0;
+      heard = secure.recordsHeard;
+      if (silentTicks >= missed)
+        return this.close('E_HEARTBEAT', `nothing heard from the peer for ${missed} heartbeats`);
+      this.sendFrame(Uint8Array.of(PING));
     }, period);
     this.beat.unref();
-    // Set last: messages that arrived during the handshake are delivered now, in order.
-    stream.onMessage((f) => this.onFrame(f));
+    secure.start(early, (f) => this.onFrame(f));
   }
 
   get isOpen(): boolean {
     return this.closedReason === undefined;
   }
 
+  /** Delivers what was held and everything after it; called once the owner has listened. */
+  start(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const [ch, data] of held) this.deliver(ch, data);
+  }
+
+  private deliver(channel: string | number, data: Uint8Array): void {
+    if (!this.isOpen) return;
+    if (this.only !== null && channel !== this.only)
+      return this.close('E_PEER_NOT_ALLOWED', `this link may only use the ${this.only} channel`);
+    this.emit('message', channel, data);
+  }
+
+  /** Responder: the peer may use the link. */
+  accept(): void {
+    this.live = true;
+    this.sendFrame(Uint8Array.of(ACCEPT));
+  }
+
+  /** Initiator: resolves when the responder accepted, rejects with its refusal. */
+  whenAccepted(timeoutMs: number): Promise<void> {
+    if (this.live) return Promise.resolve();
+    if (this.closedReason) return Promise.reject(new SdError(this.closedReason.code, this.closedReason.message));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.verdict = undefined;
+        reject(new SdError('E_HANDSHAKE_TIMEOUT', 'the peer did not accept the link in time'));
+      }, timeoutMs);
+      this.verdict = {
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+    });
+  }
+
+  private refusal(r: CloseReason): SdError {
+    return new SdError(r.code, `the peer refused the link: ${r.message}`);
+  }
+
+  restrict(channel: string | null): void {
+    this.only = channel;
+  }
+
   send(channel: string | number, data: Uint8Array): boolean {
     if (this.closedReason !== undefined)
-      throw new SdError('E_LINK_CLOSED', `the link to ${this.peerId.slice(0, 8)} is closed: ${this.closedReason}`);
+      throw new SdError(
+        'E_LINK_CLOSED',
+        `the link to ${this.peerId.slice(0, 8)} is closed: ${this.closedReason.message}`,
+      );
+    if (data.length > this.maxMessageBytes)
+      throw new SdError('E_FRAME_TOO_LARGE', `a message of ${data.length} bytes is over ${this.maxMessageBytes}`);
     let frame: Uint8Array;
     if (typeof channel === 'number') {
       if (!Number.isInteger(channel) || channel < 0 || channel > 0xffffffff)
@@ -77,79 +181,106 @@ export class MuxLink extends EventEmitter implements PeerLink {
       frame.set(name, 2);
       frame.set(data, 2 + name.length);
     }
+    const ok = this.secure.send(frame);
     this.counts.sentMessages++;
     this.counts.sentBytes += data.length;
-    return this.stream.send(frame);
+    return ok;
+  }
+
+  private sendFrame(f: Uint8Array): void {
+    try {
+      if (this.isOpen) this.secure.send(f);
+    } catch {
+      // closing: the close event follows
+    }
   }
 
   bufferedAmount(): number {
-    return this.stream.bufferedAmount();
+    return this.secure.bufferedAmount();
   }
 
   flush(timeoutMs?: number): Promise<void> {
-    return this.stream.flush(timeoutMs);
+    return this.secure.flush(timeoutMs);
   }
 
-  close(reason: string): void {
+  close(code: string, message: string): void {
     if (this.closedReason !== undefined) return;
-    const stream = this.stream;
-    if (!stream.closed) {
-      try {
-        const r = enc.encode(reason);
-        const f = new Uint8Array(1 + r.length);
-        f[0] = CLOSE;
-        f.set(r, 1);
-        stream.send(f);
-      } catch {
-        // the queue is full or closed: the transport's own close still carries the reason
-      }
-      // Give the goodbye a moment to be acknowledged, then drop the transport.
-      void stream.flush(1000).then(() => stream.close(reason));
-    }
+    const reason = { code, message: message.slice(0, 200) };
+    this.sendFrame(Buffer.concat([Uint8Array.of(CLOSE), packr.pack(reason)]));
     this.finish(reason);
+    // The peer closes the transport once it has read the goodbye; after 1 s we do.
+    this.secure.close(reason, 1000);
   }
 
   stats(): LinkStats {
-    const s = this.stream.stats;
     return {
       kind: this.kind,
       openedAt: this.openedAt,
       ...this.counts,
-      retransmits: s.retransmits,
-      duplicates: s.duplicates,
-      srttMs: s.srttMs,
-      queuedBytes: s.queuedBytes,
+      sentRecords: this.secure.recordsSent,
+      receivedRecords: this.secure.recordsHeard,
+      queuedBytes: this.secure.bufferedAmount(),
     };
   }
 
   private onFrame(f: Uint8Array): void {
-    if (this.closedReason !== undefined || f.length === 0) return;
+    if (this.closedReason !== undefined) return;
+    const now = Date.now();
+    this.tokens = Math.min(FLOOD_BURST, this.tokens + ((now - this.refilledAt) * FLOOD_RATE) / 1000);
+    this.refilledAt = now;
+    if (--this.tokens < 0)
+      return this.close('E_FLOOD', `more than ${FLOOD_BURST} frames at over ${FLOOD_RATE} a second`);
     const type = f[0];
     if (type === PING) return;
-    if (type === CLOSE) {
-      const reason = dec.decode(f.subarray(1));
-      this.finish(reason);
-      this.stream.close(reason);
+    if (type === ACCEPT) {
+      this.live = true;
+      this.verdict?.resolve();
       return;
     }
+    if (type === CLOSE) return this.onClose(f.subarray(1));
     let channel: string | number;
     let data: Uint8Array;
+    // Plain Uint8Array views (not Buffers), whatever the layer below allocated.
+    const view = (from: number): Uint8Array => new Uint8Array(f.buffer, f.byteOffset + from, f.byteLength - from);
     if (type === DATA_NUM && f.length >= 5) {
       channel = new DataView(f.buffer, f.byteOffset, f.byteLength).getUint32(1);
-      data = f.subarray(5);
+      data = view(5);
     } else if (type === DATA_STR && f.length >= 2 && f.length >= 2 + f[1]!) {
       channel = dec.decode(f.subarray(2, 2 + f[1]!));
-      data = f.subarray(2 + f[1]!);
-    } else return this.close(`E_BAD_FRAME: an unknown link frame (${type})`);
+      data = view(2 + f[1]!);
+    } else return this.close('E_BAD_FRAME', `an unknown link frame (${type})`);
+    if (data.length > this.maxMessageBytes)
+      return this.close('E_FRAME_TOO_LARGE', `the peer sent a message over ${this.maxMessageBytes} bytes`);
+    if (!this.live) return this.close('E_BAD_FRAME', 'data before the link was accepted');
     this.counts.receivedMessages++;
     this.counts.receivedBytes += data.length;
-    this.emit('message', channel, data);
+    if (this.held) this.held.push([channel, data]);
+    else this.deliver(channel, data);
   }
 
-  private finish(reason: string): void {
+  private onClose(body: Uint8Array): void {
+    let r: { code?: unknown; message?: unknown } = {};
+    try {
+      r = unpackr.unpack(body) as typeof r;
+    } catch {
+      // a close all the same
+    }
+    const reason = {
+      code: knownCode(r?.code),
+      message: String(r?.message ?? '').slice(0, 200),
+      byPeer: true as const,
+    };
+    this.verdict?.reject(this.refusal(reason));
+    this.finish(reason);
+    this.secure.close(reason);
+  }
+
+  private finish(reason: CloseReason): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
+    this.held = undefined;
     clearInterval(this.beat);
+    this.verdict?.reject(new SdError(reason.code, reason.message));
     this.emit('close', reason);
   }
 }

@@ -1,23 +1,37 @@
-// The seams of the transport stack: a lossy message pipe below, an authenticated,
-// reliable, multiplexed PeerLink above (transport -> reliable -> handshake -> mux).
+// The seams of the one link stack: a message transport below (a WebSocket, a WebRTC data
+// channel, or memory), and above it the Noise handshake, the encrypted framing and the
+// multiplexer that together make a PeerLink (transport -> handshake -> secure -> mux).
 
-export type TransportKind = 'lan-ws' | 'webrtc';
+export type TransportKind = 'lan-ws' | 'webrtc' | 'memory';
 
-/** One message pipe to one peer. It may drop, duplicate or reorder (WebRTC does, under bursts). */
+/** Why a link or transport ended: a stable code and a sentence, never a string to parse back. */
+export interface CloseReason {
+  code: string;
+  message: string;
+  /** Set when the peer said so (its encrypted close), rather than this side deciding. */
+  byPeer?: true;
+}
+
+/**
+ * One reliable, ordered message pipe to one peer (TCP under a WebSocket, SCTP under a data
+ * channel). Nothing here is trusted: the layers above authenticate every byte.
+ */
 export interface MessageTransport {
   readonly kind: TransportKind;
-  /** Largest message `send` accepts; the reliable layer chunks below it. */
+  /** Largest message `send` accepts (the data channel's negotiated maxMessageSize). */
   readonly maxMessageSize: number;
+  /** Where the bytes come from, for the log and `sd sync status` ("127.0.0.1:4242"). */
+  readonly remoteAddress: string;
   send(data: Uint8Array): void;
-  /** A single receiver: a later call replaces the earlier one. */
+  /** A single receiver: a later call replaces the earlier one; messages that came first wait for it. */
   onMessage(cb: (data: Uint8Array) => void): void;
   /** Called once, when either side closed or the pipe failed. */
-  onClose(cb: (reason: string) => void): void;
-  close(reason?: string): void;
+  onClose(cb: (reason: CloseReason) => void): void;
+  close(reason?: CloseReason): void;
   /** Bytes accepted by `send` but not yet handed to the network. */
   bufferedAmount(): number;
-  /** Called when bufferedAmount falls below the transport's low-water mark. */
-  onDrain(cb: () => void): void;
+  /** Called when bufferedAmount falls from above `lowWater` to or below it. */
+  onDrain(lowWater: number, cb: () => void): void;
   readonly closed: boolean;
 }
 
@@ -28,44 +42,98 @@ export interface LinkStats {
   receivedMessages: number;
   sentBytes: number;
   receivedBytes: number;
-  /** Chunks sent again after a timeout or a selective ack showed a hole. */
-  retransmits: number;
-  /** Chunks received twice (dropped acks, duplicating transports). */
-  duplicates: number;
-  /** Smoothed round-trip time in ms measured by the reliable layer. */
-  srttMs: number;
-  /** Bytes queued for sending (not yet acknowledged). */
+  /** Encrypted records on the wire, each at most one Noise transport message. */
+  sentRecords: number;
+  receivedRecords: number;
+  /** Bytes handed to the transport and not yet written to the network. */
   queuedBytes: number;
 }
 
+export type LinkMode = 'member' | 'pair';
+
 export interface PeerLinkEvents {
   message: (channel: string | number, data: Uint8Array) => void;
-  close: (reason: string) => void;
-  /** The send queue fell below its high-water mark: `send` returns true again. */
+  close: (reason: CloseReason) => void;
+  /** The transport's buffer fell below its low-water mark: `send` returns true again. */
   drain: () => void;
 }
 
-/** An authenticated, reliable, ordered, multiplexed duplex to one paired device. */
+/** An authenticated, encrypted, ordered, multiplexed duplex to one device. */
 export interface PeerLink {
   /** Device id of the peer (base32 of BLAKE3 of its raw public key). */
   readonly peerId: string;
   readonly peerPublicKey: Uint8Array;
   readonly kind: TransportKind;
+  readonly remoteAddress: string;
+  readonly openedAt: number;
+  /** 'pair': the initiator asked to pair, not to sync; see `restrict`. */
+  readonly mode: LinkMode;
+  /** The Noise handshake hash: the same on both ends, unique to this session (channel binding). */
+  readonly handshakeHash: Uint8Array;
   readonly isOpen: boolean;
   /**
-   * Queues one message on a channel; the bytes are not copied, so don't mutate them after.
-   * Returns false above the queue's high-water mark (wait for 'drain'); throws E_LINK_QUEUE_FULL
-   * at the hard limit and E_LINK_CLOSED once closed.
+   * Sends one message on a channel; big messages are cut into records and rebuilt in order.
+   * Returns false above the high-water mark (wait for 'drain'); throws E_LINK_QUEUE_FULL at the
+   * hard limit, E_FRAME_TOO_LARGE over the message limit and E_LINK_CLOSED once closed.
    */
   send(channel: string | number, data: Uint8Array): boolean;
   on<E extends keyof PeerLinkEvents>(event: E, cb: PeerLinkEvents[E]): this;
   once<E extends keyof PeerLinkEvents>(event: E, cb: PeerLinkEvents[E]): this;
   off<E extends keyof PeerLinkEvents>(event: E, cb: PeerLinkEvents[E]): this;
-  /** Bytes queued and not yet acknowledged by the peer. */
+  /** Only this channel is accepted from the peer (a stranger that came to pair); null lifts it. */
+  restrict(channel: string | null): void;
+  /** Bytes queued in the transport. */
   bufferedAmount(): number;
-  /** Resolves when everything queued so far was acknowledged (or the link closed). */
+  /** Resolves when the transport's buffer is empty (or the link closed, or the timeout passed). */
   flush(timeoutMs?: number): Promise<void>;
-  /** Tells the peer why, waits briefly for that to be acknowledged, then closes. */
-  close(reason: string): void;
+  /** Tells the peer why (inside the encrypted session), then closes. */
+  close(code: string, message: string): void;
   stats(): LinkStats;
+}
+
+/**
+ * The codes a peer may name in a refusal or a close: the catalogue of link outcomes. Anything else
+ * a peer sends is reported as E_REFUSED, so a peer cannot fill the refusal counters (or the log)
+ * with codes of its own choosing.
+ */
+export const LINK_CODES = new Set([
+  // handshake
+  'E_PEER_NOT_ALLOWED',
+  'E_REVOKED',
+  'E_UNEXPECTED_PEER',
+  'E_BAD_HANDSHAKE',
+  'E_PROTOCOL_VERSION',
+  'E_HANDSHAKE_TIMEOUT',
+  // records and frames
+  'E_FRAME_TAMPERED',
+  'E_FRAME_REPLAYED',
+  'E_FRAME_MISSING',
+  'E_FRAME_TOO_LARGE',
+  'E_BAD_FRAME',
+  'E_FLOOD',
+  'E_HEARTBEAT',
+  // ordinary ends
+  'E_SHUTDOWN',
+  'E_PARTITION',
+  'E_DUPLICATE_LINK',
+  'E_LINK_CLOSED',
+  'E_INTERNAL',
+  // feed sessions that gave up on a peer
+  'E_BAD_SIGNATURE',
+  'E_BROKEN_CHAIN',
+  'E_BAD_EVENT',
+  // pairing
+  'E_PAIR_REFUSED',
+  'E_PAIR_REUSED',
+  'E_PAIR_EXPIRED',
+  'E_PAIR_LOCKED',
+  'E_PAIR_LOCKED_OUT',
+  'E_PAIR_TIMEOUT',
+  'E_PAIR_PROOF',
+  'E_ALREADY_PAIRED',
+  'E_JOIN_FAILED',
+]);
+
+export function knownCode(code: unknown): string {
+  return typeof code === 'string' && LINK_CODES.has(code) ? code : 'E_REFUSED';
 }

@@ -1,10 +1,13 @@
 // A node-datachannel data channel as a MessageTransport. The offer, answer and candidates go
-// through a `signal` callback (in sd they ride an existing link). The channel is ordered, but
-// the reliable layer above does not trust it: node-datachannel can lose messages.
+// through a `signal` callback (in sd they ride an existing link). The channel is reliable and
+// ordered (SCTP), so no second reliability layer runs above it; what it needs is a strong
+// reference for as long as it is open (a channel that only a closure holds is garbage-collected
+// and closes itself, which once looked like lost messages), the peer's maxMessageSize, and
+// bufferedAmount for backpressure.
 import { createRequire } from 'node:module';
 import type { DataChannel, DescriptionType, PeerConnection } from 'node-datachannel';
 import { SdError } from '../errors.js';
-import type { MessageTransport } from './types.js';
+import type { CloseReason, MessageTransport } from './types.js';
 
 // Loaded on first use: a daemon that never opens a WebRTC link does not map libdatachannel.
 type Ndc = typeof import('node-datachannel');
@@ -24,6 +27,8 @@ export interface WebRtcOptions {
   iceServers?: string[];
   timeoutMs?: number;
   name?: string;
+  /** Shown in the sync status: the address of the link the offer came over. */
+  remoteAddress?: string;
 }
 
 export interface WebRtcSession {
@@ -34,8 +39,8 @@ export interface WebRtcSession {
   close(): void;
 }
 
+/** What we offer; the transport uses the smaller of this and what the peer offers. */
 const MAX_MESSAGE = 256 * 1024;
-const LOW_WATER = 256 * 1024;
 
 // node-datachannel's native threads keep the process alive until cleanup(), which closes
 // every connection in the process: we call it only when our last connection has closed.
@@ -58,36 +63,61 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   const early: { candidate: string; mid: string }[] = [];
   let msgCb: ((d: Uint8Array) => void) | undefined;
   const inbox: Uint8Array[] = [];
-  let closeCb: (r: string) => void = () => {};
+  let closeCb: (r: CloseReason) => void = () => {};
   let drainCb: () => void = () => {};
-  let closedReason: string | undefined;
+  let lowWater = 0;
+  let closedReason: CloseReason | undefined;
+  let maxMessageSize = MAX_MESSAGE;
+  /** Runs when the channel reports closed after we closed it. */
+  let closedHook: (() => void) | undefined;
   let opened = false;
   let settle: { resolve: (t: MessageTransport) => void; reject: (e: Error) => void };
   const transport = new Promise<MessageTransport>((resolve, reject) => (settle = { resolve, reject }));
   void transport.catch(() => {}); // the caller may close before awaiting it
   const timer = setTimeout(
-    () => finish(`E_WEBRTC_TIMEOUT: the data channel did not open within ${opts.timeoutMs ?? 15_000} ms`),
+    () =>
+      finish({
+        code: 'E_WEBRTC_TIMEOUT',
+        message: `the data channel did not open within ${opts.timeoutMs ?? 15_000} ms`,
+      }),
     opts.timeoutMs ?? 15_000,
   );
 
-  function finish(reason: string): void {
+  function finish(reason: CloseReason): void {
     if (closedReason !== undefined) return;
     closedReason = reason;
     clearTimeout(timer);
+    // What was sent last (a refusal, a goodbye) must leave before the connection goes: the
+    // channel's close (an SCTP stream reset) queues behind it, and the connection is closed
+    // once the channel reports closed, or after 1 s.
+    const dc = entry.dc;
+    const teardown = (): void => {
+      clearTimeout(grace);
+      try {
+        pc.close();
+      } catch {
+        // already closed by the other side
+      }
+      release(entry);
+    };
+    const grace = setTimeout(teardown, dc?.isOpen() ? 1000 : 0);
+    grace.unref();
+    closedHook = teardown;
     try {
-      entry.dc?.close();
-      pc.close();
+      dc?.close();
     } catch {
-      // already closed by the other side
+      teardown();
     }
-    release(entry);
-    if (!opened) settle.reject(new SdError(reason.startsWith('E_') ? reason.split(':')[0]! : 'E_WEBRTC', reason));
+    if (!opened) settle.reject(new SdError(reason.code, reason.message));
     else closeCb(reason);
   }
 
   const t: MessageTransport = {
     kind: 'webrtc',
-    maxMessageSize: MAX_MESSAGE,
+    get maxMessageSize() {
+      return maxMessageSize;
+    },
+    remoteAddress: opts.remoteAddress ?? 'webrtc',
     get closed() {
       return closedReason !== undefined;
     },
@@ -100,31 +130,36 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
       for (const d of inbox.splice(0)) cb(d);
     },
     onClose: (cb) => void (closeCb = cb),
-    onDrain: (cb) => void (drainCb = cb),
+    onDrain: (low, cb) => {
+      lowWater = low;
+      drainCb = cb;
+      entry.dc?.setBufferedAmountLowThreshold(low);
+    },
     bufferedAmount: () => (entry.dc && closedReason === undefined ? entry.dc.bufferedAmount() : 0),
-    close: (reason = 'closed') => finish(reason),
+    close: (reason = { code: 'E_LINK_CLOSED', message: 'closed' }) => finish(reason),
   };
 
   function attach(dc: DataChannel): void {
     entry.dc = dc;
-    dc.setBufferedAmountLowThreshold(LOW_WATER);
+    dc.setBufferedAmountLowThreshold(lowWater);
     dc.onBufferedAmountLow(() => closedReason === undefined && drainCb());
     dc.onMessage((m) => {
       if (closedReason !== undefined) return;
-      const u =
-        typeof m === 'string'
-          ? new TextEncoder().encode(m)
-          : m instanceof ArrayBuffer
-            ? new Uint8Array(m)
-            : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
+      if (typeof m === 'string') return finish({ code: 'E_BAD_FRAME', message: 'the peer sent a text message' });
+      const u = m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
       if (msgCb) msgCb(u);
       else inbox.push(u);
     });
-    dc.onClosed(() => finish('the data channel closed'));
-    dc.onError((e) => finish(`E_TRANSPORT: ${e}`));
+    dc.onClosed(() => {
+      finish({ code: 'E_LINK_CUT', message: 'the data channel closed' });
+      closedHook?.();
+    });
+    dc.onError((e) => finish({ code: 'E_LINK_CUT', message: `data channel error: ${e}` }));
     const open = (): void => {
       if (opened || closedReason !== undefined) return;
       opened = true;
+      const theirs = dc.maxMessageSize();
+      if (theirs > 0) maxMessageSize = Math.min(MAX_MESSAGE, theirs);
       clearTimeout(timer);
       settle.resolve(t);
     };
@@ -132,27 +167,40 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     if (dc.isOpen()) open();
   }
 
+  function addCandidate(c: { candidate: string; mid: string }): void {
+    try {
+      pc.addRemoteCandidate(c.candidate, c.mid);
+    } catch {
+      // see receive()
+    }
+  }
+
   pc.onLocalDescription((sdp, descType) => opts.signal({ type: 'description', sdp, descType }));
   pc.onLocalCandidate((candidate, mid) => opts.signal({ type: 'candidate', candidate, mid }));
-  pc.onStateChange((s) => (s === 'failed' || s === 'closed') && finish(`the peer connection ${s}`));
+  pc.onStateChange(
+    (s) => (s === 'failed' || s === 'closed') && finish({ code: 'E_LINK_CUT', message: `the peer connection ${s}` }),
+  );
   if (opts.role === 'offerer') attach(pc.createDataChannel('vdfs', {}));
   else pc.onDataChannel((dc) => (entry.dc ? dc.close() : attach(dc)));
 
   return {
     transport,
-    close: () => finish('closed'),
+    close: () => finish({ code: 'E_LINK_CLOSED', message: 'closed' }),
     receive(s) {
       if (closedReason !== undefined) return;
-      try {
-        if (s.type === 'description') {
-          pc.setRemoteDescription(s.sdp, s.descType);
-          haveRemote = true;
-          for (const c of early.splice(0)) pc.addRemoteCandidate(c.candidate, c.mid);
-        } else if (!haveRemote) early.push(s);
-        else pc.addRemoteCandidate(s.candidate, s.mid);
-      } catch (e) {
-        finish(`E_WEBRTC: bad signal: ${(e as Error).message}`);
+      if (s.type === 'candidate') {
+        if (!haveRemote) return void early.push(s);
+        // A candidate the connection cannot take (it is failing, or the candidate is unusable) is
+        // not fatal by itself: the state change or the open deadline says how it ends.
+        return void addCandidate(s);
       }
+      try {
+        pc.setRemoteDescription(s.sdp, s.descType);
+      } catch (e) {
+        return finish({ code: 'E_WEBRTC', message: `bad description: ${(e as Error).message}` });
+      }
+      haveRemote = true;
+      for (const c of early.splice(0)) addCandidate(c);
     },
   };
 }

@@ -1,48 +1,38 @@
-// WebSocket listener and dialer for peer links (ws).
+// WebSocket listener and dialer for peer links (ws): each WebSocket is a MessageTransport that
+// carries handshake messages and encrypted records, never more than one Noise message each.
 import { createServer } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { SdError } from '../errors.js';
-import type { MessageTransport } from './types.js';
+import { addressOf, StrangerGate, type Ticket } from './gate.js';
+import { handshakeTimeoutMs } from './handshake.js';
+import type { CloseReason, MessageTransport } from './types.js';
 
-/** The largest frame a peer link accepts (a feed batch is at most ~2 MiB); bigger closes it. */
-export const MAX_PAYLOAD = 16 * 1024 * 1024;
-
-/** Each handshake step's deadline; SD_HANDSHAKE_TIMEOUT_MS lowers it (tests of stalled peers). */
-export function handshakeTimeoutMs(): number {
-  const v = Number(process.env.SD_HANDSHAKE_TIMEOUT_MS);
-  return Number.isFinite(v) && v > 0 ? v : 10_000;
-}
-const WS_TRANSPORT_MAX = 256 * 1024;
-const LOW_WATER = 256 * 1024;
+/** A record: an 8-byte nonce and a Noise message (at most 65,535 bytes). Bigger closes the socket. */
+export const WS_MAX_MESSAGE = 8 + 65535;
 
 export interface WsListener {
   port: number;
+  readonly gate: StrangerGate;
   close(): Promise<void>;
 }
 
-/** Listens for MessageTransports (for openPeerLink); port 0 picks a free one. */
+export interface ListenOptions {
+  host: string;
+  port: number;
+  gate?: StrangerGate;
+  /** A connection refused at the gate (too many strangers), before any byte was read. */
+  onTurnedAway?(address: string): void;
+}
+
+/**
+ * Listens for peer connections; port 0 picks a free one. Each connection holds a stranger
+ * ticket from its first byte: the caller releases it once the peer proved a roster key.
+ */
 export function listenWs(
-  opts: { host: string; port: number },
-  onConnection: (t: MessageTransport, remote: string) => void,
-): Promise<WsListener>;
-/** Listens for raw sockets (the legacy link in link.ts). */
-export function listenWs(
-  host: string,
-  port: number,
-  onSocket: (ws: WebSocket, remote: string) => void,
-): Promise<WsListener>;
-export function listenWs(
-  a: string | { host: string; port: number },
-  b: number | ((t: MessageTransport, remote: string) => void),
-  c?: (ws: WebSocket, remote: string) => void,
+  opts: ListenOptions,
+  onConnection: (t: MessageTransport, ticket: Ticket) => void,
 ): Promise<WsListener> {
-  const [host, port] = typeof a === 'string' ? [a, b as number] : [a.host, a.port];
-  const onSocket: (ws: WebSocket, remote: string) => void =
-    typeof a === 'string'
-      ? c!
-      : (ws, remote) => (b as (t: MessageTransport, r: string) => void)(wsTransport(ws), remote);
-  // Transports carry reliable-layer chunks only, so their frames stay small.
-  const maxPayload = typeof a === 'string' ? MAX_PAYLOAD : WS_TRANSPORT_MAX;
+  const gate = opts.gate ?? new StrangerGate();
   return new Promise((resolve, reject) => {
     // A connection that never finishes its HTTP upgrade (slow loris) is cut at the handshake
     // deadline, not at Node's 60 s default; after the upgrade the handshake's own deadline applies.
@@ -53,29 +43,36 @@ export function listenWs(
       connectionsCheckingInterval: Math.min(1000, deadline),
     });
     server.on('request', (_req, res) => res.writeHead(426).end());
-    const wss = new WebSocketServer({ server, maxPayload, perMessageDeflate: false });
+    const wss = new WebSocketServer({ server, maxPayload: WS_MAX_MESSAGE, perMessageDeflate: false });
     server.once('error', (e) =>
-      reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${host}:${port}: ${e.message}`)),
+      reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${opts.host}:${opts.port}: ${e.message}`)),
     );
-    // Our own deadline too: a socket not upgraded in time is cut, whatever Node's checks do.
-    const upgraded = new WeakSet<object>();
+    const tickets = new WeakMap<object, Ticket>();
     server.on('connection', (socket) => {
+      const ticket = gate.admit(addressOf(socket.remoteAddress));
+      if (!ticket) {
+        socket.destroy();
+        opts.onTurnedAway?.(addressOf(socket.remoteAddress));
+        return;
+      }
+      tickets.set(socket, ticket);
+      // Our own deadline too: a socket not upgraded in time is cut, whatever Node's checks do.
       const timer = setTimeout(() => upgraded.has(socket) || socket.destroy(), deadline);
       timer.unref();
-      socket.once('close', () => clearTimeout(timer));
+      socket.once('close', () => (clearTimeout(timer), ticket.release()));
     });
+    const upgraded = new WeakSet<object>();
     wss.on('connection', (ws, req) => {
       upgraded.add(req.socket);
-      // A protocol error (an oversized or malformed frame) is an 'error' event: without a
-      // listener it would throw in the daemon. ws closes the socket itself; the handshake or the
-      // link listens too and records why.
-      ws.on('error', () => undefined);
-      onSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+      const ticket = tickets.get(req.socket);
+      if (!ticket) return ws.terminate();
+      onConnection(wsTransport(ws, `${addressOf(req.socket.remoteAddress)}:${req.socket.remotePort}`), ticket);
     });
-    server.listen(port, host, () => {
+    server.listen(opts.port, opts.host, () => {
       const addr = server.address();
       resolve({
-        port: typeof addr === 'object' && addr ? addr.port : port,
+        port: typeof addr === 'object' && addr ? addr.port : opts.port,
+        gate,
         close: () =>
           new Promise<void>((r) => {
             for (const c of wss.clients) c.terminate();
@@ -89,50 +86,28 @@ export function listenWs(
   });
 }
 
-const early = new WeakMap<WebSocket, { queue: Buffer[]; listener: (d: Buffer) => void }>();
-
-/** Messages that arrived before the handshake listened (the peer may speak first). */
-export function takeEarly(ws: WebSocket): Buffer[] {
-  const e = early.get(ws);
-  if (!e) return [];
-  ws.off('message', e.listener);
-  early.delete(ws);
-  return e.queue;
-}
-
-export function dialWs(host: string, port: number, timeoutMs = 5000): Promise<WebSocket> {
+/** Dials ws://host:port (from `localAddress`, when given) and resolves once the socket is open. */
+export function connectWs(
+  host: string,
+  port: number,
+  opts: { timeoutMs?: number; localAddress?: string } = {},
+): Promise<MessageTransport> {
+  const where = `${host}:${port}`;
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://${host.includes(':') ? `[${host}]` : host}:${port}`, {
-      maxPayload: MAX_PAYLOAD,
+      maxPayload: WS_MAX_MESSAGE,
       perMessageDeflate: false,
-      handshakeTimeout: timeoutMs,
-    });
-    const queue: Buffer[] = [];
-    const listener = (d: Buffer): void => void queue.push(d);
-    ws.on('message', listener);
-    early.set(ws, { queue, listener });
-    ws.once('open', () => {
-      ws.off('error', onError);
-      ws.on('error', () => undefined); // never an unhandled 'error' (see listenWs)
-      resolve(ws);
-    });
-    const onError = (e: Error): void =>
-      reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${host}:${port}: ${e.message}`));
-    ws.once('error', onError);
-  });
-}
-
-/** Dials ws://host:port and resolves with a MessageTransport once the socket is open. */
-export function connectWs(url: string, timeoutMs = 5000): Promise<MessageTransport> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {
-      maxPayload: WS_TRANSPORT_MAX,
-      perMessageDeflate: false,
-      handshakeTimeout: timeoutMs,
+      handshakeTimeout: opts.timeoutMs ?? 5000,
+      localAddress: opts.localAddress,
+      // Client masking (RFC 6455 5.3) keeps browser-chosen bytes from confusing HTTP caches on the
+      // way; ours is a non-browser client sending ciphertext, so a zero mask (which ws skips on
+      // both ends) saves an XOR over every byte.
+      generateMask: (mask: Buffer) => void mask.fill(0),
     });
     // Wrapped before 'open' so that nothing the peer says first is lost.
-    const t = wsTransport(ws);
-    const onError = (e: Error): void => reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${url}: ${e.message}`));
+    const t = wsTransport(ws, where);
+    const onError = (e: Error): void =>
+      reject(new SdError('E_PEER_UNREACHABLE', `cannot reach ${where}: ${e.message}`));
     ws.once('error', onError);
     ws.once('open', () => {
       ws.off('error', onError);
@@ -141,53 +116,67 @@ export function connectWs(url: string, timeoutMs = 5000): Promise<MessageTranspo
   });
 }
 
-/** A WebSocket as a MessageTransport: binary frames, close reason in the close frame. */
-export function wsTransport(ws: WebSocket): MessageTransport {
+/** A WebSocket as a MessageTransport: binary frames only; the close code says only how it ended. */
+export function wsTransport(ws: WebSocket, remoteAddress: string): MessageTransport {
   const early: Uint8Array[] = [];
   let msgCb: ((d: Uint8Array) => void) | undefined;
-  let closeCb: (r: string) => void = () => {};
+  let closeCb: (r: CloseReason) => void = () => {};
   let drainCb: () => void = () => {};
-  let closedReason: string | undefined;
+  let lowWater = 0;
+  let closed: CloseReason | undefined;
   let pending = 0; // bytes handed to ws and not yet written to the socket
-  const finish = (reason: string): void => {
-    if (closedReason !== undefined) return;
-    closedReason = reason;
+  const tooLarge = { code: 'E_FRAME_TOO_LARGE', message: `the peer sent a message over ${WS_MAX_MESSAGE} bytes` };
+  const finish = (reason: CloseReason): void => {
+    if (closed) return;
+    closed = reason;
     closeCb(reason);
   };
   ws.on('message', (d: Buffer, isBinary: boolean) => {
-    if (!isBinary) return finish('E_BAD_FRAME: a text frame');
+    if (closed) return;
+    if (!isBinary) return t.close({ code: 'E_BAD_FRAME', message: 'the peer sent a text frame' });
     const u = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
     if (msgCb) msgCb(u);
     else early.push(u);
   });
-  ws.on('close', (code, reason) => finish(reason.toString() || `the connection closed (${code})`));
-  ws.on('error', (e) => finish(`E_TRANSPORT: ${e.message}`));
-  return {
+  // The reason text of a close frame is not authenticated: only the encrypted close says why.
+  ws.on('close', (code) =>
+    finish(code === 1009 ? tooLarge : { code: 'E_LINK_CUT', message: `the connection closed (${code})` }),
+  );
+  // A protocol error (an oversized or malformed frame) is an 'error' event: without a listener it
+  // would throw in the daemon. ws closes the socket itself.
+  ws.on('error', (e: Error & { code?: string }) =>
+    finish(
+      e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+        ? tooLarge
+        : { code: 'E_LINK_CUT', message: `transport error: ${e.message}` },
+    ),
+  );
+  const t: MessageTransport = {
     kind: 'lan-ws',
-    maxMessageSize: WS_TRANSPORT_MAX,
+    maxMessageSize: WS_MAX_MESSAGE,
+    remoteAddress,
     get closed() {
-      return closedReason !== undefined;
+      return closed !== undefined;
     },
     send(data) {
-      if (closedReason !== undefined || ws.readyState !== ws.OPEN)
-        throw new SdError('E_LINK_CLOSED', 'the socket is closed');
+      if (closed || ws.readyState !== ws.OPEN) throw new SdError('E_LINK_CLOSED', 'the socket is closed');
       pending += data.length;
       ws.send(data, { binary: true }, () => {
         pending -= data.length;
-        if (pending < LOW_WATER && pending + data.length >= LOW_WATER) drainCb();
+        if (pending <= lowWater && pending + data.length > lowWater) drainCb();
       });
     },
     onMessage(cb) {
       msgCb = cb;
-      for (const d of early.splice(0)) cb(d);
+      for (const d of early.splice(0)) if (!closed) cb(d);
     },
     onClose: (cb) => void (closeCb = cb),
-    onDrain: (cb) => void (drainCb = cb),
+    onDrain: (low, cb) => void ((lowWater = low), (drainCb = cb)),
     bufferedAmount: () => pending,
-    close(reason = 'closed') {
+    close(reason = { code: 'E_LINK_CLOSED', message: 'closed' }) {
       finish(reason);
       try {
-        ws.close(4000, fitCloseReason(reason));
+        ws.close(4000, reason.code.slice(0, 100));
       } catch {
         // already closing
       }
@@ -195,11 +184,5 @@ export function wsTransport(ws: WebSocket): MessageTransport {
       setTimeout(() => ws.terminate(), 1000).unref();
     },
   };
-}
-
-/** A close frame's reason is at most 123 bytes of UTF-8. */
-function fitCloseReason(reason: string): string {
-  let r = reason;
-  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
-  return r;
+  return t;
 }

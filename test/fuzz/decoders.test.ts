@@ -18,6 +18,7 @@ test('2,000 hostile peer handshakes: each ends in a refusal, none in a link, not
     2000,
   );
   t.true((r.refused.E_LINK_CLOSED ?? 0) > 0, 'some inputs got past the hello to the proof step');
+  t.true((r.refused.E_PROTOCOL_VERSION ?? 0) > 0, 'some spoke another version');
 });
 
 test('2,000 hostile feed messages: refused and counted, nothing stored, an honest peer still syncs', async (t) => {

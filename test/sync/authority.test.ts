@@ -12,7 +12,7 @@ import { pack } from '../../src/events/codec.js';
 import { deviceIdOf } from '../../src/events/keys.js';
 import { MAX_CLOCK_SKEW_MS } from '../../src/events/hlc.js';
 import type { Library } from '../../src/library/library.js';
-import type { PeerLink } from '../../src/transport/link.js';
+import type { PeerLink } from '../../src/transport/types.js';
 import { forge } from '../support/forge.js';
 import { tempDir } from '../helpers.js';
 import { idle } from '../entry/helpers.js';

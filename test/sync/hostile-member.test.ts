@@ -5,19 +5,18 @@
 import test from 'ava';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Packr } from 'msgpackr';
-import type WebSocket from 'ws';
 import { Core } from '../../src/core.js';
 import { pack } from '../../src/events/codec.js';
-import { handshake } from '../../src/transport/handshake.js';
-import { dialWs, MAX_PAYLOAD } from '../../src/transport/ws.js';
-import { FLOOD_BURST } from '../../src/transport/link.js';
+import { FLOOD_BURST } from '../../src/transport/mux.js';
+import { openPeerLink } from '../../src/transport/peer-link.js';
+import { MAX_MESSAGE_BYTES } from '../../src/transport/secure.js';
+import type { CloseReason, PeerLink } from '../../src/transport/types.js';
+import { connectWs } from '../../src/transport/ws.js';
 import { tempDir } from '../helpers.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 // Stalled peers are cut at this deadline (the default is 10 s); read when the listener starts.
-process.env.SD_HANDSHAKE_TIMEOUT_MS = '400';
-const packr = new Packr({ useRecords: false });
+process.env.SD_HANDSHAKE_TIMEOUT_MS = '1500';
 
 async function until(cond: () => boolean, ms = 15_000): Promise<boolean> {
   const end = Date.now() + ms;
@@ -51,44 +50,39 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
     'A dropped its link to C',
   );
 
-  /** A raw, authenticated link as member C: the test then writes whatever it likes. */
-  const asC = async (): Promise<{ ws: WebSocket; closed: Promise<string> }> => {
-    const ws = await dialWs('127.0.0.1', port);
-    const closed = new Promise<string>((r) =>
-      ws.once('close', (_code: number, reason: Buffer) => r(reason.toString())),
-    );
-    await handshake(ws, {
-      ...cKeys,
-      mode: 'member',
+  /** An encrypted link as member C that does not hold back: the test sends whatever it likes. */
+  const asC = async (): Promise<{ link: PeerLink; closed: Promise<CloseReason> }> => {
+    const link = await openPeerLink(await connectWs('127.0.0.1', port), {
+      role: 'initiator',
+      privateKey: cKeys.privateKey,
+      expectPeerId: a.device.id,
       isAllowed: () => true,
-      expect: a.device.id,
-      remoteAddress: `127.0.0.1:${port}`,
+      maxMessageBytes: 4 * MAX_MESSAGE_BYTES,
+      maxQueuedBytes: 1024 * 1024 * 1024,
     });
-    return { ws, closed };
+    return { link, closed: new Promise((r) => link.once('close', r)) };
   };
 
-  // 1. A frame over the limit: the link is closed and counted; nothing of it is read.
+  // 1. A message over the limit: the link is closed and counted; nothing of it is used.
   {
-    const { ws, closed } = await asC();
-    ws.send(Buffer.alloc(MAX_PAYLOAD + 1024, 1));
-    await closed;
+    const { link, closed } = await asC();
+    link.send(`feed:${lib}`, new Uint8Array(MAX_MESSAGE_BYTES + 1024));
+    t.like(await closed, { code: 'E_FRAME_TOO_LARGE', byPeer: true });
     t.true(await until(() => (refusals().E_FRAME_TOO_LARGE ?? 0) === 1), JSON.stringify(refusals()));
   }
 
-  // 2. A flood of small frames: cut with E_FLOOD, counted.
+  // 2. A flood of small messages: cut with E_FLOOD, counted.
   {
-    const { ws, closed } = await asC();
-    const noise = packr.pack(['noise', Buffer.alloc(8)]);
+    const { link, closed } = await asC();
+    const noise = pack(['noise', new Uint8Array(8)]);
     let sent = 0;
-    let open = true;
-    void closed.then(() => (open = false));
     // Bounded: at most three times the burst the link tolerates.
-    while (open && sent < 3 * FLOOD_BURST) {
-      for (let i = 0; i < 5000; i++) ws.send(noise);
+    while (link.isOpen && sent < 3 * FLOOD_BURST) {
+      for (let i = 0; i < 5000 && link.isOpen; i++) link.send('noise', noise);
       sent += 5000;
       await new Promise((r) => setImmediate(r));
     }
-    t.regex(await closed, /^E_FLOOD/);
+    t.like(await closed, { code: 'E_FLOOD', byPeer: true });
     t.true(await until(() => (refusals().E_FLOOD ?? 0) === 1), JSON.stringify(refusals()));
   }
 
@@ -100,21 +94,19 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
       bytes: Buffer;
       sig: Buffer;
     }[];
-    const { ws } = await asC();
+    const { link } = await asC();
     for (let i = 0; i < 3; i++)
-      ws.send(
-        packr.pack([
-          `feed:${lib}`,
-          pack({
-            t: 'events',
-            dev: a.device.id,
-            list: rows.map((r) => [new Uint8Array(r.bytes), new Uint8Array(r.sig)]),
-          }),
-        ]),
+      link.send(
+        `feed:${lib}`,
+        pack({
+          t: 'events',
+          dev: a.device.id,
+          list: rows.map((r) => [new Uint8Array(r.bytes), new Uint8Array(r.sig)]),
+        }),
       );
     await new Promise((r) => setTimeout(r, 300));
     t.is((la.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n, before);
-    ws.close();
+    link.close('E_TEST_OVER', 'done');
   }
 
   // 4. Slow loris over HTTP: half an upgrade request, then silence. Cut at the deadline.

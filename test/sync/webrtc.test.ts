@@ -1,4 +1,4 @@
-// Sync over WebRTC: two devices linked by an authenticated WebRTC PeerLink (node-datachannel
+// Sync over WebRTC: two devices linked by an encrypted WebRTC PeerLink (node-datachannel
 // on 127.0.0.1, no STUN/TURN) replicate a 20,000-entry feed and shared-metadata edits made on
 // both sides, and end with equal projections and verified logs.
 import test from 'ava';
@@ -7,7 +7,7 @@ import { Core } from '../../src/core.js';
 import { checksums } from '../../src/projections/index.js';
 import { SEP, type EntryTuple } from '../../src/projections/entries.js';
 import { FeedSession } from '../../src/sync/feed.js';
-import { muxChannel } from '../../src/sync/mux-channel.js';
+import { linkChannel } from '../../src/sync/mux-channel.js';
 import { openPeerLink } from '../../src/transport/peer-link.js';
 import { openWebRtc, type RtcSignal } from '../../src/transport/webrtc.js';
 import { tempDir } from '../helpers.js';
@@ -56,23 +56,23 @@ test('two devices sync a feed and concurrent tags over an authenticated WebRTC l
   const roster = (lib: typeof la) => (_pub: Uint8Array, peer: string) => !!lib.keyOf(peer);
   const [linkA, linkB] = await Promise.all([
     openPeerLink(ta, {
+      role: 'initiator',
       privateKey: a.device.privateKey,
-      publicKey: a.device.publicKey,
       isAllowed: roster(la),
       expectPeerId: b.device.id,
     }),
     openPeerLink(tb, {
+      role: 'responder',
       privateKey: b.device.privateKey,
-      publicKey: b.device.publicKey,
       isAllowed: roster(lb),
       expectPeerId: a.device.id,
     }),
   ]);
-  t.teardown(() => (linkA.close('test over'), linkB.close('test over')));
+  t.teardown(() => (linkA.close('E_TEST_OVER', 'test over'), linkB.close('E_TEST_OVER', 'test over')));
   t.is(linkA.kind, 'webrtc');
   t.is(linkA.peerId, b.device.id);
-  new FeedSession(la, muxChannel(linkA, `feed:${la.id}`)).start();
-  new FeedSession(lb, muxChannel(linkB, `feed:${la.id}`)).start();
+  new FeedSession(la, linkChannel(linkA, `feed:${la.id}`)).start();
+  new FeedSession(lb, linkChannel(linkB, `feed:${la.id}`)).start();
   const heads = (l: typeof la): string => JSON.stringify([...l.log.heads()].sort());
   const t0 = Date.now();
   await until('B caught up over WebRTC', () => heads(la) === heads(lb));

@@ -1,0 +1,245 @@
+// Encrypted records after the handshake. Each record is one Noise transport message
+// (ChaChaPoly-IETF from libsodium, keyed by the handshake's split) with its 64-bit nonce sent in
+// front of it, as the Noise spec allows for explicit nonces and WireGuard does. The nonce only
+// names the record: it is checked after the record authenticated, so a frame replayed or dropped
+// in transit is named for what it is, and one that does not authenticate (a flipped byte, a
+// frame of another session) is E_FRAME_TAMPERED. Any of them closes the link. A message larger
+// than a record is cut into records (a "more" bit inside the encrypted plaintext) and rebuilt,
+// up to a size limit.
+import sodium from 'sodium-universal';
+import { SdError } from '../errors.js';
+import type { CloseReason, MessageTransport } from './types.js';
+
+const NONCE = 8;
+const TAG = 16;
+/** The Noise spec's largest message: a record's ciphertext never exceeds it. */
+const MAX_NOISE_MESSAGE = 65535;
+const MORE = 1;
+
+export interface SecureOptions {
+  /** Largest message accepted in either direction; bigger closes the link (E_FRAME_TOO_LARGE). */
+  maxMessageBytes?: number;
+  /** `send` returns false while the transport holds more than this. */
+  highWaterBytes?: number;
+  /** `send` throws E_LINK_QUEUE_FULL while the transport holds more than this. */
+  maxQueuedBytes?: number;
+}
+
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+let cleartext = false;
+/**
+ * Benches and tests only, never configurable: records are sent unencrypted (same framing and
+ * checks), to measure what encryption costs, or to show a capture test can see names. Both ends
+ * must be in the same process.
+ */
+export function setCleartextLinksForBench(on: boolean): void {
+  cleartext = on;
+}
+
+export class SecureChannel {
+  recordsSent = 0;
+  recordsHeard = 0;
+  private sendN = 0;
+  private recvN = 0;
+  private readonly sendNonce = new Uint8Array(12);
+  private readonly recvNonce = new Uint8Array(12);
+  private parts: Uint8Array[] = [];
+  private partBytes = 0;
+  private readonly chunk: number;
+  private readonly o: Required<SecureOptions>;
+  private readonly plain = cleartext;
+  private msgCb: (m: Uint8Array) => void = () => undefined;
+  private closeCb: (r: CloseReason) => void = () => undefined;
+  private drainCb: () => void = () => undefined;
+  private failCb: ((r: CloseReason) => void) | undefined;
+  private wantDrain = false;
+  /** Set once a record failed or we said goodbye: nothing after it is read. */
+  private broken = false;
+  private transportClosed = false;
+  private onTransportClosed: (() => void) | undefined;
+  closedReason: CloseReason | undefined;
+
+  constructor(
+    readonly transport: MessageTransport,
+    private readonly keys: { tx: Uint8Array; rx: Uint8Array },
+    opts: SecureOptions = {},
+  ) {
+    this.o = {
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      highWaterBytes: 4 * 1024 * 1024,
+      maxQueuedBytes: 64 * 1024 * 1024,
+      ...opts,
+    };
+    this.chunk = Math.min(transport.maxMessageSize - NONCE, MAX_NOISE_MESSAGE) - TAG - 1;
+    if (this.chunk < 64)
+      throw new SdError('E_TRANSPORT', `messages of ${transport.maxMessageSize} bytes are too small`);
+    transport.onClose((r) => {
+      this.transportClosed = true;
+      this.onTransportClosed?.();
+      this.finish(r);
+    });
+    const lowWater = this.o.highWaterBytes >> 1;
+    transport.onDrain(lowWater, () => {
+      // A data channel reports the crossing from its own thread: by the time we hear of it the
+      // buffer may have filled again, and then the next crossing is the one to wait for.
+      if (this.closedReason !== undefined || !this.wantDrain || transport.bufferedAmount() > lowWater) return;
+      this.wantDrain = false;
+      this.drainCb();
+    });
+  }
+
+  /** Starts reading: `early` (what came with the handshake) first, then the transport. */
+  start(early: Uint8Array[], onMessage: (m: Uint8Array) => void): void {
+    this.msgCb = onMessage;
+    for (const r of early) this.receive(r);
+    this.transport.onMessage((r) => this.receive(r));
+  }
+
+  onClose(cb: (r: CloseReason) => void): void {
+    this.closeCb = cb;
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainCb = cb;
+  }
+
+  /** Told when a received record fails; the owner closes (telling the peer why). Else we close. */
+  onFail(cb: (r: CloseReason) => void): void {
+    this.failCb = cb;
+  }
+
+  bufferedAmount(): number {
+    return this.closedReason === undefined ? this.transport.bufferedAmount() : 0;
+  }
+
+  /** Encrypts and sends one message; false above the high-water mark. */
+  send(msg: Uint8Array): boolean {
+    if (this.closedReason !== undefined)
+      throw new SdError('E_LINK_CLOSED', `the link is closed: ${this.closedReason.message}`);
+    if (msg.length > this.o.maxMessageBytes)
+      throw new SdError('E_FRAME_TOO_LARGE', `a message of ${msg.length} bytes is over ${this.o.maxMessageBytes}`);
+    if (this.transport.bufferedAmount() > this.o.maxQueuedBytes)
+      throw new SdError('E_LINK_QUEUE_FULL', `more than ${this.o.maxQueuedBytes} bytes wait for the network`);
+    let off = 0;
+    do {
+      const len = Math.min(this.chunk, msg.length - off);
+      const body = Buffer.allocUnsafe(1 + len);
+      body[0] = off + len < msg.length ? MORE : 0;
+      body.set(msg.subarray(off, off + len), 1);
+      this.transport.send(this.seal(body));
+      off += len;
+    } while (off < msg.length);
+    if (this.transport.bufferedAmount() < this.o.highWaterBytes) return true;
+    this.wantDrain = true;
+    return false;
+  }
+
+  private seal(body: Uint8Array): Uint8Array {
+    const n = this.sendN++;
+    const rec = Buffer.allocUnsafe(NONCE + body.length + (this.plain ? 0 : TAG));
+    rec.writeUInt32LE(n % 0x100000000, 0);
+    rec.writeUInt32LE(Math.floor(n / 0x100000000), 4);
+    if (this.plain) rec.set(body, NONCE);
+    else {
+      this.sendNonce.set(rec.subarray(0, NONCE), 4);
+      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
+        rec.subarray(NONCE),
+        body,
+        null,
+        null,
+        this.sendNonce,
+        this.keys.tx,
+      );
+    }
+    this.recordsSent++;
+    return rec;
+  }
+
+  private receive(rec: Uint8Array): void {
+    if (this.closedReason !== undefined || this.broken) return;
+    this.recordsHeard++;
+    const overhead = NONCE + (this.plain ? 0 : TAG);
+    if (rec.length < overhead + 1) return this.fail('E_FRAME_TAMPERED', 'a record too short to authenticate');
+    const view = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    const n = view.getUint32(0, true) + view.getUint32(4, true) * 0x100000000;
+    let body: Uint8Array;
+    if (this.plain) body = rec.subarray(NONCE);
+    else {
+      body = Buffer.allocUnsafe(rec.length - overhead);
+      this.recvNonce.set(rec.subarray(0, NONCE), 4);
+      try {
+        sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
+          body,
+          null,
+          rec.subarray(NONCE),
+          null,
+          this.recvNonce,
+          this.keys.rx,
+        );
+      } catch {
+        return this.fail(
+          'E_FRAME_TAMPERED',
+          'a record failed authentication: altered in transit, or from another session',
+        );
+      }
+    }
+    // Authentic from here on: the nonce says which record it is.
+    if (n < this.recvN)
+      return this.fail('E_FRAME_REPLAYED', `record ${n} arrived again (record ${this.recvN} was next)`);
+    if (n > this.recvN)
+      return this.fail('E_FRAME_MISSING', `record ${this.recvN} never arrived (record ${n} came instead)`);
+    this.recvN++;
+    const flags = body[0]!;
+    if (flags & ~MORE) return this.fail('E_BAD_FRAME', 'a record with unknown flags');
+    const part = body.subarray(1);
+    if (this.partBytes + part.length > this.o.maxMessageBytes)
+      return this.fail('E_FRAME_TOO_LARGE', `the peer sent a message over ${this.o.maxMessageBytes} bytes`);
+    if (flags & MORE || this.parts.length) {
+      this.parts.push(part);
+      this.partBytes += part.length;
+      if (flags & MORE) return;
+    }
+    const msg = this.parts.length ? Buffer.concat(this.parts, this.partBytes) : part;
+    this.parts = [];
+    this.partBytes = 0;
+    this.msgCb(msg);
+  }
+
+  /** Resolves once the transport has written everything (or the timeout passed). */
+  async flush(timeoutMs = 1000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.closedReason === undefined && this.transport.bufferedAmount() > 0 && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private fail(code: string, message: string): void {
+    this.broken = true;
+    this.parts = [];
+    if (this.failCb) this.failCb({ code, message });
+    else this.close({ code, message });
+  }
+
+  /**
+   * Ends the session; the keys are wiped. With `lingerMs`, the transport stays open until the
+   * peer closes it (having read our goodbye) or that time passed: closing at once could lose the
+   * goodbye on a transport whose close overtakes data (a data channel's close can).
+   */
+  close(reason: CloseReason, lingerMs = 0): void {
+    this.finish(reason);
+    this.broken = true;
+    if (lingerMs <= 0 || this.transportClosed) return this.transport.close(reason);
+    const timer = setTimeout(() => this.transport.close(reason), lingerMs);
+    timer.unref();
+    this.onTransportClosed = () => clearTimeout(timer);
+  }
+
+  private finish(reason: CloseReason): void {
+    if (this.closedReason !== undefined) return;
+    this.closedReason = reason;
+    this.parts = [];
+    sodium.sodium_memzero(this.keys.tx);
+    sodium.sodium_memzero(this.keys.rx);
+    this.closeCb(reason);
+  }
+}

@@ -1,0 +1,61 @@
+// Types for the CommonJS packages of the Noise handshake (they ship none).
+
+declare module 'noise-handshake' {
+  export interface KeyPair {
+    publicKey: Buffer;
+    secretKey: Buffer;
+  }
+  export default class NoiseState {
+    constructor(
+      pattern: 'XX' | 'IK' | 'XK' | 'NN',
+      initiator: boolean,
+      staticKeypair?: KeyPair,
+      opts?: { curve?: unknown },
+    );
+    initialise(prologue: Uint8Array, remoteStatic?: Uint8Array): void;
+    send(payload?: Uint8Array): Buffer;
+    recv(buf: Uint8Array): Buffer;
+    readonly complete: boolean;
+    /** The remote static public key (set once the handshake revealed it). */
+    readonly rs: Buffer | null;
+    /** Send key (initiator: k1 of the split). */
+    readonly tx: Buffer | null;
+    /** Receive key. */
+    readonly rx: Buffer | null;
+    readonly hash: Buffer | null;
+  }
+}
+
+declare module 'noise-curve-ed' {
+  import type { KeyPair } from 'noise-handshake';
+  const curve: {
+    generateKeyPair(seedOrSecret?: Uint8Array): KeyPair;
+    PKLEN: number;
+  };
+  export default curve;
+}
+
+declare module 'sodium-universal' {
+  const sodium: {
+    crypto_aead_chacha20poly1305_ietf_ABYTES: number;
+    crypto_aead_chacha20poly1305_ietf_encrypt(
+      out: Uint8Array,
+      message: Uint8Array,
+      ad: Uint8Array | null,
+      nsec: null,
+      nonce: Uint8Array,
+      key: Uint8Array,
+    ): number;
+    /** Throws when the tag does not authenticate. */
+    crypto_aead_chacha20poly1305_ietf_decrypt(
+      out: Uint8Array,
+      nsec: null,
+      ciphertext: Uint8Array,
+      ad: Uint8Array | null,
+      nonce: Uint8Array,
+      key: Uint8Array,
+    ): number;
+    sodium_memzero(buf: Uint8Array): void;
+  };
+  export default sodium;
+}
