@@ -4,6 +4,7 @@ import { SdError } from '../errors.js';
 import { connectRpc, type RpcClient } from '../rpc/client.js';
 import { checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
 import { painter, useColor, type Style } from './format.js';
+import { displaySafe, terminalSafe } from './terminal.js';
 
 export interface GlobalFlags {
   dataDir?: string;
@@ -46,12 +47,36 @@ export class CliContext {
     return this.client;
   }
 
+  /**
+   * One RPC call. Under --json the answer is exact; for human output every string in it is
+   * escaped (names from disk and peers never reach the terminal raw).
+   */
+  async call<T = unknown>(method: string, params: unknown): Promise<T> {
+    const r = (await (await this.rpc()).call(method, params)) as T;
+    return this.json ? r : displaySafe(r);
+  }
+
   query<T = unknown>(name: string, input: unknown = {}): Promise<T> {
-    return this.rpc().then((c) => c.call('query', { name, input, library: this.flags.library }) as Promise<T>);
+    return this.call<T>('query', { name, input, library: this.flags.library });
+  }
+
+  /** A stream's messages, escaped like call()'s answers unless --json. */
+  safe<T>(m: T): T {
+    return this.json ? m : displaySafe(m);
   }
 
   print(value: unknown, human: () => string): void {
-    process.stdout.write(this.json ? `${JSON.stringify(value, jsonReplacer, 2)}\n` : `${human()}\n`);
+    if (this.json) this.out(`${JSON.stringify(value, jsonReplacer, 2)}\n`);
+    else this.out(`${human()}\n`);
+  }
+
+  /** Every human line goes through here (or err()): a last escape of control characters. */
+  out(text: string): void {
+    process.stdout.write(this.json ? text : terminalSafe(text));
+  }
+
+  err(text: string): void {
+    process.stderr.write(terminalSafe(text));
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 // Human output: aligned tables, sizes and times for people; colours only on a TTY, never with
 // NO_COLOR or --json.
+import stringWidth from 'string-width';
 export interface Style {
   color: boolean;
 }
@@ -33,8 +34,8 @@ export function painter(style: Style): Record<keyof typeof codes, Paint> {
   };
 }
 
-const ANSI = /\u001b\[[0-9;]*m/g;
-const visible = (s: string): number => [...s.replace(ANSI, '')].length;
+/** Terminal columns: wide (CJK) characters count two, combining marks none, colour codes none. */
+const visible = (s: string): number => stringWidth(s);
 
 /** Columns aligned to their widest cell; numbers right-aligned. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][], style: Style): string {

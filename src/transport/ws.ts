@@ -57,6 +57,9 @@ export function listenWs(
     server.once('error', (e) =>
       reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${host}:${port}: ${e.message}`)),
     );
+    // ws re-emits the server's errors (EADDRINUSE...); the rejection above reports them, and
+    // without this listener the re-emitted one would crash the daemon with a stack trace.
+    wss.on('error', () => undefined);
     // Our own deadline too: a socket not upgraded in time is cut, whatever Node's checks do.
     const upgraded = new WeakSet<object>();
     server.on('connection', (socket) => {
