@@ -10,8 +10,10 @@ import { install, uninstall } from './cli/service-unit.js';
 import { libraryCommands } from './cli/library.js';
 import { logCommands } from './cli/log.js';
 import { locationCommands } from './cli/location.js';
+import { browseCommands } from './cli/browse.js';
 import { fileCommands } from './cli/files.js';
 import { metaCommands } from './cli/meta.js';
+import { findCommands } from './cli/find.js';
 import { syncCommands } from './cli/sync.js';
 import { doctorCommands } from './cli/doctor.js';
 import { configCommands } from './cli/config.js';
@@ -48,8 +50,10 @@ export function buildProgram(usage?: UsageSink, name?: string): Command {
   libraryCommands(program);
   logCommands(program);
   locationCommands(program);
+  browseCommands(program);
   fileCommands(program);
   metaCommands(program);
+  findCommands(program);
   syncCommands(program);
   doctorCommands(program);
   configCommands(program);
@@ -57,7 +61,7 @@ export function buildProgram(usage?: UsageSink, name?: string): Command {
 }
 
 /** Usage errors and bad option values exit 2 (as the README says); no daemon exits 3. */
-const USAGE_CODES = new Set(['E_USAGE', 'E_BAD_INPUT']);
+const USAGE_CODES = new Set(['E_USAGE', 'E_BAD_INPUT', 'E_RELATIVE_PATH']);
 
 export async function main(argv: string[], name: 'sd' | 'vdfs' = 'sd'): Promise<void> {
   // `sd ... | head` closes our stdout early: end quietly, as `git log | head` does.

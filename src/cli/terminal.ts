@@ -27,7 +27,7 @@ export function displaySafe<T>(value: T): T {
   if (Array.isArray(value)) return value.map((v) => displaySafe(v)) as T;
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = displaySafe(v);
+    for (const [k, v] of Object.entries(value)) out[escapeControls(k)] = displaySafe(v);
     return out as T;
   }
   return value;
