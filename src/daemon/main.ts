@@ -32,7 +32,7 @@ async function openLog(logs: string, foreground: boolean): Promise<Log> {
   process.stdout.on('error', () => undefined); // `sd start --foreground | head` must not crash the daemon
   const { prettyFactory } = await import('pino-pretty');
   const pretty = prettyFactory({
-    colorize: !!process.stdout.isTTY,
+    colorize: !!process.stdout.isTTY && !('NO_COLOR' in process.env),
     translateTime: 'SYS:HH:MM:ss',
     ignore: 'pid,hostname',
     singleLine: true,
@@ -81,6 +81,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   ensurePrivateDir(opts.dataDir);
   ensurePrivateDir(paths.logs);
   const log = await openLog(paths.logs, !!opts.foreground);
+  // Signals are caught from the start: one that arrives while the daemon starts stops it as
+  // soon as it has started (the default action would kill it with its pid file and socket left).
+  // Ctrl-C in a terminal reaches the whole process group and `sd start --foreground` forwards it
+  // too, so SIGINT may arrive twice: every signal after the first waits for the same shutdown.
+  let stopOn: ((why: string) => void) | undefined;
+  let pending: string | undefined;
+  let firstSignal = 0;
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      if (firstSignal && Date.now() - firstSignal > 5_000) {
+        log.warn({ sig }, 'signal received again while stopping: exiting now');
+        process.exit(1);
+      }
+      firstSignal ||= Date.now();
+      if (stopOn) stopOn(sig);
+      else pending ??= sig;
+    });
+  }
   const lock = acquirePidLock(paths.pid);
   if (lock.recoveredStale)
     log.warn({ stalePid: lock.recoveredStale }, 'recovered a stale pid file left by a crashed daemon');
@@ -155,19 +173,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     })();
     return stopping;
   };
-  // Ctrl-C in a terminal reaches the whole process group: `sd start --foreground` forwards it
-  // too, so SIGINT may arrive twice. Every signal after the first waits for the same shutdown.
-  let firstSignal = 0;
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      if (firstSignal && Date.now() - firstSignal > 5_000) {
-        log.warn({ sig }, 'signal received again while stopping: exiting now');
-        process.exit(1);
-      }
-      firstSignal ||= Date.now();
-      void shutdown(sig).then(() => process.exit(0));
-    });
-  }
+  stopOn = (why) => void shutdown(why).then(() => process.exit(0));
+  if (pending) stopOn(pending);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
     void shutdown('crash').finally(() => process.exit(70));

@@ -14,7 +14,7 @@ export function knownTags(db: Db, ref: string): string[] {
     `no tag "${ref}" in this library.${didYouMean(
       ref,
       rows.map((r) => r.name),
-    )} (see \`sd tag list\`)`,
+    )} See \`sd tag list\`.`,
     { tag: ref },
   );
 }
@@ -31,7 +31,7 @@ export function knownLocations(db: Db, ref: string): string[] {
     `no location "${ref}" in this library.${didYouMean(
       ref,
       rows.map((r) => r.name),
-    )} (see \`sd location list\`)`,
+    )} See \`sd location list\`.`,
     { location: ref },
   );
 }
