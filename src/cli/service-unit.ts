@@ -50,13 +50,17 @@ function unitFor(dataDir: string): Unit {
   );
 }
 
-/** One word for systemd: double-quoted, with its specifier (%) and variable ($) signs doubled. */
-export function systemdQuote(arg: string): string {
-  return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%').replace(/\$/g, '$$$$')}"`;
+/**
+ * One word for systemd: double-quoted, with its specifier sign (%) doubled, and in command
+ * lines (not in Environment=, which expands no variables) its variable sign ($) too.
+ */
+export function systemdQuote(arg: string, command = true): string {
+  const s = arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%');
+  return `"${command ? s.replace(/\$/g, '$$$$') : s}"`;
 }
 
 function systemdUnit(dataDir: string, args: string[]): string {
-  const exec = [process.execPath, ENTRY, '--data-dir', dataDir, ...args].map(systemdQuote).join(' ');
+  const exec = [process.execPath, ENTRY, '--data-dir', dataDir, ...args].map((a) => systemdQuote(a)).join(' ');
   return `[Unit]
 Description=vdfs daemon (${dataDir.replace(/%/g, '%%')})
 After=network-online.target
@@ -65,7 +69,7 @@ After=network-online.target
 Type=simple
 ExecStart=${exec}
 Restart=on-failure
-Environment=${systemdQuote(`SD_DATA_DIR=${dataDir}`)}
+Environment=${systemdQuote(`SD_DATA_DIR=${dataDir}`, false)}
 
 [Install]
 WantedBy=default.target

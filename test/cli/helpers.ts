@@ -94,7 +94,7 @@ export function inPty(t: ExecutionContext, line: string, env: NodeJS.ProcessEnv 
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<{ code: number | null; output: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, output: out })),
+    child.on('close', (code) => resolve({ code, output: out })),
   );
   let done = false;
   void exited.then(() => (done = true));
