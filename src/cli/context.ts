@@ -51,13 +51,14 @@ export class CliContext {
    * One RPC call. Under --json the answer is exact; for human output every string in it is
    * escaped (names from disk and peers never reach the terminal raw).
    */
-  async call<T = unknown>(method: string, params: unknown): Promise<T> {
+  async call<T = unknown>(method: string, params: unknown, exact = false): Promise<T> {
     const r = (await (await this.rpc()).call(method, params)) as T;
-    return this.json ? r : displaySafe(r);
+    return this.json || exact ? r : displaySafe(r);
   }
 
-  query<T = unknown>(name: string, input: unknown = {}): Promise<T> {
-    return this.call<T>('query', { name, input, library: this.flags.library });
+  /** A query's answer, escaped for display; `exact` for answers the CLI compares, never prints. */
+  query<T = unknown>(name: string, input: unknown = {}, exact = false): Promise<T> {
+    return this.call<T>('query', { name, input, library: this.flags.library }, exact);
   }
 
   /** A stream's messages, escaped like call()'s answers unless --json. */

@@ -91,6 +91,7 @@ export function inPty(t: ExecutionContext, line: string, env: NodeJS.ProcessEnv 
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
+  child.stdin.on('error', () => undefined); // typing into a terminal whose program has ended
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<{ code: number | null; output: string }>((resolve) =>
@@ -101,7 +102,14 @@ export function inPty(t: ExecutionContext, line: string, env: NodeJS.ProcessEnv 
   t.teardown(() => {
     if (!done) child.kill('SIGKILL');
   });
-  return { output: () => out, write: (s) => child.stdin.write(s), exited, pid: child.pid! };
+  return {
+    output: () => out,
+    write: (s) => {
+      if (!done) child.stdin.write(s);
+    },
+    exited,
+    pid: child.pid!,
+  };
 }
 
 /** Waits until `check` holds (bounded: `ms`), polling every 50 ms. */
