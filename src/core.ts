@@ -107,7 +107,8 @@ export class Core {
       type: ev.type,
       at: ev.hlc.ms,
       summary: summarize(ev.type, ev.body, {
-        names: nameBook(lib.ro, this.device.id),
+        // The writer connection: lib.ro would flush the open group commit from inside it.
+        names: nameBook(lib.db, this.device.id),
         pos: { ms: ev.hlc.ms, c: ev.hlc.c, dev: ev.dev },
         dev: ev.dev,
       }),
