@@ -16,7 +16,7 @@ import {
 } from '../daemon/settings.js';
 import { loadDeviceName } from './device-name.js';
 import { ctxOf } from './program.js';
-import { table } from './format.js';
+import { loadWidth, table } from './format.js';
 import type { CliContext } from './context.js';
 
 /** What a `sd start` from this shell would use for each setting, and why. */
@@ -34,8 +34,9 @@ export function configCommands(program: Command): void {
   config
     .command('list')
     .description('every setting, its value and where it comes from (flag > environment > config > default)')
-    .action((_o, cmd: Command) => {
+    .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
+      await loadWidth(); // a table without an RPC call
       const s = effective(ctx);
       const rows = SETTING_KEYS.map((key) => ({
         key,

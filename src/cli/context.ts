@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { SdError } from '../errors.js';
 import { connectRpc, type RpcClient } from '../rpc/client.js';
 import { checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
-import { painter, useColor, type Style } from './format.js';
-import { displaySafe, terminalSafe } from './terminal.js';
+import { loadWidth, painter, useColor, type Style } from './format.js';
+import { asciiOnly, displaySafe, terminalSafe } from './terminal.js';
 
 export interface GlobalFlags {
   dataDir?: string;
@@ -53,7 +53,10 @@ export class CliContext {
    */
   async call<T = unknown>(method: string, params: unknown, exact = false): Promise<T> {
     const r = (await (await this.rpc()).call(method, params)) as T;
-    return this.json || exact ? r : displaySafe(r);
+    if (this.json || exact) return r;
+    // Tables measure non-ASCII text by display width; that library is loaded only when needed.
+    if (!asciiOnly(r)) await loadWidth();
+    return displaySafe(r);
   }
 
   /** A query's answer, escaped for display; `exact` for answers the CLI compares, never prints. */

@@ -44,3 +44,12 @@ const OUTPUT_UNSAFE =
 export function terminalSafe(text: string): string {
   return text.replace(OUTPUT_UNSAFE, (m) => (m.length > 1 ? m : escapeChar(m)));
 }
+
+/** True when every string in the value is printable ASCII (no width measuring needed). */
+export function asciiOnly(value: unknown): boolean {
+  if (typeof value === 'string') return /^[\x20-\x7e]*$/.test(value);
+  if (Array.isArray(value)) return value.every(asciiOnly);
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.values(value).every(asciiOnly);
+  return true;
+}

@@ -4,7 +4,6 @@
 // so `--p2p-port 0` keeps its port across restarts.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { SdError } from '../errors.js';
 import { writePrivateFile } from '../fsutil.js';
 
@@ -19,27 +18,24 @@ export type Settings = Record<SettingKey, Resolved>;
 /** Values given on the command line of `sd start` (or in a service unit). */
 export type StartFlags = Partial<Record<SettingKey, string>>;
 
-const OnOff = z
-  .string()
-  .transform((s) => s.trim().toLowerCase())
-  .pipe(z.enum(['on', 'off']));
-const Port = z.union([
-  z.literal('off'),
-  z
-    .string()
-    .regex(/^\d{1,5}$/)
-    .transform(Number)
-    .pipe(z.number().max(65535)),
-]);
-const DeviceName = z
-  .string()
-  .trim()
-  .min(1)
-  .max(64)
-  .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'control characters are not allowed');
+// Plain checks, not zod: the CLI loads this module on every start, and zod costs ~10 ms there.
+type Check = (raw: string) => SettingValue | undefined;
+const onOff: Check = (raw) => {
+  const v = raw.trim().toLowerCase();
+  return v === 'on' || v === 'off' ? v : undefined;
+};
+const port: Check = (raw) => {
+  const v = raw.trim();
+  if (v === 'off') return v;
+  return /^\d{1,5}$/.test(v) && Number(v) <= 65535 ? Number(v) : undefined;
+};
+const deviceName: Check = (raw) => {
+  const v = raw.trim();
+  return v.length >= 1 && v.length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v) ? v : undefined;
+};
 
 interface Def {
-  schema: z.ZodType<SettingValue>;
+  check: Check;
   env: string;
   flag: string;
   help: string;
@@ -49,28 +45,28 @@ interface Def {
 
 export const SETTINGS: Record<SettingKey, Def> = {
   'p2p.port': {
-    schema: Port,
+    check: port,
     env: 'SD_P2P_PORT',
     flag: '--p2p-port',
     help: 'port for peer links: a number, 0 for any free one (kept across restarts), or off',
     fallback: 'off',
   },
   mdns: {
-    schema: OnOff,
+    check: onOff,
     env: 'SD_MDNS',
     flag: '--mdns',
     help: 'find paired devices on the LAN by mDNS',
     fallback: 'on',
   },
   webrtc: {
-    schema: OnOff,
+    check: onOff,
     env: 'SD_WEBRTC',
     flag: '--webrtc',
     help: 'move peer links onto WebRTC data channels once connected',
     fallback: 'off',
   },
   'device.name': {
-    schema: DeviceName,
+    check: deviceName,
     env: 'SD_DEVICE_NAME',
     flag: '--device-name',
     help: 'the name other devices see (default: the host name at first start)',
@@ -92,10 +88,10 @@ export function settingKey(k: string): SettingKey {
 
 /** A value as typed (flag, environment or `sd config set`), checked against its setting. */
 export function parseSetting(key: SettingKey, raw: string, where: string): SettingValue {
-  const r = SETTINGS[key].schema.safeParse(raw);
-  if (!r.success)
+  const v = SETTINGS[key].check(raw);
+  if (v === undefined)
     throw new SdError('E_BAD_INPUT', `${where}: "${raw}" is not a valid ${key} (${SETTINGS[key].help})`, { key });
-  return r.data;
+  return v;
 }
 
 export function readSettingsFile(dataDir: string): Partial<Record<SettingKey, SettingValue>> {

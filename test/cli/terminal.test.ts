@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
 import { Core } from '../../src/core.js';
-import { table } from '../../src/cli/format.js';
+import { loadWidth, table } from '../../src/cli/format.js';
 import { displaySafe, escapeControls, terminalSafe } from '../../src/cli/terminal.js';
 import { tempDir } from '../helpers.js';
 import { sd, sdJson, startDaemon } from './helpers.js';
@@ -42,7 +42,8 @@ test('the last pass keeps our own colours and layout, and escapes any other sequ
   t.is(terminalSafe('\u001b]52;c;AAAA\u0007'), '\\x1b]52;c;AAAA\\x07');
 });
 
-test('table columns align with wide (CJK) and combining characters', (t) => {
+test('table columns align with wide (CJK) and combining characters', async (t) => {
+  await loadWidth();
   const out = table(
     ['NAME', 'SIZE', 'WHERE'],
     [
