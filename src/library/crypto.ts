@@ -50,8 +50,12 @@ export function writeKeyInfo(dbPath: string, info: KeyInfo): void {
 
 /** The name shown while the library is locked follows the library's renames. */
 export function keepKeyInfoName(dbPath: string, name: string): void {
-  const info = readKeyInfo(dbPath);
-  if (info && info.name !== name) writeKeyInfo(dbPath, { ...info, name });
+  try {
+    const info = readKeyInfo(dbPath);
+    if (info && info.name !== name) writeKeyInfo(dbPath, { ...info, name });
+  } catch {
+    // A damaged key info keeps its old name; `sd doctor` reports it.
+  }
 }
 
 export async function deriveKey(passphrase: string, info: KeyInfo): Promise<string> {
