@@ -13,6 +13,7 @@ import { LibraryManager } from './library/manager.js';
 import type { Check, CommandCtx, Plan } from './ops/define.js';
 import { findCommand, findQuery } from './ops/registry.js';
 import { summarize } from './ops/log/summary.js';
+import { nameBook } from './ops/log/names.js';
 import type { VerifiedBody } from './projections/audit.js';
 import { startServices, type Services } from './actors/services.js';
 import { JobManager } from './jobs/manager.js';
@@ -105,7 +106,12 @@ export class Core {
       seq: ev.seq,
       type: ev.type,
       at: ev.hlc.ms,
-      summary: summarize(ev.type, ev.body),
+      summary: summarize(ev.type, ev.body, {
+        // The writer connection: lib.ro would flush the open group commit from inside it.
+        names: nameBook(lib.db, this.device.id),
+        pos: { ms: ev.hlc.ms, c: ev.hlc.c, dev: ev.dev },
+        dev: ev.dev,
+      }),
     });
   }
 

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { SdError } from '../errors.js';
 import { connectRpc, type RpcClient } from '../rpc/client.js';
 import { checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
-import { painter, useColor, type Style } from './format.js';
+import { loadWidth, painter, useColor, type Style } from './format.js';
+import { asciiOnly, displaySafe, terminalSafe } from './terminal.js';
 
 export interface GlobalFlags {
   dataDir?: string;
@@ -46,12 +47,40 @@ export class CliContext {
     return this.client;
   }
 
-  query<T = unknown>(name: string, input: unknown = {}): Promise<T> {
-    return this.rpc().then((c) => c.call('query', { name, input, library: this.flags.library }) as Promise<T>);
+  /**
+   * One RPC call. Under --json the answer is exact; for human output every string in it is
+   * escaped (names from disk and peers never reach the terminal raw).
+   */
+  async call<T = unknown>(method: string, params: unknown, exact = false): Promise<T> {
+    const r = (await (await this.rpc()).call(method, params)) as T;
+    if (this.json || exact) return r;
+    // Tables measure non-ASCII text by display width; that library is loaded only when needed.
+    if (!asciiOnly(r)) await loadWidth();
+    return displaySafe(r);
+  }
+
+  /** A query's answer, escaped for display; `exact` for answers the CLI compares, never prints. */
+  query<T = unknown>(name: string, input: unknown = {}, exact = false): Promise<T> {
+    return this.call<T>('query', { name, input, library: this.flags.library }, exact);
+  }
+
+  /** A stream's messages, escaped like call()'s answers unless --json. */
+  safe<T>(m: T): T {
+    return this.json ? m : displaySafe(m);
   }
 
   print(value: unknown, human: () => string): void {
-    process.stdout.write(this.json ? `${JSON.stringify(value, jsonReplacer, 2)}\n` : `${human()}\n`);
+    if (this.json) this.out(`${JSON.stringify(value, jsonReplacer, 2)}\n`);
+    else this.out(`${human()}\n`);
+  }
+
+  /** Every human line goes through here (or err()): a last escape of control characters. */
+  out(text: string): void {
+    process.stdout.write(this.json ? text : terminalSafe(text));
+  }
+
+  err(text: string): void {
+    process.stderr.write(terminalSafe(text));
   }
 
   close(): void {

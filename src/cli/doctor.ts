@@ -10,7 +10,7 @@ export function doctorCommands(program: Command): void {
     )
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const { doctor } = await import('../ops/doctor/check.js');
+      const { doctor, healthy } = await import('../ops/doctor/check.js');
       const r = await doctor(ctx.dataDir);
       const p = ctx.paint;
       ctx.print(r, () =>
@@ -19,9 +19,11 @@ export function doctorCommands(program: Command): void {
           : r.libraries
               .map((l) =>
                 [
-                  `${l.opens && !l.integrity.length && !l.badEvents && l.projections?.equal !== false ? p.green('✓') : p.red('✗')} ${l.name ?? '(unknown name)'}  ${l.file}`,
-                  `  integrity  ${l.opens ? (l.integrity.length ? l.integrity.slice(0, 3).join('; ') : 'ok') : `cannot open: ${l.integrity[0]}`}`,
-                  `  log        ${l.events === null ? '-' : `${l.events} events, ${l.badEvents} bad${l.firstBad ? `; first: ${l.firstBad}` : ''}`}`,
+                  `${healthy(l) ? p.green('✓') : p.red('✗')} ${l.name ?? '(unknown name)'}${l.locked ? ' (encrypted, locked)' : ''}  ${l.file}`,
+                  l.locked
+                    ? `  integrity  ${l.integrity.length ? l.integrity.join('; ') : 'key info and encryption in order; the rest needs the passphrase'}`
+                    : `  integrity  ${l.opens ? (l.integrity.length ? l.integrity.slice(0, 3).join('; ') : 'ok') : `cannot open: ${l.integrity[0] ?? 'unknown reason'}`}`,
+                  `  log        ${l.events === null ? (l.locked ? 'not checked (locked)' : '-') : `${l.events} events, ${l.badEvents} bad${l.firstBad ? `; first: ${l.firstBad}` : ''}${l.created === false ? '; no creation event' : ''}`}`,
                   `  projections ${l.projections === null ? '-' : l.projections.equal ? 'equal to a rebuild from the log' : `differ: ${l.projections.differing.join(', ')}`}`,
                   ...l.advice.map((a) => `  ${p.dim('→')} ${a}`),
                 ].join('\n'),

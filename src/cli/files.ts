@@ -1,12 +1,12 @@
 // sd mv / cp / rename / mkdir / rm / trash: paths are made absolute against the CLI's working
 // folder here; the daemon refuses anything outside the library's locations.
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
 import { ctxOf } from './program.js';
 import { bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
+import { absPath } from './paths.js';
 
-const abs = (p: string): string => resolve(process.cwd(), p);
+const abs = (p: string): string => absPath(p);
 const TRASH_ID = /^[0-9a-z]+-[0-9a-f]{4,}$/;
 const CONFLICT = '--on-conflict <how>';
 const CONFLICT_HELP = 'skip | overwrite (the old one goes to the trash) | rename';

@@ -33,30 +33,47 @@ export function painter(style: Style): Record<keyof typeof codes, Paint> {
   };
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const ANSI = /\u001b\[[0-9;]*m/g;
-const visible = (s: string): number => [...s.replace(ANSI, '')].length;
+let widthOf: ((s: string) => number) | undefined;
+let loading: Promise<void> | undefined;
+
+/**
+ * Loads the display-width measure (string-width, ~11 ms of a start): CliContext.call loads it
+ * when an answer holds text beyond printable ASCII; a table of such text without an RPC call
+ * loads it first.
+ */
+export function loadWidth(): Promise<void> {
+  return (loading ??= import('string-width').then((m) => void (widthOf = m.default)));
+}
+
+/** Terminal columns: wide (CJK) characters count two, combining marks none, colour codes none. */
+const visible = (s: string): number =>
+  PRINTABLE_ASCII.test(s) ? s.length : widthOf ? widthOf(s) : [...s.replace(ANSI, '')].length;
 
 /** Columns aligned to their widest cell; numbers right-aligned. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][], style: Style): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.max(visible(h), ...cells.map((r) => visible(r[i] ?? ''))));
+  // Each cell is measured once (a 10,000-row listing has 50,000 cells).
+  const cellWidths = cells.map((r) => r.map(visible));
+  const widths = headers.map((h, i) => cellWidths.reduce((m, r) => Math.max(m, r[i] ?? 0), visible(h)));
   const numeric = headers.map(
     (_, i) => cells.length > 0 && cells.every((r) => /^-?[\d.,]+( ?[KMGTP]?i?B)?$|^-$/.test(r[i] ?? '')),
   );
-  const pad = (s: string, i: number): string => {
-    const fill = ' '.repeat(Math.max(0, widths[i]! - visible(s)));
+  const pad = (s: string, i: number, w: number): string => {
+    const fill = ' '.repeat(Math.max(0, widths[i]! - w));
     return numeric[i] ? fill + s : s + fill;
   };
   const p = painter(style);
   const head = headers
-    .map((h, i) => p.bold(pad(h, i)))
+    .map((h, i) => p.bold(pad(h, i, visible(h))))
     .join('  ')
     .trimEnd();
   return [
     head,
-    ...cells.map((r) =>
+    ...cells.map((r, n) =>
       r
-        .map((c, i) => pad(c, i))
+        .map((c, i) => pad(c, i, cellWidths[n]![i]!))
         .join('  ')
         .trimEnd(),
     ),

@@ -2,6 +2,7 @@
 // TTY nothing but the final line.
 import { SdError } from '../errors.js';
 import type { CliContext } from './context.js';
+import { barFormat, type BarPayload } from './progress.js';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled', 'paused']);
 
@@ -22,11 +23,7 @@ export async function waitForJob(ctx: CliContext, id: string, commandOutcome: un
   const cliProgress = tty ? (await import('cli-progress')).default : undefined;
   const bar = cliProgress
     ? new cliProgress.SingleBar(
-        {
-          format: ' {phase} |{bar}| {value}/{total} files  {rate}/s  ETA {eta_formatted}',
-          hideCursor: true,
-          clearOnComplete: true,
-        },
+        { format: barFormat(cliProgress.Format.BarFormat), hideCursor: true, clearOnComplete: true },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
@@ -34,17 +31,18 @@ export async function waitForJob(ctx: CliContext, id: string, commandOutcome: un
   let last: JobMsg | undefined;
   const finished = new Promise<JobMsg>((resolve) => {
     const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-      const x = m as JobMsg;
+      const x = ctx.safe(m as JobMsg);
       if (x.job !== id) return;
       last = x;
       if (bar) {
         const total = x.total ?? Math.max(x.done ?? 0, 1);
+        const payload: BarPayload = { phase: x.phase ?? x.state, rate: x.rate ?? 0, totalKnown: x.total !== undefined };
         if (!started) {
-          bar.start(total, x.done ?? 0, { phase: x.phase ?? x.state, rate: x.rate ?? 0 });
+          bar.start(total, x.done ?? 0, payload);
           started = true;
         }
         bar.setTotal(total);
-        bar.update(x.done ?? 0, { phase: (x.phase ?? x.state).padEnd(9), rate: x.rate ?? 0 });
+        bar.update(x.done ?? 0, payload);
       }
       if (FINAL.has(x.state)) {
         s.cancel();

@@ -4,6 +4,7 @@ import { ctxOf } from './program.js';
 import { ago, bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 import { readPassphrase } from './secret.js';
+import { readSettingsFile, writeSettingsFile } from '../daemon/settings.js';
 
 export function libraryCommands(program: Command): void {
   const lib = program.command('library').description('create, list, inspect, switch, rename and delete libraries');
@@ -137,6 +138,11 @@ export function libraryCommands(program: Command): void {
     .command('rename <name>')
     .description('rename this device')
     .action(async (name: string, _o, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'device.rename', { name });
+      const ctx = ctxOf(cmd);
+      const out = await runCommand(ctx, 'device.rename', { name });
+      // A name kept in the settings would rename the device back at the next start.
+      const file = readSettingsFile(ctx.dataDir);
+      if (out.committed && file['device.name'] !== undefined)
+        writeSettingsFile(ctx.dataDir, { ...file, 'device.name': name });
     });
 }

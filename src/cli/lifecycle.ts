@@ -1,5 +1,6 @@
 // sd start / stop / status.
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SdError } from '../errors.js';
 import { isAlive, readPid } from '../daemon/lock.js';
@@ -7,7 +8,10 @@ import { runtimePaths } from '../daemon/paths.js';
 import { ensurePrivateDir } from '../fsutil.js';
 import { EXIT, notRunning, type CliContext } from './context.js';
 import { duration, shortId, table } from './format.js';
+import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
+import type { Settings } from '../daemon/settings.js';
 
+const osSignals = constants.signals as Record<string, number>;
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
 
 export interface Status {
@@ -20,22 +24,20 @@ export interface Status {
   libraries: { id: string; name: string }[];
   services: Record<string, string>;
   p2pPort: number | null;
+  settings: Settings | null;
 }
 
 async function tryStatus(ctx: CliContext): Promise<Status | undefined> {
   try {
-    return (await (await ctx.rpc()).call('status', {})) as Status;
+    return await ctx.call<Status>('status', {});
   } catch (e) {
     if (e instanceof SdError && e.code === 'E_DAEMON_NOT_RUNNING') return undefined;
     throw e;
   }
 }
 
-export async function start(ctx: CliContext, opts: { foreground?: boolean; p2pPort?: string }): Promise<void> {
-  if (opts.p2pPort !== undefined && !(/^\d{1,5}$/.test(opts.p2pPort) && Number(opts.p2pPort) <= 65535)) {
-    throw new SdError('E_BAD_INPUT', `--p2p-port must be a port number (0 picks a free one), not "${opts.p2pPort}"`);
-  }
-  const args = [ENTRY, '--data-dir', ctx.dataDir, ...(opts.p2pPort !== undefined ? ['--p2p-port', opts.p2pPort] : [])];
+export async function start(ctx: CliContext, opts: StartOptions & { foreground?: boolean }): Promise<void> {
+  const args = [ENTRY, '--data-dir', ctx.dataDir, ...entryArgs(startFlags(opts))];
   const running = await tryStatus(ctx);
   ctx.close();
   if (running)
@@ -50,13 +52,7 @@ export async function start(ctx: CliContext, opts: { foreground?: boolean; p2pPo
     return;
   }
   ensurePrivateDir(ctx.dataDir);
-  if (opts.foreground) {
-    const child = spawn(process.execPath, args, { stdio: 'inherit' });
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
-    const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 1)));
-    process.exitCode = code;
-    return;
-  }
+  if (opts.foreground) return foreground([...args, '--foreground']);
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -66,7 +62,7 @@ export async function start(ctx: CliContext, opts: { foreground?: boolean; p2pPo
   for (;;) {
     if (exited !== null) {
       const line = stderr.trim().split('\n').pop() ?? '';
-      const m = /^(E_[A-Z_]+): (.*)$/.exec(line);
+      const m = /^(E_[A-Z0-9_]+): (.*)$/.exec(line);
       throw m
         ? new SdError(m[1]!, m[2]!)
         : new SdError(
@@ -95,6 +91,23 @@ export async function start(ctx: CliContext, opts: { foreground?: boolean; p2pPo
     }
     await new Promise((r) => setTimeout(r, 40));
   }
+}
+
+/**
+ * The daemon attached to this terminal: its log lines on stdout, and Ctrl-C (or SIGTERM) stops
+ * it like `sd stop`. The terminal sends Ctrl-C's SIGINT to the daemon too; forwarding it as
+ * well covers a signal sent to this process alone, and the daemon takes a second one calmly.
+ */
+async function foreground(args: string[]): Promise<void> {
+  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const forward = (sig: NodeJS.Signals) => (): void => void child.kill(sig);
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+    child.on('exit', (c, s) => r([c, s])),
+  );
+  for (const [sig, h] of handlers) process.off(sig, h);
+  process.exitCode = code ?? (signal ? 128 + (osSignals[signal] ?? 0) : 1);
 }
 
 export async function stop(ctx: CliContext): Promise<void> {
@@ -142,6 +155,16 @@ export async function status(ctx: CliContext): Promise<void> {
       `  p2p port   ${st.p2pPort ?? 'off'}`,
       '',
       table(['SERVICE', 'STATE'], Object.entries(st.services), ctx.style),
+      ...(st.settings
+        ? [
+            '',
+            table(
+              ['SETTING', 'VALUE', 'FROM'],
+              Object.entries(st.settings).map(([k, v]) => [k, String(v.value), v.source]),
+              ctx.style,
+            ),
+          ]
+        : []),
     ].join('\n');
   });
 }

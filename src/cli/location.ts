@@ -1,14 +1,11 @@
-// sd location ..., sd job ..., sd ls, sd info.
+// sd location ..., sd job ... (sd ls and sd info: browse.ts).
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
-import { SdError } from '../errors.js';
 import { ctxOf } from './program.js';
 import { ago, bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 import { waitForJob } from './job-wait.js';
 import type { CliContext } from './context.js';
-
-const abs = (p: string): string => resolve(process.cwd(), p);
+import { absPath } from './paths.js';
 
 export function locationCommands(program: Command): void {
   const loc = program.command('location').description('folders indexed by this library');
@@ -35,7 +32,7 @@ export function locationCommands(program: Command): void {
         const out = await runCommandMaybeQuiet(
           ctx,
           'location.add',
-          { path: abs(path), name: o.name, watch: o.watch, rules },
+          { path: absPath(path, 'location path'), name: o.name, watch: o.watch, rules },
           !!quietUntilEnd || (!!o.wait && ctx.json),
         );
         if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
@@ -203,102 +200,57 @@ export function locationCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const rpc = await ctx.rpc();
+      const active = new Set(await activeJobs(ctx));
+      const idle = (): void => {
+        if (!ctx.json) ctx.out(`${time(Date.now())}  no jobs running (waiting for new ones; Ctrl-C to stop)\n`);
+      };
       const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-        const x = m as {
-          job: string;
-          jobKind: string;
-          state: string;
-          phase?: string;
-          done?: number;
-          total?: number;
-          rate?: number;
-          errors?: number;
-        };
-        if (ctx.json) process.stdout.write(`${JSON.stringify(x)}\n`);
+        const x = ctx.safe(
+          m as {
+            job: string;
+            jobKind: string;
+            state: string;
+            phase?: string;
+            done?: number;
+            total?: number;
+            rate?: number;
+            errors?: number;
+          },
+        );
+        if (ctx.json) ctx.out(`${JSON.stringify(x)}\n`);
         else
-          process.stdout.write(
+          ctx.out(
             `${time(Date.now())}  ${shortId(x.job)} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? 0}${x.total ? `/${x.total}` : ''}${x.rate ? ` ${x.rate}/s` : ''}${x.errors ? ` ${x.errors} errors` : ''}\n`,
           );
+        const was = active.size;
+        if (ACTIVE.has(x.state)) active.add(x.job);
+        else active.delete(x.job);
+        if (was > 0 && active.size === 0) idle();
       });
+      if (active.size === 0) idle();
       process.once('SIGINT', () => s.cancel());
       process.once('SIGTERM', () => s.cancel());
       await s.done;
     });
+}
 
-  program
-    .command('ls [path]')
-    .description('list a folder from the index (no disk access); without PATH, the locations')
-    .option('--device <device>', 'list a folder of another device')
-    .action(async (path: string | undefined, o: { device?: string }, cmd: Command) => {
-      const ctx = ctxOf(cmd);
-      const r = await ctx.query<{
-        entries: {
-          name: string;
-          kind: string;
-          isDir: boolean;
-          size: number | null;
-          files: number | null;
-          modified: number | null;
-          contentId: string | null;
-          path: string;
-        }[];
-      }>('entry.ls', { path: path === undefined ? undefined : o.device ? path : abs(path), device: o.device });
-      const p = ctx.paint;
-      ctx.print(r, () =>
-        r.entries.length === 0
-          ? '(empty)'
-          : table(
-              ['NAME', 'KIND', 'SIZE', 'MODIFIED', 'CONTENT'],
-              r.entries.map((e) => [
-                e.isDir ? p.bold(e.name + '/') : e.name,
-                e.kind,
-                bytes(e.size),
-                time(e.modified),
-                e.contentId ? shortId(e.contentId, 12) : '-',
-              ]),
-              ctx.style,
-            ),
-      );
+const ACTIVE = new Set(['queued', 'running']);
+
+/** Jobs queued or running in the libraries watched (every open one unless --library). */
+async function activeJobs(ctx: CliContext): Promise<string[]> {
+  const libs = ctx.flags.library
+    ? [ctx.flags.library]
+    : (await ctx.query<{ id: string; locked: boolean }[]>('library.list')).filter((l) => !l.locked).map((l) => l.id);
+  const ids: string[] = [];
+  for (const library of libs) {
+    const jobs = await ctx.call<{ id: string; state: string }[]>('query', {
+      name: 'job.list',
+      input: { limit: 1000 },
+      library,
     });
-  program
-    .command('info <path>')
-    .description('everything known about one entry (from the index)')
-    .option('--device <device>', 'an entry of another device')
-    .action(async (path: string, o: { device?: string }, cmd: Command) => {
-      const ctx = ctxOf(cmd);
-      const e = await ctx.query<
-        Record<string, unknown> & {
-          name: string;
-          path: string;
-          kind: string;
-          size: number | null;
-          files: number | null;
-          modified: number | null;
-          contentId: string | null;
-          location: { name: string; path: string };
-          device: string;
-          copies: { path: string; device: string }[];
-          tags?: string[];
-        }
-      >('entry.info', { path: o.device ? path : abs(path), device: o.device });
-      ctx.print(e, () =>
-        [
-          `name       ${e.name}`,
-          `path       ${e.path}`,
-          `kind       ${e.kind}`,
-          `size       ${bytes(e.size)}${e.files !== null ? ` in ${e.files} files` : ''}`,
-          `modified   ${time(e.modified)}`,
-          `content    ${e.contentId ?? '(not identified yet)'}`,
-          `location   ${e.location.name} (${e.location.path}) on ${shortId(e.device)}`,
-          ...(e.tags
-            ? [
-                `tags       ${e.tags.length ? e.tags.join(', ') : '-'}${e.copies.length ? ' (on the content: every copy carries them)' : ''}`,
-              ]
-            : []),
-          `copies     ${e.copies.length ? e.copies.map((c) => c.path).join('\n           ') : 'none'}`,
-        ].join('\n'),
-      );
-    });
+    ids.push(...jobs.filter((j) => ACTIVE.has(j.state)).map((j) => j.id));
+  }
+  return ids;
 }
 
 async function runCommandMaybeQuiet(ctx: CliContext, name: string, input: unknown, quiet: boolean) {
@@ -310,9 +262,4 @@ async function runCommandMaybeQuiet(ctx: CliContext, name: string, input: unknow
   } finally {
     process.stdout.write = write;
   }
-}
-
-export function ensureAbsolute(p: string): string {
-  if (!p) throw new SdError('E_BAD_INPUT', 'a path is required');
-  return abs(p);
 }

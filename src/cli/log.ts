@@ -151,18 +151,23 @@ export function logCommands(program: Command): void {
       const ctx = ctxOf(cmd);
       const rpc = await ctx.rpc();
       const kinds = o.kind ? o.kind.split(',').map((s) => s.trim()) : undefined;
+      // Each line says which library it belongs to (a daemon serves several).
+      const libs = new Map(
+        (await ctx.query<{ id: string; name: string }[]>('library.list')).map((l) => [l.id, l.name] as const),
+      );
+      const libName = (id: unknown): string => libs.get(String(id)) ?? shortId(String(id));
       const s = rpc.stream('events', { kinds, library: ctx.flags.library }, (m: unknown) => {
-        const x = m as { kind: string; [k: string]: unknown };
-        if (ctx.json) process.stdout.write(`${JSON.stringify(x)}\n`);
+        const x = ctx.safe(m as { kind: string; [k: string]: unknown });
+        if (ctx.json) ctx.out(`${JSON.stringify(x)}\n`);
         else if (x.kind === 'event')
-          process.stdout.write(
-            `${time(x.at as number)}  ${shortId(String(x.dev))} #${x.seq}  ${x.type}  ${x.summary}\n`,
+          ctx.out(
+            `${time(x.at as number)}  ${libName(x.lib)}  ${shortId(String(x.dev))} #${x.seq}  ${x.type}  ${x.summary}\n`,
           );
         else if (x.kind === 'job')
-          process.stdout.write(
-            `${time(Date.now())}  job ${shortId(String(x.job))} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
+          ctx.out(
+            `${time(Date.now())}  ${libName(x.lib)}  job ${shortId(String(x.job))} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
           );
-        else process.stdout.write(`${time(Date.now())}  ${x.service}: ${x.state}\n`);
+        else ctx.out(`${time(Date.now())}  ${x.service}: ${x.state}\n`);
       });
       const stop = (): void => s.cancel();
       process.once('SIGINT', stop);

@@ -1,13 +1,11 @@
-// sd tag ..., sd collection ..., sd note, sd fav / unfav, sd search, sd dupes, sd stats.
+// sd tag ..., sd collection ..., sd note, sd fav / unfav (search, dupes and stats: find.ts).
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
 import { SdError } from '../errors.js';
 import { ctxOf } from './program.js';
-import { bytes, shortId, table, time } from './format.js';
+import { bytes, shortId, table } from './format.js';
 import { runCommand } from './run-command.js';
-
-const abs = (paths: string[], device?: string): string[] =>
-  device ? paths : paths.map((p) => resolve(process.cwd(), p));
+import { searchCommand } from './find.js';
+import { devicePaths } from './paths.js';
 
 /** "10M", "1.5GiB", "2048" -> bytes. */
 export function parseSize(s: string | undefined): number | undefined {
@@ -20,7 +18,7 @@ export function parseSize(s: string | undefined): number | undefined {
   return Math.round(Number(m[1]) * mult);
 }
 
-function positiveInt(s: string, flag: string): number {
+export function positiveInt(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isInteger(n) || n <= 0)
     throw new SdError('E_BAD_INPUT', `${flag} must be a positive integer, not "${s}"`);
@@ -78,9 +76,10 @@ export function metaCommands(program: Command): void {
       .option('-r, --recursive', 'the files inside folders')
       .option('--device <device>', 'paths of another device')
       .action(async (t: string, paths: string[], o: { recursive?: boolean; device?: string }, cmd: Command) => {
-        await runCommand(ctxOf(cmd), name, {
+        const ctx = ctxOf(cmd);
+        await runCommand(ctx, name, {
           tag: t,
-          paths: abs(paths, o.device),
+          paths: await devicePaths(ctx, paths, o.device),
           recursive: !!o.recursive,
           device: o.device,
         });
@@ -104,9 +103,10 @@ export function metaCommands(program: Command): void {
       .option('-r, --recursive', 'the files inside folders')
       .option('--device <device>', 'paths of another device')
       .action(async (c: string, paths: string[], o: { recursive?: boolean; device?: string }, cmd: Command) => {
-        await runCommand(ctxOf(cmd), name, {
+        const ctx = ctxOf(cmd);
+        await runCommand(ctx, name, {
           collection: c,
-          paths: abs(paths, o.device),
+          paths: await devicePaths(ctx, paths, o.device),
           recursive: !!o.recursive,
           device: o.device,
         });
@@ -167,138 +167,33 @@ export function metaCommands(program: Command): void {
     .description('attach a note to a file ("" removes it)')
     .option('--device <device>', 'a file of another device')
     .action(async (path: string, text: string, o: { device?: string }, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'note.set', { path: abs([path], o.device)[0], text, device: o.device });
+      const ctx = ctxOf(cmd);
+      const [p] = await devicePaths(ctx, [path], o.device);
+      await runCommand(ctx, 'note.set', { path: p, text, device: o.device });
     });
-  program
-    .command('fav <paths...>')
-    .description('mark files as favourites')
+  const fav = program.command('fav').description('favourites: `sd fav PATH...` marks files, `sd fav list` lists them');
+  fav
+    .command('add <paths...>', { isDefault: true })
+    .description('mark files as favourites (the default: `sd fav PATH...`)')
     .option('--device <device>', 'files of another device')
     .action(async (paths: string[], o: { device?: string }, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'fav.add', { paths: abs(paths, o.device), device: o.device });
+      const ctx = ctxOf(cmd);
+      await runCommand(ctx, 'fav.add', { paths: await devicePaths(ctx, paths, o.device), device: o.device });
+    });
+  fav
+    .command('list')
+    .description('the favourite files, on every device (or --device)')
+    .option('--device <device>', 'only files on this device')
+    .option('--limit <n>', 'at most N files', '50')
+    .action(async (o: { device?: string; limit: string }, cmd: Command) => {
+      await searchCommand(ctxOf(cmd), undefined, { device: o.device, limit: o.limit, fav: true });
     });
   program
     .command('unfav <paths...>')
     .description('unmark favourites')
     .option('--device <device>', 'files of another device')
     .action(async (paths: string[], o: { device?: string }, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'fav.remove', { paths: abs(paths, o.device), device: o.device });
-    });
-
-  program
-    .command('search [query]')
-    .description('find files by a substring of their name, with filters')
-    .option('--ext <ext>', 'extension')
-    .option('--kind <kind>', 'image, video, audio, document, archive, code, text, other, folder')
-    .option('--tag <tag>', 'carrying this tag')
-    .option('--min-size <size>', 'at least this size (e.g. 10M)')
-    .option('--max-size <size>', 'at most this size')
-    .option('--modified-after <iso>', 'modified at or after this date')
-    .option('--location <location>', 'in this location')
-    .option('--device <device>', 'on this device (default: all devices)')
-    .option('--limit <n>', 'at most N results', '50')
-    .option('--sort <key>', 'name, size or modified (default: index order, fastest)')
-    .action(async (query: string | undefined, o: Record<string, string | undefined>, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          name: string;
-          path: string;
-          kind: string;
-          size: number;
-          modified: number;
-          deviceName: string | null;
-          device: string;
-        }[]
-      >('search', {
-        query: query ?? '',
-        ext: o.ext,
-        kind: o.kind,
-        tag: o.tag,
-        minSize: parseSize(o.minSize),
-        maxSize: parseSize(o.maxSize),
-        modifiedAfter: o.modifiedAfter,
-        location: o.location,
-        device: o.device,
-        limit: positiveInt(o.limit ?? '50', '--limit'),
-        sort: o.sort ?? 'none',
-      });
-      ctx.print(rows, () =>
-        rows.length
-          ? table(
-              ['NAME', 'KIND', 'SIZE', 'MODIFIED', 'DEVICE', 'PATH'],
-              rows.map((r) => [
-                r.name,
-                r.kind,
-                bytes(r.size),
-                time(r.modified),
-                r.deviceName ?? shortId(r.device),
-                r.path,
-              ]),
-              ctx.style,
-            )
-          : 'no match',
-      );
-    });
-  program
-    .command('dupes')
-    .description('groups of files with the same content, biggest waste first')
-    .option('--min-size <size>', 'ignore files smaller than this')
-    .option('--limit <n>', 'at most N groups', '20')
-    .action(async (o: { minSize?: string; limit: string }, cmd: Command) => {
-      const ctx = ctxOf(cmd);
-      const groups = await ctx.query<
-        { contentId: string; size: number; copies: number; wasted: number; paths: { path: string }[] }[]
-      >('dupes', { minSize: parseSize(o.minSize) ?? 1, limit: positiveInt(o.limit, '--limit') });
-      ctx.print(groups, () =>
-        groups.length
-          ? groups
-              .map(
-                (g) =>
-                  `${ctx.paint.bold(bytes(g.wasted))} wasted: ${g.copies} copies of ${bytes(g.size)} (${shortId(g.contentId, 12)})\n${g.paths.map((p) => `  ${p.path}`).join('\n')}`,
-              )
-              .join('\n')
-          : 'no duplicates',
-      );
-    });
-  program
-    .command('stats')
-    .description('files, bytes, by kind, location and device; wasted bytes')
-    .action(async (_o, cmd: Command) => {
-      const ctx = ctxOf(cmd);
-      const s = await ctx.query<{
-        files: number;
-        bytes: number;
-        folders: number;
-        unidentified: number;
-        duplicateGroups: number;
-        wastedBytes: number;
-        byKind: { kind: string; files: number; bytes: number }[];
-        byLocation: { name: string; path: string; files: number; bytes: number }[];
-        byDevice: { dev: string; name: string | null; files: number; bytes: number }[];
-      }>('stats');
-      ctx.print(s, () =>
-        [
-          `${s.files} files (${bytes(s.bytes)}) in ${s.folders} folders; ${s.unidentified} not identified yet`,
-          `duplicates: ${s.duplicateGroups} groups wasting ${bytes(s.wastedBytes)}`,
-          '',
-          table(
-            ['KIND', 'FILES', 'SIZE'],
-            s.byKind.map((k) => [k.kind, k.files, bytes(k.bytes)]),
-            ctx.style,
-          ),
-          '',
-          table(
-            ['LOCATION', 'PATH', 'FILES', 'SIZE'],
-            s.byLocation.map((l) => [l.name, l.path, l.files, bytes(l.bytes)]),
-            ctx.style,
-          ),
-          '',
-          table(
-            ['DEVICE', 'FILES', 'SIZE'],
-            s.byDevice.map((d) => [d.name ?? shortId(d.dev), d.files, bytes(d.bytes)]),
-            ctx.style,
-          ),
-        ].join('\n'),
-      );
+      await runCommand(ctx, 'fav.remove', { paths: await devicePaths(ctx, paths, o.device), device: o.device });
     });
 }

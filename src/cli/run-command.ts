@@ -46,23 +46,22 @@ export async function runCommand(
   input: unknown,
   render?: (o: Outcome) => string,
 ): Promise<Outcome> {
-  const rpc = await ctx.rpc();
   const base = { name, input, library: ctx.flags.library };
   if (ctx.flags.dryRun) {
-    const o = (await rpc.call('command', { ...base, dryRun: true })) as Outcome;
+    const o = await ctx.call<Outcome>('command', { ...base, dryRun: true });
     ctx.print(o, () => `${describePlan(ctx, o.plan)}\n${ctx.paint.dim('(dry run: nothing was changed)')}`);
     return o;
   }
   let o: Outcome;
   try {
-    o = (await rpc.call('command', { ...base, yes: !!ctx.flags.yes })) as Outcome;
+    o = await ctx.call<Outcome>('command', { ...base, yes: !!ctx.flags.yes });
   } catch (e) {
     if (!(e instanceof SdError) || e.code !== 'E_CONFIRMATION_REQUIRED' || !process.stdin.isTTY || ctx.json) throw e;
-    const plan = (e.details as { plan: Outcome['plan'] }).plan;
-    process.stderr.write(`${describePlan(ctx, plan)}\n`);
+    const plan = ctx.safe((e.details as { plan: Outcome['plan'] }).plan);
+    ctx.err(`${describePlan(ctx, plan)}\n`);
     if (!(await confirm(plan.confirm ?? 'Proceed?')))
       throw new SdError('E_CANCELLED', 'cancelled; nothing was changed');
-    o = (await rpc.call('command', { ...base, yes: true, fingerprint: plan.fingerprint })) as Outcome;
+    o = await ctx.call<Outcome>('command', { ...base, yes: true, fingerprint: plan.fingerprint });
   }
   ctx.print(o, () => {
     const p = ctx.paint;

@@ -1,6 +1,7 @@
 // Passphrases: from SD_LIBRARY_PASSPHRASE, or typed on a TTY without echo; never a flag
 // (a flag would land in shell history and `ps`).
 import { SdError } from '../errors.js';
+import { escapeControls } from './terminal.js';
 
 export async function readPassphrase(prompt: string, confirm = false): Promise<string> {
   const env = process.env.SD_LIBRARY_PASSPHRASE;
@@ -15,7 +16,7 @@ export async function readPassphrase(prompt: string, confirm = false): Promise<s
 
 function ask(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    process.stderr.write(prompt);
+    process.stderr.write(escapeControls(prompt)); // the prompt may quote a library name
     const stdin = process.stdin;
     stdin.setRawMode(true);
     stdin.resume();

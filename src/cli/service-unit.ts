@@ -1,22 +1,48 @@
-// sd daemon install / uninstall: a systemd user unit on Linux, a launchd agent on macOS.
+// sd daemon install / uninstall: a systemd user unit on Linux, a launchd agent on macOS, one per
+// data dir (two data dirs never overwrite each other's unit), with the start flags given.
 // The file is always written; it is loaded only when the service manager is there.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SdError } from '../errors.js';
 import type { CliContext } from './context.js';
+import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
 
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
 const LABEL = 'dev.vdfs.daemon';
 
-function unitPath(): { kind: 'systemd' | 'launchd'; path: string } {
-  if (process.platform === 'darwin')
-    return { kind: 'launchd', path: join(homedir(), 'Library', 'LaunchAgents', `${LABEL}.plist`) };
+interface Unit {
+  kind: 'systemd' | 'launchd';
+  /** The unit's name (systemd) or label (launchd). */
+  name: string;
+  path: string;
+}
+
+/** `vdfs` for the default data dir; `vdfs-<folder>-<hash>` for any other. */
+export function unitName(dataDir: string): string {
+  const xdg = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  if (dataDir === resolve(xdg, 'vdfs')) return 'vdfs';
+  const slug =
+    basename(dataDir)
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 24) || 'data';
+  return `vdfs-${slug}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+}
+
+function unitFor(dataDir: string): Unit {
+  const name = unitName(dataDir);
+  if (process.platform === 'darwin') {
+    const label = name === 'vdfs' ? LABEL : `${LABEL}.${name.slice(5)}`;
+    return { kind: 'launchd', name: label, path: join(homedir(), 'Library', 'LaunchAgents', `${label}.plist`) };
+  }
   if (process.platform === 'linux') {
     const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
-    return { kind: 'systemd', path: join(base, 'systemd', 'user', 'vdfs.service') };
+    return { kind: 'systemd', name: `${name}.service`, path: join(base, 'systemd', 'user', `${name}.service`) };
   }
   throw new SdError(
     'E_UNSUPPORTED_PLATFORM',
@@ -24,29 +50,40 @@ function unitPath(): { kind: 'systemd' | 'launchd'; path: string } {
   );
 }
 
-function systemdUnit(dataDir: string): string {
+/**
+ * One word for systemd: double-quoted, with its specifier sign (%) doubled, and in command
+ * lines (not in Environment=, which expands no variables) its variable sign ($) too.
+ */
+export function systemdQuote(arg: string, command = true): string {
+  const s = arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%');
+  return `"${command ? s.replace(/\$/g, '$$$$') : s}"`;
+}
+
+function systemdUnit(dataDir: string, args: string[]): string {
+  const exec = [process.execPath, ENTRY, '--data-dir', dataDir, ...args].map((a) => systemdQuote(a)).join(' ');
   return `[Unit]
-Description=vdfs daemon (${dataDir})
+Description=vdfs daemon (${dataDir.replace(/%/g, '%%')})
 After=network-online.target
 
 [Service]
 Type=simple
-ExecStart=${process.execPath} ${ENTRY} --data-dir ${dataDir}
+ExecStart=${exec}
 Restart=on-failure
-Environment=SD_DATA_DIR=${dataDir}
+Environment=${systemdQuote(`SD_DATA_DIR=${dataDir}`, false)}
 
 [Install]
 WantedBy=default.target
 `;
 }
 
-function launchdPlist(dataDir: string): string {
-  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+function launchdPlist(label: string, dataDir: string, args: string[]): string {
+  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const argv = [process.execPath, ENTRY, '--data-dir', dataDir, ...args].map((a) => `<string>${esc(a)}</string>`);
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0"><dict>
-  <key>Label</key><string>${LABEL}</string>
-  <key>ProgramArguments</key><array><string>${esc(process.execPath)}</string><string>${esc(ENTRY)}</string><string>--data-dir</string><string>${esc(dataDir)}</string></array>
+  <key>Label</key><string>${esc(label)}</string>
+  <key>ProgramArguments</key><array>${argv.join('')}</array>
   <key>RunAtLoad</key><true/>
   <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
 </dict></plist>
@@ -62,45 +99,51 @@ function manager(kind: 'systemd' | 'launchd'): string | undefined {
   return probe.status === 0 ? bin : undefined;
 }
 
-export function install(ctx: CliContext): void {
-  const { kind, path } = unitPath();
-  const text = kind === 'systemd' ? systemdUnit(ctx.dataDir) : launchdPlist(ctx.dataDir);
+export function install(ctx: CliContext, opts: StartOptions): void {
+  if (/[\u0000-\u001f\u007f]/.test(ctx.dataDir))
+    throw new SdError('E_BAD_INPUT', 'the data dir path has control characters; a service unit cannot name it');
+  const args = entryArgs(startFlags(opts));
+  const unit = unitFor(ctx.dataDir);
+  const text = unit.kind === 'systemd' ? systemdUnit(ctx.dataDir, args) : launchdPlist(unit.name, ctx.dataDir, args);
   if (ctx.flags.dryRun) {
     ctx.print(
-      { wouldWrite: path, kind, content: text },
-      () => `would write ${path}:\n${text}(dry run: nothing was written)`,
+      { wouldWrite: unit.path, kind: unit.kind, unit: unit.name, content: text },
+      () => `would write ${unit.path}:\n\n${text}\n(dry run: nothing was written)`,
     );
     return;
   }
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text);
-  const bin = manager(kind);
+  mkdirSync(dirname(unit.path), { recursive: true });
+  writeFileSync(unit.path, text);
+  const bin = manager(unit.kind);
   let loaded = false;
   if (bin === 'systemctl')
     loaded =
       spawnSync(bin, ['--user', 'daemon-reload'], { stdio: 'ignore' }).status === 0 &&
-      spawnSync(bin, ['--user', 'enable', 'vdfs.service'], { stdio: 'ignore' }).status === 0;
-  if (bin === 'launchctl') loaded = spawnSync(bin, ['load', path], { stdio: 'ignore' }).status === 0;
-  ctx.print({ written: path, kind, loaded }, () =>
+      spawnSync(bin, ['--user', 'enable', unit.name], { stdio: 'ignore' }).status === 0;
+  if (bin === 'launchctl') loaded = spawnSync(bin, ['load', unit.path], { stdio: 'ignore' }).status === 0;
+  const later =
+    unit.kind === 'systemd' ? `\`systemctl --user enable --now ${unit.name}\`` : `\`launchctl load ${unit.path}\``;
+  ctx.print({ written: unit.path, kind: unit.kind, unit: unit.name, loaded }, () =>
     loaded
-      ? `wrote ${path} and enabled it with ${bin}`
-      : `wrote ${path}; not loaded: ${kind === 'systemd' ? 'no systemd user manager answers here' : 'launchctl is not available'} (load it later with ${kind === 'systemd' ? '`systemctl --user enable --now vdfs`' : '`launchctl load`'})`,
+      ? `wrote ${unit.path} and enabled it with ${bin} (start it now with ${unit.kind === 'systemd' ? `\`systemctl --user start ${unit.name}\`` : 'launchctl'})`
+      : `wrote ${unit.path}; not loaded: ${unit.kind === 'systemd' ? 'no systemd user manager answers here' : 'launchctl is not available'} (load it later with ${later})`,
   );
 }
 
 export function uninstall(ctx: CliContext): void {
-  const { kind, path } = unitPath();
-  if (!existsSync(path)) throw new SdError('E_NOT_INSTALLED', `no service file at ${path}`);
+  const unit = unitFor(ctx.dataDir);
+  if (!existsSync(unit.path)) throw new SdError('E_NOT_INSTALLED', `no service file at ${unit.path}`);
   if (ctx.flags.dryRun) {
-    ctx.print({ wouldRemove: path }, () => `would remove ${path} (dry run: nothing was removed)`);
+    ctx.print({ wouldRemove: unit.path }, () => `would remove ${unit.path} (dry run: nothing was removed)`);
     return;
   }
-  const bin = manager(kind);
-  if (bin === 'systemctl') spawnSync(bin, ['--user', 'disable', 'vdfs.service'], { stdio: 'ignore' });
-  if (bin === 'launchctl') spawnSync(bin, ['unload', path], { stdio: 'ignore' });
-  rmSync(path, { force: true });
+  const bin = manager(unit.kind);
+  if (bin === 'systemctl') spawnSync(bin, ['--user', 'disable', unit.name], { stdio: 'ignore' });
+  if (bin === 'launchctl') spawnSync(bin, ['unload', unit.path], { stdio: 'ignore' });
+  rmSync(unit.path, { force: true });
   ctx.print(
-    { removed: path, kind, unloaded: !!bin },
-    () => `removed ${path}${bin ? ` (unloaded with ${bin})` : ' (no service manager answered, nothing to unload)'}`,
+    { removed: unit.path, kind: unit.kind, unloaded: !!bin },
+    () =>
+      `removed ${unit.path}${bin ? ` (unloaded with ${bin})` : ' (no service manager answered, nothing to unload)'}`,
   );
 }

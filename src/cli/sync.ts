@@ -1,7 +1,7 @@
 // sd pair invite / join, sd peer add / list, sd sync status, sd device revoke.
 import type { Command } from 'commander';
 import { ctxOf } from './program.js';
-import { ago, shortId, table } from './format.js';
+import { ago, duration, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 
 interface PeerStatus {
@@ -36,7 +36,7 @@ export function syncCommands(program: Command): void {
       const ctx = ctxOf(cmd);
       await runCommand(ctx, 'pair.invite', { ttl: o.ttl, host: o.host }, (out) => {
         const r = out.result as { code: string; expires: number; library: string; device: string; fingerprint: string };
-        return `invite into "${r.library}" from ${r.device} (${r.fingerprint}), valid until ${new Date(r.expires).toLocaleTimeString()}, once:\n\n  ${r.code}\n\non the other device: sd pair join ${r.code}\n`;
+        return `invite into "${r.library}" from ${r.device} (${r.fingerprint}), valid until ${time(r.expires)} (${duration(r.expires - Date.now())} from now), once:\n\n  ${r.code}\n\non the other device: sd pair join ${r.code}\n`;
       });
     });
   pair

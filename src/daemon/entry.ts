@@ -1,19 +1,39 @@
-// Process entry of the daemon: `node dist/src/daemon/entry.js --data-dir DIR`.
+// Process entry of the daemon: `node dist/src/daemon/entry.js --data-dir DIR [--p2p-port N]
+// [--mdns on|off] [--webrtc on|off] [--device-name NAME] [--foreground]`.
+import { parseArgs } from 'node:util';
 import { describeStartupError, runDaemon } from './main.js';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import type { StartFlags } from './settings.js';
 
 process.stderr.on('error', () => undefined); // the parent may have closed our stderr after start
-const dataDir = arg('--data-dir');
-if (!dataDir) {
-  process.stderr.write('E_BAD_INPUT: --data-dir is required\n');
+let values: Record<string, string | boolean | undefined>;
+try {
+  values = parseArgs({
+    options: {
+      'data-dir': { type: 'string' },
+      'p2p-port': { type: 'string' },
+      mdns: { type: 'string' },
+      webrtc: { type: 'string' },
+      'device-name': { type: 'string' },
+      foreground: { type: 'boolean' },
+    },
+  }).values;
+} catch (e) {
+  process.stderr.write(`E_USAGE: ${(e as Error).message}\n`);
   process.exit(2);
 }
-const port = arg('--p2p-port');
-runDaemon({ dataDir, p2pPort: port === undefined ? undefined : Number(port) }).then(
+const dataDir = values['data-dir'];
+if (typeof dataDir !== 'string') {
+  process.stderr.write('E_USAGE: --data-dir is required\n');
+  process.exit(2);
+}
+const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+const flags: StartFlags = {
+  'p2p.port': str('p2p-port'),
+  mdns: str('mdns'),
+  webrtc: str('webrtc'),
+  'device.name': str('device-name'),
+};
+runDaemon({ dataDir, flags, foreground: values.foreground === true }).then(
   () => process.exit(0),
   (e) => {
     process.stderr.write(`${describeStartupError(e)}\n`);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Core } from '../core.js';
 import { SdError } from '../errors.js';
 import type { BusMessage } from '../bus.js';
+import type { Settings } from './settings.js';
 
 const CommandArgs = z.object({
   name: z.string().min(1),
@@ -21,6 +22,8 @@ export interface DaemonInfo {
   pid: number;
   startedAt: number;
   p2pPort: () => number | null;
+  /** Each setting's value and where it came from (flag, environment, config, default). */
+  settings?: () => Settings;
   requestStop: () => void;
 }
 
@@ -47,6 +50,7 @@ export function createHandler(core: Core, info: DaemonInfo) {
       libraries: core.libraries.list().map((l) => ({ id: l.id, name: l.name })),
       services: core.services?.states() ?? {},
       p2pPort: info.p2pPort(),
+      settings: info.settings?.() ?? null,
       node: process.version,
     }),
     command: (args) => {

@@ -48,6 +48,16 @@ export function writeKeyInfo(dbPath: string, info: KeyInfo): void {
   writePrivateFile(keyInfoPath(dbPath), JSON.stringify(info, null, 2));
 }
 
+/** The name shown while the library is locked follows the library's renames. */
+export function keepKeyInfoName(dbPath: string, name: string): void {
+  try {
+    const info = readKeyInfo(dbPath);
+    if (info && info.name !== name) writeKeyInfo(dbPath, { ...info, name });
+  } catch {
+    // A damaged key info keeps its old name; `sd doctor` reports it.
+  }
+}
+
 export async function deriveKey(passphrase: string, info: KeyInfo): Promise<string> {
   if (passphrase.length < 8) throw new SdError('E_WEAK_PASSPHRASE', 'a passphrase needs at least 8 characters');
   return argon2id({

@@ -7,7 +7,7 @@ import { ensurePrivateDir, writePrivateFile } from '../fsutil.js';
 import type { DeviceIdentity } from '../identity.js';
 import { Library, LIBRARY_FORMAT } from './library.js';
 import { libraryIdFor } from '../projections/roster.js';
-import { deriveKey, newKeyInfo, readKeyInfo, writeKeyInfo } from './crypto.js';
+import { deriveKey, keepKeyInfoName, newKeyInfo, readKeyInfo, writeKeyInfo } from './crypto.js';
 
 interface Config {
   current?: string;
@@ -191,7 +191,10 @@ export class LibraryManager {
   }
 
   async closeAll(): Promise<void> {
-    for (const lib of this.libs.values()) await lib.close();
+    for (const lib of this.libs.values()) {
+      keepKeyInfoName(lib.path, lib.name); // a rename that came from a peer shows while locked too
+      await lib.close();
+    }
     this.libs.clear();
   }
 }

@@ -48,6 +48,9 @@ export function listenWs(
       reject(new SdError('E_P2P_LISTEN', `cannot listen for peers on ${opts.host}:${opts.port}: ${e.message}`)),
     );
     const tickets = new WeakMap<object, Ticket>();
+    // ws re-emits the server's errors (EADDRINUSE...); the rejection above reports them, and
+    // without this listener the re-emitted one would crash the daemon with a stack trace.
+    wss.on('error', () => undefined);
     server.on('connection', (socket) => {
       const ticket = gate.admit(addressOf(socket.remoteAddress));
       if (!ticket) {

@@ -80,7 +80,10 @@ test('search: substring match combined with ext, kind, size, location and tag fi
   const hit = (await core.query<Hit[]>('search', { query: 'tune' }))[0]!;
   t.is(hit.path, join(root, 'music', 'tune.mp3'));
   t.is(hit.kind, 'audio');
-  t.deepEqual(await core.query<Hit[]>('search', { query: 'holiday', location: 'no-such-location' }), []);
+  // An unknown location is an error, not "no match".
+  await t.throwsAsync(core.query('search', { query: 'holiday', location: 'no-such-location' }), {
+    code: 'E_LOCATION_NOT_FOUND',
+  });
   await core.command('tag.create', { name: 'keep' });
   await core.command('tag.apply', { tag: 'keep', paths: [join(root, 'photos', 'holiday-beach.jpg')] });
   // The tag is on the content: the copy carries it too.

@@ -3,13 +3,13 @@
 // what can be recovered. Other devices' events can be fetched again from a peer; this device's
 // own feed cannot be invented; projections can always be rebuilt from the log.
 import Database from 'better-sqlite3-multiple-ciphers';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { replayCheck } from '../../projections/replay.js';
 import { initHashing } from '../../events/hash.js';
 import { keysFromPem } from '../../events/keys.js';
 import { verifyLog } from '../../events/verify.js';
-import { applyKey, deriveKey, readKeyInfo } from '../../library/crypto.js';
+import { applyKey, deriveKey, keyInfoPath, readKeyInfo, type KeyInfo } from '../../library/crypto.js';
 
 export interface LibraryHealth {
   file: string;
@@ -23,6 +23,10 @@ export interface LibraryHealth {
   ownFeedDamaged: boolean;
   /** The projections against a fresh rebuild from the log (`sd replay --check`), when it could run. */
   projections: { equal: boolean; differing: string[]; mangled: number } | null;
+  /** Encrypted and no passphrase given: checked only as far as that allows. */
+  locked: boolean;
+  /** False when the log has no `library.created` (a library that was never completely created). */
+  created: boolean | null;
   advice: string[];
 }
 
@@ -44,10 +48,20 @@ export async function doctor(
     : [];
   const libraries: LibraryHealth[] = [];
   for (const f of files) libraries.push(await checkOne(join(dir, f), f.slice(0, 36), self));
-  const ok = libraries.every(
-    (l) => l.opens && l.integrity.length === 0 && (l.badEvents ?? 0) === 0 && l.projections?.equal !== false,
-  );
+  const ok = libraries.every((l) => healthy(l));
   return { dataDir, device: self, ok, libraries };
+}
+
+/** A locked library counts as healthy when what could be checked without its passphrase held. */
+export function healthy(l: LibraryHealth): boolean {
+  if (l.locked) return l.integrity.length === 0;
+  return (
+    l.opens &&
+    l.integrity.length === 0 &&
+    (l.badEvents ?? 0) === 0 &&
+    l.created !== false &&
+    l.projections?.equal !== false
+  );
 }
 
 async function checkOne(file: string, id: string, self: string | null): Promise<LibraryHealth> {
@@ -62,19 +76,19 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
     firstBad: null,
     ownFeedDamaged: false,
     projections: null,
+    locked: false,
+    created: null,
     advice: [],
   };
   let key: string | undefined;
   let db: Database.Database | undefined;
+  let anchors: string[] = [];
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
     const info = readKeyInfo(file);
     if (info) {
       h.name = info.name;
-      if (!process.env.SD_LIBRARY_PASSPHRASE) {
-        h.advice.push('encrypted: set SD_LIBRARY_PASSPHRASE to check it');
-        return h;
-      }
+      if (!process.env.SD_LIBRARY_PASSPHRASE) return checkLocked(h, file, info);
       key = await deriveKey(process.env.SD_LIBRARY_PASSPHRASE, info);
       applyKey(db, key);
     }
@@ -91,6 +105,12 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
       ]),
     );
     const r = verifyLog(db, id, (d) => keys.get(d));
+    h.created = !!db.prepare("SELECT 1 FROM events WHERE type = 'library.created' LIMIT 1").get();
+    try {
+      anchors = (db.prepare('SELECT dev FROM trust_anchors').all() as { dev: string }[]).map((a) => a.dev);
+    } catch {
+      anchors = []; // a database from before trust anchors
+    }
     h.events = r.events;
     h.badEvents = r.bad;
     if (r.firstBad) {
@@ -118,12 +138,40 @@ async function checkOne(file: string, id: string, self: string | null): Promise<
         : 'events of another device are damaged: delete them from the bad one on and a peer resends that feed',
     );
   }
+  if (h.created === false)
+    h.advice.push(
+      anchors.length
+        ? `joined from ${anchors[0]!.slice(0, 8)}, but its history (the library's creation event) has not arrived yet: it comes when the devices link (\`sd sync status\`)`
+        : `no creation event: this library was never completely created (an interrupted first start?); it holds ${h.events ?? 0} events; delete it with \`sd library delete ${id}\` (or restore it from a backup)`,
+    );
+  if (h.created === false && anchors.length) h.created = null; // waiting for its history is not damage
   if (h.projections && !h.projections.equal)
     h.advice.push(
       `the projections differ from the log (${h.projections.differing.join(', ')}): rebuild them with \`sd stop && sd replay --rebuild\``,
     );
-  if (h.opens && !h.integrity.length && !h.badEvents && h.projections?.equal !== false)
-    h.advice.push('healthy; the projections can always be rebuilt from this log (`sd replay --rebuild`)');
+  if (healthy(h)) h.advice.push('healthy; the projections can always be rebuilt from this log (`sd replay --rebuild`)');
+  return h;
+}
+
+/** Without the passphrase: the key info is sound and the file is not plaintext SQLite. */
+function checkLocked(h: LibraryHealth, file: string, info: KeyInfo): LibraryHealth {
+  h.locked = true;
+  if (info.kdf !== 'argon2id' || !/^[0-9a-f]{32}$/.test(info.salt ?? ''))
+    h.integrity.push(`the key info ${keyInfoPath(file)} is damaged (unknown key derivation or salt)`);
+  const head = Buffer.alloc(16);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, 16, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.toString('latin1') === 'SQLite format 3\u0000')
+    h.integrity.push('the key info says encrypted, but the database file is plaintext SQLite');
+  h.advice.push(
+    h.integrity.length
+      ? 'the key info and the database disagree: restore the .keyinfo file or the database from a backup'
+      : 'encrypted and locked: its key info and encryption are in order; set SD_LIBRARY_PASSPHRASE to check its log too',
+  );
   return h;
 }
 

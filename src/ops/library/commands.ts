@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SdError } from '../../errors.js';
 import { check, defineCommand } from '../define.js';
 import { Name } from '../names.js';
+import { keepKeyInfoName, readKeyInfo } from '../../library/crypto.js';
 
 export const createLibrary = defineCommand({
   name: 'library.create',
@@ -56,8 +57,16 @@ export const renameLibrary = defineCommand({
       changes: [{ op: 'update', target: `library ${lib.id}`, detail: `name "${lib.name}" -> "${name}"` }],
     };
   },
-  commit: ({ lib }, plan) => lib.write(() => lib.append('library.renamed', { name: plan.input.name })).seq,
-  verify: ({ lib }, plan) => [check(lib.name === plan.input.name, 'library has the new name')],
+  commit: ({ lib }, plan) => {
+    const seq = lib.write(() => lib.append('library.renamed', { name: plan.input.name })).seq;
+    // An encrypted library is listed by the name in its key info while locked (after a restart).
+    keepKeyInfoName(lib.path, lib.name);
+    return seq;
+  },
+  verify: ({ lib }, plan) => [
+    check(lib.name === plan.input.name, 'library has the new name'),
+    check((readKeyInfo(lib.path)?.name ?? lib.name) === plan.input.name, 'the name shown while locked is the new one'),
+  ],
 });
 
 export const useLibrary = defineCommand({
@@ -133,7 +142,15 @@ export const unlockLibrary = defineCommand({
       data: { id: hit[0] },
     };
   },
-  commit: async ({ core }, plan) => ({ id: (await core.libraries.unlock(plan.data!.id, plan.input.passphrase)).id }),
+  commit: async ({ core }, plan) => {
+    // Every library passphrase has at least 8 characters, so a shorter one is simply wrong.
+    if (plan.input.passphrase.length < 8)
+      throw new SdError(
+        'E_BAD_PASSPHRASE',
+        `the passphrase does not unlock "${core.libraries.locked.get(plan.data!.id)?.name}"`,
+      );
+    return { id: (await core.libraries.unlock(plan.data!.id, plan.input.passphrase)).id };
+  },
   verify: ({ core }, plan) => [
     check(
       core.libraries.list().some((l) => l.id === plan.data!.id),

@@ -8,6 +8,7 @@ import { replayCheck } from '../../projections/replay.js';
 import { defineQuery } from '../define.js';
 import { summarize } from './summary.js';
 import { MAX_CLOCK_SKEW_MS } from '../../events/hlc.js';
+import { nameBook } from './names.js';
 import type { Db } from '../../library/library.js';
 
 export function rosterLookup(db: Db): (dev: string) => Uint8Array | undefined {
@@ -39,7 +40,8 @@ export const listLog = defineQuery({
     since: z.string().optional(),
     limit: z.number().int().positive().max(100_000).default(50),
   }),
-  run: ({ db }, input) => {
+  run: ({ core, db }, input) => {
+    const names = nameBook(db, core.device.id);
     const where: string[] = [];
     const args: unknown[] = [];
     if (input.device) {
@@ -95,7 +97,7 @@ export const listLog = defineQuery({
         deviceName: r.devName,
         seq: ev.seq,
         type: ev.type,
-        summary: summarize(ev.type, ev.body),
+        summary: summarize(ev.type, ev.body, { names, pos: { ms: ev.hlc.ms, c: ev.hlc.c, dev: ev.dev }, dev: ev.dev }),
         verified: r.verified === null ? null : r.verified === 1,
         failed: r.failed,
         hash: Buffer.from(ev.hash).toString('hex').slice(0, 16),

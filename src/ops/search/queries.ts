@@ -5,6 +5,7 @@ import { SdError } from '../../errors.js';
 import { toPath } from '../../projections/entries.js';
 import { defineQuery } from '../define.js';
 import { deviceRef } from '../entry/queries.js';
+import { knownLocations, knownTags } from './filters.js';
 
 const Size = z.number().int().nonnegative();
 
@@ -23,8 +24,13 @@ export const search = defineQuery({
     modifiedAfter: z.string().optional(),
     location: z.string().optional(),
     device: z.string().optional(),
-    limit: z.number().int().positive().max(10_000).default(50),
+    // One over the CLI's largest page: it asks for one more to say whether the results were cut.
+    limit: z.number().int().positive().max(10_001).default(50),
+    /** Matches to skip (pages: `sd search --page N`). */
+    offset: z.number().int().nonnegative().max(1_000_000).default(0),
     sort: z.enum(['none', 'name', 'size', 'modified']).default('none'),
+    /** Only favourites. */
+    fav: z.boolean().optional(),
   }),
   run: ({ core, db }, q) => {
     const where: string[] = [];
@@ -52,12 +58,14 @@ export const search = defineQuery({
       where.push('e.t = 0 AND e.kind = ?');
       args.push(q.kind);
     }
+    // A folder's size is the total of what it holds, as `sd ls` shows it.
+    const size = '(CASE WHEN e.t = 1 THEN COALESCE(e.dsize, 0) ELSE e.size END)';
     if (q.minSize !== undefined) {
-      where.push('e.size >= ?');
+      where.push(`${size} >= ?`);
       args.push(q.minSize);
     }
     if (q.maxSize !== undefined) {
-      where.push('e.size <= ?');
+      where.push(`${size} <= ?`);
       args.push(q.maxSize);
     }
     if (q.modifiedAfter) {
@@ -68,17 +76,20 @@ export const search = defineQuery({
       args.push(ms);
     }
     if (q.location) {
-      where.push('(l.id = ? OR l.name = ? OR l.id LIKE ?)');
-      args.push(q.location, q.location, `${q.location}%`);
+      const locs = knownLocations(db, q.location);
+      where.push(`l.id IN (${locs.map(() => '?').join(', ')})`);
+      args.push(...locs);
     }
     if (q.device) {
       where.push('l.dev = ?');
       args.push(deviceRef(db, q.device, core.device.id));
     }
     if (q.tag) {
-      where.push('e.cid IN (SELECT a.cid FROM tag_assign a JOIN tags t ON t.id = a.tag WHERE t.name = ? OR t.id = ?)');
-      args.push(q.tag, q.tag);
+      const tags = knownTags(db, q.tag);
+      where.push(`e.cid IN (SELECT cid FROM tag_assign WHERE tag IN (${tags.map(() => '?').join(', ')}))`);
+      args.push(...tags);
     }
+    if (q.fav) where.push('e.cid IN (SELECT cid FROM favs)');
     // 'none' returns matches in index order and stops at the page: fast on any library size;
     // a sort has to rank every match first.
     const order = {
@@ -87,10 +98,10 @@ export const search = defineQuery({
       size: 'ORDER BY e.size DESC, e.id',
       modified: 'ORDER BY e.mtime DESC, e.id',
     }[q.sort];
-    const sql = `SELECT e.loc, e.key, e.name, e.t, e.size, e.mtime, e.kind, e.cid, l.path AS root, l.dev, d.name AS devName
+    const sql = `SELECT e.loc, e.key, e.name, e.t, ${size} AS size, e.mtime, e.kind, e.cid, l.path AS root, l.dev, d.name AS devName
       FROM ${from} JOIN locations l ON l.id = e.loc LEFT JOIN devices d ON d.dev = l.dev
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ${order} LIMIT ?`;
-    const rows = db.prepare(sql).all(...args, q.limit) as {
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ${order} LIMIT ? OFFSET ?`;
+    const rows = db.prepare(sql).all(...args, q.limit, q.offset) as {
       loc: string;
       key: string;
       name: string;
@@ -116,28 +127,60 @@ export const search = defineQuery({
   },
 });
 
+/**
+ * Same content on one device is waste; the same content on another device is a backup. A group
+ * is listed when some device holds two or more copies; its waste counts the extra copies on each
+ * device. Every copy is listed with its device, so the same path on two devices reads as two
+ * copies. With a device, only the waste on that device counts.
+ */
 export const dupes = defineQuery({
   name: 'dupes',
-  summary: 'groups of files with the same content, biggest waste first',
-  input: z.object({ minSize: Size.default(1), limit: z.number().int().positive().max(100_000).default(100) }),
-  run: ({ db }, { minSize, limit }) => {
+  summary: 'groups of files with the same content on one device, biggest waste first',
+  input: z.object({
+    minSize: Size.default(1),
+    limit: z.number().int().positive().max(100_000).default(100),
+    device: z.string().optional(),
+  }),
+  run: ({ core, db }, { minSize, limit, device }) => {
+    const dev = device === undefined ? undefined : deviceRef(db, device, core.device.id);
     const groups = db
       .prepare(
-        `SELECT cid, MAX(size) AS size, COUNT(*) AS copies, (COUNT(*) - 1) * MAX(size) AS wasted FROM entries
-         WHERE t = 0 AND cid IS NOT NULL AND size >= ? GROUP BY cid HAVING COUNT(*) > 1 ORDER BY wasted DESC, cid LIMIT ?`,
+        `SELECT e.cid, MAX(e.size) AS size, COUNT(*) AS copies, COUNT(DISTINCT l.dev) AS devices,
+           (COUNT(*) - COUNT(DISTINCT l.dev)) * MAX(e.size) AS wasted
+         FROM entries e JOIN locations l ON l.id = e.loc
+         WHERE e.t = 0 AND e.cid IS NOT NULL AND e.size >= ? ${dev ? 'AND l.dev = ?' : ''}
+         GROUP BY e.cid HAVING COUNT(*) > COUNT(DISTINCT l.dev) ORDER BY wasted DESC, e.cid LIMIT ?`,
       )
-      .all(minSize, limit) as { cid: string; size: number; copies: number; wasted: number }[];
+      .all(...(dev ? [minSize, dev, limit] : [minSize, limit])) as {
+      cid: string;
+      size: number;
+      copies: number;
+      devices: number;
+      wasted: number;
+    }[];
     const files = db.prepare(
-      'SELECT e.key, l.path AS root, l.dev FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid = ? ORDER BY l.path, e.key',
+      `SELECT e.key, l.path AS root, l.dev, d.name AS devName FROM entries e JOIN locations l ON l.id = e.loc
+       LEFT JOIN devices d ON d.dev = l.dev WHERE e.cid = ? ORDER BY l.dev = ? DESC, d.name, l.dev, l.path, e.key`,
     );
-    return groups.map((g) => ({
-      ...g,
-      contentId: g.cid,
-      paths: (files.all(g.cid) as { key: string; root: string; dev: string }[]).map((f) => ({
+    return groups.map((g) => {
+      const paths = (
+        files.all(g.cid, dev ?? core.device.id) as { key: string; root: string; dev: string; devName: string | null }[]
+      ).map((f) => ({
         path: f.root + sep + toPath(f.key).split('/').join(sep),
         device: f.dev,
-      })),
-    }));
+        deviceName: f.devName,
+      }));
+      return {
+        contentId: g.cid,
+        cid: g.cid,
+        size: g.size,
+        copies: paths.length,
+        // Copies on the device(s) looked at; the others are backups of them.
+        wasted: g.wasted,
+        devices: new Set(paths.map((p) => p.device)).size,
+        paths,
+      };
+    });
   },
 });
 
@@ -194,7 +237,9 @@ export const stats = defineQuery({
     const byBytes = (a: { bytes: number }, b: { bytes: number }): number => b.bytes - a.bytes;
     const waste = db
       .prepare(
-        'SELECT COALESCE(SUM(w), 0) AS wasted, COUNT(*) AS groups FROM (SELECT (COUNT(*) - 1) * MAX(size) AS w FROM entries WHERE cid IS NOT NULL AND t = 0 GROUP BY cid HAVING COUNT(*) > 1)',
+        // Waste is extra copies on one device; a copy on another device is a backup (see dupes).
+        `SELECT COALESCE(SUM(w), 0) AS wasted, COUNT(*) AS groups FROM (SELECT (COUNT(*) - COUNT(DISTINCT l.dev)) * MAX(e.size) AS w
+         FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid IS NOT NULL AND e.t = 0 GROUP BY e.cid HAVING COUNT(*) > COUNT(DISTINCT l.dev))`,
       )
       .get() as { wasted: number; groups: number };
     const stats = {

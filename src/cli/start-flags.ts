@@ -1,0 +1,50 @@
+// The flags `sd start` and `sd daemon install` share: each is a setting (see `sd config`) given
+// for this start only, checked here so a bad value is a usage error before anything runs.
+import type { Command } from 'commander';
+import { parseSetting, type SettingKey, type StartFlags } from '../daemon/settings.js';
+
+export interface StartOptions {
+  p2pPort?: string;
+  mdns?: boolean;
+  webrtc?: boolean;
+  deviceName?: string;
+}
+
+export function addStartFlags(cmd: Command): Command {
+  return cmd
+    .option('--p2p-port <port>', 'port for peer links (0 picks a free one and keeps it across restarts; off)')
+    .option('--mdns', 'find paired devices on the LAN by mDNS (the default)')
+    .option('--no-mdns', 'no mDNS discovery (peers by address only)')
+    .option('--webrtc', 'move peer links onto WebRTC data channels once connected')
+    .option('--no-webrtc', 'keep peer links on WebSocket (the default)')
+    .option('--device-name <name>', 'the name other devices see');
+}
+
+/** The flags given, as settings; each value is checked (E_BAD_INPUT, exit 2). */
+export function startFlags(o: StartOptions): StartFlags {
+  const flags: StartFlags = {};
+  const set = (key: SettingKey, raw: string | undefined, flag: string): void => {
+    if (raw === undefined) return;
+    parseSetting(key, raw, flag);
+    flags[key] = raw;
+  };
+  set('p2p.port', o.p2pPort, '--p2p-port');
+  set('mdns', o.mdns === undefined ? undefined : o.mdns ? 'on' : 'off', '--mdns');
+  set('webrtc', o.webrtc === undefined ? undefined : o.webrtc ? 'on' : 'off', '--webrtc');
+  set('device.name', o.deviceName, '--device-name');
+  return flags;
+}
+
+/** The daemon entry's arguments for these flags. */
+export function entryArgs(flags: StartFlags): string[] {
+  const out: string[] = [];
+  const names: Record<SettingKey, string> = {
+    'p2p.port': '--p2p-port',
+    mdns: '--mdns',
+    webrtc: '--webrtc',
+    'device.name': '--device-name',
+  };
+  for (const [k, v] of Object.entries(flags) as [SettingKey, string | undefined][])
+    if (v !== undefined) out.push(names[k], v);
+  return out;
+}

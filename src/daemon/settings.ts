@@ -1,0 +1,155 @@
+// The node's persistent settings (`sd config`): `<data>/settings.json` (0600), read by the
+// daemon at start. Each value comes from the first of: a start flag, the environment, the file,
+// the default; `sd status` says which. Beside it, `p2p.json` remembers the port the daemon got,
+// so `--p2p-port 0` keeps its port across restarts.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SdError } from '../errors.js';
+import { writePrivateFile } from '../fsutil.js';
+
+export type SettingKey = 'p2p.port' | 'mdns' | 'webrtc' | 'device.name';
+export type SettingValue = string | number;
+export type Source = 'flag' | 'environment' | 'config' | 'default';
+export interface Resolved {
+  value: SettingValue;
+  source: Source;
+}
+export type Settings = Record<SettingKey, Resolved>;
+/** Values given on the command line of `sd start` (or in a service unit). */
+export type StartFlags = Partial<Record<SettingKey, string>>;
+
+// Plain checks, not zod: the CLI loads this module on every start, and zod costs ~10 ms there.
+type Check = (raw: string) => SettingValue | undefined;
+const onOff: Check = (raw) => {
+  const v = raw.trim().toLowerCase();
+  return v === 'on' || v === 'off' ? v : undefined;
+};
+const port: Check = (raw) => {
+  const v = raw.trim();
+  if (v === 'off') return v;
+  return /^\d{1,5}$/.test(v) && Number(v) <= 65535 ? Number(v) : undefined;
+};
+const deviceName: Check = (raw) => {
+  const v = raw.trim();
+  return v.length >= 1 && v.length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v) ? v : undefined;
+};
+
+interface Def {
+  check: Check;
+  env: string;
+  flag: string;
+  help: string;
+  /** Undefined: the default is not a constant (the device name is the one it already has). */
+  fallback?: SettingValue;
+}
+
+export const SETTINGS: Record<SettingKey, Def> = {
+  'p2p.port': {
+    check: port,
+    env: 'SD_P2P_PORT',
+    flag: '--p2p-port',
+    help: 'port for peer links: a number, 0 for any free one (kept across restarts), or off',
+    fallback: 'off',
+  },
+  mdns: {
+    check: onOff,
+    env: 'SD_MDNS',
+    flag: '--mdns',
+    help: 'find paired devices on the LAN by mDNS',
+    fallback: 'on',
+  },
+  webrtc: {
+    check: onOff,
+    env: 'SD_WEBRTC',
+    flag: '--webrtc',
+    help: 'move peer links onto WebRTC data channels once connected',
+    fallback: 'off',
+  },
+  'device.name': {
+    check: deviceName,
+    env: 'SD_DEVICE_NAME',
+    flag: '--device-name',
+    help: 'the name other devices see (default: the host name at first start)',
+  },
+};
+
+export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
+
+export const settingsPath = (dataDir: string): string => join(dataDir, 'settings.json');
+
+export function isSettingKey(k: string): k is SettingKey {
+  return k in SETTINGS;
+}
+
+export function settingKey(k: string): SettingKey {
+  if (isSettingKey(k)) return k;
+  throw new SdError('E_BAD_INPUT', `no setting "${k}"; the settings are ${SETTING_KEYS.join(', ')}`);
+}
+
+/** A value as typed (flag, environment or `sd config set`), checked against its setting. */
+export function parseSetting(key: SettingKey, raw: string, where: string): SettingValue {
+  const v = SETTINGS[key].check(raw);
+  if (v === undefined)
+    throw new SdError('E_BAD_INPUT', `${where}: "${raw}" is not a valid ${key} (${SETTINGS[key].help})`, { key });
+  return v;
+}
+
+export function readSettingsFile(dataDir: string): Partial<Record<SettingKey, SettingValue>> {
+  const path = settingsPath(dataDir);
+  if (!existsSync(path)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new SdError('E_CORRUPT_FILE', `${path} is not valid JSON; fix it or remove it`, { path });
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new SdError('E_CORRUPT_FILE', `${path} is not a JSON object; fix it or remove it`, { path });
+  const out: Partial<Record<SettingKey, SettingValue>> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (!isSettingKey(k)) throw new SdError('E_CORRUPT_FILE', `${path}: unknown setting "${k}"`, { path });
+    out[k] = parseSetting(k, String(v), path);
+  }
+  return out;
+}
+
+export function writeSettingsFile(dataDir: string, values: Partial<Record<SettingKey, SettingValue>>): void {
+  const sorted = Object.fromEntries(SETTING_KEYS.filter((k) => values[k] !== undefined).map((k) => [k, values[k]]));
+  writePrivateFile(settingsPath(dataDir), `${JSON.stringify(sorted, null, 2)}\n`);
+}
+
+/** Flag, then environment, then the file, then the default (`deviceName` is the current name). */
+export function resolveSettings(
+  dataDir: string,
+  flags: StartFlags,
+  env: NodeJS.ProcessEnv,
+  deviceName: string,
+): Settings {
+  const file = readSettingsFile(dataDir);
+  const out = {} as Settings;
+  for (const key of SETTING_KEYS) {
+    const def = SETTINGS[key];
+    const flag = flags[key];
+    const fromEnv = env[def.env];
+    if (flag !== undefined) out[key] = { value: parseSetting(key, flag, def.flag), source: 'flag' };
+    else if (fromEnv !== undefined && fromEnv !== '')
+      out[key] = { value: parseSetting(key, fromEnv, def.env), source: 'environment' };
+    else if (file[key] !== undefined) out[key] = { value: file[key]!, source: 'config' };
+    else out[key] = { value: def.fallback ?? deviceName, source: 'default' };
+  }
+  return out;
+}
+
+/** The port the daemon listened on last time (for `--p2p-port 0`). */
+export function rememberedPort(dataDir: string): number | undefined {
+  try {
+    const port = (JSON.parse(readFileSync(join(dataDir, 'p2p.json'), 'utf8')) as { port?: unknown }).port;
+    return typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function rememberPort(dataDir: string, port: number): void {
+  writePrivateFile(join(dataDir, 'p2p.json'), `${JSON.stringify({ port })}\n`);
+}
