@@ -19,7 +19,7 @@ import { startServices, type Services } from './actors/services.js';
 import { JobManager } from './jobs/manager.js';
 import { Watchers } from './jobs/watcher.js';
 import { runIndexJob } from './jobs/indexer.js';
-import { PeerManager } from './sync/peers.js';
+import { Network, type NetworkOptions } from './sync/network.js';
 import { resolvePendingIntents, type ResolvedIntent } from './ops/entry/intents.js';
 
 export interface CommandOptions {
@@ -38,8 +38,12 @@ export interface CommandOutcome<R = unknown> {
 }
 
 export interface CoreOptions {
-  /** Start the actors (JobManager, SyncService, NetworkService). Default true. */
+  /**
+   * Run jobs and watchers (indexing, reconciling rescans). Default true. The actor system itself
+   * (JobManager, SyncService, NetworkService) always runs: peers need it.
+   */
   services?: boolean;
+  network?: NetworkOptions;
 }
 
 export class Core {
@@ -49,7 +53,9 @@ export class Core {
   services: Services | undefined;
   jobs: JobManager | undefined;
   watchers: Watchers | undefined;
-  peers: PeerManager | undefined;
+  /** The network, once `startPeers` made it listen. */
+  peers: Network | undefined;
+  private readonly network: Network;
   /** File operations a crash interrupted, completed or rolled back at open. */
   readonly recovered: ResolvedIntent[] = [];
   /** The daemon's logger (pino), when there is one. */
@@ -60,21 +66,25 @@ export class Core {
   private constructor(
     readonly dataDir: string,
     readonly device: DeviceIdentity,
+    opts: CoreOptions,
   ) {
     this.libraries = new LibraryManager(dataDir, device);
+    this.network = new Network(this, opts.network);
   }
 
   static async open(dataDir: string, opts: CoreOptions = {}): Promise<Core> {
     await initHashing();
     ensurePrivateDir(dataDir);
-    const core = new Core(dataDir, loadOrCreateIdentity(dataDir));
+    const core = new Core(dataDir, loadOrCreateIdentity(dataDir), opts);
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
+    // The log feeds the actors: what a library commits reaches them once committed.
+    core.libraries.onOpen((lib) => lib.onEvent((ev) => core.services?.committed(lib.id, ev)));
     await core.libraries.load();
     // File operations a crash interrupted are completed or rolled back before anything else
     // (a rescan) looks at the disk.
     for (const lib of core.libraries.list()) core.recovered.push(...(await resolvePendingIntents(core, lib)));
+    core.services = await startServices(core, core.network);
     if (opts.services !== false) {
-      core.services = await startServices(core);
       const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
       const watchers = (core.watchers = new Watchers(jobs, core.device.id));
       core.libraries.onOpen((lib) => {
@@ -186,10 +196,10 @@ export class Core {
   }
 
   /** Starts listening for peer links and dialing known peers (`sd start --p2p-port N`). */
-  async startPeers(host: string, port: number, opts: { webrtc?: boolean } = {}): Promise<PeerManager> {
-    this.peers ??= new PeerManager(this);
-    await this.peers.start(host, port, opts);
-    return this.peers;
+  async startPeers(host: string, port: number, opts: { webrtc?: boolean } = {}): Promise<Network> {
+    await this.network.start(host, port, opts);
+    this.peers = this.network;
+    return this.network;
   }
 
   /** The library an operation runs on; data-dir operations still run when it is locked. */

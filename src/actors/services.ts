@@ -1,42 +1,111 @@
-// The daemon's services as XState actors, started in order (JobManager, SyncService,
-// NetworkService) and stopped in reverse. Their states are what `sd status` shows.
-import { createActor, type AnyActorRef } from 'xstate';
+// The daemon's services as one XState actor system: a root that invokes JobManager, SyncService
+// and NetworkService (systemIds jobs, sync, network: they address each other by those). The log
+// feeds them: every event a library commits reaches the root as COMMITTED once its transaction has
+// committed, and goes on to the services that react to it.
+import { createActor, sendTo, setup, type AnyActorRef } from 'xstate';
 import type { Core } from '../core.js';
+import type { StoredEvent } from '../events/log.js';
 import { jobManagerMachine } from './job-manager.js';
-import { networkMachine } from './network.js';
-import { syncMachine } from './sync.js';
+import { liveNetworkMachine } from './network/effects.js';
+import { liveSyncMachine } from './sync/effects.js';
+import type { Network } from '../sync/network.js';
+import { serviceTree, type ServiceNode } from './tree.js';
 
 export interface Services {
+  root: AnyActorRef;
   jobs: AnyActorRef;
   sync: AnyActorRef;
   network: AnyActorRef;
+  /** Each service's state, by name (what `sd status` shows). */
   states(): Record<string, string>;
+  /** Every actor with its state and since when (`sd status --services`). */
+  tree(): ServiceNode[];
+  /** Hands a committed event to the services. */
+  committed(lib: string, ev: StoredEvent): void;
   stop(): Promise<void>;
 }
 
-export async function startServices(core: Core): Promise<Services> {
-  const order: [string, AnyActorRef][] = [];
-  const start = (name: string, ref: AnyActorRef): AnyActorRef => {
-    ref.subscribe((snap: { value: unknown }) =>
-      core.bus.publish({ kind: 'service', service: name, state: String(snap.value) }),
+export type CommittedEvent = {
+  type: 'COMMITTED';
+  lib: string;
+  dev: string;
+  seq: number;
+  evType: string;
+  body: unknown;
+};
+
+export async function startServices(core: Core, network: Network): Promise<Services> {
+  const root = setup({
+    types: {} as { events: CommittedEvent | { type: 'STOP' } },
+    actors: {
+      jobs: jobManagerMachine,
+      sync: liveSyncMachine({
+        library: (id) => core.libraries.list().find((l) => l.id === id),
+        memberOf: (lib, dev) => {
+          const l = core.libraries.list().find((x) => x.id === lib);
+          return !!l && dev !== core.device.id && network.memberOf(l, dev);
+        },
+        isMember: (dev) => network.isMember(dev),
+        log: network.refusalLog,
+      }),
+      network: liveNetworkMachine(network.deps()),
+    },
+  }).createMachine({
+    id: 'vdfs',
+    invoke: [
+      { id: 'JobManager', systemId: 'jobs', src: 'jobs' },
+      {
+        id: 'SyncService',
+        systemId: 'sync',
+        src: 'sync',
+        input: { libraries: () => core.libraries.list().map((l) => l.id) },
+      },
+      {
+        id: 'NetworkService',
+        systemId: 'network',
+        src: 'network',
+        input: { self: core.device.id, webrtc: false },
+      },
+    ],
+    on: {
+      COMMITTED: { actions: sendTo('SyncService', ({ event }) => event) },
+      STOP: {
+        actions: [
+          sendTo('NetworkService', { type: 'STOP' }),
+          sendTo('SyncService', { type: 'STOP' }),
+          sendTo('JobManager', { type: 'STOP' }),
+        ],
+      },
+    },
+  });
+  const tracker = serviceTree();
+  const actor = createActor(root, { inspect: tracker.inspect });
+  actor.subscribe({ error: (e) => core.log?.warn({ err: (e as Error).message }, 'a service failed') });
+  actor.start();
+  const child = (id: string): AnyActorRef => (actor.getSnapshot().children as Record<string, AnyActorRef>)[id]!;
+  const names = ['JobManager', 'SyncService', 'NetworkService'];
+  for (const name of names)
+    child(name).subscribe((snap: { value: unknown }) =>
+      core.bus.publish({ kind: 'service', service: name, state: JSON.stringify(snap.value).replace(/"/g, '') }),
     );
-    ref.start();
-    order.push([name, ref]);
-    return ref;
-  };
-  const jobs = start('JobManager', createActor(jobManagerMachine));
-  const sync = start('SyncService', createActor(syncMachine));
-  const network = start('NetworkService', createActor(networkMachine));
   return {
-    jobs,
-    sync,
-    network,
-    states: () => Object.fromEntries(order.map(([n, r]) => [n, String(r.getSnapshot().value)])),
+    root: actor,
+    jobs: child('JobManager'),
+    sync: child('SyncService'),
+    network: child('NetworkService'),
+    states: () =>
+      Object.fromEntries(
+        names.map((n) => {
+          const v = child(n)?.getSnapshot().value as unknown;
+          return [n, typeof v === 'string' ? v : JSON.stringify(v).replace(/"/g, '')];
+        }),
+      ),
+    tree: () => tracker.nodes(),
+    committed: (lib, ev) =>
+      actor.send({ type: 'COMMITTED', lib, dev: ev.dev, seq: ev.seq, evType: ev.type, body: ev.body }),
     stop: async () => {
-      for (const [, ref] of [...order].reverse()) {
-        ref.send({ type: 'STOP' });
-        ref.stop();
-      }
+      actor.send({ type: 'STOP' });
+      actor.stop();
     },
   };
 }

@@ -58,9 +58,18 @@ export function syncCommands(program: Command): void {
   const peer = program.command('peer').description('peers reached by address (networks without multicast)');
   peer
     .command('add <address>')
-    .description('remember HOST:PORT and connect to it')
+    .description('connect to HOST:PORT now; remember it if a member of a library here answers')
     .action(async (address: string, _o, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'peer.add', { address });
+      await runCommand(ctxOf(cmd), 'peer.add', { address }, (o) => {
+        const r = o.result as { device: string; name: string | null; fingerprint: string };
+        return `reached ${r.name ? `"${r.name}" ` : ''}(${shortId(r.device, 12)}, fingerprint ${r.fingerprint}) at ${address}; remembered`;
+      });
+    });
+  peer
+    .command('remove <peer>')
+    .description('forget HOST:PORT, or every address of a device (id or id prefix), and drop its link')
+    .action(async (p: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'peer.remove', { peer: p });
     });
   peer
     .command('list')

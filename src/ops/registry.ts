@@ -22,7 +22,16 @@ import {
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
 import { entryCommands, entryQueries } from './entry/index.js';
-import { addPeer, listPeers, pairInvite, pairJoin, revokeDevice, setDeviceRole, syncStatus } from './sync/index.js';
+import {
+  addPeer,
+  listPeers,
+  pairInvite,
+  pairJoin,
+  removePeer,
+  revokeDevice,
+  setDeviceRole,
+  syncStatus,
+} from './sync/index.js';
 
 const commands = new Map<string, CommandDef>();
 const queries = new Map<string, QueryDef>();
@@ -65,6 +74,7 @@ for (const c of [
   pairInvite,
   pairJoin,
   addPeer,
+  removePeer,
   revokeDevice,
   setDeviceRole,
 ])

@@ -46,6 +46,18 @@ interface Outgoing {
   busy: boolean;
 }
 
+export interface FeedProgress {
+  /** 'heads': the peer's heads arrived; 'batch': a batch was stored or acknowledged. */
+  kind: 'heads' | 'batch';
+  heardHeads: boolean;
+}
+
+export interface FeedOptions {
+  /** false: the caller announces committed events itself (announce()); true: the session listens. */
+  selfAnnounce?: boolean;
+  onProgress?: (p: FeedProgress) => void;
+}
+
 export class FeedSession {
   readonly stats: FeedStats = { received: 0, sent: 0, rejected: {}, ignored: 0, lastError: null };
   private readonly wanted = new Map<string, number>();
@@ -58,27 +70,45 @@ export class FeedSession {
   private budget = 2 * FEED_BYTES_PER_SECOND;
   private budgetAt = performance.now();
   private readonly unsubscribe: () => void;
+  private readonly onProgress: (p: FeedProgress) => void;
 
   constructor(
     private readonly lib: Library,
     private readonly ch: SyncChannel,
     private readonly onProtocolError: (err: SdError) => void = () => undefined,
+    opts: FeedOptions = {},
   ) {
+    this.onProgress = opts.onProgress ?? (() => undefined);
     ch.onMessage((bytes) => this.receive(bytes));
     ch.onClose(() => this.close());
-    // Whatever this library appends or receives is announced, so feeds relay transitively.
-    this.unsubscribe = lib.onEvent((ev) => {
-      if (ev.type === 'device.added') {
-        // Events refused for an unknown key may now pass: ask again, and tell the peer.
-        this.wantAll();
-        this.sendHeads();
-      }
-      this.send({ t: 'have', dev: ev.dev, seq: ev.seq });
-    });
+    // Whatever this library appends or receives is announced, so feeds relay transitively. In the
+    // daemon the session actor calls announce() with the events the log committed.
+    this.unsubscribe = opts.selfAnnounce === false ? () => undefined : lib.onEvent((ev) => this.announce(ev));
+  }
+
+  /** Tells the peer about an event this library committed (and asks again once a device joins). */
+  announce(ev: { dev: string; seq: number; type: string }): void {
+    if (ev.type === 'device.added') {
+      // Events refused for an unknown key may now pass: ask again, and tell the peer.
+      this.wantAll();
+      this.sendHeads();
+    }
+    this.send({ t: 'have', dev: ev.dev, seq: ev.seq });
   }
 
   start(): void {
     this.sendHeads();
+  }
+
+  /** Events the peer holds and we lack, and the other way round, as far as we know. */
+  balance(): { behind: number; ahead: number } {
+    let behind = 0;
+    let ahead = 0;
+    for (const f of this.lag()) {
+      behind += Math.max(0, f.theirs - f.ours);
+      ahead += Math.max(0, f.ours - f.theirs);
+    }
+    return { behind, ahead };
   }
 
   /** Per device: how far the peer is behind (+) or ahead (-) of us, as far as we know. */
@@ -156,11 +186,13 @@ export class FeedSession {
             this.sendHeads();
           }
           this.wantAll();
+          this.onProgress({ kind: 'heads', heardHeads: true });
           return;
         case 'have':
           if (!this.known(m.dev) || !Number.isInteger(m.seq)) return;
           this.peerHeads.set(m.dev, Math.max(m.seq, this.peerHeads.get(m.dev) ?? 0));
-          return this.maybeWant(m.dev, m.seq);
+          this.maybeWant(m.dev, m.seq);
+          return this.onProgress({ kind: 'batch', heardHeads: this.heardHeads });
         case 'want':
           return this.serve(m.dev, m.from);
         case 'ack': {
@@ -170,7 +202,7 @@ export class FeedSession {
           o.acked = Math.max(o.acked, Math.min(m.seq, o.next - 1));
           o.unacked = Math.max(0, o.unacked - 1);
           this.pump(m.dev);
-          return;
+          return this.onProgress({ kind: 'batch', heardHeads: this.heardHeads });
         }
         case 'events':
           return this.apply(m.dev, m.list);
@@ -324,5 +356,6 @@ export class FeedSession {
     this.send({ t: 'ack', dev, seq: head.seq });
     const theirs = this.peerHeads.get(dev) ?? 0;
     if (theirs > head.seq) this.maybeWant(dev, theirs);
+    this.onProgress({ kind: 'batch', heardHeads: this.heardHeads });
   }
 }

@@ -1,17 +1,24 @@
-// `sd sync status` per peer: the dialer's state and last error, the link's kind and age, and per
-// shared library how far each side is behind.
+// `sd sync status` and `sd peer list`, read from the actors' snapshots: each peer actor's state,
+// addresses and link; each session's state and counters.
+import type { AnyActorRef } from 'xstate';
 import type { Core } from '../core.js';
-import type { Dialer, Linked } from './peers.js';
+import type { PeerContext } from '../actors/network/peer.js';
+import type { SessionContext } from '../actors/sync/session.js';
+import type { AddressBook } from './address-book.js';
 
 export interface PeerStatus {
   device: string;
   address: string | null;
+  /** The peer actor's state: idle, dialing, handshaking, linked, backoff, paused, revoked... */
   state: string;
   link: string | null;
   since: number | null;
   lastError: string | null;
+  addresses: string[];
   libraries: {
     library: string;
+    /** The session actor's state: announcing, catchingUp, live. */
+    state: string;
     received: number;
     sent: number;
     rejected: Record<string, number>;
@@ -23,56 +30,75 @@ export interface PeerStatus {
   }[];
 }
 
-export function peerStatus(
+const stateName = (value: unknown): string =>
+  typeof value === 'string'
+    ? value
+    : Object.entries(value as Record<string, unknown>)
+        .map(
+          ([k, v]) => `${k}${v && typeof v === 'object' ? `.${stateName(v)}` : typeof v === 'string' ? `.${v}` : ''}`,
+        )
+        .join(',');
+
+export function networkStatus(
   core: Core,
   port: number | null,
   refusals: Record<string, number>,
-  dialers: Iterable<Dialer>,
-  links: Map<string, Linked>,
+  book: AddressBook,
 ): { port: number | null; refusals: Record<string, number>; peers: PeerStatus[] } {
   const peers = new Map<string, PeerStatus>();
-  for (const d of dialers) {
-    const dev = d.addr.dev ?? `${d.addr.host}:${d.addr.port}`;
-    peers.set(dev, {
-      device: dev,
-      address: `${d.addr.host}:${d.addr.port}`,
-      state: d.state === 'linked' ? 'live' : d.state === 'connecting' ? 'handshake' : d.state,
-      link: null,
-      since: null,
-      lastError: d.lastError,
+  const net = core.services?.network.getSnapshot().children as Record<string, AnyActorRef> | undefined;
+  for (const ref of Object.values(net ?? {})) {
+    const snap = ref.getSnapshot();
+    const c = snap.context as PeerContext | undefined;
+    if (!c?.dev) continue;
+    const link = c.rtc?.isOpen ? c.rtc : c.link?.isOpen ? c.link : null;
+    const at = c.addresses[c.next % Math.max(1, c.addresses.length)];
+    peers.set(c.dev, {
+      device: c.dev,
+      address: link?.remoteAddress ?? (at ? `${at.host}:${at.port}` : null),
+      state: stateName(snap.value),
+      link: link?.kind ?? null,
+      since: link?.openedAt ?? null,
+      lastError: c.lastError ? `${c.lastError.code}: ${c.lastError.message}` : null,
+      addresses: c.addresses.map((a) => `${a.host}:${a.port}`),
       libraries: [],
     });
   }
-  for (const [dev, l] of links) {
-    const libs = [...l.sessions].map(([library, s]) => {
-      const feeds = s.lag();
-      const behind = feeds.reduce((n, f) => n + Math.max(0, f.theirs - f.ours), 0);
-      const ahead = feeds.reduce((n, f) => n + Math.max(0, f.ours - f.theirs), 0);
-      // Every Automerge change rides a signed event: equal feeds mean both sides hold the same
-      // changes. Documents not loaded yet (lazy) are projected from the log all the same.
-      const lib = core.libraries.list().find((y) => y.id === library);
-      const shared = !lib?.repo ? 'not loaded' : behind === 0 && ahead === 0 ? 'in sync' : 'catching up';
-      return {
-        library,
-        received: s.stats.received,
-        sent: s.stats.sent,
-        rejected: s.stats.rejected,
-        lastError: s.stats.lastError,
-        behind,
-        ahead,
-        shared,
-        feeds,
-      };
-    });
-    const prev = peers.get(dev);
-    peers.set(dev, {
-      device: dev,
-      address: prev?.address ?? l.link.remoteAddress,
-      state: libs.some((x) => x.behind > 0) ? 'catching up' : 'live',
-      link: l.link.kind,
-      since: l.link.openedAt,
-      lastError: prev?.lastError ?? null,
-      libraries: libs,
+  // Addresses we keep of devices no actor holds yet (not listening, or learnt of a non-member).
+  for (const e of book.list())
+    if (e.dev && !peers.has(e.dev))
+      peers.set(e.dev, {
+        device: e.dev,
+        address: `${e.host}:${e.port}`,
+        state: 'idle',
+        link: null,
+        since: null,
+        lastError: null,
+        addresses: [`${e.host}:${e.port}`],
+        libraries: [],
+      });
+  const sync = core.services?.sync.getSnapshot().children as Record<string, AnyActorRef> | undefined;
+  for (const ref of Object.values(sync ?? {})) {
+    const snap = ref.getSnapshot();
+    const s = snap.context as SessionContext | undefined;
+    if (!s?.peer) continue;
+    const p = peers.get(s.peer);
+    if (!p) continue;
+    const lib = core.libraries.list().find((l) => l.id === s.lib);
+    // Every Automerge change rides a signed event: equal feeds mean both sides hold the same
+    // changes. Documents not loaded yet (lazy) are projected from the log all the same.
+    const shared = !lib?.repo ? 'not loaded' : s.behind === 0 && s.ahead === 0 ? 'in sync' : 'catching up';
+    p.libraries.push({
+      library: s.lib,
+      state: stateName(snap.value),
+      received: s.received,
+      sent: s.sent,
+      rejected: s.refused,
+      lastError: s.lastError,
+      behind: s.behind,
+      ahead: s.ahead,
+      shared,
+      feeds: s.feeds,
     });
   }
   return { port, refusals, peers: [...peers.values()] };

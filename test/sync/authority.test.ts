@@ -204,8 +204,8 @@ test.serial('a member can neither rewrite the roster nor revoke anyone; an admin
 
 /** The raw link M holds to A, to send what its honest code never would. */
 function linkOf(m: Core, peer: string): PeerLink {
-  const links = (m.peers as unknown as { links: Map<string, { link: PeerLink }> }).links;
-  return links.get(peer)!.link;
+  const actor = m.services!.network.getSnapshot().children[`peer:${peer}`];
+  return (actor.getSnapshot().context as { link: PeerLink }).link;
 }
 
 test.serial(

@@ -74,33 +74,90 @@ export const pairJoin = defineCommand({
   ],
 });
 
+const Address = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'HOST:PORT');
+const split = (a: string): { host: string; port: number } => {
+  const i = a.lastIndexOf(':');
+  return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
+};
+
 export const addPeer = defineCommand({
   name: 'peer.add',
-  summary: 'remember a peer address and connect to it',
+  summary: 'connect to a peer address now and remember it if a member answers there',
   scope: 'dataDir',
-  input: z.object({ address: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'HOST:PORT') }),
+  input: z.object({ address: Address }),
   preview: ({ core }, { address }) => {
     peersOf(core);
-    const port = Number(address.slice(address.lastIndexOf(':') + 1));
+    const { port } = split(address);
     if (port < 1 || port > 65535) throw new SdError('E_BAD_INPUT', `port ${port} is out of range`);
     return { summary: `connect to ${address}`, changes: [{ op: 'create', target: `peer ${address}` }] };
   },
-  commit: ({ core }, plan) => {
-    const a = plan.input.address;
-    const i = a.lastIndexOf(':');
-    peersOf(core).addPeer({ host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) });
-    return { address: a };
+  // Tries at once: an address where nothing answers, or where a non-member answers, is refused.
+  commit: async ({ core }, plan) => {
+    const reached = await peersOf(core).addPeer(split(plan.input.address));
+    const name = core.libraries
+      .list()
+      .map(
+        (l) =>
+          l.db.prepare('SELECT name FROM devices WHERE dev = ?').get(reached.device) as { name: string } | undefined,
+      )
+      .find((r) => r)?.name;
+    return {
+      address: plan.input.address,
+      device: reached.device,
+      name: name ?? null,
+      fingerprint: reached.fingerprint,
+    };
   },
+  verify: ({ core }, plan, r) => [
+    check(
+      core.peers!.book.of(r.device).some((e) => `${e.host}:${e.port}` === plan.input.address),
+      'the address is remembered for that device',
+    ),
+  ],
+});
+
+export const removePeer = defineCommand({
+  name: 'peer.remove',
+  summary: "forget a peer's address (or all addresses of a device) and drop its link",
+  scope: 'dataDir',
+  input: z.object({ peer: z.string().min(1) }),
+  preview: ({ core }, { peer }) => {
+    const net = peersOf(core);
+    const byAddr = Address.safeParse(peer).success ? split(peer) : undefined;
+    const entries = net.book
+      .list()
+      .filter((e) =>
+        byAddr
+          ? e.host === byAddr.host && e.port === byAddr.port
+          : e.dev === peer || (peer.length >= 4 && e.dev?.startsWith(peer)),
+      );
+    if (entries.length === 0)
+      throw new SdError('E_PEER_NOT_FOUND', `no remembered peer "${peer}" (see \`sd peer list\`)`);
+    const devs = new Set(entries.map((e) => e.dev));
+    if (!byAddr && devs.size > 1)
+      throw new SdError('E_AMBIGUOUS_DEVICE', `"${peer}" matches ${devs.size} devices; use more of the id`);
+    return {
+      summary: `forget ${entries.length} address(es)${!byAddr ? ` of device ${String([...devs][0]).slice(0, 8)}` : ` ${peer}`}`,
+      changes: entries.map((e) => ({
+        op: 'delete',
+        target: `${e.host}:${e.port}`,
+        detail: e.dev ? `device ${e.dev.slice(0, 8)}` : undefined,
+      })),
+      warnings: [
+        'a member is still found again through the other members and the LAN; to stop syncing with it, revoke it (`sd device revoke`)',
+      ],
+      data: byAddr ? { host: byAddr.host, port: byAddr.port } : { dev: String([...devs][0]) },
+    };
+  },
+  commit: ({ core }, plan) => ({ removed: peersOf(core).removePeer(plan.data!).length }),
   verify: ({ core }, plan) => [
     check(
-      core
-        .peers!.status()
-        .peers.some(
-          (p) =>
-            p.address === plan.input.address ||
-            p.address?.endsWith(plan.input.address.slice(plan.input.address.lastIndexOf(':'))),
+      !core
+        .peers!.book.list()
+        .some((e) =>
+          plan.data!.dev ? e.dev === plan.data!.dev : e.host === plan.data!.host && e.port === plan.data!.port,
         ),
-      'the peer is known',
+      'the address is forgotten',
     ),
   ],
 });

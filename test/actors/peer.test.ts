@@ -1,0 +1,185 @@
+// The per-device machine of NetworkService, tested as a model: every state and transition the
+// machine can reach is walked, on a real actor with its effects stubbed at the actor boundary and
+// its backoff and deadlines on XState's simulated clock. Then the behaviour a user relies on:
+// backoff grows and is capped, a dropped link is redialed at the preferred address, the
+// duplicate-link rule is the same on both sides, a revoked device stays revoked.
+import test from 'ava';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type EventObject } from 'xstate';
+import {
+  BACKOFF_MAX_MS,
+  DIAL_DEADLINE_MS,
+  keepIncoming,
+  peerMachine,
+  type PeerAddr,
+  type PeerContext,
+} from '../../src/actors/network/peer.js';
+import type { MessageTransport, PeerLink } from '../../src/transport/types.js';
+import { declaredStates, edgesOf, walkEveryState } from '../support/model.js';
+
+const fakeLink = (peerId: string, name: string): PeerLink => ({ peerId, name, isOpen: true }) as unknown as PeerLink;
+const A1 = { host: '127.0.0.1', port: 4001 };
+const A2 = { host: '127.0.0.2', port: 4002 };
+
+/** The machine with every effect a stub that never finishes: the test drives their outcomes. */
+function stubbed(log: string[] = []) {
+  return peerMachine.provide({
+    actors: {
+      connect: fromPromise<MessageTransport, { address: PeerAddr }>(() => new Promise(() => undefined)),
+      handshake: fromPromise<PeerLink, { transport: MessageTransport; dev: string }>(
+        () => new Promise(() => undefined),
+      ),
+      watch: fromCallback(() => () => undefined),
+      upgrade: fromCallback(() => () => undefined),
+    },
+    actions: {
+      linkUp: ({ context }) => void log.push(`up:${(context.rtc ?? context.link) ? 'link' : 'none'}`),
+      linkDown: () => void log.push('down'),
+      closeLink: () => void log.push('close'),
+      closeIncoming: () => void log.push('refuse'),
+    },
+  });
+}
+
+const input = { dev: 'bbbb', self: 'cccc', addresses: [A1], webrtc: true };
+const link = fakeLink('bbbb', 'L');
+
+function events(snap: { context: PeerContext }): (EventObject & Record<string, unknown>)[] {
+  const c = snap.context;
+  return [
+    { type: 'ADDRESS', address: A2 },
+    { type: 'FORGET', address: A1 },
+    { type: 'INBOUND', link: fakeLink('bbbb', 'in') },
+    { type: 'INBOUND', link: fakeLink('bbbb', 'mine'), outbound: true },
+    ...(c.link ? [{ type: 'LINK_CLOSED', link: c.link, code: 'E_HEARTBEAT', message: 'silent' }] : []),
+    { type: 'RTC_UP', link: fakeLink('bbbb', 'rtc') },
+    ...(c.rtc ? [{ type: 'RTC_DOWN', link: c.rtc }] : []),
+    { type: 'PAUSE' },
+    { type: 'RESUME' },
+    { type: 'REVOKED' },
+    { type: 'STOP' },
+    { type: 'xstate.done.actor.connect', output: { remoteAddress: '127.0.0.1:4001' } },
+    { type: 'xstate.error.actor.connect', error: Object.assign(new Error('refused'), { code: 'E_PEER_UNREACHABLE' }) },
+    { type: 'xstate.done.actor.handshake', output: link },
+    { type: 'xstate.error.actor.handshake', error: Object.assign(new Error('who?'), { code: 'E_UNEXPECTED_PEER' }) },
+    { type: 'xstate.after.backoff.peer.backoff' },
+    { type: 'xstate.after.dialDeadline.peer.dialing' },
+    { type: 'xstate.after.dialDeadline.peer.handshaking' },
+  ];
+}
+
+const key = (s: { value: unknown; context: PeerContext }): string =>
+  JSON.stringify([s.value, !!s.context.link, !!s.context.rtc, s.context.addresses.length > 0, s.context.outbound]);
+const delayOf = (e: EventObject, s: { context: PeerContext }): number =>
+  e.type.includes('backoff') ? Math.min(BACKOFF_MAX_MS, 250 * 2 ** Math.min(s.context.attempts, 7)) : DIAL_DEADLINE_MS;
+
+test('every state of the peer machine is reached, on a real actor, by its shortest path', (t) => {
+  const machine = stubbed();
+  const visited = walkEveryState(t, {
+    machine,
+    input,
+    events: events as never,
+    key: key as never,
+    delayOf: delayOf as never,
+  });
+  t.deepEqual([...visited].sort(), declaredStates(machine).sort());
+});
+
+test('every transition the machine declares is taken by some event the model tries', (t) => {
+  const machine = stubbed();
+  const { edges } = edgesOf({ machine, input, events: events as never, key: key as never });
+  // Each declared (state, event type) pair that can change the state appears among the edges.
+  const taken = new Set(edges.map((e) => `${JSON.stringify(JSON.parse(e.from)[0])} ${e.event.type}`));
+  const expected = [
+    ['"idle"', 'INBOUND'],
+    ['"dialing"', 'xstate.done.actor.connect'],
+    ['"dialing"', 'xstate.error.actor.connect'],
+    ['"dialing"', 'xstate.after.dialDeadline.peer.dialing'],
+    ['"dialing"', 'INBOUND'],
+    ['"handshaking"', 'xstate.done.actor.handshake'],
+    ['"handshaking"', 'xstate.error.actor.handshake'],
+    ['"handshaking"', 'xstate.after.dialDeadline.peer.handshaking'],
+    ['{"linked":"ws"}', 'LINK_CLOSED'],
+    ['{"linked":"ws"}', 'RTC_UP'],
+    ['{"linked":"ws"}', 'INBOUND'],
+    ['{"linked":"webrtc"}', 'RTC_DOWN'],
+    ['{"linked":"webrtc"}', 'LINK_CLOSED'],
+    ['"backoff"', 'xstate.after.backoff.peer.backoff'],
+    ['"backoff"', 'INBOUND'],
+    ['"backoff"', 'ADDRESS'],
+    ['"paused"', 'RESUME'],
+    ['{"linked":"ws"}', 'REVOKED'],
+    ['"backoff"', 'STOP'],
+    ['{"linked":"ws"}', 'PAUSE'],
+  ];
+  for (const [state, type] of expected) t.true(taken.has(`${state} ${type}`), `${state} --${type}--> not taken`);
+});
+
+test('backoff doubles from half a second and is capped at 30 s, and a link that dropped retries its first address', (t) => {
+  const clock = new SimulatedClock();
+  const actor = createActor(stubbed(), { input: { ...input, addresses: [A1, A2] }, clock });
+  actor.start();
+  const seen: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    t.is(actor.getSnapshot().value, 'dialing');
+    actor.send({ type: 'xstate.error.actor.connect', error: new Error('no') } as never);
+    t.is(actor.getSnapshot().value, 'backoff');
+    const before = clock.now();
+    let waited = 0;
+    while (actor.getSnapshot().value === 'backoff' && waited < 60_000) {
+      clock.increment(50);
+      waited += 50;
+    }
+    seen.push(clock.now() - before);
+  }
+  t.deepEqual(seen.slice(0, 4), [500, 1000, 2000, 4000]);
+  t.true(
+    seen.every((ms) => ms <= BACKOFF_MAX_MS),
+    JSON.stringify(seen),
+  );
+  t.is(seen[seen.length - 1], BACKOFF_MAX_MS);
+  // Failed dials went round the addresses; once linked, a dropped link starts over at the first.
+  actor.send({ type: 'xstate.done.actor.connect', output: {} } as never);
+  actor.send({ type: 'xstate.done.actor.handshake', output: link } as never);
+  t.deepEqual(actor.getSnapshot().value, { linked: 'ws' });
+  actor.send({ type: 'LINK_CLOSED', link, code: 'E_HEARTBEAT', message: '' });
+  t.is(actor.getSnapshot().context.next, 0);
+  t.is(actor.getSnapshot().context.attempts, 0);
+  clock.increment(250);
+  t.is(actor.getSnapshot().value, 'dialing');
+  actor.stop();
+});
+
+test('two links to one device: both sides keep the one dialed by the smaller id, the newer of two from one dialer', (t) => {
+  // a < b. Each side holds the link it dialed and receives the other's.
+  const atA = { self: 'aaaa', dev: 'bbbb', outbound: true };
+  const atB = { self: 'bbbb', dev: 'aaaa', outbound: true };
+  t.false(keepIncoming(atA), 'A keeps its own dial (a < b)');
+  t.true(keepIncoming(atB), "B takes A's dial");
+  // A redialed after its old link died at its end: B takes the newer link from A.
+  t.true(keepIncoming({ self: 'bbbb', dev: 'aaaa', outbound: false }));
+  // The machine applies it: B, linked on its own dial, keeps A's incoming link and closes its own.
+  const log: string[] = [];
+  const b = createActor(stubbed(log), { input: { dev: 'aaaa', self: 'bbbb', addresses: [A1], webrtc: false } });
+  b.start();
+  b.send({ type: 'xstate.done.actor.connect', output: {} } as never);
+  b.send({ type: 'xstate.done.actor.handshake', output: fakeLink('aaaa', 'b-dialed') } as never);
+  const incoming = fakeLink('aaaa', 'a-dialed');
+  b.send({ type: 'INBOUND', link: incoming });
+  t.is(b.getSnapshot().context.link, incoming);
+  t.deepEqual(log, ['up:link', 'close', 'down', 'up:link']);
+  b.stop();
+});
+
+test('a revoked device stays revoked: no dial, no link, whatever comes', (t) => {
+  const log: string[] = [];
+  const clock = new SimulatedClock();
+  const actor = createActor(stubbed(log), { input, clock });
+  actor.start();
+  actor.send({ type: 'REVOKED' });
+  for (const e of events({ context: actor.getSnapshot().context })) {
+    actor.send(e as never);
+    clock.increment(60_000);
+  }
+  t.is(actor.getSnapshot().value, 'revoked');
+  t.is(actor.getSnapshot().status, 'done');
+});
