@@ -6,7 +6,8 @@ import { SdError } from './errors.js';
 import { blake3, hex, initHashing } from './events/hash.js';
 import { pack } from './events/codec.js';
 import type { StoredEvent } from './events/log.js';
-import { ensurePrivateDir } from './fsutil.js';
+import { ensurePrivateDir, openDataDirs, registerDataDir } from './fsutil.js';
+import { closeOpsPool } from './ops/entry/hashing.js';
 import { loadOrCreateIdentity, type DeviceIdentity } from './identity.js';
 import type { Library } from './library/library.js';
 import { LibraryManager } from './library/manager.js';
@@ -55,6 +56,7 @@ export class Core {
   log: { info(o: object, msg?: string): void; warn(o: object, msg?: string): void } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private unregisterDataDir = (): void => undefined;
 
   private constructor(
     readonly dataDir: string,
@@ -67,6 +69,7 @@ export class Core {
     await initHashing();
     ensurePrivateDir(dataDir);
     const core = new Core(dataDir, loadOrCreateIdentity(dataDir));
+    core.unregisterDataDir = registerDataDir(dataDir);
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
     await core.libraries.load();
     // File operations a crash interrupted are completed or rolled back before anything else
@@ -214,6 +217,9 @@ export class Core {
     await this.services?.stop();
     await this.queue;
     await this.libraries.closeAll();
+    this.unregisterDataDir();
+    // The hashing threads of file operations are shared by the Cores of this process.
+    if (openDataDirs().length === 0) await closeOpsPool();
   }
 }
 

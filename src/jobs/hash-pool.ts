@@ -21,7 +21,8 @@ export type WorkerResult =
   { contentId: string; size: number; kind: Kind } | { error: { code: string; message: string } };
 /**
  * lstat of a batch as columns. flags[i]: 0 = failed (see errors), 1 = vanished (ENOENT),
- * otherwise 2, plus 4 for a directory and 8 for a symlink.
+ * otherwise 2, plus 4 for a directory, 8 for a symlink, and for a special file 16 (a named pipe),
+ * 32 (a socket), 64 (a block device) or 128 (a character device).
  */
 export interface LstatColumns {
   flags: Uint8Array;

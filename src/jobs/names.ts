@@ -84,3 +84,24 @@ export function fsPathOf(root: string, relPath: string): string | Buffer {
   for (const name of relPath.split('/')) parts.push(Buffer.from('/'), decodeName(name));
   return Buffer.concat(parts);
 }
+
+/** The fs form of an absolute path whose names are in string form (escaped names decoded). */
+export function fsPathOfAbs(abs: string): string | Buffer {
+  if (!abs.includes(ESCAPE_MARK)) return abs;
+  const parts = abs.split('/');
+  return Buffer.concat(parts.flatMap((n, i) => (i === 0 ? [decodeName(n)] : [Buffer.from('/'), decodeName(n)])));
+}
+
+/** The string form of a raw path (each name through encodeName). */
+export function encodePath(raw: string | Buffer): string {
+  if (typeof raw === 'string') return raw;
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= raw.length; i++) {
+    if (i === raw.length || raw[i] === 0x2f) {
+      out.push(encodeName(raw.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  return out.join('/');
+}

@@ -4,6 +4,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { Library } from '../library/library.js';
 import type { JobManager } from './manager.js';
 import { DEFAULT_SKIP_NAMES, type WalkRules } from './walk.js';
+import { excludedBelow } from './exclude.js';
 
 const QUIET_MS = 150;
 const MAX_WAIT_MS = 800;
@@ -50,7 +51,10 @@ export class Watchers {
   private start(lib: Library, loc: string, path: string, rules: WalkRules): void {
     const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
     const skipHidden = rules.skipHidden ?? true;
+    // The data dir inside a location changes with every database write: its events are not ours to index.
+    const excluded = excludedBelow(path).map((e) => e.path.slice(path.length + 1));
     const skip = (rel: string): boolean =>
+      excluded.some((x) => rel === x || rel.startsWith(`${x}/`)) ||
       rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
     let watcher: FSWatcher;
     try {

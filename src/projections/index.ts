@@ -8,9 +8,10 @@ import { auditProjector } from './audit.js';
 import { libraryProjector } from './library.js';
 import { entriesProjector } from './entries.js';
 import { sharedProjector } from './shared.js';
+import { trashProjector } from './trash.js';
 import type { Projector, TableDef } from './types.js';
 
-const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector, sharedProjector];
+const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector, sharedProjector, trashProjector];
 const handlers = new Map<string, ((db: Database, ev: StoredEvent) => void)[]>();
 
 export function registerProjector(p: Projector): void {

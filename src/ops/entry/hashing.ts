@@ -1,0 +1,32 @@
+// Content ids for file operations come from a small pool of hashing threads, never from the
+// daemon's main thread: a slow or stuck read then stalls one worker, not every client. The pool
+// starts on first use and stops after a few idle seconds (and at Core.close).
+import { createHashPool, type HashPath, type HashPool, type HashResult } from '../../jobs/hash-pool.js';
+
+const IDLE_MS = 5_000;
+let pool: HashPool | undefined;
+let users = 0;
+let idleTimer: NodeJS.Timeout | undefined;
+
+/** Identifies files (results in order; per-file failures are values). */
+export async function hashFiles(paths: readonly HashPath[]): Promise<HashResult[]> {
+  if (paths.length === 0) return [];
+  clearTimeout(idleTimer);
+  const p = (pool ??= createHashPool({ threads: 2, batchSize: 128 }));
+  users++;
+  try {
+    return await p.hash(paths);
+  } finally {
+    if (--users === 0) {
+      idleTimer = setTimeout(() => void closeOpsPool(), IDLE_MS);
+      idleTimer.unref();
+    }
+  }
+}
+
+export async function closeOpsPool(): Promise<void> {
+  clearTimeout(idleTimer);
+  const p = pool;
+  pool = undefined;
+  if (p) await p.close();
+}
