@@ -67,7 +67,8 @@ function mounts(): [string, string][] | undefined {
   for (const line of text.split('\n')) {
     const [, dir, type] = line.split(' ');
     // The mount table escapes spaces and the like as octal (\040).
-    if (dir && type) out.push([dir.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))), type]);
+    if (dir && type)
+      out.push([dir.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))), type]);
   }
   return out;
 }
@@ -100,7 +101,6 @@ export function pseudoFilesystem(path: string): string | undefined {
 export function excludedBelow(root: string): { path: string; why: string }[] {
   const out: { path: string; why: string }[] = [];
   for (const d of openDataDirs()) if (d !== root && inside(d, root)) out.push({ path: d, why: 'the data dir' });
-  for (const m of pseudoMounts())
-    if (m !== root && inside(m, root)) out.push({ path: m, why: 'a pseudo filesystem' });
+  for (const m of pseudoMounts()) if (m !== root && inside(m, root)) out.push({ path: m, why: 'a pseudo filesystem' });
   return out;
 }

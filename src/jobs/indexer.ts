@@ -168,7 +168,12 @@ async function walkPhase(
           if (p && p.key === key) {
             // Unchanged entries (the common case of a rescan) cost a comparison, no tuple.
             const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : w.special ? SPECIAL : FILE;
-            if (p.t !== t || p.size !== (t === SPECIAL ? 0 : w.size) || p.mtime !== Math.floor(w.mtimeMs) || p.inode !== Number(w.inode))
+            if (
+              p.t !== t ||
+              p.size !== (t === SPECIAL ? 0 : w.size) ||
+              p.mtime !== Math.floor(w.mtimeMs) ||
+              p.inode !== Number(w.inode)
+            )
               upserts.push(tupleOf(key, w));
             p = proj.next().value;
           } else if (cp.fresh) upserts.push(tupleOf(key, w));

@@ -357,7 +357,15 @@ export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns 
       }
       const link = st.isSymbolicLink();
       const dir = !link && st.isDirectory();
-      const special = st.isFIFO() ? 16 : st.isSocket() ? 32 : st.isBlockDevice() ? 64 : st.isCharacterDevice() ? 128 : 0;
+      const special = st.isFIFO()
+        ? 16
+        : st.isSocket()
+          ? 32
+          : st.isBlockDevice()
+            ? 64
+            : st.isCharacterDevice()
+              ? 128
+              : 0;
       out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0) | special;
       out.size[i] = dir ? 0 : Number(st.size);
       out.mtimeMs[i] = Number(st.mtimeNs) / 1e6;
@@ -372,7 +380,11 @@ export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns 
 }
 
 /** Synchronous walk: listing and lstat on this thread. */
-export function* walkSync(root: string | Buffer, rules: WalkRules = {}, options: WalkOptions = {}): Generator<WalkBatch> {
+export function* walkSync(
+  root: string | Buffer,
+  rules: WalkRules = {},
+  options: WalkOptions = {},
+): Generator<WalkBatch> {
   let cursor = options.startAfter;
   for (const b of plan(root, rules, options)) {
     const out = assemble(b, lstatColumns(b.items.map((i) => i.fs)), cursor);

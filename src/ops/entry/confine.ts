@@ -98,9 +98,13 @@ export class Dir {
     } catch (e) {
       const c = errno(e);
       if (c === 'ELOOP' || c === 'ENOTDIR')
-        throw new SdError('E_PATH_CHANGED', `${this.show(name)} is not a folder any more (a symlink or a file took its place); nothing was done`, {
-          path: this.show(name),
-        });
+        throw new SdError(
+          'E_PATH_CHANGED',
+          `${this.show(name)} is not a folder any more (a symlink or a file took its place); nothing was done`,
+          {
+            path: this.show(name),
+          },
+        );
       throw fsError(e, this.show(name));
     }
     const shown = this.show(name);

@@ -81,7 +81,8 @@ function record(
         if (s.fromLoc) syncPath(lib, s.fromLoc, s.fromKey!, s.from!);
         if (s.toLoc) syncPath(lib, s.toLoc, s.toKey!, s.to!);
       } else appendStepEvents(lib, s, touched);
-      if (s.trash && there(s.toRoot, s.to)) (added.get(s.trash.loc) ?? added.set(s.trash.loc, []).get(s.trash.loc)!).push(s);
+      if (s.trash && there(s.toRoot, s.to))
+        (added.get(s.trash.loc) ?? added.set(s.trash.loc, []).get(s.trash.loc)!).push(s);
       if (s.untrash && !there(s.fromRoot, s.from))
         (removed.get(s.untrash.loc) ?? removed.set(s.untrash.loc, []).get(s.untrash.loc)!).push(s.untrash.id);
     }

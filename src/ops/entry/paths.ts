@@ -156,7 +156,8 @@ export const isInside = (child: string, parent: string): boolean =>
 export function freeName(dir: string, name: string, taken: Set<string>): string {
   const raw = decodeName(name);
   const dot = raw.lastIndexOf(0x2e);
-  const [stem, ext] = dot > 0 && raw.length - dot < 64 ? [raw.subarray(0, dot), raw.subarray(dot)] : [raw, Buffer.alloc(0)];
+  const [stem, ext] =
+    dot > 0 && raw.length - dot < 64 ? [raw.subarray(0, dot), raw.subarray(dot)] : [raw, Buffer.alloc(0)];
   for (let i = 1; i < 10_000; i++) {
     const suffix = Buffer.from(` (${i})`);
     let s = stem.subarray(0, Math.min(stem.length, NAME_MAX - suffix.length - ext.length));

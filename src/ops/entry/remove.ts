@@ -35,7 +35,15 @@ export const removeEntries = defineCommand({
       stamps.push([pl.abs, stamp]);
       steps.push(
         permanent
-          ? { k: 'delete', from: pl.abs, fromRoot: pl.loc.path, stamp, fromLoc: pl.loc.id, fromKey: pl.key, manifest: m }
+          ? {
+              k: 'delete',
+              from: pl.abs,
+              fromRoot: pl.loc.path,
+              stamp,
+              fromLoc: pl.loc.id,
+              fromKey: pl.key,
+              manifest: m,
+            }
           : trashStep(ctx, pl, m, 'removed'),
       );
       listChanges(

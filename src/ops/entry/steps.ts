@@ -60,7 +60,10 @@ const typeOfStamp = (st: { isSymbolicLink(): boolean; isDirectory(): boolean }):
 /** The source must be the object the preview saw (same type and inode). */
 function checkSource(d: Dir, name: string, s: Step): void {
   const st = d.lstat(name);
-  if (!st) throw new SdError('E_PATH_CHANGED', `${d.show(name)} is gone since the preview; nothing was done`, { path: d.show(name) });
+  if (!st)
+    throw new SdError('E_PATH_CHANGED', `${d.show(name)} is gone since the preview; nothing was done`, {
+      path: d.show(name),
+    });
   if (s.stamp && (s.stamp[0] !== typeOfStamp(st) || s.stamp[3] !== st.ino))
     throw new SdError(
       'E_PATH_CHANGED',

@@ -31,9 +31,19 @@ export function trashRemoved(lib: Library, loc: string, ids: string[]): void {
 export function migrateTrashTable(lib: Library): void {
   const db = lib.db;
   if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trash'").get()) return;
-  const rows = db.prepare('SELECT t.*, l.path AS root FROM trash t JOIN locations l ON l.id = t.loc AND l.dev = ?').all(
-    lib.log.deviceId,
-  ) as { id: string; batch: string; loc: string; orig: string; path: string; reason: string; files: number; bytes: number; root: string }[];
+  const rows = db
+    .prepare('SELECT t.*, l.path AS root FROM trash t JOIN locations l ON l.id = t.loc AND l.dev = ?')
+    .all(lib.log.deviceId) as {
+    id: string;
+    batch: string;
+    loc: string;
+    orig: string;
+    path: string;
+    reason: string;
+    files: number;
+    bytes: number;
+    root: string;
+  }[];
   const byLoc = new Map<string, { batch: string; items: TrashItem[] }>();
   for (const r of rows) {
     const g = byLoc.get(r.loc) ?? byLoc.set(r.loc, { batch: r.batch, items: [] }).get(r.loc)!;

@@ -41,8 +41,7 @@ function list(d: Dir): Dirent<Buffer>[] {
   }
 }
 
-const typeOf = (st: Stats): number =>
-  st.isSymbolicLink() ? 2 : st.isDirectory() ? 1 : st.isFile() ? 0 : SPECIAL;
+const typeOf = (st: Stats): number => (st.isSymbolicLink() ? 2 : st.isDirectory() ? 1 : st.isFile() ? 0 : SPECIAL);
 
 function itemOf(rel: string, name: Name, st: Stats): Item {
   const t = typeOf(st);
@@ -57,7 +56,10 @@ function itemOf(rel: string, name: Name, st: Stats): Item {
  */
 export async function scanTree(parent: Dir, name: Name, hash: boolean): Promise<Item[]> {
   const st = parent.lstat(name);
-  if (!st) throw new SdError('E_PATH_NOT_FOUND', `${parent.show(name)} does not exist (any more)`, { path: parent.show(name) });
+  if (!st)
+    throw new SdError('E_PATH_NOT_FOUND', `${parent.show(name)} does not exist (any more)`, {
+      path: parent.show(name),
+    });
   const items: Item[] = [itemOf('', name, st)];
   const pending: { idx: number; path: string | Buffer; shown: string }[] = [];
   const retained = new Set<Dir>();
@@ -134,7 +136,11 @@ export async function compareTree(parent: Dir, name: Name, want: Item[]): Promis
   const root = parent.show(name);
   let have: Item[];
   try {
-    have = await scanTree(parent, name, want.some((i) => i[4] !== null));
+    have = await scanTree(
+      parent,
+      name,
+      want.some((i) => i[4] !== null),
+    );
   } catch (e) {
     return [e instanceof Error ? e.message : String(e)];
   }
@@ -184,16 +190,30 @@ export function removeTree(parent: Dir, name: Name): void {
 }
 
 const knownType = (e: Dirent<Buffer>): boolean =>
-  e.isFile() || e.isDirectory() || e.isSymbolicLink() || e.isFIFO() || e.isSocket() || e.isBlockDevice() || e.isCharacterDevice();
+  e.isFile() ||
+  e.isDirectory() ||
+  e.isSymbolicLink() ||
+  e.isFIFO() ||
+  e.isSocket() ||
+  e.isBlockDevice() ||
+  e.isCharacterDevice();
 
 /**
  * Copies a tree into a held folder under a new name that must not exist. Regular files are
  * opened non-blocking without following links and checked to be regular before they are read;
  * symlinks are copied as links; named pipes, sockets and devices are skipped (returned).
  */
-export function copyTree(src: Dir, sname: Name, dst: Dir, dname: Name, times: boolean, skipped: string[] = []): string[] {
+export function copyTree(
+  src: Dir,
+  sname: Name,
+  dst: Dir,
+  dname: Name,
+  times: boolean,
+  skipped: string[] = [],
+): string[] {
   const st = src.lstat(sname);
-  if (!st) throw new SdError('E_PATH_NOT_FOUND', `${src.show(sname)} does not exist (any more)`, { path: src.show(sname) });
+  if (!st)
+    throw new SdError('E_PATH_NOT_FOUND', `${src.show(sname)} does not exist (any more)`, { path: src.show(sname) });
   const to = dst.at(dname);
   try {
     if (st.isSymbolicLink()) {

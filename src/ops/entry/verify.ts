@@ -59,7 +59,11 @@ export async function verifyOp({ lib }: CommandCtx, plan: Plan<OpData>, applied:
         check(
           w === 'absent',
           `${s.from} is gone`,
-          w === 'present' ? `${s.from} is still on disk` : w === 'unsafe' ? 'a folder on its way is now a symlink' : undefined,
+          w === 'present'
+            ? `${s.from} is still on disk`
+            : w === 'unsafe'
+              ? 'a folder on its way is now a symlink'
+              : undefined,
         ),
       );
       if (s.fromLoc && !(s.k === 'move' && s.toLoc === s.fromLoc && s.toKey === s.fromKey)) {

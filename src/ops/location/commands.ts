@@ -97,7 +97,11 @@ export const addLocation = defineCommand({
         });
     }
     const excluded = excludedBelow(path);
-    const est = estimateWork(path, input.rules, excluded.map((e) => e.path));
+    const est = estimateWork(
+      path,
+      input.rules,
+      excluded.map((e) => e.path),
+    );
     const name = input.name ?? (path.split(sep).pop() || path);
     return {
       summary: `add location "${name}" at ${path}`,
