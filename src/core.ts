@@ -7,6 +7,7 @@ import { blake3, hex, initHashing } from './events/hash.js';
 import { pack } from './events/codec.js';
 import type { StoredEvent } from './events/log.js';
 import { ensurePrivateDir, openDataDirs, registerDataDir } from './fsutil.js';
+import { DiskMonitor } from './disk.js';
 import { closeOpsPool } from './ops/entry/hashing.js';
 import { loadOrCreateIdentity, type DeviceIdentity } from './identity.js';
 import type { Library } from './library/library.js';
@@ -16,7 +17,8 @@ import { findCommand, findQuery } from './ops/registry.js';
 import { summarize } from './ops/log/summary.js';
 import type { VerifiedBody } from './projections/audit.js';
 import { startServices, type Services } from './actors/services.js';
-import { JobManager } from './jobs/manager.js';
+import { JobManager, STOP_GRACE_MS } from './jobs/manager.js';
+import { settlesWithin } from './jobs/hash-pool.js';
 import { Watchers } from './jobs/watcher.js';
 import { runIndexJob } from './jobs/indexer.js';
 import { PeerManager } from './sync/peers.js';
@@ -57,6 +59,22 @@ export class Core {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private unregisterDataDir = (): void => undefined;
+  /** The state of the disk holding the data dir (full or not), shown by `sd status`. */
+  disk!: DiskMonitor;
+
+  /** In the command queue, so it never meets a command's own pending intent. */
+  private resolveAfterSpace(): Promise<void> {
+    const run = this.queue.then(async () => {
+      for (const lib of this.libraries.list())
+        try {
+          this.recovered.push(...(await resolvePendingIntents(this, lib)));
+        } catch (e) {
+          this.disk.report(e, 'resolving file operations');
+        }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
 
   private constructor(
     readonly dataDir: string,
@@ -70,6 +88,7 @@ export class Core {
     ensurePrivateDir(dataDir);
     const core = new Core(dataDir, loadOrCreateIdentity(dataDir));
     core.unregisterDataDir = registerDataDir(dataDir);
+    core.disk = new DiskMonitor(dataDir);
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
     await core.libraries.load();
     // File operations a crash interrupted are completed or rolled back before anything else
@@ -79,6 +98,12 @@ export class Core {
       core.services = await startServices(core);
       const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
       const watchers = (core.watchers = new Watchers(jobs, core.device.id));
+      jobs.onDiskFull = (e, where) => core.disk.report(e, where);
+      // Space is back: paused jobs go on, and file operations a full disk left unfinished are resolved.
+      core.disk.onSpace(() => {
+        jobs.resumeAfterSpace();
+        void core.resolveAfterSpace();
+      });
       core.libraries.onOpen((lib) => {
         jobs.resumeInterrupted(lib);
         // After the daemon was down, each location is reconciled with a quick rescan.
@@ -215,9 +240,14 @@ export class Core {
     await this.peers?.stop();
     await this.jobs?.stop();
     await this.services?.stop();
-    await this.queue;
+    // A command waiting on a hashing thread stuck in the kernel is given up on after the grace.
+    if (!(await settlesWithin(this.queue, STOP_GRACE_MS))) {
+      await closeOpsPool();
+      await settlesWithin(this.queue, 1000);
+    }
     await this.libraries.closeAll();
     this.unregisterDataDir();
+    this.disk.stop();
     // The hashing threads of file operations are shared by the Cores of this process.
     if (openDataDirs().length === 0) await closeOpsPool();
   }

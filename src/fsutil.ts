@@ -7,10 +7,13 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  lstatSync,
+  readdirSync,
   realpathSync,
   renameSync,
   writeSync,
 } from 'node:fs';
+import { join } from 'node:path';
 
 export function ensurePrivateDir(dir: string): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -74,4 +77,20 @@ export function registerDataDir(dir: string): () => void {
 
 export function openDataDirs(): string[] {
   return [...dataDirs];
+}
+
+/**
+ * Files and folders a daemon of an older version (or another umask) left in the data dir are
+ * made private: files 0600, folders 0700 (the data dir, libraries/, logs/ and what they hold).
+ */
+export function tightenDataDir(dataDir: string): void {
+  const fix = (p: string, depth: number): void => {
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st || st.isSymbolicLink() || st.isSocket()) return;
+    if (st.isDirectory()) {
+      if ((st.mode & 0o777) !== 0o700) chmodSync(p, 0o700);
+      if (depth > 0) for (const n of readdirSync(p)) fix(join(p, n), depth - 1);
+    } else if (st.isFile() && (st.mode & 0o777) !== 0o600) chmodSync(p, 0o600);
+  };
+  fix(dataDir, 2);
 }

@@ -53,6 +53,26 @@ export interface HashPool {
 }
 
 export const DEFAULT_BATCH_SIZE = 256;
+const TERMINATE_MS = 1000;
+let stuck = false;
+
+/** True once a pool could not end a thread: the process can then only end by SIGKILL (Node joins threads at exit). */
+export function threadsStuck(): boolean {
+  return stuck;
+}
+
+/** Whether p settles within ms (its outcome is ignored). */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  const on = p.then(
+    () => true,
+    () => true,
+  );
+  const ok = await Promise.race([on, late]);
+  clearTimeout(timer);
+  return ok;
+}
 
 interface Batch {
   id: number;
@@ -141,8 +161,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     for (const b of queue.splice(0)) b.reject(err);
     for (const b of busy.values()) b.reject(err);
     busy.clear();
-    // Terminate every live worker, including replacements of failed ones.
-    await Promise.all([...live].map((w) => w.terminate()));
+    // Terminate every live worker, including replacements of failed ones. A thread blocked in a
+    // system call (a read the kernel never finishes) cannot be terminated: it is left behind.
+    const ended = await settlesWithin(Promise.all([...live].map((w) => w.terminate())), TERMINATE_MS);
+    if (!ended) stuck = true;
     live.clear();
   }
 

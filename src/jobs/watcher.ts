@@ -3,6 +3,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Library } from '../library/library.js';
 import type { JobManager } from './manager.js';
+import { isDiskFull } from '../disk.js';
 import { DEFAULT_SKIP_NAMES, type WalkRules } from './walk.js';
 import { excludedBelow } from './exclude.js';
 
@@ -97,7 +98,14 @@ export class Watchers {
     w.dirs.clear();
     w.first = undefined;
     if (!w.lib.db.open) return;
-    w.job = this.jobs.enqueue(w.lib, 'index', loc, { loc, scope, watch: true }).id;
+    try {
+      w.job = this.jobs.enqueue(w.lib, 'index', loc, { loc, scope, watch: true }).id;
+    } catch (e) {
+      // A full disk: the changes are picked up by the next rescan once space returns.
+      if (!isDiskFull(e)) throw e;
+      for (const d of scope) w.dirs.add(d);
+      this.jobs.onDiskFull?.(e, `watcher of location ${loc.slice(0, 8)}`);
+    }
   }
 
   unwatch(loc: string): void {
