@@ -86,7 +86,7 @@ export function place(db: Db, dev: string, p: string, opts: { allowRoot?: boolea
   const lexical = resolve(p);
   let parent: string;
   try {
-    parent = encodePath(realpathSync(fsPathOfAbs(dirname(lexical)), { encoding: 'buffer' }));
+    parent = encodePath(realpathSync.native(fsPathOfAbs(dirname(lexical)), { encoding: 'buffer' }));
   } catch {
     // A missing parent is not an escape; say where it is missing.
     locateOrThrow(db, dev, lexical);

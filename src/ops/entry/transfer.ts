@@ -68,7 +68,7 @@ function destinationDir(ctx: CommandCtx, dest: string): { dir: string | null; pl
   if (st?.isSymbolicLink()) {
     let real: string | undefined;
     try {
-      real = encodePath(realpathSync(fsPathOfAbs(dp.abs), { encoding: 'buffer' }));
+      real = encodePath(realpathSync.native(fsPathOfAbs(dp.abs), { encoding: 'buffer' }));
     } catch {
       real = undefined;
     }
