@@ -13,19 +13,25 @@ export function doctorCommands(program: Command): void {
       const { doctor } = await import('../ops/doctor/check.js');
       const r = await doctor(ctx.dataDir);
       const p = ctx.paint;
-      ctx.print(r, () =>
-        r.libraries.length === 0
-          ? `no library databases in ${ctx.dataDir}`
-          : r.libraries
-              .map((l) =>
-                [
-                  `${l.opens && !l.integrity.length && !l.badEvents ? p.green('✓') : p.red('✗')} ${l.name ?? '(unknown name)'}  ${l.file}`,
-                  `  integrity  ${l.opens ? (l.integrity.length ? l.integrity.slice(0, 3).join('; ') : 'ok') : `cannot open: ${l.integrity[0]}`}`,
-                  `  log        ${l.events === null ? '-' : `${l.events} events, ${l.badEvents} bad${l.firstBad ? `; first: ${l.firstBad}` : ''}`}`,
-                  ...l.advice.map((a) => `  ${p.dim('→')} ${a}`),
-                ].join('\n'),
-              )
-              .join('\n\n'),
+      const disk = r.disk.full
+        ? `${p.red('✗')} the disk holding ${ctx.dataDir} is full (${((r.disk.freeBytes ?? 0) / 2 ** 20).toFixed(1)} MiB free): the daemon cannot write; free some space\n\n`
+        : '';
+      ctx.print(
+        r,
+        () =>
+          disk +
+          (r.libraries.length === 0
+            ? `no library databases in ${ctx.dataDir}`
+            : r.libraries
+                .map((l) =>
+                  [
+                    `${l.opens && !l.integrity.length && !l.badEvents ? p.green('✓') : p.red('✗')} ${l.name ?? '(unknown name)'}  ${l.file}`,
+                    `  integrity  ${l.opens ? (l.integrity.length ? l.integrity.slice(0, 3).join('; ') : 'ok') : `cannot open: ${l.integrity[0]}`}`,
+                    `  log        ${l.events === null ? '-' : `${l.events} events, ${l.badEvents} bad${l.firstBad ? `; first: ${l.firstBad}` : ''}`}`,
+                    ...l.advice.map((a) => `  ${p.dim('→')} ${a}`),
+                  ].join('\n'),
+                )
+                .join('\n\n')),
       );
       if (!r.ok) process.exitCode = 1;
     });

@@ -51,6 +51,7 @@ export function createHandler(core: Core, info: DaemonInfo) {
         services: core.services?.states() ?? {},
         p2pPort: info.p2pPort(),
         node: process.version,
+        disk: core.disk.condition,
       }),
       command: (args) => {
         const a = parse(CommandArgs, 'command', args);
