@@ -1,9 +1,9 @@
 // Content ids for file operations come from a small pool of hashing threads, never from the
 // daemon's main thread: a slow or stuck read then stalls one worker, not every client. The pool
-// starts on first use and stops after a few idle seconds (and at Core.close).
+// starts on first use and stops after 30 idle seconds (and at Core.close).
 import { createHashPool, type HashPath, type HashPool, type HashResult } from '../../jobs/hash-pool.js';
 
-const IDLE_MS = 5_000;
+const IDLE_MS = 30_000;
 let pool: HashPool | undefined;
 let users = 0;
 let idleTimer: NodeJS.Timeout | undefined;
@@ -12,7 +12,7 @@ let idleTimer: NodeJS.Timeout | undefined;
 export async function hashFiles(paths: readonly HashPath[]): Promise<HashResult[]> {
   if (paths.length === 0) return [];
   clearTimeout(idleTimer);
-  const p = (pool ??= createHashPool({ threads: 2, batchSize: 128 }));
+  const p = (pool ??= createHashPool({ threads: 2, batchSize: 256 }));
   users++;
   try {
     return await p.hash(paths);

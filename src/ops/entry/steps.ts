@@ -8,7 +8,9 @@ import { userMode } from '../../fsutil.js';
 import { fsPathOfAbs } from '../../jobs/names.js';
 import { Dir, fsError, holdParent, withParent, withParentAsync } from './confine.js';
 import type { Stamp } from './paths.js';
-import { compareTree, copyTree, removeTree, scanTree, totals, type Item } from './tree.js';
+import { compareTree, copyTree, removeTree, scanTree, totals, type Item, type KnownIds } from './tree.js';
+import type { Db } from '../../library/library.js';
+import { SEP, toPath } from '../../projections/entries.js';
 
 export type { Item } from './tree.js';
 
@@ -48,10 +50,36 @@ export interface Step {
   manifest?: Manifest;
 }
 
-/** Every entry below (and including) a path, files with their content ids when `hash`. */
-export async function manifestOf(root: string, abs: string, hash = true): Promise<Manifest> {
-  const items = await withParentAsync(root, abs, (d, n) => scanTree(d, n, hash));
+/**
+ * Every entry below (and including) a path, files with their content ids when `hash`. With `db`
+ * and the path's location, a file whose size and mtime are what the index holds keeps the content
+ * id the index has for it; only the others are hashed.
+ */
+export async function manifestOf(
+  root: string,
+  abs: string,
+  hash = true,
+  index?: { db: Db; loc: string; key: string },
+): Promise<Manifest> {
+  const known = hash && index ? knownIds(index.db, index.loc, index.key) : undefined;
+  const items = await withParentAsync(root, abs, (d, n) => scanTree(d, n, hash, known));
   return { ...totals(items), items };
+}
+
+function knownIds(db: Db, loc: string, key: string): KnownIds {
+  const rows = db
+    .prepare(
+      'SELECT key, size, mtime, cid FROM entries WHERE loc = ? AND t = 0 AND cid IS NOT NULL AND (key = ? OR (key > ? AND key < ?))',
+    )
+    .raw(true)
+    .all(loc, key, key + SEP, key + '\u0002') as [string, number, number, string][];
+  const byRel = new Map<string, [number, number, string]>();
+  for (const [k, size, mtime, cid] of rows)
+    byRel.set(k === key ? '' : toPath(k.slice(key.length + 1)), [size, mtime, cid]);
+  return (rel, size, mtimeMs) => {
+    const r = byRel.get(rel);
+    return r && r[0] === size && r[1] === Math.floor(mtimeMs) ? r[2] : undefined;
+  };
 }
 
 const typeOfStamp = (st: { isSymbolicLink(): boolean; isDirectory(): boolean }): number =>

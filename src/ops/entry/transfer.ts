@@ -158,7 +158,7 @@ export async function planTransfer(
         bytes: old.bytes,
       });
     }
-    const m = await manifestOf(src.loc.path, src.abs);
+    const m = await manifestOf(src.loc.path, src.abs, true, { db, loc: src.loc.id, key: src.key });
     const cross = kind === 'move' && lstat(dirname(tgt.abs))?.dev !== st.dev;
     if (cross)
       warnings.push(`${src.abs} is on another filesystem than ${tgt.abs}: it will be copied, verified, then deleted`);

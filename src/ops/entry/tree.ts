@@ -30,12 +30,25 @@ export type Item = [string, number, number, number, string | null, string];
 
 const SPECIAL = 3;
 
-/** The entries of a held folder, raw names sorted by their string form (a stable plan order). */
-function list(d: Dir): Dirent<Buffer>[] {
+interface Listed {
+  /** The name in string form (escaped when it is not UTF-8). */
+  name: string;
+  dirent: Dirent<string> | Dirent<Buffer>;
+}
+
+/**
+ * The entries of a held folder sorted by name (a stable plan order). Names are read as strings;
+ * only a folder holding a name that is not UTF-8 is read again as bytes.
+ */
+function list(d: Dir): Listed[] {
   try {
-    const out = readdirSync(d.base, { withFileTypes: true, encoding: 'buffer' });
-    const key = new Map(out.map((e) => [e, encodeName(e.name)]));
-    return out.sort((a, b) => (key.get(a)! < key.get(b)! ? -1 : key.get(a)! > key.get(b)! ? 1 : 0));
+    let out: Listed[] = readdirSync(d.base, { withFileTypes: true }).map((e) => ({ name: e.name, dirent: e }));
+    if (out.some((e) => e.name.includes('\uFFFD')))
+      out = readdirSync(d.base, { withFileTypes: true, encoding: 'buffer' }).map((e) => ({
+        name: encodeName(e.name),
+        dirent: e,
+      }));
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch (e) {
     throw fsError(e, d.shown);
   }
@@ -54,48 +67,78 @@ function itemOf(rel: string, name: Name, st: Stats): Item {
  * ids when `hash` (computed on the hashing threads, through the held folders). A file that
  * cannot be read is an error naming it.
  */
-export async function scanTree(parent: Dir, name: Name, hash: boolean): Promise<Item[]> {
+/** A content id the index already holds for a file of this size and mtime (relPath '' = the root). */
+export type KnownIds = (rel: string, size: number, mtimeMs: number) => string | undefined;
+
+export async function scanTree(parent: Dir, name: Name, hash: boolean, known?: KnownIds): Promise<Item[]> {
   const st = parent.lstat(name);
   if (!st)
     throw new SdError('E_PATH_NOT_FOUND', `${parent.show(name)} does not exist (any more)`, {
       path: parent.show(name),
     });
   const items: Item[] = [itemOf('', name, st)];
-  const pending: { idx: number; path: string | Buffer; shown: string }[] = [];
-  const retained = new Set<Dir>();
+  // Files wait in batches for the hashing threads while the walk goes on; a held folder stays
+  // open while a waiting path goes through it (refs) or the walk is inside it (onStack).
+  type Pending = { idx: number; path: string | Buffer; shown: string; dir?: Dir };
+  let pending: Pending[] = [];
+  const refs = new Map<Dir, number>();
   const onStack = new Set<Dir>();
-  const flush = async (): Promise<void> => {
-    const res = await hashFiles(pending.map((p) => p.path));
-    res.forEach((r, i) => {
-      const p = pending[i]!;
-      if ('error' in r)
-        throw r.error.code.startsWith('E_')
-          ? new SdError(r.error.code, `${p.shown}: ${r.error.message}`, { path: p.shown })
-          : fsError(Object.assign(new Error(r.error.message), { code: r.error.code }), p.shown);
-      const it = items[p.idx]!;
-      it[2] = r.size;
-      it[4] = r.contentId;
-      it[5] = r.kind === 'other' ? it[5] : r.kind;
-    });
-    pending.length = 0;
-    for (const d of retained)
-      if (!onStack.has(d)) {
-        d.close();
-        retained.delete(d);
-      }
+  const release = (d: Dir): void => {
+    if (!onStack.has(d) && !refs.get(d)) d.close();
   };
-  if (hash && items[0]![1] === 0) pending.push({ idx: 0, path: parent.at(name), shown: parent.show(name) });
+  const hashBatch = async (batch: Pending[]): Promise<void> => {
+    try {
+      const res = await hashFiles(batch.map((p) => p.path));
+      res.forEach((r, i) => {
+        const p = batch[i]!;
+        if ('error' in r)
+          throw r.error.code.startsWith('E_')
+            ? new SdError(r.error.code, `${p.shown}: ${r.error.message}`, { path: p.shown })
+            : fsError(Object.assign(new Error(r.error.message), { code: r.error.code }), p.shown);
+        const it = items[p.idx]!;
+        it[2] = r.size;
+        it[4] = r.contentId;
+        it[5] = r.kind === 'other' ? it[5] : r.kind;
+      });
+    } finally {
+      for (const p of batch)
+        if (p.dir) {
+          const n = refs.get(p.dir)! - 1;
+          if (n) refs.set(p.dir, n);
+          else {
+            refs.delete(p.dir);
+            release(p.dir);
+          }
+        }
+    }
+  };
+  let inflight: Promise<void> | undefined;
+  const flush = async (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    await inflight; // one batch at the threads while the next one is collected
+    inflight = hashBatch(batch);
+    inflight.catch(() => undefined);
+  };
+  const cidOf = (it: Item): string | undefined => (known ? known(it[0], it[2], it[3]) : undefined);
+  if (hash && items[0]![1] === 0) {
+    const k = cidOf(items[0]!);
+    if (k) items[0]![4] = k;
+    else pending.push({ idx: 0, path: parent.at(name), shown: parent.show(name) });
+  }
   const visit = async (d: Dir, rel: string): Promise<void> => {
     onStack.add(d);
     for (const e of list(d)) {
       const s = d.lstat(e.name);
       if (!s) continue; // vanished while listed
-      const r = `${rel}${rel ? '/' : ''}${encodeName(e.name)}`;
+      const r = `${rel}${rel ? '/' : ''}${e.name}`;
       const it = itemOf(r, e.name, s);
       items.push(it);
-      if (it[1] === 0 && hash) {
-        pending.push({ idx: items.length - 1, path: d.at(e.name), shown: d.show(e.name) });
-        retained.add(d);
+      const k = it[1] === 0 && hash ? cidOf(it) : undefined;
+      if (k) it[4] = k;
+      else if (it[1] === 0 && hash) {
+        pending.push({ idx: items.length - 1, path: d.at(e.name), shown: d.show(e.name), dir: d });
+        refs.set(d, (refs.get(d) ?? 0) + 1);
       } else if (it[1] === 1) {
         const sub = d.open(e.name);
         try {
@@ -105,16 +148,18 @@ export async function scanTree(parent: Dir, name: Name, hash: boolean): Promise<
           throw err;
         }
       }
-      if (pending.length >= 512 || retained.size >= 256) await flush();
+      if (pending.length >= 1024 || refs.size >= 512) await flush();
     }
     onStack.delete(d);
-    if (!retained.has(d)) d.close();
+    release(d);
   };
   try {
     if (items[0]![1] === 1) await visit(parent.open(name), '');
     if (pending.length) await flush();
+    await inflight;
   } finally {
-    for (const d of retained) d.close();
+    await inflight?.catch(() => undefined);
+    for (const d of refs.keys()) d.close();
   }
   return items;
 }
@@ -169,14 +214,14 @@ export function removeTree(parent: Dir, name: Name): void {
   }
   const d = parent.open(name);
   try {
-    for (const e of list(d)) {
-      const dir = e.isDirectory() || (!knownType(e) && !!d.lstat(e.name)?.isDirectory());
-      if (dir) removeTree(d, e.name);
+    for (const { name: n, dirent: e } of list(d)) {
+      const dir = e.isDirectory() || (!knownType(e) && !!d.lstat(n)?.isDirectory());
+      if (dir) removeTree(d, n);
       else
         try {
-          unlinkSync(d.at(e.name));
+          unlinkSync(d.at(n));
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, d.show(e.name));
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, d.show(n));
         }
     }
   } finally {
@@ -189,7 +234,7 @@ export function removeTree(parent: Dir, name: Name): void {
   }
 }
 
-const knownType = (e: Dirent<Buffer>): boolean =>
+const knownType = (e: Dirent<string> | Dirent<Buffer>): boolean =>
   e.isFile() ||
   e.isDirectory() ||
   e.isSymbolicLink() ||
