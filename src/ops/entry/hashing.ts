@@ -24,6 +24,16 @@ export async function hashFiles(paths: readonly HashPath[]): Promise<HashResult[
   }
 }
 
+/** Starts the threads now (they load in the background) when hashing is about to be needed. */
+export function warmHashing(): void {
+  clearTimeout(idleTimer);
+  pool ??= createHashPool({ threads: 2, batchSize: 256 });
+  if (users === 0) {
+    idleTimer = setTimeout(() => void closeOpsPool(), IDLE_MS);
+    idleTimer.unref();
+  }
+}
+
 export async function closeOpsPool(): Promise<void> {
   clearTimeout(idleTimer);
   const p = pool;

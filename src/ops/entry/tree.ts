@@ -23,7 +23,7 @@ import { SdError } from '../../errors.js';
 import { kindOf, specialKindOf } from '../../jobs/kind.js';
 import { encodeName } from '../../jobs/names.js';
 import { Dir, VIA_FD, fsError, shownName, type Name } from './confine.js';
-import { hashFiles } from './hashing.js';
+import { hashFiles, warmHashing } from './hashing.js';
 
 /** [relPath ('' = the root), t (0 file, 1 folder, 2 symlink, 3 special), size, mtimeMs, contentId | null, kind] */
 export type Item = [string, number, number, number, string | null, string];
@@ -77,6 +77,7 @@ export async function scanTree(parent: Dir, name: Name, hash: boolean, known?: K
       path: parent.show(name),
     });
   const items: Item[] = [itemOf('', name, st)];
+  if (hash && !known) warmHashing();
   // Files wait in batches for the hashing threads while the walk goes on; a held folder stays
   // open while a waiting path goes through it (refs) or the walk is inside it (onStack).
   type Pending = { idx: number; path: string | Buffer; shown: string; dir?: Dir };
@@ -176,15 +177,27 @@ export function totals(items: Item[]): { files: number; bytes: number } {
   return { files, bytes };
 }
 
-/** Differences between expected items and the tree now, as sentences naming the paths. */
-export async function compareTree(parent: Dir, name: Name, want: Item[]): Promise<string[]> {
+/**
+ * Differences between expected items and the tree now, as sentences naming the paths. With
+ * `renamed` (the tree was moved by rename(2), which rewrites no content), a file whose size and
+ * mtime are unchanged keeps its expected content id instead of being hashed again.
+ */
+export async function compareTree(parent: Dir, name: Name, want: Item[], renamed = false): Promise<string[]> {
   const root = parent.show(name);
   let have: Item[];
+  const expected = new Map(want.map((i) => [i[0], i]));
+  const known: KnownIds | undefined = renamed
+    ? (rel, size, mtimeMs) => {
+        const w = expected.get(rel);
+        return w && w[1] === 0 && w[2] === size && w[3] === Math.floor(mtimeMs) ? (w[4] ?? undefined) : undefined;
+      }
+    : undefined;
   try {
     have = await scanTree(
       parent,
       name,
       want.some((i) => i[4] !== null),
+      known,
     );
   } catch (e) {
     return [e instanceof Error ? e.message : String(e)];

@@ -82,7 +82,9 @@ export async function verifyOp({ lib }: CommandCtx, plan: Plan<OpData>, applied:
     if ((s.k === 'move' || s.k === 'copy') && s.manifest) {
       let bad: string[];
       try {
-        bad = await withParentAsync(s.toRoot!, s.to!, (d, n) => compareTree(d, n, s.manifest!.items));
+        // A rename rewrites no content: unchanged files (size, mtime) are not hashed again.
+        const renamed = s.k === 'move' && !s.cross;
+        bad = await withParentAsync(s.toRoot!, s.to!, (d, n) => compareTree(d, n, s.manifest!.items, renamed));
       } catch (e) {
         bad = [(e as Error).message];
       }
