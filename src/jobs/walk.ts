@@ -8,7 +8,7 @@
 // empty walk of an unplugged drive must not look like "everything was deleted".
 // Note for the indexer: a directory listed in errors was not read, so its previously known
 // children must not be treated as deleted.
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { constants as fsConstants, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { BigIntStats, Dirent } from 'node:fs';
 import ignore, { type Ignore } from 'ignore';
 import { SdError } from '../errors.js';
@@ -302,6 +302,8 @@ function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): G
 }
 
 const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'block-device', 8: 'char-device' };
+const { S_IFMT, S_IFLNK, S_IFDIR, S_IFREG, S_IFIFO, S_IFSOCK, S_IFBLK, S_IFCHR } = fsConstants;
+const SPECIAL_BITS: Record<number, number> = { [S_IFIFO]: 16, [S_IFSOCK]: 32, [S_IFBLK]: 64, [S_IFCHR]: 128 };
 
 // A planned batch plus its lstat results, as the walker's batch.
 function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | undefined): WalkBatch {
@@ -330,7 +332,7 @@ function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | 
       mtimeMs: st.mtimeMs[i]!,
       inode: st.ino[i]!,
       dev: st.dev[i]!,
-      ...(flags >= 16 ? { special: SPECIAL_OF[flags >> 4] } : {}),
+      special: flags >= 16 ? SPECIAL_OF[flags >> 4] : undefined,
     });
   }
   const cursor = items.length > 0 ? items[items.length - 1]!.rel : cursorBefore;
@@ -355,17 +357,11 @@ export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns 
         out.flags[i] = 1;
         continue;
       }
-      const link = st.isSymbolicLink();
-      const dir = !link && st.isDirectory();
-      const special = st.isFIFO()
-        ? 16
-        : st.isSocket()
-          ? 32
-          : st.isBlockDevice()
-            ? 64
-            : st.isCharacterDevice()
-              ? 128
-              : 0;
+      // One conversion of the mode, then integer tests (each isX() of BigIntStats is a BigInt op).
+      const fmt = Number(st.mode) & S_IFMT;
+      const link = fmt === S_IFLNK;
+      const dir = fmt === S_IFDIR;
+      const special = fmt === S_IFREG || link || dir ? 0 : (SPECIAL_BITS[fmt] ?? 0);
       out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0) | special;
       out.size[i] = dir ? 0 : Number(st.size);
       out.mtimeMs[i] = Number(st.mtimeNs) / 1e6;

@@ -3,6 +3,7 @@
 // with a hashing thread stuck in the kernel. Through the real daemon and CLI.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
@@ -10,28 +11,28 @@ import { Daemon, until } from './daemon-helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 
-/** A FIFO, a socket and (as root) a character device at `dir`. */
-function specials(dir: string): string[] {
+/** A FIFO, a socket (listened on until the test ends) and, as root, a character device at `dir`. */
+async function specials(t: ExecutionContext, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   execFileSync('mkfifo', [join(dir, 'pipe')]);
-  execFileSync('python3', [
-    '-c',
-    'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])',
-    join(dir, 'sock'),
-  ]);
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(join(dir, 'sock'), r));
+  t.teardown(() => void server.close());
   if (isRoot) execFileSync('mknod', [join(dir, 'null-dev'), 'c', '1', '3']);
-  return isRoot ? ['null-dev', 'pipe', 'sock'] : ['pipe', 'sock'];
 }
 
 interface Ls {
   entries: { name: string; kind: string; contentId: string | null }[];
 }
 
-function setup(t: ExecutionContext, env: Record<string, string> = {}): { d: Daemon; root: string; base: string } {
+async function setup(
+  t: ExecutionContext,
+  env: Record<string, string> = {},
+): Promise<{ d: Daemon; root: string; base: string }> {
   const base = tempDir(t, 'sd-special-');
   const root = join(base, 'loc');
-  specials(root);
-  specials(join(root, 'dir'));
+  await specials(t, root);
+  await specials(t, join(root, 'dir'));
   writeFileSync(join(root, 'dir', 'plain.txt'), 'plain');
   writeFileSync(join(root, 'top.txt'), 'top');
   const d = new Daemon(t, join(base, 'data'), env);
@@ -40,7 +41,7 @@ function setup(t: ExecutionContext, env: Record<string, string> = {}): { d: Daem
 }
 
 test('special files: indexed with their kind, never opened; rm of a folder holding them works; status answers', async (t) => {
-  const { d, root } = setup(t);
+  const { d, root } = await setup(t);
   const add = d.sd('location', 'add', root, '--wait');
   t.is(add.code, 0, add.err);
   const ls = d.json<Ls>('ls', root);
@@ -75,7 +76,7 @@ test('special files: indexed with their kind, never opened; rm of a folder holdi
 });
 
 test('cp of a folder holding special files copies the rest and says what it skipped', async (t) => {
-  const { d, root } = setup(t);
+  const { d, root } = await setup(t);
   t.is(d.sd('location', 'add', root, '--wait', '--no-watch').code, 0);
   const dry = d.json<{ plan: { warnings: string[] } }>('--dry-run', 'cp', join(root, 'dir'), join(root, 'copy'));
   t.regex(dry.plan.warnings.join('\n'), /named pipe\(s\), socket\(s\) or device\(s\).*not copied/);
