@@ -8,7 +8,8 @@ import { userMode } from '../../fsutil.js';
 import { fsPathOfAbs } from '../../jobs/names.js';
 import { Dir, fsError, holdParent, withParent, withParentAsync } from './confine.js';
 import type { Stamp } from './paths.js';
-import { compareTree, copyTree, removeTree, scanTree, totals, type Item, type KnownIds } from './tree.js';
+import { compareTree, scanTree, totals, type Item, type KnownIds } from './tree.js';
+import { copyTree, removeTree } from './tree-write.js';
 import type { Db } from '../../library/library.js';
 import { SEP, toPath } from '../../projections/entries.js';
 
