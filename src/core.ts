@@ -6,7 +6,9 @@ import { SdError } from './errors.js';
 import { blake3, hex, initHashing } from './events/hash.js';
 import { pack } from './events/codec.js';
 import type { StoredEvent } from './events/log.js';
-import { ensurePrivateDir } from './fsutil.js';
+import { ensurePrivateDir, openDataDirs, registerDataDir } from './fsutil.js';
+import { DiskMonitor } from './disk.js';
+import { closeOpsPool } from './ops/entry/hashing.js';
 import { loadOrCreateIdentity, type DeviceIdentity } from './identity.js';
 import { recordAppends, type Library, type OwnEvents } from './library/library.js';
 import { LibraryManager } from './library/manager.js';
@@ -16,7 +18,8 @@ import { summarize } from './ops/log/summary.js';
 import { nameBook } from './ops/log/names.js';
 import type { VerifiedBody } from './projections/audit.js';
 import { startServices, type Services } from './actors/services.js';
-import { JobManager } from './jobs/manager.js';
+import { JobManager, STOP_GRACE_MS } from './jobs/manager.js';
+import { settlesWithin } from './jobs/hash-pool.js';
 import { Watchers } from './jobs/watcher.js';
 import { runIndexJob } from './jobs/indexer.js';
 import { Network, type NetworkOptions } from './sync/network.js';
@@ -62,6 +65,23 @@ export class Core {
   log: { info(o: object, msg?: string): void; warn(o: object, msg?: string): void } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private unregisterDataDir = (): void => undefined;
+  /** The state of the disk holding the data dir (full or not), shown by `sd status`. */
+  disk!: DiskMonitor;
+
+  /** In the command queue, so it never meets a command's own pending intent. */
+  private resolveAfterSpace(): Promise<void> {
+    const run = this.queue.then(async () => {
+      for (const lib of this.libraries.list())
+        try {
+          this.recovered.push(...(await resolvePendingIntents(this, lib)));
+        } catch (e) {
+          this.disk.report(e, 'resolving file operations');
+        }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
 
   private constructor(
     readonly dataDir: string,
@@ -76,6 +96,8 @@ export class Core {
     await initHashing();
     ensurePrivateDir(dataDir);
     const core = new Core(dataDir, loadOrCreateIdentity(dataDir), opts);
+    core.unregisterDataDir = registerDataDir(dataDir);
+    core.disk = new DiskMonitor(dataDir);
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
     // The log feeds the actors: what a library commits reaches them once committed.
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.services?.committed(lib.id, ev)));
@@ -87,6 +109,12 @@ export class Core {
     if (opts.services !== false) {
       const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
       const watchers = (core.watchers = new Watchers(jobs, core.device.id));
+      jobs.onDiskFull = (e, where) => core.disk.report(e, where);
+      // Space is back: paused jobs go on, and file operations a full disk left unfinished are resolved.
+      core.disk.onSpace(() => {
+        jobs.resumeAfterSpace();
+        void core.resolveAfterSpace();
+      });
       core.libraries.onOpen((lib) => {
         jobs.resumeInterrupted(lib);
         // After the daemon was down, each location is reconciled with a quick rescan.
@@ -222,8 +250,16 @@ export class Core {
     await this.peers?.stop();
     await this.jobs?.stop();
     await this.services?.stop();
-    await this.queue;
+    // A command waiting on a hashing thread stuck in the kernel is given up on after the grace.
+    if (!(await settlesWithin(this.queue, STOP_GRACE_MS))) {
+      await closeOpsPool();
+      await settlesWithin(this.queue, 1000);
+    }
     await this.libraries.closeAll();
+    this.unregisterDataDir();
+    this.disk.stop();
+    // The hashing threads of file operations are shared by the Cores of this process.
+    if (openDataDirs().length === 0) await closeOpsPool();
   }
 }
 

@@ -23,5 +23,8 @@ export function isSdError(e: unknown): e is SdError {
 export function toErrorValue(e: unknown): { code: string; message: string; details?: Record<string, unknown> } {
   if (e instanceof SdError) return e.toJSON();
   const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC')
+    return { code: 'E_DISK_FULL', message: `the disk holding the data dir is full (${message}); free some space` };
   return { code: 'E_INTERNAL', message };
 }

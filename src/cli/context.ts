@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { SdError } from '../errors.js';
 import { connectRpc, type RpcClient } from '../rpc/client.js';
-import { checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
+import { checkDataDirPrivate, checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
 import { loadWidth, painter, useColor, type Style } from './format.js';
 import { asciiOnly, displaySafe, terminalSafe } from './terminal.js';
 
@@ -36,6 +36,8 @@ export class CliContext {
     if (this.client) return this.client;
     const paths = runtimePaths(this.dataDir);
     checkSocketPath(paths.socket);
+    // Before a byte goes to the socket (the token, a passphrase): the data dir must be ours alone.
+    checkDataDirPrivate(this.dataDir);
     if (!existsSync(paths.socket) || !existsSync(paths.token)) throw notRunning(this.dataDir);
     const token = readFileSync(paths.token, 'utf8').trim();
     try {

@@ -5,8 +5,10 @@ import { ctxOf } from './program.js';
 import { bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 import { absPath } from './paths.js';
+import { argInStringForm } from '../jobs/names.js';
 
-const abs = (p: string): string => absPath(p);
+// Names that are not valid UTF-8 reach the daemon in their string form (jobs/names.ts).
+const abs = (p: string): string => absPath(argInStringForm(p));
 const TRASH_ID = /^[0-9a-z]+-[0-9a-f]{4,}$/;
 const CONFLICT = '--on-conflict <how>';
 const CONFLICT_HELP = 'skip | overwrite (the old one goes to the trash) | rename';
@@ -35,7 +37,11 @@ export function fileCommands(program: Command): void {
     .description('rename a file or folder in place')
     .option(CONFLICT, CONFLICT_HELP)
     .action(async (path: string, newName: string, o: { onConflict?: string }, cmd: Command) => {
-      await runCommand(ctxOf(cmd), 'entry.rename', { path: abs(path), name: newName, onConflict: o.onConflict });
+      await runCommand(ctxOf(cmd), 'entry.rename', {
+        path: abs(path),
+        name: argInStringForm(newName),
+        onConflict: o.onConflict,
+      });
     });
   program
     .command('mkdir <path>')

@@ -25,6 +25,7 @@ export interface Status {
   services: Record<string, string>;
   p2pPort: number | null;
   settings: Settings | null;
+  disk?: { full: boolean; where?: string; since?: number; freeBytes: number | null };
 }
 
 async function tryStatus(ctx: CliContext): Promise<Status | undefined> {
@@ -153,6 +154,7 @@ export async function status(ctx: CliContext): Promise<void> {
       `  device     ${st.device.name} (${st.device.id})`,
       `  libraries  ${st.libraries.map((l) => (l.id === st.currentLibrary ? p.bold(l.name) + '*' : l.name)).join(', ')}${cur ? '' : ''}`,
       `  p2p port   ${st.p2pPort ?? 'off'}`,
+      ...(st.disk ? [`  disk       ${diskLine(st.disk, p)}`] : []),
       '',
       table(['SERVICE', 'STATE'], Object.entries(st.services), ctx.style),
       ...(st.settings
@@ -167,4 +169,10 @@ export async function status(ctx: CliContext): Promise<void> {
         : []),
     ].join('\n');
   });
+}
+
+function diskLine(d: NonNullable<Status['disk']>, p: CliContext['paint']): string {
+  const free = d.freeBytes === null ? '' : `${(d.freeBytes / 2 ** 20).toFixed(1)} MiB free`;
+  if (!d.full) return `ok${free ? ` (${free})` : ''}`;
+  return `${p.red('full')}${free ? ` (${free})` : ''}: ${d.where ?? 'a write'} failed; free some space, work resumes by itself`;
 }

@@ -38,44 +38,49 @@ function parse<T>(schema: z.ZodType<T>, op: string, args: unknown): T {
 }
 
 export function createHandler(core: Core, info: DaemonInfo) {
-  const calls: Record<string, (args: unknown) => Promise<unknown> | unknown> = {
-    status: () => ({
-      running: true,
-      pid: info.pid,
-      startedAt: info.startedAt,
-      uptimeMs: Date.now() - info.startedAt,
-      dataDir: core.dataDir,
-      device: { id: core.device.id, name: core.device.name },
-      currentLibrary: core.libraries.currentId,
-      libraries: core.libraries.list().map((l) => ({ id: l.id, name: l.name })),
-      services: core.services?.states() ?? {},
-      p2pPort: info.p2pPort(),
-      settings: info.settings?.() ?? null,
-      node: process.version,
-    }),
-    command: (args) => {
-      const a = parse(CommandArgs, 'command', args);
-      return core.command(a.name, a.input, {
-        library: a.library,
-        dryRun: a.dryRun,
-        fingerprint: a.fingerprint,
-        yes: a.yes,
-      });
-    },
-    query: (args) => {
-      const a = parse(QueryArgs, 'query', args);
-      return core.query(a.name, a.input, { library: a.library });
-    },
-    stop: () => {
-      // Reply first, then shut down.
-      setImmediate(info.requestStop);
-      return { stopping: true, pid: info.pid };
-    },
-  };
+  // A Map: only these entries are operations (an object literal would also answer to
+  // `__proto__`, `toString` and the rest of Object.prototype).
+  const calls = new Map<string, (args: unknown) => Promise<unknown> | unknown>(
+    Object.entries({
+      status: () => ({
+        running: true,
+        pid: info.pid,
+        startedAt: info.startedAt,
+        uptimeMs: Date.now() - info.startedAt,
+        dataDir: core.dataDir,
+        device: { id: core.device.id, name: core.device.name },
+        currentLibrary: core.libraries.currentId,
+        libraries: core.libraries.list().map((l) => ({ id: l.id, name: l.name })),
+        services: core.services?.states() ?? {},
+        p2pPort: info.p2pPort(),
+        settings: info.settings?.() ?? null,
+        node: process.version,
+        disk: core.disk.condition,
+      }),
+      command: (args) => {
+        const a = parse(CommandArgs, 'command', args);
+        return core.command(a.name, a.input, {
+          library: a.library,
+          dryRun: a.dryRun,
+          fingerprint: a.fingerprint,
+          yes: a.yes,
+        });
+      },
+      query: (args) => {
+        const a = parse(QueryArgs, 'query', args);
+        return core.query(a.name, a.input, { library: a.library });
+      },
+      stop: () => {
+        // Reply first, then shut down.
+        setImmediate(info.requestStop);
+        return { stopping: true, pid: info.pid };
+      },
+    } satisfies Record<string, (args: unknown) => Promise<unknown> | unknown>),
+  );
   return {
-    has: (op: string) => op in calls || op === 'events',
+    has: (op: string) => calls.has(op) || op === 'events',
     call: async (op: string, args: unknown) => {
-      const fn = calls[op];
+      const fn = calls.get(op);
       if (!fn) throw new SdError('E_UNKNOWN_OP', `unknown operation "${op}"`);
       return fn(args);
     },

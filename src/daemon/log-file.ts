@@ -13,21 +13,33 @@ export interface LogDestination {
   flush(): void;
 }
 
-export function rotatingLogFile(file: string, maxBytes = LOG_MAX_BYTES, keep = LOG_KEEP): LogDestination {
-  const open = (): ReturnType<typeof pino.destination> =>
-    pino.destination({ dest: file, mkdir: true, sync: true, mode: 0o600 });
+export function rotatingLogFile(
+  file: string,
+  maxBytes = LOG_MAX_BYTES,
+  keep = LOG_KEEP,
+  onError: (e: unknown) => void = () => undefined,
+): LogDestination {
+  const open = (): ReturnType<typeof pino.destination> => {
+    const d = pino.destination({ dest: file, mkdir: true, sync: true, mode: 0o600 });
+    d.on('error', onError);
+    return d;
+  };
   let dest = open();
   let size = existsSync(file) ? statSync(file).size : 0;
   return {
     write(chunk) {
       const n = Buffer.byteLength(chunk);
       if (size > 0 && size + n > maxBytes) {
-        dest.flushSync();
-        dest.destroy();
-        rmSync(`${file}.${keep}`, { force: true });
-        for (let i = keep - 1; i >= 1; i--)
-          if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
-        renameSync(file, `${file}.1`);
+        try {
+          dest.flushSync();
+          dest.destroy();
+          rmSync(`${file}.${keep}`, { force: true });
+          for (let i = keep - 1; i >= 1; i--)
+            if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+          renameSync(file, `${file}.1`);
+        } catch (e) {
+          onError(e);
+        }
         dest = open();
         size = 0;
       }

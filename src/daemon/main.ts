@@ -4,13 +4,15 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Core } from '../core.js';
 import { SdError, toErrorValue } from '../errors.js';
-import { ensurePrivateDir } from '../fsutil.js';
+import { ensurePrivateDir, tightenDataDir, usePrivateUmask } from '../fsutil.js';
+import { reportWriteError } from '../disk.js';
 import { ensureToken } from '../rpc/token.js';
 import { startRpcServer } from '../rpc/server.js';
 import { createHandler } from './handler.js';
 import { rotatingLogFile } from './log-file.js';
+import { threadsStuck } from '../jobs/hash-pool.js';
 import { acquirePidLock } from './lock.js';
-import { checkSocketPath, runtimePaths } from './paths.js';
+import { checkDataDirPrivate, checkSocketPath, runtimePaths } from './paths.js';
 import { displaySafe } from '../cli/terminal.js';
 import { rememberPort, rememberedPort, resolveSettings, type Settings, type StartFlags } from './settings.js';
 
@@ -24,8 +26,8 @@ export interface DaemonOptions {
 
 type Log = pino.Logger;
 
-async function openLog(logs: string, foreground: boolean): Promise<Log> {
-  const file = rotatingLogFile(join(logs, 'daemon.log'));
+async function openLog(logs: string, foreground: boolean, onError: (e: unknown) => void): Promise<Log> {
+  const file = rotatingLogFile(join(logs, 'daemon.log'), undefined, undefined, onError);
   const level = process.env.SD_LOG_LEVEL ?? 'info';
   if (!foreground) return pino({ level }, file);
   // Loaded only in foreground mode; formatting is synchronous so the last line ("daemon
@@ -79,9 +81,15 @@ async function choosePort(dataDir: string, host: string, settings: Settings): Pr
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const paths = runtimePaths(opts.dataDir);
   checkSocketPath(paths.socket);
+  checkDataDirPrivate(opts.dataDir);
+  usePrivateUmask(); // whatever the daemon creates (WAL, SHM, logs) is 0600 / 0700 from its first instant
   ensurePrivateDir(opts.dataDir);
   ensurePrivateDir(paths.logs);
-  const log = await openLog(paths.logs, !!opts.foreground);
+  tightenDataDir(opts.dataDir);
+  // A full disk loses log lines; it never throws out of a log call.
+  const log = await openLog(paths.logs, !!opts.foreground, (e) =>
+    reportWriteError(e, join(paths.logs, 'daemon.log'), 'daemon log'),
+  );
   // Signals are caught from the start: one that arrives while the daemon starts stops it as
   // soon as it has started (the default action would kill it with its pid file and socket left).
   // Ctrl-C in a terminal reaches the whole process group and `sd start --foreground` forwards it
@@ -170,6 +178,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       lock.release();
       log.info('daemon stopped');
       log.flush();
+      endIfThreadsStuck(log);
       markStopped();
     })();
     return stopping;
@@ -177,10 +186,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   stopOn = (why) => void shutdown(why).then(() => process.exit(0));
   if (pending) stopOn(pending);
   process.on('uncaughtException', (err) => {
+    // A write that met a full disk outside every handler: noted (sd status), the daemon goes on.
+    if (core.disk.report(err, 'a background write')) return;
     log.fatal({ err }, 'uncaught exception');
     void shutdown('crash').finally(() => process.exit(70));
   });
   await stopped;
+}
+
+/**
+ * Node joins its worker threads when the process exits, so a hashing thread blocked in the
+ * kernel would keep a stopped daemon alive forever. Everything is saved and closed by now:
+ * the process ends itself with SIGKILL, the one way out that does not wait for the thread.
+ */
+function endIfThreadsStuck(log: { warn(o: object, msg?: string): void; flush(): void }): void {
+  if (!threadsStuck()) return;
+  log.warn({}, 'a hashing thread is stuck in the kernel; state is saved, ending the process with SIGKILL');
+  log.flush();
+  process.kill(process.pid, 'SIGKILL');
 }
 
 export function describeStartupError(e: unknown): string {

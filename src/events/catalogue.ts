@@ -4,6 +4,7 @@
 // any projection and `sd log` shows why (see projections/rules.ts).
 import { z } from 'zod';
 import { DOC_NAMES } from '../sync/shared-schema.js';
+import { TrashAdded, TrashRemoved } from '../projections/trash.js';
 import type { EventFields } from './codec.js';
 
 /** No event larger than this is ever stored: a feed that sends one is refused from there on. */
@@ -108,6 +109,8 @@ export const eventSchemas = {
   'shared.changed': z
     .looseObject({ op: z.string().min(1).max(64), changes: ChangeSet })
     .catchall(z.union([z.string().max(4096), z.number(), z.boolean(), z.null()])),
+  'trash.added': TrashAdded,
+  'trash.removed': TrashRemoved,
   'command.verified': z.object({
     command: z.string().max(64),
     refs: z.array(z.tuple([DeviceId, Count])).max(16),
@@ -139,6 +142,8 @@ const sizeLimits: Partial<Record<EventType, number>> = {
   'shared.created': MAX_EVENT_BYTES,
   'shared.changed': MAX_EVENT_BYTES,
   'command.verified': 256 * KiB,
+  'trash.added': MAX_EVENT_BYTES,
+  'trash.removed': 2 * MiB,
 };
 const DEFAULT_LIMIT = 64 * KiB;
 

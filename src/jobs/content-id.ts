@@ -10,7 +10,7 @@
 // (see sampleRanges) keeps the id. That is the price of identifying a 1 TiB file in ~56 KiB of
 // reads; the id is meant for "is this probably the same content", not integrity. Use
 // fullBlake3 when integrity matters.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createBlake3, type Blake3 } from './blake3.js';
 import { SdError } from '../errors.js';
@@ -59,6 +59,8 @@ function readFully(fd: number, buf: Buffer, offset: number, length: number, posi
   return done;
 }
 
+const READ_FLAGS = C.O_RDONLY | C.O_NONBLOCK | C.O_NOFOLLOW;
+
 export async function createContentHasher(): Promise<ContentHasher> {
   // 128-bit BLAKE3 output is exactly the first 16 bytes of the standard digest (XOF prefix).
   const hasher: Blake3 = await createBlake3(128);
@@ -76,9 +78,12 @@ export async function createContentHasher(): Promise<ContentHasher> {
   }
 
   function identify(path: string | Buffer): ContentIdentity {
-    const fd = openSync(path, 'r');
+    // Non-blocking and never through a link: a named pipe, socket or device opens without
+    // waiting and is refused by the fstat below, before a single read.
+    const fd = openSync(path, READ_FLAGS);
     try {
-      // Read first: most files are small, and a short read means EOF, so no fstat is needed.
+      if (!fstatSync(fd).isFile())
+        throw new SdError('E_NOT_A_FILE', 'not a regular file (a named pipe, socket or device is never read)');
       const n = readFully(fd, smallBuf, 0, SMALL_FILE_LIMIT + 1, 0);
       if (n <= SMALL_FILE_LIMIT) {
         const body = smallBuf.subarray(0, n);
@@ -123,7 +128,11 @@ export async function fullBlake3(path: string | Buffer): Promise<string> {
   const hasher = await createBlake3(256);
   hasher.init();
   const bufs = [Buffer.allocUnsafe(FULL_CHUNK_SIZE), Buffer.allocUnsafe(FULL_CHUNK_SIZE)] as const;
-  const fh = await open(path, 'r');
+  const fh = await open(path, READ_FLAGS);
+  if (!(await fh.stat()).isFile()) {
+    await fh.close();
+    throw new SdError('E_NOT_A_FILE', 'not a regular file (a named pipe, socket or device is never read)');
+  }
   let pending = fh.read(bufs[0], 0, FULL_CHUNK_SIZE, 0);
   try {
     let position = 0;

@@ -21,7 +21,8 @@ export type WorkerResult =
   { contentId: string; size: number; kind: Kind } | { error: { code: string; message: string } };
 /**
  * lstat of a batch as columns. flags[i]: 0 = failed (see errors), 1 = vanished (ENOENT),
- * otherwise 2, plus 4 for a directory and 8 for a symlink.
+ * otherwise 2, plus 4 for a directory, 8 for a symlink, and for a special file 16 (a named pipe),
+ * 32 (a socket), 64 (a block device) or 128 (a character device).
  */
 export interface LstatColumns {
   flags: Uint8Array;
@@ -52,6 +53,26 @@ export interface HashPool {
 }
 
 export const DEFAULT_BATCH_SIZE = 256;
+const TERMINATE_MS = 1000;
+let stuck = false;
+
+/** True once a pool could not end a thread: the process can then only end by SIGKILL (Node joins threads at exit). */
+export function threadsStuck(): boolean {
+  return stuck;
+}
+
+/** Whether p settles within ms (its outcome is ignored). */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  const on = p.then(
+    () => true,
+    () => true,
+  );
+  const ok = await Promise.race([on, late]);
+  clearTimeout(timer);
+  return ok;
+}
 
 interface Batch {
   id: number;
@@ -140,8 +161,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     for (const b of queue.splice(0)) b.reject(err);
     for (const b of busy.values()) b.reject(err);
     busy.clear();
-    // Terminate every live worker, including replacements of failed ones.
-    await Promise.all([...live].map((w) => w.terminate()));
+    // Terminate every live worker, including replacements of failed ones. A thread blocked in a
+    // system call (a read the kernel never finishes) cannot be terminated: it is left behind.
+    const ended = await settlesWithin(Promise.all([...live].map((w) => w.terminate())), TERMINATE_MS);
+    if (!ended) stuck = true;
     live.clear();
   }
 

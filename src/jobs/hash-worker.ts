@@ -1,5 +1,6 @@
 // Worker entry for the hash pool: identifies a batch of files and detects their kind, or
 // lstat()s a batch of the walker's paths.
+import { openSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { basename } from 'node:path';
 import { createContentHasher } from './content-id.js';
@@ -27,6 +28,9 @@ port.on('message', async (req: HashRequest) => {
     );
     return;
   }
+  // Test seam (tests only): SD_TEST_HASH_STALL names a FIFO nobody writes to; opening it for
+  // reading blocks this thread in the kernel, as a hung network filesystem would.
+  if (process.env.SD_TEST_HASH_STALL) openSync(process.env.SD_TEST_HASH_STALL, 'r');
   const hasher = await hasherReady;
   const results: WorkerResult[] = new Array(req.paths.length);
   for (let i = 0; i < req.paths.length; i++) {

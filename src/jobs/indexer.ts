@@ -2,12 +2,13 @@
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
 import { existsSync } from 'node:fs';
-import { DIR, FILE, SEP, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
+import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
 import { identifyPhase, aggregatePhase, locationOf } from './index-phases.js';
+import { excludedBelow } from './exclude.js';
 
 export interface IndexInput {
   loc: string;
@@ -36,14 +37,14 @@ const BATCH = 1000;
 const HOLD_LIMIT = 100_000;
 
 export function tupleOf(key: string, w: WalkEntry): EntryTuple {
-  const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : FILE;
+  const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : w.special ? SPECIAL : FILE;
   return [
     key,
     t,
-    w.size,
+    t === SPECIAL ? 0 : w.size,
     Math.floor(w.mtimeMs),
     Number(w.inode),
-    t === FILE ? kindOf(w.name) : t === DIR ? 'folder' : 'symlink',
+    t === FILE ? kindOf(w.name) : t === DIR ? 'folder' : t === SPECIAL ? w.special! : 'symlink',
   ];
 }
 
@@ -119,6 +120,7 @@ async function walkPhase(
 ): Promise<IndexCheckpoint> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
   const scopes = scopesOf(loc.path, input);
+  const exclude = excludedBelow(loc.path).map((e) => e.path);
   const t0 = Date.now();
   // The projection as it was before this run, on its own read connection (a WAL snapshot).
   const snap = ctx.lib.openReader();
@@ -146,8 +148,9 @@ async function walkPhase(
       };
       const startAfter = cp.cursor !== undefined ? toPath(cp.cursor).slice(prefix.length) : undefined;
       const root = fsPathOf(loc.path, scope);
-      for await (const batch of walk(typeof root === 'string' ? root : root.toString(), loc.rules, {
+      for await (const batch of walk(root, loc.rules, {
         startAfter,
+        exclude,
         batchSize: BATCH,
         stat: (paths) => ctx.pool().lstat(paths),
       })) {
@@ -164,8 +167,13 @@ async function walkPhase(
           }
           if (p && p.key === key) {
             // Unchanged entries (the common case of a rescan) cost a comparison, no tuple.
-            const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : FILE;
-            if (p.t !== t || p.size !== w.size || p.mtime !== Math.floor(w.mtimeMs) || p.inode !== Number(w.inode))
+            const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : w.special ? SPECIAL : FILE;
+            if (
+              p.t !== t ||
+              p.size !== (t === SPECIAL ? 0 : w.size) ||
+              p.mtime !== Math.floor(w.mtimeMs) ||
+              p.inode !== Number(w.inode)
+            )
               upserts.push(tupleOf(key, w));
             p = proj.next().value;
           } else if (cp.fresh) upserts.push(tupleOf(key, w));

@@ -201,3 +201,20 @@ export function kindOf(name: string, head?: Uint8Array): Kind {
   if (head && looksLikeText(head)) return 'text';
   return 'other';
 }
+
+/** Named pipes, sockets and devices: recorded with a kind of their own and never opened for reading. */
+export type SpecialKind = 'fifo' | 'socket' | 'block-device' | 'char-device';
+export const SPECIAL_KINDS: readonly SpecialKind[] = ['fifo', 'socket', 'block-device', 'char-device'];
+
+export function specialKindOf(st: {
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isBlockDevice(): boolean;
+  isCharacterDevice(): boolean;
+}): SpecialKind | undefined {
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isBlockDevice()) return 'block-device';
+  if (st.isCharacterDevice()) return 'char-device';
+  return undefined;
+}

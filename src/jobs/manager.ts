@@ -4,9 +4,13 @@ import PQueue from 'p-queue';
 import type { AnyActorRef } from 'xstate';
 import type { EventBus } from '../bus.js';
 import { SdError } from '../errors.js';
+import { isDiskFull } from '../disk.js';
 import { outsideCommands, type Library } from '../library/library.js';
 import type { JobContext, JobRunner } from './context.js';
-import { createHashPool, type HashPool } from './hash-pool.js';
+import { createHashPool, settlesWithin, type HashPool } from './hash-pool.js';
+
+/** How long shutdown waits for running jobs to reach their next batch before giving up on them. */
+export const STOP_GRACE_MS = 5_000;
 import { nextJobState, type JobEvent } from './lifecycle.js';
 import { JobStore, type JobRow } from './store.js';
 
@@ -48,7 +52,7 @@ export class JobManager {
       s.markResumed(j.id);
     }
     for (const j of s.byState('paused')) {
-      if (j.pausedBy === 'shutdown') {
+      if (j.pausedBy === 'shutdown' || j.pausedBy === 'disk-full') {
         s.setState(j.id, nextJobState('paused', 'RESUME'));
         s.markResumed(j.id);
       }
@@ -144,7 +148,13 @@ export class JobManager {
         this.transition(lib, id, 'PAUSE', { pausedBy: entry.reason === 'shutdown' ? 'shutdown' : 'user' });
       else this.transition(lib, id, 'COMPLETE');
     } catch (e) {
-      if (lib.db.open) this.transition(lib, id, 'FAIL', { message: e instanceof Error ? e.message : String(e) });
+      // A full disk pauses the job at its last committed batch; it resumes when space returns.
+      if (isDiskFull(e) && lib.db.open && !entry.reason) this.pauseForSpace(lib, id, e);
+      // A job stopped from outside (its pool closed at shutdown) is paused or cancelled, not failed.
+      else if (lib.db.open && entry.reason === 'cancel') this.transition(lib, id, 'CANCEL');
+      else if (lib.db.open && entry.reason)
+        this.transition(lib, id, 'PAUSE', { pausedBy: entry.reason === 'shutdown' ? 'shutdown' : 'user' });
+      else if (lib.db.open) this.transition(lib, id, 'FAIL', { message: e instanceof Error ? e.message : String(e) });
     } finally {
       this.active.delete(id);
       resolveDone();
@@ -153,6 +163,45 @@ export class JobManager {
         const pool = this.pool;
         this.pool = undefined;
         void pool.close();
+      }
+    }
+  }
+
+  private readonly waitingForSpace = new Map<string, Library>();
+
+  private pauseForSpace(lib: Library, id: string, e: unknown): void {
+    this.waitingForSpace.set(id, lib);
+    this.onDiskFull?.(e, `job ${id.slice(0, 8)}`);
+    try {
+      this.transition(lib, id, 'PAUSE', {
+        pausedBy: 'disk-full',
+        message: 'the disk is full; resumes when space returns',
+      });
+    } catch {
+      // Not even the pause fits on the disk: the row still says running, which the resume handles.
+    }
+  }
+
+  /** Reported with every job that a full disk paused (the Core's disk monitor). */
+  onDiskFull: ((e: unknown, where: string) => void) | undefined;
+
+  /** Space is back: jobs a full disk paused go back to the queue, from their last checkpoint. */
+  resumeAfterSpace(): void {
+    for (const [id, lib] of [...this.waitingForSpace]) {
+      this.waitingForSpace.delete(id);
+      if (!lib.db.open) continue;
+      const s = this.store(lib);
+      const j = s.get(id);
+      try {
+        if (j?.state === 'running') s.setState(id, nextJobState('running', 'INTERRUPTED'));
+        else if (j?.state === 'paused' && j.pausedBy === 'disk-full')
+          this.transition(lib, id, 'RESUME', { pausedBy: null });
+        else continue;
+        s.markResumed(id);
+        this.schedule(lib, id);
+      } catch (e) {
+        if (!isDiskFull(e)) throw e;
+        this.waitingForSpace.set(id, lib); // full again: next time
       }
     }
   }
@@ -203,17 +252,26 @@ export class JobManager {
     }
   }
 
-  /** Shutdown: running jobs stop at their next batch, paused durably; they resume at next start. */
-  async stop(): Promise<void> {
+  /**
+   * Shutdown: running jobs stop at their next batch, paused durably; they resume at next start.
+   * A job whose hashing thread is stuck in the kernel (a read that never returns) is given
+   * STOP_GRACE_MS, then its pool is closed under it: it is paused by shutdown all the same.
+   * Returns the ids of jobs that still did not stop.
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<string[]> {
     this.stopping = true;
     this.queue.clear();
     for (const a of this.active.values()) {
       a.reason ??= 'shutdown';
       a.controller.abort();
     }
-    await Promise.all([...this.active.values()].map((a) => a.done));
-    await this.pool?.close();
+    const all = Promise.all([...this.active.values()].map((a) => a.done));
+    const settled = await settlesWithin(all, graceMs);
+    const pool = this.pool;
     this.pool = undefined;
+    await pool?.close();
+    if (!settled) await settlesWithin(all, 1000);
+    return [...this.active.keys()];
   }
 
   private publish(lib: Library, j: JobRow): void {

@@ -6,6 +6,7 @@
 // the same way so the mapping stays one-to-one. The string survives UTF-8 storage (SQLite,
 // msgpack) unchanged, unlike lone-surrogate schemes, and decodeName() gives back the bytes.
 import { isUtf8 } from 'node:buffer';
+import { readFileSync } from 'node:fs';
 
 export const ESCAPE_MARK = '\uFFFD';
 
@@ -83,4 +84,50 @@ export function fsPathOf(root: string, relPath: string): string | Buffer {
   const parts: Buffer[] = [Buffer.from(base, 'utf8')];
   for (const name of relPath.split('/')) parts.push(Buffer.from('/'), decodeName(name));
   return Buffer.concat(parts);
+}
+
+/** The fs form of an absolute path whose names are in string form (escaped names decoded). */
+export function fsPathOfAbs(abs: string): string | Buffer {
+  if (!abs.includes(ESCAPE_MARK)) return abs;
+  const parts = abs.split('/');
+  return Buffer.concat(parts.flatMap((n, i) => (i === 0 ? [decodeName(n)] : [Buffer.from('/'), decodeName(n)])));
+}
+
+/** The string form of a raw path (each name through encodeName). */
+export function encodePath(raw: string | Buffer): string {
+  if (typeof raw === 'string') return raw;
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= raw.length; i++) {
+    if (i === raw.length || raw[i] === 0x2f) {
+      out.push(encodeName(raw.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  return out.join('/');
+}
+
+/**
+ * A command-line argument in string form. Node decodes argv as UTF-8 and puts U+FFFD for bytes
+ * that are not; on Linux the raw bytes are read back from /proc/self/cmdline, so a name that is
+ * not valid UTF-8 can be given as it is on disk (or in the escaped form `sd ls` prints).
+ */
+export function argInStringForm(arg: string, argv: readonly string[] = process.argv): string {
+  if (!arg.includes(ESCAPE_MARK)) return arg;
+  const i = argv.lastIndexOf(arg);
+  let raw: Buffer;
+  try {
+    raw = readFileSync('/proc/self/cmdline');
+  } catch {
+    return arg;
+  }
+  const parts: Buffer[] = [];
+  for (let s = 0, j = 0; j <= raw.length; j++)
+    if (j === raw.length || raw[j] === 0) {
+      if (j > s || j < raw.length) parts.push(raw.subarray(s, j));
+      s = j + 1;
+    }
+  const k = parts.length - (argv.length - i);
+  if (i < 0 || k < 0 || parts[k]!.toString('utf8') !== arg) return arg;
+  return isUtf8(parts[k]!) ? arg : encodePath(parts[k]!);
 }

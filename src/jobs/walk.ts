@@ -8,12 +8,13 @@
 // empty walk of an unplugged drive must not look like "everything was deleted".
 // Note for the indexer: a directory listed in errors was not read, so its previously known
 // children must not be treated as deleted.
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { constants as fsConstants, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { BigIntStats, Dirent } from 'node:fs';
 import ignore, { type Ignore } from 'ignore';
 import { SdError } from '../errors.js';
 import { ESCAPE_MARK, encodeName } from './names.js';
 import type { LstatColumns } from './hash-pool.js';
+import type { SpecialKind } from './kind.js';
 
 export interface WalkEntry {
   /** '/'-separated path below the root; escaped names per names.ts. */
@@ -25,6 +26,8 @@ export interface WalkEntry {
   mtimeMs: number;
   inode: bigint;
   dev: bigint;
+  /** A named pipe, socket or device: recorded with its kind, never opened. */
+  special?: SpecialKind;
 }
 
 export interface WalkError {
@@ -47,6 +50,8 @@ export interface WalkOptions {
   startAfter?: string;
   /** Entries per yielded batch (default 1000). */
   batchSize?: number;
+  /** Absolute folder paths never entered nor reported (the data dir, pseudo filesystems). */
+  exclude?: readonly string[];
   /** Test seam: called after a folder is listed and before its entries are lstat'ed. */
   onDirListed?: (dirRelPath: string, names: readonly string[]) => void;
 }
@@ -197,12 +202,13 @@ interface PlannedBatch {
  * types (d_type), which is all descending needs; lstat is needed only where a filesystem does not
  * report types. Yields batches of `batchSize` names in walk order.
  */
-function* plan(root: string, rules: WalkRules, options: WalkOptions): Generator<PlannedBatch> {
+function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): Generator<PlannedBatch> {
+  const excluded = new Set(options.exclude ?? []);
   const skipHidden = rules.skipHidden ?? true;
   const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
   const useGitignore = rules.gitignore ?? false;
   const batchSize = Math.max(1, options.batchSize ?? 1000);
-  const rootFs = root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
+  const rootFs = typeof root === 'string' && root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
 
   let rootStat: BigIntStats;
   try {
@@ -281,6 +287,7 @@ function* plan(root: string, rules: WalkRules, options: WalkOptions): Generator<
       }
     }
     const isDir = type === DIR;
+    if (isDir && excluded.size > 0 && typeof fsPath === 'string' && excluded.has(fsPath)) continue;
     if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
     if (emit) items.push({ rel, name, fs: fsPath });
     // The cursor entry itself was handled, but its children come after it, so descend.
@@ -293,6 +300,10 @@ function* plan(root: string, rules: WalkRules, options: WalkOptions): Generator<
   }
   if (items.length > 0 || errors.length > 0) yield { items, errors };
 }
+
+const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'block-device', 8: 'char-device' };
+const { S_IFMT, S_IFLNK, S_IFDIR, S_IFREG, S_IFIFO, S_IFSOCK, S_IFBLK, S_IFCHR } = fsConstants;
+const SPECIAL_BITS: Record<number, number> = { [S_IFIFO]: 16, [S_IFSOCK]: 32, [S_IFBLK]: 64, [S_IFCHR]: 128 };
 
 // A planned batch plus its lstat results, as the walker's batch.
 function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | undefined): WalkBatch {
@@ -321,6 +332,7 @@ function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | 
       mtimeMs: st.mtimeMs[i]!,
       inode: st.ino[i]!,
       dev: st.dev[i]!,
+      special: flags >= 16 ? SPECIAL_OF[flags >> 4] : undefined,
     });
   }
   const cursor = items.length > 0 ? items[items.length - 1]!.rel : cursorBefore;
@@ -345,9 +357,12 @@ export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns 
         out.flags[i] = 1;
         continue;
       }
-      const link = st.isSymbolicLink();
-      const dir = !link && st.isDirectory();
-      out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0);
+      // One conversion of the mode, then integer tests (each isX() of BigIntStats is a BigInt op).
+      const fmt = Number(st.mode) & S_IFMT;
+      const link = fmt === S_IFLNK;
+      const dir = fmt === S_IFDIR;
+      const special = fmt === S_IFREG || link || dir ? 0 : (SPECIAL_BITS[fmt] ?? 0);
+      out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0) | special;
       out.size[i] = dir ? 0 : Number(st.size);
       out.mtimeMs[i] = Number(st.mtimeNs) / 1e6;
       out.ino[i] = st.ino;
@@ -361,7 +376,11 @@ export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns 
 }
 
 /** Synchronous walk: listing and lstat on this thread. */
-export function* walkSync(root: string, rules: WalkRules = {}, options: WalkOptions = {}): Generator<WalkBatch> {
+export function* walkSync(
+  root: string | Buffer,
+  rules: WalkRules = {},
+  options: WalkOptions = {},
+): Generator<WalkBatch> {
   let cursor = options.startAfter;
   for (const b of plan(root, rules, options)) {
     const out = assemble(b, lstatColumns(b.items.map((i) => i.fs)), cursor);
@@ -379,7 +398,7 @@ const STAT_AHEAD = 4;
  * this thread lists folders and the consumer diffs: same batches, same order as walkSync.
  */
 export async function* walk(
-  root: string,
+  root: string | Buffer,
   rules: WalkRules = {},
   options: WalkOptions & { stat?: (paths: readonly (string | Buffer)[]) => Promise<LstatColumns> } = {},
 ): AsyncGenerator<WalkBatch> {

@@ -3,7 +3,9 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Library } from '../library/library.js';
 import type { JobManager } from './manager.js';
+import { isDiskFull } from '../disk.js';
 import { DEFAULT_SKIP_NAMES, type WalkRules } from './walk.js';
+import { excludedBelow } from './exclude.js';
 
 const QUIET_MS = 150;
 const MAX_WAIT_MS = 800;
@@ -50,7 +52,10 @@ export class Watchers {
   private start(lib: Library, loc: string, path: string, rules: WalkRules): void {
     const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
     const skipHidden = rules.skipHidden ?? true;
+    // The data dir inside a location changes with every database write: its events are not ours to index.
+    const excluded = excludedBelow(path).map((e) => e.path.slice(path.length + 1));
     const skip = (rel: string): boolean =>
+      excluded.some((x) => rel === x || rel.startsWith(`${x}/`)) ||
       rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
     let watcher: FSWatcher;
     try {
@@ -93,7 +98,14 @@ export class Watchers {
     w.dirs.clear();
     w.first = undefined;
     if (!w.lib.db.open) return;
-    w.job = this.jobs.enqueue(w.lib, 'index', loc, { loc, scope, watch: true }).id;
+    try {
+      w.job = this.jobs.enqueue(w.lib, 'index', loc, { loc, scope, watch: true }).id;
+    } catch (e) {
+      // A full disk: the changes are picked up by the next rescan once space returns.
+      if (!isDiskFull(e)) throw e;
+      for (const d of scope) w.dirs.add(d);
+      this.jobs.onDiskFull?.(e, `watcher of location ${loc.slice(0, 8)}`);
+    }
   }
 
   unwatch(loc: string): void {

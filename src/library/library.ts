@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { chmodSync, existsSync } from 'node:fs';
 import { applyKey } from './crypto.js';
 import { SdError } from '../errors.js';
+import { reportWriteError } from '../disk.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { applySchema, onRebuild, project, rebuildInPlace } from '../projections/index.js';
@@ -161,6 +162,8 @@ export class Library {
       );
     }
     chmodSync(path, 0o600);
+    // WAL and SHM exist from here on: private whatever the umask (the daemon also runs with 077).
+    for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     const format = libraryFormat(db);
     if (format !== undefined && format < LIBRARY_FORMAT) {
       db.close();
@@ -352,7 +355,7 @@ export class Library {
     if (!this.groupOpen) {
       this.db.exec('BEGIN IMMEDIATE');
       this.groupOpen = true;
-      this.groupTimer = setImmediate(() => this.flush());
+      this.groupTimer = setImmediate(() => this.flushFromTimer());
     }
     const mark = this.pending.length;
     let out: T;
@@ -360,8 +363,10 @@ export class Library {
     try {
       out = this.txn(fn) as T;
     } catch (e) {
-      // The savepoint rolled back this unit only; the group keeps the others.
+      // The savepoint rolled back this unit only; the group keeps the others. A full disk can
+      // make SQLite roll back the whole transaction: then the group is gone with it.
       this.pending.length = mark;
+      if (!this.db.inTransaction) this.dropGroup();
       this.log.reloadHead();
       throw e;
     } finally {
@@ -369,6 +374,22 @@ export class Library {
     }
     if (++this.groupUnits >= 500) this.flush();
     return out;
+  }
+
+  private dropGroup(): void {
+    clearImmediate(this.groupTimer);
+    this.groupOpen = false;
+    this.groupUnits = 0;
+    this.pending = [];
+  }
+
+  /** The end-of-turn commit: a full disk is reported (its units are lost, as in a crash), not thrown. */
+  private flushFromTimer(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      if (!reportWriteError(e, this.path, 'commit of a group of writes')) throw e;
+    }
   }
 
   /** Commits the open group (if any) and publishes its events. */
@@ -408,7 +429,14 @@ export class Library {
   private runSearchIndex(): void {
     this.searchTimer = undefined;
     if (!this.db.open) return;
-    if (catchUpSearchIndex(this.db, 4000) === 4000) this.searchTimer = setTimeout(() => this.runSearchIndex(), 0);
+    try {
+      if (catchUpSearchIndex(this.db, 4000) === 4000) this.searchTimer = setTimeout(() => this.runSearchIndex(), 0);
+    } catch (e) {
+      // A full disk: the name index catches up later (search meanwhile matches new rows directly).
+      if (!reportWriteError(e, this.path, 'search index catch-up')) throw e;
+      this.searchTimer = setTimeout(() => this.runSearchIndex(), 5_000);
+      this.searchTimer.unref();
+    }
   }
 
   /** Indexes every name not yet in the search index (tests, benches, shutdown). */

@@ -16,6 +16,7 @@ export const parentKey = (key: string): string => {
 export const FILE = 0;
 export const DIR = 1;
 export const SYMLINK = 2;
+export const SPECIAL = 3; // a named pipe, socket or device (its kind says which); never opened
 
 /** [key, t, size, mtimeMs, inode, kind] */
 export type EntryTuple = [string, number, number, number, number | bigint | string, string];

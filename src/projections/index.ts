@@ -12,10 +12,11 @@ import { entriesProjector } from './entries.js';
 import { sharedProjector } from './shared.js';
 import { computeRoster, ROSTER_TYPES, type RosterEvent } from './roster.js';
 import { admit, recordRefusal, standing } from './rules.js';
+import { trashProjector } from './trash.js';
 import type { Projector, TableDef } from './types.js';
 import { stmt } from './types.js';
 
-const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector, sharedProjector];
+const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector, sharedProjector, trashProjector];
 const handlers = new Map<string, ((db: Database, ev: StoredEvent) => void)[]>();
 
 export function registerProjector(p: Projector): void {

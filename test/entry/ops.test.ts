@@ -133,7 +133,10 @@ test('tags follow content across a move', async (t) => {
 test('a disk changed between commit and verify fails verify with the path, and the index shows the disk', async (t) => {
   const s = await setup(t, { 'a.txt': 'original', 'd/k': 'k' });
   const target = join(s.root, 'd', 'a.txt');
-  testHooks.afterCommit = () => writeFileSync(target, 'tampered after the commit');
+  // Only this test's command (tests of this file run concurrently and share the hook).
+  testHooks.afterCommit = (steps) => {
+    if (steps.some((x) => x.to === target)) writeFileSync(target, 'tampered after the commit');
+  };
   t.teardown(() => void (testHooks.afterCommit = undefined));
   const out = await s.core.command('entry.mv', { sources: [join(s.root, 'a.txt')], dest: join(s.root, 'd') });
   testHooks.afterCommit = undefined;

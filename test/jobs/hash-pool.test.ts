@@ -1,6 +1,7 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { createHashPool, type HashPath } from '../../src/jobs/hash-pool.js';
 import { createContentHasher } from '../../src/jobs/content-id.js';
 import { walkAll } from '../../src/jobs/walk.js';
@@ -41,14 +42,23 @@ test('the pool hashes a generated tree exactly like a single thread, in input or
   t.true(dupes >= m.duplicates, 'generated duplicates share ids');
 });
 
-test('per-file failures come back as values and do not fail the batch', async (t) => {
+test('per-file failures come back as values and do not fail the batch; a FIFO is refused, never read', async (t) => {
   const dir = tempDir(t);
   mkdirSync(join(dir, 'adir'));
+  execFileSync('mkfifo', [join(dir, 'pipe')]);
+  symlinkSync(join(dir, 'pipe'), join(dir, 'link'));
   const pool = createHashPool({ threads: 1 });
   t.teardown(() => pool.close());
-  const [missing, folder] = await pool.hash([join(dir, 'missing'), join(dir, 'adir')]);
+  const [missing, folder, pipe, link] = await pool.hash([
+    join(dir, 'missing'),
+    join(dir, 'adir'),
+    join(dir, 'pipe'),
+    join(dir, 'link'),
+  ]);
   t.true(missing !== undefined && 'error' in missing && missing.error.code === 'ENOENT');
-  t.true(folder !== undefined && 'error' in folder && folder.error.code === 'EISDIR');
+  t.true(folder !== undefined && 'error' in folder && folder.error.code === 'E_NOT_A_FILE');
+  t.true(pipe !== undefined && 'error' in pipe && pipe.error.code === 'E_NOT_A_FILE', 'opened without blocking');
+  t.true(link !== undefined && 'error' in link && link.error.code === 'ELOOP', 'a symlink is not followed');
 });
 
 test('concurrent hash calls share the pool; a closed pool refuses work', async (t) => {

@@ -9,6 +9,7 @@ import { replayCheck } from '../../projections/replay.js';
 import { initHashing } from '../../events/hash.js';
 import { keysFromPem } from '../../events/keys.js';
 import { verifyLog } from '../../events/verify.js';
+import { MIN_FREE_BYTES, freeBytes } from '../../disk.js';
 import { applyKey, deriveKey, keyInfoPath, readKeyInfo, type KeyInfo } from '../../library/crypto.js';
 
 export interface LibraryHealth {
@@ -30,9 +31,13 @@ export interface LibraryHealth {
   advice: string[];
 }
 
-export async function doctor(
-  dataDir: string,
-): Promise<{ dataDir: string; device: string | null; ok: boolean; libraries: LibraryHealth[] }> {
+export async function doctor(dataDir: string): Promise<{
+  dataDir: string;
+  device: string | null;
+  ok: boolean;
+  disk: { freeBytes: number | null; full: boolean };
+  libraries: LibraryHealth[];
+}> {
   await initHashing();
   let self: string | null = null;
   try {
@@ -48,8 +53,11 @@ export async function doctor(
     : [];
   const libraries: LibraryHealth[] = [];
   for (const f of files) libraries.push(await checkOne(join(dir, f), f.slice(0, 36), self));
-  const ok = libraries.every((l) => healthy(l));
-  return { dataDir, device: self, ok, libraries };
+  // The disk holding the data dir: too little room and every write of the daemon fails.
+  const free = freeBytes(dataDir);
+  const disk = { freeBytes: free, full: free !== null && free < MIN_FREE_BYTES };
+  const ok = !disk.full && libraries.every((l) => healthy(l));
+  return { dataDir, device: self, ok, disk, libraries };
 }
 
 /** A locked library counts as healthy when what could be checked without its passphrase held. */

@@ -4,7 +4,10 @@ import { SEP, parentKey, toKey, type EntryTuple } from '../../projections/entrie
 import { tupleOf } from '../../jobs/indexer.js';
 import { walkSync, type WalkRules } from '../../jobs/walk.js';
 import type { Library } from '../../library/library.js';
-import { indexable, lstat } from './paths.js';
+import { excludedBelow } from '../../jobs/exclude.js';
+import { specialKindOf } from '../../jobs/kind.js';
+import { withParent } from './confine.js';
+import { indexable } from './paths.js';
 import type { Step } from './steps.js';
 
 const BATCH = 1000;
@@ -18,25 +21,40 @@ function rulesOf(lib: Library, loc: string): { path: string; rules: WalkRules } 
 const indexed = (lib: Library, loc: string, key: string): boolean =>
   !!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? AND key = ?').get(loc, key);
 
-/** Entries for a path and (for a folder) everything below it that the location's rules index. */
-function treeTuples(abs: string, key: string, rules: WalkRules): EntryTuple[] {
-  const st = lstat(abs);
-  if (!st) return [];
-  const name = abs.slice(abs.lastIndexOf('/') + 1);
-  const root = tupleOf(key, {
-    relPath: '',
-    name,
-    isDir: st.isDirectory() && !st.isSymbolicLink(),
-    isSymlink: st.isSymbolicLink(),
-    size: st.isDirectory() ? 0 : st.size,
-    mtimeMs: st.mtimeMs,
-    inode: BigInt(st.ino),
-    dev: BigInt(st.dev),
-  });
-  const out = [root];
-  if (root[1] === 1)
-    for (const b of walkSync(abs, rules)) for (const e of b.entries) out.push(tupleOf(key + SEP + toKey(e.relPath), e));
-  return out;
+/**
+ * Entries for a path and (for a folder) everything below it that the location's rules index,
+ * read through its held parent folder: nothing is indexed through a link that appeared on the way.
+ */
+function treeTuples(root: string, abs: string, key: string, rules: WalkRules): EntryTuple[] {
+  try {
+    return withParent(root, abs, (d, n) => {
+      const st = d.lstat(n);
+      if (!st) return [];
+      const special = specialKindOf(st);
+      const out = [
+        tupleOf(key, {
+          relPath: '',
+          name: n,
+          isDir: st.isDirectory(),
+          isSymlink: st.isSymbolicLink(),
+          size: st.isDirectory() ? 0 : st.size,
+          mtimeMs: st.mtimeMs,
+          inode: BigInt(st.ino),
+          dev: BigInt(st.dev),
+          ...(special ? { special } : {}),
+        }),
+      ];
+      if (out[0]![1] !== 1) return out;
+      const at = d.at(n);
+      // The walk runs below the held folder: excluded folders (the data dir) are named from there.
+      const exclude = excludedBelow(abs).map((e) => `${String(at)}${e.path.slice(abs.length)}`);
+      for (const b of walkSync(at, rules, { exclude }))
+        for (const e of b.entries) out.push(tupleOf(key + SEP + toKey(e.relPath), e));
+      return out;
+    });
+  } catch {
+    return []; // not reachable without following a link: nothing there for this location
+  }
 }
 
 /**
@@ -47,7 +65,7 @@ function treeTuples(abs: string, key: string, rules: WalkRules): EntryTuple[] {
 export function syncPath(lib: Library, loc: string, key: string, abs: string, cids?: Step['manifest']): string[] {
   const l = rulesOf(lib, loc);
   if (!l) return [];
-  const tuples = indexable(l.rules, key.split(SEP).join('/')) ? treeTuples(abs, key, l.rules) : [];
+  const tuples = indexable(l.rules, key.split(SEP).join('/')) ? treeTuples(l.path, abs, key, l.rules) : [];
   const have = new Map<string, { t: number; size: number; mtime: number; inode: number; cid: string | null }>();
   const rows = lib.db
     .prepare('SELECT key, t, size, mtime, inode, cid FROM entries WHERE loc = ? AND (key = ? OR (key > ? AND key < ?))')

@@ -3,21 +3,35 @@
 // the intent 'done' in one transaction. At startup every pending intent is resolved against
 // the disk: one that changed nothing is rolled back (dropped), one that did is completed.
 import { randomUUID } from 'node:crypto';
-import { rmdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Core } from '../../core.js';
 import type { Db, Library } from '../../library/library.js';
+import { migrateTrashTable, trashAdded, trashRemoved } from './trash-log.js';
+import { withParent } from './confine.js';
 import { appendAggregates, appendStepEvents, syncPath } from './index-events.js';
-import { lstat } from './paths.js';
 import { finishStep, runStep, stepState, type Step } from './steps.js';
 
 export function ensureTables(db: Db): void {
   db.exec(`CREATE TABLE IF NOT EXISTS intents (id TEXT PRIMARY KEY, command TEXT NOT NULL, plan BLOB NOT NULL,
              state TEXT NOT NULL CHECK (state IN ('pending', 'done')), outcome TEXT, ran TEXT, verify TEXT,
              created_at INTEGER NOT NULL, done_at INTEGER);
-           CREATE INDEX IF NOT EXISTS intents_pending ON intents (state) WHERE state = 'pending';
-           CREATE TABLE IF NOT EXISTS trash (id TEXT PRIMARY KEY, batch TEXT NOT NULL, loc TEXT NOT NULL, orig TEXT NOT NULL,
-             path TEXT NOT NULL, reason TEXT NOT NULL, files INTEGER NOT NULL, bytes INTEGER NOT NULL, deleted_at INTEGER NOT NULL);`);
+           CREATE INDEX IF NOT EXISTS intents_pending ON intents (state) WHERE state = 'pending';`);
+}
+
+/**
+ * Test seam: with SD_TEST_PAUSE_DIR and SD_TEST_PAUSE_AT (a comma-separated list of points:
+ * `commit` = after the preview, before the first step; `step-N` = after step N, before the next),
+ * the daemon writes <dir>/<point> and waits (60 s at most) until the test removes it. Only tests
+ * set these; the deterministic race tests swap a symlink in while a command waits here.
+ */
+export async function testPause(point: string): Promise<void> {
+  const dir = process.env.SD_TEST_PAUSE_DIR;
+  if (!dir || !(process.env.SD_TEST_PAUSE_AT ?? '').split(',').includes(point)) return;
+  const marker = join(dir, point);
+  writeFileSync(marker, String(process.pid));
+  const until = Date.now() + 60_000;
+  while (existsSync(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
 }
 
 export type CrashPoint = 'after-intent' | 'mid-fs' | 'after-fs' | 'after-append';
@@ -36,6 +50,16 @@ export interface Applied {
   ran: number[];
 }
 
+/** Whether the path is there now, looked at without following a link; false when unreachable. */
+function there(root: string | undefined, abs: string | undefined): boolean {
+  if (!root || !abs) return false;
+  try {
+    return withParent(root, abs, (d, n) => !!d.lstat(n));
+  } catch {
+    return false;
+  }
+}
+
 /** Appends the events of the steps that ran and closes the intent, in one transaction. */
 function record(
   lib: Library,
@@ -46,7 +70,10 @@ function record(
   reconcile = new Set<number>(),
 ): void {
   lib.write(() => {
+    migrateTrashTable(lib);
     const touched = new Map<string, Set<string>>();
+    const added = new Map<string, Step[]>();
+    const removed = new Map<string, string[]>();
     for (const i of ran) {
       const s = steps[i]!;
       if (reconcile.has(i)) {
@@ -54,26 +81,13 @@ function record(
         if (s.fromLoc) syncPath(lib, s.fromLoc, s.fromKey!, s.from!);
         if (s.toLoc) syncPath(lib, s.toLoc, s.toKey!, s.to!);
       } else appendStepEvents(lib, s, touched);
-      if (s.trash && lstat(s.to!)) {
-        const m = s.manifest;
-        lib.db
-          .prepare(
-            'INSERT OR REPLACE INTO trash (id, batch, loc, orig, path, reason, files, bytes, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          )
-          .run(
-            s.trash.id,
-            id,
-            s.trash.loc,
-            s.trash.orig,
-            s.to!,
-            s.trash.reason,
-            m?.files ?? 0,
-            m?.bytes ?? 0,
-            Date.now(),
-          );
-      }
-      if (s.untrash && !lstat(s.from!)) lib.db.prepare('DELETE FROM trash WHERE id = ?').run(s.untrash);
+      if (s.trash && there(s.toRoot, s.to))
+        (added.get(s.trash.loc) ?? added.set(s.trash.loc, []).get(s.trash.loc)!).push(s);
+      if (s.untrash && !there(s.fromRoot, s.from))
+        (removed.get(s.untrash.loc) ?? removed.set(s.untrash.loc, []).get(s.untrash.loc)!).push(s.untrash.id);
     }
+    for (const [loc, list] of added) trashAdded(lib, loc, id, list);
+    for (const [loc, ids] of removed) trashRemoved(lib, loc, ids);
     appendAggregates(lib, touched);
     lib.db
       .prepare("UPDATE intents SET state = 'done', outcome = ?, ran = ?, done_at = ? WHERE id = ?")
@@ -81,15 +95,33 @@ function record(
   });
   for (const i of ran) {
     const s = steps[i]!;
-    if (s.untrash && s.k === 'move') {
-      try {
-        rmdirSync(dirname(s.from!)); // the item's now empty trash folder
-      } catch {
-        // not empty or already gone: harmless
-      }
-    }
+    // The item's now empty folder in the trash goes too (never through a link: held parent).
+    if (s.untrash && s.k === 'move') removeEmptyTrashFolder(s.fromRoot!, s.from!);
   }
   lib.flush(); // the events and 'intent done' are on disk before anything else happens
+}
+
+function removeEmptyTrashFolder(root: string, item: string): void {
+  try {
+    const folder = item.slice(0, item.lastIndexOf('/'));
+    withParent(root, folder, (d, n) => rmdirSync(d.at(n)));
+  } catch {
+    // not empty or already gone: harmless
+  }
+}
+
+/**
+ * An overwritten destination was set aside into the trash, then the new item failed to arrive
+ * (a full disk, say): the old one goes back into place, and the trash keeps no record of it.
+ */
+async function putBack(steps: Step[], ran: number[], failed: number): Promise<void> {
+  const prev = ran[ran.length - 1];
+  if (prev === undefined || prev !== failed - 1) return;
+  const aside = steps[prev]!;
+  if (aside.trash?.reason !== 'overwritten' || aside.from !== steps[failed]!.to) return;
+  await runStep({ k: 'move', from: aside.to, to: aside.from, fromRoot: aside.toRoot, toRoot: aside.fromRoot });
+  removeEmptyTrashFolder(aside.toRoot!, aside.to!);
+  ran.pop();
 }
 
 /** Commit: intent, then the disk, then the events; a failing step still records what ran. */
@@ -99,6 +131,7 @@ export async function applySteps(lib: Library, command: string, steps: Step[]): 
   // Other writes of this turn may hold a group transaction open: commit it, so the intent is
   // on disk (its own autocommit) before the disk is touched.
   lib.flush();
+  await testPause('commit');
   lib.db
     .prepare("INSERT INTO intents (id, command, plan, state, created_at) VALUES (?, ?, ?, 'pending', ?)")
     .run(id, command, JSON.stringify({ steps }), Date.now());
@@ -106,7 +139,13 @@ export async function applySteps(lib: Library, command: string, steps: Step[]): 
   const ran: number[] = [];
   try {
     for (let i = 0; i < steps.length; i++) {
-      await runStep(steps[i]!);
+      if (i > 0) await testPause(`step-${i - 1}`);
+      try {
+        await runStep(steps[i]!);
+      } catch (e) {
+        await putBack(steps, ran, i).catch(() => undefined);
+        throw e;
+      }
       ran.push(i);
       if (i === 0 && steps.length > 1) crashPoint('mid-fs');
     }
@@ -140,7 +179,7 @@ export async function resolvePendingIntents(core: Core, lib: Library): Promise<R
   const out: ResolvedIntent[] = [];
   for (const row of rows) {
     const steps = (JSON.parse(String(row.plan)) as { steps: Step[] }).steps;
-    const first = steps.length ? stepState(steps[0]!) : 'todo';
+    const first = steps.length ? await stepState(steps[0]!) : 'todo';
     if (first === 'todo') {
       // The crash came before the disk was touched: the command simply did not happen.
       lib.db
@@ -154,9 +193,11 @@ export async function resolvePendingIntents(core: Core, lib: Library): Promise<R
     const problems: string[] = [];
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i]!;
-      const st = stepState(s);
+      const st = await stepState(s);
       try {
         if (st === 'gone') reconcile.add(i);
+        else if (st === 'unsafe')
+          throw new Error(`E_PATH_CHANGED: a folder on its way is a symlink or not a folder now; nothing was done`);
         else await finishStep(s, st);
         ran.push(i);
       } catch (e) {

@@ -1,12 +1,17 @@
 // User paths for file operations: validated (NUL, relative, too long), resolved through the
 // real path of their parent (so `..` and symlinks cannot escape), and placed in a location.
+// Paths are strings in which a name that is not valid UTF-8 has its escaped form (names.ts);
+// every fs call gets the raw bytes back (fsPathOfAbs).
 import { lstatSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { SdError } from '../../errors.js';
+import { openDataDirs } from '../../fsutil.js';
 import type { Db } from '../../library/library.js';
 import { toPath } from '../../projections/entries.js';
 import type { WalkRules } from '../../jobs/walk.js';
 import { DEFAULT_SKIP_NAMES } from '../../jobs/walk.js';
+import { decodeName, encodeName, encodePath, fsPathOfAbs } from '../../jobs/names.js';
+import { fsError } from './confine.js';
 import { locate } from './queries.js';
 
 export const TRASH_DIR = '.vdfs-trash';
@@ -30,7 +35,17 @@ export function stampOf(st: Stats | undefined): Stamp {
   return [t, t === 1 ? 0 : st.size, st.mtimeMs, st.ino];
 }
 
-export const lstat = (p: string): Stats | undefined => lstatSync(p, { throwIfNoEntry: false });
+export function lstat(p: string): Stats | undefined {
+  try {
+    return lstatSync(fsPathOfAbs(p), { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw fsError(e, p);
+  }
+}
+
+/** A path's bytes in a name (escaped names count as their raw bytes). */
+const nameBytes = (n: string): number => decodeName(n).length;
 
 /** Refuses what no file operation should accept, naming the offending path. */
 export function checkRawPath(p: string): void {
@@ -47,7 +62,7 @@ export function checkRawPath(p: string): void {
       path: p,
     });
   for (const part of p.split(sep)) {
-    if (Buffer.byteLength(part) > NAME_MAX)
+    if (nameBytes(part) > NAME_MAX)
       throw new SdError('E_NAME_TOO_LONG', `a name in the path is longer than ${NAME_MAX} bytes: ${p}`, { path: p });
   }
 }
@@ -56,7 +71,7 @@ export function checkName(name: string): void {
   if (name.includes('\0') || name.includes('/') || name === '.' || name === '..' || name === '') {
     throw new SdError('E_BAD_PATH', `not a valid file name: ${JSON.stringify(name)}`, { path: name });
   }
-  if (Buffer.byteLength(name) > NAME_MAX)
+  if (nameBytes(name) > NAME_MAX)
     throw new SdError('E_NAME_TOO_LONG', `the name is longer than ${NAME_MAX} bytes: ${name.slice(0, 80)}...`, {
       path: name,
     });
@@ -71,7 +86,7 @@ export function place(db: Db, dev: string, p: string, opts: { allowRoot?: boolea
   const lexical = resolve(p);
   let parent: string;
   try {
-    parent = realpathSync(dirname(lexical));
+    parent = encodePath(realpathSync.native(fsPathOfAbs(dirname(lexical)), { encoding: 'buffer' }));
   } catch {
     // A missing parent is not an escape; say where it is missing.
     locateOrThrow(db, dev, lexical);
@@ -80,6 +95,13 @@ export function place(db: Db, dev: string, p: string, opts: { allowRoot?: boolea
   const name = basename(lexical);
   const abs = lexical === '/' ? '/' : join(parent, name);
   const hit = locateOrThrow(db, dev, abs, p);
+  for (const d of openDataDirs())
+    if (isInside(abs, d) || isInside(d, abs))
+      throw new SdError(
+        'E_DATA_DIR',
+        `${abs} ${abs === d ? 'is' : isInside(abs, d) ? 'is inside' : 'contains'} the data dir ${d} of this daemon; file operations never touch it`,
+        { path: abs, dataDir: d },
+      );
   if (hit.key === '' && !opts.allowRoot)
     throw new SdError('E_LOCATION_ROOT', `${abs} is the root of a location; remove the location instead`, {
       path: abs,
@@ -130,12 +152,22 @@ export function indexable(rules: WalkRules, rel: string): boolean {
 export const isInside = (child: string, parent: string): boolean =>
   child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 
-/** "name (1).ext", "name (2).ext"... the first that does not exist. */
+/** "name (1).ext", "name (2).ext"... the first that does not exist; a long stem is cut to fit 255 bytes. */
 export function freeName(dir: string, name: string, taken: Set<string>): string {
-  const dot = name.lastIndexOf('.');
-  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+  const raw = decodeName(name);
+  const dot = raw.lastIndexOf(0x2e);
+  const [stem, ext] =
+    dot > 0 && raw.length - dot < 64 ? [raw.subarray(0, dot), raw.subarray(dot)] : [raw, Buffer.alloc(0)];
   for (let i = 1; i < 10_000; i++) {
-    const p = join(dir, `${stem} (${i})${ext}`);
+    const suffix = Buffer.from(` (${i})`);
+    let s = stem.subarray(0, Math.min(stem.length, NAME_MAX - suffix.length - ext.length));
+    // Cut at a character boundary when the stem is UTF-8: drop a split sequence's bytes.
+    if (s.length < stem.length) {
+      let j = s.length;
+      while (j > 0 && (s[j - 1]! & 0xc0) === 0x80) j--;
+      if (j > 0 && s[j - 1]! >= 0xc0) s = s.subarray(0, j - 1);
+    }
+    const p = join(dir, encodeName(Buffer.concat([s, suffix, ext])));
     if (!lstat(p) && !taken.has(p)) return p;
   }
   throw new SdError('E_CONFLICT', `no free name for ${join(dir, name)}`);

@@ -4,7 +4,7 @@ import { SdError } from '../../errors.js';
 import type { Conflict, PlanBody, PlanChange } from '../define.js';
 import { defineCommand } from '../define.js';
 import { TRASH_DIR, isInside, lstat, place, stampOf, type Place } from './paths.js';
-import { hasher, manifestOf, type Step } from './steps.js';
+import { manifestOf, type Step } from './steps.js';
 import { listChanges, trashStep } from './transfer.js';
 import { commitOp, verifyOp, type OpData } from './verify.js';
 
@@ -13,7 +13,6 @@ export const removeEntries = defineCommand({
   summary: "remove files and folders: into the location's trash, or permanently",
   input: z.object({ paths: z.array(z.string()).min(1).max(100_000), permanent: z.boolean().default(false) }),
   preview: async (ctx, { paths, permanent }) => {
-    const h = await hasher();
     const dev = ctx.core.device.id;
     const placed: Place[] = [];
     for (const p of paths) {
@@ -30,11 +29,21 @@ export const removeEntries = defineCommand({
     let files = 0;
     let bytes = 0;
     for (const pl of kept) {
-      const m = manifestOf(h, pl.abs);
-      stamps.push([pl.abs, stampOf(lstat(pl.abs))]);
+      // Removing needs no content ids: the listing says what goes (files, bytes).
+      const m = await manifestOf(pl.loc.path, pl.abs, false);
+      const stamp = stampOf(lstat(pl.abs));
+      stamps.push([pl.abs, stamp]);
       steps.push(
         permanent
-          ? { k: 'delete', from: pl.abs, fromLoc: pl.loc.id, fromKey: pl.key, manifest: m }
+          ? {
+              k: 'delete',
+              from: pl.abs,
+              fromRoot: pl.loc.path,
+              stamp,
+              fromLoc: pl.loc.id,
+              fromKey: pl.key,
+              manifest: m,
+            }
           : trashStep(ctx, pl, m, 'removed'),
       );
       listChanges(
@@ -69,7 +78,7 @@ export const makeDir = defineCommand({
     const steps: Step[] = [];
     if (st && onConflict !== 'skip')
       conflicts.push({ code: 'E_DEST_EXISTS', target: pl.abs, message: `${pl.abs} already exists` });
-    if (!st) steps.push({ k: 'mkdir', to: pl.abs, toLoc: pl.loc.id, toKey: pl.key });
+    if (!st) steps.push({ k: 'mkdir', to: pl.abs, toRoot: pl.loc.path, toLoc: pl.loc.id, toKey: pl.key });
     return {
       summary: st ? `${pl.abs} already exists` : `create folder ${pl.abs}`,
       changes: st

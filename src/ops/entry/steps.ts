@@ -1,15 +1,19 @@
 // The filesystem side of a file operation: a plan is a list of primitive steps (move, copy,
-// delete, mkdir) that commit runs in order and that crash recovery can inspect on disk.
-import { cpSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+// delete, mkdir) that commit runs in order and that crash recovery can inspect on disk. Every
+// step acts through folders held open from its location root down (confine.ts), and first checks
+// that what it acts on is still what the preview saw: E_PATH_CHANGED otherwise, nothing done.
+import { constants as C, fchmodSync, mkdirSync, openSync, closeSync, renameSync } from 'node:fs';
 import { SdError } from '../../errors.js';
-import { createContentHasher, type ContentHasher } from '../../jobs/content-id.js';
-import { kindOf } from '../../jobs/kind.js';
-import { walkSync } from '../../jobs/walk.js';
-import { lstat } from './paths.js';
+import { userMode } from '../../fsutil.js';
+import { fsPathOfAbs } from '../../jobs/names.js';
+import { Dir, fsError, holdParent, withParent, withParentAsync } from './confine.js';
+import type { Stamp } from './paths.js';
+import { compareTree, scanTree, totals, type Item, type KnownIds } from './tree.js';
+import { copyTree, removeTree } from './tree-write.js';
+import type { Db } from '../../library/library.js';
+import { SEP, toPath } from '../../projections/entries.js';
 
-/** [relPath ('' = the root), t, size, mtimeMs, contentId | null, kind] */
-export type Item = [string, number, number, number, string | null, string];
+export type { Item } from './tree.js';
 
 export interface Manifest {
   files: number;
@@ -28,6 +32,11 @@ export interface Step {
   k: 'move' | 'copy' | 'delete' | 'mkdir';
   from?: string;
   to?: string;
+  /** The location roots the source and the destination are confined to. */
+  fromRoot?: string;
+  toRoot?: string;
+  /** The source as the preview saw it: a step refuses to act on anything else. */
+  stamp?: Stamp;
   /** Index side: where the source and destination live (null: not indexed, e.g. the trash). */
   fromLoc?: string | null;
   fromKey?: string;
@@ -38,132 +47,213 @@ export interface Step {
   /** Moving into the trash: the record written with the events. */
   trash?: TrashRecord;
   /** Restoring or purging this trash item: its record is removed with the events. */
-  untrash?: string;
+  untrash?: { id: string; loc: string };
   manifest?: Manifest;
 }
 
-let hasherP: Promise<ContentHasher> | undefined;
-export const hasher = (): Promise<ContentHasher> => (hasherP ??= createContentHasher());
+/**
+ * Every entry below (and including) a path, files with their content ids when `hash`. With `db`
+ * and the path's location, a file whose size and mtime are what the index holds keeps the content
+ * id the index has for it; only the others are hashed.
+ */
+export async function manifestOf(
+  root: string,
+  abs: string,
+  hash = true,
+  index?: { db: Db; loc: string; key: string },
+): Promise<Manifest> {
+  const known = hash && index ? knownIds(index.db, index.loc, index.key) : undefined;
+  const items = await withParentAsync(root, abs, (d, n) => scanTree(d, n, hash, known));
+  return { ...totals(items), items };
+}
 
-/** Every entry below (and including) a path, files with their content ids. */
-export function manifestOf(h: ContentHasher, root: string): Manifest {
-  const st = lstat(root);
-  if (!st) throw new SdError('E_PATH_NOT_FOUND', `${root} does not exist`, { path: root });
-  const items: Item[] = [];
-  const add = (rel: string, path: string, name: string, t: number, size: number, mtimeMs: number): void => {
-    if (t !== 0) return void items.push([rel, t, 0, Math.floor(mtimeMs), null, t === 1 ? 'folder' : 'symlink']);
-    const id = h.identify(path);
-    items.push([rel, 0, id.size, Math.floor(mtimeMs), id.contentId, kindOf(name, id.head)]);
+function knownIds(db: Db, loc: string, key: string): KnownIds {
+  const rows = db
+    .prepare(
+      'SELECT key, size, mtime, cid FROM entries WHERE loc = ? AND t = 0 AND cid IS NOT NULL AND (key = ? OR (key > ? AND key < ?))',
+    )
+    .raw(true)
+    .all(loc, key, key + SEP, key + '\u0002') as [string, number, number, string][];
+  const byRel = new Map<string, [number, number, string]>();
+  for (const [k, size, mtime, cid] of rows)
+    byRel.set(k === key ? '' : toPath(k.slice(key.length + 1)), [size, mtime, cid]);
+  return (rel, size, mtimeMs) => {
+    const r = byRel.get(rel);
+    return r && r[0] === size && r[1] === Math.floor(mtimeMs) ? r[2] : undefined;
   };
-  const name = root.slice(root.lastIndexOf('/') + 1);
-  add('', root, name, st.isSymbolicLink() ? 2 : st.isDirectory() ? 1 : 0, st.size, st.mtimeMs);
-  if (st.isDirectory()) {
-    for (const b of walkSync(root, { skipHidden: false, skipNames: [] })) {
-      if (b.errors.length)
-        throw new SdError('E_UNREADABLE', `${root}/${b.errors[0]!.path} cannot be read: ${b.errors[0]!.message}`, {
-          path: `${root}/${b.errors[0]!.path}`,
-        });
-      for (const e of b.entries)
-        add(e.relPath, `${root}/${e.relPath}`, e.name, e.isSymlink ? 2 : e.isDir ? 1 : 0, e.size, e.mtimeMs);
+}
+
+const typeOfStamp = (st: { isSymbolicLink(): boolean; isDirectory(): boolean }): number =>
+  st.isSymbolicLink() ? 2 : st.isDirectory() ? 1 : 0;
+
+/** The source must be the object the preview saw (same type and inode). */
+function checkSource(d: Dir, name: string, s: Step): void {
+  const st = d.lstat(name);
+  if (!st)
+    throw new SdError('E_PATH_CHANGED', `${d.show(name)} is gone since the preview; nothing was done`, {
+      path: d.show(name),
+    });
+  if (s.stamp && (s.stamp[0] !== typeOfStamp(st) || s.stamp[3] !== st.ino))
+    throw new SdError(
+      'E_PATH_CHANGED',
+      `${d.show(name)} was replaced since the preview (${st.isSymbolicLink() ? 'by a symlink' : 'by another file or folder'}); nothing was done`,
+      { path: d.show(name) },
+    );
+}
+
+/** A folder of ours inside a location (the trash): mode 0700 whatever the umask; a link is refused. */
+function privateSubdir(d: Dir, name: string): Dir {
+  const st = d.lstat(name);
+  if (st && !st.isDirectory())
+    throw new SdError(
+      'E_TRASH_NOT_A_FOLDER',
+      `${d.show(name)} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}; the trash must be a real folder inside the location: move it away`,
+      { path: d.show(name) },
+    );
+  if (!st)
+    try {
+      mkdirSync(d.at(name), 0o700);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, d.show(name));
     }
+  const sub = d.open(name);
+  try {
+    fchmodSync(sub.fd, 0o700);
+  } catch (e) {
+    sub.close();
+    throw fsError(e, sub.shown);
   }
-  const files = items.filter((i) => i[1] === 0);
-  return { files: files.length, bytes: files.reduce((s, i) => s + i[2], 0), items };
+  return sub;
 }
 
-/** Files and bytes under a path now (no hashing): enough to tell a complete copy from a partial one. */
-export function countTree(root: string): { files: number; bytes: number } | null {
-  const st = lstat(root);
-  if (!st) return null;
-  if (!st.isDirectory()) return st.isFile() ? { files: 1, bytes: st.size } : { files: 0, bytes: 0 };
-  let files = 0;
-  let bytes = 0;
-  for (const b of walkSync(root, { skipHidden: false, skipNames: [] })) {
-    for (const e of b.entries) {
-      if (!e.isDir && !e.isSymlink) {
-        files++;
-        bytes += e.size;
-      }
+/** The folder a destination goes into: held open; the trash folders are created on the way. */
+function holdDest(s: Step): { dir: Dir; name: string } {
+  if (!s.trash) return holdParent(s.toRoot!, s.to!);
+  const root = s.toRoot!;
+  const rel = s.to!.slice(root.length + 1).split('/'); // [.vdfs-trash, id, name]
+  let dir = Dir.root(fsPathOfAbs(root), root);
+  try {
+    for (const n of rel.slice(0, -1)) {
+      const next = privateSubdir(dir, n);
+      dir.close();
+      dir = next;
     }
+  } catch (e) {
+    dir.close();
+    throw e;
   }
-  return { files, bytes };
+  return { dir, name: rel[rel.length - 1]! };
 }
 
-/** Differences between a manifest and what is on disk now, as sentences naming the paths. */
-export function compareTree(h: ContentHasher, root: string, m: Manifest): string[] {
-  const out: string[] = [];
-  for (const [rel, t, size, , cid] of m.items) {
-    const p = rel === '' ? root : `${root}/${rel}`;
-    const st = lstat(p);
-    if (!st) out.push(`${p} is missing`);
-    else if (t === 0) {
-      if (!st.isFile()) out.push(`${p} is no longer a file`);
-      else if (st.size !== size) out.push(`${p} has ${st.size} bytes, expected ${size}`);
-      else if (cid && h.identify(p).contentId !== cid) out.push(`${p} has different content (content id changed)`);
-    } else if (t === 1 && !st.isDirectory()) out.push(`${p} is no longer a folder`);
+function makeUserDir(d: Dir, name: string): void {
+  try {
+    mkdirSync(d.at(name), 0o700);
+    const fd = openSync(d.at(name), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+    try {
+      fchmodSync(fd, userMode(0o777));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw fsError(e, d.show(name));
   }
-  return out;
 }
-
-const completeCopy = (to: string, m: Manifest | undefined): boolean => {
-  const c = countTree(to);
-  return !!c && (!m || (c.files === m.files && c.bytes === m.bytes));
-};
 
 /** Runs one step. A failure leaves no partial destination behind (it is removed). */
 export async function runStep(s: Step): Promise<void> {
-  const { from, to } = s;
-  if (s.k === 'mkdir') return void mkdirSync(to!);
-  if (s.k === 'delete') return void rmSync(from!, { recursive: true, force: true });
-  mkdirSync(dirname(to!), { recursive: true });
-  if (s.k === 'move') {
-    try {
-      renameSync(from!, to!);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    }
-  }
-  try {
-    cpSync(from!, to!, {
-      recursive: true,
-      errorOnExist: true,
-      force: false,
-      verbatimSymlinks: true,
-      preserveTimestamps: s.k === 'move',
+  if (s.k === 'mkdir') return withParent(s.toRoot!, s.to!, (d, n) => makeUserDir(d, n));
+  if (s.k === 'delete')
+    return withParent(s.fromRoot!, s.from!, (d, n) => {
+      if (s.untrash && !d.lstat(n)) return; // emptying a trash item that is already gone
+      checkSource(d, n, s);
+      removeTree(d, n);
     });
+  const src = holdParent(s.fromRoot!, s.from!);
+  try {
+    checkSource(src.dir, src.name, s);
+    const dst = holdDest(s);
+    try {
+      if (dst.dir.lstat(dst.name))
+        throw new SdError('E_PATH_CHANGED', `${dst.dir.show(dst.name)} appeared since the preview; nothing was done`, {
+          path: dst.dir.show(dst.name),
+        });
+      if (s.k === 'move' && !s.cross) {
+        try {
+          return renameSync(src.dir.at(src.name), dst.dir.at(dst.name));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw fsError(e, s.from!);
+        }
+      }
+      await copyVerified(src.dir, src.name, dst.dir, dst.name, s);
+      if (s.k === 'move') removeTree(src.dir, src.name);
+    } finally {
+      dst.dir.close();
+    }
+  } finally {
+    src.dir.close();
+  }
+}
+
+async function copyVerified(sd: Dir, sn: string, dd: Dir, dn: string, s: Step): Promise<void> {
+  try {
+    copyTree(sd, sn, dd, dn, s.k === 'move');
     if (s.manifest) {
-      const bad = compareTree(await hasher(), to!, s.manifest);
+      const bad = await compareTree(dd, dn, s.manifest.items);
       if (bad.length)
         throw new SdError(
           'E_COPY_VERIFY_FAILED',
-          `the copy at ${to} does not match its source: ${bad.slice(0, 3).join('; ')}`,
-          { path: to, problems: bad.slice(0, 20) },
+          `the copy at ${dd.show(dn)} does not match its source: ${bad.slice(0, 3).join('; ')}`,
+          { path: dd.show(dn), problems: bad.slice(0, 20) },
         );
     }
   } catch (e) {
-    rmSync(to!, { recursive: true, force: true });
+    try {
+      removeTree(dd, dn);
+    } catch {
+      // the original error says more; a leftover partial copy is reported by verify
+    }
     throw e;
   }
-  if (s.k === 'move') rmSync(from!, { recursive: true, force: true });
 }
 
-export type StepState = 'done' | 'partial' | 'todo' | 'gone';
+export type StepState = 'done' | 'partial' | 'todo' | 'gone' | 'unsafe';
 
-/** Where a step stands on disk (for crash recovery). */
-export function stepState(s: Step): StepState {
-  const from = s.from ? !!lstat(s.from) : false;
-  const to = s.to ? !!lstat(s.to) : false;
+/** Whether a path is there, looked at through its held parent; null when it cannot be reached safely. */
+function present(root: string | undefined, abs: string | undefined): boolean | null {
+  if (!root || !abs) return false;
+  try {
+    return withParent(root, abs, (d, n) => !!d.lstat(n));
+  } catch (e) {
+    if (e instanceof SdError && e.code === 'E_PATH_NOT_FOUND') return false;
+    return null;
+  }
+}
+
+async function completeCopy(root: string, to: string, m: Manifest | undefined): Promise<boolean> {
+  try {
+    const items = await withParentAsync(root, to, (d, n) => scanTree(d, n, false));
+    const c = totals(items);
+    return !m || (c.files === m.files && c.bytes === m.bytes);
+  } catch {
+    return false;
+  }
+}
+
+/** Where a step stands on disk (for crash recovery); 'unsafe' when a path is not confined any more. */
+export async function stepState(s: Step): Promise<StepState> {
+  const from = present(s.fromRoot, s.from);
+  const to = present(s.toRoot, s.to);
+  if (from === null || to === null) return 'unsafe';
   switch (s.k) {
     case 'mkdir':
       return to ? 'done' : 'todo';
     case 'delete':
-      return from ? (s.manifest && completeCopy(s.from!, s.manifest) ? 'todo' : 'partial') : 'done';
+      return from ? ((await completeCopy(s.fromRoot!, s.from!, s.manifest)) ? 'todo' : 'partial') : 'done';
     case 'copy':
-      return !to ? (from ? 'todo' : 'gone') : completeCopy(s.to!, s.manifest) ? 'done' : 'partial';
+      return !to ? (from ? 'todo' : 'gone') : (await completeCopy(s.toRoot!, s.to!, s.manifest)) ? 'done' : 'partial';
     case 'move':
       // An overwritten destination set aside: the next step puts a new file at its old path.
-      if (s.trash?.reason === 'overwritten' && to && completeCopy(s.to!, s.manifest)) return 'done';
+      if (s.trash?.reason === 'overwritten' && to && (await completeCopy(s.toRoot!, s.to!, s.manifest))) return 'done';
       if (!from) return to ? 'done' : 'gone';
       return to ? 'partial' : 'todo';
   }
@@ -173,11 +263,11 @@ export function stepState(s: Step): StepState {
 export async function finishStep(s: Step, state: StepState): Promise<void> {
   if (state === 'todo') return runStep(s);
   if (state !== 'partial') return;
-  if (s.k === 'delete') return void rmSync(s.from!, { recursive: true, force: true });
-  if (completeCopy(s.to!, s.manifest)) {
-    if (s.k === 'move') rmSync(s.from!, { recursive: true, force: true });
+  if (s.k === 'delete') return withParent(s.fromRoot!, s.from!, (d, n) => removeTree(d, n));
+  if (await completeCopy(s.toRoot!, s.to!, s.manifest)) {
+    if (s.k === 'move') withParent(s.fromRoot!, s.from!, (d, n) => removeTree(d, n));
     return;
   }
-  rmSync(s.to!, { recursive: true, force: true });
+  withParent(s.toRoot!, s.to!, (d, n) => removeTree(d, n));
   await runStep(s);
 }

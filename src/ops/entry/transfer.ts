@@ -2,13 +2,14 @@
 // paths), every conflict is named, and --on-conflict decides; the plan's steps are what commit runs.
 import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
+import { encodePath, fsPathOfAbs } from '../../jobs/names.js';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
 import type { CommandCtx, Conflict, PlanBody, PlanChange } from '../define.js';
 import { defineCommand } from '../define.js';
 import { TRASH_DIR, checkName, checkRawPath, freeName, isInside, lstat, place, stampOf, type Place } from './paths.js';
-import { hasher, manifestOf, type Manifest, type Step } from './steps.js';
+import { manifestOf, type Manifest, type Step } from './steps.js';
 import { commitOp, verifyOp, type OpData } from './verify.js';
 
 export const OnConflict = z.enum(['skip', 'overwrite', 'rename']).optional();
@@ -22,8 +23,9 @@ export function trashStep(ctx: CommandCtx, p: Place, m: Manifest, reason: 'remov
           { id: string } | undefined
       )?.id
     : undefined;
+  const stamp = stampOf(lstat(p.abs));
   const id = `${Math.floor(Date.now() / 86_400_000).toString(36)}-${createHash('sha256')
-    .update(JSON.stringify([p.abs, stampOf(lstat(p.abs)), last ?? '']))
+    .update(JSON.stringify([p.abs, stamp, last ?? '']))
     .digest('hex')
     .slice(0, 12)}`;
   const to = join(p.loc.path, TRASH_DIR, id, basename(p.abs));
@@ -31,6 +33,9 @@ export function trashStep(ctx: CommandCtx, p: Place, m: Manifest, reason: 'remov
     k: 'move',
     from: p.abs,
     to,
+    fromRoot: p.loc.path,
+    toRoot: p.loc.path,
+    stamp,
     fromLoc: p.loc.id,
     fromKey: p.key,
     toLoc: null,
@@ -63,11 +68,11 @@ function destinationDir(ctx: CommandCtx, dest: string): { dir: string | null; pl
   if (st?.isSymbolicLink()) {
     let real: string | undefined;
     try {
-      real = realpathSync(dp.abs);
+      real = encodePath(realpathSync.native(fsPathOfAbs(dp.abs), { encoding: 'buffer' }));
     } catch {
       real = undefined;
     }
-    if (real && statSync(real).isDirectory())
+    if (real && statSync(fsPathOfAbs(real)).isDirectory())
       return { dir: place(ctx.lib.db, dev, real, { allowRoot: true }).abs, place: dp };
   }
   return { dir: null, place: dp };
@@ -83,7 +88,6 @@ export async function planTransfer(
 ): Promise<PlanBody<OpData>> {
   const db = ctx.lib.db;
   const dev = ctx.core.device.id;
-  const h = await hasher();
   for (const s of sources) checkRawPath(s);
   checkRawPath(dest);
   const { dir, place: dp } = exact ? { dir: null, place: place(db, dev, dest) } : destinationDir(ctx, dest);
@@ -145,7 +149,7 @@ export async function planTransfer(
     }
     taken.add(tgt.abs);
     if (aside) {
-      const old = manifestOf(h, tgt.abs);
+      const old = await manifestOf(tgt.loc.path, tgt.abs, false);
       steps.push(trashStep(ctx, tgt, old, 'overwritten'));
       changes.push({
         op: 'overwrite',
@@ -154,14 +158,30 @@ export async function planTransfer(
         bytes: old.bytes,
       });
     }
-    const m = manifestOf(h, src.abs);
+    const m = await manifestOf(src.loc.path, src.abs, true, { db, loc: src.loc.id, key: src.key });
     const cross = kind === 'move' && lstat(dirname(tgt.abs))?.dev !== st.dev;
     if (cross)
       warnings.push(`${src.abs} is on another filesystem than ${tgt.abs}: it will be copied, verified, then deleted`);
+    const specials = m.items.filter((i) => i[1] === 3);
+    if (specials.length && (kind === 'copy' || cross)) {
+      const what = `${specials.length} named pipe(s), socket(s) or device(s), e.g. ${src.abs}${specials[0]![0] ? `/${specials[0]![0]}` : ''}`;
+      if (kind === 'copy') warnings.push(`${what}: never opened, so not copied`);
+      else {
+        conflicts.push({
+          code: 'E_SPECIAL_FILE',
+          target: src.abs,
+          message: `${src.abs} holds ${what}, which a move across filesystems cannot copy; move them apart first`,
+        });
+        continue;
+      }
+    }
     steps.push({
       k: kind,
       from: src.abs,
       to: tgt.abs,
+      fromRoot: src.loc.path,
+      toRoot: tgt.loc.path,
+      stamp: stampOf(st),
       fromLoc: src.loc.id,
       fromKey: src.key,
       toLoc: tgt.loc.id,

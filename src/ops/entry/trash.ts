@@ -1,14 +1,14 @@
-// sd trash list / restore / empty. Removed items wait in <location>/.vdfs-trash/<id>/<name>
-// (a hidden folder the indexer skips); the trash table (operational) says where they came from.
+// sd trash list / restore / empty. Removed items wait in <location>/.vdfs-trash/<id>/<name> (a
+// private folder the indexer skips); where they came from is a projection of the log
+// (projections/trash.ts), so a replay rebuilds the same list.
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
 import type { Db } from '../../library/library.js';
 import type { Conflict, PlanChange } from '../define.js';
 import { defineCommand, defineQuery } from '../define.js';
-import { ensureTables } from './intents.js';
 import { freeName, lstat, place, stampOf } from './paths.js';
-import { hasher, manifestOf, type Step } from './steps.js';
+import { manifestOf, type Step } from './steps.js';
 import { OnConflict, listChanges, trashStep } from './transfer.js';
 import { commitOp, verifyOp, type OpData } from './verify.js';
 
@@ -16,6 +16,7 @@ interface TrashRow {
   id: string;
   batch: string;
   loc: string;
+  root: string;
   orig: string;
   path: string;
   reason: string;
@@ -24,17 +25,24 @@ interface TrashRow {
   deleted_at: number;
 }
 
-function rows(db: Db, where = '1', ...args: unknown[]): TrashRow[] {
-  if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'trash'").get()) return [];
-  return db.prepare(`SELECT * FROM trash WHERE ${where} ORDER BY deleted_at DESC, id`).all(...args) as TrashRow[];
+/** This device's trash items (its own locations), newest first, with absolute paths. */
+function rows(db: Db, dev: string, where = '1', ...args: unknown[]): TrashRow[] {
+  return db
+    .prepare(
+      `SELECT t.id, t.batch, t.loc, l.path AS root, l.path || '/' || t.orig AS orig, l.path || '/' || t.item AS path,
+         t.reason, t.files, t.bytes, t.deleted_at
+       FROM trash_items t JOIN locations l ON l.id = t.loc AND l.dev = t.dev
+       WHERE t.dev = ? AND (${where}) ORDER BY t.deleted_at DESC, t.id`,
+    )
+    .all(dev, ...args) as TrashRow[];
 }
 
 export const listTrash = defineQuery({
   name: 'trash.list',
   summary: 'items in the trash, newest first',
   input: z.object({}),
-  run: ({ db }) =>
-    rows(db).map((r) => ({
+  run: ({ core, db }) =>
+    rows(db, core.device.id).map((r) => ({
       id: r.id,
       originalPath: r.orig,
       trashPath: r.path,
@@ -45,13 +53,21 @@ export const listTrash = defineQuery({
     })),
 });
 
-function pick(db: Db, ref: string | undefined): TrashRow[] {
+function pick(db: Db, dev: string, ref: string | undefined): TrashRow[] {
   if (ref === undefined) {
-    const latest = rows(db, "reason = 'removed'")[0];
+    const latest = rows(db, dev, "t.reason = 'removed'")[0];
     if (!latest) throw new SdError('E_TRASH_EMPTY', 'the trash is empty');
-    return rows(db, "batch = ? AND reason = 'removed'", latest.batch);
+    return rows(db, dev, "t.batch = ? AND t.reason = 'removed'", latest.batch);
   }
-  const hit = rows(db, "id = ? OR (length(?) >= 4 AND id LIKE ? || '%') OR orig = ?", ref, ref, ref, resolve('/', ref));
+  const hit = rows(
+    db,
+    dev,
+    "t.id = ? OR (length(?) >= 4 AND t.id LIKE ? || '%') OR l.path || '/' || t.orig = ?",
+    ref,
+    ref,
+    ref,
+    resolve('/', ref),
+  );
   if (hit.length === 0)
     throw new SdError('E_NOT_IN_TRASH', `nothing in the trash matches "${ref}" (see \`sd trash list\`)`);
   const newest = hit.filter((r) => r.orig === hit[0]!.orig);
@@ -65,20 +81,19 @@ export const restoreTrash = defineCommand({
   summary: 'put items from the trash back where they were',
   input: z.object({ ref: z.string().min(1).optional(), onConflict: OnConflict }),
   preview: async (ctx, { ref, onConflict }) => {
-    ensureTables(ctx.lib.db);
-    const h = await hasher();
     const dev = ctx.core.device.id;
     const steps: Step[] = [];
     const changes: PlanChange[] = [];
     const conflicts: Conflict[] = [];
     const stamps: OpData['stamps'] = [];
     const taken = new Set<string>();
-    for (const r of pick(ctx.lib.db, ref)) {
+    for (const r of pick(ctx.lib.db, dev, ref)) {
       if (!lstat(r.path))
         throw new SdError('E_PATH_NOT_FOUND', `the trashed item ${r.path} is no longer on disk`, { path: r.path });
       let tgt = place(ctx.lib.db, dev, r.orig);
       const tSt = lstat(tgt.abs);
-      stamps.push([r.path, stampOf(lstat(r.path))], [tgt.abs, stampOf(tSt)]);
+      const itemSt = lstat(r.path);
+      stamps.push([r.path, stampOf(itemSt)], [tgt.abs, stampOf(tSt)]);
       if (tSt || taken.has(tgt.abs)) {
         if (onConflict === 'skip') {
           changes.push({ op: 'skip', target: tgt.abs, detail: 'already exists' });
@@ -87,22 +102,25 @@ export const restoreTrash = defineCommand({
         if (onConflict === 'rename')
           tgt = place(ctx.lib.db, dev, freeName(dirname(tgt.abs), tgt.abs.slice(tgt.abs.lastIndexOf('/') + 1), taken));
         else if (onConflict === 'overwrite' && tSt)
-          steps.push(trashStep(ctx, tgt, manifestOf(h, tgt.abs), 'overwritten'));
+          steps.push(trashStep(ctx, tgt, await manifestOf(tgt.loc.path, tgt.abs, false), 'overwritten'));
         else {
           conflicts.push({ code: 'E_DEST_EXISTS', target: tgt.abs, message: `${tgt.abs} already exists` });
           continue;
         }
       }
       taken.add(tgt.abs);
-      const m = manifestOf(h, r.path);
+      const m = await manifestOf(r.root, r.path);
       steps.push({
         k: 'move',
         from: r.path,
         to: tgt.abs,
+        fromRoot: r.root,
+        toRoot: tgt.loc.path,
+        stamp: stampOf(itemSt),
         fromLoc: null,
         toLoc: tgt.loc.id,
         toKey: tgt.key,
-        untrash: r.id,
+        untrash: { id: r.id, loc: r.loc },
         manifest: m,
       });
       listChanges(changes, 'restore', tgt.abs, m, `from the trash (${r.id})`);
@@ -122,10 +140,17 @@ export const emptyTrash = defineCommand({
   name: 'trash.empty',
   summary: 'permanently delete what is in the trash',
   input: z.object({ olderThanDays: z.number().nonnegative().optional() }),
-  preview: ({ lib }, { olderThanDays }) => {
+  preview: ({ core, lib }, { olderThanDays }) => {
     const cut = olderThanDays === undefined ? Infinity : Date.now() - olderThanDays * 86_400_000;
-    const all = rows(lib.db).filter((r) => r.deleted_at <= cut);
-    const steps: Step[] = all.map((r) => ({ k: 'delete', from: dirname(r.path), fromLoc: null, untrash: r.id }));
+    const all = rows(lib.db, core.device.id).filter((r) => r.deleted_at <= cut);
+    const steps: Step[] = all.map((r) => ({
+      k: 'delete',
+      from: dirname(r.path),
+      fromRoot: r.root,
+      stamp: stampOf(lstat(dirname(r.path))),
+      fromLoc: null,
+      untrash: { id: r.id, loc: r.loc },
+    }));
     const files = all.reduce((s, r) => s + r.files, 0);
     const bytes = all.reduce((s, r) => s + r.bytes, 0);
     return {

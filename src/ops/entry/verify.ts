@@ -5,10 +5,12 @@ import type { Check, CommandCtx, Plan } from '../define.js';
 import { check } from '../define.js';
 import type { Library } from '../../library/library.js';
 import { SEP } from '../../projections/entries.js';
+import { withParent, withParentAsync } from './confine.js';
 import { syncPath } from './index-events.js';
 import { applySteps, ensureTables, type Applied } from './intents.js';
-import { indexable, lstat, type Stamp } from './paths.js';
-import { compareTree, hasher, type Step } from './steps.js';
+import { indexable, type Stamp } from './paths.js';
+import type { Step } from './steps.js';
+import { compareTree } from './tree.js';
 
 export interface OpData {
   steps: Step[];
@@ -34,8 +36,17 @@ function wantIndexed(lib: Library, loc: string, key: string): boolean {
   return !!r && indexable(JSON.parse(r.rules), key.split(SEP).join('/'));
 }
 
+/** 'absent', 'present', or 'unsafe' when a folder on the way is a link now (verify never follows one). */
+function where(root: string | undefined, abs: string): 'absent' | 'present' | 'unsafe' {
+  if (!root) return 'absent';
+  try {
+    return withParent(root, abs, (d, n) => (d.lstat(n) ? 'present' : 'absent'));
+  } catch (e) {
+    return (e as { code?: string }).code === 'E_PATH_NOT_FOUND' ? 'absent' : 'unsafe';
+  }
+}
+
 export async function verifyOp({ lib }: CommandCtx, plan: Plan<OpData>, applied: Applied): Promise<Check[]> {
-  const h = await hasher();
   const checks: Check[] = [];
   const fix: Step[] = [];
   for (const i of applied.ran) {
@@ -43,15 +54,40 @@ export async function verifyOp({ lib }: CommandCtx, plan: Plan<OpData>, applied:
     // An overwritten destination set aside: the next step puts the new item at its path.
     const aside = s.trash?.reason === 'overwritten';
     if ((s.k === 'delete' || s.k === 'move') && !aside) {
-      const gone = !lstat(s.from!);
-      checks.push(check(gone, `${s.from} is gone`, gone ? undefined : `${s.from} is still on disk`));
+      const w = where(s.fromRoot, s.from!);
+      checks.push(
+        check(
+          w === 'absent',
+          `${s.from} is gone`,
+          w === 'present'
+            ? `${s.from} is still on disk`
+            : w === 'unsafe'
+              ? 'a folder on its way is now a symlink'
+              : undefined,
+        ),
+      );
       if (s.fromLoc && !(s.k === 'move' && s.toLoc === s.fromLoc && s.toKey === s.fromKey)) {
         checks.push(check(!row(lib, s.fromLoc, s.fromKey!), `${s.from} is out of the index`));
       }
     }
-    if (s.k === 'mkdir') checks.push(check(!!lstat(s.to!)?.isDirectory(), `${s.to} is a folder`));
+    if (s.k === 'mkdir') {
+      let dir = false;
+      try {
+        dir = withParent(s.toRoot!, s.to!, (d, n) => !!d.lstat(n)?.isDirectory());
+      } catch {
+        dir = false;
+      }
+      checks.push(check(dir, `${s.to} is a folder`));
+    }
     if ((s.k === 'move' || s.k === 'copy') && s.manifest) {
-      const bad = compareTree(h, s.to!, s.manifest);
+      let bad: string[];
+      try {
+        // A rename rewrites no content: unchanged files (size, mtime) are not hashed again.
+        const renamed = s.k === 'move' && !s.cross;
+        bad = await withParentAsync(s.toRoot!, s.to!, (d, n) => compareTree(d, n, s.manifest!.items, renamed));
+      } catch (e) {
+        bad = [(e as Error).message];
+      }
       checks.push(
         check(
           bad.length === 0,

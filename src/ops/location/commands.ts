@@ -7,6 +7,8 @@ import { check, defineCommand } from '../define.js';
 import type { Library } from '../../library/library.js';
 import { estimateWork } from './estimate.js';
 import { newLocationId } from '../../projections/rules.js';
+import { excludedBelow, pseudoFilesystem } from '../../jobs/exclude.js';
+import { openDataDirs } from '../../fsutil.js';
 
 const Rules = z
   .object({
@@ -65,6 +67,19 @@ export const addLocation = defineCommand({
         { path: input.path },
       );
     }
+    const pseudo = pseudoFilesystem(path);
+    if (pseudo)
+      throw new SdError(
+        'E_PSEUDO_FILESYSTEM',
+        `${path} is on ${pseudo.startsWith('/') ? `the pseudo filesystem mounted at ${pseudo}` : pseudo} (kernel and device files, not data); it cannot be a location`,
+        { path },
+      );
+    for (const d of openDataDirs())
+      if (inside(path, d))
+        throw new SdError('E_LOCATION_IN_DATA_DIR', `${path} is inside the data dir ${d}; it cannot be a location`, {
+          path,
+          dataDir: d,
+        });
     for (const l of locationsOf(lib, core.device.id)) {
       if (l.path === path)
         throw new SdError('E_LOCATION_EXISTS', `${path} is already a location ("${l.name}", ${l.id.slice(0, 8)})`, {
@@ -81,7 +96,12 @@ export const addLocation = defineCommand({
           other: l.path,
         });
     }
-    const est = estimateWork(path, input.rules);
+    const excluded = excludedBelow(path);
+    const est = estimateWork(
+      path,
+      input.rules,
+      excluded.map((e) => e.path),
+    );
     const name = input.name ?? (path.split(sep).pop() || path);
     return {
       summary: `add location "${name}" at ${path}`,
@@ -93,7 +113,10 @@ export const addLocation = defineCommand({
           detail: `${est.partial ? 'at least ' : 'about '}${est.files} files in ${est.dirs} folders${input.watch ? ', then watch for changes' : ''}`,
         },
       ],
-      warnings: est.partial ? [`estimate stopped after ${est.files + est.dirs} entries; the folder is larger`] : [],
+      warnings: [
+        ...(est.partial ? [`estimate stopped after ${est.files + est.dirs} entries; the folder is larger`] : []),
+        ...excluded.map((e) => `${e.path} (${e.why}) is inside this location: it is never indexed`),
+      ],
       data: { path, name, estimate: { files: est.files, dirs: est.dirs, partial: est.partial } },
     };
   },
