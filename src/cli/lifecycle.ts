@@ -10,6 +10,7 @@ import { EXIT, notRunning, type CliContext } from './context.js';
 import { duration, shortId, table } from './format.js';
 import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
 import type { Settings } from '../daemon/settings.js';
+import { codeOf } from '../error-codes.js';
 
 const osSignals = constants.signals as Record<string, number>;
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
@@ -65,7 +66,7 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
       const line = stderr.trim().split('\n').pop() ?? '';
       const m = /^(E_[A-Z0-9_]+): (.*)$/.exec(line);
       throw m
-        ? new SdError(m[1]!, m[2]!)
+        ? new SdError(codeOf(m[1], 'E_START_FAILED'), m[2]!)
         : new SdError(
             'E_START_FAILED',
             `the daemon exited with code ${exited} while starting${stderr ? `: ${stderr.trim()}` : ''}`,
