@@ -54,7 +54,7 @@ export function syncCommands(program: Command): void {
           dropped: { name: string } | null;
         };
         const here = r.current.alias
-          ? `; it is called "${r.current.name}" here (another library here is "${r.current.sharedName}")`
+          ? ` (a local alias: another library here is called "${r.current.sharedName}")`
           : '';
         const dropped = r.dropped ? `; the unused "${r.dropped.name}" made at first start was removed` : '';
         return `joined "${r.libraryName}" (${shortId(r.library)}) from ${r.inviterName} ${shortId(r.inviter)}, fingerprint ${r.fingerprint}; its history is syncing\n  current library: "${r.current.name}"${here}${dropped}`;
