@@ -1,12 +1,12 @@
 // Pairing lands in the shared library, through the real CLI and daemons: the joined library is
 // current at once (search finds the other device's files with no --library), the unused default
 // of the first start is gone, and a device whose default was used keeps it and calls the joined
-// one by a local alias, which every command takes.
+// one by a local alias, which every command takes. And tags of one name made apart read as one.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
-import { sd, sdJson, startDaemon, until } from './helpers.js';
+import { sd, sdJson, startDaemon, stopDaemon, until } from './helpers.js';
 
 interface Lib {
   id: string;
@@ -72,4 +72,42 @@ test('pair join makes the joined library current, drops an unused default, alias
   const clash = sd(c, ['library', 'create', 'default (2)']);
   t.is(clash.code, 1);
   t.regex(clash.err, /already called "default \(2\)" \(a local alias of the shared name "default"\).*E_LIBRARY_EXISTS/);
+});
+
+test('tags of one name made apart are one tag in `sd tag list`, `search --tag` and `tag remove`', async (t) => {
+  const [a, c] = [tempDir(t), tempDir(t)];
+  const photos = tempDir(t);
+  const rack = tempDir(t);
+  writeFileSync(join(photos, 'beach.jpg'), 'sand');
+  writeFileSync(join(rack, 'server-red.txt'), 'rack');
+  startDaemon(t, a, ['--p2p-port', '0', '--device-name', 'laptop']);
+  startDaemon(t, c, ['--p2p-port', '0', '--device-name', 'server']);
+  t.is(sd(a, ['location', 'add', photos, '--wait']).code, 0);
+  const code = sdJson<{ result: { code: string } }>(t, a, ['pair', 'invite']).result.code;
+  t.is(sd(c, ['pair', 'join', code]).code, 0);
+  t.is(sd(c, ['location', 'add', rack, '--wait']).code, 0);
+
+  // Apart: the server is off the network while both make a tag "red".
+  stopDaemon(c);
+  t.is(sd(a, ['tag', 'create', 'red']).code, 0);
+  t.is(sd(a, ['tag', 'apply', 'red', join(photos, 'beach.jpg')]).code, 0);
+  startDaemon(t, c, ['--p2p-port', 'off']);
+  t.is(sd(c, ['tag', 'create', 'red', '--color', '#ff0000']).code, 0);
+  t.is(sd(c, ['tag', 'apply', 'red', join(rack, 'server-red.txt')]).code, 0);
+  stopDaemon(c);
+  startDaemon(t, c, ['--p2p-port', '0']);
+  await until(
+    () => sdJson<{ ids: string[] }[]>(t, a, ['tag', 'list']).some((r) => r.ids.length === 2),
+    60_000,
+    "the server's red on the laptop",
+  );
+  t.regex(sd(a, ['tag', 'list']).out, /red\s+[0-9a-f]{8} \+1\s+#ff0000\s+-\s+2\s+2/);
+  await until(() => sdJson<unknown[]>(t, a, ['search', '--tag', 'red']).length === 2, 30_000, 'search by tag');
+  const removed = sd(a, ['tag', 'remove', 'red', join(rack, 'server-red.txt'), '--device', 'server']);
+  t.is(removed.code, 0, removed.err);
+  t.regex(removed.out, /untag 1 file\(s\) from "red" \(1 content item\(s\) change\) \(verified\)/);
+  t.deepEqual(
+    sdJson<{ name: string }[]>(t, a, ['search', '--tag', 'red']).map((h) => h.name),
+    ['beach.jpg'],
+  );
 });
