@@ -49,6 +49,12 @@ export class LibraryManager {
     if (existsSync(this.configPath)) {
       try {
         this.config = JSON.parse(readFileSync(this.configPath, 'utf8')) as Config;
+        if (
+          typeof this.config.aliases !== 'object' ||
+          this.config.aliases === null ||
+          Array.isArray(this.config.aliases)
+        )
+          delete this.config.aliases;
       } catch {
         throw new SdError('E_CORRUPT_FILE', `${this.configPath} is not valid JSON; fix or remove it`, {
           path: this.configPath,

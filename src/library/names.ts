@@ -153,7 +153,10 @@ export class LocalNames {
     const aliases = this.aliases();
     const before = JSON.stringify(aliases);
     const ids = this.libs.ids().sort();
-    for (const id of Object.keys(aliases)) if (!ids.includes(id)) delete aliases[id];
+    // Aliases of libraries gone, or that a hand-edited config.json made unreadable, are dropped.
+    for (const [id, a] of Object.entries(aliases))
+      if (!ids.includes(id) || typeof a?.alias !== 'string' || typeof a.of !== 'string' || a.alias === '')
+        delete aliases[id];
     const taken = new Set<string>();
     const rest: string[] = [];
     for (const id of ids) {

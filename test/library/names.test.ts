@@ -256,4 +256,26 @@ test('a data dir from before aliases: at start the current library keeps the nam
     t.is(again.libraries.resolve('twin (2)').id, first.id);
     await again.close();
   }
+  // A hand-edited config.json: one alias given twice, one of a library that is gone, one not an alias.
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({
+      current: first.id,
+      aliases: {
+        [first.id]: { alias: 'mine', of: 'twin' },
+        [second.id]: { alias: 'mine', of: 'twin' },
+        'no-such-library': { alias: 'ghost', of: 'x' },
+        junk: 5,
+      },
+    }),
+  );
+  const edited = await Core.open(dir, { services: false });
+  t.teardown(() => edited.close());
+  const shown = edited.libraries.list().map((l) => edited.libraries.nameOf(l.id));
+  t.is(new Set(shown).size, 2, JSON.stringify(shown));
+  t.true(shown.includes('mine'));
+  t.deepEqual(
+    Object.keys(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).aliases).sort(),
+    [first.id, second.id].sort().filter((id) => edited.libraries.naming(id).alias !== null),
+  );
 });
