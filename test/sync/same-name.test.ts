@@ -2,16 +2,13 @@
 // the name is one tag to every name-based command and query on both, the same on both; ids still
 // address one object; renames that make names equal merge them; racing renames converge.
 import test from 'ava';
-import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
 import type { Library } from '../../src/library/library.js';
 import { checksums } from '../../src/projections/index.js';
 import { putTag } from '../../src/sync/shared-edits.js';
 import { recordShared } from '../../src/ops/tag/index.js';
-import { addLocation } from '../entry/helpers.js';
-import { tempDir } from '../helpers.js';
-import { device, joinLibrary, link, synced } from '../support/linked.js';
+import { pair, synced } from '../support/linked.js';
 
 interface TagRow {
   id: string;
@@ -27,56 +24,6 @@ interface Hit {
 interface Show {
   ids: string[];
   items: { contentId: string; name: string | null }[];
-}
-
-/** A folder with `files` (name -> content), real path. */
-function folder(t: Parameters<typeof tempDir>[0], files: Record<string, string>): string {
-  const root = realpathSync(tempDir(t, 'sd-loc-'));
-  for (const [n, body] of Object.entries(files)) {
-    mkdirSync(join(root, n, '..'), { recursive: true });
-    writeFileSync(join(root, n), body);
-  }
-  return root;
-}
-
-interface Pair {
-  a: Core;
-  b: Core;
-  la: Library;
-  lb: Library;
-  ra: string;
-  rb: string;
-  connect(): Promise<void>;
-  apart(): void;
-}
-
-/** A and B in one library, each with an indexed folder, linked and in sync. */
-async function pair(t: Parameters<typeof tempDir>[0]): Promise<Pair> {
-  const a = await device(t);
-  const b = await device(t);
-  const la = a.libraries.resolve();
-  const lb = await joinLibrary(a, b);
-  await b.libraries.adoptJoined(lb.id);
-  let l = link(t, la, lb);
-  await synced(la, lb);
-  const ra = folder(t, { 'a1.jpg': 'only on a', 'a2.jpg': 'second on a', 'shared.jpg': 'both have this' });
-  const rb = folder(t, { 'b1.jpg': 'only on b', 'b2.jpg': 'second on b', 'same.jpg': 'both have this' });
-  await addLocation(a, ra);
-  await addLocation(b, rb);
-  await synced(la, lb);
-  return {
-    a,
-    b,
-    la,
-    lb,
-    ra,
-    rb,
-    apart: () => l.close(),
-    connect: async () => {
-      l = link(t, la, lb);
-      await synced(la, lb);
-    },
-  };
 }
 
 const names = (hits: Hit[]): string[] => hits.map((h) => h.name).sort();
