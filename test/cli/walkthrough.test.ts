@@ -48,10 +48,8 @@ test.serial(
       for (const n of names) writeFileSync(join(root, 'sub', n), `${k}:${n}`);
       roots[k] = root;
     }
-    for (const k of ['node', 'l1', 'l2'] as const) {
-      startDaemon(t, dirs[k], ['--p2p-port', '0']);
-      t.is(sd(dirs[k], ['location', 'add', roots[k]!, '--wait']).code, 0);
-    }
+    for (const k of ['node', 'l1', 'l2'] as const) startDaemon(t, dirs[k], ['--p2p-port', '0']);
+    t.is(sd(dirs.node, ['location', 'add', roots.node!, '--wait']).code, 0);
     const ids = { node: deviceId(t, dirs.node), l1: deviceId(t, dirs.l1), l2: deviceId(t, dirs.l2) };
 
     // 1. Both laptops pair with the node and land in its library.
@@ -60,6 +58,8 @@ test.serial(
       const joined = sd(dirs[k], ['pair', 'join', code]);
       t.is(joined.code, 0, joined.err);
       t.regex(joined.out, /current/i, `pair join says which library is current: ${joined.out}`);
+      // The laptop's folder goes into the library it now shares (locations belong to a library).
+      t.is(sd(dirs[k], ['location', 'add', roots[k]!, '--wait']).code, 0);
     }
     const everything = [...files.node, ...files.l1, ...files.l2].sort();
     // 2. Every device finds the files of all three, by name.
