@@ -103,12 +103,12 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
 async function foreground(args: string[]): Promise<void> {
   const child = spawn(process.execPath, args, { stdio: 'inherit' });
   const forward = (sig: NodeJS.Signals) => (): void => void child.kill(sig);
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
-  for (const [sig, h] of handlers) process.on(sig, h);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward(sig));
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
     child.on('exit', (c, s) => r([c, s])),
   );
-  for (const [sig, h] of handlers) process.off(sig, h);
+  // The handlers stay: a second Ctrl-C that lands after the daemon has stopped must not kill this
+  // process with 130 (signal listeners do not keep it alive, so it still ends at once).
   process.exitCode = code ?? (signal ? 128 + (osSignals[signal] ?? 0) : 1);
 }
 
