@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../core.js';
-import type { Db, Library } from '../../library/library.js';
+import type { Library } from '../../library/library.js';
 import { migrateTrashTable, trashAdded, trashRemoved } from './trash-log.js';
 import { withParent } from './confine.js';
 import { appendAggregates, appendStepEvents, syncPath } from './index-events.js';
