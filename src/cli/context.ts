@@ -5,6 +5,7 @@ import { connectRpc, type RpcClient } from '../rpc/client.js';
 import { checkDataDirPrivate, checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
 import { loadWidth, painter, useColor, type Style } from './format.js';
 import { asciiOnly, displaySafe, terminalSafe } from './terminal.js';
+import type { QueryInput, QueryName, QueryResult } from '../ops/registry.js';
 
 export interface GlobalFlags {
   dataDir?: string;
@@ -61,7 +62,12 @@ export class CliContext {
     return displaySafe(r);
   }
 
-  /** A query's answer, escaped for display; `exact` for answers the CLI compares, never prints. */
+  /**
+   * A query's answer, escaped for display; `exact` for answers the CLI compares, never prints. A
+   * registered query's name types its input and answer from its definition (QueryMap).
+   */
+  query<N extends QueryName>(name: N, input?: QueryInput<N>, exact?: boolean): Promise<QueryResult<N>>;
+  query<T = unknown>(name: string, input?: unknown, exact?: boolean): Promise<T>;
   query<T = unknown>(name: string, input: unknown = {}, exact = false): Promise<T> {
     return this.call<T>('query', { name, input, library: this.flags.library }, exact);
   }

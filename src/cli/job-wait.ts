@@ -50,21 +50,16 @@ export async function waitForJob(ctx: CliContext, id: string, commandOutcome: un
       }
     });
     // The job may have finished before we subscribed.
-    void ctx
-      .query<{ state: string; done: number; errors: number; phase: string | null }>('job.info', { ref: id })
-      .then((j) => {
-        if (FINAL.has(j.state)) {
-          s.cancel();
-          resolve({ job: id, state: j.state, done: j.done, errors: j.errors, phase: j.phase ?? undefined });
-        }
-      });
+    void ctx.query('job.info', { ref: id }).then((j) => {
+      if (FINAL.has(j.state)) {
+        s.cancel();
+        resolve({ job: id, state: j.state, done: j.done, errors: j.errors, phase: j.phase ?? undefined });
+      }
+    });
   });
   const end = await finished;
   if (started) bar!.stop();
-  const info = await ctx.query<{ state: string; done: number; errors: number; runMs: number; message: string | null }>(
-    'job.info',
-    { ref: id },
-  );
+  const info = await ctx.query('job.info', { ref: id });
   void last;
   ctx.print({ outcome: commandOutcome, job: info }, () => {
     const p = ctx.paint;

@@ -43,17 +43,7 @@ export function metaCommands(program: Command): void {
     .description('tags and how many files carry them')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          id: string;
-          ids: string[];
-          name: string;
-          color: string | null;
-          parent: string | null;
-          items: number;
-          files: number;
-        }[]
-      >('tag.list');
+      const rows = await ctx.query('tag.list');
       ctx.print(rows, () =>
         rows.length
           ? table(
@@ -139,7 +129,7 @@ export function metaCommands(program: Command): void {
     .description('collections')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<{ id: string; ids: string[]; name: string; items: number }[]>('collection.list');
+      const rows = await ctx.query('collection.list');
       ctx.print(rows, () =>
         rows.length
           ? table(
@@ -155,10 +145,7 @@ export function metaCommands(program: Command): void {
     .description('the items in order, with their current paths')
     .action(async (c: string, _o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const r = await ctx.query<{
-        name: string;
-        items: { contentId: string; name: string | null; size: number | null; paths: { path: string }[] }[];
-      }>('collection.show', { collection: c });
+      const r = await ctx.query('collection.show', { collection: c });
       ctx.print(
         r,
         () =>

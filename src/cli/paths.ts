@@ -13,7 +13,7 @@ export function absPath(p: string, what = 'path'): string {
 }
 
 async function isThisDevice(ctx: CliContext, device: string): Promise<boolean> {
-  const devs = await ctx.query<{ id: string; name: string; self: boolean }[]>('device.list', {}, true);
+  const devs = await ctx.query('device.list', {}, true);
   const hit = devs.filter(
     (d) => d.id === device || d.name === device || (device.length >= 4 && d.id.startsWith(device)),
   );

@@ -78,11 +78,17 @@ export interface QueryDef<I = any, R = any> {
   run(ctx: QueryCtx, input: I): R | Promise<R>;
 }
 
-export function defineCommand<I, D, R>(def: CommandDef<I, D, R>): CommandDef<I, D, R> {
+/** A command; its literal name keys the registry's typed map (CommandMap). */
+export function defineCommand<const N extends string, I, D, R>(
+  def: CommandDef<I, D, R> & { name: N },
+): CommandDef<I, D, R> & { name: N } {
   return def;
 }
 
-export function defineQuery<I, R>(def: QueryDef<I, R>): QueryDef<I, R> {
+/** A query; its literal name keys the registry's typed map (QueryMap). */
+export function defineQuery<const N extends string, I, R>(
+  def: QueryDef<I, R> & { name: N },
+): QueryDef<I, R> & { name: N } {
   return def;
 }
 

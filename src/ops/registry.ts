@@ -1,6 +1,7 @@
 // Every command and query, registered by name in one place. The daemon, the tests and any
 // embedding app call the same registry through Core.
 import { SdError } from '../errors.js';
+import type { z } from 'zod';
 import type { CommandDef, QueryDef } from './define.js';
 import { createLibrary, deleteLibrary, renameLibrary, unlockLibrary, useLibrary } from './library/commands.js';
 import { libraryInfo, listLibraries } from './library/queries.js';
@@ -39,7 +40,7 @@ export function registerQuery(def: QueryDef): void {
   queries.set(def.name, def);
 }
 
-for (const c of [
+const commandList = [
   createLibrary,
   renameLibrary,
   useLibrary,
@@ -71,9 +72,9 @@ for (const c of [
   removePeer,
   revokeDevice,
   setDeviceRole,
-])
-  registerCommand(c as CommandDef);
-for (const q of [
+] as const;
+for (const c of commandList) registerCommand(c as CommandDef);
+const queryList = [
   listLibraries,
   libraryInfo,
   listDevices,
@@ -93,8 +94,8 @@ for (const q of [
   stats,
   listPeers,
   syncStatus,
-])
-  registerQuery(q as QueryDef);
+] as const;
+for (const q of queryList) registerQuery(q as QueryDef);
 
 for (const c of entryCommands) registerCommand(c);
 for (const q of entryQueries) registerQuery(q);
@@ -118,3 +119,18 @@ export function commandNames(): string[] {
 export function queryNames(): string[] {
   return [...queries.keys()].sort();
 }
+
+/** A definition's name when it is a literal (the registry's typed map leaves out plain strings). */
+type Named<T> = T extends { name: infer N extends string } ? (string extends N ? never : N) : never;
+
+/** Every query by name, with its input and result types: what typed callers (the CLI) use. */
+export type QueryMap = { [Q in (typeof queryList)[number] as Named<Q>]: Q };
+export type QueryName = keyof QueryMap;
+export type QueryInput<N extends QueryName> = z.input<QueryMap[N]['input']>;
+export type QueryResult<N extends QueryName> = Awaited<ReturnType<QueryMap[N]['run']>>;
+
+/** Every command by name, with its input and the result its commit returns. */
+export type CommandMap = { [C in (typeof commandList)[number] as Named<C>]: C };
+export type CommandName = keyof CommandMap;
+export type CommandInput<N extends CommandName> = z.input<CommandMap[N]['input']>;
+export type CommandResult<N extends CommandName> = Awaited<ReturnType<CommandMap[N]['commit']>>;

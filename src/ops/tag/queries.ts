@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { defineQuery } from '../define.js';
 
-interface TagRow {
+export interface TagRow {
   id: string;
   name: string;
   color: string | null;
