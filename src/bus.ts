@@ -40,6 +40,10 @@ export class EventBus {
   publish(msg: BusMessage): void {
     this.ee.emit('message', msg);
   }
+  /** Whether anyone listens: a publisher may skip building a message nobody reads. */
+  get listened(): boolean {
+    return this.ee.listenerCount('message') > 0;
+  }
   subscribe(fn: (msg: BusMessage) => void): () => void {
     this.ee.on('message', fn);
     return () => this.ee.off('message', fn);

@@ -138,6 +138,8 @@ export class Core {
   }
 
   private publishEvent(lib: Library, ev: StoredEvent): void {
+    // The summary reads the names in the log: only worth it for a listener (`sd events`).
+    if (!this.bus.listened) return;
     this.bus.publish({
       kind: 'event',
       lib: lib.id,

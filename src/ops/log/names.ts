@@ -49,8 +49,22 @@ function record(book: Book, kind: NameKind, id: unknown, name: unknown, pos: Log
   if (typeof id !== 'string' || typeof name !== 'string') return;
   const key = `${kind}:${id}`;
   const list = book.names.get(key) ?? book.names.set(key, []).get(key)!;
-  list.push({ ...pos, name });
-  list.sort((a, b) => (earlier(a, b) ? -1 : earlier(b, a) ? 1 : 0));
+  // Kept in log order; names mostly arrive in that order, so this is an append.
+  let i = list.length;
+  while (i > 0 && earlier(pos, list[i - 1]!)) i--;
+  list.splice(i, 0, { ...pos, name });
+}
+
+/** How many names in `list` (in log order) were given before `pos`: a binary search. */
+function countBefore(list: Named[], pos: LogPos): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (earlier(list[mid]!, pos)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function learn(book: Book, type: string, dev: string, pos: LogPos, body: Record<string, unknown>): void {
@@ -122,9 +136,7 @@ export function nameBook(db: Db, self?: string): NameBook {
   return {
     before: (kind, id, pos) => {
       const list = get().names.get(`${kind}:${lib(kind, id)}`) ?? [];
-      let name: string | undefined;
-      for (const n of list) if (earlier(n, pos)) name = n.name;
-      return name;
+      return list[countBefore(list, pos) - 1]?.name;
     },
     latest: (kind, id) =>
       get()
