@@ -73,6 +73,30 @@ export class Network {
     private readonly opts: NetworkOptions = {},
   ) {
     this.book = new AddressBook(join(core.dataDir, 'peers.json'));
+    // An address a member told us may name a device whose device.added has not reached us yet
+    // (it arrives on the feed right after the link's address exchange): placed once it has.
+    core.libraries.onOpen((lib) =>
+      lib.onEvent((ev) => {
+        if (ev.type === 'device.added' || ev.type === 'library.created') this.placeHeld();
+      }),
+    );
+  }
+
+  /** Addresses members told us for devices not on any roster here yet (bounded: 64 devices x 4). */
+  private readonly held = new Map<string, BookEntry[]>();
+
+  private hold(e: BookEntry & { dev: string }): void {
+    if (!this.held.has(e.dev) && this.held.size >= 64) this.held.delete(this.held.keys().next().value!);
+    const list = this.held.get(e.dev) ?? [];
+    this.held.set(e.dev, [...list.filter((x) => x.host !== e.host || x.port !== e.port), e].slice(-4));
+  }
+
+  private placeHeld(): void {
+    for (const [dev, list] of this.held) {
+      if (!this.isMember(dev)) continue;
+      this.held.delete(dev);
+      for (const e of list) if (this.book.add(e)) this.tell(dev, e);
+    }
   }
 
   /** What the actors need of the world (see actors/network/effects.ts). */
@@ -219,8 +243,9 @@ export class Network {
             this.tell(peer, { host, port: m.port });
           }
       for (const e of m.book) {
-        if (e.dev === this.core.device.id || !this.isMember(e.dev)) continue;
-        if (this.book.add({ ...e, source: 'member' })) this.tell(e.dev, e);
+        if (e.dev === this.core.device.id) continue;
+        if (!this.isMember(e.dev)) this.hold({ ...e, source: 'member' });
+        else if (this.book.add({ ...e, source: 'member' })) this.tell(e.dev, e);
       }
     });
     try {

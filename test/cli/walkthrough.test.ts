@@ -4,7 +4,7 @@
 // no `peer add`; with the node stopped, the two laptops still sync with each other (they learnt each
 // other's addresses from the node and linked directly).
 import test from 'ava';
-import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
 import { sd, sdJson, startDaemon, stopDaemon, until } from './helpers.js';
@@ -70,7 +70,15 @@ test.serial(
         60_000,
       );
     // The laptops learnt each other's addresses from the node and linked directly.
-    await until('l1 linked to l2 directly', () => linkedTo(dirs.l1).includes(ids.l2), 60_000);
+    await until('l1 linked to l2 directly', () => linkedTo(dirs.l1).includes(ids.l2), 120_000).catch((e: Error) => {
+      // What each laptop knew when it did not happen: peers, links and the daemon's last words.
+      for (const k of ['l1', 'l2'] as const) {
+        t.log(k, sd(dirs[k], ['peer', 'list']).out, sd(dirs[k], ['sync', 'status']).out);
+        const log = join(dirs[k], 'logs', 'daemon.log');
+        if (existsSync(log)) t.log(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
+      }
+      throw e;
+    });
 
     // 3. Every device restarts; all reconnect without `peer add` (remembered ports and addresses).
     for (const k of ['node', 'l1', 'l2'] as const) stopDaemon(dirs[k]);
