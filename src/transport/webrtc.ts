@@ -9,6 +9,15 @@ import type { DataChannel, DescriptionType, PeerConnection } from 'node-datachan
 import { SdError } from '../errors.js';
 import type { CloseReason, MessageTransport } from './types.js';
 
+/** A STUN or TURN server in node-datachannel's object form (sync/ice.ts builds them). */
+export interface RtcIceServer {
+  hostname: string;
+  port: number;
+  username?: string;
+  password?: string;
+  relayType?: 'TurnUdp' | 'TurnTcp' | 'TurnTls';
+}
+
 // Loaded on first use: a daemon that never opens a WebRTC link does not map libdatachannel.
 type Ndc = typeof import('node-datachannel');
 let loaded: Ndc | undefined;
@@ -24,7 +33,7 @@ export interface WebRtcOptions {
   signal(s: RtcSignal): void;
   /** 127.0.0.1 for tests on one machine; undefined lets ICE use every interface. */
   bindAddress?: string;
-  iceServers?: string[];
+  iceServers?: (string | RtcIceServer)[];
   timeoutMs?: number;
   name?: string;
   /** Shown in the sync status: the address of the link the offer came over. */
@@ -137,6 +146,15 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     },
     bufferedAmount: () => (entry.dc && closedReason === undefined ? entry.dc.bufferedAmount() : 0),
     close: (reason = { code: 'E_LINK_CLOSED', message: 'closed' }) => finish(reason),
+    route: () => {
+      if (closedReason !== undefined) return null;
+      try {
+        const p = pc.getSelectedCandidatePair();
+        return p ? { local: p.local.type, remote: p.remote.type } : null;
+      } catch {
+        return null;
+      }
+    },
   };
 
   function attach(dc: DataChannel): void {
