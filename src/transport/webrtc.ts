@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { DataChannel, DescriptionType, PeerConnection } from 'node-datachannel';
 import { SdError } from '../errors.js';
 import type { CloseReason, MessageTransport } from './types.js';
+import { codeOf } from '../error-codes.js';
 
 /** A STUN or TURN server in node-datachannel's object form (sync/ice.ts builds them). */
 export interface RtcIceServer {
@@ -117,7 +118,7 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     } catch {
       teardown();
     }
-    if (!opened) settle.reject(new SdError(reason.code, reason.message));
+    if (!opened) settle.reject(new SdError(codeOf(reason.code, 'E_WEBRTC'), reason.message));
     else closeCb(reason);
   }
 
