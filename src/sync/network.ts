@@ -184,9 +184,11 @@ export class Network {
       actor.send({ type: 'START', host, port, webrtc: this.webrtc === 'on', rendezvous: this.webrtc !== 'off' });
     });
     for (const e of this.book.list()) if (e.dev) this.tell(e.dev, e);
+    this.rendezvous.start();
   }
 
   async stop(): Promise<void> {
+    this.rendezvous.stop();
     this.actor?.send({ type: 'STOP' });
     this.log.flush();
     await this.listener?.close();
@@ -403,7 +405,11 @@ export class Network {
       throw new SdError('E_P2P_OFF', 'the daemon is not listening for peers; restart it with `sd start --p2p-port 0`');
     if (!this.isMember(dev))
       throw new SdError('E_NOT_A_MEMBER', `device ${dev.slice(0, 8)} is not a member of a library here`);
-    if (!this.online(dev).online && this.rendezvous.relaysOf(dev).length === 0 && this.book.of(dev).length === 0)
+    // A member that links to it may not have said so yet (a device that joined a moment ago).
+    const reachable = (): boolean =>
+      this.online(dev).online || this.rendezvous.relaysOf(dev).length > 0 || this.book.of(dev).length > 0;
+    for (let i = 0; i < 50 && !reachable(); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!reachable())
       throw new SdError(
         'E_PEER_UNREACHABLE',
         `no address is known for device ${dev.slice(0, 8)} and no linked member reaches it; link to a member it links to (\`sd peer add HOST:PORT\`) first`,

@@ -38,6 +38,7 @@ const MAX_BOX = 32 * 1024;
 /** Signalling a member forwards for one device: a burst of 120 messages, then 2 a second. */
 const SIG_BURST = 120;
 const SIG_RATE = 2;
+const REACH_CHECK_MS = 1000;
 
 export type RendezvousEvent =
   | { type: 'RELAY'; dev: string; via: string; up: boolean }
@@ -61,13 +62,35 @@ export class Rendezvous {
   private readonly links = new Map<string, Set<PeerLink>>();
   /** For each member: the devices it said it links to. */
   private readonly heard = new Map<string, Set<string>>();
+  /** What each member said, as it said it. */
+  private readonly said = new Map<string, string[]>();
   private readonly sent = new WeakMap<PeerLink, string>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly opener: SealOpener;
   private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly host: RendezvousHost) {
     this.opener = new SealOpener(host.self);
+  }
+
+  /**
+   * Who shares a library with whom changes as rosters arrive (a device that joined a moment ago)
+   * and as devices are revoked: what each member hears is checked again every second (only a
+   * change is sent).
+   */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.announce();
+      for (const via of this.said.keys()) this.settle(via);
+    }, REACH_CHECK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** Members that said they link to `dev`. */
@@ -137,6 +160,7 @@ export class Rendezvous {
   private forget(via: string): void {
     for (const dev of this.heard.get(via) ?? []) this.host.tell({ type: 'RELAY', dev, via, up: false });
     this.heard.delete(via);
+    this.said.delete(via);
   }
 
   private receive(link: PeerLink, bytes: Uint8Array): void {
@@ -158,8 +182,14 @@ export class Rendezvous {
   private onReach(link: PeerLink, v: unknown): void {
     const r = Reach.safeParse(v);
     if (!r.success) return this.host.log.note('E_BAD_FRAME', link.remoteAddress, { peer: link.peerId });
-    const via = link.peerId;
-    const now = new Set(r.data.devs.filter((d) => d !== this.host.self.id && d !== via && this.host.isMember(d)));
+    this.said.set(link.peerId, r.data.devs);
+    this.settle(link.peerId);
+  }
+
+  /** What member `via` said, less the devices we do not know as members (yet: their roster may still be on its way). */
+  private settle(via: string): void {
+    const said = this.said.get(via) ?? [];
+    const now = new Set(said.filter((d) => d !== this.host.self.id && d !== via && this.host.isMember(d)));
     const before = this.heard.get(via) ?? new Set<string>();
     for (const d of before) if (!now.has(d)) this.host.tell({ type: 'RELAY', dev: d, via, up: false });
     for (const d of now) if (!before.has(d)) this.host.tell({ type: 'RELAY', dev: d, via, up: true });

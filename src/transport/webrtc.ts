@@ -71,6 +71,8 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   live.add(entry);
   let haveRemote = false;
   const early: { candidate: string; mid: string }[] = [];
+  /** The far side's host candidates: a peer-reflexive one at one of these addresses is a host path. */
+  const remoteHosts = new Set<string>();
   let msgCb: ((d: Uint8Array) => void) | undefined;
   const inbox: Uint8Array[] = [];
   let closeCb: (r: CloseReason) => void = () => {};
@@ -151,7 +153,11 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
       if (closedReason !== undefined) return null;
       try {
         const p = pc.getSelectedCandidatePair();
-        return p ? { local: p.local.type, remote: p.remote.type } : null;
+        if (!p) return null;
+        // A check that arrived before the candidate it came from was signalled makes a prflx
+        // candidate of what is a host one.
+        const hostAfterAll = p.remote.type === 'prflx' && remoteHosts.has(`${p.remote.address}:${p.remote.port}`);
+        return { local: p.local.type, remote: hostAfterAll ? 'host' : p.remote.type };
       } catch {
         return null;
       }
@@ -187,6 +193,8 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   }
 
   function addCandidate(c: { candidate: string; mid: string }): void {
+    const m = / (\S+) (\d+) typ host/.exec(c.candidate);
+    if (m) remoteHosts.add(`${m[1]}:${m[2]}`);
     try {
       pc.addRemoteCandidate(c.candidate, c.mid);
     } catch {
@@ -219,6 +227,7 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
         return finish({ code: 'E_WEBRTC', message: `bad description: ${(e as Error).message}` });
       }
       haveRemote = true;
+      for (const m of s.sdp.matchAll(/^a=candidate:.* (\S+) (\d+) typ host/gm)) remoteHosts.add(`${m[1]}:${m[2]}`);
       for (const c of early.splice(0)) addCandidate(c);
     },
   };

@@ -104,7 +104,7 @@ test('the member in the middle forwards only what a device signs for itself, and
     }
   ).link;
   // A writes a message in the name of the node's other member: the node refuses to forward it.
-  toNode.send('ctl', pack({ t: 'sig', from: b.device.id, to: node.device.id, box: new Uint8Array(64) }));
+  toNode.send('ctl', pack({ t: 'sig', from: b.device.id, to: a.device.id, box: new Uint8Array(64) }));
   // A box the node altered in transit (here: A sends B a box that does not open) is refused by B.
   const box = seal(
     { sid: 'x', purpose: 'link', s: { type: 'candidate', candidate: 'c', mid: '0' } },

@@ -51,6 +51,8 @@ export interface PeerContext extends PeerInput {
   offer: RtcSignal | null;
   /** What the last attempt was: a failed dial is followed by a call when a member can forward one. */
   lastTry: 'dial' | 'call' | null;
+  /** How many rendezvous this actor started (their ids count up). */
+  rvSeq: number;
 }
 
 export type PeerEvent =
@@ -101,6 +103,8 @@ export const probeEveryMs = (): number => {
   return Number.isFinite(v) && v > 0 ? v : PROBE_EVERY_MS;
 };
 
-export const newSid = (): string => Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
+/** Rendezvous ids: this process's random prefix and the actor's count (so a model test can replay them). */
+const SID_PREFIX = Math.random().toString(36).slice(2, 12);
+export const sidOf = (seq: number): string => `${SID_PREFIX}.${seq}`;
 export const isOffer = (e: PeerEvent): boolean =>
   e.type === 'SIGNAL' && e.signal.type === 'description' && e.signal.descType === 'offer';

@@ -17,7 +17,7 @@ import {
   errorOf,
   isOffer,
   keepIncoming,
-  newSid,
+  sidOf,
   probeEveryMs,
   type PeerAddr,
   type PeerContext,
@@ -66,7 +66,8 @@ export const peerMachine = setup({
     ),
     /** A call: a fresh session id, through the next member that reaches the device. */
     startCall: assign(({ context }) => ({
-      sid: newSid(),
+      sid: sidOf(context.rvSeq + 1),
+      rvSeq: context.rvSeq + 1,
       via: context.relays[context.attempts % Math.max(1, context.relays.length)] ?? null,
       offer: null,
       lastTry: 'call' as const,
@@ -78,7 +79,8 @@ export const peerMachine = setup({
     ),
     /** The caller's side of a probe for a direct path. */
     startProbe: assign(({ context }) => ({
-      sid: newSid(),
+      sid: sidOf(context.rvSeq + 1),
+      rvSeq: context.rvSeq + 1,
       via: context.relays[0] ?? null,
       offer: null,
     })),
@@ -150,6 +152,7 @@ export const peerMachine = setup({
     via: null,
     offer: null,
     lastTry: null,
+    rvSeq: 0,
   }),
   initial: 'idle',
   on: {
