@@ -5,7 +5,8 @@
 // - `sig`: WebRTC offers, answers and ICE candidates, sealed for the far device (transport/seal.ts).
 //   A member forwards a `sig` that its sender wrote for itself to the named device, if both share a
 //   library with it, at a bounded rate; it can read none of it and forwards nothing further;
-// - `ice`: the STUN/TURN servers a node hands its members (sync/ice.ts), with minted credentials.
+// - `ice`: the STUN/TURN servers a node hands its members (sync/ice.ts), with minted credentials;
+// - `hi`: sent once we listen on a new link; what the far end sent before that is sent again.
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { SdError } from '../errors.js';
@@ -14,7 +15,7 @@ import { seal, SealOpener } from '../transport/seal.js';
 import type { PeerLink } from '../transport/types.js';
 import type { RtcSignal } from '../transport/webrtc.js';
 import type { RvPurpose } from '../actors/network/peer-types.js';
-import { SHARED_TTL_SEC, decodeShared, encodeShared, type IceConfig } from './ice.js';
+import { SHARED_TTL_SEC, decodeShared, encodeShared, type IceConfig, type IceUrl } from './ice.js';
 import type { RefusalLog } from './refusals.js';
 
 const DevId = z.string().regex(/^[a-z2-7]{32}$/);
@@ -62,9 +63,12 @@ export class Rendezvous {
   private readonly links = new Map<string, Set<PeerLink>>();
   /** For each member: the devices it said it links to. */
   private readonly heard = new Map<string, Set<string>>();
+  /** ICE servers members handed us, until their sender is known as a member. */
+  private readonly handed = new Map<string, { servers: IceUrl[]; expires: number }>();
   /** What each member said, as it said it. */
   private readonly said = new Map<string, string[]>();
   private readonly sent = new WeakMap<PeerLink, string>();
+  private readonly shares = new WeakMap<PeerLink, () => void>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly opener: SealOpener;
   private scheduled = false;
@@ -84,6 +88,7 @@ export class Rendezvous {
     this.timer = setInterval(() => {
       this.announce();
       for (const via of this.said.keys()) this.settle(via);
+      this.settleIce();
     }, REACH_CHECK_MS);
     this.timer.unref();
   }
@@ -110,7 +115,10 @@ export class Rendezvous {
       const s = this.host.ice.forMember(peer);
       if (s && link.isOpen) link.send('ctl', encodeShared(s.servers, s.expires));
     };
+    this.shares.set(link, share);
     share();
+    // Sent once we listen: what the far end sent before it could be heard is sent again.
+    if (link.isOpen) link.send('ctl', pack({ t: 'hi' }));
     const refresh = setInterval(share, (SHARED_TTL_SEC * 1000) / 2);
     refresh.unref();
     link.once('close', () => {
@@ -171,11 +179,19 @@ export class Rendezvous {
       return;
     }
     const t = (v as { t?: unknown } | undefined)?.t;
+    if (t === 'hi') {
+      this.sent.delete(link);
+      this.shares.get(link)?.();
+      return this.announce();
+    }
     if (t === 'reach') return this.onReach(link, v);
     if (t === 'sig') return this.onSig(link, bytes, v);
     if (t === 'ice') {
       const shared = decodeShared(bytes);
-      if (shared && this.host.isMember(link.peerId)) this.host.ice.receive(link.peerId, shared);
+      if (!shared) return this.host.log.note('E_BAD_FRAME', link.remoteAddress, { peer: link.peerId, what: 'ice' });
+      // Right after pairing, the roster naming the node may still be on its way: kept until it is.
+      this.handed.set(link.peerId, shared);
+      this.settleIce();
     }
   }
 
@@ -184,6 +200,14 @@ export class Rendezvous {
     if (!r.success) return this.host.log.note('E_BAD_FRAME', link.remoteAddress, { peer: link.peerId });
     this.said.set(link.peerId, r.data.devs);
     this.settle(link.peerId);
+  }
+
+  private settleIce(): void {
+    for (const [from, shared] of this.handed)
+      if (this.host.isMember(from)) {
+        this.host.ice.receive(from, shared);
+        this.handed.delete(from);
+      }
   }
 
   /** What member `via` said, less the devices we do not know as members (yet: their roster may still be on its way). */
