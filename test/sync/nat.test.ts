@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { SD, pidOf, type Run } from '../cli/helpers.js';
 import { buildTopology, netnsUnavailable, type Topology } from '../support/netns.js';
 
-const why = netnsUnavailable() ?? (spawnSync('which', ['turnserver']).status === 0 ? undefined : 'no turnserver');
+const tool = (name: string, pkg: string): string | undefined =>
+  spawnSync('which', [name]).status === 0 ? undefined : `${name} is not installed (apt-get install -y ${pkg})`;
+const why = netnsUnavailable() ?? tool('turnserver', 'coturn') ?? tool('tcpdump', 'tcpdump');
 const SECRET = 'nat-test-secret-0123456789';
 
 interface Dev {
@@ -214,6 +216,8 @@ else {
     t.true(row.since! > 0 && row.since! <= Date.now());
     t.is(sd(a, ['tag', 'create', 'relayed-1']).code, 0);
     await until('the tag crossed the relay', () => tags(b).includes('relayed-1'), 30_000);
+    const listed = json<{ id: string; path: string | null }[]>(a, ['device', 'list'])!.find((r) => r.id === b.id);
+    t.is(listed?.path, 'webrtc-relay', '`sd device list` says so too');
     await until('an RTT measured', () => (peerOf(a, b)?.rttMs ?? null) !== null, 30_000);
   });
 
