@@ -41,7 +41,10 @@ const iceServers: Check = (raw) => {
   const parts = v.split(',').map((x) => x.trim());
   const url =
     /^(stun|turns?):(?:[^:@\s,]+:[^@\s,]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?(?:\?transport=(udp|tcp))?$/;
-  return parts.length <= 8 && parts.every((x) => url.test(x) && !/^stun:.*[@?]/.test(x)) ? parts.join(',') : undefined;
+  const portOk = (x: string): boolean => Number(/:(\d{1,5})(?:\?|$)/.exec(x)?.[1] ?? 3478) <= 65535;
+  return parts.length <= 8 && parts.every((x) => url.test(x) && portOk(x) && !/^stun:.*[@?]/.test(x))
+    ? parts.join(',')
+    : undefined;
 };
 const secret: Check = (raw) => {
   const v = raw.trim();
