@@ -227,7 +227,7 @@ export class Core {
   }
 
   /** Starts listening for peer links and dialing known peers (`sd start --p2p-port N`). */
-  async startPeers(host: string, port: number, opts: { webrtc?: boolean } = {}): Promise<Network> {
+  async startPeers(host: string, port: number, opts: Parameters<Network['start']>[2] = {}): Promise<Network> {
     await this.network.start(host, port, opts);
     this.peers = this.network;
     return this.network;

@@ -188,6 +188,13 @@ export const ERROR_CODES = {
   E_BAD_PAIR_CODE: 'peers, links, pairing and sync',
   E_ALREADY_PAIRED: 'peers, links, pairing and sync',
   E_JOIN_FAILED: 'peers, links, pairing and sync',
+  // sync across networks: signalling through members, sealed end to end
+  E_NO_RELAY: 'peers, links, pairing and sync',
+  E_NO_DIRECT_PATH: 'peers, links, pairing and sync',
+  E_RENDEZVOUS_TIMEOUT: 'peers, links, pairing and sync',
+  E_BAD_SEAL: 'peers, links, pairing and sync',
+  E_STALE_SEAL: 'peers, links, pairing and sync',
+  E_REPLAYED_SEAL: 'peers, links, pairing and sync',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -11,6 +11,7 @@ import {
   resolveSettings,
   settingKey,
   settingsPath,
+  shownValue,
   writeSettingsFile,
   type SettingKey,
 } from '../daemon/settings.js';
@@ -40,7 +41,7 @@ export function configCommands(program: Command): void {
       const s = effective(ctx);
       const rows = SETTING_KEYS.map((key) => ({
         key,
-        value: s[key].value,
+        value: shownValue(key, s[key].value),
         source: s[key].source,
         help: SETTINGS[key].help,
       }));

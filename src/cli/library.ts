@@ -127,6 +127,9 @@ export function libraryCommands(program: Command): void {
           self: boolean;
           online: boolean;
           link: string | null;
+          path?: string | null;
+          rttMs?: number | null;
+          linkedSince?: number | null;
           lastSeen: number | null;
           events: number;
           revokedAt: number | null;
@@ -134,13 +137,15 @@ export function libraryCommands(program: Command): void {
       >('device.list');
       ctx.print(rows, () =>
         table(
-          ['ID', 'NAME', 'FINGERPRINT', 'ONLINE', 'LINK', 'LAST SEEN', 'EVENTS'],
+          ['ID', 'NAME', 'FINGERPRINT', 'ONLINE', 'LINK', 'RTT', 'LINKED', 'LAST SEEN', 'EVENTS'],
           rows.map((r) => [
             shortId(r.id, 12) + (r.self ? ' (this)' : ''),
             r.name,
             r.fingerprint,
             r.revokedAt ? 'revoked' : r.online ? 'yes' : 'no',
-            r.link,
+            r.path ?? r.link,
+            r.rttMs != null ? `${r.rttMs} ms` : '-',
+            r.linkedSince ? ago(r.linkedSince) : '-',
             r.self ? 'now' : ago(r.lastSeen),
             r.events,
           ]),

@@ -10,6 +10,9 @@ interface PeerStatus {
   address: string | null;
   state: string;
   link: string | null;
+  path?: string | null;
+  rttMs?: number | null;
+  via?: string[];
   since: number | null;
   lastError: string | null;
   libraries: {
@@ -64,11 +67,20 @@ export function syncCommands(program: Command): void {
   const peer = program.command('peer').description('peers reached by address (networks without multicast)');
   peer
     .command('add <address>')
-    .description('connect to HOST:PORT now; remember it if a member of a library here answers')
+    .description(
+      'connect to HOST:PORT now (remembered if a member answers), or to DEVICE_ID: at an address we know, or through the members that link to it',
+    )
     .action(async (address: string, _o, cmd: Command) => {
       await runCommand(ctxOf(cmd), 'peer.add', { address }, (o) => {
-        const r = o.result as { device: string; name: string | null; fingerprint: string };
-        return `reached ${r.name ? `"${r.name}" ` : ''}(${shortId(r.device, 12)}, fingerprint ${r.fingerprint}) at ${address}; remembered`;
+        const r = o.result as {
+          device: string;
+          name: string | null;
+          fingerprint: string;
+          address: string | null;
+          path: string | null;
+        };
+        const who = `${r.name ? `"${r.name}" ` : ''}(${shortId(r.device, 12)}, fingerprint ${r.fingerprint})`;
+        return r.address ? `reached ${who} at ${address}; remembered` : `linked to ${who} over ${r.path ?? 'a link'}`;
       });
     });
   peer
@@ -86,8 +98,15 @@ export function syncCommands(program: Command): void {
       ctx.print(s, () =>
         s.peers.length
           ? table(
-              ['DEVICE', 'ADDRESS', 'STATE', 'LINK', 'SINCE'],
-              s.peers.map((p) => [shortId(p.device, 12), p.address, p.state, p.link, p.since ? ago(p.since) : '-']),
+              ['DEVICE', 'ADDRESS', 'STATE', 'LINK', 'RTT', 'SINCE'],
+              s.peers.map((p) => [
+                shortId(p.device, 12),
+                p.address,
+                p.state,
+                p.path ?? p.link,
+                p.rttMs != null ? `${p.rttMs} ms` : '-',
+                p.since ? ago(p.since) : '-',
+              ]),
               ctx.style,
             )
           : `no peers yet${s.port === null ? ' (peer links are off: `sd start --p2p-port 0`)' : ''}`,
@@ -125,8 +144,9 @@ export function syncCommands(program: Command): void {
         for (const x of s.peers) {
           lines.push(
             '',
-            `${p.bold(x.name ?? shortId(x.device, 12))}  ${x.address ?? ''}  ${x.state === 'live' ? p.green(x.state) : p.yellow(x.state)}  ${x.link ?? 'no link'}${x.lastError ? `  last error: ${x.lastError}` : ''}`,
+            `${p.bold(x.name ?? shortId(x.device, 12))}  ${x.address ?? ''}  ${x.state === 'live' ? p.green(x.state) : p.yellow(x.state)}  ${x.path ?? x.link ?? 'no link'}${x.rttMs != null ? `  rtt ${x.rttMs} ms` : ''}${x.since ? `  since ${time(x.since)} (${ago(x.since)})` : ''}${x.lastError ? `  last error: ${x.lastError}` : ''}`,
           );
+          if (x.via?.length) lines.push(`  reachable through ${x.via.map((v) => shortId(v, 12)).join(', ')}`);
           for (const l of x.libraries) {
             lines.push(
               `  library ${shortId(l.library)}: received ${l.received}, sent ${l.sent}, behind ${l.behind}, ahead ${l.ahead}, shared documents ${l.shared ?? '?'}${Object.keys(l.rejected).length ? `, refused ${JSON.stringify(l.rejected)}` : ''}`,

@@ -1,5 +1,5 @@
 // Process entry of the daemon: `node dist/src/daemon/entry.js --data-dir DIR [--p2p-port N]
-// [--mdns on|off] [--webrtc on|off] [--device-name NAME] [--foreground]`.
+// [--mdns on|off] [--webrtc auto|on|off] [--ice-servers URLS] [--share-ice on|off] [--device-name NAME] [--foreground]`.
 import { parseArgs } from 'node:util';
 import { describeStartupError, runDaemon } from './main.js';
 import type { StartFlags } from './settings.js';
@@ -14,6 +14,8 @@ try {
       mdns: { type: 'string' },
       webrtc: { type: 'string' },
       'device-name': { type: 'string' },
+      'ice-servers': { type: 'string' },
+      'share-ice': { type: 'string' },
       foreground: { type: 'boolean' },
     },
   }).values;
@@ -32,6 +34,8 @@ const flags: StartFlags = {
   mdns: str('mdns'),
   webrtc: str('webrtc'),
   'device.name': str('device-name'),
+  'ice.servers': str('ice-servers'),
+  'ice.share': str('share-ice'),
 };
 runDaemon({ dataDir, flags, foreground: values.foreground === true }).then(
   () => process.exit(0),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Core } from '../core.js';
 import { SdError } from '../errors.js';
 import type { BusMessage } from '../bus.js';
-import type { Settings } from './settings.js';
+import { shownValue, type SettingKey, type Settings } from './settings.js';
 
 const CommandArgs = z.object({
   name: z.string().min(1),
@@ -25,6 +25,14 @@ export interface DaemonInfo {
   /** Each setting's value and where it came from (flag, environment, config, default). */
   settings?: () => Settings;
   requestStop: () => void;
+}
+
+/** Secrets stay in the daemon: `sd status` shows *** for them. */
+function shownSettings(s: Settings | undefined): Settings | null {
+  if (!s) return null;
+  const out = { ...s };
+  for (const k of Object.keys(out) as SettingKey[]) out[k] = { ...out[k], value: shownValue(k, out[k].value) };
+  return out;
 }
 
 function parse<T>(schema: z.ZodType<T>, op: string, args: unknown): T {
@@ -53,7 +61,7 @@ export function createHandler(core: Core, info: DaemonInfo) {
         libraries: core.libraries.list().map((l) => ({ id: l.id, name: core.libraries.nameOf(l.id) })),
         services: core.services?.states() ?? {},
         p2pPort: info.p2pPort(),
-        settings: info.settings?.() ?? null,
+        settings: shownSettings(info.settings?.()),
         node: process.version,
         disk: core.disk.condition,
       }),

@@ -14,6 +14,8 @@ import { threadsStuck } from '../jobs/hash-pool.js';
 import { acquirePidLock } from './lock.js';
 import { checkDataDirPrivate, checkSocketPath, runtimePaths } from './paths.js';
 import { displaySafe } from '../cli/terminal.js';
+import { parseIceServers } from '../sync/ice.js';
+import type { WebRtcMode } from '../sync/network.js';
 import { rememberPort, rememberedPort, resolveSettings, type Settings, type StartFlags } from './settings.js';
 
 export interface DaemonOptions {
@@ -131,7 +133,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       });
     }
     if (port !== undefined) {
-      const peers = await core.startPeers(host, port, { webrtc: settings.webrtc.value === 'on' });
+      const secret = String(settings['ice.turn-secret'].value);
+      const peers = await core.startPeers(host, port, {
+        webrtc: settings.webrtc.value as WebRtcMode,
+        ice: {
+          servers: parseIceServers(String(settings['ice.servers'].value)),
+          secret: secret === 'none' ? undefined : secret,
+          share: settings['ice.share'].value === 'on',
+        },
+      });
       if (peers.port) rememberPort(opts.dataDir, peers.port);
     }
   } catch (e) {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { SdError } from '../errors.js';
 import { writePrivateFile } from '../fsutil.js';
 
-export type SettingKey = 'p2p.port' | 'mdns' | 'webrtc' | 'device.name';
+export type SettingKey =
+  'p2p.port' | 'mdns' | 'webrtc' | 'device.name' | 'ice.servers' | 'ice.turn-secret' | 'ice.share';
 export type SettingValue = string | number;
 export type Source = 'flag' | 'environment' | 'config' | 'default';
 export interface Resolved {
@@ -29,6 +30,26 @@ const port: Check = (raw) => {
   if (v === 'off') return v;
   return /^\d{1,5}$/.test(v) && Number(v) <= 65535 ? Number(v) : undefined;
 };
+const webrtcMode: Check = (raw) => {
+  const v = raw.trim().toLowerCase();
+  return v === 'on' || v === 'off' || v === 'auto' ? v : undefined;
+};
+// The URL syntax is checked where it is parsed (sync/ice.ts); here, only its shape, to keep the CLI's start cheap.
+const iceServers: Check = (raw) => {
+  const v = raw.trim();
+  if (v === '' || v === 'none') return 'none';
+  const parts = v.split(',').map((x) => x.trim());
+  const url =
+    /^(stun|turns?):(?:[^:@\s,]+:[^@\s,]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?(?:\?transport=(udp|tcp))?$/;
+  const portOk = (x: string): boolean => Number(/:(\d{1,5})(?:\?|$)/.exec(x)?.[1] ?? 3478) <= 65535;
+  return parts.length <= 8 && parts.every((x) => url.test(x) && portOk(x) && !/^stun:.*[@?]/.test(x))
+    ? parts.join(',')
+    : undefined;
+};
+const secret: Check = (raw) => {
+  const v = raw.trim();
+  return v === '' || v === 'none' ? 'none' : /^[\x21-\x7e]{8,256}$/.test(v) ? v : undefined;
+};
 const deviceName: Check = (raw) => {
   const v = raw.trim();
   return v.length >= 1 && v.length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v) ? v : undefined;
@@ -37,8 +58,11 @@ const deviceName: Check = (raw) => {
 interface Def {
   check: Check;
   env: string;
-  flag: string;
+  /** Undefined: no start flag (a secret on a command line would show in `ps`). */
+  flag?: string;
   help: string;
+  /** Shown as *** by `sd config list` and `sd status`. */
+  secret?: true;
   /** Undefined: the default is not a constant (the device name is the one it already has). */
   fallback?: SettingValue;
 }
@@ -59,17 +83,38 @@ export const SETTINGS: Record<SettingKey, Def> = {
     fallback: 'on',
   },
   webrtc: {
-    check: onOff,
+    check: webrtcMode,
     env: 'SD_WEBRTC',
     flag: '--webrtc',
-    help: 'move peer links onto WebRTC data channels once connected',
-    fallback: 'off',
+    help: 'WebRTC links: auto (to devices reachable only through other members), on (also move LAN links onto it), off',
+    fallback: 'auto',
   },
   'device.name': {
     check: deviceName,
     env: 'SD_DEVICE_NAME',
     flag: '--device-name',
     help: 'the name other devices see (default: the host name at first start)',
+  },
+  'ice.servers': {
+    check: iceServers,
+    env: 'SD_ICE_SERVERS',
+    flag: '--ice-servers',
+    help: 'STUN and TURN servers for links across NATs: stun:host:3478,turn:user:pass@host:3478 (turns: for TLS), or none',
+    fallback: 'none',
+  },
+  'ice.turn-secret': {
+    check: secret,
+    env: 'SD_ICE_TURN_SECRET',
+    help: "coturn's static-auth-secret: time-limited credentials for turn: URLs given without any (or none)",
+    fallback: 'none',
+    secret: true,
+  },
+  'ice.share': {
+    check: onOff,
+    env: 'SD_ICE_SHARE',
+    flag: '--share-ice',
+    help: 'hand these ICE servers (with minted credentials, never the secret) to the members this node links with',
+    fallback: 'off',
   },
 };
 
@@ -113,6 +158,13 @@ export function readSettingsFile(dataDir: string): Partial<Record<SettingKey, Se
   return out;
 }
 
+/** A value as `sd config list` and `sd status` show it (secrets and TURN passwords hidden). */
+export function shownValue(key: SettingKey, v: SettingValue): SettingValue {
+  if (SETTINGS[key].secret) return v === 'none' ? v : '***';
+  if (key === 'ice.servers') return String(v).replace(/:([^:@,]+)@/g, ':***@');
+  return v;
+}
+
 export function writeSettingsFile(dataDir: string, values: Partial<Record<SettingKey, SettingValue>>): void {
   const sorted = Object.fromEntries(SETTING_KEYS.filter((k) => values[k] !== undefined).map((k) => [k, values[k]]));
   writePrivateFile(settingsPath(dataDir), `${JSON.stringify(sorted, null, 2)}\n`);
@@ -131,7 +183,7 @@ export function resolveSettings(
     const def = SETTINGS[key];
     const flag = flags[key];
     const fromEnv = env[def.env];
-    if (flag !== undefined) out[key] = { value: parseSetting(key, flag, def.flag), source: 'flag' };
+    if (flag !== undefined) out[key] = { value: parseSetting(key, flag, def.flag ?? key), source: 'flag' };
     else if (fromEnv !== undefined && fromEnv !== '')
       out[key] = { value: parseSetting(key, fromEnv, def.env), source: 'environment' };
     else if (file[key] !== undefined) out[key] = { value: file[key]!, source: 'config' };

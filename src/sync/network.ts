@@ -19,8 +19,13 @@ import { AddressBook, decodeAddrs, encodeAddrs, type BookEntry } from './address
 import { InviteBook, encodeCode } from './pairing.js';
 import { joinWithCode, servePairing } from './pair-link.js';
 import { RefusalLog } from './refusals.js';
-import { networkStatus, type PeerStatus } from './peer-status.js';
+import { networkStatus, linkOf, pathLabel, type PeerStatus } from './peer-status.js';
 import { codeOf } from '../error-codes.js';
+import { IceConfig, stunOnly, toRtcServers, type IceSettings } from './ice.js';
+import { Rendezvous } from './rendezvous.js';
+
+/** `webrtc`: off (WebSocket only), auto (WebRTC to devices reached through members), on (LAN links too). */
+export type WebRtcMode = 'off' | 'auto' | 'on';
 
 /** Resolves true once `dev` is on the library's roster, false after `ms`. */
 function onRoster(lib: Library, dev: string, ms: number): Promise<boolean> {
@@ -65,14 +70,33 @@ export class Network {
   }
   private listener: WsListener | undefined;
   private host = '127.0.0.1';
-  private webrtc = false;
+  private webrtc: WebRtcMode = 'auto';
   private paused = false;
+  readonly ice: IceConfig;
+  readonly rendezvous: Rendezvous;
 
   constructor(
     private readonly core: Core,
     private readonly opts: NetworkOptions = {},
   ) {
     this.book = new AddressBook(join(core.dataDir, 'peers.json'));
+    this.ice = new IceConfig({ servers: [], share: false }, core.device.id);
+    this.rendezvous = new Rendezvous({
+      self: { id: core.device.id, privateKey: core.device.privateKey },
+      isMember: (dev) => this.isMember(dev),
+      shareLibrary: (a, b) => this.core.libraries.list().some((l) => this.memberOf(l, a) && this.memberOf(l, b)),
+      publicKeyOf: (dev) => {
+        for (const l of this.core.libraries.list()) {
+          const k = l.keyOf(dev);
+          if (k && k.revokedSeq === null) return k.pubkey;
+        }
+        return undefined;
+      },
+      linkTo: (dev) => linkOf(this.core, dev) ?? undefined,
+      tell: (e) => this.actor?.send(e),
+      ice: this.ice,
+      log: this.log,
+    });
     // An address a member told us may name a device whose device.added has not reached us yet
     // (it arrives on the feed right after the link's address exchange): placed once it has.
     core.libraries.onOpen((lib) =>
@@ -108,8 +132,10 @@ export class Network {
       isMember: (dev) => this.isMember(dev),
       verdict: (address) => this.verdict(address),
       bindAddress: () => (this.host === '0.0.0.0' ? undefined : this.host),
-      webrtc: () => this.webrtc,
+      webrtc: () => this.webrtc === 'on',
       paused: () => this.paused,
+      iceServers: (purpose) => toRtcServers(purpose === 'probe' ? stunOnly(this.ice.servers()) : this.ice.servers()),
+      signal: (dev, via, body) => this.rendezvous.signal(dev, via, body),
       onListener: (l) => (this.listener = l),
       pair: (link, ticket, inbound) => {
         // Still a stranger until it has paired: it holds its ticket, and may only speak 'pair'.
@@ -131,7 +157,10 @@ export class Network {
           ticket.address,
         );
       },
-      onLink: (link) => this.exchangeAddresses(link),
+      onLink: (link) => {
+        this.exchangeAddresses(link);
+        this.rendezvous.onLink(link);
+      },
     };
   }
 
@@ -152,12 +181,19 @@ export class Network {
     return this.log.counts;
   }
 
-  async start(host: string, port: number, opts: { webrtc?: boolean } = {}): Promise<void> {
+  async start(
+    host: string,
+    port: number,
+    opts: { webrtc?: boolean | WebRtcMode; ice?: IceSettings } = {},
+  ): Promise<void> {
     const actor = this.actor;
     if (!actor) throw new SdError('E_SERVICES_OFF', 'this core runs without its services');
     this.host = host;
-    // WebRTC links (after a WebSocket link is up) are opt-in: SD_WEBRTC=on or { webrtc: true }.
-    this.webrtc = opts.webrtc ?? process.env.SD_WEBRTC === 'on';
+    // Moving LAN links onto WebRTC is opt-in (on); calling through members is the default (auto).
+    const env = process.env.SD_WEBRTC;
+    const w = opts.webrtc ?? (env === 'on' || env === 'off' || env === 'auto' ? env : 'auto');
+    this.webrtc = w === true ? 'on' : w === false ? 'off' : w;
+    if (opts.ice) this.ice.update(opts.ice);
     await new Promise<void>((resolve, reject) => {
       const sub = actor.subscribe((snap) => {
         if (snap.matches({ listening: 'open' })) {
@@ -169,12 +205,14 @@ export class Network {
           reject(new SdError(codeOf(e.code, 'E_P2P_LISTEN'), e.message));
         }
       });
-      actor.send({ type: 'START', host, port, webrtc: this.webrtc });
+      actor.send({ type: 'START', host, port, webrtc: this.webrtc === 'on', rendezvous: this.webrtc !== 'off' });
     });
     for (const e of this.book.list()) if (e.dev) this.tell(e.dev, e);
+    this.rendezvous.start();
   }
 
   async stop(): Promise<void> {
+    this.rendezvous.stop();
     this.actor?.send({ type: 'STOP' });
     this.log.flush();
     await this.listener?.close();
@@ -362,13 +400,57 @@ export class Network {
   // ---- status ----
 
   status(): { port: number | null; refusals: Record<string, number>; peers: PeerStatus[] } {
-    return networkStatus(this.core, this.port, this.refusals, this.book);
+    return networkStatus(this.core, this.port, this.refusals, this.book, (dev) => this.rendezvous.relaysOf(dev));
   }
 
-  online(dev: string): { online: boolean; link: string | null } {
-    const snap = this.core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
-    const ctx = snap?.context as { link: PeerLink | null; rtc: PeerLink | null } | undefined;
-    const link = ctx?.rtc?.isOpen ? ctx.rtc : ctx?.link?.isOpen ? ctx.link : null;
-    return { online: !!link, link: link?.kind ?? null };
+  online(dev: string): {
+    online: boolean;
+    link: string | null;
+    path: string | null;
+    rttMs: number | null;
+    since: number | null;
+  } {
+    const link = linkOf(this.core, dev);
+    if (!link) return { online: false, link: null, path: null, rttMs: null, since: null };
+    return {
+      online: true,
+      link: link.kind,
+      path: pathLabel(link),
+      rttMs: link.rttMs,
+      since: link.openedAt,
+    };
+  }
+
+  /**
+   * `sd peer add DEVICE_ID`: links to a member by its id, at an address we know or through the
+   * members that link to it; resolves with the link's path, or refuses with what is missing.
+   */
+  async callPeer(dev: string, waitMs = 25_000): Promise<{ device: string; fingerprint: string; path: string | null }> {
+    if (!this.actor || this.port === null)
+      throw new SdError('E_P2P_OFF', 'the daemon is not listening for peers; restart it with `sd start --p2p-port 0`');
+    if (!this.isMember(dev))
+      throw new SdError('E_NOT_A_MEMBER', `device ${dev.slice(0, 8)} is not a member of a library here`);
+    // A member that links to it may not have said so yet (a device that joined a moment ago).
+    const reachable = (): boolean =>
+      this.online(dev).online || this.rendezvous.relaysOf(dev).length > 0 || this.book.of(dev).length > 0;
+    for (let i = 0; i < 50 && !reachable(); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!reachable())
+      throw new SdError(
+        'E_PEER_UNREACHABLE',
+        `no address is known for device ${dev.slice(0, 8)} and no linked member reaches it; link to a member it links to (\`sd peer add HOST:PORT\`) first`,
+      );
+    this.actor.send({ type: 'CALL', dev });
+    const end = Date.now() + waitMs;
+    while (!this.online(dev).online && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    const now = this.online(dev);
+    if (!now.online) {
+      const err = (this.status().peers.find((p) => p.device === dev)?.lastError ?? 'no answer').slice(0, 200);
+      throw new SdError(
+        'E_PEER_UNREACHABLE',
+        `device ${dev.slice(0, 8)} was not reached in ${waitMs / 1000} s (${err})`,
+      );
+    }
+    const link = linkOf(this.core, dev)!;
+    return { device: dev, fingerprint: fingerprint(link.peerPublicKey), path: now.path };
   }
 }

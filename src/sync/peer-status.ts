@@ -5,6 +5,20 @@ import type { Core } from '../core.js';
 import type { PeerContext } from '../actors/network/peer.js';
 import type { SessionContext } from '../actors/sync/session.js';
 import type { AddressBook } from './address-book.js';
+import { pathOf, type PeerLink } from '../transport/types.js';
+
+/** The link a device's actor uses now (the WebRTC one when it is up), if any. */
+export function linkOf(core: Core, dev: string): PeerLink | null {
+  const snap = core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
+  const c = snap?.context as Pick<PeerContext, 'link' | 'rtc'> | undefined;
+  return c?.rtc?.isOpen ? c.rtc : c?.link?.isOpen ? c.link : null;
+}
+
+/** `lan-ws`, `webrtc-direct (host)`, `webrtc-direct (srflx)` or `webrtc-relay`. */
+export function pathLabel(link: PeerLink): string {
+  const p = pathOf(link);
+  return p.path === 'webrtc-direct' && p.candidate ? `${p.path} (${p.candidate})` : p.path;
+}
 
 export interface PeerStatus {
   device: string;
@@ -12,9 +26,15 @@ export interface PeerStatus {
   /** The peer actor's state: idle, dialing, handshaking, linked, backoff, paused, revoked... */
   state: string;
   link: string | null;
+  /** How the peer is reached: lan-ws, webrtc-direct (host|srflx), webrtc-relay. */
+  path: string | null;
+  /** Round-trip time of the link's last heartbeat echo. */
+  rttMs: number | null;
   since: number | null;
   lastError: string | null;
   addresses: string[];
+  /** Members that link to it (they forward signalling). */
+  via: string[];
   libraries: {
     library: string;
     /** The session actor's state: announcing, catchingUp, live. */
@@ -44,6 +64,7 @@ export function networkStatus(
   port: number | null,
   refusals: Record<string, number>,
   book: AddressBook,
+  relaysOf: (dev: string) => string[] = () => [],
 ): { port: number | null; refusals: Record<string, number>; peers: PeerStatus[] } {
   const peers = new Map<string, PeerStatus>();
   const net = core.services?.network.getSnapshot().children as Record<string, AnyActorRef> | undefined;
@@ -58,9 +79,12 @@ export function networkStatus(
       address: link?.remoteAddress ?? (at ? `${at.host}:${at.port}` : null),
       state: stateName(snap.value),
       link: link?.kind ?? null,
+      path: link ? pathLabel(link) : null,
+      rttMs: link?.rttMs ?? null,
       since: link?.openedAt ?? null,
       lastError: c.lastError ? `${c.lastError.code}: ${c.lastError.message}` : null,
       addresses: c.addresses.map((a) => `${a.host}:${a.port}`),
+      via: relaysOf(c.dev),
       libraries: [],
     });
   }
@@ -72,9 +96,12 @@ export function networkStatus(
         address: `${e.host}:${e.port}`,
         state: 'idle',
         link: null,
+        path: null,
+        rttMs: null,
         since: null,
         lastError: null,
         addresses: [`${e.host}:${e.port}`],
+        via: relaysOf(e.dev),
         libraries: [],
       });
   const sync = core.services?.sync.getSnapshot().children as Record<string, AnyActorRef> | undefined;

@@ -9,6 +9,7 @@ import {
   knownCode,
   type CloseReason,
   type LinkMode,
+  type LinkRoute,
   type LinkStats,
   type PeerLink,
   type TransportKind,
@@ -72,6 +73,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
   /** Data may flow: the responder sent its verdict, or the initiator heard it. */
   private live = false;
   private readonly maxMessageBytes: number;
+  private rtt: number | null = null;
 
   constructor(
     private readonly secure: SecureChannel,
@@ -103,7 +105,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
       heard = secure.recordsHeard;
       if (silentTicks >= missed)
         return this.close('E_HEARTBEAT', `nothing heard from the peer for ${missed} heartbeats`);
-      this.sendFrame(Uint8Array.of(PING));
+      this.ping();
     }, period);
     this.beat.unref();
     secure.start(early, (f) => this.onFrame(f));
@@ -113,8 +115,40 @@ export class MuxLink extends EventEmitter implements PeerLink {
     return this.closedReason === undefined;
   }
 
+  /**
+   * A heartbeat that asks for an echo: PING, 0, our clock (f64). A peer of an older build ignores
+   * the bytes after PING as it ignores every ping; ours answers PING, 1 with the same clock.
+   */
+  private ping(): void {
+    const f = new Uint8Array(10);
+    f[0] = PING;
+    new DataView(f.buffer).setFloat64(2, performance.now());
+    this.sendFrame(f);
+  }
+
+  private onPing(f: Uint8Array): void {
+    if (f.length !== 10) return;
+    if (f[1] === 0) {
+      const echo = Uint8Array.from(f);
+      echo[1] = 1;
+      return this.sendFrame(echo);
+    }
+    const sent = new DataView(f.buffer, f.byteOffset, f.byteLength).getFloat64(2);
+    const rtt = performance.now() - sent;
+    if (rtt >= 0 && rtt < 120_000) this.rtt = Math.round(rtt * 10) / 10;
+  }
+
+  get rttMs(): number | null {
+    return this.rtt;
+  }
+
+  route(): LinkRoute | null {
+    return this.secure.transport.route?.() ?? null;
+  }
+
   /** Delivers what was held and everything after it; called once the owner has listened. */
   start(): void {
+    if (this.live) this.ping();
     const held = this.held ?? [];
     this.held = undefined;
     for (const [ch, data] of held) this.deliver(ch, data);
@@ -233,7 +267,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
     if (--this.tokens < 0)
       return this.close('E_FLOOD', `more than ${FLOOD_BURST} frames at over ${FLOOD_RATE} a second`);
     const type = f[0];
-    if (type === PING) return;
+    if (type === PING) return this.onPing(f);
     if (type === ACCEPT) {
       this.live = true;
       this.verdict?.resolve();

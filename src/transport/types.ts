@@ -33,6 +33,27 @@ export interface MessageTransport {
   /** Called when bufferedAmount falls from above `lowWater` to or below it. */
   onDrain(lowWater: number, cb: () => void): void;
   readonly closed: boolean;
+  /** WebRTC: the ICE candidate types of the pair in use (host, srflx, prflx, relay), once known. */
+  route?(): LinkRoute | null;
+}
+
+export interface LinkRoute {
+  local: string;
+  remote: string;
+}
+
+/** How a peer is reached, as `sd sync status` says it. */
+export type LinkPath = 'lan-ws' | 'webrtc-direct' | 'webrtc-relay' | 'memory';
+
+/** The path of a link: a WebRTC link through a TURN relay on either side is `webrtc-relay`. */
+export function pathOf(link: Pick<PeerLink, 'kind' | 'route'>): { path: LinkPath; candidate: string | null } {
+  if (link.kind === 'lan-ws') return { path: 'lan-ws', candidate: null };
+  if (link.kind === 'memory') return { path: 'memory', candidate: null };
+  const r = link.route();
+  if (!r) return { path: 'webrtc-direct', candidate: null };
+  if (r.local === 'relay' || r.remote === 'relay') return { path: 'webrtc-relay', candidate: 'relay' };
+  const reflexive = (t: string): boolean => t === 'srflx' || t === 'prflx';
+  return { path: 'webrtc-direct', candidate: reflexive(r.local) || reflexive(r.remote) ? 'srflx' : 'host' };
 }
 
 export interface LinkStats {
@@ -89,6 +110,10 @@ export interface PeerLink {
   /** Tells the peer why (inside the encrypted session), then closes. */
   close(code: string, message: string): void;
   stats(): LinkStats;
+  /** Round-trip time of the last heartbeat echo (ms), null before the first. */
+  readonly rttMs: number | null;
+  /** The transport's ICE candidate pair (WebRTC), null otherwise or before it is known. */
+  route(): LinkRoute | null;
 }
 
 /**

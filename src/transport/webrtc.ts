@@ -10,6 +10,15 @@ import { SdError } from '../errors.js';
 import type { CloseReason, MessageTransport } from './types.js';
 import { codeOf } from '../error-codes.js';
 
+/** A STUN or TURN server in node-datachannel's object form (sync/ice.ts builds them). */
+export interface RtcIceServer {
+  hostname: string;
+  port: number;
+  username?: string;
+  password?: string;
+  relayType?: 'TurnUdp' | 'TurnTcp' | 'TurnTls';
+}
+
 // Loaded on first use: a daemon that never opens a WebRTC link does not map libdatachannel.
 type Ndc = typeof import('node-datachannel');
 let loaded: Ndc | undefined;
@@ -25,7 +34,7 @@ export interface WebRtcOptions {
   signal(s: RtcSignal): void;
   /** 127.0.0.1 for tests on one machine; undefined lets ICE use every interface. */
   bindAddress?: string;
-  iceServers?: string[];
+  iceServers?: (string | RtcIceServer)[];
   timeoutMs?: number;
   name?: string;
   /** Shown in the sync status: the address of the link the offer came over. */
@@ -62,6 +71,8 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   live.add(entry);
   let haveRemote = false;
   const early: { candidate: string; mid: string }[] = [];
+  /** The far side's host candidates: a peer-reflexive one at one of these addresses is a host path. */
+  const remoteHosts = new Set<string>();
   let msgCb: ((d: Uint8Array) => void) | undefined;
   const inbox: Uint8Array[] = [];
   let closeCb: (r: CloseReason) => void = () => {};
@@ -138,6 +149,19 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     },
     bufferedAmount: () => (entry.dc && closedReason === undefined ? entry.dc.bufferedAmount() : 0),
     close: (reason = { code: 'E_LINK_CLOSED', message: 'closed' }) => finish(reason),
+    route: () => {
+      if (closedReason !== undefined) return null;
+      try {
+        const p = pc.getSelectedCandidatePair();
+        if (!p) return null;
+        // A check that arrived before the candidate it came from was signalled makes a prflx
+        // candidate of what is a host one.
+        const hostAfterAll = p.remote.type === 'prflx' && remoteHosts.has(`${p.remote.address}:${p.remote.port}`);
+        return { local: p.local.type, remote: hostAfterAll ? 'host' : p.remote.type };
+      } catch {
+        return null;
+      }
+    },
   };
 
   function attach(dc: DataChannel): void {
@@ -169,6 +193,8 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   }
 
   function addCandidate(c: { candidate: string; mid: string }): void {
+    const m = / (\S+) (\d+) typ host/.exec(c.candidate);
+    if (m) remoteHosts.add(`${m[1]}:${m[2]}`);
     try {
       pc.addRemoteCandidate(c.candidate, c.mid);
     } catch {
@@ -201,6 +227,7 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
         return finish({ code: 'E_WEBRTC', message: `bad description: ${(e as Error).message}` });
       }
       haveRemote = true;
+      for (const m of s.sdp.matchAll(/^a=candidate:.* (\S+) (\d+) typ host/gm)) remoteHosts.add(`${m[1]}:${m[2]}`);
       for (const c of early.splice(0)) addCandidate(c);
     },
   };

@@ -56,6 +56,12 @@ declare module 'sodium-universal' {
       key: Uint8Array,
     ): number;
     sodium_memzero(buf: Uint8Array): void;
+    crypto_box_easy(out: Uint8Array, message: Uint8Array, nonce: Uint8Array, pk: Uint8Array, sk: Uint8Array): void;
+    /** False when the box does not authenticate. */
+    crypto_box_open_easy(out: Uint8Array, box: Uint8Array, nonce: Uint8Array, pk: Uint8Array, sk: Uint8Array): boolean;
+    /** Throws on a key that is not a point of the curve. */
+    crypto_sign_ed25519_pk_to_curve25519(out: Uint8Array, edPk: Uint8Array): void;
+    crypto_sign_ed25519_sk_to_curve25519(out: Uint8Array, edSk: Uint8Array): void;
   };
   export default sodium;
 }

@@ -8,6 +8,7 @@ import { createActor, fromCallback, fromPromise, SimulatedClock, type EventObjec
 import {
   BACKOFF_MAX_MS,
   DIAL_DEADLINE_MS,
+  PROBE_EVERY_MS,
   keepIncoming,
   peerMachine,
   type PeerAddr,
@@ -30,17 +31,21 @@ function stubbed(log: string[] = []) {
       ),
       watch: fromCallback(() => () => undefined),
       upgrade: fromCallback(() => () => undefined),
+      rendezvous: fromCallback(() => () => undefined),
     },
     actions: {
       linkUp: ({ context }) => void log.push(`up:${(context.rtc ?? context.link) ? 'link' : 'none'}`),
       linkDown: () => void log.push('down'),
       closeLink: () => void log.push('close'),
       closeIncoming: () => void log.push('refuse'),
+      closeStray: () => void log.push('stray'),
+      closeReplaced: () => void log.push('replaced'),
     },
   });
 }
 
-const input = { dev: 'bbbb', self: 'cccc', addresses: [A1], webrtc: true };
+const input = { dev: 'bbbb', self: 'cccc', addresses: [A1], webrtc: true, rendezvous: true };
+const offer = { type: 'description', sdp: 'v=0', descType: 'offer' } as const;
 const link = fakeLink('bbbb', 'L');
 
 function events(snap: { context: PeerContext }): (EventObject & Record<string, unknown>)[] {
@@ -64,13 +69,45 @@ function events(snap: { context: PeerContext }): (EventObject & Record<string, u
     { type: 'xstate.after.backoff.peer.backoff' },
     { type: 'xstate.after.dialDeadline.peer.dialing' },
     { type: 'xstate.after.dialDeadline.peer.handshaking' },
+    // Through the members: a member that reaches the device, a call, offers (to link, to probe),
+    // and the outcomes of the rendezvous under way.
+    { type: 'RELAY', via: 'nnnn', up: true },
+    { type: 'RELAY', via: 'nnnn', up: false },
+    { type: 'CALL' },
+    { type: 'SIGNAL', via: 'nnnn', sid: 'theirs', purpose: 'link', signal: offer },
+    { type: 'SIGNAL', via: 'nnnn', sid: 'probe', purpose: 'probe', signal: offer },
+    ...(c.sid
+      ? [
+          { type: 'RV_UP', sid: c.sid, link: fakeLink('bbbb', 'relayed'), relayed: true },
+          { type: 'RV_UP', sid: c.sid, link: fakeLink('bbbb', 'direct'), relayed: false },
+          { type: 'RV_FAILED', sid: c.sid, code: 'E_WEBRTC_TIMEOUT', message: 'no path' },
+        ]
+      : []),
+    { type: 'xstate.after.dialDeadline.peer.calling' },
+    { type: 'xstate.after.dialDeadline.peer.answering' },
+    { type: 'xstate.after.probeEvery.peer.linked.relayed.waiting' },
+    { type: 'xstate.after.dialDeadline.peer.linked.relayed.probing' },
+    { type: 'xstate.after.dialDeadline.peer.linked.relayed.answeringProbe' },
   ];
 }
 
 const key = (s: { value: unknown; context: PeerContext }): string =>
-  JSON.stringify([s.value, !!s.context.link, !!s.context.rtc, s.context.addresses.length > 0, s.context.outbound]);
+  JSON.stringify([
+    s.value,
+    !!s.context.link,
+    !!s.context.rtc,
+    s.context.addresses.length > 0,
+    s.context.outbound,
+    s.context.relays.length > 0,
+    s.context.lastTry,
+    s.context.sid,
+  ]);
 const delayOf = (e: EventObject, s: { context: PeerContext }): number =>
-  e.type.includes('backoff') ? Math.min(BACKOFF_MAX_MS, 250 * 2 ** Math.min(s.context.attempts, 7)) : DIAL_DEADLINE_MS;
+  e.type.includes('backoff')
+    ? Math.min(BACKOFF_MAX_MS, 250 * 2 ** Math.min(s.context.attempts, 7))
+    : e.type.includes('probeEvery')
+      ? PROBE_EVERY_MS
+      : DIAL_DEADLINE_MS;
 
 test('every state of the peer machine is reached, on a real actor, by its shortest path', (t) => {
   const machine = stubbed();
@@ -110,6 +147,24 @@ test('every transition the machine declares is taken by some event the model tri
     ['{"linked":"ws"}', 'REVOKED'],
     ['"backoff"', 'STOP'],
     ['{"linked":"ws"}', 'PAUSE'],
+    ['"idle"', 'SIGNAL'],
+    ['"backoff"', 'CALL'],
+    ['"backoff"', 'SIGNAL'],
+    ['"dialing"', 'SIGNAL'],
+    ['"calling"', 'RV_UP'],
+    ['"calling"', 'RV_FAILED'],
+    ['"calling"', 'SIGNAL'],
+    ['"calling"', 'xstate.after.dialDeadline.peer.calling'],
+    ['"answering"', 'RV_UP'],
+    ['"answering"', 'RV_FAILED'],
+    ['"answering"', 'xstate.after.dialDeadline.peer.answering'],
+    ['{"linked":{"relayed":"waiting"}}', 'xstate.after.probeEvery.peer.linked.relayed.waiting'],
+    ['{"linked":{"relayed":"waiting"}}', 'SIGNAL'],
+    ['{"linked":{"relayed":"probing"}}', 'RV_UP'],
+    ['{"linked":{"relayed":"probing"}}', 'RV_FAILED'],
+    ['{"linked":{"relayed":"probing"}}', 'xstate.after.dialDeadline.peer.linked.relayed.probing'],
+    ['{"linked":{"relayed":"answeringProbe"}}', 'RV_UP'],
+    ['{"linked":"direct"}', 'LINK_CLOSED'],
   ];
   for (const [state, type] of expected) t.true(taken.has(`${state} ${type}`), `${state} --${type}--> not taken`);
 });
@@ -182,4 +237,42 @@ test('a revoked device stays revoked: no dial, no link, whatever comes', (t) => 
   }
   t.is(actor.getSnapshot().value, 'revoked');
   t.is(actor.getSnapshot().status, 'done');
+});
+
+test('a device only members reach is called through one; a direct path found later replaces the relayed link with no gap', (t) => {
+  const log: string[] = [];
+  const clock = new SimulatedClock();
+  const actor = createActor(stubbed(log), {
+    input: { dev: 'bbbb', self: 'cccc', addresses: [], webrtc: false, rendezvous: true, relays: ['nnnn'] },
+    clock,
+  });
+  actor.start();
+  t.is(actor.getSnapshot().value, 'calling');
+  t.is(actor.getSnapshot().context.via, 'nnnn');
+  const call = actor.getSnapshot().context.sid!;
+  // A late result of another rendezvous is closed, not adopted.
+  actor.send({ type: 'RV_UP', sid: 'other', link: fakeLink('bbbb', 'stray'), relayed: true });
+  t.is(actor.getSnapshot().value, 'calling');
+  const relayed = fakeLink('bbbb', 'relayed');
+  actor.send({ type: 'RV_UP', sid: call, link: relayed, relayed: true });
+  t.deepEqual(actor.getSnapshot().value, { linked: { relayed: 'waiting' } });
+  clock.increment(PROBE_EVERY_MS);
+  t.deepEqual(actor.getSnapshot().value, { linked: { relayed: 'probing' } });
+  const probe = actor.getSnapshot().context.sid!;
+  t.not(probe, call);
+  // A probe that finds no direct path leaves the relayed link as it was.
+  actor.send({ type: 'RV_FAILED', sid: probe, code: 'E_NO_DIRECT_PATH', message: 'relay only' });
+  t.deepEqual(actor.getSnapshot().value, { linked: { relayed: 'waiting' } });
+  t.is(actor.getSnapshot().context.link, relayed);
+  clock.increment(PROBE_EVERY_MS);
+  const direct = fakeLink('bbbb', 'direct');
+  actor.send({ type: 'RV_UP', sid: actor.getSnapshot().context.sid!, link: direct, relayed: false });
+  t.deepEqual(actor.getSnapshot().value, { linked: 'direct' });
+  t.is(actor.getSnapshot().context.link, direct);
+  // Sessions were told of the better link, never of a link down.
+  t.deepEqual(log, ['stray', 'up:link', 'replaced', 'up:link']);
+  // The member stops reaching the device: the direct link stays.
+  actor.send({ type: 'RELAY', via: 'nnnn', up: false });
+  t.deepEqual(actor.getSnapshot().value, { linked: 'direct' });
+  actor.stop();
 });

@@ -44,10 +44,22 @@ test('sd config set/get/list/unset: a 0600 file in the data dir, values checked,
     [
       ['p2p.port', 7421, 'config'],
       ['mdns', 'off', 'config'],
-      ['webrtc', 'off', 'default'],
+      ['webrtc', 'auto', 'default'],
       ['device.name', 'home server', 'config'],
+      ['ice.servers', 'none', 'default'],
+      ['ice.turn-secret', 'none', 'default'],
+      ['ice.share', 'off', 'default'],
     ],
   );
+  // ICE servers: STUN and TURN URLs, checked; a TURN password and the coturn secret are never shown.
+  t.is(
+    sd(dir, ['config', 'set', 'ice.servers', 'stun:stun.example.org:3478,turn:ann:pw1@turn.example.org:3478']).code,
+    0,
+  );
+  t.is(sd(dir, ['config', 'set', 'ice.turn-secret', 'a-long-coturn-secret']).code, 0);
+  const shown = sd(dir, ['config', 'list']).out;
+  t.regex(shown, /turn:ann:\*\*\*@turn\.example\.org:3478/);
+  t.false(shown.includes('pw1') || shown.includes('a-long-coturn-secret'), shown);
   // The environment comes before the file.
   t.like(sdJson(t, dir, ['config', 'get', 'mdns'], { SD_MDNS: 'on' }), { value: 'on', source: 'environment' });
   for (const bad of [
@@ -56,6 +68,10 @@ test('sd config set/get/list/unset: a 0600 file in the data dir, values checked,
     ['config', 'set', 'mdns', 'maybe'],
     ['config', 'set', 'device.name', 'a\u001b[2Jb'],
     ['config', 'set', 'nope', '1'],
+    ['config', 'set', 'ice.servers', 'http://turn.example.org'],
+    ['config', 'set', 'ice.servers', 'stun:user:pass@stun.example.org:3478'],
+    ['config', 'set', 'ice.servers', 'turn:host:99999'],
+    ['config', 'set', 'ice.turn-secret', 'short'],
     ['config', 'get', 'nope'],
   ]) {
     const r = sd(dir, bad);
@@ -84,6 +100,9 @@ test('the daemon reads the settings at start; sd status says where each value ca
     mdns: { value: 'off', source: 'environment' },
     webrtc: { value: 'on', source: 'flag' },
     'device.name': { value: 'nas', source: 'config' },
+    'ice.servers': { value: 'none', source: 'default' },
+    'ice.turn-secret': { value: 'none', source: 'default' },
+    'ice.share': { value: 'off', source: 'default' },
   });
   const human = sd(dir, ['status']).out;
   t.regex(human, /p2p\.port\s+0\s+config/);

@@ -10,9 +10,11 @@ import { connectWs, listenWs, type WsListener } from '../../transport/ws.js';
 import { mdnsEnabled, startDiscovery } from '../../transport/mdns.js';
 import type { CloseReason, LinkMode, MessageTransport, PeerLink } from '../../transport/types.js';
 import { WebRtcUpgrade } from '../../sync/webrtc-upgrade.js';
+import { openWebRtc, type RtcIceServer, type RtcSignal } from '../../transport/webrtc.js';
+import { pathOf } from '../../transport/types.js';
 import type { RefusalLog } from '../../sync/refusals.js';
 import { networkMachine, type NetworkEvent } from './service.js';
-import { peerMachine, type PeerAddr, type PeerContext, type PeerEvent } from './peer.js';
+import { peerMachine, type PeerAddr, type PeerContext, type PeerEvent, type RvInput, type RvPurpose } from './peer.js';
 
 export interface NetworkDeps {
   self: { id: string; privateKey: KeyObject };
@@ -30,6 +32,10 @@ export interface NetworkDeps {
   pair(link: PeerLink, ticket: Ticket, inbound: (link: PeerLink) => void): void;
   /** Every member link, once up: addresses are exchanged on it. */
   onLink(link: PeerLink): void;
+  /** The STUN and TURN servers a rendezvous uses (a probe for a direct path: STUN only). */
+  iceServers(purpose: RvPurpose): RtcIceServer[];
+  /** Seals signalling for device `dev` and sends it to member `via`, which forwards it; throws when `via` is not linked. */
+  signal(dev: string, via: string, body: { sid: string; purpose: RvPurpose; s: RtcSignal }): void;
 }
 
 /** Closes that a member's own misbehaviour caused, detected here: counted like refusals. */
@@ -80,21 +86,92 @@ export function livePeerMachine(deps: NetworkDeps) {
         if (signal.aborted) link.close('E_DUPLICATE_LINK', 'a link to this device exists');
         return link;
       }),
-      watch: fromCallback<PeerEvent, { link: PeerLink }>(({ input, sendBack }) => {
-        const { link } = input;
+      watch: fromCallback<PeerEvent, { link: PeerLink }>(({ input, sendBack, receive }) => {
+        let link = input.link;
         const closed = (r: CloseReason): void => {
           // A member cut off for misbehaving (detected here, not told by the peer) is counted.
           if (ABUSE.has(r.code) && !r.byPeer)
             deps.log.note(r.code, link.remoteAddress, { peer: link.peerId, reason: r.message });
           sendBack({ type: 'LINK_CLOSED', link, code: r.code, message: r.message });
         };
-        if (!link.isOpen) {
-          closed({ code: 'E_LINK_CLOSED', message: 'the link closed before it was adopted' });
+        const watch = (l: PeerLink): void => {
+          link = l;
+          if (!l.isOpen) return closed({ code: 'E_LINK_CLOSED', message: 'the link closed before it was adopted' });
+          l.once('close', closed);
+          deps.onLink(l);
+        };
+        // A direct path replaced a relayed one: the new link is the one to watch.
+        receive((e) => {
+          if (e.type !== 'WATCH' || e.link === link) return;
+          link.off('close', closed);
+          watch(e.link);
+        });
+        watch(link);
+        return () => link.off('close', closed);
+      }),
+      rendezvous: fromCallback<PeerEvent, RvInput>(({ input, sendBack, receive }) => {
+        const { dev, via, sid, purpose } = input;
+        let stopped = false;
+        let made: PeerLink | undefined;
+        const fail = (e: unknown): void => {
+          if (stopped) return;
+          const code = (e as { code?: string })?.code ?? 'E_WEBRTC';
+          deps.log.note(code === 'E_WEBRTC_TIMEOUT' ? 'E_RENDEZVOUS_TIMEOUT' : code, `webrtc via ${via.slice(0, 8)}`, {
+            peer: dev,
+          });
+          sendBack({ type: 'RV_FAILED', sid, code, message: (e as Error)?.message ?? String(e) });
+        };
+        let session: ReturnType<typeof openWebRtc>;
+        try {
+          session = openWebRtc({
+            role: input.offerer ? 'offerer' : 'answerer',
+            bindAddress: deps.bindAddress(),
+            iceServers: deps.iceServers(purpose),
+            remoteAddress: `webrtc via ${via.slice(0, 8)}`,
+            name: `${purpose}:${dev.slice(0, 8)}`,
+            signal: (s) => {
+              try {
+                if (!stopped) deps.signal(dev, via, { sid, purpose, s });
+              } catch (e) {
+                session?.close();
+                fail(e);
+              }
+            },
+          });
+        } catch (e) {
+          fail(e);
           return;
         }
-        link.once('close', closed);
-        deps.onLink(link);
-        return () => link.off('close', closed);
+        if (input.offer) session.receive(input.offer);
+        receive((e) => {
+          if (e.type === 'SIGNAL' && e.sid === sid) session.receive(e.signal);
+        });
+        session.transport
+          .then((t) =>
+            openPeerLink(t, {
+              role: input.offerer ? 'initiator' : 'responder',
+              privateKey: deps.self.privateKey,
+              expectPeerId: dev,
+              // Only the device we signalled with, and only while it is a member.
+              isAllowed: (_pub, peer) => peer === dev && deps.isMember(peer),
+            }),
+          )
+          .then((link) => {
+            if (stopped) return link.close('E_DUPLICATE_LINK', 'no longer needed');
+            const { path } = pathOf(link);
+            // A probe looks for a direct path: a relayed one is no better than the link we have.
+            if (purpose === 'probe' && path === 'webrtc-relay') {
+              link.close('E_LINK_CLOSED', 'only a relayed path');
+              return fail({ code: 'E_NO_DIRECT_PATH', message: 'only a relayed path was found' });
+            }
+            made = link;
+            sendBack({ type: 'RV_UP', sid, link, relayed: path === 'webrtc-relay' });
+          })
+          .catch(fail);
+        return () => {
+          stopped = true;
+          if (!made) session.close();
+        };
       }),
       upgrade: fromCallback<PeerEvent, { link: PeerLink; offerer: boolean }>(({ input, sendBack }) => {
         const { link } = input;
@@ -131,6 +208,16 @@ export function livePeerMachine(deps: NetworkDeps) {
         const [code, message] = closeReason(event);
         if (context.rtc?.isOpen) context.rtc.close(code, message);
         if (context.link?.isOpen) context.link.close(code, message);
+      },
+      closeStray: ({ event }) => {
+        if (event.type === 'RV_UP' && event.link.isOpen)
+          event.link.close('E_DUPLICATE_LINK', 'a link to this device exists');
+      },
+      // Closed a little later: the far end may not have moved onto the direct link yet, and a
+      // close it read first would look like a lost link.
+      closeReplaced: ({ context }) => {
+        const old = context.link;
+        if (old?.isOpen) setTimeout(() => old.close('E_DUPLICATE_LINK', 'replaced by a direct path'), 3000).unref();
       },
       closeIncoming: ({ event }) => {
         if (event.type !== 'INBOUND') return;

@@ -1,65 +1,30 @@
 // One known device, as NetworkService sees it: idle → dialing → handshaking → linked (ws, then
-// webrtc if both sides want it) → backoff → … → revoked. Every effect (connecting, the handshake,
-// watching a link, the WebRTC upgrade) is a named actor supplied by the service, so the machine
-// reads as the diagram above and a test can replace each one; backoff and deadlines are `after`
-// transitions on XState's clock.
-import { assign, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
+// webrtc if both sides want it) → backoff → … → revoked. A device no address reaches is called
+// through a member that links to both (calling, or answering its call): WebRTC offers and ICE
+// candidates cross that member sealed for the far device, and the link is direct when the NATs
+// allow it, relayed through TURN otherwise (linked.direct, linked.relayed); a relayed link keeps
+// looking for a direct path and moves onto it without a gap. Every effect (connecting, the
+// handshake, watching a link, the WebRTC upgrade, the rendezvous) is a named actor supplied by the
+// service, so the machine reads as the diagram above and a test can replace each one; backoff,
+// deadlines and probes are `after` transitions on XState's clock.
+import { assign, fromCallback, fromPromise, sendTo, setup, type AnyActorRef } from 'xstate';
 import type { MessageTransport, PeerLink } from '../../transport/types.js';
 
-export interface PeerAddr {
-  host: string;
-  port: number;
-}
-
-export interface PeerInput {
-  dev: string;
-  self: string;
-  addresses: PeerAddr[];
-  webrtc: boolean;
-}
-
-export interface PeerContext extends PeerInput {
-  attempts: number;
-  lastError: { code: string; message: string } | null;
-  link: PeerLink | null;
-  rtc: PeerLink | null;
-  transport: MessageTransport | null;
-  /** Whether we dialed the current link (the duplicate-link rule needs it). */
-  outbound: boolean;
-  /** Index into `addresses` of the next one to try. */
-  next: number;
-}
-
-export type PeerEvent =
-  | { type: 'ADDRESS'; address: PeerAddr }
-  | { type: 'FORGET'; address: PeerAddr }
-  /** A link that came up outside this actor: dialed by the peer, or by us for pairing or `peer add`. */
-  | { type: 'INBOUND'; link: PeerLink; outbound?: boolean; address?: PeerAddr }
-  | { type: 'LINK_CLOSED'; link: PeerLink; code: string; message: string }
-  | { type: 'RTC_UP'; link: PeerLink }
-  | { type: 'RTC_DOWN'; link: PeerLink }
-  | { type: 'REVOKED' }
-  | { type: 'PAUSE' }
-  | { type: 'RESUME' }
-  | { type: 'STOP' };
-
-/**
- * Both sides dialed: both keep the link dialed by the smaller device id. Two links dialed by the
- * same device: the newer (its dialer gave up on the older one).
- */
-export function keepIncoming(ctx: Pick<PeerContext, 'self' | 'dev' | 'outbound'>, incomingOutbound = false): boolean {
-  const existingDialer = ctx.outbound ? ctx.self : ctx.dev;
-  const incomingDialer = incomingOutbound ? ctx.self : ctx.dev;
-  return incomingDialer <= existingDialer;
-}
-
-const errorOf = (e: unknown): { code: string; message: string } => ({
-  code: (e as { code?: string })?.code ?? 'E_DIAL',
-  message: (e as Error)?.message ?? String(e),
-});
-
-export const BACKOFF_MAX_MS = 30_000;
-export const DIAL_DEADLINE_MS = 20_000;
+export * from './peer-types.js';
+import {
+  BACKOFF_MAX_MS,
+  DIAL_DEADLINE_MS,
+  errorOf,
+  isOffer,
+  keepIncoming,
+  sidOf,
+  probeEveryMs,
+  type PeerAddr,
+  type PeerContext,
+  type PeerEvent,
+  type PeerInput,
+  type RvInput,
+} from './peer-types.js';
 
 export const peerMachine = setup({
   types: {} as {
@@ -78,6 +43,8 @@ export const peerMachine = setup({
     watch: fromCallback<PeerEvent, { link: PeerLink }>(() => () => undefined),
     /** Runs the WebRTC upgrade on an open link; reports RTC_UP, then RTC_DOWN. */
     upgrade: fromCallback<PeerEvent, { link: PeerLink; offerer: boolean }>(() => () => undefined),
+    /** A WebRTC session signalled through member `via`; takes SIGNAL, reports RV_UP or RV_FAILED. */
+    rendezvous: fromCallback<PeerEvent, RvInput>(() => () => undefined),
   },
   actions: {
     /** A dial that failed tries the next address the next time (a link that dropped retries the first). */
@@ -93,11 +60,46 @@ export const peerMachine = setup({
         addresses: known ? context.addresses : [...context.addresses, a],
       };
     }),
+    /** A rendezvous link becomes this peer's link. */
+    adoptRv: assign(({ event }) =>
+      event.type === 'RV_UP' ? { link: event.link, outbound: true, rtc: null, sid: null, offer: null } : {},
+    ),
+    /** A call: a fresh session id, through the next member that reaches the device. */
+    startCall: assign(({ context }) => ({
+      sid: sidOf(context.rvSeq + 1),
+      rvSeq: context.rvSeq + 1,
+      via: context.relays[context.attempts % Math.max(1, context.relays.length)] ?? null,
+      offer: null,
+      lastTry: 'call' as const,
+      attempts: context.attempts + 1,
+    })),
+    /** An offer from the device: we answer it through the member it came by. */
+    takeOffer: assign(({ event }) =>
+      event.type === 'SIGNAL' ? { sid: event.sid, via: event.via, offer: event.signal } : {},
+    ),
+    /** The caller's side of a probe for a direct path. */
+    startProbe: assign(({ context }) => ({
+      sid: sidOf(context.rvSeq + 1),
+      rvSeq: context.rvSeq + 1,
+      via: context.relays[0] ?? null,
+      offer: null,
+    })),
+    endRv: assign({ sid: null, offer: null }),
+    forwardSignal: sendTo('rv', ({ event }) => event),
     /** Told to the parent: a link (or a better one) is up, or none is. */
     linkUp: () => undefined,
     linkDown: () => undefined,
     closeLink: () => undefined,
     closeIncoming: () => undefined,
+    /** A rendezvous link nobody wants any more (the state moved on): closed. */
+    closeStray: () => undefined,
+    /** The relayed link, replaced by a direct one: closed (the sessions move with LINK_UP). */
+    closeReplaced: () => undefined,
+    /** The direct link replaces the relayed one, and the watcher follows it. */
+    swapLink: assign(({ event }) =>
+      event.type === 'RV_UP' ? { link: event.link, sid: null, offer: null, outbound: true } : {},
+    ),
+    rewatch: sendTo('watch', ({ context }) => ({ type: 'WATCH', link: context.link! }) satisfies PeerEvent),
   },
   guards: {
     hasAddress: ({ context }) => context.addresses.length > 0,
@@ -108,10 +110,30 @@ export const peerMachine = setup({
     isCurrentLink: ({ context, event }) =>
       (event.type === 'LINK_CLOSED' || event.type === 'RTC_DOWN') &&
       (event.link === context.link || event.link === context.rtc),
+    canCall: ({ context }) => context.rendezvous && context.relays.length > 0,
+    /** After a failed dial, a call (when a member can forward one); after a call, a dial. */
+    dialNext: ({ context }) =>
+      context.addresses.length > 0 && !(context.lastTry === 'dial' && context.rendezvous && context.relays.length > 0),
+    isOffer: ({ context, event }) =>
+      context.rendezvous && isOffer(event) && (event as { purpose?: string }).purpose === 'link',
+    isProbeOffer: ({ event }) => isOffer(event) && (event as { purpose?: string }).purpose === 'probe',
+    /** Both called at once: the call of the smaller id goes on, the other side answers it. */
+    loseGlare: ({ context, event }) =>
+      isOffer(event) && (event as { purpose?: string }).purpose === 'link' && context.dev < context.self,
+    /** A new offer (the caller gave up on the one we answer and called again). */
+    newOffer: ({ context, event }) =>
+      isOffer(event) && event.type === 'SIGNAL' && event.sid !== context.sid && event.purpose === 'link',
+    sameSid: ({ context, event }) =>
+      (event.type === 'SIGNAL' || event.type === 'RV_UP' || event.type === 'RV_FAILED') && event.sid === context.sid,
+    relayedUp: ({ context, event }) => event.type === 'RV_UP' && event.sid === context.sid && event.relayed,
+    directUp: ({ context, event }) => event.type === 'RV_UP' && event.sid === context.sid && !event.relayed,
+    /** The side that called probes (both sides knowing which keeps them from probing at once). */
+    prober: ({ context }) => context.outbound && context.relays.length > 0,
   },
   delays: {
     backoff: ({ context }) => Math.min(BACKOFF_MAX_MS, 250 * 2 ** Math.min(context.attempts, 7)),
     dialDeadline: DIAL_DEADLINE_MS,
+    probeEvery: () => probeEveryMs(),
   },
 }).createMachine({
   id: 'peer',
@@ -124,6 +146,13 @@ export const peerMachine = setup({
     transport: null,
     outbound: false,
     next: 0,
+    rendezvous: input.rendezvous ?? false,
+    relays: input.relays ?? [],
+    sid: null,
+    via: null,
+    offer: null,
+    lastTry: null,
+    rvSeq: 0,
   }),
   initial: 'idle',
   on: {
@@ -140,17 +169,33 @@ export const peerMachine = setup({
           context.addresses.filter((a) => !(a.host === event.address.host && a.port === event.address.port)),
       }),
     },
+    RELAY: {
+      actions: assign({
+        relays: ({ context, event }) =>
+          event.up
+            ? context.relays.includes(event.via)
+              ? context.relays
+              : [...context.relays, event.via]
+            : context.relays.filter((r) => r !== event.via),
+      }),
+    },
+    // A rendezvous that finished after its state was left: its link is nobody's.
+    RV_UP: { actions: 'closeStray' },
   },
   states: {
     idle: {
-      always: { guard: 'hasAddress', target: 'dialing' },
+      always: [
+        { guard: 'hasAddress', target: 'dialing' },
+        { guard: 'canCall', target: 'calling' },
+      ],
       on: {
         INBOUND: { target: 'linked', actions: 'adopt' },
+        SIGNAL: { guard: 'isOffer', target: 'answering', actions: 'takeOffer' },
         PAUSE: 'paused',
       },
     },
     dialing: {
-      entry: assign({ attempts: ({ context }) => context.attempts + 1 }),
+      entry: assign({ attempts: ({ context }) => context.attempts + 1, lastTry: 'dial' }),
       invoke: {
         id: 'connect',
         src: 'connect',
@@ -169,6 +214,7 @@ export const peerMachine = setup({
       },
       on: {
         INBOUND: [{ guard: 'incomingWins', target: 'linked', actions: 'adopt' }, { actions: 'closeIncoming' }],
+        SIGNAL: { guard: 'isOffer', target: 'answering', actions: 'takeOffer' },
         PAUSE: 'paused',
       },
     },
@@ -196,6 +242,91 @@ export const peerMachine = setup({
         },
       },
       on: {
+        INBOUND: [{ guard: 'incomingWins', target: 'linked', actions: 'adopt' }, { actions: 'closeIncoming' }],
+        SIGNAL: { guard: 'isOffer', target: 'answering', actions: 'takeOffer' },
+        PAUSE: 'paused',
+      },
+    },
+    /** We offer, through a member; the device answers through it. */
+    calling: {
+      entry: 'startCall',
+      exit: 'endRv',
+      invoke: {
+        id: 'rv',
+        src: 'rendezvous',
+        input: ({ context }) => ({
+          dev: context.dev,
+          via: context.via!,
+          sid: context.sid!,
+          offerer: true,
+          purpose: 'link' as const,
+        }),
+      },
+      after: {
+        dialDeadline: {
+          target: 'backoff',
+          actions: assign({
+            lastError: { code: 'E_RENDEZVOUS_TIMEOUT', message: 'no link through the members in time' },
+          }),
+        },
+      },
+      on: {
+        RV_UP: [
+          { guard: 'relayedUp', target: 'linked.relayed', actions: 'adoptRv' },
+          { guard: 'directUp', target: 'linked.direct', actions: 'adoptRv' },
+          { actions: 'closeStray' },
+        ],
+        RV_FAILED: {
+          guard: 'sameSid',
+          target: 'backoff',
+          actions: assign({ lastError: ({ event }) => ({ code: event.code, message: event.message }) }),
+        },
+        SIGNAL: [
+          { guard: 'loseGlare', target: 'answering', actions: 'takeOffer' },
+          { guard: 'sameSid', actions: 'forwardSignal' },
+        ],
+        INBOUND: [{ guard: 'incomingWins', target: 'linked', actions: 'adopt' }, { actions: 'closeIncoming' }],
+        PAUSE: 'paused',
+      },
+    },
+    /** The device offered through a member; we answer through the same member. */
+    answering: {
+      exit: 'endRv',
+      invoke: {
+        id: 'rv',
+        src: 'rendezvous',
+        input: ({ context }) => ({
+          dev: context.dev,
+          via: context.via!,
+          sid: context.sid!,
+          offerer: false,
+          purpose: 'link' as const,
+          offer: context.offer!,
+        }),
+      },
+      after: {
+        dialDeadline: {
+          target: 'backoff',
+          actions: assign({
+            lastError: { code: 'E_RENDEZVOUS_TIMEOUT', message: 'no link through the members in time' },
+          }),
+        },
+      },
+      on: {
+        RV_UP: [
+          { guard: 'relayedUp', target: 'linked.relayed', actions: ['adoptRv', assign({ outbound: false })] },
+          { guard: 'directUp', target: 'linked.direct', actions: ['adoptRv', assign({ outbound: false })] },
+          { actions: 'closeStray' },
+        ],
+        RV_FAILED: {
+          guard: 'sameSid',
+          target: 'backoff',
+          actions: assign({ lastError: ({ event }) => ({ code: event.code, message: event.message }) }),
+        },
+        SIGNAL: [
+          { guard: 'newOffer', target: 'answering', reenter: true, actions: 'takeOffer' },
+          { guard: 'sameSid', actions: 'forwardSignal' },
+        ],
         INBOUND: [{ guard: 'incomingWins', target: 'linked', actions: 'adopt' }, { actions: 'closeIncoming' }],
         PAUSE: 'paused',
       },
@@ -243,12 +374,91 @@ export const peerMachine = setup({
             RTC_DOWN: { guard: 'isCurrentLink', target: 'ws', actions: [assign({ rtc: null }), 'linkUp'] },
           },
         },
+        /** A WebRTC link found through a member, direct (host or server-reflexive candidates). */
+        direct: {},
+        /** A WebRTC link through a TURN relay; every so often the caller looks for a direct path. */
+        relayed: {
+          initial: 'waiting',
+          exit: 'endRv',
+          on: {
+            SIGNAL: [
+              { guard: 'isProbeOffer', target: '.answeringProbe', reenter: true, actions: 'takeOffer' },
+              { guard: 'sameSid', actions: 'forwardSignal' },
+            ],
+          },
+          states: {
+            waiting: { after: { probeEvery: { guard: 'prober', target: 'probing' } } },
+            probing: {
+              entry: 'startProbe',
+              invoke: {
+                id: 'rv',
+                src: 'rendezvous',
+                input: ({ context }) => ({
+                  dev: context.dev,
+                  via: context.via!,
+                  sid: context.sid!,
+                  offerer: true,
+                  purpose: 'probe' as const,
+                }),
+              },
+              on: {
+                RV_UP: [
+                  {
+                    guard: 'directUp',
+                    target: '#peer.linked.direct',
+                    actions: ['closeReplaced', 'swapLink', 'rewatch', 'linkUp'],
+                  },
+                  { actions: 'closeStray' },
+                ],
+                RV_FAILED: { guard: 'sameSid', target: 'waiting', actions: 'endRv' },
+              },
+              after: { dialDeadline: { target: 'waiting', actions: 'endRv' } },
+            },
+            answeringProbe: {
+              invoke: {
+                id: 'rv',
+                src: 'rendezvous',
+                input: ({ context }) => ({
+                  dev: context.dev,
+                  via: context.via!,
+                  sid: context.sid!,
+                  offerer: false,
+                  purpose: 'probe' as const,
+                  offer: context.offer!,
+                }),
+              },
+              on: {
+                RV_UP: [
+                  {
+                    guard: 'directUp',
+                    target: '#peer.linked.direct',
+                    actions: ['closeReplaced', 'swapLink', assign({ outbound: false }), 'rewatch', 'linkUp'],
+                  },
+                  { actions: 'closeStray' },
+                ],
+                RV_FAILED: { guard: 'sameSid', target: 'waiting', actions: 'endRv' },
+              },
+              after: { dialDeadline: { target: 'waiting', actions: 'endRv' } },
+            },
+          },
+        },
       },
     },
     backoff: {
-      after: { backoff: [{ guard: 'hasAddress', target: 'dialing' }, { target: 'idle' }] },
+      after: {
+        backoff: [
+          { guard: 'dialNext', target: 'dialing' },
+          { guard: 'canCall', target: 'calling' },
+          { target: 'idle' },
+        ],
+      },
       on: {
         INBOUND: { target: 'linked', actions: 'adopt' },
+        SIGNAL: { guard: 'isOffer', target: 'answering', actions: 'takeOffer' },
+        CALL: [
+          { guard: 'canCall', target: 'calling', actions: assign({ attempts: 0 }) },
+          { guard: 'hasAddress', target: 'dialing', actions: assign({ attempts: 0 }) },
+        ],
         ADDRESS: {
           target: 'dialing',
           actions: assign({

@@ -5,14 +5,18 @@
 // LINK_DOWN), which goes on to SyncService.
 import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'xstate';
 import type { PeerLink } from '../../transport/types.js';
-import { peerMachine, type PeerAddr, type PeerEvent } from './peer.js';
+import type { RtcSignal } from '../../transport/webrtc.js';
+import { peerMachine, type PeerAddr, type PeerEvent, type RvPurpose } from './peer.js';
 
 export interface NetworkInput {
   self: string;
   webrtc: boolean;
+  /** Devices no address reaches are called through members (WebRTC signalled through them). */
+  rendezvous?: boolean;
 }
 
 export interface NetworkContext extends NetworkInput {
+  rendezvous: boolean;
   port: number | null;
   host: string | null;
   lastError: { code: string; message: string } | null;
@@ -22,7 +26,7 @@ export interface NetworkContext extends NetworkInput {
 }
 
 export type NetworkEvent =
-  | { type: 'START'; host: string; port: number; webrtc: boolean }
+  | { type: 'START'; host: string; port: number; webrtc: boolean; rendezvous?: boolean }
   | { type: 'LISTENING'; port: number }
   | { type: 'LISTEN_FAILED'; code: string; message: string }
   | { type: 'ADDRESS'; dev: string; address: PeerAddr }
@@ -31,6 +35,12 @@ export type NetworkEvent =
   | { type: 'LINK_UP'; peer: string; link: PeerLink }
   | { type: 'LINK_DOWN'; peer: string }
   | { type: 'REVOKED'; dev: string }
+  /** A member links (or no longer links) to `dev`: it can forward our signalling there. */
+  | { type: 'RELAY'; dev: string; via: string; up: boolean }
+  /** Signalling from `dev`, opened after crossing member `via`. */
+  | { type: 'SIGNAL'; dev: string; via: string; sid: string; purpose: RvPurpose; signal: RtcSignal }
+  /** `sd peer add DEVICE_ID`: link to that member now, through the members if no address reaches it. */
+  | { type: 'CALL'; dev: string }
   | { type: 'PAUSE' }
   | { type: 'RESUME' }
   | { type: 'STOP' };
@@ -55,7 +65,15 @@ export const networkMachine = setup({
   },
 }).createMachine({
   id: 'NetworkService',
-  context: ({ input }) => ({ ...input, port: null, host: null, lastError: null, peers: new Map(), paused: false }),
+  context: ({ input }) => ({
+    ...input,
+    rendezvous: input.rendezvous ?? false,
+    port: null,
+    host: null,
+    lastError: null,
+    peers: new Map(),
+    paused: false,
+  }),
   initial: 'offline',
   states: {
     offline: {
@@ -66,6 +84,7 @@ export const networkMachine = setup({
             host: event.host,
             port: event.port,
             webrtc: event.webrtc,
+            rendezvous: event.rendezvous ?? false,
             lastError: null,
           })),
         },
@@ -106,7 +125,13 @@ export const networkMachine = setup({
         const child = peerId(event.dev);
         enqueue.spawnChild('peer', {
           id: child,
-          input: { dev: event.dev, self: context.self, addresses: [event.address], webrtc: context.webrtc },
+          input: {
+            dev: event.dev,
+            self: context.self,
+            addresses: [event.address],
+            webrtc: context.webrtc,
+            rendezvous: context.rendezvous,
+          },
         });
         enqueue.assign({ peers: new Map(context.peers).set(event.dev, child) });
         if (context.paused) enqueue.sendTo(child, { type: 'PAUSE' } satisfies PeerEvent);
@@ -134,7 +159,7 @@ export const networkMachine = setup({
             id = peerId(dev);
             enqueue.spawnChild('peer', {
               id,
-              input: { dev, self: context.self, addresses: [], webrtc: context.webrtc },
+              input: { dev, self: context.self, addresses: [], webrtc: context.webrtc, rendezvous: context.rendezvous },
             });
             enqueue.assign({ peers: new Map(context.peers).set(dev, id) });
           }
@@ -147,6 +172,61 @@ export const networkMachine = setup({
         }),
       },
     ],
+    // To the device's actor, made if need be (a member we only know through other members).
+    RELAY: {
+      guard: ({ context, event }) => event.dev !== context.self,
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        let id = context.peers.get(event.dev);
+        if (!id) {
+          if (!event.up) return;
+          id = peerId(event.dev);
+          enqueue.spawnChild('peer', {
+            id,
+            input: {
+              dev: event.dev,
+              self: context.self,
+              addresses: [],
+              webrtc: context.webrtc,
+              rendezvous: context.rendezvous,
+              relays: [event.via],
+            },
+          });
+          enqueue.assign({ peers: new Map(context.peers).set(event.dev, id) });
+          if (context.paused) enqueue.sendTo(id, { type: 'PAUSE' } satisfies PeerEvent);
+          return;
+        }
+        enqueue.sendTo(id, { type: 'RELAY', via: event.via, up: event.up } satisfies PeerEvent);
+      }),
+    },
+    SIGNAL: {
+      guard: ({ context, event }) => event.dev !== context.self,
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        let id = context.peers.get(event.dev);
+        if (!id) {
+          id = peerId(event.dev);
+          enqueue.spawnChild('peer', {
+            id,
+            input: {
+              dev: event.dev,
+              self: context.self,
+              addresses: [],
+              webrtc: context.webrtc,
+              rendezvous: context.rendezvous,
+            },
+          });
+          enqueue.assign({ peers: new Map(context.peers).set(event.dev, id) });
+          if (context.paused) enqueue.sendTo(id, { type: 'PAUSE' } satisfies PeerEvent);
+        }
+        const { dev: _dev, ...signal } = event;
+        enqueue.sendTo(id, signal satisfies PeerEvent);
+      }),
+    },
+    CALL: {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const id = context.peers.get(event.dev);
+        if (id) enqueue.sendTo(id, { type: 'CALL' } satisfies PeerEvent);
+      }),
+    },
     LINK_UP: {
       actions: { type: 'toSync', params: ({ event }) => ({ type: 'LINK_UP', peer: event.peer, link: event.link }) },
     },

@@ -53,7 +53,7 @@ export const listDevices = defineQuery({
     return rows.map((r) => {
       const s = seen.get(r.dev) as { t: number | null; seq: number | null };
       const self = r.dev === core.device.id;
-      const net = core.peers?.online(r.dev) ?? { online: false, link: null };
+      const net = core.peers?.online(r.dev) ?? { online: false, link: null, path: null, rttMs: null, since: null };
       return {
         id: r.dev,
         name: r.name,
@@ -61,6 +61,9 @@ export const listDevices = defineQuery({
         self,
         online: self || net.online,
         link: self ? 'local' : net.link,
+        path: self ? null : net.path,
+        rttMs: self ? null : net.rttMs,
+        linkedSince: self ? null : net.since,
         lastSeen: self ? Date.now() : s.t,
         events: s.seq ?? 0,
         addedAt: r.added_at,

@@ -83,39 +83,76 @@ const split = (a: string): { host: string; port: number } => {
   return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
 };
 
+/** A device id (or an unambiguous prefix of 4 or more) on the roster of a library here. */
+function rosterDevice(core: Core, ref: string): string | undefined {
+  if (!/^[a-z2-7]{4,32}$/.test(ref)) return undefined;
+  const found = new Set<string>();
+  for (const l of core.libraries.list())
+    for (const r of l.db.prepare('SELECT dev FROM devices WHERE dev LIKE ?').all(`${ref}%`) as { dev: string }[])
+      if (r.dev !== core.device.id) found.add(r.dev);
+  if (found.size > 1)
+    throw new SdError('E_AMBIGUOUS_DEVICE', `"${ref}" matches ${found.size} devices; use more of the id`);
+  return [...found][0];
+}
+
+const nameOf = (core: Core, dev: string): string | null =>
+  core.libraries
+    .list()
+    .map((l) => l.db.prepare('SELECT name FROM devices WHERE dev = ?').get(dev) as { name: string } | undefined)
+    .find((r) => r)?.name ?? null;
+
 export const addPeer = defineCommand({
   name: 'peer.add',
-  summary: 'connect to a peer address now and remember it if a member answers there',
+  summary: 'connect to a peer address, or to a member by its device id through the members, now',
   scope: 'dataDir',
-  input: z.object({ address: Address }),
+  input: z.object({ address: z.string().min(1).max(300) }),
   preview: ({ core }, { address }) => {
     peersOf(core);
-    const { port } = split(address);
-    if (port < 1 || port > 65535) throw new SdError('E_BAD_INPUT', `port ${port} is out of range`);
-    return { summary: `connect to ${address}`, changes: [{ op: 'create', target: `peer ${address}` }] };
+    if (Address.safeParse(address).success) {
+      const { port } = split(address);
+      if (port < 1 || port > 65535) throw new SdError('E_BAD_INPUT', `port ${port} is out of range`);
+      return { summary: `connect to ${address}`, changes: [{ op: 'create', target: `peer ${address}` }] };
+    }
+    const dev = rosterDevice(core, address);
+    if (!dev)
+      throw new SdError(
+        'E_BAD_INPUT',
+        `"${address}" is neither HOST:PORT nor the id of a device in a library here (see \`sd device list\`)`,
+      );
+    return {
+      summary: `link to device ${dev.slice(0, 8)} (at a known address, or through the members that link to it)`,
+      changes: [{ op: 'create', target: `link to ${dev.slice(0, 8)}` }],
+      data: { dev },
+    };
   },
   // Tries at once: an address where nothing answers, or where a non-member answers, is refused.
   commit: async ({ core }, plan) => {
+    if (plan.data?.dev) {
+      const r = await peersOf(core).callPeer(plan.data.dev);
+      return {
+        address: null,
+        device: r.device,
+        name: nameOf(core, r.device),
+        fingerprint: r.fingerprint,
+        path: r.path,
+      };
+    }
     const reached = await peersOf(core).addPeer(split(plan.input.address));
-    const name = core.libraries
-      .list()
-      .map(
-        (l) =>
-          l.db.prepare('SELECT name FROM devices WHERE dev = ?').get(reached.device) as { name: string } | undefined,
-      )
-      .find((r) => r)?.name;
     return {
       address: plan.input.address,
       device: reached.device,
-      name: name ?? null,
+      name: nameOf(core, reached.device),
       fingerprint: reached.fingerprint,
+      path: 'lan-ws',
     };
   },
   verify: ({ core }, plan, r) => [
-    check(
-      core.peers!.book.of(r.device).some((e) => `${e.host}:${e.port}` === plan.input.address),
-      'the address is remembered for that device',
-    ),
+    r.address === null
+      ? check(!!core.peers?.online(r.device).online, 'the device is linked')
+      : check(
+          core.peers!.book.of(r.device).some((e) => `${e.host}:${e.port}` === plan.input.address),
+          'the address is remembered for that device',
+        ),
   ],
 });
 
