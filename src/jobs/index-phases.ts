@@ -7,6 +7,7 @@ import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import type { WalkRules } from './walk.js';
+import type { PhaseClock } from './phase-times.js';
 
 export interface LocationRow {
   id: string;
@@ -34,7 +35,8 @@ export async function identifyPhase(
   loc: LocationRow,
   full: boolean,
   startCursor: string | undefined,
-  startSeq?: number,
+  startSeq: number | undefined,
+  clock: PhaseClock,
 ): Promise<void> {
   const db = ctx.lib.db;
   let cursor = startCursor ?? '';
@@ -44,11 +46,12 @@ export async function identifyPhase(
   ).n;
   const page = db.prepare(`SELECT key, size, name ${pending} AND key > ? ORDER BY key LIMIT ${PAGE}`);
   let done = 0;
-  const t0 = Date.now();
   for (;;) {
     const rows = page.all(loc.id, full ? 1 : 0, cursor) as { key: string; size: number; name: string }[];
     if (rows.length === 0) break;
-    const results = await ctx.pool().hash(rows.map((r) => fsPathOf(loc.path, toPath(r.key))));
+    const results = await clock.timeAsync('identify', rows.length, () =>
+      ctx.pool().hash(rows.map((r) => fsPathOf(loc.path, toPath(r.key)))),
+    );
     const ids: [string, string, string, number][] = [];
     const errors: { path: string; code: string; message: string }[] = [];
     results.forEach((res, i) => {
@@ -59,22 +62,47 @@ export async function identifyPhase(
     cursor = rows[rows.length - 1]!.key;
     done += rows.length;
     ctx.errors(errors);
-    ctx.commit(
-      () => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }),
-      'identify',
-      { phase: 'identify', cursor, scopeIdx: 0, fresh: false, pendingNew: [], pendingGone: [], walked: 0, startSeq },
-      done,
-      total,
+    clock.time('commit', ids.length, () =>
+      ctx.commit(
+        () => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }),
+        'identify',
+        {
+          phase: 'identify',
+          cursor,
+          scopeIdx: 0,
+          fresh: false,
+          pendingNew: [],
+          pendingGone: [],
+          walked: 0,
+          startSeq,
+          times: clock.snapshot(),
+        },
+        done,
+        total,
+      ),
     );
     ctx.progress('identify', done, total);
     if (ctx.signal.aborted) return;
   }
-  void t0;
 }
 
 /** Folder sizes and file counts, recomputed from the projection; only changed folders are written. */
-export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchanged = false): Promise<void> {
-  if (unchanged) {
+export async function aggregatePhase(
+  ctx: JobContext,
+  loc: LocationRow,
+  clock: PhaseClock,
+  unchanged = false,
+): Promise<void> {
+  const t0 = performance.now();
+  const files = unchanged ? aggregateUnchanged(ctx, loc) : aggregateAll(ctx, loc);
+  clock.add('aggregate', performance.now() - t0, files);
+  // The last checkpoint holds every phase's time, the aggregate's own included.
+  ctx.commit(() => undefined, 'aggregate', { phase: 'aggregate', times: clock.snapshot() }, files, files);
+  ctx.progress('aggregate', files, files);
+}
+
+function aggregateUnchanged(ctx: JobContext, loc: LocationRow): number {
+  {
     const t = ctx.lib.db
       .prepare('SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM entries WHERE loc = ? AND t = 0')
       .get(loc.id) as { files: number; bytes: number };
@@ -88,8 +116,11 @@ export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchange
       t.files,
       t.files,
     );
-    return;
+    return t.files;
   }
+}
+
+function aggregateAll(ctx: JobContext, loc: LocationRow): number {
   const snap = ctx.lib.openReader();
   const dirs = new Map<string, { bytes: number; files: number; old: [number | null, number | null] }>();
   let files = 0;
@@ -138,5 +169,5 @@ export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchange
     files,
     files,
   );
-  ctx.progress('aggregate', files, files);
+  return files;
 }
