@@ -47,8 +47,9 @@ test('a first index reports every phase with its items; a rescan of the unchange
       t.true(r.perSec! <= (r.n / (r.ms - 0.5)) * 1000 + 1 && r.perSec! >= (r.n / (r.ms + 0.5)) * 1000 - 1, r.phase);
     }
   }
-  const sum = first.phases.reduce((s, r) => s + r.ms, 0);
-  t.true(sum <= first.runMs + 50, `phases (${sum} ms) fit in the job's run time (${first.runMs} ms)`);
+  // identify runs on the pool while the job's thread commits; the other phases follow each other
+  const serial = first.phases.filter((r) => r.phase !== 'identify').reduce((s, r) => s + r.ms, 0);
+  t.true(serial <= first.runMs + 50, `serial phases (${serial} ms) fit in the job's run time (${first.runMs} ms)`);
 
   const again = await core.command<{ job: string }>('location.rescan', { ref: loc });
   const re = await waitJob(core, again.result!.job);
