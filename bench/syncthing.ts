@@ -199,18 +199,21 @@ interface Pulled {
   dbBytes: number;
   diskFiles: number;
   diskBytes: number;
+  diskNames: string[];
 }
 
 /** Files (not folders, not Syncthing's own .stfolder marker) and their bytes below `dir`. */
-function du(dir: string): { files: number; bytes: number } {
+function du(dir: string): { files: number; bytes: number; names: string[] } {
   let files = 0;
   let bytes = 0;
+  const names: string[] = [];
   for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
     if (!e.isFile() || e.parentPath.includes('.stfolder') || e.name.startsWith('.sync')) continue;
     files++;
     bytes += statSync(join(e.parentPath, e.name)).size;
+    if (names.length < 3) names.push(join(e.parentPath, e.name).slice(dir.length + 1));
   }
-  return { files, bytes };
+  return { files, bytes, names };
 }
 
 /** Syncthing: ms for B to learn A's whole index of `root`, and the counts it then knows. */
@@ -261,7 +264,13 @@ export async function syncthingIndexExchange(
       dirs: got.globalDirectories,
       scanMs,
       bytes: conns ? conns.total.inBytesTotal + conns.total.outBytesTotal : NaN,
-      pulled: { dbFiles: got.localFiles, dbBytes: got.localBytes, diskFiles: onDisk.files, diskBytes: onDisk.bytes },
+      pulled: {
+        dbFiles: got.localFiles,
+        dbBytes: got.localBytes,
+        diskFiles: onDisk.files,
+        diskBytes: onDisk.bytes,
+        diskNames: onDisk.names,
+      },
     };
   } finally {
     for (const s of [a, b]) if (s.proc && s.proc.exitCode === null) s.proc.kill('SIGTERM');
@@ -294,7 +303,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       `Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${rate(n, st.ms)} entries/s; ${st.bytes.toLocaleString('en-US')} bytes on the wire = ${(st.bytes / n).toFixed(1)} bytes/entry (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
     );
     console.log(
-      `Syncthing B had pulled, at the end of its window: ${st.pulled.dbFiles} files / ${st.pulled.dbBytes} bytes in its database, ${st.pulled.diskFiles} files / ${st.pulled.diskBytes} bytes on disk`,
+      `Syncthing B had pulled, at the end of its window: ${st.pulled.dbFiles} files / ${st.pulled.dbBytes} bytes in its database, ${st.pulled.diskFiles} files / ${st.pulled.diskBytes} bytes on disk${st.pulled.diskNames.length ? ` (${st.pulled.diskNames.join(', ')})` : ''}`,
     );
     for (const pairing of ['inside', 'outside'] as const) {
       const o = ours[pairing]!;
