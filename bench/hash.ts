@@ -1,14 +1,14 @@
 // Hash bench: content identification with the pool vs b3sum over the same files, then full
 // BLAKE3 of a 1 GiB file vs b3sum. Usage: node dist/bench/hash.js [TREE_DIR] [BIG_FILE]
 import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHashPool } from '../src/jobs/hash-pool.js';
 import { fullBlake3 } from '../src/jobs/content-id.js';
 import { walkSync } from '../src/jobs/walk.js';
 import { fsPathOf } from '../src/jobs/names.js';
 import { makeRng } from '../fixtures/tree.js';
-import { benchTree, hasCommand, printTable, timeIt, timeShell, type Row } from './lib.js';
+import { benchTree, hasCommand, loadAverage, printTable, timeIt, timeShell, type Row } from './lib.js';
 
 const root = benchTree(process.argv[2]);
 const paths: Array<string | Buffer> = [];
@@ -19,20 +19,25 @@ const haveB3 = hasCommand('b3sum');
 if (!haveB3) console.log('b3sum not found: peer figures are missing (apt-get install -y b3sum)');
 
 const rows: Row[] = [];
-const b3Tree = haveB3 ? timeShell(`find '${root}' -type f -print0 | xargs -0 b3sum --num-threads 1 > /dev/null`) : NaN;
+// Equal thread counts: our pool of N worker threads against N b3sum processes of one thread each
+// (b3sum's own --num-threads splits one file, which small files never need).
+const b3Tree = (threads: number): number =>
+  haveB3
+    ? timeShell(`find '${root}' -type f -print0 | xargs -0 -P ${threads} -n 2000 b3sum --num-threads 1 > /dev/null`)
+    : NaN;
 const filesPerSec = (ms: number): number => (paths.length / ms) * 1000;
-for (const threads of [...new Set([availableParallelism(), 1])]) {
+for (const threads of [1, 2]) {
   const pool = createHashPool({ threads });
   try {
     const { ms, result } = await timeIt(() => pool.hash(paths));
     const failed = result.filter((r) => 'error' in r).length;
     if (failed > 0) console.log(`${failed} files failed to hash`);
     rows.push({
-      what: `content id, pool x${threads} vs b3sum x1`,
+      what: `content id, pool x${threads} vs ${threads} b3sum --num-threads 1 (xargs -P ${threads})`,
       unit: 'files/s',
       ours: filesPerSec(ms),
-      peer: filesPerSec(b3Tree),
-      target: threads > 1 ? '>= 20,000/s, ratio >= 0.5' : '',
+      peer: filesPerSec(b3Tree(threads)),
+      target: threads === 1 ? 'ratio >= 1.3 (we read samples, b3sum every byte)' : '',
     });
   } finally {
     await pool.close();
@@ -59,13 +64,15 @@ if (!existsSync(big) || statSync(big).size !== GiB) {
   console.log(`wrote ${big}`);
 }
 const ours = await timeIt(() => fullBlake3(big), 2);
-const b3Big = haveB3 ? timeShell(`b3sum --num-threads 1 '${big}' > /dev/null`, 2) : NaN;
 const mibPerSec = (ms: number): number => (1024 / ms) * 1000;
-rows.push({
-  what: 'full BLAKE3 1 GiB vs b3sum x1',
-  unit: 'MiB/s',
-  ours: mibPerSec(ours.ms),
-  peer: mibPerSec(b3Big),
-  target: 'ratio >= 0.5',
-});
+for (const threads of [1, 2]) {
+  rows.push({
+    what: `full BLAKE3 1 GiB, ours x1 vs b3sum --num-threads ${threads}`,
+    unit: 'MiB/s',
+    ours: mibPerSec(ours.ms),
+    peer: mibPerSec(haveB3 ? timeShell(`b3sum --num-threads ${threads} '${big}' > /dev/null`, 2) : NaN),
+    target: threads === 1 ? 'ratio >= 0.5' : '(one file is hashed on one thread by us)',
+  });
+}
+console.log(`load average ${loadAverage()}`);
 printTable('hash (warm cache, best of runs)', rows);

@@ -66,8 +66,9 @@ export const BENCH_TREE = { files: 100_000, folders: 5_000, seed: 1 };
  * The shared bench tree: generated once (no extras, no sparse files, so peers read the same
  * bytes) and reused while its sidecar manifest exists.
  */
-export function benchTree(dirArg?: string): string {
-  const root = dirArg ?? join(tmpdir(), `vdfs-bench-tree-${BENCH_TREE.files}-s${BENCH_TREE.seed}`);
+export function benchTree(dirArg?: string, files = BENCH_TREE.files): string {
+  const spec = { ...BENCH_TREE, files, folders: Math.max(10, Math.round(files / 20)) };
+  const root = dirArg ?? join(tmpdir(), `vdfs-bench-tree-${spec.files}-s${spec.seed}`);
   const marker = `${root}.manifest.json`;
   if (existsSync(marker) && existsSync(root)) {
     const m = JSON.parse(readFileSync(marker, 'utf8')) as { files: number };
@@ -75,10 +76,19 @@ export function benchTree(dirArg?: string): string {
     return root;
   }
   const t0 = performance.now();
-  const m = generateTree(root, { ...BENCH_TREE, extras: false, sparseFiles: 0 });
+  const m = generateTree(root, { ...spec, extras: false, sparseFiles: 0 });
   writeFileSync(marker, JSON.stringify({ files: m.files, folders: m.folders, bytes: m.bytes }));
   console.log(
     `generated ${root}: ${m.files} files, ${m.folders} folders, ${(m.bytes / 2 ** 20).toFixed(0)} MiB in ${Math.round(performance.now() - t0)} ms`,
   );
   return root;
+}
+
+/** The load average now, for the bench's output (figures on a shared machine mean little without it). */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
 }

@@ -1,22 +1,39 @@
-// Issue-5 peer bench: the index of the 100,000-file bench tree exchanged between two devices on
-// loopback, vdfs vs Syncthing (Debian package), timed in the same run.
-//   vdfs: A indexes the tree (not timed); B pairs with A; timed from `pair join` until B holds
-//         A's whole feed (entries upserted, identified, aggregated: verified, appended, projected).
-//   Syncthing: A scans the tree (not timed); B starts with the folder shared receive-only; timed
-//         from B's API answering until B's global view has every file and folder of A.
-// Both sides: 127.0.0.1 only; Syncthing with global/local discovery, relays, NAT, usage
-// reporting, crash reporting and upgrades off. Skips Syncthing when the binary is missing.
-// Usage: node dist/bench/syncthing.js [TREE_DIR]
+// Issue-5/15 peer bench: the index of a generated tree (3,000 and 100,000 files by default)
+// exchanged between two devices on loopback, vdfs vs Syncthing (Debian package), in the same run.
+//   vdfs, pairing inside the window: A indexes the tree (not timed); timed from `pair join` until
+//         B holds A's whole feed (entries upserted, identified, aggregated: verified, appended,
+//         projected).
+//   vdfs, pairing outside: A and B pair first, the link is cut while A indexes, timed from the
+//         link's return until B holds A's whole feed.
+//   Syncthing: A scans the tree (not timed); B starts with A already configured and the folder
+//         shared receive-only; timed from B's API answering until B's global view has every file
+//         and folder of A. At the end of its window we read how much file data B had pulled.
+// Both sides are polled at the same interval (POLL_MS), and both report the bytes their links
+// carried in the window (both directions; vdfs: what this process wrote to its sockets,
+// Syncthing: B's connection counters). 127.0.0.1 only; Syncthing with global/local discovery,
+// relays, NAT, usage reporting, crash reporting and upgrades off. Skips Syncthing when missing.
+// Usage: node dist/bench/syncthing.js [TREE_DIR]   (SIZES=3000,100000 when no TREE_DIR)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../src/core.js';
-import { benchTree, hasCommand } from './lib.js';
+import { benchTree, hasCommand, loadAverage } from './lib.js';
 
 process.env.SD_MDNS = 'off';
 process.env.SD_P2P_HOST = '127.0.0.1';
+const POLL_MS = Number(process.env.POLL_MS ?? 25);
+
+// Every byte this process writes to a TCP socket (both cores live here, so both directions).
+let wireBytes = 0;
+const socketWrite = Socket.prototype.write as (this: Socket, ...args: unknown[]) => boolean;
+Socket.prototype.write = function (this: Socket, ...args: unknown[]): boolean {
+  const chunk = args[0];
+  wireBytes +=
+    typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+  return socketWrite.apply(this, args);
+} as typeof Socket.prototype.write;
 
 async function until<T>(
   what: string,
@@ -46,14 +63,29 @@ function freePort(): Promise<number> {
   });
 }
 
-/** vdfs: ms for B to replicate A's index of `root`, and how many entries B then holds. */
-export async function vdfsIndexExchange(root: string): Promise<{ ms: number; entries: number; events: number }> {
+/** vdfs: ms for B to replicate A's index of `root`, how many entries B then holds, bytes on the wire. */
+export async function vdfsIndexExchange(
+  root: string,
+  pairing: 'inside' | 'outside',
+): Promise<{ ms: number; entries: number; events: number; bytes: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-vs-st-'));
   const a = await Core.open(join(dir, 'a'));
   const b = await Core.open(join(dir, 'b'));
   try {
     await a.startPeers('127.0.0.1', 0);
     await b.startPeers('127.0.0.1', 0);
+    const lib = a.libraries.resolve();
+    const heads = (c: Core): string => JSON.stringify([...c.libraries.resolve(lib.id).log.heads()].sort());
+    const pair = async (): Promise<void> => {
+      const inv = await a.command<{ code: string }>('pair.invite', {});
+      await b.command('pair.join', { code: inv.result!.code });
+    };
+    if (pairing === 'outside') {
+      await pair();
+      await until('B joined', () => (heads(a) === heads(b) ? true : undefined), 60_000, POLL_MS);
+      a.peers!.partition();
+      b.peers!.partition();
+    }
     const added = await a.command<{ job: string }>('location.add', { path: root, watch: false });
     await until(
       'the index on A',
@@ -64,18 +96,20 @@ export async function vdfsIndexExchange(root: string): Promise<{ ms: number; ent
       600_000,
       50,
     );
-    const lib = a.libraries.resolve();
     lib.flush();
-    const heads = (c: Core): string => JSON.stringify([...c.libraries.resolve(lib.id).log.heads()].sort());
-    const inv = await a.command<{ code: string }>('pair.invite', {});
     const t0 = performance.now();
-    await b.command('pair.join', { code: inv.result!.code });
-    await until('B caught up', () => (heads(a) === heads(b) ? true : undefined), 600_000, 5);
+    wireBytes = 0;
+    if (pairing === 'outside') {
+      a.peers!.heal();
+      b.peers!.heal();
+    } else await pair();
+    await until('B caught up', () => (heads(a) === heads(b) ? true : undefined), 600_000, POLL_MS);
     const ms = performance.now() - t0;
+    const bytes = wireBytes;
     const lb = b.libraries.resolve(lib.id);
     const entries = (lb.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n;
     const events = (lb.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-    return { ms, entries, events };
+    return { ms, entries, events, bytes };
   } finally {
     await a.close();
     await b.close();
@@ -146,6 +180,7 @@ async function api<T>(st: St, path: string): Promise<T | undefined> {
 
 interface DbStatus {
   state: string;
+  localBytes: number;
   localFiles: number;
   localDirectories: number;
   globalFiles: number;
@@ -159,10 +194,32 @@ function serve(st: St): void {
   });
 }
 
+interface Pulled {
+  dbFiles: number;
+  dbBytes: number;
+  diskFiles: number;
+  diskBytes: number;
+  diskNames: string[];
+}
+
+/** Files (not folders, not Syncthing's own .stfolder marker) and their bytes below `dir`. */
+function du(dir: string): { files: number; bytes: number; names: string[] } {
+  let files = 0;
+  let bytes = 0;
+  const names: string[] = [];
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || e.parentPath.includes('.stfolder') || e.name.startsWith('.sync')) continue;
+    files++;
+    bytes += statSync(join(e.parentPath, e.name)).size;
+    if (names.length < 3) names.push(join(e.parentPath, e.name).slice(dir.length + 1));
+  }
+  return { files, bytes, names };
+}
+
 /** Syncthing: ms for B to learn A's whole index of `root`, and the counts it then knows. */
 export async function syncthingIndexExchange(
   root: string,
-): Promise<{ ms: number; files: number; dirs: number; scanMs: number }> {
+): Promise<{ ms: number; files: number; dirs: number; scanMs: number; bytes: number; pulled: Pulled }> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-st-'));
   const a = generate(join(dir, 'a'));
   const b = generate(join(dir, 'b'));
@@ -184,7 +241,7 @@ export async function syncthingIndexExchange(
     );
     const scanMs = performance.now() - s0;
     serve(b);
-    await until('Syncthing B API', () => api<unknown>(b, '/rest/system/ping'), 60_000, 5);
+    await until('Syncthing B API', () => api<unknown>(b, '/rest/system/ping'), 60_000, POLL_MS);
     const t0 = performance.now();
     const got = await until(
       'Syncthing B knows the whole index',
@@ -195,9 +252,26 @@ export async function syncthingIndexExchange(
           : undefined;
       },
       600_000,
-      5,
+      POLL_MS,
     );
-    return { ms: performance.now() - t0, files: got.globalFiles, dirs: got.globalDirectories, scanMs };
+    const ms = performance.now() - t0;
+    // What B had pulled by the end of its window: its database's view and the folder on disk.
+    const onDisk = du(join(dir, 'b-folder'));
+    const conns = await api<{ total: { inBytesTotal: number; outBytesTotal: number } }>(b, '/rest/system/connections');
+    return {
+      ms,
+      files: got.globalFiles,
+      dirs: got.globalDirectories,
+      scanMs,
+      bytes: conns ? conns.total.inBytesTotal + conns.total.outBytesTotal : NaN,
+      pulled: {
+        dbFiles: got.localFiles,
+        dbBytes: got.localBytes,
+        diskFiles: onDisk.files,
+        diskBytes: onDisk.bytes,
+        diskNames: onDisk.names,
+      },
+    };
   } finally {
     for (const s of [a, b]) if (s.proc && s.proc.exitCode === null) s.proc.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
@@ -207,19 +281,35 @@ export async function syncthingIndexExchange(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const root = benchTree(process.argv[2]);
-  const ours = await vdfsIndexExchange(root);
-  console.log(
-    `vdfs: B replicated A's index of ${root} (${ours.entries} entries, ${ours.events} events) in ${ours.ms.toFixed(0)} ms = ${Math.round((ours.entries / ours.ms) * 1000)} entries/s`,
-  );
-  if (!hasCommand('syncthing')) {
-    console.log('syncthing not found: apt-get install -y syncthing');
-  } else {
+  const sizes = process.argv[2] ? [0] : (process.env.SIZES ?? '3000,100000').split(',').map(Number);
+  const haveSt = hasCommand('syncthing');
+  if (!haveSt) console.log('syncthing not found: apt-get install -y syncthing');
+  else console.log(spawnSync('syncthing', ['--version'], { encoding: 'utf8' }).stdout.trim());
+  const rate = (n: number, ms: number): number => Math.round((n / ms) * 1000);
+  for (const size of sizes) {
+    const root = size === 0 ? benchTree(process.argv[2]) : benchTree(undefined, size);
+    console.log(`\ntree ${root}; load average ${loadAverage()}; both sides polled every ${POLL_MS} ms`);
+    const ours: Record<string, { ms: number; entries: number; events: number; bytes: number }> = {};
+    for (const pairing of ['inside', 'outside'] as const) {
+      const o = (ours[pairing] = await vdfsIndexExchange(root, pairing));
+      console.log(
+        `vdfs, pairing ${pairing} the window: B replicated ${o.entries} entries (${o.events} events) in ${o.ms.toFixed(0)} ms = ${rate(o.entries, o.ms)} entries/s; ${o.bytes.toLocaleString('en-US')} bytes on the wire = ${(o.bytes / o.entries).toFixed(1)} bytes/entry`,
+      );
+    }
+    if (!haveSt) continue;
     const st = await syncthingIndexExchange(root);
     const n = st.files + st.dirs;
     console.log(
-      `Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${Math.round((n / st.ms) * 1000)} entries/s (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
+      `Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${rate(n, st.ms)} entries/s; ${st.bytes.toLocaleString('en-US')} bytes on the wire = ${(st.bytes / n).toFixed(1)} bytes/entry (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
     );
-    console.log(`vdfs/Syncthing: ${(ours.entries / ours.ms / (n / st.ms)).toFixed(2)}x the rate`);
+    console.log(
+      `Syncthing B had pulled, at the end of its window: ${st.pulled.dbFiles} files / ${st.pulled.dbBytes} bytes in its database, ${st.pulled.diskFiles} files / ${st.pulled.diskBytes} bytes on disk${st.pulled.diskNames.length ? ` (${st.pulled.diskNames.join(', ')})` : ''}`,
+    );
+    for (const pairing of ['inside', 'outside'] as const) {
+      const o = ours[pairing]!;
+      console.log(
+        `vdfs/Syncthing, pairing ${pairing}: ${(o.entries / o.ms / (n / st.ms)).toFixed(2)}x the rate (target >= 2x); bytes/entry ${(o.bytes / o.entries / (st.bytes / n)).toFixed(2)}x Syncthing's`,
+      );
+    }
   }
 }

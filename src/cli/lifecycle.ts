@@ -7,7 +7,7 @@ import { isAlive, readPid } from '../daemon/lock.js';
 import { runtimePaths } from '../daemon/paths.js';
 import { ensurePrivateDir } from '../fsutil.js';
 import { EXIT, notRunning, type CliContext } from './context.js';
-import { duration, shortId, table } from './format.js';
+import { bytes, duration, shortId, table } from './format.js';
 import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
 import type { Settings } from '../daemon/settings.js';
 import { codeOf } from '../error-codes.js';
@@ -27,6 +27,8 @@ export interface Status {
   p2pPort: number | null;
   settings: Settings | null;
   disk?: { full: boolean; where?: string; since?: number; freeBytes: number | null };
+  /** Bytes; absent from a daemon older than this CLI. */
+  memory?: { rss: number; heapUsed: number; external: number };
 }
 
 async function tryStatus(ctx: CliContext): Promise<Status | undefined> {
@@ -155,6 +157,11 @@ export async function status(ctx: CliContext): Promise<void> {
       `  device     ${st.device.name} (${st.device.id})`,
       `  libraries  ${st.libraries.map((l) => (l.id === st.currentLibrary ? p.bold(l.name) + '*' : l.name)).join(', ')}${cur ? '' : ''}`,
       `  p2p port   ${st.p2pPort ?? 'off'}`,
+      ...(st.memory
+        ? [
+            `  memory     ${bytes(st.memory.rss)} resident (JS heap ${bytes(st.memory.heapUsed)}, buffers ${bytes(st.memory.external)})`,
+          ]
+        : []),
       ...(st.disk ? [`  disk       ${diskLine(st.disk, p)}`] : []),
       '',
       table(['SERVICE', 'STATE'], Object.entries(st.services), ctx.style),

@@ -6,6 +6,7 @@ import { runCommand } from './run-command.js';
 import { waitForJob } from './job-wait.js';
 import type { CliContext } from './context.js';
 import { absPath } from './paths.js';
+import type { PhaseRow } from '../jobs/phase-times.js';
 
 export function locationCommands(program: Command): void {
   const loc = program.command('location').description('folders indexed by this library');
@@ -160,6 +161,7 @@ export function locationCommands(program: Command): void {
         resumes: number;
         runMs: number;
         checkpoint: { phase?: string; cursor?: string } | null;
+        phases: PhaseRow[];
         errorList: { path: string; code: string; message: string }[];
       }>('job.info', { ref });
       ctx.print(j, () =>
@@ -169,6 +171,21 @@ export function locationCommands(program: Command): void {
           `phase      ${j.phase ?? '-'}${j.checkpoint?.cursor ? ` (checkpoint at ${j.checkpoint.cursor})` : ''}`,
           `progress   ${j.done}${j.total ? ` of ${j.total}` : ''}, ${j.rate ?? 0}/s over ${(j.runMs / 1000).toFixed(1)} s, resumed ${j.resumes} time(s)`,
           `errors     ${j.errors}`,
+          ...(j.phases.length
+            ? [
+                '',
+                table(
+                  ['PHASE', 'TIME', 'ITEMS', 'PER SECOND'],
+                  j.phases.map((ph) => [
+                    ph.phase,
+                    `${(ph.ms / 1000).toFixed(2)} s`,
+                    String(ph.n),
+                    ph.perSec === null || ph.n === 0 ? '-' : ph.perSec.toLocaleString('en-US'),
+                  ]),
+                  ctx.style,
+                ),
+              ]
+            : []),
           ...(j.errorList.length
             ? [
                 '',

@@ -45,6 +45,12 @@ function parse<T>(schema: z.ZodType<T>, op: string, args: unknown): T {
   return r.data;
 }
 
+/** The daemon's memory in bytes: resident (what the system counts), the JS heap, and buffers outside it. */
+function memoryNow(): { rss: number; heapUsed: number; external: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers };
+}
+
 export function createHandler(core: Core, info: DaemonInfo) {
   // A Map: only these entries are operations (an object literal would also answer to
   // `__proto__`, `toString` and the rest of Object.prototype).
@@ -64,6 +70,7 @@ export function createHandler(core: Core, info: DaemonInfo) {
         settings: shownSettings(info.settings?.()),
         node: process.version,
         disk: core.disk.condition,
+        memory: memoryNow(),
       }),
       command: (args) => {
         const a = parse(CommandArgs, 'command', args);

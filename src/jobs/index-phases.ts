@@ -4,9 +4,11 @@ import { SdError } from '../errors.js';
 import type { Library } from '../library/library.js';
 import { DIR, FILE, SEP, toPath } from '../projections/entries.js';
 import type { JobContext } from './context.js';
+import type { HashPool } from './hash-pool.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import type { WalkRules } from './walk.js';
+import type { PhaseClock } from './phase-times.js';
 
 export interface LocationRow {
   id: string;
@@ -34,7 +36,8 @@ export async function identifyPhase(
   loc: LocationRow,
   full: boolean,
   startCursor: string | undefined,
-  startSeq?: number,
+  startSeq: number | undefined,
+  clock: PhaseClock,
 ): Promise<void> {
   const db = ctx.lib.db;
   let cursor = startCursor ?? '';
@@ -44,11 +47,27 @@ export async function identifyPhase(
   ).n;
   const page = db.prepare(`SELECT key, size, name ${pending} AND key > ? ORDER BY key LIMIT ${PAGE}`);
   let done = 0;
-  const t0 = Date.now();
-  for (;;) {
-    const rows = page.all(loc.id, full ? 1 : 0, cursor) as { key: string; size: number; name: string }[];
-    if (rows.length === 0) break;
-    const results = await ctx.pool().hash(rows.map((r) => fsPathOf(loc.path, toPath(r.key))));
+  type Row = { key: string; size: number; name: string };
+  // A page's hashing is booked to `identify` when it ends; it runs while the page before is committed.
+  const request = (after: string): { rows: Row[]; results: ReturnType<HashPool['hash']> } | undefined => {
+    const rows = page.all(loc.id, full ? 1 : 0, after) as Row[];
+    if (rows.length === 0) return undefined;
+    const t0 = performance.now();
+    const results = ctx
+      .pool()
+      .hash(rows.map((r) => fsPathOf(loc.path, toPath(r.key))))
+      .then((r) => {
+        clock.add('identify', performance.now() - t0, rows.length);
+        return r;
+      });
+    return { rows, results };
+  };
+  let next = request(cursor);
+  while (next) {
+    const rows = next.rows;
+    const results = await next.results;
+    cursor = rows[rows.length - 1]!.key;
+    next = ctx.signal.aborted ? undefined : request(cursor);
     const ids: [string, string, string, number][] = [];
     const errors: { path: string; code: string; message: string }[] = [];
     results.forEach((res, i) => {
@@ -56,25 +75,52 @@ export async function identifyPhase(
       if ('error' in res) errors.push({ path: toPath(row.key), code: res.error.code, message: res.error.message });
       else ids.push([row.key, res.contentId, res.kind === 'other' ? kindOf(row.name) : res.kind, res.size]);
     });
-    cursor = rows[rows.length - 1]!.key;
     done += rows.length;
     ctx.errors(errors);
-    ctx.commit(
-      () => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }),
-      'identify',
-      { phase: 'identify', cursor, scopeIdx: 0, fresh: false, pendingNew: [], pendingGone: [], walked: 0, startSeq },
-      done,
-      total,
+    clock.time('commit', ids.length, () =>
+      ctx.commit(
+        () => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }),
+        'identify',
+        {
+          phase: 'identify',
+          cursor,
+          scopeIdx: 0,
+          fresh: false,
+          pendingNew: [],
+          pendingGone: [],
+          walked: 0,
+          startSeq,
+          times: clock.snapshot(),
+        },
+        done,
+        total,
+      ),
     );
     ctx.progress('identify', done, total);
-    if (ctx.signal.aborted) return;
+    if (ctx.signal.aborted) {
+      void next?.results.catch(() => undefined); // a page hashed ahead is dropped: it resumes from the checkpoint
+      return;
+    }
   }
-  void t0;
 }
 
 /** Folder sizes and file counts, recomputed from the projection; only changed folders are written. */
-export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchanged = false): Promise<void> {
-  if (unchanged) {
+export async function aggregatePhase(
+  ctx: JobContext,
+  loc: LocationRow,
+  clock: PhaseClock,
+  unchanged = false,
+): Promise<void> {
+  const t0 = performance.now();
+  const files = unchanged ? aggregateUnchanged(ctx, loc) : aggregateAll(ctx, loc);
+  clock.add('aggregate', performance.now() - t0, files);
+  // The last checkpoint holds every phase's time, the aggregate's own included.
+  ctx.commit(() => undefined, 'aggregate', { phase: 'aggregate', times: clock.snapshot() }, files, files);
+  ctx.progress('aggregate', files, files);
+}
+
+function aggregateUnchanged(ctx: JobContext, loc: LocationRow): number {
+  {
     const t = ctx.lib.db
       .prepare('SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM entries WHERE loc = ? AND t = 0')
       .get(loc.id) as { files: number; bytes: number };
@@ -88,41 +134,58 @@ export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchange
       t.files,
       t.files,
     );
-    return;
+    return t.files;
   }
+}
+
+type Dir = { bytes: number; files: number; old: [number | null, number | null] };
+
+/** The nearest ancestor of `key` that is an indexed folder (usually its parent). */
+function folderAbove(dirs: Map<string, Dir>, key: string): Dir | undefined {
+  for (let i = key.lastIndexOf(SEP); i > 0; i = key.lastIndexOf(SEP, i - 1)) {
+    const d = dirs.get(key.slice(0, i));
+    if (d) return d;
+  }
+  return undefined;
+}
+
+function aggregateAll(ctx: JobContext, loc: LocationRow): number {
   const snap = ctx.lib.openReader();
-  const dirs = new Map<string, { bytes: number; files: number; old: [number | null, number | null] }>();
+  const dirs = new Map<string, Dir>();
   let files = 0;
   let bytes = 0;
   try {
-    for (const r of snap
-      .prepare('SELECT key, t, size, dsize, dfiles FROM entries WHERE loc = ? ORDER BY key')
-      .iterate(loc.id) as IterableIterator<{
-      key: string;
-      t: number;
-      size: number;
-      dsize: number | null;
-      dfiles: number | null;
-    }>) {
-      if (r.t === DIR) {
-        dirs.set(r.key, { bytes: 0, files: 0, old: [r.dsize, r.dfiles] });
+    // Raw rows in key order: a folder comes before everything inside it.
+    const q = snap.prepare('SELECT key, t, size, dsize, dfiles FROM entries WHERE loc = ? ORDER BY key').raw(true);
+    for (const [key, t, size, dsize, dfiles] of q.iterate(loc.id) as IterableIterator<
+      [string, number, number, number | null, number | null]
+    >) {
+      if (t === DIR) {
+        dirs.set(key, { bytes: 0, files: 0, old: [dsize, dfiles] });
         continue;
       }
-      if (r.t !== FILE) continue;
+      if (t !== FILE) continue;
       files++;
-      bytes += r.size;
-      let k = r.key;
-      for (let i = k.lastIndexOf(SEP); i >= 0; i = k.lastIndexOf(SEP)) {
-        k = k.slice(0, i);
-        const d = dirs.get(k);
-        if (d) {
-          d.bytes += r.size;
-          d.files++;
-        }
+      bytes += size;
+      const d = folderAbove(dirs, key); // each file counts once, in its folder...
+      if (d) {
+        d.bytes += size;
+        d.files++;
       }
     }
   } finally {
     snap.close();
+  }
+  // ...and each folder's totals move up, deepest first (reverse key order), so every folder ends
+  // with the files of its whole subtree.
+  const keys = [...dirs.keys()];
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const d = dirs.get(keys[i]!)!;
+    const up = folderAbove(dirs, keys[i]!);
+    if (up) {
+      up.bytes += d.bytes;
+      up.files += d.files;
+    }
   }
   const changed = [...dirs]
     .filter(([, d]) => d.old[0] !== d.bytes || d.old[1] !== d.files)
@@ -138,5 +201,5 @@ export async function aggregatePhase(ctx: JobContext, loc: LocationRow, unchange
     files,
     files,
   );
-  ctx.progress('aggregate', files, files);
+  return files;
 }

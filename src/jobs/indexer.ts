@@ -9,6 +9,7 @@ import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
 import { identifyPhase, aggregatePhase, locationOf } from './index-phases.js';
 import { excludedBelow } from './exclude.js';
+import { PhaseClock, type PhaseTimes } from './phase-times.js';
 
 export interface IndexInput {
   loc: string;
@@ -31,6 +32,8 @@ export interface IndexCheckpoint {
   walked: number;
   /** This device's log head when the job started: no event since means nothing changed. */
   startSeq?: number;
+  /** Time and items per phase so far (walk, diff, identify, commit, aggregate). */
+  times?: PhaseTimes;
 }
 
 const BATCH = 1000;
@@ -84,18 +87,19 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
     walked: 0,
     startSeq: ctx.lib.log.headOf(ctx.lib.log.deviceId).seq,
   };
+  const clock = new PhaseClock(cp.times ?? {});
   if (cp.phase === 'walk') {
-    cp = await walkPhase(ctx, loc, input, cp);
+    cp = await walkPhase(ctx, loc, input, cp, clock);
     if (ctx.signal.aborted) return;
   }
   if (cp.phase === 'identify') {
-    await identifyPhase(ctx, loc, !!input.full, cp.cursor, cp.startSeq);
+    await identifyPhase(ctx, loc, !!input.full, cp.cursor, cp.startSeq, clock);
     if (ctx.signal.aborted) return;
   }
   // A rescan that changed nothing needs no new folder sizes: only the time it ran.
   const unchanged =
     cp.startSeq !== undefined && ctx.lib.log.headOf(ctx.lib.log.deviceId).seq === cp.startSeq && !ctx.job.resumes;
-  await aggregatePhase(ctx, loc, unchanged);
+  await aggregatePhase(ctx, loc, clock, unchanged);
 }
 
 function scopesOf(root: string, input: IndexInput): string[] {
@@ -117,11 +121,11 @@ async function walkPhase(
   loc: { id: string; path: string; rules: WalkRules },
   input: IndexInput,
   start: IndexCheckpoint,
+  clock: PhaseClock,
 ): Promise<IndexCheckpoint> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
   const scopes = scopesOf(loc.path, input);
   const exclude = excludedBelow(loc.path).map((e) => e.path);
-  const t0 = Date.now();
   // The projection as it was before this run, on its own read connection (a WAL snapshot).
   const snap = ctx.lib.openReader();
   // One read transaction: every page of the projection comes from the same snapshot.
@@ -148,12 +152,16 @@ async function walkPhase(
       };
       const startAfter = cp.cursor !== undefined ? toPath(cp.cursor).slice(prefix.length) : undefined;
       const root = fsPathOf(loc.path, scope);
+      // walk: time spent waiting for the walker's next batch (listing and lstat on the pool)
+      let waitFrom = performance.now();
       for await (const batch of walk(root, loc.rules, {
         startAfter,
         exclude,
         batchSize: BATCH,
         stat: (paths) => ctx.pool().lstat(paths),
       })) {
+        const diffFrom = performance.now();
+        clock.add('walk', diffFrom - waitFrom, batch.entries.length);
         for (const e of batch.errors) {
           const path = prefix + e.path;
           errored.push(toKey(path));
@@ -182,33 +190,30 @@ async function walkPhase(
         cp.walked += batch.entries.length;
         if (cp.pendingNew.length > HOLD_LIMIT) upserts.push(...cp.pendingNew.splice(0)); // too many to hold for move matching
         cp.cursor = batch.cursor !== undefined ? toKey(prefix + batch.cursor) : cp.cursor;
-        flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, Date.now() - t0);
+        clock.add('diff', performance.now() - diffFrom, batch.entries.length);
+        flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
+        waitFrom = performance.now();
         if (ctx.signal.aborted) {
           proj.return(undefined);
           return cp;
         }
         await new Promise<void>((r) => setImmediate(r));
       }
-      while (p) {
-        missing(p);
-        p = proj.next().value;
-      }
+      clock.time('diff', 0, () => {
+        while (p) {
+          missing(p);
+          p = proj.next().value;
+        }
+      });
       proj.return(undefined);
-      flush(
-        ctx,
-        loc.id,
-        [],
-        gone.splice(0),
-        [],
-        { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 },
-        Date.now() - t0,
-      );
+      flush(ctx, loc.id, [], gone.splice(0), [], { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 }, clock);
     }
   } finally {
     if (snap.inTransaction) snap.exec('COMMIT');
     snap.close();
   }
   // Moves: a path that vanished and one that appeared with the same inode (and size, for files).
+  const movesFrom = performance.now();
   const byInode = new Map<string, Gone>();
   for (const g of cp.pendingGone) byInode.set(`${g[1]}:${g[3]}:${g[3] === FILE ? g[2] : 0}`, g);
   const moves: [string, string][] = [];
@@ -241,37 +246,12 @@ async function walkPhase(
     }
   }
   const next: IndexCheckpoint = { ...cp, phase: 'identify', cursor: undefined, pendingNew: [], pendingGone: [] };
-  flushAll(ctx, loc.id, creates, gone, moves, next, Date.now() - t0);
+  clock.add('diff', performance.now() - movesFrom, 0);
+  flush(ctx, loc.id, creates, gone, moves, next, clock);
   return next;
 }
 
-function flushAll(
-  ctx: JobContext,
-  loc: string,
-  ups: EntryTuple[],
-  gone: string[],
-  moves: [string, string][],
-  cp: IndexCheckpoint,
-  ms: number,
-): void {
-  ctx.commit(
-    () => {
-      for (let i = 0; i < moves.length; i += BATCH)
-        ctx.lib.append('entries.moved', { loc, moves: moves.slice(i, i + BATCH) });
-      for (let i = 0; i < ups.length; i += BATCH)
-        ctx.lib.append('entries.upserted', { loc, e: ups.slice(i, i + BATCH) });
-      for (let i = 0; i < gone.length; i += BATCH)
-        ctx.lib.append('entries.deleted', { loc, keys: gone.slice(i, i + BATCH) });
-    },
-    cp.phase,
-    cp,
-    cp.walked,
-    null,
-  );
-  ctx.progress(cp.phase, cp.walked, null);
-  void ms;
-}
-
+/** Appends a batch's events with the checkpoint (and the phase times so far) in one transaction. */
 function flush(
   ctx: JobContext,
   loc: string,
@@ -279,7 +259,23 @@ function flush(
   gone: string[],
   moves: [string, string][],
   cp: IndexCheckpoint,
-  ms: number,
+  clock: PhaseClock,
 ): void {
-  flushAll(ctx, loc, ups, gone, moves, cp, ms);
+  clock.time('commit', ups.length + gone.length + moves.length, () =>
+    ctx.commit(
+      () => {
+        for (let i = 0; i < moves.length; i += BATCH)
+          ctx.lib.append('entries.moved', { loc, moves: moves.slice(i, i + BATCH) });
+        for (let i = 0; i < ups.length; i += BATCH)
+          ctx.lib.append('entries.upserted', { loc, e: ups.slice(i, i + BATCH) });
+        for (let i = 0; i < gone.length; i += BATCH)
+          ctx.lib.append('entries.deleted', { loc, keys: gone.slice(i, i + BATCH) });
+      },
+      cp.phase,
+      { ...cp, times: clock.snapshot() },
+      cp.walked,
+      null,
+    ),
+  );
+  ctx.progress(cp.phase, cp.walked, null);
 }

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
 import { JobStore, fromRaw } from '../../jobs/store.js';
+import { phaseRows } from '../../jobs/phase-times.js';
 import { check, defineCommand, defineQuery, type CommandCtx } from '../define.js';
 import type { Db } from '../../library/library.js';
 
@@ -56,6 +57,8 @@ export const jobInfo = defineQuery({
           }
         : null,
       rate: r.runMs > 0 ? Math.round((r.done / r.runMs) * 1000) : null,
+      /** Time and items per phase (index jobs): where the time went. */
+      phases: phaseRows((r.checkpoint as { times?: unknown } | null)?.times),
       errorList: errs,
     };
   },
