@@ -35,6 +35,7 @@ const deviceId = (t: Parameters<typeof sdJson>[0], dir: string): string =>
 test.serial(
   'two laptops and a headless node: pair into one library, find everything, reconnect, sync without the node',
   async (t) => {
+    t.timeout(480_000); // three daemons on two cores: minutes when the machine is busy
     const dirs = { node: tempDir(t, 'sd-node-'), l1: tempDir(t, 'sd-l1-'), l2: tempDir(t, 'sd-l2-') };
     const files = {
       node: ['archive-2019.tar', 'server-backup.log'],
