@@ -106,6 +106,8 @@ export class LibraryManager {
     // A name that arrives (a joined library's creation) or changes (a rename, ours or a peer's)
     // may collide with another library's here.
     lib.onEvent((ev) => {
+      // Not while closing: a library closed before this one cannot be read (start settles again).
+      if (this.closing) return;
       if (ev.type === 'library.created' || ev.type === 'library.renamed') this.names.settle(lib.id);
     });
     for (const fn of this.openHooks) fn(lib);
@@ -249,7 +251,10 @@ export class LibraryManager {
     writePrivateFile(this.configPath, JSON.stringify(this.config, null, 2));
   }
 
+  private closing = false;
+
   async closeAll(): Promise<void> {
+    this.closing = true;
     for (const lib of this.libs.values()) {
       keepKeyInfoName(lib.path, lib.name); // a rename that came from a peer shows while locked too
       await lib.close();
