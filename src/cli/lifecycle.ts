@@ -23,14 +23,18 @@ export interface Status {
   currentLibrary: string;
   libraries: { id: string; name: string }[];
   services: Record<string, string>;
+  jobs?: { queued: number; running: number; paused: number };
+  /** With --services: every actor, its state and since when (daemon clock `now`). */
+  tree?: { id: string; depth: number; state: string; since: number }[];
+  now?: number;
   p2pPort: number | null;
   settings: Settings | null;
   disk?: { full: boolean; where?: string; since?: number; freeBytes: number | null };
 }
 
-async function tryStatus(ctx: CliContext): Promise<Status | undefined> {
+async function tryStatus(ctx: CliContext, args: { services?: boolean } = {}): Promise<Status | undefined> {
   try {
-    return await ctx.call<Status>('status', {});
+    return await ctx.call<Status>('status', args);
   } catch (e) {
     if (e instanceof SdError && e.code === 'E_DAEMON_NOT_RUNNING') return undefined;
     throw e;
@@ -128,8 +132,8 @@ export async function stop(ctx: CliContext): Promise<void> {
   ctx.print({ stopped: true, pid: st.pid }, () => `stopped daemon pid ${st.pid}`);
 }
 
-export async function status(ctx: CliContext): Promise<void> {
-  const st = await tryStatus(ctx);
+export async function status(ctx: CliContext, o: { services?: boolean } = {}): Promise<void> {
+  const st = await tryStatus(ctx, o.services ? { services: true } : {});
   if (!st) {
     const stale = readPid(runtimePaths(ctx.dataDir).pid);
     const err = notRunning(ctx.dataDir);
@@ -146,6 +150,7 @@ export async function status(ctx: CliContext): Promise<void> {
     return;
   }
   const p = ctx.paint;
+  if (o.services) return ctx.print(st, () => serviceTree(ctx, st));
   ctx.print(st, () => {
     const cur = st.libraries.find((l) => l.id === st.currentLibrary);
     return [
@@ -155,6 +160,9 @@ export async function status(ctx: CliContext): Promise<void> {
       `  libraries  ${st.libraries.map((l) => (l.id === st.currentLibrary ? p.bold(l.name) + '*' : l.name)).join(', ')}${cur ? '' : ''}`,
       `  p2p port   ${st.p2pPort ?? 'off'}`,
       ...(st.disk ? [`  disk       ${diskLine(st.disk, p)}`] : []),
+      ...(st.jobs
+        ? [`  jobs       ${st.jobs.running} running, ${st.jobs.queued} queued, ${st.jobs.paused} paused`]
+        : []),
       '',
       table(['SERVICE', 'STATE'], Object.entries(st.services), ctx.style),
       ...(st.settings
@@ -169,6 +177,22 @@ export async function status(ctx: CliContext): Promise<void> {
         : []),
     ].join('\n');
   });
+}
+
+/** `sd status --services`: the actor tree, children indented under their parent. */
+function serviceTree(ctx: CliContext, st: Status): string {
+  const now = st.now ?? Date.now();
+  const held = (ms: number): string => (ms < 10_000 ? `${(Math.max(0, ms) / 1000).toFixed(1)}s` : duration(ms));
+  // Ids carry device, library and job ids: shortened to what tells them apart on a screen.
+  const label = (id: string): string =>
+    id
+      .split(':')
+      .map((part) => (part.length > 12 ? shortId(part.split('.')[0]!, 10) : part))
+      .join(':');
+  const rows = (st.tree ?? [])
+    .filter((n) => n.depth > 0)
+    .map((n) => [`${'  '.repeat(n.depth - 1)}${label(n.id)}`, n.state || '-', held(now - n.since)]);
+  return table(['ACTOR', 'STATE', 'FOR'], rows, ctx.style);
 }
 
 function diskLine(d: NonNullable<Status['disk']>, p: CliContext['paint']): string {
