@@ -3,7 +3,7 @@
 // the store, the bus, the hashing threads, and the operating system's watch of a location. The
 // machines name them; the Core supplies them here, tests supply doubles.
 import { watch, type FSWatcher } from 'node:fs';
-import { fromCallback, sendParent } from 'xstate';
+import { fromCallback } from 'xstate';
 import type { EventBus } from '../../bus.js';
 import { isDiskFull } from '../../disk.js';
 import { SdError } from '../../errors.js';
@@ -13,9 +13,9 @@ import { createHashPool, type HashPool } from '../../jobs/hash-pool.js';
 import { excludedBelow } from '../../jobs/exclude.js';
 import { jobStore, type JobRow } from '../../jobs/store.js';
 import { DEFAULT_SKIP_NAMES, type WalkRules } from '../../jobs/walk.js';
-import { jobMachine, type JobContext, type JobEvent, type JobState, type PhasesInput } from './job.js';
+import { jobMachine, type JobContext, type JobEvent, type PhasesInput } from './job.js';
 import { jobsMachine } from './service.js';
-import { watcherMachine, type WatcherContext, type WatcherEvent, type WatcherInput } from './watcher.js';
+import { watcherMachine, type WatcherEvent, type WatcherInput } from './watcher.js';
 
 /** The hashing threads the jobs share: made on first use, closed when no job needs them. */
 export class Threads {
@@ -158,11 +158,6 @@ export function liveJobMachine(deps: JobsDeps) {
           rate: p.rate,
         });
       },
-      tellManager: sendParent(({ context }: { context: JobContext }, params: { state: JobState }) => ({
-        type: 'JOB_STATE' as const,
-        id: context.id,
-        state: params.state,
-      })),
       diskFull: ({ context }, { error }) => deps.diskFull(error, `job ${short(context.id)}`),
     },
   });
@@ -206,16 +201,8 @@ export function liveWatcherMachine(deps: JobsDeps) {
   return watcherMachine.provide({
     actors: { fsEvents: fsEvents(deps) },
     actions: {
-      report: sendParent(({ context }: { context: WatcherContext }, params: { scope: string[] }) => ({
-        type: 'CHANGED' as const,
-        lib: context.lib,
-        loc: context.loc,
-        scope: params.scope,
-      })),
-      failed: sendParent(({ context }: { context: WatcherContext }, params: { message: string }) => {
-        deps.warn({ loc: context.loc, err: params.message }, 'watching a location failed; rescan it by hand');
-        return { type: 'WATCH_ENDED' as const, loc: context.loc };
-      }),
+      warn: ({ context }, { message }) =>
+        deps.warn({ loc: context.loc, err: message }, 'watching a location failed; rescan it by hand'),
     },
   });
 }

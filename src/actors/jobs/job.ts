@@ -3,7 +3,7 @@
 // ask the run to stop at its next batch and wait for it (running.stopping) before the job is
 // paused or cancelled, so a resumed job never meets its own previous run. Every state is saved
 // (the `persist` action) as it is entered; a job restored from the store starts where it was left.
-import { assign, fromCallback, sendTo, setup, type AnyActorRef } from 'xstate';
+import { assign, fromCallback, sendParent, sendTo, setup, type AnyActorRef } from 'xstate';
 import { isDiskFull } from '../../disk.js';
 import type { JobState } from '../../jobs/store.js';
 
@@ -76,7 +76,11 @@ export const jobMachine = setup({
     /** Progress goes to the bus (the phases throttle it to 10 a second). */
     announce: () => undefined,
     /** Tells the manager the job's state: it keeps the queue and the slots. */
-    tellManager: (_, _params: { state: JobState }) => undefined,
+    tellManager: sendParent(({ context }: { context: JobContext }, params: { state: JobState }) => ({
+      type: 'JOB_STATE' as const,
+      id: context.id,
+      state: params.state,
+    })),
     /** A full disk paused the job: reported to the disk monitor (`sd status`). */
     diskFull: (_, _params: { error: unknown }) => undefined,
     abort: sendTo('phases', { type: 'ABORT' as const }),

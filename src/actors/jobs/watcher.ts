@@ -2,7 +2,7 @@
 // reported to JobManager as one CHANGED once the location has been quiet for a moment (or after
 // at most MAX_WAIT_MS of continuous changes), so a burst of 10,000 changes is one rescan, not
 // 10,000. JobManager queues the rescan. The operating system's watch is the `fsEvents` actor.
-import { assign, fromCallback, setup } from 'xstate';
+import { assign, fromCallback, sendParent, setup } from 'xstate';
 
 export const QUIET_MS = 150;
 export const MAX_WAIT_MS = 800;
@@ -36,10 +36,19 @@ export const watcherMachine = setup({
       return { dirs: context.dirs.size >= MAX_SCOPES ? new Set(['']) : new Set(context.dirs).add(event.dir) };
     }),
     /** CHANGED with the folders to rescan goes to JobManager. */
-    report: (_, _params: { scope: string[] }) => undefined,
+    report: sendParent(({ context }: { context: WatcherContext }, params: { scope: string[] }) => ({
+      type: 'CHANGED' as const,
+      lib: context.lib,
+      loc: context.loc,
+      scope: params.scope,
+    })),
     clear: assign({ dirs: () => new Set<string>() }),
-    /** The watch broke (a limit of the system, the folder gone): logged, the watcher ends. */
-    failed: (_, _params: { message: string }) => undefined,
+    /** The watch broke (a limit of the system, the folder gone): logged, and the watcher ends. */
+    warn: (_, _params: { message: string }) => undefined,
+    ended: sendParent(({ context }: { context: WatcherContext }) => ({
+      type: 'WATCH_ENDED' as const,
+      loc: context.loc,
+    })),
   },
   delays: { quiet: QUIET_MS, maxWait: MAX_WAIT_MS },
 }).createMachine({
@@ -52,7 +61,7 @@ export const watcherMachine = setup({
       on: {
         WATCH_FAILED: {
           target: 'failed',
-          actions: { type: 'failed', params: ({ event }) => ({ message: event.message }) },
+          actions: [{ type: 'warn', params: ({ event }) => ({ message: event.message }) }, 'ended'],
         },
       },
       initial: 'quiet',
