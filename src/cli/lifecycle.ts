@@ -184,11 +184,11 @@ export async function status(ctx: CliContext, o: { services?: boolean } = {}): P
 function serviceTree(ctx: CliContext, st: Status): string {
   const now = st.now ?? Date.now();
   const held = (ms: number): string => (ms < 10_000 ? `${(Math.max(0, ms) / 1000).toFixed(1)}s` : duration(ms));
-  // Ids carry device, library and job ids: shortened to what tells them apart on a screen.
+  // Ids carry device, library and job ids after the kind (job:, peer:): shortened to what tells them apart on a screen.
   const label = (id: string): string =>
     id
       .split(':')
-      .map((part) => (part.length > 12 ? shortId(part.split('.')[0]!, 10) : part))
+      .map((part, i) => (i > 0 && part.length > 12 ? shortId(part.split('.')[0]!, 10) : part))
       .join(':');
   const rows = (st.tree ?? [])
     .filter((n) => n.depth > 0)
