@@ -74,11 +74,13 @@ export const watcherMachine = setup({
               actions: [{ type: 'report', params: ({ context }) => ({ scope: scopeOf(context.dirs) }) }, 'clear'],
             },
           },
-          // Each change starts the quiet period again; the gathering as a whole is bounded.
-          on: { FS_CHANGE: { target: '.settling', reenter: true, actions: 'note' } },
+          // Each change starts the quiet period again (settling is re-entered, not gathering, whose
+          // maxWait bounds the gathering as a whole: a folder that never stops changing is still
+          // reported every MAX_WAIT_MS).
           initial: 'settling',
           states: {
             settling: {
+              on: { FS_CHANGE: { target: 'settling', reenter: true, actions: 'note' } },
               after: {
                 quiet: {
                   target: '#watcher.watching.quiet',
