@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
+import { eventually } from '../support/until.js';
 import { baseEnv, SD, sd, sdJson, startDaemon, until } from './helpers.js';
 
 interface Node {
@@ -62,17 +63,11 @@ test('status --services prints the actor tree; events --kind service streams a j
     t.truthy(id, JSON.stringify(r));
     const seen = (): boolean => lines().some((l) => l.service === `job:${id}` && l.state === 'completed');
     await until(
+      'the rescan',
       () => seen() || sdJson<{ state: string }>(t, dir, ['job', 'info', id!]).state === 'completed',
       30_000,
-      'the rescan',
     );
-    if (
-      await until(seen, 2_000, 'the streamed completion').then(
-        () => true,
-        () => false,
-      )
-    )
-      job = { id: id! };
+    if (await eventually(seen, 2_000)) job = { id: id! };
   }
   if (!job) return t.fail('no rescan was streamed');
   t.log(`rescans until one was streamed: ${asked}`);
@@ -112,9 +107,9 @@ test('a paused job shows as paused in the tree and resumes from there; odd argum
     t.is(sdJson<{ state: string }>(t, dir, ['job', 'info', job.id]).state, 'paused');
     t.is(sd(dir, ['job', 'resume', job.id]).code, 0);
     await until(
+      'the resumed job',
       () => sdJson<{ state: string }>(t, dir, ['job', 'info', job.id]).state === 'completed',
       60_000,
-      'the resumed job',
     );
   }
   const bad = sd(dir, ['events', '--kind', 'nonsense']);
