@@ -20,7 +20,9 @@ function findJob(db: Db, ref: string): { id: string; state: string; kind: string
 /** A job's row, with what its actor says now when it has one (state, live progress). */
 function withLive<T extends JobRow>(j: T, live: LiveJob | undefined): T & { stopping?: string } {
   if (!live) return j;
-  const ahead = live.done !== undefined && live.phase !== undefined && (live.phase !== j.phase || live.done >= j.done);
+  // Live progress counts within the phase the store last checkpointed; a progress report of another
+  // phase may be older than that checkpoint (reports are throttled, checkpoints are not): the store wins.
+  const ahead = live.done !== undefined && live.phase === j.phase && live.done >= j.done;
   return {
     ...j,
     state: live.state,
