@@ -26,8 +26,13 @@ export interface BusJob {
 
 export interface BusService {
   kind: 'service';
+  /** The actor's id (JobManager, job:<id>, peer:<device>, ...). */
   service: string;
+  /** 1 for the three services, 2 for their children... */
+  depth: number;
   state: string;
+  /** When it entered the state (ms). */
+  since: number;
 }
 
 export type BusMessage = BusEvent | BusJob | BusService;

@@ -34,7 +34,8 @@ export function buildProgram(usage?: UsageSink, name?: string): Command {
   program
     .command('status')
     .description('whether the daemon runs (exit 0) or not (exit 3), and its state')
-    .action((_o, cmd: Command) => status(ctxOf(cmd)));
+    .option('--services', 'every actor (services, peers, sessions, jobs, watchers), its state and for how long')
+    .action((o: { services?: boolean }, cmd: Command) => status(ctxOf(cmd), o));
   const daemon = program.command('daemon').description('run the daemon as a user service');
   addStartFlags(
     daemon

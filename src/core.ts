@@ -19,9 +19,8 @@ import { summarize } from './ops/log/summary.js';
 import { nameBook } from './ops/log/names.js';
 import type { VerifiedBody } from './projections/audit.js';
 import { startServices, type Services } from './actors/services.js';
-import { JobManager, STOP_GRACE_MS } from './jobs/manager.js';
+import { Jobs, STOP_GRACE_MS } from './jobs/manager.js';
 import { settlesWithin } from './jobs/hash-pool.js';
-import { Watchers } from './jobs/watcher.js';
 import { runIndexJob } from './jobs/indexer.js';
 import { Network, type NetworkOptions } from './sync/network.js';
 import { resolvePendingIntents, type ResolvedIntent } from './ops/entry/intents.js';
@@ -55,8 +54,8 @@ export class Core {
   readonly libraries: LibraryManager;
   readonly startedAt = Date.now();
   services: Services | undefined;
-  jobs: JobManager | undefined;
-  watchers: Watchers | undefined;
+  /** The JobManager actor as commands meet it (its jobs run only when the Core runs services). */
+  readonly jobs: Jobs;
   /** The network, once `startPeers` made it listen. */
   peers: Network | undefined;
   private readonly network: Network;
@@ -91,6 +90,13 @@ export class Core {
   ) {
     this.libraries = new LibraryManager(dataDir, device);
     this.network = new Network(this, opts.network);
+    this.jobs = new Jobs({
+      bus: this.bus,
+      libraries: () => this.libraries.list(),
+      runners: { index: runIndexJob },
+      diskFull: (e, where) => this.disk.report(e, where),
+      warn: (o, msg) => this.log?.warn(o, msg),
+    });
   }
 
   static async open(dataDir: string, opts: CoreOptions = {}): Promise<Core> {
@@ -107,28 +113,15 @@ export class Core {
     // (a rescan) looks at the disk.
     for (const lib of core.libraries.list()) core.recovered.push(...(await resolvePendingIntents(core, lib)));
     core.services = await startServices(core, core.network);
+    core.jobs.attach(core.services.jobs);
     if (opts.services !== false) {
-      const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
-      const watchers = (core.watchers = new Watchers(jobs, core.device.id));
-      jobs.onDiskFull = (e, where) => core.disk.report(e, where);
       // Space is back: paused jobs go on, and file operations a full disk left unfinished are resolved.
       core.disk.onSpace(() => {
-        jobs.resumeAfterSpace();
+        core.jobs.space();
         void core.resolveAfterSpace();
       });
-      core.libraries.onOpen((lib) => {
-        jobs.resumeInterrupted(lib);
-        // After the daemon was down, each location is reconciled with a quick rescan.
-        const pending = new Set(
-          jobs
-            .store(lib)
-            .byState('queued', 'running', 'paused')
-            .map((j) => j.loc),
-        );
-        const mine = lib.db.prepare('SELECT id FROM locations WHERE dev = ?').all(core.device.id) as { id: string }[];
-        for (const { id } of mine) if (!pending.has(id)) jobs.enqueue(lib, 'index', id, { loc: id, reconcile: true });
-        watchers.sync(lib);
-      });
+      // Each library restores its jobs, reconciles its locations with a rescan and watches them.
+      core.jobs.start(core.device.id, (fn) => core.libraries.onOpen(fn));
     }
     return core;
   }
@@ -249,9 +242,8 @@ export class Core {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.watchers?.stop();
     await this.peers?.stop();
-    await this.jobs?.stop();
+    await this.jobs.stop();
     await this.services?.stop();
     // A command waiting on a hashing thread stuck in the kernel is given up on after the grace.
     if (!(await settlesWithin(this.queue, STOP_GRACE_MS))) {

@@ -2,14 +2,18 @@
 // and NetworkService (systemIds jobs, sync, network: they address each other by those). The log
 // feeds them: every event a library commits reaches the root as COMMITTED once its transaction has
 // committed, and goes on to the services that react to it.
-import { createActor, sendTo, setup, type AnyActorRef } from 'xstate';
+import { randomUUID } from 'node:crypto';
+import { createActor, enqueueActions, setup, type AnyActorRef } from 'xstate';
 import type { Core } from '../core.js';
 import type { StoredEvent } from '../events/log.js';
-import { jobManagerMachine } from './job-manager.js';
+import { liveJobsMachine } from './jobs/effects.js';
 import { liveNetworkMachine } from './network/effects.js';
 import { liveSyncMachine } from './sync/effects.js';
 import type { Network } from '../sync/network.js';
 import { serviceTree, type ServiceNode } from './tree.js';
+
+/** Jobs that run at once. */
+export const JOB_SLOTS = 2;
 
 export interface Services {
   root: AnyActorRef;
@@ -38,7 +42,7 @@ export async function startServices(core: Core, network: Network): Promise<Servi
   const root = setup({
     types: {} as { events: CommittedEvent | { type: 'STOP' } },
     actors: {
-      jobs: jobManagerMachine,
+      jobs: liveJobsMachine(core.jobs.deps),
       sync: liveSyncMachine({
         library: (id) => core.libraries.list().find((l) => l.id === id),
         memberOf: (lib, dev) => {
@@ -53,7 +57,12 @@ export async function startServices(core: Core, network: Network): Promise<Servi
   }).createMachine({
     id: 'vdfs',
     invoke: [
-      { id: 'JobManager', systemId: 'jobs', src: 'jobs' },
+      {
+        id: 'JobManager',
+        systemId: 'jobs',
+        src: 'jobs',
+        input: { self: core.device.id, concurrency: JOB_SLOTS, newId: randomUUID },
+      },
       {
         id: 'SyncService',
         systemId: 'sync',
@@ -68,26 +77,30 @@ export async function startServices(core: Core, network: Network): Promise<Servi
       },
     ],
     on: {
-      COMMITTED: { actions: sendTo('SyncService', ({ event }) => event) },
+      COMMITTED: {
+        // Sessions announce every event; JobManager cares for this device's locations only.
+        actions: enqueueActions(({ event, enqueue }) => {
+          enqueue.sendTo('SyncService', event);
+          if (event.evType.startsWith('location.')) enqueue.sendTo('JobManager', event);
+        }),
+      },
       STOP: {
-        actions: [
-          sendTo('NetworkService', { type: 'STOP' }),
-          sendTo('SyncService', { type: 'STOP' }),
-          sendTo('JobManager', { type: 'STOP' }),
-        ],
+        actions: enqueueActions(({ enqueue }) => {
+          for (const id of ['NetworkService', 'SyncService', 'JobManager']) enqueue.sendTo(id, { type: 'STOP' });
+        }),
       },
     },
   });
   const tracker = serviceTree();
+  // Every actor's transitions, the jobs' and the peers' too, stream as `sd events --kind service`.
+  tracker.onChange((n) =>
+    core.bus.publish({ kind: 'service', service: n.id, depth: n.depth, state: n.state, since: n.since }),
+  );
   const actor = createActor(root, { inspect: tracker.inspect });
   actor.subscribe({ error: (e) => core.log?.warn({ err: (e as Error).message }, 'a service failed') });
   actor.start();
   const child = (id: string): AnyActorRef => (actor.getSnapshot().children as Record<string, AnyActorRef>)[id]!;
   const names = ['JobManager', 'SyncService', 'NetworkService'];
-  for (const name of names)
-    child(name).subscribe((snap: { value: unknown }) =>
-      core.bus.publish({ kind: 'service', service: name, state: JSON.stringify(snap.value).replace(/"/g, '') }),
-    );
   return {
     root: actor,
     jobs: child('JobManager'),

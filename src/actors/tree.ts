@@ -47,16 +47,16 @@ export function serviceTree(): ServiceTree {
       const snap = e.snapshot as { status?: string; value?: unknown };
       const entry = actors.get(ref.sessionId);
       if (!entry) return;
-      if (snap.status === 'stopped' || snap.status === 'done' || snap.status === 'error') {
-        actors.delete(ref.sessionId);
-        return;
+      const ended = snap.status === 'stopped' || snap.status === 'done' || snap.status === 'error';
+      // A machine that reaches a final state (a job completed or cancelled) says so before it leaves.
+      const state = ended && snap.status !== 'done' ? '' : 'value' in snap ? stateName(snap.value) : 'active';
+      if (state && state !== entry.state) {
+        entry.state = state;
+        entry.since = Date.now();
+        const node = { id: entry.id, depth: depth(entry), state, since: entry.since };
+        for (const fn of listeners) fn(node);
       }
-      const state = 'value' in snap ? stateName(snap.value) : 'active';
-      if (state === entry.state) return;
-      entry.state = state;
-      entry.since = Date.now();
-      const node = { id: entry.id, depth: depth(entry), state, since: entry.since };
-      for (const fn of listeners) fn(node);
+      if (ended) actors.delete(ref.sessionId);
     },
     nodes: () => {
       // Depth-first, children after their parent, siblings by id.

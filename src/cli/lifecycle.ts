@@ -24,6 +24,10 @@ export interface Status {
   currentLibrary: string;
   libraries: { id: string; name: string }[];
   services: Record<string, string>;
+  jobs?: { queued: number; running: number; paused: number };
+  /** With --services: every actor, its state and since when (daemon clock `now`). */
+  tree?: { id: string; depth: number; state: string; since: number }[];
+  now?: number;
   p2pPort: number | null;
   settings: Settings | null;
   disk?: { full: boolean; where?: string; since?: number; freeBytes: number | null };
@@ -31,9 +35,9 @@ export interface Status {
   memory?: { rss: number; heapUsed: number; external: number };
 }
 
-async function tryStatus(ctx: CliContext): Promise<Status | undefined> {
+async function tryStatus(ctx: CliContext, args: { services?: boolean } = {}): Promise<Status | undefined> {
   try {
-    return await ctx.call<Status>('status', {});
+    return await ctx.call<Status>('status', args);
   } catch (e) {
     if (e instanceof SdError && e.code === 'E_DAEMON_NOT_RUNNING') return undefined;
     throw e;
@@ -131,8 +135,8 @@ export async function stop(ctx: CliContext): Promise<void> {
   ctx.print({ stopped: true, pid: st.pid }, () => `stopped daemon pid ${st.pid}`);
 }
 
-export async function status(ctx: CliContext): Promise<void> {
-  const st = await tryStatus(ctx);
+export async function status(ctx: CliContext, o: { services?: boolean } = {}): Promise<void> {
+  const st = await tryStatus(ctx, o.services ? { services: true } : {});
   if (!st) {
     const stale = readPid(runtimePaths(ctx.dataDir).pid);
     const err = notRunning(ctx.dataDir);
@@ -149,6 +153,7 @@ export async function status(ctx: CliContext): Promise<void> {
     return;
   }
   const p = ctx.paint;
+  if (o.services) return ctx.print(st, () => serviceTree(ctx, st));
   ctx.print(st, () => {
     const cur = st.libraries.find((l) => l.id === st.currentLibrary);
     return [
@@ -163,6 +168,9 @@ export async function status(ctx: CliContext): Promise<void> {
           ]
         : []),
       ...(st.disk ? [`  disk       ${diskLine(st.disk, p)}`] : []),
+      ...(st.jobs
+        ? [`  jobs       ${st.jobs.running} running, ${st.jobs.queued} queued, ${st.jobs.paused} paused`]
+        : []),
       '',
       table(['SERVICE', 'STATE'], Object.entries(st.services), ctx.style),
       ...(st.settings
@@ -177,6 +185,22 @@ export async function status(ctx: CliContext): Promise<void> {
         : []),
     ].join('\n');
   });
+}
+
+/** `sd status --services`: the actor tree, children indented under their parent. */
+function serviceTree(ctx: CliContext, st: Status): string {
+  const now = st.now ?? Date.now();
+  const held = (ms: number): string => (ms < 10_000 ? `${(Math.max(0, ms) / 1000).toFixed(1)}s` : duration(ms));
+  // Ids carry device, library and job ids after the kind (job:, peer:): shortened to what tells them apart on a screen.
+  const label = (id: string): string =>
+    id
+      .split(':')
+      .map((part, i) => (i > 0 && part.length > 12 ? shortId(part.split('.')[0]!, 10) : part))
+      .join(':');
+  const rows = (st.tree ?? [])
+    .filter((n) => n.depth > 0)
+    .map((n) => [`${'  '.repeat(n.depth - 1)}${label(n.id)}`, n.state || '-', held(now - n.since)]);
+  return table(['ACTOR', 'STATE', 'FOR'], rows, ctx.style);
 }
 
 function diskLine(d: NonNullable<Status['disk']>, p: CliContext['paint']): string {

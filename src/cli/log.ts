@@ -167,7 +167,10 @@ export function logCommands(program: Command): void {
           ctx.out(
             `${time(Date.now())}  ${libName(x.lib)}  job ${shortId(String(x.job))} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
           );
-        else ctx.out(`${time(Date.now())}  ${x.service}: ${x.state}\n`);
+        else
+          ctx.out(
+            `${time(Date.now())}  ${'  '.repeat(Math.max(0, Number(x.depth ?? 1) - 1))}${x.service}: ${x.state}\n`,
+          );
       });
       const stop = (): void => s.cancel();
       process.once('SIGINT', stop);

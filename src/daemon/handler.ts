@@ -14,6 +14,7 @@ const CommandArgs = z.object({
   yes: z.boolean().optional(),
 });
 const QueryArgs = z.object({ name: z.string().min(1), input: z.unknown().optional(), library: z.string().optional() });
+const StatusArgs = z.object({ services: z.boolean().optional() }).optional();
 const EventsArgs = z
   .object({ kinds: z.array(z.enum(['event', 'job', 'service'])).optional(), library: z.string().optional() })
   .optional();
@@ -56,7 +57,7 @@ export function createHandler(core: Core, info: DaemonInfo) {
   // `__proto__`, `toString` and the rest of Object.prototype).
   const calls = new Map<string, (args: unknown) => Promise<unknown> | unknown>(
     Object.entries({
-      status: () => ({
+      status: (args) => ({
         running: true,
         pid: info.pid,
         startedAt: info.startedAt,
@@ -66,6 +67,9 @@ export function createHandler(core: Core, info: DaemonInfo) {
         currentLibrary: core.libraries.currentId,
         libraries: core.libraries.list().map((l) => ({ id: l.id, name: core.libraries.nameOf(l.id) })),
         services: core.services?.states() ?? {},
+        jobs: core.jobs.counts(),
+        // Every actor with its state and since when (`sd status --services`).
+        ...(parse(StatusArgs, 'status', args)?.services ? { tree: core.services?.tree() ?? [], now: Date.now() } : {}),
         p2pPort: info.p2pPort(),
         settings: shownSettings(info.settings?.()),
         node: process.version,

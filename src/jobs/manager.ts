@@ -1,298 +1,227 @@
-// Runs jobs of every library through p-queue, persists their state and checkpoints, pauses
-// them durably on shutdown and resumes interrupted ones at start.
-import PQueue from 'p-queue';
-import type { AnyActorRef } from 'xstate';
+// `core.jobs`: the JobManager actor as commands and queries meet it. It keeps no state of its own:
+// the queue, the slots and every job's state are the actors' (src/actors/jobs); finished jobs are
+// in the store. Commands send events to a job's actor; queries read the actors' snapshots.
+import { randomUUID } from 'node:crypto';
+import type { AnyActorRef, EventObject } from 'xstate';
 import type { EventBus } from '../bus.js';
 import { SdError } from '../errors.js';
-import { isDiskFull } from '../disk.js';
-import { outsideCommands, type Library } from '../library/library.js';
-import type { JobContext, JobRunner } from './context.js';
-import { createHashPool, settlesWithin, type HashPool } from './hash-pool.js';
+import type { Library } from '../library/library.js';
+import { Threads, type JobsDeps } from '../actors/jobs/effects.js';
+import { jobStateOf, type JobContext, type JobEvent, type StopReason } from '../actors/jobs/job.js';
+import { jobActorId, STOP_GRACE_MS, type JobsContext, type StoredJob } from '../actors/jobs/service.js';
+import type { JobRunner } from './context.js';
+import { jobStore, type JobRow, type JobState } from './store.js';
 
-/** How long shutdown waits for running jobs to reach their next batch before giving up on them. */
-export const STOP_GRACE_MS = 5_000;
-import { nextJobState, type JobEvent } from './lifecycle.js';
-import { JobStore, type JobRow } from './store.js';
+export { STOP_GRACE_MS };
 
-interface Active {
-  lib: Library;
-  controller: AbortController;
-  reason?: 'pause' | 'cancel' | 'shutdown';
-  done: Promise<void>;
+/** What the actor of a job that has one says about it. */
+export interface LiveJob {
+  state: JobState;
+  /** Set while a run stops at its next batch (pause, cancel or shutdown). */
+  stopping?: StopReason;
+  phase?: string;
+  done?: number;
+  total?: number | null;
+  rate?: number;
 }
 
-export class JobManager {
-  private readonly queue: PQueue;
-  private readonly stores = new Map<string, JobStore>();
-  private readonly active = new Map<string, Active>();
-  private readonly scheduled = new Set<string>();
-  private pool: HashPool | undefined;
-  private stopping = false;
+interface Snap<C> {
+  value: unknown;
+  status: string;
+  context: C;
+  children: Record<string, AnyActorRef>;
+  can(e: EventObject): boolean;
+}
 
-  constructor(
-    private readonly bus: EventBus,
-    private readonly runners: Record<string, JobRunner>,
-    private readonly actor: AnyActorRef | undefined,
-    concurrency = 2,
-  ) {
-    this.queue = new PQueue({ concurrency });
+const VERB: Record<string, string> = { PAUSE: 'paused', RESUME: 'resumed', CANCEL: 'cancelled' };
+
+export class Jobs {
+  readonly deps: JobsDeps;
+  private actor: AnyActorRef | undefined;
+
+  constructor(o: {
+    bus: EventBus;
+    libraries: () => Library[];
+    runners: Record<string, JobRunner>;
+    diskFull: (e: unknown, where: string) => void;
+    warn: (o: object, msg: string) => void;
+  }) {
+    this.deps = {
+      library: (id) => o.libraries().find((l) => l.id === id),
+      runners: o.runners,
+      bus: o.bus,
+      threads: new Threads(),
+      diskFull: o.diskFull,
+      warn: o.warn,
+    };
   }
 
-  store(lib: Library): JobStore {
-    let s = this.stores.get(lib.id);
-    if (!s) this.stores.set(lib.id, (s = new JobStore(lib.db)));
-    return s;
+  /** The JobManager actor of the Core's actor system. */
+  attach(actor: AnyActorRef): void {
+    this.actor = actor;
   }
 
-  /** At start: jobs a crash left running, or a shutdown paused, go back to the queue. */
-  resumeInterrupted(lib: Library): void {
-    const s = this.store(lib);
-    for (const j of s.byState('running')) {
-      s.setState(j.id, nextJobState('running', 'INTERRUPTED'));
-      s.markResumed(j.id);
-    }
-    for (const j of s.byState('paused')) {
-      if (j.pausedBy === 'shutdown' || j.pausedBy === 'disk-full') {
-        s.setState(j.id, nextJobState('paused', 'RESUME'));
-        s.markResumed(j.id);
-      }
-    }
-    for (const j of s.byState('queued')) this.schedule(lib, j.id);
+  private snap(): Snap<JobsContext> | undefined {
+    return this.actor?.getSnapshot() as Snap<JobsContext> | undefined;
+  }
+
+  /** Whether jobs are taken (started, not stopping). */
+  get serving(): boolean {
+    const v = this.snap()?.value;
+    return v === 'idle' || v === 'working';
+  }
+
+  /** Jobs run in this process from now on; every library, open now or later, restores its jobs. */
+  start(self: string, onOpen: (fn: (lib: Library) => void) => void): void {
+    this.actor?.send({ type: 'START' });
+    onOpen((lib) => {
+      const jobs: StoredJob[] = jobStore(lib)
+        .byState('queued', 'running', 'paused')
+        .map((j) => ({ ...j, lib: lib.id }));
+      const locations = (
+        lib.db.prepare('SELECT id, watch FROM locations WHERE dev = ?').all(self) as { id: string; watch: number }[]
+      ).map((r) => ({ id: r.id, watch: r.watch === 1 }));
+      this.actor?.send({ type: 'LIBRARY_OPENED', lib: lib.id, jobs, locations });
+    });
   }
 
   enqueue(lib: Library, kind: string, loc: string | null, input: unknown): JobRow {
-    if (!this.runners[kind]) throw new SdError('E_UNKNOWN_JOB_KIND', `no job kind "${kind}"`);
-    const job = this.store(lib).create(kind, loc, input);
-    this.publish(lib, job);
-    this.schedule(lib, job.id);
-    return job;
-  }
-
-  private transition(
-    lib: Library,
-    id: string,
-    event: JobEvent['type'],
-    extra: { message?: string; pausedBy?: string | null } = {},
-  ): JobRow {
-    const s = this.store(lib);
-    const job = s.get(id);
-    if (!job) throw new SdError('E_JOB_NOT_FOUND', `no job ${id}`);
-    s.setState(id, nextJobState(job.state, event), extra);
-    const after = s.get(id)!;
-    this.publish(lib, after);
-    return after;
-  }
-
-  private schedule(lib: Library, id: string): void {
-    if (this.scheduled.has(id) || this.stopping) return;
-    this.scheduled.add(id);
-    this.changed();
-    void this.queue
-      .add(() => outsideCommands(() => this.run(lib, id)))
-      .finally(() => {
-        this.scheduled.delete(id);
-        this.changed();
-      });
-  }
-
-  private async run(lib: Library, id: string): Promise<void> {
-    const s = this.store(lib);
-    const job = s.get(id);
-    if (!job || job.state !== 'queued' || this.stopping || !lib.db.open) return;
-    s.setState(id, nextJobState('queued', 'START'));
-    const controller = new AbortController();
-    let resolveDone!: () => void;
-    const entry: Active = { lib, controller, done: new Promise((r) => (resolveDone = r)) };
-    this.active.set(id, entry);
-    const started = Date.now();
-    const baseMs = job.runMs;
-    let lastProgress = 0;
-    const ctx: JobContext = {
-      lib,
-      job: s.get(id)!,
-      signal: controller.signal,
-      pool: () => (this.pool ??= createHashPool()),
-      commit: (fn, phase, checkpoint, done, total) => {
-        lib.write(() => {
-          fn();
-          s.checkpoint(id, phase, checkpoint, done, total, baseMs + Date.now() - started);
-        });
-        lib.flush(); // a job batch is already a group of ~1,000 entries: durable before progress
-      },
-      progress: (phase, done, total) => {
-        const now = Date.now();
-        if (now - lastProgress < 100) return; // at most 10 a second
-        lastProgress = now;
-        const ms = baseMs + now - started;
-        this.bus.publish({
-          kind: 'job',
-          lib: lib.id,
-          job: id,
-          jobKind: job.kind,
-          state: 'running',
-          phase,
-          done,
-          total: total ?? undefined,
-          rate: ms > 0 ? Math.round((done / ms) * 1000) : 0,
-        });
-      },
-      errors: (list) => {
-        if (list.length) s.addErrors(id, list);
-      },
-    };
-    this.publish(lib, s.get(id)!);
-    try {
-      await this.runners[job.kind]!(ctx);
-      if (entry.reason === 'cancel') this.transition(lib, id, 'CANCEL');
-      else if (entry.reason)
-        this.transition(lib, id, 'PAUSE', { pausedBy: entry.reason === 'shutdown' ? 'shutdown' : 'user' });
-      else this.transition(lib, id, 'COMPLETE');
-    } catch (e) {
-      // A full disk pauses the job at its last committed batch; it resumes when space returns.
-      if (isDiskFull(e) && lib.db.open && !entry.reason) this.pauseForSpace(lib, id, e);
-      // A job stopped from outside (its pool closed at shutdown) is paused or cancelled, not failed.
-      else if (lib.db.open && entry.reason === 'cancel') this.transition(lib, id, 'CANCEL');
-      else if (lib.db.open && entry.reason)
-        this.transition(lib, id, 'PAUSE', { pausedBy: entry.reason === 'shutdown' ? 'shutdown' : 'user' });
-      else if (lib.db.open) this.transition(lib, id, 'FAIL', { message: e instanceof Error ? e.message : String(e) });
-    } finally {
-      this.active.delete(id);
-      resolveDone();
-      // Hash workers hold memory of their own: let them go when no job is left to use them.
-      if (this.active.size === 0 && this.scheduled.size <= 1 && this.pool) {
-        const pool = this.pool;
-        this.pool = undefined;
-        void pool.close();
-      }
-    }
-  }
-
-  private readonly waitingForSpace = new Map<string, Library>();
-
-  private pauseForSpace(lib: Library, id: string, e: unknown): void {
-    this.waitingForSpace.set(id, lib);
-    this.onDiskFull?.(e, `job ${id.slice(0, 8)}`);
-    try {
-      this.transition(lib, id, 'PAUSE', {
-        pausedBy: 'disk-full',
-        message: 'the disk is full; resumes when space returns',
-      });
-    } catch {
-      // Not even the pause fits on the disk: the row still says running, which the resume handles.
-    }
-  }
-
-  /** Reported with every job that a full disk paused (the Core's disk monitor). */
-  onDiskFull: ((e: unknown, where: string) => void) | undefined;
-
-  /** Space is back: jobs a full disk paused go back to the queue, from their last checkpoint. */
-  resumeAfterSpace(): void {
-    for (const [id, lib] of [...this.waitingForSpace]) {
-      this.waitingForSpace.delete(id);
-      if (!lib.db.open) continue;
-      const s = this.store(lib);
-      const j = s.get(id);
-      try {
-        if (j?.state === 'running') s.setState(id, nextJobState('running', 'INTERRUPTED'));
-        else if (j?.state === 'paused' && j.pausedBy === 'disk-full')
-          this.transition(lib, id, 'RESUME', { pausedBy: null });
-        else continue;
-        s.markResumed(id);
-        this.schedule(lib, id);
-      } catch (e) {
-        if (!isDiskFull(e)) throw e;
-        this.waitingForSpace.set(id, lib); // full again: next time
-      }
-    }
+    if (!this.deps.runners[kind]) throw new SdError('E_UNKNOWN_JOB_KIND', `no job kind "${kind}"`);
+    this.mustServe();
+    const id = randomUUID();
+    this.actor!.send({ type: 'ENQUEUE', job: { id, lib: lib.id, kind, loc, input } });
+    return this.row(lib, id);
   }
 
   pause(lib: Library, id: string): JobRow {
-    const a = this.active.get(id);
-    if (a) {
-      a.reason = 'pause';
-      a.controller.abort();
-      return this.store(lib).get(id)!;
-    }
-    return this.transition(lib, id, 'PAUSE', { pausedBy: 'user' });
+    return this.tell(lib, id, { type: 'PAUSE' });
   }
 
   resume(lib: Library, id: string): JobRow {
-    const j = this.transition(lib, id, 'RESUME', { pausedBy: null });
-    this.store(lib).markResumed(id);
-    this.schedule(lib, id);
-    return j;
+    return this.tell(lib, id, { type: 'RESUME' });
   }
 
   cancel(lib: Library, id: string): JobRow {
-    const a = this.active.get(id);
-    if (a) {
-      a.reason = 'cancel';
-      a.controller.abort();
-      return this.store(lib).get(id)!;
+    return this.tell(lib, id, { type: 'CANCEL' });
+  }
+
+  /** Space is back on the disk: jobs a full disk paused go on from their last checkpoint. */
+  space(): void {
+    this.actor?.send({ type: 'SPACE' });
+  }
+
+  private tell(lib: Library, id: string, event: JobEvent): JobRow {
+    let ref = this.jobActor(id);
+    if (!ref) {
+      const row = jobStore(lib).get(id);
+      if (!row) throw new SdError('E_JOB_NOT_FOUND', `no job ${id}`);
+      // A failed job is tried again: it gets an actor, which resumes it from its checkpoint.
+      if (row.state !== 'failed' || event.type !== 'RESUME')
+        throw new SdError('E_JOB_STATE', `a ${row.state} job cannot be ${VERB[event.type]}`);
+      this.mustServe();
+      this.actor!.send({ type: 'RESTORE', job: { ...row, lib: lib.id } satisfies StoredJob });
+      ref = this.jobActor(id)!;
     }
-    return this.transition(lib, id, 'CANCEL');
-  }
-
-  /** Waits until the job is no longer running (pause/cancel take effect at a batch boundary). */
-  async settled(id: string): Promise<void> {
-    await this.active.get(id)?.done;
-  }
-
-  isActive(id: string): boolean {
-    return this.active.has(id) || this.scheduled.has(id);
-  }
-
-  /** Cancels every job of a location (it is being removed). */
-  async cancelLocation(lib: Library, loc: string): Promise<void> {
-    for (const j of this.store(lib).byState('queued', 'running', 'paused')) {
-      if (j.loc === loc) {
-        this.cancel(lib, j.id);
-        await this.settled(j.id);
-      }
+    const snap = ref.getSnapshot() as Snap<JobContext>;
+    if (!snap.can(event)) {
+      const s = jobStateOf(snap);
+      const now = s.stopping ? (s.stopping === 'cancel' ? 'cancelling' : 'pausing') : s.state;
+      throw new SdError('E_JOB_STATE', `a ${now} job cannot be ${VERB[event.type]}`);
     }
+    ref.send(event);
+    return this.row(lib, id);
+  }
+
+  private mustServe(): void {
+    if (!this.serving)
+      throw new SdError('E_JOBS_STOPPED', 'jobs do not run now (the daemon is stopping, or runs without services)');
+  }
+
+  private row(lib: Library, id: string): JobRow {
+    const r = jobStore(lib).get(id);
+    if (!r) throw new SdError('E_DISK_FULL', `job ${id.slice(0, 8)} could not be saved (is the disk full?)`);
+    return r;
+  }
+
+  private jobActor(id: string): AnyActorRef | undefined {
+    return this.snap()?.children[jobActorId(id)];
+  }
+
+  /** Resolves once the job is not running (pause and cancel take effect at its next batch). */
+  settled(id: string): Promise<void> {
+    const ref = this.jobActor(id);
+    const calm = (s: Snap<JobContext>): boolean => s.status !== 'active' || jobStateOf(s).state !== 'running';
+    if (!ref || calm(ref.getSnapshot() as Snap<JobContext>)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const sub = ref.subscribe({
+        next: (s) => {
+          if (!calm(s as Snap<JobContext>)) return;
+          sub.unsubscribe();
+          resolve();
+        },
+        error: () => resolve(),
+        complete: () => resolve(),
+      });
+    });
+  }
+
+  /** Resolves once no job of the location runs (it was removed: its jobs were cancelled). */
+  async locationSettled(loc: string): Promise<void> {
+    for (const [id, j] of this.snap()?.context.jobs ?? []) if (j.loc === loc) await this.settled(id);
+  }
+
+  /** The newest job the manager holds for a location (the index job of a location just added). */
+  latestFor(loc: string): string | undefined {
+    let last: string | undefined;
+    for (const [id, j] of this.snap()?.context.jobs ?? []) if (j.loc === loc) last = id;
+    return last;
+  }
+
+  isWatching(loc: string): boolean {
+    return !!this.snap()?.context.watchers.has(loc);
+  }
+
+  /** Every job with an actor, as its actor sees it now. */
+  live(): Map<string, LiveJob> {
+    const out = new Map<string, LiveJob>();
+    for (const [name, ref] of Object.entries(this.snap()?.children ?? {})) {
+      if (!name.startsWith('job:')) continue;
+      const s = ref.getSnapshot() as Snap<JobContext>;
+      if (s.status !== 'active') continue;
+      const p = s.context.progress;
+      out.set(s.context.id, { ...jobStateOf(s), ...(p ? { ...p } : {}) });
+    }
+    return out;
+  }
+
+  /** How many jobs are queued, running and paused (`sd status`). */
+  counts(): { queued: number; running: number; paused: number } {
+    const c = this.snap()?.context;
+    const paused = [...(c?.jobs.values() ?? [])].filter((j) => j.state === 'paused').length;
+    return { queued: c?.queue.length ?? 0, running: c?.running.size ?? 0, paused };
   }
 
   /**
-   * Shutdown: running jobs stop at their next batch, paused durably; they resume at next start.
-   * A job whose hashing thread is stuck in the kernel (a read that never returns) is given
-   * STOP_GRACE_MS, then its pool is closed under it: it is paused by shutdown all the same.
-   * Returns the ids of jobs that still did not stop.
+   * Shutdown: running jobs stop at their next batch and are paused; they resume at the next start.
+   * A job whose hashing thread is stuck in the kernel is given STOP_GRACE_MS, then its threads
+   * are closed under it (the manager's `stopping` state). Returns the ids of jobs that still did not stop.
    */
-  async stop(graceMs = STOP_GRACE_MS): Promise<string[]> {
-    this.stopping = true;
-    this.queue.clear();
-    for (const a of this.active.values()) {
-      a.reason ??= 'shutdown';
-      a.controller.abort();
+  async stop(): Promise<string[]> {
+    const actor = this.actor;
+    if (actor && this.snap()?.status === 'active' && this.snap()?.value !== 'offline') {
+      actor.send({ type: 'SHUTDOWN' });
+      await new Promise<void>((resolve) => {
+        const done = (): boolean => this.snap()?.status !== 'active' || this.snap()?.value === 'stopped';
+        if (done()) return resolve();
+        const sub = actor.subscribe({
+          next: () => done() && (sub.unsubscribe(), resolve()),
+          error: () => resolve(),
+          complete: () => resolve(),
+        });
+      });
     }
-    const all = Promise.all([...this.active.values()].map((a) => a.done));
-    const settled = await settlesWithin(all, graceMs);
-    const pool = this.pool;
-    this.pool = undefined;
-    await pool?.close();
-    if (!settled) await settlesWithin(all, 1000);
-    return [...this.active.keys()];
-  }
-
-  private publish(lib: Library, j: JobRow): void {
-    this.bus.publish({
-      kind: 'job',
-      lib: lib.id,
-      job: j.id,
-      jobKind: j.kind,
-      state: j.state,
-      phase: j.phase ?? undefined,
-      done: j.done,
-      total: j.total ?? undefined,
-      errors: j.errors,
-    });
-  }
-
-  private changed(): void {
-    this.actor?.send({
-      type: 'JOBS_CHANGED',
-      running: this.active.size,
-      queued: Math.max(0, this.scheduled.size - this.active.size),
-    });
+    const left = [...(this.snap()?.context.running ?? [])];
+    await this.deps.threads.close();
+    return left;
   }
 }

@@ -1,9 +1,10 @@
 // Jobs persist in the library database beside the log (operational state, not replayed):
 // their state, phase, a checkpoint (phase + cursor) and per-path errors.
-import { randomUUID } from 'node:crypto';
 import type { Db } from '../library/library.js';
 import { pack, unpack } from '../events/codec.js';
-import type { JobState } from './lifecycle.js';
+
+export type JobState = 'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export const FINISHED: readonly JobState[] = ['completed', 'failed', 'cancelled'];
 
 export const JOBS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -82,18 +83,51 @@ export function fromRaw(r: RawRow): JobRow {
   };
 }
 
+const stores = new WeakMap<Db, JobStore>();
+
+/** The job store of a library's database (one per connection). */
+export function jobStore(lib: { db: Db }): JobStore {
+  let s = stores.get(lib.db);
+  if (!s) stores.set(lib.db, (s = new JobStore(lib.db)));
+  return s;
+}
+
 export class JobStore {
   constructor(private readonly db: Db) {
     db.exec(JOBS_SCHEMA);
   }
 
-  create(kind: string, loc: string | null, input: unknown): JobRow {
-    const id = randomUUID();
+  /**
+   * The job actor's state, written on every transition: inserts the row the first time (a job's
+   * first state), then updates its state, pause cause and message; the start and finish times
+   * are set once.
+   */
+  save(
+    job: { id: string; kind: string; loc: string | null; input: unknown },
+    state: JobState,
+    extra: { message?: string | null; pausedBy?: string | null } = {},
+  ): void {
     const now = Date.now();
     this.db
-      .prepare('INSERT INTO jobs (id, kind, loc, state, input, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(id, kind, loc, 'queued', pack(input), now, now);
-    return this.get(id)!;
+      .prepare(
+        `INSERT INTO jobs (id, kind, loc, state, input, paused_by, message, created_at, updated_at, started_at, finished_at)
+         VALUES (@id, @kind, @loc, @state, @input, @pausedBy, @message, @now, @now,
+                 CASE WHEN @state = 'running' THEN @now END, CASE WHEN @final THEN @now END)
+         ON CONFLICT (id) DO UPDATE SET state = @state, updated_at = @now, paused_by = @pausedBy, message = @message,
+           started_at = CASE WHEN @state = 'running' AND started_at IS NULL THEN @now ELSE started_at END,
+           finished_at = CASE WHEN @final THEN @now ELSE finished_at END`,
+      )
+      .run({
+        id: job.id,
+        kind: job.kind,
+        loc: job.loc,
+        state,
+        input: pack(job.input),
+        pausedBy: extra.pausedBy ?? null,
+        message: extra.message ?? null,
+        now,
+        final: FINISHED.includes(state) ? 1 : 0,
+      });
   }
 
   get(id: string): JobRow | undefined {
@@ -107,18 +141,6 @@ export class JobStore {
         .prepare(`SELECT * FROM jobs WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY created_at`)
         .all(...states) as RawRow[]
     ).map(fromRaw);
-  }
-
-  setState(id: string, state: JobState, extra: { message?: string | null; pausedBy?: string | null } = {}): void {
-    const now = Date.now();
-    const final = state === 'completed' || state === 'failed' || state === 'cancelled';
-    this.db
-      .prepare(
-        `UPDATE jobs SET state = ?, updated_at = ?, message = COALESCE(?, message), paused_by = ?,
-                started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
-                finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?`,
-      )
-      .run(state, now, extra.message ?? null, extra.pausedBy ?? null, state, now, final ? 1 : 0, now, id);
   }
 
   /** Called inside the transaction that appends the events covered by this checkpoint. */

@@ -1,7 +1,8 @@
 // sd job list / info / pause / resume / cancel.
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
-import { JobStore, fromRaw } from '../../jobs/store.js';
+import { JobStore, fromRaw, type JobRow } from '../../jobs/store.js';
+import type { LiveJob } from '../../jobs/manager.js';
 import { phaseRows } from '../../jobs/phase-times.js';
 import { check, defineCommand, defineQuery, type CommandCtx } from '../define.js';
 import type { Db } from '../../library/library.js';
@@ -17,18 +18,33 @@ function findJob(db: Db, ref: string): { id: string; state: string; kind: string
   return rows[0]!;
 }
 
+/** A job's row, with what its actor says now when it has one (state, live progress). */
+function withLive<T extends JobRow>(j: T, live: LiveJob | undefined): T & { stopping?: string } {
+  if (!live) return j;
+  // Live progress counts within the phase the store last checkpointed; a progress report of another
+  // phase may be older than that checkpoint (reports are throttled, checkpoints are not): the store wins.
+  const ahead = live.done !== undefined && live.phase === j.phase && live.done >= j.done;
+  return {
+    ...j,
+    state: live.state,
+    ...(live.stopping ? { stopping: live.stopping } : {}),
+    ...(ahead ? { phase: live.phase!, done: live.done!, total: live.total ?? j.total } : {}),
+  };
+}
+
 export const listJobs = defineQuery({
   name: 'job.list',
   summary: 'jobs of the library, newest first',
   input: z.object({ limit: z.number().int().positive().max(10_000).default(50), state: z.string().optional() }),
-  run: ({ db }, { limit, state }) => {
+  run: ({ core, db }, { limit, state }) => {
+    const live = core.jobs.live();
     const rows = db
       .prepare(
         `SELECT j.*, l.name AS locName FROM jobs j LEFT JOIN locations l ON l.id = j.loc ${state ? 'WHERE j.state = ?' : ''} ORDER BY j.created_at DESC LIMIT ?`,
       )
       .all(...(state ? [state, limit] : [limit])) as (Parameters<typeof fromRaw>[0] & { locName: string | null })[];
     return rows.map((r) => {
-      const j = fromRaw(r);
+      const j = withLive(fromRaw(r), live.get(r.id));
       return {
         ...j,
         checkpoint: undefined,
@@ -44,9 +60,12 @@ export const jobInfo = defineQuery({
   name: 'job.info',
   summary: 'one job with its phase, counts, rate and errors',
   input: z.object({ ref: z.string().min(1), errors: z.number().int().positive().max(100_000).default(100) }),
-  run: ({ db }, { ref, errors }) => {
+  run: ({ core, db }, { ref, errors }) => {
     const { id } = findJob(db, ref);
-    const r = fromRaw(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Parameters<typeof fromRaw>[0]);
+    const r = withLive(
+      fromRaw(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Parameters<typeof fromRaw>[0]),
+      core.jobs.live().get(id),
+    );
     const errs = db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, errors);
     return {
       ...r,
@@ -84,7 +103,7 @@ function jobCommand(
     },
     commit: async (ctx, plan) => {
       act(ctx, plan.data!.id);
-      await ctx.core.jobs!.settled(plan.data!.id);
+      await ctx.core.jobs.settled(plan.data!.id);
       return { id: plan.data!.id };
     },
     verify: ({ lib }, plan) => {
@@ -94,16 +113,16 @@ function jobCommand(
   });
 }
 
-export const pauseJob = jobCommand('job.pause', 'pause', ({ core, lib }, id) => core.jobs!.pause(lib, id), [
+export const pauseJob = jobCommand('job.pause', 'pause', ({ core, lib }, id) => core.jobs.pause(lib, id), [
   'paused',
   'completed',
 ]);
-export const resumeJob = jobCommand('job.resume', 'resume', ({ core, lib }, id) => core.jobs!.resume(lib, id), [
+export const resumeJob = jobCommand('job.resume', 'resume', ({ core, lib }, id) => core.jobs.resume(lib, id), [
   'queued',
   'running',
   'completed',
 ]);
-export const cancelJob = jobCommand('job.cancel', 'cancel', ({ core, lib }, id) => core.jobs!.cancel(lib, id), [
+export const cancelJob = jobCommand('job.cancel', 'cancel', ({ core, lib }, id) => core.jobs.cancel(lib, id), [
   'cancelled',
   'completed',
 ]);

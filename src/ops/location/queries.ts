@@ -32,7 +32,7 @@ export const listLocations = defineQuery({
       .map((r) => ({
         ...r,
         watch: r.watch === 1,
-        watching: r.watch === 1 && r.dev === core.device.id && !!core.watchers?.isWatching(r.id),
+        watching: r.watch === 1 && r.dev === core.device.id && core.jobs.isWatching(r.id),
         local: r.dev === core.device.id,
       }));
   },
