@@ -24,6 +24,8 @@ import { Watchers } from './jobs/watcher.js';
 import { runIndexJob } from './jobs/indexer.js';
 import { Network, type NetworkOptions } from './sync/network.js';
 import { resolvePendingIntents, type ResolvedIntent } from './ops/entry/intents.js';
+import { Transfers } from './transfer/service.js';
+import { transferRunner } from './transfer/job.js';
 
 export interface CommandOptions {
   library?: string;
@@ -58,6 +60,8 @@ export class Core {
   watchers: Watchers | undefined;
   /** The network, once `startPeers` made it listen. */
   peers: Network | undefined;
+  /** File transfers between devices (sd cp --device, sd send, the inbox); with the services. */
+  transfers: Transfers | undefined;
   private readonly network: Network;
   /** File operations a crash interrupted, completed or rolled back at open. */
   readonly recovered: ResolvedIntent[] = [];
@@ -107,7 +111,9 @@ export class Core {
     for (const lib of core.libraries.list()) core.recovered.push(...(await resolvePendingIntents(core, lib)));
     core.services = await startServices(core, core.network);
     if (opts.services !== false) {
-      const jobs = (core.jobs = new JobManager(core.bus, { index: runIndexJob }, core.services.jobs));
+      core.transfers = new Transfers(core, core.network);
+      const runners = { index: runIndexJob, transfer: transferRunner(core) };
+      const jobs = (core.jobs = new JobManager(core.bus, runners, core.services.jobs));
       const watchers = (core.watchers = new Watchers(jobs, core.device.id));
       jobs.onDiskFull = (e, where) => core.disk.report(e, where);
       // Space is back: paused jobs go on, and file operations a full disk left unfinished are resolved.

@@ -8,6 +8,7 @@ export interface StartOptions {
   mdns?: boolean;
   webrtc?: boolean;
   deviceName?: string;
+  transferLimit?: string;
 }
 
 export function addStartFlags(cmd: Command): Command {
@@ -17,7 +18,8 @@ export function addStartFlags(cmd: Command): Command {
     .option('--no-mdns', 'no mDNS discovery (peers by address only)')
     .option('--webrtc', 'move peer links onto WebRTC data channels once connected')
     .option('--no-webrtc', 'keep peer links on WebSocket (the default)')
-    .option('--device-name <name>', 'the name other devices see');
+    .option('--device-name <name>', 'the name other devices see')
+    .option('--transfer-limit <rate>', 'bytes a second file transfers may use (20M, 500K, off)');
 }
 
 /** The flags given, as settings; each value is checked (E_BAD_INPUT, exit 2). */
@@ -32,6 +34,7 @@ export function startFlags(o: StartOptions): StartFlags {
   set('mdns', o.mdns === undefined ? undefined : o.mdns ? 'on' : 'off', '--mdns');
   set('webrtc', o.webrtc === undefined ? undefined : o.webrtc ? 'on' : 'off', '--webrtc');
   set('device.name', o.deviceName, '--device-name');
+  set('transfer.limit', o.transferLimit, '--transfer-limit');
   return flags;
 }
 
@@ -43,6 +46,7 @@ export function entryArgs(flags: StartFlags): string[] {
     mdns: '--mdns',
     webrtc: '--webrtc',
     'device.name': '--device-name',
+    'transfer.limit': '--transfer-limit',
   };
   for (const [k, v] of Object.entries(flags) as [SettingKey, string | undefined][])
     if (v !== undefined) out.push(names[k], v);

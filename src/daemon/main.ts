@@ -14,6 +14,7 @@ import { threadsStuck } from '../jobs/hash-pool.js';
 import { acquirePidLock } from './lock.js';
 import { checkDataDirPrivate, checkSocketPath, runtimePaths } from './paths.js';
 import { displaySafe } from '../cli/terminal.js';
+import { parseRate } from '../transfer/limit.js';
 import { rememberPort, rememberedPort, resolveSettings, type Settings, type StartFlags } from './settings.js';
 
 export interface DaemonOptions {
@@ -130,6 +131,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         log.warn({ err: toErrorValue(e) }, 'could not rename this device');
       });
     }
+    core.transfers?.setLimit(parseRate(String(settings['transfer.limit'].value)) ?? 0);
     if (port !== undefined) {
       const peers = await core.startPeers(host, port, { webrtc: settings.webrtc.value === 'on' });
       if (peers.port) rememberPort(opts.dataDir, peers.port);

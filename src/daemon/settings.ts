@@ -6,8 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SdError } from '../errors.js';
 import { writePrivateFile } from '../fsutil.js';
+import { parseRate } from '../transfer/limit.js';
 
-export type SettingKey = 'p2p.port' | 'mdns' | 'webrtc' | 'device.name';
+export type SettingKey = 'p2p.port' | 'mdns' | 'webrtc' | 'device.name' | 'transfer.limit';
 export type SettingValue = string | number;
 export type Source = 'flag' | 'environment' | 'config' | 'default';
 export interface Resolved {
@@ -32,6 +33,11 @@ const port: Check = (raw) => {
 const deviceName: Check = (raw) => {
   const v = raw.trim();
   return v.length >= 1 && v.length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v) ? v : undefined;
+};
+
+const rate: Check = (raw) => {
+  const v = raw.trim();
+  return parseRate(v) === undefined ? undefined : v === '0' ? 'off' : v;
 };
 
 interface Def {
@@ -70,6 +76,13 @@ export const SETTINGS: Record<SettingKey, Def> = {
     env: 'SD_DEVICE_NAME',
     flag: '--device-name',
     help: 'the name other devices see (default: the host name at first start)',
+  },
+  'transfer.limit': {
+    check: rate,
+    env: 'SD_TRANSFER_LIMIT',
+    flag: '--transfer-limit',
+    help: 'bytes a second file transfers may use, each direction (20M = 20 MiB/s; K, M, G; off)',
+    fallback: 'off',
   },
 };
 

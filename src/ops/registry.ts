@@ -22,6 +22,7 @@ import {
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
 import { entryCommands, entryQueries } from './entry/index.js';
+import { transferCommands, transferQueries } from './transfer/index.js';
 import {
   addPeer,
   listPeers,
@@ -104,6 +105,8 @@ for (const q of [
 
 for (const c of entryCommands) registerCommand(c);
 for (const q of entryQueries) registerQuery(q);
+for (const c of transferCommands) registerCommand(c);
+for (const q of transferQueries) registerQuery(q);
 
 export function findCommand(name: string): CommandDef {
   const c = commands.get(name);

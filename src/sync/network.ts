@@ -63,6 +63,7 @@ export class Network {
     return this.log;
   }
   private listener: WsListener | undefined;
+  private readonly linkHooks: ((link: PeerLink) => void)[] = [];
   private host = '127.0.0.1';
   private webrtc = false;
   private paused = false;
@@ -106,7 +107,13 @@ export class Network {
           ticket.address,
         );
       },
-      onLink: (link) => this.exchangeAddresses(link),
+      onLink: (link) => {
+        this.exchangeAddresses(link);
+        for (const h of this.linkHooks) h(link);
+      },
+      onRtcLink: (link) => {
+        for (const h of this.linkHooks) h(link);
+      },
     };
   }
 
@@ -337,6 +344,26 @@ export class Network {
 
   status(): { port: number | null; refusals: Record<string, number>; peers: PeerStatus[] } {
     return networkStatus(this.core, this.port, this.refusals, this.book);
+  }
+
+  /** Called with every member link once it is up (WebSocket, and WebRTC when it comes): file transfers listen there. */
+  onMemberLink(fn: (link: PeerLink) => void): void {
+    this.linkHooks.push(fn);
+  }
+
+  /** The device's current link (WebRTC when up, else WebSocket), if any: what file transfers ride on. */
+  linkTo(dev: string): PeerLink | undefined {
+    const snap = this.core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
+    const ctx = snap?.context as { link: PeerLink | null; rtc: PeerLink | null } | undefined;
+    return ctx?.rtc?.isOpen ? ctx.rtc : ctx?.link?.isOpen ? ctx.link : undefined;
+  }
+
+  /** Why the last link or dial to a device failed (E_REVOKED when it refuses us), if it did. */
+  lastErrorOf(dev: string): { code: string; message: string } | undefined {
+    const snap = this.core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
+    return (
+      (snap?.context as { lastError: { code: string; message: string } | null } | undefined)?.lastError ?? undefined
+    );
   }
 
   online(dev: string): { online: boolean; link: string | null } {

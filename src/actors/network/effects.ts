@@ -30,6 +30,8 @@ export interface NetworkDeps {
   pair(link: PeerLink, ticket: Ticket, inbound: (link: PeerLink) => void): void;
   /** Every member link, once up: addresses are exchanged on it. */
   onLink(link: PeerLink): void;
+  /** A WebRTC link that came up beside a member's WebSocket link (file transfers listen there too). */
+  onRtcLink?(link: PeerLink): void;
 }
 
 /** Closes that a member's own misbehaviour caused, detected here: counted like refusals. */
@@ -106,6 +108,7 @@ export function livePeerMachine(deps: NetworkDeps) {
           isMember: (peer) => deps.isMember(peer),
           onLink: (l) => {
             rtc = l;
+            deps.onRtcLink?.(l);
             l.once('close', (r) => {
               if (ABUSE.has(r.code) && !r.byPeer) deps.log.note(r.code, l.remoteAddress, { peer: l.peerId });
               sendBack({ type: 'RTC_DOWN', link: l });
