@@ -140,20 +140,24 @@ function totals(cp: TransferCheckpoint): { files: number; bytes: number } {
 
 function listOf(port: Port, input: TransferInput, path: string, signal: AbortSignal): Promise<ListedItem[]> {
   return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      req.end();
+      reject(signal.reason);
+    };
+    const settle = (fn: () => void): void => {
+      req.end();
+      signal.removeEventListener('abort', onAbort);
+      fn();
+    };
     const req = port.request(
       { t: 'list', lib: input.lib, path, grant: input.grant },
       (a) => {
-        if ('t' in a && a.t === 'listing') {
-          req.end();
-          resolve(a.items as ListedItem[]);
-        } else if ('t' in a && a.t === 'fail') {
-          req.end();
-          reject(new SdError(a.code, a.message));
-        }
+        if ('t' in a && a.t === 'listing') settle(() => resolve(a.items as ListedItem[]));
+        else if ('t' in a && a.t === 'fail') settle(() => reject(new SdError(a.code, a.message)));
       },
-      reject,
+      (e) => settle(() => reject(e)),
     );
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 
