@@ -1,8 +1,13 @@
-// Errors are values with a stable code and a sentence a user can act on.
+// Errors are values with a stable code (from the catalogue in error-codes.ts) and a sentence a user
+// can act on.
+import { isErrorCode, type ErrorCode } from './error-codes.js';
+
+export { ERROR_CODES, isErrorCode, type ErrorCode } from './error-codes.js';
+
 export class SdError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details?: Record<string, unknown>;
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
     super(message);
     this.name = 'SdError';
     this.code = code;

@@ -32,19 +32,30 @@ export function libraryCommands(program: Command): void {
     });
   lib
     .command('list')
-    .description('list the libraries')
+    .description('list the libraries (a library known here by a local alias shows its shared name too)')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows =
-        await ctx.query<
-          { id: string; name: string; current: boolean; events: number | null; encrypted: boolean; locked: boolean }[]
-        >('library.list');
+      const rows = await ctx.query<
+        {
+          id: string;
+          name: string;
+          sharedName: string;
+          alias: string | null;
+          current: boolean;
+          events: number | null;
+          encrypted: boolean;
+          locked: boolean;
+        }[]
+      >('library.list');
+      // The shared name gets a column only when some library is known here by an alias.
+      const aliased = rows.some((r) => r.name !== r.sharedName);
       ctx.print(rows, () =>
         table(
-          ['', 'NAME', 'ID', 'EVENTS', 'AT REST'],
+          ['', 'NAME', ...(aliased ? ['SHARED NAME'] : []), 'ID', 'EVENTS', 'AT REST'],
           rows.map((r) => [
             r.current ? '*' : '',
             r.name,
+            ...(aliased ? [r.name === r.sharedName ? '' : r.sharedName] : []),
             r.id,
             r.events,
             r.locked ? 'encrypted, locked' : r.encrypted ? 'encrypted' : 'plain',
@@ -61,6 +72,8 @@ export function libraryCommands(program: Command): void {
       const i = await ctx.query<{
         id: string;
         name: string;
+        sharedName: string;
+        alias: string | null;
         current: boolean;
         createdAt: number;
         createdBy: string | null;
@@ -72,6 +85,7 @@ export function libraryCommands(program: Command): void {
       ctx.print(i, () =>
         [
           `name       ${i.name}${i.current ? ' (current)' : ''}`,
+          ...(i.name !== i.sharedName ? [`shared as  ${i.sharedName} (the name here is a local alias)`] : []),
           `id         ${i.id}`,
           `created    ${time(i.createdAt)} by ${i.createdBy ? shortId(i.createdBy) : '-'}`,
           `devices    ${i.devices}`,

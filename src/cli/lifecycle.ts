@@ -10,6 +10,7 @@ import { EXIT, notRunning, type CliContext } from './context.js';
 import { duration, shortId, table } from './format.js';
 import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
 import type { Settings } from '../daemon/settings.js';
+import { codeOf } from '../error-codes.js';
 
 const osSignals = constants.signals as Record<string, number>;
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
@@ -65,7 +66,7 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
       const line = stderr.trim().split('\n').pop() ?? '';
       const m = /^(E_[A-Z0-9_]+): (.*)$/.exec(line);
       throw m
-        ? new SdError(m[1]!, m[2]!)
+        ? new SdError(codeOf(m[1], 'E_START_FAILED'), m[2]!)
         : new SdError(
             'E_START_FAILED',
             `the daemon exited with code ${exited} while starting${stderr ? `: ${stderr.trim()}` : ''}`,
@@ -102,12 +103,12 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
 async function foreground(args: string[]): Promise<void> {
   const child = spawn(process.execPath, args, { stdio: 'inherit' });
   const forward = (sig: NodeJS.Signals) => (): void => void child.kill(sig);
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
-  for (const [sig, h] of handlers) process.on(sig, h);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward(sig));
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
     child.on('exit', (c, s) => r([c, s])),
   );
-  for (const [sig, h] of handlers) process.off(sig, h);
+  // The handlers stay: a second Ctrl-C that lands after the daemon has stopped must not kill this
+  // process with 130 (signal listeners do not keep it alive, so it still ends at once).
   process.exitCode = code ?? (signal ? 128 + (osSignals[signal] ?? 0) : 1);
 }
 

@@ -25,6 +25,9 @@ export function positiveInt(s: string, flag: string): number {
   return n;
 }
 
+/** The id of a tag or collection; one made of several of one name says how many ("1a2b3c4d +1"). */
+const idsCell = (ids: string[]): string => shortId(ids[0]!) + (ids.length > 1 ? ` +${ids.length - 1}` : '');
+
 export function metaCommands(program: Command): void {
   const tag = program.command('tag').description('tags on file content (they follow moves and every copy)');
   tag
@@ -40,15 +43,22 @@ export function metaCommands(program: Command): void {
     .description('tags and how many files carry them')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows =
-        await ctx.query<
-          { id: string; name: string; color: string | null; parent: string | null; items: number; files: number }[]
-        >('tag.list');
+      const rows = await ctx.query<
+        {
+          id: string;
+          ids: string[];
+          name: string;
+          color: string | null;
+          parent: string | null;
+          items: number;
+          files: number;
+        }[]
+      >('tag.list');
       ctx.print(rows, () =>
         rows.length
           ? table(
               ['NAME', 'ID', 'COLOR', 'PARENT', 'CONTENT', 'FILES'],
-              rows.map((r) => [r.name, shortId(r.id), r.color, r.parent, r.items, r.files]),
+              rows.map((r) => [r.name, idsCell(r.ids), r.color, r.parent, r.items, r.files]),
               ctx.style,
             )
           : 'no tags yet; create one with `sd tag create NAME`',
@@ -56,7 +66,7 @@ export function metaCommands(program: Command): void {
     });
   tag
     .command('rename <tag> <name>')
-    .description('rename a tag')
+    .description('rename a tag (onto an existing name: merge the two, after a confirmation)')
     .action(async (t: string, name: string, _o, cmd: Command) => {
       await runCommand(ctxOf(cmd), 'tag.rename', { tag: t, name });
     });
@@ -113,6 +123,12 @@ export function metaCommands(program: Command): void {
       });
   }
   col
+    .command('rename <collection> <name>')
+    .description('rename a collection (onto an existing name: merge the two, after a confirmation)')
+    .action(async (c: string, name: string, _o, cmd: Command) => {
+      await runCommand(ctxOf(cmd), 'collection.rename', { collection: c, name });
+    });
+  col
     .command('delete <collection>')
     .description('delete a collection (never the files)')
     .action(async (c: string, _o, cmd: Command) => {
@@ -123,12 +139,12 @@ export function metaCommands(program: Command): void {
     .description('collections')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<{ id: string; name: string; items: number }[]>('collection.list');
+      const rows = await ctx.query<{ id: string; ids: string[]; name: string; items: number }[]>('collection.list');
       ctx.print(rows, () =>
         rows.length
           ? table(
               ['NAME', 'ID', 'ITEMS'],
-              rows.map((r) => [r.name, shortId(r.id), r.items]),
+              rows.map((r) => [r.name, idsCell(r.ids), r.items]),
               ctx.style,
             )
           : 'no collections yet',

@@ -50,8 +50,14 @@ export function syncCommands(program: Command): void {
           inviterName: string;
           inviter: string;
           fingerprint: string;
+          current: { name: string; sharedName: string; alias: string | null };
+          dropped: { name: string } | null;
         };
-        return `joined "${r.libraryName}" (${shortId(r.library)}) from ${r.inviterName} ${shortId(r.inviter)}, fingerprint ${r.fingerprint}; its history is syncing`;
+        const here = r.current.alias
+          ? ` (a local alias: another library here is called "${r.current.sharedName}")`
+          : '';
+        const dropped = r.dropped ? `; the unused "${r.dropped.name}" made at first start was removed` : '';
+        return `joined "${r.libraryName}" (${shortId(r.library)}) from ${r.inviterName} ${shortId(r.inviter)}, fingerprint ${r.fingerprint}; its history is syncing\n  current library: "${r.current.name}"${here}${dropped}`;
       });
     });
 

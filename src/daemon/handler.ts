@@ -50,7 +50,7 @@ export function createHandler(core: Core, info: DaemonInfo) {
         dataDir: core.dataDir,
         device: { id: core.device.id, name: core.device.name },
         currentLibrary: core.libraries.currentId,
-        libraries: core.libraries.list().map((l) => ({ id: l.id, name: l.name })),
+        libraries: core.libraries.list().map((l) => ({ id: l.id, name: core.libraries.nameOf(l.id) })),
         services: core.services?.states() ?? {},
         p2pPort: info.p2pPort(),
         settings: info.settings?.() ?? null,

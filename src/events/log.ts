@@ -8,6 +8,7 @@ import { blake3 } from './hash.js';
 import { compareHlc, HlcClock, MAX_CLOCK_SKEW_MS, type Hlc } from './hlc.js';
 import { catalogueCheck, MAX_EVENT_BYTES } from './catalogue.js';
 import { signBytes, type DeviceKeys } from './keys.js';
+import { codeOf } from '../error-codes.js';
 
 export interface StoredEvent extends EventFields {
   hash: Uint8Array;
@@ -95,7 +96,7 @@ export class EventLog {
       bytes.length > MAX_EVENT_BYTES
         ? { code: 'E_EVENT_TOO_LARGE', reason: `${bytes.length} bytes` }
         : catalogueCheck(fields, bytes.length);
-    if (bad) throw new SdError(bad.code, `cannot record ${type}: ${bad.reason}`);
+    if (bad) throw new SdError(codeOf(bad.code, 'E_BAD_EVENT'), `cannot record ${type}: ${bad.reason}`);
     const hash = blake3(bytes);
     const sig = signBytes(this.keys.privateKey, hash);
     this.insert.run(fields.dev, fields.seq, hash, fields.hlc.ms, fields.hlc.c, type, bytes, sig);

@@ -8,9 +8,14 @@ import type { DeviceIdentity } from '../identity.js';
 import { Library, LIBRARY_FORMAT } from './library.js';
 import { libraryIdFor } from '../projections/roster.js';
 import { deriveKey, keepKeyInfoName, newKeyInfo, readKeyInfo, writeKeyInfo } from './crypto.js';
+import { LocalNames, untouchedFirstLibrary, type Alias, type LibraryName } from './names.js';
+
+export type { LibraryName } from './names.js';
 
 interface Config {
   current?: string;
+  /** Local aliases by library id: names are unique per device, shared names need not be. */
+  aliases?: Record<string, Alias>;
 }
 
 export class LibraryManager {
@@ -21,6 +26,14 @@ export class LibraryManager {
   private readonly openHooks: ((lib: Library) => void)[] = [];
   /** Encrypted libraries not unlocked yet: id -> [path, name]. */
   readonly locked = new Map<string, { path: string; name: string }>();
+  private readonly names = new LocalNames(
+    () => (this.config.aliases ??= {}),
+    {
+      ids: () => [...this.libs.keys(), ...this.locked.keys()],
+      sharedName: (id) => this.libs.get(id)?.name ?? this.locked.get(id)?.name ?? id,
+    },
+    () => this.save(),
+  );
 
   constructor(
     readonly dataDir: string,
@@ -36,6 +49,12 @@ export class LibraryManager {
     if (existsSync(this.configPath)) {
       try {
         this.config = JSON.parse(readFileSync(this.configPath, 'utf8')) as Config;
+        if (
+          typeof this.config.aliases !== 'object' ||
+          this.config.aliases === null ||
+          Array.isArray(this.config.aliases)
+        )
+          delete this.config.aliases;
       } catch {
         throw new SdError('E_CORRUPT_FILE', `${this.configPath} is not valid JSON; fix or remove it`, {
           path: this.configPath,
@@ -73,6 +92,7 @@ export class LibraryManager {
     if (this.libs.size === 0 && this.locked.size === 0) await this.create('default');
     if (!this.config.current || !(this.libs.has(this.config.current) || this.locked.has(this.config.current)))
       this.setCurrent([...this.libs.keys(), ...this.locked.keys()][0]!);
+    this.names.settleAll(this.config.current);
   }
 
   onOpen(fn: (lib: Library) => void): void {
@@ -82,41 +102,56 @@ export class LibraryManager {
 
   private attach(lib: Library): void {
     this.libs.set(lib.id, lib);
+    // A name that arrives (a joined library's creation) or changes (a rename, ours or a peer's)
+    // may collide with another library's here.
+    lib.onEvent((ev) => {
+      if (ev.type === 'library.created' || ev.type === 'library.renamed') this.names.settle(lib.id);
+    });
     for (const fn of this.openHooks) fn(lib);
   }
 
+  /** The open libraries, by the name this device gives them. */
   list(): Library[] {
-    return [...this.libs.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.libs.values()].sort((a, b) => this.nameOf(a.id).localeCompare(this.nameOf(b.id)));
+  }
+
+  /** The name a library has here: its local alias, or its shared name. */
+  nameOf(id: string): string {
+    return this.names.nameOf(id);
+  }
+
+  naming(id: string): LibraryName {
+    return this.names.naming(id);
   }
 
   get currentId(): string {
     return this.config.current!;
   }
 
-  /** By id, by unique id prefix, or by name. Undefined selects the current library. */
+  /**
+   * By id, by the name it has here (alias or shared name), by its shared name when only one
+   * library has it, or by a unique id prefix (4+ characters). Undefined selects the current library.
+   */
   resolve(ref?: string): Library {
     if (ref === undefined || ref === '') ref = this.currentId;
-    const byId = this.libs.get(ref);
-    if (byId) return byId;
-    const locked = [...this.locked].find(
-      ([id, l]) => id === ref || l.name === ref || (ref!.length >= 4 && id.startsWith(ref!)),
+    const id = this.names.resolveId(ref);
+    const lib = this.libs.get(id);
+    if (lib) return lib;
+    const name = this.nameOf(id);
+    throw new SdError(
+      'E_LIBRARY_LOCKED',
+      `the library "${name}" is encrypted and locked; unlock it with \`sd library unlock ${name}\` (or SD_LIBRARY_PASSPHRASE)`,
     );
-    if (locked)
-      throw new SdError(
-        'E_LIBRARY_LOCKED',
-        `the library "${locked[1].name}" is encrypted and locked; unlock it with \`sd library unlock ${locked[1].name}\` (or SD_LIBRARY_PASSPHRASE)`,
-      );
-    const byName = this.list().filter((l) => l.name === ref);
-    if (byName.length === 1) return byName[0]!;
-    if (byName.length > 1)
-      throw new SdError('E_AMBIGUOUS_LIBRARY', `${byName.length} libraries are named "${ref}"; use the id`);
-    const byPrefix = ref.length >= 4 ? [...this.libs.values()].filter((l) => l.id.startsWith(ref)) : [];
-    if (byPrefix.length === 1) return byPrefix[0]!;
-    throw new SdError('E_LIBRARY_NOT_FOUND', `no library named or with id "${ref}" (see \`sd library list\`)`);
   }
 
-  findByName(name: string): Library | undefined {
-    return this.list().find((l) => l.name === name);
+  /** The id `ref` names, open or locked (see resolve). */
+  resolveId(ref: string): string {
+    return this.names.resolveId(ref);
+  }
+
+  /** The library, open or locked, that is called `name` here (alias or shared name). */
+  findByName(name: string): LibraryName | undefined {
+    return this.names.findByName(name);
   }
 
   async create(name: string, passphrase?: string): Promise<Library> {
@@ -157,6 +192,7 @@ export class LibraryManager {
     await lib.ensureShared(this.device.id);
     this.locked.delete(id);
     this.attach(lib);
+    this.names.settle(id);
     return lib;
   }
 
@@ -178,15 +214,37 @@ export class LibraryManager {
     this.libs.delete(id);
     for (const suffix of ['', '-wal', '-shm']) rmSync(lib.path + suffix, { force: true });
     rmSync(lib.path.replace(/\.db$/, '.keyinfo'), { force: true });
+    this.names.forget(id);
     if (this.config.current === id) {
       const next = [...this.libs.keys()][0];
-      if (next) this.setCurrent(next);
-      else this.config = {};
+      if (next) this.config.current = next;
+      else delete this.config.current;
     }
+    this.save();
+  }
+
+  /**
+   * After `pair join`: the joined library becomes the current one. The library this device made
+   * at its first start goes away when it is the only other one and was never used (see
+   * untouchedFirstLibrary), so the device is left with the library it joined, under its own name.
+   */
+  async adoptJoined(id: string): Promise<{ current: LibraryName; dropped: LibraryName | null }> {
+    if (!this.libs.has(id)) throw new SdError('E_LIBRARY_NOT_FOUND', `the joined library ${id} is not here`);
+    const others = [...this.libs.values()].filter((l) => l.id !== id);
+    const first = others.length === 1 && this.locked.size === 0 ? others[0]! : undefined;
+    const dropped = first && untouchedFirstLibrary(first.db, this.device.id) ? this.naming(first.id) : null;
+    this.setCurrent(id);
+    if (dropped) await this.remove(dropped.id);
+    this.names.settle(id);
+    return { current: this.naming(id), dropped };
   }
 
   setCurrent(id: string): void {
     this.config.current = id;
+    this.save();
+  }
+
+  private save(): void {
     writePrivateFile(this.configPath, JSON.stringify(this.config, null, 2));
   }
 

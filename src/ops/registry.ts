@@ -17,6 +17,7 @@ import {
   deleteCollection,
   listCollections,
   removeFromCollection,
+  renameCollection,
   showCollection,
 } from './collection/index.js';
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
@@ -68,6 +69,7 @@ for (const c of [
   createCollection,
   addToCollection,
   removeFromCollection,
+  renameCollection,
   deleteCollection,
   noteCommand,
   favAdd,

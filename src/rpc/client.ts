@@ -6,6 +6,7 @@ import { DEFAULT_MAX_FRAME, FrameDecoder, encodeFrame } from './frame.js';
 import type { ClientMessage, ErrorValue } from './protocol.js';
 import { CONNECTION_ID, parseServerMessage } from './reply.js';
 import { checkSocketPath } from './socket-path.js';
+import { codeOf } from '../error-codes.js';
 
 export interface RpcClientOptions {
   socketPath: string;
@@ -147,7 +148,7 @@ export async function connectRpc(opts: RpcClientOptions): Promise<RpcClient> {
 }
 
 function fromErrorValue(e: ErrorValue): SdError {
-  return new SdError(e.code, e.message, e.details);
+  return new SdError(codeOf(e.code, 'E_INTERNAL'), e.message, e.details);
 }
 
 function open(path: string, timeoutMs: number): Promise<net.Socket> {

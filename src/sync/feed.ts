@@ -12,6 +12,7 @@ import type { StoredEvent } from '../events/log.js';
 import { publicKeyFromRaw, verifyBytes, deviceIdOf } from '../events/keys.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
+import { codeOf } from '../error-codes.js';
 
 const BATCH_EVENTS = 500;
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -349,7 +350,7 @@ export class FeedSession {
       // An unknown key may become known (its device.added arrives in another feed): then we ask again.
       if (refusal.code !== 'E_UNKNOWN_DEVICE') {
         this.blocked.add(dev);
-        this.onProtocolError(new SdError(refusal.code, this.stats.lastError));
+        this.onProtocolError(new SdError(codeOf(refusal.code, 'E_BAD_EVENT'), this.stats.lastError));
       }
       return;
     }

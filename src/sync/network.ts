@@ -20,6 +20,7 @@ import { InviteBook, encodeCode } from './pairing.js';
 import { joinWithCode, servePairing } from './pair-link.js';
 import { RefusalLog } from './refusals.js';
 import { networkStatus, type PeerStatus } from './peer-status.js';
+import { codeOf } from '../error-codes.js';
 
 /** Resolves true once `dev` is on the library's roster, false after `ms`. */
 function onRoster(lib: Library, dev: string, ms: number): Promise<boolean> {
@@ -148,7 +149,7 @@ export class Network {
         } else if (snap.matches('offline') && snap.context.lastError) {
           sub.unsubscribe();
           const e = snap.context.lastError as { code: string; message: string };
-          reject(new SdError(e.code, e.message));
+          reject(new SdError(codeOf(e.code, 'E_P2P_LISTEN'), e.message));
         }
       });
       actor.send({ type: 'START', host, port, webrtc: this.webrtc });

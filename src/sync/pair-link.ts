@@ -9,6 +9,7 @@ import { openPeerLink } from '../transport/peer-link.js';
 import { knownCode, type PeerLink } from '../transport/types.js';
 import { decodeCode, inviteId, proof, sameBytes, type InviteBook, type InviteCode } from './pairing.js';
 import type { RefusalLog } from './refusals.js';
+import { codeOf } from '../error-codes.js';
 
 const PAIR_TIMEOUT_MS = 10_000;
 
@@ -134,7 +135,10 @@ export async function joinWithCode(
   });
   if (reply.t === 'refuse') {
     link.close('E_PAIR_REFUSED', 'refused');
-    throw new SdError(knownCode(reply.code), String(reply.reason ?? 'the inviter refused the code').slice(0, 200));
+    throw new SdError(
+      codeOf(knownCode(reply.code), 'E_PAIR_REFUSED'),
+      String(reply.reason ?? 'the inviter refused the code').slice(0, 200),
+    );
   }
   if (
     reply.t !== 'welcome' ||

@@ -11,6 +11,7 @@ import curve from 'noise-curve-ed';
 import { SdError } from '../errors.js';
 import { deviceIdFromPublicKey } from './identity.js';
 import { knownCode, type CloseReason, type LinkMode, type MessageTransport } from './types.js';
+import { codeOf } from '../error-codes.js';
 
 /** The link wire protocol: 1 was the cleartext challenge-response, 2 is Noise XX + AEAD records. */
 export const LINK_PROTOCOL = 2;
@@ -86,7 +87,7 @@ export async function noiseHandshake(t: MessageTransport, opts: HandshakeOptions
     while (!inbox.length) {
       if (closed)
         throw new SdError(
-          closed.code === 'E_LINK_CUT' ? 'E_LINK_CLOSED' : closed.code,
+          closed.code === 'E_LINK_CUT' ? 'E_LINK_CLOSED' : codeOf(closed.code, 'E_LINK_CLOSED'),
           `the peer closed during the handshake: ${closed.message}`,
         );
       const left = deadline - Date.now();
@@ -110,7 +111,7 @@ export async function noiseHandshake(t: MessageTransport, opts: HandshakeOptions
       theyRefused = true;
       const code = knownCode(msg.code);
       if (code === 'E_PROTOCOL_VERSION') throw versionMismatch(msg.v, version);
-      throw new SdError(code, `the peer refused the link: ${String(msg.reason).slice(0, 200)}`);
+      throw new SdError(codeOf(code, 'E_REFUSED'), `the peer refused the link: ${String(msg.reason).slice(0, 200)}`);
     }
     return msg;
   };
@@ -148,7 +149,7 @@ export async function noiseHandshake(t: MessageTransport, opts: HandshakeOptions
       if (verdict !== true)
         throw verdict === false
           ? new SdError('E_PEER_NOT_ALLOWED', `device ${peerId.slice(0, 8)} is not on the roster (or was revoked)`)
-          : new SdError(verdict.code, verdict.message);
+          : new SdError(codeOf(verdict.code, 'E_REFUSED'), verdict.message);
       t.send(packr.pack({ t: 'auth', noise: noise.send(packr.pack({ mode })) })); // -> s, se
     } else {
       const m1 = await next();

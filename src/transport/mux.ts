@@ -13,6 +13,7 @@ import {
   type PeerLink,
   type TransportKind,
 } from './types.js';
+import { codeOf } from '../error-codes.js';
 
 const DATA_NUM = 0;
 const DATA_STR = 1;
@@ -135,7 +136,8 @@ export class MuxLink extends EventEmitter implements PeerLink {
   /** Initiator: resolves when the responder accepted, rejects with its refusal. */
   whenAccepted(timeoutMs: number): Promise<void> {
     if (this.live) return Promise.resolve();
-    if (this.closedReason) return Promise.reject(new SdError(this.closedReason.code, this.closedReason.message));
+    if (this.closedReason)
+      return Promise.reject(new SdError(codeOf(this.closedReason.code, 'E_LINK_CLOSED'), this.closedReason.message));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.verdict = undefined;
@@ -149,7 +151,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
   }
 
   private refusal(r: CloseReason): SdError {
-    return new SdError(r.code, `the peer refused the link: ${r.message}`);
+    return new SdError(codeOf(r.code, 'E_REFUSED'), `the peer refused the link: ${r.message}`);
   }
 
   restrict(channel: string | null): void {
@@ -280,7 +282,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
     this.closedReason = reason;
     this.held = undefined;
     clearInterval(this.beat);
-    this.verdict?.reject(new SdError(reason.code, reason.message));
+    this.verdict?.reject(new SdError(codeOf(reason.code, 'E_LINK_CLOSED'), reason.message));
     this.emit('close', reason);
   }
 }

@@ -6,6 +6,7 @@ import { handshakeTimeoutMs, noiseHandshake, type Verdict } from './handshake.js
 import { MUX_OVERHEAD, MuxLink, type MuxOptions } from './mux.js';
 import { MAX_MESSAGE_BYTES, SecureChannel, type SecureOptions } from './secure.js';
 import type { LinkMode, MessageTransport, PeerLink } from './types.js';
+import { codeOf } from '../error-codes.js';
 
 export interface OpenPeerLinkOptions extends MuxOptions, Omit<SecureOptions, 'maxMessageBytes'> {
   /** The side that dialed (or offered) initiates; the other responds. */
@@ -73,7 +74,7 @@ export async function openPeerLink(t: MessageTransport, opts: OpenPeerLinkOption
             }
           : verdict;
       link.close(r.code, r.message);
-      throw new SdError(r.code, r.message);
+      throw new SdError(codeOf(r.code, 'E_LINK_CLOSED'), r.message);
     }
     if (!link.isOpen) throw new SdError('E_LINK_CLOSED', 'the peer closed right after the handshake');
     link.accept();

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { DataChannel, DescriptionType, PeerConnection } from 'node-datachannel';
 import { SdError } from '../errors.js';
 import type { CloseReason, MessageTransport } from './types.js';
+import { codeOf } from '../error-codes.js';
 
 // Loaded on first use: a daemon that never opens a WebRTC link does not map libdatachannel.
 type Ndc = typeof import('node-datachannel');
@@ -108,7 +109,7 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
     } catch {
       teardown();
     }
-    if (!opened) settle.reject(new SdError(reason.code, reason.message));
+    if (!opened) settle.reject(new SdError(codeOf(reason.code, 'E_WEBRTC'), reason.message));
     else closeCb(reason);
   }
 

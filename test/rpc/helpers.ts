@@ -42,7 +42,7 @@ export function testHandler(seen: { aborted: number } = { aborted: 0 }): RpcHand
         await sleep(a.ms);
         return a.value;
       }
-      if (op === 'fail') throw new SdError('E_TEST_FAIL', 'asked to fail', { why: 'test' });
+      if (op === 'fail') throw new SdError('E_INTERNAL', 'asked to fail', { why: 'test' });
       if (op === 'boom') throw new Error('kaboom');
       throw new SdError('E_UNKNOWN_OP', `not callable: ${op}`);
     },

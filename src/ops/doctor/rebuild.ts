@@ -8,6 +8,7 @@ import { initHashing } from '../../events/hash.js';
 import { keysFromPem } from '../../events/keys.js';
 import { deriveKey, readKeyInfo } from '../../library/crypto.js';
 import { Library } from '../../library/library.js';
+import { readAliases } from '../../library/names.js';
 import { checksums } from '../../projections/index.js';
 import { acquirePidLock } from '../../daemon/lock.js';
 import { runtimePaths } from '../../daemon/paths.js';
@@ -21,7 +22,7 @@ export interface RebuildReport {
   ms: number;
 }
 
-/** Rebuilds the libraries of a data dir (all, or the one whose id or name is `only`). */
+/** Rebuilds the libraries of a data dir (all, or the one whose id, alias or name is `only`). */
 export async function rebuildLibraries(
   dataDir: string,
   only: string | undefined,
@@ -41,11 +42,20 @@ export async function rebuildLibraries(
     const keys = keysFromPem(readFileSync(join(dataDir, 'device.key'), 'utf8'));
     const dir = join(dataDir, 'libraries');
     const ids = existsSync(dir) ? readdirSync(dir).flatMap((f) => /^([0-9a-f-]{36})\.db$/.exec(f)?.[1] ?? []) : [];
+    const aliases = readAliases(dataDir);
     const out: RebuildReport[] = [];
     for (const id of ids.sort()) {
       const path = join(dir, `${id}.db`);
       const info = readKeyInfo(path);
-      if (only && only !== id && !id.startsWith(only) && info?.name !== only && !(await nameIs(path, id, keys, only)))
+      const alias = aliases[id]?.alias;
+      if (
+        only &&
+        only !== id &&
+        !id.startsWith(only) &&
+        alias !== only &&
+        info?.name !== only &&
+        !(await nameIs(path, id, keys, only))
+      )
         continue;
       let key: string | undefined;
       if (info) {

@@ -8,6 +8,7 @@
 import { closeSync, constants as C, existsSync, lstatSync, openSync, type Stats } from 'node:fs';
 import { SdError } from '../../errors.js';
 import { decodeName, encodeName, fsPathOfAbs, isEscapedName } from '../../jobs/names.js';
+import { codeOf } from '../../error-codes.js';
 
 export const VIA_FD = process.platform === 'linux' && existsSync('/proc/self/fd');
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
@@ -46,7 +47,7 @@ export function fsError(e: unknown, path: string): Error {
     EINVAL: ['E_BAD_PATH', `${path} is not valid here`],
   };
   const hit = code ? map[code] : undefined;
-  if (hit) return new SdError(hit[0], hit[1], { path, errno: code });
+  if (hit) return new SdError(codeOf(hit[0], 'E_FS'), hit[1], { path, errno: code });
   return new SdError('E_FS', `${path}: ${why}`, { path, errno: code ?? null });
 }
 

@@ -187,7 +187,9 @@ export const entryInfo = defineQuery({
     const tags = r.cid
       ? (
           db
-            .prepare('SELECT t.name FROM tag_assign a JOIN tags t ON t.id = a.tag WHERE a.cid = ? ORDER BY t.name')
+            .prepare(
+              'SELECT DISTINCT t.name FROM tag_assign a JOIN tags t ON t.id = a.tag WHERE a.cid = ? ORDER BY t.name',
+            )
             .all(r.cid) as { name: string }[]
         ).map((x) => x.name)
       : [];

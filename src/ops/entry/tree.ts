@@ -7,6 +7,7 @@ import { kindOf, specialKindOf } from '../../jobs/kind.js';
 import { encodeName } from '../../jobs/names.js';
 import { Dir, fsError, shownName, type Name } from './confine.js';
 import { hashFiles, warmHashing } from './hashing.js';
+import { codeOf } from '../../error-codes.js';
 
 /** [relPath ('' = the root), t (0 file, 1 folder, 2 symlink, 3 special), size, mtimeMs, contentId | null, kind] */
 export type Item = [string, number, number, number, string | null, string];
@@ -77,7 +78,7 @@ export async function scanTree(parent: Dir, name: Name, hash: boolean, known?: K
         const p = batch[i]!;
         if ('error' in r)
           throw r.error.code.startsWith('E_')
-            ? new SdError(r.error.code, `${p.shown}: ${r.error.message}`, { path: p.shown })
+            ? new SdError(codeOf(r.error.code, 'E_FS'), `${p.shown}: ${r.error.message}`, { path: p.shown })
             : fsError(Object.assign(new Error(r.error.message), { code: r.error.code }), p.shown);
         const it = items[p.idx]!;
         it[2] = r.size;

@@ -5,6 +5,15 @@ import { SdError } from '../../errors.js';
 import { check, defineCommand } from '../define.js';
 import { Name } from '../names.js';
 import { keepKeyInfoName, readKeyInfo } from '../../library/crypto.js';
+import type { LibraryName } from '../../library/manager.js';
+
+function libraryExists(clash: LibraryName): SdError {
+  const alias = clash.alias ? ` (a local alias of the shared name "${clash.sharedName}")` : '';
+  return new SdError(
+    'E_LIBRARY_EXISTS',
+    `a library here is already called "${clash.name}"${alias}; library names are unique per device`,
+  );
+}
 
 export const createLibrary = defineCommand({
   name: 'library.create',
@@ -12,8 +21,8 @@ export const createLibrary = defineCommand({
   summary: 'create a library (optionally encrypted at rest)',
   input: z.object({ name: Name, encrypt: z.boolean().default(false), passphrase: z.string().optional() }),
   preview: ({ core }, { name, encrypt, passphrase }) => {
-    if (core.libraries.findByName(name))
-      throw new SdError('E_LIBRARY_EXISTS', `a library named "${name}" already exists`);
+    const clash = core.libraries.findByName(name);
+    if (clash) throw libraryExists(clash);
     if (encrypt && !passphrase)
       throw new SdError(
         'E_PASSPHRASE_REQUIRED',
@@ -51,9 +60,9 @@ export const renameLibrary = defineCommand({
   input: z.object({ name: Name }),
   preview: ({ core, lib }, { name }) => {
     const clash = core.libraries.findByName(name);
-    if (clash && clash.id !== lib.id) throw new SdError('E_LIBRARY_EXISTS', `a library named "${name}" already exists`);
+    if (clash && clash.id !== lib.id) throw libraryExists(clash);
     return {
-      summary: `rename library "${lib.name}" to "${name}"`,
+      summary: `rename library "${core.libraries.nameOf(lib.id)}" to "${name}"`,
       changes: [{ op: 'update', target: `library ${lib.id}`, detail: `name "${lib.name}" -> "${name}"` }],
     };
   },
@@ -63,8 +72,9 @@ export const renameLibrary = defineCommand({
     keepKeyInfoName(lib.path, lib.name);
     return seq;
   },
-  verify: ({ lib }, plan) => [
+  verify: ({ core, lib }, plan) => [
     check(lib.name === plan.input.name, 'library has the new name'),
+    check(core.libraries.nameOf(lib.id) === plan.input.name, 'this device calls it by the new name'),
     check((readKeyInfo(lib.path)?.name ?? lib.name) === plan.input.name, 'the name shown while locked is the new one'),
   ],
 });
@@ -76,9 +86,10 @@ export const useLibrary = defineCommand({
   input: z.object({ ref: z.string().min(1) }),
   preview: ({ core }, { ref }) => {
     const target = core.libraries.resolve(ref);
+    const name = core.libraries.nameOf(target.id);
     return {
-      summary: `make "${target.name}" the current library`,
-      changes: [{ op: 'update', target: 'current library', detail: `-> ${target.name} (${target.id})` }],
+      summary: `make "${name}" the current library`,
+      changes: [{ op: 'update', target: 'current library', detail: `-> ${name} (${target.id})` }],
       data: { id: target.id },
     };
   },
@@ -99,16 +110,17 @@ export const deleteLibrary = defineCommand({
     if (core.libraries.list().length === 1)
       throw new SdError('E_LAST_LIBRARY', 'this is the only library; create another one before deleting it');
     const events = target.log.count();
+    const name = core.libraries.nameOf(target.id);
     return {
-      summary: `delete library "${target.name}" (${events} events)`,
+      summary: `delete library "${name}" (${events} events)`,
       changes: [
         {
           op: 'delete',
-          target: `library "${target.name}" (${target.id})`,
+          target: `library "${name}" (${target.id})`,
           detail: `${events} events and every projection; files on disk are not touched`,
         },
       ],
-      confirm: `Delete library "${target.name}" and its ${events} events?`,
+      confirm: `Delete library "${name}" and its ${events} events?`,
       data: { id: target.id, path: target.path },
     };
   },
@@ -128,27 +140,28 @@ export const unlockLibrary = defineCommand({
   summary: 'open an encrypted library with its passphrase',
   input: z.object({ ref: z.string().min(1), passphrase: z.string().min(1) }),
   preview: ({ core }, { ref }) => {
-    const hit = [...core.libraries.locked].find(
-      ([id, l]) => id === ref || l.name === ref || (ref.length >= 4 && id.startsWith(ref)),
-    );
-    if (!hit)
+    let id: string | undefined;
+    try {
+      id = core.libraries.resolveId(ref);
+    } catch (e) {
+      if (!(e instanceof SdError) || e.code !== 'E_LIBRARY_NOT_FOUND') throw e;
+    }
+    if (id === undefined || !core.libraries.locked.has(id))
       throw new SdError(
         'E_NOT_LOCKED',
         `no locked library "${ref}" (it may be unlocked already: see \`sd library list\`)`,
       );
+    const name = core.libraries.nameOf(id);
     return {
-      summary: `unlock library "${hit[1].name}"`,
-      changes: [{ op: 'open', target: `library "${hit[1].name}"` }],
-      data: { id: hit[0] },
+      summary: `unlock library "${name}"`,
+      changes: [{ op: 'open', target: `library "${name}"` }],
+      data: { id },
     };
   },
   commit: async ({ core }, plan) => {
     // Every library passphrase has at least 8 characters, so a shorter one is simply wrong.
     if (plan.input.passphrase.length < 8)
-      throw new SdError(
-        'E_BAD_PASSPHRASE',
-        `the passphrase does not unlock "${core.libraries.locked.get(plan.data!.id)?.name}"`,
-      );
+      throw new SdError('E_BAD_PASSPHRASE', `the passphrase does not unlock "${core.libraries.nameOf(plan.data!.id)}"`);
     return { id: (await core.libraries.unlock(plan.data!.id, plan.input.passphrase)).id };
   },
   verify: ({ core }, plan) => [

@@ -11,20 +11,18 @@ export function countEvents(db: Db): number {
 export const listLibraries = defineQuery({
   name: 'library.list',
   scope: 'dataDir',
-  summary: 'list the libraries of this data dir',
+  summary: 'list the libraries of this data dir (name here, shared name, alias)',
   input: z.object({}),
   run: ({ core }) => [
     ...core.libraries.list().map((l) => ({
-      id: l.id,
-      name: l.name,
+      ...core.libraries.naming(l.id),
       current: l.id === core.libraries.currentId,
       events: countEvents(l.ro) as number | null,
       encrypted: l.encrypted,
       locked: false,
     })),
-    ...[...core.libraries.locked].map(([id, l]) => ({
-      id,
-      name: l.name,
+    ...[...core.libraries.locked.keys()].map((id) => ({
+      ...core.libraries.naming(id),
       current: id === core.libraries.currentId,
       events: null,
       encrypted: true,
@@ -57,8 +55,7 @@ export const libraryInfo = defineQuery({
       }
     }
     return {
-      id: lib.id,
-      name: lib.name,
+      ...core.libraries.naming(lib.id),
       current: lib.id === core.libraries.currentId,
       createdAt: Number(meta.created_at ?? 0),
       createdBy: meta.created_by ?? null,

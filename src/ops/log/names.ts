@@ -69,10 +69,15 @@ function learn(book: Book, type: string, dev: string, pos: LogPos, body: Record<
       return record(book, 'device', dev, body.name, pos);
     case 'location.added':
       return record(book, 'location', body.id, body.name, pos);
-    case 'shared.changed':
-      if (body.op === 'tag.create' || body.op === 'tag.rename') record(book, 'tag', body.tag, body.name, pos);
-      if (body.op === 'collection.create') record(book, 'collection', body.collection, body.name, pos);
+    case 'shared.changed': {
+      // A rename of every tag of one name carries the other ids in `also`.
+      const also = typeof body.also === 'string' && body.also ? body.also.split(',') : [];
+      if (body.op === 'tag.create' || body.op === 'tag.rename')
+        for (const id of [body.tag, ...also]) record(book, 'tag', id, body.name, pos);
+      if (body.op === 'collection.create' || body.op === 'collection.rename')
+        for (const id of [body.collection, ...also]) record(book, 'collection', id, body.name, pos);
       return;
+    }
   }
 }
 

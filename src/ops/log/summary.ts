@@ -87,6 +87,8 @@ function sharedSummary(b: Body, ctx: Ctx): string {
       return `untagged ${items} from ${tag()}`;
     case 'collection.create':
       return `created collection ${q(String(b.name))}`;
+    case 'collection.rename':
+      return renamed('collection', ctx, 'collection', b.collection, b.name);
     case 'collection.add':
       return `added ${items} to collection ${coll()}`;
     case 'collection.remove':

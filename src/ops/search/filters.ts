@@ -3,20 +3,11 @@
 import { SdError } from '../../errors.js';
 import type { Db } from '../../library/library.js';
 import { didYouMean } from '../suggest.js';
+import { resolveNamed } from '../tag/named.js';
 
-/** The ids of the tags called `ref` (or with that id). */
+/** The ids of the tags called `ref` (tags of one name are one tag), or the one an id (prefix) names. */
 export function knownTags(db: Db, ref: string): string[] {
-  const rows = db.prepare('SELECT id, name FROM tags').all() as { id: string; name: string }[];
-  const hit = rows.filter((r) => r.name === ref || r.id === ref);
-  if (hit.length) return hit.map((r) => r.id);
-  throw new SdError(
-    'E_TAG_NOT_FOUND',
-    `no tag "${ref}" in this library.${didYouMean(
-      ref,
-      rows.map((r) => r.name),
-    )} See \`sd tag list\`.`,
-    { tag: ref },
-  );
+  return resolveNamed(db, 'tag', ref).ids;
 }
 
 /** The ids of the locations called `ref` (or with that id or id prefix). */

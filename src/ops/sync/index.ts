@@ -63,13 +63,17 @@ export const pairJoin = defineCommand({
   },
   commit: async ({ core }, plan) => {
     const { member, ...joined } = await peersOf(core).join(plan.input.code);
-    return { ...joined, member: await member() };
+    const isMember = await member();
+    // The joined library becomes the current one (the unused first-start library goes).
+    const { current, dropped } = await core.libraries.adoptJoined(joined.library);
+    return { ...joined, member: isMember, current, dropped };
   },
   verify: ({ core }, _p, r) => [
     check(
       core.libraries.list().some((l) => l.id === r.library),
       'the library exists here',
     ),
+    check(core.libraries.currentId === r.library, 'the joined library is the current one'),
     check(r.member, "this device is on the library's roster", r.member ? undefined : 'the roster has not arrived yet'),
   ],
 });

@@ -1,32 +1,22 @@
 // Tags: shared metadata in Automerge, attached to content ids, so a tag follows its content
-// through moves and renames and every copy of the content carries it.
+// through moves and renames and every copy of the content carries it. Tags of one name are one
+// tag to these commands (see named.ts).
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
 import { assignTags, putTag } from '../../sync/shared-edits.js';
-import { ASSIGN_SHARDS } from '../../sync/shared-schema.js';
 import type { ChangeSet } from '../../sync/shared-docs.js';
-import type { Db, Library } from '../../library/library.js';
-import { check, defineCommand, defineQuery } from '../define.js';
+import type { TagsDoc } from '../../sync/shared-schema.js';
+import type { Library } from '../../library/library.js';
+import { check, defineCommand } from '../define.js';
 import { Name } from '../names.js';
 import { deviceRef } from '../entry/queries.js';
 import { resolveFiles } from '../entry/resolve.js';
+import { contentOf, idsNamed, marks, others, resolveNamed } from './named.js';
+
+export { listTags } from './queries.js';
 
 const Color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour is #RRGGBB');
-
-export function findTag(db: Db, ref: string): { id: string; name: string } {
-  const rows = db.prepare('SELECT id, name FROM tags WHERE name = ? OR id = ? ORDER BY id').all(ref, ref) as {
-    id: string;
-    name: string;
-  }[];
-  if (rows.length === 1) return rows[0]!;
-  if (rows.length > 1)
-    throw new SdError(
-      'E_AMBIGUOUS_TAG',
-      `${rows.length} tags are named "${ref}"; use the id (${rows.map((r) => r.id.slice(0, 8)).join(', ')})`,
-    );
-  throw new SdError('E_TAG_NOT_FOUND', `no tag "${ref}" (see \`sd tag list\`)`);
-}
 
 /** Appends the event that carries a shared change; an empty change appends nothing. */
 export function recordShared(
@@ -45,9 +35,8 @@ export const createTag = defineCommand({
   summary: 'create a tag',
   input: z.object({ name: Name, color: Color.optional(), parent: z.string().optional() }),
   preview: ({ lib }, { name, color, parent }) => {
-    if (lib.db.prepare('SELECT 1 FROM tags WHERE name = ?').get(name))
-      throw new SdError('E_TAG_EXISTS', `a tag named "${name}" already exists`);
-    const p = parent ? findTag(lib.db, parent) : undefined;
+    if (idsNamed(lib.db, 'tag', name).length) throw new SdError('E_TAG_EXISTS', `a tag named "${name}" already exists`);
+    const p = parent ? resolveNamed(lib.db, 'tag', parent) : undefined;
     return {
       summary: `create tag "${name}"`,
       changes: [
@@ -86,33 +75,47 @@ export const createTag = defineCommand({
 export const renameTag = defineCommand({
   name: 'tag.rename',
   shared: true,
-  summary: 'rename a tag',
+  summary: 'rename a tag (onto the name of another tag: merge them)',
   input: z.object({ tag: z.string().min(1), name: Name }),
   preview: ({ lib }, { tag, name }) => {
-    const t = findTag(lib.db, tag);
-    const clash = lib.db.prepare('SELECT id FROM tags WHERE name = ? AND id <> ?').get(name, t.id);
-    if (clash) throw new SdError('E_TAG_EXISTS', `a tag named "${name}" already exists`);
+    const g = resolveNamed(lib.db, 'tag', tag);
+    const into = idsNamed(lib.db, 'tag', name).filter((id) => !g.ids.includes(id));
+    const merge = into.length > 0;
+    const items = merge ? contentOf(lib.db, 'tag', into).size : 0;
     return {
-      summary: `rename tag "${t.name}" to "${name}"`,
-      changes: [{ op: 'update', target: `tag ${t.id.slice(0, 8)}`, detail: `"${t.name}" -> "${name}"` }],
-      data: { id: t.id },
+      summary: merge
+        ? `rename tag "${g.name}" to "${name}", merging it with the tag "${name}" (${items} content item(s))`
+        : `rename tag "${g.name}" to "${name}"`,
+      changes: g.ids.map((id) => ({
+        op: 'update',
+        target: `tag ${id.slice(0, 8)}`,
+        detail: `"${g.name}" -> "${name}"`,
+      })),
+      warnings: merge ? [`tags of one name are one tag: "${g.name}" and "${name}" become one`] : [],
+      confirm: merge ? `Merge tag "${g.name}" into "${name}"?` : undefined,
+      data: { ids: g.ids, also: others(g) },
     };
   },
-  commit: ({ lib }, plan) => ({
-    seq: recordShared(
-      lib,
-      'tag.rename',
-      { tag: plan.data!.id, name: plan.input.name },
-      putTag(lib.shared, plan.data!.id, { name: plan.input.name }),
-    ),
-  }),
-  verify: ({ lib }, plan) => [
-    check(
-      (lib.db.prepare('SELECT name FROM tags WHERE id = ?').get(plan.data!.id) as { name: string } | undefined)
-        ?.name === plan.input.name,
-      'tag has the new name',
-    ),
-  ],
+  commit: ({ lib }, plan) => {
+    const { ids, also } = plan.data!;
+    const changes = lib.shared.change('tags', (d: TagsDoc) => {
+      for (const id of ids) {
+        const t = d.tags[id];
+        if (!t) throw new SdError('E_TAG_NOT_FOUND', 'the tag was deleted meanwhile');
+        if (t.name !== plan.input.name) t.name = plan.input.name;
+      }
+    });
+    return { seq: recordShared(lib, 'tag.rename', { tag: ids[0]!, name: plan.input.name, also }, changes) };
+  },
+  verify: ({ lib }, plan) => {
+    const q = lib.db.prepare('SELECT name FROM tags WHERE id = ?');
+    return [
+      check(
+        plan.data!.ids.every((id) => (q.get(id) as { name: string } | undefined)?.name === plan.input.name),
+        'tag has the new name',
+      ),
+    ];
+  },
 });
 
 export const deleteTag = defineCommand({
@@ -121,34 +124,46 @@ export const deleteTag = defineCommand({
   summary: 'delete a tag and remove it from every file',
   input: z.object({ tag: z.string().min(1) }),
   preview: ({ lib }, { tag }) => {
-    const t = findTag(lib.db, tag);
-    const n = (lib.db.prepare('SELECT COUNT(*) AS n FROM tag_assign WHERE tag = ?').get(t.id) as { n: number }).n;
+    const g = resolveNamed(lib.db, 'tag', tag);
+    const n = contentOf(lib.db, 'tag', g.ids).size;
     return {
-      summary: `delete tag "${t.name}"`,
-      changes: [{ op: 'delete', target: `tag "${t.name}"`, detail: `removed from ${n} content item(s)` }],
-      confirm: n > 0 ? `Delete tag "${t.name}" used on ${n} item(s)?` : undefined,
-      data: { id: t.id },
+      summary: `delete tag "${g.name}"`,
+      changes: [
+        {
+          op: 'delete',
+          target: `tag "${g.name}"`,
+          detail: `removed from ${n} content item(s)${g.ids.length > 1 ? ` (${g.ids.length} tags of this name)` : ''}`,
+        },
+      ],
+      confirm: n > 0 ? `Delete tag "${g.name}" used on ${n} item(s)?` : undefined,
+      data: { ids: g.ids, also: others(g) },
     };
   },
   commit: ({ lib }, plan) => {
-    const id = plan.data!.id;
-    const cids = (lib.db.prepare('SELECT cid FROM tag_assign WHERE tag = ?').all(id) as { cid: string }[]).map(
-      (r) => r.cid,
-    );
+    const { ids, also } = plan.data!;
+    const pairs = lib.db.prepare(`SELECT cid, tag FROM tag_assign WHERE tag IN (${marks(ids.length)})`).all(...ids) as {
+      cid: string;
+      tag: string;
+    }[];
     const changes: ChangeSet = {
       ...assignTags(
         lib.shared,
-        cids.map((contentId) => ({ contentId, tagId: id, assigned: false })),
+        pairs.map((p) => ({ contentId: p.cid, tagId: p.tag, assigned: false })),
       ),
-      ...lib.shared.change('tags', (d) => void delete d.tags[id]),
+      ...lib.shared.change('tags', (d: TagsDoc) => {
+        for (const id of ids) delete d.tags[id];
+      }),
     };
-    recordShared(lib, 'tag.delete', { tag: id }, changes);
-    return { id };
+    recordShared(lib, 'tag.delete', { tag: ids[0]!, also }, changes);
+    return { ids };
   },
-  verify: ({ lib }, plan) => [
-    check(!lib.db.prepare('SELECT 1 FROM tags WHERE id = ?').get(plan.data!.id), 'tag is gone'),
-    check(!lib.db.prepare('SELECT 1 FROM tag_assign WHERE tag = ?').get(plan.data!.id), 'no file carries it'),
-  ],
+  verify: ({ lib }, plan) => {
+    const ids = plan.data!.ids;
+    return [
+      check(!lib.db.prepare(`SELECT 1 FROM tags WHERE id IN (${marks(ids.length)})`).get(...ids), 'tag is gone'),
+      check(contentOf(lib.db, 'tag', ids).size === 0, 'no file carries it'),
+    ];
+  },
 });
 
 function tagApply(name: 'tag.apply' | 'tag.remove', assigned: boolean) {
@@ -163,36 +178,39 @@ function tagApply(name: 'tag.apply' | 'tag.remove', assigned: boolean) {
       device: z.string().optional(),
     }),
     preview: ({ core, lib }, input) => {
-      const t = findTag(lib.db, input.tag);
+      const g = resolveNamed(lib.db, 'tag', input.tag);
       const files = resolveFiles(lib.db, input.paths, deviceRef(lib.db, input.device, core.device.id), input.recursive);
       const cids = [...new Set(files.map((f) => f.cid))];
-      const have = new Set(
-        (lib.db.prepare('SELECT cid FROM tag_assign WHERE tag = ?').all(t.id) as { cid: string }[]).map((r) => r.cid),
-      );
+      // A file carries the tag when it carries any tag of the name; applying adds the canonical one.
+      const have = contentOf(lib.db, 'tag', g.ids);
       const todo = cids.filter((c) => have.has(c) !== assigned);
       return {
-        summary: `${assigned ? 'tag' : 'untag'} ${files.length} file(s) ${assigned ? 'with' : 'from'} "${t.name}" (${todo.length} content item(s) change)`,
-        changes: files.slice(0, 50).map((f) => ({ op: assigned ? 'tag' : 'untag', target: f.path, detail: t.name })),
+        summary: `${assigned ? 'tag' : 'untag'} ${files.length} file(s) ${assigned ? 'with' : 'from'} "${g.name}" (${todo.length} content item(s) change)`,
+        changes: files.slice(0, 50).map((f) => ({ op: assigned ? 'tag' : 'untag', target: f.path, detail: g.name })),
         warnings: files.length > 50 ? [`and ${files.length - 50} more files`] : [],
-        data: { id: t.id, cids: todo, files: files.length },
+        data: { id: g.id, ids: g.ids, cids: todo, files: files.length },
       };
     },
     commit: ({ lib }, plan) => {
       const d = plan.data!;
-      const seq = recordShared(
-        lib,
-        name,
-        { tag: d.id, count: d.cids.length },
-        assignTags(
-          lib.shared,
-          d.cids.map((contentId) => ({ contentId, tagId: d.id, assigned })),
-        ),
-      );
+      // Removing takes off every tag of the name that each file carries.
+      const todo = new Set(d.cids);
+      const edits = assigned
+        ? d.cids.map((contentId) => ({ contentId, tagId: d.id, assigned }))
+        : (
+            lib.db.prepare(`SELECT cid, tag FROM tag_assign WHERE tag IN (${marks(d.ids.length)})`).all(...d.ids) as {
+              cid: string;
+              tag: string;
+            }[]
+          )
+            .filter((p) => todo.has(p.cid))
+            .map((p) => ({ contentId: p.cid, tagId: p.tag, assigned }));
+      const seq = recordShared(lib, name, { tag: d.id, count: d.cids.length }, assignTags(lib.shared, edits));
       return { seq, changed: d.cids.length, files: d.files };
     },
     verify: ({ lib }, plan) => {
-      const q = lib.db.prepare('SELECT 1 FROM tag_assign WHERE cid = ? AND tag = ?');
-      const wrong = plan.data!.cids.filter((c) => !!q.get(c, plan.data!.id) !== assigned);
+      const have = contentOf(lib.db, 'tag', plan.data!.ids);
+      const wrong = plan.data!.cids.filter((c) => have.has(c) !== assigned);
       return [
         check(
           wrong.length === 0,
@@ -205,19 +223,3 @@ function tagApply(name: 'tag.apply' | 'tag.remove', assigned: boolean) {
 }
 export const applyTag = tagApply('tag.apply', true);
 export const removeTag = tagApply('tag.remove', false);
-
-export const listTags = defineQuery({
-  name: 'tag.list',
-  summary: 'tags with how many content items and files carry them',
-  input: z.object({}),
-  run: ({ db }) =>
-    db
-      .prepare(
-        `SELECT t.id, t.name, t.color, p.name AS parent, (SELECT COUNT(*) FROM tag_assign a WHERE a.tag = t.id) AS items,
-         (SELECT COUNT(*) FROM tag_assign a JOIN entries e ON e.cid = a.cid WHERE a.tag = t.id) AS files
-         FROM tags t LEFT JOIN tags p ON p.id = t.parent ORDER BY t.name, t.id`,
-      )
-      .all(),
-});
-
-export const tagShards = ASSIGN_SHARDS.length;
