@@ -3,6 +3,7 @@
 // Ctrl-C stops following, not the transfer (`sd job pause|cancel ID`).
 import type { Command } from 'commander';
 import { SdError } from '../errors.js';
+import { codeOf } from '../error-codes.js';
 import type { CliContext } from './context.js';
 import { bytes, duration, shortId, table, time } from './format.js';
 import { ctxOf } from './program.js';
@@ -81,7 +82,7 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
   if (info.state !== 'completed' && end !== 'following stopped') {
     const code = /^(E_[A-Z_]+): /.exec(info.message ?? '')?.[1];
     if (info.state === 'failed')
-      throw new SdError(code ?? 'E_JOB_FAILED', (info.message ?? 'the transfer failed').replace(/^E_[A-Z_]+: /, ''));
+      throw new SdError(codeOf(code, 'E_JOB_FAILED'), (info.message ?? 'the transfer failed').replace(/^E_[A-Z_]+: /, ''));
     process.exitCode = 1;
   }
 }

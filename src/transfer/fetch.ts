@@ -5,6 +5,7 @@
 import { write } from 'node:fs';
 import { promisify } from 'node:util';
 import { SdError } from '../errors.js';
+import { codeOf } from '../error-codes.js';
 import { createBlake3 } from '../jobs/blake3.js';
 import type { RateLimit } from './limit.js';
 import type { Answer, Port } from './port.js';
@@ -103,7 +104,7 @@ function attempt(
             );
           return finish(() => resolve(a.hash));
         }
-        if (a.t === 'fail') return finish(() => reject(new SdError(a.code, a.message)));
+        if (a.t === 'fail') return finish(() => reject(new SdError(codeOf(a.code, 'E_CHUNK_REFUSED'), a.message)));
         return;
       }
       hooks.received(a.data.length);

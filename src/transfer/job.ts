@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Core } from '../core.js';
 import { SdError } from '../errors.js';
+import { codeOf } from '../error-codes.js';
 import { userMode } from '../fsutil.js';
 import type { JobContext } from '../jobs/context.js';
 import { fsPathOf } from '../jobs/names.js';
@@ -153,7 +154,7 @@ function listOf(port: Port, input: TransferInput, path: string, signal: AbortSig
       { t: 'list', lib: input.lib, path, grant: input.grant },
       (a) => {
         if ('t' in a && a.t === 'listing') settle(() => resolve(a.items as ListedItem[]));
-        else if ('t' in a && a.t === 'fail') settle(() => reject(new SdError(a.code, a.message)));
+        else if ('t' in a && a.t === 'fail') settle(() => reject(new SdError(codeOf(a.code, 'E_REFUSED'), a.message)));
       },
       (e) => settle(() => reject(e)),
     );

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Core } from '../core.js';
 import { registerSummary } from '../ops/log/summary.js';
 import { SdError } from '../errors.js';
+import { codeOf } from '../error-codes.js';
 import type { Library } from '../library/library.js';
 import type { Network } from '../sync/network.js';
 import type { PeerLink } from '../transport/types.js';
@@ -94,7 +95,7 @@ export class Transfers {
       if (link) return this.attach(link);
       const err = peers.lastErrorOf(dev);
       if (err && FINAL_REFUSALS.has(err.code))
-        throw new SdError(err.code, `device ${dev.slice(0, 8)} refuses this device: ${err.message}`);
+        throw new SdError(codeOf(err.code, 'E_REFUSED'), `device ${dev.slice(0, 8)} refuses this device: ${err.message}`);
       waiting?.(err ? `waiting for a link (${err.code})` : 'waiting for a link');
       await sleep(200, undefined, { signal });
     }

@@ -3,6 +3,7 @@
 // the location its owner marked `--inbox`, at once (`--accept members`) or once accepted (`ask`).
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
+import { codeOf } from '../../error-codes.js';
 import { inboxOf } from '../../transfer/service.js';
 import { check, defineCommand, type PlanChange } from '../define.js';
 import { place } from '../entry/paths.js';
@@ -73,7 +74,7 @@ export const sendEntries = defineCommand({
             clearTimeout(timer);
             req.end();
             if (a.t === 'offered') resolve(a.state);
-            else reject(new SdError(a.code, `"${name}" refused: ${a.message}`));
+            else reject(new SdError(codeOf(a.code, 'E_REFUSED'), `"${name}" refused: ${a.message}`));
           },
           (e) => {
             clearTimeout(timer);
