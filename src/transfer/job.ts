@@ -96,9 +96,7 @@ async function runTransfer(core: Core, ctx: JobContext): Promise<void> {
     cleanPartials(ctx.lib, input.root, ctx.job.id, false);
     if (cp.phase === 'list') {
       progress.state = 'listing';
-      const port = await tx.portTo(input.peer, ctx.signal, (w) => (progress.state = w));
-      cp.lists = [];
-      for (const it of input.items) cp.lists.push(await listOf(port, input, it.src, ctx.signal));
+      cp.lists = await listAll(tx, input, ctx.signal, (w) => (progress.state = w));
       cp.phase = 'fetch';
       ctx.commit(() => undefined, 'fetch', cp, 0, totals(cp).bytes);
     }
@@ -137,6 +135,25 @@ function totals(cp: TransferCheckpoint): { files: number; bytes: number } {
         bytes += it[2];
       }
   return { files, bytes };
+}
+
+/** The listing of every item; a link that closes meanwhile is waited for and the listing asked again. */
+async function listAll(
+  tx: NonNullable<Core['transfers']>,
+  input: TransferInput,
+  signal: AbortSignal,
+  waiting: (why: string) => void,
+): Promise<ListedItem[][]> {
+  for (;;) {
+    const port = await tx.portTo(input.peer, signal, waiting);
+    try {
+      const lists: ListedItem[][] = [];
+      for (const it of input.items) lists.push(await listOf(port, input, it.src, signal));
+      return lists;
+    } catch (e) {
+      if (!(e instanceof SdError && e.code === 'E_LINK_CLOSED') || signal.aborted) throw e;
+    }
+  }
 }
 
 function listOf(port: Port, input: TransferInput, path: string, signal: AbortSignal): Promise<ListedItem[]> {
