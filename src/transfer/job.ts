@@ -29,13 +29,11 @@ import type { Port } from './port.js';
 import { CHUNK, chunksOf, type ListedItem } from './protocol.js';
 import { Progress } from './status.js';
 import { cleanPartials, partialRoot, placeAndVerify } from './place.js';
+import { runParallel } from './parallel.js';
 
 const syncAsync = promisify(fdatasync);
 const timesAsync = promisify(futimes);
 const chmodAsync = promisify(fchmod);
-/** Files fetched at once, and the bytes they may ask for ahead between them. */
-const PARALLEL = 16;
-const AHEAD = 8 * CHUNK;
 const CHECKPOINT_MS = 1000;
 
 export interface TransferItem {
@@ -122,6 +120,17 @@ async function runTransfer(core: Core, ctx: JobContext): Promise<void> {
     throw new Error(`${code}: ${(e as Error).message}`);
   } finally {
     tx.board.close(progress);
+    // Stopped: once the manager has recorded why, a cancelled job's partial copy goes (a paused
+    // one is live and stays). Kept out of the manager so its rewrite needs nothing of ours.
+    if (ctx.signal.aborted) setTimeout(() => sweepPartials(ctx, input.root), 200).unref();
+  }
+}
+
+function sweepPartials(ctx: JobContext, root: string): void {
+  try {
+    if (ctx.lib.db.open) cleanPartials(ctx.lib, root, '', false);
+  } catch {
+    // closed meanwhile: the next transfer into this location sweeps
   }
 }
 
@@ -296,43 +305,4 @@ async function fetchAll(
   await checkpointing;
   if (!ctx.signal.aborted) await checkpoint();
   else await checkpoint().catch(() => undefined);
-}
-
-/**
- * Runs the work items at most PARALLEL at a time and AHEAD bytes ahead; the items done are taken
- * out of `todo`. Resolves with the first error (after the others stopped), or undefined.
- */
-async function runParallel(
-  todo: { i: number; it: ListedItem }[],
-  fn: (x: { i: number; it: ListedItem }) => Promise<void>,
-  signal: AbortSignal,
-): Promise<unknown> {
-  let error: unknown;
-  let ahead = 0;
-  const running = new Set<Promise<void>>();
-  const queue = [...todo];
-  while ((queue.length || running.size) && error === undefined) {
-    while (queue.length && running.size < PARALLEL && (running.size === 0 || ahead < AHEAD) && !signal.aborted) {
-      const x = queue.shift()!;
-      const cost = Math.min(x.it[2], 4 * CHUNK) + 1;
-      ahead += cost;
-      const p: Promise<void> = fn(x).then(
-        () => {
-          todo.splice(todo.indexOf(x), 1);
-        },
-        (e: unknown) => {
-          error ??= e;
-        },
-      );
-      const tracked = p.finally(() => {
-        ahead -= cost;
-        running.delete(tracked);
-      });
-      running.add(tracked);
-    }
-    if (running.size === 0) break;
-    await Promise.race(running);
-  }
-  await Promise.allSettled(running);
-  return error ?? (signal.aborted ? signal.reason : undefined);
 }

@@ -95,7 +95,10 @@ export class Transfers {
       if (link) return this.attach(link);
       const err = peers.lastErrorOf(dev);
       if (err && FINAL_REFUSALS.has(err.code))
-        throw new SdError(codeOf(err.code, 'E_REFUSED'), `device ${dev.slice(0, 8)} refuses this device: ${err.message}`);
+        throw new SdError(
+          codeOf(err.code, 'E_REFUSED'),
+          `device ${dev.slice(0, 8)} refuses this device: ${err.message}`,
+        );
       waiting?.(err ? `waiting for a link (${err.code})` : 'waiting for a link');
       await sleep(200, undefined, { signal });
     }

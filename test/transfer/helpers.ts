@@ -15,8 +15,13 @@ export async function until(what: string, cond: () => boolean | Promise<boolean>
   }
 }
 
+/** The data dir of each core made here (to open it again: a restart). */
+export const dataDirOf = new WeakMap<Core, string>();
+
 export async function node(t: ExecutionContext, name: string): Promise<Core> {
-  const core = await Core.open(tempDir(t));
+  const dir = tempDir(t);
+  const core = await Core.open(dir);
+  dataDirOf.set(core, dir);
   t.teardown(() => core.close());
   await core.command('device.rename', { name });
   await core.startPeers('127.0.0.1', 0);
