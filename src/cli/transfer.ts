@@ -82,7 +82,10 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
   if (info.state !== 'completed' && end !== 'following stopped') {
     const code = /^(E_[A-Z_]+): /.exec(info.message ?? '')?.[1];
     if (info.state === 'failed')
-      throw new SdError(codeOf(code, 'E_JOB_FAILED'), (info.message ?? 'the transfer failed').replace(/^E_[A-Z_]+: /, ''));
+      throw new SdError(
+        codeOf(code, 'E_JOB_FAILED'),
+        (info.message ?? 'the transfer failed').replace(/^E_[A-Z_]+: /, ''),
+      );
     process.exitCode = 1;
   }
 }
