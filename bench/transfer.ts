@@ -46,6 +46,15 @@ const rssOf = (pid: number): number => {
     return 0;
   }
 };
+/** CPU seconds (user + system) a process used so far. */
+const cpuOf = (pid: number): number => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+};
 const p50 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 function makeData(root: string): { big: string; small: string } {
@@ -71,6 +80,9 @@ interface VdfsRun {
   bytes: number;
   rssA: number;
   rssB: number;
+  /** CPU seconds of the source's and the receiver's daemon during the transfer. */
+  cpuA: number;
+  cpuB: number;
   tagIdle?: number;
   tagBusy?: number;
   tagSamples?: number;
@@ -122,6 +134,7 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     const pids = [da, db].map((d) => Number(readFileSync(join(d, 'sd.pid'), 'utf8')));
     const idle: number[] = [];
     if (tags) for (let i = 0; i < 10; i++) idle.push(await tagLatency(ra, rb, lib, `idle-${i}`));
+    const cpu0 = pids.map(cpuOf);
     const t0 = performance.now();
     const out = JSON.parse(sd(db, ['--json', 'cp', '--device', a, '--no-wait', src, dest])) as {
       result: { job: string };
@@ -155,6 +168,7 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
       20,
     );
     const ms = performance.now() - t0;
+    const [cpuA, cpuB] = pids.map((p, i) => cpuOf(p) - cpu0[i]!);
     ended = true;
     clearInterval(sampler);
     await tagLoop;
@@ -164,6 +178,8 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
       bytes: info.done,
       rssA,
       rssB,
+      cpuA: cpuA!,
+      cpuB: cpuB!,
       ...(tags ? { tagIdle: p50(idle), tagBusy: p50(busy), tagSamples: busy.length } : {}),
     };
   } finally {
@@ -191,7 +207,7 @@ interface FolderStatus {
   localFiles: number;
 }
 
-async function syncthing(work: string, src: string): Promise<number> {
+async function syncthing(work: string, src: string): Promise<{ ms: number; cpuA: number; cpuB: number }> {
   const dir = mkdtempSync(join(work, 'st-'));
   const a = generate(join(dir, 'a'));
   const b = generate(join(dir, 'b'));
@@ -213,6 +229,7 @@ async function syncthing(work: string, src: string): Promise<number> {
     );
     serve(b);
     await until('Syncthing B API', () => api<unknown>(b, '/rest/system/ping'), 60_000, 5);
+    const cpu0 = [a, b].map((s) => cpuOf(s.proc!.pid!));
     const t0 = performance.now();
     await until(
       'Syncthing B holds every file',
@@ -229,7 +246,9 @@ async function syncthing(work: string, src: string): Promise<number> {
       1_800_000,
       20,
     );
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    const [cpuA, cpuB] = [a, b].map((s, i) => cpuOf(s.proc!.pid!) - cpu0[i]!);
+    return { ms, cpuA: cpuA!, cpuB: cpuB! };
   } finally {
     for (const s of all) if (s.proc && s.proc.exitCode === null) s.proc.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
@@ -252,7 +271,7 @@ async function main(): Promise<void> {
       const v = await vdfs(work, src, tags);
       const ours = rate(bytes, v.ms);
       console.log(
-        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MB, receiver ${(v.rssB / MB).toFixed(0)} MB)`,
+        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MB, receiver ${(v.rssB / MB).toFixed(0)} MB; CPU: source ${v.cpuA.toFixed(1)} s, receiver ${v.cpuB.toFixed(1)} s = ${(bytes / MB / v.cpuB).toFixed(0)} MB per receiver CPU second)`,
       );
       if (tags && v.tagSamples)
         console.log(
@@ -266,9 +285,10 @@ async function main(): Promise<void> {
         );
       } else console.log('  rsync skipped: not installed (apt-get install -y rsync)');
       if (hasCommand('syncthing')) {
-        const ms = await syncthing(work, src);
+        const st = await syncthing(work, src);
+        const ms = st.ms;
         console.log(
-          `  Syncthing (loopback): ${(ms / 1000).toFixed(2)} s = ${rate(bytes, ms).toFixed(0)} MB/s; vdfs/Syncthing ${(ours / rate(bytes, ms)).toFixed(2)}x`,
+          `  Syncthing (loopback): ${(ms / 1000).toFixed(2)} s = ${rate(bytes, ms).toFixed(0)} MB/s (CPU: source ${st.cpuA.toFixed(1)} s, receiver ${st.cpuB.toFixed(1)} s); vdfs/Syncthing ${(ours / rate(bytes, ms)).toFixed(2)}x the rate, ${(st.cpuA + st.cpuB) / (v.cpuA + v.cpuB) > 0 ? ((v.cpuA + v.cpuB) / (st.cpuA + st.cpuB)).toFixed(2) : '?'}x the CPU`,
         );
       } else console.log('  Syncthing skipped: not installed (apt-get install -y syncthing)');
       rmSync(work, { recursive: true, force: true });

@@ -15,7 +15,7 @@ import { FrameDecoder } from '../src/rpc/frame.js';
 import { ClientMessage } from '../src/rpc/protocol.js';
 import { SdError } from '../src/errors.js';
 import { FeedSession } from '../src/sync/feed.js';
-import { memoryChannelPair } from '../src/sync/memory-channel.js';
+import { memoryChannelPair } from '../test/support/memory-channel.js';
 import type { Library } from '../src/library/library.js';
 
 const packr = new Packr({ useRecords: false });

@@ -54,7 +54,10 @@ export class Watchers {
     const skipHidden = rules.skipHidden ?? true;
     // The data dir inside a location changes with every database write: its events are not ours to index.
     const excluded = excludedBelow(path).map((e) => e.path.slice(path.length + 1));
+    // A transfer's partial copy (transfer/) is written chunk by chunk: never indexed, never a rescan.
     const skip = (rel: string): boolean =>
+      rel === '.vdfs-partial' ||
+      rel.startsWith('.vdfs-partial/') ||
       excluded.some((x) => rel === x || rel.startsWith(`${x}/`)) ||
       rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
     let watcher: FSWatcher;

@@ -9,7 +9,8 @@ import { SdError } from '../errors.js';
 import { reportWriteError } from '../disk.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
-import { applySchema, onRebuild, project, rebuildInPlace } from '../projections/index.js';
+import { applySchema, project, rebuildInPlace } from '../projections/index.js';
+import type { ProjectionContext } from '../projections/types.js';
 import { catchUpSearchIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
@@ -19,7 +20,7 @@ import {
   type ChangeSet,
   type LibraryDocs,
 } from '../sync/shared-docs.js';
-import { PlainDocs, registerSharedProvider, RepoDocs } from '../sync/shared-provider.js';
+import { PlainDocs, RepoDocs } from '../sync/shared-provider.js';
 import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
 import { rowToEvent } from '../events/log.js';
 import type { Repo } from '@automerge/automerge-repo';
@@ -104,9 +105,15 @@ export class Library {
     this.txn = db.transaction((fn: () => unknown) => fn());
     // Until the Automerge documents are open (lazily: queries never need them), shared events
     // from peers project through plain documents rebuilt from the log on first use.
-    registerSharedProvider(db, new PlainDocs(db, (name) => this.sharedChangesFromLog()[name] ?? []));
-    onRebuild(db, () => this.resetShared());
+    this.projection = {
+      db,
+      shared: new PlainDocs(db, (name) => this.sharedChangesFromLog()[name] ?? []),
+      rebuilt: () => this.resetShared(),
+    };
   }
+
+  /** What the projectors of this database get with each event (the shared documents in use). */
+  private readonly projection: ProjectionContext;
 
   /**
    * A rebuild re-projects every shared change that counts from empty documents; the repo's documents
@@ -122,14 +129,14 @@ export class Library {
     this.db.exec(`CREATE TABLE IF NOT EXISTS ${STORAGE_TABLE} (key TEXT PRIMARY KEY, data BLOB NOT NULL);
       DELETE FROM ${STORAGE_TABLE}; CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL);
       DELETE FROM shared_heads;`);
-    registerSharedProvider(this.db, new PlainDocs(this.db));
+    this.projection.shared = new PlainDocs(this.db);
   }
 
   /** Rebuilds every projection from the log in place, in one transaction (`sd replay --rebuild`). */
   rebuild(progress?: (done: number) => void): number {
     this.flush();
     let n = 0;
-    this.txn(() => (n = rebuildInPlace(this.db, this.id, progress)));
+    this.txn(() => (n = rebuildInPlace(this.projection, this.id, progress)));
     this.log.reloadHead();
     return n;
   }
@@ -294,7 +301,7 @@ export class Library {
   private attachShared(docs: LibraryDocs): RepoDocs {
     this.sharedDocs = docs;
     const prov = new RepoDocs(docs, this.db);
-    registerSharedProvider(this.db, prov);
+    this.projection.shared = prov;
     return prov;
   }
 
@@ -324,7 +331,7 @@ export class Library {
   /** Appends one event of this device and projects it. Only valid inside write(). */
   append(type: string, body: unknown): StoredEvent {
     const ev = this.log.append(type, body);
-    project(this.db, ev, true);
+    project(this.projection, ev, true);
     const scope = commandScope.getStore();
     if (scope && !scope.closed) scope.events.push({ lib: this.id, dev: ev.dev, seq: ev.seq });
     this.pending.push(ev);
@@ -334,7 +341,7 @@ export class Library {
   /** Stores and projects an event of another device (already verified). Only inside write(). */
   appendRemote(ev: StoredEvent): void {
     this.log.insertVerified(ev);
-    project(this.db, ev);
+    project(this.projection, ev);
     this.pending.push(ev);
   }
 

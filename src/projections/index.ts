@@ -14,7 +14,7 @@ import { computeRoster, ROSTER_TYPES, type RosterEvent } from './roster.js';
 import { admit, recordRefusal, standing } from './rules.js';
 import { trashProjector } from './trash.js';
 import { sharingProjector } from './sharing.js';
-import type { Projector, TableDef } from './types.js';
+import type { ProjectionContext, Projector, TableDef } from './types.js';
 import { stmt } from './types.js';
 
 const projectors: Projector[] = [
@@ -25,7 +25,8 @@ const projectors: Projector[] = [
   trashProjector,
   sharingProjector,
 ];
-const handlers = new Map<string, ((db: Database, ev: StoredEvent) => void)[]>();
+type Handler = Projector['handlers'][string];
+const handlers = new Map<string, Handler[]>();
 
 export function registerProjector(p: Projector): void {
   if (projectors.includes(p)) return;
@@ -33,7 +34,7 @@ export function registerProjector(p: Projector): void {
   handlers.clear();
 }
 
-function handlerMap(): Map<string, ((db: Database, ev: StoredEvent) => void)[]> {
+function handlerMap(): Map<string, Handler[]> {
   if (handlers.size === 0) {
     for (const p of projectors) {
       for (const [type, fn] of Object.entries(p.handlers)) {
@@ -57,22 +58,17 @@ export function applySchema(db: Database): void {
   }
 }
 
-/** Hooks a library sets for a rebuild in place (its shared documents start again from the log). */
-const rebuildHooks = new WeakMap<Database, () => void>();
-export function onRebuild(db: Database, fn: () => void): void {
-  rebuildHooks.set(db, fn);
-}
-
 /**
  * Applies one stored event to the projections, or records why it has no effect. `checked`: the
  * catalogue already passed it (this device's own appends are checked before they are signed).
  */
-export function project(db: Database, ev: StoredEvent, checked = false): void {
-  if (ROSTER_TYPES.has(ev.type)) return applyRoster(db, ev.lib);
-  projectCounted(db, ev, checked);
+export function project(ctx: ProjectionContext, ev: StoredEvent, checked = false): void {
+  if (ROSTER_TYPES.has(ev.type)) return applyRoster(ctx, ev.lib);
+  projectCounted(ctx, ev, checked);
 }
 
-function projectCounted(db: Database, ev: StoredEvent, checked = false): void {
+function projectCounted(ctx: ProjectionContext, ev: StoredEvent, checked = false): void {
+  const { db } = ctx;
   const st = standing(db, ev.dev, ev.seq);
   // A device not on the roster yet: its events count once its device.added arrives.
   if (st === 'pending') return;
@@ -82,7 +78,7 @@ function projectCounted(db: Database, ev: StoredEvent, checked = false): void {
       : admit(db, ev, checked);
   if (refusal) return recordRefusal(db, ev, refusal);
   const list = handlerMap().get(ev.type);
-  if (list) for (const fn of list) fn(db, ev);
+  if (list) for (const fn of list) fn(db, ev, ctx);
 }
 
 const ROSTER_SQL = `SELECT dev, seq, hash, type, bytes, sig FROM events
@@ -105,7 +101,8 @@ const standings = (db: Database): Standings =>
  * Recomputes the roster. A device that joined gets its stored events applied now; any other
  * change to which stored events count (a late revocation, a refused add) rebuilds in place.
  */
-function applyRoster(db: Database, lib: string): void {
+function applyRoster(ctx: ProjectionContext, lib: string): void {
+  const { db } = ctx;
   const was = standings(db);
   writeRoster(db, computeRoster(lib, rosterEvents(db)));
   const now = standings(db);
@@ -119,12 +116,12 @@ function applyRoster(db: Database, lib: string): void {
     else if (storedBetween(db, dev, Math.min(a, b ?? 0), Math.max(a, b ?? 0))) rebuild = true;
   }
   if (rebuild) {
-    rebuildInPlace(db, lib);
+    rebuildInPlace(ctx, lib);
     return;
   }
   for (const dev of joined)
     forEachStored(db, dev, (ev) => {
-      if (!ROSTER_TYPES.has(ev.type)) projectCounted(db, ev);
+      if (!ROSTER_TYPES.has(ev.type)) projectCounted(ctx, ev);
     });
 }
 
@@ -150,12 +147,13 @@ function forEachStored(db: Database, dev: string, fn: (ev: StoredEvent) => void)
 }
 
 /** Empties every projection table, then projects the whole log again (same order as a replay). */
-export function rebuildInPlace(db: Database, lib: string, progress?: (done: number) => void): number {
+export function rebuildInPlace(ctx: ProjectionContext, lib: string, progress?: (done: number) => void): number {
+  const { db } = ctx;
   // The name index first, so deleting entries does not also delete their index rows one by one.
   db.exec("INSERT INTO entries_fts (entries_fts) VALUES ('delete-all'); UPDATE entries_fts_state SET upto = 0");
   for (const t of projectionTables()) db.exec(`DELETE FROM ${t.name}`);
-  rebuildHooks.get(db)?.();
-  return projectAll(db, db, lib, progress);
+  ctx.rebuilt?.();
+  return projectAll(db, ctx, lib, progress);
 }
 
 export interface Mangled {
@@ -165,13 +163,13 @@ export interface Mangled {
 }
 
 /**
- * Projects every event of `source` into `target`: the roster first (a function of the roster
+ * Projects every event of `source` into `target`'s database: the roster first (a function of the roster
  * events), then every other event feed by feed in seq order. Events that do not decode are
  * reported in `mangled`, not thrown.
  */
 export function projectAll(
   source: Database,
-  target: Database,
+  target: ProjectionContext,
   lib: string,
   progress?: (done: number) => void,
   mangled: Mangled[] = [],
@@ -184,7 +182,7 @@ export function projectAll(
       mangled.push({ dev: r.dev, seq: r.seq, reason: (e as Error).message });
     }
   }
-  writeRoster(target, computeRoster(lib, roster));
+  writeRoster(target.db, computeRoster(lib, roster));
   const page = source.prepare(
     'SELECT dev, seq, hash, type, bytes, sig FROM events WHERE (dev, seq) > (?, ?) ORDER BY dev, seq LIMIT 5000',
   );

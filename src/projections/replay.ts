@@ -8,6 +8,7 @@ import { ensurePrivateDir } from '../fsutil.js';
 import type { Db } from '../library/library.js';
 import { applySchema, checksums, projectAll, type Mangled } from './index.js';
 import { searchIndexCheck } from './search-index.js';
+import { PlainDocs } from '../sync/shared-provider.js';
 
 export interface ReplayReport {
   events: number;
@@ -26,7 +27,9 @@ export interface ReplayReport {
 export function replayInto(source: Db, target: Db, lib: string, mangled: Mangled[] = []): number {
   applySchema(target);
   let n = 0;
-  target.transaction(() => (n = projectAll(source, target, lib, undefined, mangled)))();
+  // A replay's shared documents are plain ones, built from the change bytes it projects.
+  const ctx = { db: target, shared: new PlainDocs() };
+  target.transaction(() => (n = projectAll(source, ctx, lib, undefined, mangled)))();
   return n;
 }
 

@@ -4,7 +4,7 @@
 // the same rows on any device.
 import * as A from '@automerge/automerge';
 import type { Database } from 'better-sqlite3-multiple-ciphers';
-import { sharedProviderFor } from '../sync/shared-provider.js';
+import type { SharedProvider } from '../sync/shared-provider.js';
 import type { ChangeSet } from '../sync/shared-docs.js';
 import type { DocName } from '../sync/shared-schema.js';
 import type { Projector } from './types.js';
@@ -102,8 +102,7 @@ function projectDoc(db: Database, name: DocName, doc: AnyDoc, patches?: A.Patch[
   else if (name.startsWith('assign-')) projectAssign(db, name, doc, patches);
 }
 
-export function applyChangeSet(db: Database, changes: ChangeSet): void {
-  const prov = sharedProviderFor(db);
+function applyChangeSet(db: Database, prov: SharedProvider, changes: ChangeSet): void {
   for (const [name, bytes] of Object.entries(changes) as [DocName, Uint8Array[]][]) {
     const doc = prov.apply(
       name,
@@ -151,11 +150,11 @@ export const sharedProjector: Projector = {
   extraDdl:
     'CREATE INDEX IF NOT EXISTS tag_assign_by_tag ON tag_assign (tag, cid); CREATE INDEX IF NOT EXISTS tags_by_name ON tags (name);',
   handlers: {
-    'shared.created': (db, ev) => {
+    'shared.created': (db, ev, ctx) => {
       const b = ev.body as { urls: Record<string, string>; changes: ChangeSet };
       stmt(db, 'INSERT OR REPLACE INTO library_meta (key, value) VALUES (?, ?)').run('docs', JSON.stringify(b.urls));
-      applyChangeSet(db, b.changes);
+      applyChangeSet(db, ctx.shared, b.changes);
     },
-    'shared.changed': (db, ev) => applyChangeSet(db, (ev.body as { changes: ChangeSet }).changes),
+    'shared.changed': (db, ev, ctx) => applyChangeSet(db, ctx.shared, (ev.body as { changes: ChangeSet }).changes),
   },
 };

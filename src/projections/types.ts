@@ -2,6 +2,7 @@
 // checksum of every projection table must be the same after a replay of the log.
 import type { Database, Statement } from 'better-sqlite3-multiple-ciphers';
 import type { StoredEvent } from '../events/log.js';
+import type { SharedProvider } from '../sync/shared-provider.js';
 
 export interface TableDef {
   name: string;
@@ -12,12 +13,24 @@ export interface TableDef {
   exclude?: string[];
 }
 
+/**
+ * What projecting into one database needs beyond the event: passed explicitly by whoever owns the
+ * database (the live library, a replay, a rebuild), never looked up from a module-global map.
+ */
+export interface ProjectionContext {
+  readonly db: Database;
+  /** Where the shared-metadata projector finds the Automerge documents (the library switches it). */
+  shared: SharedProvider;
+  /** Called once a rebuild in place has emptied the projections, before the log is projected again. */
+  readonly rebuilt?: () => void;
+}
+
 export interface Projector {
   name: string;
   tables: TableDef[];
   /** Extra DDL (indexes, FTS) that is not itself checksummed. */
   extraDdl?: string;
-  handlers: Record<string, (db: Database, ev: StoredEvent) => void>;
+  handlers: Record<string, (db: Database, ev: StoredEvent, ctx: ProjectionContext) => void>;
 }
 
 const cache = new WeakMap<Database, Map<string, Statement>>();

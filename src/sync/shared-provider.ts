@@ -14,19 +14,6 @@ export interface SharedProvider {
   setProjectedHeads(name: DocName, heads: A.Heads): void;
 }
 
-const providers = new WeakMap<Database, SharedProvider>();
-
-export function registerSharedProvider(db: Database, p: SharedProvider): void {
-  providers.set(db, p);
-}
-
-/** A database without a registered provider (a replay target) gets plain documents. */
-export function sharedProviderFor(db: Database): SharedProvider {
-  let p = providers.get(db);
-  if (!p) providers.set(db, (p = new PlainDocs()));
-  return p;
-}
-
 /**
  * Plain documents; with a db, the projected heads persist so a RepoDocs can take over later (and
  * are read back, so a PlainDocs can take over from one). With `seed`, a document starts from the

@@ -37,11 +37,11 @@ test('dupes and info across two devices: backups are not waste, each copy names 
   t.is(sd(b, ['--library', lib, 'location', 'add', fb, '--wait']).code, 0);
   t.is(sd(b, ['--library', lib, 'location', 'add', both, '--wait']).code, 0);
   await until(
+    "the server's index on the laptop",
     () =>
       sdJson<unknown[]>(t, a, ['search', 'beach', '--device', 'server']).length === 1 &&
       sdJson<unknown[]>(t, a, ['search', 'only-here', '--device', 'server']).length === 1,
     60_000,
-    "the server's index on the laptop",
   );
 
   // The beach photo: two copies on the laptop (one is waste), one on the server (a backup).

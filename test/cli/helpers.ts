@@ -112,11 +112,4 @@ export function inPty(t: ExecutionContext, line: string, env: NodeJS.ProcessEnv 
   };
 }
 
-/** Waits until `check` holds (bounded: `ms`), polling every 50 ms. */
-export async function until(check: () => boolean, ms = 20_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from '../support/until.js';

@@ -37,7 +37,7 @@ test('pair join makes the joined library current, drops an unused default, alias
     [[shared!.id, 'default', true]],
   );
   t.notRegex(sd(b, ['library', 'list']).out, /SHARED NAME/, 'no alias, no extra column');
-  await until(() => sdJson<unknown[]>(t, b, ['search', 'beach']).length === 1, 60_000, 'search on laptop2');
+  await until('search on laptop2', () => sdJson<unknown[]>(t, b, ['search', 'beach']).length === 1, 60_000);
 
   // The server used its default (a tag): it keeps it; the joined library is current, as "default (2)".
   t.is(sd(c, ['tag', 'create', 'mine']).code, 0);
@@ -60,7 +60,7 @@ test('pair join makes the joined library current, drops an unused default, alias
   const table = sd(c, ['library', 'list']).out;
   t.regex(table, /NAME\s+SHARED NAME\s+ID/);
   t.regex(table, /\*\s+default \(2\)\s+default\s+[0-9a-f-]{36}/);
-  await until(() => sdJson<unknown[]>(t, c, ['search', 'beach']).length === 1, 60_000, 'search on the server');
+  await until('search on the server', () => sdJson<unknown[]>(t, c, ['search', 'beach']).length === 1, 60_000);
   t.regex(sd(c, ['library', 'info']).out, /name\s+default \(2\) \(current\)\nshared as\s+default \(the name here/);
 
   // Every command takes the alias, the id prefix, and the name for the library called so here.
@@ -97,12 +97,12 @@ test('tags of one name made apart are one tag in `sd tag list`, `search --tag` a
   stopDaemon(c);
   startDaemon(t, c, ['--p2p-port', '0']);
   await until(
+    "the server's red on the laptop",
     () => sdJson<{ ids: string[] }[]>(t, a, ['tag', 'list']).some((r) => r.ids.length === 2),
     60_000,
-    "the server's red on the laptop",
   );
   t.regex(sd(a, ['tag', 'list']).out, /red\s+[0-9a-f]{8} \+1\s+#ff0000\s+-\s+2\s+2/);
-  await until(() => sdJson<unknown[]>(t, a, ['search', '--tag', 'red']).length === 2, 30_000, 'search by tag');
+  await until('search by tag', () => sdJson<unknown[]>(t, a, ['search', '--tag', 'red']).length === 2, 30_000);
   const removed = sd(a, ['tag', 'remove', 'red', join(rack, 'server-red.txt'), '--device', 'server']);
   t.is(removed.code, 0, removed.err);
   t.regex(removed.out, /untag 1 file\(s\) from "red" \(1 content item\(s\) change\) \(verified\)/);

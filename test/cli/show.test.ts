@@ -118,7 +118,7 @@ test('sd log names what changed; sd events names the library of each event', asy
     t.true(log.includes(line), `${line} in\n${log}`);
   t.regex(sd(dir, ['log', '--type', 'library']).out, /renamed library "default" → "photos"/);
   t.regex(sd(dir, ['log', '--type', 'location']).out, /indexed location "home"/);
-  await until(() => streamed.includes('deleted tag "holiday"'), 20_000, 'the events stream');
+  await until('the events stream', () => streamed.includes('deleted tag "holiday"'), 20_000);
   t.regex(streamed, /\s(default|photos)\s+[a-z2-7]{8} #\d+\s+shared\.changed\s+renamed tag "trip" → "holiday"/);
 });
 
@@ -128,9 +128,9 @@ test('job watch says "no jobs running" while idle; invite shows the date; an emp
   let out = '';
   watch.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   t.teardown(() => watch.kill());
-  await until(() => out.includes('no jobs running'), 20_000, 'job watch');
+  await until('job watch', () => out.includes('no jobs running'), 20_000);
   t.is(sd(dir, ['location', 'rescan', 'home', '--full']).code, 0);
-  await until(() => (out.match(/no jobs running/g) ?? []).length >= 2, 30_000, 'the job to end');
+  await until('the job to end', () => (out.match(/no jobs running/g) ?? []).length >= 2, 30_000);
   t.regex(out, /index (queued|running)/);
 
   startDaemonPeers(t, dir);

@@ -52,9 +52,9 @@ test.serial('sd cp --device: 200 MB and 5,000 files, the source killed -9 and re
   t.is(sd(db, ['location', 'add', rb, '--wait']).code, 0);
   // B sees A's index (the preview of a pull reads it).
   await until(
+    "B holds A's index",
     () => sd(db, ['--dry-run', 'cp', '--device', a, join(ra, 'big.bin'), join(ra, 'many'), rb]).code === 0,
     60_000,
-    "B holds A's index",
   );
   // 20 MiB/s out of A, set on the running daemon: 200 MB take about 10 s, time to kill A midway.
   const lim = sd(da, ['config', 'set', 'transfer.limit', '20M']);
@@ -72,6 +72,7 @@ test.serial('sd cp --device: 200 MB and 5,000 files, the source killed -9 and re
   const info = (): JobInfo => sdJson<JobInfo>(t, db, ['job', 'info', job]);
   let seen: Xfer | undefined;
   await until(
+    'a third of the bytes received',
     () => {
       const s = sd(db, ['--json', 'sync', 'status']);
       const x = s.code === 0 ? (JSON.parse(s.out) as { transfers?: Xfer[] }).transfers?.[0] : undefined;
@@ -79,7 +80,6 @@ test.serial('sd cp --device: 200 MB and 5,000 files, the source killed -9 and re
       return !!seen;
     },
     120_000,
-    'a third of the bytes received',
   );
   t.is(seen!.direction, 'in');
   t.true(seen!.rate > 0 && seen!.eta !== null, JSON.stringify(seen));
@@ -89,10 +89,10 @@ test.serial('sd cp --device: 200 MB and 5,000 files, the source killed -9 and re
 
   // kill -9 the source, then start it again: the transfer waits for the link and goes on.
   process.kill(pidOf(da)!, 'SIGKILL');
-  await until(() => spawnSync('kill', ['-0', String(pidOf(da))]).status !== 0, 10_000, 'A gone');
+  await until('A gone', () => spawnSync('kill', ['-0', String(pidOf(da))]).status !== 0, 10_000);
   const before = info().done;
   startDaemon(t, da, ['--p2p-port', '0']);
-  await until(() => ['completed', 'failed', 'cancelled'].includes(info().state), 240_000, 'the transfer ended');
+  await until('the transfer ended', () => ['completed', 'failed', 'cancelled'].includes(info().state), 240_000);
   const end = info();
   t.is(end.state, 'completed', end.message ?? '');
   t.true(before > 0);

@@ -42,7 +42,7 @@ test('`sd ls | head -1` and `sd log | head -1` end quietly with exit 0, in a ter
 test('Ctrl-C stops `sd start --foreground` like `sd stop`: its log on the terminal, exit 0, pid file and socket removed', async (t) => {
   const dir = tempDir(t);
   const pty = inPty(t, sdLine(dir, ['start', '--foreground']));
-  await until(() => pty.output().includes('daemon started'), 30_000, 'the daemon to start');
+  await until('the daemon to start', () => pty.output().includes('daemon started'), 30_000);
   t.true(existsSync(join(dir, 'sd.pid')));
   t.true(existsSync(join(dir, 'sd.sock')));
   t.is(sd(dir, ['status']).code, 0);
@@ -61,7 +61,7 @@ test('Ctrl-C stops `sd start --foreground` like `sd stop`: its log on the termin
   t.is(sd(dir, ['status']).code, 3);
   // It starts again without any recovery: nothing was left behind.
   const again = inPty(t, sdLine(dir, ['start', '--foreground']));
-  await until(() => again.output().includes('daemon started'), 30_000, 'the second start');
+  await until('the second start', () => again.output().includes('daemon started'), 30_000);
   t.notRegex(again.output(), /stale/);
   again.write('\u0003');
   t.is((await again.exited).code, 0);

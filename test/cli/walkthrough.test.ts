@@ -65,12 +65,12 @@ test.serial(
     // 2. Every device finds the files of all three, by name.
     for (const k of ['node', 'l1', 'l2'] as const)
       await until(
+        `${k} finds every device's files`,
         () => everything.every((n) => searchNames(dirs[k], n).includes(n)),
         60_000,
-        `${k} finds every device's files`,
       );
     // The laptops learnt each other's addresses from the node and linked directly.
-    await until(() => linkedTo(dirs.l1).includes(ids.l2), 60_000, 'l1 linked to l2 directly');
+    await until('l1 linked to l2 directly', () => linkedTo(dirs.l1).includes(ids.l2), 60_000);
 
     // 3. Every device restarts; all reconnect without `peer add` (remembered ports and addresses).
     for (const k of ['node', 'l1', 'l2'] as const) stopDaemon(dirs[k]);
@@ -80,19 +80,19 @@ test.serial(
       ['l1', [ids.node, ids.l2]],
       ['l2', [ids.node, ids.l1]],
     ] as const)
-      await until(() => others.every((o) => linkedTo(dirs[k]).includes(o)), 60_000, `${k} reconnected to both`);
+      await until(`${k} reconnected to both`, () => others.every((o) => linkedTo(dirs[k]).includes(o)), 60_000);
 
     // 4. The node goes away; the laptops still sync with each other.
     stopDaemon(dirs.node);
     t.is(sd(dirs.l1, ['tag', 'create', 'holiday-walk']).code, 0);
     t.is(sd(dirs.l1, ['tag', 'apply', 'holiday-walk', join(roots.l1!, 'sub', 'beach-walkthrough.jpg')]).code, 0);
     await until(
+      'l2 sees the tag l1 applied while the node is down',
       () => {
         const r = sd(dirs.l2, ['--json', 'search', '--tag', 'holiday-walk']);
         return r.code === 0 && r.out.includes('beach-walkthrough.jpg');
       },
       30_000,
-      'l2 sees the tag l1 applied while the node is down',
     );
     t.pass();
   },

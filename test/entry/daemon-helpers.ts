@@ -5,6 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { until } from '../support/until.js';
 
 export const SD = fileURLToPath(new URL('../../../bin/sd.js', import.meta.url));
 
@@ -16,14 +17,7 @@ export interface Run {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls fn (bounded) until it returns true. */
-export async function until(what: string, fn: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
+export { until };
 
 export class Daemon {
   constructor(
@@ -125,6 +119,6 @@ export class Daemon {
 /** Waits for the daemon to pause at a test hook point (SD_TEST_PAUSE_AT); returns a release. */
 export async function pausedAt(dir: string, point: string): Promise<() => void> {
   const marker = join(dir, point);
-  await until(`the daemon to pause at ${point}`, () => existsSync(marker));
+  await until(`the daemon to pause at ${point}`, () => existsSync(marker), 30_000);
   return () => rmSync(marker, { force: true });
 }

@@ -1,6 +1,8 @@
 // Symlink swaps between preview and commit, and between two steps of a commit, made
 // deterministic by the daemon's test hook (SD_TEST_PAUSE_AT): through the real daemon and CLI,
-// the command fails with E_PATH_CHANGED and nothing outside the location changes.
+// the command fails with E_PATH_CHANGED and nothing outside the location changes. Serial: the
+// helpers wait with spawnSync, which would stall another test's poll while its daemon waits at a
+// pause point (a loaded machine made that wait run out, and the command went on unswapped).
 import test, { type ExecutionContext } from 'ava';
 import { statSync } from 'node:fs';
 import { existsSync, mkdirSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -47,22 +49,25 @@ const outsideIntact = (t: ExecutionContext, w: World): void => {
   t.deepEqual(readdirSync(w.out).sort(), ['b', 'z'], 'nothing was moved out of the location');
 };
 
-test('rm --permanent: a parent folder swapped for a symlink to outside after the preview: E_PATH_CHANGED, nothing outside deleted', async (t) => {
-  const w = world(t, 'commit');
-  const run = w.d.sdAsync('--json', 'rm', '--permanent', '--yes', join(w.root, 'a', 'b'));
-  const release = await pausedAt(w.pause, 'commit');
-  renameSync(join(w.root, 'a'), join(w.root, 'a-real'));
-  symlinkSync(w.out, join(w.root, 'a'));
-  release();
-  const r = await run;
-  t.is(r.code, 1, r.out);
-  t.is(Daemon.code(r), 'E_PATH_CHANGED', r.out);
-  outsideIntact(t, w);
-  t.is(readdirSync(join(w.root, 'a-real', 'b')).length, 50, 'and the folder itself is untouched');
-  t.true(w.d.json<{ equal: boolean }>('replay', '--check').equal);
-});
+test.serial(
+  'rm --permanent: a parent folder swapped for a symlink to outside after the preview: E_PATH_CHANGED, nothing outside deleted',
+  async (t) => {
+    const w = world(t, 'commit');
+    const run = w.d.sdAsync('--json', 'rm', '--permanent', '--yes', join(w.root, 'a', 'b'));
+    const release = await pausedAt(w.pause, 'commit');
+    renameSync(join(w.root, 'a'), join(w.root, 'a-real'));
+    symlinkSync(w.out, join(w.root, 'a'));
+    release();
+    const r = await run;
+    t.is(r.code, 1, r.out);
+    t.is(Daemon.code(r), 'E_PATH_CHANGED', r.out);
+    outsideIntact(t, w);
+    t.is(readdirSync(join(w.root, 'a-real', 'b')).length, 50, 'and the folder itself is untouched');
+    t.true(w.d.json<{ equal: boolean }>('replay', '--check').equal);
+  },
+);
 
-test('rm --permanent: the folder itself swapped for a symlink after the preview: E_PATH_CHANGED', async (t) => {
+test.serial('rm --permanent: the folder itself swapped for a symlink after the preview: E_PATH_CHANGED', async (t) => {
   const w = world(t, 'commit');
   const run = w.d.sdAsync('--json', 'rm', '--permanent', '--yes', join(w.root, 'a', 'b'));
   const release = await pausedAt(w.pause, 'commit');
@@ -74,39 +79,45 @@ test('rm --permanent: the folder itself swapped for a symlink after the preview:
   outsideIntact(t, w);
 });
 
-test('mv: the destination swapped for a symlink to outside after the preview: nothing leaves the location', async (t) => {
-  const w = world(t, 'commit');
-  const run = w.d.sdAsync('--json', 'mv', join(w.root, 'src'), join(w.root, 'dst'));
-  const release = await pausedAt(w.pause, 'commit');
-  renameSync(join(w.root, 'dst'), join(w.root, 'dst-real'));
-  symlinkSync(w.out, join(w.root, 'dst'));
-  release();
-  const r = await run;
-  t.is(Daemon.code(r), 'E_PATH_CHANGED', r.out);
-  outsideIntact(t, w);
-  t.is(readdirSync(join(w.root, 'src')).length, 30, 'the source stayed where it was');
-});
+test.serial(
+  'mv: the destination swapped for a symlink to outside after the preview: nothing leaves the location',
+  async (t) => {
+    const w = world(t, 'commit');
+    const run = w.d.sdAsync('--json', 'mv', join(w.root, 'src'), join(w.root, 'dst'));
+    const release = await pausedAt(w.pause, 'commit');
+    renameSync(join(w.root, 'dst'), join(w.root, 'dst-real'));
+    symlinkSync(w.out, join(w.root, 'dst'));
+    release();
+    const r = await run;
+    t.is(Daemon.code(r), 'E_PATH_CHANGED', r.out);
+    outsideIntact(t, w);
+    t.is(readdirSync(join(w.root, 'src')).length, 30, 'the source stayed where it was');
+  },
+);
 
-test('a swap between two steps of one commit: the first step done, the second refused, outside intact, index = log', async (t) => {
-  const w = world(t, 'step-0');
-  const run = w.d.sdAsync('--json', 'rm', '--permanent', '--yes', join(w.root, 'x'), join(w.root, 'y', 'z'));
-  const release = await pausedAt(w.pause, 'step-0');
-  t.false(existsSync(join(w.root, 'x')), 'step 0 ran');
-  renameSync(join(w.root, 'y'), join(w.root, 'y-real'));
-  symlinkSync(w.out, join(w.root, 'y'));
-  release();
-  const r = await run;
-  t.is(Daemon.code(r), 'E_PATH_CHANGED', r.out);
-  outsideIntact(t, w);
-  t.true(w.d.json<{ equal: boolean }>('replay', '--check').equal, 'the projection matches the log');
-  const ls = w.d.json<{ entries: { name: string }[] }>('ls', w.root);
-  t.false(
-    ls.entries.some((e) => e.name === 'x'),
-    'the index knows x is gone',
-  );
-});
+test.serial(
+  'a swap between two steps of one commit: the first step done, the second refused, outside intact, index = log',
+  async (t) => {
+    const w = world(t, 'step-0');
+    const run = w.d.sdAsync('--json', 'rm', '--permanent', '--yes', join(w.root, 'x'), join(w.root, 'y', 'z'));
+    const release = await pausedAt(w.pause, 'step-0');
+    t.false(existsSync(join(w.root, 'x')), 'step 0 ran');
+    renameSync(join(w.root, 'y'), join(w.root, 'y-real'));
+    symlinkSync(w.out, join(w.root, 'y'));
+    release();
+    const r = await run;
+    t.is(Daemon.code(r), 'E_PATH_CHANGED', r.out);
+    outsideIntact(t, w);
+    t.true(w.d.json<{ equal: boolean }>('replay', '--check').equal, 'the projection matches the log');
+    const ls = w.d.json<{ entries: { name: string }[] }>('ls', w.root);
+    t.false(
+      ls.entries.some((e) => e.name === 'x'),
+      'the index knows x is gone',
+    );
+  },
+);
 
-test('the trash as a symlink is never followed: rm refuses, trash empty refuses, outside intact', async (t) => {
+test.serial('the trash as a symlink is never followed: rm refuses, trash empty refuses, outside intact', async (t) => {
   const w = world(t, 'none');
   symlinkSync(w.out, join(w.root, '.vdfs-trash'));
   const r = w.d.sd('--json', 'rm', join(w.root, 'x', 'f0.txt'));
@@ -123,7 +134,7 @@ test('the trash as a symlink is never followed: rm refuses, trash empty refuses,
   outsideIntact(t, w);
 });
 
-test('the trash is a real folder, mode 0700 under umask 000; its list is a projection of the log', async (t) => {
+test.serial('the trash is a real folder, mode 0700 under umask 000; its list is a projection of the log', async (t) => {
   const w = world(t, 'none', '000');
   t.is(w.d.sd('rm', join(w.root, 'x', 'f0.txt')).code, 0);
   t.is(statSync(join(w.root, '.vdfs-trash')).mode & 0o777, 0o700);
@@ -142,7 +153,7 @@ test('the trash is a real folder, mode 0700 under umask 000; its list is a proje
   t.true(JSON.stringify(log).includes('trash.added'), 'a signed trash.added event carries the record');
 });
 
-test('recovery after a swap made while the daemon was down acts on nothing outside', async (t) => {
+test.serial('recovery after a swap made while the daemon was down acts on nothing outside', async (t) => {
   const base = tempDir(t, 'sd-race-');
   const root = join(base, 'loc');
   const out = join(base, 'outside');

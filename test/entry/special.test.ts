@@ -70,8 +70,10 @@ test('special files: indexed with their kind, never opened; rm of a folder holdi
   // A restart rescans the location: nothing hangs in identify.
   t.is(d.sd('stop').code, 0);
   t.is(d.start().code, 0);
-  await until('the reconciling rescan to finish', () =>
-    d.json<{ state: string }[]>('job', 'list').every((j) => j.state === 'completed'),
+  await until(
+    'the reconciling rescan to finish',
+    () => d.json<{ state: string }[]>('job', 'list').every((j) => j.state === 'completed'),
+    30_000,
   );
 });
 
@@ -96,8 +98,10 @@ test('sd stop ends within its bound with a hashing thread stuck in the kernel; t
   const d = new Daemon(t, data, { SD_TEST_HASH_STALL: fifo });
   t.is(d.start().code, 0);
   t.is(d.sd('location', 'add', root, '--no-watch').code, 0);
-  await until('the index job to reach identify', () =>
-    d.json<{ phase: string | null; state: string }[]>('job', 'list').some((j) => j.phase === 'identify'),
+  await until(
+    'the index job to reach identify',
+    () => d.json<{ phase: string | null; state: string }[]>('job', 'list').some((j) => j.phase === 'identify'),
+    30_000,
   );
   const pid = d.pid()!;
   const t0 = Date.now();
@@ -109,8 +113,10 @@ test('sd stop ends within its bound with a hashing thread stuck in the kernel; t
   t.regex(readFileSync(join(data, 'logs', 'daemon.log'), 'utf8'), /stuck in the kernel/, 'it was really stuck');
   const again = new Daemon(t, data);
   t.is(again.start().code, 0);
-  await until('the paused job to resume and complete', () =>
-    again.json<{ state: string }[]>('job', 'list').some((j) => j.state === 'completed'),
+  await until(
+    'the paused job to resume and complete',
+    () => again.json<{ state: string }[]>('job', 'list').some((j) => j.state === 'completed'),
+    30_000,
   );
   t.is(again.json<Ls>('ls', root).entries.filter((e) => e.contentId).length, 20);
 });

@@ -4,14 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../../src/core.js';
+import { eventually } from '../support/until.js';
 
 process.env.SD_MDNS = 'on';
 const dirs = [mkdtempSync(join(tmpdir(), 'sd-mdns-a-')), mkdtempSync(join(tmpdir(), 'sd-mdns-b-'))];
-const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  return cond();
-};
+
 try {
   let [a, b] = [await Core.open(dirs[0]!), await Core.open(dirs[1]!)];
   await a.startPeers('127.0.0.1', 0);
@@ -25,11 +22,11 @@ try {
   [a, b] = [await Core.open(dirs[0]!), await Core.open(dirs[1]!)];
   await a.startPeers('127.0.0.1', 0);
   await b.startPeers('127.0.0.1', 0);
-  const found = await until(() => a.peers!.online(b.device.id).online, 15_000);
+  const found = await eventually(() => a.peers!.online(b.device.id).online, 15_000);
   await a.command('tag.create', { name: 'found-by-mdns' }, { library: lib });
   const synced =
     found &&
-    (await until(
+    (await eventually(
       () => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'found-by-mdns'").get(),
       10_000,
     ));

@@ -3,7 +3,7 @@ import test from 'ava';
 import { fuzzFeed, fuzzHandshake, fuzzRpcDecoder } from '../../fuzz/targets.js';
 import { openCore } from '../helpers.js';
 import { FeedSession } from '../../src/sync/feed.js';
-import { memoryChannelPair } from '../../src/sync/memory-channel.js';
+import { memoryChannelPair } from '../support/memory-channel.js';
 
 test('2,000 hostile RPC byte streams: only refusals, never more buffered than the limit', (t) => {
   const r = fuzzRpcDecoder(2000);

@@ -31,7 +31,7 @@ test('a joined library whose name is taken gets an alias; alias, unique name, id
   const lb = await joinLibrary(a, b);
   link(t, la, lb);
   await synced(la, lb);
-  await until('the alias', () => b.libraries.nameOf(lb.id) === 'family (2)');
+  await until('the alias', () => b.libraries.nameOf(lb.id) === 'family (2)', 15_000);
   t.deepEqual(await named(b), ['family', 'family (2)']);
   const row = (await list(b)).find((r) => r.id === lb.id)!;
   t.like(row, { name: 'family (2)', sharedName: 'family', alias: 'family (2)' });
@@ -51,7 +51,7 @@ test('a joined library whose name is taken gets an alias; alias, unique name, id
   await b.command('library.use', { ref: 'family (2)' });
   t.is(b.libraries.currentId, lb.id);
   await b.command('tag.create', { name: 'via-alias' }, { library: 'family (2)' });
-  await until('A has the tag', () => !!la.db.prepare("SELECT 1 FROM tags WHERE name = 'via-alias'").get());
+  await until('A has the tag', () => !!la.db.prepare("SELECT 1 FROM tags WHERE name = 'via-alias'").get(), 15_000);
   const info = await b.query<Row>('library.info', { ref: 'family (2)' });
   t.like(info, { id: lb.id, name: 'family (2)', sharedName: 'family' });
   const wrong = await t.throwsAsync(b.query('library.info', { ref: 'family (3)' }));
@@ -95,13 +95,13 @@ test('a rename from a peer that collides gets an alias; a later rename to a free
 
   // A rename on A onto the name of B's own library: an alias on B, nothing on A.
   await a.command('library.rename', { name: 'photos' });
-  await until('the renamed library gets an alias', () => b.libraries.nameOf(ba.id) === 'photos (2)');
+  await until('the renamed library gets an alias', () => b.libraries.nameOf(ba.id) === 'photos (2)', 15_000);
   t.is(a.libraries.nameOf(la.id), 'photos');
   t.is(b.libraries.resolve('photos').id, own.id);
 
   // Renamed away to a free name: the alias goes; back onto the taken one: an alias again.
   await a.command('library.rename', { name: 'holidays' });
-  await until('the alias dropped', () => b.libraries.nameOf(ba.id) === 'holidays');
+  await until('the alias dropped', () => b.libraries.nameOf(ba.id) === 'holidays', 15_000);
   t.is((await list(b)).find((r) => r.id === ba.id)!.alias, null);
   t.is(b.libraries.resolve('holidays').id, ba.id);
 
@@ -114,7 +114,7 @@ test('a rename from a peer that collides gets an alias; a later rename to a free
   cb = link(t, lc, bc);
   await synced(la, ba);
   await synced(lc, bc);
-  await until('three names', () => new Set(b.libraries.list().map((l) => b.libraries.nameOf(l.id))).size === 3);
+  await until('three names', () => new Set(b.libraries.list().map((l) => b.libraries.nameOf(l.id))).size === 3, 15_000);
   t.deepEqual(await named(b), ['photos', 'photos (2)', 'photos (3)']);
   t.is(b.libraries.nameOf(own.id), 'photos', 'the library that had the name keeps it');
   t.deepEqual(new Set([b.libraries.nameOf(ba.id), b.libraries.nameOf(bc.id)]), new Set(['photos (2)', 'photos (3)']));
@@ -129,7 +129,7 @@ test('a rename from a peer that collides gets an alias; a later rename to a free
   t.regex(amb!.message, /2 libraries share the name "photos"; use one of "photos \(\d\)" .*"photos \(\d\)"/);
   // A renames again: its library's alias is remade for the new shared name.
   await a.command('library.rename', { name: 'mine' });
-  await until('a fresh alias', () => b.libraries.nameOf(ba.id) === 'mine (2)');
+  await until('a fresh alias', () => b.libraries.nameOf(ba.id) === 'mine (2)', 15_000);
 });
 
 test('aliases of odd names: one that looks like an alias, 200 characters, control characters', async (t) => {
@@ -150,7 +150,7 @@ test('aliases of odd names: one that looks like an alias, 200 characters, contro
   const lb = await joinLibrary(a, b);
   link(t, la, lb);
   await synced(la, lb);
-  await until('alias of the long name', () => b.libraries.nameOf(lb.id) !== long);
+  await until('alias of the long name', () => b.libraries.nameOf(lb.id) !== long, 15_000);
   t.is(b.libraries.nameOf(lb.id), alias);
   await b.command('library.use', { ref: alias });
   t.is(b.libraries.currentId, lb.id, 'the cut alias is a name commands take');
@@ -176,10 +176,10 @@ test('a library shared under a name that is an alias here gets the next number',
   const bc = await joinLibrary(c, b);
   link(t, la, ba);
   await synced(la, ba);
-  await until("A's library aliased", () => b.libraries.nameOf(ba.id) === 'trip (2)');
+  await until("A's library aliased", () => b.libraries.nameOf(ba.id) === 'trip (2)', 15_000);
   link(t, lc, bc);
   await synced(lc, bc);
-  await until("C's library aliased", () => b.libraries.nameOf(bc.id) === 'trip (3)');
+  await until("C's library aliased", () => b.libraries.nameOf(bc.id) === 'trip (3)', 15_000);
   t.deepEqual(await named(b), ['trip', 'trip (2)', 'trip (3)']);
   t.is(b.libraries.resolve('trip (2)').id, ba.id, 'the name here wins over a shared name');
   t.like(
@@ -188,7 +188,7 @@ test('a library shared under a name that is an alias here gets the next number',
   );
   // Its own shared name, renamed there to one free here: the alias goes.
   await c.command('library.rename', { name: 'road trip' });
-  await until('alias dropped', () => b.libraries.nameOf(bc.id) === 'road trip');
+  await until('alias dropped', () => b.libraries.nameOf(bc.id) === 'road trip', 15_000);
 });
 
 test('adopting a joined library drops the untouched first-start library, and only that one', async (t) => {

@@ -6,9 +6,10 @@ import type { ExecutionContext } from 'ava';
 import { Core } from '../../src/core.js';
 import type { Library } from '../../src/library/library.js';
 import { FeedSession } from '../../src/sync/feed.js';
-import { memoryChannelPair } from '../../src/sync/memory-channel.js';
+import { memoryChannelPair } from './memory-channel.js';
 import { addLocation } from '../entry/helpers.js';
 import { tempDir } from '../helpers.js';
+import { until } from './until.js';
 
 /** A Core that stops when the test ends; with `services` (jobs, so locations index). */
 export async function device(t: ExecutionContext, services = true, dir = tempDir(t)): Promise<Core> {
@@ -39,18 +40,11 @@ export async function joinLibrary(a: Core, b: Core, lib: Library = a.libraries.r
 export const headsEqual = (a: Library, b: Library): boolean =>
   JSON.stringify([...a.log.heads()].sort()) === JSON.stringify([...b.log.heads()].sort());
 
-/** Polls `cond` every 20 ms, for at most `ms`. */
-export async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until };
 
 /** Waits until both copies hold the same events and the member's shared documents are open. */
 export async function synced(a: Library, b: Library, what = 'the libraries in sync'): Promise<void> {
-  await until(what, () => headsEqual(a, b));
+  await until(what, () => headsEqual(a, b), 15_000);
   await b.sharedOpening;
   await a.sharedOpening;
 }

@@ -8,7 +8,7 @@ import { Packr } from 'msgpackr';
 import Noise from 'noise-handshake';
 import curve from 'noise-curve-ed';
 import { SdError } from '../../src/errors.js';
-import { faulty, type Fault } from '../../src/transport/faulty.js';
+import { faulty, type Fault } from './faulty.js';
 import { LINK_PROTOCOL } from '../../src/transport/handshake.js';
 import { openPeerLink } from '../../src/transport/peer-link.js';
 import type { MessageTransport, PeerLink } from '../../src/transport/types.js';

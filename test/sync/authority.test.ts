@@ -16,16 +16,9 @@ import type { PeerLink } from '../../src/transport/types.js';
 import { forge } from '../support/forge.js';
 import { tempDir } from '../helpers.js';
 import { idle } from '../entry/helpers.js';
+import { until } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 interface LogRow {
   device: string;

@@ -10,16 +10,9 @@ import { decodeCode, encodeCode } from '../../src/sync/pairing.js';
 import { setCleartextLinksForBench } from '../../src/transport/secure.js';
 import { tempDir } from '../helpers.js';
 import { startProxy } from '../support/tcp-proxy.js';
+import { until } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const heads = (c: Core, lib: string): string => JSON.stringify([...c.libraries.resolve(lib).log.heads()].sort());
 
@@ -41,10 +34,14 @@ test('the wire shows no names, and a flipped, dropped or replayed frame closes t
   writeFileSync(join(root, 'passports', 'passport-scan-9q2w.pdf'), 'scan');
   writeFileSync(join(root, 'tax-return-2026-zz.txt'), 'numbers');
   await a.command('location.add', { path: root, watch: false });
-  await until('A indexed', async () => {
-    const jobs = await a.query<{ state: string }[]>('job.list', {});
-    return jobs.length > 0 && jobs.every((j) => j.state === 'completed');
-  });
+  await until(
+    'A indexed',
+    async () => {
+      const jobs = await a.query<{ state: string }[]>('job.list', {});
+      return jobs.length > 0 && jobs.every((j) => j.state === 'completed');
+    },
+    30_000,
+  );
   await a.command('tag.create', { name: 'confidential-tag-k8m' });
   const tax = join(root, 'tax-return-2026-zz.txt');
   await a.command('tag.apply', { tag: 'confidential-tag-k8m', paths: [tax] });
@@ -58,15 +55,19 @@ test('the wire shows no names, and a flipped, dropped or replayed frame closes t
   const code = decodeCode((await a.command<{ code: string }>('pair.invite', {})).result!.code);
   await b.command('pair.join', { code: encodeCode({ ...code, port: proxy.port }) });
   const lb = (): ReturnType<Core['libraries']['resolve']> => b.libraries.resolve(lib);
-  await until('B has the index, the tag and the note', () => {
-    if (heads(a, lib) !== heads(b, lib)) return false;
-    const db = lb().db;
-    return (
-      !!db.prepare("SELECT 1 FROM entries WHERE name = 'passport-scan-9q2w.pdf'").get() &&
-      !!db.prepare("SELECT 1 FROM tags WHERE name = 'confidential-tag-k8m'").get() &&
-      !!db.prepare("SELECT 1 FROM notes WHERE text = 'note-meet-at-dawn-x1'").get()
-    );
-  });
+  await until(
+    'B has the index, the tag and the note',
+    () => {
+      if (heads(a, lib) !== heads(b, lib)) return false;
+      const db = lb().db;
+      return (
+        !!db.prepare("SELECT 1 FROM entries WHERE name = 'passport-scan-9q2w.pdf'").get() &&
+        !!db.prepare("SELECT 1 FROM tags WHERE name = 'confidential-tag-k8m'").get() &&
+        !!db.prepare("SELECT 1 FROM notes WHERE text = 'note-meet-at-dawn-x1'").get()
+      );
+    },
+    30_000,
+  );
   t.is(lb().name, 'secret-family-archive');
 
   const wire = (): Buffer => Buffer.concat(proxy.captured);
@@ -94,15 +95,19 @@ test('the wire shows no names, and a flipped, dropped or replayed frame closes t
     const applied = proxy.arm(fault);
     await a.command('tag.create', { name: `after-${fault}` });
     await applied;
-    await until(`B refused the ${fault}ed frame`, () => (b.peers!.status().refusals[code] ?? 0) === 1);
-    await until(`B reconnected and has after-${fault}`, () => {
-      const p = b.peers!.status().peers.find((x) => x.device === a.device.id);
-      return (
-        p?.link === 'lan-ws' &&
-        heads(a, lib) === heads(b, lib) &&
-        !!lb().db.prepare('SELECT 1 FROM tags WHERE name = ?').get(`after-${fault}`)
-      );
-    });
+    await until(`B refused the ${fault}ed frame`, () => (b.peers!.status().refusals[code] ?? 0) === 1, 30_000);
+    await until(
+      `B reconnected and has after-${fault}`,
+      () => {
+        const p = b.peers!.status().peers.find((x) => x.device === a.device.id);
+        return (
+          p?.link === 'lan-ws' &&
+          heads(a, lib) === heads(b, lib) &&
+          !!lb().db.prepare('SELECT 1 FROM tags WHERE name = ?').get(`after-${fault}`)
+        );
+      },
+      30_000,
+    );
   }
   t.like(b.peers!.status().refusals, { E_FRAME_TAMPERED: 1, E_FRAME_MISSING: 1, E_FRAME_REPLAYED: 1 });
   t.true(proxy.connections >= 4, `${proxy.connections} connections through the proxy`);
@@ -115,6 +120,6 @@ test('the wire shows no names, and a flipped, dropped or replayed frame closes t
   for (const x of [a, b]) x.peers!.partition();
   for (const x of [a, b]) x.peers!.heal();
   await a.command('library.rename', { name: 'control-name-visible' });
-  await until('B has the control rename', () => lb().name === 'control-name-visible');
+  await until('B has the control rename', () => lb().name === 'control-name-visible', 30_000);
   t.true(Buffer.concat(proxy.captured.slice(from)).indexOf('control-name-visible') >= 0);
 });

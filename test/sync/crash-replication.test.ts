@@ -11,17 +11,10 @@ import { SEP, type EntryTuple } from '../../src/projections/entries.js';
 import { onLines } from '../fixtures-child/util.js';
 import { tempDir } from '../helpers.js';
 import { newLocationId } from '../../src/projections/rules.js';
+import { until } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 const CHILD = fileURLToPath(new URL('../fixtures-child/replica-child.js', import.meta.url));
-
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('kill -9 during replication: the log verifies, replay matches, nothing is duplicated, and the feed completes after a restart', async (t) => {
   const a = await Core.open(tempDir(t), { services: false });

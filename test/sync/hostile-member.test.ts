@@ -13,17 +13,12 @@ import { MAX_MESSAGE_BYTES } from '../../src/transport/secure.js';
 import type { CloseReason, PeerLink } from '../../src/transport/types.js';
 import { connectWs } from '../../src/transport/ws.js';
 import { tempDir } from '../helpers.js';
+import { eventually } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 // Stalled peers are cut at this deadline (the default is 10 s); read when the listener starts. 1.5 s, not
 // less: with another test file running beside this one, honest handshakes took over 400 ms.
 process.env.SD_HANDSHAKE_TIMEOUT_MS = '1500';
-
-async function until(cond: () => boolean, ms = 15_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
 
 test('a hostile member is disconnected and counted for oversized frames, floods and stalls; replays change nothing; the honest member keeps syncing', async (t) => {
   const a = await Core.open(tempDir(t));
@@ -47,7 +42,7 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
   await c.close();
   cOpen = false;
   t.true(
-    await until(() => !a.peers!.status().peers.some((p) => p.device === cId && p.link !== null)),
+    await eventually(() => !a.peers!.status().peers.some((p) => p.device === cId && p.link !== null), 15_000),
     'A dropped its link to C',
   );
 
@@ -69,7 +64,7 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
     const { link, closed } = await asC();
     link.send(`feed:${lib}`, new Uint8Array(MAX_MESSAGE_BYTES + 1024));
     t.like(await closed, { code: 'E_FRAME_TOO_LARGE', byPeer: true });
-    t.true(await until(() => (refusals().E_FRAME_TOO_LARGE ?? 0) === 1), JSON.stringify(refusals()));
+    t.true(await eventually(() => (refusals().E_FRAME_TOO_LARGE ?? 0) === 1, 15_000), JSON.stringify(refusals()));
   }
 
   // 2. A flood of small messages: cut with E_FLOOD, counted.
@@ -84,7 +79,7 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
       await new Promise((r) => setImmediate(r));
     }
     t.like(await closed, { code: 'E_FLOOD', byPeer: true });
-    t.true(await until(() => (refusals().E_FLOOD ?? 0) === 1), JSON.stringify(refusals()));
+    t.true(await eventually(() => (refusals().E_FLOOD ?? 0) === 1, 15_000), JSON.stringify(refusals()));
   }
 
   // 3. A replay of A's own history (events A already holds) through the feed: nothing is added.
@@ -119,7 +114,7 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
     s.once('close', () => (cut = true));
     s.on('error', () => undefined);
     s.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websock');
-    t.true(await until(() => cut, 5000), `still open after ${Date.now() - t0} ms`);
+    t.true(await eventually(() => cut, 5000), `still open after ${Date.now() - t0} ms`);
     s.destroy();
   }
 
@@ -140,16 +135,22 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
     s.on('error', () => undefined);
     s.write(Buffer.from([0x82, 0xfe, 0x01])); // a masked binary frame header, cut short
     const t0 = Date.now();
-    t.true(await until(() => cut, 5000), `still open after ${Date.now() - t0} ms`);
+    t.true(await eventually(() => cut, 5000), `still open after ${Date.now() - t0} ms`);
     s.destroy();
-    t.true(await until(() => (refusals().E_HANDSHAKE_TIMEOUT ?? 0) === before + 1), JSON.stringify(refusals()));
+    t.true(
+      await eventually(() => (refusals().E_HANDSHAKE_TIMEOUT ?? 0) === before + 1, 15_000),
+      JSON.stringify(refusals()),
+    );
   }
 
   // The victim's log is intact and the honest member still syncs.
   t.true((await a.query<{ ok: boolean }>('log.verify', {})).ok);
   await a.command('tag.create', { name: 'still-syncing' });
   t.true(
-    await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()),
+    await eventually(
+      () => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get(),
+      15_000,
+    ),
   );
   const status = await a.query<{ refusals: Record<string, number> }>('sync.status', {});
   t.like(status.refusals, { E_FRAME_TOO_LARGE: 1, E_FLOOD: 1 });
@@ -159,5 +160,5 @@ test('a hostile member is disconnected and counted for oversized frames, floods 
       .peers!.status()
       .peers.find((p) => p.device === b.device.id)
       ?.libraries.find((l) => l.library === lib);
-  t.true(await until(() => withB()?.shared === 'in sync'), JSON.stringify(withB()));
+  t.true(await eventually(() => withB()?.shared === 'in sync', 15_000), JSON.stringify(withB()));
 });

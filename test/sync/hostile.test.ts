@@ -8,19 +8,14 @@ import WebSocket from 'ws';
 import { Core } from '../../src/core.js';
 import { generateKeys, keysFromPem } from '../../src/events/keys.js';
 import { DEFAULT_STRANGER_LIMITS } from '../../src/transport/gate.js';
-import { faulty } from '../../src/transport/faulty.js';
+import { faulty } from '../support/faulty.js';
 import { openPeerLink } from '../../src/transport/peer-link.js';
 import { connectWs } from '../../src/transport/ws.js';
 import { tempDir } from '../helpers.js';
+import { eventually } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 const packr = new Packr({ useRecords: false });
-
-async function until(cond: () => boolean, ms = 15_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
 
 test('garbage, an old-protocol peer, a replayed handshake and a stranger are refused and counted; stalled sockets are turned away; the member keeps syncing', async (t) => {
   const a = await Core.open(tempDir(t));
@@ -43,7 +38,7 @@ test('garbage, an old-protocol peer, a replayed handshake and a stranger are ref
   const closed = new Promise((r) => g.once('close', r));
   g.send(Buffer.from('this is not a handshake'));
   await closed;
-  t.true(await until(() => (refusals().E_BAD_HANDSHAKE ?? 0) === 1), JSON.stringify(refusals()));
+  t.true(await eventually(() => (refusals().E_BAD_HANDSHAKE ?? 0) === 1, 15_000), JSON.stringify(refusals()));
 
   // 2. A peer speaking the version-1 cleartext handshake is told, in a form it reads.
   const old = new WebSocket(`ws://127.0.0.1:${port}`);
@@ -55,7 +50,7 @@ test('garbage, an old-protocol peer, a replayed handshake and a stranger are ref
   t.like(await answer, { t: 'refuse', code: 'E_PROTOCOL_VERSION' });
   t.regex(String((await answer).reason), /protocol 1, this device speaks 2/);
   old.close();
-  t.true(await until(() => (refusals().E_PROTOCOL_VERSION ?? 0) === 1));
+  t.true(await eventually(() => (refusals().E_PROTOCOL_VERSION ?? 0) === 1, 15_000));
 
   // 3. A stranger's key (not on the roster) is refused before any data.
   const stranger = keysFromPem(generateKeys().privatePem);
@@ -67,7 +62,7 @@ test('garbage, an old-protocol peer, a replayed handshake and a stranger are ref
     }),
     { code: 'E_PEER_NOT_ALLOWED' } as never,
   );
-  t.true(await until(() => (refusals().E_PEER_NOT_ALLOWED ?? 0) === 1));
+  t.true(await eventually(() => (refusals().E_PEER_NOT_ALLOWED ?? 0) === 1, 15_000));
 
   // 4. A member's handshake, recorded on the path and replayed: no link (fresh ephemeral keys).
   const tap = faulty(await connectWs('127.0.0.1', port));
@@ -79,7 +74,7 @@ test('garbage, an old-protocol peer, a replayed handshake and a stranger are ref
   await new Promise((r) => replay.once('message', r)); // the listener's own hello
   replay.send(tap.sent[1]!);
   await new Promise((r) => replay.once('close', r));
-  t.true(await until(() => (refusals().E_BAD_HANDSHAKE ?? 0) === 2), JSON.stringify(refusals()));
+  t.true(await eventually(() => (refusals().E_BAD_HANDSHAKE ?? 0) === 2, 15_000), JSON.stringify(refusals()));
 
   // 5. A thousand connections that never speak: a few are held (per address), the rest closed at
   //    once and counted, and none is held past the handshake deadline.
@@ -93,16 +88,19 @@ test('garbage, an old-protocol peer, a replayed handshake and a stranger are ref
     sockets.push(s);
   }
   const held = 1000 - DEFAULT_STRANGER_LIMITS.perAddress;
-  t.true(await until(() => cut >= held, 10_000), `${cut} closed`);
-  t.true(await until(() => (refusals().E_TOO_MANY_STRANGERS ?? 0) >= held), JSON.stringify(refusals()));
+  t.true(await eventually(() => cut >= held, 10_000), `${cut} closed`);
+  t.true(await eventually(() => (refusals().E_TOO_MANY_STRANGERS ?? 0) >= held, 15_000), JSON.stringify(refusals()));
   t.is(a.peers!.strangers, DEFAULT_STRANGER_LIMITS.perAddress);
   for (const s of sockets) s.destroy();
-  t.true(await until(() => a.peers!.strangers === 0), `${a.peers!.strangers} strangers held`);
+  t.true(await eventually(() => a.peers!.strangers === 0, 15_000), `${a.peers!.strangers} strangers held`);
 
   // 6. The member still syncs: a tag made on A arrives on B.
   await b.libraries.resolve(lib).sharedOpening;
   await a.command('tag.create', { name: 'still-syncing' });
   t.true(
-    await until(() => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get()),
+    await eventually(
+      () => !!b.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'still-syncing'").get(),
+      15_000,
+    ),
   );
 });

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Core } from '../../src/core.js';
 import { FeedSession } from '../../src/sync/feed.js';
-import { memoryChannelPair } from '../../src/sync/memory-channel.js';
+import { memoryChannelPair } from '../support/memory-channel.js';
 import { checksums } from '../../src/projections/index.js';
 import { newLocationId } from '../../src/projections/rules.js';
 import { replayCheck } from '../../src/projections/replay.js';
@@ -19,14 +19,7 @@ import { Library } from '../../src/library/library.js';
 import type { StoredEvent } from '../../src/events/log.js';
 import { forge } from '../support/forge.js';
 import { tempDir } from '../helpers.js';
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from '../support/until.js';
 
 /** Builds the history once: real commands where a device would run them, forged events elsewhere. */
 async function history(t: Parameters<typeof tempDir>[0]): Promise<{ lib: string; feeds: StoredEvent[][] }> {

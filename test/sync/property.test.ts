@@ -5,10 +5,11 @@ import test from 'ava';
 import fc from 'fast-check';
 import { Core } from '../../src/core.js';
 import { FeedSession } from '../../src/sync/feed.js';
-import { memoryChannelPair, type MemoryChannel } from '../../src/sync/memory-channel.js';
+import { memoryChannelPair, type MemoryChannel } from '../support/memory-channel.js';
 import { checksums } from '../../src/projections/index.js';
 import type { Library } from '../../src/library/library.js';
 import { tempDir } from '../helpers.js';
+import { eventually } from '../support/until.js';
 
 type Op =
   | { k: 'tag'; node: number; name: string }
@@ -26,15 +27,6 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('cut' as const), a: node, b: node }),
   fc.record({ k: fc.constant('heal' as const), a: node, b: node }),
 );
-
-async function until(cond: () => boolean, ms = 20_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
 
 test('three devices converge after any sequence of concurrent edits and partitions', async (t) => {
   let runs = 0;
@@ -76,7 +68,7 @@ test('three devices converge after any sequence of concurrent edits and partitio
         connect(1, 2);
         connect(0, 2);
         const heads = (l: Library): string => JSON.stringify([...l.log.heads()].sort());
-        await until(() => libs.every((l) => heads(l) === heads(la)));
+        await eventually(() => libs.every((l) => heads(l) === heads(la)));
         await Promise.all(libs.map((l) => l.sharedOpening));
         for (const o of ops) {
           if (o.k === 'cut') cut(o.a, o.b);
@@ -108,7 +100,7 @@ test('three devices converge after any sequence of concurrent edits and partitio
         connect(0, 1);
         connect(1, 2);
         connect(0, 2);
-        const converged = await until(
+        const converged = await eventually(
           () => libs.every((l) => heads(l) === heads(la)) && new Set(libs.map((l) => checksums(l.db).total)).size === 1,
         );
         if (!converged) return false;

@@ -11,6 +11,7 @@ import { LOG_SCHEMA, type StoredEvent } from '../../src/events/log.js';
 import { applySchema, project, checksums } from '../../src/projections/index.js';
 import { computeRoster, libraryIdFor } from '../../src/projections/roster.js';
 import { makeEvent } from '../support/forge.js';
+import { PlainDocs } from '../../src/sync/shared-provider.js';
 
 type Op =
   | { k: 'add'; by: number; target: number; admin: boolean; wrongKey: boolean }
@@ -116,10 +117,11 @@ function receive(lib: string, events: StoredEvent[]): Database.Database {
   const ins = db.prepare(
     'INSERT INTO events (dev, seq, hash, hlc_ms, hlc_c, type, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
+  const ctx = { db, shared: new PlainDocs() };
   for (const ev of events)
     db.transaction(() => {
       ins.run(ev.dev, ev.seq, ev.hash, ev.hlc.ms, ev.hlc.c, ev.type, ev.bytes, ev.sig);
-      project(db, ev);
+      project(ctx, ev);
     })();
   void lib;
   return db;

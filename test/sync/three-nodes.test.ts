@@ -8,16 +8,9 @@ import { join } from 'node:path';
 import { Core } from '../../src/core.js';
 import { checksums } from '../../src/projections/index.js';
 import { tempDir } from '../helpers.js';
+import { until } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function node(t: Parameters<typeof tempDir>[0], name: string, webrtc: boolean): Promise<Core> {
   const core = await Core.open(tempDir(t));
@@ -38,10 +31,14 @@ function tree(t: Parameters<typeof tempDir>[0], tag: string): string {
 
 async function indexed(core: Core, lib: string, path: string): Promise<void> {
   await core.command('location.add', { path, watch: false }, { library: lib });
-  await until(`${core.device.name} indexed`, async () => {
-    const jobs = await core.query<{ state: string }[]>('job.list', {}, { library: lib });
-    return jobs.length > 0 && jobs.every((j) => j.state === 'completed');
-  });
+  await until(
+    `${core.device.name} indexed`,
+    async () => {
+      const jobs = await core.query<{ state: string }[]>('job.list', {}, { library: lib });
+      return jobs.length > 0 && jobs.every((j) => j.state === 'completed');
+    },
+    30_000,
+  );
 }
 
 const heads = (c: Core, lib: string): string => JSON.stringify([...c.libraries.resolve(lib).log.heads()].sort());
@@ -61,20 +58,25 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
       code: inviteB.result!.code,
     });
     t.is(joinedB.result!.inviterName, 'alpha');
-    await until('B has the library history', () => b.libraries.resolve(lib).name === 'family');
+    await until('B has the library history', () => b.libraries.resolve(lib).name === 'family', 30_000);
     await b.libraries.resolve(lib).sharedOpening;
     // Only the creator and its admins add devices: B may invite C once A made it an admin.
     await t.throwsAsync(b.command('pair.invite', {}, { library: lib }), { code: 'E_NOT_ADMIN' } as never);
     await a.command('device.role', { device: b.device.id, role: 'admin' });
-    await until('B knows it is an admin', () => {
-      const r = b.libraries.resolve(lib).db.prepare('SELECT role FROM devices WHERE dev = ?').get(b.device.id);
-      return (r as { role?: string } | undefined)?.role === 'admin';
-    });
+    await until(
+      'B knows it is an admin',
+      () => {
+        const r = b.libraries.resolve(lib).db.prepare('SELECT role FROM devices WHERE dev = ?').get(b.device.id);
+        return (r as { role?: string } | undefined)?.role === 'admin';
+      },
+      30_000,
+    );
     const inviteC = await b.command<{ code: string }>('pair.invite', {}, { library: lib });
     await c.command('pair.join', { code: inviteC.result!.code });
     await until(
       'C has A history through B',
       () => c.libraries.resolve(lib).name === 'family' && heads(c, lib) === heads(a, lib),
+      30_000,
     );
     await c.libraries.resolve(lib).sharedOpening;
     // A wrong and a reused code are refused.
@@ -84,7 +86,11 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
     await indexed(a, lib, roots.a);
     await indexed(b, lib, roots.b);
     await indexed(c, lib, roots.c);
-    await until('all feeds everywhere', () => heads(a, lib) === heads(b, lib) && heads(b, lib) === heads(c, lib));
+    await until(
+      'all feeds everywhere',
+      () => heads(a, lib) === heads(b, lib) && heads(b, lib) === heads(c, lib),
+      30_000,
+    );
     await until(
       `links are ${kind}`,
       () => [a, c].every((x) => x.peers!.status().peers.some((p) => p.link === kind)),
@@ -123,11 +129,17 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
 
     // Partition, then edit concurrently.
     await a.command('tag.create', { name: 'todo' }, { library: lib });
-    await until('tag everywhere', () =>
-      [b, c].every((x) => !!x.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'todo'").get()),
+    await until(
+      'tag everywhere',
+      () => [b, c].every((x) => !!x.libraries.resolve(lib).db.prepare("SELECT 1 FROM tags WHERE name = 'todo'").get()),
+      30_000,
     );
     for (const x of [a, b, c]) x.peers!.partition();
-    await until('partitioned', () => [a, b, c].every((x) => x.peers!.status().peers.every((p) => p.link === null)));
+    await until(
+      'partitioned',
+      () => [a, b, c].every((x) => x.peers!.status().peers.every((p) => p.link === null)),
+      30_000,
+    );
     const readme = (root: string): string => join(root, 'docs', 'shared-readme.md');
     await a.command('tag.create', { name: 'from-alpha' }, { library: lib });
     await a.command('tag.apply', { tag: 'from-alpha', paths: [readme(roots.a)] }, { library: lib });
@@ -138,10 +150,14 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
     t.not(heads(a, lib), heads(b, lib));
     for (const x of [a, b, c]) x.peers!.heal();
     await until('converged', () => heads(a, lib) === heads(b, lib) && heads(b, lib) === heads(c, lib), 60_000);
-    await until('equal checksums', () => {
-      const sums = [a, b, c].map((x) => checksums(x.libraries.resolve(lib).db).total);
-      return sums[0] === sums[1] && sums[1] === sums[2];
-    });
+    await until(
+      'equal checksums',
+      () => {
+        const sums = [a, b, c].map((x) => checksums(x.libraries.resolve(lib).db).total);
+        return sums[0] === sums[1] && sums[1] === sums[2];
+      },
+      30_000,
+    );
     for (const x of [a, b, c]) {
       const tags = await x.query<{ tags: string[] }>(
         'entry.info',
@@ -169,7 +185,7 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
     const cId = c.device.id;
     const before = a.libraries.resolve(lib).log.headOf(cId).seq;
     await a.command('device.revoke', { device: 'charlie' }, { library: lib, yes: true });
-    await until('C disconnected from A', () => !a.peers!.online(cId).online);
+    await until('C disconnected from A', () => !a.peers!.online(cId).online, 30_000);
     await until(
       'B learns the revocation',
       () =>
@@ -177,8 +193,9 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
           .resolve(lib)
           .db.prepare('SELECT revoked_at FROM devices WHERE dev = ? AND revoked_at IS NOT NULL')
           .get(cId),
+      30_000,
     );
-    await until('C dropped by B', () => !b.peers!.online(cId).online);
+    await until('C dropped by B', () => !b.peers!.online(cId).online, 30_000);
     await c.command('tag.create', { name: 'after-revoke' }, { library: lib });
     await new Promise((r) => setTimeout(r, 1000));
     t.is(a.libraries.resolve(lib).log.headOf(cId).seq, before, 'nothing after the revocation reached A');

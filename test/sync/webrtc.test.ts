@@ -12,14 +12,7 @@ import { openPeerLink } from '../../src/transport/peer-link.js';
 import { openWebRtc, type RtcSignal } from '../../src/transport/webrtc.js';
 import { tempDir } from '../helpers.js';
 import { newLocationId } from '../../src/projections/rules.js';
-
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../support/until.js';
 
 test('two devices sync a feed and concurrent tags over an authenticated WebRTC link', async (t) => {
   const a = await Core.open(tempDir(t), { services: false });
@@ -75,7 +68,7 @@ test('two devices sync a feed and concurrent tags over an authenticated WebRTC l
   new FeedSession(lb, linkChannel(linkB, `feed:${la.id}`)).start();
   const heads = (l: typeof la): string => JSON.stringify([...l.log.heads()].sort());
   const t0 = Date.now();
-  await until('B caught up over WebRTC', () => heads(la) === heads(lb));
+  await until('B caught up over WebRTC', () => heads(la) === heads(lb), 30_000);
   t.log(`20,000 entries replicated over WebRTC in ${Date.now() - t0} ms`);
   t.is((lb.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n, 20_000);
   await lb.sharedOpening;
@@ -86,6 +79,7 @@ test('two devices sync a feed and concurrent tags over an authenticated WebRTC l
     () =>
       heads(la) === heads(lb) &&
       [la, lb].every((l) => (l.db.prepare('SELECT COUNT(*) AS n FROM tags').get() as { n: number }).n === 2),
+    30_000,
   );
   t.is(checksums(la.db).total, checksums(lb.db).total);
   for (const c of [a, b]) t.true((await c.query<{ ok: boolean }>('log.verify', {}, { library: la.id })).ok);

@@ -4,16 +4,13 @@ import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Core } from '../../src/core.js';
 import { tempDir } from '../helpers.js';
+import { until as untilShared } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 
-export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** The shared bounded wait, with a longer default: two cores pairing on a loaded machine. */
+export const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> =>
+  untilShared(what, cond, ms);
 
 /** The data dir of each core made here (to open it again: a restart). */
 export const dataDirOf = new WeakMap<Core, string>();
@@ -39,11 +36,8 @@ export interface Pair {
 
 const heads = (c: Core, lib: string): string => JSON.stringify([...c.libraries.resolve(lib).log.heads()].sort());
 
-/** A and B paired in A's library; a location on each (extra fields for location.add), indexed and replicated. */
-export async function pair(
-  t: ExecutionContext,
-  opts: { a?: Record<string, unknown>; b?: Record<string, unknown> } = {},
-): Promise<Pair> {
+/** A and B paired in A's library, with an empty folder each (made a location by `indexed`). */
+export async function pair(t: ExecutionContext): Promise<Pair> {
   const [a, b] = [await node(t, 'alpha'), await node(t, 'bravo')];
   const lib = a.libraries.resolve().id;
   const code = (await a.command<{ code: string }>('pair.invite', {})).result!.code;
@@ -52,22 +46,8 @@ export async function pair(
   const rb = join(tempDir(t), 'b');
   mkdirSync(ra);
   mkdirSync(rb);
-  return { a, b, lib, ra, rb, ...(await locations(a, b, lib, ra, rb, opts)) };
-}
-
-async function locations(
-  a: Core,
-  b: Core,
-  lib: string,
-  ra: string,
-  rb: string,
-  opts: { a?: Record<string, unknown>; b?: Record<string, unknown> },
-): Promise<object> {
-  void ra;
-  void rb;
-  void opts;
   await until('B has the library', () => b.libraries.list().some((l) => l.id === lib));
-  return {};
+  return { a, b, lib, ra, rb };
 }
 
 /** Adds a location and waits for its index job, and for the other core to hold every feed. */

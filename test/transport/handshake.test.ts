@@ -2,7 +2,7 @@ import test from 'ava';
 import { Packr } from 'msgpackr';
 import { SdError } from '../../src/errors.js';
 import { deviceIdOf } from '../../src/events/keys.js';
-import { faulty, memoryPair } from '../../src/transport/faulty.js';
+import { faulty, memoryPair } from '../support/faulty.js';
 import { deviceIdFromPublicKey } from '../../src/transport/identity.js';
 import { openPeerLink } from '../../src/transport/peer-link.js';
 import { device, linkOpts, linkPair, memPair, outcomes } from './helpers.js';

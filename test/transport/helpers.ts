@@ -4,7 +4,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import { initHashing } from '../../src/events/hash.js';
 import { deviceIdOf } from '../../src/events/keys.js';
-import { memoryPair, prng } from '../../src/transport/faulty.js';
+import { memoryPair, prng } from '../support/faulty.js';
 import { rawPublicKeyOf } from '../../src/transport/identity.js';
 import { openPeerLink, type OpenPeerLinkOptions } from '../../src/transport/peer-link.js';
 import type { MessageTransport, PeerLink } from '../../src/transport/types.js';

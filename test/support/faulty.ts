@@ -1,7 +1,7 @@
 // Test transports: an in-memory pair, and a wrapper that plays an on-path attacker or a bad
 // network on what a transport sends: it flips a byte, drops, replays or reorders a message,
 // goes silent, cuts, records, or injects bytes of its own.
-import type { CloseReason, MessageTransport, TransportKind } from './types.js';
+import type { CloseReason, MessageTransport, TransportKind } from '../../src/transport/types.js';
 
 /** mulberry32: a tiny deterministic PRNG, returns floats in [0, 1). */
 export function prng(seed: number): () => number {

@@ -1,6 +1,6 @@
 // In-process SyncChannel pairs: what tests (and an embedder running two libraries in one
 // process) use in place of a PeerLink. Delivery is asynchronous, like a real link.
-import type { SyncChannel } from './channel.js';
+import type { SyncChannel } from '../../src/sync/channel.js';
 
 export interface MemoryChannel extends SyncChannel {
   close(): void;
