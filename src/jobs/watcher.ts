@@ -24,6 +24,8 @@ interface Watched {
 
 export class Watchers {
   private readonly watched = new Map<string, Watched>();
+  /** Locations not watched for a while (hold), with how many holds each. */
+  private readonly held = new Map<string, number>();
 
   constructor(
     private readonly jobs: JobManager,
@@ -42,7 +44,29 @@ export class Watchers {
     const want = new Set(rows.filter((r) => r.watch === 1).map((r) => r.id));
     for (const [id, w] of this.watched) if (w.lib === lib && !want.has(id)) this.unwatch(id);
     for (const r of rows)
-      if (r.watch === 1 && !this.watched.has(r.id)) this.start(lib, r.id, r.path, JSON.parse(r.rules) as WalkRules);
+      if (r.watch === 1 && !this.watched.has(r.id) && !this.held.has(r.id))
+        this.start(lib, r.id, r.path, JSON.parse(r.rules) as WalkRules);
+  }
+
+  /**
+   * Stops watching a location for a while: a transfer writing thousands of files into its partial
+   * folder would have Node's recursive watcher walk and watch each of them. The release watches it
+   * again and rescans it once for whatever changed meanwhile. Holds nest.
+   */
+  hold(lib: Library, loc: string): () => void {
+    this.held.set(loc, (this.held.get(loc) ?? 0) + 1);
+    this.unwatch(loc);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.held.get(loc) ?? 1) - 1;
+      if (n > 0) return void this.held.set(loc, n);
+      this.held.delete(loc);
+      if (!lib.db.open) return;
+      this.sync(lib);
+      this.onChange(loc, null);
+    };
   }
 
   isWatching(loc: string): boolean {

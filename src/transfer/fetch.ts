@@ -73,6 +73,8 @@ function attempt(
 ): Promise<string> {
   const n = chunksOf(want.size);
   let next = from;
+  /** Chunks the source may send so far: the first credit, then one per chunk written. */
+  let credited = from + WINDOW;
   let chain = Promise.resolve();
   return new Promise<string>((resolve, reject) => {
     let done = false;
@@ -123,7 +125,11 @@ function attempt(
       hooks.written(a.index, len);
       if (done) return;
       await limit.take(len, signal).catch(() => undefined);
-      if (!done && next + WINDOW - 1 < n + WINDOW) port.send({ t: 'credit', rid: req.rid, n: 1 });
+      // More credit only while chunks remain uncredited (a small file needs none).
+      if (!done && credited < n) {
+        credited++;
+        port.send({ t: 'credit', rid: req.rid, n: 1 });
+      }
     };
     const req = port.request(
       {

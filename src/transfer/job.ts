@@ -13,8 +13,9 @@ import {
   futimes,
   fchmod,
   mkdirSync,
-  openSync,
+  open,
 } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Core } from '../core.js';
@@ -30,8 +31,10 @@ import { CHUNK, chunksOf, type ListedItem } from './protocol.js';
 import { Progress } from './status.js';
 import { cleanPartials, partialRoot, placeAndVerify } from './place.js';
 import { runParallel } from './parallel.js';
+import { syncFiles } from './durable.js';
 
 const syncAsync = promisify(fdatasync);
+const openAsync = promisify(open);
 const timesAsync = promisify(futimes);
 const chmodAsync = promisify(fchmod);
 const CHECKPOINT_MS = 1000;
@@ -90,6 +93,8 @@ async function runTransfer(core: Core, ctx: JobContext): Promise<void> {
     refused: 0,
   };
   const progress = tx.board.open(new Progress(ctx.job.id, 'in', input.peer, input.lib, 0, 0));
+  // The destination is not watched meanwhile (it is rescanned once after): see Watchers.hold.
+  const release = core.watchers?.hold(ctx.lib, input.loc);
   try {
     cleanPartials(ctx.lib, input.root, ctx.job.id, false);
     if (cp.phase === 'list') {
@@ -119,6 +124,7 @@ async function runTransfer(core: Core, ctx: JobContext): Promise<void> {
     const code = e instanceof SdError ? e.code : ((e as { code?: string }).code ?? 'E_INTERNAL');
     throw new Error(`${code}: ${(e as Error).message}`);
   } finally {
+    release?.();
     tx.board.close(progress);
     // Stopped: once the manager has recorded why, a cancelled job's partial copy goes (a paused
     // one is live and stays). Kept out of the manager so its rewrite needs nothing of ours.
@@ -197,6 +203,7 @@ async function fetchAll(
   progress: Progress,
 ): Promise<void> {
   const tx = core.transfers!;
+  setMaxListeners(64, ctx.signal); // one listener per file in flight (16) and the waits
   const tmp = partialRoot(ctx.lib, input.root, ctx.job.id);
   const todo: { i: number; it: ListedItem }[] = [];
   let doneBytes = 0;
@@ -220,11 +227,22 @@ async function fetchAll(
   progress.filesDone = Object.keys(cp.done).length;
   /** Open files: fd and chunks verified so far (in this process: on disk, maybe not synced yet). */
   const open = new Map<string, { fd: number; verified: number }>();
+  /** Files fetched whole, not yet known to be on disk: done at the next checkpoint (durable.ts). */
+  const unsynced = new Map<string, { hash: string; path: string | Buffer }>();
   let lastCheckpoint = Date.now();
   let checkpointing: Promise<void> | undefined;
   const checkpoint = async (): Promise<void> => {
     const at = [...open.entries()].map(([k, f]) => [k, f.fd, f.verified] as const);
+    const whole = [...unsynced.entries()];
     await Promise.all(at.map(([, fd]) => syncAsync(fd).catch(() => undefined)));
+    await syncFiles(
+      tmp,
+      whole.map(([, w]) => w.path),
+    );
+    for (const [k, w] of whole) {
+      cp.done[k] = w.hash;
+      unsynced.delete(k);
+    }
     for (const [k, , v] of at) if (open.has(k)) cp.partial[k] = v;
     ctx.commit(() => undefined, 'fetch', cp, progress.bytesDone, progress.bytesTotal);
     lastCheckpoint = Date.now();
@@ -232,14 +250,16 @@ async function fetchAll(
   const maybeCheckpoint = (): void => {
     ctx.progress('fetch', progress.bytesDone, progress.bytesTotal);
     if (checkpointing || Date.now() - lastCheckpoint < CHECKPOINT_MS) return;
-    checkpointing = checkpoint().finally(() => (checkpointing = undefined));
+    checkpointing = checkpoint()
+      .catch(() => undefined) // tried again at the next one, and for good at the end
+      .finally(() => (checkpointing = undefined));
   };
   const fetchOne = async (port: Port, i: number, it: ListedItem): Promise<void> => {
     const key = fileKey(i, it[0]);
     const path = fsPathOf(join(tmp, String(i)), it[0]);
     let fd: number;
     try {
-      fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600);
+      fd = await openAsync(path, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600);
     } catch (e) {
       throw fsError(e, String(path));
     }
@@ -268,10 +288,9 @@ async function fetchAll(
       );
       await chmodAsync(fd, userMode(it[5] & 0o777));
       await timesAsync(fd, new Date(), new Date(it[3]));
-      await syncAsync(fd);
       open.delete(key);
       delete cp.partial[key];
-      cp.done[key] = hash;
+      unsynced.set(key, { hash, path });
       progress.filesDone++;
       progress.current = src;
     } catch (e) {

@@ -5,7 +5,7 @@
 // transfer.limit` applies to the running daemon.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
@@ -112,4 +112,44 @@ test.serial('sd cp --device: 200 MB and 5,000 files, the source killed -9 and re
   t.log(`${over} bytes over the link for ${total} bytes of files`);
   t.true(over >= total);
   t.true(over <= total + 16 * MB, `${over - total} bytes sent twice`);
+});
+
+test.serial('sd send to a device without an inbox is refused; with --accept ask: sd inbox list, accept', async (t) => {
+  const da = tempDir(t, 'sd-sa-');
+  const db = tempDir(t, 'sd-sb-');
+  const ra = realpathSync(tempDir(t, 'sd-sfa-'));
+  const inbox = join(realpathSync(tempDir(t, 'sd-sfb-')), 'Inbox');
+  mkdirSync(inbox);
+  writeFileSync(join(ra, 'slides.pdf'), 'the slides');
+  startDaemon(t, da, ['--p2p-port', '0']);
+  startDaemon(t, db, ['--p2p-port', '0']);
+  const b = sdJson<{ device: { id: string } }>(t, db, ['status']).device.id;
+  t.is(sd(da, ['location', 'add', ra, '--wait']).code, 0);
+  const code = sdJson<{ result: { code: string } }>(t, da, ['pair', 'invite']).result.code;
+  t.is(sd(db, ['pair', 'join', code]).code, 0);
+
+  const refused = sd(da, ['send', join(ra, 'slides.pdf'), '--device', b]);
+  t.not(refused.code, 0);
+  t.regex(refused.err, /has no inbox/);
+  t.regex(refused.err, /--inbox/);
+
+  t.is(sd(db, ['location', 'add', inbox, '--inbox', '--accept', 'ask', '--wait']).code, 0);
+  let sent: { code: number; out: string; err: string } | undefined;
+  await until(
+    "A knows B's inbox and B took the offer",
+    () => (sent = sd(da, ['send', join(ra, 'slides.pdf'), '--device', b])).code === 0,
+    60_000,
+  );
+  t.regex(sent!.out, /sd inbox accept/);
+  const list = sd(db, ['inbox', 'list']);
+  t.is(list.code, 0, list.err);
+  t.regex(list.out, /after `sd inbox accept`/);
+  t.regex(list.out, /pending/);
+  const drops = sdJson<{ drops: { id: string; state: string }[] }>(t, db, ['inbox', 'list']).drops;
+  t.is(drops.length, 1);
+  const acc = sd(db, ['inbox', 'accept', drops[0]!.id.slice(0, 8)]);
+  t.is(acc.code, 0, acc.err);
+  t.is(readFileSync(join(inbox, 'slides.pdf'), 'utf8'), 'the slides');
+  const again = sd(db, ['inbox', 'accept', drops[0]!.id.slice(0, 8)]);
+  t.not(again.code, 0);
 });
