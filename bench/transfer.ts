@@ -11,7 +11,17 @@
 // Every address is 127.0.0.1. A peer whose binary is missing is skipped, with the reason.
 // Usage: node dist/bench/transfer.js [WORK_DIR]   (needs ~2.5 GB free there)
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,11 +67,14 @@ const cpuOf = (pid: number): number => {
 };
 /** CPU seconds of a process and its children (Syncthing's monitor process runs the real one as its child). */
 const cpuTree = (pid: number): number => {
-  let kids: number[] = [];
+  const kids: number[] = [];
   try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    // Each thread lists the children it spawned (Go spawns from any of its threads).
+    for (const task of readdirSync(`/proc/${pid}/task`))
+      for (const k of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/))
+        if (k) kids.push(Number(k));
   } catch {
-    // no children file
+    // gone
   }
   return cpuOf(pid) + kids.reduce((n, k) => n + cpuTree(k), 0);
 };

@@ -3,7 +3,7 @@
 // signed and chained stays in the log (removing it would break the chain); it has no effect on
 // any projection and `sd log` shows why (see projections/rules.ts).
 import { z } from 'zod';
-import { DOC_NAMES } from '../sync/shared-schema.js';
+import { DOC_NAMES } from '../shared/schema.js';
 import { TrashAdded, TrashRemoved } from '../projections/trash.js';
 import type { EventFields } from './codec.js';
 

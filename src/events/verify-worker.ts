@@ -2,7 +2,7 @@
 // chains, and does the expensive checks (hash, decode, signature) for its own share of rows.
 import Database from 'better-sqlite3-multiple-ciphers';
 import { parentPort, workerData } from 'node:worker_threads';
-import { applyKey } from '../library/crypto.js';
+import { applyKey } from '../store/cipher.js';
 import { initHashing } from './hash.js';
 import { checkEvent, type BadEvent } from './verify.js';
 

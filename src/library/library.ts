@@ -1,15 +1,14 @@
 // One library: its SQLite database (log + projections + operational tables), a read-only
 // connection for queries, and the single write path `write()` that appends and projects in
 // one transaction and publishes the events only once that transaction has committed.
-import Database from 'better-sqlite3-multiple-ciphers';
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { chmodSync, existsSync } from 'node:fs';
-import { applyKey } from './crypto.js';
+import { openDatabase, openReader, type Db } from '../store/database.js';
+import { applyKey } from '../store/cipher.js';
 import { SdError } from '../errors.js';
 import { reportWriteError } from '../disk.js';
+import { GroupWriter } from '../store/writer.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
-import { applySchema, project, rebuildInPlace } from '../projections/index.js';
+import { project, rebuildInPlace } from '../projections/index.js';
 import type { ProjectionContext } from '../projections/types.js';
 import { catchUpSearchIndex } from '../projections/search-index.js';
 import {
@@ -19,58 +18,16 @@ import {
   openLibraryRepo,
   type ChangeSet,
   type LibraryDocs,
-} from '../sync/shared-docs.js';
-import { PlainDocs, RepoDocs } from '../sync/shared-provider.js';
-import { DOC_NAMES, type DocUrls } from '../sync/shared-schema.js';
+} from '../shared/docs.js';
+import { PlainDocs, RepoDocs } from '../shared/provider.js';
+import { DOC_NAMES, type DocUrls } from '../shared/schema.js';
 import { rowToEvent } from '../events/log.js';
 import type { Repo } from '@automerge/automerge-repo';
-import { SqliteStorageAdapter, STORAGE_TABLE } from '../sync/storage-adapter.js';
+import { SqliteStorageAdapter, STORAGE_TABLE } from '../shared/storage-adapter.js';
 import { COUNTS } from '../projections/rules.js';
-import { decodeEvent } from '../events/codec.js';
 
-export type Db = Database.Database;
-
-/** The events one command appends, whichever library: its own, never a job's that commits meanwhile. */
-export interface OwnEvents {
-  events: { lib: string; dev: string; seq: number }[];
-  /** Set when the command's commit is over: what its timers and handles append later is not its own. */
-  closed?: boolean;
-}
-const commandScope = new AsyncLocalStorage<OwnEvents>();
-
-/** Runs fn with its appends (across awaits) recorded in `scope.events`, until it settles. */
-export async function recordAppends<T>(scope: OwnEvents, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await commandScope.run(scope, fn);
-  } finally {
-    scope.closed = true;
-  }
-}
-
-/** Runs fn outside any command's scope (jobs a command queues are not the command). */
-export function outsideCommands<T>(fn: () => T): T {
-  return commandScope.exit(fn);
-}
-
-/** Library format 2: device-bound library and location ids, a roster with admins, a refused-events table. */
-export const LIBRARY_FORMAT = 2;
-
-/** The format its creation event declares, or undefined for a database with no events yet. */
-function libraryFormat(db: Db): number | undefined {
-  if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'events'").get()) return undefined;
-  const rows = db.prepare("SELECT bytes FROM events WHERE seq = 1 AND type = 'library.created'").all() as {
-    bytes: Buffer;
-  }[];
-  if (rows.length === 0) return undefined;
-  const v = rows.map((r) => {
-    try {
-      return (decodeEvent(r.bytes).body as { v?: unknown }).v;
-    } catch {
-      return undefined;
-    }
-  });
-  return v.includes(LIBRARY_FORMAT) ? LIBRARY_FORMAT : 1;
-}
+export type { Db } from '../store/database.js';
+export { outsideCommands, recordAppends, type OwnEvents } from '../store/writer.js';
 
 export interface LibraryInfo {
   id: string;
@@ -82,7 +39,7 @@ export class Library {
   readonly db: Db;
   readonly log: EventLog;
   private roDb: Db | undefined;
-  private pending: StoredEvent[] = [];
+  private readonly writer: GroupWriter;
   private listeners = new Set<(ev: StoredEvent) => void>();
   repo: Repo | undefined;
   /** The repo's storage; detached when a rebuild drops documents that hold changes which no longer count. */
@@ -101,8 +58,10 @@ export class Library {
   ) {
     this.db = db;
     this.log = new EventLog(db, id, keys);
-    // better-sqlite3 builds a wrapper per transaction() call: build it once.
-    this.txn = db.transaction((fn: () => unknown) => fn());
+    this.writer = new GroupWriter(db, path, id, {
+      committed: (evs) => this.published(evs),
+      rolledBack: () => this.log.reloadHead(),
+    });
     // Until the Automerge documents are open (lazily: queries never need them), shared events
     // from peers project through plain documents rebuilt from the log on first use.
     this.projection = {
@@ -126,75 +85,19 @@ export class Library {
     this.repo = undefined;
     this.sharedDocs = undefined;
     this.sharedStart = undefined;
-    this.db.exec(`CREATE TABLE IF NOT EXISTS ${STORAGE_TABLE} (key TEXT PRIMARY KEY, data BLOB NOT NULL);
-      DELETE FROM ${STORAGE_TABLE}; CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL);
-      DELETE FROM shared_heads;`);
+    this.db.exec(`DELETE FROM ${STORAGE_TABLE}; DELETE FROM shared_heads;`);
     this.projection.shared = new PlainDocs(this.db);
   }
 
   /** Rebuilds every projection from the log in place, in one transaction (`sd replay --rebuild`). */
   rebuild(progress?: (done: number) => void): number {
-    this.flush();
-    let n = 0;
-    this.txn(() => (n = rebuildInPlace(this.projection, this.id, progress)));
+    const n = this.writer.exclusive(() => rebuildInPlace(this.projection, this.id, progress));
     this.log.reloadHead();
     return n;
   }
 
-  private readonly txn: (fn: () => unknown) => unknown;
-
   static open(path: string, id: string, keys: DeviceKeys, opts: { create?: boolean; key?: string } = {}): Library {
-    if (!opts.create && !existsSync(path)) throw new SdError('E_LIBRARY_NOT_FOUND', `no library database at ${path}`);
-    let db: Db;
-    try {
-      db = new Database(path);
-      if (opts.key) applyKey(db, opts.key);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      db.pragma('cache_size = -32768'); // 32 MiB: the entry indexes of a large library stay hot
-      // Checkpoint every ~32 MiB of WAL instead of 4: an index or a replication streams tens of
-      // MiB of pages, and the hot index pages are then copied back once instead of every 4 MiB
-      // (measured: upserting 100,000 entries goes from ~140k to ~190k rows/s).
-      db.pragma('wal_autocheckpoint = 8000');
-      // A damaged file fails here rather than at the first query.
-      db.prepare('SELECT count(*) FROM sqlite_master').get();
-    } catch (e) {
-      if (opts.key && (e as { code?: string }).code === 'SQLITE_NOTADB')
-        throw new SdError('E_BAD_PASSPHRASE', `the passphrase does not unlock ${path}`, { path });
-      throw new SdError(
-        'E_CORRUPT_DATABASE',
-        `the library database ${path} cannot be opened: ${(e as Error).message}; run \`sd doctor\` to see what can be recovered`,
-        { path },
-      );
-    }
-    chmodSync(path, 0o600);
-    // WAL and SHM exist from here on: private whatever the umask (the daemon also runs with 077).
-    for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-    const format = libraryFormat(db);
-    if (format !== undefined && format < LIBRARY_FORMAT) {
-      db.close();
-      throw new SdError(
-        'E_LIBRARY_FORMAT',
-        `the library database ${path} was made by an earlier vdfs (format ${format}; this one reads format ${LIBRARY_FORMAT}): its locations are not bound to their devices, so this version cannot check who may change them; move the file away and re-create the library (re-adding its locations re-indexes them)`,
-        { path, format },
-      );
-    }
-    try {
-      applySchema(db);
-      // The small tables every open reads: damage to them is found now, with the file named.
-      db.prepare('SELECT key, value FROM library_meta').all();
-      db.prepare('SELECT count(*) FROM devices').get();
-    } catch (e) {
-      db.close();
-      throw new SdError(
-        'E_CORRUPT_DATABASE',
-        `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`,
-        { path },
-      );
-    }
-    db.exec('CREATE TABLE IF NOT EXISTS trust_anchors (dev TEXT PRIMARY KEY, pubkey BLOB NOT NULL)');
-    return new Library(id, path, db, keys, opts.key);
+    return new Library(id, path, openDatabase(path, opts), keys, opts.key);
   }
 
   /** Where and how another thread opens this database. */
@@ -209,10 +112,7 @@ export class Library {
   /** Another connection to this database (snapshots, replays), keyed like this one. */
   openReader(): Db {
     this.flush();
-    const db = new Database(this.path, { readonly: true, fileMustExist: true });
-    if (this.key) applyKey(db, this.key);
-    db.pragma('busy_timeout = 5000');
-    return db;
+    return openReader(this.path, this.key);
   }
 
   /** A new scratch database keyed like this one (replay targets of an encrypted library). */
@@ -332,9 +232,7 @@ export class Library {
   append(type: string, body: unknown): StoredEvent {
     const ev = this.log.append(type, body);
     project(this.projection, ev, true);
-    const scope = commandScope.getStore();
-    if (scope && !scope.closed) scope.events.push({ lib: this.id, dev: ev.dev, seq: ev.seq });
-    this.pending.push(ev);
+    this.writer.appended(ev, true);
     return ev;
   }
 
@@ -342,79 +240,24 @@ export class Library {
   appendRemote(ev: StoredEvent): void {
     this.log.insertVerified(ev);
     project(this.projection, ev);
-    this.pending.push(ev);
+    this.writer.appended(ev, false);
   }
-
-  private groupOpen = false;
-  private groupUnits = 0;
-  private groupTimer: NodeJS.Immediate | undefined;
-  private unitDepth = 0;
 
   /**
-   * Runs fn as one atomic unit (a savepoint) and returns at once. Units that arrive together
-   * share one SQLite transaction (group commit): it commits at the end of the event-loop turn,
-   * after 500 units, or at flush(), and only then are their events published. Whoever reads
-   * through another connection (queries, snapshots, verify) or makes the disk depend on a unit
-   * calls flush() first.
+   * Runs fn as one atomic unit; units that arrive together share one transaction, committed at
+   * the end of the event-loop turn (see GroupWriter). Events are published once committed.
    */
   write<T>(fn: () => T): T {
-    if (this.unitDepth > 0 || (this.db.inTransaction && !this.groupOpen)) return this.txn(fn) as T;
-    if (!this.groupOpen) {
-      this.db.exec('BEGIN IMMEDIATE');
-      this.groupOpen = true;
-      this.groupTimer = setImmediate(() => this.flushFromTimer());
-    }
-    const mark = this.pending.length;
-    let out: T;
-    this.unitDepth++;
-    try {
-      out = this.txn(fn) as T;
-    } catch (e) {
-      // The savepoint rolled back this unit only; the group keeps the others. A full disk can
-      // make SQLite roll back the whole transaction: then the group is gone with it.
-      this.pending.length = mark;
-      if (!this.db.inTransaction) this.dropGroup();
-      this.log.reloadHead();
-      throw e;
-    } finally {
-      this.unitDepth--;
-    }
-    if (++this.groupUnits >= 500) this.flush();
-    return out;
+    return this.writer.write(fn);
   }
 
-  private dropGroup(): void {
-    clearImmediate(this.groupTimer);
-    this.groupOpen = false;
-    this.groupUnits = 0;
-    this.pending = [];
+  /** Commits the open group of writes (if any) and returns the events it published. */
+  flush(): StoredEvent[] {
+    return this.writer.flush();
   }
 
-  /** The end-of-turn commit: a full disk is reported (its units are lost, as in a crash), not thrown. */
-  private flushFromTimer(): void {
-    try {
-      this.flush();
-    } catch (e) {
-      if (!reportWriteError(e, this.path, 'commit of a group of writes')) throw e;
-    }
-  }
-
-  /** Commits the open group (if any) and publishes its events. */
-  flush(): void {
-    if (!this.groupOpen) return;
-    clearImmediate(this.groupTimer);
-    this.groupOpen = false;
-    this.groupUnits = 0;
-    try {
-      this.db.exec('COMMIT');
-    } catch (e) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      this.pending = [];
-      this.log.reloadHead();
-      throw e;
-    }
-    const evs = this.pending;
-    this.pending = [];
+  /** A committed group: the name index catches up, then the listeners hear of each event. */
+  private published(evs: StoredEvent[]): void {
     if (evs.some((e) => e.type === 'entries.upserted')) this.scheduleSearchIndex();
     for (const ev of evs) for (const l of this.listeners) l(ev);
   }

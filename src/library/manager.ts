@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { SdError } from '../errors.js';
 import { ensurePrivateDir, writePrivateFile } from '../fsutil.js';
 import type { DeviceIdentity } from '../identity.js';
-import { Library, LIBRARY_FORMAT } from './library.js';
+import { Library } from './library.js';
+import { LIBRARY_FORMAT } from '../store/database.js';
 import { libraryIdFor } from '../projections/roster.js';
-import { deriveKey, keepKeyInfoName, newKeyInfo, readKeyInfo, writeKeyInfo } from './crypto.js';
+import { deriveKey, keepKeyInfoName, newKeyInfo, readKeyInfo, writeKeyInfo } from '../store/cipher.js';
 import { LocalNames, untouchedFirstLibrary, type Alias, type LibraryName } from './names.js';
 
 export type { LibraryName } from './names.js';

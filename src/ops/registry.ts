@@ -24,16 +24,8 @@ import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
 import { entryCommands, entryQueries } from './entry/index.js';
 import { transferCommands, transferQueries } from './transfer/index.js';
-import {
-  addPeer,
-  listPeers,
-  pairInvite,
-  pairJoin,
-  removePeer,
-  revokeDevice,
-  setDeviceRole,
-  syncStatus,
-} from './sync/index.js';
+import { addPeer, listPeers, pairInvite, pairJoin, removePeer, syncStatus } from './sync/index.js';
+import { revokeDevice, setDeviceRole } from './device/roster.js';
 
 const commands = new Map<string, CommandDef>();
 const queries = new Map<string, QueryDef>();

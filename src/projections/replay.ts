@@ -8,7 +8,7 @@ import { ensurePrivateDir } from '../fsutil.js';
 import type { Db } from '../library/library.js';
 import { applySchema, checksums, projectAll, type Mangled } from './index.js';
 import { searchIndexCheck } from './search-index.js';
-import { PlainDocs } from '../sync/shared-provider.js';
+import { PlainDocs } from '../shared/provider.js';
 
 export interface ReplayReport {
   events: number;

@@ -4,9 +4,9 @@
 // the same rows on any device.
 import * as A from '@automerge/automerge';
 import type { Database } from 'better-sqlite3-multiple-ciphers';
-import type { SharedProvider } from '../sync/shared-provider.js';
-import type { ChangeSet } from '../sync/shared-docs.js';
-import type { DocName } from '../sync/shared-schema.js';
+import type { SharedProvider } from '../shared/provider.js';
+import type { ChangeSet } from '../shared/docs.js';
+import type { DocName } from '../shared/schema.js';
 import type { Projector } from './types.js';
 import { stmt } from './types.js';
 

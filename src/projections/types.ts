@@ -2,7 +2,7 @@
 // checksum of every projection table must be the same after a replay of the log.
 import type { Database, Statement } from 'better-sqlite3-multiple-ciphers';
 import type { StoredEvent } from '../events/log.js';
-import type { SharedProvider } from '../sync/shared-provider.js';
+import type { SharedProvider } from '../shared/provider.js';
 
 export interface TableDef {
   name: string;

@@ -16,11 +16,7 @@ import { Port } from './port.js';
 import type { MsgOf } from './protocol.js';
 import { TransferServer } from './serve.js';
 import { TransferBoard } from './status.js';
-
-const SCHEMA = `CREATE TABLE IF NOT EXISTS xfer_grants (id TEXT PRIMARY KEY, peer TEXT NOT NULL, paths TEXT NOT NULL,
-    created_at INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS inbox_drops (id TEXT PRIMARY KEY, peer TEXT NOT NULL, items TEXT NOT NULL,
-    files INTEGER NOT NULL, bytes INTEGER NOT NULL, state TEXT NOT NULL, job TEXT, created_at INTEGER NOT NULL);`;
+import { TRANSFER_SCHEMA } from './schema.js';
 
 registerSummary(
   'transfer.received',
@@ -43,7 +39,7 @@ export interface Drop {
 }
 
 export function transferTables(db: Library['db']): void {
-  db.exec(SCHEMA);
+  db.exec(TRANSFER_SCHEMA); // made by migration 2; here too for a database opened before it ran
 }
 
 export class Transfers {

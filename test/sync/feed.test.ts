@@ -50,14 +50,14 @@ test('a joining device catches up, sees the same projections, and its edits flow
   const [la, lb] = await join(a, b);
   const l = link(la, lb);
   t.teardown(() => l.close());
-  await until('B caught up', () => headsEqual(la, lb), 10_000);
+  await until('B caught up', () => headsEqual(la, lb), 30_000);
   await lb.sharedOpening;
   t.is(lb.name, 'shared');
   t.deepEqual(checksums(lb.db).total, checksums(la.db).total);
   // B edits shared metadata; A receives the signed event and projects it.
   await b.command('tag.create', { name: 'from-b' }, { library: la.id });
-  await until('A has B tag', () => !!la.db.prepare("SELECT 1 FROM tags WHERE name = 'from-b'").get(), 10_000);
-  await until('heads equal', () => headsEqual(la, lb), 10_000);
+  await until('A has B tag', () => !!la.db.prepare("SELECT 1 FROM tags WHERE name = 'from-b'").get(), 30_000);
+  await until('heads equal', () => headsEqual(la, lb), 30_000);
   t.is(checksums(la.db).total, checksums(lb.db).total);
   const v = await b.query<{ ok: boolean; devices: number }>('log.verify', {}, { library: la.id });
   t.true(v.ok);
@@ -74,15 +74,15 @@ test('feeds relay through a middle device (A-B-C, no A-C link) and resume after 
   const ab = link(la, lb);
   const bc = link(lb, lc);
   t.teardown(() => (ab.close(), bc.close()));
-  await until('C has A through B', () => headsEqual(la, lc), 10_000);
+  await until('C has A through B', () => headsEqual(la, lc), 30_000);
   await lc.sharedOpening;
   bc.close();
   for (let i = 0; i < 30; i++) await a.command('library.rename', { name: `n${i}` });
-  await until('B has the new events', () => headsEqual(la, lb), 10_000);
+  await until('B has the new events', () => headsEqual(la, lb), 30_000);
   const sentBefore = ab.sa.stats.sent;
   const bc2 = link(lb, lc);
   t.teardown(() => bc2.close());
-  await until('C caught up after the cut', () => headsEqual(la, lc), 10_000);
+  await until('C caught up after the cut', () => headsEqual(la, lc), 30_000);
   t.is(lc.name, 'n29');
   // After the cut, only what C lacked crossed the B-C link.
   t.is(bc2.sa.stats.sent, 60);
@@ -95,7 +95,7 @@ test('a forged event is refused and counted; nothing of it is stored', async (t)
   const [la, lb] = await join(a, b);
   const l = link(la, lb);
   t.teardown(() => l.close());
-  await until('synced', () => headsEqual(la, lb), 10_000);
+  await until('synced', () => headsEqual(la, lb), 30_000);
   l.close();
   // A "peer" that sends an event of A's feed with a tampered body (signature no longer matches).
   const next = la.log.headOf(a.device.id);
@@ -121,7 +121,7 @@ test('a forged event is refused and counted; nothing of it is stored', async (t)
   // An honest link still delivers the real event.
   const l2 = link(la, lb);
   t.teardown(() => l2.close());
-  await until('honest event arrives', () => headsEqual(la, lb), 10_000);
+  await until('honest event arrives', () => headsEqual(la, lb), 30_000);
   t.is(lb.name, 'honest');
 });
 
@@ -132,11 +132,11 @@ test('events of a device that is not on the roster are refused until it is added
   // B has no roster entry at A: A ignores what B says of its own feed and stores nothing of it.
   const l = link(la, lb);
   t.teardown(() => l.close());
-  await until('B has A feed', () => lb.log.headOf(a.device.id).seq === la.log.headOf(a.device.id).seq, 10_000);
+  await until('B has A feed', () => lb.log.headOf(a.device.id).seq === la.log.headOf(a.device.id).seq, 30_000);
   lb.write(() => lb.append('device.renamed', { name: 'stranger' }));
-  await until('A ignored B', () => l.sa.stats.ignored > 0, 10_000);
+  await until('A ignored B', () => l.sa.stats.ignored > 0, 30_000);
   t.is(la.log.headOf(b.device.id).seq, 0);
   la.write(() => la.append('device.added', { dev: b.device.id, pubkey: b.device.publicKey, name: 'b' }));
-  await until('A accepts B after adding it', () => la.log.headOf(b.device.id).seq === 1, 10_000);
+  await until('A accepts B after adding it', () => la.log.headOf(b.device.id).seq === 1, 30_000);
   t.pass();
 });

@@ -11,7 +11,7 @@ import { LOG_SCHEMA, type StoredEvent } from '../../src/events/log.js';
 import { applySchema, project, checksums } from '../../src/projections/index.js';
 import { computeRoster, libraryIdFor } from '../../src/projections/roster.js';
 import { makeEvent } from '../support/forge.js';
-import { PlainDocs } from '../../src/sync/shared-provider.js';
+import { PlainDocs } from '../../src/shared/provider.js';
 
 type Op =
   | { k: 'add'; by: number; target: number; admin: boolean; wrongKey: boolean }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
 import type { Library } from '../../src/library/library.js';
 import { checksums } from '../../src/projections/index.js';
-import { putTag } from '../../src/sync/shared-edits.js';
+import { putTag } from '../../src/shared/edits.js';
 import { recordShared } from '../../src/ops/tag/index.js';
 import { pair, synced } from '../support/linked.js';
 

@@ -12,9 +12,9 @@ import {
   openLibraryRepo,
   type ChangeSet,
   type LibraryDocs,
-} from '../../src/sync/shared-docs.js';
-import { assignTags, noteOf, putTag, setNote, tagsOfContent, type TagAssignment } from '../../src/sync/shared-edits.js';
-import { ASSIGN_SHARDS, DOC_NAMES } from '../../src/sync/shared-schema.js';
+} from '../../src/shared/docs.js';
+import { assignTags, noteOf, putTag, setNote, tagsOfContent, type TagAssignment } from '../../src/shared/edits.js';
+import { ASSIGN_SHARDS, DOC_NAMES } from '../../src/shared/schema.js';
 
 interface Device {
   path: string;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { describe, expect, it } from 'vitest';
 import { runStorageAdapterTests } from '@automerge/automerge-repo/helpers/tests/storage-adapter-tests.js';
-import { SqliteStorageAdapter, decodeKey, encodeKey } from '../../src/sync/storage-adapter.js';
+import { SqliteStorageAdapter, decodeKey, encodeKey } from '../../src/shared/storage-adapter.js';
 
 function freshDb(): { db: Database.Database; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'sd-am-store-'));

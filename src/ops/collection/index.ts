@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
-import type { CollectionsDoc } from '../../sync/shared-schema.js';
+import type { CollectionsDoc } from '../../shared/schema.js';
 import { check, defineCommand } from '../define.js';
 import { Name } from '../names.js';
 import { deviceRef } from '../entry/queries.js';

@@ -10,7 +10,7 @@ import { initHashing } from '../../events/hash.js';
 import { keysFromPem } from '../../events/keys.js';
 import { verifyLog } from '../../events/verify.js';
 import { MIN_FREE_BYTES, freeBytes } from '../../disk.js';
-import { applyKey, deriveKey, keyInfoPath, readKeyInfo, type KeyInfo } from '../../library/crypto.js';
+import { applyKey, deriveKey, keyInfoPath, readKeyInfo, type KeyInfo } from '../../store/cipher.js';
 
 export interface LibraryHealth {
   file: string;

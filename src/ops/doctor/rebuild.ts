@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SdError } from '../../errors.js';
 import { initHashing } from '../../events/hash.js';
 import { keysFromPem } from '../../events/keys.js';
-import { deriveKey, readKeyInfo } from '../../library/crypto.js';
+import { deriveKey, readKeyInfo } from '../../store/cipher.js';
 import { Library } from '../../library/library.js';
 import { readAliases } from '../../library/names.js';
 import { checksums } from '../../projections/index.js';

@@ -1,6 +1,7 @@
 // File operations (mv, cp, rename, mkdir, rm, trash): registered through these lists.
 import type { CommandDef, QueryDef } from '../define.js';
-import { makeDir, removeEntries } from './remove.js';
+import { makeDir } from './mkdir.js';
+import { removeEntries } from './remove.js';
 import { copyEntries, moveEntries, renameEntry } from './transfer.js';
 import { emptyTrash, listTrash, restoreTrash } from './trash.js';
 

@@ -6,18 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../core.js';
-import type { Db, Library } from '../../library/library.js';
+import type { Library } from '../../library/library.js';
 import { migrateTrashTable, trashAdded, trashRemoved } from './trash-log.js';
 import { withParent } from './confine.js';
 import { appendAggregates, appendStepEvents, syncPath } from './index-events.js';
 import { finishStep, runStep, stepState, type Step } from './steps.js';
-
-export function ensureTables(db: Db): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS intents (id TEXT PRIMARY KEY, command TEXT NOT NULL, plan BLOB NOT NULL,
-             state TEXT NOT NULL CHECK (state IN ('pending', 'done')), outcome TEXT, ran TEXT, verify TEXT,
-             created_at INTEGER NOT NULL, done_at INTEGER);
-           CREATE INDEX IF NOT EXISTS intents_pending ON intents (state) WHERE state = 'pending';`);
-}
 
 /**
  * Test seam: with SD_TEST_PAUSE_DIR and SD_TEST_PAUSE_AT (a comma-separated list of points:
@@ -126,7 +119,6 @@ async function putBack(steps: Step[], ran: number[], failed: number): Promise<vo
 
 /** Commit: intent, then the disk, then the events; a failing step still records what ran. */
 export async function applySteps(lib: Library, command: string, steps: Step[]): Promise<Applied> {
-  ensureTables(lib.db);
   const id = randomUUID();
   // Other writes of this turn may hold a group transaction open: commit it, so the intent is
   // on disk (its own autocommit) before the disk is touched.
@@ -172,7 +164,6 @@ export interface ResolvedIntent {
  */
 export async function resolvePendingIntents(core: Core, lib: Library): Promise<ResolvedIntent[]> {
   void core;
-  ensureTables(lib.db);
   const rows = lib.db
     .prepare("SELECT id, command, plan FROM intents WHERE state = 'pending' ORDER BY created_at")
     .all() as { id: string; command: string; plan: string | Buffer }[];

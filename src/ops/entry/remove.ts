@@ -1,7 +1,7 @@
-// sd rm (to the location's trash, or --permanent) and sd mkdir.
+// sd rm: into the location's trash, or --permanent.
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
-import type { Conflict, PlanBody, PlanChange } from '../define.js';
+import type { PlanChange } from '../define.js';
 import { defineCommand } from '../define.js';
 import { TRASH_DIR, isInside, lstat, place, stampOf, type Place } from './paths.js';
 import { manifestOf, type Step } from './steps.js';
@@ -61,31 +61,6 @@ export const removeEntries = defineCommand({
       changes,
       confirm: permanent ? `Permanently delete ${files} file(s) (${bytes} bytes)? This cannot be undone.` : undefined,
       data: { steps, stamps },
-    };
-  },
-  commit: (ctx, plan) => commitOp(ctx, plan),
-  verify: (ctx, plan, r) => verifyOp(ctx, plan, r),
-});
-
-export const makeDir = defineCommand({
-  name: 'entry.mkdir',
-  summary: 'create a folder',
-  input: z.object({ path: z.string().min(1), onConflict: z.enum(['skip']).optional() }),
-  preview: (ctx, { path, onConflict }): PlanBody<OpData> => {
-    const pl = place(ctx.lib.db, ctx.core.device.id, path);
-    const st = lstat(pl.abs);
-    const conflicts: Conflict[] = [];
-    const steps: Step[] = [];
-    if (st && onConflict !== 'skip')
-      conflicts.push({ code: 'E_DEST_EXISTS', target: pl.abs, message: `${pl.abs} already exists` });
-    if (!st) steps.push({ k: 'mkdir', to: pl.abs, toRoot: pl.loc.path, toLoc: pl.loc.id, toKey: pl.key });
-    return {
-      summary: st ? `${pl.abs} already exists` : `create folder ${pl.abs}`,
-      changes: st
-        ? [{ op: 'skip', target: pl.abs, detail: 'already exists' }]
-        : [{ op: 'create', target: pl.abs, detail: 'folder' }],
-      conflicts,
-      data: { steps, stamps: [[pl.abs, stampOf(st)]] },
     };
   },
   commit: (ctx, plan) => commitOp(ctx, plan),

@@ -7,7 +7,7 @@ import type { Library } from '../../library/library.js';
 import { SEP } from '../../projections/entries.js';
 import { withParent, withParentAsync } from './confine.js';
 import { syncPath } from './index-events.js';
-import { applySteps, ensureTables, type Applied } from './intents.js';
+import { applySteps, type Applied } from './intents.js';
 import { indexable, type Stamp } from './paths.js';
 import type { Step } from './steps.js';
 import { compareTree } from './tree.js';
@@ -115,7 +115,6 @@ export async function verifyOp({ lib }: CommandCtx, plan: Plan<OpData>, applied:
       for (const s of fix) if (s.toLoc) syncPath(lib, s.toLoc!, s.toKey!, s.to!);
     });
   }
-  ensureTables(lib.db);
   lib.db.prepare('UPDATE intents SET verify = ? WHERE id = ?').run(JSON.stringify(checks), applied.intent);
   return checks;
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { SdError } from '../../errors.js';
 import { check, defineCommand } from '../define.js';
 import { Name } from '../names.js';
-import { keepKeyInfoName, readKeyInfo } from '../../library/crypto.js';
+import { keepKeyInfoName, readKeyInfo } from '../../store/cipher.js';
 import type { LibraryName } from '../../library/manager.js';
 
 function libraryExists(clash: LibraryName): SdError {

@@ -1,6 +1,6 @@
 // Notes and favourites, on content ids like tags.
 import { z } from 'zod';
-import { setFavourite, setNote } from '../../sync/shared-edits.js';
+import { setFavourite, setNote } from '../../shared/edits.js';
 import { check, defineCommand } from '../define.js';
 import { deviceRef } from '../entry/queries.js';
 import { resolveFiles } from '../entry/resolve.js';

@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
-import { assignTags, putTag } from '../../sync/shared-edits.js';
-import type { ChangeSet } from '../../sync/shared-docs.js';
-import type { TagsDoc } from '../../sync/shared-schema.js';
+import { assignTags, putTag } from '../../shared/edits.js';
+import type { ChangeSet } from '../../shared/docs.js';
+import type { TagsDoc } from '../../shared/schema.js';
 import type { Library } from '../../library/library.js';
 import { check, defineCommand } from '../define.js';
 import { Name } from '../names.js';

@@ -23,7 +23,7 @@ import {
   type DocOf,
   type DocUrls,
   type RootDoc,
-} from './shared-schema.js';
+} from './schema.js';
 
 /** Change bytes per document, as carried by an event. */
 export type ChangeSet = Partial<Record<DocName, Uint8Array[]>>;

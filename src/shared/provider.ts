@@ -4,8 +4,8 @@
 // projector can turn "what moved since" into row updates with Automerge's diff.
 import * as A from '@automerge/automerge';
 import type { Database } from 'better-sqlite3-multiple-ciphers';
-import type { DocName } from './shared-schema.js';
-import type { LibraryDocs } from './shared-docs.js';
+import type { DocName } from './schema.js';
+import type { LibraryDocs } from './docs.js';
 
 export interface SharedProvider {
   /** Applies change bytes (a no-op for changes the document has) and returns the document. */
@@ -28,7 +28,6 @@ export class PlainDocs implements SharedProvider {
     private readonly seed?: (name: DocName) => Uint8Array[],
   ) {
     if (!db) return;
-    db.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
     for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[])
       this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
   }
@@ -59,7 +58,6 @@ export class RepoDocs implements SharedProvider {
     private readonly docs: LibraryDocs,
     private readonly db: Database,
   ) {
-    db.exec('CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL)');
     for (const r of db.prepare('SELECT name, heads FROM shared_heads').all() as { name: DocName; heads: string }[])
       this.heads.set(r.name, JSON.parse(r.heads) as A.Heads);
   }

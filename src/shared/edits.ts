@@ -2,15 +2,8 @@
 // are grouped so each touched shard gets exactly one Automerge change.
 import { ImmutableString } from '@automerge/automerge';
 import { SdError } from '../errors.js';
-import type { ChangeSet, LibraryDocs } from './shared-docs.js';
-import {
-  assertContentId,
-  assignKey,
-  assignShardOf,
-  parseAssignKey,
-  type AssignShard,
-  type Tag,
-} from './shared-schema.js';
+import type { ChangeSet, LibraryDocs } from './docs.js';
+import { assertContentId, assignKey, assignShardOf, parseAssignKey, type AssignShard, type Tag } from './schema.js';
 
 export interface TagAssignment {
   contentId: string;

@@ -1,0 +1,58 @@
+// The library database's schema, in one place, with a version (SQLite's user_version) and the
+// migrations that take an older database to it. The log and the operational tables (jobs,
+// intents, the shared documents' storage) are stated here; projection tables are derived data,
+// declared by their projectors and created if missing at every open (a change to the shape of
+// one is a migration that drops it, then `rebuildInPlace` refills it from the log).
+import type { Database } from 'better-sqlite3-multiple-ciphers';
+import { SdError } from '../errors.js';
+import { LOG_SCHEMA } from '../events/log.js';
+import { JOBS_SCHEMA } from '../jobs/store.js';
+import { applySchema } from '../projections/index.js';
+import { TRANSFER_SCHEMA } from '../transfer/schema.js';
+
+/** Tables that are neither the log nor a projection: pairing anchors, intents, Automerge storage. */
+const OPERATIONAL_SCHEMA = `
+CREATE TABLE IF NOT EXISTS trust_anchors (dev TEXT PRIMARY KEY, pubkey BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (id TEXT PRIMARY KEY, command TEXT NOT NULL, plan BLOB NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'done')), outcome TEXT, ran TEXT, verify TEXT,
+  created_at INTEGER NOT NULL, done_at INTEGER);
+CREATE INDEX IF NOT EXISTS intents_pending ON intents (state) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS automerge_store (key TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT NULL);
+`;
+
+/**
+ * migrations[i] takes a database from version i to i + 1. Version 0 is a database made before
+ * versions existed (library format 2, every table created with IF NOT EXISTS), or a new file:
+ * migration 1 creates whatever is missing. Append, never edit: a released step is history.
+ */
+const migrations: readonly ((db: Database) => void)[] = [
+  (db) => db.exec(LOG_SCHEMA + JOBS_SCHEMA + OPERATIONAL_SCHEMA),
+  // 1 -> 2: file transfers' grants and inbox drops (transfer/schema.ts).
+  (db) => db.exec(TRANSFER_SCHEMA),
+];
+
+/** The version this build writes and reads. */
+export const SCHEMA_VERSION = migrations.length;
+
+export const schemaVersion = (db: Database): number => db.pragma('user_version', { simple: true }) as number;
+
+/**
+ * Brings the database to SCHEMA_VERSION in one transaction (all steps or none), then makes sure
+ * every projection table exists. A database from a newer vdfs is refused, untouched.
+ */
+export function migrate(db: Database, path: string, steps = migrations): void {
+  const from = schemaVersion(db);
+  if (from > steps.length)
+    throw new SdError(
+      'E_LIBRARY_FORMAT',
+      `the library database ${path} has schema version ${from}, made by a newer vdfs (this one reads up to ${steps.length}): upgrade vdfs to open it`,
+      { path, format: from },
+    );
+  if (from < steps.length)
+    db.transaction(() => {
+      for (let v = from; v < steps.length; v++) steps[v]!(db);
+      db.pragma(`user_version = ${steps.length}`);
+    })();
+  applySchema(db);
+}
