@@ -294,7 +294,7 @@ async function main(): Promise<void> {
       const v = await vdfs(work, src, tags);
       const ours = rate(bytes, v.ms);
       console.log(
-        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MB, receiver ${(v.rssB / MB).toFixed(0)} MB; CPU: source ${v.cpuA.toFixed(1)} s, receiver ${v.cpuB.toFixed(1)} s = ${(bytes / MB / v.cpuB).toFixed(0)} MB per receiver CPU second)`,
+        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MiB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MiB, receiver ${(v.rssB / MB).toFixed(0)} MiB; CPU: source ${v.cpuA.toFixed(1)} s, receiver ${v.cpuB.toFixed(1)} s = ${(bytes / MB / v.cpuB).toFixed(0)} MiB per receiver CPU second)`,
       );
       if (tags && v.tagSamples)
         console.log(
@@ -304,14 +304,14 @@ async function main(): Promise<void> {
       if (hasCommand('rsync')) {
         const ms = rsync(work, src);
         console.log(
-          `  rsync -a (local folders): ${(ms / 1000).toFixed(2)} s = ${rate(bytes, ms).toFixed(0)} MB/s; vdfs/rsync ${(ours / rate(bytes, ms)).toFixed(2)}x`,
+          `  rsync -a (local folders): ${(ms / 1000).toFixed(2)} s = ${rate(bytes, ms).toFixed(0)} MiB/s; vdfs/rsync ${(ours / rate(bytes, ms)).toFixed(2)}x`,
         );
       } else console.log('  rsync skipped: not installed (apt-get install -y rsync)');
       if (hasCommand('syncthing')) {
         const st = await syncthing(work, src);
         const ms = st.ms;
         console.log(
-          `  Syncthing (loopback): ${(ms / 1000).toFixed(2)} s = ${rate(bytes, ms).toFixed(0)} MB/s (CPU: source ${st.cpuA.toFixed(1)} s, receiver ${st.cpuB.toFixed(1)} s); vdfs/Syncthing ${(ours / rate(bytes, ms)).toFixed(2)}x the rate, ${(st.cpuA + st.cpuB) / (v.cpuA + v.cpuB) > 0 ? ((v.cpuA + v.cpuB) / (st.cpuA + st.cpuB)).toFixed(2) : '?'}x the CPU`,
+          `  Syncthing (loopback): ${(ms / 1000).toFixed(2)} s = ${rate(bytes, ms).toFixed(0)} MiB/s (CPU: source ${st.cpuA.toFixed(1)} s, receiver ${st.cpuB.toFixed(1)} s); vdfs/Syncthing ${(ours / rate(bytes, ms)).toFixed(2)}x the rate, ${(st.cpuA + st.cpuB) / (v.cpuA + v.cpuB) > 0 ? ((v.cpuA + v.cpuB) / (st.cpuA + st.cpuB)).toFixed(2) : '?'}x the CPU`,
         );
       } else console.log('  Syncthing skipped: not installed (apt-get install -y syncthing)');
       rmSync(work, { recursive: true, force: true });
