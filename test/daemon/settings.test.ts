@@ -46,6 +46,7 @@ test('sd config set/get/list/unset: a 0600 file in the data dir, values checked,
       ['mdns', 'off', 'config'],
       ['webrtc', 'off', 'default'],
       ['device.name', 'home server', 'config'],
+      ['transfer.limit', 'off', 'default'],
     ],
   );
   // The environment comes before the file.
@@ -54,6 +55,7 @@ test('sd config set/get/list/unset: a 0600 file in the data dir, values checked,
     ['config', 'set', 'p2p.port', '70000'],
     ['config', 'set', 'p2p.port', ''],
     ['config', 'set', 'mdns', 'maybe'],
+    ['config', 'set', 'transfer.limit', 'fast'],
     ['config', 'set', 'device.name', 'a\u001b[2Jb'],
     ['config', 'set', 'nope', '1'],
     ['config', 'get', 'nope'],
@@ -84,6 +86,7 @@ test('the daemon reads the settings at start; sd status says where each value ca
     mdns: { value: 'off', source: 'environment' },
     webrtc: { value: 'on', source: 'flag' },
     'device.name': { value: 'nas', source: 'config' },
+    'transfer.limit': { value: 'off', source: 'default' },
   });
   const human = sd(dir, ['status']).out;
   t.regex(human, /p2p\.port\s+0\s+config/);
