@@ -35,7 +35,7 @@ Socket.prototype.write = function (this: Socket, ...args: unknown[]): boolean {
   return socketWrite.apply(this, args);
 } as typeof Socket.prototype.write;
 
-async function until<T>(
+export async function until<T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
   ms = 600_000,
@@ -51,7 +51,7 @@ async function until<T>(
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -117,7 +117,7 @@ export async function vdfsIndexExchange(
   }
 }
 
-interface St {
+export interface St {
   home: string;
   id: string;
   key: string;
@@ -126,7 +126,7 @@ interface St {
   proc?: ChildProcess;
 }
 
-function generate(home: string): St {
+export function generate(home: string): St {
   const out = spawnSync('syncthing', ['generate', `--home=${home}`, '--no-default-folder', '--skip-port-probing'], {
     encoding: 'utf8',
   });
@@ -136,7 +136,7 @@ function generate(home: string): St {
   return { home, id, key, gui: 0, listen: 0 };
 }
 
-function configure(me: St, other: St, folder: { path: string; type: 'sendonly' | 'receiveonly' }): void {
+export function configure(me: St, other: St, folder: { path: string; type: 'sendonly' | 'receiveonly' }): void {
   const file = join(me.home, 'config.xml');
   let x = readFileSync(file, 'utf8');
   const set = (tag: string, value: string): void => {
@@ -169,7 +169,7 @@ function configure(me: St, other: St, folder: { path: string; type: 'sendonly' |
   writeFileSync(file, x);
 }
 
-async function api<T>(st: St, path: string): Promise<T | undefined> {
+export async function api<T>(st: St, path: string): Promise<T | undefined> {
   try {
     const r = await fetch(`http://127.0.0.1:${st.gui}${path}`, { headers: { 'X-API-Key': st.key } });
     return r.ok ? ((await r.json()) as T) : undefined;
@@ -187,7 +187,7 @@ interface DbStatus {
   globalDirectories: number;
 }
 
-function serve(st: St): void {
+export function serve(st: St): void {
   st.proc = spawn('syncthing', ['serve', `--home=${st.home}`, '--no-browser', '--no-restart', '--no-upgrade'], {
     stdio: 'ignore',
     env: { ...process.env, STNODEFAULTFOLDER: '1', STNOUPGRADE: '1' },

@@ -12,6 +12,7 @@ import { logCommands } from './cli/log.js';
 import { locationCommands } from './cli/location.js';
 import { browseCommands } from './cli/browse.js';
 import { fileCommands } from './cli/files.js';
+import { transferCommands } from './cli/transfer.js';
 import { metaCommands } from './cli/meta.js';
 import { findCommands } from './cli/find.js';
 import { syncCommands } from './cli/sync.js';
@@ -53,6 +54,7 @@ export function buildProgram(usage?: UsageSink, name?: string): Command {
   locationCommands(program);
   browseCommands(program);
   fileCommands(program);
+  transferCommands(program);
   metaCommands(program);
   findCommands(program);
   syncCommands(program);

@@ -24,6 +24,8 @@ import { settlesWithin } from './jobs/hash-pool.js';
 import { runIndexJob } from './jobs/indexer.js';
 import { Network, type NetworkOptions } from './sync/network.js';
 import { resolvePendingIntents, type ResolvedIntent } from './ops/entry/intents.js';
+import { Transfers } from './transfer/service.js';
+import { transferRunner } from './transfer/job.js';
 
 export interface CommandOptions {
   library?: string;
@@ -58,6 +60,8 @@ export class Core {
   readonly jobs: Jobs;
   /** The network, once `startPeers` made it listen. */
   peers: Network | undefined;
+  /** File transfers between devices (sd cp --device, sd send, the inbox); with the services. */
+  transfers: Transfers | undefined;
   private readonly network: Network;
   /** File operations a crash interrupted, completed or rolled back at open. */
   readonly recovered: ResolvedIntent[] = [];
@@ -93,7 +97,7 @@ export class Core {
     this.jobs = new Jobs({
       bus: this.bus,
       libraries: () => this.libraries.list(),
-      runners: { index: runIndexJob },
+      runners: { index: runIndexJob, transfer: transferRunner(this) },
       diskFull: (e, where) => this.disk.report(e, where),
       warn: (o, msg) => this.log?.warn(o, msg),
     });
@@ -115,6 +119,7 @@ export class Core {
     core.services = await startServices(core, core.network);
     core.jobs.attach(core.services.jobs);
     if (opts.services !== false) {
+      core.transfers = new Transfers(core, core.network);
       // Space is back: paused jobs go on, and file operations a full disk left unfinished are resolved.
       core.disk.onSpace(() => {
         core.jobs.space();

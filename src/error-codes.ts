@@ -198,6 +198,18 @@ export const ERROR_CODES = {
   E_BAD_SEAL: 'peers, links, pairing and sync',
   E_STALE_SEAL: 'peers, links, pairing and sync',
   E_REPLAYED_SEAL: 'peers, links, pairing and sync',
+  // file transfer between devices
+  E_ABORTED: 'file transfer between devices',
+  E_AMBIGUOUS_DROP: 'file transfer between devices',
+  E_CHUNK_REFUSED: 'file transfer between devices',
+  E_DEVICE_OFFLINE: 'file transfer between devices',
+  E_DROP_NOT_FOUND: 'file transfer between devices',
+  E_DROP_STATE: 'file transfer between devices',
+  E_NOT_SERVED: 'file transfer between devices',
+  E_NO_INBOX: 'file transfer between devices',
+  E_SOURCE_CHANGED: 'file transfer between devices',
+  E_TOO_MANY_FILES: 'file transfer between devices',
+  E_VERIFY_FAILED: 'file transfer between devices',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -80,11 +80,16 @@ export function configCommands(program: Command): void {
       ensurePrivateDir(ctx.dataDir);
       writeSettingsFile(ctx.dataDir, { ...file, [k]: v });
       // The device name is applied at once when a daemon runs, as `sd device rename` would.
-      const renamed = k === 'device.name' ? await renameRunning(ctx, String(v)) : false;
+      const renamed =
+        k === 'device.name'
+          ? await renameRunning(ctx, String(v))
+          : k === 'transfer.limit'
+            ? await applyRunning(ctx, 'transfer.limit', { rate: String(v) })
+            : false;
       const env = process.env[SETTINGS[k].env];
       ctx.print({ set: k, value: v, file: settingsPath(ctx.dataDir), appliedNow: renamed }, () =>
         [
-          `${k} = ${v} (in ${settingsPath(ctx.dataDir)}${renamed ? '; this device is renamed now' : applyNote(k)})`,
+          `${k} = ${v} (in ${settingsPath(ctx.dataDir)}${renamed ? (k === 'device.name' ? '; this device is renamed now' : '; the running daemon uses it now') : applyNote(k)})`,
           env ? `note: ${SETTINGS[k].env}=${env} in this shell's environment comes first` : '',
         ]
           .filter(Boolean)
@@ -110,8 +115,12 @@ export function configCommands(program: Command): void {
 }
 
 async function renameRunning(ctx: CliContext, name: string): Promise<boolean> {
+  return applyRunning(ctx, 'device.rename', { name });
+}
+
+async function applyRunning(ctx: CliContext, command: string, input: unknown): Promise<boolean> {
   try {
-    await ctx.call('command', { name: 'device.rename', input: { name }, yes: true });
+    await ctx.call('command', { name: command, input, yes: true });
     return true;
   } catch (e) {
     if (e instanceof SdError && e.code === 'E_DAEMON_NOT_RUNNING') return false;

@@ -6,6 +6,7 @@ import { bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 import { absPath } from './paths.js';
 import { argInStringForm } from '../jobs/names.js';
+import { pullCommand } from './transfer.js';
 
 // Names that are not valid UTF-8 reach the daemon in their string form (jobs/names.ts).
 const abs = (p: string): string => absPath(argInStringForm(p));
@@ -21,9 +22,23 @@ export function fileCommands(program: Command): void {
     program
       .command(`${verb} <paths...>`)
       .description(`${what} files and folders: SRC... DST (DST an existing folder, or a new name for one SRC)`)
-      .option(CONFLICT, CONFLICT_HELP)
-      .action(async (paths: string[], o: { onConflict?: string }, cmd: Command) => {
+      .option(CONFLICT, CONFLICT_HELP);
+    if (verb === 'cp')
+      program.commands
+        .at(-1)!
+        .option('--device <device>', 'copy from another device (SRC are its paths, DEST is here)')
+        .option('--no-wait', 'with --device: return once the transfer is queued');
+    program.commands
+      .at(-1)!
+      .action(async (paths: string[], o: { onConflict?: string; device?: string; wait?: boolean }, cmd: Command) => {
         if (paths.length < 2) cmd.error(`sd ${verb}: give at least one source and a destination`);
+        if (o.device !== undefined)
+          return pullCommand(
+            ctxOf(cmd),
+            paths.slice(0, -1).map((p) => argInStringForm(p)),
+            { device: o.device, onConflict: o.onConflict, wait: o.wait !== false },
+            abs(paths[paths.length - 1]!),
+          );
         const all = paths.map(abs);
         await runCommand(ctxOf(cmd), name, {
           sources: all.slice(0, -1),

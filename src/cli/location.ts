@@ -18,10 +18,23 @@ export function locationCommands(program: Command): void {
     .option('--gitignore', 'respect .gitignore files')
     .option('--include-hidden', 'index hidden files and folders too')
     .option('--wait', 'wait for the index job to finish (progress bar on a TTY)')
+    .option('--serve', 'serve its files to the other devices of the library (the default)')
+    .option('--no-serve', 'never serve its files to other devices (sd cp --device is refused)')
+    .option('--inbox', "make it this device's inbox: `sd send` from other devices lands here")
+    .option('--accept <who>', 'with --inbox: members (accept at once, the default) or ask (`sd inbox accept`)')
     .action(
       async (
         path: string,
-        o: { name?: string; watch: boolean; gitignore?: boolean; includeHidden?: boolean; wait?: boolean },
+        o: {
+          name?: string;
+          watch: boolean;
+          gitignore?: boolean;
+          includeHidden?: boolean;
+          wait?: boolean;
+          serve: boolean;
+          inbox?: boolean;
+          accept?: string;
+        },
         cmd: Command,
       ) => {
         const ctx = ctxOf(cmd);
@@ -33,7 +46,15 @@ export function locationCommands(program: Command): void {
         const out = await runCommandMaybeQuiet(
           ctx,
           'location.add',
-          { path: absPath(path, 'location path'), name: o.name, watch: o.watch, rules },
+          {
+            path: absPath(path, 'location path'),
+            name: o.name,
+            watch: o.watch,
+            rules,
+            serve: o.serve,
+            inbox: !!o.inbox,
+            accept: o.accept,
+          },
           !!quietUntilEnd || (!!o.wait && ctx.json),
         );
         if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);

@@ -10,6 +10,7 @@ export interface StartOptions {
   deviceName?: string;
   iceServers?: string;
   shareIce?: boolean;
+  transferLimit?: string;
 }
 
 export function addStartFlags(cmd: Command): Command {
@@ -25,7 +26,8 @@ export function addStartFlags(cmd: Command): Command {
     .option('--device-name <name>', 'the name other devices see')
     .option('--ice-servers <urls>', 'STUN/TURN servers: stun:host:3478,turn:user:pass@host:3478 (see `sd config`)')
     .option('--share-ice', 'hand the ICE servers (minted credentials, never the secret) to linked members')
-    .option('--no-share-ice', 'keep the ICE servers to this device');
+    .option('--no-share-ice', 'keep the ICE servers to this device')
+    .option('--transfer-limit <rate>', 'bytes a second file transfers may use (20M, 500K, off)');
 }
 
 /** The flags given, as settings; each value is checked (E_BAD_INPUT, exit 2). */
@@ -46,6 +48,7 @@ export function startFlags(o: StartOptions): StartFlags {
   set('device.name', o.deviceName, '--device-name');
   set('ice.servers', o.iceServers, '--ice-servers');
   set('ice.share', o.shareIce === undefined ? undefined : o.shareIce ? 'on' : 'off', '--share-ice');
+  set('transfer.limit', o.transferLimit, '--transfer-limit');
   return flags;
 }
 
@@ -60,6 +63,7 @@ export function entryArgs(flags: StartFlags): string[] {
     'ice.servers': '--ice-servers',
     'ice.turn-secret': undefined,
     'ice.share': '--share-ice',
+    'transfer.limit': '--transfer-limit',
   };
   for (const [k, v] of Object.entries(flags) as [SettingKey, string | undefined][])
     if (v !== undefined && names[k]) out.push(names[k], v);

@@ -1,7 +1,7 @@
 // sd pair invite / join, sd peer add / list, sd sync status, sd device revoke.
 import type { Command } from 'commander';
 import { ctxOf } from './program.js';
-import { ago, duration, shortId, table, time } from './format.js';
+import { ago, bytes, duration, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 
 interface PeerStatus {
@@ -125,6 +125,19 @@ export function syncCommands(program: Command): void {
         refusals: Record<string, number>;
         refusedEvents: { device: string; name: string | null; code: string; count: number }[];
         peers: PeerStatus[];
+        transfers?: {
+          direction: string;
+          peer: string;
+          peerName: string | null;
+          current: string;
+          bytesDone: number;
+          bytesTotal: number;
+          files: number;
+          filesDone: number;
+          rate: number;
+          eta: number | null;
+          state: string;
+        }[];
       }>('sync.status');
       const p = ctx.paint;
       ctx.print(s, () => {
@@ -141,6 +154,13 @@ export function syncCommands(program: Command): void {
               .map((r) => `${r.name ?? shortId(r.device, 12)} ${r.code} ${r.count}`)
               .join(', ')}`,
           );
+        if (s.transfers?.length) {
+          lines.push('', p.bold('transfers'));
+          for (const x of s.transfers)
+            lines.push(
+              `  ${x.direction === 'in' ? 'from' : 'to'} ${x.peerName ?? shortId(x.peer, 12)}  ${x.state}  ${bytes(x.bytesDone)} of ${bytes(x.bytesTotal)}${x.files > 1 ? ` (${x.filesDone}/${x.files} files)` : ''}  ${bytes(x.rate)}/s  ETA ${x.eta === null ? '?' : duration(x.eta * 1000)}  ${x.current}`,
+            );
+        }
         for (const x of s.peers) {
           lines.push(
             '',

@@ -16,6 +16,7 @@ import { checkDataDirPrivate, checkSocketPath, runtimePaths } from './paths.js';
 import { displaySafe } from '../cli/terminal.js';
 import { parseIceServers } from '../sync/ice.js';
 import type { WebRtcMode } from '../sync/network.js';
+import { parseRate } from '../transfer/limit.js';
 import { rememberPort, rememberedPort, resolveSettings, type Settings, type StartFlags } from './settings.js';
 
 export interface DaemonOptions {
@@ -132,6 +133,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         log.warn({ err: toErrorValue(e) }, 'could not rename this device');
       });
     }
+    core.transfers?.setLimit(parseRate(String(settings['transfer.limit'].value)) ?? 0);
     if (port !== undefined) {
       const secret = String(settings['ice.turn-secret'].value);
       const peers = await core.startPeers(host, port, {

@@ -6,9 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SdError } from '../errors.js';
 import { writePrivateFile } from '../fsutil.js';
+import { parseRate } from '../transfer/limit.js';
 
 export type SettingKey =
-  'p2p.port' | 'mdns' | 'webrtc' | 'device.name' | 'ice.servers' | 'ice.turn-secret' | 'ice.share';
+  'p2p.port' | 'mdns' | 'webrtc' | 'device.name' | 'ice.servers' | 'ice.turn-secret' | 'ice.share' | 'transfer.limit';
 export type SettingValue = string | number;
 export type Source = 'flag' | 'environment' | 'config' | 'default';
 export interface Resolved {
@@ -53,6 +54,11 @@ const secret: Check = (raw) => {
 const deviceName: Check = (raw) => {
   const v = raw.trim();
   return v.length >= 1 && v.length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v) ? v : undefined;
+};
+
+const rate: Check = (raw) => {
+  const v = raw.trim();
+  return parseRate(v) === undefined ? undefined : v === '0' ? 'off' : v;
 };
 
 interface Def {
@@ -114,6 +120,13 @@ export const SETTINGS: Record<SettingKey, Def> = {
     env: 'SD_ICE_SHARE',
     flag: '--share-ice',
     help: 'hand these ICE servers (with minted credentials, never the secret) to the members this node links with',
+    fallback: 'off',
+  },
+  'transfer.limit': {
+    check: rate,
+    env: 'SD_TRANSFER_LIMIT',
+    flag: '--transfer-limit',
+    help: 'bytes a second file transfers may use, each direction (20M = 20 MiB/s; K, M, G; off)',
     fallback: 'off',
   },
 };

@@ -70,6 +70,10 @@ export const eventSchemas = {
       skipNames: z.array(z.string().max(255)).max(1000).optional(),
       gitignore: z.boolean().optional(),
     }),
+    // What it offers to other devices (projections/sharing.ts); absent: served, not an inbox.
+    serve: z.boolean().optional(),
+    inbox: z.boolean().optional(),
+    accept: z.enum(['members', 'ask']).optional(),
   }),
   'location.removed': z.object({ id: Id }),
   'location.updated': z.object({ id: Id, watch: z.boolean().optional(), name: Name.optional() }),
@@ -110,6 +114,24 @@ export const eventSchemas = {
     .looseObject({ op: z.string().min(1).max(64), changes: ChangeSet })
     .catchall(z.union([z.string().max(4096), z.number(), z.boolean(), z.null()])),
   'trash.added': TrashAdded,
+  // A file transfer this device received into one of its locations: [key, content id, BLAKE3, size].
+  'transfer.received': z.object({
+    loc: Id,
+    from: DeviceId,
+    name: Name,
+    via: z.enum(['pull', 'inbox']),
+    drop: Id.optional(),
+    files: Count,
+    bytes: Count,
+    /** Bytes that crossed the link for it, and chunks refused (a BLAKE3 that did not match). */
+    received: Count,
+    refused: Count,
+    items: Rows(4, ([k, cid, b3, size]) =>
+      isKey(k) && isShort(cid, 128) && typeof b3 === 'string' && /^[0-9a-f]{64}$/.test(b3) && isCount(size)
+        ? undefined
+        : 'key, content id, BLAKE3, size',
+    ),
+  }),
   'trash.removed': TrashRemoved,
   'command.verified': z.object({
     command: z.string().max(64),
@@ -144,6 +166,7 @@ const sizeLimits: Partial<Record<EventType, number>> = {
   'command.verified': 256 * KiB,
   'trash.added': MAX_EVENT_BYTES,
   'trash.removed': 2 * MiB,
+  'transfer.received': 2 * MiB,
 };
 const DEFAULT_LIMIT = 64 * KiB;
 

@@ -272,8 +272,9 @@ function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): G
       f.resume = undefined;
     }
     if ((skipHidden && isHidden(name)) || skipNames.has(name)) continue;
-    // The trash of file operations (ops/entry) is never indexed, even with hidden files included.
-    if (f.rel === '' && name === '.vdfs-trash') continue;
+    // The trash of file operations (ops/entry) and the partial copies of transfers (transfer/) are
+    // never indexed, even with hidden files included.
+    if (f.rel === '' && (name === '.vdfs-trash' || name === '.vdfs-partial')) continue;
     const rel = f.rel === '' ? name : `${f.rel}/${name}`;
     const fsPath = join(f.fs, name, f.raw?.get(name));
     let type = f.types[idx]!;

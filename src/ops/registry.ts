@@ -24,6 +24,7 @@ import {
 import { favAdd, favRemove, noteCommand } from './meta/index.js';
 import { dupes, search, stats } from './search/queries.js';
 import { entryCommands, entryQueries } from './entry/index.js';
+import { transferCommands, transferQueries } from './transfer/index.js';
 import { addPeer, listPeers, pairInvite, pairJoin, removePeer, syncStatus } from './sync/index.js';
 import { revokeDevice, setDeviceRole } from './device/roster.js';
 
@@ -99,6 +100,8 @@ for (const q of queryList) registerQuery(q as QueryDef);
 
 for (const c of entryCommands) registerCommand(c);
 for (const q of entryQueries) registerQuery(q);
+for (const c of transferCommands) registerCommand(c);
+for (const q of transferQueries) registerQuery(q);
 
 export function findCommand(name: string): CommandDef {
   const c = commands.get(name);

@@ -13,10 +13,18 @@ import { sharedProjector } from './shared.js';
 import { computeRoster, ROSTER_TYPES, type RosterEvent } from './roster.js';
 import { admit, recordRefusal, standing } from './rules.js';
 import { trashProjector } from './trash.js';
+import { sharingProjector } from './sharing.js';
 import type { ProjectionContext, Projector, TableDef } from './types.js';
 import { stmt } from './types.js';
 
-const projectors: Projector[] = [libraryProjector, auditProjector, entriesProjector, sharedProjector, trashProjector];
+const projectors: Projector[] = [
+  libraryProjector,
+  auditProjector,
+  entriesProjector,
+  sharedProjector,
+  trashProjector,
+  sharingProjector,
+];
 type Handler = Projector['handlers'][string];
 const handlers = new Map<string, Handler[]>();
 

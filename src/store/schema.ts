@@ -8,6 +8,7 @@ import { SdError } from '../errors.js';
 import { LOG_SCHEMA } from '../events/log.js';
 import { JOBS_SCHEMA } from '../jobs/store.js';
 import { applySchema } from '../projections/index.js';
+import { TRANSFER_SCHEMA } from '../transfer/schema.js';
 
 /** Tables that are neither the log nor a projection: pairing anchors, intents, Automerge storage. */
 const OPERATIONAL_SCHEMA = `
@@ -27,6 +28,8 @@ CREATE TABLE IF NOT EXISTS shared_heads (name TEXT PRIMARY KEY, heads TEXT NOT N
  */
 const migrations: readonly ((db: Database) => void)[] = [
   (db) => db.exec(LOG_SCHEMA + JOBS_SCHEMA + OPERATIONAL_SCHEMA),
+  // 1 -> 2: file transfers' grants and inbox drops (transfer/schema.ts).
+  (db) => db.exec(TRANSFER_SCHEMA),
 ];
 
 /** The version this build writes and reads. */

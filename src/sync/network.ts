@@ -69,6 +69,7 @@ export class Network {
     return this.log;
   }
   private listener: WsListener | undefined;
+  private readonly linkHooks: ((link: PeerLink) => void)[] = [];
   private host = '127.0.0.1';
   private webrtc: WebRtcMode = 'auto';
   private paused = false;
@@ -160,6 +161,10 @@ export class Network {
       onLink: (link) => {
         this.exchangeAddresses(link);
         this.rendezvous.onLink(link);
+        for (const h of this.linkHooks) h(link);
+      },
+      onRtcLink: (link) => {
+        for (const h of this.linkHooks) h(link);
       },
     };
   }
@@ -401,6 +406,24 @@ export class Network {
 
   status(): { port: number | null; refusals: Record<string, number>; peers: PeerStatus[] } {
     return networkStatus(this.core, this.port, this.refusals, this.book, (dev) => this.rendezvous.relaysOf(dev));
+  }
+
+  /** Called with every member link once it is up (WebSocket, and WebRTC when it comes): file transfers listen there. */
+  onMemberLink(fn: (link: PeerLink) => void): void {
+    this.linkHooks.push(fn);
+  }
+
+  /** The device's current link (WebRTC when up, else WebSocket), if any: what file transfers ride on. */
+  linkTo(dev: string): PeerLink | undefined {
+    return linkOf(this.core, dev) ?? undefined;
+  }
+
+  /** Why the last link or dial to a device failed (E_REVOKED when it refuses us), if it did. */
+  lastErrorOf(dev: string): { code: string; message: string } | undefined {
+    const snap = this.core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
+    return (
+      (snap?.context as { lastError: { code: string; message: string } | null } | undefined)?.lastError ?? undefined
+    );
   }
 
   online(dev: string): {

@@ -49,6 +49,7 @@ test('sd config set/get/list/unset: a 0600 file in the data dir, values checked,
       ['ice.servers', 'none', 'default'],
       ['ice.turn-secret', 'none', 'default'],
       ['ice.share', 'off', 'default'],
+      ['transfer.limit', 'off', 'default'],
     ],
   );
   // ICE servers: STUN and TURN URLs, checked; a TURN password and the coturn secret are never shown.
@@ -66,6 +67,7 @@ test('sd config set/get/list/unset: a 0600 file in the data dir, values checked,
     ['config', 'set', 'p2p.port', '70000'],
     ['config', 'set', 'p2p.port', ''],
     ['config', 'set', 'mdns', 'maybe'],
+    ['config', 'set', 'transfer.limit', 'fast'],
     ['config', 'set', 'device.name', 'a\u001b[2Jb'],
     ['config', 'set', 'nope', '1'],
     ['config', 'set', 'ice.servers', 'http://turn.example.org'],
@@ -103,6 +105,7 @@ test('the daemon reads the settings at start; sd status says where each value ca
     'ice.servers': { value: 'none', source: 'default' },
     'ice.turn-secret': { value: 'none', source: 'default' },
     'ice.share': { value: 'off', source: 'default' },
+    'transfer.limit': { value: 'off', source: 'default' },
   });
   const human = sd(dir, ['status']).out;
   t.regex(human, /p2p\.port\s+0\s+config/);

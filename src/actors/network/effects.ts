@@ -36,6 +36,8 @@ export interface NetworkDeps {
   iceServers(purpose: RvPurpose): RtcIceServer[];
   /** Seals signalling for device `dev` and sends it to member `via`, which forwards it; throws when `via` is not linked. */
   signal(dev: string, via: string, body: { sid: string; purpose: RvPurpose; s: RtcSignal }): void;
+  /** A WebRTC link that came up beside a member's WebSocket link (file transfers listen there too). */
+  onRtcLink?(link: PeerLink): void;
 }
 
 /** Closes that a member's own misbehaviour caused, detected here: counted like refusals. */
@@ -183,6 +185,7 @@ export function livePeerMachine(deps: NetworkDeps) {
           isMember: (peer) => deps.isMember(peer),
           onLink: (l) => {
             rtc = l;
+            deps.onRtcLink?.(l);
             l.once('close', (r) => {
               if (ABUSE.has(r.code) && !r.byPeer) deps.log.note(r.code, l.remoteAddress, { peer: l.peerId });
               sendBack({ type: 'RTC_DOWN', link: l });

@@ -52,6 +52,11 @@ export const addLocation = defineCommand({
     name: z.string().trim().min(1).max(200).optional(),
     watch: z.boolean().default(true),
     rules: Rules.default({}),
+    /** Its files are served to members (sd cp --device); the default. */
+    serve: z.boolean().default(true),
+    /** This device's inbox for `sd send`, accepting drops from members at once or asking first. */
+    inbox: z.boolean().default(false),
+    accept: z.enum(['members', 'ask']).optional(),
   }),
   preview: ({ core, lib }, input) => {
     if (!isAbsolute(input.path)) throw new SdError('E_BAD_INPUT', `the path must be absolute: ${input.path}`);
@@ -103,10 +108,15 @@ export const addLocation = defineCommand({
       excluded.map((e) => e.path),
     );
     const name = input.name ?? (path.split(sep).pop() || path);
+    if (input.accept && !input.inbox) throw new SdError('E_BAD_INPUT', '--accept applies to an inbox: add --inbox');
     return {
       summary: `add location "${name}" at ${path}`,
       changes: [
-        { op: 'create', target: `location "${name}"`, detail: path },
+        {
+          op: 'create',
+          target: `location "${name}"`,
+          detail: `${path}${input.serve ? '' : ', not served to other devices'}${input.inbox ? `, the inbox (${input.accept === 'ask' ? 'asks before accepting' : 'accepts from members'})` : ''}`,
+        },
         {
           op: 'queue',
           target: 'index job',
@@ -130,6 +140,8 @@ export const addLocation = defineCommand({
         name: d.name,
         watch: plan.input.watch,
         rules: plan.input.rules,
+        ...(plan.input.serve ? {} : { serve: false }),
+        ...(plan.input.inbox ? { inbox: true, accept: plan.input.accept ?? 'members' } : {}),
       }),
     );
     // Once committed, the event reaches JobManager, which queues the index job and starts the watcher.

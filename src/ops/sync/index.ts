@@ -230,6 +230,12 @@ export const syncStatus = defineQuery({
         n: number;
       }[]
     ).map((r) => ({ device: r.dev, name: names.get(r.dev) ?? null, code: r.code, count: r.n }));
-    return { ...st, refusedEvents, peers: st.peers.map((p) => ({ ...p, name: names.get(p.device) ?? null })) };
+    const transfers = (core.transfers?.board.views() ?? []).map((x) => ({ ...x, peerName: names.get(x.peer) ?? null }));
+    return {
+      ...st,
+      refusedEvents,
+      transfers,
+      peers: st.peers.map((p) => ({ ...p, name: names.get(p.device) ?? null })),
+    };
   },
 });

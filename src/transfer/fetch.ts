@@ -1,0 +1,154 @@
+// The receiving side of one file: asks for its chunks from the last verified one on, checks each
+// chunk's BLAKE3 as it arrives (a bad one is refused and asked for again: the damage is caught at
+// the chunk, not at the end), writes it at its place in the temporary file and gives the sender
+// credit for the next one. Resolves with the BLAKE3 the source computed over the whole file.
+import { write } from 'node:fs';
+import { promisify } from 'node:util';
+import { SdError } from '../errors.js';
+import { codeOf } from '../error-codes.js';
+import { createBlake3 } from '../jobs/blake3.js';
+import type { RateLimit } from './limit.js';
+import type { Answer, Port } from './port.js';
+import { CHUNK, chunksOf, isChunk, WINDOW } from './protocol.js';
+
+const writeAsync = promisify(write);
+/** Refused chunks of one file before the transfer gives up on the peer. */
+const MAX_REFUSED = 8;
+
+export interface FileWant {
+  lib: string;
+  path: string;
+  grant?: string;
+  size: number;
+  mtime: number;
+  ino: number;
+}
+
+export interface FetchHooks {
+  /** A chunk was verified and written (index, bytes). */
+  written(index: number, bytes: number): void;
+  /** Bytes that arrived over the link (verified or not). */
+  received(bytes: number): void;
+  /** A chunk whose BLAKE3 did not match was refused. */
+  refused(index: number): void;
+}
+
+class Refetch {
+  constructor(readonly from: number) {}
+}
+
+/** Fetches chunks `from`.. of a file into `fd`; resolves with the source's BLAKE3 of the whole file. */
+export async function fetchFile(
+  port: Port,
+  want: FileWant,
+  fd: number,
+  from: number,
+  hooks: FetchHooks,
+  limit: RateLimit,
+  signal: AbortSignal,
+): Promise<string> {
+  const hasher = await createBlake3(256);
+  let refused = 0;
+  for (;;) {
+    try {
+      return await attempt(port, want, fd, from, hooks, limit, signal, hasher);
+    } catch (e) {
+      if (!(e instanceof Refetch)) throw e;
+      if (++refused > MAX_REFUSED)
+        throw new SdError('E_CHUNK_REFUSED', `${refused} chunks of ${want.path} failed verification; giving up`);
+      from = e.from;
+    }
+  }
+}
+
+function attempt(
+  port: Port,
+  want: FileWant,
+  fd: number,
+  from: number,
+  hooks: FetchHooks,
+  limit: RateLimit,
+  signal: AbortSignal,
+  hasher: Awaited<ReturnType<typeof createBlake3>>,
+): Promise<string> {
+  const n = chunksOf(want.size);
+  let next = from;
+  /** Chunks the source may send so far: the first credit, then one per chunk written. */
+  let credited = from + WINDOW;
+  let chain = Promise.resolve();
+  return new Promise<string>((resolve, reject) => {
+    let done = false;
+    const finish = (fn: () => void): void => {
+      if (done) return;
+      done = true;
+      req.end();
+      signal.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const stop = (): void => {
+      try {
+        port.send({ t: 'stop', rid: req.rid });
+      } catch {
+        // closed
+      }
+    };
+    const onAbort = (): void => {
+      stop();
+      finish(() => reject(signal.reason ?? new SdError('E_ABORTED', 'stopped')));
+    };
+    const handle = async (a: Answer): Promise<void> => {
+      if (done) return;
+      if (!isChunk(a)) {
+        if (a.t === 'end') {
+          if (next !== n)
+            return finish(() =>
+              reject(new SdError('E_BAD_FRAME', `${want.path}: the source ended after ${next} of ${n} chunks`)),
+            );
+          return finish(() => resolve(a.hash));
+        }
+        if (a.t === 'fail') return finish(() => reject(new SdError(codeOf(a.code, 'E_CHUNK_REFUSED'), a.message)));
+        return;
+      }
+      hooks.received(a.data.length);
+      const len = Math.min(CHUNK, want.size - a.index * CHUNK);
+      hasher.init();
+      hasher.update(a.data);
+      const ok = a.index === next && a.data.length === len && hasher.digest() === Buffer.from(a.hash).toString('hex');
+      if (!ok) {
+        hooks.refused(a.index);
+        stop();
+        return finish(() => reject(new Refetch(next)));
+      }
+      let off = 0;
+      while (off < len) off += (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
+      next++;
+      hooks.written(a.index, len);
+      if (done) return;
+      await limit.take(len, signal).catch(() => undefined);
+      // More credit only while chunks remain uncredited (a small file needs none).
+      if (!done && credited < n) {
+        credited++;
+        port.send({ t: 'credit', rid: req.rid, n: 1 });
+      }
+    };
+    const req = port.request(
+      {
+        t: 'get',
+        lib: want.lib,
+        path: want.path,
+        grant: want.grant,
+        size: want.size,
+        mtime: want.mtime,
+        ino: want.ino,
+        from,
+        credit: WINDOW,
+      },
+      (a) => {
+        chain = chain.then(() => handle(a)).catch((e: unknown) => finish(() => reject(e)));
+      },
+      (e) => finish(() => reject(e)),
+    );
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

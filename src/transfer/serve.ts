@@ -1,0 +1,175 @@
+// The serving side of `xfer`: listings and file bytes for current members only, from served
+// locations (or what `sd send` granted to that peer), under the receiver's credit, the link's
+// backpressure and this device's bandwidth limit. Every chunk carries its BLAKE3; the end of a
+// file carries the BLAKE3 of the whole file as read. A file written to while it is sent fails
+// with E_SOURCE_CHANGED: the receiver never gets a mix of two versions.
+import { SdError } from '../errors.js';
+import { createBlake3 } from '../jobs/blake3.js';
+import type { Library } from '../library/library.js';
+import type { Port, PortServer, Request } from './port.js';
+import { CHUNK, chunksOf, encodeChunk, type MsgOf } from './protocol.js';
+import type { RateLimit } from './limit.js';
+import { Progress, type TransferBoard } from './status.js';
+import { listServed, placeServed, SourceFile } from './source.js';
+
+export interface ServeDeps {
+  self: string;
+  library(id: string): Library | undefined;
+  /** On the library's roster and not revoked, now. */
+  isMember(lib: Library, dev: string): boolean;
+  /** The paths `sd send` granted to this peer under this id, if any. */
+  grant(lib: Library, id: string, peer: string): string[] | undefined;
+  limit: RateLimit;
+  board: TransferBoard;
+  /** A refused request, counted in `sd sync status` (and logged in aggregate). */
+  refused(code: string, port: Port, detail: Record<string, unknown>): void;
+  offer(port: Port, m: MsgOf<'offer'>): Promise<'accepted' | 'queued'>;
+  dropped(port: Port, m: MsgOf<'dropped'>): void;
+}
+
+const MAX_STREAMS = 64;
+/** How often (in chunks) a file being sent is checked for writes. */
+const CHECK_EVERY = 8;
+
+interface Stream {
+  credit: number;
+  wake: (() => void) | undefined;
+  stopped: boolean;
+}
+
+export class TransferServer implements PortServer {
+  private readonly streams = new Map<Port, Map<number, Stream>>();
+
+  constructor(private readonly deps: ServeDeps) {}
+
+  onBadMessage(port: Port): void {
+    this.deps.refused('E_BAD_FRAME', port, { what: 'an xfer message no schema accepts' });
+  }
+
+  onClose(port: Port): void {
+    for (const s of this.streams.get(port)?.values() ?? []) this.stop(s);
+    this.streams.delete(port);
+  }
+
+  onRequest(port: Port, m: Request): void {
+    const streams = this.streams.get(port) ?? this.streams.set(port, new Map()).get(port)!;
+    switch (m.t) {
+      case 'credit': {
+        const s = streams.get(m.rid);
+        if (s) {
+          s.credit = Math.min(s.credit + m.n, 64);
+          s.wake?.();
+        }
+        return;
+      }
+      case 'stop': {
+        const s = streams.get(m.rid);
+        if (s) this.stop(s);
+        return;
+      }
+      case 'dropped':
+        return this.deps.dropped(port, m);
+      case 'offer':
+        return void this.deps.offer(port, m).then(
+          (state) => this.answer(port, { t: 'offered', rid: m.rid, state }),
+          (e: unknown) => this.fail(port, m.rid, e),
+        );
+      case 'list':
+        try {
+          const served = placeServed(this.authorize(port, m), this.deps.self, m.path, this.granted(port, m));
+          const { items, skipped } = listServed(served);
+          this.answer(port, { t: 'listing', rid: m.rid, items, skipped });
+        } catch (e) {
+          this.fail(port, m.rid, e, m.path);
+        }
+        return;
+      case 'get': {
+        if (streams.size >= MAX_STREAMS)
+          return this.fail(port, m.rid, new SdError('E_BUSY', `more than ${MAX_STREAMS} files at once`));
+        const s: Stream = { credit: m.credit, wake: undefined, stopped: false };
+        streams.set(m.rid, s);
+        void this.send(port, m, s)
+          .catch((e: unknown) => this.fail(port, m.rid, e, m.path))
+          .finally(() => streams.delete(m.rid));
+      }
+    }
+  }
+
+  private stop(s: Stream): void {
+    s.stopped = true;
+    s.wake?.();
+  }
+
+  /** The library, if the peer is a current member of it (E_NOT_A_MEMBER otherwise). */
+  private authorize(port: Port, m: { lib: string }): Library {
+    const lib = this.deps.library(m.lib);
+    if (!lib || !this.deps.isMember(lib, port.peer))
+      throw new SdError('E_NOT_A_MEMBER', 'this device does not share that library with you (or you were revoked)');
+    return lib;
+  }
+
+  private granted(port: Port, m: { lib: string; grant?: string | undefined }): string[] | undefined {
+    if (m.grant === undefined) return undefined;
+    const lib = this.authorize(port, m);
+    const paths = this.deps.grant(lib, m.grant, port.peer);
+    if (!paths) throw new SdError('E_NOT_SERVED', 'no such transfer was offered to you (or it ended)');
+    return paths;
+  }
+
+  private answer(port: Port, m: Parameters<Port['send']>[0]): void {
+    try {
+      port.send(m);
+    } catch {
+      // the link closed: the receiver asks again on its next link
+    }
+  }
+
+  private fail(port: Port, rid: number, e: unknown, path?: string): void {
+    const code = e instanceof SdError ? e.code : 'E_INTERNAL';
+    const message = e instanceof Error ? e.message : String(e);
+    if (code === 'E_NOT_SERVED' || code === 'E_NOT_A_MEMBER') this.deps.refused(code, port, { path });
+    this.answer(port, { t: 'fail', rid, code, message: message.slice(0, 1000) });
+  }
+
+  private async send(port: Port, m: MsgOf<'get'>, s: Stream): Promise<void> {
+    const lib = this.authorize(port, m);
+    const served = placeServed(lib, this.deps.self, m.path, this.granted(port, m));
+    const file = SourceFile.open(served, m);
+    const progress = this.deps.board.open(
+      new Progress(`${port.peer.slice(0, 8)}:${m.rid}`, 'out', port.peer, lib.id, file.size, 1),
+    );
+    progress.current = m.path;
+    progress.state = 'sending';
+    try {
+      const whole = await createBlake3(256);
+      const piece = await createBlake3(256);
+      const n = chunksOf(file.size);
+      // A resumed file: the part the receiver holds is read and hashed here, not sent again.
+      for (let i = 0; i < Math.min(m.from, n); i++) {
+        if (s.stopped) return;
+        whole.update(await file.read(i * CHUNK, Math.min(CHUNK, file.size - i * CHUNK)));
+      }
+      progress.bytesDone = Math.min(file.size, m.from * CHUNK);
+      for (let i = m.from; i < n; i++) {
+        while (s.credit <= 0 && !s.stopped) await new Promise<void>((r) => (s.wake = r));
+        s.wake = undefined;
+        if (s.stopped || port.closed) return;
+        const len = Math.min(CHUNK, file.size - i * CHUNK);
+        await this.deps.limit.take(len);
+        const data = await file.read(i * CHUNK, len);
+        if (i % CHECK_EVERY === 0) file.checkUnchanged();
+        piece.init();
+        piece.update(data);
+        whole.update(data);
+        s.credit--;
+        if (!port.sendRaw(encodeChunk(m.rid, i, Buffer.from(piece.digest(), 'hex'), data))) await port.drained();
+        progress.add(len);
+      }
+      file.checkUnchanged();
+      this.answer(port, { t: 'end', rid: m.rid, hash: whole.digest() });
+    } finally {
+      file.close();
+      this.deps.board.close(progress);
+    }
+  }
+}
