@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ctxOf } from './program.js';
 import { ago, bytes, duration, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
+import type { TransferView } from '../transfer/status.js';
 
 interface PeerStatus {
   device: string;
@@ -125,19 +126,7 @@ export function syncCommands(program: Command): void {
         refusals: Record<string, number>;
         refusedEvents: { device: string; name: string | null; code: string; count: number }[];
         peers: PeerStatus[];
-        transfers?: {
-          direction: string;
-          peer: string;
-          peerName: string | null;
-          current: string;
-          bytesDone: number;
-          bytesTotal: number;
-          files: number;
-          filesDone: number;
-          rate: number;
-          eta: number | null;
-          state: string;
-        }[];
+        transfers?: (TransferView & { peerName: string | null })[];
       }>('sync.status');
       const p = ctx.paint;
       ctx.print(s, () => {
