@@ -86,8 +86,12 @@ export interface Pty {
  * terminal would show, and bytes written to it are typed on that terminal (\x03 is Ctrl-C).
  */
 export function inPty(t: ExecutionContext, line: string, env: NodeJS.ProcessEnv = {}): Pty {
+  // `script` runs the line with $SHELL, or /bin/sh when it is unset (CI). dash does not exec a
+  // lone command, and a Ctrl-C would kill it (exit 130) while our program ends cleanly; an
+  // interactive shell waits for its job instead. bash execs a lone command, so the terminal's
+  // program is ours, as when a user types it.
   const child = spawn('script', ['-qfec', line, '/dev/null'], {
-    env: { ...baseEnv(), TERM: 'xterm', COLUMNS: '120', LINES: '40', ...env },
+    env: { ...baseEnv(), TERM: 'xterm', COLUMNS: '120', LINES: '40', SHELL: '/bin/bash', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
