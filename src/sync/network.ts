@@ -103,6 +103,8 @@ export class Network {
     core.libraries.onOpen((lib) =>
       lib.onEvent((ev) => {
         if (ev.type === 'device.added' || ev.type === 'library.created') this.placeHeld();
+        if (ev.type === 'device.added' || ev.type === 'library.created' || ev.type === 'device.revoked')
+          this.rendezvous.rosterChanged();
       }),
     );
   }

@@ -85,17 +85,23 @@ export class Rendezvous {
    */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => {
-      this.announce();
-      for (const via of this.said.keys()) this.settle(via);
-      this.settleIce();
-    }, REACH_CHECK_MS);
+    this.timer = setInterval(() => this.rosterChanged(), REACH_CHECK_MS);
     this.timer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * A roster changed here: what members said is read again at once (a device they reach may be
+   * a member now, or no longer), and whom we reach is said again if that changed.
+   */
+  rosterChanged(): void {
+    this.announce();
+    for (const via of this.said.keys()) this.settle(via);
+    this.settleIce();
   }
 
   /** Members that said they link to `dev`. */

@@ -276,3 +276,43 @@ test('a device only members reach is called through one; a direct path found lat
   t.deepEqual(actor.getSnapshot().value, { linked: 'direct' });
   actor.stop();
 });
+
+test('glare: two devices that call each other at once end with one call, whatever ids the calls carry', (t) => {
+  // Each actor's rendezvous records the signalling handed to its session.
+  const handed: Record<string, string[]> = { aaaa: [], bbbb: [] };
+  const machine = (self: string) =>
+    stubbed().provide({
+      actors: {
+        rendezvous: fromCallback(({ receive }) => {
+          receive((e) => void handed[self]!.push((e as { signal: { descType?: string } }).signal.descType ?? '?'));
+          return () => undefined;
+        }),
+      },
+    });
+  const start = (self: string, dev: string) => {
+    const a = createActor(machine(self), {
+      input: { dev, self, addresses: [], webrtc: false, rendezvous: true, relays: ['nnnn'] },
+    });
+    a.start();
+    return a;
+  };
+  const a = start('aaaa', 'bbbb');
+  const b = start('bbbb', 'aaaa');
+  const [sa, sb] = [a.getSnapshot().context.sid!, b.getSnapshot().context.sid!];
+  t.not(sa, sb, 'two devices in one process number their calls apart');
+  // B's offer reaches A, even under A's own call id (as two processes' ids may collide): A, whose
+  // peer has the larger id, goes on with its call and hands the offer to no session.
+  a.send({ type: 'SIGNAL', via: 'nnnn', sid: sb, purpose: 'link', signal: offer });
+  a.send({ type: 'SIGNAL', via: 'nnnn', sid: sa, purpose: 'link', signal: offer });
+  t.is(a.getSnapshot().value, 'calling');
+  t.deepEqual(handed.aaaa, []);
+  // A's offer reaches B: B drops its own call and answers A's.
+  b.send({ type: 'SIGNAL', via: 'nnnn', sid: sa, purpose: 'link', signal: offer });
+  t.is(b.getSnapshot().value, 'answering');
+  t.is(b.getSnapshot().context.sid, sa);
+  // B's answer reaches A's call.
+  a.send({ type: 'SIGNAL', via: 'nnnn', sid: sa, purpose: 'link', signal: { ...offer, descType: 'answer' } });
+  t.deepEqual(handed.aaaa, ['answer']);
+  a.stop();
+  b.stop();
+});

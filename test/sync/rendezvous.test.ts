@@ -6,17 +6,10 @@ import { Core } from '../../src/core.js';
 import { pack } from '../../src/events/codec.js';
 import { seal } from '../../src/transport/seal.js';
 import { tempDir } from '../helpers.js';
+import { eventually, until } from '../support/until.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 process.env.SD_MDNS = 'off';
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 type T = Parameters<typeof tempDir>[0];
 
@@ -41,6 +34,20 @@ async function triangle(t: T): Promise<{ node: Core; a: Core; b: Core; lib: stri
   return { node, a, b, lib };
 }
 
+/** How `c`'s actor for device `dev` stands: its state, the members it may call through, its last error. */
+function actorOf(c: Core, dev: string): string {
+  const child = c.services!.network.getSnapshot().children[`peer:${dev}`];
+  if (!child) return 'no actor';
+  const s = child.getSnapshot() as { value: unknown; context: { relays: string[]; lastError: unknown } };
+  return JSON.stringify({ state: s.value, relays: s.context.relays, lastError: s.context.lastError });
+}
+
+async function linked(t: T & { fail(m: string): void }, a: Core, b: Core): Promise<void> {
+  const both = (): boolean => !!a.peers!.online(b.device.id).online && !!b.peers!.online(a.device.id).online;
+  if (!(await eventually(both, 60_000)))
+    t.fail(`A and B did not link in 60 s: A for B ${actorOf(a, b.device.id)}; B for A ${actorOf(b, a.device.id)}`);
+}
+
 const hasTag = (c: Core, lib: string, name: string): boolean =>
   !!c.libraries.resolve(lib).db.prepare('SELECT 1 FROM tags WHERE name = ?').get(name);
 
@@ -48,7 +55,7 @@ test.serial(
   'two members that cannot dial each other link through a common member, directly, and sync over that link',
   async (t) => {
     const { node, a, b, lib } = await triangle(t);
-    await until('A linked to B', () => !!a.peers!.online(b.device.id).online && !!b.peers!.online(a.device.id).online);
+    await linked(t, a, b);
     const seen = a.peers!.online(b.device.id);
     t.is(seen.link, 'webrtc');
     t.is(seen.path, 'webrtc-direct (host)');
@@ -71,7 +78,7 @@ test.serial(
     // Tags converge both ways; B's events reach A over the direct link.
     await a.command('tag.create', { name: 'from-a' }, { library: lib });
     await b.command('tag.create', { name: 'from-b' }, { library: lib });
-    await until('tags converge', () => hasTag(a, lib, 'from-b') && hasTag(b, lib, 'from-a'));
+    await until('tags converge', () => hasTag(a, lib, 'from-b') && hasTag(b, lib, 'from-a'), 60_000);
     t.pass();
   },
 );
@@ -93,8 +100,12 @@ test.serial(
     t.is((bad as { code?: string }).code, 'E_BAD_INPUT');
     // B stops: no member links to it any more, and A has no address of it.
     await b.close();
-    await until('the node saw B go', () => !node.peers!.online(b.device.id).online);
-    await until('A heard the node no longer reaches B', () => a.peers!.rendezvous.relaysOf(b.device.id).length === 0);
+    await until('the node saw B go', () => !node.peers!.online(b.device.id).online, 60_000);
+    await until(
+      'A heard the node no longer reaches B',
+      () => a.peers!.rendezvous.relaysOf(b.device.id).length === 0,
+      60_000,
+    );
     const gone = await t.throwsAsync(a.command('peer.add', { address: b.device.id }, { library: lib }));
     t.is((gone as { code?: string }).code, 'E_PEER_UNREACHABLE');
   },
@@ -104,7 +115,7 @@ test.serial(
   'the member in the middle forwards only what a device signs for itself, and cannot read or alter it',
   async (t) => {
     const { node, a, b, lib } = await triangle(t);
-    await until('A linked to B', () => !!a.peers!.online(b.device.id).online);
+    await linked(t, a, b);
     const before = { ...b.peers!.refusals };
     const toNode = (
       a.services!.network.getSnapshot().children[`peer:${node.device.id}`]!.getSnapshot().context as {
@@ -128,10 +139,11 @@ test.serial(
       'both refusals counted',
       () =>
         (node.peers!.refusals.E_BAD_FRAME ?? 0) > 0 && (b.peers!.refusals.E_BAD_SEAL ?? 0) > (before.E_BAD_SEAL ?? 0),
+      60_000,
     );
     // The link between A and B is untouched, and they still sync.
     await a.command('tag.create', { name: 'after-forgery' }, { library: lib });
-    await until('the tag reached B', () => hasTag(b, lib, 'after-forgery'));
+    await until('the tag reached B', () => hasTag(b, lib, 'after-forgery'), 60_000);
     t.true(a.peers!.online(b.device.id).online);
   },
 );

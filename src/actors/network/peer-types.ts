@@ -103,8 +103,13 @@ export const probeEveryMs = (): number => {
   return Number.isFinite(v) && v > 0 ? v : PROBE_EVERY_MS;
 };
 
-/** Rendezvous ids: this process's random prefix and the actor's count (so a model test can replay them). */
-const SID_PREFIX = Math.random().toString(36).slice(2, 12);
-export const sidOf = (seq: number): string => `${SID_PREFIX}.${seq}`;
+/**
+ * Rendezvous ids: this process's random prefix, the calling device and the actor's count. Two
+ * devices in one process (an embedded core, a test) call each other with the same prefix and
+ * count: without the device, both calls of a glare had one id, and each side took the other's
+ * offer for signalling of its own call.
+ */
+const SID_PREFIX = Math.random().toString(36).slice(2, 10);
+export const sidOf = (self: string, seq: number): string => `${SID_PREFIX}.${self.slice(0, 8)}.${seq}`;
 export const isOffer = (e: PeerEvent): boolean =>
   e.type === 'SIGNAL' && e.signal.type === 'description' && e.signal.descType === 'offer';

@@ -7,7 +7,7 @@
 // handshake, watching a link, the WebRTC upgrade, the rendezvous) is a named actor supplied by the
 // service, so the machine reads as the diagram above and a test can replace each one; backoff,
 // deadlines and probes are `after` transitions on XState's clock.
-import { assign, fromCallback, fromPromise, sendTo, setup, type AnyActorRef } from 'xstate';
+import { and, assign, fromCallback, fromPromise, not, sendTo, setup, type AnyActorRef } from 'xstate';
 import type { MessageTransport, PeerLink } from '../../transport/types.js';
 
 export * from './peer-types.js';
@@ -66,7 +66,7 @@ export const peerMachine = setup({
     ),
     /** A call: a fresh session id, through the next member that reaches the device. */
     startCall: assign(({ context }) => ({
-      sid: sidOf(context.rvSeq + 1),
+      sid: sidOf(context.self, context.rvSeq + 1),
       rvSeq: context.rvSeq + 1,
       via: context.relays[context.attempts % Math.max(1, context.relays.length)] ?? null,
       offer: null,
@@ -79,7 +79,7 @@ export const peerMachine = setup({
     ),
     /** The caller's side of a probe for a direct path. */
     startProbe: assign(({ context }) => ({
-      sid: sidOf(context.rvSeq + 1),
+      sid: sidOf(context.self, context.rvSeq + 1),
       rvSeq: context.rvSeq + 1,
       via: context.relays[0] ?? null,
       offer: null,
@@ -116,6 +116,7 @@ export const peerMachine = setup({
       context.addresses.length > 0 && !(context.lastTry === 'dial' && context.rendezvous && context.relays.length > 0),
     isOffer: ({ context, event }) =>
       context.rendezvous && isOffer(event) && (event as { purpose?: string }).purpose === 'link',
+    isAnyOffer: ({ event }) => isOffer(event),
     isProbeOffer: ({ event }) => isOffer(event) && (event as { purpose?: string }).purpose === 'probe',
     /** Both called at once: the call of the smaller id goes on, the other side answers it. */
     loseGlare: ({ context, event }) =>
@@ -283,7 +284,8 @@ export const peerMachine = setup({
         },
         SIGNAL: [
           { guard: 'loseGlare', target: 'answering', actions: 'takeOffer' },
-          { guard: 'sameSid', actions: 'forwardSignal' },
+          // An offer is never signalling of our own call, whatever its id says.
+          { guard: and(['sameSid', not('isAnyOffer')]), actions: 'forwardSignal' },
         ],
         INBOUND: [{ guard: 'incomingWins', target: 'linked', actions: 'adopt' }, { actions: 'closeIncoming' }],
         PAUSE: 'paused',
