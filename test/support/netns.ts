@@ -3,7 +3,9 @@
 // a bridge holding the always-on node and coturn. A and B cannot reach each other; both reach
 // `inet`. Names carry the test's pid so parallel runs do not meet; everything is removed at the end,
 // also when the test fails (deleting a namespace kills nothing: the caller stops its processes first).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface Topology {
   ns: { a: string; b: string; inet: string; r1: string; r2: string };
@@ -120,4 +122,31 @@ export function reaches(ns: string, host: string, port: number): boolean {
     stdio: 'ignore',
   });
   return r.status === 0;
+}
+
+/**
+ * coturn in `inet` on the node's address, with coturn's `use-auth-secret` (the TURN REST scheme the
+ * node mints credentials for). `ip netns exec` execs turnserver in place: the child's pid is coturn's.
+ */
+export function startTurn(
+  topo: Topology,
+  dir: string,
+  secret: string,
+  onOutput: (text: string) => void = () => undefined,
+): ChildProcess {
+  mkdirSync(dir, { recursive: true });
+  const turn = spawn(
+    'ip',
+    [
+      ...['netns', 'exec', topo.ns.inet, 'turnserver', '-n', `--listening-ip=${topo.ip.inet}`],
+      ...[`--relay-ip=${topo.ip.inet}`, '--listening-port=3478', '--use-auth-secret'],
+      ...[`--static-auth-secret=${secret}`, '--realm=vdfs.test', '--no-tls', '--no-dtls', '--no-cli'],
+      ...['--fingerprint', '--log-file=stdout', '--simple-log', ...(process.env.SD_TURN_VERBOSE ? ['-v'] : [])],
+      ...[`--userdb=${join(dir, 'turndb')}`, `--pidfile=${join(dir, 'pid')}`, '--min-port=49152', '--max-port=49999'],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  turn.stdout!.on('data', (d: Buffer) => onOutput(d.toString()));
+  turn.stderr!.on('data', (d: Buffer) => onOutput(d.toString()));
+  return turn;
 }

@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SD, pidOf, type Run } from '../cli/helpers.js';
-import { buildTopology, netnsUnavailable, type Topology } from '../support/netns.js';
+import { buildTopology, netnsUnavailable, startTurn, type Topology } from '../support/netns.js';
 
 const tool = (name: string, pkg: string): string | undefined =>
   spawnSync('which', [name]).status === 0 ? undefined : `${name} is not installed (apt-get install -y ${pkg})`;
@@ -87,29 +87,7 @@ function stopDev(d: Dev): void {
 }
 
 function startCoturn(): void {
-  const t = topo!;
-  const run = join(root, 'turn');
-  mkdirSync(run, { recursive: true });
-  coturn = spawn(
-    'ip',
-    [
-      ...['netns', 'exec', t.ns.inet, 'turnserver', '-n', `--listening-ip=${t.ip.inet}`, `--relay-ip=${t.ip.inet}`],
-      ...['--listening-port=3478', '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=vdfs.test'],
-      ...[
-        '--no-tls',
-        '--no-dtls',
-        '--no-cli',
-        '--fingerprint',
-        '--log-file=stdout',
-        '--simple-log',
-        ...(process.env.SD_TURN_VERBOSE ? ['-v'] : []),
-      ],
-      ...[`--userdb=${join(run, 'turndb')}`, `--pidfile=${join(run, 'pid')}`, '--min-port=49152', '--max-port=49999'],
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  coturn.stdout!.on('data', (d: Buffer) => (turnLog = (turnLog + d.toString()).slice(-20000)));
-  coturn.stderr!.on('data', (d: Buffer) => (turnLog = (turnLog + d.toString()).slice(-20000)));
+  coturn = startTurn(topo!, join(root, 'turn'), SECRET, (d) => (turnLog = (turnLog + d).slice(-20000)));
   procs.push(coturn);
 }
 
