@@ -161,7 +161,10 @@ async function main(): Promise<void> {
       for (const d of off) await d.call('close');
       let path: string | null = null;
       await until(`${label}: the path`, async () => wantPath.test((path = await rx.path(a)) ?? 'none'));
-      if (!viaNode) await node.call('partition');
+      // Through the node: both ends linked to it (A behind its NAT redials the node after its backoff).
+      if (viaNode)
+        for (const d of [a, rx]) await until(`${d.name} linked to the node`, async () => (await d.path(node)) !== null);
+      else await node.call('partition');
       const t0 = performance.now();
       const fill = await a.call<{ loc: string; entries: number; ms: number }>('fill', { n: N });
       // Through the node: when the node held them all, too.

@@ -190,6 +190,11 @@ export class IceConfig {
   }
 
   /** Servers a member handed us (replacing what it handed before). */
+  /** What member `from` handed us last, if anything. */
+  handedFrom(from: string): { servers: IceUrl[]; expires: number } | undefined {
+    return this.handed.get(from);
+  }
+
   receive(from: string, shared: { servers: IceUrl[]; expires: number }): void {
     this.handed.set(from, shared);
   }

@@ -43,7 +43,8 @@ const REACH_CHECK_MS = 1000;
 
 export type RendezvousEvent =
   | { type: 'RELAY'; dev: string; via: string; up: boolean }
-  | { type: 'SIGNAL'; dev: string; via: string; sid: string; purpose: RvPurpose; signal: RtcSignal };
+  | { type: 'SIGNAL'; dev: string; via: string; sid: string; purpose: RvPurpose; signal: RtcSignal }
+  | { type: 'ICE_CHANGED' };
 
 export interface RendezvousHost {
   self: { id: string; privateKey: KeyObject };
@@ -211,8 +212,13 @@ export class Rendezvous {
   private settleIce(): void {
     for (const [from, shared] of this.handed)
       if (this.host.isMember(from)) {
+        // A refresh (new credentials for the same servers) changes nothing for a call.
+        const urls = (s: { servers: IceUrl[] } | undefined): string =>
+          JSON.stringify((s?.servers ?? []).map((u) => [u.kind, u.host, u.port, u.transport]));
+        const changed = urls(this.host.ice.handedFrom(from)) !== urls(shared);
         this.host.ice.receive(from, shared);
         this.handed.delete(from);
+        if (changed) this.host.tell({ type: 'ICE_CHANGED' });
       }
   }
 

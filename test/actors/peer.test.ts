@@ -25,7 +25,7 @@ const A2 = { host: '127.0.0.2', port: 4002 };
 function stubbed(log: string[] = []) {
   return peerMachine.provide({
     actors: {
-      connect: fromPromise<MessageTransport, { address: PeerAddr }>(() => new Promise(() => undefined)),
+      connect: fromPromise<MessageTransport, { addresses: PeerAddr[] }>(() => new Promise(() => undefined)),
       handshake: fromPromise<PeerLink, { transport: MessageTransport; dev: string }>(
         () => new Promise(() => undefined),
       ),
@@ -74,6 +74,7 @@ function events(snap: { context: PeerContext }): (EventObject & Record<string, u
     { type: 'RELAY', via: 'nnnn', up: true },
     { type: 'RELAY', via: 'nnnn', up: false },
     { type: 'CALL' },
+    { type: 'ICE_CHANGED' },
     { type: 'SIGNAL', via: 'nnnn', sid: 'theirs', purpose: 'link', signal: offer },
     { type: 'SIGNAL', via: 'nnnn', sid: 'probe', purpose: 'probe', signal: offer },
     ...(c.sid
@@ -100,7 +101,7 @@ const key = (s: { value: unknown; context: PeerContext }): string =>
     s.context.outbound,
     s.context.relays.length > 0,
     s.context.lastTry,
-    s.context.sid,
+    s.context.sid !== null,
   ]);
 const delayOf = (e: EventObject, s: { context: PeerContext }): number =>
   e.type.includes('backoff')
@@ -300,19 +301,79 @@ test('glare: two devices that call each other at once end with one call, whateve
   const b = start('bbbb', 'aaaa');
   const [sa, sb] = [a.getSnapshot().context.sid!, b.getSnapshot().context.sid!];
   t.not(sa, sb, 'two devices in one process number their calls apart');
-  // B's offer reaches A, even under A's own call id (as two processes' ids may collide): A, whose
-  // peer has the larger id, goes on with its call and hands the offer to no session.
-  a.send({ type: 'SIGNAL', via: 'nnnn', sid: sb, purpose: 'link', signal: offer });
+  // An offer under A's own call id (two processes' ids may collide) is handed to no session.
   a.send({ type: 'SIGNAL', via: 'nnnn', sid: sa, purpose: 'link', signal: offer });
-  t.is(a.getSnapshot().value, 'calling');
   t.deepEqual(handed.aaaa, []);
-  // A's offer reaches B: B drops its own call and answers A's.
+  // B's offer reaches A. A, whose peer has the larger id, wins the glare, but B may never have had
+  // A's offer (B restarted since): A calls again, handing B's offer to no session.
+  a.send({ type: 'SIGNAL', via: 'nnnn', sid: sb, purpose: 'link', signal: offer });
+  t.is(a.getSnapshot().value, 'calling');
+  const sa2 = a.getSnapshot().context.sid!;
+  t.not(sa2, sa);
+  t.deepEqual(handed.aaaa, []);
+  // A's first offer reaches B: B drops its own call and answers it; A's second offer moves B to it.
   b.send({ type: 'SIGNAL', via: 'nnnn', sid: sa, purpose: 'link', signal: offer });
   t.is(b.getSnapshot().value, 'answering');
   t.is(b.getSnapshot().context.sid, sa);
-  // B's answer reaches A's call.
+  b.send({ type: 'SIGNAL', via: 'nnnn', sid: sa2, purpose: 'link', signal: offer });
+  t.is(b.getSnapshot().value, 'answering');
+  t.is(b.getSnapshot().context.sid, sa2);
+  // B's answer reaches A's call; an answer to the call A dropped reaches nothing.
   a.send({ type: 'SIGNAL', via: 'nnnn', sid: sa, purpose: 'link', signal: { ...offer, descType: 'answer' } });
+  a.send({ type: 'SIGNAL', via: 'nnnn', sid: sa2, purpose: 'link', signal: { ...offer, descType: 'answer' } });
   t.deepEqual(handed.aaaa, ['answer']);
   a.stop();
+  b.stop();
+});
+
+test('a call under way or failed is made again as soon as a member hands over STUN/TURN servers, not after the backoff', (t) => {
+  const clock = new SimulatedClock();
+  const actor = createActor(stubbed(), {
+    input: { dev: 'bbbb', self: 'cccc', addresses: [], webrtc: false, rendezvous: true, relays: ['nnnn'] },
+    clock,
+  });
+  actor.start();
+  // A call under way when the servers come starts again with them.
+  const gathered = actor.getSnapshot().context.sid!;
+  actor.send({ type: 'ICE_CHANGED' });
+  t.is(actor.getSnapshot().value, 'calling');
+  const first = actor.getSnapshot().context.sid!;
+  t.not(first, gathered);
+  actor.send({ type: 'RV_FAILED', sid: first, code: 'E_WEBRTC_TIMEOUT', message: 'no path without TURN' });
+  t.is(actor.getSnapshot().value, 'backoff');
+  actor.send({ type: 'ICE_CHANGED' });
+  t.is(actor.getSnapshot().value, 'calling');
+  t.not(actor.getSnapshot().context.sid, first, 'a new call');
+  // Linked already: new servers change nothing.
+  actor.send({ type: 'RV_UP', sid: actor.getSnapshot().context.sid!, link: fakeLink('bbbb', 'r'), relayed: false });
+  actor.send({ type: 'ICE_CHANGED' });
+  t.deepEqual(actor.getSnapshot().value, { linked: 'direct' });
+  actor.stop();
+});
+
+test('a device in backoff that a member says it reaches again is tried at once, not after the backoff', (t) => {
+  const clock = new SimulatedClock();
+  const actor = createActor(stubbed(), { input: { ...input, webrtc: false }, clock });
+  actor.start();
+  t.is(actor.getSnapshot().value, 'dialing');
+  actor.send({ type: 'xstate.error.actor.connect', error: new Error('down') } as never);
+  t.is(actor.getSnapshot().value, 'backoff');
+  // The member says the device is back: dialed now.
+  actor.send({ type: 'RELAY', via: 'nnnn', up: true });
+  t.is(actor.getSnapshot().value, 'dialing');
+  t.is(actor.getSnapshot().context.attempts, 1, 'the backoff starts over');
+  actor.stop();
+  // Without an address, the member is called through.
+  const b = createActor(stubbed(), {
+    input: { dev: 'bbbb', self: 'cccc', addresses: [], webrtc: false, rendezvous: true, relays: ['nnnn'] },
+    clock,
+  });
+  b.start();
+  b.send({ type: 'RV_FAILED', sid: b.getSnapshot().context.sid!, code: 'E_WEBRTC_TIMEOUT', message: 'x' });
+  b.send({ type: 'RELAY', via: 'nnnn', up: false });
+  t.is(b.getSnapshot().value, 'backoff');
+  b.send({ type: 'RELAY', via: 'mmmm', up: true });
+  t.is(b.getSnapshot().value, 'calling');
+  t.is(b.getSnapshot().context.via, 'mmmm');
   b.stop();
 });

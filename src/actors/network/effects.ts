@@ -66,12 +66,58 @@ function closeReason(event: PeerEvent): [string, string] {
   }
 }
 
+/** How long a dial has the field to itself before the device's next address is dialed beside it. */
+export const DIAL_STAGGER_MS = 300;
+
+/**
+ * Dials a device's addresses one after another, each `DIAL_STAGGER_MS` after the one before
+ * unless an earlier one has failed already (so a dead address costs a moment, not a timeout, as
+ * in RFC 8305's "happy eyeballs"). The first to connect wins; the others are closed as they come.
+ * Fails with the first address's error when every one fails.
+ */
+export function dialFirst(
+  addresses: PeerAddr[],
+  dial: (a: PeerAddr) => Promise<MessageTransport>,
+  staggerMs = DIAL_STAGGER_MS,
+): Promise<MessageTransport> {
+  return new Promise((resolve, reject) => {
+    let won = false;
+    let started = 0;
+    let failed = 0;
+    let firstError: unknown;
+    let timer: NodeJS.Timeout | undefined;
+    const next = (): void => {
+      clearTimeout(timer);
+      if (won || started >= addresses.length) return;
+      const i = started++;
+      dial(addresses[i]!).then(
+        (t) => {
+          if (won) return t.close({ code: 'E_DUPLICATE_LINK', message: 'another address answered first' });
+          won = true;
+          clearTimeout(timer);
+          resolve(t);
+        },
+        (e: unknown) => {
+          if (i === 0) firstError = e;
+          firstError ??= e;
+          if (++failed < addresses.length) return next();
+          clearTimeout(timer);
+          if (!won) reject(firstError);
+        },
+      );
+      timer = setTimeout(next, staggerMs);
+    };
+    if (addresses.length === 0) reject(new Error('no address to dial'));
+    else next();
+  });
+}
+
 export function livePeerMachine(deps: NetworkDeps) {
   return peerMachine.provide({
     actors: {
       // A dial the actor gave up on (it left the state) must not leave a socket or a link behind.
-      connect: fromPromise<MessageTransport, { address: PeerAddr }>(async ({ input, signal }) => {
-        const t = await connectWs(input.address.host, input.address.port);
+      connect: fromPromise<MessageTransport, { addresses: PeerAddr[] }>(async ({ input, signal }) => {
+        const t = await dialFirst(input.addresses, (a) => connectWs(a.host, a.port));
         if (signal.aborted) t.close({ code: 'E_DUPLICATE_LINK', message: 'no longer needed' });
         return t;
       }),

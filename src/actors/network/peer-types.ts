@@ -72,6 +72,7 @@ export type PeerEvent =
   | { type: 'RV_FAILED'; sid: string; code: string; message: string }
   /** `sd peer add DEVICE_ID`: try now. */
   | { type: 'CALL' }
+  | { type: 'ICE_CHANGED' }
   /** To the watcher: the link it watches is replaced (a direct path took over). */
   | { type: 'WATCH'; link: PeerLink }
   | { type: 'REVOKED' }

@@ -33,7 +33,7 @@ export const peerMachine = setup({
     input: PeerInput;
   },
   actors: {
-    connect: fromPromise<MessageTransport, { address: PeerAddr }>(async () => {
+    connect: fromPromise<MessageTransport, { addresses: PeerAddr[] }>(async () => {
       throw new Error('connect is supplied by NetworkService');
     }),
     handshake: fromPromise<PeerLink, { transport: MessageTransport; dev: string }>(async () => {
@@ -47,6 +47,17 @@ export const peerMachine = setup({
     rendezvous: fromCallback<PeerEvent, RvInput>(() => () => undefined),
   },
   actions: {
+    /** A member that reaches the device (or no longer does). */
+    addRelay: assign({
+      relays: ({ context, event }) =>
+        event.type !== 'RELAY'
+          ? context.relays
+          : event.up
+            ? context.relays.includes(event.via)
+              ? context.relays
+              : [...context.relays, event.via]
+            : context.relays.filter((r) => r !== event.via),
+    }),
     /** A dial that failed tries the next address the next time (a link that dropped retries the first). */
     nextAddress: assign({ next: ({ context }) => context.next + 1 }),
     /** The link that came in (or that pairing or `peer add` dialed) becomes this peer's link. */
@@ -111,6 +122,9 @@ export const peerMachine = setup({
       (event.type === 'LINK_CLOSED' || event.type === 'RTC_DOWN') &&
       (event.link === context.link || event.link === context.rtc),
     canCall: ({ context }) => context.rendezvous && context.relays.length > 0,
+    relayUp: ({ event }) => event.type === 'RELAY' && event.up,
+    /** The member in the event is the one to call through (the relays are updated by the transition). */
+    canCallAfterRelay: ({ context }) => context.rendezvous,
     /** After a failed dial, a call (when a member can forward one); after a call, a dial. */
     dialNext: ({ context }) =>
       context.addresses.length > 0 && !(context.lastTry === 'dial' && context.rendezvous && context.relays.length > 0),
@@ -170,16 +184,7 @@ export const peerMachine = setup({
           context.addresses.filter((a) => !(a.host === event.address.host && a.port === event.address.port)),
       }),
     },
-    RELAY: {
-      actions: assign({
-        relays: ({ context, event }) =>
-          event.up
-            ? context.relays.includes(event.via)
-              ? context.relays
-              : [...context.relays, event.via]
-            : context.relays.filter((r) => r !== event.via),
-      }),
-    },
+    RELAY: { actions: 'addRelay' },
     // A rendezvous that finished after its state was left: its link is nobody's.
     RV_UP: { actions: 'closeStray' },
   },
@@ -200,7 +205,11 @@ export const peerMachine = setup({
       invoke: {
         id: 'connect',
         src: 'connect',
-        input: ({ context }) => ({ address: context.addresses[context.next % context.addresses.length]! }),
+        // Every address, the one to try first in front (the others follow it, staggered).
+        input: ({ context }) => {
+          const first = context.next % context.addresses.length;
+          return { addresses: [...context.addresses.slice(first), ...context.addresses.slice(0, first)] };
+        },
         onDone: { target: 'handshaking', actions: assign({ transport: ({ event }) => event.output }) },
         onError: {
           target: 'backoff',
@@ -282,8 +291,13 @@ export const peerMachine = setup({
           target: 'backoff',
           actions: assign({ lastError: ({ event }) => ({ code: event.code, message: event.message }) }),
         },
+        // New STUN/TURN servers: a call gathered without them starts again with them.
+        ICE_CHANGED: { target: 'calling', reenter: true },
         SIGNAL: [
           { guard: 'loseGlare', target: 'answering', actions: 'takeOffer' },
+          // We win the glare, but the device may never have had our offer (it restarted since we
+          // sent it): the call starts again, and the device answers the new offer.
+          { guard: 'newOffer', target: 'calling', reenter: true },
           // An offer is never signalling of our own call, whatever its id says.
           { guard: and(['sameSid', not('isAnyOffer')]), actions: 'forwardSignal' },
         ],
@@ -461,6 +475,18 @@ export const peerMachine = setup({
           { guard: 'canCall', target: 'calling', actions: assign({ attempts: 0 }) },
           { guard: 'hasAddress', target: 'dialing', actions: assign({ attempts: 0 }) },
         ],
+        // A member says it reaches the device again (it came back): tried now, not after the backoff.
+        RELAY: [
+          { guard: and(['relayUp', 'hasAddress']), target: 'dialing', actions: ['addRelay', assign({ attempts: 0 })] },
+          {
+            guard: and(['relayUp', 'canCallAfterRelay']),
+            target: 'calling',
+            actions: ['addRelay', assign({ attempts: 0 })],
+          },
+          { actions: 'addRelay' },
+        ],
+        // New STUN/TURN servers: the call that failed without them is tried now, not after the backoff.
+        ICE_CHANGED: { guard: 'canCall', target: 'calling', actions: assign({ attempts: 0 }) },
         ADDRESS: {
           target: 'dialing',
           actions: assign({

@@ -41,6 +41,8 @@ export type NetworkEvent =
   | { type: 'SIGNAL'; dev: string; via: string; sid: string; purpose: RvPurpose; signal: RtcSignal }
   /** `sd peer add DEVICE_ID`: link to that member now, through the members if no address reaches it. */
   | { type: 'CALL'; dev: string }
+  /** A member handed us other STUN/TURN servers: a call that failed for want of them is tried again. */
+  | { type: 'ICE_CHANGED' }
   | { type: 'PAUSE' }
   | { type: 'RESUME' }
   | { type: 'STOP' };
@@ -225,6 +227,11 @@ export const networkMachine = setup({
       actions: enqueueActions(({ context, event, enqueue }) => {
         const id = context.peers.get(event.dev);
         if (id) enqueue.sendTo(id, { type: 'CALL' } satisfies PeerEvent);
+      }),
+    },
+    ICE_CHANGED: {
+      actions: enqueueActions(({ context, enqueue }) => {
+        for (const id of context.peers.values()) enqueue.sendTo(id, { type: 'ICE_CHANGED' } satisfies PeerEvent);
       }),
     },
     LINK_UP: {
