@@ -17,6 +17,7 @@ import type { MsgOf } from './protocol.js';
 import { TransferServer } from './serve.js';
 import { TransferBoard } from './status.js';
 import { TRANSFER_SCHEMA } from './schema.js';
+import type { ReadonlyLibrary } from '../ops/host.js';
 
 registerSummary(
   'transfer.received',
@@ -177,7 +178,7 @@ export interface InboxInfo {
 }
 
 /** This device's inbox in a library (the first location marked --inbox), if it has one. */
-export function inboxOf(lib: Library, dev: string): InboxInfo | undefined {
+export function inboxOf(lib: ReadonlyLibrary, dev: string): InboxInfo | undefined {
   return lib.db
     .prepare(
       `SELECT l.id, l.path, s.accept FROM locations l JOIN location_sharing s ON s.id = l.id
@@ -186,8 +187,8 @@ export function inboxOf(lib: Library, dev: string): InboxInfo | undefined {
     .get(dev) as InboxInfo | undefined;
 }
 
-export function dropsOf(lib: Library): Drop[] {
-  transferTables(lib.db);
+/** Reads only (a preview calls it): the schema migration made the table at open. */
+export function dropsOf(lib: ReadonlyLibrary): Drop[] {
   return (
     lib.db.prepare('SELECT * FROM inbox_drops ORDER BY created_at DESC').all() as {
       id: string;

@@ -6,8 +6,9 @@ import type { LiveJob } from '../../jobs/manager.js';
 import { phaseRows } from '../../jobs/phase-times.js';
 import { check, defineCommand, defineQuery, type CommandCtx } from '../define.js';
 import type { Db } from '../../library/library.js';
+import type { ReadDb } from '../host.js';
 
-function findJob(db: Db, ref: string): { id: string; state: string; kind: string } {
+function findJob(db: ReadDb, ref: string): { id: string; state: string; kind: string } {
   const rows = db
     .prepare('SELECT id, state, kind FROM jobs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC LIMIT 2')
     .all(ref, `${ref}%`) as { id: string; state: string; kind: string }[];
