@@ -4,7 +4,6 @@
 // `core.transfers`.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Core } from '../core.js';
 import { registerSummary } from '../ops/log/summary.js';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
@@ -43,6 +42,14 @@ export function transferTables(db: Library['db']): void {
   db.exec(TRANSFER_SCHEMA); // made by migration 2; here too for a database opened before it ran
 }
 
+/** What transfers read of the daemon (the Core satisfies it; nothing here imports it). */
+export interface TransfersHost {
+  readonly device: { readonly id: string; readonly name: string };
+  readonly libraries: { list(): Library[] };
+  readonly peers: Pick<Network, 'linkTo' | 'lastErrorOf'> | undefined;
+  command(name: string, input: unknown, opts: { library?: string; yes?: boolean }): Promise<unknown>;
+}
+
 export class Transfers {
   readonly board = new TransferBoard();
   readonly sendLimit = new RateLimit();
@@ -50,7 +57,7 @@ export class Transfers {
   readonly server: TransferServer;
 
   constructor(
-    private readonly core: Core,
+    private readonly core: TransfersHost,
     private readonly network: Network,
   ) {
     this.server = new TransferServer({
