@@ -66,10 +66,8 @@ export class CliContext {
    * A query's answer, escaped for display; `exact` for answers the CLI compares, never prints. A
    * registered query's name types its input and answer from its definition (QueryMap).
    */
-  query<N extends QueryName>(name: N, input?: QueryInput<N>, exact?: boolean): Promise<QueryResult<N>>;
-  query<T = unknown>(name: string, input?: unknown, exact?: boolean): Promise<T>;
-  query<T = unknown>(name: string, input: unknown = {}, exact = false): Promise<T> {
-    return this.call<T>('query', { name, input, library: this.flags.library }, exact);
+  query<N extends QueryName>(name: N, input?: QueryInput<N>, exact = false): Promise<QueryResult<N>> {
+    return this.call<QueryResult<N>>('query', { name, input: input ?? {}, library: this.flags.library }, exact);
   }
 
   /** A stream's messages, escaped like call()'s answers unless --json. */

@@ -66,21 +66,7 @@ export function locationCommands(program: Command): void {
     .option('--device <device>', 'locations of another device')
     .action(async (o: { device?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          id: string;
-          name: string;
-          path: string;
-          files: number;
-          bytes: number;
-          indexedAt: number | null;
-          watching: boolean;
-          watch: boolean;
-          jobState: string | null;
-          deviceName: string | null;
-          local: boolean;
-        }[]
-      >('location.list', { device: o.device });
+      const rows = await ctx.query('location.list', { device: o.device });
       ctx.print(rows, () =>
         rows.length === 0
           ? 'no locations yet; add one with `sd location add PATH`'
@@ -130,20 +116,7 @@ export function locationCommands(program: Command): void {
     .option('--limit <n>', 'at most N', '20')
     .action(async (o: { limit: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          id: string;
-          kind: string;
-          state: string;
-          phase: string | null;
-          done: number;
-          total: number | null;
-          errors: number;
-          rate: number | null;
-          location: string | null;
-          createdAt: number;
-        }[]
-      >('job.list', { limit: Number(o.limit) });
+      const rows = await ctx.query('job.list', { limit: Number(o.limit) });
       ctx.print(rows, () =>
         rows.length === 0
           ? 'no jobs'
@@ -169,22 +142,7 @@ export function locationCommands(program: Command): void {
     .description('phase, counts, rate and errors of a job')
     .action(async (ref: string, _o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const j = await ctx.query<{
-        id: string;
-        kind: string;
-        state: string;
-        phase: string | null;
-        done: number;
-        total: number | null;
-        errors: number;
-        rate: number | null;
-        message: string | null;
-        resumes: number;
-        runMs: number;
-        checkpoint: { phase?: string; cursor?: string } | null;
-        phases: PhaseRow[];
-        errorList: { path: string; code: string; message: string }[];
-      }>('job.info', { ref });
+      const j = await ctx.query('job.info', { ref });
       ctx.print(j, () =>
         [
           `job        ${j.id} (${j.kind})`,
@@ -278,7 +236,7 @@ const ACTIVE = new Set(['queued', 'running']);
 async function activeJobs(ctx: CliContext): Promise<string[]> {
   const libs = ctx.flags.library
     ? [ctx.flags.library]
-    : (await ctx.query<{ id: string; locked: boolean }[]>('library.list')).filter((l) => !l.locked).map((l) => l.id);
+    : (await ctx.query('library.list')).filter((l) => !l.locked).map((l) => l.id);
   const ids: string[] = [];
   for (const library of libs) {
     const jobs = await ctx.call<{ id: string; state: string }[]>('query', {

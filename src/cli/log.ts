@@ -55,7 +55,7 @@ export function logCommands(program: Command): void {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit <= 0)
         throw new SdError('E_BAD_INPUT', `--limit must be a positive integer, not "${o.limit}"`);
-      const rows = await ctx.query<LogRow[]>('log.list', { device: o.device, type: o.type, since: o.since, limit });
+      const rows = await ctx.query('log.list', { device: o.device, type: o.type, since: o.since, limit });
       const p = ctx.paint;
       ctx.print(rows, () =>
         rows.length === 0
@@ -79,14 +79,7 @@ export function logCommands(program: Command): void {
     .description('check every signature and hash chain of the log')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const r = await ctx.query<{
-        ok: boolean;
-        events: number;
-        devices: number;
-        bad: number;
-        ms: number;
-        firstBad?: { dev: string; seq: number; code: string; reason: string };
-      }>('log.verify');
+      const r = await ctx.query('log.verify');
       const p = ctx.paint;
       ctx.print(r, () =>
         r.ok
@@ -109,16 +102,7 @@ export function logCommands(program: Command): void {
           'E_BAD_INPUT',
           'say `sd replay --check` (compare with a fresh rebuild) or `sd replay --rebuild` (repair in place)',
         );
-      const r = await ctx.query<{
-        events: number;
-        equal: boolean;
-        differing: string[];
-        mangled: { dev: string; seq: number; reason: string }[];
-        searchIndex: { ok: boolean; detail: string };
-        ms: number;
-        live: { tables: Record<string, { rows: number; sum: string }>; total: string };
-        rebuilt: { tables: Record<string, { rows: number; sum: string }>; total: string };
-      }>('replay.check');
+      const r = await ctx.query('replay.check');
       const p = ctx.paint;
       ctx.print(r, () =>
         [
@@ -152,9 +136,7 @@ export function logCommands(program: Command): void {
       const rpc = await ctx.rpc();
       const kinds = o.kind ? o.kind.split(',').map((s) => s.trim()) : undefined;
       // Each line says which library it belongs to (a daemon serves several).
-      const libs = new Map(
-        (await ctx.query<{ id: string; name: string }[]>('library.list')).map((l) => [l.id, l.name] as const),
-      );
+      const libs = new Map((await ctx.query('library.list')).map((l) => [l.id, l.name] as const));
       const libName = (id: unknown): string => libs.get(String(id)) ?? shortId(String(id));
       const s = rpc.stream('events', { kinds, library: ctx.flags.library }, (m: unknown) => {
         const x = ctx.safe(m as { kind: string; [k: string]: unknown });

@@ -95,7 +95,7 @@ export function syncCommands(program: Command): void {
     .description('known peers and their links')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const s = await ctx.query<{ port: number | null; peers: PeerStatus[] }>('peer.list');
+      const s = await ctx.query('peer.list');
       ctx.print(s, () =>
         s.peers.length
           ? table(
@@ -121,13 +121,7 @@ export function syncCommands(program: Command): void {
     .description('per peer: link, state, events behind/ahead per feed, refusals, last error')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const s = await ctx.query<{
-        port: number | null;
-        refusals: Record<string, number>;
-        refusedEvents: { device: string; name: string | null; code: string; count: number }[];
-        peers: PeerStatus[];
-        transfers?: (TransferView & { peerName: string | null })[];
-      }>('sync.status');
+      const s = await ctx.query('sync.status');
       const p = ctx.paint;
       ctx.print(s, () => {
         const lines = [

@@ -60,7 +60,7 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
       resolve('following stopped');
     };
     process.once('SIGINT', stop);
-    void ctx.query<{ state: string }>('job.info', { ref: id }).then((j) => {
+    void ctx.query('job.info', { ref: id }).then((j) => {
       if (FINAL.has(j.state)) {
         s.cancel();
         resolve(j.state);
@@ -68,7 +68,7 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
     });
   });
   if (started) bar!.stop();
-  const info = await ctx.query<{ state: string; done: number; runMs: number; message: string | null }>('job.info', {
+  const info = await ctx.query('job.info', {
     ref: id,
   });
   ctx.print({ outcome, job: info }, () => {
@@ -128,10 +128,7 @@ export function transferCommands(program: Command): void {
     .description('drops offered to this device, newest first')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const r = await ctx.query<{
-        inbox: { path: string; accept: string } | null;
-        drops: { id: string; from: string; files: number; bytes: number; state: string; createdAt: number }[];
-      }>('inbox.list');
+      const r = await ctx.query('inbox.list');
       ctx.print(r, () =>
         [
           r.inbox

@@ -143,11 +143,24 @@ export const listDir = defineQuery({
   },
 });
 
+/** `sd info`: a location's root has no content, so no tags, note or favourite. */
+export type EntryInfo = ReturnType<typeof shape> & {
+  tags?: string[];
+  note?: string | null;
+  favourite?: boolean;
+  inode?: number;
+  parent?: string;
+  location: { id: string; name: string; path: string };
+  device: string;
+  /** Other entries with the same content, on any device. */
+  copies: { path: string; device: string }[];
+};
+
 export const entryInfo = defineQuery({
   name: 'entry.info',
   summary: 'everything known about one entry',
   input: z.object({ path: z.string().min(1), device: z.string().optional() }),
-  run: ({ core, db }, input) => {
+  run: ({ core, db }, input): EntryInfo => {
     const dev = deviceRef(db, input.device, core.device.id);
     const { loc, key } = locate(db, input.path, dev);
     if (key === '') {
