@@ -46,8 +46,7 @@ export function browseCommands(program: Command): void {
       const names = await deviceNames(ctx);
       const on = (dev: string): string => names.get(dev) ?? shortId(dev);
       const copies = e.copies.map(
-        (c) =>
-          `${c.path}  ${ctx.paint.dim(`on ${on(c.device)}${c.device === e.device ? '' : ' (a backup)'}`)}`,
+        (c) => `${c.path}  ${ctx.paint.dim(`on ${on(c.device)}${c.device === e.device ? '' : ' (a backup)'}`)}`,
       );
       ctx.print(e, () =>
         [

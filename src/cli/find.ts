@@ -5,6 +5,7 @@ import type { CliContext } from './context.js';
 import { ctxOf } from './program.js';
 import { bytes, shortId, table, time } from './format.js';
 import { parseSize, positiveInt } from './meta.js';
+import type { QueryResult } from '../ops/registry.js';
 
 export function findCommands(program: Command): void {
   program
@@ -77,16 +78,6 @@ export function findCommands(program: Command): void {
 
 const MAX_PAGE = 10_000;
 
-interface SearchRow {
-  name: string;
-  path: string;
-  kind: string;
-  size: number | null;
-  modified: number;
-  deviceName: string | null;
-  device: string;
-}
-
 /** sd search and sd fav list: one page of results, and how to see more when it was cut. */
 export async function searchCommand(
   ctx: CliContext,
@@ -136,14 +127,7 @@ export async function searchCommand(
   });
 }
 
-interface DupeGroup {
-  contentId: string;
-  size: number;
-  copies: number;
-  wasted: number;
-  devices: number;
-  paths: { path: string; device: string; deviceName: string | null }[];
-}
+type DupeGroup = QueryResult<'dupes'>[number];
 
 /** A group: its waste, then its copies by device; copies on other devices are marked backups. */
 function describeGroup(ctx: CliContext, g: DupeGroup): string {

@@ -20,7 +20,7 @@ export function libraryCommands(program: Command): void {
         ctx,
         'library.create',
         { name, encrypt: !!o.encrypt, passphrase },
-        (out) => `created ${o.encrypt ? 'encrypted ' : ''}library "${name}" (${(out.result as { id: string }).id})`,
+        (out) => `created ${o.encrypt ? 'encrypted ' : ''}library "${name}" (${out.result!.id})`,
       );
     });
   lib

@@ -7,6 +7,7 @@ import { waitForJob } from './job-wait.js';
 import type { CliContext } from './context.js';
 import { absPath } from './paths.js';
 import type { PhaseRow } from '../jobs/phase-times.js';
+import type { CommandInput, CommandName } from '../ops/registry.js';
 
 export function locationCommands(program: Command): void {
   const loc = program.command('location').description('folders indexed by this library');
@@ -57,7 +58,7 @@ export function locationCommands(program: Command): void {
           },
           !!quietUntilEnd || (!!o.wait && ctx.json),
         );
-        if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
+        if (o.wait && out.committed && out.result?.job) await waitForJob(ctx, out.result.job, out);
       },
     );
   loc
@@ -106,7 +107,7 @@ export function locationCommands(program: Command): void {
         { ref, full: !!o.full },
         !!o.wait && (!process.stdout.isTTY || ctx.json),
       );
-      if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
+      if (o.wait && out.committed) await waitForJob(ctx, out.result!.job, out);
     });
 
   const job = program.command('job').description('background jobs');
@@ -239,17 +240,18 @@ async function activeJobs(ctx: CliContext): Promise<string[]> {
     : (await ctx.query('library.list')).filter((l) => !l.locked).map((l) => l.id);
   const ids: string[] = [];
   for (const library of libs) {
-    const jobs = await ctx.call<{ id: string; state: string }[]>('query', {
-      name: 'job.list',
-      input: { limit: 1000 },
-      library,
-    });
+    const jobs = await ctx.query('job.list', { limit: 1000 }, false, library);
     ids.push(...jobs.filter((j) => ACTIVE.has(j.state)).map((j) => j.id));
   }
   return ids;
 }
 
-async function runCommandMaybeQuiet(ctx: CliContext, name: string, input: unknown, quiet: boolean) {
+async function runCommandMaybeQuiet<N extends CommandName>(
+  ctx: CliContext,
+  name: N,
+  input: CommandInput<N>,
+  quiet: boolean,
+) {
   if (!quiet) return runCommand(ctx, name, input);
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = (() => true) as typeof process.stdout.write;

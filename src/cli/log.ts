@@ -5,19 +5,6 @@ import { SdError } from '../errors.js';
 import { ctxOf } from './program.js';
 import { shortId, table, time } from './format.js';
 
-interface LogRow {
-  time: number;
-  device: string;
-  deviceName: string | null;
-  seq: number;
-  type: string;
-  summary: string;
-  verified: boolean | null;
-  failed: string | null;
-  refused: { code: string; reason: string } | null;
-  future: boolean;
-}
-
 /** `sd replay --rebuild`: no daemon; a progress line on a TTY. */
 async function rebuild(ctx: ReturnType<typeof ctxOf>): Promise<void> {
   const { rebuildLibraries } = await import('../ops/doctor/rebuild.js');

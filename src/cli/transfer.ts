@@ -99,7 +99,7 @@ export async function pullCommand(
 ): Promise<void> {
   const sources = await devicePaths(ctx, paths, o.device);
   const out = await runCommand(ctx, 'transfer.pull', { device: o.device, sources, dest, onConflict: o.onConflict });
-  const job = (out.result as { job?: string | null } | undefined)?.job;
+  const job = out.result?.job;
   if (out.committed && job && o.wait) await waitForTransfer(ctx, job, out);
 }
 
@@ -115,7 +115,7 @@ export function transferCommands(program: Command): void {
         'transfer.send',
         { device: o.device, paths: await devicePaths(ctx, paths, undefined) },
         (x) => {
-          const r = x.result as { drop: string; state: string; device: string };
+          const r = x.result!;
           return r.state === 'queued'
             ? `offered to "${r.device}": drop ${shortId(r.drop)} waits there for \`sd inbox accept ${shortId(r.drop)}\``
             : `sent to "${r.device}": it is fetching drop ${shortId(r.drop)} into its inbox`;
@@ -151,7 +151,7 @@ export function transferCommands(program: Command): void {
     .action(async (ref: string, o: { wait: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const out = await runCommand(ctx, 'inbox.accept', { ref });
-      const job = (out.result as { job?: string } | undefined)?.job;
+      const job = out.result?.job;
       if (out.committed && job && o.wait) await waitForTransfer(ctx, job, out);
     });
   inbox

@@ -67,7 +67,11 @@ export const jobInfo = defineQuery({
       fromRaw(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Parameters<typeof fromRaw>[0]),
       core.jobs.live().get(id),
     );
-    const errs = db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, errors) as { path: string; code: string; message: string }[];
+    const errs = db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, errors) as {
+      path: string;
+      code: string;
+      message: string;
+    }[];
     return {
       ...r,
       checkpoint: r.checkpoint

@@ -4,11 +4,5 @@ import { setTransferLimit } from './limit.js';
 import { pullEntries } from './pull.js';
 import { sendEntries } from './send.js';
 
-export const transferCommands = [
-  pullEntries,
-  sendEntries,
-  acceptDrop,
-  rejectDrop,
-  setTransferLimit,
-] as const;
+export const transferCommands = [pullEntries, sendEntries, acceptDrop, rejectDrop, setTransferLimit] as const;
 export const transferQueries = [listInbox] as const;
