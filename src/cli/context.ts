@@ -1,7 +1,8 @@
 // What every CLI command shares: the global flags, the daemon connection, output and exit codes.
 import { existsSync, readFileSync } from 'node:fs';
 import { SdError } from '../errors.js';
-import { connectRpc, type RpcClient } from '../rpc/client.js';
+import { connectRpc, type RpcClient, type RpcStream } from '../rpc/client.js';
+import type { BusMessage } from '../bus.js';
 import { checkDataDirPrivate, checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
 import { loadWidth, painter, useColor, type Style } from './format.js';
 import { asciiOnly, displaySafe, terminalSafe } from './terminal.js';
@@ -128,6 +129,15 @@ export class CliContext {
     this.client?.close();
     this.client = undefined;
   }
+}
+
+/** The daemon's event stream (`sd events`, job progress): messages typed as its bus publishes them. */
+export function streamEvents<K extends BusMessage['kind']>(
+  rpc: RpcClient,
+  args: { kinds?: readonly K[]; library?: string },
+  onItem: (m: Extract<BusMessage, { kind: K }>) => void,
+): RpcStream {
+  return rpc.stream('events', args, (m) => onItem(m as Extract<BusMessage, { kind: K }>));
 }
 
 export function notRunning(dataDir: string): SdError {

@@ -4,7 +4,7 @@ import { ctxOf } from './program.js';
 import { ago, bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 import { waitForJob } from './job-wait.js';
-import type { CliContext } from './context.js';
+import { streamEvents, type CliContext } from './context.js';
 import { absPath } from './paths.js';
 import type { PhaseRow } from '../jobs/phase-times.js';
 import type { CommandInput, CommandName } from '../ops/registry.js';
@@ -201,19 +201,8 @@ export function locationCommands(program: Command): void {
       const idle = (): void => {
         if (!ctx.json) ctx.out(`${time(Date.now())}  no jobs running (waiting for new ones; Ctrl-C to stop)\n`);
       };
-      const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-        const x = ctx.safe(
-          m as {
-            job: string;
-            jobKind: string;
-            state: string;
-            phase?: string;
-            done?: number;
-            total?: number;
-            rate?: number;
-            errors?: number;
-          },
-        );
+      const s = streamEvents(rpc, { kinds: ['job'], library: ctx.flags.library }, (m) => {
+        const x = ctx.safe(m);
         if (ctx.json) ctx.out(`${JSON.stringify(x)}\n`);
         else
           ctx.out(

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { writeSync } from 'node:fs';
 import { SdError } from '../errors.js';
 import { ctxOf } from './program.js';
+import { streamEvents } from './context.js';
+import type { BusMessage } from '../bus.js';
 import { shortId, table, time } from './format.js';
 
 /** `sd replay --rebuild`: no daemon; a progress line on a TTY. */
@@ -121,25 +123,21 @@ export function logCommands(program: Command): void {
     .action(async (o: { kind?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const rpc = await ctx.rpc();
-      const kinds = o.kind ? o.kind.split(',').map((s) => s.trim()) : undefined;
+      // The daemon refuses a kind it does not know (E_BAD_INPUT).
+      const kinds = o.kind ? (o.kind.split(',').map((s) => s.trim()) as BusMessage['kind'][]) : undefined;
       // Each line says which library it belongs to (a daemon serves several).
       const libs = new Map((await ctx.query('library.list')).map((l) => [l.id, l.name] as const));
-      const libName = (id: unknown): string => libs.get(String(id)) ?? shortId(String(id));
-      const s = rpc.stream('events', { kinds, library: ctx.flags.library }, (m: unknown) => {
-        const x = ctx.safe(m as { kind: string; [k: string]: unknown });
+      const libName = (id: string): string => libs.get(id) ?? shortId(id);
+      const s = streamEvents(rpc, { kinds, library: ctx.flags.library }, (m) => {
+        const x = ctx.safe(m);
         if (ctx.json) ctx.out(`${JSON.stringify(x)}\n`);
         else if (x.kind === 'event')
-          ctx.out(
-            `${time(x.at as number)}  ${libName(x.lib)}  ${shortId(String(x.dev))} #${x.seq}  ${x.type}  ${x.summary}\n`,
-          );
+          ctx.out(`${time(x.at)}  ${libName(x.lib)}  ${shortId(x.dev)} #${x.seq}  ${x.type}  ${x.summary}\n`);
         else if (x.kind === 'job')
           ctx.out(
-            `${time(Date.now())}  ${libName(x.lib)}  job ${shortId(String(x.job))} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
+            `${time(Date.now())}  ${libName(x.lib)}  job ${shortId(x.job)} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
           );
-        else
-          ctx.out(
-            `${time(Date.now())}  ${'  '.repeat(Math.max(0, Number(x.depth ?? 1) - 1))}${x.service}: ${x.state}\n`,
-          );
+        else ctx.out(`${time(Date.now())}  ${'  '.repeat(Math.max(0, x.depth - 1))}${x.service}: ${x.state}\n`);
       });
       const stop = (): void => s.cancel();
       process.once('SIGINT', stop);

@@ -4,19 +4,11 @@
 import type { Command } from 'commander';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
-import type { CliContext } from './context.js';
+import { streamEvents, type CliContext } from './context.js';
 import { bytes, duration, shortId, table, time } from './format.js';
 import { ctxOf } from './program.js';
 import { devicePaths } from './paths.js';
 import { runCommand } from './run-command.js';
-
-interface JobMsg {
-  job: string;
-  state: string;
-  done?: number;
-  total?: number;
-  rate?: number;
-}
 
 const FINAL = new Set(['completed', 'failed', 'cancelled', 'paused']);
 
@@ -42,8 +34,7 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
     : undefined;
   let started = false;
   const end = await new Promise<string>((resolve) => {
-    const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-      const x = m as JobMsg;
+    const s = streamEvents(rpc, { kinds: ['job'], library: ctx.flags.library }, (x) => {
       if (x.job !== id) return;
       if (bar && x.total) {
         if (!started) bar.start(x.total, x.done ?? 0, { rate: 0 });
