@@ -31,7 +31,9 @@ test('a dry run of each kind of command changes nothing: log, tables, libraries,
   const core = await openCore(t);
   const root = tempDir(t);
   const files = join(root, 'files');
+  const other = join(root, 'other');
   mkdirSync(files);
+  mkdirSync(other);
   writeFileSync(join(files, 'a.txt'), 'a');
   await core.command('tag.create', { name: 'keep' });
   await core.command('location.add', { path: files, watch: false });
@@ -40,7 +42,7 @@ test('a dry run of each kind of command changes nothing: log, tables, libraries,
     ['tag.create', { name: 'new' }],
     ['tag.rename', { tag: 'keep', name: 'kept' }],
     ['tag.delete', { tag: 'keep' }],
-    ['location.add', { path: root, watch: false }],
+    ['location.add', { path: other, watch: false }],
     ['library.create', { name: 'other' }],
     ['library.rename', { name: 'renamed' }],
     ['device.rename', { name: 'elsewhere' }],
