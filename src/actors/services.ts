@@ -4,7 +4,9 @@
 // committed, and goes on to the services that react to it.
 import { randomUUID } from 'node:crypto';
 import { createActor, enqueueActions, setup, type AnyActorRef } from 'xstate';
-import type { Core } from '../core.js';
+import type { EventBus } from '../bus.js';
+import type { Library } from '../library/library.js';
+import type { JobsDeps } from './jobs/effects.js';
 import type { StoredEvent } from '../events/log.js';
 import { liveJobsMachine } from './jobs/effects.js';
 import { liveNetworkMachine } from './network/effects.js';
@@ -38,7 +40,16 @@ export type CommittedEvent = {
   body: unknown;
 };
 
-export async function startServices(core: Core, network: Network): Promise<Services> {
+/** What the services read of the daemon (the Core satisfies it; nothing here imports it). */
+export interface ServicesHost {
+  readonly device: { readonly id: string };
+  readonly libraries: { list(): Library[] };
+  readonly jobs: { readonly deps: JobsDeps };
+  readonly bus: EventBus;
+  readonly log: { warn(o: object, msg?: string): void } | undefined;
+}
+
+export async function startServices(core: ServicesHost, network: Network): Promise<Services> {
   const root = setup({
     types: {} as { events: CommittedEvent | { type: 'STOP' } },
     actors: {

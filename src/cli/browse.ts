@@ -12,18 +12,7 @@ export function browseCommands(program: Command): void {
     .option('--device <device>', 'list a folder of another device')
     .action(async (path: string | undefined, o: { device?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const r = await ctx.query<{
-        entries: {
-          name: string;
-          kind: string;
-          isDir: boolean;
-          size: number | null;
-          files: number | null;
-          modified: number | null;
-          contentId: string | null;
-          path: string;
-        }[];
-      }>('entry.ls', {
+      const r = await ctx.query('entry.ls', {
         path: path === undefined ? undefined : (await devicePaths(ctx, [path], o.device))[0],
         device: o.device,
       });
@@ -50,28 +39,14 @@ export function browseCommands(program: Command): void {
     .option('--device <device>', 'an entry of another device')
     .action(async (path: string, o: { device?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const e = await ctx.query<
-        Record<string, unknown> & {
-          name: string;
-          path: string;
-          kind: string;
-          size: number | null;
-          files: number | null;
-          modified: number | null;
-          contentId: string | null;
-          location: { name: string; path: string };
-          device: string;
-          copies: { path: string; device: string; deviceName?: string | null }[];
-          tags?: string[];
-          note?: string | null;
-          favourite?: boolean;
-        }
-      >('entry.info', { path: (await devicePaths(ctx, [path], o.device))[0], device: o.device });
+      const e = await ctx.query('entry.info', {
+        path: (await devicePaths(ctx, [path], o.device))[0],
+        device: o.device,
+      });
       const names = await deviceNames(ctx);
       const on = (dev: string): string => names.get(dev) ?? shortId(dev);
       const copies = e.copies.map(
-        (c) =>
-          `${c.path}  ${ctx.paint.dim(`on ${c.deviceName ?? on(c.device)}${c.device === e.device ? '' : ' (a backup)'}`)}`,
+        (c) => `${c.path}  ${ctx.paint.dim(`on ${on(c.device)}${c.device === e.device ? '' : ' (a backup)'}`)}`,
       );
       ctx.print(e, () =>
         [
@@ -97,6 +72,6 @@ export function browseCommands(program: Command): void {
 
 /** Device id -> name, for lines that name the device of a copy. */
 async function deviceNames(ctx: CliContext): Promise<Map<string, string>> {
-  const devs = await ctx.query<{ id: string; name: string }[]>('device.list');
+  const devs = await ctx.query('device.list');
   return new Map(devs.map((d) => [d.id, d.name]));
 }

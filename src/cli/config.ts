@@ -19,6 +19,7 @@ import { loadDeviceName } from './device-name.js';
 import { ctxOf } from './program.js';
 import { loadWidth, table } from './format.js';
 import type { CliContext } from './context.js';
+import type { CommandInput, CommandName } from '../ops/registry.js';
 
 /** What a `sd start` from this shell would use for each setting, and why. */
 function effective(ctx: CliContext) {
@@ -118,9 +119,13 @@ async function renameRunning(ctx: CliContext, name: string): Promise<boolean> {
   return applyRunning(ctx, 'device.rename', { name });
 }
 
-async function applyRunning(ctx: CliContext, command: string, input: unknown): Promise<boolean> {
+async function applyRunning<N extends CommandName>(
+  ctx: CliContext,
+  command: N,
+  input: CommandInput<N>,
+): Promise<boolean> {
   try {
-    await ctx.call('command', { name: command, input, yes: true });
+    await ctx.command(command, input, { yes: true });
     return true;
   } catch (e) {
     if (e instanceof SdError && e.code === 'E_DAEMON_NOT_RUNNING') return false;

@@ -1,11 +1,28 @@
 // What every CLI command shares: the global flags, the daemon connection, output and exit codes.
 import { existsSync, readFileSync } from 'node:fs';
 import { SdError } from '../errors.js';
-import { connectRpc, type RpcClient } from '../rpc/client.js';
+import { connectRpc, type RpcClient, type RpcStream } from '../rpc/client.js';
+import type { BusMessage } from '../bus.js';
 import { checkDataDirPrivate, checkSocketPath, defaultDataDir, runtimePaths } from '../daemon/paths.js';
 import { loadWidth, painter, useColor, type Style } from './format.js';
 import { asciiOnly, displaySafe, terminalSafe } from './terminal.js';
-import type { QueryInput, QueryName, QueryResult } from '../ops/registry.js';
+import type { CommandInput, CommandName, CommandResult, QueryInput, QueryName, QueryResult } from '../ops/registry.js';
+import type { CommandOutcome } from '../core.js';
+import type { DaemonStatus } from '../daemon/handler.js';
+
+/** How a command runs: a preview only, confirmed, or against the fingerprint of a plan the user saw. */
+export interface CommandFlags {
+  dryRun?: boolean;
+  yes?: boolean;
+  fingerprint?: string;
+}
+
+/** The daemon's RPC methods, with their arguments and answers (the answers' types come from the daemon). */
+interface RpcMap {
+  status: { params: { services?: boolean }; result: DaemonStatus };
+  command: { params: { name: CommandName; input: unknown; library?: string } & CommandFlags; result: CommandOutcome };
+  query: { params: { name: QueryName; input: unknown; library?: string }; result: unknown };
+}
 
 export interface GlobalFlags {
   dataDir?: string;
@@ -54,8 +71,12 @@ export class CliContext {
    * One RPC call. Under --json the answer is exact; for human output every string in it is
    * escaped (names from disk and peers never reach the terminal raw).
    */
-  async call<T = unknown>(method: string, params: unknown, exact = false): Promise<T> {
-    const r = (await (await this.rpc()).call(method, params)) as T;
+  async call<M extends keyof RpcMap>(
+    method: M,
+    params: RpcMap[M]['params'],
+    exact = false,
+  ): Promise<RpcMap[M]['result']> {
+    const r = (await (await this.rpc()).call(method, params)) as RpcMap[M]['result'];
     if (this.json || exact) return r;
     // Tables measure non-ASCII text by display width; that library is loaded only when needed.
     if (!asciiOnly(r)) await loadWidth();
@@ -66,10 +87,23 @@ export class CliContext {
    * A query's answer, escaped for display; `exact` for answers the CLI compares, never prints. A
    * registered query's name types its input and answer from its definition (QueryMap).
    */
-  query<N extends QueryName>(name: N, input?: QueryInput<N>, exact?: boolean): Promise<QueryResult<N>>;
-  query<T = unknown>(name: string, input?: unknown, exact?: boolean): Promise<T>;
-  query<T = unknown>(name: string, input: unknown = {}, exact = false): Promise<T> {
-    return this.call<T>('query', { name, input, library: this.flags.library }, exact);
+  async query<N extends QueryName>(
+    name: N,
+    input?: QueryInput<N>,
+    exact = false,
+    library = this.flags.library,
+  ): Promise<QueryResult<N>> {
+    return (await this.call('query', { name, input: input ?? {}, library }, exact)) as QueryResult<N>;
+  }
+
+  /** A command's outcome, its result typed from the command's definition (CommandMap). */
+  async command<N extends CommandName>(
+    name: N,
+    input: CommandInput<N>,
+    flags: CommandFlags = {},
+  ): Promise<CommandOutcome<CommandResult<N>>> {
+    const o = await this.call('command', { name, input, library: this.flags.library, ...flags });
+    return o as CommandOutcome<CommandResult<N>>;
   }
 
   /** A stream's messages, escaped like call()'s answers unless --json. */
@@ -95,6 +129,15 @@ export class CliContext {
     this.client?.close();
     this.client = undefined;
   }
+}
+
+/** The daemon's event stream (`sd events`, job progress): messages typed as its bus publishes them. */
+export function streamEvents<K extends BusMessage['kind']>(
+  rpc: RpcClient,
+  args: { kinds?: readonly K[]; library?: string },
+  onItem: (m: Extract<BusMessage, { kind: K }>) => void,
+): RpcStream {
+  return rpc.stream('events', args, (m) => onItem(m as Extract<BusMessage, { kind: K }>));
 }
 
 export function notRunning(dataDir: string): SdError {

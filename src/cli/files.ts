@@ -78,9 +78,7 @@ export function fileCommands(program: Command): void {
     .description('what is in the trash, newest first')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        { id: string; originalPath: string; reason: string; files: number; bytes: number; deletedAt: number }[]
-      >('trash.list', {});
+      const rows = await ctx.query('trash.list', {});
       ctx.print(rows, () =>
         rows.length === 0
           ? 'the trash is empty'

@@ -5,6 +5,7 @@ import type { CliContext } from './context.js';
 import { ctxOf } from './program.js';
 import { bytes, shortId, table, time } from './format.js';
 import { parseSize, positiveInt } from './meta.js';
+import type { QueryResult } from '../ops/registry.js';
 
 export function findCommands(program: Command): void {
   program
@@ -35,7 +36,7 @@ export function findCommands(program: Command): void {
     .option('--limit <n>', 'at most N groups', '20')
     .action(async (o: { minSize?: string; limit: string; device?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const groups = await ctx.query<DupeGroup[]>('dupes', {
+      const groups = await ctx.query('dupes', {
         minSize: parseSize(o.minSize) ?? 1,
         limit: positiveInt(o.limit, '--limit'),
         device: o.device,
@@ -47,17 +48,7 @@ export function findCommands(program: Command): void {
     .description('files, bytes, by kind, location and device; wasted bytes')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const s = await ctx.query<{
-        files: number;
-        bytes: number;
-        folders: number;
-        unidentified: number;
-        duplicateGroups: number;
-        wastedBytes: number;
-        byKind: { kind: string; files: number; bytes: number }[];
-        byLocation: { name: string; path: string; files: number; bytes: number }[];
-        byDevice: { dev: string; name: string | null; files: number; bytes: number }[];
-      }>('stats');
+      const s = await ctx.query('stats');
       ctx.print(s, () =>
         [
           `${s.files} files (${bytes(s.bytes)}) in ${s.folders} folders; ${s.unidentified} not identified yet`,
@@ -87,16 +78,6 @@ export function findCommands(program: Command): void {
 
 const MAX_PAGE = 10_000;
 
-interface SearchRow {
-  name: string;
-  path: string;
-  kind: string;
-  size: number | null;
-  modified: number;
-  deviceName: string | null;
-  device: string;
-}
-
 /** sd search and sd fav list: one page of results, and how to see more when it was cut. */
 export async function searchCommand(
   ctx: CliContext,
@@ -108,7 +89,7 @@ export async function searchCommand(
   if (limit > MAX_PAGE) throw new SdError('E_BAD_INPUT', `--limit is at most ${MAX_PAGE}; use --page for more`);
   const page = positiveInt(str('page') ?? '1', '--page');
   // One more than the page, to know whether there is more.
-  const rows = await ctx.query<SearchRow[]>('search', {
+  const rows = await ctx.query('search', {
     query: query ?? '',
     ext: str('ext'),
     kind: str('kind'),
@@ -146,14 +127,7 @@ export async function searchCommand(
   });
 }
 
-interface DupeGroup {
-  contentId: string;
-  size: number;
-  copies: number;
-  wasted: number;
-  devices: number;
-  paths: { path: string; device: string; deviceName: string | null }[];
-}
+type DupeGroup = QueryResult<'dupes'>[number];
 
 /** A group: its waste, then its copies by device; copies on other devices are marked backups. */
 function describeGroup(ctx: CliContext, g: DupeGroup): string {

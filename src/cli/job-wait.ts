@@ -1,20 +1,14 @@
 // --wait: follow a job to its end. A progress bar (files/s, phase, ETA) on a TTY; without a
 // TTY nothing but the final line.
 import { SdError } from '../errors.js';
-import type { CliContext } from './context.js';
+import { streamEvents, type CliContext } from './context.js';
+import type { BusJob } from '../bus.js';
 import { barFormat, type BarPayload } from './progress.js';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled', 'paused']);
 
-interface JobMsg {
-  job: string;
-  state: string;
-  phase?: string;
-  done?: number;
-  total?: number;
-  rate?: number;
-  errors?: number;
-}
+/** What the wait reads of a job message (or of `job.info` when the job ended before it listened). */
+type JobMsg = Pick<BusJob, 'job' | 'state' | 'phase' | 'done' | 'total' | 'rate' | 'errors'>;
 
 export async function waitForJob(ctx: CliContext, id: string, commandOutcome: unknown): Promise<void> {
   const rpc = await ctx.rpc();
@@ -30,8 +24,8 @@ export async function waitForJob(ctx: CliContext, id: string, commandOutcome: un
   let started = false;
   let last: JobMsg | undefined;
   const finished = new Promise<JobMsg>((resolve) => {
-    const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-      const x = ctx.safe(m as JobMsg);
+    const s = streamEvents(rpc, { kinds: ['job'], library: ctx.flags.library }, (m) => {
+      const x = ctx.safe(m);
       if (x.job !== id) return;
       last = x;
       if (bar) {

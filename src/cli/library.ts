@@ -20,7 +20,7 @@ export function libraryCommands(program: Command): void {
         ctx,
         'library.create',
         { name, encrypt: !!o.encrypt, passphrase },
-        (out) => `created ${o.encrypt ? 'encrypted ' : ''}library "${name}" (${(out.result as { id: string }).id})`,
+        (out) => `created ${o.encrypt ? 'encrypted ' : ''}library "${name}" (${out.result!.id})`,
       );
     });
   lib
@@ -35,18 +35,7 @@ export function libraryCommands(program: Command): void {
     .description('list the libraries (a library known here by a local alias shows its shared name too)')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          id: string;
-          name: string;
-          sharedName: string;
-          alias: string | null;
-          current: boolean;
-          events: number | null;
-          encrypted: boolean;
-          locked: boolean;
-        }[]
-      >('library.list');
+      const rows = await ctx.query('library.list');
       // The shared name gets a column only when some library is known here by an alias.
       const aliased = rows.some((r) => r.name !== r.sharedName);
       ctx.print(rows, () =>
@@ -69,19 +58,7 @@ export function libraryCommands(program: Command): void {
     .description('details of a library (default: the current one)')
     .action(async (ref: string | undefined, _o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const i = await ctx.query<{
-        id: string;
-        name: string;
-        sharedName: string;
-        alias: string | null;
-        current: boolean;
-        createdAt: number;
-        createdBy: string | null;
-        devices: number;
-        events: number;
-        path: string;
-        bytes: number;
-      }>('library.info', { ref });
+      const i = await ctx.query('library.info', { ref });
       ctx.print(i, () =>
         [
           `name       ${i.name}${i.current ? ' (current)' : ''}`,
@@ -119,22 +96,7 @@ export function libraryCommands(program: Command): void {
     .description('the devices of the library')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          id: string;
-          name: string;
-          fingerprint: string;
-          self: boolean;
-          online: boolean;
-          link: string | null;
-          path?: string | null;
-          rttMs?: number | null;
-          linkedSince?: number | null;
-          lastSeen: number | null;
-          events: number;
-          revokedAt: number | null;
-        }[]
-      >('device.list');
+      const rows = await ctx.query('device.list');
       ctx.print(rows, () =>
         table(
           ['ID', 'NAME', 'FINGERPRINT', 'ONLINE', 'LINK', 'RTT', 'LINKED', 'LAST SEEN', 'EVENTS'],

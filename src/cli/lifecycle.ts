@@ -9,35 +9,18 @@ import { ensurePrivateDir } from '../fsutil.js';
 import { EXIT, notRunning, type CliContext } from './context.js';
 import { bytes, duration, shortId, table } from './format.js';
 import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
-import type { Settings } from '../daemon/settings.js';
+import type { DaemonStatus } from '../daemon/handler.js';
 import { codeOf } from '../error-codes.js';
 
 const osSignals = constants.signals as Record<string, number>;
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
 
-export interface Status {
-  running: true;
-  pid: number;
-  uptimeMs: number;
-  dataDir: string;
-  device: { id: string; name: string };
-  currentLibrary: string;
-  libraries: { id: string; name: string }[];
-  services: Record<string, string>;
-  jobs?: { queued: number; running: number; paused: number };
-  /** With --services: every actor, its state and since when (daemon clock `now`). */
-  tree?: { id: string; depth: number; state: string; since: number }[];
-  now?: number;
-  p2pPort: number | null;
-  settings: Settings | null;
-  disk?: { full: boolean; where?: string; since?: number; freeBytes: number | null };
-  /** Bytes; absent from a daemon older than this CLI. */
-  memory?: { rss: number; heapUsed: number; external: number };
-}
+/** What `sd status` reads: its shape comes from the daemon's answer. */
+export type Status = DaemonStatus;
 
 async function tryStatus(ctx: CliContext, args: { services?: boolean } = {}): Promise<Status | undefined> {
   try {
-    return await ctx.call<Status>('status', args);
+    return await ctx.call('status', args);
   } catch (e) {
     if (e instanceof SdError && e.code === 'E_DAEMON_NOT_RUNNING') return undefined;
     throw e;

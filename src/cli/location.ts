@@ -4,9 +4,10 @@ import { ctxOf } from './program.js';
 import { ago, bytes, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 import { waitForJob } from './job-wait.js';
-import type { CliContext } from './context.js';
+import { streamEvents, type CliContext } from './context.js';
 import { absPath } from './paths.js';
 import type { PhaseRow } from '../jobs/phase-times.js';
+import type { CommandInput, CommandName } from '../ops/registry.js';
 
 export function locationCommands(program: Command): void {
   const loc = program.command('location').description('folders indexed by this library');
@@ -57,7 +58,7 @@ export function locationCommands(program: Command): void {
           },
           !!quietUntilEnd || (!!o.wait && ctx.json),
         );
-        if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
+        if (o.wait && out.committed && out.result?.job) await waitForJob(ctx, out.result.job, out);
       },
     );
   loc
@@ -66,21 +67,7 @@ export function locationCommands(program: Command): void {
     .option('--device <device>', 'locations of another device')
     .action(async (o: { device?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          id: string;
-          name: string;
-          path: string;
-          files: number;
-          bytes: number;
-          indexedAt: number | null;
-          watching: boolean;
-          watch: boolean;
-          jobState: string | null;
-          deviceName: string | null;
-          local: boolean;
-        }[]
-      >('location.list', { device: o.device });
+      const rows = await ctx.query('location.list', { device: o.device });
       ctx.print(rows, () =>
         rows.length === 0
           ? 'no locations yet; add one with `sd location add PATH`'
@@ -120,7 +107,7 @@ export function locationCommands(program: Command): void {
         { ref, full: !!o.full },
         !!o.wait && (!process.stdout.isTTY || ctx.json),
       );
-      if (o.wait && out.committed) await waitForJob(ctx, (out.result as { job: string }).job, out);
+      if (o.wait && out.committed) await waitForJob(ctx, out.result!.job, out);
     });
 
   const job = program.command('job').description('background jobs');
@@ -130,20 +117,7 @@ export function locationCommands(program: Command): void {
     .option('--limit <n>', 'at most N', '20')
     .action(async (o: { limit: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const rows = await ctx.query<
-        {
-          id: string;
-          kind: string;
-          state: string;
-          phase: string | null;
-          done: number;
-          total: number | null;
-          errors: number;
-          rate: number | null;
-          location: string | null;
-          createdAt: number;
-        }[]
-      >('job.list', { limit: Number(o.limit) });
+      const rows = await ctx.query('job.list', { limit: Number(o.limit) });
       ctx.print(rows, () =>
         rows.length === 0
           ? 'no jobs'
@@ -169,22 +143,7 @@ export function locationCommands(program: Command): void {
     .description('phase, counts, rate and errors of a job')
     .action(async (ref: string, _o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const j = await ctx.query<{
-        id: string;
-        kind: string;
-        state: string;
-        phase: string | null;
-        done: number;
-        total: number | null;
-        errors: number;
-        rate: number | null;
-        message: string | null;
-        resumes: number;
-        runMs: number;
-        checkpoint: { phase?: string; cursor?: string } | null;
-        phases: PhaseRow[];
-        errorList: { path: string; code: string; message: string }[];
-      }>('job.info', { ref });
+      const j = await ctx.query('job.info', { ref });
       ctx.print(j, () =>
         [
           `job        ${j.id} (${j.kind})`,
@@ -242,19 +201,8 @@ export function locationCommands(program: Command): void {
       const idle = (): void => {
         if (!ctx.json) ctx.out(`${time(Date.now())}  no jobs running (waiting for new ones; Ctrl-C to stop)\n`);
       };
-      const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-        const x = ctx.safe(
-          m as {
-            job: string;
-            jobKind: string;
-            state: string;
-            phase?: string;
-            done?: number;
-            total?: number;
-            rate?: number;
-            errors?: number;
-          },
-        );
+      const s = streamEvents(rpc, { kinds: ['job'], library: ctx.flags.library }, (m) => {
+        const x = ctx.safe(m);
         if (ctx.json) ctx.out(`${JSON.stringify(x)}\n`);
         else
           ctx.out(
@@ -278,20 +226,21 @@ const ACTIVE = new Set(['queued', 'running']);
 async function activeJobs(ctx: CliContext): Promise<string[]> {
   const libs = ctx.flags.library
     ? [ctx.flags.library]
-    : (await ctx.query<{ id: string; locked: boolean }[]>('library.list')).filter((l) => !l.locked).map((l) => l.id);
+    : (await ctx.query('library.list')).filter((l) => !l.locked).map((l) => l.id);
   const ids: string[] = [];
   for (const library of libs) {
-    const jobs = await ctx.call<{ id: string; state: string }[]>('query', {
-      name: 'job.list',
-      input: { limit: 1000 },
-      library,
-    });
+    const jobs = await ctx.query('job.list', { limit: 1000 }, false, library);
     ids.push(...jobs.filter((j) => ACTIVE.has(j.state)).map((j) => j.id));
   }
   return ids;
 }
 
-async function runCommandMaybeQuiet(ctx: CliContext, name: string, input: unknown, quiet: boolean) {
+async function runCommandMaybeQuiet<N extends CommandName>(
+  ctx: CliContext,
+  name: N,
+  input: CommandInput<N>,
+  quiet: boolean,
+) {
   if (!quiet) return runCommand(ctx, name, input);
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = (() => true) as typeof process.stdout.write;

@@ -3,20 +3,9 @@ import type { Command } from 'commander';
 import { writeSync } from 'node:fs';
 import { SdError } from '../errors.js';
 import { ctxOf } from './program.js';
+import { streamEvents } from './context.js';
+import type { BusMessage } from '../bus.js';
 import { shortId, table, time } from './format.js';
-
-interface LogRow {
-  time: number;
-  device: string;
-  deviceName: string | null;
-  seq: number;
-  type: string;
-  summary: string;
-  verified: boolean | null;
-  failed: string | null;
-  refused: { code: string; reason: string } | null;
-  future: boolean;
-}
 
 /** `sd replay --rebuild`: no daemon; a progress line on a TTY. */
 async function rebuild(ctx: ReturnType<typeof ctxOf>): Promise<void> {
@@ -55,7 +44,7 @@ export function logCommands(program: Command): void {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit <= 0)
         throw new SdError('E_BAD_INPUT', `--limit must be a positive integer, not "${o.limit}"`);
-      const rows = await ctx.query<LogRow[]>('log.list', { device: o.device, type: o.type, since: o.since, limit });
+      const rows = await ctx.query('log.list', { device: o.device, type: o.type, since: o.since, limit });
       const p = ctx.paint;
       ctx.print(rows, () =>
         rows.length === 0
@@ -79,14 +68,7 @@ export function logCommands(program: Command): void {
     .description('check every signature and hash chain of the log')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const r = await ctx.query<{
-        ok: boolean;
-        events: number;
-        devices: number;
-        bad: number;
-        ms: number;
-        firstBad?: { dev: string; seq: number; code: string; reason: string };
-      }>('log.verify');
+      const r = await ctx.query('log.verify');
       const p = ctx.paint;
       ctx.print(r, () =>
         r.ok
@@ -109,16 +91,7 @@ export function logCommands(program: Command): void {
           'E_BAD_INPUT',
           'say `sd replay --check` (compare with a fresh rebuild) or `sd replay --rebuild` (repair in place)',
         );
-      const r = await ctx.query<{
-        events: number;
-        equal: boolean;
-        differing: string[];
-        mangled: { dev: string; seq: number; reason: string }[];
-        searchIndex: { ok: boolean; detail: string };
-        ms: number;
-        live: { tables: Record<string, { rows: number; sum: string }>; total: string };
-        rebuilt: { tables: Record<string, { rows: number; sum: string }>; total: string };
-      }>('replay.check');
+      const r = await ctx.query('replay.check');
       const p = ctx.paint;
       ctx.print(r, () =>
         [
@@ -150,27 +123,21 @@ export function logCommands(program: Command): void {
     .action(async (o: { kind?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const rpc = await ctx.rpc();
-      const kinds = o.kind ? o.kind.split(',').map((s) => s.trim()) : undefined;
+      // The daemon refuses a kind it does not know (E_BAD_INPUT).
+      const kinds = o.kind ? (o.kind.split(',').map((s) => s.trim()) as BusMessage['kind'][]) : undefined;
       // Each line says which library it belongs to (a daemon serves several).
-      const libs = new Map(
-        (await ctx.query<{ id: string; name: string }[]>('library.list')).map((l) => [l.id, l.name] as const),
-      );
-      const libName = (id: unknown): string => libs.get(String(id)) ?? shortId(String(id));
-      const s = rpc.stream('events', { kinds, library: ctx.flags.library }, (m: unknown) => {
-        const x = ctx.safe(m as { kind: string; [k: string]: unknown });
+      const libs = new Map((await ctx.query('library.list')).map((l) => [l.id, l.name] as const));
+      const libName = (id: string): string => libs.get(id) ?? shortId(id);
+      const s = streamEvents(rpc, { kinds, library: ctx.flags.library }, (m) => {
+        const x = ctx.safe(m);
         if (ctx.json) ctx.out(`${JSON.stringify(x)}\n`);
         else if (x.kind === 'event')
-          ctx.out(
-            `${time(x.at as number)}  ${libName(x.lib)}  ${shortId(String(x.dev))} #${x.seq}  ${x.type}  ${x.summary}\n`,
-          );
+          ctx.out(`${time(x.at)}  ${libName(x.lib)}  ${shortId(x.dev)} #${x.seq}  ${x.type}  ${x.summary}\n`);
         else if (x.kind === 'job')
           ctx.out(
-            `${time(Date.now())}  ${libName(x.lib)}  job ${shortId(String(x.job))} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
+            `${time(Date.now())}  ${libName(x.lib)}  job ${shortId(x.job)} ${x.jobKind} ${x.state}${x.phase ? ` ${x.phase}` : ''} ${x.done ?? ''}${x.total ? `/${x.total}` : ''}\n`,
           );
-        else
-          ctx.out(
-            `${time(Date.now())}  ${'  '.repeat(Math.max(0, Number(x.depth ?? 1) - 1))}${x.service}: ${x.state}\n`,
-          );
+        else ctx.out(`${time(Date.now())}  ${'  '.repeat(Math.max(0, x.depth - 1))}${x.service}: ${x.state}\n`);
       });
       const stop = (): void => s.cancel();
       process.once('SIGINT', stop);

@@ -4,22 +4,14 @@
 import { createInterface } from 'node:readline/promises';
 import { SdError } from '../errors.js';
 import type { CliContext } from './context.js';
+import type { CommandOutcome } from '../core.js';
+import type { Plan } from '../ops/define.js';
+import type { CommandInput, CommandName, CommandResult } from '../ops/registry.js';
 
-interface Outcome {
-  plan: {
-    summary: string;
-    changes: { op: string; target: string; detail?: string; bytes?: number }[];
-    warnings?: string[];
-    conflicts?: { code: string; target: string; message: string }[];
-    confirm?: string;
-    fingerprint: string;
-  };
-  committed: boolean;
-  result?: unknown;
-  verify?: { ok: boolean; checks: { what: string; ok: boolean; detail?: string }[] };
-}
+/** A command's outcome as the CLI gets it: the result typed from the command's definition. */
+export type Outcome<N extends CommandName = CommandName> = CommandOutcome<CommandResult<N>>;
 
-export function describePlan(ctx: CliContext, plan: Outcome['plan']): string {
+export function describePlan(ctx: CliContext, plan: Plan): string {
   const p = ctx.paint;
   const lines = [p.bold(plan.summary)];
   for (const c of plan.changes)
@@ -40,28 +32,27 @@ async function confirm(question: string): Promise<boolean> {
 }
 
 /** Returns the outcome; prints it unless `quiet`. */
-export async function runCommand(
+export async function runCommand<N extends CommandName>(
   ctx: CliContext,
-  name: string,
-  input: unknown,
-  render?: (o: Outcome) => string,
-): Promise<Outcome> {
-  const base = { name, input, library: ctx.flags.library };
+  name: N,
+  input: CommandInput<N>,
+  render?: (o: Outcome<N>) => string,
+): Promise<Outcome<N>> {
   if (ctx.flags.dryRun) {
-    const o = await ctx.call<Outcome>('command', { ...base, dryRun: true });
+    const o = await ctx.command(name, input, { dryRun: true });
     ctx.print(o, () => `${describePlan(ctx, o.plan)}\n${ctx.paint.dim('(dry run: nothing was changed)')}`);
     return o;
   }
-  let o: Outcome;
+  let o: Outcome<N>;
   try {
-    o = await ctx.call<Outcome>('command', { ...base, yes: !!ctx.flags.yes });
+    o = await ctx.command(name, input, { yes: !!ctx.flags.yes });
   } catch (e) {
     if (!(e instanceof SdError) || e.code !== 'E_CONFIRMATION_REQUIRED' || !process.stdin.isTTY || ctx.json) throw e;
-    const plan = ctx.safe((e.details as { plan: Outcome['plan'] }).plan);
+    const plan = ctx.safe((e.details as { plan: Plan }).plan);
     ctx.err(`${describePlan(ctx, plan)}\n`);
     if (!(await confirm(plan.confirm ?? 'Proceed?')))
       throw new SdError('E_CANCELLED', 'cancelled; nothing was changed');
-    o = await ctx.call<Outcome>('command', { ...base, yes: true, fingerprint: plan.fingerprint });
+    o = await ctx.command(name, input, { yes: true, fingerprint: plan.fingerprint });
   }
   ctx.print(o, () => {
     const p = ctx.paint;

@@ -5,30 +5,6 @@ import { ago, bytes, duration, shortId, table, time } from './format.js';
 import { runCommand } from './run-command.js';
 import type { TransferView } from '../transfer/status.js';
 
-interface PeerStatus {
-  device: string;
-  name?: string | null;
-  address: string | null;
-  state: string;
-  link: string | null;
-  path?: string | null;
-  rttMs?: number | null;
-  via?: string[];
-  since: number | null;
-  lastError: string | null;
-  libraries: {
-    library: string;
-    received: number;
-    sent: number;
-    rejected: Record<string, number>;
-    lastError: string | null;
-    behind: number;
-    ahead: number;
-    shared?: string;
-    feeds: { dev: string; ours: number; theirs: number }[];
-  }[];
-}
-
 export function syncCommands(program: Command): void {
   const pair = program.command('pair').description('pair another device into a library');
   pair
@@ -39,7 +15,7 @@ export function syncCommands(program: Command): void {
     .action(async (o: { ttl: string; host?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       await runCommand(ctx, 'pair.invite', { ttl: o.ttl, host: o.host }, (out) => {
-        const r = out.result as { code: string; expires: number; library: string; device: string; fingerprint: string };
+        const r = out.result!;
         return `invite into "${r.library}" from ${r.device} (${r.fingerprint}), valid until ${time(r.expires)} (${duration(r.expires - Date.now())} from now), once:\n\n  ${r.code}\n\non the other device: sd pair join ${r.code}\n`;
       });
     });
@@ -48,15 +24,7 @@ export function syncCommands(program: Command): void {
     .description('join the library of the device that made the code')
     .action(async (code: string, _o, cmd: Command) => {
       await runCommand(ctxOf(cmd), 'pair.join', { code }, (out) => {
-        const r = out.result as {
-          libraryName: string;
-          library: string;
-          inviterName: string;
-          inviter: string;
-          fingerprint: string;
-          current: { name: string; sharedName: string; alias: string | null };
-          dropped: { name: string } | null;
-        };
+        const r = out.result!;
         const here = r.current.alias
           ? ` (a local alias: another library here is called "${r.current.sharedName}")`
           : '';
@@ -73,13 +41,7 @@ export function syncCommands(program: Command): void {
     )
     .action(async (address: string, _o, cmd: Command) => {
       await runCommand(ctxOf(cmd), 'peer.add', { address }, (o) => {
-        const r = o.result as {
-          device: string;
-          name: string | null;
-          fingerprint: string;
-          address: string | null;
-          path: string | null;
-        };
+        const r = o.result!;
         const who = `${r.name ? `"${r.name}" ` : ''}(${shortId(r.device, 12)}, fingerprint ${r.fingerprint})`;
         return r.address ? `reached ${who} at ${address}; remembered` : `linked to ${who} over ${r.path ?? 'a link'}`;
       });
@@ -95,7 +57,7 @@ export function syncCommands(program: Command): void {
     .description('known peers and their links')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const s = await ctx.query<{ port: number | null; peers: PeerStatus[] }>('peer.list');
+      const s = await ctx.query('peer.list');
       ctx.print(s, () =>
         s.peers.length
           ? table(
@@ -121,13 +83,7 @@ export function syncCommands(program: Command): void {
     .description('per peer: link, state, events behind/ahead per feed, refusals, last error')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const s = await ctx.query<{
-        port: number | null;
-        refusals: Record<string, number>;
-        refusedEvents: { device: string; name: string | null; code: string; count: number }[];
-        peers: PeerStatus[];
-        transfers?: (TransferView & { peerName: string | null })[];
-      }>('sync.status');
+      const s = await ctx.query('sync.status');
       const p = ctx.paint;
       ctx.print(s, () => {
         const lines = [

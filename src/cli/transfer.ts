@@ -4,19 +4,11 @@
 import type { Command } from 'commander';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
-import type { CliContext } from './context.js';
+import { streamEvents, type CliContext } from './context.js';
 import { bytes, duration, shortId, table, time } from './format.js';
 import { ctxOf } from './program.js';
 import { devicePaths } from './paths.js';
 import { runCommand } from './run-command.js';
-
-interface JobMsg {
-  job: string;
-  state: string;
-  done?: number;
-  total?: number;
-  rate?: number;
-}
 
 const FINAL = new Set(['completed', 'failed', 'cancelled', 'paused']);
 
@@ -42,8 +34,7 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
     : undefined;
   let started = false;
   const end = await new Promise<string>((resolve) => {
-    const s = rpc.stream('events', { kinds: ['job'], library: ctx.flags.library }, (m: unknown) => {
-      const x = m as JobMsg;
+    const s = streamEvents(rpc, { kinds: ['job'], library: ctx.flags.library }, (x) => {
       if (x.job !== id) return;
       if (bar && x.total) {
         if (!started) bar.start(x.total, x.done ?? 0, { rate: 0 });
@@ -60,7 +51,7 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
       resolve('following stopped');
     };
     process.once('SIGINT', stop);
-    void ctx.query<{ state: string }>('job.info', { ref: id }).then((j) => {
+    void ctx.query('job.info', { ref: id }).then((j) => {
       if (FINAL.has(j.state)) {
         s.cancel();
         resolve(j.state);
@@ -68,7 +59,7 @@ export async function waitForTransfer(ctx: CliContext, id: string, outcome: unkn
     });
   });
   if (started) bar!.stop();
-  const info = await ctx.query<{ state: string; done: number; runMs: number; message: string | null }>('job.info', {
+  const info = await ctx.query('job.info', {
     ref: id,
   });
   ctx.print({ outcome, job: info }, () => {
@@ -99,7 +90,7 @@ export async function pullCommand(
 ): Promise<void> {
   const sources = await devicePaths(ctx, paths, o.device);
   const out = await runCommand(ctx, 'transfer.pull', { device: o.device, sources, dest, onConflict: o.onConflict });
-  const job = (out.result as { job?: string | null } | undefined)?.job;
+  const job = out.result?.job;
   if (out.committed && job && o.wait) await waitForTransfer(ctx, job, out);
 }
 
@@ -115,7 +106,7 @@ export function transferCommands(program: Command): void {
         'transfer.send',
         { device: o.device, paths: await devicePaths(ctx, paths, undefined) },
         (x) => {
-          const r = x.result as { drop: string; state: string; device: string };
+          const r = x.result!;
           return r.state === 'queued'
             ? `offered to "${r.device}": drop ${shortId(r.drop)} waits there for \`sd inbox accept ${shortId(r.drop)}\``
             : `sent to "${r.device}": it is fetching drop ${shortId(r.drop)} into its inbox`;
@@ -128,10 +119,7 @@ export function transferCommands(program: Command): void {
     .description('drops offered to this device, newest first')
     .action(async (_o, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const r = await ctx.query<{
-        inbox: { path: string; accept: string } | null;
-        drops: { id: string; from: string; files: number; bytes: number; state: string; createdAt: number }[];
-      }>('inbox.list');
+      const r = await ctx.query('inbox.list');
       ctx.print(r, () =>
         [
           r.inbox
@@ -154,7 +142,7 @@ export function transferCommands(program: Command): void {
     .action(async (ref: string, o: { wait: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const out = await runCommand(ctx, 'inbox.accept', { ref });
-      const job = (out.result as { job?: string } | undefined)?.job;
+      const job = out.result?.job;
       if (out.committed && job && o.wait) await waitForTransfer(ctx, job, out);
     });
   inbox

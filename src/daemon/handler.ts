@@ -52,30 +52,36 @@ function memoryNow(): { rss: number; heapUsed: number; external: number } {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers };
 }
 
+/** `sd status`: what the daemon runs, for whom, and how it is doing. */
+export function daemonStatus(core: Core, info: DaemonInfo, args: unknown) {
+  return {
+    running: true as const,
+    pid: info.pid,
+    startedAt: info.startedAt,
+    uptimeMs: Date.now() - info.startedAt,
+    dataDir: core.dataDir,
+    device: { id: core.device.id, name: core.device.name },
+    currentLibrary: core.libraries.currentId,
+    libraries: core.libraries.list().map((l) => ({ id: l.id, name: core.libraries.nameOf(l.id) })),
+    services: core.services?.states() ?? {},
+    jobs: core.jobs.counts(),
+    // Every actor with its state and since when (`sd status --services`).
+    ...(parse(StatusArgs, 'status', args)?.services ? { tree: core.services?.tree() ?? [], now: Date.now() } : {}),
+    p2pPort: info.p2pPort(),
+    settings: shownSettings(info.settings?.()),
+    node: process.version,
+    disk: core.disk.condition,
+    memory: memoryNow(),
+  };
+}
+export type DaemonStatus = ReturnType<typeof daemonStatus>;
+
 export function createHandler(core: Core, info: DaemonInfo) {
   // A Map: only these entries are operations (an object literal would also answer to
   // `__proto__`, `toString` and the rest of Object.prototype).
   const calls = new Map<string, (args: unknown) => Promise<unknown> | unknown>(
     Object.entries({
-      status: (args) => ({
-        running: true,
-        pid: info.pid,
-        startedAt: info.startedAt,
-        uptimeMs: Date.now() - info.startedAt,
-        dataDir: core.dataDir,
-        device: { id: core.device.id, name: core.device.name },
-        currentLibrary: core.libraries.currentId,
-        libraries: core.libraries.list().map((l) => ({ id: l.id, name: core.libraries.nameOf(l.id) })),
-        services: core.services?.states() ?? {},
-        jobs: core.jobs.counts(),
-        // Every actor with its state and since when (`sd status --services`).
-        ...(parse(StatusArgs, 'status', args)?.services ? { tree: core.services?.tree() ?? [], now: Date.now() } : {}),
-        p2pPort: info.p2pPort(),
-        settings: shownSettings(info.settings?.()),
-        node: process.version,
-        disk: core.disk.condition,
-        memory: memoryNow(),
-      }),
+      status: (args) => daemonStatus(core, info, args),
       command: (args) => {
         const a = parse(CommandArgs, 'command', args);
         return core.command(a.name, a.input, {

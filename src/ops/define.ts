@@ -1,8 +1,9 @@
 // Commands (preview -> commit -> verify) and queries, declared once and registered by name.
-// The daemon, the tests and any embedding app reach them through Core only.
+// The daemon, the tests and any embedding app reach them through Core only; an op sees the
+// daemon through OpHost (host.ts), and a preview through its read-only half.
 import type { z } from 'zod';
-import type { Core } from '../core.js';
-import type { Library, Db } from '../library/library.js';
+import type { Db, Library } from '../library/library.js';
+import type { OpHost, PreviewHost, ReadonlyLibrary } from './host.js';
 
 export interface PlanChange {
   /** create | update | delete | move | copy ... */
@@ -45,15 +46,21 @@ export interface Check {
 }
 
 export interface CommandCtx {
-  core: Core;
+  core: OpHost;
   /** The library the command runs on (the current one unless --library says otherwise). */
   lib: Library;
 }
 
+/** A preview computes its plan from reads: the compiler refuses an append or a write in it. */
+export interface PreviewCtx {
+  core: PreviewHost;
+  lib: ReadonlyLibrary;
+}
+
 export interface QueryCtx {
-  core: Core;
+  core: PreviewHost;
   lib: Library;
-  /** Read-only connection to the library database. */
+  /** Read-only connection to the library database (a write fails at run time). */
   db: Db;
 }
 
@@ -65,7 +72,7 @@ export interface CommandDef<I = any, D = any, R = any> {
   shared?: true;
   summary: string;
   input: z.ZodType<I>;
-  preview(ctx: CommandCtx, input: I): PlanBody<D> | Promise<PlanBody<D>>;
+  preview(ctx: PreviewCtx, input: I): PlanBody<D> | Promise<PlanBody<D>>;
   commit(ctx: CommandCtx, plan: Plan<D> & { input: I }): R | Promise<R>;
   verify(ctx: CommandCtx, plan: Plan<D> & { input: I }, result: R): Check[] | Promise<Check[]>;
 }

@@ -98,10 +98,10 @@ const queryList = [
 ] as const;
 for (const q of queryList) registerQuery(q as QueryDef);
 
-for (const c of entryCommands) registerCommand(c);
-for (const q of entryQueries) registerQuery(q);
-for (const c of transferCommands) registerCommand(c);
-for (const q of transferQueries) registerQuery(q);
+for (const c of entryCommands) registerCommand(c as CommandDef);
+for (const q of entryQueries) registerQuery(q as QueryDef);
+for (const c of transferCommands) registerCommand(c as CommandDef);
+for (const q of transferQueries) registerQuery(q as QueryDef);
 
 export function findCommand(name: string): CommandDef {
   const c = commands.get(name);
@@ -127,13 +127,15 @@ export function queryNames(): string[] {
 type Named<T> = T extends { name: infer N extends string } ? (string extends N ? never : N) : never;
 
 /** Every query by name, with its input and result types: what typed callers (the CLI) use. */
-export type QueryMap = { [Q in (typeof queryList)[number] as Named<Q>]: Q };
+type AllQueries = [...typeof queryList, ...typeof entryQueries, ...typeof transferQueries][number];
+export type QueryMap = { [Q in AllQueries as Named<Q>]: Q };
 export type QueryName = keyof QueryMap;
 export type QueryInput<N extends QueryName> = z.input<QueryMap[N]['input']>;
 export type QueryResult<N extends QueryName> = Awaited<ReturnType<QueryMap[N]['run']>>;
 
 /** Every command by name, with its input and the result its commit returns. */
-export type CommandMap = { [C in (typeof commandList)[number] as Named<C>]: C };
+type AllCommands = [...typeof commandList, ...typeof entryCommands, ...typeof transferCommands][number];
+export type CommandMap = { [C in AllCommands as Named<C>]: C };
 export type CommandName = keyof CommandMap;
 export type CommandInput<N extends CommandName> = z.input<CommandMap[N]['input']>;
 export type CommandResult<N extends CommandName> = Awaited<ReturnType<CommandMap[N]['commit']>>;

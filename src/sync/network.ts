@@ -5,7 +5,7 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { AnyActorRef } from 'xstate';
-import type { Core } from '../core.js';
+import type { NetHost } from './host.js';
 import { SdError } from '../errors.js';
 import { deviceIdOf, fingerprint } from '../events/keys.js';
 import type { Library } from '../library/library.js';
@@ -77,7 +77,7 @@ export class Network {
   readonly rendezvous: Rendezvous;
 
   constructor(
-    private readonly core: Core,
+    private readonly core: NetHost,
     private readonly opts: NetworkOptions = {},
   ) {
     this.book = new AddressBook(join(core.dataDir, 'peers.json'));

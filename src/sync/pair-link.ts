@@ -1,7 +1,7 @@
 // The pairing protocol, inside the encrypted session of a 'pair' link: the joiner names the
 // invite and proves the secret (bound to both keys and to this session); the inviter adds it to
 // the roster and answers with its own proof and the roster it knows.
-import type { Core } from '../core.js';
+import type { NetHost } from './host.js';
 import { SdError } from '../errors.js';
 import { pack, unpack } from '../events/codec.js';
 import { connectWs } from '../transport/ws.js';
@@ -14,7 +14,7 @@ import { codeOf } from '../error-codes.js';
 const PAIR_TIMEOUT_MS = 10_000;
 
 export interface PairingHost {
-  core: Core;
+  core: NetHost;
   invites: InviteBook;
   refusals: RefusalLog;
   isMember(dev: string): boolean;
@@ -89,7 +89,7 @@ export interface Welcome {
 
 /** Joiner side: dials the inviter in pairing mode and runs the protocol; the link stays open. */
 export async function joinWithCode(
-  core: Core,
+  core: NetHost,
   code: string,
 ): Promise<{ link: PeerLink; welcome: Welcome; invite: InviteCode }> {
   const c = decodeCode(code);

@@ -1,14 +1,14 @@
 // `sd sync status` and `sd peer list`, read from the actors' snapshots: each peer actor's state,
 // addresses and link; each session's state and counters.
 import type { AnyActorRef } from 'xstate';
-import type { Core } from '../core.js';
+import type { NetHost } from './host.js';
 import type { PeerContext } from '../actors/network/peer.js';
 import type { SessionContext } from '../actors/sync/session.js';
 import type { AddressBook } from './address-book.js';
 import { pathOf, type PeerLink } from '../transport/types.js';
 
 /** The link a device's actor uses now (the WebRTC one when it is up), if any. */
-export function linkOf(core: Core, dev: string): PeerLink | null {
+export function linkOf(core: Pick<NetHost, 'services'>, dev: string): PeerLink | null {
   const snap = core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
   const c = snap?.context as Pick<PeerContext, 'link' | 'rtc'> | undefined;
   return c?.rtc?.isOpen ? c.rtc : c?.link?.isOpen ? c.link : null;
@@ -60,7 +60,7 @@ const stateName = (value: unknown): string =>
         .join(',');
 
 export function networkStatus(
-  core: Core,
+  core: Pick<NetHost, 'services' | 'libraries'>,
   port: number | null,
   refusals: Record<string, number>,
   book: AddressBook,

@@ -18,7 +18,8 @@ import {
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Core } from '../core.js';
+import type { PreviewHost } from '../ops/host.js';
+import type { Transfers } from './service.js';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
 import { userMode } from '../fsutil.js';
@@ -76,11 +77,16 @@ export interface TransferCheckpoint {
 const fileKey = (i: number, rel: string): string => `${i}/${rel}`;
 
 /** The job runner; the JobManager calls it with the job's context (transfer is its kind). */
-export function transferRunner(core: Core): (ctx: JobContext) => Promise<void> {
+/** What a transfer job reads of the daemon (the Core satisfies it; nothing here imports it). */
+export interface TransferJobHost extends PreviewHost {
+  readonly transfers: Transfers | undefined;
+}
+
+export function transferRunner(core: TransferJobHost): (ctx: JobContext) => Promise<void> {
   return (ctx) => runTransfer(core, ctx);
 }
 
-async function runTransfer(core: Core, ctx: JobContext): Promise<void> {
+async function runTransfer(core: TransferJobHost, ctx: JobContext): Promise<void> {
   const input = ctx.job.input as TransferInput;
   const tx = core.transfers;
   if (!tx) throw new SdError('E_SERVICES_OFF', 'this core runs without its services');
@@ -152,7 +158,7 @@ function totals(cp: TransferCheckpoint): { files: number; bytes: number } {
 
 /** The listing of every item; a link that closes meanwhile is waited for and the listing asked again. */
 async function listAll(
-  tx: NonNullable<Core['transfers']>,
+  tx: Transfers,
   input: TransferInput,
   signal: AbortSignal,
   waiting: (why: string) => void,
@@ -194,7 +200,7 @@ function listOf(port: Port, input: TransferInput, path: string, signal: AbortSig
 
 /** Fetches every file not done yet; a link that drops is waited for and the fetch goes on. */
 async function fetchAll(
-  core: Core,
+  core: TransferJobHost,
   ctx: JobContext,
   input: TransferInput,
   cp: TransferCheckpoint,

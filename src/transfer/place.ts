@@ -6,7 +6,6 @@
 import { closeSync, constants as C, fstatSync, mkdirSync, openSync, read } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Core } from '../core.js';
 import { SdError } from '../errors.js';
 import type { Check } from '../ops/define.js';
 import { check } from '../ops/define.js';
@@ -22,7 +21,7 @@ import { manifestOf, type Step } from '../ops/entry/steps.js';
 import { removeTree } from '../ops/entry/tree-write.js';
 import { trashStep } from '../ops/entry/transfer.js';
 import { list } from '../ops/entry/tree.js';
-import type { TransferCheckpoint, TransferInput } from './job.js';
+import type { TransferCheckpoint, TransferInput, TransferJobHost } from './job.js';
 import { PARTIAL_DIR } from './source.js';
 
 const readAsync = promisify(read);
@@ -118,7 +117,7 @@ async function fullHash(root: string, abs: string): Promise<string> {
 }
 
 export async function placeAndVerify(
-  core: Core,
+  core: TransferJobHost,
   ctx: JobContext,
   input: TransferInput,
   cp: TransferCheckpoint,

@@ -4,7 +4,6 @@
 // `core.transfers`.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Core } from '../core.js';
 import { registerSummary } from '../ops/log/summary.js';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
@@ -17,6 +16,7 @@ import type { MsgOf } from './protocol.js';
 import { TransferServer } from './serve.js';
 import { TransferBoard } from './status.js';
 import { TRANSFER_SCHEMA } from './schema.js';
+import type { ReadonlyLibrary } from '../ops/host.js';
 
 registerSummary(
   'transfer.received',
@@ -42,6 +42,14 @@ export function transferTables(db: Library['db']): void {
   db.exec(TRANSFER_SCHEMA); // made by migration 2; here too for a database opened before it ran
 }
 
+/** What transfers read of the daemon (the Core satisfies it; nothing here imports it). */
+export interface TransfersHost {
+  readonly device: { readonly id: string; readonly name: string };
+  readonly libraries: { list(): Library[] };
+  readonly peers: Pick<Network, 'linkTo' | 'lastErrorOf'> | undefined;
+  command(name: string, input: unknown, opts: { library?: string; yes?: boolean }): Promise<unknown>;
+}
+
 export class Transfers {
   readonly board = new TransferBoard();
   readonly sendLimit = new RateLimit();
@@ -49,7 +57,7 @@ export class Transfers {
   readonly server: TransferServer;
 
   constructor(
-    private readonly core: Core,
+    private readonly core: TransfersHost,
     private readonly network: Network,
   ) {
     this.server = new TransferServer({
@@ -177,7 +185,7 @@ export interface InboxInfo {
 }
 
 /** This device's inbox in a library (the first location marked --inbox), if it has one. */
-export function inboxOf(lib: Library, dev: string): InboxInfo | undefined {
+export function inboxOf(lib: ReadonlyLibrary, dev: string): InboxInfo | undefined {
   return lib.db
     .prepare(
       `SELECT l.id, l.path, s.accept FROM locations l JOIN location_sharing s ON s.id = l.id
@@ -186,8 +194,8 @@ export function inboxOf(lib: Library, dev: string): InboxInfo | undefined {
     .get(dev) as InboxInfo | undefined;
 }
 
-export function dropsOf(lib: Library): Drop[] {
-  transferTables(lib.db);
+/** Reads only (a preview calls it): the schema migration made the table at open. */
+export function dropsOf(lib: ReadonlyLibrary): Drop[] {
   return (
     lib.db.prepare('SELECT * FROM inbox_drops ORDER BY created_at DESC').all() as {
       id: string;

@@ -1,13 +1,12 @@
 // Who may do what in a library: revoking a device (or leaving), and the creator naming admins.
 import { z } from 'zod';
-import type { Core } from '../../core.js';
 import { SdError } from '../../errors.js';
-import type { Library } from '../../library/library.js';
+import type { PreviewHost, ReadonlyLibrary } from '../host.js';
 import { check, defineCommand } from '../define.js';
 import { resolveDevice } from '../log/queries.js';
 
 /** Refuses unless this device may add and revoke devices here: the creator, or an admin it named. */
-export function requireAdmin(core: Core, lib: Library, what: string): void {
+export function requireAdmin(core: PreviewHost, lib: ReadonlyLibrary, what: string): void {
   const me = lib.db.prepare('SELECT role FROM devices WHERE dev = ?').get(core.device.id) as
     { role: string } | undefined;
   if (me?.role === 'creator' || me?.role === 'admin') return;

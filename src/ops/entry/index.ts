@@ -1,5 +1,4 @@
 // File operations (mv, cp, rename, mkdir, rm, trash): registered through these lists.
-import type { CommandDef, QueryDef } from '../define.js';
 import { makeDir } from './mkdir.js';
 import { removeEntries } from './remove.js';
 import { copyEntries, moveEntries, renameEntry } from './transfer.js';
@@ -7,7 +6,7 @@ import { emptyTrash, listTrash, restoreTrash } from './trash.js';
 
 export { resolvePendingIntents } from './intents.js';
 
-export const entryCommands: CommandDef[] = [
+export const entryCommands = [
   moveEntries,
   copyEntries,
   renameEntry,
@@ -15,5 +14,5 @@ export const entryCommands: CommandDef[] = [
   removeEntries,
   restoreTrash,
   emptyTrash,
-] as CommandDef[];
-export const entryQueries: QueryDef[] = [listTrash] as QueryDef[];
+] as const;
+export const entryQueries = [listTrash] as const;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Core } from '../../core.js';
+import type { OpHost } from '../host.js';
 import type { Library } from '../../library/library.js';
 import { migrateTrashTable, trashAdded, trashRemoved } from './trash-log.js';
 import { withParent } from './confine.js';
@@ -162,7 +162,7 @@ export interface ResolvedIntent {
  * Resolves every pending intent of a library against the disk so that disk, log and
  * projection agree. Idempotent: a resolved intent is 'done' and is not looked at again.
  */
-export async function resolvePendingIntents(core: Core, lib: Library): Promise<ResolvedIntent[]> {
+export async function resolvePendingIntents(core: OpHost, lib: Library): Promise<ResolvedIntent[]> {
   void core;
   const rows = lib.db
     .prepare("SELECT id, command, plan FROM intents WHERE state = 'pending' ORDER BY created_at")

@@ -13,6 +13,7 @@ import { DEFAULT_SKIP_NAMES } from '../../jobs/walk.js';
 import { decodeName, encodeName, encodePath, fsPathOfAbs } from '../../jobs/names.js';
 import { fsError } from './confine.js';
 import { locate } from './queries.js';
+import type { ReadDb } from '../host.js';
 
 export const TRASH_DIR = '.vdfs-trash';
 const NAME_MAX = 255;
@@ -81,7 +82,12 @@ export function checkName(name: string): void {
  * Where a path really is: its parent folder's real path (symlinks resolved) joined with its
  * name, inside one of this device's locations; E_PATH_OUTSIDE_LOCATION otherwise.
  */
-export function place(db: Db, dev: string, p: string, opts: { allowRoot?: boolean; allowTrash?: boolean } = {}): Place {
+export function place(
+  db: ReadDb,
+  dev: string,
+  p: string,
+  opts: { allowRoot?: boolean; allowTrash?: boolean } = {},
+): Place {
   checkRawPath(p);
   const lexical = resolve(p);
   let parent: string;
@@ -119,7 +125,7 @@ export function place(db: Db, dev: string, p: string, opts: { allowRoot?: boolea
 }
 
 function locateOrThrow(
-  db: Db,
+  db: ReadDb,
   dev: string,
   abs: string,
   given = abs,

@@ -5,6 +5,7 @@ import { SdError } from '../../errors.js';
 import { toKey, toPath, SEP } from '../../projections/entries.js';
 import { defineQuery } from '../define.js';
 import type { Db } from '../../library/library.js';
+import type { ReadDb } from '../host.js';
 
 interface Loc {
   id: string;
@@ -14,7 +15,7 @@ interface Loc {
 }
 
 /** The location holding an absolute path (on the given device) and the path's key inside it. */
-export function locate(db: Db, absPath: string, dev: string): { loc: Loc; key: string } {
+export function locate(db: ReadDb, absPath: string, dev: string): { loc: Loc; key: string } {
   const p = resolve(absPath);
   const locs = (db.prepare('SELECT id, dev, path, name FROM locations WHERE dev = ?').all(dev) as Loc[]).sort(
     (a, b) => b.path.length - a.path.length,
@@ -31,7 +32,7 @@ export function locate(db: Db, absPath: string, dev: string): { loc: Loc; key: s
   );
 }
 
-export function deviceRef(db: Db, ref: string | undefined, self: string): string {
+export function deviceRef(db: ReadDb, ref: string | undefined, self: string): string {
   if (!ref) return self;
   const rows = db.prepare('SELECT dev, name FROM devices').all() as { dev: string; name: string }[];
   const hit = rows.filter((r) => r.dev === ref || r.name === ref || (ref.length >= 4 && r.dev.startsWith(ref)));
@@ -142,11 +143,24 @@ export const listDir = defineQuery({
   },
 });
 
+/** `sd info`: a location's root has no content, so no tags, note or favourite. */
+export type EntryInfo = ReturnType<typeof shape> & {
+  tags?: string[];
+  note?: string | null;
+  favourite?: boolean;
+  inode?: number;
+  parent?: string;
+  location: { id: string; name: string; path: string };
+  device: string;
+  /** Other entries with the same content, on any device. */
+  copies: { path: string; device: string }[];
+};
+
 export const entryInfo = defineQuery({
   name: 'entry.info',
   summary: 'everything known about one entry',
   input: z.object({ path: z.string().min(1), device: z.string().optional() }),
-  run: ({ core, db }, input) => {
+  run: ({ core, db }, input): EntryInfo => {
     const dev = deviceRef(db, input.device, core.device.id);
     const { loc, key } = locate(db, input.path, dev);
     if (key === '') {

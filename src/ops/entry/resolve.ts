@@ -4,6 +4,7 @@ import { SdError } from '../../errors.js';
 import { SEP, toPath } from '../../projections/entries.js';
 import type { Db } from '../../library/library.js';
 import { locate } from './queries.js';
+import type { ReadDb } from '../host.js';
 
 export interface ResolvedFile {
   path: string;
@@ -11,7 +12,7 @@ export interface ResolvedFile {
 }
 
 /** Files (a folder's files with `recursive`) with their content ids; refuses unknown paths. */
-export function resolveFiles(db: Db, paths: string[], dev: string, recursive: boolean): ResolvedFile[] {
+export function resolveFiles(db: ReadDb, paths: string[], dev: string, recursive: boolean): ResolvedFile[] {
   const out: ResolvedFile[] = [];
   const unidentified: string[] = [];
   for (const p of paths) {

@@ -12,6 +12,7 @@ import { compareTree, scanTree, totals, type Item, type KnownIds } from './tree.
 import { copyTree, removeTree } from './tree-write.js';
 import type { Db } from '../../library/library.js';
 import { SEP, toPath } from '../../projections/entries.js';
+import type { ReadDb } from '../host.js';
 
 export type { Item } from './tree.js';
 
@@ -60,14 +61,14 @@ export async function manifestOf(
   root: string,
   abs: string,
   hash = true,
-  index?: { db: Db; loc: string; key: string },
+  index?: { db: ReadDb; loc: string; key: string },
 ): Promise<Manifest> {
   const known = hash && index ? knownIds(index.db, index.loc, index.key) : undefined;
   const items = await withParentAsync(root, abs, (d, n) => scanTree(d, n, hash, known));
   return { ...totals(items), items };
 }
 
-function knownIds(db: Db, loc: string, key: string): KnownIds {
+function knownIds(db: ReadDb, loc: string, key: string): KnownIds {
   const rows = db
     .prepare(
       'SELECT key, size, mtime, cid FROM entries WHERE loc = ? AND t = 0 AND cid IS NOT NULL AND (key = ? OR (key > ? AND key < ?))',

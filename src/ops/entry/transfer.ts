@@ -6,7 +6,7 @@ import { encodePath, fsPathOfAbs } from '../../jobs/names.js';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { SdError } from '../../errors.js';
-import type { CommandCtx, Conflict, PlanBody, PlanChange } from '../define.js';
+import type { CommandCtx, Conflict, PlanBody, PlanChange, PreviewCtx } from '../define.js';
 import { defineCommand } from '../define.js';
 import { TRASH_DIR, checkName, checkRawPath, freeName, isInside, lstat, place, stampOf, type Place } from './paths.js';
 import { manifestOf, type Manifest, type Step } from './steps.js';
@@ -16,7 +16,7 @@ export const OnConflict = z.enum(['skip', 'overwrite', 'rename']).optional();
 const MAX_CHANGES = 1000;
 
 /** A move into the location's trash; the id is derived from the state, so a preview is repeatable. */
-export function trashStep(ctx: CommandCtx, p: Place, m: Manifest, reason: 'removed' | 'overwritten'): Step {
+export function trashStep(ctx: PreviewCtx, p: Place, m: Manifest, reason: 'removed' | 'overwritten'): Step {
   const last = ctx.lib.db.prepare("SELECT name FROM sqlite_master WHERE name = 'intents'").get()
     ? (
         ctx.lib.db.prepare('SELECT id FROM intents ORDER BY created_at DESC LIMIT 1').get() as
@@ -60,7 +60,7 @@ export function listChanges(changes: PlanChange[], op: string, root: string, m: 
   }
 }
 
-function destinationDir(ctx: CommandCtx, dest: string): { dir: string | null; place: Place } {
+function destinationDir(ctx: PreviewCtx, dest: string): { dir: string | null; place: Place } {
   const dev = ctx.core.device.id;
   const dp = place(ctx.lib.db, dev, dest, { allowRoot: true });
   const st = lstat(dp.abs);
@@ -79,7 +79,7 @@ function destinationDir(ctx: CommandCtx, dest: string): { dir: string | null; pl
 }
 
 export async function planTransfer(
-  ctx: CommandCtx,
+  ctx: PreviewCtx,
   kind: 'move' | 'copy',
   sources: string[],
   dest: string,

@@ -11,6 +11,7 @@ import { freeName, lstat, place, stampOf } from './paths.js';
 import { manifestOf, type Step } from './steps.js';
 import { OnConflict, listChanges, trashStep } from './transfer.js';
 import { commitOp, verifyOp, type OpData } from './verify.js';
+import type { ReadDb } from '../host.js';
 
 interface TrashRow {
   id: string;
@@ -26,7 +27,7 @@ interface TrashRow {
 }
 
 /** This device's trash items (its own locations), newest first, with absolute paths. */
-function rows(db: Db, dev: string, where = '1', ...args: unknown[]): TrashRow[] {
+function rows(db: ReadDb, dev: string, where = '1', ...args: unknown[]): TrashRow[] {
   return db
     .prepare(
       `SELECT t.id, t.batch, t.loc, l.path AS root, l.path || '/' || t.orig AS orig, l.path || '/' || t.item AS path,
@@ -53,7 +54,7 @@ export const listTrash = defineQuery({
     })),
 });
 
-function pick(db: Db, dev: string, ref: string | undefined): TrashRow[] {
+function pick(db: ReadDb, dev: string, ref: string | undefined): TrashRow[] {
   if (ref === undefined) {
     const latest = rows(db, dev, "t.reason = 'removed'")[0];
     if (!latest) throw new SdError('E_TRASH_EMPTY', 'the trash is empty');

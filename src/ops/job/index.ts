@@ -6,8 +6,9 @@ import type { LiveJob } from '../../jobs/manager.js';
 import { phaseRows } from '../../jobs/phase-times.js';
 import { check, defineCommand, defineQuery, type CommandCtx } from '../define.js';
 import type { Db } from '../../library/library.js';
+import type { ReadDb } from '../host.js';
 
-function findJob(db: Db, ref: string): { id: string; state: string; kind: string } {
+function findJob(db: ReadDb, ref: string): { id: string; state: string; kind: string } {
   const rows = db
     .prepare('SELECT id, state, kind FROM jobs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC LIMIT 2')
     .all(ref, `${ref}%`) as { id: string; state: string; kind: string }[];
@@ -66,7 +67,11 @@ export const jobInfo = defineQuery({
       fromRaw(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Parameters<typeof fromRaw>[0]),
       core.jobs.live().get(id),
     );
-    const errs = db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, errors);
+    const errs = db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, errors) as {
+      path: string;
+      code: string;
+      message: string;
+    }[];
     return {
       ...r,
       checkpoint: r.checkpoint

@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { statSync } from 'node:fs';
 import { defineQuery } from '../define.js';
 import type { Db } from '../../library/library.js';
+import type { ReadDb } from '../host.js';
 
-export function countEvents(db: Db): number {
+export function countEvents(db: ReadDb): number {
   return (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
 }
 

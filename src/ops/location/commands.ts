@@ -9,6 +9,7 @@ import { estimateWork } from './estimate.js';
 import { newLocationId } from '../../projections/rules.js';
 import { excludedBelow, pseudoFilesystem } from '../../jobs/exclude.js';
 import { openDataDirs } from '../../fsutil.js';
+import type { ReadonlyLibrary } from '../host.js';
 
 const Rules = z
   .object({
@@ -26,12 +27,12 @@ export interface LocationInfo {
   watch: number;
 }
 
-export function locationsOf(lib: Library, dev?: string): LocationInfo[] {
+export function locationsOf(lib: ReadonlyLibrary, dev?: string): LocationInfo[] {
   const rows = lib.db.prepare('SELECT id, dev, path, name, watch FROM locations ORDER BY path').all() as LocationInfo[];
   return dev ? rows.filter((r) => r.dev === dev) : rows;
 }
 
-export function findLocation(lib: Library, ref: string, dev: string): LocationInfo {
+export function findLocation(lib: ReadonlyLibrary, ref: string, dev: string): LocationInfo {
   const mine = locationsOf(lib, dev);
   const hit = mine.filter(
     (l) => l.id === ref || l.name === ref || (ref.length >= 4 && l.id.startsWith(ref)) || l.path === resolve(ref),

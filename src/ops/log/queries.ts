@@ -10,6 +10,7 @@ import { summarize } from './summary.js';
 import { MAX_CLOCK_SKEW_MS } from '../../events/hlc.js';
 import { nameBook } from './names.js';
 import type { Db } from '../../library/library.js';
+import type { ReadDb } from '../host.js';
 
 export function rosterLookup(db: Db): (dev: string) => Uint8Array | undefined {
   const keys = new Map(
@@ -22,7 +23,7 @@ export function rosterLookup(db: Db): (dev: string) => Uint8Array | undefined {
 }
 
 /** A device given by id, id prefix or name. */
-export function resolveDevice(db: Db, ref: string): string {
+export function resolveDevice(db: ReadDb, ref: string): string {
   const rows = db.prepare('SELECT dev, name FROM devices').all() as { dev: string; name: string }[];
   const hit = rows.filter((r) => r.dev === ref || r.name === ref || (ref.length >= 4 && r.dev.startsWith(ref)));
   if (hit.length === 1) return hit[0]!.dev;

@@ -184,13 +184,26 @@ export const dupes = defineQuery({
   },
 });
 
-const statsCache = new WeakMap<object, { version: number; stats: unknown }>();
+/** `sd stats`: totals, and the same split by kind, location and device (largest first). */
+export interface Stats {
+  files: number;
+  bytes: number;
+  folders: number;
+  unidentified: number;
+  duplicateGroups: number;
+  wastedBytes: number;
+  byKind: { kind: string; files: number; bytes: number }[];
+  byLocation: { id: string; name: string; path: string; files: number; bytes: number }[];
+  byDevice: { dev: string; name: string | null; files: number; bytes: number }[];
+}
+
+const statsCache = new WeakMap<object, { version: number; stats: Stats }>();
 
 export const stats = defineQuery({
   name: 'stats',
   summary: 'files, bytes, by kind, by location, by device, and wasted bytes',
   input: z.object({}),
-  run: ({ db }) => {
+  run: ({ db }): Stats => {
     // Every cached answer is for one state of the database: data_version moves with any commit.
     const version = db.pragma('data_version', { simple: true }) as number;
     const hit = statsCache.get(db);
@@ -242,7 +255,7 @@ export const stats = defineQuery({
          FROM entries e JOIN locations l ON l.id = e.loc WHERE e.cid IS NOT NULL AND e.t = 0 GROUP BY e.cid HAVING COUNT(*) > COUNT(DISTINCT l.dev))`,
       )
       .get() as { wasted: number; groups: number };
-    const stats = {
+    const stats: Stats = {
       files,
       bytes,
       folders,

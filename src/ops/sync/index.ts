@@ -1,13 +1,14 @@
 // Pairing, peers, sync status and revocation.
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
-import type { Core } from '../../core.js';
 import { SdError } from '../../errors.js';
 import { fingerprint } from '../../events/keys.js';
 import { check, defineCommand, defineQuery } from '../define.js';
 import { requireAdmin } from '../device/roster.js';
+import type { PreviewHost } from '../host.js';
 
-function peersOf(core: Core) {
+/** The network (what a preview reads, or what a commit drives), or a refusal when it is off. */
+function peersOf<P>(core: { readonly peers: P | undefined }): P {
   if (!core.peers)
     throw new SdError(
       'E_P2P_OFF',
@@ -84,7 +85,7 @@ const split = (a: string): { host: string; port: number } => {
 };
 
 /** A device id (or an unambiguous prefix of 4 or more) on the roster of a library here. */
-function rosterDevice(core: Core, ref: string): string | undefined {
+function rosterDevice(core: PreviewHost, ref: string): string | undefined {
   if (!/^[a-z2-7]{4,32}$/.test(ref)) return undefined;
   const found = new Set<string>();
   for (const l of core.libraries.list())
@@ -95,7 +96,7 @@ function rosterDevice(core: Core, ref: string): string | undefined {
   return [...found][0];
 }
 
-const nameOf = (core: Core, dev: string): string | null =>
+const nameOf = (core: PreviewHost, dev: string): string | null =>
   core.libraries
     .list()
     .map((l) => l.db.prepare('SELECT name FROM devices WHERE dev = ?').get(dev) as { name: string } | undefined)

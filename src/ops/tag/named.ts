@@ -6,6 +6,7 @@
 import { SdError } from '../../errors.js';
 import type { Db } from '../../library/library.js';
 import { didYouMean } from '../suggest.js';
+import type { ReadDb } from '../host.js';
 
 export type NamedKind = 'tag' | 'collection';
 
@@ -25,7 +26,7 @@ const CODES = {
 } as const;
 
 /** Every object called `name`, smallest id first (SQLite's byte order, the same on every device). */
-export function idsNamed(db: Db, kind: NamedKind, name: string): string[] {
+export function idsNamed(db: ReadDb, kind: NamedKind, name: string): string[] {
   return (db.prepare(`SELECT id FROM ${TABLE[kind]} WHERE name = ? ORDER BY id`).all(name) as { id: string }[]).map(
     (r) => r.id,
   );
@@ -35,7 +36,7 @@ export function idsNamed(db: Db, kind: NamedKind, name: string): string[] {
  * The objects `ref` names: an id (exactly), else every object with that name, else the one whose
  * id starts with `ref` (4+ characters). Unknown: an error with the closest names.
  */
-export function resolveNamed(db: Db, kind: NamedKind, ref: string): NamedGroup {
+export function resolveNamed(db: ReadDb, kind: NamedKind, ref: string): NamedGroup {
   const table = TABLE[kind];
   const byId = db.prepare(`SELECT id, name FROM ${table} WHERE id = ?`).get(ref) as
     { id: string; name: string } | undefined;
@@ -65,7 +66,7 @@ export function resolveNamed(db: Db, kind: NamedKind, ref: string): NamedGroup {
 export const marks = (n: number): string => Array(n).fill('?').join(', ');
 
 /** The content ids carrying any of `ids` (tags) or held by any of them (collections). */
-export function contentOf(db: Db, kind: NamedKind, ids: string[]): Set<string> {
+export function contentOf(db: ReadDb, kind: NamedKind, ids: string[]): Set<string> {
   const sql =
     kind === 'tag'
       ? `SELECT DISTINCT cid FROM tag_assign WHERE tag IN (${marks(ids.length)})`

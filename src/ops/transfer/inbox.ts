@@ -11,15 +11,16 @@ import { dropsOf, inboxOf, type Drop } from '../../transfer/service.js';
 import { check, defineCommand, defineQuery } from '../define.js';
 import { freeName, lstat, place } from '../entry/paths.js';
 import { peersOn } from './pull.js';
+import type { ReadonlyLibrary } from '../host.js';
 
-function findDrop(lib: Library, ref: string): Drop {
+function findDrop(lib: ReadonlyLibrary, ref: string): Drop {
   const hit = dropsOf(lib).filter((d) => d.id === ref || (ref.length >= 4 && d.id.startsWith(ref)));
   if (hit.length === 1) return hit[0]!;
   if (hit.length > 1) throw new SdError('E_AMBIGUOUS_DROP', `"${ref}" matches several drops; use more of the id`);
   throw new SdError('E_DROP_NOT_FOUND', `no drop "${ref}" in the inbox (see \`sd inbox list\`)`);
 }
 
-const nameOf = (lib: Library, dev: string): string =>
+const nameOf = (lib: ReadonlyLibrary, dev: string): string =>
   (lib.db.prepare('SELECT name FROM devices WHERE dev = ?').get(dev) as { name: string } | undefined)?.name ??
   dev.slice(0, 8);
 

@@ -4,7 +4,6 @@
 // fetches, places (intent, trash, rename, index events) and verifies, in this device's log.
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import type { Core } from '../../core.js';
 import { SdError } from '../../errors.js';
 import type { Library } from '../../library/library.js';
 import { toPath } from '../../projections/entries.js';
@@ -13,8 +12,9 @@ import { check, defineCommand, type Conflict, type PlanChange } from '../define.
 import { checkRawPath, freeName, lstat, place } from '../entry/paths.js';
 import { OnConflict } from '../entry/transfer.js';
 import { deviceRef, locate } from '../entry/queries.js';
+import type { PreviewHost, ReadonlyLibrary } from '../host.js';
 
-export function peersOn(core: Core): void {
+export function peersOn(core: PreviewHost): void {
   if (!core.peers || !core.transfers)
     throw new SdError(
       'E_P2P_OFF',
@@ -23,7 +23,7 @@ export function peersOn(core: Core): void {
 }
 
 /** A device of the library other than this one, not revoked: its id and name. */
-export function otherDevice(core: Core, lib: Library, ref: string): { dev: string; name: string } {
+export function otherDevice(core: PreviewHost, lib: ReadonlyLibrary, ref: string): { dev: string; name: string } {
   const dev = deviceRef(lib.db, ref, core.device.id);
   if (dev === core.device.id)
     throw new SdError('E_BAD_INPUT', `"${ref}" is this device; use the command without --device`);
@@ -40,7 +40,7 @@ interface Source {
 }
 
 /** What the index of the source device says about a path: a file or folder, with its size. */
-function sourceOf(lib: Library, dev: string, name: string, path: string): Source {
+function sourceOf(lib: ReadonlyLibrary, dev: string, name: string, path: string): Source {
   checkRawPath(path);
   const { loc, key } = locate(lib.db, path, dev);
   const share = lib.db.prepare('SELECT serve FROM location_sharing WHERE id = ?').get(loc.id) as
