@@ -278,7 +278,10 @@ async function fetchAll(
             progress.add(n);
             maybeCheckpoint();
           },
-          received: (n) => (cp.received += n),
+          received: (n) => {
+            cp.received += n;
+            tx.board.bytes.received += n;
+          },
           refused: () => cp.refused++,
         },
         tx.receiveLimit,

@@ -166,6 +166,7 @@ export class TransferServer implements PortServer {
         s.credit--;
         if (!port.sendRaw(frame)) await port.drained();
         progress.add(len);
+        this.deps.board.bytes.sent += len;
       }
       file.checkUnchanged();
       this.answer(port, { t: 'end', rid: m.rid, hash: whole.digest() });
