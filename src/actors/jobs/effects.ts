@@ -12,7 +12,7 @@ import type { JobContext as RunContext, JobRunner } from '../../jobs/context.js'
 import { createHashPool, type HashPool } from '../../jobs/hash-pool.js';
 import { excludedBelow } from '../../jobs/exclude.js';
 import { jobStore, type JobRow } from '../../jobs/store.js';
-import { DEFAULT_SKIP_NAMES, type WalkRules } from '../../jobs/walk.js';
+import { DEFAULT_SKIP_NAMES, NEVER_INDEXED, type WalkRules } from '../../jobs/walk.js';
 import { jobMachine, type JobContext, type JobEvent, type PhasesInput } from './job.js';
 import { jobsMachine } from './service.js';
 import { watcherMachine, type WatcherEvent, type WatcherInput } from './watcher.js';
@@ -179,6 +179,7 @@ function fsEvents(deps: JobsDeps) {
     // The data dir inside a location changes with every database write: its events are not ours to index.
     const excluded = excludedBelow(row.path).map((e) => e.path.slice(row.path.length + 1));
     const skip = (rel: string): boolean =>
+      NEVER_INDEXED.has(rel.split('/', 1)[0]!) ||
       excluded.some((x) => rel === x || rel.startsWith(`${x}/`)) ||
       rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
     let watcher: FSWatcher;
@@ -186,7 +187,7 @@ function fsEvents(deps: JobsDeps) {
       watcher = watch(row.path, { recursive: true }, (_type, filename) => {
         const rel = filename === null ? '' : String(filename).split('\\').join('/');
         if (rel !== '' && skip(rel)) return;
-        sendBack({ type: 'FS_CHANGE', dir: rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '' });
+        sendBack({ type: 'FS_CHANGE', dir: rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '', path: rel });
       });
     } catch (e) {
       sendBack({ type: 'WATCH_FAILED', message: (e as Error).message });
