@@ -6,6 +6,7 @@
 //         created on A every 250 ms and the time until B lists them (p50), against the same
 //         measure with no transfer running.
 //   rsync: `rsync -a SRC/ DST/` between two local folders (no network, no verification).
+//   (both are polled every 100 ms: at 20 ms the polls alone took a tenth of a core on the receiver)
 //   Syncthing: A shares the data send-only, B receive-only; A's scan is not timed; timed from B's
 //         API answering until B holds every file (needFiles 0, inSyncBytes = globalBytes).
 // Every address is 127.0.0.1. A peer whose binary is missing is skipped, with the reason.
@@ -35,7 +36,8 @@ const SD = fileURLToPath(new URL('../../bin/sd.js', import.meta.url));
 const MB = 1024 * 1024;
 /** Knobs for a quick look (the figures quoted are from a run without them): the big file's size, vdfs only. */
 const BIG_MB = Number(process.env.XFER_BENCH_MB ?? 1024);
-const ONLY_VDFS = process.env.XFER_BENCH_ONLY === 'vdfs';
+const ONLY_VDFS = process.env.XFER_BENCH_ONLY === 'vdfs' || process.env.XFER_BENCH_ONLY === 'vdfs-small';
+const SMALL_ONLY = process.env.XFER_BENCH_ONLY === 'vdfs-small';
 const env = { ...process.env, SD_MDNS: 'off', SD_P2P_HOST: '127.0.0.1', NO_COLOR: '1' };
 
 function sd(dir: string, args: string[]): string {
@@ -103,6 +105,7 @@ interface VdfsRun {
   bytes: number;
   rssA: number;
   rssB: number;
+  byPhase: Record<string, number>;
   /** CPU seconds of the source's and the receiver's daemon during the transfer. */
   cpuA: number;
   cpuB: number;
@@ -166,9 +169,14 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     let rssA = 0;
     let rssB = 0;
     let ended = false;
+    /** The receiver's peak by the job's phase (list, fetch, place), and before the transfer. */
+    const byPhase: Record<string, number> = { before: rssOf(pids[1]!) };
+    let phase = 'list';
     const sampler = setInterval(() => {
       rssA = Math.max(rssA, rssOf(pids[0]!));
-      rssB = Math.max(rssB, rssOf(pids[1]!));
+      const b = rssOf(pids[1]!);
+      rssB = Math.max(rssB, b);
+      byPhase[phase] = Math.max(byPhase[phase] ?? 0, b);
     }, 50);
     const busy: number[] = [];
     const tagLoop = (async () => {
@@ -184,11 +192,13 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
           state: string;
           message: string | null;
           done: number;
+          phase: string | null;
         };
+        phase = j.phase ?? phase;
         return ['completed', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
       },
       1_800_000,
-      20,
+      100,
     );
     const ms = performance.now() - t0;
     const [cpuA, cpuB] = pids.map((p, i) => cpuOf(p) - cpu0[i]!);
@@ -201,6 +211,7 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
       bytes: info.done,
       rssA,
       rssB,
+      byPhase,
       cpuA: cpuA!,
       cpuB: cpuB!,
       ...(tags ? { tagIdle: p50(idle), tagBusy: p50(busy), tagSamples: busy.length } : {}),
@@ -267,7 +278,7 @@ async function syncthing(work: string, src: string): Promise<{ ms: number; cpuA:
           : undefined;
       },
       1_800_000,
-      20,
+      100,
     );
     const ms = performance.now() - t0;
     const [cpuA, cpuB] = [a, b].map((s, i) => cpuTree(s.proc!.pid!) - cpu0[i]!);
@@ -289,12 +300,17 @@ async function main(): Promise<void> {
       [BIG_MB === 1024 ? '1 GiB file' : `${BIG_MB} MiB file`, data.big, BIG_MB * MB, !ONLY_VDFS],
       ['10,000 files (100 MB)', data.small, 10_000 * 10_000, false],
     ];
-    for (const [what, src, bytes, tags] of ONLY_VDFS ? sets.slice(0, 1) : sets) {
+    for (const [what, src, bytes, tags] of SMALL_ONLY ? sets.slice(1) : ONLY_VDFS ? sets.slice(0, 1) : sets) {
       const work = mkdtempSync(join(base, 'run-'));
       const v = await vdfs(work, src, tags);
       const ours = rate(bytes, v.ms);
       console.log(
         `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MiB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MiB, receiver ${(v.rssB / MB).toFixed(0)} MiB; CPU: source ${v.cpuA.toFixed(1)} s, receiver ${v.cpuB.toFixed(1)} s = ${(bytes / MB / v.cpuB).toFixed(0)} MiB per receiver CPU second)`,
+      );
+      console.log(
+        `  receiver RSS peak by phase: ${Object.entries(v.byPhase)
+          .map(([k, b]) => `${k} ${(b / MB).toFixed(0)} MiB`)
+          .join(', ')}`,
       );
       if (tags && v.tagSamples)
         console.log(

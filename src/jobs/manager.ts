@@ -177,6 +177,16 @@ export class Jobs {
     return last;
   }
 
+  /** The location's watcher leaves `path` (relative) alone: a transfer writes there and indexes it itself. */
+  hold(loc: string, path: string): void {
+    if (this.snap()?.status === 'active') this.actor!.send({ type: 'HOLD', loc, path });
+  }
+
+  /** Ends a hold (a moment later: the events of the last writes may still be on their way). */
+  release(loc: string, path: string): void {
+    if (this.snap()?.status === 'active') this.actor!.send({ type: 'RELEASE', loc, path });
+  }
+
   isWatching(loc: string): boolean {
     return !!this.snap()?.context.watchers.has(loc);
   }

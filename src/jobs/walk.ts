@@ -63,6 +63,9 @@ export interface WalkBatch {
   cursor: string | undefined;
 }
 
+/** Folders at a location's root that hold our own work (trash, partial transfers): never indexed. */
+export const NEVER_INDEXED: ReadonlySet<string> = new Set(['.vdfs-trash', '.vdfs-partial']);
+
 export const DEFAULT_SKIP_NAMES: readonly string[] = [
   '.git',
   '.hg',
@@ -274,7 +277,7 @@ function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): G
     if ((skipHidden && isHidden(name)) || skipNames.has(name)) continue;
     // The trash of file operations (ops/entry) and the partial copies of transfers (transfer/) are
     // never indexed, even with hidden files included.
-    if (f.rel === '' && (name === '.vdfs-trash' || name === '.vdfs-partial')) continue;
+    if (f.rel === '' && NEVER_INDEXED.has(name)) continue;
     const rel = f.rel === '' ? name : `${f.rel}/${name}`;
     const fsPath = join(f.fs, name, f.raw?.get(name));
     let type = f.types[idx]!;

@@ -16,7 +16,7 @@ import {
   open,
 } from 'node:fs';
 import { setMaxListeners } from 'node:events';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { PreviewHost } from '../ops/host.js';
 import type { Transfers } from './service.js';
@@ -33,6 +33,7 @@ import { Progress } from './status.js';
 import { cleanPartials, partialRoot, placeAndVerify } from './place.js';
 import { runParallel } from './parallel.js';
 import { syncFiles } from './durable.js';
+import { PARTIAL_DIR } from './source.js';
 
 const syncAsync = promisify(fdatasync);
 const openAsync = promisify(open);
@@ -99,7 +100,10 @@ async function runTransfer(core: TransferJobHost, ctx: JobContext): Promise<void
     refused: 0,
   };
   const progress = tx.board.open(new Progress(ctx.job.id, 'in', input.peer, input.lib, 0, 0));
-  // The partial folder is hidden, so the location's watcher ignores it; placed files are seen as they land.
+  // The location's watcher leaves the partial folder and the places of the items alone: what lands
+  // there is indexed by the transfer's own events, never by a rescan racing them.
+  const held = [`${PARTIAL_DIR}/${ctx.job.id}`, ...input.items.map((it) => relative(input.root, it.dest))];
+  for (const p of held) core.jobs.hold(input.loc, p.split(sep).join('/'));
   try {
     cleanPartials(ctx.lib, input.root, ctx.job.id, false);
     if (cp.phase === 'list') {
@@ -129,6 +133,7 @@ async function runTransfer(core: TransferJobHost, ctx: JobContext): Promise<void
     const code = e instanceof SdError ? e.code : ((e as { code?: string }).code ?? 'E_INTERNAL');
     throw new Error(`${code}: ${(e as Error).message}`);
   } finally {
+    for (const p of held) core.jobs.release(input.loc, p.split(sep).join('/'));
     tx.board.close(progress);
     // Stopped: once the manager has recorded why, a cancelled job's partial copy goes (a paused
     // one is live and stays). Kept out of the manager so its rewrite needs nothing of ours.
@@ -284,7 +289,10 @@ async function fetchAll(
             progress.add(n);
             maybeCheckpoint();
           },
-          received: (n) => (cp.received += n),
+          received: (n) => {
+            cp.received += n;
+            tx.board.bytes.received += n;
+          },
           refused: () => cp.refused++,
         },
         tx.receiveLimit,

@@ -9,7 +9,7 @@ export const CHANNEL = 'xfer';
 /** Bytes per chunk: the unit of verification, credit and resume. */
 export const CHUNK = 1024 * 1024;
 /** Chunks a request may have in flight. */
-export const WINDOW = 4;
+export const WINDOW = 16;
 
 const CONTROL = 0;
 const DATA = 1;
@@ -87,14 +87,21 @@ export function encode(m: Msg): Uint8Array {
   return out;
 }
 
-export function encodeChunk(rid: number, index: number, hash: Uint8Array, data: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(HEADER + data.length);
-  out[0] = DATA;
-  out.writeUInt32BE(rid, 1);
-  out.writeUInt32BE(index, 5);
-  out.set(hash.subarray(0, 32), 9);
-  out.set(data, HEADER);
-  return out;
+/**
+ * A chunk's frame with its header written but for the hash, and its data part to read the bytes
+ * into (the file's bytes are read straight into the frame that is sent).
+ */
+export function chunkFrame(rid: number, index: number, length: number): { frame: Buffer; data: Buffer } {
+  const frame = Buffer.allocUnsafe(HEADER + length);
+  frame[0] = DATA;
+  frame.writeUInt32BE(rid, 1);
+  frame.writeUInt32BE(index, 5);
+  return { frame, data: frame.subarray(HEADER) };
+}
+
+/** Writes the chunk's BLAKE3 (32 bytes) into a frame from chunkFrame. */
+export function setChunkHash(frame: Buffer, hash: Uint8Array): void {
+  frame.set(hash.subarray(0, 32), 9);
 }
 
 /** A message or a chunk; undefined for bytes no schema accepts (the caller counts them). */

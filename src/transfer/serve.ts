@@ -7,7 +7,7 @@ import { SdError } from '../errors.js';
 import { createBlake3 } from '../jobs/blake3.js';
 import type { Library } from '../library/library.js';
 import type { Port, PortServer, Request } from './port.js';
-import { CHUNK, chunksOf, encodeChunk, type MsgOf } from './protocol.js';
+import { CHUNK, chunkFrame, chunksOf, setChunkHash, type MsgOf } from './protocol.js';
 import type { RateLimit } from './limit.js';
 import { Progress, type TransferBoard } from './status.js';
 import { listServed, placeServed, SourceFile } from './source.js';
@@ -156,14 +156,17 @@ export class TransferServer implements PortServer {
         if (s.stopped || port.closed) return;
         const len = Math.min(CHUNK, file.size - i * CHUNK);
         await this.deps.limit.take(len);
-        const data = await file.read(i * CHUNK, len);
+        const { frame, data } = chunkFrame(m.rid, i, len);
+        await file.read(i * CHUNK, len, data);
         if (i % CHECK_EVERY === 0) file.checkUnchanged();
         piece.init();
         piece.update(data);
         whole.update(data);
+        setChunkHash(frame, Buffer.from(piece.digest(), 'hex'));
         s.credit--;
-        if (!port.sendRaw(encodeChunk(m.rid, i, Buffer.from(piece.digest(), 'hex'), data))) await port.drained();
+        if (!port.sendRaw(frame)) await port.drained();
         progress.add(len);
+        this.deps.board.bytes.sent += len;
       }
       file.checkUnchanged();
       this.answer(port, { t: 'end', rid: m.rid, hash: whole.digest() });

@@ -25,6 +25,8 @@ registerSummary(
 );
 
 /** A link refusal that no waiting will cure. */
+/** How long a job resumed at start waits for the daemon's network before E_P2P_OFF. */
+const NETWORK_GRACE_MS = 30_000;
 const FINAL_REFUSALS = new Set(['E_REVOKED', 'E_PEER_NOT_ALLOWED', 'E_NOT_A_MEMBER']);
 
 export interface Drop {
@@ -52,6 +54,7 @@ export interface TransfersHost {
 
 export class Transfers {
   readonly board = new TransferBoard();
+  private readonly openedAt = Date.now();
   readonly sendLimit = new RateLimit();
   readonly receiveLimit = new RateLimit();
   readonly server: TransferServer;
@@ -90,6 +93,12 @@ export class Transfers {
     for (;;) {
       signal.throwIfAborted();
       const peers = this.core.peers;
+      // A job resumed at start runs before the daemon's network listens: that is waited for a while.
+      if (!peers && Date.now() - this.openedAt < NETWORK_GRACE_MS) {
+        waiting?.('waiting for the network to start');
+        await sleep(200, undefined, { signal });
+        continue;
+      }
       if (!peers)
         throw new SdError(
           'E_P2P_OFF',

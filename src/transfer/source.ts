@@ -177,9 +177,8 @@ export class SourceFile {
       throw new SdError('E_SOURCE_CHANGED', `${this.path} changed while it was being sent`, { path: this.path });
   }
 
-  /** Exactly `length` bytes at `pos` (fewer only if the file shrank: E_SOURCE_CHANGED). */
-  async read(pos: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+  /** Exactly `length` bytes at `pos` (fewer only if the file shrank: E_SOURCE_CHANGED), into `buf` if given. */
+  async read(pos: number, length: number, buf: Buffer = Buffer.allocUnsafe(length)): Promise<Buffer> {
     let done = 0;
     while (done < length) {
       const { bytesRead } = await readAsync(this.fd, buf, done, length - done, pos + done);

@@ -73,6 +73,8 @@ export class Progress {
 
 export class TransferBoard {
   private readonly list = new Map<string, Progress>();
+  /** Chunk bytes this daemon sent and received since it started (a resume that sends again shows here). */
+  readonly bytes = { sent: 0, received: 0 };
 
   open(p: Progress): Progress {
     this.list.set(`${p.direction}:${p.id}`, p);

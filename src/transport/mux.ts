@@ -200,24 +200,23 @@ export class MuxLink extends EventEmitter implements PeerLink {
       );
     if (data.length > this.maxMessageBytes)
       throw new SdError('E_FRAME_TOO_LARGE', `a message of ${data.length} bytes is over ${this.maxMessageBytes}`);
-    let frame: Uint8Array;
+    // The frame's header and the data go as two parts: the data is copied once, into its records.
+    let head: Uint8Array;
     if (typeof channel === 'number') {
       if (!Number.isInteger(channel) || channel < 0 || channel > 0xffffffff)
         throw new SdError('E_BAD_CHANNEL', `channel ${channel} is not a u32`);
-      frame = new Uint8Array(5 + data.length);
-      frame[0] = DATA_NUM;
-      new DataView(frame.buffer).setUint32(1, channel);
-      frame.set(data, 5);
+      head = new Uint8Array(5);
+      head[0] = DATA_NUM;
+      new DataView(head.buffer).setUint32(1, channel);
     } else {
       const name = enc.encode(channel);
       if (name.length > 255) throw new SdError('E_BAD_CHANNEL', 'a channel name has at most 255 bytes');
-      frame = new Uint8Array(2 + name.length + data.length);
-      frame[0] = DATA_STR;
-      frame[1] = name.length;
-      frame.set(name, 2);
-      frame.set(data, 2 + name.length);
+      head = new Uint8Array(2 + name.length);
+      head[0] = DATA_STR;
+      head[1] = name.length;
+      head.set(name, 2);
     }
-    const ok = this.secure.send(frame);
+    const ok = this.secure.send([head, data]);
     this.counts.sentMessages++;
     this.counts.sentBytes += data.length;
     return ok;

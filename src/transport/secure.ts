@@ -113,36 +113,53 @@ export class SecureChannel {
     return this.closedReason === undefined ? this.transport.bufferedAmount() : 0;
   }
 
-  /** Encrypts and sends one message; false above the high-water mark. */
-  send(msg: Uint8Array): boolean {
+  /**
+   * Encrypts and sends one message, given whole or as parts sent back to back (a frame's header
+   * and its data, never joined in a copy); false above the high-water mark.
+   */
+  send(msg: Uint8Array | readonly Uint8Array[]): boolean {
+    const parts = msg instanceof Uint8Array ? [msg] : msg;
+    let total = 0;
+    for (const p of parts) total += p.length;
     if (this.closedReason !== undefined)
       throw new SdError('E_LINK_CLOSED', `the link is closed: ${this.closedReason.message}`);
-    if (msg.length > this.o.maxMessageBytes)
-      throw new SdError('E_FRAME_TOO_LARGE', `a message of ${msg.length} bytes is over ${this.o.maxMessageBytes}`);
+    if (total > this.o.maxMessageBytes)
+      throw new SdError('E_FRAME_TOO_LARGE', `a message of ${total} bytes is over ${this.o.maxMessageBytes}`);
     if (this.transport.bufferedAmount() > this.o.maxQueuedBytes)
       throw new SdError('E_LINK_QUEUE_FULL', `more than ${this.o.maxQueuedBytes} bytes wait for the network`);
-    let off = 0;
+    let sent = 0;
+    let part = 0;
+    let at = 0;
     do {
-      const len = Math.min(this.chunk, msg.length - off);
-      const body = Buffer.allocUnsafe(1 + len);
-      body[0] = off + len < msg.length ? MORE : 0;
-      body.set(msg.subarray(off, off + len), 1);
-      this.transport.send(this.seal(body));
-      off += len;
-    } while (off < msg.length);
+      const len = Math.min(this.chunk, total - sent);
+      // The record is built where it is sealed: flag and plaintext land in its buffer, which the
+      // cipher then encrypts in place (one copy of the message, not two).
+      const rec = Buffer.allocUnsafe(NONCE + 1 + len + (this.plain ? 0 : TAG));
+      rec[NONCE] = sent + len < total ? MORE : 0;
+      for (let filled = 0; filled < len;) {
+        const p = parts[part]!;
+        const n = Math.min(len - filled, p.length - at);
+        rec.set(p.subarray(at, at + n), NONCE + 1 + filled);
+        filled += n;
+        at += n;
+        if (at === p.length) [part, at] = [part + 1, 0];
+      }
+      this.transport.send(this.seal(rec, 1 + len));
+      sent += len;
+    } while (sent < total);
     if (this.transport.bufferedAmount() < this.o.highWaterBytes) return true;
     this.wantDrain = true;
     return false;
   }
 
-  private seal(body: Uint8Array): Uint8Array {
+  /** Seals the `bodyLen` bytes after the nonce of `rec` in place; the tag goes after them. */
+  private seal(rec: Buffer, bodyLen: number): Uint8Array {
     const n = this.sendN++;
-    const rec = Buffer.allocUnsafe(NONCE + body.length + (this.plain ? 0 : TAG));
     rec.writeUInt32LE(n % 0x100000000, 0);
     rec.writeUInt32LE(Math.floor(n / 0x100000000), 4);
-    if (this.plain) rec.set(body, NONCE);
-    else {
+    if (!this.plain) {
       this.sendNonce.set(rec.subarray(0, NONCE), 4);
+      const body = rec.subarray(NONCE, NONCE + bodyLen);
       sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
         rec.subarray(NONCE),
         body,

@@ -137,6 +137,32 @@ test('past MAX_SCOPES folders the report is the whole location; a change at the 
   t.deepEqual(w.log.reports[1], ['']);
 });
 
+test('a held path (a transfer writing) is not reported; its hold ends QUIET_MS after the release', (t) => {
+  const w = running();
+  t.teardown(() => w.actor.stop());
+  w.actor.send({ type: 'HOLD', path: 'album' });
+  w.actor.send({ type: 'HOLD', path: 'album' }); // a second transfer to the same place
+  w.actor.send({ type: 'FS_CHANGE', dir: '', path: 'album' }); // the rename that places it
+  w.actor.send({ type: 'FS_CHANGE', dir: 'album/d0', path: 'album/d0/p1.jpg' });
+  w.actor.send({ type: 'FS_CHANGE', dir: '', path: 'albums' }); // a sibling whose name starts alike
+  w.clock.increment(QUIET_MS);
+  t.deepEqual(w.log.reports, [['']], 'only the sibling');
+  w.actor.send({ type: 'RELEASE', path: 'album' });
+  w.clock.increment(QUIET_MS);
+  w.change('album');
+  w.clock.increment(QUIET_MS);
+  t.is(w.log.reports.length, 1, 'still held by the other transfer');
+  w.actor.send({ type: 'RELEASE', path: 'album' });
+  w.actor.send({ type: 'FS_CHANGE', dir: '', path: 'album' }); // late news of its last write
+  w.clock.increment(QUIET_MS - 1);
+  t.is(w.log.reports.length, 1, 'a change on its way when the hold was released');
+  w.clock.increment(1);
+  w.actor.send({ type: 'FS_CHANGE', dir: 'album/d0', path: 'album/d0/p2.jpg' });
+  w.clock.increment(QUIET_MS);
+  t.deepEqual(w.log.reports[1], ['album/d0'], "a user's own change after the hold is reported");
+  t.deepEqual([...w.actor.getSnapshot().context.held], []);
+});
+
 test('a broken watch is reported once and ends the watcher; its operating system watch is closed', (t) => {
   const w = running();
   t.teardown(() => w.actor.stop());

@@ -12,10 +12,11 @@ import type { JobContext as RunContext, JobRunner } from '../../jobs/context.js'
 import { createHashPool, type HashPool } from '../../jobs/hash-pool.js';
 import { excludedBelow } from '../../jobs/exclude.js';
 import { jobStore, type JobRow } from '../../jobs/store.js';
-import { DEFAULT_SKIP_NAMES, type WalkRules } from '../../jobs/walk.js';
+import { DEFAULT_SKIP_NAMES, NEVER_INDEXED, type WalkRules } from '../../jobs/walk.js';
 import { jobMachine, type JobContext, type JobEvent, type PhasesInput } from './job.js';
 import { jobsMachine } from './service.js';
 import { watcherMachine, type WatcherEvent, type WatcherInput } from './watcher.js';
+import { watchTree } from './watch-tree.js';
 
 /** The hashing threads the jobs share: made on first use, closed when no job needs them. */
 export class Threads {
@@ -179,20 +180,29 @@ function fsEvents(deps: JobsDeps) {
     // The data dir inside a location changes with every database write: its events are not ours to index.
     const excluded = excludedBelow(row.path).map((e) => e.path.slice(row.path.length + 1));
     const skip = (rel: string): boolean =>
+      NEVER_INDEXED.has(rel.split('/', 1)[0]!) ||
       excluded.some((x) => rel === x || rel.startsWith(`${x}/`)) ||
       rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
+    const changed = (rel: string): void => {
+      if (rel !== '' && skip(rel)) return;
+      sendBack({ type: 'FS_CHANGE', dir: rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '', path: rel });
+    };
+    const failed = (e: Error): void => sendBack({ type: 'WATCH_FAILED', message: e.message });
+    // Linux: one watch per folder (watch-tree.ts); elsewhere the system's own recursive watch.
+    if (process.platform === 'linux') {
+      const tree = watchTree(row.path, skip, changed, failed);
+      return () => tree.close();
+    }
     let watcher: FSWatcher;
     try {
-      watcher = watch(row.path, { recursive: true }, (_type, filename) => {
-        const rel = filename === null ? '' : String(filename).split('\\').join('/');
-        if (rel !== '' && skip(rel)) return;
-        sendBack({ type: 'FS_CHANGE', dir: rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '' });
-      });
+      watcher = watch(row.path, { recursive: true }, (_type, filename) =>
+        changed(filename === null ? '' : String(filename).split('\\').join('/')),
+      );
     } catch (e) {
-      sendBack({ type: 'WATCH_FAILED', message: (e as Error).message });
+      failed(e as Error);
       return;
     }
-    watcher.on('error', (e) => sendBack({ type: 'WATCH_FAILED', message: e.message }));
+    watcher.on('error', failed);
     return () => watcher.close();
   });
 }

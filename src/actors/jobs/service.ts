@@ -97,6 +97,11 @@ export const jobsMachine = setup({
     releaseThreads: () => undefined,
     /** Shutdown's grace is over: the threads are closed under the jobs still running. */
     closeThreads: () => undefined,
+    /** HOLD and RELEASE go to the location's watcher, if it has one. */
+    toWatcher: enqueueActions(({ context, event, enqueue }) => {
+      if ((event.type !== 'HOLD' && event.type !== 'RELEASE') || !context.watchers.has(event.loc)) return;
+      enqueue.sendTo(watcherActorId(event.loc), { type: event.type, path: event.path });
+    }),
   },
   guards: {
     /** Jobs are being taken and run (not offline, not stopping). */
@@ -262,6 +267,9 @@ export const jobsMachine = setup({
         q.assign(d);
       }),
     },
+    // Not watched: nothing to hold. A watcher started later sees only what is written after it.
+    HOLD: { actions: 'toWatcher' },
+    RELEASE: { actions: 'toWatcher' },
     WATCH_ENDED: {
       actions: enqueueActions(({ context, event, enqueue }) => {
         const watchers = new Map(context.watchers);

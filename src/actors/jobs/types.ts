@@ -59,6 +59,8 @@ export type JobsEvent =
   | { type: 'JOB_STATE'; id: string; state: JobState }
   | { type: 'CHANGED'; lib: string; loc: string; scope: string[] }
   | { type: 'WATCH_ENDED'; loc: string }
+  /** A writer (a transfer) holds a path of a location from its watcher, or lets it go. */
+  | { type: 'HOLD' | 'RELEASE'; loc: string; path: string }
   | { type: 'SPACE' }
   | { type: 'SHUTDOWN' }
   | { type: 'STOP' };

@@ -236,6 +236,7 @@ export const syncStatus = defineQuery({
       ...st,
       refusedEvents,
       transfers,
+      transferBytes: { ...(core.transfers?.board.bytes ?? { sent: 0, received: 0 }) },
       peers: st.peers.map((p) => ({ ...p, name: names.get(p.device) ?? null })),
     };
   },
