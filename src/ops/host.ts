@@ -112,7 +112,7 @@ export interface OpPeers extends ReadPeers {
 }
 
 export interface ReadTransfers {
-  readonly board: { views(): TransferView[] };
+  readonly board: { views(): TransferView[]; readonly bytes: { sent: number; received: number } };
   readonly sendLimit: { readonly bytesPerSecond: number };
 }
 

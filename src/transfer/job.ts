@@ -81,6 +81,11 @@ const fileKey = (i: number, rel: string): string => `${i}/${rel}`;
 /** What a transfer job reads of the daemon (the Core satisfies it; nothing here imports it). */
 export interface TransferJobHost extends PreviewHost {
   readonly transfers: Transfers | undefined;
+  /** The watcher of the destination's location leaves what the transfer writes alone. */
+  readonly jobs: PreviewHost['jobs'] & {
+    hold(loc: string, path: string): void;
+    release(loc: string, path: string): void;
+  };
 }
 
 export function transferRunner(core: TransferJobHost): (ctx: JobContext) => Promise<void> {
