@@ -63,6 +63,20 @@ async function handle(r: Req): Promise<unknown> {
       const o = core!.peers!.online(String(r.dev));
       return { online: !!o.online, path: o.path ?? null };
     }
+    case 'actor': {
+      // The peer actor's state, for a reader of a slow or failed run.
+      const child = core!.services!.network.getSnapshot().children[`peer:${String(r.dev)}`];
+      const snap = child?.getSnapshot() as
+        { value: unknown; context: { addresses: unknown[]; lastError: unknown; attempts: number } } | undefined;
+      return snap
+        ? {
+            state: snap.value,
+            addresses: snap.context.addresses,
+            lastError: snap.context.lastError,
+            attempts: snap.context.attempts,
+          }
+        : { state: null };
+    }
     case 'tag':
       await core!.command('tag.create', { name: String(r.name) });
       return {};

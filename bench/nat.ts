@@ -137,7 +137,18 @@ async function main(): Promise<void> {
       );
       const synced = performance.now() - t0;
       let path: string | null = null;
-      await until(`${label}: the path`, async () => wantPath.test((path = await rx.path(a)) ?? 'none')).catch((e) => {
+      // NAT_VERBOSE=1: how the receiver's actor for A stands, every second, while the path is awaited.
+      let shown = 0;
+      const show = async (): Promise<void> => {
+        if (!process.env.NAT_VERBOSE || performance.now() - shown < 1000) return;
+        shown = performance.now();
+        const st = await rx.call('actor', { dev: a.id });
+        console.log(`    ${label} +${(shown - t0).toFixed(0)} ms: ${rx.name} for A ${JSON.stringify(st)}`);
+      };
+      await until(`${label}: the path`, async () => {
+        await show();
+        return wantPath.test((path = await rx.path(a)) ?? 'none');
+      }).catch((e) => {
         throw new Error(`${(e as Error).message} (${rx.name} to A: ${path})`);
       });
       const linked = performance.now() - t0;
