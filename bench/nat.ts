@@ -16,6 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { buildTopology, netnsUnavailable, startTurn, type Topology } from '../test/support/netns.js';
+import { until as waitFor } from '../test/support/until.js';
 
 const N = Number(process.env.N_ENTRIES ?? 100_000);
 const SECRET = 'nat-bench-secret-0123456789';
@@ -74,17 +75,8 @@ class Device {
   }
 }
 
-async function until(
-  what: string,
-  cond: () => Promise<boolean>,
-  ms = Number(process.env.WAIT_MS ?? 180_000),
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const WAIT_MS = Number(process.env.WAIT_MS ?? 180_000);
+const until = (what: string, cond: () => Promise<boolean>, ms = WAIT_MS): Promise<void> => waitFor(what, cond, ms);
 
 const load = (): string => loadavg()[0]!.toFixed(1);
 

@@ -84,7 +84,7 @@ export function dialFirst(
     let won = false;
     let started = 0;
     let failed = 0;
-    let firstError: unknown;
+    const errors: unknown[] = [];
     let timer: NodeJS.Timeout | undefined;
     const next = (): void => {
       clearTimeout(timer);
@@ -98,11 +98,10 @@ export function dialFirst(
           resolve(t);
         },
         (e: unknown) => {
-          if (i === 0) firstError = e;
-          firstError ??= e;
+          errors[i] = e;
           if (++failed < addresses.length) return next();
           clearTimeout(timer);
-          if (!won) reject(firstError);
+          if (!won) reject(errors[0]);
         },
       );
       timer = setTimeout(next, staggerMs);

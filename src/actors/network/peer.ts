@@ -96,6 +96,14 @@ export const peerMachine = setup({
       offer: null,
     })),
     endRv: assign({ sid: null, offer: null }),
+    /** No link through the members before the deadline. */
+    rvTimedOut: assign({
+      lastError: { code: 'E_RENDEZVOUS_TIMEOUT', message: 'no link through the members in time' },
+    }),
+    /** The rendezvous said why it failed. */
+    noteFailure: assign(({ event }) =>
+      event.type === 'RV_FAILED' ? { lastError: { code: event.code, message: event.message } } : {},
+    ),
     forwardSignal: sendTo('rv', ({ event }) => event),
     /** Told to the parent: a link (or a better one) is up, or none is. */
     linkUp: () => undefined,
@@ -272,25 +280,14 @@ export const peerMachine = setup({
           purpose: 'link' as const,
         }),
       },
-      after: {
-        dialDeadline: {
-          target: 'backoff',
-          actions: assign({
-            lastError: { code: 'E_RENDEZVOUS_TIMEOUT', message: 'no link through the members in time' },
-          }),
-        },
-      },
+      after: { dialDeadline: { target: 'backoff', actions: 'rvTimedOut' } },
       on: {
         RV_UP: [
           { guard: 'relayedUp', target: 'linked.relayed', actions: 'adoptRv' },
           { guard: 'directUp', target: 'linked.direct', actions: 'adoptRv' },
           { actions: 'closeStray' },
         ],
-        RV_FAILED: {
-          guard: 'sameSid',
-          target: 'backoff',
-          actions: assign({ lastError: ({ event }) => ({ code: event.code, message: event.message }) }),
-        },
+        RV_FAILED: { guard: 'sameSid', target: 'backoff', actions: 'noteFailure' },
         // New STUN/TURN servers: a call gathered without them starts again with them.
         ICE_CHANGED: { target: 'calling', reenter: true },
         SIGNAL: [
@@ -320,25 +317,14 @@ export const peerMachine = setup({
           offer: context.offer!,
         }),
       },
-      after: {
-        dialDeadline: {
-          target: 'backoff',
-          actions: assign({
-            lastError: { code: 'E_RENDEZVOUS_TIMEOUT', message: 'no link through the members in time' },
-          }),
-        },
-      },
+      after: { dialDeadline: { target: 'backoff', actions: 'rvTimedOut' } },
       on: {
         RV_UP: [
           { guard: 'relayedUp', target: 'linked.relayed', actions: ['adoptRv', assign({ outbound: false })] },
           { guard: 'directUp', target: 'linked.direct', actions: ['adoptRv', assign({ outbound: false })] },
           { actions: 'closeStray' },
         ],
-        RV_FAILED: {
-          guard: 'sameSid',
-          target: 'backoff',
-          actions: assign({ lastError: ({ event }) => ({ code: event.code, message: event.message }) }),
-        },
+        RV_FAILED: { guard: 'sameSid', target: 'backoff', actions: 'noteFailure' },
         SIGNAL: [
           { guard: 'newOffer', target: 'answering', reenter: true, actions: 'takeOffer' },
           { guard: 'sameSid', actions: 'forwardSignal' },
