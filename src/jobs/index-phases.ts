@@ -9,6 +9,7 @@ import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import type { WalkRules } from './walk.js';
 import type { PhaseClock } from './phase-times.js';
+import { inBatches } from '../events/batches.js';
 
 export interface LocationRow {
   id: string;
@@ -79,7 +80,10 @@ export async function identifyPhase(
     ctx.errors(errors);
     clock.time('commit', ids.length, () =>
       ctx.commit(
-        () => ids.length && ctx.lib.append('entries.identified', { loc: loc.id, ids }),
+        () => {
+          for (const b of inBatches(ids, PAGE, 'entries.identified'))
+            ctx.lib.append('entries.identified', { loc: loc.id, ids: b });
+        },
         'identify',
         {
           phase: 'identify',
@@ -192,8 +196,8 @@ function aggregateAll(ctx: JobContext, loc: LocationRow): number {
     .map(([k, d]) => [k, d.bytes, d.files] as [string, number, number]);
   ctx.commit(
     () => {
-      for (let i = 0; i < changed.length; i += 1000)
-        ctx.lib.append('entries.aggregated', { loc: loc.id, dirs: changed.slice(i, i + 1000) });
+      for (const b of inBatches(changed, 1000, 'entries.aggregated'))
+        ctx.lib.append('entries.aggregated', { loc: loc.id, dirs: b });
       ctx.lib.append('location.indexed', { id: loc.id, files, dirs: dirs.size, bytes });
     },
     'aggregate',

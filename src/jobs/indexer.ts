@@ -10,6 +10,7 @@ import { walk, type WalkEntry, type WalkRules } from './walk.js';
 import { identifyPhase, aggregatePhase, locationOf } from './index-phases.js';
 import { excludedBelow } from './exclude.js';
 import { PhaseClock, type PhaseTimes } from './phase-times.js';
+import { inBatches } from '../events/batches.js';
 
 export interface IndexInput {
   loc: string;
@@ -264,12 +265,9 @@ function flush(
   clock.time('commit', ups.length + gone.length + moves.length, () =>
     ctx.commit(
       () => {
-        for (let i = 0; i < moves.length; i += BATCH)
-          ctx.lib.append('entries.moved', { loc, moves: moves.slice(i, i + BATCH) });
-        for (let i = 0; i < ups.length; i += BATCH)
-          ctx.lib.append('entries.upserted', { loc, e: ups.slice(i, i + BATCH) });
-        for (let i = 0; i < gone.length; i += BATCH)
-          ctx.lib.append('entries.deleted', { loc, keys: gone.slice(i, i + BATCH) });
+        for (const b of inBatches(moves, BATCH, 'entries.moved')) ctx.lib.append('entries.moved', { loc, moves: b });
+        for (const b of inBatches(ups, BATCH, 'entries.upserted')) ctx.lib.append('entries.upserted', { loc, e: b });
+        for (const b of inBatches(gone, BATCH, 'entries.deleted')) ctx.lib.append('entries.deleted', { loc, keys: b });
       },
       cp.phase,
       { ...cp, times: clock.snapshot() },

@@ -9,6 +9,7 @@ import { specialKindOf } from '../../jobs/kind.js';
 import { withParent } from './confine.js';
 import { indexable } from './paths.js';
 import type { Step } from './steps.js';
+import { inBatches } from '../../events/batches.js';
 
 const BATCH = 1000;
 
@@ -80,14 +81,13 @@ export function syncPath(lib: Library, loc: string, key: string, abs: string, ci
   for (const r of rows) have.set(r.key, r);
   const want = new Map(tuples.map((t) => [t[0], t[1]]));
   const gone = [...have.keys()].filter((k) => want.get(k) !== have.get(k)!.t);
-  if (gone.length) lib.append('entries.deleted', { loc, keys: gone });
+  for (const b of inBatches(gone, BATCH, 'entries.deleted')) lib.append('entries.deleted', { loc, keys: b });
   const goneSet = new Set(gone);
   const changed = tuples.filter((t) => {
     const h = have.get(t[0]);
     return !h || goneSet.has(t[0]) || h.size !== t[2] || h.mtime !== t[3] || h.inode !== Number(t[4]);
   });
-  for (let i = 0; i < changed.length; i += BATCH)
-    lib.append('entries.upserted', { loc, e: changed.slice(i, i + BATCH) });
+  for (const b of inBatches(changed, BATCH, 'entries.upserted')) lib.append('entries.upserted', { loc, e: b });
   if (cids && tuples.length) {
     const sizes = new Map(tuples.map((t) => [t[0], t[2]]));
     const ids = cids.items
@@ -104,7 +104,7 @@ export function syncPath(lib: Library, loc: string, key: string, abs: string, ci
         (x): x is [string, string, string, number] =>
           x[1] !== null && sizes.get(x[0]) === x[3] && (goneSet.has(x[0]) || have.get(x[0])?.cid !== x[1]),
       );
-    for (let i = 0; i < ids.length; i += BATCH) lib.append('entries.identified', { loc, ids: ids.slice(i, i + BATCH) });
+    for (const b of inBatches(ids, BATCH, 'entries.identified')) lib.append('entries.identified', { loc, ids: b });
   }
   return tuples.filter((t) => t[1] === 1).map((t) => t[0]);
 }
@@ -157,7 +157,6 @@ export function appendAggregates(lib: Library, touched: Map<string, Set<string>>
       const r = q.get(loc, k + SEP, k + '\u0002') as { b: number; n: number };
       dirs.push([k, r.b, r.n]);
     }
-    for (let i = 0; i < dirs.length; i += BATCH)
-      lib.append('entries.aggregated', { loc, dirs: dirs.slice(i, i + BATCH) });
+    for (const b of inBatches(dirs, BATCH, 'entries.aggregated')) lib.append('entries.aggregated', { loc, dirs: b });
   }
 }

@@ -3,6 +3,7 @@
 import type { Library } from '../../library/library.js';
 import type { TrashItem } from '../../projections/trash.js';
 import type { Step } from './steps.js';
+import { inBatches } from '../../events/batches.js';
 
 const relTo = (root: string, abs: string): string => abs.slice(root.length + (root.endsWith('/') ? 0 : 1));
 
@@ -16,8 +17,7 @@ export function trashAdded(lib: Library, loc: string, batch: string, steps: Step
     files: s.manifest?.files ?? 0,
     bytes: s.manifest?.bytes ?? 0,
   }));
-  for (let i = 0; i < items.length; i += 10_000)
-    lib.append('trash.added', { loc, batch, items: items.slice(i, i + 10_000) });
+  for (const b of inBatches(items, 10_000, 'trash.added')) lib.append('trash.added', { loc, batch, items: b });
 }
 
 export function trashRemoved(lib: Library, loc: string, ids: string[]): void {
