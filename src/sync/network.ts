@@ -23,24 +23,10 @@ import { networkStatus, linkOf, pathLabel, type PeerStatus } from './peer-status
 import { codeOf } from '../error-codes.js';
 import { IceConfig, stunOnly, toRtcServers, type IceSettings } from './ice.js';
 import { Rendezvous } from './rendezvous.js';
+import { onRoster } from './roster-wait.js';
 
 /** `webrtc`: off (WebSocket only), auto (WebRTC to devices reached through members), on (LAN links too). */
 export type WebRtcMode = 'off' | 'auto' | 'on';
-
-/** Resolves true once `dev` is on the library's roster, false after `ms`. */
-function onRoster(lib: Library, dev: string, ms: number): Promise<boolean> {
-  const on = (): boolean => !!lib.db.prepare('SELECT 1 FROM devices WHERE dev = ?').get(dev);
-  if (on()) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (v: boolean): void => {
-      clearTimeout(timer);
-      stop();
-      resolve(v);
-    };
-    const stop = lib.onEvent(() => on() && done(true));
-    const timer = setTimeout(() => done(on()), ms);
-  });
-}
 
 export interface NetworkOptions {
   strangerLimits?: StrangerLimits;
@@ -395,7 +381,7 @@ export class Network {
     this.actor?.send({ type: 'INBOUND', link, outbound: true, address: { host: invite.host, port: invite.port } });
     return {
       // Our own events count once the roster that names us has arrived (the end of the inviter's feed).
-      member: () => onRoster(joined, this.core.device.id, 15_000),
+      member: () => onRoster(joined, this.core.device.id, 15_000, 30 * 60_000),
       library: welcome.lib,
       libraryName: welcome.libName,
       inviter: link.peerId,
