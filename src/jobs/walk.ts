@@ -194,6 +194,8 @@ interface Planned {
   rel: string;
   name: string;
   fs: string | Buffer;
+  /** From the listing's entry type (d_type): a folder, which the walk descends. */
+  dir: boolean;
 }
 interface PlannedBatch {
   items: Planned[];
@@ -293,7 +295,7 @@ function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): G
     const isDir = type === DIR;
     if (isDir && excluded.size > 0 && typeof fsPath === 'string' && excluded.has(fsPath)) continue;
     if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
-    if (emit) items.push({ rel, name, fs: fsPath });
+    if (emit) items.push({ rel, name, fs: fsPath, dir: isDir });
     // The cursor entry itself was handled, but its children come after it, so descend.
     if (isDir) open(rel, fsPath, f.levels, resumeRest);
     if (items.length >= batchSize) {
@@ -391,6 +393,31 @@ export function* walkSync(
     cursor = out.cursor;
     yield out;
   }
+}
+
+/**
+ * Counts what a walk would report, from the folders' listings alone (no lstat): a preview's
+ * estimate. Stops after `budgetMs` or `maxEntries`, and then says the count is partial.
+ */
+export function countEntries(
+  root: string,
+  rules: WalkRules,
+  exclude: readonly string[],
+  budgetMs: number,
+  maxEntries: number,
+): { files: number; dirs: number; partial: boolean } {
+  const t0 = Date.now();
+  let files = 0;
+  let dirs = 0;
+  for (const b of plan(root, rules, { batchSize: 2000, exclude })) {
+    for (const it of b.items) {
+      if (it.dir) dirs++;
+      else files++;
+      if (files + dirs >= maxEntries) return { files, dirs, partial: true };
+    }
+    if (Date.now() - t0 > budgetMs) return { files, dirs, partial: true };
+  }
+  return { files, dirs, partial: false };
 }
 
 /** How many planned batches may be at the stat workers at once. */

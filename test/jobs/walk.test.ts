@@ -1,7 +1,15 @@
 import test from 'ava';
 import { lstatSync, readdirSync, rmSync, writeFileSync, mkdirSync, closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { walk, walkAll, walkSync, DEFAULT_SKIP_NAMES, type WalkBatch, type WalkEntry } from '../../src/jobs/walk.js';
+import {
+  countEntries,
+  walk,
+  walkAll,
+  walkSync,
+  DEFAULT_SKIP_NAMES,
+  type WalkBatch,
+  type WalkEntry,
+} from '../../src/jobs/walk.js';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { encodeName, fsPathOf, decodeName } from '../../src/jobs/names.js';
 import { smallTree, tempDir } from './helpers.js';
@@ -232,4 +240,15 @@ test('walking with lstat on the pool workers gives the same batches, errors and 
     [[victim, 'ENOENT']],
   );
   t.deepEqual(pooled, here);
+});
+
+test("a preview's count agrees with the walk, from listings alone, and says when it stopped early", (t) => {
+  const m = smallTree(t);
+  const all = [...walkSync(m.root)].flatMap((b) => b.entries);
+  const dirs = all.filter((e) => e.isDir).length;
+  const n = countEntries(m.root, {}, [], 10_000, 1_000_000);
+  t.deepEqual(n, { files: all.length - dirs, dirs, partial: false });
+  const some = countEntries(m.root, {}, [], 10_000, 100);
+  t.true(some.partial);
+  t.is(some.files + some.dirs, 100);
 });
