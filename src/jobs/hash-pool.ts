@@ -45,6 +45,8 @@ export interface HashPoolOptions {
 
 export interface HashPool {
   readonly threads: number;
+  /** Whether a thread has started and can take work at once (a new pool needs 150-200 ms). */
+  ready(): boolean;
   /** Results come back in the order of `paths`; per-file failures are values, not rejections. */
   hash(paths: readonly HashPath[]): Promise<HashResult[]>;
   /** lstat of every path in one worker message; results in the order of `paths`. */
@@ -91,6 +93,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const busy = new Map<Worker, Batch>();
   let nextId = 1;
   let closed = false;
+  let started = 0;
 
   function dispatch(): void {
     // Each idle worker takes the next queued batch; the pool stays saturated without over-queuing.
@@ -106,7 +109,11 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   function spawn(): Worker {
     const w = new Worker(workerUrl);
     live.add(w);
-    w.on('message', (reply: HashReply) => {
+    w.on('message', (reply: HashReply | { ready: true }) => {
+      if ('ready' in reply) {
+        started++;
+        return;
+      }
       const b = busy.get(w);
       busy.delete(w);
       idle.push(w);
@@ -174,5 +181,5 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     return reply.stats;
   }
 
-  return { threads, hash, lstat, close };
+  return { threads, ready: () => started > 0, hash, lstat, close };
 }

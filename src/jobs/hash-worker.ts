@@ -47,3 +47,6 @@ port.on('message', async (req: HashRequest) => {
   const reply: HashReply = { id: req.id, results };
   port.postMessage(reply);
 });
+
+// Said once the handler above listens: until then a walk lstats on its own thread.
+port.postMessage({ ready: true });

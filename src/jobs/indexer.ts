@@ -160,6 +160,7 @@ async function walkPhase(
         exclude,
         batchSize: BATCH,
         stat: (paths) => ctx.pool().lstat(paths),
+        statReady: () => ctx.pool().ready(),
       })) {
         const diffFrom = performance.now();
         clock.add('walk', diffFrom - waitFrom, batch.entries.length);

@@ -431,7 +431,11 @@ const STAT_AHEAD = 4;
 export async function* walk(
   root: string | Buffer,
   rules: WalkRules = {},
-  options: WalkOptions & { stat?: (paths: readonly (string | Buffer)[]) => Promise<LstatColumns> } = {},
+  options: WalkOptions & {
+    stat?: (paths: readonly (string | Buffer)[]) => Promise<LstatColumns>;
+    /** Whether `stat`'s threads have started; until then batches are lstat'ed here. */
+    statReady?: () => boolean;
+  } = {},
 ): AsyncGenerator<WalkBatch> {
   const stat = options.stat;
   if (!stat) {
@@ -454,7 +458,11 @@ export async function* walk(
       }
       const paths = r.value.items.map((i) => i.fs);
       // A short batch (a small walk, or the end of one) is cheaper here than a worker round trip.
-      const st = paths.length < batchSize ? Promise.resolve(lstatColumns(paths)) : stat(paths);
+      // So is a batch planned before the threads started: a small rescan is over before they would be.
+      const st =
+        paths.length < batchSize || options.statReady?.() === false
+          ? Promise.resolve(lstatColumns(paths))
+          : stat(paths);
       st.catch(() => undefined); // awaited below in order; an early exit must not leave it unhandled
       ahead.push({ batch: r.value, st });
     }

@@ -18,18 +18,36 @@ import { jobsMachine } from './service.js';
 import { watcherMachine, type WatcherEvent, type WatcherInput } from './watcher.js';
 import { watchTree } from './watch-tree.js';
 
-/** The hashing threads the jobs share: made on first use, closed when no job needs them. */
+/** How long the hashing threads outlive the last job: starting them costs 150-200 ms. */
+const THREADS_IDLE_MS = 10_000;
+
+/**
+ * The hashing threads the jobs share: made on first use, closed once no job has needed them for
+ * THREADS_IDLE_MS. A watcher's rescan of a few files after another job then finds them warm.
+ */
 export class Threads {
   private pool: HashPool | undefined;
   private closing: Promise<void> = Promise.resolve();
   private shut = false;
+  private idle: NodeJS.Timeout | undefined;
 
   get(): HashPool {
     if (this.shut) throw new SdError('E_POOL_CLOSED', 'the hashing threads were closed: the daemon is stopping');
+    clearTimeout(this.idle);
+    this.idle = undefined;
     return (this.pool ??= createHashPool());
   }
 
+  /** No job needs the threads now: they close unless one does within THREADS_IDLE_MS. */
   release(): void {
+    if (!this.pool || this.idle) return;
+    this.idle = setTimeout(() => this.closeNow(), THREADS_IDLE_MS);
+    this.idle.unref();
+  }
+
+  private closeNow(): void {
+    clearTimeout(this.idle);
+    this.idle = undefined;
     const p = this.pool;
     this.pool = undefined;
     if (p) this.closing = Promise.all([this.closing, p.close()]).then(() => undefined);
@@ -38,7 +56,7 @@ export class Threads {
   /** Shutdown: closes the threads (under any job still using them) and makes no new ones. */
   close(): Promise<void> {
     this.shut = true;
-    this.release();
+    this.closeNow();
     return this.closing;
   }
 }
