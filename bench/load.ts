@@ -44,6 +44,12 @@ try {
     ['query', { name: 'stats', input: {} }],
     ['query', { name: 'log.list', input: { limit: 20 } }],
   ];
+  // The daemon's RSS while it works, every 100 ms (issue 15: at most 300 MB).
+  const pid = Number(readFileSync(join(dir, 'sd.pid'), 'utf8'));
+  const rssOf = (): number =>
+    Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  let peakRss = rssOf();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf())), 100);
   const lat: number[] = [];
   const byOp = new Map<string, number[]>();
   let errors = 0;
@@ -67,6 +73,7 @@ try {
       await rpc.close();
     }),
   );
+  clearInterval(sampler);
   lat.sort((a, b) => a - b);
   const job = JSON.parse(sd('--json', 'job', 'list').stdout) as { state: string; done: number }[];
   const pct = (xs: number[], p: number): string => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * p)]!.toFixed(1);
@@ -79,6 +86,9 @@ try {
   );
   for (const [kind, xs] of byOp)
     console.log(`  ${kind.padEnd(14)} p50 ${pct(xs, 0.5).padStart(8)} ms  p99 ${pct(xs, 0.99).padStart(8)} ms`);
+  console.log(
+    `the indexing daemon's peak RSS during the queries: ${(peakRss / 2 ** 20).toFixed(0)} MiB = ${(peakRss / 1e6).toFixed(0)} MB (target <= 300 MB)`,
+  );
 } finally {
   sd('stop');
   sdIn(peerDir, 'stop');
