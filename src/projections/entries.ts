@@ -51,6 +51,12 @@ function pushEntry(args: unknown[], loc: string, [key, t, size, mtime, inode, ki
   args.push(loc, key, i < 0 ? '' : key.slice(0, i), i < 0 ? key : key.slice(i + 1), t, size, mtime, inode, kind);
 }
 
+/**
+ * The index of content ids. The index job drops it while it identifies many files and builds it
+ * again at the end (see jobs/index-phases.ts); every open builds it if a crash left it missing.
+ */
+export const CID_INDEX_DDL = 'CREATE INDEX IF NOT EXISTS entries_by_cid ON entries (cid) WHERE cid IS NOT NULL';
+
 export const entriesProjector: Projector = {
   name: 'entries',
   tables: [
@@ -78,7 +84,7 @@ export const entriesProjector: Projector = {
   // built from, which is how `sd replay --check` notices a planted or missing row. A row that
   // reuses the id of a deleted last row lands below the catch-up mark: it is indexed at once.
   extraDdl: `CREATE INDEX IF NOT EXISTS entries_by_parent ON entries (loc, parent, name);
-             CREATE INDEX IF NOT EXISTS entries_by_cid ON entries (cid) WHERE cid IS NOT NULL;
+             ${CID_INDEX_DDL};
              CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(name, content='entries', content_rowid='id', tokenize='trigram case_sensitive 0');
              CREATE TABLE IF NOT EXISTS entries_fts_state (k INTEGER PRIMARY KEY CHECK (k = 0), upto INTEGER NOT NULL);
              INSERT OR IGNORE INTO entries_fts_state (k, upto) VALUES (0, 0);
