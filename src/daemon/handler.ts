@@ -46,10 +46,13 @@ function parse<T>(schema: z.ZodType<T>, op: string, args: unknown): T {
   return r.data;
 }
 
-/** The daemon's memory in bytes: resident (what the system counts), the JS heap, and buffers outside it. */
+/**
+ * The daemon's memory in bytes: resident (what the system counts), the JS heap, and buffers outside
+ * it (Node's `external` already holds `arrayBuffers`: adding them counted every buffer twice).
+ */
 function memoryNow(): { rss: number; heapUsed: number; external: number } {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers };
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
 
 /** `sd status`: what the daemon runs, for whom, and how it is doing. */
