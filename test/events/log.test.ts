@@ -4,6 +4,7 @@ import { encodeEvent, decodeEvent } from '../../src/events/codec.js';
 import { blake3, initHashing } from '../../src/events/hash.js';
 import { generateKeys, keysFromPem, signBytes } from '../../src/events/keys.js';
 import { verifyLog } from '../../src/events/verify.js';
+import { HEADS_SQL } from '../../src/events/log.js';
 import { openCore, tempDir } from '../helpers.js';
 import { rosterLookup } from '../../src/ops/log/queries.js';
 
@@ -134,4 +135,40 @@ test('the parallel verifier (large logs) finds the first tampered event too', as
   t.false(r.ok);
   t.deepEqual([r.firstBad.seq, r.firstBad.code], [4321, 'E_BAD_HASH']);
   t.is(r.bad, 2);
+});
+
+test('heads name every device with its highest seq, found by one index seek per device, not by reading the log', async (t) => {
+  const { lib, dev } = await coreWithHistory(t);
+  t.deepEqual([...lib.log.heads()], [[dev, 12]]);
+  // Rows of other devices, below and above ours in key order (heads read what is stored; the feed verifies).
+  const row = lib.db.prepare('SELECT hash, bytes, sig FROM events WHERE dev = ? AND seq = 1').get(dev) as {
+    hash: Buffer;
+    bytes: Buffer;
+    sig: Buffer;
+  };
+  const put = lib.db.prepare(
+    "INSERT INTO events (dev, seq, hash, hlc_ms, hlc_c, type, bytes, sig) VALUES (?, ?, ?, 0, 0, 'x', ?, ?)",
+  );
+  for (const [d, n] of [
+    ['aaaa', 3],
+    ['zzzz', 700],
+  ] as const)
+    for (let s = 1; s <= n; s++) put.run(d, s, row.hash, row.bytes, row.sig);
+  t.deepEqual(
+    [...lib.log.heads()].sort(),
+    [
+      ['aaaa', 3],
+      [dev, 12],
+      ['zzzz', 700],
+    ].sort(),
+  );
+  // The plan seeks the primary key; a full scan of the events (what GROUP BY did) would say SCAN.
+  const plan = lib.db.prepare(`EXPLAIN QUERY PLAN ${HEADS_SQL}`).all() as { detail: string }[];
+  t.false(
+    plan.some((p) => /SCAN events/.test(p.detail)),
+    JSON.stringify(plan.map((p) => p.detail)),
+  );
+  // An empty log has no heads.
+  lib.db.exec('DELETE FROM events');
+  t.deepEqual([...lib.log.heads()], []);
 });
