@@ -2,7 +2,7 @@ import test from 'ava';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { encodeEvent, decodeEvent } from '../../src/events/codec.js';
 import { blake3, initHashing } from '../../src/events/hash.js';
-import { generateKeys, keysFromPem, signBytes } from '../../src/events/keys.js';
+import { generateKeys, keysFromPem, signBytes, verifyRaw } from '../../src/events/keys.js';
 import { verifyLog } from '../../src/events/verify.js';
 import { HEADS_SQL } from '../../src/events/log.js';
 import { openCore, tempDir } from '../helpers.js';
@@ -171,4 +171,21 @@ test('heads name every device with its highest seq, found by one index seek per 
   // An empty log has no heads.
   lib.db.exec('DELETE FROM events');
   t.deepEqual([...lib.log.heads()], []);
+});
+
+test('event signatures verify against the raw key; a wrong key, a changed hash and malformed input are refused, never thrown', (t) => {
+  const k = keysFromPem(generateKeys().privatePem);
+  const other = keysFromPem(generateKeys().privatePem);
+  const hash = blake3(new TextEncoder().encode('an event'));
+  const sig = signBytes(k.privateKey, hash);
+  t.true(verifyRaw(k.publicKey, hash, sig));
+  t.false(verifyRaw(other.publicKey, hash, sig), 'another device key');
+  const changed = hash.slice();
+  changed[0]! ^= 1;
+  t.false(verifyRaw(k.publicKey, changed, sig), 'another hash');
+  t.false(verifyRaw(k.publicKey, hash, sig.subarray(0, 63)), 'a short signature');
+  t.false(verifyRaw(k.publicKey, hash, new Uint8Array(65)), 'a long signature');
+  t.false(verifyRaw(k.publicKey.subarray(0, 31), hash, sig), 'a short key');
+  t.false(verifyRaw(new Uint8Array(32), hash, sig), 'a small-order key');
+  t.false(verifyRaw(k.publicKey, hash, new Uint8Array(64)), 'a zero signature');
 });
