@@ -9,7 +9,7 @@ import { GroupWriter } from '../store/writer.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { project, rebuildInPlace } from '../projections/index.js';
-import type { ProjectionContext } from '../projections/types.js';
+import { stmt, type ProjectionContext } from '../projections/types.js';
 import { catchUpSearchIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
@@ -122,10 +122,11 @@ export class Library {
 
   /** The key that verifies a device's events: its roster entry, or a pairing trust anchor. */
   keyOf(dev: string): { pubkey: Uint8Array; revokedSeq: number | null } | undefined {
-    const r = this.db.prepare('SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as
+    // Cached statements: the feed asks for every message it receives.
+    const r = stmt(this.db, 'SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as
       { pubkey: Buffer; revoked_seq: number | null } | undefined;
     if (r) return { pubkey: new Uint8Array(r.pubkey), revokedSeq: r.revoked_seq };
-    const a = this.db.prepare('SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as
+    const a = stmt(this.db, 'SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as
       { pubkey: Buffer } | undefined;
     return a ? { pubkey: new Uint8Array(a.pubkey), revokedSeq: null } : undefined;
   }
