@@ -41,6 +41,7 @@ export class Library {
   private roDb: Db | undefined;
   private readonly writer: GroupWriter;
   private listeners = new Set<(ev: StoredEvent) => void>();
+  private groupListeners = new Set<(evs: StoredEvent[]) => void>();
   repo: Repo | undefined;
   /** The repo's storage; detached when a rebuild drops documents that hold changes which no longer count. */
   private storage: SqliteStorageAdapter | undefined;
@@ -261,6 +262,7 @@ export class Library {
   private published(evs: StoredEvent[]): void {
     if (evs.some((e) => e.type === 'entries.upserted')) this.scheduleSearchIndex();
     for (const ev of evs) for (const l of this.listeners) l(ev);
+    for (const l of this.groupListeners) l(evs);
   }
 
   private searchTimer: NodeJS.Timeout | undefined;
@@ -300,6 +302,12 @@ export class Library {
   onEvent(fn: (ev: StoredEvent) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Hears each committed group once, with its events in order (what the actors take: one message a group). */
+  onCommit(fn: (evs: StoredEvent[]) => void): () => void {
+    this.groupListeners.add(fn);
+    return () => this.groupListeners.delete(fn);
   }
 
   async close(): Promise<void> {
