@@ -17,28 +17,18 @@
 // Usage: node dist/bench/syncthing.js [TREE_DIR]   (SIZES=3000,100000 when no TREE_DIR; SIZES=100000 runs one)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Core } from '../src/core.js';
 import { benchTree, hasCommand, loadAverage } from './lib.js';
 import { cpuMsOf, vdfsExchangeProcs } from './sync-procs.js';
+import { vdfsIndexExchange } from './sync-inproc.js';
 
 process.env.SD_MDNS = 'off';
 process.env.SD_P2P_HOST = '127.0.0.1';
 const POLL_MS = Number(process.env.POLL_MS ?? 25);
 /** VDFS_INPROC=1: both vdfs cores in this process (one thread), as before; default: one process each. */
 const INPROC = process.env.VDFS_INPROC === '1';
-
-// Every byte this process writes to a TCP socket (both cores live here, so both directions).
-let wireBytes = 0;
-const socketWrite = Socket.prototype.write as (this: Socket, ...args: unknown[]) => boolean;
-Socket.prototype.write = function (this: Socket, ...args: unknown[]): boolean {
-  const chunk = args[0];
-  wireBytes +=
-    typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
-  return socketWrite.apply(this, args);
-} as typeof Socket.prototype.write;
 
 export async function until<T>(
   what: string,
@@ -56,6 +46,18 @@ export async function until<T>(
   }
 }
 
+/** `n` distinct ports nothing listens on now (two freePort() calls in a row may give the same one). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  // Bounded: a few hundred tries at most.
+  for (let i = 0; ports.length < n && i < 300; i++) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  if (ports.length < n) throw new Error(`could not find ${n} distinct free ports`);
+  return ports;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -66,63 +68,6 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-/** vdfs: ms for B to replicate A's index of `root`, how many entries B then holds, bytes on the wire. */
-export async function vdfsIndexExchange(
-  root: string,
-  pairing: 'inside' | 'outside',
-): Promise<{ ms: number; cpuMs: number; entries: number; events: number; bytes: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'sd-vs-st-'));
-  const a = await Core.open(join(dir, 'a'));
-  const b = await Core.open(join(dir, 'b'));
-  try {
-    await a.startPeers('127.0.0.1', 0);
-    await b.startPeers('127.0.0.1', 0);
-    const lib = a.libraries.resolve();
-    const heads = (c: Core): string => JSON.stringify([...c.libraries.resolve(lib.id).log.heads()].sort());
-    const pair = async (): Promise<void> => {
-      const inv = await a.command<{ code: string }>('pair.invite', {});
-      await b.command('pair.join', { code: inv.result!.code });
-    };
-    if (pairing === 'outside') {
-      await pair();
-      await until('B joined', () => (heads(a) === heads(b) ? true : undefined), 60_000, POLL_MS);
-      a.peers!.partition();
-      b.peers!.partition();
-    }
-    const added = await a.command<{ job: string }>('location.add', { path: root, watch: false });
-    await until(
-      'the index on A',
-      async () => {
-        const j = await a.query<{ state: string }>('job.info', { ref: added.result!.job });
-        return ['completed', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-      },
-      600_000,
-      50,
-    );
-    lib.flush();
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    wireBytes = 0;
-    if (pairing === 'outside') {
-      a.peers!.heal();
-      b.peers!.heal();
-    } else await pair();
-    await until('B caught up', () => (heads(a) === heads(b) ? true : undefined), 600_000, POLL_MS);
-    const ms = performance.now() - t0;
-    const c = process.cpuUsage(cpu0);
-    const cpuMs = (c.user + c.system) / 1000;
-    const bytes = wireBytes;
-    const lb = b.libraries.resolve(lib.id);
-    const entries = (lb.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n;
-    const events = (lb.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-    return { ms, cpuMs, entries, events, bytes };
-  } finally {
-    await a.close();
-    await b.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 export interface St {
@@ -232,7 +177,7 @@ export async function syncthingIndexExchange(
   const a = generate(join(dir, 'a'));
   const b = generate(join(dir, 'b'));
   try {
-    for (const s of [a, b]) [s.gui, s.listen] = [await freePort(), await freePort()];
+    [a.gui, a.listen, b.gui, b.listen] = (await freePorts(4)) as [number, number, number, number];
     mkdirSync(join(dir, 'b-folder'));
     configure(a, b, { path: root, type: 'sendonly' });
     configure(b, a, { path: join(dir, 'b-folder'), type: 'receiveonly' });
@@ -304,7 +249,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const ours: Record<string, { ms: number; cpuMs: number; entries: number; events: number; bytes: number }> = {};
     for (const pairing of ['inside', 'outside'] as const) {
       const o = (ours[pairing] = INPROC
-        ? await vdfsIndexExchange(root, pairing)
+        ? await vdfsIndexExchange(root, pairing, POLL_MS)
         : await vdfsExchangeProcs(root, pairing, POLL_MS));
       console.log(
         `vdfs (${INPROC ? 'both cores in this process' : 'two processes'}), pairing ${pairing} the window: B replicated ${o.entries} entries (${o.events} events) in ${o.ms.toFixed(0)} ms = ${rate(o.entries, o.ms)} entries/s; CPU ${o.cpuMs.toFixed(0)} ms = ${((o.cpuMs * 1000) / o.entries).toFixed(1)} us/entry; ${o.bytes.toLocaleString('en-US')} bytes on the wire = ${(o.bytes / o.entries).toFixed(1)} bytes/entry`,
