@@ -5,11 +5,8 @@
 // before it appends, and appends a batch in one transaction, so a cut link resumes from what
 // was stored: nothing arrived is sent again, nothing is assumed delivered.
 import { SdError } from '../errors.js';
-import { decodeEvent, pack, unpack } from '../events/codec.js';
-import { blake3 } from '../events/hash.js';
-import { MAX_EVENT_BYTES } from '../events/catalogue.js';
-import type { StoredEvent } from '../events/log.js';
-import { verifyRaw, deviceIdOf } from '../events/keys.js';
+import { pack, unpack } from '../events/codec.js';
+import { checkBatch } from './check-batch.js';
 import { stmt } from '../projections/types.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
@@ -318,39 +315,7 @@ export class FeedSession {
       !list.every((x) => Array.isArray(x) && x[0] instanceof Uint8Array && x[1] instanceof Uint8Array)
     )
       throw new SdError('E_BAD_FRAME', 'an events message holds [bytes, signature] pairs of a known device');
-    const pubkey = this.lib.keyOf(dev)?.pubkey;
-    // Checked once a batch: the id is a hash of the key.
-    const keyMatches = pubkey !== undefined && deviceIdOf(pubkey) === dev;
-    let head = this.lib.log.headOf(dev);
-    const accepted: StoredEvent[] = [];
-    let refusal: { seq: number; code: string; reason: string } | undefined;
-    for (const [bytes, sig] of list) {
-      const hash = blake3(bytes);
-      let f;
-      try {
-        f = decodeEvent(bytes);
-      } catch (e) {
-        refusal = { seq: head.seq + 1, code: 'E_BAD_EVENT', reason: (e as Error).message };
-        break;
-      }
-      if (f.seq <= head.seq) continue; // already here: a resend is harmless
-      const bad = (code: string, reason: string): void => void (refusal = { seq: f.seq, code, reason });
-      if (bytes.length > MAX_EVENT_BYTES)
-        bad('E_EVENT_TOO_LARGE', `${bytes.length} bytes; no event larger than ${MAX_EVENT_BYTES} is stored`);
-      else if (f.dev !== dev || f.lib !== this.lib.id) bad('E_BAD_EVENT', 'event of another feed or library');
-      else if (!pubkey) bad('E_UNKNOWN_DEVICE', `device ${dev} is not on the roster (yet)`);
-      else if (!keyMatches) bad('E_UNKNOWN_DEVICE', 'roster key does not match the device id');
-      else if (!verifyRaw(pubkey, hash, sig)) bad('E_BAD_SIGNATURE', 'signature does not match the device key');
-      else if (f.seq !== head.seq + 1) bad('E_BROKEN_CHAIN', `expected #${head.seq + 1}, got #${f.seq}`);
-      else if (
-        (f.prev === null) !== (head.hash === null) ||
-        (f.prev && head.hash && !Buffer.from(f.prev).equals(Buffer.from(head.hash)))
-      )
-        bad('E_BROKEN_CHAIN', 'prev does not match the hash of the event before');
-      if (refusal) break;
-      accepted.push({ ...f, hash, sig, bytes });
-      head = { seq: f.seq, hash };
-    }
+    const { accepted, refusal, head } = checkBatch(this.lib, dev, list);
     if (accepted.length) {
       this.lib.write(() => {
         for (const ev of accepted) this.lib.appendRemote(ev);
