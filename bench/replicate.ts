@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3-multiple-ciphers';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../src/core.js';
 import { SEP, type EntryTuple } from '../src/projections/entries.js';
@@ -109,12 +109,19 @@ async function main(): Promise<void> {
       await make();
       lib.flush();
       const made = lib.log.count() - before;
+      const cpu0 = process.cpuUsage();
       const t2 = performance.now();
       a.peers!.heal();
       b.peers!.heal();
       await until(() => heads(a) === heads(b));
       const ms = performance.now() - t2;
-      console.log(`catch-up after ${made} events made offline (${what}): ${ms.toFixed(0)} ms (target <= 2,000 ms)`);
+      const cpu = process.cpuUsage(cpu0);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
+      console.log(
+        `catch-up after ${made} events made offline (${what}): ${ms.toFixed(0)} ms (target <= 2,000 ms); CPU of both cores ${cpuMs.toFixed(0)} ms = ${((cpuMs * 1000) / made).toFixed(0)} us/event; load average ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')}`,
+      );
     };
     // Renames are no longer the cheapest event (each also changes a shared document): opt in.
     if (process.env.RENAMES)

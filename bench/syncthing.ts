@@ -8,32 +8,27 @@
 //   Syncthing: A scans the tree (not timed); B starts with A already configured and the folder
 //         shared receive-only; timed from B's API answering until B's global view has every file
 //         and folder of A. At the end of its window we read how much file data B had pulled.
-// Both sides are polled at the same interval (POLL_MS), and both report the bytes their links
-// carried in the window (both directions; vdfs: what this process wrote to its sockets,
-// Syncthing: B's connection counters). 127.0.0.1 only; Syncthing with global/local discovery,
+// Each vdfs device runs in its own process (bench/sync-child.ts), as each Syncthing device does
+// (VDFS_INPROC=1: both in this process, as before). Both sides are polled at the same interval
+// (POLL_MS), and both report the bytes their links carried in the window (both directions; vdfs:
+// what the processes wrote to their sockets, Syncthing: B's connection counters) and the CPU time
+// both processes spent in it (from /proc). 127.0.0.1 only; Syncthing with global/local discovery,
 // relays, NAT, usage reporting, crash reporting and upgrades off. Skips Syncthing when missing.
-// Usage: node dist/bench/syncthing.js [TREE_DIR]   (SIZES=3000,100000 when no TREE_DIR)
+// Usage: node dist/bench/syncthing.js [TREE_DIR]   (SIZES=3000,100000 when no TREE_DIR; SIZES=100000 runs one)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Core } from '../src/core.js';
 import { benchTree, hasCommand, loadAverage } from './lib.js';
+import { cpuMsOf, vdfsExchangeProcs } from './sync-procs.js';
+import { vdfsIndexExchange } from './sync-inproc.js';
 
 process.env.SD_MDNS = 'off';
 process.env.SD_P2P_HOST = '127.0.0.1';
 const POLL_MS = Number(process.env.POLL_MS ?? 25);
-
-// Every byte this process writes to a TCP socket (both cores live here, so both directions).
-let wireBytes = 0;
-const socketWrite = Socket.prototype.write as (this: Socket, ...args: unknown[]) => boolean;
-Socket.prototype.write = function (this: Socket, ...args: unknown[]): boolean {
-  const chunk = args[0];
-  wireBytes +=
-    typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
-  return socketWrite.apply(this, args);
-} as typeof Socket.prototype.write;
+/** VDFS_INPROC=1: both vdfs cores in this process (one thread), as before; default: one process each. */
+const INPROC = process.env.VDFS_INPROC === '1';
 
 export async function until<T>(
   what: string,
@@ -51,6 +46,18 @@ export async function until<T>(
   }
 }
 
+/** `n` distinct ports nothing listens on now (two freePort() calls in a row may give the same one). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  // Bounded: a few hundred tries at most.
+  for (let i = 0; ports.length < n && i < 300; i++) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  if (ports.length < n) throw new Error(`could not find ${n} distinct free ports`);
+  return ports;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -61,60 +68,6 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-/** vdfs: ms for B to replicate A's index of `root`, how many entries B then holds, bytes on the wire. */
-export async function vdfsIndexExchange(
-  root: string,
-  pairing: 'inside' | 'outside',
-): Promise<{ ms: number; entries: number; events: number; bytes: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'sd-vs-st-'));
-  const a = await Core.open(join(dir, 'a'));
-  const b = await Core.open(join(dir, 'b'));
-  try {
-    await a.startPeers('127.0.0.1', 0);
-    await b.startPeers('127.0.0.1', 0);
-    const lib = a.libraries.resolve();
-    const heads = (c: Core): string => JSON.stringify([...c.libraries.resolve(lib.id).log.heads()].sort());
-    const pair = async (): Promise<void> => {
-      const inv = await a.command<{ code: string }>('pair.invite', {});
-      await b.command('pair.join', { code: inv.result!.code });
-    };
-    if (pairing === 'outside') {
-      await pair();
-      await until('B joined', () => (heads(a) === heads(b) ? true : undefined), 60_000, POLL_MS);
-      a.peers!.partition();
-      b.peers!.partition();
-    }
-    const added = await a.command<{ job: string }>('location.add', { path: root, watch: false });
-    await until(
-      'the index on A',
-      async () => {
-        const j = await a.query<{ state: string }>('job.info', { ref: added.result!.job });
-        return ['completed', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-      },
-      600_000,
-      50,
-    );
-    lib.flush();
-    const t0 = performance.now();
-    wireBytes = 0;
-    if (pairing === 'outside') {
-      a.peers!.heal();
-      b.peers!.heal();
-    } else await pair();
-    await until('B caught up', () => (heads(a) === heads(b) ? true : undefined), 600_000, POLL_MS);
-    const ms = performance.now() - t0;
-    const bytes = wireBytes;
-    const lb = b.libraries.resolve(lib.id);
-    const entries = (lb.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n;
-    const events = (lb.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-    return { ms, entries, events, bytes };
-  } finally {
-    await a.close();
-    await b.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 export interface St {
@@ -219,12 +172,12 @@ function du(dir: string): { files: number; bytes: number; names: string[] } {
 /** Syncthing: ms for B to learn A's whole index of `root`, and the counts it then knows. */
 export async function syncthingIndexExchange(
   root: string,
-): Promise<{ ms: number; files: number; dirs: number; scanMs: number; bytes: number; pulled: Pulled }> {
+): Promise<{ ms: number; cpuMs: number; files: number; dirs: number; scanMs: number; bytes: number; pulled: Pulled }> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-st-'));
   const a = generate(join(dir, 'a'));
   const b = generate(join(dir, 'b'));
   try {
-    for (const s of [a, b]) [s.gui, s.listen] = [await freePort(), await freePort()];
+    [a.gui, a.listen, b.gui, b.listen] = (await freePorts(4)) as [number, number, number, number];
     mkdirSync(join(dir, 'b-folder'));
     configure(a, b, { path: root, type: 'sendonly' });
     configure(b, a, { path: join(dir, 'b-folder'), type: 'receiveonly' });
@@ -242,6 +195,8 @@ export async function syncthingIndexExchange(
     const scanMs = performance.now() - s0;
     serve(b);
     await until('Syncthing B API', () => api<unknown>(b, '/rest/system/ping'), 60_000, POLL_MS);
+    const cpu = (): number => cpuMsOf(a.proc?.pid) + cpuMsOf(b.proc?.pid);
+    const cpu0 = cpu();
     const t0 = performance.now();
     const got = await until(
       'Syncthing B knows the whole index',
@@ -255,11 +210,13 @@ export async function syncthingIndexExchange(
       POLL_MS,
     );
     const ms = performance.now() - t0;
+    const cpuMs = cpu() - cpu0;
     // What B had pulled by the end of its window: its database's view and the folder on disk.
     const onDisk = du(join(dir, 'b-folder'));
     const conns = await api<{ total: { inBytesTotal: number; outBytesTotal: number } }>(b, '/rest/system/connections');
     return {
       ms,
+      cpuMs,
       files: got.globalFiles,
       dirs: got.globalDirectories,
       scanMs,
@@ -289,18 +246,20 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const size of sizes) {
     const root = size === 0 ? benchTree(process.argv[2]) : benchTree(undefined, size);
     console.log(`\ntree ${root}; load average ${loadAverage()}; both sides polled every ${POLL_MS} ms`);
-    const ours: Record<string, { ms: number; entries: number; events: number; bytes: number }> = {};
+    const ours: Record<string, { ms: number; cpuMs: number; entries: number; events: number; bytes: number }> = {};
     for (const pairing of ['inside', 'outside'] as const) {
-      const o = (ours[pairing] = await vdfsIndexExchange(root, pairing));
+      const o = (ours[pairing] = INPROC
+        ? await vdfsIndexExchange(root, pairing, POLL_MS)
+        : await vdfsExchangeProcs(root, pairing, POLL_MS));
       console.log(
-        `vdfs, pairing ${pairing} the window: B replicated ${o.entries} entries (${o.events} events) in ${o.ms.toFixed(0)} ms = ${rate(o.entries, o.ms)} entries/s; ${o.bytes.toLocaleString('en-US')} bytes on the wire = ${(o.bytes / o.entries).toFixed(1)} bytes/entry`,
+        `vdfs (${INPROC ? 'both cores in this process' : 'two processes'}), pairing ${pairing} the window: B replicated ${o.entries} entries (${o.events} events) in ${o.ms.toFixed(0)} ms = ${rate(o.entries, o.ms)} entries/s; CPU ${o.cpuMs.toFixed(0)} ms = ${((o.cpuMs * 1000) / o.entries).toFixed(1)} us/entry; ${o.bytes.toLocaleString('en-US')} bytes on the wire = ${(o.bytes / o.entries).toFixed(1)} bytes/entry`,
       );
     }
     if (!haveSt) continue;
     const st = await syncthingIndexExchange(root);
     const n = st.files + st.dirs;
     console.log(
-      `Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${rate(n, st.ms)} entries/s; ${st.bytes.toLocaleString('en-US')} bytes on the wire = ${(st.bytes / n).toFixed(1)} bytes/entry (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
+      `Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${rate(n, st.ms)} entries/s; CPU ${st.cpuMs.toFixed(0)} ms = ${((st.cpuMs * 1000) / n).toFixed(1)} us/entry; ${st.bytes.toLocaleString('en-US')} bytes on the wire = ${(st.bytes / n).toFixed(1)} bytes/entry (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
     );
     console.log(
       `Syncthing B had pulled, at the end of its window: ${st.pulled.dbFiles} files / ${st.pulled.dbBytes} bytes in its database, ${st.pulled.diskFiles} files / ${st.pulled.diskBytes} bytes on disk${st.pulled.diskNames.length ? ` (${st.pulled.diskNames.join(', ')})` : ''}`,
@@ -308,7 +267,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const pairing of ['inside', 'outside'] as const) {
       const o = ours[pairing]!;
       console.log(
-        `vdfs/Syncthing, pairing ${pairing}: ${(o.entries / o.ms / (n / st.ms)).toFixed(2)}x the rate (target >= 2x); bytes/entry ${(o.bytes / o.entries / (st.bytes / n)).toFixed(2)}x Syncthing's`,
+        `vdfs/Syncthing, pairing ${pairing}: ${(o.entries / o.ms / (n / st.ms)).toFixed(2)}x the rate (target >= 2x); CPU per entry ${(o.cpuMs / o.entries / (st.cpuMs / n)).toFixed(2)}x Syncthing's; bytes/entry ${(o.bytes / o.entries / (st.bytes / n)).toFixed(2)}x Syncthing's`,
       );
     }
   }

@@ -111,7 +111,7 @@ export class Core {
     core.disk = new DiskMonitor(dataDir);
     core.libraries.onOpen((lib) => lib.onEvent((ev) => core.publishEvent(lib, ev)));
     // The log feeds the actors: what a library commits reaches them once committed.
-    core.libraries.onOpen((lib) => lib.onEvent((ev) => core.services?.committed(lib.id, ev)));
+    core.libraries.onOpen((lib) => lib.onCommit((evs) => core.services?.committedGroup(lib.id, evs)));
     await core.libraries.load();
     // File operations a crash interrupted are completed or rolled back before anything else
     // (a rescan) looks at the disk.

@@ -28,6 +28,8 @@ export interface Services {
   tree(): ServiceNode[];
   /** Hands a committed event to the services. */
   committed(lib: string, ev: StoredEvent): void;
+  /** Hands a committed group to the services: one message for the sessions, whatever its size. */
+  committedGroup(lib: string, evs: StoredEvent[]): void;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,12 @@ export type CommittedEvent = {
   seq: number;
   evType: string;
   body: unknown;
+};
+
+export type CommittedGroup = {
+  type: 'COMMITTED_GROUP';
+  lib: string;
+  events: { dev: string; seq: number; evType: string; body: unknown }[];
 };
 
 /** What the services read of the daemon (the Core satisfies it; nothing here imports it). */
@@ -51,7 +59,7 @@ export interface ServicesHost {
 
 export async function startServices(core: ServicesHost, network: Network): Promise<Services> {
   const root = setup({
-    types: {} as { events: CommittedEvent | { type: 'STOP' } },
+    types: {} as { events: CommittedEvent | CommittedGroup | { type: 'STOP' } },
     actors: {
       jobs: liveJobsMachine(core.jobs.deps),
       sync: liveSyncMachine({
@@ -95,6 +103,14 @@ export async function startServices(core: ServicesHost, network: Network): Promi
           if (event.evType.startsWith('location.')) enqueue.sendTo('JobManager', event);
         }),
       },
+      COMMITTED_GROUP: {
+        actions: enqueueActions(({ event, enqueue }) => {
+          enqueue.sendTo('SyncService', event);
+          for (const e of event.events)
+            if (e.evType.startsWith('location.'))
+              enqueue.sendTo('JobManager', { type: 'COMMITTED', lib: event.lib, ...e } satisfies CommittedEvent);
+        }),
+      },
       STOP: {
         actions: enqueueActions(({ enqueue }) => {
           for (const id of ['NetworkService', 'SyncService', 'JobManager']) enqueue.sendTo(id, { type: 'STOP' });
@@ -127,6 +143,12 @@ export async function startServices(core: ServicesHost, network: Network): Promi
     tree: () => tracker.nodes(),
     committed: (lib, ev) =>
       actor.send({ type: 'COMMITTED', lib, dev: ev.dev, seq: ev.seq, evType: ev.type, body: ev.body }),
+    committedGroup: (lib, evs) =>
+      actor.send({
+        type: 'COMMITTED_GROUP',
+        lib,
+        events: evs.map((ev) => ({ dev: ev.dev, seq: ev.seq, evType: ev.type, body: ev.body })),
+      }),
     stop: async () => {
       actor.send({ type: 'STOP' });
       actor.stop();

@@ -28,6 +28,11 @@ CREATE INDEX IF NOT EXISTS events_roster ON events (dev, seq)
 CREATE INDEX IF NOT EXISTS events_shared ON events (dev, seq) WHERE type IN ('shared.created', 'shared.changed');
 `;
 
+/** The highest seq per device: a skip-scan of the primary key, one index seek per device. */
+export const HEADS_SQL = `WITH RECURSIVE d(dev) AS (SELECT MIN(dev) FROM events
+    UNION ALL SELECT (SELECT MIN(dev) FROM events WHERE dev > d.dev) FROM d WHERE d.dev IS NOT NULL)
+  SELECT dev, (SELECT MAX(seq) FROM events WHERE events.dev = d.dev) AS seq FROM d WHERE dev IS NOT NULL`;
+
 interface Row {
   dev: string;
   seq: number;
@@ -47,6 +52,7 @@ export class EventLog {
   private readonly insert: Statement;
   private readonly headStmt: Statement;
   private readonly getStmt: Statement;
+  private readonly headsStmt: Statement;
   private head: { seq: number; hash: Uint8Array | null };
 
   constructor(
@@ -60,6 +66,7 @@ export class EventLog {
     );
     this.headStmt = db.prepare('SELECT seq, hash FROM events WHERE dev = ? ORDER BY seq DESC LIMIT 1');
     this.getStmt = db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events WHERE dev = ? AND seq = ?');
+    this.headsStmt = db.prepare(HEADS_SQL);
     const h = this.headStmt.get(keys.id) as { seq: number; hash: Buffer } | undefined;
     this.head = h ? { seq: h.seq, hash: new Uint8Array(h.hash) } : { seq: 0, hash: null };
     // The clock resumes after our own last event and the latest received one within the allowed
@@ -128,11 +135,12 @@ export class EventLog {
     return row ? rowToEvent(row) : undefined;
   }
 
+  /**
+   * The highest seq held per device. A skip-scan over the primary key (one index seek per device):
+   * `GROUP BY dev` read every event, and the feed asks on every batch it stores or acknowledges.
+   */
   heads(): Map<string, number> {
-    const rows = this.db.prepare('SELECT dev, MAX(seq) AS seq FROM events GROUP BY dev').all() as {
-      dev: string;
-      seq: number;
-    }[];
+    const rows = this.headsStmt.all() as { dev: string; seq: number }[];
     return new Map(rows.map((r) => [r.dev, r.seq]));
   }
 

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodeEvent } from './codec.js';
 import { blake3 } from './hash.js';
-import { deviceIdOf, publicKeyFromRaw, verifyBytes } from './keys.js';
+import { deviceIdOf, verifyRaw } from './keys.js';
 
 const ids = new WeakMap<Uint8Array, string>();
 function idOf(pubkey: Uint8Array): string {
@@ -44,8 +44,7 @@ export function checkEvent(
   const hash = blake3(row.bytes);
   if (!Buffer.from(hash).equals(Buffer.from(row.hash)))
     return bad('E_BAD_HASH', 'the event bytes do not match their hash (payload tampered)');
-  if (!verifyBytes(publicKeyFromRaw(pubkey), hash, row.sig))
-    return bad('E_BAD_SIGNATURE', 'the signature does not match the device key');
+  if (!verifyRaw(pubkey, hash, row.sig)) return bad('E_BAD_SIGNATURE', 'the signature does not match the device key');
   let f;
   try {
     f = decodeEvent(row.bytes);

@@ -9,7 +9,7 @@ import { GroupWriter } from '../store/writer.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { project, rebuildInPlace } from '../projections/index.js';
-import type { ProjectionContext } from '../projections/types.js';
+import { stmt, type ProjectionContext } from '../projections/types.js';
 import { catchUpSearchIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
@@ -41,6 +41,7 @@ export class Library {
   private roDb: Db | undefined;
   private readonly writer: GroupWriter;
   private listeners = new Set<(ev: StoredEvent) => void>();
+  private groupListeners = new Set<(evs: StoredEvent[]) => void>();
   repo: Repo | undefined;
   /** The repo's storage; detached when a rebuild drops documents that hold changes which no longer count. */
   private storage: SqliteStorageAdapter | undefined;
@@ -122,10 +123,11 @@ export class Library {
 
   /** The key that verifies a device's events: its roster entry, or a pairing trust anchor. */
   keyOf(dev: string): { pubkey: Uint8Array; revokedSeq: number | null } | undefined {
-    const r = this.db.prepare('SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as
+    // Cached statements: the feed asks for every message it receives.
+    const r = stmt(this.db, 'SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as
       { pubkey: Buffer; revoked_seq: number | null } | undefined;
     if (r) return { pubkey: new Uint8Array(r.pubkey), revokedSeq: r.revoked_seq };
-    const a = this.db.prepare('SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as
+    const a = stmt(this.db, 'SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as
       { pubkey: Buffer } | undefined;
     return a ? { pubkey: new Uint8Array(a.pubkey), revokedSeq: null } : undefined;
   }
@@ -260,6 +262,7 @@ export class Library {
   private published(evs: StoredEvent[]): void {
     if (evs.some((e) => e.type === 'entries.upserted')) this.scheduleSearchIndex();
     for (const ev of evs) for (const l of this.listeners) l(ev);
+    for (const l of this.groupListeners) l(evs);
   }
 
   private searchTimer: NodeJS.Timeout | undefined;
@@ -299,6 +302,12 @@ export class Library {
   onEvent(fn: (ev: StoredEvent) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Hears each committed group once, with its events in order (what the actors take: one message a group). */
+  onCommit(fn: (evs: StoredEvent[]) => void): () => void {
+    this.groupListeners.add(fn);
+    return () => this.groupListeners.delete(fn);
   }
 
   async close(): Promise<void> {

@@ -29,9 +29,9 @@ export interface LocationAdded {
   rules: { skipHidden?: boolean; skipNames?: string[]; gitignore?: boolean };
 }
 
+/** The entry and everything below it, in one range of the (loc, key) index: keys hold no NUL. */
 function removeSubtree(db: Database, loc: string, key: string): void {
-  stmt(db, 'DELETE FROM entries WHERE loc = ? AND key = ?').run(loc, key);
-  stmt(db, 'DELETE FROM entries WHERE loc = ? AND key > ? AND key < ?').run(loc, key + SEP, key + '\u0002');
+  stmt(db, 'DELETE FROM entries WHERE loc = ? AND key >= ? AND key < ?').run(loc, key, key + '\u0002');
 }
 
 const UPSERT_ROWS = 50;

@@ -5,11 +5,9 @@
 // before it appends, and appends a batch in one transaction, so a cut link resumes from what
 // was stored: nothing arrived is sent again, nothing is assumed delivered.
 import { SdError } from '../errors.js';
-import { decodeEvent, pack, unpack } from '../events/codec.js';
-import { blake3 } from '../events/hash.js';
-import { MAX_EVENT_BYTES } from '../events/catalogue.js';
-import type { StoredEvent } from '../events/log.js';
-import { publicKeyFromRaw, verifyBytes, deviceIdOf } from '../events/keys.js';
+import { pack, unpack } from '../events/codec.js';
+import { checkBatch } from './check-batch.js';
+import { stmt } from '../projections/types.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
 import { codeOf } from '../error-codes.js';
@@ -66,6 +64,9 @@ export class FeedSession {
   private readonly blocked = new Set<string>();
   private readonly outgoing = new Map<string, Outgoing>();
   private peerHeads = new Map<string, number>();
+  /** Heads committed here since the last 'have' went out (see announce). */
+  private readonly toAnnounce = new Map<string, number>();
+  private haveQueued = false;
   private heardHeads = false;
   private closed = false;
   private budget = 2 * FEED_BYTES_PER_SECOND;
@@ -94,7 +95,20 @@ export class FeedSession {
       this.wantAll();
       this.sendHeads();
     }
-    this.send({ t: 'have', dev: ev.dev, seq: ev.seq });
+    // A committed group is announced as one 'have' per device (its highest seq), not one per event:
+    // the events of a group reach us in one synchronous run, so a microtask sees them all.
+    if (ev.seq > (this.toAnnounce.get(ev.dev) ?? 0)) this.toAnnounce.set(ev.dev, ev.seq);
+    if (this.toAnnounce.size > 0 && !this.haveQueued) {
+      this.haveQueued = true;
+      queueMicrotask(() => this.sendHaves());
+    }
+  }
+
+  private sendHaves(): void {
+    this.haveQueued = false;
+    const list = [...this.toAnnounce];
+    this.toAnnounce.clear();
+    for (const [dev, seq] of list) this.send({ t: 'have', dev, seq });
   }
 
   start(): void {
@@ -266,7 +280,7 @@ export class FeedSession {
     if (!o || o.busy || this.closed) return;
     o.busy = true;
     try {
-      const q = this.lib.db.prepare('SELECT bytes, sig FROM events WHERE dev = ? AND seq >= ? ORDER BY seq LIMIT ?');
+      const q = stmt(this.lib.db, 'SELECT bytes, sig FROM events WHERE dev = ? AND seq >= ? ORDER BY seq LIMIT ?');
       while (o.unacked < WINDOW) {
         const rows = q.all(dev, o.next, BATCH_EVENTS) as { bytes: Buffer; sig: Buffer }[];
         if (rows.length === 0) break;
@@ -301,39 +315,7 @@ export class FeedSession {
       !list.every((x) => Array.isArray(x) && x[0] instanceof Uint8Array && x[1] instanceof Uint8Array)
     )
       throw new SdError('E_BAD_FRAME', 'an events message holds [bytes, signature] pairs of a known device');
-    const keyRow = this.lib.keyOf(dev);
-    let head = this.lib.log.headOf(dev);
-    const accepted: StoredEvent[] = [];
-    let refusal: { seq: number; code: string; reason: string } | undefined;
-    for (const [bytes, sig] of list) {
-      const hash = blake3(bytes);
-      let f;
-      try {
-        f = decodeEvent(bytes);
-      } catch (e) {
-        refusal = { seq: head.seq + 1, code: 'E_BAD_EVENT', reason: (e as Error).message };
-        break;
-      }
-      if (f.seq <= head.seq) continue; // already here: a resend is harmless
-      const bad = (code: string, reason: string): void => void (refusal = { seq: f.seq, code, reason });
-      if (bytes.length > MAX_EVENT_BYTES)
-        bad('E_EVENT_TOO_LARGE', `${bytes.length} bytes; no event larger than ${MAX_EVENT_BYTES} is stored`);
-      else if (f.dev !== dev || f.lib !== this.lib.id) bad('E_BAD_EVENT', 'event of another feed or library');
-      else if (!keyRow) bad('E_UNKNOWN_DEVICE', `device ${dev} is not on the roster (yet)`);
-      else if (deviceIdOf(new Uint8Array(keyRow.pubkey)) !== dev)
-        bad('E_UNKNOWN_DEVICE', 'roster key does not match the device id');
-      else if (!verifyBytes(publicKeyFromRaw(new Uint8Array(keyRow.pubkey)), hash, sig))
-        bad('E_BAD_SIGNATURE', 'signature does not match the device key');
-      else if (f.seq !== head.seq + 1) bad('E_BROKEN_CHAIN', `expected #${head.seq + 1}, got #${f.seq}`);
-      else if (
-        (f.prev === null) !== (head.hash === null) ||
-        (f.prev && head.hash && !Buffer.from(f.prev).equals(Buffer.from(head.hash)))
-      )
-        bad('E_BROKEN_CHAIN', 'prev does not match the hash of the event before');
-      if (refusal) break;
-      accepted.push({ ...f, hash, sig, bytes });
-      head = { seq: f.seq, hash };
-    }
+    const { accepted, refusal, head } = checkBatch(this.lib, dev, list);
     if (accepted.length) {
       this.lib.write(() => {
         for (const ev of accepted) this.lib.appendRemote(ev);

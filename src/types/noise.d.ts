@@ -62,6 +62,10 @@ declare module 'sodium-universal' {
     /** Throws on a key that is not a point of the curve. */
     crypto_sign_ed25519_pk_to_curve25519(out: Uint8Array, edPk: Uint8Array): void;
     crypto_sign_ed25519_sk_to_curve25519(out: Uint8Array, edSk: Uint8Array): void;
+    crypto_sign_BYTES: number;
+    crypto_sign_PUBLICKEYBYTES: number;
+    /** False when the signature does not verify; throws on a signature or key of the wrong length. */
+    crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
   };
   export default sodium;
 }

@@ -205,6 +205,26 @@ test('backoff doubles from half a second and is capped at 30 s, and a link that 
   actor.stop();
 });
 
+test('a resumed peer is dialed at once, not after a backoff; a paused one is never dialed', (t) => {
+  const clock = new SimulatedClock();
+  const actor = createActor(stubbed(), { input: { ...input, addresses: [A1] }, clock });
+  actor.start();
+  actor.send({ type: 'PAUSE' });
+  clock.increment(BACKOFF_MAX_MS * 2);
+  t.is(actor.getSnapshot().value, 'paused', 'nothing dials while paused');
+  actor.send({ type: 'RESUME' });
+  t.is(actor.getSnapshot().value, 'dialing', 'dialed with no time passing');
+  t.is(actor.getSnapshot().context.attempts, 1);
+  // A device with no address and no member to call through waits idle for one.
+  const none = createActor(stubbed(), { input: { ...input, addresses: [], relays: [] }, clock });
+  none.start();
+  none.send({ type: 'PAUSE' });
+  none.send({ type: 'RESUME' });
+  t.is(none.getSnapshot().value, 'idle');
+  actor.stop();
+  none.stop();
+});
+
 test('two links to one device: both sides keep the one dialed by the smaller id, the newer of two from one dialer', (t) => {
   // a < b. Each side holds the link it dialed and receives the other's.
   const atA = { self: 'aaaa', dev: 'bbbb', outbound: true };

@@ -36,6 +36,7 @@ const events = (): (EventObject & Record<string, unknown>)[] => [
   { type: 'PROGRESS', ...balance(0, 0) },
   { type: 'PROGRESS', ...balance(0, 2) },
   { type: 'COMMITTED', dev: 'dddd', seq: 1, evType: 'tag' },
+  { type: 'COMMITTED_GROUP', events: [{ dev: 'dddd', seq: 2, evType: 'tag' }] },
   { type: 'REFUSED', code: 'E_BAD_FRAME', message: 'x' },
   { type: 'CLOSE' },
 ];
@@ -119,5 +120,55 @@ test('SyncService: sessions for the libraries a linked peer belongs to, moved to
   s.send({ type: 'LINK_DOWN', peer: 'peer3' });
   t.deepEqual(sessions(), []);
   t.is(s.getSnapshot().value, 'idle');
+  s.stop();
+});
+
+test('SyncService: a committed group reaches each session of its library as one message; its revocations and joins still count', (t) => {
+  const members = new Set(['peer1 lib1', 'peer2 lib1', 'peer2 lib2']);
+  const seen: Record<string, SessionEvent[]> = {};
+  const told: string[] = [];
+  const machine = syncServiceMachine.provide({
+    actors: {
+      session: sessionMachine.provide({
+        actors: {
+          feed: fromCallback<SessionEvent, { peer: string; lib: string; link: unknown }>(({ receive, input }) => {
+            receive((e) => void (seen[`${input.peer} ${input.lib}`] ??= []).push(e));
+            return () => undefined;
+          }),
+        },
+      }),
+    },
+    guards: { member: (_, p) => members.has(`${p.peer} ${p.lib}`) },
+    actions: { revoked: (_, p) => void told.push(`revoked ${p.peer} in ${p.lib}`) },
+  });
+  const s = createActor(machine, { input: { libraries: () => ['lib1', 'lib2'] } });
+  s.start();
+  s.send({ type: 'LINK_UP', peer: 'peer1', link: 'ws' });
+  s.send({ type: 'LINK_UP', peer: 'peer2', link: 'ws' });
+  s.send({ type: 'LINK_UP', peer: 'peer3', link: 'ws' });
+  const sessions = (): string[] =>
+    Object.keys(s.getSnapshot().children)
+      .map((id) => id.replace(/:\d+$/, ''))
+      .sort();
+  t.deepEqual(sessions(), ['session:peer1:lib1', 'session:peer2:lib1', 'session:peer2:lib2']);
+  // 500 events in one group, peer3 joining lib1 and peer1 revoked there among them.
+  members.add('peer3 lib1');
+  members.delete('peer1 lib1');
+  const group = Array.from({ length: 500 }, (_, i) => ({ dev: 'admin', seq: i + 1, evType: 'tag', body: {} }));
+  group[100] = { dev: 'admin', seq: 101, evType: 'device.added', body: { dev: 'peer3' } };
+  group[200] = { dev: 'admin', seq: 201, evType: 'device.revoked', body: { dev: 'peer1' } };
+  s.send({ type: 'COMMITTED_GROUP', lib: 'lib1', events: group });
+  t.deepEqual(sessions(), ['session:peer2:lib1', 'session:peer2:lib2', 'session:peer3:lib1']);
+  t.deepEqual(told, ['revoked peer1 in lib1']);
+  const got = seen['peer2 lib1'] ?? [];
+  t.is(got.length, 1, 'one message for the group');
+  t.deepEqual(
+    (got[0] as { events: { seq: number }[] }).events.map((e) => e.seq),
+    group.map((e) => e.seq),
+  );
+  t.false('peer2 lib2' in seen, 'sessions of another library hear nothing');
+  // A single COMMITTED is a group of one.
+  s.send({ type: 'COMMITTED', lib: 'lib2', dev: 'admin', seq: 9, evType: 'tag', body: {} });
+  t.deepEqual(seen['peer2 lib2'], [{ type: 'COMMITTED_GROUP', events: [{ dev: 'admin', seq: 9, evType: 'tag' }] }]);
   s.stop();
 });

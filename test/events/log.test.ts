@@ -2,8 +2,9 @@ import test from 'ava';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { encodeEvent, decodeEvent } from '../../src/events/codec.js';
 import { blake3, initHashing } from '../../src/events/hash.js';
-import { generateKeys, keysFromPem, signBytes } from '../../src/events/keys.js';
+import { generateKeys, keysFromPem, signBytes, verifyRaw } from '../../src/events/keys.js';
 import { verifyLog } from '../../src/events/verify.js';
+import { HEADS_SQL } from '../../src/events/log.js';
 import { openCore, tempDir } from '../helpers.js';
 import { rosterLookup } from '../../src/ops/log/queries.js';
 
@@ -134,4 +135,57 @@ test('the parallel verifier (large logs) finds the first tampered event too', as
   t.false(r.ok);
   t.deepEqual([r.firstBad.seq, r.firstBad.code], [4321, 'E_BAD_HASH']);
   t.is(r.bad, 2);
+});
+
+test('heads name every device with its highest seq, found by one index seek per device, not by reading the log', async (t) => {
+  const { lib, dev } = await coreWithHistory(t);
+  t.deepEqual([...lib.log.heads()], [[dev, 12]]);
+  // Rows of other devices, below and above ours in key order (heads read what is stored; the feed verifies).
+  const row = lib.db.prepare('SELECT hash, bytes, sig FROM events WHERE dev = ? AND seq = 1').get(dev) as {
+    hash: Buffer;
+    bytes: Buffer;
+    sig: Buffer;
+  };
+  const put = lib.db.prepare(
+    "INSERT INTO events (dev, seq, hash, hlc_ms, hlc_c, type, bytes, sig) VALUES (?, ?, ?, 0, 0, 'x', ?, ?)",
+  );
+  for (const [d, n] of [
+    ['aaaa', 3],
+    ['zzzz', 700],
+  ] as const)
+    for (let s = 1; s <= n; s++) put.run(d, s, row.hash, row.bytes, row.sig);
+  t.deepEqual(
+    [...lib.log.heads()].sort(),
+    [
+      ['aaaa', 3],
+      [dev, 12],
+      ['zzzz', 700],
+    ].sort(),
+  );
+  // The plan seeks the primary key; a full scan of the events (what GROUP BY did) would say SCAN.
+  const plan = lib.db.prepare(`EXPLAIN QUERY PLAN ${HEADS_SQL}`).all() as { detail: string }[];
+  t.false(
+    plan.some((p) => /SCAN events/.test(p.detail)),
+    JSON.stringify(plan.map((p) => p.detail)),
+  );
+  // An empty log has no heads.
+  lib.db.exec('DELETE FROM events');
+  t.deepEqual([...lib.log.heads()], []);
+});
+
+test('event signatures verify against the raw key; a wrong key, a changed hash and malformed input are refused, never thrown', (t) => {
+  const k = keysFromPem(generateKeys().privatePem);
+  const other = keysFromPem(generateKeys().privatePem);
+  const hash = blake3(new TextEncoder().encode('an event'));
+  const sig = signBytes(k.privateKey, hash);
+  t.true(verifyRaw(k.publicKey, hash, sig));
+  t.false(verifyRaw(other.publicKey, hash, sig), 'another device key');
+  const changed = hash.slice();
+  changed[0]! ^= 1;
+  t.false(verifyRaw(k.publicKey, changed, sig), 'another hash');
+  t.false(verifyRaw(k.publicKey, hash, sig.subarray(0, 63)), 'a short signature');
+  t.false(verifyRaw(k.publicKey, hash, new Uint8Array(65)), 'a long signature');
+  t.false(verifyRaw(k.publicKey.subarray(0, 31), hash, sig), 'a short key');
+  t.false(verifyRaw(new Uint8Array(32), hash, sig), 'a small-order key');
+  t.false(verifyRaw(k.publicKey, hash, new Uint8Array(64)), 'a zero signature');
 });

@@ -140,3 +140,42 @@ test('events of a device that is not on the roster are refused until it is added
   await until('A accepts B after adding it', () => la.log.headOf(b.device.id).seq === 1, 30_000);
   t.pass();
 });
+
+test('a group of events committed together is announced once per device, and the peer still gets every event', async (t) => {
+  const a = await node(t);
+  const b = await node(t);
+  const [la, lb] = await join(a, b);
+  const l = link(la, lb);
+  t.teardown(() => l.close());
+  await until('B caught up', () => headsEqual(la, lb), 30_000);
+  // Count what B receives from now on: 'have' announcements and events.
+  const seen: { t: string; dev?: string; seq?: number; n?: number }[] = [];
+  const { unpack } = await import('../../src/events/codec.js');
+  l.ends[1].onMessage((bytes) => {
+    const m = unpack(bytes) as { t: string; dev?: string; seq?: number; list?: unknown[] };
+    seen.push({ t: m.t, dev: m.dev, seq: m.seq, n: m.list?.length });
+  });
+  const before = la.log.headOf(a.device.id).seq;
+  // 300 events in one group (one transaction), then one more on its own.
+  la.write(() => {
+    for (let i = 0; i < 300; i++) la.append('library.renamed', { name: `g${i}` });
+  });
+  la.flush();
+  await new Promise((r) => setImmediate(r));
+  la.write(() => la.append('library.renamed', { name: 'last' }));
+  la.flush();
+  await until('B has all 301', () => headsEqual(la, lb), 30_000);
+  t.is(lb.log.headOf(a.device.id).seq, before + 301);
+  t.is(lb.name, 'last');
+  const haves = seen.filter((m) => m.t === 'have' && m.dev === a.device.id);
+  t.deepEqual(
+    haves.map((m) => m.seq),
+    [before + 300, before + 301],
+    'one announcement per committed group, naming its last event',
+  );
+  t.is(
+    seen.filter((m) => m.t === 'events').reduce((n, m) => n + (m.n ?? 0), 0),
+    301,
+    'every event sent once',
+  );
+});

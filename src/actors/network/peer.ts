@@ -488,7 +488,8 @@ export const peerMachine = setup({
     },
     /** Links cut on purpose (a partition in tests): nothing dials, inbound links are refused. */
     paused: {
-      on: { RESUME: { target: 'backoff', actions: assign({ attempts: 0 }) }, INBOUND: { actions: 'closeIncoming' } },
+      // Back from a pause, the device is dialed (or called) at once, as after a start: no backoff to sit out.
+      on: { RESUME: { target: 'idle', actions: assign({ attempts: 0 }) }, INBOUND: { actions: 'closeIncoming' } },
     },
     revoked: { type: 'final', entry: 'closeLink' },
     stopped: { type: 'final' },

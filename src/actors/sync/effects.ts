@@ -54,6 +54,8 @@ export function liveSessionMachine(deps: SyncDeps) {
         );
         receive((e) => {
           if (e.type === 'COMMITTED') s.announce({ dev: e.dev, seq: e.seq, type: e.evType });
+          else if (e.type === 'COMMITTED_GROUP')
+            for (const ev of e.events) s.announce({ dev: ev.dev, seq: ev.seq, type: ev.evType });
         });
         // Shared changes travel only inside signed events on this feed: no automerge-repo sync.
         s.start();

@@ -10,7 +10,16 @@ export type SyncEvent =
   | { type: 'LINK_DOWN'; peer: string }
   | { type: 'START_SESSIONS'; peer: string }
   | { type: 'COMMITTED'; lib: string; dev: string; seq: number; evType: string; body: unknown }
+  | { type: 'COMMITTED_GROUP'; lib: string; events: Committed[] }
   | { type: 'STOP' };
+
+/** One committed event, as the services hear of it. */
+export interface Committed {
+  dev: string;
+  seq: number;
+  evType: string;
+  body: unknown;
+}
 
 export interface SyncInput {
   /** The ids of the libraries open on this device (sessions may run for any of them). */
@@ -92,26 +101,37 @@ export const syncServiceMachine = setup({
         enqueue.assign({ links, sessions });
       }),
     },
+    // One event is a group of one.
     COMMITTED: {
+      actions: enqueueActions(({ event, enqueue }) => {
+        const { type: _t, lib, ...one } = event;
+        enqueue.raise({ type: 'COMMITTED_GROUP', lib, events: [one] });
+      }),
+    },
+    // Committed events: announced on every session of their library, one message a group; a device
+    // joining the roster starts sessions; a revocation stops the revoked peer's session there.
+    COMMITTED_GROUP: {
       actions: enqueueActions(({ context, event, enqueue }) => {
-        // A new event is announced on every session of its library.
+        const { lib, events } = event;
+        const announced = events.map(({ dev, seq, evType }) => ({ dev, seq, evType }));
         for (const [key, id] of context.sessions)
-          if (key.endsWith(` ${event.lib}`))
-            enqueue.sendTo(id, { type: 'COMMITTED', dev: event.dev, seq: event.seq, evType: event.evType });
-        if (['device.added', 'device.role', 'library.created'].includes(event.evType))
+          if (key.endsWith(` ${lib}`)) enqueue.sendTo(id, { type: 'COMMITTED_GROUP', events: announced });
+        if (events.some((e) => ['device.added', 'device.role', 'library.created'].includes(e.evType)))
           for (const peer of context.links.keys()) enqueue.raise({ type: 'START_SESSIONS', peer });
-        if (event.evType === 'device.revoked') {
-          const target = (event.body as { dev?: unknown } | undefined)?.dev;
-          if (typeof target !== 'string') return;
-          const id = context.sessions.get(keyOf(target, event.lib));
+        let sessions = context.sessions;
+        for (const e of events) {
+          if (e.evType !== 'device.revoked') continue;
+          const target = (e.body as { dev?: unknown } | undefined)?.dev;
+          if (typeof target !== 'string') continue;
+          const id = sessions.get(keyOf(target, lib));
           if (id) {
             enqueue.stopChild(id);
-            const sessions = new Map(context.sessions);
-            sessions.delete(keyOf(target, event.lib));
-            enqueue.assign({ sessions });
+            sessions = new Map(sessions);
+            sessions.delete(keyOf(target, lib));
           }
-          enqueue({ type: 'revoked', params: { peer: target, lib: event.lib } });
+          enqueue({ type: 'revoked', params: { peer: target, lib } });
         }
+        if (sessions !== context.sessions) enqueue.assign({ sessions });
       }),
     },
   },

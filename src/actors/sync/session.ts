@@ -29,6 +29,7 @@ export interface SessionContext extends SessionInput, SessionBalance {
 
 export type SessionEvent =
   | { type: 'COMMITTED'; dev: string; seq: number; evType: string }
+  | { type: 'COMMITTED_GROUP'; events: { dev: string; seq: number; evType: string }[] }
   | ({ type: 'HEADS' } & SessionBalance)
   | ({ type: 'PROGRESS' } & SessionBalance)
   | { type: 'REFUSED'; code: string; message: string }
@@ -73,6 +74,7 @@ export const sessionMachine = setup({
   initial: 'announcing',
   on: {
     COMMITTED: { actions: sendTo('feed', ({ event }) => event) },
+    COMMITTED_GROUP: { actions: sendTo('feed', ({ event }) => event) },
     REFUSED: {
       actions: [
         assign({
