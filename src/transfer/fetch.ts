@@ -14,6 +14,8 @@ import { CHUNK, chunksOf, isChunk, WINDOW } from './protocol.js';
 const writeAsync = promisify(write);
 /** Refused chunks of one file before the transfer gives up on the peer. */
 const MAX_REFUSED = 8;
+/** Credit goes back in steps of this many chunks (of the WINDOW in flight). */
+const CREDIT_EVERY = 4;
 
 export interface FileWant {
   lib: string;
@@ -75,6 +77,8 @@ function attempt(
   let next = from;
   /** Chunks the source may send so far: the first credit, then one per chunk written. */
   let credited = from + WINDOW;
+  /** Chunks written since the last credit was sent. */
+  let owed = 0;
   let chain = Promise.resolve();
   return new Promise<string>((resolve, reject) => {
     let done = false;
@@ -125,10 +129,15 @@ function attempt(
       hooks.written(a.index, len);
       if (done) return;
       await limit.take(len, signal).catch(() => undefined);
-      // More credit only while chunks remain uncredited (a small file needs none).
-      if (!done && credited < n) {
-        credited++;
-        port.send({ t: 'credit', rid: req.rid, n: 1 });
+      // More credit only while chunks remain uncredited (a small file needs none), given a few
+      // chunks at a time: each credit is a write on the link, and a small write costs the
+      // receiver about what a chunk's decryption does.
+      owed++;
+      if (!done && credited < n && (owed >= CREDIT_EVERY || credited + owed >= n)) {
+        const k = Math.min(owed, n - credited);
+        credited += k;
+        owed = 0;
+        port.send({ t: 'credit', rid: req.rid, n: k });
       }
     };
     const req = port.request(
