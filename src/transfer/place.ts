@@ -3,7 +3,7 @@
 // verified: the BLAKE3 of every placed file, read back from disk, must be the one the source
 // computed from its own bytes, and the index must hold it. This device records what it received
 // ("copied from laptop2", content ids and BLAKE3s) and the verify outcome in its own log.
-import { closeSync, constants as C, fstatSync, mkdirSync, openSync, read } from 'node:fs';
+import { closeSync, constants as C, fstatSync, mkdirSync, openSync, read, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SdError } from '../errors.js';
@@ -23,6 +23,7 @@ import { trashStep } from '../ops/entry/transfer.js';
 import { list } from '../ops/entry/tree.js';
 import type { TransferCheckpoint, TransferInput, TransferJobHost } from './job.js';
 import { PARTIAL_DIR } from './source.js';
+import { CHUNK } from './protocol.js';
 
 const readAsync = promisify(read);
 const ROWS_PER_EVENT = 4000;
@@ -100,10 +101,15 @@ async function fullHash(root: string, abs: string, buf: Buffer, h: Blake3): Prom
       throw fsError(e, abs);
     }
     try {
-      if (!fstatSync(fd).isFile()) throw new SdError('E_NOT_A_FILE', `${abs} is not a regular file`, { path: abs });
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new SdError('E_NOT_A_FILE', `${abs} is not a regular file`, { path: abs });
+      // A small file is read with blocking calls, as it was written (job.ts).
+      const small = st.size <= CHUNK;
       h.init();
       for (let pos = 0; ;) {
-        const { bytesRead } = await readAsync(fd, buf, 0, buf.length, pos);
+        const bytesRead = small
+          ? readSync(fd, buf, 0, buf.length, pos)
+          : (await readAsync(fd, buf, 0, buf.length, pos)).bytesRead;
         if (bytesRead === 0) break;
         h.update(buf.subarray(0, bytesRead));
         pos += bytesRead;
