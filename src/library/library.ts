@@ -39,6 +39,8 @@ export class Library {
   readonly db: Db;
   readonly log: EventLog;
   private roDb: Db | undefined;
+  /** keyOf runs for every request a peer makes (a transfer's source asks it per file). */
+  private keyQuery: ReturnType<Db['prepare']> | undefined;
   private readonly writer: GroupWriter;
   private listeners = new Set<(ev: StoredEvent) => void>();
   repo: Repo | undefined;
@@ -122,8 +124,8 @@ export class Library {
 
   /** The key that verifies a device's events: its roster entry, or a pairing trust anchor. */
   keyOf(dev: string): { pubkey: Uint8Array; revokedSeq: number | null } | undefined {
-    const r = this.db.prepare('SELECT pubkey, revoked_seq FROM devices WHERE dev = ?').get(dev) as
-      { pubkey: Buffer; revoked_seq: number | null } | undefined;
+    this.keyQuery ??= this.db.prepare('SELECT pubkey, revoked_seq FROM devices WHERE dev = ?');
+    const r = this.keyQuery.get(dev) as { pubkey: Buffer; revoked_seq: number | null } | undefined;
     if (r) return { pubkey: new Uint8Array(r.pubkey), revokedSeq: r.revoked_seq };
     const a = this.db.prepare('SELECT pubkey FROM trust_anchors WHERE dev = ?').get(dev) as
       { pubkey: Buffer } | undefined;
