@@ -17,7 +17,6 @@ import {
   futimesSync,
   mkdirSync,
   open,
-  openSync,
 } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import { join, relative, sep } from 'node:path';
@@ -275,14 +274,16 @@ async function fetchAll(
   const fetchOne = async (port: Port, i: number, it: ListedItem): Promise<void> => {
     const key = fileKey(i, it[0]);
     const path = fsPathOf(join(tmp, String(i)), it[0]);
-    // A file of one chunk is opened, written and closed with blocking calls: each is a few
+    // A file of one chunk is written, stamped and closed with blocking calls: each is a few
     // microseconds in the page cache, where a round trip through the thread pool costs the event
     // loop several times that (bench/transfer.ts, 10,000 files). Bigger files stay asynchronous.
     const small = it[2] <= CHUNK;
     let fd: number;
     try {
       const flags = C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW;
-      fd = small ? openSync(path, flags, 0o600) : await openAsync(path, flags, 0o600);
+      // Creating a file waits for the file system's journal while a sync runs (a checkpoint's
+      // syncfs): that wait stays in the thread pool, off the event loop.
+      fd = await openAsync(path, flags, 0o600);
     } catch (e) {
       throw fsError(e, String(path));
     }
