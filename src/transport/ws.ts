@@ -1,7 +1,6 @@
 // WebSocket listener and dialer for peer links (ws): each WebSocket is a MessageTransport that
 // carries handshake messages and encrypted records, never more than one Noise message each.
 import { createServer } from 'node:http';
-import { Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { SdError } from '../errors.js';
 import { addressOf, StrangerGate, type Ticket } from './gate.js';
@@ -120,12 +119,6 @@ export function connectWs(
   });
 }
 
-/** The socket under a WebSocket (ws keeps it in a field of its own), to batch writes. */
-function socketOf(ws: WebSocket): Socket | undefined {
-  const s = (ws as unknown as { _socket?: unknown })._socket;
-  return s instanceof Socket ? s : undefined;
-}
-
 /** A WebSocket as a MessageTransport: binary frames only; the close code says only how it ended. */
 export function wsTransport(ws: WebSocket, remoteAddress: string): MessageTransport {
   const early: Uint8Array[] = [];
@@ -135,7 +128,6 @@ export function wsTransport(ws: WebSocket, remoteAddress: string): MessageTransp
   let lowWater = 0;
   let closed: CloseReason | undefined;
   let pending = 0; // bytes handed to ws and not yet written to the socket
-  let corked = false;
   const tooLarge = { code: 'E_FRAME_TOO_LARGE', message: `the peer sent a message over ${WS_MAX_MESSAGE} bytes` };
   const finish = (reason: CloseReason): void => {
     if (closed) return;
@@ -171,17 +163,6 @@ export function wsTransport(ws: WebSocket, remoteAddress: string): MessageTransp
     },
     send(data) {
       if (closed || ws.readyState !== ws.OPEN) throw new SdError('E_LINK_CLOSED', 'the socket is closed');
-      // Everything sent in one tick leaves in one write (the records of a chunk, a burst of small
-      // requests): a write on loopback costs about what decrypting a record does.
-      const socket = socketOf(ws);
-      if (socket && !corked) {
-        corked = true;
-        socket.cork();
-        process.nextTick(() => {
-          corked = false;
-          socket.uncork();
-        });
-      }
       pending += data.length;
       ws.send(data, { binary: true }, () => {
         pending -= data.length;
