@@ -39,6 +39,7 @@ export class Library {
   readonly db: Db;
   readonly log: EventLog;
   private roDb: Db | undefined;
+  /** keyOf runs for every request a peer makes (a transfer's source asks it per file). */
   private readonly writer: GroupWriter;
   private listeners = new Set<(ev: StoredEvent) => void>();
   private groupListeners = new Set<(evs: StoredEvent[]) => void>();

@@ -2,11 +2,11 @@
 // chunk's BLAKE3 as it arrives (a bad one is refused and asked for again: the damage is caught at
 // the chunk, not at the end), writes it at its place in the temporary file and gives the sender
 // credit for the next one. Resolves with the BLAKE3 the source computed over the whole file.
-import { write } from 'node:fs';
+import { write, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
-import { createBlake3 } from '../jobs/blake3.js';
+import { createBlake3, type Blake3 } from '../jobs/blake3.js';
 import type { RateLimit } from './limit.js';
 import type { Answer, Port } from './port.js';
 import { CHUNK, chunksOf, isChunk, WINDOW } from './protocol.js';
@@ -14,6 +14,11 @@ import { CHUNK, chunksOf, isChunk, WINDOW } from './protocol.js';
 const writeAsync = promisify(write);
 /** Refused chunks of one file before the transfer gives up on the peer. */
 const MAX_REFUSED = 8;
+/** Credit goes back in steps of this many chunks (of the WINDOW in flight). */
+const CREDIT_EVERY = 4;
+
+/** Each chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
+let chunkHasher: Blake3 | undefined;
 
 export interface FileWant {
   lib: string;
@@ -46,12 +51,14 @@ export async function fetchFile(
   hooks: FetchHooks,
   limit: RateLimit,
   signal: AbortSignal,
+  /** Write with blocking calls (a small file: cheaper than a round trip through the thread pool). */
+  sync = false,
 ): Promise<string> {
-  const hasher = await createBlake3(256);
+  const hasher = (chunkHasher ??= await createBlake3(256));
   let refused = 0;
   for (;;) {
     try {
-      return await attempt(port, want, fd, from, hooks, limit, signal, hasher);
+      return await attempt(port, want, fd, from, hooks, limit, signal, hasher, sync);
     } catch (e) {
       if (!(e instanceof Refetch)) throw e;
       if (++refused > MAX_REFUSED)
@@ -69,12 +76,15 @@ function attempt(
   hooks: FetchHooks,
   limit: RateLimit,
   signal: AbortSignal,
-  hasher: Awaited<ReturnType<typeof createBlake3>>,
+  hasher: Blake3,
+  sync: boolean,
 ): Promise<string> {
   const n = chunksOf(want.size);
   let next = from;
   /** Chunks the source may send so far: the first credit, then one per chunk written. */
   let credited = from + WINDOW;
+  /** Chunks written since the last credit was sent. */
+  let owed = 0;
   let chain = Promise.resolve();
   return new Promise<string>((resolve, reject) => {
     let done = false;
@@ -120,15 +130,23 @@ function attempt(
         return finish(() => reject(new Refetch(next)));
       }
       let off = 0;
-      while (off < len) off += (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
+      while (off < len)
+        off += sync
+          ? writeSync(fd, a.data, off, len - off, a.index * CHUNK + off)
+          : (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
       next++;
       hooks.written(a.index, len);
       if (done) return;
       await limit.take(len, signal).catch(() => undefined);
-      // More credit only while chunks remain uncredited (a small file needs none).
-      if (!done && credited < n) {
-        credited++;
-        port.send({ t: 'credit', rid: req.rid, n: 1 });
+      // More credit only while chunks remain uncredited (a small file needs none), given a few
+      // chunks at a time: each credit is a write on the link, and a small write costs the
+      // receiver about what a chunk's decryption does.
+      owed++;
+      if (!done && credited < n && (owed >= CREDIT_EVERY || credited + owed >= n)) {
+        const k = Math.min(owed, n - credited);
+        credited += k;
+        owed = 0;
+        port.send({ t: 'credit', rid: req.rid, n: k });
       }
     };
     const req = port.request(

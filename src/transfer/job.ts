@@ -9,9 +9,12 @@ import {
   constants as C,
   fdatasync,
   fdatasyncSync,
+  fchmod,
+  fchmodSync,
+  fstatSync,
   ftruncateSync,
   futimes,
-  fchmod,
+  futimesSync,
   mkdirSync,
   open,
 } from 'node:fs';
@@ -271,9 +274,16 @@ async function fetchAll(
   const fetchOne = async (port: Port, i: number, it: ListedItem): Promise<void> => {
     const key = fileKey(i, it[0]);
     const path = fsPathOf(join(tmp, String(i)), it[0]);
+    // A file of one chunk is written, stamped and closed with blocking calls: each is a few
+    // microseconds in the page cache, where a round trip through the thread pool costs the event
+    // loop several times that (bench/transfer.ts, 10,000 files). Bigger files stay asynchronous.
+    const small = it[2] <= CHUNK;
     let fd: number;
     try {
-      fd = await openAsync(path, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600);
+      const flags = C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW;
+      // Creating a file waits for the file system's journal while a sync runs (a checkpoint's
+      // syncfs): that wait stays in the thread pool, off the event loop.
+      fd = await openAsync(path, flags, 0o600);
     } catch (e) {
       throw fsError(e, String(path));
     }
@@ -281,7 +291,10 @@ async function fetchAll(
     const f = { fd, verified: from };
     open.set(key, f);
     try {
-      ftruncateSync(fd, Math.min(it[2], from * CHUNK)); // what was written but never verified and synced goes
+      // What was written but never verified and synced goes. A new file is left alone: on ext4 a
+      // truncation to 0 makes its close start the write-back (auto_da_alloc), a stall per file.
+      const keep = Math.min(it[2], from * CHUNK);
+      if (fstatSync(fd).size !== keep) ftruncateSync(fd, keep);
       const src = it[0] === '' ? input.items[i]!.src : `${input.items[i]!.src}/${it[0]}`;
       const hash = await fetchFile(
         port,
@@ -302,9 +315,15 @@ async function fetchAll(
         },
         tx.receiveLimit,
         ctx.signal,
+        small,
       );
-      await chmodAsync(fd, userMode(it[5] & 0o777));
-      await timesAsync(fd, new Date(), new Date(it[3]));
+      if (small) {
+        fchmodSync(fd, userMode(it[5] & 0o777));
+        futimesSync(fd, new Date(), new Date(it[3]));
+      } else {
+        await chmodAsync(fd, userMode(it[5] & 0o777));
+        await timesAsync(fd, new Date(), new Date(it[3]));
+      }
       open.delete(key);
       delete cp.partial[key];
       unsynced.set(key, { hash, path });

@@ -4,7 +4,7 @@
 // file carries the BLAKE3 of the whole file as read. A file written to while it is sent fails
 // with E_SOURCE_CHANGED: the receiver never gets a mix of two versions.
 import { SdError } from '../errors.js';
-import { createBlake3 } from '../jobs/blake3.js';
+import { createBlake3, type Blake3 } from '../jobs/blake3.js';
 import type { Library } from '../library/library.js';
 import type { Port, PortServer, Request } from './port.js';
 import { CHUNK, chunkFrame, chunksOf, setChunkHash, type MsgOf } from './protocol.js';
@@ -28,6 +28,8 @@ export interface ServeDeps {
 }
 
 const MAX_STREAMS = 64;
+/** Each chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
+let chunkHasher: Blake3 | undefined;
 /** How often (in chunks) a file being sent is checked for writes. */
 const CHECK_EVERY = 8;
 
@@ -141,13 +143,15 @@ export class TransferServer implements PortServer {
     progress.current = m.path;
     progress.state = 'sending';
     try {
-      const whole = await createBlake3(256);
-      const piece = await createBlake3(256);
       const n = chunksOf(file.size);
+      // A file of one chunk sent whole: the chunk's BLAKE3 is the file's.
+      const whole = n > 1 || m.from > 0 ? await createBlake3(256) : undefined;
+      const piece = (chunkHasher ??= await createBlake3(256));
+      let last = '';
       // A resumed file: the part the receiver holds is read and hashed here, not sent again.
       for (let i = 0; i < Math.min(m.from, n); i++) {
         if (s.stopped) return;
-        whole.update(await file.read(i * CHUNK, Math.min(CHUNK, file.size - i * CHUNK)));
+        whole!.update(await file.read(i * CHUNK, Math.min(CHUNK, file.size - i * CHUNK)));
       }
       progress.bytesDone = Math.min(file.size, m.from * CHUNK);
       for (let i = m.from; i < n; i++) {
@@ -161,15 +165,16 @@ export class TransferServer implements PortServer {
         if (i % CHECK_EVERY === 0) file.checkUnchanged();
         piece.init();
         piece.update(data);
-        whole.update(data);
-        setChunkHash(frame, Buffer.from(piece.digest(), 'hex'));
+        last = piece.digest();
+        whole?.update(data);
+        setChunkHash(frame, Buffer.from(last, 'hex'));
         s.credit--;
         if (!port.sendRaw(frame)) await port.drained();
         progress.add(len);
         this.deps.board.bytes.sent += len;
       }
       file.checkUnchanged();
-      this.answer(port, { t: 'end', rid: m.rid, hash: whole.digest() });
+      this.answer(port, { t: 'end', rid: m.rid, hash: whole ? whole.digest() : last });
     } finally {
       file.close();
       this.deps.board.close(progress);

@@ -3,7 +3,7 @@
 // through held folders (confine.ts); a file is opened non-blocking without following a link and
 // fstat-checked to be the regular file the listing saw, else E_SOURCE_CHANGED.
 import { closeSync, constants as C, fstatSync, openSync, type Stats } from 'node:fs';
-import { read } from 'node:fs';
+import { read, readSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { SdError } from '../errors.js';
@@ -17,6 +17,9 @@ import type { ListedItem } from './protocol.js';
 export const PARTIAL_DIR = '.vdfs-partial';
 const MAX_ITEMS = 1_000_000;
 const readAsync = promisify(read);
+/** Reads up to this size are made with a blocking call. */
+const SYNC_READ = 256 * 1024;
+const serveOf = new WeakMap<Library['db'], ReturnType<Library['db']['prepare']>>();
 
 export interface Served {
   abs: string;
@@ -26,7 +29,9 @@ export interface Served {
 
 /** Whether this device's location serves its files to members (`--no-serve` turns it off). */
 export function serves(lib: Library, loc: string): boolean {
-  const r = lib.db.prepare('SELECT serve FROM location_sharing WHERE id = ?').get(loc) as { serve: number } | undefined;
+  let q = serveOf.get(lib.db);
+  if (!q) serveOf.set(lib.db, (q = lib.db.prepare('SELECT serve FROM location_sharing WHERE id = ?')));
+  const r = q.get(loc) as { serve: number } | undefined;
   return r ? r.serve === 1 : true;
 }
 
@@ -180,8 +185,13 @@ export class SourceFile {
   /** Exactly `length` bytes at `pos` (fewer only if the file shrank: E_SOURCE_CHANGED), into `buf` if given. */
   async read(pos: number, length: number, buf: Buffer = Buffer.allocUnsafe(length)): Promise<Buffer> {
     let done = 0;
+    // A small read blocks: in the page cache that costs less than a round trip through the
+    // thread pool (bench/transfer.ts, 10,000 files); big ones stay asynchronous.
+    const small = length <= SYNC_READ;
     while (done < length) {
-      const { bytesRead } = await readAsync(this.fd, buf, done, length - done, pos + done);
+      const bytesRead = small
+        ? readSync(this.fd, buf, done, length - done, pos + done)
+        : (await readAsync(this.fd, buf, done, length - done, pos + done)).bytesRead;
       if (bytesRead === 0)
         throw new SdError('E_SOURCE_CHANGED', `${this.path} shrank while it was being sent`, { path: this.path });
       done += bytesRead;

@@ -13,8 +13,11 @@ import { deviceIdFromPublicKey } from './identity.js';
 import { knownCode, type CloseReason, type LinkMode, type MessageTransport } from './types.js';
 import { codeOf } from '../error-codes.js';
 
-/** The link wire protocol: 1 was the cleartext challenge-response, 2 is Noise XX + AEAD records. */
-export const LINK_PROTOCOL = 2;
+/**
+ * The link wire protocol: 1 was the cleartext challenge-response, 2 is Noise XX + AEAD records, 3
+ * the same with the length of a message of several records declared in its first one.
+ */
+export const LINK_PROTOCOL = 3;
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });

@@ -15,6 +15,9 @@ const TAG = 16;
 /** The Noise spec's largest message: a record's ciphertext never exceeds it. */
 const MAX_NOISE_MESSAGE = 65535;
 const MORE = 1;
+/** The first record of a message of several: a u32 (LE) with the message's length follows the flags. */
+const LEN = 2;
+const LEN_BYTES = 4;
 
 export interface SecureOptions {
   /** Largest message accepted in either direction; bigger closes the link (E_FRAME_TOO_LARGE). */
@@ -44,8 +47,10 @@ export class SecureChannel {
   private recvN = 0;
   private readonly sendNonce = new Uint8Array(12);
   private readonly recvNonce = new Uint8Array(12);
-  private parts: Uint8Array[] = [];
-  private partBytes = 0;
+  /** The message being rebuilt (its declared length), and how much of it arrived. */
+  private msg: Buffer | undefined;
+  private msgAt = 0;
+  private scratch = Buffer.alloc(0);
   private readonly chunk: number;
   private readonly o: Required<SecureOptions>;
   private readonly plain = cleartext;
@@ -127,24 +132,35 @@ export class SecureChannel {
       throw new SdError('E_FRAME_TOO_LARGE', `a message of ${total} bytes is over ${this.o.maxMessageBytes}`);
     if (this.transport.bufferedAmount() > this.o.maxQueuedBytes)
       throw new SdError('E_LINK_QUEUE_FULL', `more than ${this.o.maxQueuedBytes} bytes wait for the network`);
+    // A message of several records declares its length in the first one, after the flags.
+    const multi = total > this.chunk;
+    const first = multi ? this.chunk - LEN_BYTES : total;
+    const records = multi ? 1 + Math.ceil((total - first) / this.chunk) : 1;
+    const perRecord = NONCE + 1 + (this.plain ? 0 : TAG);
+    // All the records of a message are cut from one buffer: one allocation, not one per record.
+    const slab = Buffer.allocUnsafe(records * perRecord + (multi ? LEN_BYTES : 0) + total);
     let sent = 0;
     let part = 0;
     let at = 0;
+    let pos = 0;
     do {
-      const len = Math.min(this.chunk, total - sent);
+      const len = sent === 0 ? first : Math.min(this.chunk, total - sent);
+      const head = sent === 0 && multi ? LEN_BYTES : 0;
       // The record is built where it is sealed: flag and plaintext land in its buffer, which the
       // cipher then encrypts in place (one copy of the message, not two).
-      const rec = Buffer.allocUnsafe(NONCE + 1 + len + (this.plain ? 0 : TAG));
-      rec[NONCE] = sent + len < total ? MORE : 0;
+      const rec = slab.subarray(pos, pos + perRecord + head + len);
+      rec[NONCE] = (sent + len < total ? MORE : 0) | (head ? LEN : 0);
+      if (head) rec.writeUInt32LE(total, NONCE + 1);
       for (let filled = 0; filled < len;) {
         const p = parts[part]!;
         const n = Math.min(len - filled, p.length - at);
-        rec.set(p.subarray(at, at + n), NONCE + 1 + filled);
+        rec.set(p.subarray(at, at + n), NONCE + 1 + head + filled);
         filled += n;
         at += n;
         if (at === p.length) [part, at] = [part + 1, 0];
       }
-      this.transport.send(this.seal(rec, 1 + len));
+      this.transport.send(this.seal(rec, 1 + head + len));
+      pos += rec.length;
       sent += len;
     } while (sent < total);
     if (this.transport.bufferedAmount() < this.o.highWaterBytes) return true;
@@ -180,47 +196,87 @@ export class SecureChannel {
     if (rec.length < overhead + 1) return this.fail('E_FRAME_TAMPERED', 'a record too short to authenticate');
     const view = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
     const n = view.getUint32(0, true) + view.getUint32(4, true) * 0x100000000;
+    const bodyLen = rec.length - overhead;
+    // A record inside a message is opened straight into the message's buffer: its flag byte lands
+    // on the byte before its place (the previous record's last one, set aside and put back).
+    // Others are opened into a reused buffer.
+    const msg = this.msg;
+    const fits = msg !== undefined && bodyLen - 1 <= msg.length - this.msgAt;
     let body: Uint8Array;
-    if (this.plain) body = rec.subarray(NONCE);
-    else {
-      body = Buffer.allocUnsafe(rec.length - overhead);
-      this.recvNonce.set(rec.subarray(0, NONCE), 4);
-      try {
-        sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
-          body,
-          null,
-          rec.subarray(NONCE),
-          null,
-          this.recvNonce,
-          this.keys.rx,
-        );
-      } catch {
-        return this.fail(
-          'E_FRAME_TAMPERED',
-          'a record failed authentication: altered in transit, or from another session',
-        );
-      }
+    let at = -1;
+    if (fits) {
+      at = this.msgAt - 1;
+      body = msg.subarray(at, at + bodyLen);
+    } else {
+      if (this.scratch.length < bodyLen) this.scratch = Buffer.allocUnsafe(bodyLen);
+      body = this.scratch.subarray(0, bodyLen);
     }
+    const kept = at >= 0 ? msg![at]! : 0;
+    if (!this.open(body, rec))
+      return this.fail(
+        'E_FRAME_TAMPERED',
+        'a record failed authentication: altered in transit, or from another session',
+      );
+    const flags = body[0]!;
+    if (at >= 0) msg![at] = kept;
     // Authentic from here on: the nonce says which record it is.
     if (n < this.recvN)
       return this.fail('E_FRAME_REPLAYED', `record ${n} arrived again (record ${this.recvN} was next)`);
     if (n > this.recvN)
       return this.fail('E_FRAME_MISSING', `record ${this.recvN} never arrived (record ${n} came instead)`);
     this.recvN++;
-    const flags = body[0]!;
-    if (flags & ~MORE) return this.fail('E_BAD_FRAME', 'a record with unknown flags');
-    const part = body.subarray(1);
-    if (this.partBytes + part.length > this.o.maxMessageBytes)
-      return this.fail('E_FRAME_TOO_LARGE', `the peer sent a message over ${this.o.maxMessageBytes} bytes`);
-    if (flags & MORE || this.parts.length) {
-      this.parts.push(part);
-      this.partBytes += part.length;
-      if (flags & MORE) return;
+    if (flags & ~(MORE | LEN)) return this.fail('E_BAD_FRAME', 'a record with unknown flags');
+    if (msg) {
+      if (!fits) return this.fail('E_BAD_FRAME', `a message runs past the ${msg.length} bytes it declared`);
+      if (flags & LEN) return this.fail('E_BAD_FRAME', 'a length declared inside a message');
+      this.msgAt += bodyLen - 1;
+      if (flags & MORE) {
+        if (this.msgAt === msg.length)
+          return this.fail('E_BAD_FRAME', `a message runs past the ${msg.length} bytes it declared`);
+        return;
+      }
+      if (this.msgAt !== msg.length)
+        return this.fail('E_BAD_FRAME', `a message ended after ${this.msgAt} of the ${msg.length} bytes it declared`);
+      this.msg = undefined;
+      return this.msgCb(msg);
     }
-    const msg = this.parts.length ? Buffer.concat(this.parts, this.partBytes) : part;
-    this.parts = [];
-    this.partBytes = 0;
-    this.msgCb(msg);
+    if (!(flags & MORE)) {
+      if (flags & LEN) return this.fail('E_BAD_FRAME', 'a length declared by a message of one record');
+      return this.msgCb(Buffer.from(body.subarray(1)));
+    }
+    if (!(flags & LEN) || bodyLen <= 1 + LEN_BYTES)
+      return this.fail('E_BAD_FRAME', "a message's first record without its length or its data");
+    const total = Buffer.from(body.buffer, body.byteOffset + 1, LEN_BYTES).readUInt32LE(0);
+    if (total > this.o.maxMessageBytes)
+      return this.fail('E_FRAME_TOO_LARGE', `the peer sent a message over ${this.o.maxMessageBytes} bytes`);
+    const part = body.subarray(1 + LEN_BYTES);
+    if (total <= part.length)
+      return this.fail('E_BAD_FRAME', `a message declared ${total} bytes and its first record holds more`);
+    this.msg = Buffer.allocUnsafe(total);
+    this.msg.set(part);
+    this.msgAt = part.length;
+  }
+
+  /** Opens a record's body into `out` (its length); false if it does not authenticate. */
+  private open(out: Uint8Array, rec: Uint8Array): boolean {
+    if (this.plain) {
+      out.set(rec.subarray(NONCE));
+      return true;
+    }
+    this.recvNonce.set(rec.subarray(0, NONCE), 4);
+    try {
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
+        out,
+        null,
+        rec.subarray(NONCE),
+        null,
+        this.recvNonce,
+        this.keys.rx,
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Resolves once the transport has written everything (or the timeout passed). */
@@ -232,7 +288,7 @@ export class SecureChannel {
 
   private fail(code: string, message: string): void {
     this.broken = true;
-    this.parts = [];
+    this.msg = undefined;
     if (this.failCb) this.failCb({ code, message });
     else this.close({ code, message });
   }
@@ -254,7 +310,7 @@ export class SecureChannel {
   private finish(reason: CloseReason): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
-    this.parts = [];
+    this.msg = undefined;
     sodium.sodium_memzero(this.keys.tx);
     sodium.sodium_memzero(this.keys.rx);
     this.closeCb(reason);

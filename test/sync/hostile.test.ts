@@ -10,6 +10,7 @@ import { generateKeys, keysFromPem } from '../../src/events/keys.js';
 import { DEFAULT_STRANGER_LIMITS } from '../../src/transport/gate.js';
 import { faulty } from '../support/faulty.js';
 import { openPeerLink } from '../../src/transport/peer-link.js';
+import { LINK_PROTOCOL } from '../../src/transport/handshake.js';
 import { connectWs } from '../../src/transport/ws.js';
 import { tempDir } from '../helpers.js';
 import { eventually } from '../support/until.js';
@@ -48,7 +49,7 @@ test('garbage, an old-protocol peer, a replayed handshake and a stranger are ref
   );
   old.send(packr.pack({ t: 'hello', v: 1, pub: b.device.publicKey, nonce: Buffer.alloc(32, 1), mode: 'member' }));
   t.like(await answer, { t: 'refuse', code: 'E_PROTOCOL_VERSION' });
-  t.regex(String((await answer).reason), /protocol 1, this device speaks 2/);
+  t.regex(String((await answer).reason), new RegExp(`protocol 1, this device speaks ${LINK_PROTOCOL}:`));
   old.close();
   t.true(await eventually(() => (refusals().E_PROTOCOL_VERSION ?? 0) === 1, 15_000));
 

@@ -36,3 +36,32 @@ test.serial('pull a file and a folder from another device: same bytes, verified,
   t.regex(log[0]!.summary, /copied 32 file\(s\) .* from "alpha"/);
   t.true(log[0]!.verified);
 });
+
+test.serial(
+  'files at the chunk boundaries arrive whole and verified (a one-chunk file is hashed once at the source)',
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    const MiB = 1024 * 1024;
+    const sizes = { empty: 0, one: 1, under: MiB - 1, exact: MiB, over: MiB + 1, two: 2 * MiB };
+    mkdirSync(join(ra, 'edge'));
+    const bytes = Object.fromEntries(Object.entries(sizes).map(([n, s]) => [n, randomBytes(s)]));
+    for (const [n, d] of Object.entries(bytes)) writeFileSync(join(ra, 'edge', n), d);
+    await indexed(a, b, lib, ra);
+    await indexed(b, a, lib, rb);
+    const out = await b.command<{ job: string }>(
+      'transfer.pull',
+      { device: 'alpha', sources: [join(ra, 'edge')], dest: rb },
+      { library: lib },
+    );
+    const j = await waitJob(b, lib, out.result!.job);
+    t.is(j.state, 'completed', j.message ?? '');
+    for (const [n, d] of Object.entries(bytes)) t.deepEqual(readFileSync(join(rb, 'edge', n)), d, n);
+    const log = await b.query<{ summary: string; verified: boolean | null }[]>(
+      'log.list',
+      { type: 'transfer' },
+      { library: lib },
+    );
+    t.regex(log[0]!.summary, /copied 6 file\(s\)/);
+    t.true(log[0]!.verified);
+  },
+);

@@ -4,6 +4,7 @@ import { SdError } from '../../src/errors.js';
 import { deviceIdOf } from '../../src/events/keys.js';
 import { faulty, memoryPair } from '../support/faulty.js';
 import { deviceIdFromPublicKey } from '../../src/transport/identity.js';
+import { LINK_PROTOCOL } from '../../src/transport/handshake.js';
 import { openPeerLink } from '../../src/transport/peer-link.js';
 import { device, linkOpts, linkPair, memPair, outcomes } from './helpers.js';
 
@@ -38,11 +39,11 @@ test('garbage before or inside the handshake is refused with E_BAD_HANDSHAKE, sa
   const cases: Uint8Array[] = [
     Buffer.from('GET / HTTP/1.1\r\n\r\n'),
     packr.pack([1, 2, 3]),
-    packr.pack({ t: 'hello', v: 2 }),
-    packr.pack({ t: 'hello', v: 2, noise: new Uint8Array(7) }),
+    packr.pack({ t: 'hello', v: LINK_PROTOCOL }),
+    packr.pack({ t: 'hello', v: LINK_PROTOCOL, noise: new Uint8Array(7) }),
     packr.pack({ t: 'auth', noise: new Uint8Array(96) }),
     // A low-order point as the ephemeral key.
-    packr.pack({ t: 'hello', v: 2, noise: new Uint8Array(32) }),
+    packr.pack({ t: 'hello', v: LINK_PROTOCOL, noise: new Uint8Array(32) }),
   ];
   for (const bytes of cases) {
     const [ta, tb] = memoryPair();

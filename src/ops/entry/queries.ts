@@ -14,12 +14,15 @@ interface Loc {
   name: string;
 }
 
+/** Prepared once per database: a transfer's source places every file it serves. */
+const locationsOf = new WeakMap<ReadDb, ReturnType<ReadDb['prepare']>>();
+
 /** The location holding an absolute path (on the given device) and the path's key inside it. */
 export function locate(db: ReadDb, absPath: string, dev: string): { loc: Loc; key: string } {
   const p = resolve(absPath);
-  const locs = (db.prepare('SELECT id, dev, path, name FROM locations WHERE dev = ?').all(dev) as Loc[]).sort(
-    (a, b) => b.path.length - a.path.length,
-  );
+  let q = locationsOf.get(db);
+  if (!q) locationsOf.set(db, (q = db.prepare('SELECT id, dev, path, name FROM locations WHERE dev = ?')));
+  const locs = (q.all(dev) as Loc[]).sort((a, b) => b.path.length - a.path.length);
   for (const loc of locs) {
     if (p === loc.path) return { loc, key: '' };
     const base = loc.path.endsWith(sep) ? loc.path : loc.path + sep;

@@ -4,6 +4,7 @@ import { SdError } from '../../errors.js';
 import { JobStore, fromRaw, type JobRow } from '../../jobs/store.js';
 import type { LiveJob } from '../../jobs/manager.js';
 import { phaseRows } from '../../jobs/phase-times.js';
+import { unpack } from '../../events/codec.js';
 import { check, defineCommand, defineQuery, type CommandCtx } from '../define.js';
 import type { Db } from '../../library/library.js';
 import type { ReadDb } from '../host.js';
@@ -57,14 +58,32 @@ export const listJobs = defineQuery({
   },
 });
 
+/**
+ * job.info is polled (a progress bar, `sd job watch`), and a checkpoint can be large (a
+ * transfer's listing and the hashes of its files): it is decoded once per version, not per poll.
+ */
+const decoded = new Map<string, { raw: Buffer; value: unknown }>();
+function checkpointOf(id: string, raw: Buffer | null): unknown {
+  if (!raw) return null;
+  const hit = decoded.get(id);
+  if (hit?.raw.equals(raw)) return hit.value;
+  const value = unpack(raw);
+  decoded.delete(id);
+  decoded.set(id, { raw, value });
+  // The few jobs being watched now; the oldest goes first.
+  if (decoded.size > 8) decoded.delete(decoded.keys().next().value!);
+  return value;
+}
+
 export const jobInfo = defineQuery({
   name: 'job.info',
   summary: 'one job with its phase, counts, rate and errors',
   input: z.object({ ref: z.string().min(1), errors: z.number().int().positive().max(100_000).default(100) }),
   run: ({ core, db }, { ref, errors }) => {
     const { id } = findJob(db, ref);
+    const raw = db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Parameters<typeof fromRaw>[0];
     const r = withLive(
-      fromRaw(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Parameters<typeof fromRaw>[0]),
+      { ...fromRaw({ ...raw, checkpoint: null }), checkpoint: checkpointOf(id, raw.checkpoint) },
       core.jobs.live().get(id),
     );
     const errs = db.prepare('SELECT path, code, message FROM job_errors WHERE job = ? LIMIT ?').all(id, errors) as {
