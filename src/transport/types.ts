@@ -45,6 +45,29 @@ export interface LinkRoute {
 /** How a peer is reached, as `sd sync status` says it. */
 export type LinkPath = 'lan-ws' | 'webrtc-direct' | 'webrtc-relay' | 'memory';
 
+/**
+ * The path of a link once its route is settled: right after a WebRTC link opens, the selected pair
+ * may not be known yet (or its far candidate may be a peer-reflexive stand-in for a relay one not
+ * yet signalled), and `pathOf` then said `webrtc-direct`. A side that decided "direct" from that
+ * stayed out of the relayed states, never answered the other side's probes, and the two kept a
+ * relayed link each thought differently about (seen once in the NAT test under load). Waits up
+ * to `ms` for a known pair with no unresolved peer-reflexive end; a route still unknown then
+ * counts as relayed: a needless probe costs less than a relayed link taken for direct.
+ */
+export async function settledPath(
+  link: Pick<PeerLink, 'kind' | 'route'>,
+  ms = 2000,
+): Promise<{ path: LinkPath; candidate: string | null }> {
+  if (link.kind === 'lan-ws' || link.kind === 'memory') return pathOf(link);
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = link.route();
+    if (r && r.local !== 'prflx' && r.remote !== 'prflx') return pathOf(link);
+    if (Date.now() >= end) return r ? pathOf(link) : { path: 'webrtc-relay', candidate: null };
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 /** The path of a link: a WebRTC link through a TURN relay on either side is `webrtc-relay`. */
 export function pathOf(link: Pick<PeerLink, 'kind' | 'route'>): { path: LinkPath; candidate: string | null } {
   if (link.kind === 'lan-ws') return { path: 'lan-ws', candidate: null };

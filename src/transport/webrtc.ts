@@ -71,8 +71,8 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   live.add(entry);
   let haveRemote = false;
   const early: { candidate: string; mid: string }[] = [];
-  /** The far side's host candidates: a peer-reflexive one at one of these addresses is a host path. */
-  const remoteHosts = new Set<string>();
+  /** The far side's signalled candidates by address: a peer-reflexive one found here is of that type. */
+  const remoteTypes = new Map<string, string>();
   let msgCb: ((d: Uint8Array) => void) | undefined;
   const inbox: Uint8Array[] = [];
   let closeCb: (r: CloseReason) => void = () => {};
@@ -155,9 +155,10 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
         const p = pc.getSelectedCandidatePair();
         if (!p) return null;
         // A check that arrived before the candidate it came from was signalled makes a prflx
-        // candidate of what is a host one.
-        const hostAfterAll = p.remote.type === 'prflx' && remoteHosts.has(`${p.remote.address}:${p.remote.port}`);
-        return { local: p.local.type, remote: hostAfterAll ? 'host' : p.remote.type };
+        // candidate of what is a host one (or a relay one: the far side's TURN allocation).
+        const signalled =
+          p.remote.type === 'prflx' ? remoteTypes.get(`${p.remote.address}:${p.remote.port}`) : undefined;
+        return { local: p.local.type, remote: signalled ?? p.remote.type };
       } catch {
         return null;
       }
@@ -193,8 +194,8 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
   }
 
   function addCandidate(c: { candidate: string; mid: string }): void {
-    const m = / (\S+) (\d+) typ host/.exec(c.candidate);
-    if (m) remoteHosts.add(`${m[1]}:${m[2]}`);
+    const m = / (\S+) (\d+) typ (host|srflx|relay)/.exec(c.candidate);
+    if (m) remoteTypes.set(`${m[1]}:${m[2]}`, m[3]!);
     try {
       pc.addRemoteCandidate(c.candidate, c.mid);
     } catch {
@@ -227,7 +228,8 @@ export function openWebRtc(opts: WebRtcOptions): WebRtcSession {
         return finish({ code: 'E_WEBRTC', message: `bad description: ${(e as Error).message}` });
       }
       haveRemote = true;
-      for (const m of s.sdp.matchAll(/^a=candidate:.* (\S+) (\d+) typ host/gm)) remoteHosts.add(`${m[1]}:${m[2]}`);
+      for (const m of s.sdp.matchAll(/^a=candidate:.* (\S+) (\d+) typ (host|srflx|relay)/gm))
+        remoteTypes.set(`${m[1]}:${m[2]}`, m[3]!);
       for (const c of early.splice(0)) addCandidate(c);
     },
   };

@@ -11,7 +11,7 @@ import { mdnsEnabled, startDiscovery } from '../../transport/mdns.js';
 import type { CloseReason, LinkMode, MessageTransport, PeerLink } from '../../transport/types.js';
 import { WebRtcUpgrade } from '../../sync/webrtc-upgrade.js';
 import { openWebRtc, type RtcIceServer, type RtcSignal } from '../../transport/webrtc.js';
-import { pathOf } from '../../transport/types.js';
+import { settledPath } from '../../transport/types.js';
 import type { RefusalLog } from '../../sync/refusals.js';
 import { networkMachine, type NetworkEvent } from './service.js';
 import { peerMachine, type PeerAddr, type PeerContext, type PeerEvent, type RvInput, type RvPurpose } from './peer.js';
@@ -203,9 +203,9 @@ export function livePeerMachine(deps: NetworkDeps) {
               isAllowed: (_pub, peer) => peer === dev && deps.isMember(peer),
             }),
           )
-          .then((link) => {
+          .then(async (link) => {
+            const { path } = await settledPath(link);
             if (stopped) return link.close('E_DUPLICATE_LINK', 'no longer needed');
-            const { path } = pathOf(link);
             // A probe looks for a direct path: a relayed one is no better than the link we have.
             if (purpose === 'probe' && path === 'webrtc-relay') {
               link.close('E_LINK_CLOSED', 'only a relayed path');
