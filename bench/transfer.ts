@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { runtimePaths } from '../src/daemon/paths.js';
 import { connectRpc, type RpcClient } from '../src/rpc/client.js';
 import { hasCommand } from './lib.js';
-import { api, configure, freePort, generate, serve, until, type St } from './syncthing.js';
+import { api, configure, freePorts, generate, serve, until, type St } from './syncthing.js';
 
 const SD = fileURLToPath(new URL('../../bin/sd.js', import.meta.url));
 const MB = 1024 * 1024;
@@ -247,7 +247,8 @@ async function syncthing(work: string, src: string): Promise<{ ms: number; cpuA:
   const b = generate(join(dir, 'b'));
   const all: St[] = [a, b];
   try {
-    for (const s of all) [s.gui, s.listen] = [await freePort(), await freePort()];
+    // Four distinct ports: two freePort() calls in a row may give the same one.
+    [a.gui, a.listen, b.gui, b.listen] = (await freePorts(4)) as [number, number, number, number];
     mkdirSync(join(dir, 'b-folder'));
     configure(a, b, { path: src, type: 'sendonly' });
     configure(b, a, { path: join(dir, 'b-folder'), type: 'receiveonly' });
