@@ -2,8 +2,8 @@
 // a real Core with its network on the namespace's address, driven by one JSON request per line on
 // stdin and answering one JSON line on stdout. Entries are written through the real log (signed
 // events in batches of 1,000 entries, as the indexer writes them), like bench/replicate.ts.
-import { createInterface } from 'node:readline';
 import { Core } from '../src/core.js';
+import { serveLines } from './child-rpc.js';
 import { SEP, type EntryTuple } from '../src/projections/entries.js';
 import { newLocationId } from '../src/projections/rules.js';
 import { parseIceServers } from '../src/sync/ice.js';
@@ -97,16 +97,4 @@ async function handle(r: Req): Promise<unknown> {
   }
 }
 
-const rl = createInterface({ input: process.stdin });
-let chain: Promise<void> = Promise.resolve();
-rl.on('line', (line) => {
-  const req = JSON.parse(line) as Req & { seq: number };
-  chain = chain.then(async () => {
-    try {
-      process.stdout.write(`${JSON.stringify({ seq: req.seq, ok: true, v: await handle(req) })}\n`);
-    } catch (e) {
-      process.stdout.write(`${JSON.stringify({ seq: req.seq, ok: false, error: String((e as Error).message) })}\n`);
-    }
-  });
-});
-rl.on('close', () => void chain.then(() => core?.close()).then(() => process.exit(0)));
+serveLines(handle, async () => core?.close());

@@ -11,10 +11,10 @@
 //
 //   sudo node dist/bench/nat.js            (N_ENTRIES=100000 by default)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ChildClient } from './child-rpc.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { buildTopology, netnsUnavailable, startTurn, type Topology } from '../test/support/netns.js';
 import { until as waitFor } from '../test/support/until.js';
 
@@ -22,38 +22,23 @@ const N = Number(process.env.N_ENTRIES ?? 100_000);
 const SECRET = 'nat-bench-secret-0123456789';
 const CHILD = new URL('./nat-child.js', import.meta.url).pathname;
 
-class Device {
-  private seq = 0;
-  private readonly waiting = new Map<number, (r: { ok: boolean; v?: unknown; error?: string }) => void>();
-  readonly proc: ChildProcess;
+class Device extends ChildClient {
   id = '';
   port = 0;
 
   constructor(
-    readonly name: string,
+    name: string,
     readonly ns: string,
     readonly ip: string,
     readonly dir: string,
   ) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, CHILD], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, SD_DIRECT_PROBE_MS: '3000' },
-    });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      const m = JSON.parse(line) as { seq: number; ok: boolean; v?: unknown; error?: string };
-      this.waiting.get(m.seq)?.(m);
-      this.waiting.delete(m.seq);
-    });
-  }
-
-  async call<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const seq = ++this.seq;
-    const r = await new Promise<{ ok: boolean; v?: unknown; error?: string }>((resolve) => {
-      this.waiting.set(seq, resolve);
-      this.proc.stdin!.write(`${JSON.stringify({ seq, op, ...args })}\n`);
-    });
-    if (!r.ok) throw new Error(`${this.name}: ${op}: ${r.error}`);
-    return r.v as T;
+    super(
+      name,
+      spawn('ip', ['netns', 'exec', ns, process.execPath, CHILD], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, SD_DIRECT_PROBE_MS: '3000' },
+      }),
+    );
   }
 
   async open(ice?: { servers: string; secret?: string; share?: boolean }): Promise<void> {

@@ -2,8 +2,8 @@
 // Core on 127.0.0.1, driven by one JSON request per line on stdin, one JSON answer per line on
 // stdout. It counts the bytes it writes to TCP sockets (its side of the link).
 import { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { Core } from '../src/core.js';
+import { serveLines } from './child-rpc.js';
 
 process.env.SD_MDNS = 'off';
 process.env.SD_P2P_HOST = '127.0.0.1';
@@ -83,19 +83,9 @@ async function handle(r: Req): Promise<unknown> {
   }
 }
 
-const rl = createInterface({ input: process.stdin });
-let chain: Promise<void> = Promise.resolve();
-rl.on('line', (line) => {
-  const req = JSON.parse(line) as Req & { seq: number };
-  const answer = async (): Promise<void> => {
-    try {
-      process.stdout.write(`${JSON.stringify({ seq: req.seq, ok: true, v: await handle(req) })}\n`);
-    } catch (e) {
-      process.stdout.write(`${JSON.stringify({ seq: req.seq, ok: false, error: String((e as Error).message) })}\n`);
-    }
-  };
-  // Polls are answered at once, also while a join or an index is under way.
-  if (req.op === 'heads' || req.op === 'wire') void answer();
-  else chain = chain.then(answer);
-});
-rl.on('close', () => void chain.then(() => core?.close()).then(() => process.exit(0)));
+// Polls are answered at once, also while a join or an index is under way.
+serveLines(
+  handle,
+  async () => core?.close(),
+  (op) => op === 'heads' || op === 'wire',
+);

@@ -1,11 +1,11 @@
 // The vdfs side of bench/syncthing.ts with each device in its own process (bench/sync-child.ts), as
 // Syncthing's two devices are: the two cores no longer share one thread. Also the CPU time a
 // process spent (from /proc, clock ticks), so the bench can compare CPU as well as wall time.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { ChildClient } from './child-rpc.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 
 const CHILD = new URL('./sync-child.js', import.meta.url).pathname;
 
@@ -32,35 +32,11 @@ export function cpuMsOf(pid: number | undefined): number {
   return ms;
 }
 
-class Device {
-  private seq = 0;
-  private readonly waiting = new Map<number, (r: { ok: boolean; v?: unknown; error?: string }) => void>();
-  readonly proc: ChildProcess;
-
-  constructor(readonly name: string) {
+class Device extends ChildClient {
+  constructor(name: string) {
     // CHILD_NODE_ARGS: node options for the devices (e.g. --cpu-prof --cpu-prof-dir=DIR to profile them).
     const args = (process.env.CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    this.proc = spawn(process.execPath, [...args, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.proc.once('exit', () => {
-      for (const w of this.waiting.values()) w({ ok: false, error: 'the process exited' });
-      this.waiting.clear();
-    });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      const m = JSON.parse(line) as { seq: number; ok: boolean; v?: unknown; error?: string };
-      this.waiting.get(m.seq)?.(m);
-      this.waiting.delete(m.seq);
-    });
-  }
-
-  async call<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const seq = ++this.seq;
-    const r = await new Promise<{ ok: boolean; v?: unknown; error?: string }>((resolve) => {
-      if (this.proc.exitCode !== null) return resolve({ ok: false, error: 'the process exited' });
-      this.waiting.set(seq, resolve);
-      this.proc.stdin!.write(`${JSON.stringify({ seq, op, ...args })}\n`);
-    });
-    if (!r.ok) throw new Error(`${this.name}: ${op}: ${r.error}`);
-    return r.v as T;
+    super(name, spawn(process.execPath, [...args, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] }));
   }
 
   cpuMs(): number {
