@@ -2,8 +2,9 @@
 // lstat()s the walker's batches so a walk's syscalls run beside the diff on the main thread.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { SdError } from '../errors.js';
+import { SdError, isErrorCode } from '../errors.js';
 import type { Kind } from './kind.js';
+import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export type HashPath = string | Buffer;
 
@@ -12,11 +13,11 @@ export type HashResult =
   | { path: HashPath; error: { code: string; message: string } };
 
 /** Wire types shared with hash-worker.ts. */
-export interface HashRequest {
-  id: number;
-  op: 'hash' | 'lstat';
-  paths: Array<string | Uint8Array>;
-}
+export type HashRequest =
+  | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array> }
+  | { id: number; op: 'walk'; walk: RemoteWalkRequest }
+  /** A walk's consumer took a part (one more may come), or stopped listening. */
+  | { id: number; op: 'more' | 'stop' };
 export type WorkerResult =
   { contentId: string; size: number; kind: Kind } | { error: { code: string; message: string } };
 /**
@@ -36,6 +37,10 @@ export interface HashReply {
   id: number;
   results?: WorkerResult[];
   stats?: LstatColumns;
+  /** One batch of a walk; the walk's thread stays taken until the reply without it. */
+  part?: WalkPart;
+  /** A walk that failed (the planner's SdError code and sentence). */
+  error?: { code: string; message: string };
 }
 
 export interface HashPoolOptions {
@@ -51,6 +56,8 @@ export interface HashPool {
   hash(paths: readonly HashPath[]): Promise<HashResult[]>;
   /** lstat of every path in one worker message; results in the order of `paths`. */
   lstat(paths: readonly HashPath[]): Promise<LstatColumns>;
+  /** A whole walk on one thread (listing, rules and lstat), in walk order. */
+  walk(req: RemoteWalkRequest): AsyncGenerator<WalkPart>;
   close(): Promise<void>;
 }
 
@@ -78,10 +85,12 @@ export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<bo
 
 interface Batch {
   id: number;
-  op: HashRequest['op'];
-  paths: readonly HashPath[];
+  req: HashRequest;
   resolve: (r: HashReply) => void;
   reject: (e: Error) => void;
+  /** A walk's parts, as they come; and the thread it runs on, once dispatched. */
+  onPart?: (p: WalkPart) => void;
+  worker?: Worker;
 }
 
 export function createHashPool(options: HashPoolOptions = {}): HashPool {
@@ -101,8 +110,8 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       const w = idle.pop()!;
       const b = queue.shift()!;
       busy.set(w, b);
-      const req: HashRequest = { id: b.id, op: b.op, paths: b.paths as Array<string | Uint8Array> };
-      w.postMessage(req);
+      b.worker = w;
+      w.postMessage(b.req);
     }
   }
 
@@ -115,6 +124,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
         return;
       }
       const b = busy.get(w);
+      if (reply.part) {
+        if (b && b.id === reply.id) b.onPart?.(reply.part);
+        return;
+      }
       busy.delete(w);
       idle.push(w);
       if (b && b.id === reply.id) b.resolve(reply);
@@ -137,10 +150,11 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const live = new Set<Worker>();
   for (let i = 0; i < threads; i++) idle.push(spawn());
 
-  function runBatch(op: HashRequest['op'], paths: readonly HashPath[]): Promise<HashReply> {
+  function runBatch(op: 'hash' | 'lstat', paths: readonly HashPath[]): Promise<HashReply> {
     if (closed) return Promise.reject(new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one'));
     return new Promise((resolve, reject) => {
-      queue.push({ id: nextId++, op, paths, resolve, reject });
+      const id = nextId++;
+      queue.push({ id, req: { id, op, paths: paths as Array<string | Uint8Array> }, resolve, reject });
       dispatch();
     });
   }
@@ -181,5 +195,57 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     return reply.stats;
   }
 
-  return { threads, ready: () => started > 0, hash, lstat, close };
+  async function* walk(req: RemoteWalkRequest): AsyncGenerator<WalkPart> {
+    if (closed) throw new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one');
+    const parts: WalkPart[] = [];
+    let wake: (() => void) | undefined;
+    let end: { error?: Error } | undefined;
+    const id = nextId++;
+    const b: Batch = {
+      id,
+      req: { id, op: 'walk', walk: req },
+      resolve: (r) => {
+        // The planner's own refusals keep their code; anything else is the thread's failure.
+        const code = r.error && isErrorCode(r.error.code) ? r.error.code : 'E_HASH_WORKER';
+        end = r.error ? { error: new SdError(code, r.error.message) } : {};
+        wake?.();
+      },
+      reject: (e) => {
+        end = { error: e };
+        wake?.();
+      },
+      onPart: (p) => {
+        parts.push(p);
+        wake?.();
+      },
+    };
+    queue.push(b);
+    dispatch();
+    try {
+      // Bounded by the walk: each pass yields a part or ends; the thread sends at most WALK_AHEAD unasked.
+      for (;;) {
+        const p = parts.shift();
+        if (p) {
+          b.worker?.postMessage({ id, op: 'more' } satisfies HashRequest);
+          yield p;
+          continue;
+        }
+        if (end) {
+          if (end.error) throw end.error;
+          return;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      // An early stop (a cancelled job) frees the thread; a walk not yet dispatched is dropped.
+      if (!end) {
+        const q = queue.indexOf(b);
+        if (q >= 0) queue.splice(q, 1);
+        else b.worker?.postMessage({ id, op: 'stop' } satisfies HashRequest);
+      }
+    }
+  }
+
+  return { threads, ready: () => started > 0, hash, lstat, walk, close };
 }

@@ -7,6 +7,7 @@ import { createContentHasher } from './content-id.js';
 import { kindOf } from './kind.js';
 import type { HashRequest, HashReply, WorkerResult } from './hash-pool.js';
 import { lstatColumns } from './walk.js';
+import { runRemoteWalk, WALK_AHEAD, type WalkControl } from './walk-remote.js';
 
 const port = parentPort;
 if (!port) throw new Error('hash-worker must run inside a worker thread');
@@ -18,7 +19,40 @@ function errorCode(e: unknown): string {
   return typeof code === 'string' ? code : 'E_INTERNAL';
 }
 
+const walks = new Map<number, WalkControl>();
+
 port.on('message', async (req: HashRequest) => {
+  if (req.op === 'more' || req.op === 'stop') {
+    const w = walks.get(req.id);
+    if (!w) return;
+    if (req.op === 'more') w.credit++;
+    else w.stopped = true;
+    w.wake?.();
+    return;
+  }
+  if (req.op === 'walk') {
+    const control: WalkControl = { credit: WALK_AHEAD, stopped: false };
+    walks.set(req.id, control);
+    try {
+      await runRemoteWalk(req.walk, control, (part) => {
+        const s = part.stats;
+        const reply: HashReply = { id: req.id, part };
+        port.postMessage(
+          reply,
+          [s.flags, s.size, s.mtimeMs, s.ino, s.dev].map((a) => a.buffer as ArrayBuffer),
+        );
+      });
+      port.postMessage({ id: req.id } satisfies HashReply);
+    } catch (e) {
+      port.postMessage({
+        id: req.id,
+        error: { code: errorCode(e), message: e instanceof Error ? e.message : String(e) },
+      } satisfies HashReply);
+    } finally {
+      walks.delete(req.id);
+    }
+    return;
+  }
   if (req.op === 'lstat') {
     const stats = lstatColumns(req.paths.map((p) => (typeof p === 'string' ? p : Buffer.from(p))));
     const reply: HashReply = { id: req.id, stats };
@@ -28,6 +62,7 @@ port.on('message', async (req: HashRequest) => {
     );
     return;
   }
+  if (req.op !== 'hash') return;
   // Test seam (tests only): SD_TEST_HASH_STALL names a FIFO nobody writes to; opening it for
   // reading blocks this thread in the kernel, as a hung network filesystem would.
   if (process.env.SD_TEST_HASH_STALL) openSync(process.env.SD_TEST_HASH_STALL, 'r');

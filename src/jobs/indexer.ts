@@ -7,7 +7,7 @@ import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
-import { identifyPhase, aggregatePhase, locationOf } from './index-phases.js';
+import { identifyPhase, aggregatePhase, locationOf, type WalkTotals } from './index-phases.js';
 import { excludedBelow } from './exclude.js';
 import { PhaseClock, type PhaseTimes } from './phase-times.js';
 import { inBatches } from '../events/batches.js';
@@ -35,6 +35,11 @@ export interface IndexCheckpoint {
   startSeq?: number;
   /** Time and items per phase so far (walk, diff, identify, commit, aggregate). */
   times?: PhaseTimes;
+  /**
+   * What a whole-location walk saw (files, their bytes, folders), absent when it was scoped, hit an
+   * error or resumed: an unchanged rescan's totals, with no scan of the projection to count them.
+   */
+  walkedTotals?: WalkTotals;
 }
 
 const BATCH = 1000;
@@ -52,27 +57,46 @@ export function tupleOf(key: string, w: WalkEntry): EntryTuple {
   ];
 }
 
-type ProjRow = { key: string; t: number; size: number; mtime: number; inode: number };
+/** [key, t, size, mtime, inode] of an indexed entry, as the page query returns it. */
+type RawRow = [string, number, number, number, number];
+const PAGE = 4096;
 
-/** The projection's entries in key order, read in pages (faster per row than a cursor). */
-function* pages(
-  db: ReturnType<JobContext['lib']['openReader']>,
-  loc: string,
-  lo: string,
-  hi: string,
-): Generator<ProjRow, undefined, undefined> {
-  // Raw rows: better-sqlite3 builds arrays much faster than objects; ours are plain literals.
-  const q = db
-    .prepare(
-      'SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096',
-    )
-    .raw(true);
-  let after = lo;
-  for (;;) {
-    const rows = q.all(loc, after, hi) as [string, number, number, number, number][];
-    for (const [key, t, size, mtime, inode] of rows) yield { key, t, size, mtime, inode };
-    if (rows.length < 4096) return undefined;
-    after = rows[rows.length - 1]![0];
+/**
+ * The projection's entries in key order, read in pages of raw rows (better-sqlite3 builds arrays
+ * much faster than objects, and a page query is faster per row than a cursor). A plain cursor
+ * object, not a generator: resuming a generator per row was a sixth of a rescan's main thread.
+ */
+class Pages {
+  private readonly q;
+  private rows: RawRow[] = [];
+  private i = 0;
+  private after: string;
+  private last = false;
+
+  constructor(
+    db: ReturnType<JobContext['lib']['openReader']>,
+    private readonly loc: string,
+    lo: string,
+    private readonly hi: string,
+  ) {
+    this.q = db
+      .prepare(
+        `SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key LIMIT ${PAGE}`,
+      )
+      .raw(true);
+    this.after = lo;
+  }
+
+  next(): RawRow | undefined {
+    if (this.i >= this.rows.length) {
+      if (this.last) return undefined;
+      this.rows = this.q.all(this.loc, this.after, this.hi) as RawRow[];
+      this.i = 0;
+      this.last = this.rows.length < PAGE;
+      if (this.rows.length === 0) return undefined;
+      this.after = this.rows[this.rows.length - 1]![0];
+    }
+    return this.rows[this.i++];
   }
 }
 
@@ -100,7 +124,7 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   // A rescan that changed nothing needs no new folder sizes: only the time it ran.
   const unchanged =
     cp.startSeq !== undefined && ctx.lib.log.headOf(ctx.lib.log.deviceId).seq === cp.startSeq && !ctx.job.resumes;
-  await aggregatePhase(ctx, loc, clock, unchanged);
+  await aggregatePhase(ctx, loc, clock, unchanged ? (cp.walkedTotals ?? 'count') : undefined);
 }
 
 function scopesOf(root: string, input: IndexInput): string[] {
@@ -127,6 +151,11 @@ async function walkPhase(
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
   const scopes = scopesOf(loc.path, input);
   const exclude = excludedBelow(loc.path).map((e) => e.path);
+  // Totals only for one uninterrupted walk of the whole location that could read everything.
+  let totals: WalkTotals | undefined =
+    scopes.length === 1 && scopes[0] === '' && start.cursor === undefined && start.walked === 0
+      ? { files: 0, dirs: 0, bytes: 0 }
+      : undefined;
   // The projection as it was before this run, on its own read connection (a WAL snapshot).
   const snap = ctx.lib.openReader();
   // One read transaction: every page of the projection comes from the same snapshot.
@@ -138,18 +167,18 @@ async function walkPhase(
       const scopeKey = toKey(scope);
       const lo = cp.cursor !== undefined ? cp.cursor : scope === '' ? '' : scopeKey + SEP;
       const hi = scope === '' ? '\uffff' : scopeKey + '\u0002';
-      const proj = pages(snap, loc.id, lo, hi);
-      let p = cp.fresh ? undefined : proj.next().value;
+      const proj = new Pages(snap, loc.id, lo, hi);
+      let p = cp.fresh ? undefined : proj.next();
       const errored: string[] = [];
       let goneTop: string | undefined;
       const upserts: EntryTuple[] = [];
       const gone: string[] = [];
-      const missing = (row: { key: string; t: number; size: number; inode: number }): void => {
-        if (goneTop !== undefined && row.key.startsWith(goneTop + SEP)) return; // inside a folder already gone
-        if (errored.some((e) => row.key === e || row.key.startsWith(e + SEP))) return; // could not be read: keep
-        goneTop = row.key;
-        if (cp.fresh) gone.push(row.key);
-        else cp.pendingGone.push([row.key, row.inode, row.size, row.t]);
+      const missing = ([key, t, size, , inode]: RawRow): void => {
+        if (goneTop !== undefined && key.startsWith(goneTop + SEP)) return; // inside a folder already gone
+        if (errored.some((e) => key === e || key.startsWith(e + SEP))) return; // could not be read: keep
+        goneTop = key;
+        if (cp.fresh) gone.push(key);
+        else cp.pendingGone.push([key, inode, size, t]);
       };
       const startAfter = cp.cursor !== undefined ? toPath(cp.cursor).slice(prefix.length) : undefined;
       const root = fsPathOf(loc.path, scope);
@@ -161,6 +190,7 @@ async function walkPhase(
         batchSize: BATCH,
         stat: (paths) => ctx.pool().lstat(paths),
         statReady: () => ctx.pool().ready(),
+        remote: (req) => ctx.pool().walk(req),
       })) {
         const diffFrom = performance.now();
         clock.add('walk', diffFrom - waitFrom, batch.entries.length);
@@ -168,24 +198,32 @@ async function walkPhase(
           const path = prefix + e.path;
           errored.push(toKey(path));
         }
+        if (batch.errors.length > 0) totals = undefined;
+        else if (totals)
+          for (const w of batch.entries)
+            if (w.isDir) totals.dirs++;
+            else if (!w.isSymlink && !w.special) {
+              totals.files++;
+              totals.bytes += w.size;
+            }
         ctx.errors(batch.errors.map((e) => ({ ...e, path: prefix + e.path })));
         for (const w of batch.entries) {
           const key = toKey(prefix + w.relPath);
-          while (p && p.key < key) {
+          while (p && p[0] < key) {
             missing(p);
-            p = proj.next().value;
+            p = proj.next();
           }
-          if (p && p.key === key) {
+          if (p && p[0] === key) {
             // Unchanged entries (the common case of a rescan) cost a comparison, no tuple.
             const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : w.special ? SPECIAL : FILE;
             if (
-              p.t !== t ||
-              p.size !== (t === SPECIAL ? 0 : w.size) ||
-              p.mtime !== Math.floor(w.mtimeMs) ||
-              p.inode !== Number(w.inode)
+              p[1] !== t ||
+              p[2] !== (t === SPECIAL ? 0 : w.size) ||
+              p[3] !== Math.floor(w.mtimeMs) ||
+              p[4] !== Number(w.inode)
             )
               upserts.push(tupleOf(key, w));
-            p = proj.next().value;
+            p = proj.next();
           } else if (cp.fresh) upserts.push(tupleOf(key, w));
           else cp.pendingNew.push(tupleOf(key, w));
         }
@@ -195,19 +233,15 @@ async function walkPhase(
         clock.add('diff', performance.now() - diffFrom, batch.entries.length);
         flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
         waitFrom = performance.now();
-        if (ctx.signal.aborted) {
-          proj.return(undefined);
-          return cp;
-        }
+        if (ctx.signal.aborted) return cp;
         await new Promise<void>((r) => setImmediate(r));
       }
       clock.time('diff', 0, () => {
         while (p) {
           missing(p);
-          p = proj.next().value;
+          p = proj.next();
         }
       });
-      proj.return(undefined);
       flush(ctx, loc.id, [], gone.splice(0), [], { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 }, clock);
     }
   } finally {
@@ -247,7 +281,14 @@ async function walkPhase(
       }
     }
   }
-  const next: IndexCheckpoint = { ...cp, phase: 'identify', cursor: undefined, pendingNew: [], pendingGone: [] };
+  const next: IndexCheckpoint = {
+    ...cp,
+    phase: 'identify',
+    cursor: undefined,
+    pendingNew: [],
+    pendingGone: [],
+    walkedTotals: totals,
+  };
   clock.add('diff', performance.now() - movesFrom, 0);
   flush(ctx, loc.id, creates, gone, moves, next, clock);
   return next;

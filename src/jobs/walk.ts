@@ -15,6 +15,7 @@ import { SdError } from '../errors.js';
 import { ESCAPE_MARK, encodeName } from './names.js';
 import type { LstatColumns } from './hash-pool.js';
 import type { SpecialKind } from './kind.js';
+import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export interface WalkEntry {
   /** '/'-separated path below the root; escaped names per names.ts. */
@@ -207,7 +208,7 @@ interface PlannedBatch {
  * types (d_type), which is all descending needs; lstat is needed only where a filesystem does not
  * report types. Yields batches of `batchSize` names in walk order.
  */
-function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): Generator<PlannedBatch> {
+export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): Generator<PlannedBatch> {
   const excluded = new Set(options.exclude ?? []);
   const skipHidden = rules.skipHidden ?? true;
   const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
@@ -311,27 +312,31 @@ const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'bl
 const { S_IFMT, S_IFLNK, S_IFDIR, S_IFREG, S_IFIFO, S_IFSOCK, S_IFBLK, S_IFCHR } = fsConstants;
 const SPECIAL_BITS: Record<number, number> = { [S_IFIFO]: 16, [S_IFSOCK]: 32, [S_IFBLK]: 64, [S_IFCHR]: 128 };
 
-// A planned batch plus its lstat results, as the walker's batch.
-function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | undefined): WalkBatch {
-  const { items, errors } = batch;
+// A planned batch (its rels in walk order) plus its lstat results, as the walker's batch.
+function assemble(
+  rels: readonly string[],
+  errors: WalkError[],
+  st: LstatColumns,
+  cursorBefore: string | undefined,
+): WalkBatch {
   const entries: WalkEntry[] = [];
   const failed = new Map<number, [string, string]>();
   for (const [i, code, message] of st.errors) failed.set(i, [code, message]);
-  for (let i = 0; i < items.length; i++) {
-    const it = items[i]!;
+  for (let i = 0; i < rels.length; i++) {
+    const rel = rels[i]!;
     const flags = st.flags[i]!;
     if (flags === 0) {
       const [code, message] = failed.get(i) ?? ['E_INTERNAL', 'lstat failed'];
-      errors.push({ path: it.rel, code, message });
+      errors.push({ path: rel, code, message });
       continue;
     }
     if (flags === 1) {
-      errors.push({ path: it.rel, code: 'ENOENT', message: `vanished before it could be read: ${it.rel}` });
+      errors.push({ path: rel, code: 'ENOENT', message: `vanished before it could be read: ${rel}` });
       continue;
     }
     entries.push({
-      relPath: it.rel,
-      name: it.name,
+      relPath: rel,
+      name: rel.slice(rel.lastIndexOf('/') + 1),
       isDir: (flags & 4) !== 0,
       isSymlink: (flags & 8) !== 0,
       size: st.size[i]!,
@@ -341,7 +346,7 @@ function assemble(batch: PlannedBatch, st: LstatColumns, cursorBefore: string | 
       special: flags >= 16 ? SPECIAL_OF[flags >> 4] : undefined,
     });
   }
-  const cursor = items.length > 0 ? items[items.length - 1]!.rel : cursorBefore;
+  const cursor = rels.length > 0 ? rels[rels.length - 1]! : cursorBefore;
   return { entries, errors, cursor };
 }
 
@@ -389,7 +394,12 @@ export function* walkSync(
 ): Generator<WalkBatch> {
   let cursor = options.startAfter;
   for (const b of plan(root, rules, options)) {
-    const out = assemble(b, lstatColumns(b.items.map((i) => i.fs)), cursor);
+    const out = assemble(
+      b.items.map((i) => i.rel),
+      b.errors,
+      lstatColumns(b.items.map((i) => i.fs)),
+      cursor,
+    );
     cursor = out.cursor;
     yield out;
   }
@@ -435,8 +445,21 @@ export async function* walk(
     stat?: (paths: readonly (string | Buffer)[]) => Promise<LstatColumns>;
     /** Whether `stat`'s threads have started; until then batches are lstat'ed here. */
     statReady?: () => boolean;
+    /** The whole walk on a thread of the pool (used once its threads have started). */
+    remote?: (req: RemoteWalkRequest) => AsyncGenerator<WalkPart>;
   } = {},
 ): AsyncGenerator<WalkBatch> {
+  // A test's listing hook runs here, so such a walk stays on this thread.
+  if (options.remote && !options.onDirListed && options.statReady?.() !== false) {
+    let cursor = options.startAfter;
+    const { startAfter, batchSize, exclude } = options;
+    for await (const part of options.remote({ root, rules, startAfter, batchSize, exclude })) {
+      const out = assemble(part.rels, part.errors, part.stats, cursor);
+      cursor = out.cursor;
+      yield out;
+    }
+    return;
+  }
   const stat = options.stat;
   if (!stat) {
     for (const batch of walkSync(root, rules, options)) {
@@ -473,7 +496,12 @@ export async function* walk(
     // Bounded by the tree: each pass takes one planned batch.
     while (ahead.length > 0) {
       const { batch, st } = ahead.shift()!;
-      const out = assemble(batch, await st, cursor);
+      const out = assemble(
+        batch.items.map((i) => i.rel),
+        batch.errors,
+        await st,
+        cursor,
+      );
       cursor = out.cursor;
       fill();
       yield out;

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { lstatSync, readdirSync, rmSync, writeFileSync, mkdirSync, closeSync, openSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync, writeFileSync, mkdirSync, closeSync, openSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
   countEntries,
@@ -241,6 +242,60 @@ test('walking with lstat on the pool workers gives the same batches, errors and 
   );
   t.deepEqual(pooled, here);
 });
+
+test('a whole walk on one pool thread gives the same batches, errors and cursors as on one thread, resumes, refuses as it does, and frees its thread when stopped', async (t) => {
+  const m = smallTree(t);
+  // The odd names and kinds: a name that is not UTF-8, a link to its own folder, a named pipe,
+  // a hidden folder, and a skipped one.
+  const odd = join(m.root, 'odd');
+  mkdirSync(odd);
+  writeFileSync(Buffer.concat([Buffer.from(`${odd}/bad-`), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]), 'x');
+  symlinkSync('.', join(odd, 'loop'));
+  execFileSync('mkfifo', [join(odd, 'pipe')]);
+  mkdirSync(join(odd, '.hidden'));
+  writeFileSync(join(odd, '.hidden', 'h.txt'), 'h');
+  mkdirSync(join(odd, 'node_modules'));
+  writeFileSync(join(odd, 'node_modules', 'n.js'), 'n');
+  const pool = createHashPool({ threads: 2 });
+  t.teardown(() => pool.close());
+  for (const rules of [{}, { skipHidden: false, skipNames: [] }]) {
+    const here = [...walkSync(m.root, rules, { batchSize: 16 })];
+    const remote: WalkBatch[] = [];
+    for await (const b of walk(m.root, rules, { batchSize: 16, remote: (r) => pool.walk(r) })) remote.push(b);
+    t.true(remote.length > 10, `${remote.length} batches`);
+    t.deepEqual(remote, here);
+    t.true(
+      here.flatMap((b) => b.entries).some((e) => e.special === 'fifo'),
+      'the pipe is recorded',
+    );
+    // Resume after a cursor in the middle of a folder.
+    const cursor = here[Math.floor(here.length / 2)]!.cursor!;
+    const rest: WalkBatch[] = [];
+    for await (const b of walk(m.root, rules, { batchSize: 16, startAfter: cursor, remote: (r) => pool.walk(r) }))
+      rest.push(b);
+    t.deepEqual(
+      rest.flatMap((b) => b.entries),
+      [...walkSync(m.root, rules, { batchSize: 16, startAfter: cursor })].flatMap((b) => b.entries),
+    );
+  }
+  // The planner's refusals keep their codes across the thread.
+  const missing = walk(join(m.root, 'no-such-folder'), {}, { remote: (r) => pool.walk(r) });
+  await t.throwsAsync(() => missing.next(), { code: 'E_LOCATION_UNREADABLE' });
+  const file = walk(join(m.root, 'odd', 'pipe'), {}, { remote: (r) => pool.walk(r) });
+  await t.throwsAsync(() => file.next(), { code: 'E_LOCATION_NOT_DIR' });
+  // A consumer that stops after one batch (a cancelled job) frees the thread: with both threads
+  // taken by stopped walks, hashing still gets done.
+  for (let i = 0; i < 2; i++)
+    for await (const _ of walk(m.root, {}, { batchSize: 4, remote: (r) => pool.walk(r) })) break;
+  const some = here3(m.root);
+  const hashed = await pool.hash(some);
+  t.is(hashed.filter((h) => 'contentId' in h).length, some.length);
+});
+
+function here3(root: string): string[] {
+  const files = [...walkSync(root)].flatMap((b) => b.entries).filter((e) => !e.isDir && !e.isSymlink && !e.special);
+  return files.slice(0, 3).map((e) => fsPathOf(root, e.relPath) as string);
+}
 
 test("a preview's count agrees with the walk, from listings alone, and says when it stopped early", (t) => {
   const m = smallTree(t);
