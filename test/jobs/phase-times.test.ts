@@ -7,7 +7,7 @@ import { generateTree } from '../../fixtures/tree.js';
 import type { Core } from '../../src/core.js';
 import { phaseRows, type PhaseRow } from '../../src/jobs/phase-times.js';
 import { openCore } from '../helpers.js';
-import { addAndIndex, indexRows, waitFor, waitJob, type JobInfo } from '../fixtures-child/util.js';
+import { addAndIndex, eventBodies, indexRows, waitFor, waitJob, type JobInfo } from '../fixtures-child/util.js';
 import { sd, startDaemon } from '../cli/helpers.js';
 import { tempDir } from './helpers.js';
 
@@ -59,6 +59,12 @@ test('a first index reports every phase with its items; a rescan of the unchange
   t.false('identify' in q, 'nothing to hash in an unchanged tree');
   t.is(q.commit!.n, 0, 'nothing written but the job state');
   t.is(q.aggregate!.n, files);
+  // The unchanged rescan's totals come from its walk: they are the index's.
+  const indexed = eventBodies<{ id: string; files: number; dirs: number; bytes: number }>(core, 'location.indexed');
+  t.is(indexed.length, 2);
+  const bytes = rows.filter((r) => r.t === 0).reduce((s, r) => s + r.size, 0);
+  t.deepEqual(indexed[1], { id: indexed[1]!.id, files, dirs: rows.filter((r) => r.t === 1).length, bytes });
+  t.deepEqual(indexed[1], indexed[0]);
 });
 
 test('phase times survive a pause: after the resume each entry is walked and each file hashed once', async (t) => {
