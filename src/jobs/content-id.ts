@@ -47,14 +47,16 @@ export function sampleRanges(size: number): Array<[number, number]> {
   return ranges;
 }
 
-// Reads exactly `length` bytes at `position` unless EOF comes first; returns bytes read.
-function readFully(fd: number, buf: Buffer, offset: number, length: number, position: number): number {
+// Reads exactly `length` bytes at `position` unless EOF comes first; returns bytes read. A first
+// read that returns exactly `expected` bytes (the size fstat gave) is taken as the end.
+function readFully(fd: number, buf: Buffer, offset: number, length: number, position: number, expected = -1): number {
   let done = 0;
   // Bounded: each pass reads >= 1 byte or stops.
   while (done < length) {
     const n = readSync(fd, buf, offset + done, length - done, position + done);
     if (n === 0) break;
     done += n;
+    if (done === expected) break;
   }
   return done;
 }
@@ -70,7 +72,9 @@ export async function createContentHasher(): Promise<ContentHasher> {
   const sampleBuf = Buffer.allocUnsafe(SAMPLED_BYTES);
 
   function digest(size: number, body: Uint8Array): string {
-    sizeBuf.writeBigUInt64LE(BigInt(size), 0);
+    // u64le(size) without a BigInt: sizes are below 2^53.
+    sizeBuf.writeUInt32LE(size % 0x1_0000_0000, 0);
+    sizeBuf.writeUInt32LE(Math.floor(size / 0x1_0000_0000), 4);
     hasher.init();
     hasher.update(sizeBuf);
     hasher.update(body);
@@ -82,9 +86,13 @@ export async function createContentHasher(): Promise<ContentHasher> {
     // waiting and is refused by the fstat below, before a single read.
     const fd = openSync(path, READ_FLAGS);
     try {
-      if (!fstatSync(fd).isFile())
+      const st = fstatSync(fd);
+      if (!st.isFile())
         throw new SdError('E_NOT_A_FILE', 'not a regular file (a named pipe, socket or device is never read)');
-      const n = readFully(fd, smallBuf, 0, SMALL_FILE_LIMIT + 1, 0);
+      // A read that returns exactly the size fstat gave has reached the end: no second read to see
+      // 0 bytes (one system call per file less). A file that grew since returns more, and the loop
+      // goes on as before.
+      const n = readFully(fd, smallBuf, 0, SMALL_FILE_LIMIT + 1, 0, st.size);
       if (n <= SMALL_FILE_LIMIT) {
         const body = smallBuf.subarray(0, n);
         return { contentId: digest(n, body), size: n, head: Uint8Array.prototype.slice.call(body, 0, KIND_HEAD_SIZE) };

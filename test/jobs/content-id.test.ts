@@ -1,5 +1,5 @@
 import test from 'ava';
-import { writeFileSync, readFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { writeFileSync, readFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { blake3 } from 'hash-wasm';
@@ -145,4 +145,25 @@ test('the native and the wasm BLAKE3 backends give the same content ids and full
   t.is(h.identify(join(dir, 'small')).contentId, wasm.small);
   t.is(h.identify(join(dir, 'large')).contentId, wasm.large);
   t.is(await fullBlake3(join(dir, 'large')), wasm.full);
+});
+
+test('a sampled file past 4 GiB hashes its size as a full u64le (a sparse 5 GiB file against an independent computation)', async (t) => {
+  const dir = tempDir(t);
+  const p = join(dir, 'huge');
+  const size = 5 * 1024 ** 3 + 12345;
+  const fd = openSync(p, 'w');
+  writeSync(fd, randomBytes(9000), 0, 9000, 0);
+  writeSync(fd, Buffer.from('tail'), 0, 4, size - 4);
+  closeSync(fd);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(size));
+  const parts: Buffer[] = [prefix];
+  const rfd = openSync(p, 'r');
+  for (const [pos, len] of sampleRanges(size)) {
+    const b = Buffer.alloc(len);
+    t.is(readSync(rfd, b, 0, len, pos), len);
+    parts.push(b);
+  }
+  closeSync(rfd);
+  t.is(await contentIdOf(p), (await blake3(Buffer.concat(parts))).slice(0, 32));
 });
