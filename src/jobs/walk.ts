@@ -450,14 +450,18 @@ export async function* walk(
   } = {},
 ): AsyncGenerator<WalkBatch> {
   // A test's listing hook runs here, so such a walk stays on this thread.
-  if (options.remote && !options.onDirListed && options.statReady?.() !== false) {
-    let cursor = options.startAfter;
-    const { startAfter, batchSize, exclude } = options;
-    for await (const part of options.remote({ root, rules, startAfter, batchSize, exclude })) {
+  const remote = options.onDirListed ? undefined : options.remote;
+  const onThread = async function* (startAfter: string | undefined): AsyncGenerator<WalkBatch> {
+    let cursor = startAfter;
+    const { batchSize, exclude } = options;
+    for await (const part of remote!({ root, rules, startAfter, batchSize, exclude })) {
       const out = assemble(part.rels, part.errors, part.stats, cursor);
       cursor = out.cursor;
       yield out;
     }
+  };
+  if (remote && options.statReady?.() !== false) {
+    yield* onThread(options.startAfter);
     return;
   }
   const stat = options.stat;
@@ -472,7 +476,10 @@ export async function* walk(
   const planner = plan(root, rules, options);
   const ahead: Array<{ batch: PlannedBatch; st: Promise<LstatColumns> }> = [];
   let planned = false;
+  // Once the pool's threads have started, what is left of the walk moves to one of them.
+  let handOff = false;
   const fill = (): void => {
+    if (remote && !planned && options.statReady?.() === true) planned = handOff = true;
     while (!planned && ahead.length < STAT_AHEAD) {
       const r = planner.next();
       if (r.done) {
@@ -509,6 +516,8 @@ export async function* walk(
   } finally {
     planner.return(undefined);
   }
+  // Every batch planned here was yielded: the thread goes on after the last one's cursor.
+  if (handOff) yield* onThread(cursor);
 }
 
 /** Collects a whole walk; for tests and small trees. */

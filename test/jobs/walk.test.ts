@@ -268,6 +268,19 @@ test('a whole walk on one pool thread gives the same batches, errors and cursors
       here.flatMap((b) => b.entries).some((e) => e.special === 'fifo'),
       'the pipe is recorded',
     );
+    // A walk begun here before the threads started moves to one of them once they have.
+    let asked = 0;
+    let onIt = 0;
+    const moved: WalkBatch[] = [];
+    for await (const b of walk(m.root, rules, {
+      batchSize: 16,
+      stat: (p) => pool.lstat(p),
+      statReady: () => ++asked > 3,
+      remote: (r) => (onIt++, pool.walk(r)),
+    }))
+      moved.push(b);
+    t.is(onIt, 1, 'the rest of the walk went to a thread');
+    t.deepEqual(moved, here);
     // Resume after a cursor in the middle of a folder.
     const cursor = here[Math.floor(here.length / 2)]!.cursor!;
     const rest: WalkBatch[] = [];
