@@ -47,7 +47,13 @@ export function setBulkIdentifyForTests(n: number): void {
   bulkFrom = n;
 }
 
-function withoutCidIndex(lib: Library, on: boolean): () => void {
+/** From how many files an identify (or a first index) builds the content-id index in bulk. */
+export function bulkIdentifyFrom(): number {
+  return bulkFrom;
+}
+
+/** Drops the content-id index when `on`; the function returned builds it again. */
+export function withoutCidIndex(lib: Library, on: boolean): () => void {
   if (!on) return () => undefined;
   lib.flush();
   lib.db.exec('DROP INDEX IF EXISTS entries_by_cid');

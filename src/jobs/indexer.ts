@@ -7,7 +7,15 @@ import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
-import { identifyPhase, aggregatePhase, locationOf, type WalkTotals } from './index-phases.js';
+import {
+  identifyPhase,
+  aggregatePhase,
+  bulkIdentifyFrom,
+  locationOf,
+  withoutCidIndex,
+  type WalkTotals,
+} from './index-phases.js';
+import { HashAhead } from './hash-ahead.js';
 import { excludedBelow } from './exclude.js';
 import { PhaseClock, type PhaseTimes } from './phase-times.js';
 import { inBatches } from '../events/batches.js';
@@ -156,6 +164,12 @@ async function walkPhase(
     scopes.length === 1 && scopes[0] === '' && start.cursor === undefined && start.walked === 0
       ? { files: 0, dirs: 0, bytes: 0 }
       : undefined;
+  // A first index writes each file's entry with its content id (see hash-ahead.ts).
+  const ahead = cp.fresh
+    ? new HashAhead<IndexCheckpoint>(ctx, loc.path, clock, (ups, c) => flush(ctx, loc.id, ups, [], [], c, clock))
+    : undefined;
+  // A large first index drops the content-id index while it writes, and builds it once at the end.
+  let rebuild: (() => void) | undefined;
   // The projection as it was before this run, on its own read connection (a WAL snapshot).
   const snap = ctx.lib.openReader();
   // One read transaction: every page of the projection comes from the same snapshot.
@@ -193,7 +207,9 @@ async function walkPhase(
         remote: (req) => ctx.pool().walk(req),
       })) {
         const diffFrom = performance.now();
-        clock.add('walk', diffFrom - waitFrom, batch.entries.length);
+        const walkMs = diffFrom - waitFrom;
+        const n = batch.entries.length;
+        if (!ahead) clock.add('walk', walkMs, n);
         for (const e of batch.errors) {
           const path = prefix + e.path;
           errored.push(toKey(path));
@@ -230,8 +246,18 @@ async function walkPhase(
         cp.walked += batch.entries.length;
         if (cp.pendingNew.length > HOLD_LIMIT) upserts.push(...cp.pendingNew.splice(0)); // too many to hold for move matching
         cp.cursor = batch.cursor !== undefined ? toKey(prefix + batch.cursor) : cp.cursor;
-        clock.add('diff', performance.now() - diffFrom, batch.entries.length);
-        flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
+        const diffMs = performance.now() - diffFrom;
+        if (ahead) {
+          if (!rebuild && cp.walked >= bulkIdentifyFrom()) rebuild = withoutCidIndex(ctx.lib, true);
+          // Booked when the batch is written, with the checkpoint that counts it.
+          await ahead.push(upserts.splice(0), { ...cp }, () => {
+            clock.add('walk', walkMs, n);
+            clock.add('diff', diffMs, n);
+          });
+        } else {
+          clock.add('diff', diffMs, n);
+          flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
+        }
         waitFrom = performance.now();
         if (ctx.signal.aborted) return cp;
         await new Promise<void>((r) => setImmediate(r));
@@ -242,11 +268,13 @@ async function walkPhase(
           p = proj.next();
         }
       });
+      await ahead?.drain();
       flush(ctx, loc.id, [], gone.splice(0), [], { ...cp, cursor: undefined, scopeIdx: cp.scopeIdx + 1 }, clock);
     }
   } finally {
     if (snap.inTransaction) snap.exec('COMMIT');
     snap.close();
+    if (rebuild) clock.time('commit', 0, rebuild);
   }
   // Moves: a path that vanished and one that appeared with the same inode (and size, for files).
   const movesFrom = performance.now();

@@ -18,8 +18,8 @@ export const DIR = 1;
 export const SYMLINK = 2;
 export const SPECIAL = 3; // a named pipe, socket or device (its kind says which); never opened
 
-/** [key, t, size, mtimeMs, inode, kind] */
-export type EntryTuple = [string, number, number, number, number | bigint | string, string];
+/** [key, t, size, mtimeMs, inode, kind, content id when the file was hashed before its entry was written] */
+export type EntryTuple = [string, number, number, number, number | bigint | string, string, string?];
 
 export interface LocationAdded {
   id: string;
@@ -36,19 +36,31 @@ function removeSubtree(db: Database, loc: string, key: string): void {
 
 const UPSERT_ROWS = 50;
 
-// A changed file loses its content id until it is identified again. Multi-row VALUES with
-// ON CONFLICT is per row in SQLite: `excluded` is each row's own values.
+// A changed file loses its content id until it is identified again, unless the row brings one.
+// Multi-row VALUES with ON CONFLICT is per row in SQLite: `excluded` is each row's own values.
 const upsertSql = (rows: number): string =>
-  `INSERT INTO entries (loc, key, parent, name, t, size, mtime, inode, kind, cid) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)').join(', ')}
+  `INSERT INTO entries (loc, key, parent, name, t, size, mtime, inode, kind, cid) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
    ON CONFLICT (loc, key) DO UPDATE SET t = excluded.t, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
-   kind = excluded.kind, cid = CASE WHEN entries.size = excluded.size AND entries.mtime = excluded.mtime AND entries.t = excluded.t THEN entries.cid ELSE NULL END`;
+   kind = excluded.kind, cid = CASE WHEN excluded.cid IS NOT NULL THEN excluded.cid
+     WHEN entries.size = excluded.size AND entries.mtime = excluded.mtime AND entries.t = excluded.t THEN entries.cid ELSE NULL END`;
 
 const UPSERT_MANY = upsertSql(UPSERT_ROWS);
 const UPSERT_ONE = upsertSql(1);
 
-function pushEntry(args: unknown[], loc: string, [key, t, size, mtime, inode, kind]: EntryTuple): void {
+function pushEntry(args: unknown[], loc: string, [key, t, size, mtime, inode, kind, cid]: EntryTuple): void {
   const i = key.lastIndexOf(SEP);
-  args.push(loc, key, i < 0 ? '' : key.slice(0, i), i < 0 ? key : key.slice(i + 1), t, size, mtime, inode, kind);
+  args.push(
+    loc,
+    key,
+    i < 0 ? '' : key.slice(0, i),
+    i < 0 ? key : key.slice(i + 1),
+    t,
+    size,
+    mtime,
+    inode,
+    kind,
+    cid ?? null,
+  );
 }
 
 /**

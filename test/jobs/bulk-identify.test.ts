@@ -22,57 +22,87 @@ const usesIndex = (core: Core): boolean =>
       .all('0'.repeat(32)) as { detail: string }[]
   ).some((r) => r.detail.includes('entries_by_cid'));
 
-test.serial('the content-id index is rebuilt after a big identify, a pause midway and a crash', async (t) => {
-  const dir = tempDir(t);
-  const tree = join(dir, 'tree');
-  generateTree(tree, { files: 12_000, folders: 600, seed: 5, extras: false, sparseFiles: 0 });
-  setBulkIdentifyForTests(1000);
-  t.teardown(() => setBulkIdentifyForTests(50_000));
-
-  const core = await openCore(t, join(dir, 'data-a'));
-  let duringIdentify: boolean | undefined;
-  let job = '';
+/** Pauses `job` at the first progress of `phase` with at least `from` done; says whether the index was there then. */
+function pauseIn(
+  core: Core,
+  phase: string,
+  from: number,
+): { job: string; seen: () => boolean | undefined; paused: () => Promise<unknown> | undefined; stop: () => void } {
+  let seen: boolean | undefined;
   let paused: Promise<unknown> | undefined;
+  const state = { job: '' };
   const stop = core.bus.subscribe((m) => {
-    if (m.kind !== 'job' || m.job !== job || m.phase !== 'identify' || duringIdentify !== undefined) return;
-    duringIdentify = hasIndex(core);
-    paused = core.command('job.pause', { ref: job });
+    if (m.kind !== 'job' || m.job !== state.job || m.phase !== phase || (m.done ?? 0) < from || seen !== undefined)
+      return;
+    seen = hasIndex(core);
+    paused = core.command('job.pause', { ref: state.job });
   });
-  t.teardown(stop);
-  const out = await core.command<{ id: string; job: string }>('location.add', { path: tree, watch: false });
-  job = out.result!.job;
-  await waitJob(core, job, ['paused', 'completed'], 60_000);
-  await paused;
-  t.false(duringIdentify, 'the index was dropped while files were identified');
-  const p = await core.query<JobInfo>('job.info', { ref: job });
-  t.is(p.state, 'paused');
-  t.is(p.phase, 'identify');
-  t.true(hasIndex(core) && usesIndex(core), 'a paused job leaves the index in place');
+  return Object.assign(state, { seen: () => seen, paused: () => paused, stop });
+}
 
-  await core.command('job.resume', { ref: job });
-  t.is((await waitJob(core, job, undefined, 60_000)).state, 'completed');
-  t.true(hasIndex(core) && usesIndex(core), 'the finished job leaves the index in place');
+test.serial(
+  'the content-id index is rebuilt after a big first index, a big identify, a pause midway and a crash',
+  async (t) => {
+    const dir = tempDir(t);
+    const tree = join(dir, 'tree');
+    generateTree(tree, { files: 12_000, folders: 600, seed: 5, extras: false, sparseFiles: 0 });
+    setBulkIdentifyForTests(1000);
+    t.teardown(() => setBulkIdentifyForTests(50_000));
 
-  // A run that never dropped the index gives the same content ids.
-  setBulkIdentifyForTests(1e9);
-  const fresh = await openCore(t, join(dir, 'data-b'));
-  const { id: loc2 } = await addAndIndex(fresh, tree);
-  const ids = (c: Core, loc?: string) =>
-    indexRows(c, loc)
-      .filter((r) => r.t === 0)
-      .map((r) => [r.key, r.cid]);
-  const mine = ids(core);
-  t.is(mine.length, 12_000);
-  t.deepEqual(mine, ids(fresh, loc2));
-  const [key, cid] = mine[7]!;
-  const hit = core.libraries.resolve().db.prepare('SELECT key FROM entries WHERE cid = ?').all(cid) as {
-    key: string;
-  }[];
-  t.true(hit.some((h) => h.key.split('\u0001').join('/') === key));
+    const core = await openCore(t, join(dir, 'data-a'));
+    // A first index writes entries with their content ids: past 1,000 entries it drops the index.
+    const walk = pauseIn(core, 'walk', 3000);
+    t.teardown(walk.stop);
+    const out = await core.command<{ id: string; job: string }>('location.add', { path: tree, watch: false });
+    walk.job = out.result!.job;
+    await waitJob(core, walk.job, ['paused', 'completed'], 60_000);
+    await walk.paused();
+    t.false(walk.seen(), 'the index was dropped while the first index wrote entries');
+    let p = await core.query<JobInfo>('job.info', { ref: walk.job });
+    t.is(p.state, 'paused');
+    t.is(p.phase, 'walk');
+    t.true(hasIndex(core) && usesIndex(core), 'a paused job leaves the index in place');
+    await core.command('job.resume', { ref: walk.job });
+    t.is((await waitJob(core, walk.job, undefined, 60_000)).state, 'completed');
+    t.true(hasIndex(core) && usesIndex(core), 'the finished job leaves the index in place');
 
-  // A crash with the index dropped: the next open builds it.
-  core.libraries.resolve().db.exec('DROP INDEX entries_by_cid');
-  await core.close();
-  const again = await openCore(t, join(dir, 'data-a'));
-  t.true(hasIndex(again) && usesIndex(again));
-});
+    // A full re-identify of 12,000 files drops it while it identifies.
+    const ident = pauseIn(core, 'identify', 1);
+    t.teardown(ident.stop);
+    const re = await core.command<{ job: string }>('location.rescan', { ref: out.result!.id, full: true });
+    ident.job = re.result!.job;
+    await waitJob(core, ident.job, ['paused', 'completed'], 60_000);
+    await ident.paused();
+    t.false(ident.seen(), 'the index was dropped while files were identified');
+    p = await core.query<JobInfo>('job.info', { ref: ident.job });
+    t.is(p.state, 'paused');
+    t.is(p.phase, 'identify');
+    t.true(hasIndex(core) && usesIndex(core), 'a paused job leaves the index in place');
+    await core.command('job.resume', { ref: ident.job });
+    t.is((await waitJob(core, ident.job, undefined, 60_000)).state, 'completed');
+    t.true(hasIndex(core) && usesIndex(core), 'the finished job leaves the index in place');
+
+    // A run that never dropped the index gives the same content ids.
+    setBulkIdentifyForTests(1e9);
+    const fresh = await openCore(t, join(dir, 'data-b'));
+    const { id: loc2 } = await addAndIndex(fresh, tree);
+    const ids = (c: Core, loc?: string) =>
+      indexRows(c, loc)
+        .filter((r) => r.t === 0)
+        .map((r) => [r.key, r.cid]);
+    const mine = ids(core);
+    t.is(mine.length, 12_000);
+    t.deepEqual(mine, ids(fresh, loc2));
+    const [key, cid] = mine[7]!;
+    const hit = core.libraries.resolve().db.prepare('SELECT key FROM entries WHERE cid = ?').all(cid) as {
+      key: string;
+    }[];
+    t.true(hit.some((h) => h.key.split('\u0001').join('/') === key));
+
+    // A crash with the index dropped: the next open builds it.
+    core.libraries.resolve().db.exec('DROP INDEX entries_by_cid');
+    await core.close();
+    const again = await openCore(t, join(dir, 'data-a'));
+    t.true(hasIndex(again) && usesIndex(again));
+  },
+);
