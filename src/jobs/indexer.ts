@@ -250,10 +250,13 @@ async function walkPhase(
         if (ahead) {
           if (!rebuild && cp.walked >= bulkIdentifyFrom()) rebuild = withoutCidIndex(ctx.lib, true);
           // Booked when the batch is written, with the checkpoint that counts it.
-          await ahead.push(upserts.splice(0), { ...cp }, () => {
+          const at = { ...cp };
+          await ahead.push(upserts.splice(0), at, () => {
             clock.add('walk', walkMs, n);
             clock.add('diff', diffMs, n);
           });
+          // Progress as walked (its batch is being hashed, a few behind), not as written.
+          ctx.progress('walk', at.walked, null);
         } else {
           clock.add('diff', diffMs, n);
           flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);

@@ -98,12 +98,22 @@ test('sd stop ends within its bound with a hashing thread stuck in the kernel; t
   const d = new Daemon(t, data, { SD_TEST_HASH_STALL: fifo });
   t.is(d.start().code, 0);
   t.is(d.sd('location', 'add', root, '--no-watch').code, 0);
+  // A first index hashes its files as it walks them: wait for a thread of the daemon to be
+  // blocked opening the FIFO (its kernel wait channel names the FIFO's partner wait).
+  const pid = d.pid()!;
+  const blocked = (): boolean =>
+    readdirSync(`/proc/${pid}/task`).some((tid) => {
+      try {
+        return /partner|fifo/.test(readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8'));
+      } catch {
+        return false; // a thread that ended meanwhile
+      }
+    });
   await until(
-    'the index job to reach identify',
-    () => d.json<{ phase: string | null; state: string }[]>('job', 'list').some((j) => j.phase === 'identify'),
+    'a hashing thread to block in the kernel',
+    () => d.json<{ state: string }[]>('job', 'list').some((j) => j.state === 'running') && blocked(),
     30_000,
   );
-  const pid = d.pid()!;
   const t0 = Date.now();
   const stop = d.sd('stop');
   const ms = Date.now() - t0;
