@@ -44,6 +44,10 @@ async function main(): Promise<void> {
     lib.write(() => {
       for (let i = 0; i < rows.length; i += 1000) lib.append('entries.upserted', { loc, e: rows.slice(i, i + 1000) });
     });
+    // A's own work before the clock: its group committed and its name index caught up (in one
+    // process that timer would otherwise run on the thread B replicates on, inside B's window).
+    lib.flush();
+    lib.flushSearchIndex();
     const heads = (c: Core): string => JSON.stringify([...c.libraries.resolve(lib.id).log.heads()].sort());
     // initial replication: pairing, then the whole history
     const inv = await a.command<{ code: string }>('pair.invite', {});
@@ -108,6 +112,7 @@ async function main(): Promise<void> {
       const before = lib.log.count();
       await make();
       lib.flush();
+      lib.flushSearchIndex();
       const made = lib.log.count() - before;
       const cpu0 = process.cpuUsage();
       const t2 = performance.now();
