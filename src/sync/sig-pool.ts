@@ -7,8 +7,12 @@
 import { Worker } from 'node:worker_threads';
 import type { SigJob, SigResult } from './sig-worker.js';
 
-/** Smaller batches are verified in place: a round trip to the thread costs more than they do. */
-export const PRE_VERIFY_MIN = 32;
+/**
+ * Batches of fewer events are verified in place: a round trip to the thread costs more than their
+ * signatures do. A 2 MiB batch of index events (1,000 entries each) holds about 33 events: its time
+ * goes to the projection, not to its 33 signatures, so it stays on this thread too.
+ */
+export const PRE_VERIFY_MIN = 64;
 const IDLE_MS = 5_000;
 
 export interface PreVerified {
@@ -18,12 +22,17 @@ export interface PreVerified {
 }
 
 let worker: Worker | undefined;
+/** The thread has loaded its hashing and signing code: until then batches are verified in place. */
+let ready = false;
 let nextId = 1;
 const waiting = new Map<number, (r: SigResult | undefined) => void>();
 let idle: NodeJS.Timeout | undefined;
 
 function fail(w: Worker): void {
-  if (worker === w) worker = undefined;
+  if (worker === w) {
+    worker = undefined;
+    ready = false;
+  }
   for (const done of waiting.values()) done(undefined);
   waiting.clear();
 }
@@ -31,15 +40,19 @@ function fail(w: Worker): void {
 function start(): Worker {
   const w = new Worker(new URL('./sig-worker.js', import.meta.url));
   w.unref();
-  w.on('message', (r: SigResult) => {
-    const done = waiting.get(r.id);
-    waiting.delete(r.id);
-    done?.(r);
+  w.on('message', (r: SigResult | 'ready') => {
+    if (r === 'ready') ready = worker === w;
+    else {
+      const done = waiting.get(r.id);
+      waiting.delete(r.id);
+      done?.(r);
+    }
     if (waiting.size === 0) {
       clearTimeout(idle);
       idle = setTimeout(() => {
         if (waiting.size === 0 && worker === w) {
           worker = undefined;
+          ready = false;
           void w.terminate();
         }
       }, IDLE_MS);
@@ -51,10 +64,28 @@ function start(): Worker {
   return w;
 }
 
-/** Hashes and signature results of a batch under `pubkey`; undefined if the thread failed. */
-export function preVerify(pubkey: Uint8Array, list: [Uint8Array, Uint8Array][]): Promise<PreVerified | undefined> {
+/** Starts the thread (if it is not running) and resolves once it takes batches; false if it cannot. */
+export async function sigThreadReady(timeoutMs = 10_000): Promise<boolean> {
   clearTimeout(idle);
   worker ??= start();
+  // Bounded by timeoutMs.
+  for (const end = Date.now() + timeoutMs; !ready && worker && Date.now() < end;)
+    await new Promise((r) => setTimeout(r, 10));
+  return ready;
+}
+
+/**
+ * Hashes and signature results of a batch under `pubkey` (undefined if the thread failed), or
+ * undefined at once while the thread is starting (it starts on the first call): the caller then
+ * verifies in place, so the first batch never waits for a thread to load.
+ */
+export function preVerify(
+  pubkey: Uint8Array,
+  list: [Uint8Array, Uint8Array][],
+): Promise<PreVerified | undefined> | undefined {
+  clearTimeout(idle);
+  worker ??= start();
+  if (!ready) return undefined;
   const id = nextId++;
   const job: SigJob = { id, pubkey, list };
   return new Promise((resolve) => {

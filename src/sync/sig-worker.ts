@@ -18,6 +18,7 @@ export interface SigResult {
 }
 
 await initHashing();
+parentPort!.postMessage('ready');
 parentPort!.on('message', (job: SigJob) => {
   const hashes: Uint8Array[] = [];
   const ok: boolean[] = [];

@@ -3,6 +3,7 @@
 import test from 'ava';
 import { Core } from '../../src/core.js';
 import { FeedSession } from '../../src/sync/feed.js';
+import { sigThreadReady } from '../../src/sync/sig-pool.js';
 import { memoryChannelPair, type MemoryChannel } from '../support/memory-channel.js';
 import { checksums } from '../../src/projections/index.js';
 import type { Library } from '../../src/library/library.js';
@@ -205,10 +206,12 @@ test('a large batch, checked on the other thread while the one before is stored:
   const { pack, unpack } = await import('../../src/events/codec.js');
   const answers: { t: string; seq?: number; code?: string }[] = [];
   evil.onMessage((bytes) => answers.push(unpack(bytes) as { t: string; seq?: number; code?: string }));
-  // two batches back to back: the first is stored while the second is checked
+  // two batches back to back: the first is stored while the second is checked on the thread
+  t.true(await sigThreadReady(), 'the signature thread runs');
   evil.send(pack({ t: 'events', dev: a.device.id, list: list.slice(0, 100) }));
   evil.send(pack({ t: 'events', dev: a.device.id, list: list.slice(100) }));
-  await until('refusal counted', () => (session.stats.rejected.E_BAD_SIGNATURE ?? 0) > 0, 10_000);
+  await until('refusal counted and answered', () => answers.some((m) => m.t === 'reject'), 10_000);
+  t.is(session.stats.rejected.E_BAD_SIGNATURE, 1);
   t.is(lb.log.headOf(a.device.id).seq, before + 139, 'everything before the forged event, nothing from it on');
   t.is(lb.name, `n138`);
   t.deepEqual(
