@@ -1,7 +1,8 @@
-// Ed25519 with node:crypto. A device id is derived from its public key, so it cannot be
+// Ed25519 with node:crypto (keys, handshakes) and libsodium (the log's signatures and checks). A device id is derived from its public key, so it cannot be
 // claimed without the key: base32 of the first 20 bytes of BLAKE3(raw public key).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import sodium from 'sodium-universal';
+import { SdError } from '../errors.js';
 import { base32, blake3 } from './hash.js';
 
 export interface DeviceKeys {
@@ -9,6 +10,8 @@ export interface DeviceKeys {
   publicKey: Uint8Array; // raw 32 bytes
   privateKey: KeyObject;
   publicKeyObject: KeyObject;
+  /** libsodium's 64-byte secret key (seed and public key): what the log signs its events with. */
+  secretKey: Uint8Array;
 }
 
 export function generateKeys(): { privatePem: string } {
@@ -29,7 +32,14 @@ export function keysFromPem(privatePem: string): DeviceKeys {
   const privateKey = createPrivateKey(privatePem);
   const publicKeyObject = createPublicKey(privateKey);
   const publicKey = rawPublicKey(publicKeyObject);
-  return { id: deviceIdOf(publicKey), publicKey, privateKey, publicKeyObject };
+  const seed = Buffer.from(String(privateKey.export({ format: 'jwk' }).d), 'base64url');
+  const secretKey = new Uint8Array(sodium.crypto_sign_SECRETKEYBYTES);
+  const derived = new Uint8Array(sodium.crypto_sign_PUBLICKEYBYTES);
+  sodium.crypto_sign_seed_keypair(derived, secretKey, seed);
+  seed.fill(0);
+  if (!Buffer.from(derived).equals(Buffer.from(publicKey)))
+    throw new SdError('E_BAD_DEVICE_KEY', 'the device key does not derive its own public key');
+  return { id: deviceIdOf(publicKey), publicKey, privateKey, publicKeyObject, secretKey };
 }
 
 const publicKeyCache = new Map<string, KeyObject>();
@@ -46,6 +56,16 @@ export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
 
 export function signBytes(privateKey: KeyObject, data: Uint8Array): Uint8Array {
   return new Uint8Array(sign(null, data, privateKey));
+}
+
+/**
+ * Signs with libsodium's 64-byte secret key: the same deterministic Ed25519 signature as
+ * `signBytes`, in about half its time (the log signs every event it appends).
+ */
+export function signRaw(secretKey: Uint8Array, data: Uint8Array): Uint8Array {
+  const sig = new Uint8Array(sodium.crypto_sign_BYTES);
+  sodium.crypto_sign_detached(sig, data, secretKey);
+  return sig;
 }
 
 export function verifyBytes(publicKey: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {

@@ -7,7 +7,7 @@ import { decodeEvent, encodeEvent, type EventFields } from './codec.js';
 import { blake3 } from './hash.js';
 import { compareHlc, HlcClock, MAX_CLOCK_SKEW_MS, type Hlc } from './hlc.js';
 import { catalogueCheck, MAX_EVENT_BYTES } from './catalogue.js';
-import { signBytes, type DeviceKeys } from './keys.js';
+import { signRaw, type DeviceKeys } from './keys.js';
 import { codeOf } from '../error-codes.js';
 
 export interface StoredEvent extends EventFields {
@@ -105,7 +105,7 @@ export class EventLog {
         : catalogueCheck(fields, bytes.length);
     if (bad) throw new SdError(codeOf(bad.code, 'E_BAD_EVENT'), `cannot record ${type}: ${bad.reason}`);
     const hash = blake3(bytes);
-    const sig = signBytes(this.keys.privateKey, hash);
+    const sig = signRaw(this.keys.secretKey, hash);
     this.insert.run(fields.dev, fields.seq, hash, fields.hlc.ms, fields.hlc.c, type, bytes, sig);
     this.head = { seq: fields.seq, hash };
     return { ...fields, hash, sig, bytes };

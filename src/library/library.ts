@@ -13,6 +13,7 @@ import { stmt, type ProjectionContext } from '../projections/types.js';
 import { catchUpSearchIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
+  discardLibraryRepo,
   createLibraryDocs,
   openLibraryDocs,
   openLibraryRepo,
@@ -311,17 +312,25 @@ export class Library {
     return () => this.groupListeners.delete(fn);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the library. `discard`: its files are deleted next (a library removed, or the unused
+   * first library a join drops), so its documents are not saved and the log not checkpointed:
+   * closing the repo waits for throttled saves (120 ms or more) that would be deleted anyway.
+   */
+  async close(opts: { discard?: boolean } = {}): Promise<void> {
     await this.sharedStart?.catch(() => undefined);
     await this.sharedOpening;
     if (this.db.open) this.flush();
     clearTimeout(this.searchTimer);
-    if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
+    if (this.repo && opts.discard) {
+      this.storage?.detach();
+      discardLibraryRepo(this.repo);
+    } else if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
     this.repo = undefined;
     this.roDb?.close();
     if (this.db.open) {
       try {
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
+        if (!opts.discard) this.db.pragma('wal_checkpoint(TRUNCATE)');
       } catch {
         // a busy checkpoint is retried by SQLite on the next open
       }

@@ -213,7 +213,7 @@ export class LibraryManager {
   async remove(id: string): Promise<void> {
     const lib = this.libs.get(id);
     if (!lib) return;
-    await lib.close();
+    await lib.close({ discard: true });
     this.libs.delete(id);
     for (const suffix of ['', '-wal', '-shm']) rmSync(lib.path + suffix, { force: true });
     rmSync(lib.path.replace(/\.db$/, '.keyinfo'), { force: true });

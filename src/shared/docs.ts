@@ -64,6 +64,11 @@ const SAVE_THROTTLE_MS = 100;
  * ready document, then outlasts the save throttle so no write fires on a closed database.
  * (Repo.shutdown() rejects if any handle is unavailable, e.g. after a failed find.)
  */
+/** Lets a repo go without saving anything (its storage is detached and its database deleted next). */
+export function discardLibraryRepo(repo: Repo): void {
+  for (const a of repo.networkSubsystem.adapters) a.disconnect();
+}
+
 export async function closeLibraryRepo(repo: Repo): Promise<void> {
   for (const a of repo.networkSubsystem.adapters) a.disconnect();
   const ready = () =>

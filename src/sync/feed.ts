@@ -7,6 +7,7 @@
 import { SdError } from '../errors.js';
 import { pack, unpack } from '../events/codec.js';
 import { checkBatch } from './check-batch.js';
+import { preVerify, PRE_VERIFY_MIN, type PreVerified } from './sig-pool.js';
 import { stmt } from '../projections/types.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
@@ -68,6 +69,9 @@ export class FeedSession {
   private readonly toAnnounce = new Map<string, number>();
   private haveQueued = false;
   private heardHeads = false;
+  /** Messages waiting behind a batch whose signatures the other thread is checking. */
+  private queued = 0;
+  private tail: Promise<void> = Promise.resolve();
   private closed = false;
   private budget = 2 * FEED_BYTES_PER_SECOND;
   private budgetAt = performance.now();
@@ -185,6 +189,31 @@ export class FeedSession {
     } catch (e) {
       return this.protocolError(new SdError('E_BAD_FRAME', `undecodable feed message: ${(e as Error).message}`));
     }
+    // A large batch's signatures are checked on the other thread from now on; this message and
+    // every one after it wait their turn, so the peer's messages are still handled in order.
+    let pre: Promise<PreVerified | undefined> | undefined;
+    if (
+      m.t === 'events' &&
+      Array.isArray(m.list) &&
+      m.list.length >= PRE_VERIFY_MIN &&
+      m.list.length <= 4 * BATCH_EVENTS
+    ) {
+      const pubkey = typeof m.dev === 'string' ? this.lib.keyOf(m.dev)?.pubkey : undefined;
+      if (pubkey && m.list.every((x) => Array.isArray(x) && x[0] instanceof Uint8Array && x[1] instanceof Uint8Array))
+        pre = preVerify(pubkey, m.list);
+    }
+    if (!pre && this.queued === 0) return this.handle(m);
+    const msg = m;
+    this.queued++;
+    this.tail = this.tail.then(async () => {
+      const hint = pre ? await pre : undefined;
+      this.queued--;
+      if (!this.closed && this.lib.db.open) this.handle(msg, hint);
+    });
+    this.tail = this.tail.catch((e: unknown) => void (this.stats.lastError = (e as Error).message));
+  }
+
+  private handle(m: Msg, pre?: PreVerified): void {
     try {
       switch (m.t) {
         case 'heads':
@@ -220,7 +249,7 @@ export class FeedSession {
           return this.onProgress({ kind: 'batch', heardHeads: this.heardHeads });
         }
         case 'events':
-          return this.apply(m.dev, m.list);
+          return this.apply(m.dev, m.list, pre);
         case 'reject': {
           this.stats.lastError = `peer refused ${String(m.dev).slice(0, 40)}#${m.seq}: ${String(m.code).slice(0, 40)}`;
           // The stream of that feed stopped there: a later want may start it again.
@@ -307,7 +336,7 @@ export class FeedSession {
    * so): which revocation counts can change as earlier ones arrive, and every device must end up
    * holding the same events to compute the same roster. A revoked device cannot link to anyone.
    */
-  private apply(dev: string, list: [Uint8Array, Uint8Array][]): void {
+  private apply(dev: string, list: [Uint8Array, Uint8Array][], pre?: PreVerified): void {
     if (
       !this.known(dev) ||
       !Array.isArray(list) ||
@@ -315,7 +344,7 @@ export class FeedSession {
       !list.every((x) => Array.isArray(x) && x[0] instanceof Uint8Array && x[1] instanceof Uint8Array)
     )
       throw new SdError('E_BAD_FRAME', 'an events message holds [bytes, signature] pairs of a known device');
-    const { accepted, refusal, head } = checkBatch(this.lib, dev, list);
+    const { accepted, refusal, head } = checkBatch(this.lib, dev, list, pre);
     if (accepted.length) {
       this.lib.write(() => {
         for (const ev of accepted) this.lib.appendRemote(ev);

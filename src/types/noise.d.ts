@@ -63,6 +63,9 @@ declare module 'sodium-universal' {
     crypto_sign_ed25519_pk_to_curve25519(out: Uint8Array, edPk: Uint8Array): void;
     crypto_sign_ed25519_sk_to_curve25519(out: Uint8Array, edSk: Uint8Array): void;
     crypto_sign_BYTES: number;
+    crypto_sign_SECRETKEYBYTES: number;
+    crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
+    crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
     crypto_sign_PUBLICKEYBYTES: number;
     /** False when the signature does not verify; throws on a signature or key of the wrong length. */
     crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;

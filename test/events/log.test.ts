@@ -2,7 +2,7 @@ import test from 'ava';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { encodeEvent, decodeEvent } from '../../src/events/codec.js';
 import { blake3, initHashing } from '../../src/events/hash.js';
-import { generateKeys, keysFromPem, signBytes, verifyRaw } from '../../src/events/keys.js';
+import { generateKeys, keysFromPem, signBytes, signRaw, verifyBytes, verifyRaw } from '../../src/events/keys.js';
 import { verifyLog } from '../../src/events/verify.js';
 import { HEADS_SQL } from '../../src/events/log.js';
 import { openCore, tempDir } from '../helpers.js';
@@ -188,4 +188,26 @@ test('event signatures verify against the raw key; a wrong key, a changed hash a
   t.false(verifyRaw(k.publicKey.subarray(0, 31), hash, sig), 'a short key');
   t.false(verifyRaw(new Uint8Array(32), hash, sig), 'a small-order key');
   t.false(verifyRaw(k.publicKey, hash, new Uint8Array(64)), 'a zero signature');
+});
+
+test("the log's libsodium signature is node:crypto's Ed25519 signature, and a stored event's signature checks under both", async (t) => {
+  const k = keysFromPem(generateKeys().privatePem);
+  const hash = blake3(new TextEncoder().encode('an event'));
+  const fast = signRaw(k.secretKey, hash);
+  t.deepEqual(
+    Buffer.from(fast),
+    Buffer.from(signBytes(k.privateKey, hash)),
+    'Ed25519 is deterministic: the same bytes',
+  );
+  t.true(verifyBytes(k.publicKeyObject, hash, fast));
+  const other = keysFromPem(generateKeys().privatePem);
+  t.false(verifyRaw(k.publicKey, hash, signRaw(other.secretKey, hash)), "another device's secret");
+  // through the real path: an appended event's signature, checked by node:crypto and by `log verify`
+  const { core, lib, dev } = await coreWithHistory(t);
+  const row = lib.db.prepare('SELECT hash, sig FROM events WHERE dev = ? ORDER BY seq DESC LIMIT 1').get(dev) as {
+    hash: Buffer;
+    sig: Buffer;
+  };
+  t.true(verifyBytes(core.device.publicKeyObject, row.hash, row.sig));
+  t.true((await core.query<{ ok: boolean }>('log.verify', {})).ok);
 });

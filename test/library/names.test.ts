@@ -206,6 +206,10 @@ test('adopting a joined library drops the untouched first-start library, and onl
   t.like(r.dropped, { id: first.id, name: 'default' });
   t.like(r.current, { id: lb.id, name: 'default', alias: null });
   t.false(existsSync(first.path), 'its database is gone');
+  // dropped without saving its documents first: nothing of it is written back afterwards
+  t.false(existsSync(first.path + '-wal') || existsSync(first.path + '-shm'), 'its log files are gone');
+  await new Promise((r) => setTimeout(r, 300)); // past the documents' save throttle (100 ms)
+  t.false(existsSync(first.path) || existsSync(first.path + '-wal'), 'and stay gone');
   t.deepEqual(
     (await list(b)).map((x) => [x.id, x.name, x.current]),
     [[lb.id, 'default', true]],

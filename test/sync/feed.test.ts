@@ -3,6 +3,7 @@
 import test from 'ava';
 import { Core } from '../../src/core.js';
 import { FeedSession } from '../../src/sync/feed.js';
+import { sigThreadReady } from '../../src/sync/sig-pool.js';
 import { memoryChannelPair, type MemoryChannel } from '../support/memory-channel.js';
 import { checksums } from '../../src/projections/index.js';
 import type { Library } from '../../src/library/library.js';
@@ -178,4 +179,59 @@ test('a group of events committed together is announced once per device, and the
     301,
     'every event sent once',
   );
+});
+
+test('a large batch, checked on the other thread while the one before is stored: a forged event stops it there, a replay stores nothing twice, the honest link delivers the rest', async (t) => {
+  const [a, b] = [await node(t), await node(t)];
+  const [la, lb] = await join(a, b);
+  const l = link(la, lb);
+  t.teardown(() => l.close());
+  await until('synced', () => headsEqual(la, lb), 30_000);
+  l.close();
+  const before = la.log.headOf(a.device.id).seq;
+  la.write(() => {
+    for (let i = 0; i < 200; i++) la.append('library.renamed', { name: `n${i}` });
+  });
+  la.flush();
+  const real = Array.from({ length: 200 }, (_, i) => la.log.get(a.device.id, before + 1 + i)!);
+  const list: [Uint8Array, Uint8Array][] = real.map((e) => [e.bytes, e.sig]);
+  // the 140th event of the feed changed in transit (its signature is the real one)
+  list[139] = [encodeEvent({ ...decodeEvent(real[139]!.bytes), body: { name: 'evil' } }), real[139]!.sig];
+  const [evil, victim] = memoryChannelPair(
+    () => 'x',
+    () => 'b',
+  );
+  const session = new FeedSession(lb, victim);
+  t.teardown(() => evil.close());
+  const { pack, unpack } = await import('../../src/events/codec.js');
+  const answers: { t: string; seq?: number; code?: string }[] = [];
+  evil.onMessage((bytes) => answers.push(unpack(bytes) as { t: string; seq?: number; code?: string }));
+  // two batches back to back: the first is stored while the second is checked on the thread
+  t.true(await sigThreadReady(), 'the signature thread runs');
+  evil.send(pack({ t: 'events', dev: a.device.id, list: list.slice(0, 100) }));
+  evil.send(pack({ t: 'events', dev: a.device.id, list: list.slice(100) }));
+  await until('refusal counted and answered', () => answers.some((m) => m.t === 'reject'), 10_000);
+  t.is(session.stats.rejected.E_BAD_SIGNATURE, 1);
+  t.is(lb.log.headOf(a.device.id).seq, before + 139, 'everything before the forged event, nothing from it on');
+  t.is(lb.name, `n138`);
+  t.deepEqual(
+    answers.filter((m) => m.t === 'ack' || m.t === 'reject').map((m) => [m.t, m.seq, m.code]),
+    [
+      ['ack', before + 100, undefined],
+      ['reject', before + 140, 'E_BAD_SIGNATURE'],
+    ],
+    'answered in the order the batches came',
+  );
+  // a replay of the first batch: acknowledged, nothing stored twice
+  const received = session.stats.received;
+  evil.send(pack({ t: 'events', dev: a.device.id, list: list.slice(0, 100) }));
+  await until('replay answered', () => answers.filter((m) => m.t === 'ack').length === 2, 10_000);
+  t.is(session.stats.received, received);
+  t.is(lb.log.headOf(a.device.id).seq, before + 139);
+  t.true((await b.query<{ ok: boolean }>('log.verify', {})).ok);
+  // the honest link delivers the rest
+  const l2 = link(la, lb);
+  t.teardown(() => l2.close());
+  await until('honest events arrive', () => headsEqual(la, lb), 30_000);
+  t.is(lb.name, 'n199');
 });
