@@ -150,6 +150,11 @@ export async function status(ctx: CliContext, o: { services?: boolean } = {}): P
             `  memory     ${bytes(st.memory.rss)} resident (JS heap ${bytes(st.memory.heapUsed)}, buffers ${bytes(st.memory.external)})`,
           ]
         : []),
+      ...(st.memory?.released
+        ? [
+            `  released   ${bytes(Math.max(0, st.memory.released.before - st.memory.released.after))} ${Math.round((Date.now() - st.memory.released.at) / 1000)} s ago (${bytes(st.memory.released.before)} -> ${bytes(st.memory.released.after)})`,
+          ]
+        : []),
       ...(st.disk ? [`  disk       ${diskLine(st.disk, p)}`] : []),
       ...(st.jobs
         ? [`  jobs       ${st.jobs.running} running, ${st.jobs.queued} queued, ${st.jobs.paused} paused`]

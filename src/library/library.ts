@@ -311,6 +311,12 @@ export class Library {
     return () => this.groupListeners.delete(fn);
   }
 
+  /** Empties the page caches of this library's long-lived connections (they refill on use). */
+  shrinkMemory(): void {
+    if (this.db.open) this.db.pragma('shrink_memory');
+    if (this.roDb?.open) this.roDb.pragma('shrink_memory');
+  }
+
   async close(): Promise<void> {
     await this.sharedStart?.catch(() => undefined);
     await this.sharedOpening;
