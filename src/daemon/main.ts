@@ -12,7 +12,7 @@ import { createHandler } from './handler.js';
 import { rotatingLogFile } from './log-file.js';
 import { threadsStuck } from '../jobs/hash-pool.js';
 import { acquirePidLock } from './lock.js';
-import { loadMallocTrim, startMemoryReleaser } from './memory.js';
+import { startLibraryReleaser } from './memory.js';
 import { checkDataDirPrivate, checkSocketPath, runtimePaths } from './paths.js';
 import { displaySafe } from '../cli/terminal.js';
 import { parseIceServers } from '../sync/ice.js';
@@ -159,11 +159,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const token = ensureToken(opts.dataDir);
   const live = core;
   // Memory a busy spell took goes back to the system once the daemon is quiet (an index, a sync).
-  const releaser = startMemoryReleaser({
-    shrink: () => {
-      for (const lib of live.libraries.list()) lib.shrinkMemory();
-    },
-    trim: loadMallocTrim(),
+  const releaser = startLibraryReleaser(() => live.libraries.list(), {
     intervalMs: Number(process.env.SD_MEMORY_CHECK_MS) || undefined,
     onRelease: (r) => log.debug({ before: r.before, after: r.after, ms: r.ms }, 'memory released'),
   });

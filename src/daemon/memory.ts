@@ -5,9 +5,11 @@
 // Node has no binding for it, so it is reached through koffi (an optional dependency); without
 // it (not installed, not glibc) only SQLite's caches are emptied.
 // The daemon checks every few seconds: when the last interval was quiet (under a fifth of a
-// core) after work (2 s of CPU since the last release, or RSS 8 MiB above it), it empties the
-// caches and trims. Work that frees what it took leaves RSS where it was and the freed pages
-// with glibc, so RSS growth alone would miss it. One release took 7 ms at 280 MB.
+// core) after work (a quarter second of CPU since the last release, or RSS 8 MiB above it), it
+// empties the caches and trims. Work that frees what it took leaves RSS where it was and the
+// freed pages with glibc, so RSS growth alone would miss it; and a release in a pause of a sync
+// must not be the last one. One release took 7 ms at 280 MB: an idle daemon's heartbeats add up
+// to a release every few minutes at most.
 import { createRequire } from 'node:module';
 
 /** What the last release did, for `sd status`. */
@@ -80,7 +82,7 @@ export function startMemoryReleaser(opts: ReleaserOptions): MemoryReleaser {
   const intervalMs = opts.intervalMs ?? 5_000;
   const growth = opts.growth ?? 8 * 1024 * 1024;
   const quietShare = opts.quietShare ?? 0.2;
-  const workMicros = (opts.workMs ?? 2_000) * 1000;
+  const workMicros = (opts.workMs ?? 250) * 1000;
   let baseline = probes.rss();
   let cpu = probes.cpuMicros();
   let cpuAtRelease = cpu;
@@ -117,4 +119,21 @@ export function startMemoryReleaser(opts: ReleaserOptions): MemoryReleaser {
   const timer = setInterval(check, intervalMs);
   timer.unref();
   return { check, last: () => last, stop: () => clearInterval(timer) };
+}
+
+/**
+ * The daemon's releaser: the caches are those of every open library, the trim glibc's. Shared by
+ * the daemon and the benches that stand in for it.
+ */
+export function startLibraryReleaser(
+  libraries: () => Iterable<{ shrinkMemory(): void }>,
+  opts: Pick<ReleaserOptions, 'intervalMs' | 'onRelease'> = {},
+): MemoryReleaser {
+  return startMemoryReleaser({
+    shrink: () => {
+      for (const lib of libraries()) lib.shrinkMemory();
+    },
+    trim: loadMallocTrim(),
+    ...opts,
+  });
 }

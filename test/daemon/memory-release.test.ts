@@ -86,21 +86,24 @@ test('work that freed what it took (RSS flat) is still followed by a release onc
   const calls: string[] = [];
   const r = releaser(p, calls);
   t.teardown(() => r.stop());
-  // quiet intervals with a little CPU (1 s in all): not yet work worth a release
+  // quiet intervals with a little CPU (0.2 s in all, heartbeats): not yet work worth a release
   for (let i = 0; i < 10; i++) {
     p.clock += 5_000;
-    p.cpu += 100_000;
+    p.cpu += 20_000;
     t.is(r.check(), undefined);
   }
   p.clock += 5_000;
   p.cpu += 3_000_000; // a busy spell (60 % of a core), RSS flat
   t.is(r.check(), undefined, 'not while busy');
   p.clock += 5_000;
-  t.truthy(r.check(), 'quiet after 4 s of CPU');
+  t.truthy(r.check(), 'quiet after 3.2 s of CPU');
   t.deepEqual(calls, ['shrink', 'trim']);
   p.clock += 5_000;
-  p.cpu += 100_000;
+  p.cpu += 200_000;
   t.is(r.check(), undefined, 'the count starts again at the release');
+  p.clock += 5_000;
+  p.cpu += 100_000;
+  t.truthy(r.check(), 'a quarter second of work since the release');
 });
 
 test('a shrink that throws (a connection closing) still trims; without a trim only caches are emptied', (t) => {
