@@ -19,10 +19,15 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 50));
 }
 const atEnd = process.memoryUsage().rss;
+const cpu = process.cpuUsage();
 global.gc?.();
 await new Promise((r) => setTimeout(r, IDLE_MS));
 process.stdout.write(
-  `${JSON.stringify({ atEndMB: Math.round(atEnd / 1048576), idleMB: Math.round(process.memoryUsage().rss / 1048576) })}\n`,
+  `${JSON.stringify({
+    atEndMB: Math.round(atEnd / 1048576),
+    idleMB: Math.round(process.memoryUsage().rss / 1048576),
+    cpuS: (cpu.user + cpu.system) / 1e6,
+  })}\n`,
 );
 releaser.stop();
 await core.close();
