@@ -1,11 +1,12 @@
 // The daemon gives memory back once it is quiet after a busy spell: the decision with a clock and
 // probes we drive, and then a real daemon after an index (`sd status` shows the release).
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTree } from '../../fixtures/tree.js';
 import { loadMallocTrim, startMemoryReleaser, type MemoryProbes } from '../../src/daemon/memory.js';
 import { until } from '../support/until.js';
-import { sd, startDaemon } from '../cli/helpers.js';
+import { pidOf, sd, startDaemon } from '../cli/helpers.js';
 import { tempDir } from '../helpers.js';
 
 const MiB = 1024 * 1024;
@@ -167,4 +168,19 @@ test('a real daemon gives memory back after an index and shows it in sd status',
   t.true(released!.after < released!.before, `${released!.after} < ${released!.before}`);
   const human = sd(data, ['status']);
   t.regex(human.out, /^\s+released\s+\d+(\.\d+)? [KM]iB \d+ s ago \(\d+(\.\d+)? MiB -> \d+(\.\d+)? MiB\)$/m);
+});
+
+const environOf = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+
+test('sd start gives the daemon two malloc arenas; a user who set MALLOC_ARENA_MAX keeps theirs', (t) => {
+  const dir = tempDir(t);
+  const a = join(dir, 'a');
+  startDaemon(t, a, [], { MALLOC_ARENA_MAX: undefined });
+  const envA = environOf(pidOf(a)!);
+  t.true(envA.includes('MALLOC_ARENA_MAX=2'), envA.filter((l) => l.startsWith('MALLOC')).join(' '));
+  const b = join(dir, 'b');
+  startDaemon(t, b, [], { MALLOC_ARENA_MAX: '6' });
+  const envB = environOf(pidOf(b)!);
+  t.true(envB.includes('MALLOC_ARENA_MAX=6'));
+  t.false(envB.includes('MALLOC_ARENA_MAX=2'));
 });
