@@ -6,7 +6,7 @@
 //   reports.
 // The same run also gives the index rate at this size (target >= 30,000 files/s), with
 // `find -printf` and `find | xargs b3sum --num-threads 1` over the same tree as the peers.
-// Usage: node dist/bench/day.js [TREE_DIR]   (DAY_FILES=1000000, IDLE_MS=30000)
+// Usage: node dist/bench/day.js [TREE_DIR]   (DAY_FILES=1000000, IDLE_MS=30000, DAY_HOLD_MS=0)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { runtimePaths } from '../src/daemon/paths.js';
 import { connectRpc, type RpcClient } from '../src/rpc/client.js';
 import { until } from '../test/support/until.js';
 import { benchTree, loadAverage, printTable, timeShell } from './lib.js';
+import { smapsLine } from './smaps.js';
 
 const SD = fileURLToPath(new URL('../../bin/sd.js', import.meta.url));
 const FILES = Number(process.env.DAY_FILES ?? 1_000_000);
@@ -128,6 +129,7 @@ try {
         ? ` (sd status: rss ${(m.rss / MB).toFixed(0)} MiB, JS heap ${(m.heapUsed / MB).toFixed(0)} MiB, buffers ${(m.external / MB).toFixed(0)} MiB)`
         : ''),
   );
+  console.log(`A's resident memory by mapping: ${smapsLine(pa!)}`);
   console.log(`\nload average ${loadAverage()}; find -printf ${findMs.toFixed(0)} ms, b3sum ${b3Ms.toFixed(0)} ms`);
   printTable(`a day's work on ${FILES.toLocaleString('en-US')} files, three daemons on loopback`, [
     {
@@ -148,6 +150,12 @@ try {
   console.log(
     `A's RSS: peak during the work ${(workPeak / MB).toFixed(0)} MiB; idle ${(idle / MB).toFixed(0)} MiB = ${(idle / 1e6).toFixed(0)} MB (target <= 150 MB)`,
   );
+  // DAY_HOLD_MS: keep the daemons up a while longer, to look at A from outside (smaps, a heap snapshot)
+  const hold = Number(process.env.DAY_HOLD_MS ?? 0);
+  if (hold > 0) {
+    console.log(`holding A (pid ${pa}) for ${hold / 1000} s`);
+    await new Promise((r) => setTimeout(r, hold));
+  }
 } finally {
   for (const c of clients) await c.close().catch(() => undefined);
   for (const d of dirs) spawnSync(process.execPath, [SD, '--data-dir', d, 'stop'], { env });

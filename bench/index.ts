@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Core } from '../src/core.js';
-import { benchTree, hasCommand, printTable, timeShell, type Row } from './lib.js';
+import { benchTree, hasCommand, loadAverage, printTable, timeShell, type Row } from './lib.js';
 
 const root = benchTree(process.argv[2]);
 const RUNS = Number(process.env.RUNS ?? 2);
@@ -164,8 +164,10 @@ console.log(`RSS of this bench process (all runs, peak seen): ${(rss / 2 ** 20).
       { encoding: 'utf8' },
     );
     const line = child.stdout.trim().split('\n').pop() ?? '';
-    const m = JSON.parse(line) as { atEndMB: number; idleMB: number };
-    console.log(`daemon RSS after indexing: ${m.atEndMB} MB when the job ends, ${m.idleMB} MB idle (target <= 200 MB)`);
+    const m = JSON.parse(line) as { atEndMB: number; idleMB: number; cpuS: number };
+    console.log(
+      `daemon RSS after indexing: ${m.atEndMB} MiB when the job ends, ${m.idleMB} MiB idle (target <= 200 MB); its CPU for the index ${m.cpuS.toFixed(2)} s (load ${loadAverage()})`,
+    );
   } catch (e) {
     console.log(`daemon RSS after indexing: the child failed (${(e as Error).message})`);
   } finally {

@@ -11,6 +11,7 @@ import { bytes, duration, shortId, table } from './format.js';
 import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
 import type { DaemonStatus } from '../daemon/handler.js';
 import { codeOf } from '../error-codes.js';
+import { daemonEnv } from '../daemon/memory.js';
 
 const osSignals = constants.signals as Record<string, number>;
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
@@ -44,7 +45,11 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
   }
   ensurePrivateDir(ctx.dataDir);
   if (opts.foreground) return foreground([...args, '--foreground']);
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: daemonEnv(),
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   let exited: number | null = null;
@@ -90,7 +95,7 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
  * well covers a signal sent to this process alone, and the daemon takes a second one calmly.
  */
 async function foreground(args: string[]): Promise<void> {
-  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: daemonEnv() });
   const forward = (sig: NodeJS.Signals) => (): void => void child.kill(sig);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward(sig));
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
@@ -148,6 +153,11 @@ export async function status(ctx: CliContext, o: { services?: boolean } = {}): P
       ...(st.memory
         ? [
             `  memory     ${bytes(st.memory.rss)} resident (JS heap ${bytes(st.memory.heapUsed)}, buffers ${bytes(st.memory.external)})`,
+          ]
+        : []),
+      ...(st.memory?.released
+        ? [
+            `  released   ${bytes(Math.max(0, st.memory.released.before - st.memory.released.after))} ${Math.round((Date.now() - st.memory.released.at) / 1000)} s ago (${bytes(st.memory.released.before)} -> ${bytes(st.memory.released.after)})`,
           ]
         : []),
       ...(st.disk ? [`  disk       ${diskLine(st.disk, p)}`] : []),

@@ -70,6 +70,7 @@ Type=simple
 ExecStart=${exec}
 Restart=on-failure
 Environment=${systemdQuote(`SD_DATA_DIR=${dataDir}`, false)}
+Environment=MALLOC_ARENA_MAX=2
 
 [Install]
 WantedBy=default.target

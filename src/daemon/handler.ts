@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Core } from '../core.js';
 import { SdError } from '../errors.js';
 import type { BusMessage } from '../bus.js';
+import type { MemoryRelease } from './memory.js';
 import { shownValue, type SettingKey, type Settings } from './settings.js';
 
 const CommandArgs = z.object({
@@ -26,6 +27,8 @@ export interface DaemonInfo {
   /** Each setting's value and where it came from (flag, environment, config, default). */
   settings?: () => Settings;
   requestStop: () => void;
+  /** The last time the daemon gave memory back after a busy spell (src/daemon/memory.ts). */
+  memoryRelease?: () => MemoryRelease | undefined;
 }
 
 /** Secrets stay in the daemon: `sd status` shows *** for them. */
@@ -50,9 +53,9 @@ function parse<T>(schema: z.ZodType<T>, op: string, args: unknown): T {
  * The daemon's memory in bytes: resident (what the system counts), the JS heap, and buffers outside
  * it (Node's `external` already holds `arrayBuffers`: adding them counted every buffer twice).
  */
-function memoryNow(): { rss: number; heapUsed: number; external: number } {
+function memoryNow(released: MemoryRelease | undefined) {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, ...(released ? { released } : {}) };
 }
 
 /** `sd status`: what the daemon runs, for whom, and how it is doing. */
@@ -74,7 +77,7 @@ export function daemonStatus(core: Core, info: DaemonInfo, args: unknown) {
     settings: shownSettings(info.settings?.()),
     node: process.version,
     disk: core.disk.condition,
-    memory: memoryNow(),
+    memory: memoryNow(info.memoryRelease?.()),
   };
 }
 export type DaemonStatus = ReturnType<typeof daemonStatus>;

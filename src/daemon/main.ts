@@ -12,6 +12,7 @@ import { createHandler } from './handler.js';
 import { rotatingLogFile } from './log-file.js';
 import { threadsStuck } from '../jobs/hash-pool.js';
 import { acquirePidLock } from './lock.js';
+import { startLibraryReleaser } from './memory.js';
 import { checkDataDirPrivate, checkSocketPath, runtimePaths } from './paths.js';
 import { displaySafe } from '../cli/terminal.js';
 import { parseIceServers } from '../sync/ice.js';
@@ -157,7 +158,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const stopped = new Promise<void>((r) => (markStopped = r));
   const token = ensureToken(opts.dataDir);
   const live = core;
+  // Memory a busy spell took goes back to the system once the daemon is quiet (an index, a sync).
+  const releaser = startLibraryReleaser(() => live.libraries.list(), {
+    intervalMs: Number(process.env.SD_MEMORY_CHECK_MS) || undefined,
+    onRelease: (r) => log.debug({ before: r.before, after: r.after, ms: r.ms }, 'memory released'),
+  });
   const handler = createHandler(live, {
+    memoryRelease: releaser.last,
     pid: process.pid,
     startedAt,
     p2pPort: () => live.peers?.port ?? null,
@@ -185,6 +192,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const shutdown = (why: string): Promise<void> => {
     stopping ??= (async () => {
       log.info({ why }, 'daemon stopping');
+      releaser.stop();
       await server.close();
       await live.close();
       lock.release();

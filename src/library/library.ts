@@ -312,6 +312,12 @@ export class Library {
     return () => this.groupListeners.delete(fn);
   }
 
+  /** Empties the page caches of this library's long-lived connections (they refill on use). */
+  shrinkMemory(): void {
+    if (this.db.open) this.db.pragma('shrink_memory');
+    if (this.roDb?.open) this.roDb.pragma('shrink_memory');
+  }
+
   /**
    * Closes the library. `discard`: its files are deleted next (a library removed, or the unused
    * first library a join drops), so its documents are not saved and the log not checkpointed:

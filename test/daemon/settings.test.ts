@@ -218,6 +218,7 @@ test('sd daemon install: start flags in the unit, paths with spaces quoted, one 
       .join(' '),
   );
   t.regex(unitA, /^Environment="SD_DATA_DIR=[^"]*my laptop \$HOME 100%%"$/m); // no variables expand there
+  t.regex(unitA, /^Environment=MALLOC_ARENA_MAX=2$/m); // glibc reads it at start (src/daemon/memory.ts)
   // systemd itself accepts the file (quoting, specifiers), where systemd-analyze is installed.
   const verify = spawnSync('systemd-analyze', ['verify', join(units, files[0]!)], { encoding: 'utf8' });
   if (verify.error === undefined) t.is(verify.status, 0, verify.stderr);
