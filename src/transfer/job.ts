@@ -280,7 +280,7 @@ async function fetchAll(
     const small = it[2] <= CHUNK;
     let fd: number;
     try {
-      const flags = C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW;
+      const flags = C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW;
       // Creating a file waits for the file system's journal while a sync runs (a checkpoint's
       // syncfs): that wait stays in the thread pool, off the event loop.
       fd = await openAsync(path, flags, 0o600);
