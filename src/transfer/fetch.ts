@@ -18,6 +18,8 @@ const writeAsync = promisify(write);
 const MAX_REFUSED = 8;
 /** Credit goes back in steps of this many chunks (of the WINDOW in flight). */
 const CREDIT_EVERY = 4;
+/** Blocking chunk writes slower than this (three in a row) make the rest of the file's asynchronous. */
+const SLOW_WRITE_MS = 20;
 
 /** Each chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
 let chunkHasher: Blake3 | undefined;
@@ -113,6 +115,14 @@ function attempt(
 ): Promise<string> {
   const n = chunksOf(want.size);
   let next = from;
+  /**
+   * Chunks are written with blocking calls: into the page cache a 1 MiB write is a fraction of a
+   * millisecond, and an asynchronous one kept each chunk alive across a round trip through the
+   * thread pool, long enough for V8 to move the chunks queued behind it to its old generation,
+   * which only a full collection frees: 3-5 s of garbage collection per GiB on the receiver.
+   */
+  let blocking = true;
+  let slow = 0;
   /** Chunks the source may send so far: the first credit, then one per chunk written. */
   let credited = from + WINDOW;
   /** Chunks written since the last credit was sent. */
@@ -166,10 +176,16 @@ function attempt(
       if (file.h) file.h.update(a.data);
       else file.one = digest;
       let off = 0;
+      const t0 = performance.now();
       while (off < len)
-        off += sync
+        off += blocking
           ? writeSync(fd, a.data, off, len - off, a.index * CHUNK + off)
           : (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
+      // A disk that makes a blocking write wait (write-back throttled) gets the thread pool for
+      // the rest of the file: the event loop also carries the feed and the other channels.
+      // (Three in a row: one slow call can be this process preempted on a busy machine.)
+      if (blocking && !sync) slow = performance.now() - t0 > SLOW_WRITE_MS ? slow + 1 : 0;
+      if (slow >= 3) blocking = false;
       next++;
       hooks.written(a.index, len);
       if (done) return;
