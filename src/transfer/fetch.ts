@@ -40,6 +40,8 @@ export interface FetchHooks {
   received(bytes: number): void;
   /** A chunk whose BLAKE3 did not match was refused. */
   refused(index: number): void;
+  /** A small file arrived whole in one verified chunk (its bytes, for its content id). */
+  whole?(data: Uint8Array): Promise<void> | void;
 }
 
 class Refetch {
@@ -175,6 +177,7 @@ function attempt(
       // Verified and in order: these are the bytes written next.
       if (file.h) file.h.update(a.data);
       else file.one = digest;
+      if (n === 1 && from === 0) await hooks.whole?.(a.data);
       let off = 0;
       const t0 = performance.now();
       while (off < len)

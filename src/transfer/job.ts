@@ -33,6 +33,7 @@ import { fetchFile } from './fetch.js';
 import type { Port } from './port.js';
 import { CHUNK, chunksOf, type ListedItem } from './protocol.js';
 import { Progress } from './status.js';
+import { contentIdOfBytes, identifiable, remember } from './ident.js';
 import { cleanPartials, partialRoot, placeAndVerify } from './place.js';
 import { runParallel } from './parallel.js';
 import { syncFiles } from './durable.js';
@@ -312,6 +313,9 @@ async function fetchAll(
             tx.board.bytes.received += n;
           },
           refused: () => cp.refused++,
+          whole: async (data) => {
+            if (identifiable(data.length)) remember(ctx.job.id, key, await contentIdOfBytes(data), data);
+          },
         },
         tx.receiveLimit,
         ctx.signal,

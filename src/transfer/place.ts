@@ -21,6 +21,7 @@ import { removeTree } from '../ops/entry/tree-write.js';
 import { trashStep } from '../ops/entry/transfer.js';
 import { list } from '../ops/entry/tree.js';
 import type { TransferCheckpoint, TransferInput, TransferJobHost } from './job.js';
+import { fillIds, forget } from './ident.js';
 import { PARTIAL_DIR } from './source.js';
 
 const ROWS_PER_EVENT = 4000;
@@ -60,6 +61,7 @@ function mkdirPrivate(d: Dir, name: string): void {
 
 /** Removes partial downloads of jobs that are over (and this job's own when `removeSelf`). */
 export function cleanPartials(lib: Library, root: string, self: string, removeSelf: boolean): void {
+  if (removeSelf) forget(self);
   let d: Dir;
   try {
     d = Dir.root(fsPathOfAbs(join(root, PARTIAL_DIR)), join(root, PARTIAL_DIR));
@@ -132,7 +134,9 @@ export async function placeAndVerify(
       const old = await manifestOf(input.root, item.dest, false);
       steps.push(trashStep({ core, lib }, place(lib.db, self, item.dest), old, 'overwritten'));
     }
-    const m = await manifestOf(input.root, from, true);
+    // Small files were identified as they were written (ident.ts); others are read on the hashing threads.
+    let m = await manifestOf(input.root, from, false);
+    if (!fillIds(ctx.job.id, i, m.items, item.dest)) m = await manifestOf(input.root, from, true);
     for (const it of m.items) if (it[4]) cids.set(`${i}/${it[0]}`, it[4]);
     steps.push({
       k: 'move',

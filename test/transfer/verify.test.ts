@@ -3,10 +3,20 @@
 // hashed from the part on disk, so a byte changed there while the pull was paused is caught; a
 // source whose whole-file hash disagrees with its chunks is refused; nothing is placed either way.
 import test from 'ava';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
+import { contentIdOf, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
 import { CHUNK, type Msg } from '../../src/transfer/protocol.js';
 import { indexed, pair, until, waitJob, type JobView } from './helpers.js';
 
@@ -87,5 +97,42 @@ test.serial(
     const j = await pull('good.bin');
     t.is(j.state, 'completed', j.message ?? '');
     t.true(readFileSync(join(rb, 'good.bin')).equals(good));
+  },
+);
+
+test.serial(
+  'the small files of a pull are identified from the bytes written: the same content ids and kinds as read from disk',
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    const src = join(ra, 'album');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), randomBytes(3000)]);
+    writeFileSync(join(src, 'photo.dat'), png); // an image by its first bytes, not its name
+    writeFileSync(join(src, 'sub', 'notes.txt'), 'plain words\n');
+    writeFileSync(join(src, 'sub', 'empty'), '');
+    writeFileSync(join(src, 'edge.bin'), randomBytes(SMALL_FILE_LIMIT)); // the largest hashed whole
+    writeFileSync(join(ra, 'big.bin'), randomBytes(SMALL_FILE_LIMIT + 1)); // sampled: read from disk
+    await indexed(a, b, lib, ra);
+    const locB = await indexed(b, a, lib, rb);
+    const out = await b.command<{ job: string }>(
+      'transfer.pull',
+      { device: 'alpha', sources: [src, join(ra, 'big.bin')], dest: rb },
+      { library: lib },
+    );
+    const j = await waitJob(b, lib, out.result!.job);
+    t.is(j.state, 'completed', j.message ?? '');
+    const db = b.libraries.resolve(lib).db;
+    const row = (name: string): { cid: string; kind: string } =>
+      db.prepare('SELECT cid, kind FROM entries WHERE loc = ? AND name = ?').get(locB, name) as {
+        cid: string;
+        kind: string;
+      };
+    for (const rel of ['photo.dat', 'sub/notes.txt', 'sub/empty', 'edge.bin']) {
+      const name = rel.split('/').pop()!;
+      t.is(row(name).cid, await contentIdOf(join(rb, 'album', rel)), rel);
+    }
+    t.is(row('big.bin').cid, await contentIdOf(join(rb, 'big.bin')));
+    t.is(row('photo.dat').kind, 'image');
+    t.is(row('notes.txt').kind, 'text');
   },
 );
