@@ -19,7 +19,7 @@ const MAX_REFUSED = 8;
 /** Credit goes back in steps of this many chunks (of the WINDOW in flight). */
 const CREDIT_EVERY = 4;
 /** Blocking chunk writes slower than this (three in a row) make the rest of the file's asynchronous. */
-const SLOW_WRITE_MS = 20;
+const SLOW_WRITE_MS = 100;
 
 /** Each chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
 let chunkHasher: Blake3 | undefined;
