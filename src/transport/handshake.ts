@@ -15,10 +15,9 @@ import { codeOf } from '../error-codes.js';
 
 /**
  * The link wire protocol: 1 was the cleartext challenge-response, 2 is Noise XX + AEAD records, 3
- * the same with the length of a message of several records declared in its first one, 4 the same
- * with AES-256-GCM records instead of ChaCha20-Poly1305 (secure.ts).
+ * the same with the length of a message of several records declared in its first one.
  */
-export const LINK_PROTOCOL = 4;
+export const LINK_PROTOCOL = 3;
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
