@@ -1,8 +1,10 @@
 // The receiving side of one file: asks for its chunks from the last verified one on, checks each
 // chunk's BLAKE3 as it arrives (a bad one is refused and asked for again: the damage is caught at
 // the chunk, not at the end), writes it at its place in the temporary file and gives the sender
-// credit for the next one. Resolves with the BLAKE3 the source computed over the whole file.
-import { write, writeSync } from 'node:fs';
+// credit for the next one. The same pass feeds the file's BLAKE3 with the bytes it writes (a
+// resumed file first with the verified part already on disk), and the end checks it against the
+// BLAKE3 the source computed over the whole file: resolves with that hash only if they agree.
+import { readSync, write, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
@@ -16,6 +18,8 @@ const writeAsync = promisify(write);
 const MAX_REFUSED = 8;
 /** Credit goes back in steps of this many chunks (of the WINDOW in flight). */
 const CREDIT_EVERY = 4;
+/** Blocking chunk writes slower than this (three in a row) make the rest of the file's asynchronous. */
+const SLOW_WRITE_MS = 100;
 
 /** Each chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
 let chunkHasher: Blake3 | undefined;
@@ -36,6 +40,8 @@ export interface FetchHooks {
   received(bytes: number): void;
   /** A chunk whose BLAKE3 did not match was refused. */
   refused(index: number): void;
+  /** A small file arrived whole in one verified chunk (its bytes, for its content id). */
+  whole?(data: Uint8Array): Promise<void> | void;
 }
 
 class Refetch {
@@ -55,16 +61,45 @@ export async function fetchFile(
   sync = false,
 ): Promise<string> {
   const hasher = (chunkHasher ??= await createBlake3(256));
+  // A file of one chunk sent whole: its chunk's BLAKE3 is the file's (as on the source).
+  const file: WholeHash = { h: chunksOf(want.size) > 1 || from > 0 ? await createBlake3(256) : undefined, one: '' };
+  if (file.h) hashWritten(fd, from, want, file.h);
   let refused = 0;
   for (;;) {
     try {
-      return await attempt(port, want, fd, from, hooks, limit, signal, hasher, sync);
+      const hash = await attempt(port, want, fd, from, hooks, limit, signal, hasher, sync, file);
+      const got = file.h ? file.h.digest() : file.one;
+      if (got !== hash)
+        throw new SdError(
+          'E_VERIFY_FAILED',
+          `${want.path}: the bytes written here hash to ${got.slice(0, 16)}…, not the source's ${hash.slice(0, 16)}…`,
+        );
+      return hash;
     } catch (e) {
       if (!(e instanceof Refetch)) throw e;
       if (++refused > MAX_REFUSED)
         throw new SdError('E_CHUNK_REFUSED', `${refused} chunks of ${want.path} failed verification; giving up`);
       from = e.from;
     }
+  }
+}
+
+/** The BLAKE3 of the bytes written, in order: a hasher, or (a file of one chunk) that chunk's hash. */
+interface WholeHash {
+  h: Blake3 | undefined;
+  one: string;
+}
+
+/** Feeds `h` the first `chunks` chunks of the partial file (verified before a resume), read back from disk. */
+function hashWritten(fd: number, chunks: number, want: FileWant, h: Blake3): void {
+  const end = Math.min(want.size, chunks * CHUNK);
+  const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, end)));
+  for (let pos = 0; pos < end;) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+    if (n === 0)
+      throw new SdError('E_VERIFY_FAILED', `${want.path}: the partial copy is shorter than the chunks verified`);
+    h.update(buf.subarray(0, n));
+    pos += n;
   }
 }
 
@@ -78,9 +113,18 @@ function attempt(
   signal: AbortSignal,
   hasher: Blake3,
   sync: boolean,
+  file: WholeHash,
 ): Promise<string> {
   const n = chunksOf(want.size);
   let next = from;
+  /**
+   * Chunks are written with blocking calls: into the page cache a 1 MiB write is a fraction of a
+   * millisecond, and an asynchronous one kept each chunk alive across a round trip through the
+   * thread pool, long enough for V8 to move the chunks queued behind it to its old generation,
+   * which only a full collection frees: 3-5 s of garbage collection per GiB on the receiver.
+   */
+  let blocking = true;
+  let slow = 0;
   /** Chunks the source may send so far: the first credit, then one per chunk written. */
   let credited = from + WINDOW;
   /** Chunks written since the last credit was sent. */
@@ -123,17 +167,28 @@ function attempt(
       const len = Math.min(CHUNK, want.size - a.index * CHUNK);
       hasher.init();
       hasher.update(a.data);
-      const ok = a.index === next && a.data.length === len && hasher.digest() === Buffer.from(a.hash).toString('hex');
+      const digest = hasher.digest();
+      const ok = a.index === next && a.data.length === len && digest === Buffer.from(a.hash).toString('hex');
       if (!ok) {
         hooks.refused(a.index);
         stop();
         return finish(() => reject(new Refetch(next)));
       }
+      // Verified and in order: these are the bytes written next.
+      if (file.h) file.h.update(a.data);
+      else file.one = digest;
+      if (n === 1 && from === 0) await hooks.whole?.(a.data);
       let off = 0;
+      const t0 = performance.now();
       while (off < len)
-        off += sync
+        off += blocking
           ? writeSync(fd, a.data, off, len - off, a.index * CHUNK + off)
           : (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
+      // A disk that makes a blocking write wait (write-back throttled) gets the thread pool for
+      // the rest of the file: the event loop also carries the feed and the other channels.
+      // (Three in a row: one slow call can be this process preempted on a busy machine.)
+      if (blocking && !sync) slow = performance.now() - t0 > SLOW_WRITE_MS ? slow + 1 : 0;
+      if (slow >= 3) blocking = false;
       next++;
       hooks.written(a.index, len);
       if (done) return;

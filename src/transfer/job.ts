@@ -33,6 +33,7 @@ import { fetchFile } from './fetch.js';
 import type { Port } from './port.js';
 import { CHUNK, chunksOf, type ListedItem } from './protocol.js';
 import { Progress } from './status.js';
+import { contentIdOfBytes, identifiable, remember } from './ident.js';
 import { cleanPartials, partialRoot, placeAndVerify } from './place.js';
 import { runParallel } from './parallel.js';
 import { syncFiles } from './durable.js';
@@ -280,7 +281,7 @@ async function fetchAll(
     const small = it[2] <= CHUNK;
     let fd: number;
     try {
-      const flags = C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW;
+      const flags = C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW;
       // Creating a file waits for the file system's journal while a sync runs (a checkpoint's
       // syncfs): that wait stays in the thread pool, off the event loop.
       fd = await openAsync(path, flags, 0o600);
@@ -312,6 +313,9 @@ async function fetchAll(
             tx.board.bytes.received += n;
           },
           refused: () => cp.refused++,
+          whole: async (data) => {
+            if (identifiable(data.length)) remember(ctx.job.id, key, await contentIdOfBytes(data), data);
+          },
         },
         tx.receiveLimit,
         ctx.signal,
