@@ -250,13 +250,11 @@ async function walkPhase(
         if (ahead) {
           if (!rebuild && cp.walked >= bulkIdentifyFrom()) rebuild = withoutCidIndex(ctx.lib, true);
           // Booked when the batch is written, with the checkpoint that counts it.
-          const at = { ...cp };
-          await ahead.push(upserts.splice(0), at, () => {
+          // Progress is reported as written (by flush), so a resumed job's never goes back.
+          await ahead.push(upserts.splice(0), { ...cp }, () => {
             clock.add('walk', walkMs, n);
             clock.add('diff', diffMs, n);
           });
-          // Progress as walked (its batch is being hashed, a few behind), not as written.
-          ctx.progress('walk', at.walked, null);
         } else {
           clock.add('diff', diffMs, n);
           flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
