@@ -1,5 +1,6 @@
-// Ed25519 with node:crypto (keys, handshakes) and libsodium (the log's signatures and checks). A device id is derived from its public key, so it cannot be
-// claimed without the key: base32 of the first 20 bytes of BLAKE3(raw public key).
+// Ed25519 with node:crypto (keys, handshakes) and libsodium (the log's signatures and checks).
+// A device id is derived from its public key, so it cannot be claimed without the key: base32 of
+// the first 20 bytes of BLAKE3(raw public key).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import sodium from 'sodium-universal';
 import { SdError } from '../errors.js';

@@ -63,23 +63,34 @@ function readFully(fd: number, buf: Buffer, offset: number, length: number, posi
 
 const READ_FLAGS = C.O_RDONLY | C.O_NONBLOCK | C.O_NOFOLLOW;
 
+const sizeBuf = Buffer.alloc(8);
+
+/** The id's digest: BLAKE3-128 of u64le(size) || body (body: the whole file, or its samples). */
+function digestOf(hasher: Blake3, size: number, body: Uint8Array): string {
+  // u64le(size) without a BigInt: sizes are below 2^53.
+  sizeBuf.writeUInt32LE(size % 0x1_0000_0000, 0);
+  sizeBuf.writeUInt32LE(Math.floor(size / 0x1_0000_0000), 4);
+  hasher.init();
+  hasher.update(sizeBuf);
+  hasher.update(body);
+  return hasher.digest();
+}
+
+let bytesHasher: Blake3 | undefined;
+
+/** The content id of a small file (at most SMALL_FILE_LIMIT bytes) from its bytes, as identify() reads it from disk. */
+export async function contentIdOfBytes(data: Uint8Array): Promise<string> {
+  return digestOf((bytesHasher ??= await createBlake3(128)), data.length, data);
+}
+
 export async function createContentHasher(): Promise<ContentHasher> {
   // 128-bit BLAKE3 output is exactly the first 16 bytes of the standard digest (XOF prefix).
   const hasher: Blake3 = await createBlake3(128);
-  const sizeBuf = Buffer.alloc(8);
   // One extra byte lets a single read tell "fits" from "grew past the limit".
   const smallBuf = Buffer.allocUnsafe(SMALL_FILE_LIMIT + 1);
   const sampleBuf = Buffer.allocUnsafe(SAMPLED_BYTES);
 
-  function digest(size: number, body: Uint8Array): string {
-    // u64le(size) without a BigInt: sizes are below 2^53.
-    sizeBuf.writeUInt32LE(size % 0x1_0000_0000, 0);
-    sizeBuf.writeUInt32LE(Math.floor(size / 0x1_0000_0000), 4);
-    hasher.init();
-    hasher.update(sizeBuf);
-    hasher.update(body);
-    return hasher.digest();
-  }
+  const digest = (size: number, body: Uint8Array): string => digestOf(hasher, size, body);
 
   function identify(path: string | Buffer): ContentIdentity {
     // Non-blocking and never through a link: a named pipe, socket or device opens without

@@ -157,7 +157,6 @@ async function identifyPages(
   }
 }
 
-/** Folder sizes and file counts, recomputed from the projection; only changed folders are written. */
 /** Files (and their bytes) and folders a location holds. */
 export interface WalkTotals {
   files: number;
@@ -165,6 +164,7 @@ export interface WalkTotals {
   bytes: number;
 }
 
+/** Folder sizes and file counts, recomputed from the projection; only changed folders are written. */
 export async function aggregatePhase(
   ctx: JobContext,
   loc: LocationRow,

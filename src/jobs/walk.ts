@@ -350,6 +350,14 @@ function assemble(
   return { entries, errors, cursor };
 }
 
+const assemblePlanned = (b: PlannedBatch, st: LstatColumns, cursorBefore: string | undefined): WalkBatch =>
+  assemble(
+    b.items.map((i) => i.rel),
+    b.errors,
+    st,
+    cursorBefore,
+  );
+
 /** lstat of a batch on this thread, in the pool's column form (the stat workers run this too). */
 export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns {
   const n = paths.length;
@@ -394,12 +402,7 @@ export function* walkSync(
 ): Generator<WalkBatch> {
   let cursor = options.startAfter;
   for (const b of plan(root, rules, options)) {
-    const out = assemble(
-      b.items.map((i) => i.rel),
-      b.errors,
-      lstatColumns(b.items.map((i) => i.fs)),
-      cursor,
-    );
+    const out = assemblePlanned(b, lstatColumns(b.items.map((i) => i.fs)), cursor);
     cursor = out.cursor;
     yield out;
   }
@@ -503,12 +506,7 @@ export async function* walk(
     // Bounded by the tree: each pass takes one planned batch.
     while (ahead.length > 0) {
       const { batch, st } = ahead.shift()!;
-      const out = assemble(
-        batch.items.map((i) => i.rel),
-        batch.errors,
-        await st,
-        cursor,
-      );
+      const out = assemblePlanned(batch, await st, cursor);
       cursor = out.cursor;
       fill();
       yield out;

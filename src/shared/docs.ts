@@ -59,16 +59,16 @@ export function openLibraryRepo(db: Database.Database, opts: LibraryRepoOptions 
 // automerge-repo saves (and persists peers' sync states) on a throttle of this many ms.
 const SAVE_THROTTLE_MS = 100;
 
-/**
- * Stops the repo so its SQLite database can be closed: disconnects the network, writes every
- * ready document, then outlasts the save throttle so no write fires on a closed database.
- * (Repo.shutdown() rejects if any handle is unavailable, e.g. after a failed find.)
- */
 /** Lets a repo go without saving anything (its storage is detached and its database deleted next). */
 export function discardLibraryRepo(repo: Repo): void {
   for (const a of repo.networkSubsystem.adapters) a.disconnect();
 }
 
+/**
+ * Stops the repo so its SQLite database can be closed: disconnects the network, writes every
+ * ready document, then outlasts the save throttle so no write fires on a closed database.
+ * (Repo.shutdown() rejects if any handle is unavailable, e.g. after a failed find.)
+ */
 export async function closeLibraryRepo(repo: Repo): Promise<void> {
   for (const a of repo.networkSubsystem.adapters) a.disconnect();
   const ready = () =>

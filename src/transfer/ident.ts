@@ -3,28 +3,15 @@
 // so that placing 10,000 of them does not read them all again on the hashing threads (two more
 // V8 isolates in the receiver, a third of its peak memory in a 10,000-file pull).
 import { basename } from 'node:path';
-import { createBlake3, type Blake3 } from '../jobs/blake3.js';
 import { KIND_HEAD_SIZE, SMALL_FILE_LIMIT } from '../jobs/content-id.js';
 import { kindOf } from '../jobs/kind.js';
 import type { Item } from '../ops/entry/tree.js';
 
-let hasher: Blake3 | undefined;
-const size8 = Buffer.alloc(8);
 /** Per job: `${item}/${rel}` -> [content id, size, the file's first bytes]. */
 const byJob = new Map<string, Map<string, [string, number, Uint8Array]>>();
 
 /** Whether a file of this size is identified from its bytes in one piece. */
 export const identifiable = (size: number): boolean => size <= SMALL_FILE_LIMIT;
-
-/** The content id of a whole small file, as jobs/content-id.ts computes it from disk. */
-export async function contentIdOfBytes(data: Uint8Array): Promise<string> {
-  const h = (hasher ??= await createBlake3(128));
-  size8.writeBigUInt64LE(BigInt(data.length), 0);
-  h.init();
-  h.update(size8);
-  h.update(data);
-  return h.digest();
-}
 
 export function remember(job: string, key: string, cid: string, data: Uint8Array): void {
   const m = byJob.get(job) ?? byJob.set(job, new Map()).get(job)!;

@@ -109,7 +109,14 @@ test.serial(
     const now = Date.now();
     const M = w.m.device;
     forge(w.lm, M, 'location.added', { id: loc, path: '/etc', name: 'etc', watch: true, rules: {} });
-    forge(w.lm, M, 'entries.upserted', { loc, e: [['planted.txt', 0, 5, now, 1, 'text']] });
+    // A new entry, and a content id of its choosing on one of A's files (a row of 7 fields).
+    forge(w.lm, M, 'entries.upserted', {
+      loc,
+      e: [
+        ['planted.txt', 0, 5, now, 1, 'text'],
+        ['a.txt', 0, 3, now, 1, 'text', 'f'.repeat(32)],
+      ],
+    });
     forge(w.lm, M, 'entries.deleted', { loc, keys: ['a.txt'] });
     forge(w.lm, M, 'entries.moved', { loc, moves: [['b.txt', 'moved.txt']] });
     forge(w.lm, M, 'location.updated', { id: loc, name: 'mine now' });

@@ -43,6 +43,19 @@ async function join(a: Core, b: Core): Promise<[Library, Library]> {
   return [la, lb];
 }
 
+/** A and B in one library, linked until B held A's feed, then unlinked: B's feed sessions to come are the test's. */
+async function syncedThenApart(
+  t: Parameters<typeof tempDir>[0],
+): Promise<{ a: Core; b: Core; la: Library; lb: Library }> {
+  const [a, b] = [await node(t), await node(t)];
+  const [la, lb] = await join(a, b);
+  const l = link(la, lb);
+  t.teardown(() => l.close());
+  await until('synced', () => headsEqual(la, lb), 30_000);
+  l.close();
+  return { a, b, la, lb };
+}
+
 test('a joining device catches up, sees the same projections, and its edits flow back', async (t) => {
   const a = await node(t);
   const b = await node(t);
@@ -92,12 +105,7 @@ test('feeds relay through a middle device (A-B-C, no A-C link) and resume after 
 });
 
 test('a forged event is refused and counted; nothing of it is stored', async (t) => {
-  const [a, b] = [await node(t), await node(t)];
-  const [la, lb] = await join(a, b);
-  const l = link(la, lb);
-  t.teardown(() => l.close());
-  await until('synced', () => headsEqual(la, lb), 30_000);
-  l.close();
+  const { a, la, lb } = await syncedThenApart(t);
   // A "peer" that sends an event of A's feed with a tampered body (signature no longer matches).
   const next = la.log.headOf(a.device.id);
   await a.command('library.rename', { name: 'honest' });
@@ -182,12 +190,7 @@ test('a group of events committed together is announced once per device, and the
 });
 
 test('a large batch, checked on the other thread while the one before is stored: a forged event stops it there, a replay stores nothing twice, the honest link delivers the rest', async (t) => {
-  const [a, b] = [await node(t), await node(t)];
-  const [la, lb] = await join(a, b);
-  const l = link(la, lb);
-  t.teardown(() => l.close());
-  await until('synced', () => headsEqual(la, lb), 30_000);
-  l.close();
+  const { a, b, la, lb } = await syncedThenApart(t);
   const before = la.log.headOf(a.device.id).seq;
   la.write(() => {
     for (let i = 0; i < 200; i++) la.append('library.renamed', { name: `n${i}` });

@@ -4,28 +4,13 @@
 // nothing half-written), and the bandwidth limit.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  writeFileSync,
-  writeSync,
-  closeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
 import { CHUNK } from '../../src/transfer/protocol.js';
 import { tempDir } from '../helpers.js';
-import { indexed, pair, until, waitJob, type JobView } from './helpers.js';
-
-const visible = (dir: string): string[] => readdirSync(dir).filter((n) => !n.startsWith('.'));
-
-async function progressOf(core: Core, lib: string, id: string): Promise<JobView> {
-  return core.query<JobView>('job.info', { ref: id }, { library: lib });
-}
+import { indexed, jobInfo, pair, slowPull, until, visible, waitJob } from './helpers.js';
 
 async function logLine(core: Core, lib: string): Promise<string> {
   const log = await core.query<{ summary: string }[]>('log.list', { type: 'transfer' }, { library: lib });
@@ -70,20 +55,10 @@ test.serial(
 );
 
 test.serial('a link cut mid-file resumes from the last verified chunk: what arrived is not sent again', async (t) => {
-  const { a, b, lib, ra, rb } = await pair(t);
   const size = 24 * CHUNK + 5;
-  const data = randomBytes(size);
-  writeFileSync(join(ra, 'movie.mkv'), data);
-  await indexed(a, b, lib, ra);
-  await indexed(b, a, lib, rb);
-  a.transfers!.setLimit(8 * CHUNK); // about 3 s for the file
-  const out = await b.command<{ job: string }>(
-    'transfer.pull',
-    { device: 'alpha', sources: [join(ra, 'movie.mkv')], dest: rb },
-    { library: lib },
-  );
-  const id = out.result!.job;
-  await until('a third arrived', async () => (await progressOf(b, lib, id)).done >= size / 3);
+  // About 3 s for the file.
+  const { a, b, lib, ra, rb, id, data } = await slowPull(t, 'movie.mkv', size);
+  await until('a third arrived', async () => (await jobInfo(b, lib, id)).done >= size / 3);
   b.peers!.linkTo(a.device.id)!.close('E_LINK_CUT', 'the test cuts the link');
   t.false(existsSync(join(rb, 'movie.mkv')), 'nothing is visible before the whole file is verified');
   const j = await waitJob(b, lib, id);
@@ -98,19 +73,9 @@ test.serial('a link cut mid-file resumes from the last verified chunk: what arri
 test.serial(
   'a source written to during the transfer fails with E_SOURCE_CHANGED and leaves nothing behind',
   async (t) => {
-    const { a, b, lib, ra, rb } = await pair(t);
     const size = 24 * CHUNK;
-    writeFileSync(join(ra, 'log.db'), randomBytes(size));
-    await indexed(a, b, lib, ra);
-    await indexed(b, a, lib, rb);
-    a.transfers!.setLimit(8 * CHUNK);
-    const out = await b.command<{ job: string }>(
-      'transfer.pull',
-      { device: 'alpha', sources: [join(ra, 'log.db')], dest: rb },
-      { library: lib },
-    );
-    const id = out.result!.job;
-    await until('some arrived', async () => (await progressOf(b, lib, id)).done >= 2 * CHUNK);
+    const { a, b, lib, ra, rb, id } = await slowPull(t, 'log.db', size);
+    await until('some arrived', async () => (await jobInfo(b, lib, id)).done >= 2 * CHUNK);
     // The same size, new bytes in a part not sent yet: only a check of the file itself can tell.
     const fd = openSync(join(ra, 'log.db'), 'r+');
     writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, size - 8192);

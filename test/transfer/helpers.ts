@@ -1,10 +1,12 @@
 // Two cores on loopback, paired, each with a location: the setting of the transfer tests.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Core } from '../../src/core.js';
 import { tempDir } from '../helpers.js';
 import { until as untilShared } from '../support/until.js';
+import { CHUNK } from '../../src/transfer/protocol.js';
 
 process.env.SD_P2P_HOST = '127.0.0.1';
 
@@ -83,4 +85,34 @@ export async function waitJob(core: Core, lib: string, id: string, ms = 60_000):
     ms,
   );
   return j!;
+}
+
+/** What a user sees in a folder: our hidden partial and trash folders left out. */
+export const visible = (dir: string): string[] => readdirSync(dir).filter((n) => !n.startsWith('.'));
+
+/** A job as `sd job info` shows it. */
+export const jobInfo = (c: Core, lib: string, id: string): Promise<JobView> =>
+  c.query<JobView>('job.info', { ref: id }, { library: lib });
+
+/**
+ * A and B paired, `size` random bytes written as `name` in A's location and indexed on both, A
+ * sending at 8 MiB/s (a file of 24 chunks takes about 3 s), and B's pull of the file started.
+ */
+export async function slowPull(
+  t: ExecutionContext,
+  name: string,
+  size: number,
+): Promise<Pair & { id: string; data: Buffer }> {
+  const p = await pair(t);
+  const data = randomBytes(size);
+  writeFileSync(join(p.ra, name), data);
+  await indexed(p.a, p.b, p.lib, p.ra);
+  await indexed(p.b, p.a, p.lib, p.rb);
+  p.a.transfers!.setLimit(8 * CHUNK);
+  const out = await p.b.command<{ job: string }>(
+    'transfer.pull',
+    { device: 'alpha', sources: [join(p.ra, name)], dest: p.rb },
+    { library: p.lib },
+  );
+  return { ...p, id: out.result!.job, data };
 }

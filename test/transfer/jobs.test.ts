@@ -2,41 +2,25 @@
 // restart of the receiving daemon resumes it from its last verified chunk; cancel leaves nothing
 // behind (no file at the destination, no partial copy).
 import test from 'ava';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Core } from '../../src/core.js';
 import { CHUNK } from '../../src/transfer/protocol.js';
-import { dataDirOf, indexed, pair, until, waitJob, type JobView } from './helpers.js';
-
-const visible = (dir: string): string[] => readdirSync(dir).filter((n) => !n.startsWith('.'));
-const info = (c: Core, lib: string, id: string): Promise<JobView> =>
-  c.query<JobView>('job.info', { ref: id }, { library: lib });
+import { dataDirOf, jobInfo, slowPull, until, visible, waitJob } from './helpers.js';
 
 test.serial(
   'pause, resume, and a restart of the receiver: the pull goes on from its last verified chunk',
   async (t) => {
-    const { a, b, lib, ra, rb } = await pair(t);
     const size = 32 * CHUNK + 9;
-    const data = randomBytes(size);
-    writeFileSync(join(ra, 'disk.img'), data);
-    await indexed(a, b, lib, ra);
-    await indexed(b, a, lib, rb);
-    a.transfers!.setLimit(8 * CHUNK);
-    const out = await b.command<{ job: string }>(
-      'transfer.pull',
-      { device: 'alpha', sources: [join(ra, 'disk.img')], dest: rb },
-      { library: lib },
-    );
-    const id = out.result!.job;
-    await until('a fifth arrived', async () => (await info(b, lib, id)).done >= size / 5);
+    const { a, b, lib, rb, id, data } = await slowPull(t, 'disk.img', size);
+    await until('a fifth arrived', async () => (await jobInfo(b, lib, id)).done >= size / 5);
     await b.command('job.pause', { ref: id }, { library: lib });
-    await until('paused', async () => (await info(b, lib, id)).state === 'paused');
-    const atPause = (await info(b, lib, id)).done;
+    await until('paused', async () => (await jobInfo(b, lib, id)).state === 'paused');
+    const atPause = (await jobInfo(b, lib, id)).done;
     t.deepEqual(visible(rb), [], 'nothing is visible while paused');
     await b.command('job.resume', { ref: id }, { library: lib });
-    await until('half arrived', async () => (await info(b, lib, id)).done >= size / 2);
-    t.true((await info(b, lib, id)).done >= atPause);
+    await until('half arrived', async () => (await jobInfo(b, lib, id)).done >= size / 2);
+    t.true((await jobInfo(b, lib, id)).done >= atPause);
 
     // The receiving daemon stops (the job is paused for the shutdown) and starts again.
     const dir = dataDirOf.get(b)!;
@@ -54,18 +38,8 @@ test.serial(
 );
 
 test.serial('cancel: nothing at the destination and no partial copy left', async (t) => {
-  const { a, b, lib, ra, rb } = await pair(t);
-  writeFileSync(join(ra, 'big.bin'), randomBytes(24 * CHUNK));
-  await indexed(a, b, lib, ra);
-  await indexed(b, a, lib, rb);
-  a.transfers!.setLimit(8 * CHUNK);
-  const out = await b.command<{ job: string }>(
-    'transfer.pull',
-    { device: 'alpha', sources: [join(ra, 'big.bin')], dest: rb },
-    { library: lib },
-  );
-  const id = out.result!.job;
-  await until('some arrived', async () => (await info(b, lib, id)).done >= 2 * CHUNK);
+  const { b, lib, rb, id } = await slowPull(t, 'big.bin', 24 * CHUNK);
+  await until('some arrived', async () => (await jobInfo(b, lib, id)).done >= 2 * CHUNK);
   t.true(existsSync(join(rb, '.vdfs-partial', id)));
   await b.command('job.cancel', { ref: id }, { library: lib, yes: true });
   const j = await waitJob(b, lib, id);

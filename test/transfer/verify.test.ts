@@ -3,43 +3,19 @@
 // hashed from the part on disk, so a byte changed there while the pull was paused is caught; a
 // source whose whole-file hash disagrees with its chunks is refused; nothing is placed either way.
 import test from 'ava';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { Core } from '../../src/core.js';
 import { contentIdOf, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
 import { CHUNK, type Msg } from '../../src/transfer/protocol.js';
-import { indexed, pair, until, waitJob, type JobView } from './helpers.js';
-
-const visible = (dir: string): string[] => readdirSync(dir).filter((n) => !n.startsWith('.'));
-const info = (c: Core, lib: string, id: string): Promise<JobView> =>
-  c.query<JobView>('job.info', { ref: id }, { library: lib });
+import { indexed, jobInfo, pair, slowPull, until, visible, waitJob, type JobView } from './helpers.js';
 
 test.serial('a byte changed on disk in the verified part of a paused pull is caught at its end', async (t) => {
-  const { a, b, lib, ra, rb } = await pair(t);
   const size = 24 * CHUNK + 3;
-  writeFileSync(join(ra, 'vm.img'), randomBytes(size));
-  await indexed(a, b, lib, ra);
-  await indexed(b, a, lib, rb);
-  a.transfers!.setLimit(8 * CHUNK);
-  const out = await b.command<{ job: string }>(
-    'transfer.pull',
-    { device: 'alpha', sources: [join(ra, 'vm.img')], dest: rb },
-    { library: lib },
-  );
-  const id = out.result!.job;
-  await until('a quarter arrived', async () => (await info(b, lib, id)).done >= size / 4);
+  const { b, lib, rb, id } = await slowPull(t, 'vm.img', size);
+  await until('a quarter arrived', async () => (await jobInfo(b, lib, id)).done >= size / 4);
   await b.command('job.pause', { ref: id }, { library: lib });
-  await until('paused', async () => (await info(b, lib, id)).state === 'paused');
+  await until('paused', async () => (await jobInfo(b, lib, id)).state === 'paused');
   const partial = join(rb, '.vdfs-partial', id, '0');
   t.true(existsSync(partial));
   // Another program on this device flips a byte of the first chunk, verified before the pause.
