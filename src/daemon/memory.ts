@@ -10,7 +10,7 @@
 // freed pages with glibc, so RSS growth alone would miss it; and a release in a pause of a sync
 // must not be the last one. One release took 7 ms at 280 MB: an idle daemon's heartbeats add up
 // to a release every few minutes at most.
-import { createRequire } from 'node:module';
+import { libc } from '../native/libc.js';
 
 /** What the last release did, for `sd status`. */
 export interface MemoryRelease {
@@ -61,19 +61,13 @@ const realProbes: MemoryProbes = {
   now: () => Date.now(),
 };
 
-interface Koffi {
-  load(name: string): { func(signature: string): (pad: number) => number };
-}
-
 /** glibc's `malloc_trim(0)` through koffi, or undefined where that is not available. */
 export function loadMallocTrim(): (() => void) | undefined {
-  if (process.platform !== 'linux') return undefined;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as Koffi;
-    const fn = koffi.load('libc.so.6').func('int malloc_trim(size_t)');
-    return () => void fn(0);
+    const fn = libc()?.lib.func('int malloc_trim(size_t)');
+    return fn && (() => void fn(0));
   } catch {
-    return undefined; // koffi not installed, or a C library without malloc_trim (musl)
+    return undefined; // a C library without malloc_trim
   }
 }
 

@@ -15,6 +15,7 @@ import { SdError } from '../errors.js';
 import { ESCAPE_MARK, encodeName } from './names.js';
 import type { LstatColumns } from './hash-pool.js';
 import type { SpecialKind } from './kind.js';
+import { fastLstat, type RawStat } from './statx.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export interface WalkEntry {
@@ -369,20 +370,20 @@ export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns 
     dev: new BigUint64Array(n),
     errors: [],
   };
+  const fast = fastLstat();
+  const st: RawStat = { mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n };
   for (let i = 0; i < n; i++) {
     try {
-      const st = lstatSync(paths[i]!, { bigint: true, throwIfNoEntry: false });
-      if (st === undefined) {
+      if (!(fast ? fast(paths[i]!, st) : nodeLstat(paths[i]!, st))) {
         out.flags[i] = 1;
         continue;
       }
-      // One conversion of the mode, then integer tests (each isX() of BigIntStats is a BigInt op).
-      const fmt = Number(st.mode) & S_IFMT;
+      const fmt = st.mode & S_IFMT;
       const link = fmt === S_IFLNK;
       const dir = fmt === S_IFDIR;
       const special = fmt === S_IFREG || link || dir ? 0 : (SPECIAL_BITS[fmt] ?? 0);
       out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0) | special;
-      out.size[i] = dir ? 0 : Number(st.size);
+      out.size[i] = dir ? 0 : st.size;
       out.mtimeMs[i] = Number(st.mtimeNs) / 1e6;
       out.ino[i] = st.ino;
       out.dev[i] = st.dev;
@@ -392,6 +393,18 @@ export function lstatColumns(paths: readonly (string | Buffer)[]): LstatColumns 
     }
   }
   return out;
+}
+
+/** Node's lstat into `out` (false when the path does not exist): where statx cannot be called. */
+function nodeLstat(path: string | Buffer, out: RawStat): boolean {
+  const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  if (st === undefined) return false;
+  out.mode = Number(st.mode);
+  out.size = Number(st.size);
+  out.mtimeNs = st.mtimeNs;
+  out.ino = st.ino;
+  out.dev = st.dev;
+  return true;
 }
 
 /** Synchronous walk: listing and lstat on this thread. */

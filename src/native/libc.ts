@@ -1,0 +1,27 @@
+// The C library's functions Node has no binding for, reached through koffi (an optional
+// dependency). Loaded once per thread, on first use; undefined where koffi or glibc is missing
+// (not installed, musl, not Linux), and every caller then keeps its portable path.
+import { createRequire } from 'node:module';
+
+/** The part of koffi's API used here. */
+export interface Koffi {
+  load(name: string): { func(signature: string): (...args: unknown[]) => number };
+  errno(): number;
+}
+
+let loaded: { koffi: Koffi; lib: ReturnType<Koffi['load']> } | null | undefined;
+
+/** glibc through koffi, or undefined. */
+export function libc(): { koffi: Koffi; lib: ReturnType<Koffi['load']> } | undefined {
+  if (loaded === undefined) {
+    loaded = null;
+    if (process.platform === 'linux')
+      try {
+        const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+        loaded = { koffi, lib: koffi.load('libc.so.6') };
+      } catch {
+        // koffi not installed, or no glibc: callers fall back
+      }
+  }
+  return loaded ?? undefined;
+}
