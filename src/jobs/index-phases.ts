@@ -31,8 +31,13 @@ export function locationOf(lib: Library, id: string): LocationRow {
 }
 
 const PAGE = 1024;
-/** The files an identify phase still has to hash (parameters: location, full). */
-const PENDING = `FROM entries WHERE loc = ? AND t = ${FILE} AND (cid IS NULL OR ? = 1)`;
+/**
+ * The files an identify phase has to hash (parameter: location): every file for a full one; else
+ * those without a content id, found through the partial index of them (entries_unidentified), so
+ * a rescan that left every file identified finds none without two scans of the location.
+ */
+const pending = (full: boolean): string =>
+  `FROM entries WHERE loc = ? AND t = ${FILE}${full ? '' : ' AND cid IS NULL'}`;
 
 /**
  * From this many files to identify, the content-id index is dropped for the phase and built once
@@ -73,9 +78,8 @@ export async function identifyPhase(
 ): Promise<void> {
   const db = ctx.lib.db;
   const cursor = startCursor ?? '';
-  const total = (
-    db.prepare(`SELECT COUNT(*) AS n ${PENDING} AND key > ?`).get(loc.id, full ? 1 : 0, cursor) as { n: number }
-  ).n;
+  const total = (db.prepare(`SELECT COUNT(*) AS n ${pending(full)} AND key > ?`).get(loc.id, cursor) as { n: number })
+    .n;
   const rebuild = withoutCidIndex(ctx.lib, total >= bulkFrom);
   try {
     await identifyPages(ctx, loc, full, cursor, startSeq, clock, total);
@@ -95,12 +99,12 @@ async function identifyPages(
 ): Promise<void> {
   const db = ctx.lib.db;
   let cursor = startCursor;
-  const page = db.prepare(`SELECT key, size, name ${PENDING} AND key > ? ORDER BY key LIMIT ${PAGE}`);
+  const page = db.prepare(`SELECT key, size, name ${pending(full)} AND key > ? ORDER BY key LIMIT ${PAGE}`);
   let done = 0;
   type Row = { key: string; size: number; name: string };
   // A page's hashing is booked to `identify` when it ends; it runs while the page before is committed.
   const request = (after: string): { rows: Row[]; results: ReturnType<HashPool['hash']> } | undefined => {
-    const rows = page.all(loc.id, full ? 1 : 0, after) as Row[];
+    const rows = page.all(loc.id, after) as Row[];
     if (rows.length === 0) return undefined;
     const t0 = performance.now();
     const results = ctx

@@ -95,8 +95,11 @@ export const entriesProjector: Projector = {
   // An external-content index: FTS5's integrity check then compares it with the names it was
   // built from, which is how `sd replay --check` notices a planted or missing row. A row that
   // reuses the id of a deleted last row lands below the catch-up mark: it is indexed at once.
+  // The files still without a content id, for the identify phase: small (a first index writes
+  // files with their ids), and it spares every rescan two scans of the location to find none.
   extraDdl: `CREATE INDEX IF NOT EXISTS entries_by_parent ON entries (loc, parent, name);
              ${CID_INDEX_DDL};
+             CREATE INDEX IF NOT EXISTS entries_unidentified ON entries (loc, key) WHERE t = 0 AND cid IS NULL;
              CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(name, content='entries', content_rowid='id', tokenize='trigram case_sensitive 0');
              CREATE TABLE IF NOT EXISTS entries_fts_state (k INTEGER PRIMARY KEY CHECK (k = 0), upto INTEGER NOT NULL);
              INSERT OR IGNORE INTO entries_fts_state (k, upto) VALUES (0, 0);
