@@ -175,9 +175,15 @@ export async function aggregatePhase(
   clock: PhaseClock,
   /** A rescan that changed nothing: its walk's totals, or 'count' to read them from the projection. */
   unchanged?: WalkTotals | 'count',
+  /** A first index's folders as its one uninterrupted walk summed them: no scan of the projection. */
+  walked?: FolderTotals,
 ): Promise<void> {
   const t0 = performance.now();
-  const files = unchanged ? aggregateUnchanged(ctx, loc, unchanged) : aggregateAll(ctx, loc);
+  const files = unchanged
+    ? aggregateUnchanged(ctx, loc, unchanged)
+    : walked
+      ? aggregateWalked(ctx, loc, walked)
+      : aggregateAll(ctx, loc);
   clock.add('aggregate', performance.now() - t0, files);
   // The last checkpoint holds every phase's time, the aggregate's own included.
   ctx.commit(() => undefined, 'aggregate', { phase: 'aggregate', times: clock.snapshot() }, files, files);
@@ -257,16 +263,76 @@ function aggregateAll(ctx: JobContext, loc: LocationRow): number {
   const changed = [...dirs]
     .filter(([, d]) => d.old[0] !== d.bytes || d.old[1] !== d.files)
     .map(([k, d]) => [k, d.bytes, d.files] as [string, number, number]);
+  return commitAggregate(ctx, loc, changed, { files, dirs: dirs.size, bytes });
+}
+
+function commitAggregate(
+  ctx: JobContext,
+  loc: LocationRow,
+  changed: [string, number, number][],
+  t: WalkTotals,
+): number {
   ctx.commit(
     () => {
       for (const b of inBatches(changed, 1000, 'entries.aggregated'))
         ctx.lib.append('entries.aggregated', { loc: loc.id, dirs: b });
-      ctx.lib.append('location.indexed', { id: loc.id, files, dirs: dirs.size, bytes });
+      ctx.lib.append('location.indexed', { id: loc.id, files: t.files, dirs: t.dirs, bytes: t.bytes });
     },
     'aggregate',
     { phase: 'aggregate' },
-    files,
-    files,
+    t.files,
+    t.files,
   );
-  return files;
+  return t.files;
+}
+
+/**
+ * Each folder's files and bytes, summed as a walk goes (folders come before their contents), then
+ * moved up deepest first. Only for a first index walked in one go without an error: what it wrote
+ * is then exactly what it walked, and every folder is new (so every folder is written).
+ */
+export class FolderTotals {
+  /** Folder key -> [bytes, files] of the files directly in it, then of its whole subtree. */
+  private readonly dirs = new Map<string, [number, number]>();
+  files = 0;
+  bytes = 0;
+
+  folder(key: string): void {
+    this.dirs.set(key, [0, 0]);
+  }
+
+  file(key: string, size: number): void {
+    this.files++;
+    this.bytes += size;
+    const i = key.lastIndexOf(SEP);
+    const d = i < 0 ? undefined : this.dirs.get(key.slice(0, i));
+    if (d) {
+      d[0] += size;
+      d[1]++;
+    }
+  }
+
+  /** [key, bytes, files] of every folder, with its subtree's totals. */
+  rows(): [string, number, number][] {
+    const keys = [...this.dirs.keys()].sort();
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const k = keys[i]!;
+      const j = k.lastIndexOf(SEP);
+      const up = j < 0 ? undefined : this.dirs.get(k.slice(0, j));
+      if (up) {
+        const d = this.dirs.get(k)!;
+        up[0] += d[0];
+        up[1] += d[1];
+      }
+    }
+    return keys.map((k) => {
+      const [bytes, files] = this.dirs.get(k)!;
+      return [k, bytes, files];
+    });
+  }
+}
+
+function aggregateWalked(ctx: JobContext, loc: LocationRow, walked: FolderTotals): number {
+  const rows = walked.rows();
+  return commitAggregate(ctx, loc, rows, { files: walked.files, dirs: rows.length, bytes: walked.bytes });
 }

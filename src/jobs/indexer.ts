@@ -13,6 +13,7 @@ import {
   bulkIdentifyFrom,
   locationOf,
   withoutCidIndex,
+  FolderTotals,
   type WalkTotals,
 } from './index-phases.js';
 import { HashAhead } from './hash-ahead.js';
@@ -121,8 +122,9 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
     startSeq: ctx.lib.log.headOf(ctx.lib.log.deviceId).seq,
   };
   const clock = new PhaseClock(cp.times ?? {});
+  let folders: FolderTotals | undefined;
   if (cp.phase === 'walk') {
-    cp = await walkPhase(ctx, loc, input, cp, clock);
+    [cp, folders] = await walkPhase(ctx, loc, input, cp, clock);
     if (ctx.signal.aborted) return;
   }
   if (cp.phase === 'identify') {
@@ -132,7 +134,7 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   // A rescan that changed nothing needs no new folder sizes: only the time it ran.
   const unchanged =
     cp.startSeq !== undefined && ctx.lib.log.headOf(ctx.lib.log.deviceId).seq === cp.startSeq && !ctx.job.resumes;
-  await aggregatePhase(ctx, loc, clock, unchanged ? (cp.walkedTotals ?? 'count') : undefined);
+  await aggregatePhase(ctx, loc, clock, unchanged ? (cp.walkedTotals ?? 'count') : undefined, folders);
 }
 
 function scopesOf(root: string, input: IndexInput): string[] {
@@ -155,7 +157,7 @@ async function walkPhase(
   input: IndexInput,
   start: IndexCheckpoint,
   clock: PhaseClock,
-): Promise<IndexCheckpoint> {
+): Promise<[IndexCheckpoint, FolderTotals | undefined]> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
   const scopes = scopesOf(loc.path, input);
   const exclude = excludedBelow(loc.path).map((e) => e.path);
@@ -164,6 +166,8 @@ async function walkPhase(
     scopes.length === 1 && scopes[0] === '' && start.cursor === undefined && start.walked === 0
       ? { files: 0, dirs: 0, bytes: 0 }
       : undefined;
+  // ...and for a first index, every folder's totals (the aggregate then reads nothing back).
+  let folders = totals && cp.fresh ? new FolderTotals() : undefined;
   // A first index writes each file's entry with its content id (see hash-ahead.ts).
   const ahead = cp.fresh
     ? new HashAhead<IndexCheckpoint>(ctx, loc.path, clock, (ups, c) => flush(ctx, loc.id, ups, [], [], c, clock))
@@ -214,7 +218,7 @@ async function walkPhase(
           const path = prefix + e.path;
           errored.push(toKey(path));
         }
-        if (batch.errors.length > 0) totals = undefined;
+        if (batch.errors.length > 0) totals = folders = undefined;
         else if (totals)
           for (const w of batch.entries)
             if (w.isDir) totals.dirs++;
@@ -240,8 +244,12 @@ async function walkPhase(
             )
               upserts.push(tupleOf(key, w));
             p = proj.next();
-          } else if (cp.fresh) upserts.push(tupleOf(key, w));
-          else cp.pendingNew.push(tupleOf(key, w));
+          } else if (cp.fresh) {
+            upserts.push(tupleOf(key, w));
+            if (!folders) continue;
+            if (w.isDir) folders.folder(key);
+            else if (!w.isSymlink && !w.special) folders.file(key, w.size);
+          } else cp.pendingNew.push(tupleOf(key, w));
         }
         cp.walked += batch.entries.length;
         if (cp.pendingNew.length > HOLD_LIMIT) upserts.push(...cp.pendingNew.splice(0)); // too many to hold for move matching
@@ -260,7 +268,7 @@ async function walkPhase(
           flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
         }
         waitFrom = performance.now();
-        if (ctx.signal.aborted) return cp;
+        if (ctx.signal.aborted) return [cp, undefined];
         await new Promise<void>((r) => setImmediate(r));
       }
       clock.time('diff', 0, () => {
@@ -320,7 +328,7 @@ async function walkPhase(
   };
   clock.add('diff', performance.now() - movesFrom, 0);
   flush(ctx, loc.id, creates, gone, moves, next, clock);
-  return next;
+  return [next, folders];
 }
 
 /** Appends a batch's events with the checkpoint (and the phase times so far) in one transaction. */
