@@ -202,6 +202,7 @@ async function walkPhase(
       const root = fsPathOf(loc.path, scope);
       // walk: time spent waiting for the walker's next batch (listing and lstat on the pool)
       let waitFrom = performance.now();
+      let checkpointed = waitFrom;
       for await (const batch of walk(root, loc.rules, {
         startAfter,
         exclude,
@@ -265,7 +266,13 @@ async function walkPhase(
           });
         } else {
           clock.add('diff', diffMs, n);
-          flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
+          // A batch with nothing to write checkpoints at most once a second (a transaction each
+          // was 50 of the 540 ms of an unchanged /usr/lib rescan): a job stopped meanwhile walks
+          // again from the last checkpoint, which holds what had been found up to its cursor.
+          if (upserts.length > 0 || gone.length > 0 || performance.now() - checkpointed >= 1000) {
+            flush(ctx, loc.id, upserts.splice(0), gone.splice(0), [], cp, clock);
+            checkpointed = performance.now();
+          }
         }
         waitFrom = performance.now();
         if (ctx.signal.aborted) return [cp, undefined];
