@@ -58,11 +58,11 @@ const rssOf = (pid: number): number => {
     return 0;
   }
 };
-/** CPU seconds (user + system) a process used so far. */
-const cpuOf = (pid: number): number => {
+/** CPU seconds (user + system) a process used so far; `system` only: the kernel's part. */
+const cpuOf = (pid: number, system = false): number => {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return ((system ? 0 : Number(f[11])) + Number(f[12])) / 100;
   } catch {
     return NaN;
   }
@@ -109,6 +109,9 @@ interface VdfsRun {
   /** CPU seconds of the source's and the receiver's daemon during the transfer. */
   cpuA: number;
   cpuB: number;
+  /** The kernel's part of cpuA and cpuB (socket copies, page faults, writes into the page cache). */
+  sysA: number;
+  sysB: number;
   tagIdle?: number;
   tagBusy?: number;
   tagSamples?: number;
@@ -160,7 +163,8 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     const pids = [da, db].map((d) => Number(readFileSync(join(d, 'sd.pid'), 'utf8')));
     const idle: number[] = [];
     if (tags) for (let i = 0; i < 10; i++) idle.push(await tagLatency(ra, rb, lib, `idle-${i}`));
-    const cpu0 = pids.map(cpuOf);
+    const cpu0 = pids.map((p) => cpuOf(p));
+    const sys0 = pids.map((p) => cpuOf(p, true));
     const t0 = performance.now();
     const out = JSON.parse(sd(db, ['--json', 'cp', '--device', a, '--no-wait', src, dest])) as {
       result: { job: string };
@@ -202,6 +206,7 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     );
     const ms = performance.now() - t0;
     const [cpuA, cpuB] = pids.map((p, i) => cpuOf(p) - cpu0[i]!);
+    const [sysA, sysB] = pids.map((p, i) => cpuOf(p, true) - sys0[i]!);
     ended = true;
     clearInterval(sampler);
     await tagLoop;
@@ -214,6 +219,8 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
       byPhase,
       cpuA: cpuA!,
       cpuB: cpuB!,
+      sysA: sysA!,
+      sysB: sysB!,
       ...(tags ? { tagIdle: p50(idle), tagBusy: p50(busy), tagSamples: busy.length } : {}),
     };
   } finally {
@@ -306,7 +313,7 @@ async function main(): Promise<void> {
       const v = await vdfs(work, src, tags);
       const ours = rate(bytes, v.ms);
       console.log(
-        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MiB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MiB, receiver ${(v.rssB / MB).toFixed(0)} MiB; CPU: source ${v.cpuA.toFixed(1)} s, receiver ${v.cpuB.toFixed(1)} s = ${(bytes / MB / v.cpuB).toFixed(0)} MiB per receiver CPU second)`,
+        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MiB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MiB, receiver ${(v.rssB / MB).toFixed(0)} MiB; CPU: source ${v.cpuA.toFixed(1)} s (system ${v.sysA.toFixed(1)}), receiver ${v.cpuB.toFixed(1)} s (system ${v.sysB.toFixed(1)}) = ${(bytes / MB / v.cpuB).toFixed(0)} MiB per receiver CPU second)`,
       );
       console.log(
         `  receiver RSS peak by phase: ${Object.entries(v.byPhase)
