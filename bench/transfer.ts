@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { runtimePaths } from '../src/daemon/paths.js';
 import { connectRpc, type RpcClient } from '../src/rpc/client.js';
 import { hasCommand } from './lib.js';
+import { smapsLine } from './smaps.js';
 import { api, configure, freePorts, generate, serve, until, type St } from './syncthing.js';
 
 const SD = fileURLToPath(new URL('../../bin/sd.js', import.meta.url));
@@ -112,6 +113,7 @@ interface VdfsRun {
   /** The kernel's part of cpuA and cpuB (socket copies, page faults, writes into the page cache). */
   sysA: number;
   sysB: number;
+  where: { before: string; peak: string };
   tagIdle?: number;
   tagBusy?: number;
   tagSamples?: number;
@@ -175,10 +177,13 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     let ended = false;
     /** The receiver's peak by the job's phase (list, fetch, place), and before the transfer. */
     const byPhase: Record<string, number> = { before: rssOf(pids[1]!) };
+    /** Where the receiver's memory lives before the transfer and at its peak (smaps). */
+    const where = { before: smapsLine(pids[1]!), peak: '' };
     let phase = 'list';
     const sampler = setInterval(() => {
       rssA = Math.max(rssA, rssOf(pids[0]!));
       const b = rssOf(pids[1]!);
+      if (b > rssB + 2 * MB) where.peak = `${phase}: ${smapsLine(pids[1]!)}`;
       rssB = Math.max(rssB, b);
       byPhase[phase] = Math.max(byPhase[phase] ?? 0, b);
     }, 50);
@@ -221,6 +226,7 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
       cpuB: cpuB!,
       sysA: sysA!,
       sysB: sysB!,
+      where,
       ...(tags ? { tagIdle: p50(idle), tagBusy: p50(busy), tagSamples: busy.length } : {}),
     };
   } finally {
@@ -320,6 +326,7 @@ async function main(): Promise<void> {
           .map(([k, b]) => `${k} ${(b / MB).toFixed(0)} MiB`)
           .join(', ')}`,
       );
+      console.log(`  receiver smaps: before ${v.where.before}; at the peak (${v.where.peak})`);
       if (tags && v.tagSamples)
         console.log(
           `  tag propagation A -> B: p50 ${v.tagIdle!.toFixed(0)} ms idle, ${v.tagBusy!.toFixed(0)} ms during the copy (${v.tagSamples} samples)`,
