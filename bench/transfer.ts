@@ -39,6 +39,8 @@ const MB = 1024 * 1024;
 const BIG_MB = Number(process.env.XFER_BENCH_MB ?? 1024);
 const ONLY_VDFS = process.env.XFER_BENCH_ONLY === 'vdfs' || process.env.XFER_BENCH_ONLY === 'vdfs-small';
 const SMALL_ONLY = process.env.XFER_BENCH_ONLY === 'vdfs-small';
+/** XFER_BENCH_TAGS=1: the tag propagation measure with XFER_BENCH_ONLY too. */
+const TAGS = process.env.XFER_BENCH_TAGS === '1';
 const env = { ...process.env, SD_MDNS: 'off', SD_P2P_HOST: '127.0.0.1', NO_COLOR: '1' };
 
 function sd(dir: string, args: string[]): string {
@@ -311,7 +313,7 @@ async function main(): Promise<void> {
   try {
     const data = makeData(realpathSync(base));
     const sets: [string, string, number, boolean][] = [
-      [BIG_MB === 1024 ? '1 GiB file' : `${BIG_MB} MiB file`, data.big, BIG_MB * MB, !ONLY_VDFS],
+      [BIG_MB === 1024 ? '1 GiB file' : `${BIG_MB} MiB file`, data.big, BIG_MB * MB, !ONLY_VDFS || TAGS],
       ['10,000 files (100 MB)', data.small, 10_000 * 10_000, false],
     ];
     for (const [what, src, bytes, tags] of SMALL_ONLY ? sets.slice(1) : ONLY_VDFS ? sets.slice(0, 1) : sets) {
