@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { runtimePaths } from '../src/daemon/paths.js';
 import { connectRpc, type RpcClient } from '../src/rpc/client.js';
 import { hasCommand } from './lib.js';
+import { smapsLine } from './smaps.js';
 import { api, configure, freePorts, generate, serve, until, type St } from './syncthing.js';
 
 const SD = fileURLToPath(new URL('../../bin/sd.js', import.meta.url));
@@ -38,6 +39,8 @@ const MB = 1024 * 1024;
 const BIG_MB = Number(process.env.XFER_BENCH_MB ?? 1024);
 const ONLY_VDFS = process.env.XFER_BENCH_ONLY === 'vdfs' || process.env.XFER_BENCH_ONLY === 'vdfs-small';
 const SMALL_ONLY = process.env.XFER_BENCH_ONLY === 'vdfs-small';
+/** XFER_BENCH_TAGS=1: the tag propagation measure with XFER_BENCH_ONLY too. */
+const TAGS = process.env.XFER_BENCH_TAGS === '1';
 const env = { ...process.env, SD_MDNS: 'off', SD_P2P_HOST: '127.0.0.1', NO_COLOR: '1' };
 
 function sd(dir: string, args: string[]): string {
@@ -58,11 +61,11 @@ const rssOf = (pid: number): number => {
     return 0;
   }
 };
-/** CPU seconds (user + system) a process used so far. */
-const cpuOf = (pid: number): number => {
+/** CPU seconds (user + system) a process used so far; `system` only: the kernel's part. */
+const cpuOf = (pid: number, system = false): number => {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return ((system ? 0 : Number(f[11])) + Number(f[12])) / 100;
   } catch {
     return NaN;
   }
@@ -109,6 +112,10 @@ interface VdfsRun {
   /** CPU seconds of the source's and the receiver's daemon during the transfer. */
   cpuA: number;
   cpuB: number;
+  /** The kernel's part of cpuA and cpuB (socket copies, page faults, writes into the page cache). */
+  sysA: number;
+  sysB: number;
+  where: { before: string; peak: string };
   tagIdle?: number;
   tagBusy?: number;
   tagSamples?: number;
@@ -160,7 +167,8 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     const pids = [da, db].map((d) => Number(readFileSync(join(d, 'sd.pid'), 'utf8')));
     const idle: number[] = [];
     if (tags) for (let i = 0; i < 10; i++) idle.push(await tagLatency(ra, rb, lib, `idle-${i}`));
-    const cpu0 = pids.map(cpuOf);
+    const cpu0 = pids.map((p) => cpuOf(p));
+    const sys0 = pids.map((p) => cpuOf(p, true));
     const t0 = performance.now();
     const out = JSON.parse(sd(db, ['--json', 'cp', '--device', a, '--no-wait', src, dest])) as {
       result: { job: string };
@@ -171,10 +179,13 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     let ended = false;
     /** The receiver's peak by the job's phase (list, fetch, place), and before the transfer. */
     const byPhase: Record<string, number> = { before: rssOf(pids[1]!) };
+    /** Where the receiver's memory lives before the transfer and at its peak (smaps). */
+    const where = { before: smapsLine(pids[1]!), peak: '' };
     let phase = 'list';
     const sampler = setInterval(() => {
       rssA = Math.max(rssA, rssOf(pids[0]!));
       const b = rssOf(pids[1]!);
+      if (b > rssB + 2 * MB) where.peak = `${phase}: ${smapsLine(pids[1]!)}`;
       rssB = Math.max(rssB, b);
       byPhase[phase] = Math.max(byPhase[phase] ?? 0, b);
     }, 50);
@@ -202,6 +213,7 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
     );
     const ms = performance.now() - t0;
     const [cpuA, cpuB] = pids.map((p, i) => cpuOf(p) - cpu0[i]!);
+    const [sysA, sysB] = pids.map((p, i) => cpuOf(p, true) - sys0[i]!);
     ended = true;
     clearInterval(sampler);
     await tagLoop;
@@ -214,6 +226,9 @@ async function vdfs(work: string, src: string, tags: boolean): Promise<VdfsRun> 
       byPhase,
       cpuA: cpuA!,
       cpuB: cpuB!,
+      sysA: sysA!,
+      sysB: sysB!,
+      where,
       ...(tags ? { tagIdle: p50(idle), tagBusy: p50(busy), tagSamples: busy.length } : {}),
     };
   } finally {
@@ -298,7 +313,7 @@ async function main(): Promise<void> {
   try {
     const data = makeData(realpathSync(base));
     const sets: [string, string, number, boolean][] = [
-      [BIG_MB === 1024 ? '1 GiB file' : `${BIG_MB} MiB file`, data.big, BIG_MB * MB, !ONLY_VDFS],
+      [BIG_MB === 1024 ? '1 GiB file' : `${BIG_MB} MiB file`, data.big, BIG_MB * MB, !ONLY_VDFS || TAGS],
       ['10,000 files (100 MB)', data.small, 10_000 * 10_000, false],
     ];
     for (const [what, src, bytes, tags] of SMALL_ONLY ? sets.slice(1) : ONLY_VDFS ? sets.slice(0, 1) : sets) {
@@ -306,13 +321,14 @@ async function main(): Promise<void> {
       const v = await vdfs(work, src, tags);
       const ours = rate(bytes, v.ms);
       console.log(
-        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MiB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MiB, receiver ${(v.rssB / MB).toFixed(0)} MiB; CPU: source ${v.cpuA.toFixed(1)} s, receiver ${v.cpuB.toFixed(1)} s = ${(bytes / MB / v.cpuB).toFixed(0)} MiB per receiver CPU second)`,
+        `${what}: vdfs ${(v.ms / 1000).toFixed(2)} s = ${ours.toFixed(0)} MiB/s (peak RSS: source ${(v.rssA / MB).toFixed(0)} MiB, receiver ${(v.rssB / MB).toFixed(0)} MiB; CPU: source ${v.cpuA.toFixed(1)} s (system ${v.sysA.toFixed(1)}), receiver ${v.cpuB.toFixed(1)} s (system ${v.sysB.toFixed(1)}) = ${(bytes / MB / v.cpuB).toFixed(0)} MiB per receiver CPU second)`,
       );
       console.log(
         `  receiver RSS peak by phase: ${Object.entries(v.byPhase)
           .map(([k, b]) => `${k} ${(b / MB).toFixed(0)} MiB`)
           .join(', ')}`,
       );
+      console.log(`  receiver smaps: before ${v.where.before}; at the peak (${v.where.peak})`);
       if (tags && v.tagSamples)
         console.log(
           `  tag propagation A -> B: p50 ${v.tagIdle!.toFixed(0)} ms idle, ${v.tagBusy!.toFixed(0)} ms during the copy (${v.tagSamples} samples)`,

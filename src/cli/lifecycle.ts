@@ -12,6 +12,7 @@ import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
 import type { DaemonStatus } from '../daemon/handler.js';
 import { codeOf } from '../error-codes.js';
 import { daemonEnv } from '../daemon/memory.js';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 
 const osSignals = constants.signals as Record<string, number>;
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
@@ -45,7 +46,7 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
   }
   ensurePrivateDir(ctx.dataDir);
   if (opts.foreground) return foreground([...args, '--foreground']);
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...args], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: daemonEnv(),
@@ -95,7 +96,7 @@ export async function start(ctx: CliContext, opts: StartOptions & { foreground?:
  * well covers a signal sent to this process alone, and the daemon takes a second one calmly.
  */
 async function foreground(args: string[]): Promise<void> {
-  const child = spawn(process.execPath, args, { stdio: 'inherit', env: daemonEnv() });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...args], { stdio: 'inherit', env: daemonEnv() });
   const forward = (sig: NodeJS.Signals) => (): void => void child.kill(sig);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward(sig));
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { SdError } from '../errors.js';
 import type { CliContext } from './context.js';
 import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));
 const LABEL = 'dev.vdfs.daemon';
@@ -60,7 +61,9 @@ export function systemdQuote(arg: string, command = true): string {
 }
 
 function systemdUnit(dataDir: string, args: string[]): string {
-  const exec = [process.execPath, ENTRY, '--data-dir', dataDir, ...args].map((a) => systemdQuote(a)).join(' ');
+  const exec = [process.execPath, ...DAEMON_NODE_FLAGS, ENTRY, '--data-dir', dataDir, ...args]
+    .map((a) => systemdQuote(a))
+    .join(' ');
   return `[Unit]
 Description=vdfs daemon (${dataDir.replace(/%/g, '%%')})
 After=network-online.target
@@ -79,7 +82,9 @@ WantedBy=default.target
 
 function launchdPlist(label: string, dataDir: string, args: string[]): string {
   const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const argv = [process.execPath, ENTRY, '--data-dir', dataDir, ...args].map((a) => `<string>${esc(a)}</string>`);
+  const argv = [process.execPath, ...DAEMON_NODE_FLAGS, ENTRY, '--data-dir', dataDir, ...args].map(
+    (a) => `<string>${esc(a)}</string>`,
+  );
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0"><dict>

@@ -59,8 +59,9 @@ export class Port {
     return this.link.send(CHANNEL, encode(m));
   }
 
+  /** Sends a chunk's frame: a bulk message (AES-256-GCM, one record). */
   sendRaw(bytes: Uint8Array): boolean {
-    return this.link.send(CHANNEL, bytes);
+    return this.link.send(CHANNEL, bytes, { bulk: true });
   }
 
   /** Resolves once the link's buffer drained below its low-water mark (or it closed). */

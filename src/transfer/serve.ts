@@ -7,7 +7,7 @@ import { SdError } from '../errors.js';
 import { createBlake3, type Blake3 } from '../jobs/blake3.js';
 import type { Library } from '../library/library.js';
 import type { Port, PortServer, Request } from './port.js';
-import { CHUNK, chunkFrame, chunksOf, setChunkHash, type MsgOf } from './protocol.js';
+import { CHUNK, chunkFrames, chunksOf, setChunkHash, type MsgOf } from './protocol.js';
 import type { RateLimit } from './limit.js';
 import { Progress, type TransferBoard } from './status.js';
 import { listServed, placeServed, SourceFile } from './source.js';
@@ -148,6 +148,7 @@ export class TransferServer implements PortServer {
       const whole = n > 1 || m.from > 0 ? await createBlake3(256) : undefined;
       const piece = (chunkHasher ??= await createBlake3(256));
       let last = '';
+      const frames = chunkFrames();
       // A resumed file: the part the receiver holds is read and hashed here, not sent again.
       for (let i = 0; i < Math.min(m.from, n); i++) {
         if (s.stopped) return;
@@ -160,7 +161,7 @@ export class TransferServer implements PortServer {
         if (s.stopped || port.closed) return;
         const len = Math.min(CHUNK, file.size - i * CHUNK);
         await this.deps.limit.take(len);
-        const { frame, data } = chunkFrame(m.rid, i, len);
+        const { frame, data } = frames(m.rid, i, len);
         await file.read(i * CHUNK, len, data);
         if (i % CHECK_EVERY === 0) file.checkUnchanged();
         piece.init();

@@ -17,9 +17,10 @@ import { codeOf } from '../error-codes.js';
  * The link wire protocol: 1 was the cleartext challenge-response, 2 is Noise XX + AEAD records, 3
  * the same with the length of a message of several records declared in its first one, 4 the same
  * with entries that may carry their content id (`entries.upserted` rows of 7 fields, which a
- * device on 3 would refuse as bad events).
+ * device on 3 would refuse as bad events), 5 the same with bulk records (file chunks) sealed with
+ * AES-256-GCM under keys derived from the split (transport/bulk.ts).
  */
-export const LINK_PROTOCOL = 4;
+export const LINK_PROTOCOL = 5;
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });

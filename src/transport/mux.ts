@@ -192,7 +192,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
     this.only = channel;
   }
 
-  send(channel: string | number, data: Uint8Array): boolean {
+  send(channel: string | number, data: Uint8Array, opts?: { bulk?: boolean }): boolean {
     if (this.closedReason !== undefined)
       throw new SdError(
         'E_LINK_CLOSED',
@@ -216,7 +216,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
       head[1] = name.length;
       head.set(name, 2);
     }
-    const ok = this.secure.send([head, data]);
+    const ok = this.secure.send([head, data], opts?.bulk === true);
     this.counts.sentMessages++;
     this.counts.sentBytes += data.length;
     return ok;

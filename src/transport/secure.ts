@@ -5,9 +5,21 @@
 // in transit is named for what it is, and one that does not authenticate (a flipped byte, a
 // frame of another session) is E_FRAME_TAMPERED. Any of them closes the link. A message larger
 // than a record is cut into records (a "more" bit inside the encrypted plaintext) and rebuilt,
-// up to a size limit.
+// up to a size limit. Bulk messages (file chunks) are sealed with AES-256-GCM instead, in
+// records of up to a chunk each (see bulk.ts): the record's nonce says which cipher sealed it.
 import sodium from 'sodium-universal';
 import { SdError } from '../errors.js';
+import {
+  BULK_BIT,
+  BULK_MIN,
+  BULK_RECORD,
+  bulkKeysOf,
+  bulkSealer,
+  openBulk,
+  openChaCha,
+  sealChaCha,
+  type BulkKeys,
+} from './ciphers.js';
 import type { CloseReason, MessageTransport } from './types.js';
 
 const NONCE = 8;
@@ -52,6 +64,8 @@ export class SecureChannel {
   private msgAt = 0;
   private scratch = Buffer.alloc(0);
   private readonly chunk: number;
+  private readonly bulkChunk: number;
+  private bulk: BulkKeys | undefined;
   private readonly o: Required<SecureOptions>;
   private readonly plain = cleartext;
   private msgCb: (m: Uint8Array) => void = () => undefined;
@@ -77,6 +91,8 @@ export class SecureChannel {
       ...opts,
     };
     this.chunk = Math.min(transport.maxMessageSize - NONCE, MAX_NOISE_MESSAGE) - TAG - 1;
+    this.bulkChunk = Math.max(this.chunk, Math.min(transport.maxMessageSize - NONCE, BULK_RECORD) - TAG - 1);
+    this.bulk = bulkKeysOf(keys);
     if (this.chunk < 64)
       throw new SdError('E_TRANSPORT', `messages of ${transport.maxMessageSize} bytes are too small`);
     transport.onClose((r) => {
@@ -120,9 +136,10 @@ export class SecureChannel {
 
   /**
    * Encrypts and sends one message, given whole or as parts sent back to back (a frame's header
-   * and its data, never joined in a copy); false above the high-water mark.
+   * and its data, never joined in a copy); false above the high-water mark. A `bulk` message goes
+   * in AES-256-GCM records of up to BULK_RECORD bytes, others in ChaCha20-Poly1305 ones.
    */
-  send(msg: Uint8Array | readonly Uint8Array[]): boolean {
+  send(msg: Uint8Array | readonly Uint8Array[], bulk = false): boolean {
     const parts = msg instanceof Uint8Array ? [msg] : msg;
     let total = 0;
     for (const p of parts) total += p.length;
@@ -133,9 +150,11 @@ export class SecureChannel {
     if (this.transport.bufferedAmount() > this.o.maxQueuedBytes)
       throw new SdError('E_LINK_QUEUE_FULL', `more than ${this.o.maxQueuedBytes} bytes wait for the network`);
     // A message of several records declares its length in the first one, after the flags.
-    const multi = total > this.chunk;
-    const first = multi ? this.chunk - LEN_BYTES : total;
-    const records = multi ? 1 + Math.ceil((total - first) / this.chunk) : 1;
+    const aes = bulk && !this.plain && total >= BULK_MIN;
+    const chunk = aes ? this.bulkChunk : this.chunk;
+    const multi = total > chunk;
+    const first = multi ? chunk - LEN_BYTES : total;
+    const records = multi ? 1 + Math.ceil((total - first) / chunk) : 1;
     const perRecord = NONCE + 1 + (this.plain ? 0 : TAG);
     // All the records of a message are cut from one buffer: one allocation, not one per record.
     const slab = Buffer.allocUnsafe(records * perRecord + (multi ? LEN_BYTES : 0) + total);
@@ -144,22 +163,29 @@ export class SecureChannel {
     let at = 0;
     let pos = 0;
     do {
-      const len = sent === 0 ? first : Math.min(this.chunk, total - sent);
+      const len = sent === 0 ? first : Math.min(chunk, total - sent);
       const head = sent === 0 && multi ? LEN_BYTES : 0;
-      // The record is built where it is sealed: flag and plaintext land in its buffer, which the
-      // cipher then encrypts in place (one copy of the message, not two).
+      // The record is built where it is sealed: flag and plaintext land in its buffer, which
+      // ChaCha20 then encrypts in place; AES-GCM encrypts each part on its way in (one copy of
+      // the message either way, not two).
       const rec = slab.subarray(pos, pos + perRecord + head + len);
+      const gcm = this.number(rec, aes);
       rec[NONCE] = (sent + len < total ? MORE : 0) | (head ? LEN : 0);
       if (head) rec.writeUInt32LE(total, NONCE + 1);
+      if (gcm) rec.set(gcm.update(rec.subarray(NONCE, NONCE + 1 + head)), NONCE);
       for (let filled = 0; filled < len;) {
         const p = parts[part]!;
         const n = Math.min(len - filled, p.length - at);
-        rec.set(p.subarray(at, at + n), NONCE + 1 + head + filled);
+        const src = p.subarray(at, at + n);
+        rec.set(gcm ? gcm.update(src) : src, NONCE + 1 + head + filled);
         filled += n;
         at += n;
         if (at === p.length) [part, at] = [part + 1, 0];
       }
-      this.transport.send(this.seal(rec, 1 + head + len));
+      if (gcm) gcm.finish(rec.length - TAG);
+      else if (!this.plain) sealChaCha(this.keys.tx, rec, 1 + head + len, this.sendNonce);
+      this.transport.send(rec);
+      this.recordsSent++;
       pos += rec.length;
       sent += len;
     } while (sent < total);
@@ -168,25 +194,12 @@ export class SecureChannel {
     return false;
   }
 
-  /** Seals the `bodyLen` bytes after the nonce of `rec` in place; the tag goes after them. */
-  private seal(rec: Buffer, bodyLen: number): Uint8Array {
+  /** Writes the record's nonce (the next of this direction); for an AES record, its sealer. */
+  private number(rec: Buffer, aes: boolean): ReturnType<typeof bulkSealer> | undefined {
     const n = this.sendN++;
     rec.writeUInt32LE(n % 0x100000000, 0);
-    rec.writeUInt32LE(Math.floor(n / 0x100000000), 4);
-    if (!this.plain) {
-      this.sendNonce.set(rec.subarray(0, NONCE), 4);
-      const body = rec.subarray(NONCE, NONCE + bodyLen);
-      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
-        rec.subarray(NONCE),
-        body,
-        null,
-        null,
-        this.sendNonce,
-        this.keys.tx,
-      );
-    }
-    this.recordsSent++;
-    return rec;
+    rec.writeUInt32LE((Math.floor(n / 0x100000000) | (aes ? BULK_BIT : 0)) >>> 0, 4);
+    return aes ? bulkSealer(this.bulk!.tx, rec) : undefined;
   }
 
   private receive(rec: Uint8Array): void {
@@ -195,30 +208,40 @@ export class SecureChannel {
     const overhead = NONCE + (this.plain ? 0 : TAG);
     if (rec.length < overhead + 1) return this.fail('E_FRAME_TAMPERED', 'a record too short to authenticate');
     const view = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-    const n = view.getUint32(0, true) + view.getUint32(4, true) * 0x100000000;
+    const high = view.getUint32(4, true);
+    const aes = !this.plain && (high & BULK_BIT) !== 0;
+    const n = view.getUint32(0, true) + (aes ? high - BULK_BIT : high) * 0x100000000;
     const bodyLen = rec.length - overhead;
-    // A record inside a message is opened straight into the message's buffer: its flag byte lands
-    // on the byte before its place (the previous record's last one, set aside and put back).
-    // Others are opened into a reused buffer.
+    // A ChaCha record inside a message is opened straight into the message's buffer: its flag byte
+    // lands on the byte before its place (the previous record's last one, set aside and put back).
+    // Others are opened into a reused buffer. An AES record opens into a buffer of its own (the
+    // message itself, when it is one record), copied into its message's if it is part of one.
     const msg = this.msg;
     const fits = msg !== undefined && bodyLen - 1 <= msg.length - this.msgAt;
-    let body: Uint8Array;
-    let at = -1;
-    if (fits) {
-      at = this.msgAt - 1;
-      body = msg.subarray(at, at + bodyLen);
-    } else {
-      if (this.scratch.length < bodyLen) this.scratch = Buffer.allocUnsafe(bodyLen);
-      body = this.scratch.subarray(0, bodyLen);
+    let body: Uint8Array | undefined;
+    let flags = -1;
+    if (aes) body = openBulk(this.bulk!.rx, rec);
+    else {
+      const at = fits ? this.msgAt - 1 : -1;
+      if (at >= 0) body = msg!.subarray(at, at + bodyLen);
+      else {
+        if (this.scratch.length < bodyLen) this.scratch = Buffer.allocUnsafe(bodyLen);
+        body = this.scratch.subarray(0, bodyLen);
+      }
+      const kept = at >= 0 ? msg![at]! : 0;
+      if (this.plain) body.set(rec.subarray(NONCE));
+      if (!this.plain && !openChaCha(this.keys.rx, body, rec, this.recvNonce)) body = undefined;
+      else if (at >= 0) {
+        flags = body[0]!;
+        msg![at] = kept;
+      }
     }
-    const kept = at >= 0 ? msg![at]! : 0;
-    if (!this.open(body, rec))
+    if (!body)
       return this.fail(
         'E_FRAME_TAMPERED',
         'a record failed authentication: altered in transit, or from another session',
       );
-    const flags = body[0]!;
-    if (at >= 0) msg![at] = kept;
+    if (flags < 0) flags = body[0]!;
     // Authentic from here on: the nonce says which record it is.
     if (n < this.recvN)
       return this.fail('E_FRAME_REPLAYED', `record ${n} arrived again (record ${this.recvN} was next)`);
@@ -229,6 +252,7 @@ export class SecureChannel {
     if (msg) {
       if (!fits) return this.fail('E_BAD_FRAME', `a message runs past the ${msg.length} bytes it declared`);
       if (flags & LEN) return this.fail('E_BAD_FRAME', 'a length declared inside a message');
+      if (aes) msg.set(body.subarray(1), this.msgAt);
       this.msgAt += bodyLen - 1;
       if (flags & MORE) {
         if (this.msgAt === msg.length)
@@ -242,7 +266,9 @@ export class SecureChannel {
     }
     if (!(flags & MORE)) {
       if (flags & LEN) return this.fail('E_BAD_FRAME', 'a length declared by a message of one record');
-      return this.msgCb(Buffer.from(body.subarray(1)));
+      if (bodyLen - 1 > this.o.maxMessageBytes)
+        return this.fail('E_FRAME_TOO_LARGE', `the peer sent a message over ${this.o.maxMessageBytes} bytes`);
+      return this.msgCb(aes ? body.subarray(1) : Buffer.from(body.subarray(1)));
     }
     if (!(flags & LEN) || bodyLen <= 1 + LEN_BYTES)
       return this.fail('E_BAD_FRAME', "a message's first record without its length or its data");
@@ -255,28 +281,6 @@ export class SecureChannel {
     this.msg = Buffer.allocUnsafe(total);
     this.msg.set(part);
     this.msgAt = part.length;
-  }
-
-  /** Opens a record's body into `out` (its length); false if it does not authenticate. */
-  private open(out: Uint8Array, rec: Uint8Array): boolean {
-    if (this.plain) {
-      out.set(rec.subarray(NONCE));
-      return true;
-    }
-    this.recvNonce.set(rec.subarray(0, NONCE), 4);
-    try {
-      sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
-        out,
-        null,
-        rec.subarray(NONCE),
-        null,
-        this.recvNonce,
-        this.keys.rx,
-      );
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   /** Resolves once the transport has written everything (or the timeout passed). */
@@ -313,6 +317,7 @@ export class SecureChannel {
     this.msg = undefined;
     sodium.sodium_memzero(this.keys.tx);
     sodium.sodium_memzero(this.keys.rx);
+    this.bulk = undefined;
     this.closeCb(reason);
   }
 }

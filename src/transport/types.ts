@@ -118,9 +118,10 @@ export interface PeerLink {
   /**
    * Sends one message on a channel; big messages are cut into records and rebuilt in order.
    * Returns false above the high-water mark (wait for 'drain'); throws E_LINK_QUEUE_FULL at the
-   * hard limit, E_FRAME_TOO_LARGE over the message limit and E_LINK_CLOSED once closed.
+   * hard limit, E_FRAME_TOO_LARGE over the message limit and E_LINK_CLOSED once closed. A `bulk`
+   * message (a file chunk) is sealed with AES-256-GCM in records of up to a chunk each.
    */
-  send(channel: string | number, data: Uint8Array): boolean;
+  send(channel: string | number, data: Uint8Array, opts?: { bulk?: boolean }): boolean;
   on<E extends keyof PeerLinkEvents>(event: E, cb: PeerLinkEvents[E]): this;
   once<E extends keyof PeerLinkEvents>(event: E, cb: PeerLinkEvents[E]): this;
   off<E extends keyof PeerLinkEvents>(event: E, cb: PeerLinkEvents[E]): this;

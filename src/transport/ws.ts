@@ -3,12 +3,16 @@
 import { createServer } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { SdError } from '../errors.js';
+import { BULK_RECORD } from './ciphers.js';
 import { addressOf, StrangerGate, type Ticket } from './gate.js';
 import { handshakeTimeoutMs } from './handshake.js';
 import type { CloseReason, MessageTransport } from './types.js';
 
-/** A record: an 8-byte nonce and a Noise message (at most 65,535 bytes). Bigger closes the socket. */
-export const WS_MAX_MESSAGE = 8 + 65535;
+/**
+ * A record: an 8-byte nonce and a Noise message (at most 65,535 bytes), or a bulk record (a file
+ * chunk: at most BULK_RECORD bytes, see bulk.ts). Bigger closes the socket.
+ */
+export const WS_MAX_MESSAGE = 8 + BULK_RECORD;
 
 export interface WsListener {
   port: number;

@@ -212,7 +212,13 @@ test('sd daemon install: start flags in the unit, paths with spaces quoted, one 
   const exec = /^ExecStart=(.*)$/m.exec(unitA)![1]!;
   t.is(
     exec,
-    [process.execPath, join(SD, '..', '..', 'dist', 'src', 'daemon', 'entry.js'), '--data-dir', a]
+    [
+      process.execPath,
+      '--single-threaded-gc',
+      join(SD, '..', '..', 'dist', 'src', 'daemon', 'entry.js'),
+      '--data-dir',
+      a,
+    ]
       .concat(['--p2p-port', '7000', '--mdns', 'off', '--webrtc', 'on', '--device-name', 'home server'])
       .map((w) => `"${w.replace(/%/g, '%%').replace(/\$/g, '$$$$')}"`)
       .join(' '),

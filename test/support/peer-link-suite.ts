@@ -4,6 +4,7 @@
 // cut the same way, refuses wrong, unknown and revoked keys, and closes with a named code on any
 // replayed handshake, flipped byte, dropped, replayed or reordered record, or spliced session.
 import avaTest from 'ava';
+import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import Noise from 'noise-handshake';
 import curve from 'noise-curve-ed';
@@ -277,6 +278,48 @@ export function peerLinkAcceptance(name: string, pair: TransportPair, opts: { se
     );
     t.is(r[1], 'E_BAD_HANDSHAKE');
     t.is(typeof r[0], 'string', 'the initiator got no link either');
+  });
+
+  test(`${name}: a peer on protocol 4 (ChaCha20-Poly1305 for every record) is refused by name with E_PROTOCOL_VERSION`, async (t) => {
+    const [ta, tb] = await pair(t);
+    const r = await Promise.allSettled([
+      openPeerLink(ta, linkOpts(device(), 'initiator', { protocolVersion: 4 })),
+      openPeerLink(tb, linkOpts(device(), 'responder')),
+    ]);
+    for (const x of r) {
+      t.is(x.status, 'rejected');
+      const e = (x as PromiseRejectedResult).reason as SdError;
+      t.is(e.code, 'E_PROTOCOL_VERSION');
+      t.regex(e.message, /\b4\b.*\b5\b|\b5\b.*\b4\b/);
+    }
+  });
+
+  test(`${name}: a bulk message (a file chunk) crosses in AES-256-GCM records, in order with small ones; a flipped byte in one is E_FRAME_TAMPERED`, async (t) => {
+    const [ta, tb] = await pair(t);
+    const fa = faulty(ta);
+    const { a, b } = await linkPair(t, [fa, tb]);
+    const chunk = new Uint8Array(randomBytes(1024 * 1024 + 41));
+    const got: [string | number, Uint8Array][] = [];
+    b.on('message', (ch, d) => got.push([ch, d]));
+    const before = fa.sent.length;
+    a.send('xfer', chunk, { bulk: true });
+    a.send('feed:lib', Buffer.from('small'));
+    const end = Date.now() + 10_000;
+    while (got.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    t.true(Buffer.from(got[0]![1]).equals(Buffer.from(chunk)));
+    t.deepEqual(got[1], ['feed:lib', new Uint8Array(Buffer.from('small'))]);
+    const cipherBits = fa.sent.slice(before).map((rec) => (rec[7]! & 0x80) !== 0);
+    // The chunk's records (one where the transport carries a whole chunk), then the small message's
+    // (and perhaps a heartbeat's): AES-GCM for the first, ChaCha20-Poly1305 for the others.
+    const firstChaCha = cipherBits.indexOf(false);
+    t.true(firstChaCha > 0 && cipherBits.slice(firstChaCha).every((x) => !x), String(cipherBits));
+    if (ta.maxMessageSize > 1024 * 1024 + 100) t.is(firstChaCha, 1, 'a chunk in one record');
+    t.false(has(fa.sent.slice(before), chunk.subarray(5000, 5032)), 'the chunk is not on the wire');
+    const cut = closed(b);
+    fa.arm('flip');
+    a.send('xfer', chunk, { bulk: true });
+    t.like(await cut, { code: 'E_FRAME_TAMPERED' });
+    t.is(got.length, 2, 'nothing of the tampered chunk was delivered');
   });
 
   test(`${name}: a peer on another wire-protocol version is refused with E_PROTOCOL_VERSION naming both versions`, async (t) => {

@@ -1,0 +1,8 @@
+// Node (V8) options the daemon runs with, whichever way it is started (`sd start`, the
+// foreground, a systemd unit or a launchd agent). `--single-threaded-gc`: V8 collects on the main
+// thread only, without its parallel and concurrent helper threads. On a machine whose cores are
+// busy (two cores shared with other work) the helpers wait for each other and for a core: pulling
+// 1 GiB at load average 8-9, the two daemons used 8.2 + 10.7 and 8.6 + 11.7 CPU seconds with the
+// default, 3.6 + 6.4 and 3.3 + 5.3 with this flag, back to back (bench/transfer.ts). A daemon
+// is a background process next to the user's own work: it should not compete for every core.
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
