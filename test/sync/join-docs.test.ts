@@ -1,5 +1,6 @@
-// A new member's shared documents: the joiner projects the creator's documents from the log, then
-// hands copies of what it projected to its repo instead of loading the same changes twice. What it
+// A new member's shared documents: the joiner projects the creator's documents from the log without
+// a repo, and on first use hands copies of what it projected to the repo instead of loading the
+// same changes twice. What it
 // shows, what it stores and what it can edit must be what the log says, before and after a restart.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
@@ -47,6 +48,9 @@ test("a joiner's shared documents hold the creator's tags and notes, survive a r
   await b.command('pair.join', { code });
   await until('B holds A’s feed', () => heads(la) === heads(b.libraries.resolve(lib)), 30_000);
   const lb = b.libraries.resolve(lib);
+  // The history projected without the repo (opened on first use, as at every start): the rows are there.
+  t.is(lb.repo, undefined);
+  t.deepEqual(await tagNames(b), ['taxes', 'trip']);
   await lb.ensureShared(b.device.id);
   await lb.sharedOpening;
 
