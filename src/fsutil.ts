@@ -20,13 +20,16 @@ export function ensurePrivateDir(dir: string): void {
   chmodSync(dir, 0o700);
 }
 
-/** Writes a file atomically (temp + rename) with mode 0600. */
-export function writePrivateFile(path: string, data: string | Uint8Array): void {
+/**
+ * Writes a file atomically (temp + rename) with mode 0600. `durable: false` skips the fsync, for
+ * caches whose loss in a power cut costs nothing (the rename still never leaves a torn file).
+ */
+export function writePrivateFile(path: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): void {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (opts.durable !== false) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -63,13 +63,18 @@ export class Library {
     this.log = new EventLog(db, id, keys);
     this.writer = new GroupWriter(db, path, id, {
       committed: (evs) => this.published(evs),
-      rolledBack: () => this.log.reloadHead(),
+      rolledBack: () => {
+        this.log.reloadHead();
+        // Plain documents may hold changes of the events rolled back: rebuild them from the log.
+        if (this.projection.shared instanceof PlainDocs)
+          this.projection.shared = new PlainDocs(db, () => this.sharedChangesFromLog());
+      },
     });
     // Until the Automerge documents are open (lazily: queries never need them), shared events
     // from peers project through plain documents rebuilt from the log on first use.
     this.projection = {
       db,
-      shared: new PlainDocs(db, (name) => this.sharedChangesFromLog()[name] ?? []),
+      shared: new PlainDocs(db, () => this.sharedChangesFromLog()),
       rebuilt: () => this.resetShared(),
     };
   }
@@ -190,13 +195,15 @@ export class Library {
       return;
     }
     const urls = JSON.parse(urlRow.value) as DocUrls;
-    let docs: LibraryDocs;
-    try {
-      docs = await openLibraryDocs(this.repo, urls);
-    } catch (e) {
-      if (!(e instanceof SdError) || e.code !== 'E_LIBRARY_DOC_MISSING') throw e;
-      docs = await openLibraryDocs(this.repo, urls, this.sharedChangesFromLog());
-    }
+    // A document the repo has not stored (a new member's, just received) starts as a copy of the
+    // one the log's changes built for the projection, else from those changes read again.
+    const plain = this.projection.shared instanceof PlainDocs ? this.projection.shared : undefined;
+    let fromLog: ChangeSet | undefined;
+    const docs = await openLibraryDocs(
+      this.repo,
+      urls,
+      (name) => plain?.copyOf(name) ?? (fromLog ??= this.sharedChangesFromLog())[name],
+    );
     const prov = this.attachShared(docs);
     // A crash can leave the repo's storage behind the projection: catch up from the log.
     if (DOC_NAMES.some((n) => !prov.consistent(n))) docs.apply(this.sharedChangesFromLog());

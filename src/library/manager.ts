@@ -205,7 +205,8 @@ export class LibraryManager {
     const lib = Library.open(join(this.dir, `${id}.db`), id, this.device, { create: true });
     // The inviter's key, learnt when pairing, verifies its feed until the roster arrives.
     lib.db.prepare('INSERT OR REPLACE INTO trust_anchors (dev, pubkey) VALUES (?, ?)').run(inviter.dev, inviter.pubkey);
-    await lib.ensureShared(this.device.id);
+    // Its Automerge documents open on first use, as at every start: the history projects through
+    // plain documents meanwhile, and a join does not load each document twice.
     this.attach(lib);
     return lib;
   }

@@ -192,10 +192,14 @@ export function docUrlsOf(rootUrl: string, root: RootDoc): DocUrls {
 
 /**
  * Opens every document of a library from storage (or its peers, if the repo has a network).
- * `received` carries change bytes from the log for documents this device has never had
- * (a new member replaying the creator's event): they are imported, not created.
+ * `received` gives, for a document this device has never stored (a new member's), the document
+ * the log's changes built or those change bytes: it is imported, not created.
  */
-export async function openLibraryDocs(repo: Repo, urls: DocUrls, received: ChangeSet = {}): Promise<LibraryDocs> {
+export async function openLibraryDocs(
+  repo: Repo,
+  urls: DocUrls,
+  received: ChangeSet | ((name: DocName) => A.Doc<unknown> | Uint8Array[] | undefined) = {},
+): Promise<LibraryDocs> {
   const ids = DOC_NAMES.map((name) => {
     const url = urls[name];
     if (!isValidAutomergeUrl(url))
@@ -209,14 +213,20 @@ export async function openLibraryDocs(repo: Repo, urls: DocUrls, received: Chang
   const found = await Promise.all(
     ids.map((id) => repo.find<unknown>(id, { allowableStates: ['ready', 'unavailable'] })),
   );
+  const given = (name: DocName) => (typeof received === 'function' ? received(name) : received[name]);
   const handles = new Map<DocName, DocHandle<unknown>>();
   DOC_NAMES.forEach((name, i) => {
     let handle = found[i]!;
-    const changes = received[name] ?? [];
-    if (!handle.isReady() && changes.length > 0) {
+    // A stored document takes change bytes given as a set; a supplier is asked only for missing ones.
+    const got = !handle.isReady() ? given(name) : typeof received === 'function' ? undefined : received[name];
+    if (!handle.isReady() && Array.isArray(got) && got.length > 0) {
       // import() on the unavailable handle revives it; flush() below persists it.
-      handle = repo.import<unknown>(concat(changes), { docId: ids[i]! });
-    } else if (handle.isReady()) applyChangeBytes(handle, changes);
+      handle = repo.import<unknown>(concat(got), { docId: ids[i]! });
+    } else if (!handle.isReady() && got && !Array.isArray(got)) {
+      // Imported empty (registered with storage), then given the document whole.
+      handle = repo.import<unknown>(new Uint8Array(0), { docId: ids[i]! });
+      handle.update(() => got);
+    } else if (handle.isReady() && Array.isArray(got)) applyChangeBytes(handle, got);
     if (!handle.isReady())
       throw new SdError(
         'E_LIBRARY_DOC_MISSING',

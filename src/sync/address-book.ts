@@ -83,7 +83,10 @@ export class AddressBook {
   }
 
   private save(): void {
-    writePrivateFile(this.file, JSON.stringify(this.entries, null, 2));
+    // Learnt addresses are a cache (pairing, members and the devices themselves tell them again):
+    // only an address the user gave is worth an fsync, which a join otherwise waits for.
+    const durable = this.entries.some((e) => e.source === 'manual');
+    writePrivateFile(this.file, JSON.stringify(this.entries, null, 2), { durable });
   }
 
   list(): BookEntry[] {

@@ -12,6 +12,7 @@ import { stmt } from '../projections/types.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
 import { codeOf } from '../error-codes.js';
+import { BulkStreams } from './bulk-index.js';
 
 const BATCH_EVENTS = 500;
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -77,6 +78,7 @@ export class FeedSession {
   private budgetAt = performance.now();
   private readonly unsubscribe: () => void;
   private readonly onProgress: (p: FeedProgress) => void;
+  private readonly bulk: BulkStreams;
 
   constructor(
     private readonly lib: Library,
@@ -85,6 +87,7 @@ export class FeedSession {
     opts: FeedOptions = {},
   ) {
     this.onProgress = opts.onProgress ?? (() => undefined);
+    this.bulk = new BulkStreams(lib);
     ch.onMessage((bytes) => this.receive(bytes));
     ch.onClose(() => this.close());
     // Whatever this library appends or receives is announced, so feeds relay transitively. In the
@@ -141,6 +144,7 @@ export class FeedSession {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
+    this.bulk.close();
   }
 
   private send(m: Msg): void {
@@ -346,6 +350,7 @@ export class FeedSession {
       throw new SdError('E_BAD_FRAME', 'an events message holds [bytes, signature] pairs of a known device');
     const { accepted, refusal, head } = checkBatch(this.lib, dev, list, pre);
     if (accepted.length) {
+      this.bulk.before(dev, accepted);
       this.lib.write(() => {
         for (const ev of accepted) this.lib.appendRemote(ev);
       });
@@ -354,6 +359,7 @@ export class FeedSession {
       this.stats.received += accepted.length;
     }
     if (refusal || head.seq >= (this.wanted.get(dev) ?? 0)) this.wanted.delete(dev);
+    this.bulk.after(dev, !!refusal || head.seq >= (this.peerHeads.get(dev) ?? 0));
     if (refusal) {
       this.stats.rejected[refusal.code] = (this.stats.rejected[refusal.code] ?? 0) + 1;
       this.stats.lastError = `${refusal.code}: ${dev}#${refusal.seq}: ${refusal.reason}`;
