@@ -11,6 +11,7 @@
 // must not be the last one. One release took 7 ms at 280 MB: an idle daemon's heartbeats add up
 // to a release every few minutes at most.
 import { createRequire } from 'node:module';
+import { Packr } from 'msgpackr';
 
 /** What the last release did, for `sd status`. */
 export interface MemoryRelease {
@@ -121,8 +122,21 @@ export function startMemoryReleaser(opts: ReleaserOptions): MemoryReleaser {
   return { check, last: () => last, stop: () => clearInterval(timer) };
 }
 
+// msgpackr packs every message of every Packr into one buffer it shares between them, grows it to
+// the largest message packed so far and keeps it: 8 MiB after a day's work on 200,000 files (a
+// heap snapshot of the idle daemon). Any instance can hand it a fresh one; what was packed before
+// stays valid (it is a view of the old buffer, which is freed with the last such view).
+const packBufferOwner = new Packr();
+const PACK_BUFFER_BYTES = 8192;
+
+/** Gives msgpackr a small buffer in place of the one the biggest message grew (it grows again on use). */
+export function releasePackBuffer(): void {
+  packBufferOwner.useBuffer(Buffer.allocUnsafeSlow(PACK_BUFFER_BYTES));
+}
+
 /**
- * The daemon's releaser: the caches are those of every open library, the trim glibc's. Shared by
+ * The daemon's releaser: the caches are those of every open library and msgpackr's buffer, the
+ * trim glibc's. Shared by
  * the daemon and the benches that stand in for it.
  */
 export function startLibraryReleaser(
@@ -131,6 +145,7 @@ export function startLibraryReleaser(
 ): MemoryReleaser {
   return startMemoryReleaser({
     shrink: () => {
+      releasePackBuffer();
       for (const lib of libraries()) lib.shrinkMemory();
     },
     trim: loadMallocTrim(),
