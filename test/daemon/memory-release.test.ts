@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTree } from '../../fixtures/tree.js';
 import { pack, encodeEvent } from '../../src/events/codec.js';
-import { loadMallocTrim, releasePackBuffer, startMemoryReleaser, type MemoryProbes } from '../../src/daemon/memory.js';
+import {
+  loadFullGc,
+  loadMallocTrim,
+  releasePackBuffer,
+  startMemoryReleaser,
+  type MemoryProbes,
+} from '../../src/daemon/memory.js';
 import { until } from '../support/until.js';
 import { pidOf, sd, startDaemon } from '../cli/helpers.js';
 import { tempDir } from '../helpers.js';
@@ -133,6 +139,37 @@ test('a shrink that throws (a connection closing) still trims; without a trim on
   q.clock += 5_000;
   t.is(plain.check()?.trimmed, false);
   t.deepEqual(shrinks, ['shrink']);
+});
+
+test('the release collects the JS heap between emptying the caches and trimming; the collection frees dropped buffers', (t) => {
+  const p = fake();
+  const calls: string[] = [];
+  const r = startMemoryReleaser({
+    probes: p,
+    intervalMs: 3_600_000,
+    shrink: () => calls.push('shrink'),
+    collect: () => calls.push('collect'),
+    trim: () => calls.push('trim'),
+  });
+  t.teardown(() => r.stop());
+  p.rssNow += 20 * MiB;
+  p.clock += 5_000;
+  t.truthy(r.check());
+  t.deepEqual(calls, ['shrink', 'collect', 'trim']);
+
+  const gc = loadFullGc();
+  t.is(typeof gc, 'function');
+  gc!();
+  const base = process.memoryUsage().arrayBuffers;
+  let dropped: Buffer | undefined = Buffer.alloc(64 * MiB, 1);
+  t.true(process.memoryUsage().arrayBuffers >= base + 60 * MiB);
+  t.is(dropped[0], 1);
+  dropped = undefined;
+  gc!();
+  t.true(
+    process.memoryUsage().arrayBuffers < base + 4 * MiB,
+    `${process.memoryUsage().arrayBuffers} after, ${base} before`,
+  );
 });
 
 test('malloc_trim is reachable on this glibc machine (koffi installed)', (t) => {
