@@ -133,6 +133,25 @@ for (const inotify of [true, false]) {
   });
 }
 
+test('inotify: a folder whose move away went unheard is watched at its new path only', async (t) => {
+  let hideDeep = false;
+  const w = watched(t, true, (rel) => rel.startsWith('.') || (hideDeep && rel === 'a/deep'));
+  mkdirSync(join(w.root, 'a/deep/sub'));
+  await until('a/deep/sub watched', () => w.tree.size === 7, 10_000, 10);
+  hideDeep = true; // the move away from a/deep is not heard: a/deep's watch (the folder's) stays
+  renameSync(join(w.root, 'a/deep'), join(w.root, 'b/deep'));
+  await hears(w, 'b/deep');
+  hideDeep = false;
+  w.heard.clear();
+  writeFileSync(join(w.root, 'b/deep/sub/f'), 'x');
+  await hears(w, 'b/deep/sub/f');
+  t.false(
+    [...w.heard].some((r) => r.startsWith('a/deep')),
+    `nothing heard at the old path: ${[...w.heard]}`,
+  );
+  t.is(w.tree.size, 7);
+});
+
 test('inotify is reachable on this Linux machine (koffi installed), so the daemon does not fall back', (t) => {
   const ino = openInotify(() => undefined);
   t.truthy(ino);

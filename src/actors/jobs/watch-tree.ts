@@ -72,14 +72,19 @@ function inotifyTree(
   const add = (dir: string): void => {
     if (closed || byRel.has(dir) || byRel.size >= MAX_WATCHED_DIRS) return;
     // The root may be reached through a symlink (as the user named it); no folder under it is.
-    const wd = ino.add(dir === '' ? root : join(root, dir), dir === '');
+    const abs = dir === '' ? root : join(root, dir);
+    let wd = ino.add(abs, dir === '');
+    // A folder moved within the tree whose move away went unheard still holds its watch (the
+    // kernel's is per folder, not per path): its old paths are let go and it is watched anew.
+    const was = typeof wd === 'number' ? byWd.get(wd) : undefined;
+    if (was !== undefined && was !== '' && was !== dir) {
+      drop(was);
+      wd = ino.add(abs, false);
+    }
     if (typeof wd === 'string') {
       if (dir === '') onError(new Error(`${wd}: cannot watch ${root}`));
       return; // gone meanwhile, or no longer a folder (a symlink, a file)
     }
-    // A folder moved within the tree keeps its watch (the kernel's is per folder, not per path).
-    const was = byWd.get(wd);
-    if (was !== undefined && was !== dir) drop(was);
     byWd.set(wd, dir);
     byRel.set(dir, wd);
     for (const rel of subfolders(root, dir)) if (!skip(rel)) add(rel);
