@@ -4,7 +4,14 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTree } from '../../fixtures/tree.js';
-import { loadMallocTrim, startMemoryReleaser, type MemoryProbes } from '../../src/daemon/memory.js';
+import { pack, encodeEvent } from '../../src/events/codec.js';
+import {
+  loadFullGc,
+  loadMallocTrim,
+  releasePackBuffer,
+  startMemoryReleaser,
+  type MemoryProbes,
+} from '../../src/daemon/memory.js';
 import { until } from '../support/until.js';
 import { pidOf, sd, startDaemon } from '../cli/helpers.js';
 import { tempDir } from '../helpers.js';
@@ -134,6 +141,37 @@ test('a shrink that throws (a connection closing) still trims; without a trim on
   t.deepEqual(shrinks, ['shrink']);
 });
 
+test('the release collects the JS heap between emptying the caches and trimming; the collection frees dropped buffers', (t) => {
+  const p = fake();
+  const calls: string[] = [];
+  const r = startMemoryReleaser({
+    probes: p,
+    intervalMs: 3_600_000,
+    shrink: () => calls.push('shrink'),
+    collect: () => calls.push('collect'),
+    trim: () => calls.push('trim'),
+  });
+  t.teardown(() => r.stop());
+  p.rssNow += 20 * MiB;
+  p.clock += 5_000;
+  t.truthy(r.check());
+  t.deepEqual(calls, ['shrink', 'collect', 'trim']);
+
+  const gc = loadFullGc();
+  t.is(typeof gc, 'function');
+  gc!();
+  const base = process.memoryUsage().arrayBuffers;
+  let dropped: Buffer | undefined = Buffer.alloc(64 * MiB, 1);
+  t.true(process.memoryUsage().arrayBuffers >= base + 60 * MiB);
+  t.is(dropped[0], 1);
+  dropped = undefined;
+  gc!();
+  t.true(
+    process.memoryUsage().arrayBuffers < base + 4 * MiB,
+    `${process.memoryUsage().arrayBuffers} after, ${base} before`,
+  );
+});
+
 test('malloc_trim is reachable on this glibc machine (koffi installed)', (t) => {
   const trim = loadMallocTrim();
   t.is(typeof trim, 'function');
@@ -168,6 +206,24 @@ test('a real daemon gives memory back after an index and shows it in sd status',
   t.true(released!.after < released!.before, `${released!.after} < ${released!.before}`);
   const human = sd(data, ['status']);
   t.regex(human.out, /^\s+released\s+\d+(\.\d+)? [KM]iB \d+ s ago \(\d+(\.\d+)? MiB -> \d+(\.\d+)? MiB\)$/m);
+});
+
+test("msgpackr's buffer grown by one big message is given back; what was packed before stays intact", (t) => {
+  const big = pack({ paths: Array.from({ length: 200_000 }, (_, i) => `/tree/folder-${i % 500}/file-${i}.bin`) });
+  t.true(big.byteLength > 6 * MiB);
+  const small = (): Uint8Array => pack({ tag: 'day' });
+  t.true(small().buffer.byteLength > 6 * MiB, 'before: a small message lands in the grown buffer');
+  const copy = Buffer.from(big);
+  releasePackBuffer();
+  const after = small();
+  t.true(after.buffer.byteLength <= 64 * 1024, `after: ${after.buffer.byteLength} bytes`);
+  t.deepEqual(Buffer.from(big), copy, 'the big message packed before is untouched');
+  // events still encode to the same bytes, and grow the buffer again when they need it
+  const ev = { lib: 'l', dev: 'd', seq: 1, prev: null, hlc: { ms: 1, c: 0 }, type: 't', body: 'x'.repeat(100_000) };
+  const once = Buffer.from(encodeEvent(ev));
+  releasePackBuffer();
+  t.deepEqual(Buffer.from(encodeEvent(ev)), once);
+  t.deepEqual(Buffer.from(small()), Buffer.from(pack({ tag: 'day' })));
 });
 
 const environOf = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
