@@ -2,7 +2,8 @@
 // (folder sizes and file counts), each committed in batches with its checkpoint.
 import { SdError } from '../errors.js';
 import type { Library } from '../library/library.js';
-import { CID_INDEX_DDL, DIR, FILE, SEP, toPath } from '../projections/entries.js';
+import { DIR, FILE, SEP, toPath } from '../projections/entries.js';
+import { holdCidIndexOut } from '../library/cid-index.js';
 import type { JobContext } from './context.js';
 import type { HashPool } from './hash-pool.js';
 import { kindOf } from './kind.js';
@@ -57,15 +58,9 @@ export function bulkIdentifyFrom(): number {
   return bulkFrom;
 }
 
-/** Drops the content-id index when `on`; the function returned builds it again. */
+/** Holds the content-id index out when `on` (library/cid-index.ts); the function returned gives it back. */
 export function withoutCidIndex(lib: Library, on: boolean): () => void {
-  if (!on) return () => undefined;
-  lib.flush();
-  lib.db.exec('DROP INDEX IF EXISTS entries_by_cid');
-  return () => {
-    lib.flush();
-    lib.db.exec(CID_INDEX_DDL);
-  };
+  return on ? holdCidIndexOut(lib) : () => undefined;
 }
 
 export async function identifyPhase(
