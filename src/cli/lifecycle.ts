@@ -11,8 +11,7 @@ import { bytes, duration, shortId, table } from './format.js';
 import { entryArgs, startFlags, type StartOptions } from './start-flags.js';
 import type { DaemonStatus } from '../daemon/handler.js';
 import { codeOf } from '../error-codes.js';
-import { daemonEnv } from '../daemon/memory.js';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { DAEMON_NODE_FLAGS, daemonEnv } from '../daemon/node-flags.js';
 
 const osSignals = constants.signals as Record<string, number>;
 const ENTRY = fileURLToPath(new URL('../daemon/entry.js', import.meta.url));

@@ -6,3 +6,13 @@
 // default, 3.6 + 6.4 and 3.3 + 5.3 with this flag, back to back (bench/transfer.ts). A daemon
 // is a background process next to the user's own work: it should not compete for every core.
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
+
+/**
+ * The environment a launcher gives the daemon: glibc reads MALLOC_ARENA_MAX at start only, so it
+ * is set for the process, not from inside it. Two arenas instead of one per thread (up to 8 per
+ * core): a daemon after a day's work on 100,000 files held 20 MB less, trimmed or not; a user's
+ * own setting wins.
+ */
+export function daemonEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2' };
+}

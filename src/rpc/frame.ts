@@ -1,5 +1,8 @@
 // Wire framing: a 4-byte big-endian body length, then one msgpack value.
-import { C1, Packr, Unpackr } from 'msgpackr';
+// `msgpackr/pack` is msgpackr's plain-JavaScript entry: the CLI loads this module on every run, and
+// the package's main entry also loads its native extension (looking for the C library first),
+// about a fifth of `sd status`'s start. In the daemon both entries share the one unpacker module.
+import { Packr, Unpackr } from 'msgpackr/pack';
 import { SdError } from '../errors.js';
 
 export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
@@ -10,6 +13,8 @@ const PREFIX = 4;
 const options = { useRecords: false, structuredClone: false, mapsAsObjects: true, copyBuffers: true } as const;
 const packr = new Packr(options);
 const unpackr = new Unpackr(options);
+// msgpackr's marker for the never-used 0xc1 byte (the plain entry's types do not name it).
+const C1: unknown = new Unpackr().unpack(Uint8Array.of(0xc1));
 
 /** Encodes one value as a frame. Throws E_FRAME_TOO_LARGE if the body would pass maxFrame. */
 export function encodeFrame(value: unknown, maxFrame: number = DEFAULT_MAX_FRAME): Buffer {
