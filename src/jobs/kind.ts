@@ -144,19 +144,31 @@ const MAGIC: Array<[Kind, number[], number]> = [
   ['other', [0x7f, 0x45, 0x4c, 0x46], 0], // ELF executable
 ];
 
+const ZIP_LOCAL = [0x50, 0x4b, 0x03, 0x04];
+const ZIP_EMPTY = [0x50, 0x4b, 0x05, 0x06];
+const RIFF = ascii('RIFF');
+const WAVE = ascii('WAVE');
+const AVI = ascii('AVI ');
+const WEBP = ascii('WEBP');
+const OGG = ascii('OggS');
+const FTYP = ascii('ftyp');
+
+// Runs once per identified file, on the hashing threads: no allocation, and a signature whose
+// first byte differs is passed over with one comparison.
 function kindFromMagic(head: Uint8Array, ext: string): Kind | undefined {
-  for (const [kind, sig, at] of MAGIC) if (startsWith(head, sig, at)) return kind;
+  const first = head[0];
+  for (const [kind, sig, at] of MAGIC) if ((at !== 0 || sig[0] === first) && startsWith(head, sig, at)) return kind;
   // ZIP: office documents and epub are zips too, so the extension refines it.
-  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04]) || startsWith(head, [0x50, 0x4b, 0x05, 0x06])) {
+  if (startsWith(head, ZIP_LOCAL) || startsWith(head, ZIP_EMPTY)) {
     return BY_EXT.get(ext) === 'document' ? 'document' : 'archive';
   }
-  if (startsWith(head, ascii('RIFF'))) {
-    if (startsWith(head, ascii('WAVE'), 8)) return 'audio';
-    if (startsWith(head, ascii('AVI '), 8)) return 'video';
-    if (startsWith(head, ascii('WEBP'), 8)) return 'image';
+  if (startsWith(head, RIFF)) {
+    if (startsWith(head, WAVE, 8)) return 'audio';
+    if (startsWith(head, AVI, 8)) return 'video';
+    if (startsWith(head, WEBP, 8)) return 'image';
   }
-  if (startsWith(head, ascii('OggS'))) return BY_EXT.get(ext) === 'video' ? 'video' : 'audio';
-  if (startsWith(head, ascii('ftyp'), 4)) {
+  if (startsWith(head, OGG)) return BY_EXT.get(ext) === 'video' ? 'video' : 'audio';
+  if (startsWith(head, FTYP, 4)) {
     const brand = String.fromCharCode(...head.subarray(8, 12));
     if (brand === 'M4A ' || brand === 'M4B ') return 'audio';
     if (brand === 'heic' || brand === 'heix' || brand === 'mif1' || brand === 'avif') return 'image';
