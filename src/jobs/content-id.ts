@@ -13,6 +13,7 @@
 import { closeSync, constants as C, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createBlake3, type Blake3 } from './blake3.js';
+import { fastFdSize } from './statx.js';
 import { SdError } from '../errors.js';
 
 export const SMALL_FILE_LIMIT = 100 * 1024;
@@ -91,24 +92,31 @@ export async function createContentHasher(): Promise<ContentHasher> {
   const sampleBuf = Buffer.allocUnsafe(SAMPLED_BYTES);
 
   const digest = (size: number, body: Uint8Array): string => digestOf(hasher, size, body);
+  // Size of the open file, -1 when it is not a regular file.
+  const sizeOf =
+    fastFdSize() ??
+    ((fd: number): number => {
+      const st = fstatSync(fd);
+      return st.isFile() ? st.size : -1;
+    });
 
   function identify(path: string | Buffer): ContentIdentity {
     // Non-blocking and never through a link: a named pipe, socket or device opens without
     // waiting and is refused by the fstat below, before a single read.
     const fd = openSync(path, READ_FLAGS);
     try {
-      const st = fstatSync(fd);
-      if (!st.isFile())
+      const fileSize = sizeOf(fd);
+      if (fileSize < 0)
         throw new SdError('E_NOT_A_FILE', 'not a regular file (a named pipe, socket or device is never read)');
       // A read that returns exactly the size fstat gave has reached the end: no second read to see
       // 0 bytes (one system call per file less). A file that grew since returns more, and the loop
       // goes on as before.
-      const n = readFully(fd, smallBuf, 0, SMALL_FILE_LIMIT + 1, 0, st.size);
+      const n = readFully(fd, smallBuf, 0, SMALL_FILE_LIMIT + 1, 0, fileSize);
       if (n <= SMALL_FILE_LIMIT) {
         const body = smallBuf.subarray(0, n);
         return { contentId: digest(n, body), size: n, head: Uint8Array.prototype.slice.call(body, 0, KIND_HEAD_SIZE) };
       }
-      const size = fstatSync(fd).size;
+      const size = sizeOf(fd);
       let at = 0;
       for (const [pos, len] of sampleRanges(size)) {
         const got = readFully(fd, sampleBuf, at, len, pos);
