@@ -64,13 +64,18 @@ function readFully(fd: number, buf: Buffer, offset: number, length: number, posi
 
 const READ_FLAGS = C.O_RDONLY | C.O_NONBLOCK | C.O_NOFOLLOW;
 
-const sizeBuf = Buffer.alloc(8);
+const SIZE_PREFIX = 8;
+const sizeBuf = Buffer.alloc(SIZE_PREFIX);
+
+/** u64le(size) into the first 8 bytes of `buf`, without a BigInt: sizes are below 2^53. */
+function writeSize(buf: Buffer, size: number): void {
+  buf.writeUInt32LE(size % 0x1_0000_0000, 0);
+  buf.writeUInt32LE(Math.floor(size / 0x1_0000_0000), 4);
+}
 
 /** The id's digest: BLAKE3-128 of u64le(size) || body (body: the whole file, or its samples). */
 function digestOf(hasher: Blake3, size: number, body: Uint8Array): string {
-  // u64le(size) without a BigInt: sizes are below 2^53.
-  sizeBuf.writeUInt32LE(size % 0x1_0000_0000, 0);
-  sizeBuf.writeUInt32LE(Math.floor(size / 0x1_0000_0000), 4);
+  writeSize(sizeBuf, size);
   hasher.init();
   hasher.update(sizeBuf);
   hasher.update(body);
@@ -87,11 +92,19 @@ export async function contentIdOfBytes(data: Uint8Array): Promise<string> {
 export async function createContentHasher(): Promise<ContentHasher> {
   // 128-bit BLAKE3 output is exactly the first 16 bytes of the standard digest (XOF prefix).
   const hasher: Blake3 = await createBlake3(128);
-  // One extra byte lets a single read tell "fits" from "grew past the limit".
-  const smallBuf = Buffer.allocUnsafe(SMALL_FILE_LIMIT + 1);
-  const sampleBuf = Buffer.allocUnsafe(SAMPLED_BYTES);
+  // Each buffer starts with room for the u64le(size) prefix, so the digest is one update of one
+  // view (a call into the hasher per file less). One extra byte lets a single read tell "fits"
+  // from "grew past the limit".
+  const smallBuf = Buffer.allocUnsafe(SIZE_PREFIX + SMALL_FILE_LIMIT + 1);
+  const sampleBuf = Buffer.allocUnsafe(SIZE_PREFIX + SAMPLED_BYTES);
 
-  const digest = (size: number, body: Uint8Array): string => digestOf(hasher, size, body);
+  /** The id of `size` and the `len` bytes after the prefix room in `buf`. */
+  const digest = (buf: Buffer, size: number, len: number): string => {
+    writeSize(buf, size);
+    hasher.init();
+    hasher.update(buf.subarray(0, SIZE_PREFIX + len));
+    return hasher.digest();
+  };
   // Size of the open file, -1 when it is not a regular file.
   const sizeOf =
     fastFdSize() ??
@@ -111,13 +124,13 @@ export async function createContentHasher(): Promise<ContentHasher> {
       // A read that returns exactly the size fstat gave has reached the end: no second read to see
       // 0 bytes (one system call per file less). A file that grew since returns more, and the loop
       // goes on as before.
-      const n = readFully(fd, smallBuf, 0, SMALL_FILE_LIMIT + 1, 0, fileSize);
+      const n = readFully(fd, smallBuf, SIZE_PREFIX, SMALL_FILE_LIMIT + 1, 0, fileSize);
       if (n <= SMALL_FILE_LIMIT) {
-        const body = smallBuf.subarray(0, n);
-        return { contentId: digest(n, body), size: n, head: Uint8Array.prototype.slice.call(body, 0, KIND_HEAD_SIZE) };
+        const head = Uint8Array.prototype.slice.call(smallBuf, SIZE_PREFIX, SIZE_PREFIX + Math.min(n, KIND_HEAD_SIZE));
+        return { contentId: digest(smallBuf, n, n), size: n, head };
       }
       const size = sizeOf(fd);
-      let at = 0;
+      let at = SIZE_PREFIX;
       for (const [pos, len] of sampleRanges(size)) {
         const got = readFully(fd, sampleBuf, at, len, pos);
         if (got !== len) {
@@ -127,8 +140,8 @@ export async function createContentHasher(): Promise<ContentHasher> {
         }
         at += len;
       }
-      const head = Uint8Array.prototype.slice.call(sampleBuf, 0, KIND_HEAD_SIZE);
-      return { contentId: digest(size, sampleBuf.subarray(0, at)), size, head };
+      const head = Uint8Array.prototype.slice.call(sampleBuf, SIZE_PREFIX, SIZE_PREFIX + KIND_HEAD_SIZE);
+      return { contentId: digest(sampleBuf, size, at - SIZE_PREFIX), size, head };
     } finally {
       closeSync(fd);
     }
