@@ -53,6 +53,8 @@ export interface ReleaserOptions {
 export interface MemoryReleaser {
   /** Runs one check now (what the timer does): returns the release it made, if any. */
   check(): MemoryRelease | undefined;
+  /** Releases now, quiet or not (before a big job: what earlier work left is not its peak's base). */
+  release(): MemoryRelease;
   last(): MemoryRelease | undefined;
   stop(): void;
 }
@@ -118,6 +120,9 @@ export function startMemoryReleaser(opts: ReleaserOptions): MemoryReleaser {
     if (before < baseline) baseline = before;
     const worked = cpuNow - cpuAtRelease >= workMicros || before - baseline >= growth;
     if (share >= quietShare || !worked) return undefined;
+    return release(before, now);
+  };
+  const release = (before = probes.rss(), now = probes.now()): MemoryRelease => {
     const t0 = performance.now();
     try {
       opts.shrink();
@@ -137,7 +142,24 @@ export function startMemoryReleaser(opts: ReleaserOptions): MemoryReleaser {
   };
   const timer = setInterval(check, intervalMs);
   timer.unref();
-  return { check, last: () => last, stop: () => clearInterval(timer) };
+  return { check, release: () => release(), last: () => last, stop: () => clearInterval(timer) };
+}
+
+/** The daemon's releaser, while it runs (startLibraryReleaser). */
+let running: MemoryReleaser | undefined;
+/** A release asked for by work (releaseBeforeWork) is skipped when the last one is more recent than this. */
+const WORK_RELEASE_GAP_MS = 10_000;
+
+/**
+ * Before a job whose peak matters (a transfer's fetch): releases what earlier work left (garbage
+ * not collected yet, SQLite's caches, glibc's free pages), so the job's peak starts from the
+ * daemon's floor, not from wherever the last busy spell left it. A full collection costs a few
+ * milliseconds; at most one every 10 s. Nothing outside a daemon (no releaser running).
+ */
+export function releaseBeforeWork(): MemoryRelease | undefined {
+  const last = running?.last();
+  if (!running || (last && Date.now() - last.at < WORK_RELEASE_GAP_MS)) return undefined;
+  return running.release();
 }
 
 // msgpackr packs every message of every Packr into one buffer it shares between them, grows it to
@@ -161,7 +183,7 @@ export function startLibraryReleaser(
   libraries: () => Iterable<{ shrinkMemory(): void }>,
   opts: Pick<ReleaserOptions, 'intervalMs' | 'onRelease'> = {},
 ): MemoryReleaser {
-  return startMemoryReleaser({
+  const r = startMemoryReleaser({
     shrink: () => {
       releasePackBuffer();
       for (const lib of libraries()) lib.shrinkMemory();
@@ -170,4 +192,12 @@ export function startLibraryReleaser(
     trim: loadMallocTrim(),
     ...opts,
   });
+  running = r;
+  return {
+    ...r,
+    stop: () => {
+      if (running === r) running = undefined;
+      r.stop();
+    },
+  };
 }

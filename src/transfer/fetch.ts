@@ -1,9 +1,11 @@
 // The receiving side of one file: asks for its chunks from the last verified one on, checks each
-// chunk's BLAKE3 as it arrives (a bad one is refused and asked for again: the damage is caught at
-// the chunk, not at the end), writes it at its place in the temporary file and gives the sender
-// credit for the next one. The same pass feeds the file's BLAKE3 with the bytes it writes (a
-// resumed file first with the verified part already on disk), and the end checks it against the
-// BLAKE3 the source computed over the whole file: resolves with that hash only if they agree.
+// chunk as it arrives (a bad one is refused and asked for again: the damage is caught at the chunk,
+// not at the end), writes it at its place in the temporary file and gives the sender credit for
+// the next one. Each chunk carries the BLAKE3 of the file's bytes from its start through that
+// chunk (link protocol 6): one hasher fed the bytes written, in order (a resumed file first with
+// the verified part already on disk), checks every chunk with a digest of its state, and its last
+// digest is the file's, checked at the end against the BLAKE3 the source computed over the whole
+// file: resolves with that hash only if they agree. Each byte is hashed once, not twice.
 import { readSync, write, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SdError } from '../errors.js';
@@ -21,7 +23,7 @@ const CREDIT_EVERY = 4;
 /** Blocking chunk writes slower than this (three in a row) make the rest of the file's asynchronous. */
 const SLOW_WRITE_MS = 100;
 
-/** Each chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
+/** A file of one chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
 let chunkHasher: Blake3 | undefined;
 
 export interface FileWant {
@@ -62,11 +64,21 @@ export async function fetchFile(
 ): Promise<string> {
   const hasher = (chunkHasher ??= await createBlake3(256));
   // A file of one chunk sent whole: its chunk's BLAKE3 is the file's (as on the source).
-  const file: WholeHash = { h: chunksOf(want.size) > 1 || from > 0 ? await createBlake3(256) : undefined, one: '' };
+  const file: WholeHash = {
+    h: chunksOf(want.size) > 1 || from > 0 ? await createBlake3(256) : undefined,
+    one: '',
+    stale: false,
+  };
   if (file.h) hashWritten(fd, from, want, file.h);
   let refused = 0;
   for (;;) {
     try {
+      // A refused chunk went into the file's hasher: it starts again from the verified part on disk.
+      if (file.h && file.stale) {
+        file.h.init();
+        hashWritten(fd, from, want, file.h);
+        file.stale = false;
+      }
       const hash = await attempt(port, want, fd, from, hooks, limit, signal, hasher, sync, file);
       const got = file.h ? file.h.digest() : file.one;
       if (got !== hash)
@@ -88,6 +100,8 @@ export async function fetchFile(
 interface WholeHash {
   h: Blake3 | undefined;
   one: string;
+  /** The hasher was fed a chunk that was then refused. */
+  stale: boolean;
 }
 
 /** Feeds `h` the first `chunks` chunks of the partial file (verified before a resume), read back from disk. */
@@ -161,22 +175,43 @@ function attempt(
           return finish(() => resolve(a.hash));
         }
         if (a.t === 'fail') return finish(() => reject(new SdError(codeOf(a.code, 'E_CHUNK_REFUSED'), a.message)));
+        if (a.t === 'prefix') {
+          // The part held here (hashed back from disk) against the source's: told apart from a bad chunk.
+          if (next !== from || from === 0 || !file.h)
+            return finish(() => reject(new SdError('E_BAD_FRAME', `${want.path}: a prefix hash out of place`)));
+          if (file.h.digest() !== a.hash)
+            return finish(() =>
+              reject(
+                new SdError(
+                  'E_VERIFY_FAILED',
+                  `${want.path}: the ${from} chunk(s) received before no longer hash to the source's bytes (changed on disk here)`,
+                ),
+              ),
+            );
+        }
         return;
       }
       hooks.received(a.data.length);
       const len = Math.min(CHUNK, want.size - a.index * CHUNK);
-      hasher.init();
-      hasher.update(a.data);
-      const digest = hasher.digest();
-      const ok = a.index === next && a.data.length === len && digest === Buffer.from(a.hash).toString('hex');
-      if (!ok) {
+      // The chunk that comes next, of its length: its bytes follow the verified ones in the hash.
+      const inPlace = a.index === next && a.data.length === len;
+      let digest = '';
+      if (inPlace && file.h) {
+        file.h.update(a.data);
+        digest = file.h.digest();
+      } else if (inPlace) {
+        hasher.init();
+        hasher.update(a.data);
+        digest = hasher.digest();
+      }
+      if (!inPlace || digest !== Buffer.from(a.hash).toString('hex')) {
+        if (inPlace && file.h) file.stale = true;
         hooks.refused(a.index);
         stop();
         return finish(() => reject(new Refetch(next)));
       }
       // Verified and in order: these are the bytes written next.
-      if (file.h) file.h.update(a.data);
-      else file.one = digest;
+      if (!file.h) file.one = digest;
       if (n === 1 && from === 0) await hooks.whole?.(a.data);
       let off = 0;
       const t0 = performance.now();

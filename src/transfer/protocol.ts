@@ -1,6 +1,7 @@
 // The `xfer` channel of a PeerLink: file content between devices. Control messages are msgpack
 // maps parsed by one schema each; a chunk is binary: kind(1) = 1, request id (u32), chunk index
-// (u32), the BLAKE3 of the chunk (32 bytes) and its bytes. The receiver grants credit (chunks it
+// (u32), the BLAKE3 of the file's bytes from its start through this chunk (32 bytes; since link
+// protocol 6, before it the chunk's own) and its bytes. The receiver grants credit (chunks it
 // may be sent ahead), so a slow disk or a full link slows the sender instead of filling memory.
 import { Packr, Unpackr } from 'msgpackr';
 import { z } from 'zod';
@@ -54,6 +55,11 @@ export const Msg = z.discriminatedUnion('t', [
   z.object({ t: z.literal('stop'), rid: Rid }),
   // source -> receiver
   z.object({ t: z.literal('listing'), rid: Rid, items: z.array(Item).max(1_000_000), skipped: z.number().int() }),
+  /**
+   * A resumed file (`from` > 0), before its first chunk: the BLAKE3 of the file's bytes before
+   * chunk `from`, which the receiver holds already (checked against its copy on disk).
+   */
+  z.object({ t: z.literal('prefix'), rid: Rid, hash: z.string().regex(/^[0-9a-f]{64}$/) }),
   /** The file is complete: the BLAKE3 of the whole file, computed from the bytes the source read. */
   z.object({ t: z.literal('end'), rid: Rid, hash: z.string().regex(/^[0-9a-f]{64}$/) }),
   z.object({ t: z.literal('fail'), rid: Rid, code: z.string().max(64), message: z.string().max(1000) }),
@@ -106,7 +112,7 @@ export function chunkFrames(): (rid: number, index: number, length: number) => {
   };
 }
 
-/** Writes the chunk's BLAKE3 (32 bytes) into a frame from chunkFrames. */
+/** Writes the BLAKE3 of the file through this chunk (32 bytes) into a frame from chunkFrames. */
 export function setChunkHash(frame: Buffer, hash: Uint8Array): void {
   frame.set(hash.subarray(0, 32), 9);
 }

@@ -28,7 +28,7 @@ export interface ServeDeps {
 }
 
 const MAX_STREAMS = 64;
-/** Each chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
+/** A file of one chunk is hashed in one synchronous step (init, update, digest), so one hasher serves all. */
 let chunkHasher: Blake3 | undefined;
 /** How often (in chunks) a file being sent is checked for writes. */
 const CHECK_EVERY = 8;
@@ -144,7 +144,9 @@ export class TransferServer implements PortServer {
     progress.state = 'sending';
     try {
       const n = chunksOf(file.size);
-      // A file of one chunk sent whole: the chunk's BLAKE3 is the file's.
+      // Each chunk carries the BLAKE3 of the file from its start through that chunk (link
+      // protocol 6): a digest of the one hasher fed every byte read, in order, so each byte is
+      // hashed once. A file of one chunk sent whole: the chunk's BLAKE3 is the file's.
       const whole = n > 1 || m.from > 0 ? await createBlake3(256) : undefined;
       const piece = (chunkHasher ??= await createBlake3(256));
       let last = '';
@@ -154,6 +156,7 @@ export class TransferServer implements PortServer {
         if (s.stopped) return;
         whole!.update(await file.read(i * CHUNK, Math.min(CHUNK, file.size - i * CHUNK)));
       }
+      if (m.from > 0) this.answer(port, { t: 'prefix', rid: m.rid, hash: whole!.digest() });
       progress.bytesDone = Math.min(file.size, m.from * CHUNK);
       for (let i = m.from; i < n; i++) {
         while (s.credit <= 0 && !s.stopped) await new Promise<void>((r) => (s.wake = r));
@@ -164,10 +167,14 @@ export class TransferServer implements PortServer {
         const { frame, data } = frames(m.rid, i, len);
         await file.read(i * CHUNK, len, data);
         if (i % CHECK_EVERY === 0) file.checkUnchanged();
-        piece.init();
-        piece.update(data);
-        last = piece.digest();
-        whole?.update(data);
+        if (whole) {
+          whole.update(data);
+          last = whole.digest();
+        } else {
+          piece.init();
+          piece.update(data);
+          last = piece.digest();
+        }
         setChunkHash(frame, Buffer.from(last, 'hex'));
         s.credit--;
         if (!port.sendRaw(frame)) await port.drained();

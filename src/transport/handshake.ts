@@ -18,9 +18,11 @@ import { codeOf } from '../error-codes.js';
  * the same with the length of a message of several records declared in its first one, 4 the same
  * with entries that may carry their content id (`entries.upserted` rows of 7 fields, which a
  * device on 3 would refuse as bad events), 5 the same with bulk records (file chunks) sealed with
- * AES-256-GCM under keys derived from the split (transport/bulk.ts).
+ * AES-256-GCM under keys derived from the split (transport/bulk.ts), 6 the same with file chunks
+ * that carry the BLAKE3 of the file through the chunk instead of the chunk's own (transfer/protocol.ts:
+ * one hash pass per side), which a device on 5 would refuse as damaged chunks.
  */
-export const LINK_PROTOCOL = 5;
+export const LINK_PROTOCOL = 6;
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });

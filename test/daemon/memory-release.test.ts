@@ -8,7 +8,9 @@ import { pack, encodeEvent } from '../../src/events/codec.js';
 import {
   loadFullGc,
   loadMallocTrim,
+  releaseBeforeWork,
   releasePackBuffer,
+  startLibraryReleaser,
   startMemoryReleaser,
   type MemoryProbes,
 } from '../../src/daemon/memory.js';
@@ -240,3 +242,22 @@ test('sd start gives the daemon two malloc arenas; a user who set MALLOC_ARENA_M
   t.true(envB.includes('MALLOC_ARENA_MAX=6'));
   t.false(envB.includes('MALLOC_ARENA_MAX=2'));
 });
+
+test.serial(
+  'before a big job the daemon releases at once, busy or not, at most once in 10 s; outside a daemon nothing',
+  (t) => {
+    t.is(releaseBeforeWork(), undefined, 'no releaser: nothing to do');
+    let shrunk = 0;
+    const r = startLibraryReleaser(() => [{ shrinkMemory: () => void shrunk++ }], { intervalMs: 3_600_000 });
+    t.teardown(() => r.stop());
+    // A busy process (this test) that did not grow: the timer's check would not release.
+    const first = releaseBeforeWork();
+    t.truthy(first);
+    t.is(shrunk, 1);
+    t.is(r.last(), first, 'sd status shows it as the last release');
+    t.is(releaseBeforeWork(), undefined, 'a second job right after does not collect again');
+    t.is(shrunk, 1);
+    r.stop();
+    t.is(releaseBeforeWork(), undefined, 'a stopped releaser is not used');
+  },
+);

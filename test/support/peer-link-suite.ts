@@ -290,7 +290,7 @@ export function peerLinkAcceptance(name: string, pair: TransportPair, opts: { se
       t.is(x.status, 'rejected');
       const e = (x as PromiseRejectedResult).reason as SdError;
       t.is(e.code, 'E_PROTOCOL_VERSION');
-      t.regex(e.message, /\b4\b.*\b5\b|\b5\b.*\b4\b/);
+      t.regex(e.message, new RegExp(`\\b4\\b.*\\b${LINK_PROTOCOL}\\b|\\b${LINK_PROTOCOL}\\b.*\\b4\\b`));
     }
   });
 

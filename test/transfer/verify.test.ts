@@ -6,6 +6,7 @@ import test from 'ava';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { createBlake3 } from '../../src/jobs/blake3.js';
 import { contentIdOf, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
 import { CHUNK, type Msg } from '../../src/transfer/protocol.js';
 import { indexed, jobInfo, pair, slowPull, until, visible, waitJob, type JobView } from './helpers.js';
@@ -110,5 +111,109 @@ test.serial(
     t.is(row('big.bin').cid, await contentIdOf(join(rb, 'big.bin')));
     t.is(row('photo.dat').kind, 'image');
     t.is(row('notes.txt').kind, 'text');
+  },
+);
+
+test.serial(
+  'each chunk carries the BLAKE3 of the file through it: one with only its own BLAKE3 is refused at that chunk, and a source that sends only those never delivers',
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    const data = randomBytes(4 * CHUNK + 99);
+    writeFileSync(join(ra, 'scan.tif'), data);
+    writeFileSync(join(ra, 'old.bin'), randomBytes(3 * CHUNK));
+    await indexed(a, b, lib, ra);
+    await indexed(b, a, lib, rb);
+    const own = await createBlake3(256);
+    // A's side of the xfer channel puts the chunk's own BLAKE3 where the file's through it belongs
+    // (what a device on link protocol 5 sent): once for the third chunk of scan.tif, always for old.bin.
+    const port = a.transfers!.attach(a.peers!.linkTo(b.device.id)!);
+    const send = port.sendRaw.bind(port);
+    let swapped = 0;
+    let always = false;
+    port.sendRaw = (bytes: Uint8Array): boolean => {
+      const frame = Buffer.from(bytes);
+      if (frame[0] === 1 && frame.readUInt32BE(5) > 0 && (always || (frame.readUInt32BE(5) === 2 && swapped === 0))) {
+        own.init();
+        own.update(frame.subarray(41));
+        frame.set(Buffer.from(own.digest(), 'hex'), 9);
+        swapped++;
+        return send(frame);
+      }
+      return send(bytes);
+    };
+    const pull = async (name: string): Promise<JobView> => {
+      const out = await b.command<{ job: string }>(
+        'transfer.pull',
+        { device: 'alpha', sources: [join(ra, name)], dest: rb },
+        { library: lib },
+      );
+      return waitJob(b, lib, out.result!.job);
+    };
+    const j = await pull('scan.tif');
+    t.is(j.state, 'completed', j.message ?? '');
+    t.is(swapped, 1);
+    t.true(readFileSync(join(rb, 'scan.tif')).equals(data));
+    const log = await b.query<{ summary: string }[]>('log.list', { type: 'transfer' }, { library: lib });
+    t.regex(log[0]?.summary ?? '', /1 chunk\(s\) refused/);
+    always = true;
+    const old = await pull('old.bin');
+    t.is(old.state, 'failed');
+    t.regex(old.message ?? '', /E_CHUNK_REFUSED/);
+    t.true(swapped > 8, `${swapped} chunks swapped`);
+    t.deepEqual(visible(rb), ['scan.tif'], 'nothing of old.bin is placed');
+  },
+);
+
+test.serial(
+  "a resumed file's prefix hash (the part the receiver holds) that disagrees fails E_VERIFY_FAILED; one sent unasked is E_BAD_FRAME; nothing is placed",
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    writeFileSync(join(ra, 'one.bin'), randomBytes(4 * CHUNK + 5));
+    writeFileSync(join(ra, 'two.bin'), randomBytes(2 * CHUNK + 5));
+    await indexed(a, b, lib, ra);
+    await indexed(b, a, lib, rb);
+    const port = a.transfers!.attach(a.peers!.linkTo(b.device.id)!);
+    const sendRaw = port.sendRaw.bind(port);
+    const send = port.send.bind(port);
+    // The third chunk's hash is damaged once (the receiver asks again from it: a resume), and the
+    // prefix hash then sent for the first two chunks is a lie.
+    let damaged = 0;
+    port.sendRaw = (bytes: Uint8Array): boolean => {
+      const frame = Buffer.from(bytes);
+      if (frame[0] === 1 && frame.readUInt32BE(5) === 2 && damaged === 0) {
+        damaged++;
+        frame[9] ^= 0xff;
+        return sendRaw(frame);
+      }
+      return sendRaw(bytes);
+    };
+    let lies = 0;
+    let unasked = false;
+    port.send = (m: Msg): boolean => {
+      if (m.t === 'prefix') {
+        lies++;
+        return send({ ...m, hash: m.hash.replace(/^./, (c) => (c === '0' ? '1' : '0')) });
+      }
+      if (unasked && m.t === 'end') send({ t: 'prefix', rid: m.rid, hash: '0'.repeat(64) });
+      return send(m);
+    };
+    const pull = async (name: string): Promise<JobView> => {
+      const out = await b.command<{ job: string }>(
+        'transfer.pull',
+        { device: 'alpha', sources: [join(ra, name)], dest: rb },
+        { library: lib },
+      );
+      return waitJob(b, lib, out.result!.job);
+    };
+    const j = await pull('one.bin');
+    t.is(j.state, 'failed');
+    t.regex(j.message ?? '', /E_VERIFY_FAILED.*changed on disk/);
+    t.is(damaged, 1);
+    t.is(lies, 1);
+    unasked = true;
+    const k = await pull('two.bin');
+    t.is(k.state, 'failed');
+    t.regex(k.message ?? '', /E_BAD_FRAME/);
+    t.deepEqual(visible(rb), []);
   },
 );
