@@ -63,7 +63,10 @@ export class Library {
     this.log = new EventLog(db, id, keys);
     this.writer = new GroupWriter(db, path, id, {
       committed: (evs) => this.published(evs),
+      beforeCommit: () => this.log.settle(),
       rolledBack: () => {
+        // A whole group lost (not one unit's savepoint): its unsigned events are gone with it.
+        if (!db.inTransaction) this.log.discardUnsigned();
         this.log.reloadHead();
         // Plain documents may hold changes of the events rolled back: rebuild them from the log.
         if (this.projection.shared instanceof PlainDocs)
@@ -241,7 +244,7 @@ export class Library {
 
   /** Appends one event of this device and projects it. Only valid inside write(). */
   append(type: string, body: unknown): StoredEvent {
-    const ev = this.log.append(type, body);
+    const ev = this.log.append(type, body, this.writer.inGroup);
     project(this.projection, ev, true);
     this.writer.appended(ev, true);
     return ev;

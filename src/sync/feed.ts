@@ -315,7 +315,10 @@ export class FeedSession {
     try {
       const q = stmt(this.lib.db, 'SELECT bytes, sig FROM events WHERE dev = ? AND seq >= ? ORDER BY seq LIMIT ?');
       while (o.unacked < WINDOW) {
-        const rows = q.all(dev, o.next, BATCH_EVENTS) as { bytes: Buffer; sig: Buffer }[];
+        // Rows of an open group still waiting for their signatures are not sent (not committed either).
+        const room = Math.min(BATCH_EVENTS, this.lib.log.unsignedFrom(dev) - o.next);
+        if (room <= 0) break;
+        const rows = q.all(dev, o.next, room) as { bytes: Buffer; sig: Buffer }[];
         if (rows.length === 0) break;
         const list: [Uint8Array, Uint8Array][] = [];
         let size = 0;
