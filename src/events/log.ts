@@ -52,6 +52,8 @@ export function rowToEvent(row: Row): StoredEvent {
 const PLACEHOLDER_SIG = new Uint8Array(64);
 /** Own appends in one group before the signing thread is worth starting (a small group signs in place). */
 const SIGN_THREAD_AFTER = 64;
+/** The first own appends of each group are signed in place. */
+const SIGN_IN_PLACE = 8;
 
 export class EventLog {
   readonly clock: HlcClock;
@@ -131,8 +133,10 @@ export class EventLog {
   }
 
   private queueSign(hash: Uint8Array): number {
-    if (++this.sinceSettle === SIGN_THREAD_AFTER) startSignThread();
-    return signThreadReady() ? queueSignature(this.keys.secretKey, hash) : -1;
+    const n = ++this.sinceSettle;
+    if (n === SIGN_THREAD_AFTER) startSignThread();
+    // A command's few events sign in place: handing them over would only add a row update each.
+    return n > SIGN_IN_PLACE && signThreadReady() ? queueSignature(this.keys.secretKey, hash) : -1;
   }
 
   /**

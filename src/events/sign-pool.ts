@@ -23,7 +23,7 @@ import {
 } from './sign-ring.js';
 
 /** How long a commit waits for a signature the thread is computing before it signs in place. */
-const CLAIM_WAIT_MS = 20;
+const CLAIM_WAIT_MS = 2;
 const WAKE_EVERY = 8;
 
 const shared: SignShared = {
