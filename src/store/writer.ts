@@ -31,6 +31,8 @@ export function outsideCommands<T>(fn: () => T): T {
 }
 
 export interface WriterHooks {
+  /** A group has just begun its transaction. */
+  began(): void;
   /** The group is about to commit, still inside its transaction (deferred signatures are written). */
   beforeCommit(): void;
   /** The events of a group that has just committed, in append order. */
@@ -78,6 +80,12 @@ export class GroupWriter {
     if (this.unitDepth > 0 || (this.db.inTransaction && !this.groupOpen)) return this.txn(fn) as T;
     if (!this.groupOpen) {
       this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.hooks.began();
+      } catch (e) {
+        this.db.exec('ROLLBACK');
+        throw e;
+      }
       this.groupOpen = true;
       this.groupTimer = setImmediate(() => this.flushFromTimer());
     }
