@@ -92,3 +92,14 @@ export function loadAverage(): string {
     return 'unknown';
   }
 }
+
+/** CPU ms this process's main thread spent so far (/proc, 10 ms ticks): what bounds the wall time. */
+export function mainThreadMs(): number {
+  try {
+    const st = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}

@@ -8,6 +8,7 @@ import { blake3 } from './hash.js';
 import { compareHlc, HlcClock, MAX_CLOCK_SKEW_MS, type Hlc } from './hlc.js';
 import { catalogueCheck, MAX_EVENT_BYTES } from './catalogue.js';
 import { signRaw, type DeviceKeys } from './keys.js';
+import { dropSignature, queueSignature, signThreadReady, startSignThread, takeSignature } from './sign-pool.js';
 import { codeOf } from '../error-codes.js';
 
 export interface StoredEvent extends EventFields {
@@ -47,13 +48,25 @@ export function rowToEvent(row: Row): StoredEvent {
   return { ...f, hash: new Uint8Array(row.hash), sig: new Uint8Array(row.sig), bytes: new Uint8Array(row.bytes) };
 }
 
+/** What an own event's row holds until its group's commit writes the signature (never committed). */
+const PLACEHOLDER_SIG = new Uint8Array(64);
+/** Own appends in one group before the signing thread is worth starting (a small group signs in place). */
+const SIGN_THREAD_AFTER = 64;
+/** The first own appends of each group are signed in place. */
+const SIGN_IN_PLACE = 8;
+
 export class EventLog {
   readonly clock: HlcClock;
   private readonly insert: Statement;
   private readonly headStmt: Statement;
   private readonly getStmt: Statement;
   private readonly headsStmt: Statement;
+  private readonly setSig: Statement;
   private head: { seq: number; hash: Uint8Array | null };
+  /** Own events stored with a placeholder signature, and their slot in the signing ring. */
+  private unsigned: { ev: StoredEvent; slot: number }[] = [];
+  /** Own appends since the last settle(): a large group starts the signing thread. */
+  private sinceSettle = 0;
 
   constructor(
     private readonly db: Database,
@@ -64,6 +77,7 @@ export class EventLog {
     this.insert = db.prepare(
       'INSERT INTO events (dev, seq, hash, hlc_ms, hlc_c, type, bytes, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    this.setSig = db.prepare('UPDATE events SET sig = ? WHERE dev = ? AND seq = ? AND hash = ?');
     this.headStmt = db.prepare('SELECT seq, hash FROM events WHERE dev = ? ORDER BY seq DESC LIMIT 1');
     this.getStmt = db.prepare('SELECT dev, seq, hash, type, bytes, sig FROM events WHERE dev = ? AND seq = ?');
     this.headsStmt = db.prepare(HEADS_SQL);
@@ -85,8 +99,12 @@ export class EventLog {
     return this.keys.id;
   }
 
-  /** Appends one event of this device. Call inside the transaction that projects it. */
-  append(type: string, body: unknown): StoredEvent {
+  /**
+   * Appends one event of this device. Call inside the transaction that projects it. `deferSign`:
+   * the caller calls settle() before that transaction commits, so the signature may be made on the
+   * signing thread meanwhile (the row holds a placeholder until then).
+   */
+  append(type: string, body: unknown, deferSign = false): StoredEvent {
     if (!this.db.inTransaction) throw new SdError('E_INTERNAL', 'append outside a transaction');
     const fields: EventFields = {
       lib: this.lib,
@@ -105,10 +123,52 @@ export class EventLog {
         : catalogueCheck(fields, bytes.length);
     if (bad) throw new SdError(codeOf(bad.code, 'E_BAD_EVENT'), `cannot record ${type}: ${bad.reason}`);
     const hash = blake3(bytes);
-    const sig = signRaw(this.keys.secretKey, hash);
+    const slot = deferSign ? this.queueSign(hash) : -1;
+    const sig = slot < 0 ? signRaw(this.keys.secretKey, hash) : PLACEHOLDER_SIG;
     this.insert.run(fields.dev, fields.seq, hash, fields.hlc.ms, fields.hlc.c, type, bytes, sig);
     this.head = { seq: fields.seq, hash };
-    return { ...fields, hash, sig, bytes };
+    const ev = { ...fields, hash, sig, bytes };
+    if (slot >= 0) this.unsigned.push({ ev, slot });
+    return ev;
+  }
+
+  private queueSign(hash: Uint8Array): number {
+    const n = ++this.sinceSettle;
+    if (n === SIGN_THREAD_AFTER) startSignThread();
+    // A command's few events sign in place: handing them over would only add a row update each.
+    return n > SIGN_IN_PLACE && signThreadReady() ? queueSignature(this.keys.secretKey, hash) : -1;
+  }
+
+  /**
+   * Writes the signature of every own event appended with `deferSign` into its row (and event):
+   * call inside the transaction, before it commits. A row a rolled-back savepoint removed (or
+   * replaced with another event of the same seq) is left alone: the hash must match.
+   */
+  settle(): void {
+    this.sinceSettle = 0;
+    const list = this.unsigned;
+    if (list.length === 0) return;
+    this.unsigned = [];
+    // Newest first: the thread works from the oldest, so the two meet in the middle. Every slot is
+    // taken back before the first write, so a failed write (full disk) leaves none behind.
+    for (let i = list.length - 1; i >= 0; i--)
+      list[i]!.ev.sig = takeSignature(list[i]!.slot, this.keys.secretKey, list[i]!.ev.hash);
+    for (const { ev } of list) this.setSig.run(ev.sig, ev.dev, ev.seq, ev.hash);
+  }
+
+  /** The lowest seq of `dev` whose row still holds a placeholder signature (Infinity: none). */
+  unsignedFrom(dev: string): number {
+    if (dev !== this.keys.id || this.unsigned.length === 0) return Infinity;
+    let low = Infinity;
+    for (const u of this.unsigned) low = Math.min(low, u.ev.seq);
+    return low;
+  }
+
+  /** The transaction that held the unsigned events rolled back: their slots are freed. */
+  discardUnsigned(): void {
+    this.sinceSettle = 0;
+    for (const { slot } of this.unsigned) dropSignature(slot);
+    this.unsigned = [];
   }
 
   /** Stores an event of another device that the caller has verified. Call inside a transaction. */

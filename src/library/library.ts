@@ -10,7 +10,7 @@ import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { project, rebuildInPlace } from '../projections/index.js';
 import { stmt, type ProjectionContext } from '../projections/types.js';
-import { catchUpSearchIndex } from '../projections/search-index.js';
+import { applyNameQueue, catchUpSearchIndex, deferNameIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
   discardLibraryRepo,
@@ -63,7 +63,15 @@ export class Library {
     this.log = new EventLog(db, id, keys);
     this.writer = new GroupWriter(db, path, id, {
       committed: (evs) => this.published(evs),
+      // The name index's queued deletions and renames are applied once a group (see entries.ts).
+      began: () => deferNameIndex(db),
+      beforeCommit: () => {
+        applyNameQueue(db);
+        this.log.settle();
+      },
       rolledBack: () => {
+        // A whole group lost (not one unit's savepoint): its unsigned events are gone with it.
+        if (!db.inTransaction) this.log.discardUnsigned();
         this.log.reloadHead();
         // Plain documents may hold changes of the events rolled back: rebuild them from the log.
         if (this.projection.shared instanceof PlainDocs)
@@ -241,7 +249,7 @@ export class Library {
 
   /** Appends one event of this device and projects it. Only valid inside write(). */
   append(type: string, body: unknown): StoredEvent {
-    const ev = this.log.append(type, body);
+    const ev = this.log.append(type, body, this.writer.inGroup);
     project(this.projection, ev, true);
     this.writer.appended(ev, true);
     return ev;

@@ -69,6 +69,39 @@ function pushEntry(args: unknown[], loc: string, [key, t, size, mtime, inode, ki
  */
 export const CID_INDEX_DDL = 'CREATE INDEX IF NOT EXISTS entries_by_cid ON entries (cid) WHERE cid IS NOT NULL';
 
+/**
+ * Deletions and renames of indexed rows keep the name index exact, either at once or, inside a
+ * group of writes (`entries_fts_mode.defer`, never committed as 1), through a queue that the
+ * group applies in two statements before it commits (search-index.ts): FTS5 writes its pending
+ * terms out at every statement's savepoint, so one row a statement cost ~90 us, and one
+ * statement for the whole queue ~1 us a row. `queue.old` is the name the index holds for the
+ * id (NULL: none), `redo` that the row's current name is to be added.
+ */
+const NAME_INDEX_TRIGGERS = `
+  CREATE TABLE IF NOT EXISTS entries_fts_mode (k INTEGER PRIMARY KEY CHECK (k = 0), defer INTEGER NOT NULL);
+  INSERT OR IGNORE INTO entries_fts_mode (k, defer) VALUES (0, 0);
+  CREATE TABLE IF NOT EXISTS entries_fts_queue (id INTEGER PRIMARY KEY, old TEXT, redo INTEGER NOT NULL);
+  DROP TRIGGER IF EXISTS entries_fts_ins; DROP TRIGGER IF EXISTS entries_fts_del; DROP TRIGGER IF EXISTS entries_fts_upd;
+  CREATE TRIGGER IF NOT EXISTS entries_fts_ins1 AFTER INSERT ON entries
+    WHEN new.id <= (SELECT upto FROM entries_fts_state) AND (SELECT defer FROM entries_fts_mode) = 0 BEGIN
+    INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;
+  CREATE TRIGGER IF NOT EXISTS entries_fts_del1 AFTER DELETE ON entries
+    WHEN old.id <= (SELECT upto FROM entries_fts_state) AND (SELECT defer FROM entries_fts_mode) = 0 BEGIN
+    INSERT INTO entries_fts (entries_fts, rowid, name) VALUES ('delete', old.id, old.name); END;
+  CREATE TRIGGER IF NOT EXISTS entries_fts_upd1 AFTER UPDATE OF name ON entries
+    WHEN old.name <> new.name AND new.id <= (SELECT upto FROM entries_fts_state) AND (SELECT defer FROM entries_fts_mode) = 0 BEGIN
+    INSERT INTO entries_fts (entries_fts, rowid, name) VALUES ('delete', old.id, old.name);
+    INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;
+  CREATE TRIGGER IF NOT EXISTS entries_fts_ins_q AFTER INSERT ON entries
+    WHEN new.id <= (SELECT upto FROM entries_fts_state) AND (SELECT defer FROM entries_fts_mode) = 1 BEGIN
+    INSERT INTO entries_fts_queue (id, old, redo) VALUES (new.id, NULL, 1) ON CONFLICT (id) DO UPDATE SET redo = 1; END;
+  CREATE TRIGGER IF NOT EXISTS entries_fts_del_q AFTER DELETE ON entries
+    WHEN old.id <= (SELECT upto FROM entries_fts_state) AND (SELECT defer FROM entries_fts_mode) = 1 BEGIN
+    INSERT INTO entries_fts_queue (id, old, redo) VALUES (old.id, old.name, 0) ON CONFLICT (id) DO UPDATE SET redo = 0; END;
+  CREATE TRIGGER IF NOT EXISTS entries_fts_upd_q AFTER UPDATE OF name ON entries
+    WHEN old.name <> new.name AND new.id <= (SELECT upto FROM entries_fts_state) AND (SELECT defer FROM entries_fts_mode) = 1 BEGIN
+    INSERT INTO entries_fts_queue (id, old, redo) VALUES (old.id, old.name, 1) ON CONFLICT (id) DO UPDATE SET redo = 1; END;`;
+
 export const entriesProjector: Projector = {
   name: 'entries',
   tables: [
@@ -103,13 +136,7 @@ export const entriesProjector: Projector = {
              CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(name, content='entries', content_rowid='id', tokenize='trigram case_sensitive 0');
              CREATE TABLE IF NOT EXISTS entries_fts_state (k INTEGER PRIMARY KEY CHECK (k = 0), upto INTEGER NOT NULL);
              INSERT OR IGNORE INTO entries_fts_state (k, upto) VALUES (0, 0);
-             CREATE TRIGGER IF NOT EXISTS entries_fts_ins AFTER INSERT ON entries WHEN new.id <= (SELECT upto FROM entries_fts_state) BEGIN
-               INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;
-             CREATE TRIGGER IF NOT EXISTS entries_fts_del AFTER DELETE ON entries WHEN old.id <= (SELECT upto FROM entries_fts_state) BEGIN
-               INSERT INTO entries_fts (entries_fts, rowid, name) VALUES ('delete', old.id, old.name); END;
-             CREATE TRIGGER IF NOT EXISTS entries_fts_upd AFTER UPDATE OF name ON entries WHEN old.name <> new.name AND new.id <= (SELECT upto FROM entries_fts_state) BEGIN
-               INSERT INTO entries_fts (entries_fts, rowid, name) VALUES ('delete', old.id, old.name);
-               INSERT INTO entries_fts (rowid, name) VALUES (new.id, new.name); END;`,
+             ${NAME_INDEX_TRIGGERS}`,
   handlers: {
     'location.added': (db, ev) => {
       const b = ev.body as LocationAdded;

@@ -21,6 +21,29 @@ export function catchUpSearchIndex(db: Database, max = 4000): number {
   return rows.length;
 }
 
+/**
+ * From now until applyNameQueue(), deletions and renames of indexed rows are queued instead of
+ * applied to the name index one statement at a time (see entries.ts). Only inside a transaction
+ * that calls applyNameQueue() before it commits: the flag is never committed set.
+ */
+export function deferNameIndex(db: Database): void {
+  stmt(db, 'UPDATE entries_fts_mode SET defer = 1').run();
+}
+
+/** Applies the queued deletions and renames to the name index in two statements, and ends deferring. */
+export function applyNameQueue(db: Database): void {
+  stmt(
+    db,
+    "INSERT INTO entries_fts (entries_fts, rowid, name) SELECT 'delete', id, old FROM entries_fts_queue WHERE old IS NOT NULL",
+  ).run();
+  stmt(
+    db,
+    'INSERT INTO entries_fts (rowid, name) SELECT e.id, e.name FROM entries_fts_queue q JOIN entries e ON e.id = q.id WHERE q.redo = 1',
+  ).run();
+  stmt(db, 'DELETE FROM entries_fts_queue').run();
+  stmt(db, 'UPDATE entries_fts_mode SET defer = 0').run();
+}
+
 export function searchIndexLag(db: Database): number {
   return (
     db.prepare('SELECT COUNT(*) AS n FROM entries WHERE id > (SELECT upto FROM entries_fts_state)').get() as {
@@ -34,6 +57,13 @@ export function searchIndexLag(db: Database): number {
  * against its content table. Runs on the writing connection (FTS5 reads the check as a write).
  */
 export function searchIndexCheck(db: Database, catchUp = true): { ok: boolean; detail: string } {
+  // Inside a group, what it queued is applied first (the group goes on deferring once it is).
+  const deferring =
+    db.inTransaction && (stmt(db, 'SELECT defer FROM entries_fts_mode').get() as { defer: number }).defer;
+  if (deferring) {
+    applyNameQueue(db);
+    deferNameIndex(db);
+  }
   if (catchUp) while (catchUpSearchIndex(db, 10_000) > 0);
   else if (searchIndexLag(db) > 0)
     return { ok: true, detail: `not checked: ${searchIndexLag(db)} names wait to be indexed (the daemon does it)` };

@@ -31,6 +31,10 @@ export function outsideCommands<T>(fn: () => T): T {
 }
 
 export interface WriterHooks {
+  /** A group has just begun its transaction. */
+  began(): void;
+  /** The group is about to commit, still inside its transaction (deferred signatures are written). */
+  beforeCommit(): void;
   /** The events of a group that has just committed, in append order. */
   committed(events: StoredEvent[]): void;
   /** A unit or a group rolled back: whatever caches the log's head reloads it. */
@@ -76,6 +80,12 @@ export class GroupWriter {
     if (this.unitDepth > 0 || (this.db.inTransaction && !this.groupOpen)) return this.txn(fn) as T;
     if (!this.groupOpen) {
       this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.hooks.began();
+      } catch (e) {
+        this.db.exec('ROLLBACK');
+        throw e;
+      }
       this.groupOpen = true;
       this.groupTimer = setImmediate(() => this.flushFromTimer());
     }
@@ -98,6 +108,11 @@ export class GroupWriter {
     return out;
   }
 
+  /** A group is open: what is appended now commits in flush(), after the beforeCommit hook. */
+  get inGroup(): boolean {
+    return this.groupOpen;
+  }
+
   /** Runs fn in one plain transaction after committing the open group (a rebuild in place). */
   exclusive<T>(fn: () => T): T {
     this.flush();
@@ -111,6 +126,7 @@ export class GroupWriter {
     this.groupOpen = false;
     this.groupUnits = 0;
     try {
+      this.hooks.beforeCommit();
       this.db.exec('COMMIT');
     } catch (e) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');

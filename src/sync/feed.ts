@@ -45,6 +45,8 @@ interface Outgoing {
   /** The highest seq the peer acknowledged in this session: it never needs it again. */
   acked: number;
   busy: boolean;
+  /** The stream stopped at rows still waiting for their signatures: it goes on once they commit. */
+  held?: boolean;
 }
 
 export interface FeedProgress {
@@ -115,7 +117,11 @@ export class FeedSession {
     this.haveQueued = false;
     const list = [...this.toAnnounce];
     this.toAnnounce.clear();
-    for (const [dev, seq] of list) this.send({ t: 'have', dev, seq });
+    for (const [dev, seq] of list) {
+      this.send({ t: 'have', dev, seq });
+      const o = this.outgoing.get(dev);
+      if (o?.held) this.pump(dev);
+    }
   }
 
   start(): void {
@@ -315,7 +321,11 @@ export class FeedSession {
     try {
       const q = stmt(this.lib.db, 'SELECT bytes, sig FROM events WHERE dev = ? AND seq >= ? ORDER BY seq LIMIT ?');
       while (o.unacked < WINDOW) {
-        const rows = q.all(dev, o.next, BATCH_EVENTS) as { bytes: Buffer; sig: Buffer }[];
+        // Rows of an open group still waiting for their signatures are not sent (not committed either).
+        const room = Math.min(BATCH_EVENTS, this.lib.log.unsignedFrom(dev) - o.next);
+        o.held = room <= 0;
+        if (o.held) break;
+        const rows = q.all(dev, o.next, room) as { bytes: Buffer; sig: Buffer }[];
         if (rows.length === 0) break;
         const list: [Uint8Array, Uint8Array][] = [];
         let size = 0;
