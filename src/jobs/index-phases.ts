@@ -53,11 +53,6 @@ export function setBulkIdentifyForTests(n: number): void {
   bulkFrom = n;
 }
 
-/** From how many files an identify builds the content-id index in bulk. */
-export function bulkIdentifyFrom(): number {
-  return bulkFrom;
-}
-
 /**
  * From how many entries walked a first index holds the content-id index out. A first index writes
  * content ids in hash order, each a random insert into that index: on the 100,000-file tree,
