@@ -10,7 +10,8 @@ import { walk, type WalkEntry, type WalkRules } from './walk.js';
 import {
   identifyPhase,
   aggregatePhase,
-  bulkIdentifyFrom,
+  firstIndexBulkFrom,
+  entriesBound,
   locationOf,
   withoutCidIndex,
   FolderTotals,
@@ -174,6 +175,7 @@ async function walkPhase(
     : undefined;
   // A large first index drops the content-id index while it writes, and builds it once at the end.
   let rebuild: (() => void) | undefined;
+  const bulkFrom = ahead ? firstIndexBulkFrom(entriesBound(ctx.lib)) : Infinity;
   // The projection as it was before this run, on its own read connection (a WAL snapshot).
   const snap = ctx.lib.openReader();
   // One read transaction: every page of the projection comes from the same snapshot.
@@ -257,7 +259,7 @@ async function walkPhase(
         cp.cursor = batch.cursor !== undefined ? toKey(prefix + batch.cursor) : cp.cursor;
         const diffMs = performance.now() - diffFrom;
         if (ahead) {
-          if (!rebuild && cp.walked >= bulkIdentifyFrom()) rebuild = withoutCidIndex(ctx.lib, true);
+          if (!rebuild && cp.walked >= bulkFrom) rebuild = withoutCidIndex(ctx.lib, true);
           // Booked when the batch is written, with the checkpoint that counts it.
           // Progress is reported as written (by flush), so a resumed job's never goes back.
           await ahead.push(upserts.splice(0), { ...cp }, () => {

@@ -2,6 +2,7 @@
 // their state, phase, a checkpoint (phase + cursor) and per-path errors.
 import type { Db } from '../library/library.js';
 import { pack, unpack } from '../events/codec.js';
+import { stmt } from '../projections/types.js';
 
 export type JobState = 'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 export const FINISHED: readonly JobState[] = ['completed', 'failed', 'cancelled'];
@@ -145,11 +146,11 @@ export class JobStore {
 
   /** Called inside the transaction that appends the events covered by this checkpoint. */
   checkpoint(id: string, phase: string, checkpoint: unknown, done: number, total: number | null, runMs: number): void {
-    this.db
-      .prepare(
-        'UPDATE jobs SET phase = ?, checkpoint = ?, done = ?, total = ?, run_ms = ?, updated_at = ? WHERE id = ?',
-      )
-      .run(phase, pack(checkpoint), done, total, Math.round(runMs), Date.now(), id);
+    // Prepared once per connection: written with every batch (a prepare each was 0.1 ms per batch).
+    stmt(
+      this.db,
+      'UPDATE jobs SET phase = ?, checkpoint = ?, done = ?, total = ?, run_ms = ?, updated_at = ? WHERE id = ?',
+    ).run(phase, pack(checkpoint), done, total, Math.round(runMs), Date.now(), id);
   }
 
   addErrors(id: string, errors: { path: string; code: string; message: string }[]): void {

@@ -106,3 +106,47 @@ test.serial(
     t.true(hasIndex(again) && usesIndex(again));
   },
 );
+
+test.serial(
+  'a first index holds the content-id index out early in a small library, not when the library is large next to it',
+  async (t) => {
+    const dir = tempDir(t);
+    const big = join(dir, 'big');
+    const small = join(dir, 'small');
+    generateTree(big, { files: 8000, folders: 400, seed: 7, extras: false, sparseFiles: 0 });
+    generateTree(small, { files: 1500, folders: 75, seed: 8, extras: false, sparseFiles: 0 });
+    const core = await openCore(t, join(dir, 'data'));
+
+    // An empty library: out from the first thousand entries, long before the identify threshold.
+    const first = pauseIn(core, 'walk', 2000);
+    t.teardown(first.stop);
+    const a = await core.command<{ id: string; job: string }>('location.add', { path: big, watch: false });
+    first.job = a.result!.job;
+    await waitJob(core, first.job, ['paused', 'completed'], 60_000);
+    await first.paused();
+    t.false(first.seen(), 'held out at 2,000 of 8,400 entries in an empty library');
+    await core.command('job.resume', { ref: first.job });
+    t.is((await waitJob(core, first.job, undefined, 60_000)).state, 'completed');
+    t.true(hasIndex(core) && usesIndex(core));
+
+    // 1,575 entries next to 8,400: building the index again would cost more than it saves.
+    const second = pauseIn(core, 'walk', 1000);
+    t.teardown(second.stop);
+    const b = await core.command<{ id: string; job: string }>('location.add', { path: small, watch: false });
+    second.job = b.result!.job;
+    await waitJob(core, second.job, ['paused', 'completed'], 60_000);
+    await second.paused();
+    t.true(second.seen(), 'kept while a small location is indexed into a larger library');
+    await core.command('job.resume', { ref: second.job });
+    t.is((await waitJob(core, second.job, undefined, 60_000)).state, 'completed');
+    t.true(hasIndex(core) && usesIndex(core));
+    const file = indexRows(core, b.result!.id).find((r) => r.t === 0 && r.cid)!;
+    const hit = core.libraries.resolve().db.prepare('SELECT key FROM entries WHERE cid = ?').all(file.cid) as {
+      key: string;
+    }[];
+    t.true(
+      hit.some((h) => h.key.split('\u0001').join('/') === file.key),
+      'a lookup by content id finds the file',
+    );
+  },
+);

@@ -3,6 +3,8 @@
 // the same index as an uninterrupted run.
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import Database from 'better-sqlite3-multiple-ciphers';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateTree } from '../../fixtures/tree.js';
@@ -67,6 +69,14 @@ test('kill -9 during the walk of a large tree: the job resumes from its checkpoi
   const killedAt = last!.done!;
   const entriesTotal = m.files + m.folders;
   t.true(killedAt < entriesTotal / 2, `killed at ${killedAt} of ${entriesTotal}`);
+  // A first index in an empty library holds the content-id index out from its first thousand
+  // entries: the process died with it dropped, and the database on disk says so.
+  const libs = join(data, 'libraries');
+  const dbFile = readdirSync(libs).find((f) => f.endsWith('.db'))!;
+  const raw = new Database(join(libs, dbFile), { readonly: true });
+  const dropped = !raw.prepare("SELECT 1 FROM sqlite_master WHERE name = 'entries_by_cid'").get();
+  raw.close();
+  t.true(dropped, 'killed while the content-id index was held out');
 
   // The restarted Core resumes the job while it opens, before a subscriber could attach, so
   // its progress messages are recorded at the bus itself (this file runs in its own process).
@@ -106,4 +116,13 @@ test('kill -9 during the walk of a large tree: the job resumes from its checkpoi
   t.deepEqual(comparable(core, loc), comparable(fresh, freshLoc), 'the resumed index equals an uninterrupted one');
   t.true((await core.query<{ ok: boolean }>('log.verify', {})).ok);
   t.true((await core.query<{ equal: boolean }>('replay.check', {})).equal);
+  const cid = rows.find((r) => r.t === 0 && r.cid)!.cid!;
+  const plan = core.libraries
+    .resolve()
+    .db.prepare('EXPLAIN QUERY PLAN SELECT key FROM entries WHERE cid = ?')
+    .all(cid) as { detail: string }[];
+  t.true(
+    plan.some((p) => p.detail.includes('entries_by_cid')),
+    'the content-id index is back and used after the resumed job',
+  );
 });

@@ -4,6 +4,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { idle, setup } from '../entry/helpers.js';
+import { catchUpSearchIndex, searchIndexCheck, searchIndexLag } from '../../src/projections/search-index.js';
 
 interface Hit {
   name: string;
@@ -109,6 +110,33 @@ test('search finds an entry the moment it is committed, before the name index ca
   t.deepEqual(
     (await core.query<Hit[]>('search', { query: 'QUOKKA', ext: 'txt' })).map((h) => h.name),
     ['fresh-quokka.txt'],
+  );
+});
+
+test('the name index catches up in chunks across deleted rows, and names removed before it did are never found', async (t) => {
+  const { core, loc } = await setup(t, { 'a.txt': 'a' });
+  const lib = core.libraries.resolve();
+  lib.flushSearchIndex();
+  const names = Array.from({ length: 30 }, (_, i) => `wombat-${String(i).padStart(2, '0')}.txt`);
+  lib.write(() =>
+    lib.append('entries.upserted', { loc, e: names.map((n, i) => [n, 0, 3, 1_700_000_000_000, 1000 + i, 'text']) }),
+  );
+  // Every third one goes before the index has seen it: ids with gaps, inside and at the end of a chunk.
+  const gone = names.filter((_, i) => i % 3 === 2);
+  lib.write(() => lib.append('entries.deleted', { loc, keys: gone }));
+  lib.flush();
+  t.is(searchIndexLag(lib.db), 20);
+  t.is(catchUpSearchIndex(lib.db, 7), 7, 'a chunk takes at most its size');
+  t.is(searchIndexLag(lib.db), 13);
+  let rounds = 0;
+  while (catchUpSearchIndex(lib.db, 7) > 0) rounds++;
+  t.is(rounds, 2);
+  t.is(searchIndexLag(lib.db), 0);
+  t.true(searchIndexCheck(lib.db, false).ok, 'the index holds exactly the names of its rows');
+  const hits = (await core.query<Hit[]>('search', { query: 'wombat', limit: 100 })).map((h) => h.name).sort();
+  t.deepEqual(
+    hits,
+    names.filter((n) => !gone.includes(n)),
   );
 });
 

@@ -12,6 +12,7 @@ import type { JobContext as RunContext, JobRunner } from '../../jobs/context.js'
 import { createHashPool, type HashPool } from '../../jobs/hash-pool.js';
 import { excludedBelow } from '../../jobs/exclude.js';
 import { jobStore, type JobRow } from '../../jobs/store.js';
+import { stmt } from '../../projections/types.js';
 import { DEFAULT_SKIP_NAMES, NEVER_INDEXED, type WalkRules } from '../../jobs/walk.js';
 import { jobMachine, type JobContext, type JobEvent, type PhasesInput } from './job.js';
 import { jobsMachine } from './service.js';
@@ -107,7 +108,7 @@ async function run(deps: JobsDeps, input: PhasesInput, signal: AbortSignal, repo
     commit: (fn, phase, checkpoint, done, total) => {
       lib.write(() => {
         // A location removed while its job ran gets no more entries (its removal cancels the job).
-        if (job.loc && !lib.db.prepare('SELECT 1 FROM locations WHERE id = ?').get(job.loc))
+        if (job.loc && !stmt(lib.db, 'SELECT 1 FROM locations WHERE id = ?').get(job.loc))
           throw new SdError('E_LOCATION_REMOVED', 'the location was removed while the job ran');
         fn();
         s.checkpoint(input.id, phase, checkpoint, done, total, baseMs + Date.now() - started);
