@@ -5,7 +5,8 @@
 // real tree is bench/syncthing.ts, WebRTC is bench/replicate-rtc.ts.
 import Database from 'better-sqlite3-multiple-ciphers';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mainThreadMs } from './lib.js';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../src/core.js';
@@ -21,17 +22,6 @@ async function until(cond: () => boolean, ms = 120_000): Promise<void> {
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** CPU ms this process's main thread spent so far (/proc, 10 ms ticks): what bounds the wall time. */
-function mainThreadMs(): number {
-  try {
-    const st = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return NaN;
   }
 }
 

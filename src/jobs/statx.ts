@@ -66,8 +66,7 @@ function make(): Statx | null {
     if (rc !== 0) {
       const errno = c.koffi.errno();
       if (errno === ENOENT) return false;
-      const [code, text] = errors.get(-errno) ?? [`E${errno}`, 'unknown error'];
-      throw new StatError(code, `${code}: ${text}, lstat '${String(path)}'`);
+      throw statError(errors, errno, `lstat '${String(path)}'`);
     }
     // struct statx: mode u16 @28, ino u64 @32, size u64 @40, mtime {i64 sec, u32 nsec} @112,
     // dev major/minor u32 @136/@140 (the layout is the same on every architecture).
@@ -88,6 +87,12 @@ function make(): Statx | null {
 }
 
 const ZERO = Buffer.alloc(1);
+
+/** Node's error for an errno: its name as the code, and Node's sentence naming the call. */
+function statError(errors: ReturnType<typeof getSystemErrorMap>, errno: number, call: string): StatError {
+  const [code, text] = errors.get(-errno) ?? [`E${errno}`, 'unknown error'];
+  return new StatError(code, `${code}: ${text}, ${call}`);
+}
 
 const AT_EMPTY_PATH = 0x1000;
 const STATX_TYPE_SIZE = 0x1 | 0x200;
@@ -121,9 +126,7 @@ function makeFdSize(): ((fd: number) => number) | null {
   const errors = getSystemErrorMap();
   return (fd) => {
     if (call(fd, '', AT_EMPTY_PATH, STATX_TYPE_SIZE, buf) !== 0) {
-      const errno = c.koffi.errno();
-      const [code, text] = errors.get(-errno) ?? [`E${errno}`, 'unknown error'];
-      throw new StatError(code, `${code}: ${text}, fstat`);
+      throw statError(errors, c.koffi.errno(), 'fstat');
     }
     if ((v.getUint16(28, true) & S_IFMT) !== S_IFREG) return -1;
     return v.getUint32(40, true) + v.getUint32(44, true) * 0x1_0000_0000;
