@@ -13,7 +13,6 @@
 import { closeSync, constants as C, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createBlake3, type Blake3 } from './blake3.js';
-import { fastFdSize } from './statx.js';
 import { SdError } from '../errors.js';
 
 export const SMALL_FILE_LIMIT = 100 * 1024;
@@ -106,12 +105,10 @@ export async function createContentHasher(): Promise<ContentHasher> {
     return hasher.digest();
   };
   // Size of the open file, -1 when it is not a regular file.
-  const sizeOf =
-    fastFdSize() ??
-    ((fd: number): number => {
-      const st = fstatSync(fd);
-      return st.isFile() ? st.size : -1;
-    });
+  const sizeOf = (fd: number): number => {
+    const st = fstatSync(fd);
+    return st.isFile() ? st.size : -1;
+  };
 
   function identify(path: string | Buffer): ContentIdentity {
     // Non-blocking and never through a link: a named pipe, socket or device opens without

@@ -94,45 +94,6 @@ function statError(errors: ReturnType<typeof getSystemErrorMap>, errno: number, 
   return new StatError(code, `${code}: ${text}, ${call}`);
 }
 
-const AT_EMPTY_PATH = 0x1000;
-const STATX_TYPE_SIZE = 0x1 | 0x200;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-
-let fdMade: ((fd: number) => number) | null | undefined;
-
-/**
- * The size of an open regular file, or -1 for anything else (a pipe, a device, a folder), through
- * statx(fd, "", AT_EMPTY_PATH): Node's fstatSync builds a Stats object with four Dates per call,
- * 1.6 us against 0.5, once per identified file on the hashing threads. Undefined where statx
- * cannot be called: the caller uses Node's fstat.
- */
-export function fastFdSize(): ((fd: number) => number) | undefined {
-  if (fdMade === undefined) fdMade = makeFdSize();
-  return fdMade ?? undefined;
-}
-
-function makeFdSize(): ((fd: number) => number) | null {
-  const c = libc();
-  if (!c || process.arch === 'ia32' || !fastLstat()) return null;
-  let call: (...a: unknown[]) => number;
-  try {
-    call = c.lib.func('int statx(int, const char *, int, unsigned int, _Out_ uint8_t *)');
-  } catch {
-    return null;
-  }
-  const buf = new Uint8Array(256);
-  const v = new DataView(buf.buffer);
-  const errors = getSystemErrorMap();
-  return (fd) => {
-    if (call(fd, '', AT_EMPTY_PATH, STATX_TYPE_SIZE, buf) !== 0) {
-      throw statError(errors, c.koffi.errno(), 'fstat');
-    }
-    if ((v.getUint16(28, true) & S_IFMT) !== S_IFREG) return -1;
-    return v.getUint32(40, true) + v.getUint32(44, true) * 0x1_0000_0000;
-  };
-}
-
 /** glibc's makedev(): what Node reports as `dev` for the same major and minor. */
 function makedev(major: number, minor: number): bigint {
   const low = ((major & 0xfff) << 8) | (minor & 0xff);

@@ -1,18 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fastFdSize, fastLstat, StatError, type RawStat } from '../../src/jobs/statx.js';
+import { fastLstat, StatError, type RawStat } from '../../src/jobs/statx.js';
 import { lstatColumns } from '../../src/jobs/walk.js';
 import { tempDir } from './helpers.js';
 
@@ -105,32 +95,4 @@ test('a walk batch lstat reports odd files as before: flags, sizes, errors by pa
     t.is(!!(cols.flags[i]! & 8), fmt === 0o120000, `${String(p)} is a link`);
     t.is(!!(cols.flags[i]! & 16), fmt === 0o010000, `${String(p)} is a pipe`);
   });
-});
-
-test("the size of an open file through statx is fstat's, and anything but a regular file is -1", (t) => {
-  const sizeOf = fastFdSize();
-  if (!sizeOf) {
-    t.log('statx cannot be called here: identify uses Node fstat');
-    t.pass();
-    return;
-  }
-  const { dir } = oddTree(t);
-  writeFileSync(join(dir, 'empty'), '');
-  const opened = ['plain.txt', 'sparse', 'empty', 'sub', 'pipe'].map((n) => join(dir, n));
-  for (const p of [...opened, '/dev/null', '/proc/self/status']) {
-    const fd = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
-    try {
-      const st = fstatSync(fd);
-      t.is(sizeOf(fd), st.isFile() ? st.size : -1, p);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  const fd = openSync(join(dir, 'sparse'), 'r');
-  t.is(sizeOf(fd), 6 * 1024 ** 3, 'past 4 GiB');
-  closeSync(fd);
-  // A closed descriptor fails as Node's fstat does, by code.
-  const err = t.throws(() => sizeOf(fd));
-  t.is((err as StatError).code, 'EBADF');
-  t.throws(() => fstatSync(fd), { code: 'EBADF' });
 });
