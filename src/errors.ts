@@ -4,7 +4,17 @@ import { isErrorCode, type ErrorCode } from './error-codes.js';
 
 export { ERROR_CODES, isErrorCode, type ErrorCode } from './error-codes.js';
 
+/** Marks every SdError, whichever copy of this module made it (see `Symbol.hasInstance` below). */
+const SD_ERROR = Symbol.for('vdfs.SdError');
+
 export class SdError extends Error {
+  /**
+   * The CLI runs from a one-file bundle holding its own copy of this class, while `sd doctor` and
+   * `sd log rebuild` load the compiled modules beside it: an error made by either copy is an SdError.
+   */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as { [SD_ERROR]?: unknown })[SD_ERROR] === true;
+  }
   readonly code: ErrorCode;
   readonly details?: Record<string, unknown>;
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
@@ -19,6 +29,7 @@ export class SdError extends Error {
       : { code: this.code, message: this.message };
   }
 }
+Object.defineProperty(SdError.prototype, SD_ERROR, { value: true });
 
 export function isSdError(e: unknown): e is SdError {
   return e instanceof SdError;
