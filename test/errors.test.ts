@@ -29,3 +29,20 @@ test('a code from outside the catalogue is mapped to a known one, never passed t
   t.deepEqual(toErrorValue(new Error('boom')), { code: 'E_INTERNAL', message: 'boom' });
   t.is(new SdError('E_BAD_INPUT', 'x').toJSON().code, 'E_BAD_INPUT');
 });
+
+// The CLI runs from a bundle with its own copy of errors.js, while `sd doctor` loads the compiled
+// modules beside it: a second module instance (a different URL) stands in for that copy here.
+test('an SdError made by another copy of the module is an SdError, with its code', async (t) => {
+  const other = (await import(
+    `${new URL('../src/errors.js', import.meta.url).href}?copy`
+  )) as typeof import('../src/errors.js');
+  t.not(other.SdError, SdError);
+  const e = new other.SdError('E_DAEMON_NOT_RUNNING', 'no daemon');
+  t.true(e instanceof SdError);
+  t.true(new SdError('E_USAGE', 'x') instanceof other.SdError);
+  t.deepEqual(toErrorValue(e), { code: 'E_DAEMON_NOT_RUNNING', message: 'no daemon' });
+  // anything else is not one, even with an E_ code
+  t.false(Object.assign(new Error('x'), { code: 'E_USAGE' }) instanceof SdError);
+  t.false((null as unknown as object) instanceof SdError);
+  t.is(toErrorValue(Object.assign(new Error('boom'), { code: 'E_USAGE' })).code, 'E_INTERNAL');
+});
