@@ -20,5 +20,9 @@ await build({
   banner: {
     js: "import { createRequire as __sdRequire } from 'node:module'; const require = __sdRequire(import.meta.url);",
   },
+  // Minified, the file is half the size, and compiling it is most of what loading one file costs. The
+  // source map beside it serves `node --enable-source-maps` when a trace must be read.
+  minify: true,
+  sourcemap: 'linked',
   logLevel: 'warning',
 });
