@@ -1,9 +1,9 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHashPool, type HashPath } from '../../src/jobs/hash-pool.js';
-import { createContentHasher } from '../../src/jobs/content-id.js';
+import { contentIdOf, createContentHasher } from '../../src/jobs/content-id.js';
 import { walkAll } from '../../src/jobs/walk.js';
 import { fsPathOf } from '../../src/jobs/names.js';
 import { smallTree, tempDir } from './helpers.js';
@@ -76,4 +76,26 @@ test('concurrent hash calls share the pool; a closed pool refuses work', async (
   t.is((await pool.hash([])).length, 0);
   await pool.close();
   await t.throwsAsync(() => pool.hash(files), { code: 'E_POOL_CLOSED' } as never);
+});
+
+test('failures between files keep every result in its place, across batches', async (t) => {
+  const dir = tempDir(t);
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(100, 7)]);
+  writeFileSync(join(dir, 'a.png'), png);
+  writeFileSync(join(dir, 'b.txt'), 'hello\n');
+  writeFileSync(join(dir, 'c.bin'), Buffer.alloc(200_000, 3));
+  execFileSync('mkfifo', [join(dir, 'pipe')]);
+  const paths = ['a.png', 'missing', 'b.txt', 'pipe', 'c.bin', 'gone'].map((n) => join(dir, n));
+  const pool = createHashPool({ threads: 2, batchSize: 2 });
+  t.teardown(() => pool.close());
+  const results = await pool.hash(paths);
+  t.deepEqual(
+    results.map((r) => ('error' in r ? r.error.code : `${r.size} ${r.kind}`)),
+    ['108 image', 'ENOENT', '6 text', 'E_NOT_A_FILE', '200000 other', 'ENOENT'],
+  );
+  for (const r of results) if (!('error' in r)) t.is(r.contentId, await contentIdOf(r.path), String(r.path));
+  t.deepEqual(
+    results.map((r) => r.path),
+    paths,
+  );
 });
