@@ -242,7 +242,8 @@ export class Library {
   }
 
   get name(): string {
-    const row = this.db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as
+    // Prepared once: listing libraries sorts by name (the join's address exchange lists them).
+    const row = stmt(this.db, "SELECT value FROM library_meta WHERE key = 'name'").get() as
       { value: string } | undefined;
     return row?.value ?? '(unnamed)';
   }
