@@ -353,6 +353,8 @@ export class Library {
     if (this.db.open) {
       try {
         if (!opts.discard) this.db.pragma('wal_checkpoint(TRUNCATE)');
+        // Files deleted next: the checkpoint SQLite runs as it closes need not wait for the disk.
+        else this.db.pragma('synchronous = OFF');
       } catch {
         // a busy checkpoint is retried by SQLite on the next open
       }
