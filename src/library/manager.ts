@@ -115,6 +115,11 @@ export class LibraryManager {
     for (const fn of this.openHooks) fn(lib);
   }
 
+  /** The open libraries in no particular order: for lookups (the network's, per link and message), no sort. */
+  all(): Library[] {
+    return [...this.libs.values()];
+  }
+
   /** The open libraries, by the name this device gives them. */
   list(): Library[] {
     return [...this.libs.values()].sort((a, b) => this.nameOf(a.id).localeCompare(this.nameOf(b.id)));
