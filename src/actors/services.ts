@@ -51,7 +51,7 @@ export type CommittedGroup = {
 /** What the services read of the daemon (the Core satisfies it; nothing here imports it). */
 export interface ServicesHost {
   readonly device: { readonly id: string };
-  readonly libraries: { list(): Library[] };
+  readonly libraries: { list(): Library[]; all(): Library[] };
   readonly jobs: { readonly deps: JobsDeps };
   readonly bus: EventBus;
   readonly log: { warn(o: object, msg?: string): void } | undefined;
@@ -63,9 +63,9 @@ export async function startServices(core: ServicesHost, network: Network): Promi
     actors: {
       jobs: liveJobsMachine(core.jobs.deps),
       sync: liveSyncMachine({
-        library: (id) => core.libraries.list().find((l) => l.id === id),
+        library: (id) => core.libraries.all().find((l) => l.id === id),
         memberOf: (lib, dev) => {
-          const l = core.libraries.list().find((x) => x.id === lib);
+          const l = core.libraries.all().find((x) => x.id === lib);
           return !!l && dev !== core.device.id && network.memberOf(l, dev);
         },
         isMember: (dev) => network.isMember(dev),

@@ -242,7 +242,8 @@ export class Library {
   }
 
   get name(): string {
-    const row = this.db.prepare("SELECT value FROM library_meta WHERE key = 'name'").get() as
+    // Prepared once: listing libraries sorts by name (the join's address exchange lists them).
+    const row = stmt(this.db, "SELECT value FROM library_meta WHERE key = 'name'").get() as
       { value: string } | undefined;
     return row?.value ?? '(unnamed)';
   }
@@ -352,6 +353,8 @@ export class Library {
     if (this.db.open) {
       try {
         if (!opts.discard) this.db.pragma('wal_checkpoint(TRUNCATE)');
+        // Files deleted next: the checkpoint SQLite runs as it closes need not wait for the disk.
+        else this.db.pragma('synchronous = OFF');
       } catch {
         // a busy checkpoint is retried by SQLite on the next open
       }

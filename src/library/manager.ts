@@ -108,9 +108,16 @@ export class LibraryManager {
     lib.onEvent((ev) => {
       // Not while closing: a library closed before this one cannot be read (start settles again).
       if (this.closing) return;
-      if (ev.type === 'library.created' || ev.type === 'library.renamed') this.names.settle(lib.id);
+      // Inside a batch of the feed: its alias is written after the batch (one write with a join's adoption).
+      if (ev.type === 'library.created' || ev.type === 'library.renamed')
+        this.holdSaves(() => this.names.settle(lib.id));
     });
     for (const fn of this.openHooks) fn(lib);
+  }
+
+  /** The open libraries in no particular order: for lookups (the network's, per link and message), no sort. */
+  all(): Library[] {
+    return [...this.libs.values()];
   }
 
   /** The open libraries, by the name this device gives them. */
@@ -237,9 +244,18 @@ export class LibraryManager {
     const others = [...this.libs.values()].filter((l) => l.id !== id);
     const first = others.length === 1 && this.locked.size === 0 ? others[0]! : undefined;
     const dropped = first && untouchedFirstLibrary(first.db, this.device.id) ? this.naming(first.id) : null;
-    this.setCurrent(id);
-    if (dropped) await this.remove(dropped.id);
-    this.names.settle(id);
+    // One durable write of the config for the whole adoption (the current library, the dropped one's
+    // alias, the joined one's name), not one per step: a crash in between leaves a config that the
+    // next start settles (a current library that is gone is replaced, aliases of gone ones dropped).
+    this.held = 'held';
+    try {
+      this.config.current = id;
+      if (dropped) await this.remove(dropped.id);
+      this.names.settle(id);
+    } finally {
+      this.held = 'no';
+      this.save();
+    }
     return { current: this.naming(id), dropped };
   }
 
@@ -248,14 +264,38 @@ export class LibraryManager {
     this.save();
   }
 
+  /** 'held': config writes wait (see holdSaves, adoptJoined); 'dirty': one was asked for meanwhile. */
+  private held: 'no' | 'held' | 'dirty' = 'no';
+  private saveSoon: NodeJS.Immediate | undefined;
+
   private save(): void {
+    if (this.held !== 'no') {
+      this.held = 'dirty';
+      return;
+    }
+    clearImmediate(this.saveSoon);
+    this.saveSoon = undefined;
     writePrivateFile(this.configPath, JSON.stringify(this.config, null, 2));
+  }
+
+  /** Runs fn (called from a committed group's listeners) with its config write moved after the group. */
+  private holdSaves(fn: () => void): void {
+    if (this.held !== 'no') return fn();
+    this.held = 'held';
+    try {
+      fn();
+    } finally {
+      const dirty = (this.held as string) === 'dirty'; // set by save() inside fn
+      this.held = 'no';
+      if (dirty) this.saveSoon ??= setImmediate(() => this.save());
+    }
   }
 
   private closing = false;
 
   async closeAll(): Promise<void> {
     this.closing = true;
+    if (this.saveSoon) this.save();
     for (const lib of this.libs.values()) {
       keepKeyInfoName(lib.path, lib.name); // a rename that came from a peer shows while locked too
       await lib.close();

@@ -238,6 +238,7 @@ export class FeedSession {
           if (!this.heardHeads) {
             this.heardHeads = true;
             this.sendHeads();
+            this.offer();
           }
           this.wantAll();
           this.onProgress({ kind: 'heads', heardHeads: true });
@@ -294,6 +295,21 @@ export class FeedSession {
     if (theirs <= mine || this.wanted.has(dev) || this.blocked.has(dev)) return;
     this.wanted.set(dev, theirs);
     this.send({ t: 'want', dev, from: mine + 1 });
+  }
+
+  /**
+   * At the peer's first heads: the feeds it is behind on start now, without waiting for its want
+   * (a round trip, and the peer's turn to read our heads). Only feeds it can check: its heads name
+   * the device, or the device is us (a joiner holds our key from pairing). Each event is still
+   * verified by the peer as any batch is; its want, when it comes, moves nothing already sent.
+   */
+  private offer(): void {
+    const me = this.lib.log.deviceId;
+    for (const [dev, ours] of this.lib.log.heads()) {
+      const theirs = this.peerHeads.get(dev);
+      if ((theirs === undefined && dev !== me) || ours <= (theirs ?? 0) || this.outgoing.has(dev)) continue;
+      this.serve(dev, (theirs ?? 0) + 1);
+    }
   }
 
   /**

@@ -9,6 +9,8 @@ export interface NetHost {
   readonly device: DeviceIdentity;
   readonly libraries: {
     list(): Library[];
+    /** Unsorted: for lookups. */
+    all(): Library[];
     resolve(ref?: string): Library;
     onOpen(fn: (lib: Library) => void): void;
     join(id: string, inviter: { dev: string; pubkey: Uint8Array }): Promise<Library>;

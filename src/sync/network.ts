@@ -71,9 +71,9 @@ export class Network {
     this.rendezvous = new Rendezvous({
       self: { id: core.device.id, privateKey: core.device.privateKey },
       isMember: (dev) => this.isMember(dev),
-      shareLibrary: (a, b) => this.core.libraries.list().some((l) => this.memberOf(l, a) && this.memberOf(l, b)),
+      shareLibrary: (a, b) => this.core.libraries.all().some((l) => this.memberOf(l, a) && this.memberOf(l, b)),
       publicKeyOf: (dev) => {
-        for (const l of this.core.libraries.list()) {
+        for (const l of this.core.libraries.all()) {
           const k = l.keyOf(dev);
           if (k && k.revokedSeq === null) return k.pubkey;
         }
@@ -218,14 +218,14 @@ export class Network {
   }
 
   isMember(dev: string): boolean {
-    return dev !== this.core.device.id && this.core.libraries.list().some((lib) => this.memberOf(lib, dev));
+    return dev !== this.core.device.id && this.core.libraries.all().some((lib) => this.memberOf(lib, dev));
   }
 
   /** Who may link: members; strangers only to pair, while an invite is open and they are not locked out. */
   private verdict(address: string): (pub: Uint8Array, dev: string, mode: LinkMode) => Verdict {
     return (_pub, dev, mode) => {
       if (this.isMember(dev)) return true;
-      if (this.core.libraries.list().some((lib) => lib.keyOf(dev)?.revokedSeq != null))
+      if (this.core.libraries.all().some((lib) => lib.keyOf(dev)?.revokedSeq != null))
         return { code: 'E_REVOKED', message: `device ${dev.slice(0, 8)} was revoked` };
       if (mode === 'pair' && dev !== this.core.device.id) return this.invites.admit(address);
       return false;
@@ -255,7 +255,7 @@ export class Network {
   private exchangeAddresses(link: PeerLink): void {
     if (this.opts.learnAddresses === false) return;
     const peer = link.peerId;
-    const shared = this.core.libraries.list().filter((l) => this.memberOf(l, peer));
+    const shared = this.core.libraries.all().filter((l) => this.memberOf(l, peer));
     const book = this.book
       .list()
       .filter((e): e is BookEntry & { dev: string } => !!e.dev && e.dev !== peer)

@@ -111,7 +111,7 @@ export function networkStatus(
     if (!s?.peer) continue;
     const p = peers.get(s.peer);
     if (!p) continue;
-    const lib = core.libraries.list().find((l) => l.id === s.lib);
+    const lib = core.libraries.all().find((l) => l.id === s.lib);
     // Every Automerge change rides a signed event: equal feeds mean both sides hold the same
     // changes. Documents not loaded yet (lazy) are projected from the log all the same.
     const shared = !lib?.repo ? 'not loaded' : s.behind === 0 && s.ahead === 0 ? 'in sync' : 'catching up';

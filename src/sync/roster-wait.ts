@@ -1,5 +1,6 @@
 // How a joiner learns that the library took it in: from its own copy of the roster.
 import type { Library } from '../library/library.js';
+import { stmt } from '../projections/types.js';
 
 /**
  * Resolves true once `dev` is on the library's roster; false once no event arrived for `stallMs`,
@@ -8,7 +9,8 @@ import type { Library } from '../library/library.js';
  * history flows, as a clone does, instead of calling a join that is still syncing a failure.
  */
 export function onRoster(lib: Library, dev: string, stallMs: number, capMs: number): Promise<boolean> {
-  const on = (): boolean => !!lib.db.prepare('SELECT 1 FROM devices WHERE dev = ?').get(dev);
+  // Asked after every event of the join's history: prepared once.
+  const on = (): boolean => !!stmt(lib.db, 'SELECT 1 FROM devices WHERE dev = ?').get(dev);
   if (on()) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (v: boolean): void => {

@@ -28,3 +28,27 @@ test('a content id on a folder, a link or a special file, a bad one, or an eight
     t.is(r?.code, 'E_BAD_BODY', why);
   }
 });
+
+test('the rows of a batch: a list of at most 20,000 rows, each checked; anything else is refused', (t) => {
+  const row = ['a', 0, 10, 1, 2, 'text'];
+  const body = (e: unknown) =>
+    catalogueCheck({ type: 'entries.upserted', body: { loc: 'loc-1', e }, hlc: { ms: 1, c: 0 } } as never, 100);
+  t.is(body([]), undefined, 'an empty batch');
+  t.is(body(new Array(20_000).fill(row)), undefined, '20,000 rows');
+  for (const [e, why] of [
+    [new Array(20_001).fill(row), '20,001 rows'],
+    ['a,0,10,1,2,text', 'a string'],
+    [{ 0: row, length: 1 }, 'an array-like object'],
+    [null, 'null'],
+    [[row, row, 'row'], 'a row that is not a list'],
+    [[row, ['../x', 0, 10, 1, 2, 'text']], 'a key with ".."'],
+  ] as const) {
+    const r = body(e);
+    t.is(r?.code, 'E_BAD_BODY', why);
+  }
+  // The moves of a batch use the same rows.
+  const moves = (m: unknown) =>
+    catalogueCheck({ type: 'entries.moved', body: { loc: 'loc-1', moves: m }, hlc: { ms: 1, c: 0 } } as never, 100);
+  t.is(moves([['a', 'b']])?.code, undefined);
+  t.is(moves('a b')?.code, 'E_BAD_BODY');
+});

@@ -242,6 +242,50 @@ test('adopting a joined library drops the untouched first-start library, and onl
   }
 });
 
+test('adopting a joined library is on disk at once, also across a restart; a config left mid-adoption settles at start', async (t) => {
+  const a = await device(t, false);
+  const dir = tempDir(t);
+  const b = await Core.open(dir, { services: false });
+  let open = true;
+  t.teardown(() => (open ? b.close() : undefined));
+  const first = b.libraries.resolve();
+  const la = a.libraries.resolve();
+  const lb = await joinLibrary(a, b);
+  link(t, la, lb);
+  await synced(la, lb);
+  const config = (): { current?: string; aliases?: Record<string, { alias: string }> } =>
+    JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as never;
+  // The joined library's alias, settled while its history arrived, reaches the file after that batch.
+  await until('the alias on disk', () => config().aliases?.[lb.id]?.alias === 'default (2)', 15_000);
+  await b.libraries.adoptJoined(lb.id);
+  // No wait: the command's answer means the config says so already.
+  t.is(config().current, lb.id, 'the joined library is current on disk');
+  t.deepEqual(config().aliases ?? {}, {}, 'the first library went, so the joined one needs no alias');
+  await b.close();
+  open = false;
+  const again = await device(t, false, dir);
+  t.deepEqual(
+    (await list(again)).map((x) => [x.id, x.name, x.current]),
+    [[lb.id, 'default', true]],
+  );
+  await again.close();
+
+  // A crash between dropping the first library and writing the config: the config still names the
+  // dropped library as current and keeps the alias the joined one had meanwhile. The next start makes
+  // the library that is there current; the alias stays (as any alias does) and its shared name works too.
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({ current: first.id, aliases: { [lb.id]: { alias: 'default (2)', of: 'default' } } }),
+  );
+  const third = await device(t, false, dir);
+  t.deepEqual(
+    (await list(third)).map((x) => [x.id, x.current]),
+    [[lb.id, true]],
+  );
+  t.is(third.libraries.resolve('default').id, lb.id);
+  t.is(third.libraries.resolve('default (2)').id, lb.id);
+});
+
 test('a data dir from before aliases: at start the current library keeps the name, the other gets an alias', async (t) => {
   const dir = tempDir(t);
   const b = await Core.open(dir, { services: false });

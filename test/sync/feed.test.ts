@@ -150,6 +150,54 @@ test('events of a device that is not on the roster are refused until it is added
   t.pass();
 });
 
+test('a peer behind on our feed gets it at its first heads without asking; feeds it cannot check wait for its want', async (t) => {
+  const [a, b, c] = [await node(t), await node(t), await node(t)];
+  // C is a member with a feed of its own at A; B joins after it.
+  const [la, lc] = await join(a, c);
+  const lac = link(la, lc);
+  await until('C synced', () => headsEqual(la, lc), 30_000);
+  await c.command('tag.create', { name: 'from-c' }, { library: lc.id });
+  await until('A has C feed', () => headsEqual(la, lc), 30_000);
+  lac.close();
+  await a.command('library.rename', { name: 'pushed' });
+  const [, lb] = await join(a, b);
+  t.true(la.log.headOf(c.device.id).seq > 0);
+
+  // B's wants are lost on the way: only what A offers unasked arrives.
+  const { unpack } = await import('../../src/events/codec.js');
+  const ends = memoryChannelPair(
+    () => 'a',
+    () => 'b',
+  );
+  t.teardown(() => ends[0].close());
+  const send = ends[1].send.bind(ends[1]);
+  let wants = 0;
+  ends[1].send = (bytes: Uint8Array): void => {
+    if ((unpack(bytes) as { t: string }).t === 'want') return void wants++;
+    send(bytes);
+  };
+  const sa = new FeedSession(la, ends[0]);
+  const sb = new FeedSession(lb, ends[1]);
+  sa.start();
+  sb.start();
+  await until('B holds A feed', () => lb.log.headOf(a.device.id).seq === la.log.headOf(a.device.id).seq, 30_000);
+  t.is(lb.name, 'pushed', 'projected as any batch: verified, stored, projected');
+  t.true(wants > 0, 'B did ask (and its asks were lost)');
+  // C's feed was not offered: B named no C in its heads (A's own feed is the one a joiner can check).
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(lb.log.headOf(c.device.id).seq, 0);
+  t.is(sb.stats.rejected.E_UNKNOWN_DEVICE ?? 0, 0, 'nothing B could not check was sent');
+  t.is(sa.stats.sent, la.log.headOf(a.device.id).seq, 'each event of A sent once');
+  ends[0].close();
+
+  // An ordinary link: B asks for C's feed and gets it; A's want answers nothing twice.
+  const l = link(la, lb);
+  t.teardown(() => l.close());
+  await until('B has everything', () => headsEqual(la, lb), 30_000);
+  t.is(l.sa.stats.sent, la.log.headOf(c.device.id).seq, 'only C feed was sent on the second link');
+  t.true(!!lb.db.prepare("SELECT 1 FROM tags WHERE name = 'from-c'").get());
+});
+
 test('a group of events committed together is announced once per device, and the peer still gets every event', async (t) => {
   const a = await node(t);
   const b = await node(t);

@@ -87,6 +87,8 @@ test.serial(
   '`sd peer add DEVICE_ID` links through the members; an unknown id and an unreachable member are refused',
   async (t) => {
     const { node, a, b, lib } = await triangle(t);
+    // B's join ends when B holds the roster; A hears of B on its own link to the node, a moment later.
+    await until('A has B on its roster', () => !!a.libraries.resolve(lib).keyOf(b.device.id), 30_000);
     const r = await a.command<{ device: string; path: string; address: string | null }>(
       'peer.add',
       { address: b.device.id.slice(0, 10) },
