@@ -109,7 +109,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const workerUrl = new URL('./hash-worker.js', import.meta.url);
   const queue: Batch[] = [];
   const idle: Worker[] = [];
+  /** A thread's hash or lstat batch: one at a time per thread. */
   const busy = new Map<Worker, Batch>();
+  /** Every batch sent to a thread and not yet answered, walks included, by id. */
+  const sent = new Map<number, Batch>();
   let nextId = 1;
   let closed = false;
   let started = 0;
@@ -119,9 +122,15 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     while (idle.length > 0 && queue.length > 0) {
       const w = idle.pop()!;
       const b = queue.shift()!;
-      busy.set(w, b);
+      sent.set(b.id, b);
       b.worker = w;
       w.postMessage(b.req);
+      // A walk does not take its thread: it mostly waits for its consumer, and meanwhile the
+      // thread hashes (a first index's walk held one of two threads for the whole job, and
+      // every file was hashed on the other).
+      if (b.req.op === 'walk')
+        idle.unshift(w); // taken last by the next batch
+      else busy.set(w, b);
     }
   }
 
@@ -133,21 +142,31 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
         started++;
         return;
       }
-      const b = busy.get(w);
+      const b = sent.get(reply.id);
+      if (!b || b.worker !== w) return;
       if (reply.part) {
-        if (b && b.id === reply.id) b.onPart?.(reply.part);
+        b.onPart?.(reply.part);
         return;
       }
-      busy.delete(w);
-      idle.push(w);
-      if (b && b.id === reply.id) b.resolve(reply);
+      sent.delete(reply.id);
+      if (b.req.op !== 'walk') {
+        busy.delete(w);
+        idle.push(w);
+      }
+      b.resolve(reply);
       dispatch();
     });
     w.on('error', (err) => {
-      const b = busy.get(w);
       busy.delete(w);
       live.delete(w);
-      b?.reject(new SdError('E_HASH_WORKER', `a hashing worker failed: ${err.message}`));
+      const i = idle.indexOf(w);
+      if (i >= 0) idle.splice(i, 1);
+      // Its batch and any walk it ran fail; the others go on.
+      for (const b of [...sent.values()])
+        if (b.worker === w) {
+          sent.delete(b.id);
+          b.reject(new SdError('E_HASH_WORKER', `a hashing worker failed: ${err.message}`));
+        }
       // Replace the dead worker so later batches still run.
       if (!closed) {
         idle.push(spawn());
@@ -197,7 +216,8 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     closed = true;
     const err = new SdError('E_POOL_CLOSED', 'the hash pool was closed before the batch finished');
     for (const b of queue.splice(0)) b.reject(err);
-    for (const b of busy.values()) b.reject(err);
+    for (const b of sent.values()) b.reject(err);
+    sent.clear();
     busy.clear();
     // Terminate every live worker, including replacements of failed ones. A thread blocked in a
     // system call (a read the kernel never finishes) cannot be terminated: it is left behind.

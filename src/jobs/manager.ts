@@ -71,6 +71,16 @@ export class Jobs {
     return v === 'idle' || v === 'working';
   }
 
+  /**
+   * Starts the hashing threads ahead of a job about to be queued (`location add`): their 50-200 ms
+   * of start-up then overlaps the command's own work. Unused, they close after the idle delay.
+   */
+  warmThreads(): void {
+    if (!this.serving) return;
+    this.deps.threads.get();
+    if (this.snap()?.value === 'idle') this.deps.threads.release();
+  }
+
   /** Jobs run in this process from now on; every library, open now or later, restores its jobs. */
   start(self: string, onOpen: (fn: (lib: Library) => void) => void): void {
     this.actor?.send({ type: 'START' });

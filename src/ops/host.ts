@@ -67,6 +67,8 @@ export interface ReadJobs {
   live(): Map<string, LiveJob>;
   latestFor(loc: string): string | undefined;
   isWatching(loc: string): boolean;
+  /** Starts the hashing threads for a job about to come; changes no library. */
+  warmThreads(): void;
 }
 
 export interface OpJobs extends ReadJobs {

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { generateTree } from '../../fixtures/tree.js';
-import type { Core } from '../../src/core.js';
+import { Core } from '../../src/core.js';
 import { openCore } from '../helpers.js';
 import { addAndIndex, indexRows, sleep, waitFor, waitJob, type JobInfo } from '../fixtures-child/util.js';
 import { tempDir } from './helpers.js';
@@ -23,6 +23,27 @@ async function startIndex(core: Core, path: string): Promise<{ id: string; job: 
 
 const comparable = (core: Core, loc: string) =>
   indexRows(core, loc).map((r) => [r.key, r.t, r.size, r.cid, r.dsize, r.dfiles]);
+
+test('location add starts the hashing threads while it previews, also for a dry run, and not where jobs do not run', async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  generateTree(tree, { files: 30, folders: 3, seed: 5, extras: false, sparseFiles: 0 });
+  const core = await openCore(t, join(dir, 'data'));
+  t.false(core.jobs.deps.threads.running, 'no threads before any job');
+  const dry = await core.command('location.add', { path: tree, watch: false }, { dryRun: true });
+  t.false(dry.committed);
+  t.true(core.jobs.deps.threads.running, 'started by the preview');
+  t.deepEqual(await core.query('location.list', {}), [], 'a dry run adds nothing');
+  // The job that follows uses them and indexes as ever.
+  const { id } = await addAndIndex(core, tree);
+  t.is(indexRows(core, id).filter((r) => r.t === 0 && r.cid !== null).length, 30);
+  // A Core that does not run jobs starts none (its preview still works).
+  const quiet = await Core.open(join(dir, 'data-quiet'), { services: false });
+  t.teardown(() => quiet.close());
+  const q = await quiet.command('location.add', { path: tree, watch: false }, { dryRun: true });
+  t.false(q.committed);
+  t.false(quiet.jobs.deps.threads.running);
+});
 
 test('a paused index job stays paused and resumes to the same index as an uninterrupted run', async (t) => {
   const dir = tempDir(t);

@@ -305,6 +305,38 @@ test('a whole walk on one pool thread gives the same batches, errors and cursors
   t.is(hashed.filter((h) => 'contentId' in h).length, some.length);
 });
 
+test('a walk on a pool thread leaves that thread free to hash while its consumer is busy, and an unreadable file fails only itself', async (t) => {
+  const m = smallTree(t);
+  // One thread: before, a walk held it until the walk ended, and a hash asked for meanwhile
+  // (a first index hashes each batch before it asks for the next) waited for the whole walk.
+  const pool = createHashPool({ threads: 1 });
+  t.teardown(() => pool.close());
+  const batches: WalkBatch[] = [];
+  const it = walk(m.root, {}, { batchSize: 4, remote: (r) => pool.walk(r) })[Symbol.asyncIterator]();
+  const first = await it.next();
+  t.false(first.done);
+  batches.push(first.value as WalkBatch);
+  const some = here3(m.root);
+  const hashed = await Promise.race([
+    pool.hash(some),
+    new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 20_000).unref()),
+  ]);
+  t.not(hashed, 'stuck', 'the hash ran on the walking thread');
+  if (hashed === 'stuck') return;
+  t.is(hashed.filter((h) => 'contentId' in h).length, some.length);
+  // ...and the walk then goes on from where it was, to the same end as on one thread.
+  for (let r = await it.next(); !r.done; r = await it.next()) batches.push(r.value);
+  t.deepEqual(batches, [...walkSync(m.root, {}, { batchSize: 4 })]);
+  // A hash of a file that cannot be read on the walking thread is a value, not a failure of the walk.
+  const again = walk(m.root, {}, { batchSize: 4, remote: (r) => pool.walk(r) })[Symbol.asyncIterator]();
+  await again.next();
+  const [missing] = await pool.hash([join(m.root, 'no-such-file')]);
+  t.true(missing !== undefined && 'error' in missing);
+  let n = 1;
+  for (let r = await again.next(); !r.done; r = await again.next()) n++;
+  t.is(n, batches.length);
+});
+
 function here3(root: string): string[] {
   const files = [...walkSync(root)].flatMap((b) => b.entries).filter((e) => !e.isDir && !e.isSymlink && !e.special);
   return files.slice(0, 3).map((e) => fsPathOf(root, e.relPath) as string);

@@ -39,6 +39,11 @@ export class Threads {
     return (this.pool ??= createHashPool());
   }
 
+  /** Whether the threads are started (tests). */
+  get running(): boolean {
+    return this.pool !== undefined;
+  }
+
   /** No job needs the threads now: they close unless one does within THREADS_IDLE_MS. */
   release(): void {
     if (!this.pool || this.idle) return;

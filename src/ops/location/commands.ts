@@ -102,6 +102,8 @@ export const addLocation = defineCommand({
           other: l.path,
         });
     }
+    // The index job that follows needs the hashing threads: they start while the estimate runs.
+    core.jobs.warmThreads();
     const excluded = excludedBelow(path);
     const est = estimateWork(
       path,
