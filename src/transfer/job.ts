@@ -34,7 +34,7 @@ import { fetchFile } from './fetch.js';
 import type { Port } from './port.js';
 import { CHUNK, chunksOf, type ListedItem } from './protocol.js';
 import { Progress } from './status.js';
-import { identifiable, remember } from './ident.js';
+import { identifiable, remember, rememberFromDisk } from './ident.js';
 import { contentIdOfBytes } from '../jobs/content-id.js';
 import { cleanPartials, partialRoot, placeAndVerify } from './place.js';
 import { runParallel } from './parallel.js';
@@ -326,6 +326,7 @@ async function fetchAll(
         ctx.signal,
         small,
       );
+      if (!identifiable(it[2])) await rememberFromDisk(ctx.job.id, key, path);
       if (small) {
         fchmodSync(fd, userMode(it[5] & 0o777));
         futimesSync(fd, new Date(), new Date(it[3]));

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createBlake3 } from '../../src/jobs/blake3.js';
 import { contentIdOf, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
 import { CHUNK, type Msg } from '../../src/transfer/protocol.js';
+import { closeOpsPool, opsHashingRunning } from '../../src/ops/entry/hashing.js';
 import { indexed, jobInfo, pair, slowPull, until, visible, waitJob, type JobView } from './helpers.js';
 
 test.serial('a byte changed on disk in the verified part of a paused pull is caught at its end', async (t) => {
@@ -111,6 +112,52 @@ test.serial(
     t.is(row('big.bin').cid, await contentIdOf(join(rb, 'big.bin')));
     t.is(row('photo.dat').kind, 'image');
     t.is(row('notes.txt').kind, 'text');
+  },
+);
+
+test.serial(
+  'the bigger files of a pull are identified from their samples as written, without the hashing threads: the same ids and kinds as read from disk',
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    const src = join(ra, 'scans');
+    mkdirSync(src);
+    const png = (n: number): Buffer => Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), randomBytes(n - 8)]);
+    const files = {
+      'first.dat': png(SMALL_FILE_LIMIT + 1),
+      'two.dat': png(CHUNK + 1),
+      'many.bin': randomBytes(5 * CHUNK + 7),
+    };
+    for (const [n, d] of Object.entries(files)) writeFileSync(join(src, n), d);
+    const locA = await indexed(a, b, lib, ra);
+    const locB = await indexed(b, a, lib, rb);
+    await closeOpsPool();
+    const out = await b.command<{ job: string }>(
+      'transfer.pull',
+      { device: 'alpha', sources: [src], dest: rb },
+      { library: lib },
+    );
+    const j = await waitJob(b, lib, out.result!.job);
+    t.is(j.state, 'completed', j.message ?? '');
+    t.false(opsHashingRunning(), 'placing started the hashing threads');
+    const db = b.libraries.resolve(lib).db;
+    t.is(
+      (db.prepare("SELECT kind FROM entries WHERE loc = ? AND name = 'first.dat'").get(locB) as { kind: string }).kind,
+      'image',
+    );
+    for (const n of Object.keys(files)) {
+      const row = db.prepare('SELECT cid, kind FROM entries WHERE loc = ? AND name = ?').get(locB, n) as {
+        cid: string;
+        kind: string;
+      };
+      t.true(readFileSync(join(rb, 'scans', n)).equals(files[n as keyof typeof files]), n);
+      t.is(row.cid, await contentIdOf(join(rb, 'scans', n)), n);
+      // The kind as the source's index found it reading the file itself.
+      const there = a.libraries
+        .resolve(lib)
+        .db.prepare('SELECT kind FROM entries WHERE loc = ? AND name = ?')
+        .get(locA, n) as { kind: string } | undefined;
+      t.is(row.kind, there?.kind ?? 'not indexed at the source', n);
+    }
   },
 );
 

@@ -34,6 +34,9 @@ export function warmHashing(): void {
   }
 }
 
+/** Whether the threads are running (tests: work that should not need them did not start them). */
+export const opsHashingRunning = (): boolean => pool !== undefined;
+
 export async function closeOpsPool(): Promise<void> {
   clearTimeout(idleTimer);
   const p = pool;
