@@ -149,10 +149,14 @@ export async function createContentHasher(): Promise<ContentHasher> {
 
 let shared: Promise<ContentHasher> | undefined;
 
-/** Convenience for one-off calls; hot paths should hold their own createContentHasher(). */
-export async function contentIdOf(path: string | Buffer): Promise<string> {
+/** Identity of one file on this thread, for one-off calls; hot paths hold their own createContentHasher(). */
+export async function identifyFile(path: string | Buffer): Promise<ContentIdentity> {
   shared ??= createContentHasher();
-  return (await shared).identify(path).contentId;
+  return (await shared).identify(path);
+}
+
+export async function contentIdOf(path: string | Buffer): Promise<string> {
+  return (await identifyFile(path)).contentId;
 }
 
 export const FULL_CHUNK_SIZE = 4 * 1024 * 1024;

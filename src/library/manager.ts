@@ -249,7 +249,7 @@ export class LibraryManager {
     // next start settles (a current library that is gone is replaced, aliases of gone ones dropped).
     this.held = 'held';
     try {
-      this.config.current = id;
+      this.setCurrent(id);
       if (dropped) await this.remove(dropped.id);
       this.names.settle(id);
     } finally {

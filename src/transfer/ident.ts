@@ -6,7 +6,7 @@
 // the file is written and verified, for the same reason (placing one 1 GiB file started the hashing
 // threads: 0.25 s of CPU and 50 MiB of the receiver's peak, bench/transfer.ts).
 import { basename } from 'node:path';
-import { createContentHasher, KIND_HEAD_SIZE, SMALL_FILE_LIMIT, type ContentHasher } from '../jobs/content-id.js';
+import { identifyFile, KIND_HEAD_SIZE, SMALL_FILE_LIMIT } from '../jobs/content-id.js';
 import { kindOf } from '../jobs/kind.js';
 import type { Item } from '../ops/entry/tree.js';
 
@@ -16,12 +16,12 @@ const byJob = new Map<string, Map<string, [string, number, Uint8Array]>>();
 /** Whether a file of this size is identified from its bytes in one piece. */
 export const identifiable = (size: number): boolean => size <= SMALL_FILE_LIMIT;
 
-export function remember(job: string, key: string, cid: string, data: Uint8Array): void {
-  const m = byJob.get(job) ?? byJob.set(job, new Map()).get(job)!;
-  m.set(key, [cid, data.length, Uint8Array.prototype.slice.call(data, 0, KIND_HEAD_SIZE)]);
-}
+const ofJob = (job: string): Map<string, [string, number, Uint8Array]> =>
+  byJob.get(job) ?? byJob.set(job, new Map()).get(job)!;
 
-let hasher: Promise<ContentHasher> | undefined;
+export function remember(job: string, key: string, cid: string, data: Uint8Array): void {
+  ofJob(job).set(key, [cid, data.length, Uint8Array.prototype.slice.call(data, 0, KIND_HEAD_SIZE)]);
+}
 
 /**
  * Identifies a file just written (any size) from its bytes on disk, as the hashing threads would;
@@ -29,9 +29,8 @@ let hasher: Promise<ContentHasher> | undefined;
  */
 export async function rememberFromDisk(job: string, key: string, path: string | Buffer): Promise<void> {
   try {
-    const id = (await (hasher ??= createContentHasher())).identify(path);
-    const m = byJob.get(job) ?? byJob.set(job, new Map()).get(job)!;
-    m.set(key, [id.contentId, id.size, id.head]);
+    const id = await identifyFile(path);
+    ofJob(job).set(key, [id.contentId, id.size, id.head]);
   } catch {
     // placing hashes it
   }
