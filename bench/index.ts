@@ -5,13 +5,17 @@
 // A first index hashes each batch's files before it writes the batch (issue 15), so there is no
 // metadata-only pass to time apart: the job's own phase times (job.info) say where the time went.
 // Usage: node dist/bench/index.js [TREE_DIR]
+// The Core runs with the daemon's V8 flags and environment, as `sd start` runs it (runAsDaemon).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Core } from '../src/core.js';
-import { benchTree, hasCommand, loadAverage, printTable, timeShell, type Row } from './lib.js';
+import { DAEMON_NODE_FLAGS, daemonEnv } from '../src/daemon/node-flags.js';
+import { benchTree, hasCommand, loadAverage, printTable, runAsDaemon, timeShell, type Row } from './lib.js';
+
+runAsDaemon();
 
 const root = benchTree(process.argv[2]);
 const RUNS = Number(process.env.RUNS ?? 2);
@@ -164,8 +168,14 @@ console.log(`RSS of this bench process (all runs, peak seen): ${(rss / 2 ** 20).
   try {
     const child = spawnSync(
       process.execPath,
-      ['--expose-gc', fileURLToPath(new URL('./index-rss-child.js', import.meta.url)), join(dir, 'data'), root],
-      { encoding: 'utf8' },
+      [
+        '--expose-gc',
+        ...DAEMON_NODE_FLAGS,
+        fileURLToPath(new URL('./index-rss-child.js', import.meta.url)),
+        join(dir, 'data'),
+        root,
+      ],
+      { encoding: 'utf8', env: daemonEnv() },
     );
     const line = child.stdout.trim().split('\n').pop() ?? '';
     const m = JSON.parse(line) as { atEndMB: number; idleMB: number; cpuS: number };

@@ -4,6 +4,21 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateTree } from '../fixtures/tree.js';
+import { DAEMON_NODE_FLAGS, daemonEnv } from '../src/daemon/node-flags.js';
+
+/**
+ * A bench that runs the daemon's Core in its own process runs it as the daemon runs: with the
+ * daemon's V8 flags and environment (src/daemon/node-flags.ts). Without them, this script runs
+ * itself again once with them and exits with its status; it returns only in the process that has them.
+ */
+export function runAsDaemon(): void {
+  if (DAEMON_NODE_FLAGS.every((f) => process.execArgv.includes(f))) return;
+  const r = spawnSync(process.execPath, [...process.execArgv, ...DAEMON_NODE_FLAGS, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: daemonEnv(),
+  });
+  process.exit(r.status ?? 1);
+}
 
 /** Best wall time (ms) of `runs` calls after one warm-up; best-of filters out noise from neighbours. */
 export async function timeIt<T>(fn: () => T | Promise<T>, runs = 3): Promise<{ ms: number; result: T }> {

@@ -6,6 +6,7 @@
 //   full re-identify (rescan --full)        vs  the same b3sum pass
 // and where our time went, per phase, from `job.info`.
 // Usage: node dist/bench/real-tree.js [TREE_DIR]   (RUNS=2, RESCANS=4)
+// The Core runs with the daemon's V8 flags and environment, as `sd start` runs it (runAsDaemon).
 // The rescan figure is the best of RESCANS rescans per run, in the process that indexed the tree:
 // a daemon rescans again and again, and the first rescans after a first index run beside the name
 // index's catch-up and with code V8 has not compiled yet (each one is printed).
@@ -15,7 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../src/core.js';
 import type { PhaseRow } from '../src/jobs/phase-times.js';
-import { hasCommand, loadAverage, printTable, timeShell, type Row } from './lib.js';
+import { hasCommand, loadAverage, printTable, runAsDaemon, timeShell, type Row } from './lib.js';
+
+runAsDaemon();
 
 const root = process.argv[2] ?? '/usr/lib';
 const RUNS = Number(process.env.RUNS ?? 2);

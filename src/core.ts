@@ -3,8 +3,7 @@
 import { join } from 'node:path';
 import { EventBus } from './bus.js';
 import { SdError } from './errors.js';
-import { blake3, hex, initHashing } from './events/hash.js';
-import { pack } from './events/codec.js';
+import { initHashing } from './events/hash.js';
 import type { StoredEvent } from './events/log.js';
 import { ensurePrivateDir, openDataDirs, registerDataDir } from './fsutil.js';
 import { DiskMonitor } from './disk.js';
@@ -13,7 +12,7 @@ import { loadOrCreateIdentity, type DeviceIdentity } from './identity.js';
 import type { Library } from './library/library.js';
 import { recordAppends, type OwnEvents } from './store/writer.js';
 import { LibraryManager } from './library/manager.js';
-import type { Check, CommandCtx, Plan } from './ops/define.js';
+import { fingerprintOf, type Check, type CommandCtx, type Plan } from './ops/define.js';
 import { findCommand, findQuery } from './ops/registry.js';
 import { summarize } from './ops/log/summary.js';
 import { nameBook } from './ops/log/names.js';
@@ -170,14 +169,14 @@ export class Core {
     const lib = this.libraryFor(def.scope, opts.library);
     if (def.shared && lib) await lib.ensureShared(this.device.id);
     const ctx: CommandCtx = { core: this, lib };
-    const body = await def.preview(ctx, input);
+    const body = await def.preview(opts.dryRun ? { ...ctx, planOnly: true } : ctx, input);
     const shown = redact(input);
     const plan: Plan = {
       ...body,
       command: name,
       library: lib?.id ?? null,
       input,
-      fingerprint: hex(blake3(pack([name, lib?.id ?? null, shown, body]))).slice(0, 32),
+      fingerprint: fingerprintOf(name, lib?.id ?? null, shown, body),
     };
     if (opts.dryRun) return { plan: { ...plan, input: shown }, committed: false };
     if (opts.fingerprint !== undefined && opts.fingerprint !== plan.fingerprint) {

@@ -16,6 +16,7 @@ export function describePlan(ctx: CliContext, plan: Plan): string {
   const lines = [p.bold(plan.summary)];
   for (const c of plan.changes)
     lines.push(`  ${p.cyan(c.op.padEnd(7))} ${c.target}${c.detail ? p.dim(`  ${c.detail}`) : ''}`);
+  for (const n of plan.notes ?? []) lines.push(`  ${p.dim('note')}    ${n}`);
   for (const w of plan.warnings ?? []) lines.push(`  ${p.yellow('warning')} ${w}`);
   for (const c of plan.conflicts ?? []) lines.push(`  ${p.red('conflict')} ${c.message}`);
   return lines.join('\n');

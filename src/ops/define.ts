@@ -2,6 +2,8 @@
 // The daemon, the tests and any embedding app reach them through Core only; an op sees the
 // daemon through OpHost (host.ts), and a preview through its read-only half.
 import type { z } from 'zod';
+import { pack } from '../events/codec.js';
+import { blake3, hex } from '../events/hash.js';
 import type { Db, Library } from '../library/library.js';
 import type { OpHost, PreviewHost, ReadonlyLibrary } from './host.js';
 
@@ -30,6 +32,12 @@ export interface PlanBody<D = unknown> {
   confirm?: string;
   /** What commit needs; part of the fingerprint. */
   data?: D;
+  /**
+   * What the plan only tells (an estimate of the work): shown with the plan and in --json, never
+   * part of the fingerprint, so a plan does not turn stale because an estimate moved.
+   */
+  notes?: string[];
+  info?: Record<string, unknown>;
 }
 
 export interface Plan<D = unknown> extends PlanBody<D> {
@@ -37,6 +45,15 @@ export interface Plan<D = unknown> extends PlanBody<D> {
   library: string | null;
   input: unknown;
   fingerprint: string;
+}
+
+/**
+ * The plan's fingerprint: what the command will do on which library with which input. A confirmed
+ * plan commits only if the fingerprint is still the same. Notes and info (estimates) are left out.
+ */
+export function fingerprintOf(command: string, library: string | null, input: unknown, body: PlanBody): string {
+  const { notes: _notes, info: _info, ...rest } = body;
+  return hex(blake3(pack([command, library, input, rest]))).slice(0, 32);
 }
 
 export interface Check {
@@ -55,6 +72,11 @@ export interface CommandCtx {
 export interface PreviewCtx {
   core: PreviewHost;
   lib: ReadonlyLibrary;
+  /**
+   * Only the plan is asked for (--dry-run): a person reads it before anything commits. Work that
+   * only informs that person (an estimate) is done then, not on the way to a commit.
+   */
+  planOnly?: boolean;
 }
 
 export interface QueryCtx {

@@ -112,3 +112,41 @@ export const writesInPreview = defineCommand({
   },
   verify: () => [check(true, 'compiled')],
 });
+
+test('location add: a dry run estimates the work, the confirmed plan commits after the folder grew, a direct add does not wait for an estimate', async (t) => {
+  const core = await openCore(t);
+  const root = tempDir(t);
+  const folder = join(root, 'photos');
+  mkdirSync(join(folder, 'a'), { recursive: true });
+  for (let i = 0; i < 3; i++) writeFileSync(join(folder, 'a', `${i}.jpg`), `${i}`);
+  const dry = await core.command('location.add', { path: folder, watch: false }, { dryRun: true });
+  t.deepEqual(dry.plan.notes, ['about 3 files in 1 folders to index']);
+  t.deepEqual(dry.plan.info, { estimate: { files: 3, dirs: 1, partial: false } });
+  // The folder grows between the plan the user read and the confirmation: the estimate is stale,
+  // what the command does is not, so the plan still commits.
+  for (let i = 3; i < 10; i++) writeFileSync(join(folder, 'a', `${i}.jpg`), `${i}`);
+  const again = await core.command('location.add', { path: folder, watch: false }, { dryRun: true });
+  t.deepEqual(again.plan.info, { estimate: { files: 10, dirs: 1, partial: false } });
+  t.is(again.plan.fingerprint, dry.plan.fingerprint);
+  const done = await core.command(
+    'location.add',
+    { path: folder, watch: false },
+    { fingerprint: dry.plan.fingerprint },
+  );
+  t.true(done.committed);
+  // On the way to a commit nobody reads the estimate: none was made.
+  t.is(done.plan.notes, undefined);
+  t.is(done.plan.info, undefined);
+  // A plan for something else is still refused as stale.
+  const other = join(root, 'music');
+  mkdirSync(other);
+  const dryOther = await core.command('location.add', { path: other, watch: false }, { dryRun: true });
+  const stale = await t.throwsAsync(
+    core.command(
+      'location.add',
+      { path: other, name: 'tunes', watch: false },
+      { fingerprint: dryOther.plan.fingerprint },
+    ),
+  );
+  t.is((stale as SdError).code, 'E_STALE_PLAN');
+});

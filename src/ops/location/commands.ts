@@ -59,7 +59,7 @@ export const addLocation = defineCommand({
     inbox: z.boolean().default(false),
     accept: z.enum(['members', 'ask']).optional(),
   }),
-  preview: ({ core, lib }, input) => {
+  preview: ({ core, lib, planOnly }, input) => {
     if (!isAbsolute(input.path)) throw new SdError('E_BAD_INPUT', `the path must be absolute: ${input.path}`);
     let path: string;
     try {
@@ -102,14 +102,19 @@ export const addLocation = defineCommand({
           other: l.path,
         });
     }
-    // The index job that follows needs the hashing threads: they start while the estimate runs.
+    // The index job that follows needs the hashing threads: they start now, beside the commit.
     core.jobs.warmThreads();
     const excluded = excludedBelow(path);
-    const est = estimateWork(
-      path,
-      input.rules,
-      excluded.map((e) => e.path),
-    );
+    // The estimate lists the whole tree (up to 300 ms): worth it only when a person reads the plan
+    // before it commits (--dry-run). On the way to a commit it would only delay the index job,
+    // whose progress counts the same entries as it walks.
+    const est = planOnly
+      ? estimateWork(
+          path,
+          input.rules,
+          excluded.map((e) => e.path),
+        )
+      : undefined;
     const name = input.name ?? (path.split(sep).pop() || path);
     if (input.accept && !input.inbox) throw new SdError('E_BAD_INPUT', '--accept applies to an inbox: add --inbox');
     return {
@@ -123,14 +128,19 @@ export const addLocation = defineCommand({
         {
           op: 'queue',
           target: 'index job',
-          detail: `${est.partial ? 'at least ' : 'about '}${est.files} files in ${est.dirs} folders${input.watch ? ', then watch for changes' : ''}`,
+          detail: `every file and folder below it${input.watch ? ', then watch for changes' : ''}`,
         },
       ],
-      warnings: [
-        ...(est.partial ? [`estimate stopped after ${est.files + est.dirs} entries; the folder is larger`] : []),
-        ...excluded.map((e) => `${e.path} (${e.why}) is inside this location: it is never indexed`),
-      ],
-      data: { path, name, estimate: { files: est.files, dirs: est.dirs, partial: est.partial } },
+      warnings: excluded.map((e) => `${e.path} (${e.why}) is inside this location: it is never indexed`),
+      ...(est
+        ? {
+            notes: [
+              `${est.partial ? 'at least' : 'about'} ${est.files} files in ${est.dirs} folders to index${est.partial ? ` (the estimate stopped after ${est.files + est.dirs} entries; the folder is larger)` : ''}`,
+            ],
+            info: { estimate: est },
+          }
+        : {}),
+      data: { path, name },
     };
   },
   commit: ({ core, lib }, plan) => {
