@@ -14,6 +14,7 @@ import { createBlake3, type Blake3 } from '../jobs/blake3.js';
 import type { RateLimit } from './limit.js';
 import type { Answer, Port } from './port.js';
 import { CHUNK, chunksOf, isChunk, WINDOW } from './protocol.js';
+import { startWriteback } from './durable.js';
 
 const writeAsync = promisify(write);
 /** Refused chunks of one file before the transfer gives up on the peer. */
@@ -219,6 +220,9 @@ function attempt(
         off += blocking
           ? writeSync(fd, a.data, off, len - off, a.index * CHUNK + off)
           : (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
+      // A file of several chunks goes to the disk as it arrives (durable.ts): the checkpoint's
+      // fdatasync then finds little to write and no longer stalls the blocking writes behind it.
+      if (blocking && n > 1) startWriteback(fd, a.index * CHUNK, len);
       // A disk that makes a blocking write wait (write-back throttled) gets the thread pool for
       // the rest of the file: the event loop also carries the feed and the other channels.
       // (Three in a row: one slow call can be this process preempted on a busy machine.)
