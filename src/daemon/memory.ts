@@ -13,7 +13,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Packr } from 'msgpackr';
-import { libc } from '../native/libc.js';
+import { libcFunction } from '../native/libc.js';
 
 /** What the last release did, for `sd status`. */
 export interface MemoryRelease {
@@ -70,12 +70,8 @@ const realProbes: MemoryProbes = {
 
 /** glibc's `malloc_trim(0)` through koffi, or undefined where that is not available. */
 export function loadMallocTrim(): (() => void) | undefined {
-  try {
-    const fn = libc()?.lib.func('int malloc_trim(size_t)');
-    return fn && (() => void fn(0));
-  } catch {
-    return undefined; // a C library without malloc_trim
-  }
+  const fn = libcFunction('int malloc_trim(size_t)');
+  return fn && (() => void fn(0));
 }
 
 /**

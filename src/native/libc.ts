@@ -25,3 +25,12 @@ export function libc(): { koffi: Koffi; lib: ReturnType<Koffi['load']> } | undef
   }
   return loaded ?? undefined;
 }
+
+/** One glibc function through koffi, or undefined where koffi, glibc or that function is missing. */
+export function libcFunction(signature: string): ((...args: unknown[]) => number) | undefined {
+  try {
+    return libc()?.lib.func(signature);
+  } catch {
+    return undefined; // a C library without it (an older glibc)
+  }
+}

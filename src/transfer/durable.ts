@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { close, constants as C, fdatasync, open } from 'node:fs';
 import { promisify } from 'node:util';
-import { libc } from '../native/libc.js';
+import { libcFunction } from '../native/libc.js';
 
 const openAsync = promisify(open);
 const syncAsync = promisify(fdatasync);
@@ -40,7 +40,7 @@ export async function syncFiles(dir: string, paths: (string | Buffer)[]): Promis
 
 /** sync_file_range(2)'s flag: start writing the range's dirty pages out, without waiting for them. */
 const SYNC_FILE_RANGE_WRITE = 2;
-let syncFileRange: ((fd: number, offset: number, length: number, flags: number) => number) | null | undefined;
+let syncFileRange: ((...args: unknown[]) => number) | null | undefined;
 
 /**
  * Starts the write-back of `length` bytes at `offset` of `fd` and returns at once (Linux with glibc;
@@ -52,14 +52,8 @@ let syncFileRange: ((fd: number, offset: number, length: number, flags: number) 
  * hint to the kernel: durability still comes from the checkpoint's fdatasync, as before.
  */
 export function startWriteback(fd: number, offset: number, length: number): boolean {
-  if (syncFileRange === undefined) {
-    syncFileRange = null;
-    try {
-      const c = libc();
-      if (c) syncFileRange = c.lib.func('int sync_file_range(int, int64_t, int64_t, unsigned int)');
-    } catch {
-      // an older glibc without it: the checkpoint writes everything, as before
-    }
-  }
+  // Without it (no koffi or glibc), the checkpoint writes everything, as before.
+  if (syncFileRange === undefined)
+    syncFileRange = libcFunction('int sync_file_range(int, int64_t, int64_t, unsigned int)') ?? null;
   return syncFileRange ? syncFileRange(fd, offset, length, SYNC_FILE_RANGE_WRITE) === 0 : false;
 }
