@@ -1,5 +1,7 @@
 // Transfers in flight, for `sd sync status`: bytes done of total, a rate over the last seconds
 // and the ETA it gives. In memory only: a transfer's durable state is its job's checkpoint.
+import { holdFreedMemory } from '../native/malloc.js';
+
 export interface TransferView {
   id: string;
   direction: 'in' | 'out';
@@ -73,16 +75,23 @@ export class Progress {
 
 export class TransferBoard {
   private readonly list = new Map<string, Progress>();
+  private release: (() => void) | undefined;
   /** Chunk bytes this daemon sent and received since it started (a resume that sends again shows here). */
   readonly bytes = { sent: 0, received: 0 };
 
   open(p: Progress): Progress {
     this.list.set(`${p.direction}:${p.id}`, p);
+    // While content streams, freed buffers stay with the process for the next ones (malloc.ts).
+    this.release ??= holdFreedMemory();
     return p;
   }
 
   close(p: Progress): void {
     this.list.delete(`${p.direction}:${p.id}`);
+    if (this.list.size === 0) {
+      this.release?.();
+      this.release = undefined;
+    }
   }
 
   views(): TransferView[] {
