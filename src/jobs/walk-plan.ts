@@ -1,0 +1,312 @@
+// The walk's plan: which names a walk of one location reports, and in what order, from the
+// folders' listings alone (entry types from d_type; lstat only where a filesystem gives none).
+// The rules live here: hidden names, skipped names, .gitignore files, excluded folders, our own
+// folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Ignore } from 'ignore';
+import { SdError } from '../errors.js';
+import { ESCAPE_MARK, encodeName } from './names.js';
+
+export interface WalkError {
+  path: string;
+  code: string;
+  message: string;
+}
+
+export interface WalkRules {
+  /** Skip names starting with '.' (default true). */
+  skipHidden?: boolean;
+  /** Exact names (files or folders) to skip (default DEFAULT_SKIP_NAMES). */
+  skipNames?: readonly string[];
+  /** Honour .gitignore files, each for its own folder and below (default false). */
+  gitignore?: boolean;
+}
+
+export interface WalkOptions {
+  /** Resume: skip every entry up to and including this relPath in walk order. */
+  startAfter?: string;
+  /** Entries per yielded batch (default 1000). */
+  batchSize?: number;
+  /** Absolute folder paths never entered nor reported (the data dir, pseudo filesystems). */
+  exclude?: readonly string[];
+  /** Test seam: called after a folder is listed and before its entries are lstat'ed. */
+  onDirListed?: (dirRelPath: string, names: readonly string[]) => void;
+}
+
+/** Folders at a location's root that hold our own work (trash, partial transfers): never indexed. */
+export const NEVER_INDEXED: ReadonlySet<string> = new Set(['.vdfs-trash', '.vdfs-partial']);
+
+export const DEFAULT_SKIP_NAMES: readonly string[] = [
+  '.git',
+  '.hg',
+  '.svn',
+  'node_modules',
+  '.DS_Store',
+  'Thumbs.db',
+  'desktop.ini',
+  '.Trash',
+  '.Trashes',
+  '.Spotlight-V100',
+  '.fseventsd',
+  '$RECYCLE.BIN',
+  'System Volume Information',
+];
+
+interface IgnoreLevel {
+  base: string;
+  ig: Ignore;
+}
+
+interface Frame {
+  rel: string;
+  fs: string | Buffer;
+  names: string[];
+  /** Entry types from the listing (OTHER, DIR, LINK, UNKNOWN), parallel to names. */
+  types: Uint8Array;
+  /** Raw bytes for names that were escaped; absent when all are plain. */
+  raw: Map<string, Buffer> | undefined;
+  i: number;
+  levels: IgnoreLevel[];
+  /** Remaining cursor components while descending along the resume path. */
+  resume: string[] | undefined;
+}
+
+const SLASH = Buffer.from('/');
+
+function join(dir: string | Buffer, name: string, raw: Buffer | undefined): string | Buffer {
+  if (raw === undefined && typeof dir === 'string') return dir === '/' ? `/${name}` : `${dir}/${name}`;
+  const d = typeof dir === 'string' ? Buffer.from(dir) : dir;
+  return Buffer.concat([d, SLASH, raw ?? Buffer.from(name)]);
+}
+
+function errOf(path: string, e: unknown): WalkError {
+  const code = (e as { code?: unknown } | null)?.code;
+  return {
+    path,
+    code: typeof code === 'string' ? code : 'E_INTERNAL',
+    message: e instanceof Error ? e.message : String(e),
+  };
+}
+
+interface Listing {
+  names: string[];
+  types: Uint8Array;
+  raw: Map<string, Buffer> | undefined;
+}
+
+const OTHER = 0;
+const DIR = 1;
+const LINK = 2;
+const UNKNOWN = 3;
+
+function typeOf(d: Dirent<string> | Dirent<Buffer>): number {
+  if (d.isDirectory()) return DIR;
+  if (d.isSymbolicLink()) return LINK;
+  if (d.isFile() || d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice()) return OTHER;
+  return UNKNOWN;
+}
+
+// Lists a folder with entry types, sorted by name; names are re-read as bytes only when one does
+// not round-trip through UTF-8.
+function listDir(fsPath: string | Buffer): Listing {
+  const dirents = readdirSync(fsPath, { withFileTypes: true });
+  let raw: Map<string, Buffer> | undefined;
+  let named: Array<[string, number]>;
+  if (!dirents.some((d) => d.name.includes(ESCAPE_MARK))) {
+    named = dirents.map((d) => [d.name, typeOf(d)]);
+  } else {
+    raw = new Map();
+    named = [];
+    for (const d of readdirSync(fsPath, { withFileTypes: true, encoding: 'buffer' })) {
+      const n = encodeName(d.name);
+      if (n.startsWith(ESCAPE_MARK)) raw.set(n, d.name);
+      named.push([n, typeOf(d)]);
+    }
+  }
+  named.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const types = new Uint8Array(named.length);
+  const names = named.map(([n, t], i) => ((types[i] = t), n));
+  return { names, types, raw };
+}
+
+function isHidden(name: string): boolean {
+  return name.charCodeAt(0) === 0x2e || name.startsWith(`${ESCAPE_MARK}.`);
+}
+
+function gitIgnored(levels: readonly IgnoreLevel[], relPath: string, isDir: boolean): boolean {
+  let ignored = false;
+  for (const { base, ig } of levels) {
+    const rel = base === '' ? relPath : relPath.slice(base.length + 1);
+    try {
+      const r = ig.test(isDir ? `${rel}/` : rel);
+      // A deeper .gitignore can re-include what a shallower one excluded, as in git.
+      if (r.ignored) ignored = true;
+      else if (r.unignored) ignored = false;
+    } catch {
+      // `ignore` rejects some odd relative forms; such a path is simply not ignored.
+    }
+  }
+  return ignored;
+}
+
+// `ignore` is CommonJS. Imported from this ES module, Node would first scan its source for its
+// exports (cjs-module-lexer) in every thread that loads the walker, the hashing threads included:
+// V8 then optimised that scanner on each new thread, 100-280 ms of compiler CPU per first index
+// on two shared cores. Required here, and only when a walk honours .gitignore, it costs none of that.
+let ignoreFactory: (() => Ignore) | undefined;
+const newIgnore = (): Ignore => (ignoreFactory ??= createRequire(import.meta.url)('ignore') as () => Ignore)();
+
+function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[], errors: WalkError[]): IgnoreLevel[] {
+  try {
+    const text = readFileSync(join(fsDir, '.gitignore', undefined), 'utf8');
+    return [...levels, { base: rel, ig: newIgnore().add(text) }];
+  } catch (e) {
+    errors.push(errOf(rel === '' ? '.gitignore' : `${rel}/.gitignore`, e));
+    return levels;
+  }
+}
+
+/** One name the planner decided to report; its attributes come from the stat step. */
+export interface Planned {
+  rel: string;
+  name: string;
+  fs: string | Buffer;
+  /** From the listing's entry type (d_type): a folder, which the walk descends. */
+  dir: boolean;
+}
+export interface PlannedBatch {
+  items: Planned[];
+  errors: WalkError[];
+}
+
+/**
+ * The walk's order and rules without the per-entry lstat: folders are listed with their entry
+ * types (d_type), which is all descending needs; lstat is needed only where a filesystem does not
+ * report types. Yields batches of `batchSize` names in walk order.
+ */
+export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOptions): Generator<PlannedBatch> {
+  const excluded = new Set(options.exclude ?? []);
+  const skipHidden = rules.skipHidden ?? true;
+  const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
+  const useGitignore = rules.gitignore ?? false;
+  const batchSize = Math.max(1, options.batchSize ?? 1000);
+  const rootFs = typeof root === 'string' && root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
+
+  let rootStat: BigIntStats;
+  try {
+    rootStat = statSync(rootFs, { bigint: true });
+  } catch (e) {
+    throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be read: ${(e as Error).message}`);
+  }
+  if (!rootStat.isDirectory()) throw new SdError('E_LOCATION_NOT_DIR', `the location ${root} is not a folder`);
+
+  let items: Planned[] = [];
+  let errors: WalkError[] = [];
+  const stack: Frame[] = [];
+
+  const open = (
+    rel: string,
+    fs: string | Buffer,
+    parentLevels: IgnoreLevel[],
+    resume: string[] | undefined,
+  ): boolean => {
+    let listed: Listing;
+    try {
+      listed = listDir(fs);
+    } catch (e) {
+      if (rel === '')
+        throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be listed: ${(e as Error).message}`);
+      errors.push(errOf(rel, e));
+      return false;
+    }
+    options.onDirListed?.(rel, listed.names);
+    const levels =
+      useGitignore && listed.names.includes('.gitignore') ? loadGitignore(fs, rel, parentLevels, errors) : parentLevels;
+    let i = 0;
+    if (resume) {
+      // Siblings sorting before the cursor component were handled before the checkpoint.
+      const first = resume[0]!;
+      while (i < listed.names.length && listed.names[i]! < first) i++;
+    }
+    stack.push({ rel, fs, names: listed.names, types: listed.types, raw: listed.raw, i, levels, resume });
+    return true;
+  };
+
+  const cursorParts = options.startAfter ? options.startAfter.split('/').filter((p) => p !== '') : undefined;
+  open('', rootFs, [], cursorParts && cursorParts.length > 0 ? cursorParts : undefined);
+
+  // Bounded: every pass consumes one name or pops one frame; symlinks are never descended.
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1]!;
+    if (f.i >= f.names.length) {
+      stack.pop();
+      continue;
+    }
+    const idx = f.i++;
+    const name = f.names[idx]!;
+    let resumeRest: string[] | undefined;
+    let emit = true;
+    if (f.resume) {
+      const isCursorPath = name === f.resume[0];
+      // Only the first name at or after the cursor component is special; later ones are plain.
+      resumeRest = isCursorPath && f.resume.length > 1 ? f.resume.slice(1) : undefined;
+      emit = !isCursorPath;
+      f.resume = undefined;
+    }
+    if ((skipHidden && isHidden(name)) || skipNames.has(name)) continue;
+    // The trash of file operations (ops/entry) and the partial copies of transfers (transfer/) are
+    // never indexed, even with hidden files included.
+    if (f.rel === '' && NEVER_INDEXED.has(name)) continue;
+    const rel = f.rel === '' ? name : `${f.rel}/${name}`;
+    const fsPath = join(f.fs, name, f.raw?.get(name));
+    let type = f.types[idx]!;
+    if (type === UNKNOWN) {
+      // This filesystem does not report entry types: ask it.
+      try {
+        const st = lstatSync(fsPath, { throwIfNoEntry: false });
+        type = st === undefined ? OTHER : st.isSymbolicLink() ? LINK : st.isDirectory() ? DIR : OTHER;
+      } catch {
+        type = OTHER; // the stat step records the error
+      }
+    }
+    const isDir = type === DIR;
+    if (isDir && excluded.size > 0 && typeof fsPath === 'string' && excluded.has(fsPath)) continue;
+    if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
+    if (emit) items.push({ rel, name, fs: fsPath, dir: isDir });
+    // The cursor entry itself was handled, but its children come after it, so descend.
+    if (isDir) open(rel, fsPath, f.levels, resumeRest);
+    if (items.length >= batchSize) {
+      yield { items, errors };
+      items = [];
+      errors = [];
+    }
+  }
+  if (items.length > 0 || errors.length > 0) yield { items, errors };
+}
+
+/**
+ * Counts what a walk would report, from the folders' listings alone (no lstat): a preview's
+ * estimate. Stops after `budgetMs` or `maxEntries`, and then says the count is partial.
+ */
+export function countEntries(
+  root: string,
+  rules: WalkRules,
+  exclude: readonly string[],
+  budgetMs: number,
+  maxEntries: number,
+): { files: number; dirs: number; partial: boolean } {
+  const t0 = Date.now();
+  let files = 0;
+  let dirs = 0;
+  for (const b of plan(root, rules, { batchSize: 2000, exclude })) {
+    for (const it of b.items) {
+      if (it.dir) dirs++;
+      else files++;
+      if (files + dirs >= maxEntries) return { files, dirs, partial: true };
+    }
+    if (Date.now() - t0 > budgetMs) return { files, dirs, partial: true };
+  }
+  return { files, dirs, partial: false };
+}
