@@ -14,7 +14,7 @@ import { createBlake3, type Blake3 } from '../jobs/blake3.js';
 import type { RateLimit } from './limit.js';
 import type { Answer, Port } from './port.js';
 import { CHUNK, chunksOf, isChunk, WINDOW } from './protocol.js';
-import { startWriteback } from './durable.js';
+import { dropCached, DROP_LAG, startWriteback } from './durable.js';
 
 const writeAsync = promisify(write);
 /** Refused chunks of one file before the transfer gives up on the peer. */
@@ -222,7 +222,12 @@ function attempt(
           : (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
       // A file of several chunks goes to the disk as it arrives (durable.ts): the checkpoint's
       // fdatasync then finds little to write and no longer stalls the blocking writes behind it.
-      if (blocking && n > 1) startWriteback(fd, a.index * CHUNK, len);
+      if (blocking && n > 1) {
+        startWriteback(fd, a.index * CHUNK, len);
+        // and the chunk whose write-back started DROP_LAG chunks ago leaves the page cache,
+        // its pages reused by the next chunks instead of new ones (durable.ts).
+        if (a.index >= DROP_LAG) dropCached(fd, (a.index - DROP_LAG) * CHUNK, CHUNK);
+      }
       // A disk that makes a blocking write wait (write-back throttled) gets the thread pool for
       // the rest of the file: the event loop also carries the feed and the other channels.
       // (Three in a row: one slow call can be this process preempted on a busy machine.)
