@@ -271,6 +271,11 @@ export class Library {
     return this.writer.write(fn);
   }
 
+  /** Runs fn as a group of its own, committed and published before this returns (see GroupWriter). */
+  commitAlone<T>(fn: () => T): T {
+    return this.writer.commitAlone(fn);
+  }
+
   /** Commits the open group of writes (if any) and returns the events it published. */
   flush(): StoredEvent[] {
     return this.writer.flush();

@@ -377,10 +377,10 @@ export class FeedSession {
     const { accepted, refusal, head } = checkBatch(this.lib, dev, list, pre);
     if (accepted.length) {
       this.bulk.before(dev, accepted);
-      this.lib.write(() => {
+      // A batch is already a group: committed at once, and the other links hear of it.
+      this.lib.commitAlone(() => {
         for (const ev of accepted) this.lib.appendRemote(ev);
       });
-      this.lib.flush(); // a batch is already a group: commit it and tell the other links
 
       this.stats.received += accepted.length;
     }
