@@ -7,7 +7,7 @@
 import { SdError } from '../errors.js';
 import { pack, unpack } from '../events/codec.js';
 import { checkBatch } from './check-batch.js';
-import { preVerify, PRE_VERIFY_MIN, type PreVerified } from './sig-pool.js';
+import { preVerify, PRE_VERIFY_MIN, warmSigThread, type PreVerified } from './sig-pool.js';
 import { stmt } from '../projections/types.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
@@ -240,6 +240,8 @@ export class FeedSession {
             this.sendHeads();
             this.offer();
           }
+          // Batches of a catch-up this large are checked on the other thread: it loads meanwhile.
+          if (this.balance().behind >= PRE_VERIFY_MIN) warmSigThread();
           this.wantAll();
           this.onProgress({ kind: 'heads', heardHeads: true });
           return;
