@@ -1,9 +1,10 @@
-// The signature thread loads (~0.3 s) while a catch-up begins: a peer's heads that put us many
-// events behind start it, so the first large batches are not all verified on the main thread.
+// A catch-up's pipeline: the signature thread loads (~0.3 s) while the catch-up begins (a peer's
+// heads that put us a full batch behind start it), and the batches queued behind the thread's
+// answers are stored one event-loop turn apart, so each ack goes out before the next is stored.
 import test from 'ava';
 import { Core } from '../../src/core.js';
-import { FeedSession } from '../../src/sync/feed.js';
-import { PRE_VERIFY_MIN, sigThreadStarted, stopSigThread } from '../../src/sync/sig-pool.js';
+import { BATCH_EVENTS, FeedSession } from '../../src/sync/feed.js';
+import { sigThreadReady, sigThreadStarted, stopSigThread } from '../../src/sync/sig-pool.js';
 import { pack, unpack } from '../../src/events/codec.js';
 import { memoryChannelPair } from '../support/memory-channel.js';
 import type { Library } from '../../src/library/library.js';
@@ -44,11 +45,11 @@ async function behind(
   return { a, la, lb, heads };
 }
 
-test.serial('heads that put us a large batch behind start the signature thread before any batch arrives', async (t) => {
+test.serial('heads that put us a full batch behind start the signature thread before any batch arrives', async (t) => {
   const { a, la, heads } = await behind(t);
   await stopSigThread();
   la.write(() => {
-    for (let i = 0; i < PRE_VERIFY_MIN + 10; i++) la.append('library.renamed', { name: `n${i}` });
+    for (let i = 0; i < BATCH_EVENTS; i++) la.append('library.renamed', { name: `n${i}` });
   });
   la.flush();
   t.false(sigThreadStarted());
@@ -70,5 +71,40 @@ test.serial(
     ]);
     t.false(sigThreadStarted(), 'a device off the roster is ignored');
     t.true(la.log.headOf(a.device.id).seq > 0);
+  },
+);
+
+test.serial(
+  'batches queued behind the thread are stored a turn apart: the first ack reaches the peer before the next batch is stored',
+  async (t) => {
+    const { a, la, lb } = await behind(t);
+    const before = lb.log.headOf(a.device.id).seq;
+    la.write(() => {
+      for (let i = 0; i < 300; i++) la.append('library.renamed', { name: `n${i}` });
+    });
+    la.flush();
+    const list = la.db
+      .prepare('SELECT bytes, sig FROM events WHERE dev = ? AND seq > ? ORDER BY seq')
+      .all(a.device.id, before) as { bytes: Buffer; sig: Buffer }[];
+    t.is(list.length, la.log.headOf(a.device.id).seq - before);
+    const [peer, mine] = memoryChannelPair(
+      () => 'a',
+      () => 'b',
+    );
+    t.teardown(() => peer.close());
+    new FeedSession(lb, mine);
+    const heldAtAck: number[] = [];
+    peer.onMessage((bytes) => {
+      if ((unpack(bytes) as { t: string }).t === 'ack') heldAtAck.push(lb.log.headOf(a.device.id).seq);
+    });
+    t.true(await sigThreadReady(), 'the signature thread runs');
+    const batches = [0, 1, 2].map((k) => list.slice(k * 100, k === 2 ? undefined : (k + 1) * 100));
+    for (const b of batches) peer.send(pack({ t: 'events', dev: a.device.id, list: b.map((r) => [r.bytes, r.sig]) }));
+    // B takes the three batches and hands them to the thread; its answers all wait while this thread is busy.
+    await new Promise((r) => setImmediate(r));
+    for (const end = Date.now() + 300; Date.now() < end;);
+    await until('three acks', () => heldAtAck.length === 3, 10_000);
+    t.is(heldAtAck[0], before + 100, 'the first ack was read before the second batch was stored');
+    t.is(lb.log.headOf(a.device.id).seq, la.log.headOf(a.device.id).seq);
   },
 );
