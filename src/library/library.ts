@@ -10,6 +10,7 @@ import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { project, rebuildInPlace } from '../projections/index.js';
 import { stmt, type ProjectionContext } from '../projections/types.js';
+import { batchSharedChanges } from '../projections/shared.js';
 import { applyNameQueue, catchUpSearchIndex, deferNameIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
@@ -254,6 +255,13 @@ export class Library {
     project(this.projection, ev, true);
     this.writer.appended(ev, true);
     return ev;
+  }
+
+  /** Stores and projects events of other devices (already verified), shared changes once a document. */
+  appendRemoteAll(evs: StoredEvent[]): void {
+    batchSharedChanges(this.projection, () => {
+      for (const ev of evs) this.appendRemote(ev);
+    });
   }
 
   /** Stores and projects an event of another device (already verified). Only inside write(). */

@@ -383,9 +383,7 @@ export class FeedSession {
     if (accepted.length) {
       this.bulk.before(dev, accepted);
       // A batch is already a group: committed at once, and the other links hear of it.
-      this.lib.commitAlone(() => {
-        for (const ev of accepted) this.lib.appendRemote(ev);
-      });
+      this.lib.commitAlone(() => this.lib.appendRemoteAll(accepted));
 
       this.stats.received += accepted.length;
     }
