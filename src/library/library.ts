@@ -10,6 +10,7 @@ import { EventLog, type StoredEvent } from '../events/log.js';
 import type { DeviceKeys } from '../events/keys.js';
 import { project, rebuildInPlace } from '../projections/index.js';
 import { stmt, type ProjectionContext } from '../projections/types.js';
+import { batchSharedChanges } from '../projections/shared.js';
 import { applyNameQueue, catchUpSearchIndex, deferNameIndex } from '../projections/search-index.js';
 import {
   closeLibraryRepo,
@@ -256,6 +257,13 @@ export class Library {
     return ev;
   }
 
+  /** Stores and projects events of other devices (already verified), shared changes once a document. */
+  appendRemoteAll(evs: StoredEvent[]): void {
+    batchSharedChanges(this.projection, () => {
+      for (const ev of evs) this.appendRemote(ev);
+    });
+  }
+
   /** Stores and projects an event of another device (already verified). Only inside write(). */
   appendRemote(ev: StoredEvent): void {
     this.log.insertVerified(ev);
@@ -269,6 +277,11 @@ export class Library {
    */
   write<T>(fn: () => T): T {
     return this.writer.write(fn);
+  }
+
+  /** Runs fn as a group of its own, committed and published before this returns (see GroupWriter). */
+  commitAlone<T>(fn: () => T): T {
+    return this.writer.commitAlone(fn);
   }
 
   /** Commits the open group of writes (if any) and returns the events it published. */

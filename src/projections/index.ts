@@ -9,7 +9,7 @@ import { pack } from '../events/codec.js';
 import { auditProjector } from './audit.js';
 import { libraryProjector, writeRoster } from './library.js';
 import { entriesProjector } from './entries.js';
-import { sharedProjector } from './shared.js';
+import { sharedProjector, unbatchedShared } from './shared.js';
 import { computeRoster, ROSTER_TYPES, type RosterEvent } from './roster.js';
 import { admit, recordRefusal, standing } from './rules.js';
 import { trashProjector } from './trash.js';
@@ -63,7 +63,7 @@ export function applySchema(db: Database): void {
  * catalogue already passed it (this device's own appends are checked before they are signed).
  */
 export function project(ctx: ProjectionContext, ev: StoredEvent, checked = false): void {
-  if (ROSTER_TYPES.has(ev.type)) return applyRoster(ctx, ev.lib);
+  if (ROSTER_TYPES.has(ev.type)) return unbatchedShared(ctx, () => applyRoster(ctx, ev.lib));
   projectCounted(ctx, ev, checked);
 }
 

@@ -108,6 +108,36 @@ export class GroupWriter {
     return out;
   }
 
+  /**
+   * Runs fn as a group of its own and commits it before returning (a received batch, a job's
+   * batch): the open group commits first, then fn runs in one transaction with no savepoint. A
+   * unit alone needs none (a failure rolls back the transaction, which holds only it), and a
+   * savepoint around a large unit makes SQLite copy every page it touches into the savepoint's
+   * journal and walk that journal at the end of every statement inside it.
+   */
+  commitAlone<T>(fn: () => T): T {
+    // Inside a unit or another transaction: a savepoint of it, as write() makes.
+    if (this.unitDepth > 0 || (this.db.inTransaction && !this.groupOpen)) return this.txn(fn) as T;
+    this.flush();
+    this.db.exec('BEGIN IMMEDIATE');
+    let out: T;
+    this.unitDepth++;
+    try {
+      this.hooks.began();
+      this.groupOpen = true;
+      out = fn();
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      this.dropGroup();
+      this.hooks.rolledBack();
+      throw e;
+    } finally {
+      this.unitDepth--;
+    }
+    this.flush();
+    return out;
+  }
+
   /** A group is open: what is appended now commits in flush(), after the beforeCommit hook. */
   get inGroup(): boolean {
     return this.groupOpen;

@@ -7,14 +7,14 @@
 import { SdError } from '../errors.js';
 import { pack, unpack } from '../events/codec.js';
 import { checkBatch } from './check-batch.js';
-import { preVerify, PRE_VERIFY_MIN, type PreVerified } from './sig-pool.js';
+import { preVerify, PRE_VERIFY_MIN, warmSigThread, type PreVerified } from './sig-pool.js';
 import { stmt } from '../projections/types.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
 import { codeOf } from '../error-codes.js';
 import { BulkStreams } from './bulk-index.js';
 
-const BATCH_EVENTS = 500;
+export const BATCH_EVENTS = 500;
 const BATCH_BYTES = 2 * 1024 * 1024;
 const WINDOW = 4;
 /** More devices than any roster holds: a heads message longer than this is refused. */
@@ -219,6 +219,9 @@ export class FeedSession {
       const hint = pre ? await pre : undefined;
       this.queued--;
       if (!this.closed && this.lib.db.open) this.handle(msg, hint);
+      // The next batch waits a turn of the event loop: the ack just sent reaches the peer and the
+      // peer's next batch reaches the other thread while we store this one, not after the queue.
+      if (msg.t === 'events' && this.queued > 0) await new Promise((r) => setImmediate(r));
     });
     this.tail = this.tail.catch((e: unknown) => void (this.stats.lastError = (e as Error).message));
   }
@@ -240,6 +243,8 @@ export class FeedSession {
             this.sendHeads();
             this.offer();
           }
+          // A catch-up of full batches has them checked on the other thread: it loads meanwhile.
+          if (this.balance().behind >= BATCH_EVENTS) warmSigThread();
           this.wantAll();
           this.onProgress({ kind: 'heads', heardHeads: true });
           return;
@@ -346,7 +351,7 @@ export class FeedSession {
         const list: [Uint8Array, Uint8Array][] = [];
         let size = 0;
         for (const r of rows) {
-          list.push([new Uint8Array(r.bytes), new Uint8Array(r.sig)]);
+          list.push([r.bytes, r.sig]); // Buffers of their own: packed as they are, no copy
           size += r.bytes.length;
           if (size > BATCH_BYTES) break;
         }
@@ -377,10 +382,8 @@ export class FeedSession {
     const { accepted, refusal, head } = checkBatch(this.lib, dev, list, pre);
     if (accepted.length) {
       this.bulk.before(dev, accepted);
-      this.lib.write(() => {
-        for (const ev of accepted) this.lib.appendRemote(ev);
-      });
-      this.lib.flush(); // a batch is already a group: commit it and tell the other links
+      // A batch is already a group: committed at once, and the other links hear of it.
+      this.lib.commitAlone(() => this.lib.appendRemoteAll(accepted));
 
       this.stats.received += accepted.length;
     }
