@@ -6,20 +6,23 @@
 // settings below 8,638; 1 GiB of them took 4.2-5.2 s against 0.59 s). While any transfer is in
 // flight (either direction) up to 64 MiB of free heap stays with the process; the last one done
 // sets a small threshold again, and the daemon's releaser (daemon/memory.ts) trims once idle.
-// Only while transfers run: the index and query work kept glibc's own behaviour (the load
-// bench's peak rose by 18-52 MiB with these settings for the whole process).
+// Only while transfers run (the load bench's indexing daemon peaked 18-52 MiB higher with these
+// settings for the whole process). glibc's adaptive thresholds cannot be had back once set, so
+// after the last transfer they are set where glibc adapts to after freeing 1 MiB buffers (an
+// mmap threshold just above them, trim at twice that): index and query work after a transfer
+// runs as it would have without these settings.
 import { libcFunction } from './libc.js';
 
 const M_TRIM_THRESHOLD = -1;
 const M_MMAP_THRESHOLD = -3;
 const MiB = 1024 * 1024;
 /**
- * Setting either threshold turns glibc's adaptive ones off for good, so both are set: allocations
- * up to 32 MiB (its adaptive ceiling) come from the heap, and the free top of the heap kept is
- * 64 MiB while busy (V8 frees a transfer's buffers when it collects, some 64 MiB at a time), 4 MiB after.
+ * Setting either threshold turns glibc's adaptive ones off for good, so both are set. While busy,
+ * allocations up to 32 MiB (its adaptive ceiling) come from the heap, and the free top of the heap
+ * kept is 64 MiB (V8 frees a transfer's buffers when it collects, some 64 MiB at a time).
  */
 export const BUSY = { mmap: 32 * MiB, trim: 64 * MiB };
-export const AFTER = { mmap: 32 * MiB, trim: 4 * MiB };
+export const AFTER = { mmap: 2 * MiB, trim: 4 * MiB };
 
 let mallopt: ((...args: unknown[]) => number) | null | undefined;
 let holds = 0;

@@ -37,6 +37,19 @@ function fail(w: Worker): void {
   waiting.clear();
 }
 
+/** Ends the thread after IDLE_MS without work (armed again by every answer, and by a warm-up of a loaded thread). */
+function armIdle(w: Worker): void {
+  clearTimeout(idle);
+  idle = setTimeout(() => {
+    if (waiting.size === 0 && worker === w) {
+      worker = undefined;
+      ready = false;
+      void w.terminate();
+    }
+  }, IDLE_MS);
+  idle.unref();
+}
+
 function start(): Worker {
   const w = new Worker(new URL('./sig-worker.js', import.meta.url));
   w.unref();
@@ -47,17 +60,7 @@ function start(): Worker {
       waiting.delete(r.id);
       done?.(r);
     }
-    if (waiting.size === 0) {
-      clearTimeout(idle);
-      idle = setTimeout(() => {
-        if (waiting.size === 0 && worker === w) {
-          worker = undefined;
-          ready = false;
-          void w.terminate();
-        }
-      }, IDLE_MS);
-      idle.unref();
-    }
+    if (waiting.size === 0) armIdle(w);
   });
   w.on('error', () => fail(w));
   w.on('exit', () => fail(w));
@@ -71,6 +74,7 @@ export async function sigThreadReady(timeoutMs = 10_000): Promise<boolean> {
   // Bounded by timeoutMs.
   for (const end = Date.now() + timeoutMs; !ready && worker && Date.now() < end;)
     await new Promise((r) => setTimeout(r, 10));
+  if (ready && worker && waiting.size === 0) armIdle(worker);
   return ready;
 }
 
@@ -79,8 +83,10 @@ export async function sigThreadReady(timeoutMs = 10_000): Promise<boolean> {
  * it takes ~0.3 s to load, and the batches that arrive before it is ready are verified in place.
  */
 export function warmSigThread(): void {
-  clearTimeout(idle);
-  worker ??= start();
+  // A new thread arms its idle timer when it is loaded; a loaded, idle one starts its idle time
+  // again (cleared without re-arming, a peer's heads claiming a long lag kept it alive for good).
+  if (!worker) worker = start();
+  else if (ready && waiting.size === 0) armIdle(worker);
 }
 
 /** Whether the thread is running or loading (tests). */

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { Core } from '../../src/core.js';
 import { BATCH_EVENTS, FeedSession } from '../../src/sync/feed.js';
-import { sigThreadReady, sigThreadStarted, stopSigThread } from '../../src/sync/sig-pool.js';
+import { sigThreadReady, sigThreadStarted, stopSigThread, warmSigThread } from '../../src/sync/sig-pool.js';
 import { pack, unpack } from '../../src/events/codec.js';
 import { memoryChannelPair } from '../support/memory-channel.js';
 import type { Library } from '../../src/library/library.js';
@@ -106,5 +106,18 @@ test.serial(
     await until('three acks', () => heldAtAck.length === 3, 10_000);
     t.is(heldAtAck[0], before + 100, 'the first ack was read before the second batch was stored');
     t.is(lb.log.headOf(a.device.id).seq, la.log.headOf(a.device.id).seq);
+  },
+);
+
+test.serial(
+  'a loaded thread warmed again (heads claiming a long lag, true or not) still ends after 5 s idle',
+  async (t) => {
+    await stopSigThread();
+    t.true(await sigThreadReady());
+    // A peer may claim any lag in its heads: the warm-up must not keep the thread for good.
+    warmSigThread();
+    t.true(sigThreadStarted());
+    await new Promise((r) => setTimeout(r, 6_000));
+    t.false(sigThreadStarted(), 'ended after its idle time');
   },
 );
