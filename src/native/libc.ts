@@ -26,6 +26,18 @@ export function libc(): { koffi: Koffi; lib: ReturnType<Koffi['load']> } | undef
   return loaded ?? undefined;
 }
 
+/**
+ * One glibc function, loaded on its first call; where koffi, glibc or the function is missing,
+ * every call returns undefined (the caller keeps its portable path).
+ */
+export function lazyLibcFunction(signature: string): (...args: unknown[]) => number | undefined {
+  let fn: ((...args: unknown[]) => number) | null | undefined;
+  return (...args) => {
+    if (fn === undefined) fn = libcFunction(signature) ?? null;
+    return fn?.(...args);
+  };
+}
+
 /** One glibc function through koffi, or undefined where koffi, glibc or that function is missing. */
 export function libcFunction(signature: string): ((...args: unknown[]) => number) | undefined {
   try {

@@ -11,7 +11,7 @@
 // after the last transfer they are set where glibc adapts to after freeing 1 MiB buffers (an
 // mmap threshold just above them, trim at twice that): index and query work after a transfer
 // runs as it would have without these settings.
-import { libcFunction } from './libc.js';
+import { lazyLibcFunction } from './libc.js';
 
 const M_TRIM_THRESHOLD = -1;
 const M_MMAP_THRESHOLD = -3;
@@ -24,13 +24,12 @@ const MiB = 1024 * 1024;
 export const BUSY = { mmap: 32 * MiB, trim: 64 * MiB };
 export const AFTER = { mmap: 2 * MiB, trim: 4 * MiB };
 
-let mallopt: ((...args: unknown[]) => number) | null | undefined;
+const mallopt = lazyLibcFunction('int mallopt(int, int)');
 let holds = 0;
 
-function set(t: { mmap: number; trim: number }): boolean {
-  if (mallopt === undefined) mallopt = libcFunction('int mallopt(int, int)') ?? null;
-  if (!mallopt) return false;
-  return mallopt(M_MMAP_THRESHOLD, t.mmap) === 1 && mallopt(M_TRIM_THRESHOLD, t.trim) === 1;
+function set(t: { mmap: number; trim: number }): void {
+  mallopt(M_MMAP_THRESHOLD, t.mmap);
+  mallopt(M_TRIM_THRESHOLD, t.trim);
 }
 
 /**
@@ -47,5 +46,5 @@ export function holdFreedMemory(): () => void {
   };
 }
 
-/** Holds in force now (for tests and `sd status`-style reports). */
+/** Holds in force now (tests). */
 export const freedMemoryHolds = (): number => holds;

@@ -139,7 +139,7 @@ export function batchSharedChanges<T>(ctx: ProjectionContext, fn: () => T): T {
 }
 
 /** Applies what a batch holds so far; a roster change or a rebuild in between sees it applied. */
-export function flushSharedChanges(ctx: ProjectionContext): void {
+function flushSharedChanges(ctx: ProjectionContext): void {
   const set = held.get(ctx);
   if (!set || Object.keys(set).length === 0) return;
   held.set(ctx, {});

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { close, constants as C, fdatasync, open } from 'node:fs';
 import { promisify } from 'node:util';
-import { libcFunction } from '../native/libc.js';
+import { lazyLibcFunction } from '../native/libc.js';
 
 const openAsync = promisify(open);
 const syncAsync = promisify(fdatasync);
@@ -40,7 +40,8 @@ export async function syncFiles(dir: string, paths: (string | Buffer)[]): Promis
 
 /** sync_file_range(2)'s flag: start writing the range's dirty pages out, without waiting for them. */
 const SYNC_FILE_RANGE_WRITE = 2;
-let syncFileRange: ((...args: unknown[]) => number) | null | undefined;
+// Without it (no koffi or glibc), the checkpoint writes everything, as before.
+const syncFileRange = lazyLibcFunction('int sync_file_range(int, int64_t, int64_t, unsigned int)');
 
 /**
  * Starts the write-back of `length` bytes at `offset` of `fd` and returns at once (Linux with glibc;
@@ -52,15 +53,12 @@ let syncFileRange: ((...args: unknown[]) => number) | null | undefined;
  * hint to the kernel: durability still comes from the checkpoint's fdatasync, as before.
  */
 export function startWriteback(fd: number, offset: number, length: number): boolean {
-  // Without it (no koffi or glibc), the checkpoint writes everything, as before.
-  if (syncFileRange === undefined)
-    syncFileRange = libcFunction('int sync_file_range(int, int64_t, int64_t, unsigned int)') ?? null;
-  return syncFileRange ? syncFileRange(fd, offset, length, SYNC_FILE_RANGE_WRITE) === 0 : false;
+  return syncFileRange(fd, offset, length, SYNC_FILE_RANGE_WRITE) === 0;
 }
 
 /** posix_fadvise(2)'s advice: the range's clean pages may go from the page cache. */
 const POSIX_FADV_DONTNEED = 4;
-let fadvise: ((...args: unknown[]) => number) | null | undefined;
+const fadvise = lazyLibcFunction('int posix_fadvise(int, int64_t, int64_t, int)');
 
 /**
  * Chunks of a big file behind the one just written whose pages are let go from the page cache:
@@ -80,6 +78,5 @@ export const DROP_LAG = 8;
  * file is read from disk again, where a pull of a few GiB no longer pushes out everything else.
  */
 export function dropCached(fd: number, offset: number, length: number): boolean {
-  if (fadvise === undefined) fadvise = libcFunction('int posix_fadvise(int, int64_t, int64_t, int)') ?? null;
-  return fadvise ? fadvise(fd, offset, length, POSIX_FADV_DONTNEED) === 0 : false;
+  return fadvise(fd, offset, length, POSIX_FADV_DONTNEED) === 0;
 }

@@ -2,9 +2,10 @@
 // written (a small file's id is the BLAKE3 of its size and its whole content: jobs/content-id.ts),
 // so that placing 10,000 of them does not read them all again on the hashing threads (two more
 // V8 isolates in the receiver, a third of its peak memory in a 10,000-file pull). A bigger file's id
-// is of its samples (about 56 KiB): they are read back (from disk but for the last chunks, which
-// the receiver leaves in the page cache: durable.ts) on the main thread once the file is written and verified, for the same reason (placing one 1 GiB file started the hashing
-// threads: 0.25 s of CPU and 50 MiB of the receiver's peak, bench/transfer.ts).
+// is of its samples (about 56 KiB): they are read back on the main thread once the file is written
+// and verified (from disk but for its last chunks, which the receiver leaves in the page cache:
+// durable.ts), for the same reason (placing one 1 GiB file started the hashing threads: 0.25 s of
+// CPU and 50 MiB of the receiver's peak, bench/transfer.ts).
 import { basename } from 'node:path';
 import { identifyFile, KIND_HEAD_SIZE, SMALL_FILE_LIMIT } from '../jobs/content-id.js';
 import { kindOf } from '../jobs/kind.js';
