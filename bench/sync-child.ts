@@ -51,6 +51,9 @@ async function handle(r: Req): Promise<unknown> {
         await new Promise((res) => setTimeout(res, 50));
       }
       lib().flush();
+      // The names the job left for the search index are indexed now, as the job's own last step
+      // would be on an idle daemon: otherwise A indexes them inside the exchange's window.
+      lib().flushSearchIndex();
       return { heads: heads() };
     }
     case 'heads':

@@ -3,6 +3,7 @@
 // process spent (from /proc, clock ticks), so the bench can compare CPU as well as wall time.
 import { spawn } from 'node:child_process';
 import { ChildClient } from './child-rpc.js';
+import { DAEMON_NODE_FLAGS } from '../src/daemon/node-flags.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,9 +35,14 @@ export function cpuMsOf(pid: number | undefined): number {
 
 class Device extends ChildClient {
   constructor(name: string) {
-    // CHILD_NODE_ARGS: node options for the devices (e.g. --cpu-prof --cpu-prof-dir=DIR to profile them).
+    // Each device runs with the daemon's V8 flags, as `sd start` runs it (one GC thread: the
+    // collector's helper threads took a core from the other device). CHILD_NODE_ARGS: more node
+    // options (e.g. --cpu-prof --cpu-prof-dir=DIR to profile them).
     const args = (process.env.CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    super(name, spawn(process.execPath, [...args, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    super(
+      name,
+      spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...args, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] }),
+    );
   }
 
   cpuMs(): number {

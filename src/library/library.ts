@@ -2,6 +2,7 @@
 // connection for queries, and the single write path `write()` that appends and projects in
 // one transaction and publishes the events only once that transaction has committed.
 import { openDatabase, openReader, type Db } from '../store/database.js';
+import { WalCheckpoints } from '../store/checkpoint.js';
 import { applyKey } from '../store/cipher.js';
 import { SdError } from '../errors.js';
 import { reportWriteError } from '../disk.js';
@@ -61,9 +62,13 @@ export class Library {
     private readonly key?: string,
   ) {
     this.db = db;
+    this.checkpoints = new WalCheckpoints(path, key);
     this.log = new EventLog(db, id, keys);
     this.writer = new GroupWriter(db, path, id, {
-      committed: (evs) => this.published(evs),
+      committed: (evs) => {
+        this.published(evs);
+        this.checkpoints.committed();
+      },
       // The name index's queued deletions and renames are applied once a group (see entries.ts).
       began: () => deferNameIndex(db),
       beforeCommit: () => {
@@ -87,6 +92,9 @@ export class Library {
       rebuilt: () => this.resetShared(),
     };
   }
+
+  /** The log's pages copied back into the database off the main thread (store/checkpoint.ts). */
+  private readonly checkpoints: WalCheckpoints;
 
   /** What the projectors of this database get with each event (the shared documents in use). */
   private readonly projection: ProjectionContext;
@@ -363,6 +371,7 @@ export class Library {
     } else if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
     this.repo = undefined;
     this.roDb?.close();
+    await this.checkpoints.close();
     if (this.db.open) {
       try {
         if (!opts.discard) this.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -346,15 +346,16 @@ export class FeedSession {
         const room = Math.min(BATCH_EVENTS, this.lib.log.unsignedFrom(dev) - o.next);
         o.held = room <= 0;
         if (o.held) break;
-        const rows = q.all(dev, o.next, room) as { bytes: Buffer; sig: Buffer }[];
-        if (rows.length === 0) break;
+        // Rows are read only until the batch is full: an index event is ~80 KiB, so reading `room`
+        // rows at once read up to 40 MiB to send 2 (the whole rest of the feed, again for each batch).
         const list: [Uint8Array, Uint8Array][] = [];
         let size = 0;
-        for (const r of rows) {
+        for (const r of q.iterate(dev, o.next, room) as IterableIterator<{ bytes: Buffer; sig: Buffer }>) {
           list.push([r.bytes, r.sig]); // Buffers of their own: packed as they are, no copy
           size += r.bytes.length;
-          if (size > BATCH_BYTES) break;
+          if (size > BATCH_BYTES) break; // ends the statement
         }
+        if (list.length === 0) break;
         this.send({ t: 'events', dev, list });
         this.stats.sent += list.length;
         o.next += list.length;
