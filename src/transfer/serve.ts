@@ -32,7 +32,6 @@ const MAX_STREAMS = 64;
 let chunkHasher: Blake3 | undefined;
 /** How often (in chunks) a file being sent is checked for writes. */
 const CHECK_EVERY = 8;
-
 interface Stream {
   credit: number;
   wake: (() => void) | undefined;
@@ -41,6 +40,8 @@ interface Stream {
 
 export class TransferServer implements PortServer {
   private readonly streams = new Map<Port, Map<number, Stream>>();
+  /** Files sent so far: an outgoing transfer's id on the board (a peer's request ids are its own). */
+  private sent = 0;
 
   constructor(private readonly deps: ServeDeps) {}
 
@@ -88,6 +89,11 @@ export class TransferServer implements PortServer {
       case 'get': {
         if (streams.size >= MAX_STREAMS)
           return this.fail(port, m.rid, new SdError('E_BUSY', `more than ${MAX_STREAMS} files at once`));
+        // A request id in use: the stream it names would lose its credit and stop to the new one.
+        if (streams.has(m.rid)) {
+          this.deps.refused('E_BAD_FRAME', port, { what: 'a request id already in use', path: m.path });
+          return this.fail(port, m.rid, new SdError('E_BAD_FRAME', `request ${m.rid} is already in use on this link`));
+        }
         const s: Stream = { credit: m.credit, wake: undefined, stopped: false };
         streams.set(m.rid, s);
         void this.send(port, m, s)
@@ -138,7 +144,7 @@ export class TransferServer implements PortServer {
     const served = placeServed(lib, this.deps.self, m.path, this.granted(port, m));
     const file = SourceFile.open(served, m);
     const progress = this.deps.board.open(
-      new Progress(`${port.peer.slice(0, 8)}:${m.rid}`, 'out', port.peer, lib.id, file.size, 1),
+      new Progress(`${port.peer.slice(0, 8)}:${++this.sent}`, 'out', port.peer, lib.id, file.size, 1),
     );
     progress.current = m.path;
     progress.state = 'sending';

@@ -1,0 +1,83 @@
+// The serving side against peers that misbehave: its board's entries belong to this device (a
+// peer's request ids are its own, and one reused on a link is refused).
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Core } from '../../src/core.js';
+import { freedMemoryHolds } from '../../src/native/malloc.js';
+import type { Port } from '../../src/transfer/port.js';
+import { CHUNK, type Msg } from '../../src/transfer/protocol.js';
+import { indexed, node, pair, until } from './helpers.js';
+
+type Get = Extract<Msg, { t: 'get' }>;
+
+/** A `get` for `path` on A as it stands, with one chunk of credit (the rest never comes unless given). */
+const getOf = (lib: string, path: string, rid: number): Get => {
+  const st = statSync(path);
+  return { t: 'get', rid, lib, path, size: st.size, mtime: st.mtimeMs, ino: st.ino, from: 0, credit: 1 };
+};
+
+const portTo = (from: Core, to: Core): Port => from.transfers!.attach(from.peers!.linkTo(to.device.id)!);
+const outgoing = (a: Core): { peer: string; id: string }[] =>
+  a.transfers!.board.views().filter((v) => v.direction === 'out');
+
+test.serial('two peers asking with the same request id both show on the board and end independently', async (t) => {
+  const { a, b, lib, ra } = await pair(t);
+  const c = await node(t, 'charlie');
+  const code = (await a.command<{ code: string }>('pair.invite', {})).result!.code;
+  await c.command('pair.join', { code });
+  await until('C has a link to A', () => !!c.peers!.linkTo(a.device.id) && !!a.peers!.linkTo(c.device.id));
+  const path = join(ra, 'big.bin');
+  writeFileSync(path, randomBytes(3 * CHUNK));
+  await indexed(a, b, lib, ra);
+  const before = freedMemoryHolds();
+  for (const peer of [b, c]) portTo(peer, a).send(getOf(lib, path, 7));
+  await until('both wait for credit on A', () => outgoing(a).length === 2);
+  t.deepEqual(
+    outgoing(a)
+      .map((v) => v.peer)
+      .sort(),
+    [b.device.id, c.device.id].sort(),
+  );
+  t.not(outgoing(a)[0]!.id, outgoing(a)[1]!.id);
+  t.is(freedMemoryHolds(), before + 1);
+  portTo(b, a).send({ t: 'stop', rid: 7 });
+  await until("B's ended", () => outgoing(a).length === 1);
+  t.is(outgoing(a)[0]!.peer, c.device.id, "C's is still there");
+  t.is(freedMemoryHolds(), before + 1);
+  portTo(c, a).send({ t: 'stop', rid: 7 });
+  await until("C's ended", () => outgoing(a).length === 0);
+  t.is(freedMemoryHolds(), before);
+});
+
+test.serial(
+  'a request id reused on one link is refused E_BAD_FRAME; the request it names goes on and ends',
+  async (t) => {
+    const { a, b, lib, ra } = await pair(t);
+    const path = join(ra, 'big.bin');
+    writeFileSync(path, randomBytes(3 * CHUNK));
+    await indexed(a, b, lib, ra);
+    const port = portTo(b, a);
+    const answers: string[] = [];
+    const req = port.request(
+      getOf(lib, path, 0),
+      (m) => void answers.push('code' in m ? `${m.t} ${m.code}` : 'index' in m ? `chunk ${m.index}` : m.t),
+      () => undefined,
+    );
+    await until('the first chunk', () => answers.includes('chunk 0'));
+    port.send(getOf(lib, path, req.rid));
+    await until('the second is refused', () => answers.includes('fail E_BAD_FRAME'));
+    t.is(outgoing(a).length, 1);
+    t.true((a.peers!.status().refusals['E_BAD_FRAME'] ?? 0) >= 1);
+    // The first still takes its credit, and sends the rest of the file.
+    port.send({ t: 'credit', rid: req.rid, n: 2 });
+    await until('the file ends', () => answers.includes('end'));
+    t.deepEqual(
+      answers.filter((x) => x.startsWith('chunk')),
+      ['chunk 0', 'chunk 1', 'chunk 2'],
+    );
+    await until('its entry is gone', () => outgoing(a).length === 0);
+    req.end();
+  },
+);
