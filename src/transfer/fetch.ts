@@ -263,9 +263,11 @@ function attempt(
       await limit.take(len, signal).catch(() => undefined);
       // More credit only while chunks remain uncredited (a small file needs none), given a few
       // chunks at a time: each credit is a write on the link, and a small write costs the
-      // receiver about what a chunk's decryption does.
+      // receiver about what a chunk's decryption does. Under a bandwidth limit, each chunk's at
+      // once: a slow limit would hold the source's credit for minutes (it gives up after one).
       owed++;
-      if (!done && credited < n && (owed >= CREDIT_EVERY || credited + owed >= n)) {
+      const every = limit.bytesPerSecond > 0 ? 1 : CREDIT_EVERY;
+      if (!done && credited < n && (owed >= every || credited + owed >= n)) {
         const k = Math.min(owed, n - credited);
         credited += k;
         owed = 0;

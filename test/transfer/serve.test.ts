@@ -1,14 +1,16 @@
 // The serving side against peers that misbehave: its board's entries belong to this device (a
-// peer's request ids are its own, and one reused on a link is refused).
+// peer's request ids are its own, and one reused on a link is refused), and a file whose receiver
+// gives no credit ends after the stall limit, its entry and the board's memory hold gone with it.
+// An honest receiver under a slow bandwidth limit gives credit often enough not to be cut.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
 import { freedMemoryHolds } from '../../src/native/malloc.js';
 import type { Port } from '../../src/transfer/port.js';
-import { CHUNK, type Msg } from '../../src/transfer/protocol.js';
-import { indexed, node, pair, until } from './helpers.js';
+import { CHUNK, isChunk, type Msg } from '../../src/transfer/protocol.js';
+import { indexed, node, pair, until, waitJob } from './helpers.js';
 
 type Get = Extract<Msg, { t: 'get' }>;
 
@@ -79,5 +81,59 @@ test.serial(
     );
     await until('its entry is gone', () => outgoing(a).length === 0);
     req.end();
+  },
+);
+
+test.serial(
+  'a receiver that gives no credit is cut after the stall limit (E_TRANSFER_STALLED); its entry and the hold go',
+  async (t) => {
+    const { a, b, lib, ra } = await pair(t);
+    const path = join(ra, 'big.bin');
+    writeFileSync(path, randomBytes(3 * CHUNK));
+    await indexed(a, b, lib, ra);
+    a.transfers!.server.stallMs = 300;
+    const before = freedMemoryHolds();
+    let failed: string | undefined;
+    const t0 = Date.now();
+    const req = portTo(b, a).request(
+      getOf(lib, path, 0),
+      (m) => {
+        if (!isChunk(m) && m.t === 'fail') failed = `${m.code}: ${m.message}`;
+      },
+      () => undefined,
+    );
+    await until('A sends a chunk and waits', () => outgoing(a).length === 1);
+    await until('A gives up', () => failed !== undefined, 5000);
+    const ms = Date.now() - t0;
+    req.end();
+    t.regex(failed!, /^E_TRANSFER_STALLED: .*no credit/);
+    t.true(ms >= 300, `${ms} ms`);
+    await until('its entry is gone', () => outgoing(a).length === 0, 2000);
+    t.is(freedMemoryHolds(), before);
+    t.is(a.peers!.status().refusals['E_TRANSFER_STALLED'], 1);
+  },
+);
+
+test.serial(
+  'a receiver under a slow bandwidth limit gives credit for each chunk, so the stall limit does not cut it',
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    // More chunks than the first credit (16) and four more: the source waits for credit from the
+    // receiver, which takes a third of a second a chunk here; four chunks' credit at a time would
+    // leave it 1.3 s without any.
+    const data = randomBytes(21 * CHUNK + 5);
+    writeFileSync(join(ra, 'slow.bin'), data);
+    await indexed(a, b, lib, ra);
+    await indexed(b, a, lib, rb);
+    a.transfers!.server.stallMs = 800;
+    b.transfers!.setLimit(3 * CHUNK);
+    const out = await b.command<{ job: string }>(
+      'transfer.pull',
+      { device: 'alpha', sources: [join(ra, 'slow.bin')], dest: rb },
+      { library: lib },
+    );
+    const j = await waitJob(b, lib, out.result!.job);
+    t.is(j.state, 'completed', j.message ?? '');
+    t.true(readFileSync(join(rb, 'slow.bin')).equals(data));
   },
 );
