@@ -33,10 +33,12 @@ let chunkHasher: Blake3 | undefined;
 /** How often (in chunks) a file being sent is checked for writes. */
 const CHECK_EVERY = 8;
 /**
- * A file being sent waits this long for the receiver's credit, then ends (E_TRANSFER_STALLED): a
- * peer that never gives any would keep its slot, the open file, the board's entry and its memory
- * hold for as long as the link stays up. A minute: a receiver under a bandwidth limit gives credit
- * for each chunk (fetch.ts), so two big files at once stay under it down to some 35 KiB/s.
+ * A file being sent waits this long for the receiver's credit (or for the link to drain), then
+ * ends (E_TRANSFER_STALLED): a peer that never gives any (or reads nothing, yet keeps the link up
+ * with its heartbeats) would keep its slot, the open file, the board's entry and its memory hold
+ * for as long as the link stays up. A minute: a receiver under a bandwidth limit gives credit
+ * for each chunk (fetch.ts), so two big files at once stay under it down to some 35 KiB/s, as
+ * does a link that drains its 2 MiB between the water marks (transport/secure.ts).
  */
 export const CREDIT_STALL_MS = 60_000;
 
@@ -171,6 +173,19 @@ export class TransferServer implements PortServer {
       );
   }
 
+  /** Waits for the link to drain; E_TRANSFER_STALLED after stallMs (a peer that reads nothing, yet sends). */
+  private async drained(port: Port, path: string): Promise<void> {
+    const stalled = new AbortController();
+    const timer = setTimeout(() => stalled.abort(), this.stallMs);
+    await port.drained(stalled.signal);
+    clearTimeout(timer);
+    if (stalled.signal.aborted)
+      throw new SdError(
+        'E_TRANSFER_STALLED',
+        `${path}: the receiver read nothing for ${this.stallMs / 1000} s, so the source ended the transfer; run it again`,
+      );
+  }
+
   private async send(port: Port, m: MsgOf<'get'>, s: Stream): Promise<void> {
     const lib = this.authorize(port, m);
     const served = placeServed(lib, this.deps.self, m.path, this.granted(port, m));
@@ -214,7 +229,7 @@ export class TransferServer implements PortServer {
         }
         setChunkHash(frame, Buffer.from(last, 'hex'));
         s.credit--;
-        if (!port.sendRaw(frame)) await port.drained();
+        if (!port.sendRaw(frame)) await this.drained(port, m.path);
         progress.add(len);
         this.deps.board.bytes.sent += len;
       }

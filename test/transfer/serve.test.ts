@@ -1,6 +1,7 @@
 // The serving side against peers that misbehave: its board's entries belong to this device (a
 // peer's request ids are its own, and one reused on a link is refused), and a file whose receiver
-// gives no credit ends after the stall limit, its entry and the board's memory hold gone with it.
+// gives no credit (or reads nothing) ends after the stall limit, its entry and the board's memory
+// hold gone with it.
 // An honest receiver under a slow bandwidth limit gives credit often enough not to be cut.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -111,6 +112,33 @@ test.serial(
     await until('its entry is gone', () => outgoing(a).length === 0, 2000);
     t.is(freedMemoryHolds(), before);
     t.is(a.peers!.status().refusals['E_TRANSFER_STALLED'], 1);
+  },
+);
+
+test.serial(
+  'a receiver that reads nothing (the link never drains) is cut after the stall limit too; its entry and the hold go',
+  async (t) => {
+    const { a, b, lib, ra } = await pair(t);
+    const path = join(ra, 'big.bin');
+    writeFileSync(path, randomBytes(3 * CHUNK));
+    await indexed(a, b, lib, ra);
+    a.transfers!.server.stallMs = 300;
+    // A's link buffer is full from the first chunk on, and never drains: B reads nothing.
+    portTo(a, b).sendRaw = (): boolean => false;
+    const before = freedMemoryHolds();
+    let failed: string | undefined;
+    const req = portTo(b, a).request(
+      { ...getOf(lib, path, 0), credit: 4 },
+      (m) => {
+        if (!isChunk(m) && m.t === 'fail') failed = `${m.code}: ${m.message}`;
+      },
+      () => undefined,
+    );
+    await until('A gives up', () => failed !== undefined, 5000);
+    req.end();
+    t.regex(failed!, /^E_TRANSFER_STALLED: .*read nothing/);
+    await until('its entry is gone', () => outgoing(a).length === 0, 2000);
+    t.is(freedMemoryHolds(), before);
   },
 );
 
