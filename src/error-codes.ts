@@ -209,6 +209,7 @@ export const ERROR_CODES = {
   E_NO_INBOX: 'file transfer between devices',
   E_SOURCE_CHANGED: 'file transfer between devices',
   E_TOO_MANY_FILES: 'file transfer between devices',
+  E_TRANSFER_STALLED: 'file transfer between devices',
   E_VERIFY_FAILED: 'file transfer between devices',
 } as const;
 

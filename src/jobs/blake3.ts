@@ -56,6 +56,12 @@ export async function createBlake3(bits: 128 | 256): Promise<Blake3> {
   return {
     init: () => void h.init(),
     update: (data) => void h.update(data),
-    digest: () => h.digest('hex'),
+    // hash-wasm's digest ends the hasher; BLAKE3's does not (a transfer digests after each chunk).
+    digest: () => {
+      const state = h.save();
+      const hex = h.digest('hex');
+      h.load(state);
+      return hex;
+    },
   };
 }

@@ -6,6 +6,10 @@
 // the verified part already on disk), checks every chunk with a digest of its state, and its last
 // digest is the file's, checked at the end against the BLAKE3 the source computed over the whole
 // file: resolves with that hash only if they agree. Each byte is hashed once, not twice.
+// A refused chunk went into the hasher, whose state the native BLAKE3 cannot copy or roll back:
+// the file is then asked for again from its start, and the part verified before is hashed as it
+// comes back (not written again, and it must reach the digest it had), never read back from disk.
+// The receiver's work for a refusal is thus what the source sends, under credit and off the disk.
 import { readSync, write, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SdError } from '../errors.js';
@@ -47,9 +51,8 @@ export interface FetchHooks {
   whole?(data: Uint8Array): Promise<void> | void;
 }
 
-class Refetch {
-  constructor(readonly from: number) {}
-}
+/** A chunk was refused: the file is asked for again from its start. */
+class Refetch {}
 
 /** Fetches chunks `from`.. of a file into `fd`; resolves with the source's BLAKE3 of the whole file. */
 export async function fetchFile(
@@ -68,18 +71,15 @@ export async function fetchFile(
   const file: WholeHash = {
     h: chunksOf(want.size) > 1 || from > 0 ? await createBlake3(256) : undefined,
     one: '',
-    stale: false,
+    held: from,
+    heldHash: '',
   };
+  // A resume: the part verified before it is hashed back from disk, once.
   if (file.h) hashWritten(fd, from, want, file.h);
+  if (file.h && from > 0) file.heldHash = file.h.digest();
   let refused = 0;
   for (;;) {
     try {
-      // A refused chunk went into the file's hasher: it starts again from the verified part on disk.
-      if (file.h && file.stale) {
-        file.h.init();
-        hashWritten(fd, from, want, file.h);
-        file.stale = false;
-      }
       const hash = await attempt(port, want, fd, from, hooks, limit, signal, hasher, sync, file);
       const got = file.h ? file.h.digest() : file.one;
       if (got !== hash)
@@ -92,7 +92,9 @@ export async function fetchFile(
       if (!(e instanceof Refetch)) throw e;
       if (++refused > MAX_REFUSED)
         throw new SdError('E_CHUNK_REFUSED', `${refused} chunks of ${want.path} failed verification; giving up`);
-      from = e.from;
+      // The hasher took the refused chunk: it starts again with the file, the held part replayed by the source.
+      file.h?.init();
+      from = 0;
     }
   }
 }
@@ -101,8 +103,10 @@ export async function fetchFile(
 interface WholeHash {
   h: Blake3 | undefined;
   one: string;
-  /** The hasher was fed a chunk that was then refused. */
-  stale: boolean;
+  /** Chunks verified and on disk: after a refusal they arrive again, are hashed and checked, not written. */
+  held: number;
+  /** The digest through the held chunks: a replay must reach it again (the same bytes as on disk). */
+  heldHash: string;
 }
 
 /** Feeds `h` the first `chunks` chunks of the partial file (verified before a resume), read back from disk. */
@@ -165,6 +169,27 @@ function attempt(
       stop();
       finish(() => reject(signal.reason ?? new SdError('E_ABORTED', 'stopped')));
     };
+    const writeChunk = async (index: number, data: Uint8Array, len: number): Promise<void> => {
+      let off = 0;
+      const t0 = performance.now();
+      while (off < len)
+        off += blocking
+          ? writeSync(fd, data, off, len - off, index * CHUNK + off)
+          : (await writeAsync(fd, data, off, len - off, index * CHUNK + off)).bytesWritten;
+      // A file of several chunks goes to the disk as it arrives (durable.ts): the checkpoint's
+      // fdatasync then finds little to write and no longer stalls the blocking writes behind it.
+      if (blocking && n > 1) {
+        startWriteback(fd, index * CHUNK, len);
+        // and the chunk whose write-back started DROP_LAG chunks ago leaves the page cache,
+        // its pages reused by the next chunks instead of new ones (durable.ts).
+        if (index >= DROP_LAG) dropCached(fd, (index - DROP_LAG) * CHUNK, CHUNK);
+      }
+      // A disk that makes a blocking write wait (write-back throttled) gets the thread pool for
+      // the rest of the file: the event loop also carries the feed and the other channels.
+      // (Three in a row: one slow call can be this process preempted on a busy machine.)
+      if (blocking && !sync) slow = performance.now() - t0 > SLOW_WRITE_MS ? slow + 1 : 0;
+      if (slow >= 3) blocking = false;
+    };
     const handle = async (a: Answer): Promise<void> => {
       if (done) return;
       if (!isChunk(a)) {
@@ -206,42 +231,43 @@ function attempt(
         digest = hasher.digest();
       }
       if (!inPlace || digest !== Buffer.from(a.hash).toString('hex')) {
-        if (inPlace && file.h) file.stale = true;
         hooks.refused(a.index);
         stop();
-        return finish(() => reject(new Refetch(next)));
+        return finish(() => reject(new Refetch()));
       }
-      // Verified and in order: these are the bytes written next.
-      if (!file.h) file.one = digest;
-      if (n === 1 && from === 0) await hooks.whole?.(a.data);
-      let off = 0;
-      const t0 = performance.now();
-      while (off < len)
-        off += blocking
-          ? writeSync(fd, a.data, off, len - off, a.index * CHUNK + off)
-          : (await writeAsync(fd, a.data, off, len - off, a.index * CHUNK + off)).bytesWritten;
-      // A file of several chunks goes to the disk as it arrives (durable.ts): the checkpoint's
-      // fdatasync then finds little to write and no longer stalls the blocking writes behind it.
-      if (blocking && n > 1) {
-        startWriteback(fd, a.index * CHUNK, len);
-        // and the chunk whose write-back started DROP_LAG chunks ago leaves the page cache,
-        // its pages reused by the next chunks instead of new ones (durable.ts).
-        if (a.index >= DROP_LAG) dropCached(fd, (a.index - DROP_LAG) * CHUNK, CHUNK);
+      const replayed = a.index < file.held;
+      // Sent again, the part held here hashes otherwise: the source's bytes there are not those on disk.
+      if (a.index === file.held - 1 && digest !== file.heldHash) {
+        stop();
+        return finish(() =>
+          reject(
+            new SdError(
+              'E_SOURCE_CHANGED',
+              `${want.path}: the source sent other bytes for the ${file.held} chunk(s) already received (it changed there)`,
+            ),
+          ),
+        );
       }
-      // A disk that makes a blocking write wait (write-back throttled) gets the thread pool for
-      // the rest of the file: the event loop also carries the feed and the other channels.
-      // (Three in a row: one slow call can be this process preempted on a busy machine.)
-      if (blocking && !sync) slow = performance.now() - t0 > SLOW_WRITE_MS ? slow + 1 : 0;
-      if (slow >= 3) blocking = false;
       next++;
-      hooks.written(a.index, len);
+      // A replay of a held chunk (after a refusal) only moved the hasher on: its bytes are on disk.
+      if (!replayed) {
+        // Verified and in order: these are the bytes written next.
+        if (!file.h) file.one = digest;
+        if (n === 1 && from === 0) await hooks.whole?.(a.data);
+        await writeChunk(a.index, a.data, len);
+        file.held = a.index + 1;
+        file.heldHash = digest;
+        hooks.written(a.index, len);
+      }
       if (done) return;
       await limit.take(len, signal).catch(() => undefined);
       // More credit only while chunks remain uncredited (a small file needs none), given a few
       // chunks at a time: each credit is a write on the link, and a small write costs the
-      // receiver about what a chunk's decryption does.
+      // receiver about what a chunk's decryption does. Under a bandwidth limit, each chunk's at
+      // once: a slow limit would hold the source's credit for minutes (it gives up after one).
       owed++;
-      if (!done && credited < n && (owed >= CREDIT_EVERY || credited + owed >= n)) {
+      const every = limit.bytesPerSecond > 0 ? 1 : CREDIT_EVERY;
+      if (!done && credited < n && (owed >= every || credited + owed >= n)) {
         const k = Math.min(owed, n - credited);
         credited += k;
         owed = 0;

@@ -64,16 +64,18 @@ export class Port {
     return this.link.send(CHANNEL, bytes, { bulk: true });
   }
 
-  /** Resolves once the link's buffer drained below its low-water mark (or it closed). */
-  drained(): Promise<void> {
+  /** Resolves once the link's buffer drained below its low-water mark (or it closed, or `signal` aborted). */
+  drained(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         this.link.off('drain', done);
         this.link.off('close', done);
+        signal?.removeEventListener('abort', done);
         resolve();
       };
       this.link.once('drain', done);
       this.link.once('close', done);
+      signal?.addEventListener('abort', done, { once: true });
     });
   }
 

@@ -32,15 +32,30 @@ const MAX_STREAMS = 64;
 let chunkHasher: Blake3 | undefined;
 /** How often (in chunks) a file being sent is checked for writes. */
 const CHECK_EVERY = 8;
+/**
+ * A file being sent waits this long for the receiver's credit (or for the link to drain), then
+ * ends (E_TRANSFER_STALLED): a peer that never gives any (or reads nothing, yet keeps the link up
+ * with its heartbeats) would keep its slot, the open file, the board's entry and its memory hold
+ * for as long as the link stays up. A minute: a receiver under a bandwidth limit gives credit
+ * for each chunk (fetch.ts), so two big files at once stay under it down to some 35 KiB/s, as
+ * does a link that drains its 2 MiB between the water marks (transport/secure.ts).
+ */
+export const CREDIT_STALL_MS = 60_000;
 
 interface Stream {
   credit: number;
+  /** Waited the stall limit for credit in vain. */
+  stalled: boolean;
   wake: (() => void) | undefined;
   stopped: boolean;
 }
 
 export class TransferServer implements PortServer {
   private readonly streams = new Map<Port, Map<number, Stream>>();
+  /** Files sent so far: an outgoing transfer's id on the board (a peer's request ids are its own). */
+  private sent = 0;
+  /** How long a file waits for credit before it ends (tests shorten it). */
+  stallMs = CREDIT_STALL_MS;
 
   constructor(private readonly deps: ServeDeps) {}
 
@@ -88,7 +103,12 @@ export class TransferServer implements PortServer {
       case 'get': {
         if (streams.size >= MAX_STREAMS)
           return this.fail(port, m.rid, new SdError('E_BUSY', `more than ${MAX_STREAMS} files at once`));
-        const s: Stream = { credit: m.credit, wake: undefined, stopped: false };
+        // A request id in use: the stream it names would lose its credit and stop to the new one.
+        if (streams.has(m.rid)) {
+          this.deps.refused('E_BAD_FRAME', port, { what: 'a request id already in use', path: m.path });
+          return this.fail(port, m.rid, new SdError('E_BAD_FRAME', `request ${m.rid} is already in use on this link`));
+        }
+        const s: Stream = { credit: m.credit, stalled: false, wake: undefined, stopped: false };
         streams.set(m.rid, s);
         void this.send(port, m, s)
           .catch((e: unknown) => this.fail(port, m.rid, e, m.path))
@@ -129,8 +149,41 @@ export class TransferServer implements PortServer {
   private fail(port: Port, rid: number, e: unknown, path?: string): void {
     const code = e instanceof SdError ? e.code : 'E_INTERNAL';
     const message = e instanceof Error ? e.message : String(e);
-    if (code === 'E_NOT_SERVED' || code === 'E_NOT_A_MEMBER') this.deps.refused(code, port, { path });
+    if (code === 'E_NOT_SERVED' || code === 'E_NOT_A_MEMBER' || code === 'E_TRANSFER_STALLED')
+      this.deps.refused(code, port, { path });
     this.answer(port, { t: 'fail', rid, code, message: message.slice(0, 1000) });
+  }
+
+  /** Waits for the receiver's credit (or a stop); E_TRANSFER_STALLED after stallMs without any. */
+  private async credit(s: Stream, path: string): Promise<void> {
+    const timer = setTimeout(() => {
+      s.stalled = true;
+      s.wake?.();
+    }, this.stallMs);
+    try {
+      while (s.credit <= 0 && !s.stopped && !s.stalled) await new Promise<void>((r) => (s.wake = r));
+    } finally {
+      clearTimeout(timer);
+      s.wake = undefined;
+    }
+    if (s.credit <= 0 && !s.stopped)
+      throw new SdError(
+        'E_TRANSFER_STALLED',
+        `${path}: no credit came from the receiver for ${this.stallMs / 1000} s, so the source ended the transfer; run it again`,
+      );
+  }
+
+  /** Waits for the link to drain; E_TRANSFER_STALLED after stallMs (a peer that reads nothing, yet sends). */
+  private async drained(port: Port, path: string): Promise<void> {
+    const stalled = new AbortController();
+    const timer = setTimeout(() => stalled.abort(), this.stallMs);
+    await port.drained(stalled.signal);
+    clearTimeout(timer);
+    if (stalled.signal.aborted)
+      throw new SdError(
+        'E_TRANSFER_STALLED',
+        `${path}: the receiver read nothing for ${this.stallMs / 1000} s, so the source ended the transfer; run it again`,
+      );
   }
 
   private async send(port: Port, m: MsgOf<'get'>, s: Stream): Promise<void> {
@@ -138,7 +191,7 @@ export class TransferServer implements PortServer {
     const served = placeServed(lib, this.deps.self, m.path, this.granted(port, m));
     const file = SourceFile.open(served, m);
     const progress = this.deps.board.open(
-      new Progress(`${port.peer.slice(0, 8)}:${m.rid}`, 'out', port.peer, lib.id, file.size, 1),
+      new Progress(`${port.peer.slice(0, 8)}:${++this.sent}`, 'out', port.peer, lib.id, file.size, 1),
     );
     progress.current = m.path;
     progress.state = 'sending';
@@ -159,8 +212,7 @@ export class TransferServer implements PortServer {
       if (m.from > 0) this.answer(port, { t: 'prefix', rid: m.rid, hash: whole!.digest() });
       progress.bytesDone = Math.min(file.size, m.from * CHUNK);
       for (let i = m.from; i < n; i++) {
-        while (s.credit <= 0 && !s.stopped) await new Promise<void>((r) => (s.wake = r));
-        s.wake = undefined;
+        if (s.credit <= 0) await this.credit(s, m.path);
         if (s.stopped || port.closed) return;
         const len = Math.min(CHUNK, file.size - i * CHUNK);
         await this.deps.limit.take(len);
@@ -177,7 +229,7 @@ export class TransferServer implements PortServer {
         }
         setChunkHash(frame, Buffer.from(last, 'hex'));
         s.credit--;
-        if (!port.sendRaw(frame)) await port.drained();
+        if (!port.sendRaw(frame)) await this.drained(port, m.path);
         progress.add(len);
         this.deps.board.bytes.sent += len;
       }

@@ -74,20 +74,21 @@ export class Progress {
 }
 
 export class TransferBoard {
-  private readonly list = new Map<string, Progress>();
+  /** Keyed by the entry itself: two transfers with the same id (a peer's request ids are its own) never collide. */
+  private readonly list = new Set<Progress>();
   private release: (() => void) | undefined;
   /** Chunk bytes this daemon sent and received since it started (a resume that sends again shows here). */
   readonly bytes = { sent: 0, received: 0 };
 
   open(p: Progress): Progress {
-    this.list.set(`${p.direction}:${p.id}`, p);
+    this.list.add(p);
     // While content streams, freed buffers stay with the process for the next ones (malloc.ts).
     this.release ??= holdFreedMemory();
     return p;
   }
 
   close(p: Progress): void {
-    this.list.delete(`${p.direction}:${p.id}`);
+    this.list.delete(p);
     if (this.list.size === 0) {
       this.release?.();
       this.release = undefined;
@@ -95,6 +96,6 @@ export class TransferBoard {
   }
 
   views(): TransferView[] {
-    return [...this.list.values()].map((p) => p.view());
+    return [...this.list].map((p) => p.view());
   }
 }

@@ -1,11 +1,23 @@
-// What goes wrong on the way: a byte flipped in a chunk (refused at that chunk and fetched again),
-// a link cut mid-file (resumed from the last verified chunk, not sent again), a source written to
+// What goes wrong on the way: a byte flipped in a chunk (refused at that chunk and fetched again,
+// the verified part sent again rather than read back from disk, and checked to be the same), a
+// link cut mid-file (resumed from the last verified chunk, not sent again), a source written to
 // mid-transfer (E_SOURCE_CHANGED, never a mix), a full disk at the destination (a clean failure,
 // nothing half-written), and the bandwidth limit.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import fs, {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
 import { CHUNK } from '../../src/transfer/protocol.js';
@@ -51,6 +63,105 @@ test.serial(
     t.is(flipped, 1);
     t.true(readFileSync(join(rb, 'photo.raw')).equals(data));
     t.regex(await logLine(b, lib), /1 chunk\(s\) refused/);
+  },
+);
+
+/** `fn`'s result and the bytes read with readSync from files under `dir` meanwhile (any module's import sees the spy). */
+async function readsUnder<T>(dir: string, fn: () => Promise<T>): Promise<[number, T]> {
+  const real = fs.readSync;
+  let bytes = 0;
+  fs.readSync = ((fd: number, ...rest: unknown[]): number => {
+    const n = (real as (...a: unknown[]) => number)(fd, ...rest);
+    if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)) bytes += n;
+    return n;
+  }) as typeof fs.readSync;
+  syncBuiltinESMExports();
+  try {
+    const result = await fn();
+    return [bytes, result];
+  } finally {
+    fs.readSync = real;
+    syncBuiltinESMExports();
+  }
+}
+
+/** A's side of the xfer channel, its chunk frames passed through `change` (index, frame) before they go. */
+function onChunks(a: Core, b: Core, change: (index: number, frame: Buffer) => Buffer): void {
+  const port = a.transfers!.attach(a.peers!.linkTo(b.device.id)!);
+  const send = port.sendRaw.bind(port);
+  port.sendRaw = (bytes: Uint8Array): boolean => {
+    if (bytes[0] !== 1 || bytes.length < 1000) return send(bytes);
+    const frame = Buffer.from(bytes);
+    return send(change(frame.readUInt32BE(5), frame));
+  };
+}
+
+test.serial(
+  'a source that damages a chunk again and again costs the receiver no read of its partial copy: the verified part comes back over the link; the file arrives whole',
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    const data = randomBytes(6 * CHUNK + 77);
+    writeFileSync(join(ra, 'disk.img'), data);
+    await indexed(a, b, lib, ra);
+    await indexed(b, a, lib, rb);
+    // The fourth chunk arrives damaged three times: each time after three chunks were verified and written.
+    let damaged = 0;
+    onChunks(a, b, (index, frame) => {
+      if (index === 3 && damaged < 3) {
+        frame[41 + 500] ^= 0x01;
+        damaged++;
+      }
+      return frame;
+    });
+    const [read, j] = await readsUnder(join(rb, '.vdfs-partial'), async () => {
+      const out = await b.command<{ job: string }>(
+        'transfer.pull',
+        { device: 'alpha', sources: [join(ra, 'disk.img')], dest: rb },
+        { library: lib },
+      );
+      return waitJob(b, lib, out.result!.job);
+    });
+    t.is(j.state, 'completed', j.message ?? '');
+    t.is(damaged, 3);
+    t.true(readFileSync(join(rb, 'disk.img')).equals(data));
+    t.regex(await logLine(b, lib), /3 chunk\(s\) refused/);
+    // Identification reads its samples back once the file is whole (ident.ts, some 56 KiB); a
+    // refusal read the three verified chunks back from disk, 3 MiB each time.
+    t.true(read < CHUNK, `${read} bytes read from the partial copy`);
+  },
+);
+
+test.serial(
+  'a source whose bytes for the verified part differ when it sends them again (edited, its mtime kept) fails E_SOURCE_CHANGED: never a mix of two versions',
+  async (t) => {
+    const { a, b, lib, ra, rb } = await pair(t);
+    const path = join(ra, 'notes.db');
+    writeFileSync(path, randomBytes(6 * CHUNK + 77));
+    // A whole second: the mtime set back after the edit is the very one the index saw.
+    utimesSync(path, 1_700_000_000, 1_700_000_000);
+    await indexed(a, b, lib, ra);
+    await indexed(b, a, lib, rb);
+    // The fourth chunk arrives damaged once; meanwhile the first chunk is rewritten in place, times kept.
+    let damaged = 0;
+    onChunks(a, b, (index, frame) => {
+      if (index === 3 && damaged++ === 0) {
+        frame[41 + 500] ^= 0x01;
+        const fd = openSync(path, 'r+');
+        writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, 100);
+        closeSync(fd);
+        utimesSync(path, 1_700_000_000, 1_700_000_000);
+      }
+      return frame;
+    });
+    const out = await b.command<{ job: string }>(
+      'transfer.pull',
+      { device: 'alpha', sources: [path], dest: rb },
+      { library: lib },
+    );
+    const j = await waitJob(b, lib, out.result!.job);
+    t.is(j.state, 'failed');
+    t.regex(j.message ?? '', /^E_SOURCE_CHANGED/);
+    t.deepEqual(visible(rb), [], 'nothing is placed');
   },
 );
 

@@ -56,3 +56,23 @@ test('the transfer board holds while any transfer is in flight, in or out, and l
   board.close(b); // closed twice (a job's cleanup after a failure): no underflow
   t.is(freedMemoryHolds(), before);
 });
+
+test('two transfers with the same id (two peers, one request id) are two entries: each ends on its own', (t) => {
+  const board = new TransferBoard();
+  const before = freedMemoryHolds();
+  const one = board.open(new Progress('peer:7', 'out', 'dev1', 'lib', 10, 1));
+  const two = board.open(new Progress('peer:7', 'out', 'dev2', 'lib', 10, 1));
+  t.deepEqual(
+    board.views().map((v) => v.peer),
+    ['dev1', 'dev2'],
+  );
+  board.close(one);
+  t.deepEqual(
+    board.views().map((v) => v.peer),
+    ['dev2'],
+  );
+  t.is(freedMemoryHolds(), before + 1, 'the other still streams');
+  board.close(two);
+  t.deepEqual(board.views(), []);
+  t.is(freedMemoryHolds(), before);
+});
