@@ -2,7 +2,7 @@
 // connection for queries, and the single write path `write()` that appends and projects in
 // one transaction and publishes the events only once that transaction has committed.
 import { openDatabase, openReader, type Db } from '../store/database.js';
-import { WalCheckpoints } from '../store/checkpoint.js';
+import { releaseHeaders, WalCheckpoints } from '../store/checkpoint.js';
 import { applyKey } from '../store/cipher.js';
 import { SdError } from '../errors.js';
 import { reportWriteError } from '../disk.js';
@@ -382,5 +382,6 @@ export class Library {
       }
       this.db.close();
     }
+    releaseHeaders();
   }
 }

@@ -23,9 +23,14 @@ function connection(path: string, key: string | undefined): Database.Database {
   let db = open.get(path);
   if (!db) {
     db = new Database(path, { fileMustExist: true });
-    if (key) applyKey(db, key);
-    // As the writing connection: the log is synced before frames are copied, the file after.
-    db.pragma('synchronous = NORMAL');
+    try {
+      if (key) applyKey(db, key);
+      // As the writing connection: the log is synced before frames are copied, the file after.
+      db.pragma('synchronous = NORMAL');
+    } catch (e) {
+      db.close(); // not kept: a forget could not close it, and it would hold a deleted library's file
+      throw e;
+    }
     open.set(path, db);
   }
   return db;

@@ -6,12 +6,14 @@
 //
 // After each commit the log's header (the wal-index at the start of the -shm file, whose layout
 // SQLite documents) says how many frames are not copied back yet; past THREAD_CHECKPOINT_BYTES the thread
-// runs a passive checkpoint, which never waits for a lock and never blocks the writer. The
-// writing connection keeps its own automatic checkpoint (database.ts) as the bound on the log's
-// size: only a checkpoint on the writer lets SQLite start the log over, and by then the thread has
-// copied all but the last frames. One thread for the process, started on first need and ended
-// after IDLE_MS without work.
-import { closeSync, openSync, readSync } from 'node:fs';
+// runs a passive checkpoint, which never waits for a lock and never blocks the writer. SQLite
+// starts the log over at the writer's next transaction once every frame is copied back and no
+// reader needs the old ones. The writing connection keeps its own automatic checkpoint
+// (database.ts) as the bound on the log's size while the writer outruns the thread (the log is
+// then never wholly copied back between two transactions), and by then the thread has copied all
+// but the last frames. One thread for the process, started on first need and ended after IDLE_MS
+// without work.
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CheckpointAnswer, CheckpointJob } from './checkpoint-worker.js';
@@ -19,22 +21,70 @@ import type { CheckpointAnswer, CheckpointJob } from './checkpoint-worker.js';
 /** Bytes of log not yet copied back after which the thread checkpoints. */
 export const THREAD_CHECKPOINT_BYTES = 16 << 20;
 const IDLE_MS = 10_000;
+/** After a checkpoint that left frames behind or failed, the next waits this long. */
+const RETRY_MS = 1_000;
 const WAL_INDEX_VERSION = 3_007_000;
 
 const header = Buffer.alloc(100);
 const u32 = (at: number): number => (endianness() === 'LE' ? header.readUInt32LE(at) : header.readUInt32BE(at));
 
 /**
+ * Descriptors of the -shm files read, one per path, kept open. POSIX record locks belong to the
+ * process, and closing any descriptor of a file drops all of them: closing one after each read
+ * dropped SQLite's own locks on the wal-index (its "DMS" lock among them), and the next process to
+ * open the library (`sd doctor`, a `sqlite3` shell) then took itself for the first user and reset
+ * the live index under the writer. A descriptor is closed only once its path names another file or
+ * none (SQLite deletes the -shm when its last connection closes): no lock is left on that one.
+ */
+const headers = new Map<string, { fd: number; ino: number }>();
+
+function headerFd(shm: string): number | undefined {
+  let ino: number;
+  try {
+    ino = statSync(shm).ino;
+  } catch {
+    forgetHeader(shm);
+    return undefined;
+  }
+  const held = headers.get(shm);
+  if (held?.ino === ino) return held.fd;
+  forgetHeader(shm);
+  try {
+    const fd = openSync(shm, 'r');
+    headers.set(shm, { fd, ino: fstatSync(fd).ino });
+    return fd;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Closes the descriptor of a -shm path whose file is gone or replaced (see `headers`). */
+function forgetHeader(shm: string): void {
+  const held = headers.get(shm);
+  if (!held) return;
+  let now: number | undefined;
+  try {
+    now = statSync(shm).ino;
+  } catch {
+    now = undefined;
+  }
+  if (now === held.ino) return; // still the live file: closing would drop this process's locks
+  headers.delete(shm);
+  closeSync(held.fd);
+}
+
+/** After a library closed: descriptors of -shm files deleted since are closed. */
+export function releaseHeaders(): void {
+  for (const shm of [...headers.keys()]) forgetHeader(shm);
+}
+
+/**
  * Bytes of the log of the database at `path` that are not copied back yet ((mxFrame - nBackfill) x
  * szPage of its wal-index, in the machine's byte order), or undefined when there is no readable index.
  */
 export function bytesBehind(path: string): number | undefined {
-  let fd: number;
-  try {
-    fd = openSync(`${path}-shm`, 'r');
-  } catch {
-    return undefined;
-  }
+  const fd = headerFd(`${path}-shm`);
+  if (fd === undefined) return undefined;
   try {
     if (readSync(fd, header, 0, header.length, 0) < header.length) return undefined;
     if (u32(0) !== WAL_INDEX_VERSION || header[12] !== 1) return undefined;
@@ -44,8 +94,6 @@ export function bytesBehind(path: string): number | undefined {
     return frames >= copied ? (frames - copied) * (page === 1 ? 65_536 : page) : undefined;
   } catch {
     return undefined;
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -55,8 +103,9 @@ const waiting: ((a: CheckpointAnswer | undefined) => void)[] = [];
 let idle: NodeJS.Timeout | undefined;
 /** Threads told to end that have not exited yet: a library closing waits for them to let go of its file. */
 const ending = new Set<Promise<unknown>>();
-/** Tests: every checkpoint the thread ran, in order. */
+/** Tests: every checkpoint the thread ran, in order, once checkpointsForTests() was called. */
 const seen: CheckpointAnswer[] = [];
+let recording = false;
 
 function failAll(w: Worker): void {
   if (worker !== w) return;
@@ -68,7 +117,7 @@ function start(): Worker {
   const w = new Worker(new URL('./checkpoint-worker.js', import.meta.url));
   w.unref();
   w.on('message', (a: CheckpointAnswer) => {
-    if (a.op === 'checkpoint') seen.push(a);
+    if (a.op === 'checkpoint' && recording) seen.push(a);
     waiting.shift()?.(a);
     if (waiting.length === 0 && worker === w) {
       clearTimeout(idle);
@@ -103,6 +152,8 @@ function send(job: CheckpointJob): Promise<CheckpointAnswer | undefined> {
 export class WalCheckpoints {
   private running = false;
   private closed = false;
+  /** After a checkpoint that could not copy every frame (a reader holds them) or failed: no new one before. */
+  private quietUntil = 0;
 
   constructor(
     private readonly path: string,
@@ -111,14 +162,18 @@ export class WalCheckpoints {
 
   /** After a commit: starts a checkpoint on the thread if the log holds THREAD_CHECKPOINT_BYTES not copied back. */
   committed(): void {
-    if (this.running || this.closed) return;
+    if (this.running || this.closed || performance.now() < this.quietUntil) return;
     const behind = bytesBehind(this.path);
     if (behind === undefined || behind < THREAD_CHECKPOINT_BYTES) return;
     this.running = true;
     const job: CheckpointJob = { op: 'checkpoint', path: this.path };
     if (this.key) job.key = this.key;
-    void send(job).then(() => {
+    void send(job).then((a) => {
       this.running = false;
+      // A long reader (a replay check, a snapshot) pins the frames, or the thread failed: asking
+      // again at every commit would only repeat the same answer.
+      const stuck = !a || a.error !== undefined || (a.checkpointed ?? 0) < (a.log ?? 0);
+      if (stuck) this.quietUntil = performance.now() + RETRY_MS;
     });
   }
 
@@ -137,5 +192,6 @@ export async function waitForCheckpointsForTests(): Promise<void> {
 
 /** Tests: the checkpoints the thread ran so far (and forgets them), and whether it is running. */
 export function checkpointsForTests(): { ran: CheckpointAnswer[]; running: boolean } {
+  recording = true;
   return { ran: seen.splice(0), running: worker !== undefined };
 }

@@ -36,11 +36,13 @@ const CHECK_EVERY = 8;
  * A file being sent waits this long for the receiver's credit (or for the link to drain), then
  * ends (E_TRANSFER_STALLED): a peer that never gives any (or reads nothing, yet keeps the link up
  * with its heartbeats) would keep its slot, the open file, the board's entry and its memory hold
- * for as long as the link stays up. A minute: a receiver under a bandwidth limit gives credit
- * for each chunk (fetch.ts), so two big files at once stay under it down to some 35 KiB/s, as
- * does a link that drains its 2 MiB between the water marks (transport/secure.ts).
+ * for as long as the link stays up. Five minutes: the receive limit is shared by every file a
+ * device receives, and a receiver under a limit gives credit for each chunk (fetch.ts), so a few
+ * big files at once stay under it down to some 10 KiB/s, as does a link that drains 2 MiB
+ * between its water marks (transport/secure.ts) on a slow uplink. A hostile peer's hold stays
+ * bounded by MAX_STREAMS per link.
  */
-export const CREDIT_STALL_MS = 60_000;
+export const CREDIT_STALL_MS = 300_000;
 
 interface Stream {
   credit: number;
@@ -149,8 +151,8 @@ export class TransferServer implements PortServer {
   private fail(port: Port, rid: number, e: unknown, path?: string): void {
     const code = e instanceof SdError ? e.code : 'E_INTERNAL';
     const message = e instanceof Error ? e.message : String(e);
-    if (code === 'E_NOT_SERVED' || code === 'E_NOT_A_MEMBER' || code === 'E_TRANSFER_STALLED')
-      this.deps.refused(code, port, { path });
+    // A stall is not a refusal: an honest peer on a slow link can cause one.
+    if (code === 'E_NOT_SERVED' || code === 'E_NOT_A_MEMBER') this.deps.refused(code, port, { path });
     this.answer(port, { t: 'fail', rid, code, message: message.slice(0, 1000) });
   }
 

@@ -111,7 +111,7 @@ test.serial(
     t.true(ms >= 300, `${ms} ms`);
     await until('its entry is gone', () => outgoing(a).length === 0, 2000);
     t.is(freedMemoryHolds(), before);
-    t.is(a.peers!.status().refusals['E_TRANSFER_STALLED'], 1);
+    t.false('E_TRANSFER_STALLED' in a.peers!.status().refusals, 'a stall is not counted as a refusal');
   },
 );
 
