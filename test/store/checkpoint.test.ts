@@ -41,7 +41,7 @@ function fill(lib: Library, mib: number): void {
   for (let i = 0; i < mib; i++) lib.commitAlone(() => put.run(1 << 20));
 }
 
-serial('a new library has 16 KiB pages, and the writer copies the log back itself only past 64 MiB', async (t) => {
+serial('a new library has 4 KiB pages, and the writer copies the log back itself only past 64 MiB', async (t) => {
   const lib = await open(t);
   t.is(lib.db.pragma('page_size', { simple: true }), PAGE_SIZE);
   t.is(lib.db.pragma('wal_autocheckpoint', { simple: true }), WRITER_CHECKPOINT_BYTES / PAGE_SIZE);
