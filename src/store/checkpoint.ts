@@ -39,16 +39,11 @@ const u32 = (at: number): number => (endianness() === 'LE' ? header.readUInt32LE
 const headers = new Map<string, { fd: number; ino: number }>();
 
 function headerFd(shm: string): number | undefined {
-  let ino: number;
-  try {
-    ino = statSync(shm).ino;
-  } catch {
-    forgetHeader(shm);
-    return undefined;
-  }
+  const ino = inodeOf(shm);
   const held = headers.get(shm);
-  if (held?.ino === ino) return held.fd;
-  forgetHeader(shm);
+  if (held && held.ino === ino) return held.fd;
+  forgetHeader(shm, ino);
+  if (ino === undefined) return undefined;
   try {
     const fd = openSync(shm, 'r');
     headers.set(shm, { fd, ino: fstatSync(fd).ino });
@@ -58,17 +53,18 @@ function headerFd(shm: string): number | undefined {
   }
 }
 
-/** Closes the descriptor of a -shm path whose file is gone or replaced (see `headers`). */
-function forgetHeader(shm: string): void {
-  const held = headers.get(shm);
-  if (!held) return;
-  let now: number | undefined;
+function inodeOf(path: string): number | undefined {
   try {
-    now = statSync(shm).ino;
+    return statSync(path).ino;
   } catch {
-    now = undefined;
+    return undefined;
   }
-  if (now === held.ino) return; // still the live file: closing would drop this process's locks
+}
+
+/** Closes the descriptor of a -shm path whose file is gone or replaced (see `headers`); `now` is the path's inode. */
+function forgetHeader(shm: string, now = inodeOf(shm)): void {
+  const held = headers.get(shm);
+  if (!held || now === held.ino) return; // still the live file: closing would drop this process's locks
   headers.delete(shm);
   closeSync(held.fd);
 }

@@ -3,7 +3,7 @@
 // gives no credit (or reads nothing) ends after the stall limit, its entry and the board's memory
 // hold gone with it.
 // An honest receiver under a slow bandwidth limit gives credit often enough not to be cut.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,29 +85,41 @@ test.serial(
   },
 );
 
+/** Two paired devices, a 3-chunk file on A, A's stall limit at 300 ms, and the memory holds before. */
+async function stallable(t: ExecutionContext) {
+  const { a, b, lib, ra } = await pair(t);
+  const path = join(ra, 'big.bin');
+  writeFileSync(path, randomBytes(3 * CHUNK));
+  await indexed(a, b, lib, ra);
+  a.transfers!.server.stallMs = 300;
+  return { a, b, lib, path, before: freedMemoryHolds() };
+}
+
+/** A request whose `fail` answer, if any, lands in `failed` as "CODE: message". */
+function failureOf(port: ReturnType<typeof portTo>, get: Parameters<ReturnType<typeof portTo>['request']>[0]) {
+  const out: { failed?: string; end: () => void } = { end: () => undefined };
+  const req = port.request(
+    get,
+    (m) => {
+      if (!isChunk(m) && m.t === 'fail') out.failed = `${m.code}: ${m.message}`;
+    },
+    () => undefined,
+  );
+  out.end = () => req.end();
+  return out;
+}
+
 test.serial(
   'a receiver that gives no credit is cut after the stall limit (E_TRANSFER_STALLED); its entry and the hold go',
   async (t) => {
-    const { a, b, lib, ra } = await pair(t);
-    const path = join(ra, 'big.bin');
-    writeFileSync(path, randomBytes(3 * CHUNK));
-    await indexed(a, b, lib, ra);
-    a.transfers!.server.stallMs = 300;
-    const before = freedMemoryHolds();
-    let failed: string | undefined;
+    const { a, b, lib, path, before } = await stallable(t);
     const t0 = Date.now();
-    const req = portTo(b, a).request(
-      getOf(lib, path, 0),
-      (m) => {
-        if (!isChunk(m) && m.t === 'fail') failed = `${m.code}: ${m.message}`;
-      },
-      () => undefined,
-    );
+    const req = failureOf(portTo(b, a), getOf(lib, path, 0));
     await until('A sends a chunk and waits', () => outgoing(a).length === 1);
-    await until('A gives up', () => failed !== undefined, 5000);
+    await until('A gives up', () => req.failed !== undefined, 5000);
     const ms = Date.now() - t0;
     req.end();
-    t.regex(failed!, /^E_TRANSFER_STALLED: .*no credit/);
+    t.regex(req.failed!, /^E_TRANSFER_STALLED: .*no credit/);
     t.true(ms >= 300, `${ms} ms`);
     await until('its entry is gone', () => outgoing(a).length === 0, 2000);
     t.is(freedMemoryHolds(), before);
@@ -118,25 +130,13 @@ test.serial(
 test.serial(
   'a receiver that reads nothing (the link never drains) is cut after the stall limit too; its entry and the hold go',
   async (t) => {
-    const { a, b, lib, ra } = await pair(t);
-    const path = join(ra, 'big.bin');
-    writeFileSync(path, randomBytes(3 * CHUNK));
-    await indexed(a, b, lib, ra);
-    a.transfers!.server.stallMs = 300;
+    const { a, b, lib, path, before } = await stallable(t);
     // A's link buffer is full from the first chunk on, and never drains: B reads nothing.
     portTo(a, b).sendRaw = (): boolean => false;
-    const before = freedMemoryHolds();
-    let failed: string | undefined;
-    const req = portTo(b, a).request(
-      { ...getOf(lib, path, 0), credit: 4 },
-      (m) => {
-        if (!isChunk(m) && m.t === 'fail') failed = `${m.code}: ${m.message}`;
-      },
-      () => undefined,
-    );
-    await until('A gives up', () => failed !== undefined, 5000);
+    const req = failureOf(portTo(b, a), { ...getOf(lib, path, 0), credit: 4 });
+    await until('A gives up', () => req.failed !== undefined, 5000);
     req.end();
-    t.regex(failed!, /^E_TRANSFER_STALLED: .*read nothing/);
+    t.regex(req.failed!, /^E_TRANSFER_STALLED: .*read nothing/);
     await until('its entry is gone', () => outgoing(a).length === 0, 2000);
     t.is(freedMemoryHolds(), before);
   },
