@@ -67,7 +67,7 @@ export function firstIndexBulkFrom(rows: number): number {
 
 /** The library's entries, as an upper bound read from the rowid (no scan): rows removed lower it only later. */
 export function entriesBound(lib: Library): number {
-  return (lib.db.prepare('SELECT MAX(id) AS n FROM entries').get() as { n: number | null }).n ?? 0;
+  return (lib.db.prepare('SELECT MAX(id) AS n FROM entries_t').get() as { n: number | null }).n ?? 0;
 }
 
 /** Holds the content-id index out when `on` (library/cid-index.ts); the function returned gives it back. */

@@ -151,7 +151,7 @@ export function rebuildInPlace(ctx: ProjectionContext, lib: string, progress?: (
   const { db } = ctx;
   // The name index first, so deleting entries does not also delete their index rows one by one.
   db.exec("INSERT INTO entries_fts (entries_fts) VALUES ('delete-all'); UPDATE entries_fts_state SET upto = 0");
-  for (const t of projectionTables()) db.exec(`DELETE FROM ${t.name}`);
+  for (const t of projectionTables()) db.exec(`DELETE FROM ${t.store ?? t.name}`);
   ctx.rebuilt?.();
   return projectAll(db, ctx, lib, progress);
 }

@@ -14,13 +14,13 @@ export function catchUpSearchIndex(db: Database, max = 4000): number {
   const upto = (stmt(db, 'SELECT upto FROM entries_fts_state').get() as { upto: number }).upto;
   const { last, n } = stmt(
     db,
-    'SELECT MAX(id) AS last, COUNT(*) AS n FROM (SELECT id FROM entries WHERE id > ? ORDER BY id LIMIT ?)',
+    'SELECT MAX(id) AS last, COUNT(*) AS n FROM (SELECT id FROM entries_t WHERE id > ? ORDER BY id LIMIT ?)',
   ).get(upto, max) as { last: number | null; n: number };
   if (n === 0 || last === null) return 0;
   db.transaction(() => {
     stmt(
       db,
-      'INSERT INTO entries_fts (rowid, name) SELECT id, name FROM entries WHERE id > ? AND id <= ? ORDER BY id',
+      'INSERT INTO entries_fts (rowid, name) SELECT id, name FROM entries_t WHERE id > ? AND id <= ? ORDER BY id',
     ).run(upto, last);
     stmt(db, 'UPDATE entries_fts_state SET upto = ?').run(last);
   })();
@@ -44,7 +44,7 @@ export function applyNameQueue(db: Database): void {
   ).run();
   stmt(
     db,
-    'INSERT INTO entries_fts (rowid, name) SELECT e.id, e.name FROM entries_fts_queue q JOIN entries e ON e.id = q.id WHERE q.redo = 1',
+    'INSERT INTO entries_fts (rowid, name) SELECT e.id, e.name FROM entries_fts_queue q JOIN entries_t e ON e.id = q.id WHERE q.redo = 1',
   ).run();
   stmt(db, 'DELETE FROM entries_fts_queue').run();
   stmt(db, 'UPDATE entries_fts_mode SET defer = 0').run();
@@ -52,7 +52,7 @@ export function applyNameQueue(db: Database): void {
 
 export function searchIndexLag(db: Database): number {
   return (
-    db.prepare('SELECT COUNT(*) AS n FROM entries WHERE id > (SELECT upto FROM entries_fts_state)').get() as {
+    db.prepare('SELECT COUNT(*) AS n FROM entries_t WHERE id > (SELECT upto FROM entries_fts_state)').get() as {
       n: number;
     }
   ).n;

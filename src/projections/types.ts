@@ -11,6 +11,8 @@ export interface TableDef {
   orderBy: string;
   /** Columns left out of the checksum (none by default). */
   exclude?: string[];
+  /** The table the rows are stored in, when `name` is a view over it (a rebuild empties it). */
+  store?: string;
 }
 
 /**

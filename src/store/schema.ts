@@ -30,6 +30,22 @@ const migrations: readonly ((db: Database) => void)[] = [
   (db) => db.exec(LOG_SCHEMA + JOBS_SCHEMA + OPERATIONAL_SCHEMA),
   // 1 -> 2: file transfers' grants and inbox drops (transfer/schema.ts).
   (db) => db.exec(TRANSFER_SCHEMA),
+  // 2 -> 3: entries are stored in entries_t with a number for their location, and read through
+  // the view `entries` (projections/entries.ts). The rows move with their ids, so the name index
+  // still points at them; dropping the old table drops its indexes and triggers, and applySchema
+  // makes them again on entries_t.
+  (db) => {
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").get()) return;
+    db.exec(`CREATE TABLE IF NOT EXISTS loc_numbers (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+      CREATE TABLE entries_t (id INTEGER PRIMARY KEY, loc INTEGER NOT NULL, key TEXT NOT NULL,
+        parent TEXT NOT NULL, name TEXT NOT NULL, t INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+        inode INTEGER NOT NULL, kind TEXT NOT NULL, cid TEXT, dsize INTEGER, dfiles INTEGER, UNIQUE (loc, key));
+      INSERT OR IGNORE INTO loc_numbers (id) SELECT DISTINCT loc FROM entries ORDER BY loc;
+      INSERT INTO entries_t (id, loc, key, parent, name, t, size, mtime, inode, kind, cid, dsize, dfiles)
+        SELECT e.id, n.n, e.key, e.parent, e.name, e.t, e.size, e.mtime, e.inode, e.kind, e.cid, e.dsize, e.dfiles
+        FROM entries e JOIN loc_numbers n ON n.id = e.loc ORDER BY e.id;
+      DROP TABLE entries;`);
+  },
 ];
 
 /** The version this build writes and reads. */

@@ -45,7 +45,7 @@ export class BulkStreams {
     if (stream) return void stream.timer.refresh();
     const rows = indexRows(accepted);
     if (rows < bulkRows) return;
-    const held = (this.lib.db.prepare('SELECT max(id) AS n FROM entries').get() as { n: number | null }).n ?? 0;
+    const held = (this.lib.db.prepare('SELECT max(id) AS n FROM entries_t').get() as { n: number | null }).n ?? 0;
     if (held > 4 * rows) return;
     const release = holdCidIndexOut(this.lib);
     const timer = setTimeout(() => this.end(dev), idleMs);

@@ -77,7 +77,7 @@ test('a unit rolled back inside a deferring group, and a whole group rolled back
   t.true((await names('wombat')).includes('wombat-3.txt'));
   t.deepEqual(searchIndexCheck(lib.db, false), { ok: true, detail: 'the name index matches the entries' });
   // Outside a group (a plain transaction), the index is kept at once, as before.
-  lib.db.transaction(() => lib.db.prepare("DELETE FROM entries WHERE name = 'wombat-4.txt'").run())();
+  lib.db.transaction(() => lib.db.prepare("DELETE FROM entries_t WHERE name = 'wombat-4.txt'").run())();
   t.is(queued(lib), 0);
   t.false((await names('wombat')).includes('wombat-4.txt'));
   t.deepEqual(searchIndexCheck(lib.db, false), { ok: true, detail: 'the name index matches the entries' });

@@ -338,7 +338,7 @@ test.serial(
       found.map((r) => r.name),
       ['beach.jpg'],
     );
-    lib.db.prepare("UPDATE entries SET size = 999 WHERE name = 'beach.jpg'").run();
+    lib.db.prepare("UPDATE entries_t SET size = 999 WHERE name = 'beach.jpg'").run();
     const r = await core.query<{ equal: boolean; differing: string[] }>('replay.check', {});
     t.false(r.equal);
     t.deepEqual(r.differing.sort(), ['entries', 'search index']);

@@ -41,7 +41,7 @@ export const search = defineQuery({
       // Trigram index: any substring of 3+ characters, case-insensitive. Rows newer than the
       // index (it catches up once writes pause) are matched directly, so results are exact.
       from = `(SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ?
-        UNION ALL SELECT id FROM entries WHERE id > (SELECT upto FROM entries_fts_state) AND name LIKE ? ESCAPE '\\') m
+        UNION ALL SELECT id FROM entries_t WHERE id > (SELECT upto FROM entries_fts_state) AND name LIKE ? ESCAPE '\\') m
         JOIN entries e ON e.id = m.id`;
       args.push(`"${text.replaceAll('"', '""')}"`, `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     } else if (text.length > 0) {
