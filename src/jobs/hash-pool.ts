@@ -72,12 +72,6 @@ export interface HashPool {
 }
 
 export const DEFAULT_BATCH_SIZE = 256;
-/**
- * Hash and lstat batches a thread holds at once: the next is already in its queue when it answers
- * one, so it never waits for the main thread's turn (one batch at a time left a thread idle 6% of
- * a 100,000-file identify, between its answer and the next batch).
- */
-const BATCHES_PER_THREAD = 2;
 const TERMINATE_MS = 1000;
 let stuck = false;
 
@@ -114,8 +108,9 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
   const workerUrl = new URL('./hash-worker.js', import.meta.url);
   const queue: Batch[] = [];
-  /** Free places for a hash or lstat batch, one entry per place (BATCHES_PER_THREAD per thread). */
   const idle: Worker[] = [];
+  /** A thread's hash or lstat batch: one at a time per thread. */
+  const busy = new Map<Worker, Batch>();
   /** Every batch sent to a thread and not yet answered, walks included, by id. */
   const sent = new Map<number, Batch>();
   let nextId = 1;
@@ -123,7 +118,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   let started = 0;
 
   function dispatch(): void {
-    // Each free place takes the next queued batch; the pool stays saturated without over-queuing.
+    // Each idle worker takes the next queued batch; the pool stays saturated without over-queuing.
     while (idle.length > 0 && queue.length > 0) {
       const w = idle.pop()!;
       const b = queue.shift()!;
@@ -133,7 +128,9 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       // A walk does not take its thread: it mostly waits for its consumer, and meanwhile the
       // thread hashes (a first index's walk held one of two threads for the whole job, and
       // every file was hashed on the other).
-      if (b.req.op === 'walk') idle.unshift(w); // taken last by the next batch
+      if (b.req.op === 'walk')
+        idle.unshift(w); // taken last by the next batch
+      else busy.set(w, b);
     }
   }
 
@@ -152,13 +149,18 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
         return;
       }
       sent.delete(reply.id);
-      if (b.req.op !== 'walk') idle.push(w);
+      if (b.req.op !== 'walk') {
+        busy.delete(w);
+        idle.push(w);
+      }
       b.resolve(reply);
       dispatch();
     });
     w.on('error', (err) => {
+      busy.delete(w);
       live.delete(w);
-      for (let i = idle.indexOf(w); i >= 0; i = idle.indexOf(w)) idle.splice(i, 1);
+      const i = idle.indexOf(w);
+      if (i >= 0) idle.splice(i, 1);
       // Its batch and any walk it ran fail; the others go on.
       for (const b of [...sent.values()])
         if (b.worker === w) {
@@ -167,8 +169,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
         }
       // Replace the dead worker so later batches still run.
       if (!closed) {
-        const fresh = spawn();
-        for (let i = 0; i < BATCHES_PER_THREAD; i++) idle.unshift(fresh);
+        idle.push(spawn());
         dispatch();
       }
     });
@@ -176,9 +177,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   }
 
   const live = new Set<Worker>();
-  // Interleaved, so the first batches of a job go to different threads before any gets a second.
-  const workers = Array.from({ length: threads }, spawn);
-  for (let i = 0; i < BATCHES_PER_THREAD; i++) idle.push(...workers);
+  for (let i = 0; i < threads; i++) idle.push(spawn());
 
   function runBatch(op: 'hash' | 'lstat', paths: readonly HashPath[]): Promise<HashReply> {
     if (closed) return Promise.reject(new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one'));
@@ -219,6 +218,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     for (const b of queue.splice(0)) b.reject(err);
     for (const b of sent.values()) b.reject(err);
     sent.clear();
+    busy.clear();
     // Terminate every live worker, including replacements of failed ones. A thread blocked in a
     // system call (a read the kernel never finishes) cannot be terminated: it is left behind.
     const ended = await settlesWithin(Promise.all([...live].map((w) => w.terminate())), TERMINATE_MS);
