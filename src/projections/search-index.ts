@@ -52,10 +52,13 @@ export function applyNameQueue(db: Database): void {
 
 export function searchIndexLag(db: Database): number {
   return (
-    db.prepare('SELECT COUNT(*) AS n FROM entries_t WHERE id > (SELECT upto FROM entries_fts_state)').get() as {
-      n: number;
-    }
-  ).n;
+    // Through the view (or the table of a library before schema 3, which `sd doctor` reads as it is).
+    (
+      db.prepare('SELECT COUNT(*) AS n FROM entries WHERE id > (SELECT upto FROM entries_fts_state)').get() as {
+        n: number;
+      }
+    ).n
+  );
 }
 
 /**

@@ -7,6 +7,7 @@ import { SdError } from '../errors.js';
 import { decodeEvent } from '../events/codec.js';
 import { applyKey } from './cipher.js';
 import { migrate } from './schema.js';
+import { isDiskFull } from '../disk.js';
 
 export type Db = Database.Database;
 
@@ -96,6 +97,9 @@ export function openDatabase(path: string, opts: { create?: boolean; key?: strin
   } catch (e) {
     db.close();
     if (e instanceof SdError) throw e;
+    // A migration writes (schema 3 copies every entry): no room for it is not damage.
+    if (isDiskFull(e))
+      throw new SdError('E_DISK_FULL', `the disk holding ${path} is full: the library could not be upgraded`, { path });
     throw new SdError(
       'E_CORRUPT_DATABASE',
       `the library database ${path} is damaged (${(e as Error).message}); run \`sd doctor\` to see what can be recovered`,

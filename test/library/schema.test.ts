@@ -11,6 +11,7 @@ import { openCore, tempDir } from '../helpers.js';
 import { SEP, type EntryTuple } from '../../src/projections/entries.js';
 import { newLocationId } from '../../src/projections/rules.js';
 import { checksums } from '../../src/projections/index.js';
+import { doctor } from '../../src/ops/doctor/check.js';
 import { join } from 'node:path';
 
 const tables = (db: Database.Database): string[] =>
@@ -94,10 +95,12 @@ test('a library from schema 2 (entries in one table, with their location ids) mo
   const file = (p: string, size = 5): EntryTuple => [k(p), 0, size, 1, 2, 'text'];
   let l1 = '';
   let l2 = '';
+  let id = '';
   let before: string;
   {
     const core = await Core.open(dir);
     const lib = core.libraries.resolve();
+    id = lib.id;
     [l1, l2] = [newLocationId(core.device.id), newLocationId(core.device.id)];
     lib.write(() => {
       for (const loc of [l1, l2]) {
@@ -123,6 +126,15 @@ test('a library from schema 2 (entries in one table, with their location ids) mo
     lib.db.pragma('user_version = 2');
     await core.close();
   }
+  // `sd doctor` reads the file as it is, before any open moves it: it compares the old table too.
+  const old = new Database(join(dir, 'libraries', `${id}.db`));
+  const row = "UPDATE entries SET size = ? WHERE name = 'top.txt' AND loc = ?";
+  const projections = async (): Promise<unknown> => (await doctor(dir)).libraries[0]!.projections;
+  t.deepEqual(await projections(), { equal: true, differing: [], mangled: 0 });
+  old.prepare(row).run(999, l1);
+  t.deepEqual(await projections(), { equal: false, differing: ['entries'], mangled: 0 }, 'a planted size is seen');
+  old.prepare(row).run(7, l1);
+  old.close();
   const core = await openCore(t, dir);
   const lib = core.libraries.resolve();
   t.is(schemaVersion(lib.db), SCHEMA_VERSION);

@@ -28,7 +28,7 @@ export const listTags = defineQuery({
           .prepare(
             `SELECT g.name,
              (SELECT COUNT(DISTINCT a.cid) FROM tag_assign a WHERE a.tag IN (SELECT id FROM tags WHERE name = g.name)) AS items,
-             (SELECT COUNT(*) FROM entries e WHERE e.cid IN
+             (SELECT COUNT(*) FROM entries_t e WHERE e.cid IN
                (SELECT a.cid FROM tag_assign a WHERE a.tag IN (SELECT id FROM tags WHERE name = g.name))) AS files
              FROM (SELECT DISTINCT name FROM tags) g`,
           )
