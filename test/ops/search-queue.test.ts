@@ -3,7 +3,7 @@
 // index passes FTS5's integrity check, and a rolled-back unit or group leaves it exact.
 import test from 'ava';
 import { setup } from '../entry/helpers.js';
-import { searchIndexCheck } from '../../src/projections/search-index.js';
+import { searchIndexCheck, searchIndexLag } from '../../src/projections/search-index.js';
 import type { Library } from '../../src/library/library.js';
 
 interface Hit {
@@ -48,7 +48,10 @@ test('deletions, renames, a rename then a delete and a delete then a re-add in o
   t.is(wombats.length, 300 - 6);
   for (const gone of ['wombat-1.txt', 'wombat-2.txt', 'wombat-3.txt', 'wombat-4.txt', 'wombat-5.txt', 'wombat-299.txt'])
     t.false(wombats.includes(gone), gone);
-  t.deepEqual(searchIndexCheck(lib.db, false), { ok: true, detail: 'the name index matches the entries' });
+  // The re-added row took the freed id; like every new row it waits for the catch-up, which then
+  // finds the index exact (no name of the deleted row left under that id).
+  t.is(searchIndexLag(lib.db), 1);
+  t.deepEqual(searchIndexCheck(lib.db), { ok: true, detail: 'the name index matches the entries' });
 });
 
 test('a unit rolled back inside a deferring group, and a whole group rolled back, leave the name index exact', async (t) => {
