@@ -17,6 +17,10 @@ export function catchUpSearchIndex(db: Database, max = 4000): number {
     'SELECT MAX(id) AS last, COUNT(*) AS n FROM (SELECT id FROM entries_t WHERE id > ? ORDER BY id LIMIT ?)',
   ).get(upto, max) as { last: number | null; n: number };
   if (n === 0 || last === null) return 0;
+  // A timer can fire between two units of a deferring group: what the group queued goes to the
+  // index first. Otherwise a row indexed here under a freed id would keep this name when the queue
+  // later takes out only the deleted row's (review).
+  settleNameQueue(db);
   db.transaction(() => {
     stmt(
       db,
@@ -50,6 +54,13 @@ export function applyNameQueue(db: Database): void {
   stmt(db, 'UPDATE entries_fts_mode SET defer = 0').run();
 }
 
+/** Inside a deferring group, applies what it queued to the index; the group goes on deferring. */
+function settleNameQueue(db: Database): void {
+  if (!db.inTransaction || !(stmt(db, 'SELECT defer FROM entries_fts_mode').get() as { defer: number }).defer) return;
+  applyNameQueue(db);
+  deferNameIndex(db);
+}
+
 export function searchIndexLag(db: Database): number {
   return (
     // Through the view (or the table of a library before schema 3, which `sd doctor` reads as it is).
@@ -66,13 +77,7 @@ export function searchIndexLag(db: Database): number {
  * against its content table. Runs on the writing connection (FTS5 reads the check as a write).
  */
 export function searchIndexCheck(db: Database, catchUp = true): { ok: boolean; detail: string } {
-  // Inside a group, what it queued is applied first (the group goes on deferring once it is).
-  const deferring =
-    db.inTransaction && (stmt(db, 'SELECT defer FROM entries_fts_mode').get() as { defer: number }).defer;
-  if (deferring) {
-    applyNameQueue(db);
-    deferNameIndex(db);
-  }
+  settleNameQueue(db);
   if (catchUp) while (catchUpSearchIndex(db, 10_000) > 0);
   else if (searchIndexLag(db) > 0)
     return { ok: true, detail: `not checked: ${searchIndexLag(db)} names wait to be indexed (the daemon does it)` };
