@@ -39,8 +39,8 @@ export interface LocationAdded {
  * indexes: 43 characters each time were about a third of what a row cost to store, and a number
  * is one or two bytes. Local to this database, like the rowid: the `entries` view shows the id.
  */
-function locNo(db: Database, id: string): number {
-  return knownLocNo(db, id) ?? Number(stmt(db, 'INSERT INTO loc_numbers (id) VALUES (?)').run(id).lastInsertRowid);
+function newLocNo(db: Database, id: string): number {
+  return Number(stmt(db, 'INSERT INTO loc_numbers (id) VALUES (?)').run(id).lastInsertRowid);
 }
 
 /** A location's number, or undefined when none of its entries was ever stored here. */
@@ -149,7 +149,7 @@ export const entriesProjector: Projector = {
     },
     {
       // Queries read the view `entries`, with each row's location id; the rows are stored in
-      // `entries_t` with the location's number (see locNo). The view joins one row of
+      // `entries_t` with the location's number (see newLocNo). The view joins one row of
       // `loc_numbers` per location asked for, then reads the (loc, ...) indexes as before; its
       // columns are the old table's, in its order, so the checksum is the same.
       // A rowid table so the trigram index on names can point at rows; the rowid is local
@@ -208,7 +208,7 @@ export const entriesProjector: Projector = {
     'entries.upserted': (db, ev) => {
       const { loc: id, e } = ev.body as { loc: string; e: EntryTuple[] };
       const [n, above] = stmt(db, BEFORE_UPSERT).raw(true).get(id) as [number | null, number];
-      const loc = n ?? locNo(db, id);
+      const loc = n ?? newLocNo(db, id);
       if (above) stmt(db, MARK_DOWN).run();
       // Rows go UPSERT_ROWS to a statement: a batch of 1,000 costs 20 statement runs, not 1,000
       // (measured ~30% faster on a 100,000-entry replication).
