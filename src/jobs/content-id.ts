@@ -10,9 +10,11 @@
 // (see sampleRanges) keeps the id. That is the price of identifying a 1 TiB file in ~56 KiB of
 // reads; the id is meant for "is this probably the same content", not integrity. Use
 // fullBlake3 when integrity matters.
-import { closeSync, constants as C, fstatSync, openSync, readSync } from 'node:fs';
+import { constants as C } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createBlake3, type Blake3 } from './blake3.js';
+import { fstatInto, type RawStat } from './statx.js';
+import { fileIO, type FileIO } from './file-io.js';
 import { SdError } from '../errors.js';
 
 export const SMALL_FILE_LIMIT = 100 * 1024;
@@ -33,8 +35,12 @@ export interface ContentIdentity {
 }
 
 export interface ContentHasher {
-  /** Synchronous: opens, reads into preallocated buffers, hashes, closes. */
-  identify(path: string | Buffer): ContentIdentity;
+  /**
+   * Synchronous: opens, reads into preallocated buffers, hashes, closes. With `stat`, the open
+   * file's attributes (its fstat, the one read before the id's size) are put there, also when
+   * the call then throws for a file that is not a regular one.
+   */
+  identify(path: string | Buffer, stat?: RawStat): ContentIdentity;
 }
 
 /** [offset, length] pairs that a file of `size` bytes is hashed from (after the size prefix). */
@@ -49,11 +55,19 @@ export function sampleRanges(size: number): Array<[number, number]> {
 
 // Reads exactly `length` bytes at `position` unless EOF comes first; returns bytes read. A first
 // read that returns exactly `expected` bytes (the size fstat gave) is taken as the end.
-function readFully(fd: number, buf: Buffer, offset: number, length: number, position: number, expected = -1): number {
+function readFully(
+  io: FileIO,
+  fd: number,
+  buf: Buffer,
+  offset: number,
+  length: number,
+  position: number,
+  expected = -1,
+): number {
   let done = 0;
   // Bounded: each pass reads >= 1 byte or stops.
   while (done < length) {
-    const n = readSync(fd, buf, offset + done, length - done, position + done);
+    const n = io.pread(fd, buf, offset + done, length - done, position + done);
     if (n === 0) break;
     done += n;
     if (done === expected) break;
@@ -88,7 +102,7 @@ export async function contentIdOfBytes(data: Uint8Array): Promise<string> {
   return digestOf((bytesHasher ??= await createBlake3(128)), data.length, data);
 }
 
-export async function createContentHasher(): Promise<ContentHasher> {
+export async function createContentHasher(io: FileIO = fileIO()): Promise<ContentHasher> {
   // 128-bit BLAKE3 output is exactly the first 16 bytes of the standard digest (XOF prefix).
   const hasher: Blake3 = await createBlake3(128);
   // Each buffer starts with room for the u64le(size) prefix, so the digest is one update of one
@@ -104,32 +118,33 @@ export async function createContentHasher(): Promise<ContentHasher> {
     hasher.update(buf.subarray(0, SIZE_PREFIX + len));
     return hasher.digest();
   };
-  // Size of the open file, -1 when it is not a regular file.
-  const sizeOf = (fd: number): number => {
-    const st = fstatSync(fd);
-    return st.isFile() ? st.size : -1;
+  const scratch: RawStat = { mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n };
+  // Size of the open file (its attributes into `st`), -1 when it is not a regular file.
+  const sizeOf = (fd: number, st: RawStat): number => {
+    fstatInto(fd, st);
+    return (st.mode & C.S_IFMT) === C.S_IFREG ? st.size : -1;
   };
 
-  function identify(path: string | Buffer): ContentIdentity {
+  function identify(path: string | Buffer, stat: RawStat = scratch): ContentIdentity {
     // Non-blocking and never through a link: a named pipe, socket or device opens without
     // waiting and is refused by the fstat below, before a single read.
-    const fd = openSync(path, READ_FLAGS);
+    const fd = io.open(path, READ_FLAGS);
     try {
-      const fileSize = sizeOf(fd);
+      const fileSize = sizeOf(fd, stat);
       if (fileSize < 0)
         throw new SdError('E_NOT_A_FILE', 'not a regular file (a named pipe, socket or device is never read)');
       // A read that returns exactly the size fstat gave has reached the end: no second read to see
       // 0 bytes (one system call per file less). A file that grew since returns more, and the loop
       // goes on as before.
-      const n = readFully(fd, smallBuf, SIZE_PREFIX, SMALL_FILE_LIMIT + 1, 0, fileSize);
+      const n = readFully(io, fd, smallBuf, SIZE_PREFIX, SMALL_FILE_LIMIT + 1, 0, fileSize);
       if (n <= SMALL_FILE_LIMIT) {
         const head = Uint8Array.prototype.slice.call(smallBuf, SIZE_PREFIX, SIZE_PREFIX + Math.min(n, KIND_HEAD_SIZE));
         return { contentId: digest(smallBuf, n, n), size: n, head };
       }
-      const size = sizeOf(fd);
+      const size = sizeOf(fd, stat);
       let at = SIZE_PREFIX;
       for (const [pos, len] of sampleRanges(size)) {
-        const got = readFully(fd, sampleBuf, at, len, pos);
+        const got = readFully(io, fd, sampleBuf, at, len, pos);
         if (got !== len) {
           throw new SdError('E_FILE_CHANGED', `file shrank while it was being identified; it will be retried`, {
             size,
@@ -140,7 +155,7 @@ export async function createContentHasher(): Promise<ContentHasher> {
       const head = Uint8Array.prototype.slice.call(sampleBuf, SIZE_PREFIX, SIZE_PREFIX + KIND_HEAD_SIZE);
       return { contentId: digest(sampleBuf, size, at - SIZE_PREFIX), size, head };
     } finally {
-      closeSync(fd);
+      io.close(fd);
     }
   }
 

@@ -5,19 +5,40 @@
 // job stopped here resumes after the last batch written; those hashed but not written are walked
 // again. A file that could not be hashed (or changed size since its lstat) is written without a
 // content id, and the identify phase that follows tries it again and reports the error.
+//
+// A first index's walk does not lstat regular files (WalkEntry.unstatted): their tuples hold NaN
+// for size, mtime and inode until hashing reads those through the descriptor it reads the file
+// through. A file that could not be hashed is lstat'ed there instead; one that vanished meanwhile is
+// not written (its error is reported), and one that is no longer a regular file is written as what
+// it now is, as the walk's own lstat would have found it a moment later.
 import { FILE, toPath, type EntryTuple } from '../projections/entries.js';
 import type { JobContext } from './context.js';
+import type { HashResult } from './hash-pool.js';
 import { fsPathOf } from './names.js';
 import type { PhaseClock } from './phase-times.js';
+import type { WalkError } from './walk.js';
+import { entryAt, tupleOf } from './walk-stat.js';
+
+interface Hashed {
+  /** The hashing time to book and the files hashed. */
+  ms: number;
+  files: number;
+  /** Unstatted files that could not be written, with why. */
+  dropped: WalkError[];
+  /** Whether an unstatted file turned out not to be a regular file. */
+  retyped: boolean;
+}
 
 interface Pending<C> {
   ups: EntryTuple[];
   cp: C;
   /** Books the batch's walk and diff times, when it is written. */
   book: () => void;
-  /** Resolves to the hashing time to book and the files hashed. */
-  hashed: Promise<[number, number]>;
+  hashed: Promise<Hashed>;
 }
+
+/** Whether a tuple is an unstatted file's (its attributes come with its content id). */
+const unstatted = (u: EntryTuple): boolean => Number.isNaN(u[2]);
 
 export class HashAhead<C> {
   private readonly queue: Pending<C>[] = [];
@@ -28,7 +49,8 @@ export class HashAhead<C> {
     private readonly ctx: JobContext,
     private readonly root: string,
     private readonly clock: PhaseClock,
-    private readonly write: (ups: EntryTuple[], cp: C) => void,
+    /** `exact`: every entry walked is written, with the type the walk gave it. */
+    private readonly write: (ups: EntryTuple[], cp: C, exact: boolean) => void,
     /** Batches hashed ahead of the one being written. */
     private readonly depth = 3,
   ) {}
@@ -38,24 +60,7 @@ export class HashAhead<C> {
     const files = ups.filter((u) => u[1] === FILE);
     const t0 = performance.now();
     const hashed =
-      files.length === 0
-        ? Promise.resolve<[number, number]>([0, 0])
-        : this.ctx
-            .pool()
-            .hash(files.map((u) => fsPathOf(this.root, toPath(u[0]))))
-            .then((results): [number, number] => {
-              const end = performance.now();
-              const ms = Math.max(0, end - Math.max(t0, this.booked));
-              this.booked = end;
-              results.forEach((r, i) => {
-                const u = files[i]!;
-                if ('error' in r || r.size !== u[2]) return;
-                // The kind from the content; the walk's, from the name, when it says no more.
-                if (r.kind !== 'other') u[5] = r.kind;
-                u[6] = r.contentId;
-              });
-              return [ms, files.length];
-            });
+      files.length === 0 ? Promise.resolve({ ms: 0, files: 0, dropped: [], retyped: false }) : this.hash(files, t0);
     hashed.catch(() => undefined); // awaited in order below; an early stop must not leave it unhandled
     this.queue.push({ ups, cp, book, hashed });
     // Bounded by depth: each pass writes one batch.
@@ -72,9 +77,39 @@ export class HashAhead<C> {
     const b = this.queue.shift()!;
     // Booked with the batch it belongs to, so the checkpoint written with it counts no file
     // hashed ahead of it (those are hashed again after a resume).
-    const [ms, n] = await b.hashed;
+    const { ms, files, dropped, retyped } = await b.hashed;
     b.book();
-    this.clock.add('identify', ms, n);
-    this.write(b.ups, b.cp);
+    this.clock.add('identify', ms, files);
+    if (dropped.length > 0) this.ctx.errors(dropped);
+    this.write(dropped.length > 0 ? b.ups.filter((u) => !unstatted(u)) : b.ups, b.cp, dropped.length === 0 && !retyped);
+  }
+
+  /** Hashes a batch's files and puts their ids (and an unstatted file's attributes) in their tuples. */
+  private async hash(files: EntryTuple[], t0: number): Promise<Hashed> {
+    const paths = files.map((u) => fsPathOf(this.root, toPath(u[0])));
+    const pool = this.ctx.pool();
+    const { results, stats } = files.some(unstatted)
+      ? await pool.hashStat(paths)
+      : { results: await pool.hash(paths), stats: undefined };
+    const end = performance.now();
+    const ms = Math.max(0, end - Math.max(t0, this.booked));
+    this.booked = end;
+    const dropped: WalkError[] = [];
+    let retyped = false;
+    results.forEach((r: HashResult, i) => {
+      const u = files[i]!;
+      if (stats && unstatted(u)) {
+        const w = entryAt(toPath(u[0]), stats, i);
+        if ('code' in w) return void dropped.push(w); // its tuple keeps NaN: not written
+        const t = tupleOf(u[0], w);
+        retyped ||= t[1] !== FILE;
+        for (let k = 1; k <= 5; k++) u[k] = t[k]!;
+      }
+      if ('error' in r || r.size !== u[2] || u[1] !== FILE) return;
+      // The kind from the content; the walk's, from the name, when it says no more.
+      if (r.kind !== 'other') u[5] = r.kind;
+      u[6] = r.contentId;
+    });
+    return { ms, files: files.length, dropped, retyped };
   }
 }

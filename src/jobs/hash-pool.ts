@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { SdError, isErrorCode } from '../errors.js';
 import { KINDS, type Kind } from './kind.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
+import { statColumns } from './walk-stat.js';
 
 export type HashPath = string | Buffer;
 
@@ -14,7 +15,7 @@ export type HashResult =
 
 /** Wire types shared with hash-worker.ts. */
 export type HashRequest =
-  | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array> }
+  | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array>; stat?: boolean }
   | { id: number; op: 'walk'; walk: RemoteWalkRequest }
   /** A walk's consumer took a part (one more may come), or stopped listening. */
   | { id: number; op: 'more' | 'stop' };
@@ -64,6 +65,11 @@ export interface HashPool {
   ready(): boolean;
   /** Results come back in the order of `paths`; per-file failures are values, not rejections. */
   hash(paths: readonly HashPath[]): Promise<HashResult[]>;
+  /**
+   * hash(), and each file's attributes: as fstat read them through the descriptor it was hashed
+   * through, or as lstat reads its path when it could not be hashed (see LstatColumns).
+   */
+  hashStat(paths: readonly HashPath[]): Promise<{ results: HashResult[]; stats: LstatColumns }>;
   /** lstat of every path in one worker message; results in the order of `paths`. */
   lstat(paths: readonly HashPath[]): Promise<LstatColumns>;
   /** A whole walk on one thread (listing, rules and lstat), in walk order. */
@@ -179,20 +185,46 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const live = new Set<Worker>();
   for (let i = 0; i < threads; i++) idle.push(spawn());
 
-  function runBatch(op: 'hash' | 'lstat', paths: readonly HashPath[]): Promise<HashReply> {
+  function runBatch(op: 'hash' | 'lstat', paths: readonly HashPath[], stat = false): Promise<HashReply> {
     if (closed) return Promise.reject(new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one'));
     return new Promise((resolve, reject) => {
       const id = nextId++;
-      queue.push({ id, req: { id, op, paths: paths as Array<string | Uint8Array> }, resolve, reject });
+      const req: HashRequest = { id, op, paths: paths as Array<string | Uint8Array> };
+      if (stat) req.stat = true;
+      queue.push({ id, req, resolve, reject });
       dispatch();
     });
   }
 
-  async function hash(paths: readonly HashPath[]): Promise<HashResult[]> {
+  async function hashBatches(paths: readonly HashPath[], stat: boolean): Promise<HashReply[]> {
     if (closed) throw new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one');
     const parts: Promise<HashReply>[] = [];
-    for (let i = 0; i < paths.length; i += batchSize) parts.push(runBatch('hash', paths.slice(i, i + batchSize)));
-    const done = await Promise.all(parts);
+    for (let i = 0; i < paths.length; i += batchSize) parts.push(runBatch('hash', paths.slice(i, i + batchSize), stat));
+    return Promise.all(parts);
+  }
+
+  async function hash(paths: readonly HashPath[]): Promise<HashResult[]> {
+    return resultsOf(paths, await hashBatches(paths, false));
+  }
+
+  async function hashStat(paths: readonly HashPath[]): Promise<{ results: HashResult[]; stats: LstatColumns }> {
+    const done = await hashBatches(paths, true);
+    const stats = statColumns(paths.length);
+    let at = 0;
+    for (const { stats: s } of done) {
+      if (!s) throw new SdError('E_HASH_WORKER', "a worker answered a hash batch without the files' attributes");
+      stats.flags.set(s.flags, at);
+      stats.size.set(s.size, at);
+      stats.mtimeMs.set(s.mtimeMs, at);
+      stats.ino.set(s.ino, at);
+      stats.dev.set(s.dev, at);
+      for (const [i, code, message] of s.errors) stats.errors.push([at + i, code, message]);
+      at += s.flags.length;
+    }
+    return { results: resultsOf(paths, done), stats };
+  }
+
+  function resultsOf(paths: readonly HashPath[], done: HashReply[]): HashResult[] {
     const out: HashResult[] = new Array(paths.length);
     let k = 0;
     for (const { hashed } of done) {
@@ -284,5 +316,5 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     }
   }
 
-  return { threads, ready: () => started > 0, hash, lstat, walk, close };
+  return { threads, ready: () => started > 0, hash, hashStat, lstat, walk, close };
 }

@@ -6,8 +6,10 @@ import { basename } from 'node:path';
 import { createContentHasher } from './content-id.js';
 import { KINDS, kindOf, type Kind } from './kind.js';
 
-import type { HashRequest, HashReply, HashedColumns } from './hash-pool.js';
+import type { HashRequest, HashReply, HashedColumns, LstatColumns } from './hash-pool.js';
 import { lstatColumns } from './walk.js';
+import { lstatInto, putStat, statColumns } from './walk-stat.js';
+import type { RawStat } from './statx.js';
 import { runRemoteWalk, WALK_AHEAD, type WalkControl } from './walk-remote.js';
 
 const port = parentPort;
@@ -17,6 +19,7 @@ const hasherReady = createContentHasher();
 const KIND_INDEX = new Map<Kind, number>(KINDS.map((k, i) => [k, i]));
 /** A failed file's place in the batch's string of ids (its failure is in `errors`). */
 const BLANK_ID = ' '.repeat(32);
+const stat: RawStat = { mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n };
 
 function errorCode(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
@@ -24,6 +27,10 @@ function errorCode(e: unknown): string {
 }
 
 const walks = new Map<number, WalkControl>();
+
+/** The stat columns' buffers, moved to the other thread rather than copied. */
+const buffersOf = (s: LstatColumns): ArrayBuffer[] =>
+  [s.flags, s.size, s.mtimeMs, s.ino, s.dev].map((a) => a.buffer as ArrayBuffer);
 
 port.on('message', async (req: HashRequest) => {
   if (req.op === 'more' || req.op === 'stop') {
@@ -39,12 +46,8 @@ port.on('message', async (req: HashRequest) => {
     walks.set(req.id, control);
     try {
       await runRemoteWalk(req.walk, control, (part) => {
-        const s = part.stats;
         const reply: HashReply = { id: req.id, part };
-        port.postMessage(
-          reply,
-          [s.flags, s.size, s.mtimeMs, s.ino, s.dev].map((a) => a.buffer as ArrayBuffer),
-        );
+        port.postMessage(reply, buffersOf(part.stats));
       });
       port.postMessage({ id: req.id } satisfies HashReply);
     } catch (e) {
@@ -60,10 +63,7 @@ port.on('message', async (req: HashRequest) => {
   if (req.op === 'lstat') {
     const stats = lstatColumns(req.paths.map((p) => (typeof p === 'string' ? p : Buffer.from(p))));
     const reply: HashReply = { id: req.id, stats };
-    port.postMessage(
-      reply,
-      [stats.flags, stats.size, stats.mtimeMs, stats.ino, stats.dev].map((a) => a.buffer as ArrayBuffer),
-    );
+    port.postMessage(reply, buffersOf(stats));
     return;
   }
   if (req.op !== 'hash') return;
@@ -76,10 +76,16 @@ port.on('message', async (req: HashRequest) => {
   const sizes = new Float64Array(n);
   const kinds = new Uint8Array(n);
   const errors: HashedColumns['errors'] = [];
+  // Asked with `stat`: each file's attributes too, from the descriptor it was read through, or
+  // from an lstat of its path when it could not be hashed (it vanished, is unreadable, or is no
+  // longer a regular file).
+  const stats = req.stat ? statColumns(n) : undefined;
   for (let i = 0; i < n; i++) {
     const p = req.paths[i]!;
+    const path = typeof p === 'string' ? p : Buffer.from(p);
     try {
-      const { contentId, size, head } = hasher.identify(typeof p === 'string' ? p : Buffer.from(p));
+      const { contentId, size, head } = hasher.identify(path, stats ? stat : undefined);
+      if (stats) putStat(stats, i, stat);
       // Kind needs only the display name; a non-UTF-8 name decodes lossily, which is fine here.
       const name = basename(typeof p === 'string' ? p : Buffer.from(p).toString('utf8'));
       // Every id is BLAKE3-128 in hex: 32 characters, the width of its place in the column.
@@ -90,10 +96,13 @@ port.on('message', async (req: HashRequest) => {
     } catch (e) {
       ids[i] = BLANK_ID;
       errors.push([i, errorCode(e), e instanceof Error ? e.message : String(e)]);
+      if (stats) lstatInto(stats, i, path);
     }
   }
-  const reply: HashReply = { id: req.id, hashed: { ids: ids.join(''), sizes, kinds, errors } };
-  port.postMessage(reply, [sizes.buffer as ArrayBuffer, kinds.buffer as ArrayBuffer]);
+  const reply: HashReply = { id: req.id, hashed: { ids: ids.join(''), sizes, kinds, errors }, stats };
+  const moved = [sizes.buffer as ArrayBuffer, kinds.buffer as ArrayBuffer];
+  if (stats) moved.push(...buffersOf(stats));
+  port.postMessage(reply, moved);
 });
 
 // Said once the handler above listens: until then a walk lstats on its own thread.

@@ -3,6 +3,7 @@
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
 import { existsSync } from 'node:fs';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
+import { tupleOf } from './walk-stat.js';
 import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
@@ -54,18 +55,6 @@ export interface IndexCheckpoint {
 
 const BATCH = 1000;
 const HOLD_LIMIT = 100_000;
-
-export function tupleOf(key: string, w: WalkEntry): EntryTuple {
-  const t = w.isSymlink ? SYMLINK : w.isDir ? DIR : w.special ? SPECIAL : FILE;
-  return [
-    key,
-    t,
-    t === SPECIAL ? 0 : w.size,
-    Math.floor(w.mtimeMs),
-    Number(w.inode),
-    t === FILE ? kindOf(w.name) : t === DIR ? 'folder' : t === SPECIAL ? w.special! : 'symlink',
-  ];
-}
 
 /** [key, t, size, mtime, inode] of an indexed entry, as the page query returns it. */
 type RawRow = [string, number, number, number, number];
@@ -170,8 +159,21 @@ async function walkPhase(
   // ...and for a first index, every folder's totals (the aggregate then reads nothing back).
   let folders = totals && cp.fresh ? new FolderTotals() : undefined;
   // A first index writes each file's entry with its content id (see hash-ahead.ts).
+  // Its files' sizes are known once they are hashed (the walk does not lstat them), so its totals
+  // count files as they are written; one written otherwise than walked leaves the totals to the
+  // aggregate phase.
   const ahead = cp.fresh
-    ? new HashAhead<IndexCheckpoint>(ctx, loc.path, clock, (ups, c) => flush(ctx, loc.id, ups, [], [], c, clock))
+    ? new HashAhead<IndexCheckpoint>(ctx, loc.path, clock, (ups, c, exact) => {
+        if (!exact) totals = folders = undefined;
+        else if (totals)
+          for (const u of ups)
+            if (u[1] === FILE) {
+              totals.files++;
+              totals.bytes += u[2];
+              folders?.file(u[0], u[2]);
+            }
+        flush(ctx, loc.id, ups, [], [], c, clock);
+      })
     : undefined;
   // A large first index drops the content-id index while it writes, and builds it once at the end.
   let rebuild: (() => void) | undefined;
@@ -212,6 +214,7 @@ async function walkPhase(
         stat: (paths) => ctx.pool().lstat(paths),
         statReady: () => ctx.pool().ready(),
         remote: (req) => ctx.pool().walk(req),
+        unstattedFiles: !!ahead,
       })) {
         const diffFrom = performance.now();
         const walkMs = diffFrom - waitFrom;
@@ -225,7 +228,7 @@ async function walkPhase(
         else if (totals)
           for (const w of batch.entries)
             if (w.isDir) totals.dirs++;
-            else if (!w.isSymlink && !w.special) {
+            else if (!ahead && !w.isSymlink && !w.special) {
               totals.files++;
               totals.bytes += w.size;
             }
@@ -249,9 +252,7 @@ async function walkPhase(
             p = proj.next();
           } else if (cp.fresh) {
             upserts.push(tupleOf(key, w));
-            if (!folders) continue;
-            if (w.isDir) folders.folder(key);
-            else if (!w.isSymlink && !w.special) folders.file(key, w.size);
+            if (w.isDir) folders?.folder(key);
           } else cp.pendingNew.push(tupleOf(key, w));
         }
         cp.walked += batch.entries.length;

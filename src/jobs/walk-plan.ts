@@ -63,7 +63,7 @@ interface Frame {
   rel: string;
   fs: string | Buffer;
   names: string[];
-  /** Entry types from the listing (OTHER, DIR, LINK, UNKNOWN), parallel to names. */
+  /** Entry types from the listing (OTHER, DIR, LINK, UNKNOWN, REGULAR), parallel to names. */
   types: Uint8Array;
   /** Raw bytes for names that were escaped; absent when all are plain. */
   raw: Map<string, Buffer> | undefined;
@@ -100,11 +100,13 @@ const OTHER = 0;
 const DIR = 1;
 const LINK = 2;
 const UNKNOWN = 3;
+const REGULAR = 4;
 
 function typeOf(d: Dirent<string> | Dirent<Buffer>): number {
+  if (d.isFile()) return REGULAR;
   if (d.isDirectory()) return DIR;
   if (d.isSymbolicLink()) return LINK;
-  if (d.isFile() || d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice()) return OTHER;
+  if (d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice()) return OTHER;
   return UNKNOWN;
 }
 
@@ -175,6 +177,8 @@ export interface Planned {
   fs: string | Buffer;
   /** From the listing's entry type (d_type): a folder, which the walk descends. */
   dir: boolean;
+  /** From the listing's entry type: a regular file (its attributes still come from the stat step). */
+  file: boolean;
 }
 export interface PlannedBatch {
   items: Planned[];
@@ -266,7 +270,16 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
       // This filesystem does not report entry types: ask it.
       try {
         const st = lstatSync(fsPath, { throwIfNoEntry: false });
-        type = st === undefined ? OTHER : st.isSymbolicLink() ? LINK : st.isDirectory() ? DIR : OTHER;
+        type =
+          st === undefined
+            ? OTHER
+            : st.isSymbolicLink()
+              ? LINK
+              : st.isDirectory()
+                ? DIR
+                : st.isFile()
+                  ? REGULAR
+                  : OTHER;
       } catch {
         type = OTHER; // the stat step records the error
       }
@@ -274,7 +287,7 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     const isDir = type === DIR;
     if (isDir && excluded.size > 0 && typeof fsPath === 'string' && excluded.has(fsPath)) continue;
     if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
-    if (emit) items.push({ rel, name, fs: fsPath, dir: isDir });
+    if (emit) items.push({ rel, name, fs: fsPath, dir: isDir, file: type === REGULAR });
     // The cursor entry itself was handled, but its children come after it, so descend.
     if (isDir) open(rel, fsPath, f.levels, resumeRest);
     if (items.length >= batchSize) {

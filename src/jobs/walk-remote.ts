@@ -12,6 +12,8 @@ export interface RemoteWalkRequest {
   startAfter?: string;
   batchSize?: number;
   exclude?: readonly string[];
+  /** Leave regular files (by their folder's listing) UNSTATTED: their hashing reads their attributes. */
+  unstattedFiles?: boolean;
 }
 
 /** One batch of a remote walk: the planned entries' rels in walk order and their lstat. */
@@ -42,7 +44,16 @@ export async function runRemoteWalk(
     // Bounded by the tree: each pass sends one planned batch.
     for (const b of planner) {
       if (control.stopped) return;
-      send({ rels: b.items.map((i) => i.rel), errors: b.errors, stats: lstatColumns(b.items.map((i) => i.fs)) });
+      const { items } = b;
+      const unstatted = req.unstattedFiles ? (i: number) => items[i]!.file : undefined;
+      send({
+        rels: items.map((i) => i.rel),
+        errors: b.errors,
+        stats: lstatColumns(
+          items.map((i) => i.fs),
+          unstatted,
+        ),
+      });
       control.credit--;
       while (control.credit <= 0 && !control.stopped) await new Promise<void>((r) => (control.wake = r));
     }

@@ -37,6 +37,12 @@ export interface WalkEntry {
   dev: bigint;
   /** A named pipe, socket or device: recorded with its kind, never opened. */
   special?: SpecialKind;
+  /**
+   * A regular file by its folder's listing whose attributes the walk did not read (size, mtime
+   * and inode are unknown): they come from hashing it (a first index's walk on a thread, asked
+   * with `unstattedFiles`).
+   */
+  unstatted?: true;
 }
 
 export interface WalkBatch {
@@ -77,14 +83,16 @@ export async function* walk(
     statReady?: () => boolean;
     /** The whole walk on a thread of the pool (used once its threads have started). */
     remote?: (req: RemoteWalkRequest) => AsyncGenerator<WalkPart>;
+    /** On the pool's thread, regular files come UNSTATTED (see WalkEntry.unstatted). */
+    unstattedFiles?: boolean;
   } = {},
 ): AsyncGenerator<WalkBatch> {
   // A test's listing hook runs here, so such a walk stays on this thread.
   const remote = options.onDirListed ? undefined : options.remote;
   const onThread = async function* (startAfter: string | undefined): AsyncGenerator<WalkBatch> {
     let cursor = startAfter;
-    const { batchSize, exclude } = options;
-    for await (const part of remote!({ root, rules, startAfter, batchSize, exclude })) {
+    const { batchSize, exclude, unstattedFiles } = options;
+    for await (const part of remote!({ root, rules, startAfter, batchSize, exclude, unstattedFiles })) {
       const out = assemble(part.rels, part.errors, part.stats, cursor);
       cursor = out.cursor;
       yield out;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { writeFileSync, readFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { writeFileSync, readFileSync, openSync, readSync, writeSync, closeSync, lstatSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { blake3 } from 'hash-wasm';
@@ -12,6 +12,8 @@ import {
 } from '../../src/jobs/content-id.js';
 import { execFileSync } from 'node:child_process';
 import { blake3Backend } from '../../src/jobs/blake3.js';
+import { fileIO, nodeFileIO } from '../../src/jobs/file-io.js';
+import type { RawStat } from '../../src/jobs/statx.js';
 import { tempDir } from './helpers.js';
 
 function patch(path: string, offset: number): void {
@@ -166,4 +168,41 @@ test('a sampled file past 4 GiB hashes its size as a full u64le (a sparse 5 GiB 
   }
   closeSync(rfd);
   t.is(await contentIdOf(p), (await blake3(Buffer.concat(parts))).slice(0, 32));
+});
+
+test('direct file calls and Node fs give the same ids, attributes and errors (a path that is not UTF-8, a link, a pipe, a missing file)', async (t) => {
+  const dir = tempDir(t);
+  const files: Array<string | Buffer> = [join(dir, 'small'), join(dir, 'large'), join(dir, 'empty')];
+  writeFileSync(join(dir, 'small'), randomBytes(4000));
+  writeFileSync(join(dir, 'large'), randomBytes(2 * SMALL_FILE_LIMIT + 5));
+  writeFileSync(join(dir, 'empty'), '');
+  const odd = Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x66, 0xff, 0x6f])]);
+  writeFileSync(odd, 'not UTF-8 name');
+  files.push(odd);
+  symlinkSync(join(dir, 'small'), join(dir, 'link'));
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  t.not(fileIO(), nodeFileIO(), 'koffi loads on this machine, so the direct calls are the ones compared');
+  const direct = await createContentHasher(fileIO());
+  const node = await createContentHasher(nodeFileIO());
+  const stat = (): RawStat => ({ mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n });
+  for (const f of files) {
+    const [a, b] = [stat(), stat()];
+    const x = direct.identify(f, a);
+    const y = node.identify(f, b);
+    t.is(x.contentId, y.contentId);
+    t.is(x.size, y.size);
+    t.deepEqual(a, b);
+    const st = lstatSync(f, { bigint: true });
+    t.deepEqual([BigInt(a.size), a.mtimeNs, a.ino], [st.size, st.mtimeNs, st.ino]);
+  }
+  for (const [name, code] of [
+    ['link', 'ELOOP'],
+    ['fifo', 'E_NOT_A_FILE'],
+    ['missing', 'ENOENT'],
+  ] as const) {
+    const p = join(dir, name);
+    const e1 = t.throws(() => direct.identify(p), { code });
+    const e2 = t.throws(() => node.identify(p), { code });
+    if (code !== 'E_NOT_A_FILE') t.is(e1?.message, e2?.message);
+  }
 });

@@ -1,7 +1,7 @@
 // The index side of a file operation: the entries.* events that make the projection match what
 // the steps did on disk, appended in the same transaction that marks the intent done.
 import { SEP, parentKey, toKey, type EntryTuple } from '../../projections/entries.js';
-import { tupleOf } from '../../jobs/indexer.js';
+import { tupleOf } from '../../jobs/walk-stat.js';
 import { walkSync, type WalkRules } from '../../jobs/walk.js';
 import type { Library } from '../../library/library.js';
 import { excludedBelow } from '../../jobs/exclude.js';
