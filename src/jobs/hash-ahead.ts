@@ -37,6 +37,9 @@ interface Pending<C> {
   hashed: Promise<Hashed>;
 }
 
+/** The stat columns' flags of a regular file (see LstatColumns). */
+const REGULAR = 2;
+
 /** Whether a tuple is an unstatted file's (its attributes come with its content id). */
 const unstatted = (u: EntryTuple): boolean => Number.isNaN(u[2]);
 
@@ -98,7 +101,12 @@ export class HashAhead<C> {
     let retyped = false;
     results.forEach((r: HashResult, i) => {
       const u = files[i]!;
-      if (stats && unstatted(u)) {
+      if (stats && unstatted(u) && stats.flags[i] === REGULAR) {
+        // Still a regular file (the common case): its attributes, as tupleOf would put them.
+        u[2] = stats.size[i]!;
+        u[3] = Math.floor(stats.mtimeMs[i]!);
+        u[4] = Number(stats.ino[i]!);
+      } else if (stats && unstatted(u)) {
         const w = entryAt(toPath(u[0]), stats, i);
         if ('code' in w) return void dropped.push(w); // its tuple keeps NaN: not written
         const t = tupleOf(u[0], w);
