@@ -34,6 +34,11 @@ export function nodeFileIO(): FileIO {
 }
 
 const ZERO = Buffer.alloc(1);
+/**
+ * Linux's O_CLOEXEC (the same value on every architecture Node runs on): libuv adds it to every
+ * open, so a descriptor a hashing thread holds is never inherited by a process the daemon starts.
+ */
+const O_CLOEXEC = 0o2000000;
 
 function direct(): FileIO | undefined {
   const c = libc();
@@ -46,7 +51,8 @@ function direct(): FileIO | undefined {
   if (!byName || !byBytes || !pread || !close) return undefined;
   return {
     open(path, flags) {
-      const fd = typeof path === 'string' ? byName(path, flags, 0) : byBytes(Buffer.concat([path, ZERO]), flags, 0);
+      const f = flags | O_CLOEXEC;
+      const fd = typeof path === 'string' ? byName(path, f, 0) : byBytes(Buffer.concat([path, ZERO]), f, 0);
       if (fd < 0) throw statError(c.koffi.errno(), `open '${String(path)}'`);
       return fd;
     },

@@ -182,6 +182,13 @@ test('direct file calls and Node fs give the same ids, attributes and errors (a 
   symlinkSync(join(dir, 'small'), join(dir, 'link'));
   execFileSync('mkfifo', [join(dir, 'fifo')]);
   t.not(fileIO(), nodeFileIO(), 'koffi loads on this machine, so the direct calls are the ones compared');
+  // As libuv's, a direct open is close-on-exec: a process the daemon starts inherits no file.
+  for (const io of [fileIO(), nodeFileIO()]) {
+    const fd = io.open(join(dir, 'small'), 0);
+    const flags = /flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!;
+    io.close(fd);
+    t.true((parseInt(flags, 8) & 0o2000000) !== 0, `flags ${flags}`);
+  }
   const direct = await createContentHasher(fileIO());
   const node = await createContentHasher(nodeFileIO());
   const stat = (): RawStat => ({ mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n });
