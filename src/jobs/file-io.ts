@@ -42,7 +42,8 @@ const O_CLOEXEC = 0o2000000;
 
 function direct(): FileIO | undefined {
   const c = libc();
-  if (!c) return undefined;
+  // 64-bit only: on a 32-bit C library, `long` offsets and plain open stop at 2 GiB.
+  if (!c || !['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64'].includes(process.arch)) return undefined;
   // open's third argument (the mode) is read only with O_CREAT; passing 0 keeps the call fixed-arity.
   const byName = libcFunction('int open(const char *, int, unsigned int)');
   const byBytes = libcFunction('int open(const uint8_t *, int, unsigned int)');
@@ -51,6 +52,11 @@ function direct(): FileIO | undefined {
   if (!byName || !byBytes || !pread || !close) return undefined;
   return {
     open(path, flags) {
+      // C would stop at a NUL byte and open another file; Node refuses such a path, and so do we.
+      if (typeof path === 'string' ? path.includes('\0') : path.includes(0))
+        throw Object.assign(new TypeError(`a path with a NUL byte cannot be opened: ${JSON.stringify(String(path))}`), {
+          code: 'ERR_INVALID_ARG_VALUE',
+        });
       const f = flags | O_CLOEXEC;
       const fd = typeof path === 'string' ? byName(path, f, 0) : byBytes(Buffer.concat([path, ZERO]), f, 0);
       if (fd < 0) throw statError(c.koffi.errno(), `open '${String(path)}'`);

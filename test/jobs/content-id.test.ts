@@ -189,6 +189,8 @@ test('direct file calls and Node fs give the same ids, attributes and errors (a 
     io.close(fd);
     t.true((parseInt(flags, 8) & 0o2000000) !== 0, `flags ${flags}`);
   }
+  for (const io of [fileIO(), nodeFileIO()])
+    t.throws(() => io.open(`${join(dir, 'small')}\0junk`, 0), { code: 'ERR_INVALID_ARG_VALUE' });
   const direct = await createContentHasher(fileIO());
   const node = await createContentHasher(nodeFileIO());
   const stat = (): RawStat => ({ mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n });
