@@ -17,7 +17,7 @@ import type { HashResult } from './hash-pool.js';
 import { fsPathOf } from './names.js';
 import type { PhaseClock } from './phase-times.js';
 import type { WalkError } from './walk.js';
-import { entryAt, tupleOf } from './walk-stat.js';
+import { entryAt, REGULAR_FILE, tupleOf } from './walk-stat.js';
 
 interface Hashed {
   /** The hashing time to book and the files hashed. */
@@ -36,9 +36,6 @@ interface Pending<C> {
   book: () => void;
   hashed: Promise<Hashed>;
 }
-
-/** The stat columns' flags of a regular file (see LstatColumns). */
-const REGULAR = 2;
 
 /** Whether a tuple is an unstatted file's (its attributes come with its content id). */
 const unstatted = (u: EntryTuple): boolean => Number.isNaN(u[2]);
@@ -101,7 +98,7 @@ export class HashAhead<C> {
     let retyped = false;
     results.forEach((r: HashResult, i) => {
       const u = files[i]!;
-      if (stats && unstatted(u) && stats.flags[i] === REGULAR) {
+      if (stats && unstatted(u) && stats.flags[i] === REGULAR_FILE) {
         // Still a regular file (the common case): its attributes, as tupleOf would put them.
         u[2] = stats.size[i]!;
         u[3] = Math.floor(stats.mtimeMs[i]!);

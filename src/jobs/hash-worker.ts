@@ -87,7 +87,7 @@ port.on('message', async (req: HashRequest) => {
       const { contentId, size, head } = hasher.identify(path, stats ? stat : undefined);
       if (stats) putStat(stats, i, stat);
       // Kind needs only the display name; a non-UTF-8 name decodes lossily, which is fine here.
-      const name = basename(typeof p === 'string' ? p : Buffer.from(p).toString('utf8'));
+      const name = basename(typeof path === 'string' ? path : path.toString('utf8'));
       // Every id is BLAKE3-128 in hex: 32 characters, the width of its place in the column.
       if (contentId.length !== 32) throw new Error(`content id of ${contentId.length} characters`);
       ids[i] = contentId;

@@ -5,7 +5,7 @@ import { constants as fsConstants, lstatSync } from 'node:fs';
 import type { LstatColumns } from './hash-pool.js';
 import { kindOf, type SpecialKind } from './kind.js';
 import { DIR, FILE, SPECIAL, SYMLINK, type EntryTuple } from '../projections/entries.js';
-import { fastLstat, type RawStat } from './statx.js';
+import { fastLstat, fromNodeStats, type RawStat } from './statx.js';
 import type { PlannedBatch, WalkError } from './walk-plan.js';
 import type { WalkBatch, WalkEntry } from './walk.js';
 
@@ -101,13 +101,16 @@ export function statColumns(n: number): LstatColumns {
  */
 export const UNSTATTED = 3;
 
+/** The flags of an entry whose stat says it is a regular file. */
+export const REGULAR_FILE = 2;
+
 /** Puts one stat at `i` of the columns. */
 export function putStat(out: LstatColumns, i: number, st: RawStat): void {
   const fmt = st.mode & S_IFMT;
   const link = fmt === S_IFLNK;
   const dir = fmt === S_IFDIR;
   const special = fmt === S_IFREG || link || dir ? 0 : (SPECIAL_BITS[fmt] ?? 0);
-  out.flags[i] = 2 | (dir ? 4 : 0) | (link ? 8 : 0) | special;
+  out.flags[i] = REGULAR_FILE | (dir ? 4 : 0) | (link ? 8 : 0) | special;
   out.size[i] = dir ? 0 : st.size;
   out.mtimeMs[i] = Number(st.mtimeNs) / 1e6;
   out.ino[i] = st.ino;
@@ -144,11 +147,7 @@ export function lstatColumns(paths: readonly (string | Buffer)[], unstatted?: (i
 function nodeLstat(path: string | Buffer, out: RawStat): boolean {
   const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
   if (st === undefined) return false;
-  out.mode = Number(st.mode);
-  out.size = Number(st.size);
-  out.mtimeNs = st.mtimeNs;
-  out.ino = st.ino;
-  out.dev = st.dev;
+  fromNodeStats(st, out);
   return true;
 }
 
