@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { SdError, isErrorCode } from '../errors.js';
 import { KINDS, type Kind } from './kind.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
+import type { HashReply, HashRequest, LstatColumns } from './hash-wire.js';
 import { statColumns } from './walk-stat.js';
 
 export type HashPath = string | Buffer;
@@ -12,47 +13,6 @@ export type HashPath = string | Buffer;
 export type HashResult =
   | { path: HashPath; contentId: string; size: number; kind: Kind }
   | { path: HashPath; error: { code: string; message: string } };
-
-/** Wire types shared with hash-worker.ts. */
-export type HashRequest =
-  | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array>; stat?: boolean }
-  | { id: number; op: 'walk'; walk: RemoteWalkRequest }
-  /** A walk's consumer took a part (one more may come), or stopped listening. */
-  | { id: number; op: 'more' | 'stop' };
-/**
- * A hash batch's results as columns, in the order of its paths: content ids as one string of
- * 32-character ids, sizes, kinds as indexes into KINDS, and the failures (their id is blank).
- * Columns cost the two threads less than an object per file to copy across (one string, two typed
- * arrays moved, not copied).
- */
-export interface HashedColumns {
-  ids: string;
-  sizes: Float64Array;
-  kinds: Uint8Array;
-  errors: Array<[index: number, code: string, message: string]>;
-}
-/**
- * lstat of a batch as columns. flags[i]: 0 = failed (see errors), 1 = vanished (ENOENT),
- * otherwise 2, plus 4 for a directory, 8 for a symlink, and for a special file 16 (a named pipe),
- * 32 (a socket), 64 (a block device) or 128 (a character device).
- */
-export interface LstatColumns {
-  flags: Uint8Array;
-  size: Float64Array;
-  mtimeMs: Float64Array;
-  ino: BigUint64Array;
-  dev: BigUint64Array;
-  errors: Array<[index: number, code: string, message: string]>;
-}
-export interface HashReply {
-  id: number;
-  hashed?: HashedColumns;
-  stats?: LstatColumns;
-  /** One batch of a walk; the walk's thread stays taken until the reply without it. */
-  part?: WalkPart;
-  /** A walk that failed (the planner's SdError code and sentence). */
-  error?: { code: string; message: string };
-}
 
 export interface HashPoolOptions {
   threads?: number;

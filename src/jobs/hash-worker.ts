@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { createContentHasher } from './content-id.js';
 import { KINDS, kindOf, type Kind } from './kind.js';
 
-import type { HashRequest, HashReply, HashedColumns, LstatColumns } from './hash-pool.js';
+import type { HashRequest, HashReply, HashedColumns, LstatColumns } from './hash-wire.js';
 import { lstatColumns } from './walk.js';
 import { lstatInto, putStat, statColumns } from './walk-stat.js';
 import type { RawStat } from './statx.js';

@@ -3,7 +3,7 @@
 // The rules live here: hidden names, skipped names, .gitignore files, excluded folders, our own
 // folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
 import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import type { BigIntStats, Dirent } from 'node:fs';
+import type { BigIntStats, Dirent, Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Ignore } from 'ignore';
 import { SdError } from '../errors.js';
@@ -102,7 +102,8 @@ const LINK = 2;
 const UNKNOWN = 3;
 const REGULAR = 4;
 
-function typeOf(d: Dirent<string> | Dirent<Buffer>): number {
+/** An entry's type from its listing (d_type), or from its lstat. */
+function typeOf(d: Dirent<string> | Dirent<Buffer> | Stats): number {
   if (d.isFile()) return REGULAR;
   if (d.isDirectory()) return DIR;
   if (d.isSymbolicLink()) return LINK;
@@ -270,16 +271,7 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
       // This filesystem does not report entry types: ask it.
       try {
         const st = lstatSync(fsPath, { throwIfNoEntry: false });
-        type =
-          st === undefined
-            ? OTHER
-            : st.isSymbolicLink()
-              ? LINK
-              : st.isDirectory()
-                ? DIR
-                : st.isFile()
-                  ? REGULAR
-                  : OTHER;
+        type = st === undefined ? OTHER : typeOf(st);
       } catch {
         type = OTHER; // the stat step records the error
       }

@@ -2,7 +2,7 @@
 // lstats, and sends batches back (rels and stat columns) at most `ahead` ahead of the consumer,
 // so the main thread only diffs. The listing and the planning were most of a rescan's main-thread
 // time (readdir alone 125 of 500 ms on /usr/lib).
-import type { LstatColumns } from './hash-pool.js';
+import type { LstatColumns } from './hash-wire.js';
 import { lstatColumns, plan, type WalkError, type WalkRules } from './walk.js';
 
 /** What a remote walk is asked to do (structured-clone safe). */

@@ -2,7 +2,7 @@
 // (statx through koffi where it loads, Node's lstat otherwise), in a column form that crosses
 // threads cheaply, and their assembly into the walker's batches.
 import { constants as fsConstants, lstatSync } from 'node:fs';
-import type { LstatColumns } from './hash-pool.js';
+import type { LstatColumns } from './hash-wire.js';
 import { kindOf, type SpecialKind } from './kind.js';
 import { DIR, FILE, SPECIAL, SYMLINK, type EntryTuple } from '../projections/entries.js';
 import { fastLstat, fromNodeStats, type RawStat } from './statx.js';

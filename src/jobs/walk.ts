@@ -9,7 +9,7 @@
 // Note for the indexer: a directory listed in errors was not read, so its previously known
 // children must not be treated as deleted.
 import type { SpecialKind } from './kind.js';
-import type { LstatColumns } from './hash-pool.js';
+import type { LstatColumns } from './hash-wire.js';
 import { plan, type PlannedBatch, type WalkError, type WalkOptions, type WalkRules } from './walk-plan.js';
 import { assemble, assemblePlanned, lstatColumns } from './walk-stat.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
