@@ -6,7 +6,7 @@ import type { AnyActorRef, EventObject } from 'xstate';
 import type { EventBus } from '../bus.js';
 import { SdError } from '../errors.js';
 import type { Library } from '../library/library.js';
-import { Threads, type JobsDeps } from '../actors/jobs/effects.js';
+import { Threads, Watches, type JobsDeps } from '../actors/jobs/effects.js';
 import { jobStateOf, type JobContext, type JobEvent, type StopReason } from '../actors/jobs/job.js';
 import { jobActorId, STOP_GRACE_MS, type JobsContext, type StoredJob } from '../actors/jobs/service.js';
 import type { JobRunner } from './context.js';
@@ -51,6 +51,7 @@ export class Jobs {
       runners: o.runners,
       bus: o.bus,
       threads: new Threads(),
+      watches: new Watches(),
       diskFull: o.diskFull,
       warn: o.warn,
     };

@@ -1,12 +1,14 @@
-// The recursive watch of a location, both ways it is made on Linux (one inotify instance with a
-// number per folder, and one fs.watch per folder where inotify through koffi is not available):
-// one suite, both implementations, the hostile cases included.
+// The recursive watch of a location, every way it is made on Linux (one inotify instance with a
+// number per folder, its folders watched on the main thread or, for a large tree, on a thread of
+// its own; and one fs.watch per folder where inotify through koffi is not available): one suite,
+// every way, the hostile cases included.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { watchTree, type TreeWatch } from '../../src/actors/jobs/watch-tree.js';
+import { INLINE_FOLDERS, watchTree, type TreeWatch } from '../../src/actors/jobs/watch-tree.js';
 import { openInotify } from '../../src/actors/jobs/inotify.js';
+import { Watches } from '../../src/actors/jobs/effects.js';
 import { eventually, until } from '../support/until.js';
 import { tempDir } from './helpers.js';
 
@@ -17,30 +19,51 @@ interface Watched {
   tree: TreeWatch;
 }
 
-function watched(t: ExecutionContext, inotify: boolean, skip = (rel: string) => rel.startsWith('.')): Watched {
-  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
-  for (const d of ['a/deep', 'b', 'gone/inner', '.hidden']) mkdirSync(join(root, d), { recursive: true });
+type How = 'inotify' | 'inotify on a thread' | 'fs.watch';
+/** Hidden names skipped, as the daemon's default rules do (data, so a thread can take them). */
+const HIDDEN = { skipNames: [], skipHidden: true, excluded: [] };
+
+function watchedAs(t: ExecutionContext, how: How, root: string, skip: (rel: string) => boolean): Watched {
   const heard = new Set<string>();
   const errors: Error[] = [];
+  // On a thread: only the root is watched here, every folder below it on the thread.
   const tree = watchTree(
     root,
-    skip,
+    how === 'inotify on a thread' ? HIDDEN : skip,
     (rel) => heard.add(rel),
     (e) => errors.push(e),
-    { inotify },
+    { inotify: how !== 'fs.watch', inline: how === 'inotify on a thread' ? 1 : undefined },
   );
   t.teardown(() => tree.close());
   return { root, heard, errors, tree };
 }
 
+async function watched(t: ExecutionContext, how: How, skip = (rel: string) => rel.startsWith('.')): Promise<Watched> {
+  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+  for (const d of ['a/deep', 'b', 'gone/inner', '.hidden']) mkdirSync(join(root, d), { recursive: true });
+  const w = watchedAs(t, how, root, skip);
+  await w.tree.ready();
+  return w;
+}
+
+/** The inotify instances this process holds open. */
+const inotifyFds = (): number =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:inotify';
+    } catch {
+      return false;
+    }
+  }).length;
+
 const hears = (w: Watched, rel: string): Promise<void> =>
   until(`a change at "${rel}"`, () => w.heard.has(rel), 10_000, 10);
 
-for (const inotify of [true, false]) {
-  const how = inotify ? 'inotify' : 'fs.watch';
+for (const how of ['inotify', 'inotify on a thread', 'fs.watch'] as const) {
+  const inotify = how !== 'fs.watch';
 
   test(`${how}: files made, changed, renamed across folders and removed are heard at their paths`, async (t) => {
-    const w = watched(t, inotify);
+    const w = await watched(t, how);
     t.is(w.tree.size, 6, 'the root, a, a/deep, b, gone, gone/inner; not .hidden');
     writeFileSync(join(w.root, 'a/deep/f.txt'), 'one');
     await hears(w, 'a/deep/f.txt');
@@ -60,7 +83,7 @@ for (const inotify of [true, false]) {
   });
 
   test(`${how}: a folder made, or moved across folders, is watched at its new path with what it holds`, async (t) => {
-    const w = watched(t, inotify);
+    const w = await watched(t, how);
     mkdirSync(join(w.root, 'b/new/sub'), { recursive: true });
     await hears(w, 'b/new');
     await until('the new folders watched', () => w.tree.size === 8, 10_000, 10);
@@ -68,6 +91,7 @@ for (const inotify of [true, false]) {
     await hears(w, 'b/new/sub/f');
     renameSync(join(w.root, 'b/new'), join(w.root, 'a/moved'));
     await hears(w, 'a/moved');
+    await w.tree.ready(); // what is made below a folder is heard once the folder is watched
     w.heard.clear();
     writeFileSync(join(w.root, 'a/moved/sub/g'), 'x');
     await hears(w, 'a/moved/sub/g');
@@ -79,7 +103,7 @@ for (const inotify of [true, false]) {
   });
 
   test(`${how}: a folder removed while watched is let go, and watched again when it comes back`, async (t) => {
-    const w = watched(t, inotify);
+    const w = await watched(t, how);
     rmSync(join(w.root, 'gone'), { recursive: true });
     await hears(w, 'gone');
     await until('the removed folders let go', () => w.tree.size === 4, 10_000, 10);
@@ -91,7 +115,7 @@ for (const inotify of [true, false]) {
   });
 
   test(`${how}: a folder replaced by a symlink, and a named pipe, are heard as changes and break nothing`, async (t) => {
-    const w = watched(t, inotify);
+    const w = await watched(t, how);
     const outside = join(w.root, '..', 'outside');
     mkdirSync(outside);
     rmSync(join(w.root, 'a'), { recursive: true });
@@ -125,7 +149,7 @@ for (const inotify of [true, false]) {
     t.teardown(() => missing.close());
     t.is(errors.length, 1);
     t.is(missing.size, 0);
-    const w = watched(t, inotify);
+    const w = await watched(t, how);
     w.tree.close();
     t.is(w.tree.size, 0);
     writeFileSync(join(w.root, 'late.txt'), 'x');
@@ -135,7 +159,7 @@ for (const inotify of [true, false]) {
 
 test('inotify: a folder whose move away went unheard is watched at its new path only', async (t) => {
   let hideDeep = false;
-  const w = watched(t, true, (rel) => rel.startsWith('.') || (hideDeep && rel === 'a/deep'));
+  const w = await watched(t, 'inotify', (rel) => rel.startsWith('.') || (hideDeep && rel === 'a/deep'));
   mkdirSync(join(w.root, 'a/deep/sub'));
   await until('a/deep/sub watched', () => w.tree.size === 7, 10_000, 10);
   hideDeep = true; // the move away from a/deep is not heard: a/deep's watch (the folder's) stays
@@ -156,4 +180,99 @@ test('inotify is reachable on this Linux machine (koffi installed), so the daemo
   const ino = openInotify(() => undefined);
   t.truthy(ino);
   ino?.close();
+});
+
+/** A tree of `n` folders under `root` (n / 20 groups of 20), each with one file. */
+function folders(root: string, n: number): string[] {
+  const made: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const rel = `g${Math.floor(i / 20)}/d${i % 20}`;
+    mkdirSync(join(root, rel), { recursive: true });
+    writeFileSync(join(root, rel, 'f'), 'x');
+    made.push(rel);
+  }
+  return made;
+}
+
+test('inotify: a large tree is watched on a thread while the main thread goes on, and what changes meanwhile is heard after', async (t) => {
+  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+  const made = folders(root, 2_000);
+  mkdirSync(join(root, '.hidden/inside'), { recursive: true });
+  const w = watchedAs(t, 'inotify on a thread', root, () => t.fail('the rules are data'));
+  // The call returns with the first folders watched: the rest does not hold the main thread.
+  t.true(w.tree.size <= INLINE_FOLDERS, `only the first folders are watched here (${w.tree.size})`);
+  // Made while the thread watches: the root's watch was added here, so this is queued, not lost.
+  writeFileSync(join(root, 'during.txt'), 'x');
+  await w.tree.ready();
+  t.is(w.tree.size, 1 + 100 + made.length, 'the root, 100 groups, 2,000 folders; not .hidden');
+  await hears(w, 'during.txt');
+  writeFileSync(join(root, made.at(-1)!, 'late'), 'x');
+  writeFileSync(join(root, made[0]!, 'early'), 'x');
+  await hears(w, `${made.at(-1)}/late`);
+  await hears(w, `${made[0]}/early`);
+  writeFileSync(join(root, '.hidden/inside/x'), 'x');
+  t.false(await eventually(() => [...w.heard].some((r) => r.startsWith('.hidden')), 300, 10));
+  t.deepEqual(w.errors, []);
+});
+
+test('inotify: a large tree moved into a watched location is watched on a thread, and events after it wait their turn', async (t) => {
+  const dir = tempDir(t, 'vdfs-watch-tree-');
+  const root = join(dir, 'loc');
+  mkdirSync(root);
+  const made = folders(join(dir, 'elsewhere'), 1_000);
+  const w = watchedAs(t, 'inotify on a thread', root, () => false);
+  await w.tree.ready();
+  t.is(w.tree.size, 1);
+  renameSync(join(dir, 'elsewhere'), join(root, 'moved'));
+  writeFileSync(join(root, 'after-the-move'), 'x');
+  await hears(w, 'moved');
+  await hears(w, 'after-the-move');
+  await until('the moved folders watched', () => w.tree.size === 1 + 1 + 50 + made.length, 10_000, 10);
+  writeFileSync(join(root, 'moved', made.at(-1)!, 'g'), 'x');
+  await hears(w, `moved/${made.at(-1)}/g`);
+  t.deepEqual(w.errors, []);
+});
+
+test('inotify: a watch closed while its thread works ends the thread, then closes its instance; nothing is heard', async (t) => {
+  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+  folders(root, 2_000);
+  const before = inotifyFds();
+  const w = watchedAs(t, 'inotify on a thread', root, () => false);
+  t.is(inotifyFds(), before + 1);
+  w.tree.close();
+  t.is(w.tree.size, 0);
+  await w.tree.ready();
+  await until('the instance closed', () => inotifyFds() === before, 10_000, 10);
+  writeFileSync(join(root, 'g0/d0/after'), 'x');
+  t.false(await eventually(() => w.heard.size > 0, 300, 10), 'nothing heard after close');
+  t.deepEqual(w.errors, []);
+});
+
+test("a job of a watched location waits for its watch: Watches.ready settles when the tree's thread ends, or when the job is cancelled", async (t) => {
+  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+  folders(root, 2_000);
+  const watches = new Watches();
+  const w = watchedAs(t, 'inotify on a thread', root, () => false);
+  watches.set('loc1', w.tree);
+  const never = new AbortController();
+  let settled = false;
+  const ready = watches.ready('loc1', never.signal).then(() => (settled = true));
+  t.false(settled);
+  t.true(w.tree.size < 2_000, 'still watching on the thread');
+  await ready;
+  t.is(w.tree.size, 1 + 100 + 2_000, 'settled with every folder watched');
+  // Another location's job, or one with no watch, does not wait.
+  await watches.ready('other', never.signal);
+  // A cancelled job stops waiting.
+  const w2 = watchedAs(t, 'inotify on a thread', root, () => false);
+  watches.set('loc2', w2.tree);
+  const cancel = new AbortController();
+  const waiting = watches.ready('loc2', cancel.signal);
+  cancel.abort();
+  await waiting;
+  t.pass();
+  // A watch let go is not waited on.
+  watches.delete('loc2', w2.tree);
+  w2.tree.close();
+  await watches.ready('loc2', never.signal);
 });

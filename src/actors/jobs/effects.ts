@@ -13,11 +13,12 @@ import { createHashPool, type HashPool } from '../../jobs/hash-pool.js';
 import { excludedBelow } from '../../jobs/exclude.js';
 import { jobStore, type JobRow } from '../../jobs/store.js';
 import { stmt } from '../../projections/types.js';
-import { DEFAULT_SKIP_NAMES, NEVER_INDEXED, type WalkRules } from '../../jobs/walk.js';
+import { DEFAULT_SKIP_NAMES, type WalkRules } from '../../jobs/walk.js';
 import { jobMachine, type JobContext, type JobEvent, type PhasesInput } from './job.js';
 import { jobsMachine } from './service.js';
 import { watcherMachine, type WatcherEvent, type WatcherInput } from './watcher.js';
-import { watchTree } from './watch-tree.js';
+import { watchTree, type TreeWatch } from './watch-tree.js';
+import { skipperOf, type WatchRules } from './watch-set.js';
 
 /** How long the hashing threads outlive the last job: starting them costs 150-200 ms. */
 const THREADS_IDLE_MS = 10_000;
@@ -67,11 +68,38 @@ export class Threads {
   }
 }
 
+/**
+ * The watches of the locations, by location: a job of a watched location starts walking once its
+ * watch is in place (every folder is watched before the walk lists it, so no change falls between).
+ */
+export class Watches {
+  private readonly trees = new Map<string, TreeWatch>();
+
+  set(loc: string, tree: TreeWatch): void {
+    this.trees.set(loc, tree);
+  }
+
+  delete(loc: string, tree: TreeWatch): void {
+    if (this.trees.get(loc) === tree) this.trees.delete(loc);
+  }
+
+  /** Settles once the location's watch is in place (at once if it has none), or on `signal`. */
+  ready(loc: string, signal: AbortSignal): Promise<void> {
+    const tree = this.trees.get(loc);
+    if (!tree || signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      signal.addEventListener('abort', () => resolve(), { once: true });
+      void tree.ready().then(resolve);
+    });
+  }
+}
+
 export interface JobsDeps {
   library(id: string): Library | undefined;
   runners: Record<string, JobRunner>;
   bus: EventBus;
   threads: Threads;
+  watches: Watches;
   /** A full disk met by `where` (the Core's disk monitor). */
   diskFull(e: unknown, where: string): void;
   warn(o: object, msg: string): void;
@@ -102,6 +130,7 @@ async function run(deps: JobsDeps, input: PhasesInput, signal: AbortSignal, repo
   const s = jobStore(lib);
   const job = s.get(input.id);
   if (!job) throw new SdError('E_JOB_NOT_FOUND', `job ${input.id} is not in the store`);
+  if (job.loc) await deps.watches.ready(job.loc, signal);
   const started = Date.now();
   const baseMs = job.runMs;
   let lastProgress = 0;
@@ -199,14 +228,13 @@ function fsEvents(deps: JobsDeps) {
       return;
     }
     const rules = JSON.parse(row.rules) as WalkRules;
-    const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
-    const skipHidden = rules.skipHidden ?? true;
     // The data dir inside a location changes with every database write: its events are not ours to index.
-    const excluded = excludedBelow(row.path).map((e) => e.path.slice(row.path.length + 1));
-    const skip = (rel: string): boolean =>
-      NEVER_INDEXED.has(rel.split('/', 1)[0]!) ||
-      excluded.some((x) => rel === x || rel.startsWith(`${x}/`)) ||
-      rel.split('/').some((n) => skipNames.has(n) || (skipHidden && n.startsWith('.')));
+    const watchRules: WatchRules = {
+      skipNames: rules.skipNames ?? DEFAULT_SKIP_NAMES,
+      skipHidden: rules.skipHidden ?? true,
+      excluded: excludedBelow(row.path).map((e) => e.path.slice(row.path.length + 1)),
+    };
+    const skip = skipperOf(watchRules);
     const changed = (rel: string): void => {
       if (rel !== '' && skip(rel)) return;
       sendBack({ type: 'FS_CHANGE', dir: rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '', path: rel });
@@ -214,8 +242,12 @@ function fsEvents(deps: JobsDeps) {
     const failed = (e: Error): void => sendBack({ type: 'WATCH_FAILED', message: e.message });
     // Linux: one watch per folder (watch-tree.ts); elsewhere the system's own recursive watch.
     if (process.platform === 'linux') {
-      const tree = watchTree(row.path, skip, changed, failed);
-      return () => tree.close();
+      const tree = watchTree(row.path, watchRules, changed, failed);
+      deps.watches.set(input.loc, tree);
+      return () => {
+        deps.watches.delete(input.loc, tree);
+        tree.close();
+      };
     }
     let watcher: FSWatcher;
     try {

@@ -53,6 +53,12 @@ export interface Inotify {
   add(path: string, follow?: boolean): number | string;
   remove(wd: number): void;
   close(): void;
+  /** The instance's descriptor: another thread adds watches through it (inotifyOps). */
+  readonly fd: number;
+  /** Stops reading events: the kernel keeps them queued (up to its limit, then an overflow). */
+  pause(): void;
+  /** Reads again, starting with what was queued meanwhile. */
+  resume(): void;
 }
 
 interface Libc {
@@ -110,17 +116,38 @@ function listen(): void {
 const errnoName = (n: number): string => Object.entries(constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 
 /** Opens an inotify instance that hands each batch of events to `onEvents`; undefined where there is none. */
+/**
+ * Adding and removing the watches of an instance by its descriptor, on any thread (the instance
+ * is the process's); undefined where inotify is not reachable.
+ */
+export function inotifyOps(
+  fd: number,
+): { add(path: string, follow: boolean): number | string; remove(wd: number): void } | undefined {
+  const c = loadLibc();
+  if (!c) return undefined;
+  return {
+    add: (path, follow) => {
+      const wd = c.addWatch(fd, path, FOLDER_MASK | (follow ? 0 : IN.DONT_FOLLOW));
+      return wd >= 0 ? wd : errnoName(c.errno());
+    },
+    remove: (wd) => void c.rmWatch(fd, wd),
+  };
+}
+
+/** Opens an inotify instance that hands each batch of events to `onEvents`; undefined where there is none. */
 export function openInotify(onEvents: (events: InotifyEvent[]) => void): Inotify | undefined {
   const c = loadLibc();
   if (!c) return undefined;
   const fd = c.init(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) return undefined; // too many instances: fs.watch shares libuv's one
   listen();
+  const ops = inotifyOps(fd)!;
   const buf = Buffer.alloc(64 * 1024);
   let closed = false;
+  let paused = false;
   const drain = (): void => {
     // Bounded: a folder that changes without pause still lets the daemon do other work.
-    for (let round = 0; round < 64 && !closed; round++) {
+    for (let round = 0; round < 64 && !closed && !paused; round++) {
       const n = c.read(fd, buf, buf.length);
       if (n <= 0) return;
       const events: InotifyEvent[] = [];
@@ -137,7 +164,7 @@ export function openInotify(onEvents: (events: InotifyEvent[]) => void): Inotify
       }
       onEvents(events);
     }
-    if (!closed) setImmediate(drain); // more than 64 reads' worth queued: the rest next turn
+    if (!closed && !paused) setImmediate(drain); // more than 64 reads' worth queued: the rest next turn
   };
   open.add(drain);
   if (c.fcntl(fd, F_SETOWN, 'int', process.pid) < 0 || c.fcntl(fd, F_SETFL, 'int', IN_NONBLOCK | O_ASYNC) < 0) {
@@ -146,13 +173,20 @@ export function openInotify(onEvents: (events: InotifyEvent[]) => void): Inotify
     return undefined;
   }
   return {
+    fd,
     add(path, follow = false) {
-      if (closed) return 'EBADF';
-      const wd = c.addWatch(fd, path, FOLDER_MASK | (follow ? 0 : IN.DONT_FOLLOW));
-      return wd >= 0 ? wd : errnoName(c.errno());
+      return closed ? 'EBADF' : ops.add(path, follow);
     },
     remove(wd) {
-      if (!closed) c.rmWatch(fd, wd);
+      if (!closed) ops.remove(wd);
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      if (!closed) setImmediate(drain);
     },
     close() {
       if (closed) return;

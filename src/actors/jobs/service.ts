@@ -167,9 +167,10 @@ export const jobsMachine = setup({
         for (const j of event.jobs)
           spawnJob(d, q, { ...j, stored: { state: j.state, pausedBy: j.pausedBy, message: j.message } });
         // After the daemon was down, each location is reconciled with a quick rescan.
+        // The watch first: a job of a watched location walks once every folder is watched.
         for (const l of event.locations) {
-          if (!busyOrPaused(d, l.id)) spawnJob(d, q, indexJob(context, event.lib, l.id, { reconcile: true }));
           if (l.watch) watch(d, q, event.lib, l.id);
+          if (!busyOrPaused(d, l.id)) spawnJob(d, q, indexJob(context, event.lib, l.id, { reconcile: true }));
         }
         q.assign(d);
       }),
@@ -181,8 +182,8 @@ export const jobsMachine = setup({
           const q = enqueue as unknown as Enqueue;
           const d = draftOf(context);
           const loc = ownLocation(context, event)!;
-          spawnJob(d, q, indexJob(context, event.lib, loc));
           if ((event.body as { watch?: boolean }).watch) watch(d, q, event.lib, loc);
+          spawnJob(d, q, indexJob(context, event.lib, loc));
           q.assign(d);
         }),
       },

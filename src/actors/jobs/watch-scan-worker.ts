@@ -1,0 +1,29 @@
+// The thread that watches a large tree's folders (watch-tree.ts): it adds each folder's watch to
+// the location's inotify instance, by its descriptor, then lists the folder for the next ones,
+// and hands every folder's watch number back once it is done. The main thread reads no events
+// meanwhile, so none is heard before its folder's number is known.
+import { parentPort, workerData } from 'node:worker_threads';
+import { inotifyOps } from './inotify.js';
+import { skipperOf, WatchSet, type WatchRules } from './watch-set.js';
+
+export interface ScanRequest {
+  fd: number;
+  root: string;
+  rules: WatchRules;
+  /** What the main thread watched so far, and the folders left to watch. */
+  entries: [string, number][];
+  queue: string[];
+}
+
+export interface ScanResult {
+  entries: [string, number][];
+  rootError?: string;
+}
+
+const req = workerData as ScanRequest;
+const ops = inotifyOps(req.fd);
+if (!ops) throw new Error('inotify is not reachable on the scanning thread');
+const set = new WatchSet(req.root, skipperOf(req.rules), ops);
+set.load(req.entries);
+const { rootError } = set.scan(req.queue, Infinity);
+parentPort!.postMessage({ entries: set.entries(), rootError } satisfies ScanResult);
