@@ -46,7 +46,7 @@ async function watched(t: ExecutionContext, how: How, skip = (rel: string) => re
   return w;
 }
 
-/** The inotify instances this process holds open. */
+/** The inotify instances this process holds open (read by a serial test: no other test opens one meanwhile). */
 const inotifyFds = (): number =>
   readdirSync('/proc/self/fd').filter((fd) => {
     try {
@@ -212,6 +212,13 @@ test('inotify: a large tree is watched on a thread while the main thread goes on
   await hears(w, `${made[0]}/early`);
   writeFileSync(join(root, '.hidden/inside/x'), 'x');
   t.false(await eventually(() => [...w.heard].some((r) => r.startsWith('.hidden')), 300, 10));
+  // A folder that held no folder (its link count said so, and it was not listed) is watched all
+  // the same: one made in it is heard, then watched.
+  mkdirSync(join(root, made[5]!, 'sub'));
+  await hears(w, `${made[5]}/sub`);
+  await until('the new folder watched', () => w.tree.size === 1 + 100 + made.length + 1, 10_000, 10);
+  writeFileSync(join(root, made[5]!, 'sub', 'f'), 'x');
+  await hears(w, `${made[5]}/sub/f`);
   t.deepEqual(w.errors, []);
 });
 
@@ -233,20 +240,23 @@ test('inotify: a large tree moved into a watched location is watched on a thread
   t.deepEqual(w.errors, []);
 });
 
-test('inotify: a watch closed while its thread works ends the thread, then closes its instance; nothing is heard', async (t) => {
-  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
-  folders(root, 2_000);
-  const before = inotifyFds();
-  const w = watchedAs(t, 'inotify on a thread', root, () => false);
-  t.is(inotifyFds(), before + 1);
-  w.tree.close();
-  t.is(w.tree.size, 0);
-  await w.tree.ready();
-  await until('the instance closed', () => inotifyFds() === before, 10_000, 10);
-  writeFileSync(join(root, 'g0/d0/after'), 'x');
-  t.false(await eventually(() => w.heard.size > 0, 300, 10), 'nothing heard after close');
-  t.deepEqual(w.errors, []);
-});
+test.serial(
+  'inotify: a watch closed while its thread works ends the thread, then closes its instance; nothing is heard',
+  async (t) => {
+    const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+    folders(root, 2_000);
+    const before = inotifyFds();
+    const w = watchedAs(t, 'inotify on a thread', root, () => false);
+    t.is(inotifyFds(), before + 1);
+    w.tree.close();
+    t.is(w.tree.size, 0);
+    await w.tree.ready();
+    await until('the instance closed', () => inotifyFds() === before, 10_000, 10);
+    writeFileSync(join(root, 'g0/d0/after'), 'x');
+    t.false(await eventually(() => w.heard.size > 0, 300, 10), 'nothing heard after close');
+    t.deepEqual(w.errors, []);
+  },
+);
 
 test("a job of a watched location waits for its watch: Watches.ready settles when the tree's thread ends, or when the job is cancelled", async (t) => {
   const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');

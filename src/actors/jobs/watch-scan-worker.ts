@@ -13,6 +13,8 @@ export interface ScanRequest {
   /** What the main thread watched so far, and the folders left to watch. */
   entries: [string, number][];
   queue: string[];
+  /** Folders watched at most, those above included. */
+  max: number;
 }
 
 export interface ScanResult {
@@ -23,7 +25,7 @@ export interface ScanResult {
 const req = workerData as ScanRequest;
 const ops = inotifyOps(req.fd);
 if (!ops) throw new Error('inotify is not reachable on the scanning thread');
-const set = new WatchSet(req.root, skipperOf(req.rules), ops);
+const set = new WatchSet(req.root, skipperOf(req.rules), ops, req.max);
 set.load(req.entries);
 const { rootError } = set.scan(req.queue, Infinity);
 parentPort!.postMessage({ entries: set.entries(), rootError } satisfies ScanResult);

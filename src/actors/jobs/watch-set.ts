@@ -3,7 +3,7 @@
 // folder made while watched) and on a thread of its own (a large tree: watch-scan-worker.ts),
 // which hands its numbers back when it is done. Each folder is watched before it is listed, so
 // whatever is made in it afterwards is heard.
-import { closeSync, constants as C, lstatSync, openSync, readdirSync } from 'node:fs';
+import { constants as C, lstatSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { libcFunction } from '../../native/libc.js';
 import { NEVER_INDEXED } from '../../jobs/walk-plan.js';
@@ -38,8 +38,27 @@ export const under = (rel: string, dir: string): boolean => dir === '' || rel ==
 
 const DT_UNKNOWN = 0;
 const DT_DIR = 4;
-let getdents: ((...args: unknown[]) => number) | null | undefined;
+/** Linux's close-on-exec flag (not in Node's fs.constants): a program the daemon starts inherits no listing. */
+const O_CLOEXEC = 0o2000000;
+const LIST_FLAGS = C.O_RDONLY | C.O_DIRECTORY | O_CLOEXEC;
+let sys:
+  | {
+      open: (path: string, flags: number) => number;
+      close: (fd: number) => number;
+      getdents: (fd: number, buf: Buffer, size: number) => number;
+    }
+  | null
+  | undefined;
 const listing = Buffer.alloc(64 * 1024);
+
+function loadSys(): typeof sys {
+  const open = libcFunction('int open(const char *, int)');
+  const close = libcFunction('int close(int)');
+  const getdents = libcFunction('long getdents64(int, void *, size_t)');
+  return open && close && getdents
+    ? { open, close, getdents: (fd, buf, size) => Number(getdents(fd, buf, size)) }
+    : null;
+}
 
 /**
  * The names of the folders (not symlinks) directly in `abs`; [] if it is gone. The kernel's
@@ -47,32 +66,29 @@ const listing = Buffer.alloc(64 * 1024);
  * made an object and a string for each of a million files to find 50,000 folders.
  */
 export function subfolderNames(abs: string, follow = false): string[] {
-  if (getdents === undefined) getdents = libcFunction('long getdents64(int, void *, size_t)') ?? null;
-  if (!getdents) return nodeSubfolders(abs);
-  let fd: number;
-  try {
-    fd = openSync(abs, C.O_RDONLY | C.O_DIRECTORY | (follow ? 0 : C.O_NOFOLLOW));
-  } catch {
-    return []; // gone, or no longer a folder: its parent's watch reports that
-  }
+  if (sys === undefined) sys = loadSys();
+  if (!sys) return nodeSubfolders(abs);
+  // Gone, or no longer a folder: its parent's watch reports that.
+  const fd = sys.open(abs, LIST_FLAGS | (follow ? 0 : C.O_NOFOLLOW));
+  if (fd < 0) return [];
   const out: string[] = [];
   try {
     // Bounded by the folder: each call returns the next part of its listing, 0 at its end.
     for (;;) {
-      const n = Number(getdents(fd, listing, listing.length));
+      const n = sys.getdents(fd, listing, listing.length);
       if (n <= 0) break;
       for (let off = 0; off < n;) {
         const size = listing.readUInt16LE(off + 16);
         const type = listing[off + 18];
         if (type === DT_DIR || type === DT_UNKNOWN) {
           const name = listing.toString('utf8', off + 19, listing.indexOf(0, off + 19));
-          if (name !== '.' && name !== '..' && (type === DT_DIR || isFolder(join(abs, name)))) out.push(name);
+          if (name !== '.' && name !== '..' && (type === DT_DIR || isFolder(`${abs}/${name}`))) out.push(name);
         }
         off += size;
       }
     }
   } finally {
-    closeSync(fd);
+    sys.close(fd);
   }
   return out;
 }
@@ -95,21 +111,58 @@ function nodeSubfolders(abs: string): string[] {
   }
 }
 
+/**
+ * File systems whose folders count their subfolders in their link count (2 + subfolders), as
+ * GNU find's leaf optimisation trusts: ext2/3/4, XFS, tmpfs. Btrfs reports 1, and a CIFS mount
+ * may report 2 for any folder: neither is trusted, nor is any folder on another device.
+ */
+const COUNTS_SUBFOLDERS = new Set([0xef53, 0x58465342, 0x01021994]);
+
+/** The device of `root` if its file system counts subfolders in a folder's links, else undefined. */
+function countingDevice(root: string): bigint | undefined {
+  try {
+    if (!COUNTS_SUBFOLDERS.has(Number(statfsSync(root).type))) return undefined;
+    return statSync(root, { bigint: true }).dev;
+  } catch {
+    return undefined; // gone: the scan reports the root's error
+  }
+}
+
 export class WatchSet {
   readonly byWd = new Map<number, string>();
   readonly byRel = new Map<string, number>();
+  /** The root's device when a folder's link count says it holds no folder (see COUNTS_SUBFOLDERS). */
+  private readonly leafDev: bigint | undefined;
 
   constructor(
     private readonly root: string,
     private readonly skip: (rel: string) => boolean,
     private readonly ops: WatchOps,
-  ) {}
+    private readonly max = MAX_WATCHED_DIRS,
+  ) {
+    this.leafDev = countingDevice(root);
+  }
+
+  /**
+   * Whether a folder may hold folders: a leaf (its 2 links: its name and its own `.`) on the
+   * root's device, where that count is kept, need not be listed. Most folders of a tree are
+   * leaves; their listings were most of a scan. Read after the folder's watch is added: a folder
+   * made in it later is heard.
+   */
+  private mayHoldFolders(abs: string): boolean {
+    if (this.leafDev === undefined) return true;
+    const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+    return !st || st.dev !== this.leafDev || st.nlink !== 2n;
+  }
 
   get size(): number {
     return this.byRel.size;
   }
 
-  /** Holds exactly `entries` (what another thread watched), and nothing else. */
+  /**
+   * Holds exactly `entries` (what other threads watched), and nothing else. A folder two threads
+   * reached by two paths (moved while they listed) has one watch: the path loaded last keeps it.
+   */
   load(entries: readonly (readonly [string, number])[]): void {
     this.byRel.clear();
     this.byWd.clear();
@@ -117,6 +170,7 @@ export class WatchSet {
       this.byRel.set(rel, wd);
       this.byWd.set(wd, rel);
     }
+    for (const [rel, wd] of this.byRel) if (this.byWd.get(wd) !== rel) this.byRel.delete(rel);
   }
 
   entries(): [string, number][] {
@@ -150,7 +204,7 @@ export class WatchSet {
     // Bounded: each folder is queued once per listing of its parent, and a watched one is not listed again.
     for (; i < queue.length && done < budget; i++) {
       const dir = queue[i]!;
-      if (this.byRel.has(dir) || this.byRel.size >= MAX_WATCHED_DIRS) continue;
+      if (this.byRel.has(dir) || this.byRel.size >= this.max) continue;
       done++;
       // The root may be reached through a symlink (as the user named it); no folder under it is.
       const abs = dir === '' ? this.root : join(this.root, dir);
@@ -168,6 +222,7 @@ export class WatchSet {
       }
       this.byWd.set(wd, dir);
       this.byRel.set(dir, wd);
+      if (dir !== '' && !this.mayHoldFolders(abs)) continue;
       for (const name of subfolderNames(abs, dir === '')) {
         const rel = dir === '' ? name : `${dir}/${name}`;
         if (!this.skip(rel)) queue.push(rel);

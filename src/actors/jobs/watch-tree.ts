@@ -58,9 +58,11 @@ function inotifyTree(
   if (!ino) return undefined;
   const set = new WatchSet(root, skip, ino);
   let closed = false;
-  /** The thread watching folders now: the maps are its own until it ends, and no event is read. */
-  let thread: Worker | undefined;
-  /** What was left of a batch of events when a scan went to a thread: heard first when it ends. */
+  /** A scan is on threads: the maps are theirs until they report, and no event is read. */
+  let scanning = false;
+  /** Scanning threads not yet ended: the instance closes only once none can add a watch. */
+  let live = 0;
+  /** What was left of a batch of events when a scan went to threads: heard first when it ends. */
   let deferred: InotifyEvent[] = [];
   let waiting: (() => void)[] = [];
   const rootFailed = (err: string): void => onError(new Error(`${err}: cannot watch ${root}`));
@@ -68,45 +70,66 @@ function inotifyTree(
   const watchFrom = (queue: string[]): void => {
     const { rest, rootError } = set.scan(queue, rules ? inline : Infinity);
     if (rootError) rootFailed(rootError);
-    if (rest.length > 0) onThread(rest);
+    if (rest.length > 0) onThreads(rest);
   };
 
-  const onThread = (queue: string[]): void => {
+  // The rest of a scan on two threads, each with every other folder of the queue (each folder's
+  // subtree stays with one thread); each may watch half of the folders still allowed.
+  const onThreads = (queue: string[]): void => {
     ino.pause();
-    const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries: set.entries(), queue };
-    const w = new Worker(new URL('./watch-scan-worker.js', import.meta.url), { workerData: request });
-    thread = w;
-    let result: ScanResult | undefined;
-    w.once('message', (m: ScanResult) => (result = m));
-    w.once('error', () => undefined); // no result: the rest is watched here
-    w.once('exit', () => {
-      thread = undefined;
-      if (closed) {
-        ino.close(); // only now: the thread no longer adds watches through its descriptor
-      } else {
-        if (result) {
-          set.load(result.entries);
-          if (result.rootError) rootFailed(result.rootError);
-        } else {
-          // Watches the thread added are found again (the kernel returns a folder's own number).
-          set.scan(queue, Infinity);
+    scanning = true;
+    const parts = queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
+    const entries = set.entries();
+    const max = set.size + Math.ceil((MAX_WATCHED_DIRS - set.size) / parts.length);
+    const results: ScanResult[] = [];
+    const unscanned: string[][] = [];
+    let pending = parts.length;
+    const reported = (): void => {
+      if (--pending > 0 || closed) return;
+      // Watches a failed thread added are found again (the kernel returns a folder's own number).
+      set.load(results.flatMap((r) => r.entries));
+      for (const part of unscanned) set.scan(part, Infinity);
+      scanning = false;
+      for (const r of results) if (r.rootError) rootFailed(r.rootError);
+      const rest = deferred;
+      deferred = [];
+      heard(rest);
+      if (scanning) return; // the events heard started another scan
+      ino.resume();
+      for (const done of waiting) done();
+      waiting = [];
+    };
+    for (const part of parts) {
+      const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, max };
+      const w = new Worker(new URL('./watch-scan-worker.js', import.meta.url), { workerData: request });
+      live++;
+      threads.add(w);
+      let got = false;
+      w.once('message', (m: ScanResult) => {
+        got = true;
+        results.push(m);
+        reported();
+      });
+      w.once('error', () => undefined); // no result: its part is watched here
+      w.once('exit', () => {
+        live--;
+        threads.delete(w);
+        if (closed) {
+          if (live === 0) ino.close(); // only now: no thread adds watches through its descriptor
+          return;
         }
-        const rest = deferred;
-        deferred = [];
-        heard(rest);
-        if (!thread) ino.resume();
-      }
-      if (!thread) {
-        for (const done of waiting) done();
-        waiting = [];
-      }
-    });
+        if (got) return;
+        unscanned.push(part);
+        reported();
+      });
+    }
   };
+  const threads = new Set<Worker>();
 
   const heard = (events: InotifyEvent[]): void => {
     for (let i = 0; i < events.length; i++) {
       if (closed) return;
-      if (thread) {
+      if (scanning) {
         deferred.push(...events.slice(i));
         return;
       }
@@ -139,14 +162,16 @@ function inotifyTree(
       closed = true;
       set.load([]);
       deferred = [];
-      if (thread) void thread.terminate();
-      else ino.close();
+      for (const w of threads) void w.terminate();
+      if (live === 0) ino.close();
+      for (const done of waiting) done();
+      waiting = [];
     },
     get size() {
       return set.size;
     },
     ready() {
-      return thread ? new Promise<void>((r) => waiting.push(r)) : Promise.resolve();
+      return scanning && !closed ? new Promise<void>((r) => waiting.push(r)) : Promise.resolve();
     },
   };
 }
