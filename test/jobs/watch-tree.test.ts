@@ -286,3 +286,24 @@ test("a job of a watched location waits for its watch: Watches.ready settles whe
   w2.tree.close();
   await watches.ready('loc2', never.signal);
 });
+
+test('inotify: three large locations watched at once take turns on the threads, and each ends with every folder watched', async (t) => {
+  const dir = tempDir(t, 'vdfs-watch-tree-');
+  const roots = ['one', 'two', 'three'].map((n) => join(dir, n));
+  for (const r of roots) folders(r, 600);
+  const ws = roots.map((r) => watchedAs(t, 'inotify on a thread', r, () => false));
+  // The third closes before its turn: the turn passes on.
+  ws[2]!.tree.close();
+  await Promise.all(ws.map((w) => w.tree.ready()));
+  t.deepEqual(
+    ws.map((w) => w.tree.size),
+    [1 + 30 + 600, 1 + 30 + 600, 0],
+  );
+  for (const w of ws.slice(0, 2)) writeFileSync(join(w.root, 'g29/d19/f2'), 'x');
+  await Promise.all(ws.slice(0, 2).map((w) => hears(w, 'g29/d19/f2')));
+  t.deepEqual([...ws[2]!.heard], []);
+  // The turn the closed one passed on is free: a later scan gets it.
+  const later = watchedAs(t, 'inotify on a thread', roots[2]!, () => false);
+  await later.tree.ready();
+  t.is(later.tree.size, 1 + 30 + 600);
+});

@@ -18,6 +18,27 @@ export { MAX_WATCHED_DIRS };
 /** Folders a scan watches on the main thread before it hands the rest to a thread of its own. */
 export const INLINE_FOLDERS = 256;
 
+/**
+ * Scans waiting for threads: one location's scan has them at a time (two threads), so a daemon
+ * that starts with many large watched locations does not start two threads for each at once.
+ */
+const turns: (() => void)[] = [];
+let turnTaken = false;
+
+function takeTurn(start: () => void): void {
+  if (turnTaken) turns.push(start);
+  else {
+    turnTaken = true;
+    start();
+  }
+}
+
+function passTurn(): void {
+  const next = turns.shift();
+  if (next) next();
+  else turnTaken = false;
+}
+
 export interface TreeWatch {
   close(): void;
   /** Folders watched now (relative paths). */
@@ -78,51 +99,58 @@ function inotifyTree(
   const onThreads = (queue: string[]): void => {
     ino.pause();
     scanning = true;
-    const parts = queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
-    const entries = set.entries();
-    const max = set.size + Math.ceil((MAX_WATCHED_DIRS - set.size) / parts.length);
-    const results: ScanResult[] = [];
-    const unscanned: string[][] = [];
-    let pending = parts.length;
-    const reported = (): void => {
-      if (--pending > 0 || closed) return;
-      // Watches a failed thread added are found again (the kernel returns a folder's own number).
-      set.load(results.flatMap((r) => r.entries));
-      for (const part of unscanned) set.scan(part, Infinity);
-      scanning = false;
-      for (const r of results) if (r.rootError) rootFailed(r.rootError);
-      const rest = deferred;
-      deferred = [];
-      heard(rest);
-      if (scanning) return; // the events heard started another scan
-      ino.resume();
-      for (const done of waiting) done();
-      waiting = [];
-    };
-    for (const part of parts) {
-      const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, max };
-      const w = new Worker(new URL('./watch-scan-worker.js', import.meta.url), { workerData: request });
-      live++;
-      threads.add(w);
-      let got = false;
-      w.once('message', (m: ScanResult) => {
-        got = true;
-        results.push(m);
-        reported();
-      });
-      w.once('error', () => undefined); // no result: its part is watched here
-      w.once('exit', () => {
-        live--;
-        threads.delete(w);
-        if (closed) {
-          if (live === 0) ino.close(); // only now: no thread adds watches through its descriptor
-          return;
-        }
-        if (got) return;
-        unscanned.push(part);
-        reported();
-      });
-    }
+    takeTurn(() => {
+      if (closed) return passTurn();
+      const parts = queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
+      const entries = set.entries();
+      const max = set.size + Math.ceil((MAX_WATCHED_DIRS - set.size) / parts.length);
+      const results: ScanResult[] = [];
+      const unscanned: string[][] = [];
+      let pending = parts.length;
+      // Once per part: its thread's numbers came, or it ended without them.
+      const partDone = (): void => {
+        if (--pending > 0) return;
+        passTurn();
+        if (!closed) scanned(results, unscanned);
+      };
+      for (const part of parts) {
+        const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, max };
+        const w = new Worker(new URL('./watch-scan-worker.js', import.meta.url), { workerData: request });
+        live++;
+        threads.add(w);
+        let got = false;
+        w.once('message', (m: ScanResult) => {
+          got = true;
+          results.push(m);
+          partDone();
+        });
+        w.once('error', () => undefined); // no numbers: its part is watched here
+        w.once('exit', () => {
+          live--;
+          threads.delete(w);
+          if (closed && live === 0) ino.close(); // only now: no thread adds watches through its descriptor
+          if (got) return;
+          unscanned.push(part);
+          partDone();
+        });
+      }
+    });
+  };
+
+  /** The threads are done: their numbers are taken, then the events that waited are heard. */
+  const scanned = (results: ScanResult[], unscanned: string[][]): void => {
+    // Watches a failed thread added are found again (the kernel returns a folder's own number).
+    set.load(results.flatMap((r) => r.entries));
+    for (const part of unscanned) set.scan(part, Infinity);
+    scanning = false;
+    for (const r of results) if (r.rootError) rootFailed(r.rootError);
+    const rest = deferred;
+    deferred = [];
+    heard(rest);
+    if (scanning) return; // the events heard started another scan
+    ino.resume();
+    for (const done of waiting) done();
+    waiting = [];
   };
   const threads = new Set<Worker>();
 
