@@ -57,12 +57,13 @@ export function watchTree(
   skip: WatchRules | ((rel: string) => boolean),
   onChange: (rel: string) => void,
   onError: (e: Error) => void,
-  opts: { inotify?: boolean; inline?: number } = {},
+  opts: { inotify?: boolean; inline?: number; threads?: 1 | 2 } = {},
 ): TreeWatch {
   const rules = typeof skip === 'function' ? undefined : skip;
   const test = typeof skip === 'function' ? skip : skipperOf(skip);
   return (
-    (opts.inotify !== false && inotifyTree(root, test, rules, opts.inline ?? INLINE_FOLDERS, onChange, onError)) ||
+    (opts.inotify !== false &&
+      inotifyTree(root, test, rules, opts.inline ?? INLINE_FOLDERS, opts.threads ?? 2, onChange, onError)) ||
     fsWatchTree(root, test, onChange, onError)
   );
 }
@@ -72,6 +73,7 @@ function inotifyTree(
   skip: (rel: string) => boolean,
   rules: WatchRules | undefined,
   inline: number,
+  threadCount: 1 | 2,
   onChange: (rel: string) => void,
   onError: (e: Error) => void,
 ): TreeWatch | undefined {
@@ -94,14 +96,15 @@ function inotifyTree(
     if (rest.length > 0) onThreads(rest);
   };
 
-  // The rest of a scan on two threads, each with every other folder of the queue (each folder's
+  // The rest of a scan on two threads (one when asked), each with every other folder of the queue (each folder's
   // subtree stays with one thread); each may watch half of the folders still allowed.
   const onThreads = (queue: string[]): void => {
     ino.pause();
     scanning = true;
     takeTurn(() => {
       if (closed) return passTurn();
-      const parts = queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
+      const parts =
+        threadCount === 2 && queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
       const entries = set.entries();
       const max = set.size + Math.ceil((MAX_WATCHED_DIRS - set.size) / parts.length);
       const results: ScanResult[] = [];
