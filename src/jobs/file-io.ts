@@ -34,6 +34,8 @@ export function nodeFileIO(): FileIO {
 }
 
 const ZERO = Buffer.alloc(1);
+const EINTR = 4;
+const OPEN_TRIES = 100;
 /**
  * Linux's O_CLOEXEC (the same value on every architecture Node runs on): libuv adds it to every
  * open, so a descriptor a hashing thread holds is never inherited by a process the daemon starts.
@@ -58,9 +60,15 @@ function direct(): FileIO | undefined {
           code: 'ERR_INVALID_ARG_VALUE',
         });
       const f = flags | O_CLOEXEC;
-      const fd = typeof path === 'string' ? byName(path, f, 0) : byBytes(Buffer.concat([path, ZERO]), f, 0);
-      if (fd < 0) throw statError(c.koffi.errno(), `open '${String(path)}'`);
-      return fd;
+      const p = typeof path === 'string' ? path : Buffer.concat([path, ZERO]);
+      // An open a signal interrupts is made again, as libuv makes Node's (a FUSE or NFS mount can
+      // return EINTR despite SA_RESTART); bounded, where libuv is not.
+      for (let tries = 1; ; tries++) {
+        const fd = typeof p === 'string' ? byName(p, f, 0) : byBytes(p, f, 0);
+        if (fd >= 0) return fd;
+        const errno = c.koffi.errno();
+        if (errno !== EINTR || tries === OPEN_TRIES) throw statError(errno, `open '${String(path)}'`);
+      }
     },
     pread(fd, buf, offset, length, position) {
       if (offset < 0 || length < 0 || offset + length > buf.length) throw new RangeError('read past the buffer');
