@@ -2,6 +2,7 @@
 // the same index as an uninterrupted run; a cancelled job stays cancelled; transitions the
 // job state machine does not allow are refused with E_JOB_STATE.
 import test from 'ava';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTree } from '../../fixtures/tree.js';
 import { Core } from '../../src/core.js';
@@ -134,4 +135,38 @@ test('a cancelled job stays cancelled and invalid transitions give E_JOB_STATE',
     t.is(state, 'completed'); // it finished before the pause reached it
   }
   await t.throwsAsync(core.command('job.pause', { ref: 'ffffffff-no-such-job' }), { code: 'E_JOB_NOT_FOUND' });
+});
+
+test('a job of a watched location walks only once its watch is in place; cancelled while it waits, it ends', async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  generateTree(tree, { files: 40, folders: 4, seed: 23, extras: false, sparseFiles: 0 });
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, tree);
+  // A watch still being made (as a large tree's, on its threads): its ready() waits for us.
+  let done = (): void => undefined;
+  const inPlace = new Promise<void>((r) => (done = r));
+  const watch = { close: () => undefined, size: 0, ready: () => inPlace };
+  core.jobs.deps.watches.set(loc, watch);
+  writeFileSync(join(tree, 'made-after.txt'), 'x');
+  const rescan = (await core.command<{ job: string }>('location.rescan', { ref: loc })).result!.job;
+  await sleep(400); // a rescan of 40 files takes a few ms: long enough to see it wait
+  const waiting = await core.query<JobInfo>('job.info', { ref: rescan });
+  t.is(waiting.state, 'running');
+  t.false(
+    indexRows(core, loc).some((r) => r.key.endsWith('made-after.txt')),
+    'nothing walked before the watch is in place',
+  );
+  done();
+  t.is((await waitJob(core, rescan)).state, 'completed');
+  t.true(indexRows(core, loc).some((r) => r.key.endsWith('made-after.txt')));
+  // A job cancelled while it waits ends at once; a watch let go is not waited on.
+  const never = { close: () => undefined, size: 0, ready: () => new Promise<void>(() => undefined) };
+  core.jobs.deps.watches.set(loc, never);
+  const second = (await core.command<{ job: string }>('location.rescan', { ref: loc })).result!.job;
+  await core.command('job.cancel', { ref: second });
+  t.is((await waitJob(core, second, undefined, 5_000)).state, 'cancelled');
+  core.jobs.deps.watches.delete(loc, never);
+  const third = (await core.command<{ job: string }>('location.rescan', { ref: loc })).result!.job;
+  t.is((await waitJob(core, third, undefined, 10_000)).state, 'completed');
 });

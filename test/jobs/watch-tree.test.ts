@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { INLINE_FOLDERS, watchTree, type TreeWatch } from '../../src/actors/jobs/watch-tree.js';
+import { WatchSet } from '../../src/actors/jobs/watch-set.js';
 import { openInotify } from '../../src/actors/jobs/inotify.js';
 import { Watches } from '../../src/actors/jobs/effects.js';
 import { eventually, until } from '../support/until.js';
@@ -267,8 +268,12 @@ test("a job of a watched location waits for its watch: Watches.ready settles whe
   const never = new AbortController();
   let settled = false;
   const ready = watches.ready('loc1', never.signal).then(() => (settled = true));
-  t.false(settled);
-  t.true(w.tree.size < 2_000, 'still watching on the thread');
+  t.true(w.tree.size < 2_000, 'still watching on the threads');
+  // Bounded by the scan: until every folder is watched, the job's wait has not ended.
+  while (!settled) {
+    if (w.tree.size < 1 + 100 + 2_000) t.false(settled);
+    await new Promise((r) => setTimeout(r, 1));
+  }
   await ready;
   t.is(w.tree.size, 1 + 100 + 2_000, 'settled with every folder watched');
   // Another location's job, or one with no watch, does not wait.
@@ -306,4 +311,89 @@ test('inotify: three large locations watched at once take turns on the threads, 
   const later = watchedAs(t, 'inotify on a thread', roots[2]!, () => false);
   await later.tree.ready();
   t.is(later.tree.size, 1 + 30 + 600);
+});
+
+test('inotify: what changes in a folder a thread has watched, while the threads still work, is heard once they are done', async (t) => {
+  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+  folders(root, 6_000);
+  const w = watchedAs(t, 'inotify on a thread', root, () => false);
+  // g0 is the first folder of the first thread: watched early in the scan. Writes go on until
+  // the scan ends, so the last ones fall after its watch and before the threads' numbers are back.
+  let n = 0;
+  let over = false;
+  const done = w.tree.ready().then(() => (over = true));
+  while (!over) {
+    writeFileSync(join(root, 'g0', `w${n++}`), 'x');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await done;
+  await until('a write made during the scan heard', () => [...w.heard].some((r) => /^g0\/w\d+$/.test(r)), 10_000, 10);
+  t.true(n > 1, `${n} writes during the scan`);
+  t.deepEqual(w.errors, []);
+});
+
+for (const failure of ['fail', 'no-start'] as const) {
+  test.serial(
+    `inotify: when the scanning threads ${failure === 'fail' ? 'fail' : 'cannot start'}, the main thread watches their part and keeps its own`,
+    async (t) => {
+      const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+      const made = folders(root, 600);
+      process.env.SD_TEST_WATCH_THREAD = failure;
+      let w: Watched;
+      try {
+        w = watchedAs(t, 'inotify on a thread', root, () => false);
+        await w.tree.ready();
+      } finally {
+        delete process.env.SD_TEST_WATCH_THREAD;
+      }
+      t.is(w.tree.size, 1 + 30 + made.length);
+      writeFileSync(join(root, 'top.txt'), 'x');
+      writeFileSync(join(root, made.at(-1)!, 'deep.txt'), 'x');
+      await hears(w, 'top.txt');
+      await hears(w, `${made.at(-1)}/deep.txt`);
+      // The next scan gets the threads' turn.
+      const later = watchedAs(t, 'inotify on a thread', root, () => false);
+      await later.tree.ready();
+      t.is(later.tree.size, 1 + 30 + made.length);
+    },
+  );
+}
+
+test('inotify: more events while the threads work than are kept is a change of the whole location, and every folder is listed again', async (t) => {
+  const dir = tempDir(t, 'vdfs-watch-tree-');
+  const root = join(dir, 'loc');
+  folders(root, 2_000);
+  const heard = new Set<string>();
+  const w = watchTree(
+    root,
+    HIDDEN,
+    (rel) => heard.add(rel),
+    (e) => t.fail(e.message),
+    { inline: 1, maxDeferred: 5 },
+  );
+  t.teardown(() => w.close());
+  // The root was listed before the threads started: a folder made in it now is found only by its
+  // event (one of those lost) or by listing the root again.
+  mkdirSync(join(root, 'made-during'));
+  for (let i = 0; i < 20; i++) writeFileSync(join(root, `f${i}`), 'x');
+  await w.ready();
+  await until('the whole location reported', () => heard.has(''), 10_000, 10);
+  await until('the folder made meanwhile watched', () => w.size === 1 + 100 + 2_000 + 1, 10_000, 10);
+  writeFileSync(join(root, 'made-during', 'inside'), 'x');
+  t.true(await eventually(() => heard.has('made-during/inside'), 10_000, 10), 'a change in it heard');
+});
+
+test('a scan that lists again finds a folder made under a watched one; without it, the folder stays unseen', (t) => {
+  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+  mkdirSync(join(root, 'a/b'), { recursive: true });
+  let next = 1;
+  const set = new WatchSet(root, () => false, { add: () => next++, remove: () => undefined });
+  set.scan([''], Infinity);
+  t.deepEqual([...set.byRel.keys()].sort(), ['', 'a', 'a/b']);
+  mkdirSync(join(root, 'a/b/new'));
+  set.scan([''], Infinity);
+  t.false(set.byRel.has('a/b/new'), 'a scan alone does not list watched folders again');
+  set.scan([''], Infinity, true);
+  t.true(set.byRel.has('a/b/new'));
+  t.is(set.size, 4);
 });

@@ -55,10 +55,6 @@ export interface Inotify {
   close(): void;
   /** The instance's descriptor: another thread adds watches through it (inotifyOps). */
   readonly fd: number;
-  /** Stops reading events: the kernel keeps them queued (up to its limit, then an overflow). */
-  pause(): void;
-  /** Reads again, starting with what was queued meanwhile. */
-  resume(): void;
 }
 
 interface Libc {
@@ -144,10 +140,9 @@ export function openInotify(onEvents: (events: InotifyEvent[]) => void): Inotify
   const ops = inotifyOps(fd)!;
   const buf = Buffer.alloc(64 * 1024);
   let closed = false;
-  let paused = false;
   const drain = (): void => {
     // Bounded: a folder that changes without pause still lets the daemon do other work.
-    for (let round = 0; round < 64 && !closed && !paused; round++) {
+    for (let round = 0; round < 64 && !closed; round++) {
       const n = c.read(fd, buf, buf.length);
       if (n <= 0) return;
       const events: InotifyEvent[] = [];
@@ -164,7 +159,7 @@ export function openInotify(onEvents: (events: InotifyEvent[]) => void): Inotify
       }
       onEvents(events);
     }
-    if (!closed && !paused) setImmediate(drain); // more than 64 reads' worth queued: the rest next turn
+    if (!closed) setImmediate(drain); // more than 64 reads' worth queued: the rest next turn
   };
   open.add(drain);
   if (c.fcntl(fd, F_SETOWN, 'int', process.pid) < 0 || c.fcntl(fd, F_SETFL, 'int', IN_NONBLOCK | O_ASYNC) < 0) {
@@ -179,14 +174,6 @@ export function openInotify(onEvents: (events: InotifyEvent[]) => void): Inotify
     },
     remove(wd) {
       if (!closed) ops.remove(wd);
-    },
-    pause() {
-      paused = true;
-    },
-    resume() {
-      if (!paused) return;
-      paused = false;
-      if (!closed) setImmediate(drain);
     },
     close() {
       if (closed) return;

@@ -13,8 +13,13 @@ export interface ScanRequest {
   /** What the main thread watched so far, and the folders left to watch. */
   entries: [string, number][];
   queue: string[];
-  /** Folders watched at most, those above included. */
-  max: number;
+  /**
+   * Folders watched by all threads of the scan (Int32 0: together they stop at MAX_WATCHED_DIRS),
+   * and the watch closed (Int32 1: the thread stops at its next folder and ends).
+   */
+  shared: SharedArrayBuffer;
+  /** List folders already watched again (after lost events). */
+  relist: boolean;
 }
 
 export interface ScanResult {
@@ -23,9 +28,11 @@ export interface ScanResult {
 }
 
 const req = workerData as ScanRequest;
+// Tests: a thread that fails before it watches anything (its part is then watched on the main thread).
+if (process.env.SD_TEST_WATCH_THREAD === 'fail') throw new Error('the scanning thread fails (SD_TEST_WATCH_THREAD)');
 const ops = inotifyOps(req.fd);
 if (!ops) throw new Error('inotify is not reachable on the scanning thread');
-const set = new WatchSet(req.root, skipperOf(req.rules), ops, req.max);
+const set = new WatchSet(req.root, skipperOf(req.rules), ops, new Int32Array(req.shared));
 set.load(req.entries);
-const { rootError } = set.scan(req.queue, Infinity);
+const { rootError } = set.scan(req.queue, Infinity, req.relist);
 parentPort!.postMessage({ entries: set.entries(), rootError } satisfies ScanResult);

@@ -134,25 +134,18 @@ export class WatchSet {
   /** The root's device when a folder's link count says it holds no folder (see COUNTS_SUBFOLDERS). */
   private readonly leafDev: bigint | undefined;
 
+  /**
+   * `shared`: the number of folders watched by every thread of one scan (Int32 0), so that
+   * together they stop at MAX_WATCHED_DIRS (without it, this set's own size counts); and whether
+   * the watch was closed (Int32 1: the scan stops at its next folder).
+   */
   constructor(
     private readonly root: string,
     private readonly skip: (rel: string) => boolean,
     private readonly ops: WatchOps,
-    private readonly max = MAX_WATCHED_DIRS,
+    private readonly shared?: Int32Array,
   ) {
     this.leafDev = countingDevice(root);
-  }
-
-  /**
-   * Whether a folder may hold folders: a leaf (its 2 links: its name and its own `.`) on the
-   * root's device, where that count is kept, need not be listed. Most folders of a tree are
-   * leaves; their listings were most of a scan. Read after the folder's watch is added: a folder
-   * made in it later is heard.
-   */
-  private mayHoldFolders(abs: string): boolean {
-    if (this.leafDev === undefined) return true;
-    const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-    return !st || st.dev !== this.leafDev || st.nlink !== 2n;
   }
 
   get size(): number {
@@ -180,7 +173,10 @@ export class WatchSet {
   forget(wd: number): void {
     const rel = this.byWd.get(wd);
     this.byWd.delete(wd);
-    if (rel !== undefined && this.byRel.get(rel) === wd) this.byRel.delete(rel);
+    if (rel !== undefined && this.byRel.get(rel) === wd) {
+      this.byRel.delete(rel);
+      this.release();
+    }
   }
 
   /** Lets go of the watches of `dir` and every folder below it (not the root's). */
@@ -192,36 +188,72 @@ export class WatchSet {
       }
   }
 
+  /** Room for one more folder's watch, taken (see `shared`). */
+  private reserve(): boolean {
+    if (!this.shared) return this.byRel.size < MAX_WATCHED_DIRS;
+    if (Atomics.add(this.shared, 0, 1) < MAX_WATCHED_DIRS) return true;
+    Atomics.sub(this.shared, 0, 1);
+    return false;
+  }
+
+  private release(): void {
+    if (this.shared) Atomics.sub(this.shared, 0, 1);
+  }
+
+  /**
+   * Whether a folder may hold folders: a leaf (its 2 links: its name and its own `.`) on the
+   * root's device, where that count is kept, need not be listed. Most folders of a tree are
+   * leaves; their listings were most of a scan. Read after the folder's watch is added: a folder
+   * made in it later is heard. Anything unexpected (a folder replaced meanwhile) lists it.
+   */
+  private mayHoldFolders(abs: string): boolean {
+    if (this.leafDev === undefined) return true;
+    try {
+      const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+      return !st || st.dev !== this.leafDev || st.nlink !== 2n;
+    } catch {
+      return true;
+    }
+  }
+
   /**
    * Watches the folders of `queue` and those below them, shallowest first, until `budget` folders
    * are done: what is left to do is returned. `rootError` is set when the location itself cannot
-   * be watched.
+   * be watched. `relist`: folders already watched are listed again (after lost events, a folder
+   * made meanwhile is found).
    */
-  scan(queue: string[], budget: number): { rest: string[]; rootError?: string } {
+  scan(queue: string[], budget: number, relist = false): { rest: string[]; rootError?: string } {
     let rootError: string | undefined;
     let done = 0;
     let i = 0;
-    // Bounded: each folder is queued once per listing of its parent, and a watched one is not listed again.
+    // Bounded: each folder is queued once per listing of its parent, and a folder is listed once per scan.
     for (; i < queue.length && done < budget; i++) {
+      if (this.shared && Atomics.load(this.shared, 1) === 1) break;
       const dir = queue[i]!;
-      if (this.byRel.has(dir) || this.byRel.size >= this.max) continue;
-      done++;
       // The root may be reached through a symlink (as the user named it); no folder under it is.
       const abs = dir === '' ? this.root : join(this.root, dir);
-      let wd = this.ops.add(abs, dir === '');
-      // A folder moved within the tree whose move away went unheard still holds its watch (the
-      // kernel's is per folder, not per path): its old paths are let go and it is watched anew.
-      const was = typeof wd === 'number' ? this.byWd.get(wd) : undefined;
-      if (was !== undefined && was !== '' && was !== dir) {
-        this.drop(was);
-        wd = this.ops.add(abs, false);
+      if (this.byRel.has(dir)) {
+        if (!relist) continue;
+        done++;
+      } else {
+        if (!this.reserve()) continue;
+        done++;
+        let wd = this.ops.add(abs, dir === '');
+        // A folder moved within the tree whose move away went unheard still holds its watch (the
+        // kernel's is per folder, not per path): its old paths are let go and it is watched anew.
+        const was = typeof wd === 'number' ? this.byWd.get(wd) : undefined;
+        if (was !== undefined && was !== '' && was !== dir) {
+          this.drop(was);
+          wd = this.ops.add(abs, false);
+        }
+        if (typeof wd === 'string') {
+          this.release();
+          if (dir === '') rootError = wd;
+          continue; // gone meanwhile, or no longer a folder (a symlink, a file)
+        }
+        this.byWd.set(wd, dir);
+        this.byRel.set(dir, wd);
       }
-      if (typeof wd === 'string') {
-        if (dir === '') rootError = wd;
-        continue; // gone meanwhile, or no longer a folder (a symlink, a file)
-      }
-      this.byWd.set(wd, dir);
-      this.byRel.set(dir, wd);
       if (dir !== '' && !this.mayHoldFolders(abs)) continue;
       for (const name of subfolderNames(abs, dir === '')) {
         const rel = dir === '' ? name : `${dir}/${name}`;

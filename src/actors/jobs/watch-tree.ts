@@ -39,6 +39,9 @@ function passTurn(): void {
   else turnTaken = false;
 }
 
+/** Events kept while threads scan (about 100 bytes each); past it they count as lost. */
+export const MAX_DEFERRED = 65_536;
+
 export interface TreeWatch {
   close(): void;
   /** Folders watched now (relative paths). */
@@ -57,13 +60,24 @@ export function watchTree(
   skip: WatchRules | ((rel: string) => boolean),
   onChange: (rel: string) => void,
   onError: (e: Error) => void,
-  opts: { inotify?: boolean; inline?: number; threads?: 1 | 2 } = {},
+  opts: { inotify?: boolean; inline?: number; threads?: 1 | 2; maxDeferred?: number } = {},
 ): TreeWatch {
   const rules = typeof skip === 'function' ? undefined : skip;
   const test = typeof skip === 'function' ? skip : skipperOf(skip);
   return (
     (opts.inotify !== false &&
-      inotifyTree(root, test, rules, opts.inline ?? INLINE_FOLDERS, opts.threads ?? 2, onChange, onError)) ||
+      inotifyTree(
+        root,
+        test,
+        rules,
+        {
+          inline: opts.inline ?? INLINE_FOLDERS,
+          threads: opts.threads ?? 2,
+          maxDeferred: opts.maxDeferred ?? MAX_DEFERRED,
+        },
+        onChange,
+        onError,
+      )) ||
     fsWatchTree(root, test, onChange, onError)
   );
 }
@@ -72,8 +86,7 @@ function inotifyTree(
   root: string,
   skip: (rel: string) => boolean,
   rules: WatchRules | undefined,
-  inline: number,
-  threadCount: 1 | 2,
+  o: { inline: number; threads: 1 | 2; maxDeferred: number },
   onChange: (rel: string) => void,
   onError: (e: Error) => void,
 ): TreeWatch | undefined {
@@ -81,46 +94,65 @@ function inotifyTree(
   if (!ino) return undefined;
   const set = new WatchSet(root, skip, ino);
   let closed = false;
-  /** A scan is on threads: the maps are theirs until they report, and no event is read. */
+  /** A scan is on threads: the maps are theirs until they report, and events wait in `deferred`. */
   let scanning = false;
   /** Scanning threads not yet ended: the instance closes only once none can add a watch. */
   let live = 0;
-  /** What was left of a batch of events when a scan went to threads: heard first when it ends. */
+  /** Events read while threads scan, heard in order once they are done (at most MAX_DEFERRED). */
   let deferred: InotifyEvent[] = [];
+  /** More events came meanwhile than are kept: handled as the kernel's own overflow. */
+  let lost = false;
   let waiting: (() => void)[] = [];
+  /** The shared numbers of the scan on threads now: a close sets its stop flag (Int32 1). */
+  let stopping: Int32Array | undefined;
   const rootFailed = (err: string): void => onError(new Error(`${err}: cannot watch ${root}`));
 
-  const watchFrom = (queue: string[]): void => {
-    const { rest, rootError } = set.scan(queue, rules ? inline : Infinity);
+  const watchFrom = (queue: string[], relist = false): void => {
+    const { rest, rootError } = set.scan(queue, rules ? o.inline : Infinity, relist);
     if (rootError) rootFailed(rootError);
-    if (rest.length > 0) onThreads(rest);
+    if (rest.length > 0) onThreads(rest, relist);
   };
 
-  // The rest of a scan on two threads (one when asked), each with every other folder of the queue (each folder's
-  // subtree stays with one thread); each may watch half of the folders still allowed.
-  const onThreads = (queue: string[]): void => {
-    ino.pause();
+  // Events were lost: the whole location is looked at again, and every folder listed again, so
+  // that one made meanwhile is watched.
+  const overflowed = (): void => {
+    onChange('');
+    watchFrom([''], true);
+  };
+
+  // The rest of a scan on two threads (one when asked), each with every other folder of the
+  // queue (each folder's subtree stays with one thread), counting their folders together.
+  const onThreads = (queue: string[], relist: boolean): void => {
     scanning = true;
     takeTurn(() => {
       if (closed) return passTurn();
       const parts =
-        threadCount === 2 && queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
+        o.threads === 2 && queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
       const entries = set.entries();
-      const max = set.size + Math.ceil((MAX_WATCHED_DIRS - set.size) / parts.length);
+      const shared = new SharedArrayBuffer(8);
+      stopping = new Int32Array(shared);
+      stopping[0] = set.size;
       const results: ScanResult[] = [];
       const unscanned: string[][] = [];
       let pending = parts.length;
-      // Once per part: its thread's numbers came, or it ended without them.
+      // Once per part: its thread's numbers came, or it ended (or never started) without them.
       const partDone = (): void => {
         if (--pending > 0) return;
         passTurn();
-        if (!closed) scanned(results, unscanned);
+        if (!closed) scanned(entries, results, unscanned, relist);
       };
       for (const part of parts) {
-        const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, max };
-        const w = new Worker(new URL('./watch-scan-worker.js', import.meta.url), { workerData: request });
+        const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, shared, relist };
+        let w: Worker;
+        try {
+          if (process.env.SD_TEST_WATCH_THREAD === 'no-start') throw new Error('no thread (SD_TEST_WATCH_THREAD)');
+          w = new Worker(new URL('./watch-scan-worker.js', import.meta.url), { workerData: request });
+        } catch {
+          unscanned.push(part); // no thread to be had (a process limit): watched here
+          partDone();
+          continue;
+        }
         live++;
-        threads.add(w);
         let got = false;
         w.once('message', (m: ScanResult) => {
           got = true;
@@ -130,7 +162,6 @@ function inotifyTree(
         w.once('error', () => undefined); // no numbers: its part is watched here
         w.once('exit', () => {
           live--;
-          threads.delete(w);
           if (closed && live === 0) ino.close(); // only now: no thread adds watches through its descriptor
           if (got) return;
           unscanned.push(part);
@@ -141,32 +172,41 @@ function inotifyTree(
   };
 
   /** The threads are done: their numbers are taken, then the events that waited are heard. */
-  const scanned = (results: ScanResult[], unscanned: string[][]): void => {
-    // Watches a failed thread added are found again (the kernel returns a folder's own number).
-    set.load(results.flatMap((r) => r.entries));
-    for (const part of unscanned) set.scan(part, Infinity);
+  const scanned = (
+    entries: [string, number][],
+    results: ScanResult[],
+    unscanned: string[][],
+    relist: boolean,
+  ): void => {
+    // What was watched here stays (a thread that failed sent nothing back); watches a failed
+    // thread added are found again (the kernel returns a folder's own number).
+    set.load([...entries, ...results.flatMap((r) => r.entries)]);
+    for (const part of unscanned) set.scan(part, Infinity, relist);
     scanning = false;
     for (const r of results) if (r.rootError) rootFailed(r.rootError);
     const rest = deferred;
     deferred = [];
     heard(rest);
+    if (lost && !scanning) {
+      lost = false;
+      overflowed();
+    }
     if (scanning) return; // the events heard started another scan
-    ino.resume();
     for (const done of waiting) done();
     waiting = [];
   };
-  const threads = new Set<Worker>();
 
   const heard = (events: InotifyEvent[]): void => {
     for (let i = 0; i < events.length; i++) {
       if (closed) return;
       if (scanning) {
-        deferred.push(...events.slice(i));
+        if (lost || deferred.length + events.length - i > o.maxDeferred) lost = true;
+        else deferred.push(...events.slice(i));
         return;
       }
       const ev = events[i]!;
       if (ev.mask & IN.Q_OVERFLOW) {
-        onChange(''); // events were lost: the whole location is looked at again
+        overflowed();
         continue;
       }
       const dir = set.byWd.get(ev.wd);
@@ -193,7 +233,9 @@ function inotifyTree(
       closed = true;
       set.load([]);
       deferred = [];
-      for (const w of threads) void w.terminate();
+      // The threads are asked to stop, not ended: a thread ended while it loads koffi aborts the
+      // whole process (a fatal error in the add-on's start-up), and one stops within a folder.
+      if (stopping) Atomics.store(stopping, 1, 1);
       if (live === 0) ino.close();
       for (const done of waiting) done();
       waiting = [];
