@@ -383,17 +383,42 @@ test('inotify: more events while the threads work than are kept is a change of t
   t.true(await eventually(() => heard.has('made-during/inside'), 10_000, 10), 'a change in it heard');
 });
 
-test('a scan that lists again finds a folder made under a watched one; without it, the folder stays unseen', (t) => {
-  const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
-  mkdirSync(join(root, 'a/b'), { recursive: true });
-  let next = 1;
-  const set = new WatchSet(root, () => false, { add: () => next++, remove: () => undefined });
-  set.scan([''], Infinity);
-  t.deepEqual([...set.byRel.keys()].sort(), ['', 'a', 'a/b']);
-  mkdirSync(join(root, 'a/b/new'));
-  set.scan([''], Infinity);
-  t.false(set.byRel.has('a/b/new'), 'a scan alone does not list watched folders again');
-  set.scan([''], Infinity, true);
-  t.true(set.byRel.has('a/b/new'));
-  t.is(set.size, 4);
+test('inotify: a folder removed and made again while events are lost is watched again, not kept under its dead number', async (t) => {
+  const dir = tempDir(t, 'vdfs-watch-tree-');
+  const big = join(dir, 'big');
+  folders(big, 6_000);
+  const loc = join(dir, 'loc');
+  folders(loc, 40);
+  const heard = new Set<string>();
+  const w = watchTree(
+    loc,
+    HIDDEN,
+    (rel) => heard.add(rel),
+    (e) => t.fail(e.message),
+    { inline: 1, maxDeferred: 5 },
+  );
+  t.teardown(() => w.close());
+  await w.ready();
+  const other = watchTree(
+    big,
+    HIDDEN,
+    () => undefined,
+    (e) => t.fail(e.message),
+  ); // holds the threads' turn
+  t.teardown(() => other.close());
+  // A folder moved in: its scan waits for the turn, and the location's events wait with it.
+  mkdirSync(join(dir, 'new/a'), { recursive: true });
+  renameSync(join(dir, 'new'), join(loc, 'new'));
+  await until('the move heard', () => heard.has('new'), 10_000, 10);
+  rmSync(join(loc, 'g0'), { recursive: true }); // its IN_IGNORED is among the events lost
+  for (let i = 0; i < 10; i++) writeFileSync(join(loc, `f${i}`), 'x');
+  mkdirSync(join(loc, 'g0'));
+  await other.ready();
+  await w.ready();
+  await until('the lost events reported as a change of the whole location', () => heard.has(''), 10_000, 10);
+  await w.ready();
+  heard.clear();
+  writeFileSync(join(loc, 'g0', 'later.txt'), 'x');
+  t.true(await eventually(() => heard.has('g0/later.txt'), 10_000, 10), 'a change in the remade folder heard');
+  t.is(w.size, 1 + 2 + 20 + 2, 'the root, g0 (remade, empty), g1 and its 20, new and new/a');
 });

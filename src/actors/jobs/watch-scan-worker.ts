@@ -18,8 +18,6 @@ export interface ScanRequest {
    * and the watch closed (Int32 1: the thread stops at its next folder and ends).
    */
   shared: SharedArrayBuffer;
-  /** List folders already watched again (after lost events). */
-  relist: boolean;
 }
 
 export interface ScanResult {
@@ -34,5 +32,5 @@ const ops = inotifyOps(req.fd);
 if (!ops) throw new Error('inotify is not reachable on the scanning thread');
 const set = new WatchSet(req.root, skipperOf(req.rules), ops, new Int32Array(req.shared));
 set.load(req.entries);
-const { rootError } = set.scan(req.queue, Infinity, req.relist);
+const { rootError } = set.scan(req.queue, Infinity);
 parentPort!.postMessage({ entries: set.entries(), rootError } satisfies ScanResult);

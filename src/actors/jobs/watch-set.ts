@@ -219,41 +219,35 @@ export class WatchSet {
   /**
    * Watches the folders of `queue` and those below them, shallowest first, until `budget` folders
    * are done: what is left to do is returned. `rootError` is set when the location itself cannot
-   * be watched. `relist`: folders already watched are listed again (after lost events, a folder
-   * made meanwhile is found).
+   * be watched.
    */
-  scan(queue: string[], budget: number, relist = false): { rest: string[]; rootError?: string } {
+  scan(queue: string[], budget: number): { rest: string[]; rootError?: string } {
     let rootError: string | undefined;
     let done = 0;
     let i = 0;
-    // Bounded: each folder is queued once per listing of its parent, and a folder is listed once per scan.
+    // Bounded: each folder is queued once per listing of its parent, and a watched one is not listed again.
     for (; i < queue.length && done < budget; i++) {
       if (this.shared && Atomics.load(this.shared, 1) === 1) break;
       const dir = queue[i]!;
       // The root may be reached through a symlink (as the user named it); no folder under it is.
       const abs = dir === '' ? this.root : join(this.root, dir);
-      if (this.byRel.has(dir)) {
-        if (!relist) continue;
-        done++;
-      } else {
-        if (!this.reserve()) continue;
-        done++;
-        let wd = this.ops.add(abs, dir === '');
-        // A folder moved within the tree whose move away went unheard still holds its watch (the
-        // kernel's is per folder, not per path): its old paths are let go and it is watched anew.
-        const was = typeof wd === 'number' ? this.byWd.get(wd) : undefined;
-        if (was !== undefined && was !== '' && was !== dir) {
-          this.drop(was);
-          wd = this.ops.add(abs, false);
-        }
-        if (typeof wd === 'string') {
-          this.release();
-          if (dir === '') rootError = wd;
-          continue; // gone meanwhile, or no longer a folder (a symlink, a file)
-        }
-        this.byWd.set(wd, dir);
-        this.byRel.set(dir, wd);
+      if (this.byRel.has(dir) || !this.reserve()) continue;
+      done++;
+      let wd = this.ops.add(abs, dir === '');
+      // A folder moved within the tree whose move away went unheard still holds its watch (the
+      // kernel's is per folder, not per path): its old paths are let go and it is watched anew.
+      const was = typeof wd === 'number' ? this.byWd.get(wd) : undefined;
+      if (was !== undefined && was !== '' && was !== dir) {
+        this.drop(was);
+        wd = this.ops.add(abs, false);
       }
+      if (typeof wd === 'string') {
+        this.release();
+        if (dir === '') rootError = wd;
+        continue; // gone meanwhile, or no longer a folder (a symlink, a file)
+      }
+      this.byWd.set(wd, dir);
+      this.byRel.set(dir, wd);
       if (dir !== '' && !this.mayHoldFolders(abs)) continue;
       for (const name of subfolderNames(abs, dir === '')) {
         const rel = dir === '' ? name : `${dir}/${name}`;

@@ -107,22 +107,33 @@ function inotifyTree(
   let stopping: Int32Array | undefined;
   const rootFailed = (err: string): void => onError(new Error(`${err}: cannot watch ${root}`));
 
-  const watchFrom = (queue: string[], relist = false): void => {
-    const { rest, rootError } = set.scan(queue, rules ? o.inline : Infinity, relist);
+  const watchFrom = (queue: string[]): void => {
+    if (closed) return; // closed from onChange while the events that waited were heard
+    const { rest, rootError } = set.scan(queue, rules ? o.inline : Infinity);
     if (rootError) rootFailed(rootError);
-    if (rest.length > 0) onThreads(rest, relist);
+    if (rest.length > 0) onThreads(rest);
   };
 
-  // Events were lost: the whole location is looked at again, and every folder listed again, so
-  // that one made meanwhile is watched.
+  // Events were lost: the whole location is looked at again, and its watch is made again from
+  // nothing. The kernel hands back a folder's own number for one still watched; a folder removed
+  // (or made again) while its IN_IGNORED was lost does not keep a dead number, and the watches of
+  // folders no longer reached (moved out) are let go once the scan is done.
   const overflowed = (): void => {
     onChange('');
-    watchFrom([''], true);
+    const before = [...set.byWd.keys()];
+    set.load([]);
+    watchFrom(['']);
+    const sweep = (): void => {
+      for (const wd of before) if (!set.byWd.has(wd)) ino.remove(wd);
+    };
+    if (scanning) sweeps.push(sweep);
+    else sweep();
   };
+  let sweeps: (() => void)[] = [];
 
   // The rest of a scan on two threads (one when asked), each with every other folder of the
   // queue (each folder's subtree stays with one thread), counting their folders together.
-  const onThreads = (queue: string[], relist: boolean): void => {
+  const onThreads = (queue: string[]): void => {
     scanning = true;
     takeTurn(() => {
       if (closed) return passTurn();
@@ -139,10 +150,10 @@ function inotifyTree(
       const partDone = (): void => {
         if (--pending > 0) return;
         passTurn();
-        if (!closed) scanned(entries, results, unscanned, relist);
+        if (!closed) scanned(entries, results, unscanned);
       };
       for (const part of parts) {
-        const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, shared, relist };
+        const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, shared };
         let w: Worker;
         try {
           if (process.env.SD_TEST_WATCH_THREAD === 'no-start') throw new Error('no thread (SD_TEST_WATCH_THREAD)');
@@ -172,22 +183,18 @@ function inotifyTree(
   };
 
   /** The threads are done: their numbers are taken, then the events that waited are heard. */
-  const scanned = (
-    entries: [string, number][],
-    results: ScanResult[],
-    unscanned: string[][],
-    relist: boolean,
-  ): void => {
+  const scanned = (entries: [string, number][], results: ScanResult[], unscanned: string[][]): void => {
     // What was watched here stays (a thread that failed sent nothing back); watches a failed
     // thread added are found again (the kernel returns a folder's own number).
     set.load([...entries, ...results.flatMap((r) => r.entries)]);
-    for (const part of unscanned) set.scan(part, Infinity, relist);
+    for (const part of unscanned) set.scan(part, Infinity);
     scanning = false;
+    for (const sweep of sweeps.splice(0)) sweep();
     for (const r of results) if (r.rootError) rootFailed(r.rootError);
     const rest = deferred;
     deferred = [];
     heard(rest);
-    if (lost && !scanning) {
+    if (lost && !scanning && !closed) {
       lost = false;
       overflowed();
     }
