@@ -39,6 +39,8 @@ export interface HashPool {
 
 export const DEFAULT_BATCH_SIZE = 256;
 const TERMINATE_MS = 1000;
+/** How long a closing pool waits for its threads to end at its message before it terminates them. */
+const END_MS = 250;
 let stuck = false;
 
 /** True once a pool could not end a thread: the process can then only end by SIGKILL (Node joins threads at exit). */
@@ -211,10 +213,18 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     for (const b of sent.values()) b.reject(err);
     sent.clear();
     busy.clear();
-    // Terminate every live worker, including replacements of failed ones. A thread blocked in a
-    // system call (a read the kernel never finishes) cannot be terminated: it is left behind.
-    const ended = await settlesWithin(Promise.all([...live].map((w) => w.terminate())), TERMINATE_MS);
-    if (!ended) stuck = true;
+    // Every live worker (replacements of failed ones included) is asked to end at its next
+    // message: one terminated while it loads a native add-on (koffi, on its first file) aborts the
+    // whole process, a fatal error in the add-on's start-up. One that has not ended within END_MS
+    // (a long batch, a stalled read) is terminated. A thread blocked in a system call (a read the
+    // kernel never finishes) cannot be terminated: it is left behind.
+    const workers = [...live];
+    const exited = workers.map((w) => new Promise<void>((r) => (w.threadId < 0 ? r() : w.once('exit', () => r()))));
+    for (const w of workers) w.postMessage({ id: -1, op: 'end' } satisfies HashRequest);
+    if (!(await settlesWithin(Promise.all(exited), END_MS))) {
+      const ended = await settlesWithin(Promise.all(workers.map((w) => w.terminate())), TERMINATE_MS);
+      if (!ended) stuck = true;
+    }
     live.clear();
   }
 

@@ -6,7 +6,9 @@ export type HashRequest =
   | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array>; stat?: boolean }
   | { id: number; op: 'walk'; walk: RemoteWalkRequest }
   /** A walk's consumer took a part (one more may come), or stopped listening. */
-  | { id: number; op: 'more' | 'stop' };
+  | { id: number; op: 'more' | 'stop' }
+  /** The pool closes: the thread ends at this message. */
+  | { id: number; op: 'end' };
 /**
  * A hash batch's results as columns, in the order of its paths: content ids as one string of
  * 32-character ids, sizes, kinds as indexes into KINDS, and the failures (their id is blank).

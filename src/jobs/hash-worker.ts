@@ -33,6 +33,7 @@ const buffersOf = (s: LstatColumns): ArrayBuffer[] =>
   [s.flags, s.size, s.mtimeMs, s.ino, s.dev].map((a) => a.buffer as ArrayBuffer);
 
 port.on('message', async (req: HashRequest) => {
+  if (req.op === 'end') process.exit(0); // ends this thread only, between two messages
   if (req.op === 'more' || req.op === 'stop') {
     const w = walks.get(req.id);
     if (!w) return;
