@@ -359,10 +359,8 @@ for (const failure of ['fail', 'no-start'] as const) {
   );
 }
 
-test('inotify: more events while the threads work than are kept is a change of the whole location, and every folder is listed again', async (t) => {
-  const dir = tempDir(t, 'vdfs-watch-tree-');
-  const root = join(dir, 'loc');
-  folders(root, 2_000);
+/** A watch that keeps only 5 events while its threads work (every folder below the root is theirs). */
+function losing(t: ExecutionContext, root: string): { heard: Set<string>; w: TreeWatch } {
   const heard = new Set<string>();
   const w = watchTree(
     root,
@@ -372,6 +370,14 @@ test('inotify: more events while the threads work than are kept is a change of t
     { inline: 1, maxDeferred: 5 },
   );
   t.teardown(() => w.close());
+  return { heard, w };
+}
+
+test('inotify: more events while the threads work than are kept is a change of the whole location, and every folder is listed again', async (t) => {
+  const dir = tempDir(t, 'vdfs-watch-tree-');
+  const root = join(dir, 'loc');
+  folders(root, 2_000);
+  const { heard, w } = losing(t, root);
   // The root was listed before the threads started: a folder made in it now is found only by its
   // event (one of those lost) or by listing the root again.
   mkdirSync(join(root, 'made-during'));
@@ -389,15 +395,7 @@ test('inotify: a folder removed and made again while events are lost is watched 
   folders(big, 6_000);
   const loc = join(dir, 'loc');
   folders(loc, 40);
-  const heard = new Set<string>();
-  const w = watchTree(
-    loc,
-    HIDDEN,
-    (rel) => heard.add(rel),
-    (e) => t.fail(e.message),
-    { inline: 1, maxDeferred: 5 },
-  );
-  t.teardown(() => w.close());
+  const { heard, w } = losing(t, loc);
   await w.ready();
   const other = watchTree(
     big,

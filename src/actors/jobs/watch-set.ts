@@ -65,7 +65,7 @@ function loadSys(): typeof sys {
  * listing is read as it comes (getdents64) and only folders' names are decoded: Node's readdir
  * made an object and a string for each of a million files to find 50,000 folders.
  */
-export function subfolderNames(abs: string, follow = false): string[] {
+function subfolderNames(abs: string, follow = false): string[] {
   if (sys === undefined) sys = loadSys();
   if (!sys) return nodeSubfolders(abs);
   // Gone, or no longer a folder: its parent's watch reports that.

@@ -6,14 +6,11 @@
 // (inotify.ts: a number per folder), or, where that is not available, one fs.watch per folder.
 // Watching a large tree is a thread's work (watch-set.ts, watch-scan-worker.ts): on the main
 // thread the 50,000 folders of a 1,000,000-file tree held the daemon 2 s, 10 s with a cold cache.
-import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { IN, openInotify, type InotifyEvent } from './inotify.js';
-import { MAX_WATCHED_DIRS, skipperOf, under, WatchSet, type WatchRules } from './watch-set.js';
+import { MAX_WATCHED_DIRS, skipperOf, WatchSet, type WatchRules } from './watch-set.js';
+import { fsWatchTree } from './watch-tree-fs.js';
 import type { ScanRequest, ScanResult } from './watch-scan-worker.js';
-
-export { MAX_WATCHED_DIRS };
 
 /** Folders a scan watches on the main thread before it hands the rest to a thread of its own. */
 export const INLINE_FOLDERS = 256;
@@ -40,7 +37,7 @@ function passTurn(): void {
 }
 
 /** Events kept while threads scan (about 100 bytes each); past it they count as lost. */
-export const MAX_DEFERRED = 65_536;
+const MAX_DEFERRED = 65_536;
 
 export interface TreeWatch {
   close(): void;
@@ -253,78 +250,5 @@ function inotifyTree(
     ready() {
       return scanning && !closed ? new Promise<void>((r) => waiting.push(r)) : Promise.resolve();
     },
-  };
-}
-
-function fsWatchTree(
-  root: string,
-  skip: (rel: string) => boolean,
-  onChange: (rel: string) => void,
-  onError: (e: Error) => void,
-): TreeWatch {
-  const watchers = new Map<string, FSWatcher>();
-  let closed = false;
-  const drop = (dir: string): void => {
-    for (const [rel, w] of watchers)
-      if (rel !== '' && under(rel, dir)) {
-        w.close();
-        watchers.delete(rel);
-      }
-  };
-  const add = (dir: string): void => {
-    if (closed || watchers.has(dir) || watchers.size >= MAX_WATCHED_DIRS) return;
-    const abs = dir === '' ? root : join(root, dir);
-    let w: FSWatcher;
-    try {
-      w = watch(abs, (type, name) => {
-        if (closed) return;
-        if (name === null) return onChange(dir);
-        const rel = dir === '' ? String(name) : `${dir}/${String(name)}`;
-        if (skip(rel)) return;
-        onChange(rel);
-        if (type !== 'rename') return;
-        // Made, moved in, moved away or removed: a folder there is watched, one gone is let go.
-        let isDir = false;
-        try {
-          isDir = statSync(join(root, rel)).isDirectory();
-        } catch {
-          // gone
-        }
-        if (isDir) add(rel);
-        else drop(rel);
-      });
-    } catch (e) {
-      if (dir === '') onError(e as Error);
-      return; // a folder gone meanwhile
-    }
-    w.on('error', (e) => {
-      if (dir === '') return onError(e);
-      drop(dir);
-    });
-    watchers.set(dir, w);
-    let names: string[] = [];
-    try {
-      names = readdirSync(abs, { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name);
-    } catch {
-      return; // gone: its watch reports that
-    }
-    for (const n of names) {
-      const rel = dir === '' ? n : `${dir}/${n}`;
-      if (!skip(rel)) add(rel);
-    }
-  };
-  add('');
-  return {
-    close() {
-      closed = true;
-      for (const w of watchers.values()) w.close();
-      watchers.clear();
-    },
-    get size() {
-      return watchers.size;
-    },
-    ready: () => Promise.resolve(),
   };
 }
