@@ -17,6 +17,8 @@ export type HashResult =
 export interface HashPoolOptions {
   threads?: number;
   batchSize?: number;
+  /** How long close() waits for its threads to end at its message before it terminates them (tests). */
+  endMs?: number;
 }
 
 export interface HashPool {
@@ -41,6 +43,13 @@ export const DEFAULT_BATCH_SIZE = 256;
 const TERMINATE_MS = 1000;
 /** How long a closing pool waits for its threads to end at its message before it terminates them. */
 const END_MS = 250;
+/**
+ * How long a closing pool waits for a thread to finish loading before it terminates it anyway:
+ * one terminated while koffi registers itself aborts the whole process (`FATAL ERROR:
+ * Error::ThrowAsJavaScriptException napi_throw`; 4 of 300 terminations at random moments of a
+ * thread's load did, none of a loaded thread's). A thread says it is loaded once koffi is in.
+ */
+const LOAD_MS = 10_000;
 let stuck = false;
 
 /** True once a pool could not end a thread: the process can then only end by SIGKILL (Node joins threads at exit). */
@@ -74,6 +83,7 @@ interface Batch {
 export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+  const endMs = options.endMs ?? END_MS;
   const workerUrl = new URL('./hash-worker.js', import.meta.url);
   const queue: Batch[] = [];
   const idle: Worker[] = [];
@@ -105,9 +115,14 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   function spawn(): Worker {
     const w = new Worker(workerUrl);
     live.add(w);
+    let isLoaded: () => void = () => undefined;
+    loaded.set(w, new Promise<void>((r) => (isLoaded = r)));
+    // An exit or error before the thread loaded: close() has nothing to wait for.
+    w.once('exit', () => isLoaded());
     w.on('message', (reply: HashReply | { ready: true }) => {
       if ('ready' in reply) {
         started++;
+        isLoaded();
         return;
       }
       const b = sent.get(reply.id);
@@ -125,6 +140,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       dispatch();
     });
     w.on('error', (err) => {
+      isLoaded();
       busy.delete(w);
       live.delete(w);
       const i = idle.indexOf(w);
@@ -145,6 +161,8 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   }
 
   const live = new Set<Worker>();
+  /** Per thread: settles once it has loaded its native add-on, or exited (see LOAD_MS). */
+  const loaded = new Map<Worker, Promise<void>>();
   for (let i = 0; i < threads; i++) idle.push(spawn());
 
   function runBatch(op: 'hash' | 'lstat', paths: readonly HashPath[], stat = false): Promise<HashReply> {
@@ -214,18 +232,27 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     sent.clear();
     busy.clear();
     // Every live worker (replacements of failed ones included) is asked to end at its next
-    // message: one terminated while it loads a native add-on (koffi, on its first file) aborts the
-    // whole process, a fatal error in the add-on's start-up. One that has not ended within END_MS
-    // (a long batch, a stalled read) is terminated. A thread blocked in a system call (a read the
-    // kernel never finishes) cannot be terminated: it is left behind.
+    // message. One that has not ended within END_MS (a long batch, a stalled read) is terminated,
+    // but only once it has loaded (LOAD_MS): a thread still loading ends at the message once it
+    // has. A thread blocked in a system call (a read the kernel never finishes) cannot be
+    // terminated: it is left behind.
     const workers = [...live];
     const exited = workers.map((w) => new Promise<void>((r) => (w.threadId < 0 ? r() : w.once('exit', () => r()))));
     for (const w of workers) w.postMessage({ id: -1, op: 'end' } satisfies HashRequest);
-    if (!(await settlesWithin(Promise.all(exited), END_MS))) {
-      const ended = await settlesWithin(Promise.all(workers.map((w) => w.terminate())), TERMINATE_MS);
+    if (!(await settlesWithin(Promise.all(exited), endMs))) {
+      const ended = await settlesWithin(
+        Promise.all(
+          workers.map(async (w, i) => {
+            await settlesWithin(Promise.race([loaded.get(w), exited[i]]), LOAD_MS);
+            if (w.threadId >= 0) await w.terminate();
+          }),
+        ),
+        LOAD_MS + TERMINATE_MS,
+      );
       if (!ended) stuck = true;
     }
     live.clear();
+    loaded.clear();
   }
 
   async function lstat(paths: readonly HashPath[]): Promise<LstatColumns> {

@@ -11,6 +11,7 @@ import { lstatColumns } from './walk.js';
 import { lstatInto, putStat, statColumns } from './walk-stat.js';
 import type { RawStat } from './statx.js';
 import { runRemoteWalk, WALK_AHEAD, type WalkControl } from './walk-remote.js';
+import { libc } from '../native/libc.js';
 
 const port = parentPort;
 if (!port) throw new Error('hash-worker must run inside a worker thread');
@@ -106,5 +107,7 @@ port.on('message', async (req: HashRequest) => {
   port.postMessage(reply, moved);
 });
 
-// Said once the handler above listens: until then a walk lstats on its own thread.
+// Said once the handler above listens and koffi is in (a first file would load it): until then a
+// walk lstats on its own thread, and a closing pool does not terminate this one (see LOAD_MS).
+libc();
 port.postMessage({ ready: true });
