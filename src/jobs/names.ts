@@ -44,6 +44,19 @@ export function encodeName(raw: Uint8Array): string {
   return out;
 }
 
+/**
+ * The string form of the name in buf[start, end), as encodeName gives it, without a copy for the
+ * common name (valid UTF-8 that does not start with the mark): a kernel listing or event holds it.
+ */
+export function nameIn(buf: Buffer, start: number, end: number): string {
+  const raw = buf.subarray(start, end);
+  if (isUtf8(raw)) {
+    const s = buf.toString('utf8', start, end);
+    if (!s.startsWith(ESCAPE_MARK)) return s;
+  }
+  return encodeName(raw);
+}
+
 /** True when the name is in escaped form (its bytes differ from its UTF-8 encoding). */
 export function isEscapedName(name: string): boolean {
   return name.startsWith(ESCAPE_MARK);

@@ -46,3 +46,7 @@ export function libcFunction(signature: string): ((...args: unknown[]) => number
     return undefined; // a C library without it (an older glibc)
   }
 }
+
+/** A path for a C function taking `const char *`: koffi ends a string with a NUL, not bytes. */
+export const cPath = (path: string | Buffer): string | Buffer =>
+  typeof path === 'string' ? path : Buffer.concat([path, Buffer.alloc(1)]);

@@ -11,6 +11,7 @@ import { WatchSet } from '../../src/actors/jobs/watch-set.js';
 import { openInotify } from '../../src/actors/jobs/inotify.js';
 import { Watches } from '../../src/actors/jobs/effects.js';
 import { eventually, until } from '../support/until.js';
+import { walkAll } from '../../src/jobs/walk.js';
 import { tempDir } from './helpers.js';
 
 interface Watched {
@@ -132,6 +133,36 @@ for (const how of ['inotify', 'inotify on a thread', 'fs.watch'] as const) {
     }
     writeFileSync(join(w.root, 'b/after'), 'x');
     await hears(w, 'b/after');
+    t.deepEqual(w.errors, []);
+  });
+
+  test(`${how}: folders whose names are not UTF-8 are watched, and heard at the paths the walker gives them`, async (t) => {
+    // Linux names are bytes: 'f\xffo' is not UTF-8, 'caf\xe9' is Latin-1, and a valid name that
+    // starts with U+FFFD is escaped too (jobs/names.ts). Before the mend none of them was watched.
+    const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+    const bytes = (...parts: (string | number[] | Buffer)[]): Buffer =>
+      Buffer.concat(
+        parts.map((p) => (Buffer.isBuffer(p) ? p : typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))),
+      );
+    const old = bytes(root, '/', [0x66, 0xff, 0x6f]);
+    mkdirSync(bytes(old, '/in'), { recursive: true });
+    mkdirSync(join(root, '\uFFFDmark'));
+    const w = watchedAs(t, how, root, (rel) => rel.startsWith('.'));
+    await w.tree.ready();
+    const made = bytes(root, '/caf', [0xe9]);
+    writeFileSync(bytes(old, '/in/x.txt'), 'x');
+    writeFileSync(join(root, '\uFFFDmark', 'y.txt'), 'y');
+    mkdirSync(made);
+    // The new folder is watched once its creation is heard: wait for it, then write in it.
+    const { entries: before } = await walkAll(root, { skipHidden: true, skipNames: [] });
+    const cafe = before.find((e) => e.isDir && e.relPath.startsWith('\uFFFDcaf'))!.relPath;
+    await hears(w, cafe);
+    writeFileSync(bytes(made, '/z.txt'), 'z');
+    const { entries } = await walkAll(root, { skipHidden: true, skipNames: [] });
+    const files = entries.filter((e) => !e.isDir).map((e) => e.relPath);
+    t.deepEqual(files.sort(), ['\uFFFDcaf%E9/z.txt', '\uFFFDf%FFo/in/x.txt', '\uFFFD\uFFFDmark/y.txt']);
+    for (const rel of files) await hears(w, rel);
+    if (inotify) t.is(w.tree.size, 5, 'the root, the three folders and f\\xffo/in');
     t.deepEqual(w.errors, []);
   });
 

@@ -129,3 +129,34 @@ test.serial('a burst of 10,000 new files is coalesced into few jobs and all of t
     'folder counts aggregated',
   );
 });
+
+test.serial('a watched location indexes what is made in folders whose names are not UTF-8', async (t) => {
+  // Names are bytes on Linux: 'f\xffo' is not UTF-8. The index holds it in its string form
+  // (jobs/names.ts), and so must the watch, or nothing made in it afterwards reached the index.
+  const { core, root } = await watched(t, 50);
+  const raw = Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x66, 0xff, 0x6f])]);
+  mkdirSync(raw);
+  await waitFor('the new folder indexed', async () => indexRows(core).some((r) => r.key === '\uFFFDf%FFo'), 10_000, 10);
+  writeFileSync(Buffer.concat([raw, Buffer.from('/late.txt')]), 'made after its folder');
+  const want = await contentIdOf(Buffer.concat([raw, Buffer.from('/late.txt')]));
+  await waitFor(
+    'the file made in it indexed with its content id',
+    async () => indexRows(core).some((r) => r.key === '\uFFFDf%FFo/late.txt' && r.cid === want),
+    10_000,
+    10,
+  );
+  mkdirSync(Buffer.concat([raw, Buffer.from('/sub')]));
+  writeFileSync(Buffer.concat([raw, Buffer.from('/sub/deeper.txt')]), 'deeper');
+  await waitFor(
+    'a file in a folder made inside it indexed',
+    async () => indexRows(core).some((r) => r.key === '\uFFFDf%FFo/sub/deeper.txt'),
+    10_000,
+    10,
+  );
+  t.deepEqual(
+    indexRows(core)
+      .filter((r) => r.key.startsWith('\uFFFD'))
+      .map((r) => r.key),
+    ['\uFFFDf%FFo', '\uFFFDf%FFo/late.txt', '\uFFFDf%FFo/sub', '\uFFFDf%FFo/sub/deeper.txt'],
+  );
+});

@@ -5,7 +5,8 @@
 // reached through koffi (an optional dependency); where that fails, watch-tree.ts uses fs.watch.
 // The instance is non-blocking and signal-driven (O_ASYNC): the kernel sends SIGIO when events
 // are queued, and the handler reads them all; no thread waits on it and nothing polls.
-import { libc } from '../../native/libc.js';
+import { cPath, libc } from '../../native/libc.js';
+import { nameIn } from '../../jobs/names.js';
 import { constants } from 'node:os';
 
 /** One event as the kernel queued it: `name` is empty for an event on the watched folder itself. */
@@ -50,7 +51,7 @@ const FOLDER_MASK =
 
 export interface Inotify {
   /** Watches a folder (a symlink is not followed unless `follow`): its watch number, or the errno name. */
-  add(path: string, follow?: boolean): number | string;
+  add(path: string | Buffer, follow?: boolean): number | string;
   remove(wd: number): void;
   close(): void;
   /** The instance's descriptor: another thread adds watches through it (inotifyOps). */
@@ -59,7 +60,7 @@ export interface Inotify {
 
 interface Libc {
   init: (flags: number) => number;
-  addWatch: (fd: number, path: string, mask: number) => number;
+  addWatch: (fd: number, path: string | Buffer, mask: number) => number;
   rmWatch: (fd: number, wd: number) => number;
   read: (fd: number, buf: Buffer, size: number) => number;
   close: (fd: number) => number;
@@ -118,12 +119,12 @@ const errnoName = (n: number): string => Object.entries(constants.errno).find(([
  */
 export function inotifyOps(
   fd: number,
-): { add(path: string, follow: boolean): number | string; remove(wd: number): void } | undefined {
+): { add(path: string | Buffer, follow: boolean): number | string; remove(wd: number): void } | undefined {
   const c = loadLibc();
   if (!c) return undefined;
   return {
     add: (path, follow) => {
-      const wd = c.addWatch(fd, path, FOLDER_MASK | (follow ? 0 : IN.DONT_FOLLOW));
+      const wd = c.addWatch(fd, cPath(path), FOLDER_MASK | (follow ? 0 : IN.DONT_FOLLOW));
       return wd >= 0 ? wd : errnoName(c.errno());
     },
     remove: (wd) => void c.rmWatch(fd, wd),
@@ -153,7 +154,7 @@ export function openInotify(onEvents: (events: InotifyEvent[]) => void): Inotify
         events.push({
           wd: buf.readInt32LE(off),
           mask: buf.readUInt32LE(off + 4),
-          name: buf.toString('utf8', off + 16, nameEnd),
+          name: nameIn(buf, off + 16, nameEnd),
         });
         off += 16 + len;
       }

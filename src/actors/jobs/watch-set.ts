@@ -4,9 +4,9 @@
 // which hands its numbers back when it is done. Each folder is watched before it is listed, so
 // whatever is made in it afterwards is heard.
 import { constants as C, lstatSync, readdirSync, statfsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { libcFunction } from '../../native/libc.js';
+import { cPath, libcFunction } from '../../native/libc.js';
 import { NEVER_INDEXED } from '../../jobs/walk-plan.js';
+import { fsPathOf, nameIn } from '../../jobs/names.js';
 
 /** Folders watched at most (each holds a kernel watch); past it, deeper new folders go unwatched. */
 export const MAX_WATCHED_DIRS = 100_000;
@@ -30,7 +30,8 @@ export function skipperOf(rules: WatchRules): (rel: string) => boolean {
 
 /** The kernel side of a watch: add a folder's watch (its number, or the errno's name), let one go. */
 export interface WatchOps {
-  add(path: string, follow: boolean): number | string;
+  /** `path` as fsPathOf gives it: bytes where a name is not UTF-8. */
+  add(path: string | Buffer, follow: boolean): number | string;
   remove(wd: number): void;
 }
 
@@ -43,7 +44,7 @@ const O_CLOEXEC = 0o2000000;
 const LIST_FLAGS = C.O_RDONLY | C.O_DIRECTORY | O_CLOEXEC;
 let sys:
   | {
-      open: (path: string, flags: number) => number;
+      open: (path: string | Buffer, flags: number) => number;
       close: (fd: number) => number;
       getdents: (fd: number, buf: Buffer, size: number) => number;
     }
@@ -65,11 +66,11 @@ function loadSys(): typeof sys {
  * listing is read as it comes (getdents64) and only folders' names are decoded: Node's readdir
  * made an object and a string for each of a million files to find 50,000 folders.
  */
-function subfolderNames(abs: string, follow = false): string[] {
+function subfolderNames(abs: string | Buffer, follow = false): string[] {
   if (sys === undefined) sys = loadSys();
   if (!sys) return nodeSubfolders(abs);
   // Gone, or no longer a folder: its parent's watch reports that.
-  const fd = sys.open(abs, LIST_FLAGS | (follow ? 0 : C.O_NOFOLLOW));
+  const fd = sys.open(cPath(abs), LIST_FLAGS | (follow ? 0 : C.O_NOFOLLOW));
   if (fd < 0) return [];
   const out: string[] = [];
   try {
@@ -81,8 +82,10 @@ function subfolderNames(abs: string, follow = false): string[] {
         const size = listing.readUInt16LE(off + 16);
         const type = listing[off + 18];
         if (type === DT_DIR || type === DT_UNKNOWN) {
-          const name = listing.toString('utf8', off + 19, listing.indexOf(0, off + 19));
-          if (name !== '.' && name !== '..' && (type === DT_DIR || isFolder(`${abs}/${name}`))) out.push(name);
+          const end = listing.indexOf(0, off + 19);
+          const name = nameIn(listing, off + 19, end);
+          if (name !== '.' && name !== '..' && (type === DT_DIR || isFolder(abs, listing.subarray(off + 19, end))))
+            out.push(name);
         }
         off += size;
       }
@@ -93,19 +96,19 @@ function subfolderNames(abs: string, follow = false): string[] {
   return out;
 }
 
-function isFolder(path: string): boolean {
+function isFolder(dir: string | Buffer, name: Buffer): boolean {
   try {
-    return lstatSync(path).isDirectory();
+    return lstatSync(Buffer.concat([Buffer.from(dir), Buffer.from('/'), name])).isDirectory();
   } catch {
     return false;
   }
 }
 
-function nodeSubfolders(abs: string): string[] {
+function nodeSubfolders(abs: string | Buffer): string[] {
   try {
-    return readdirSync(abs, { withFileTypes: true })
+    return readdirSync(abs, { withFileTypes: true, encoding: 'buffer' })
       .filter((d) => d.isDirectory())
-      .map((d) => d.name);
+      .map((d) => nameIn(d.name, 0, d.name.length));
   } catch {
     return [];
   }
@@ -206,7 +209,7 @@ export class WatchSet {
    * leaves; their listings were most of a scan. Read after the folder's watch is added: a folder
    * made in it later is heard. Anything unexpected (a folder replaced meanwhile) lists it.
    */
-  private mayHoldFolders(abs: string): boolean {
+  private mayHoldFolders(abs: string | Buffer): boolean {
     if (this.leafDev === undefined) return true;
     try {
       const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
@@ -230,7 +233,7 @@ export class WatchSet {
       if (this.shared && Atomics.load(this.shared, 1) === 1) break;
       const dir = queue[i]!;
       // The root may be reached through a symlink (as the user named it); no folder under it is.
-      const abs = dir === '' ? this.root : join(this.root, dir);
+      const abs = fsPathOf(this.root, dir);
       if (this.byRel.has(dir) || !this.reserve()) continue;
       done++;
       let wd = this.ops.add(abs, dir === '');

@@ -2,7 +2,7 @@
 // per folder (watch-tree.ts takes it then). A folder made or moved in is watched with the folders
 // it holds, one that goes is let go; folders the rules skip are never watched.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { fsPathOf, nameIn } from '../../jobs/names.js';
 import { MAX_WATCHED_DIRS, under } from './watch-set.js';
 import type { TreeWatch } from './watch-tree.js';
 
@@ -23,20 +23,22 @@ export function fsWatchTree(
   };
   const add = (dir: string): void => {
     if (closed || watchers.has(dir) || watchers.size >= MAX_WATCHED_DIRS) return;
-    const abs = dir === '' ? root : join(root, dir);
+    // Names as bytes, in the walker's string form (a name that is not UTF-8 is watched too).
+    const abs = fsPathOf(root, dir);
     let w: FSWatcher;
     try {
-      w = watch(abs, (type, name) => {
+      w = watch(abs, { encoding: 'buffer' }, (type, raw) => {
         if (closed) return;
-        if (name === null) return onChange(dir);
-        const rel = dir === '' ? String(name) : `${dir}/${String(name)}`;
+        if (raw === null) return onChange(dir);
+        const name = nameIn(raw, 0, raw.length);
+        const rel = dir === '' ? name : `${dir}/${name}`;
         if (skip(rel)) return;
         onChange(rel);
         if (type !== 'rename') return;
         // Made, moved in, moved away or removed: a folder there is watched, one gone is let go.
         let isDir = false;
         try {
-          isDir = statSync(join(root, rel)).isDirectory();
+          isDir = statSync(fsPathOf(root, rel)).isDirectory();
         } catch {
           // gone
         }
@@ -54,9 +56,9 @@ export function fsWatchTree(
     watchers.set(dir, w);
     let names: string[] = [];
     try {
-      names = readdirSync(abs, { withFileTypes: true })
+      names = readdirSync(abs, { withFileTypes: true, encoding: 'buffer' })
         .filter((d) => d.isDirectory())
-        .map((d) => d.name);
+        .map((d) => nameIn(d.name, 0, d.name.length));
     } catch {
       return; // gone: its watch reports that
     }
