@@ -118,7 +118,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     let isLoaded: () => void = () => undefined;
     loaded.set(w, new Promise<void>((r) => (isLoaded = r)));
     // An exit or error before the thread loaded: close() has nothing to wait for.
-    w.once('exit', () => isLoaded());
+    w.once('exit', () => {
+      isLoaded();
+      loaded.delete(w);
+    });
     w.on('message', (reply: HashReply | { ready: true }) => {
       if ('ready' in reply) {
         started++;
@@ -240,16 +243,15 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     const exited = workers.map((w) => new Promise<void>((r) => (w.threadId < 0 ? r() : w.once('exit', () => r()))));
     for (const w of workers) w.postMessage({ id: -1, op: 'end' } satisfies HashRequest);
     if (!(await settlesWithin(Promise.all(exited), endMs))) {
-      const ended = await settlesWithin(
-        Promise.all(
-          workers.map(async (w, i) => {
-            await settlesWithin(Promise.race([loaded.get(w), exited[i]]), LOAD_MS);
-            if (w.threadId >= 0) await w.terminate();
-          }),
-        ),
-        LOAD_MS + TERMINATE_MS,
+      // Each thread's terminate is bounded on its own, after its own wait for its load: one
+      // blocked in the kernel has loaded, and is found stuck TERMINATE_MS later.
+      const ended = await Promise.all(
+        workers.map(async (w, i) => {
+          await settlesWithin(Promise.race([loaded.get(w), exited[i]]), LOAD_MS);
+          return w.threadId < 0 || settlesWithin(w.terminate(), TERMINATE_MS);
+        }),
       );
-      if (!ended) stuck = true;
+      if (ended.includes(false)) stuck = true;
     }
     live.clear();
     loaded.clear();

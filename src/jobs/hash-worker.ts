@@ -107,7 +107,9 @@ port.on('message', async (req: HashRequest) => {
   port.postMessage(reply, moved);
 });
 
-// Said once the handler above listens and koffi is in (a first file would load it): until then a
-// walk lstats on its own thread, and a closing pool does not terminate this one (see LOAD_MS).
+// Said once the handler above listens, and once this thread's native add-ons are in (koffi and
+// the BLAKE3 one load as createContentHasher starts, above; libc() says so here whatever that
+// order becomes): until then a walk lstats on its own thread, and a closing pool does not
+// terminate this one (hash-pool.ts, LOAD_MS).
 libc();
 port.postMessage({ ready: true });

@@ -8,6 +8,7 @@ import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
+import { ruleSkipper } from './walk-plan.js';
 import {
   identifyPhase,
   aggregatePhase,
@@ -127,11 +128,13 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   await aggregatePhase(ctx, loc, clock, unchanged ? (cp.walkedTotals ?? 'count') : undefined, folders);
 }
 
-function scopesOf(root: string, input: IndexInput): string[] {
+function scopesOf(root: string, rules: WalkRules, input: IndexInput): string[] {
   if (!input.scope || input.scope.length === 0 || input.scope.includes('')) return [''];
-  // A folder that vanished is rescanned from its nearest surviving ancestor.
+  // A folder that vanished is rescanned from its nearest surviving ancestor. One the rules skip
+  // holds nothing to index: the walk applies them below a scope only, never to the scope itself.
+  const skipped = ruleSkipper(rules);
   const out = new Set<string>();
-  for (let s of input.scope) {
+  for (let s of input.scope.filter((x) => !skipped(x))) {
     while (s !== '' && !existsSync(fsPathOf(root, s))) s = s.includes('/') ? s.slice(0, s.lastIndexOf('/')) : '';
     out.add(s);
   }
@@ -149,7 +152,7 @@ async function walkPhase(
   clock: PhaseClock,
 ): Promise<[IndexCheckpoint, FolderTotals | undefined]> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
-  const scopes = scopesOf(loc.path, input);
+  const scopes = scopesOf(loc.path, loc.rules, input);
   const exclude = excludedBelow(loc.path).map((e) => e.path);
   // Totals only for one uninterrupted walk of the whole location that could read everything.
   let totals: WalkTotals | undefined =

@@ -134,8 +134,23 @@ function listDir(fsPath: string | Buffer): Listing {
   return { names, types, raw };
 }
 
-function isHidden(name: string): boolean {
+/** A hidden name in string form: '.' first, in its bytes too (an escaped name that is not UTF-8). */
+export function isHidden(name: string): boolean {
   return name.charCodeAt(0) === 0x2e || name.startsWith(`${ESCAPE_MARK}.`);
+}
+
+/**
+ * Whether a walk with these rules passes a relative path by (a name of it hidden or skipped, or
+ * our own work at the top), gitignore aside. The walk, a location's watch, the scoped rescans and
+ * file operations ask the same, so what one skips the others do.
+ */
+export function ruleSkipper(rules: WalkRules): (rel: string) => boolean {
+  const skipHidden = rules.skipHidden ?? true;
+  const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
+  return (rel) =>
+    rel !== '' &&
+    (NEVER_INDEXED.has(rel.split('/', 1)[0]!) ||
+      rel.split('/').some((n) => (skipHidden && isHidden(n)) || skipNames.has(n)));
 }
 
 function gitIgnored(levels: readonly IgnoreLevel[], relPath: string, isDir: boolean): boolean {

@@ -23,6 +23,7 @@ import { list } from '../ops/entry/tree.js';
 import type { TransferCheckpoint, TransferInput, TransferJobHost } from './job.js';
 import { fillIds, forget } from './ident.js';
 import { PARTIAL_DIR } from './source.js';
+import { isHidden } from '../jobs/walk-plan.js';
 
 const ROWS_PER_EVENT = 4000;
 
@@ -194,7 +195,7 @@ export async function placeAndVerify(
       ),
     );
     const indexed = !!lib.db.prepare('SELECT 1 FROM entries WHERE loc = ? AND key = ?').get(input.loc, item.key);
-    const hidden = item.key.split(SEP).some((p) => p.startsWith('.'));
+    const hidden = item.key.split(SEP).some(isHidden);
     if (!hidden) checks.push(check(indexed, `${item.dest} is in the index`, indexed ? undefined : 'no index entry'));
   }
   const ok = checks.every((c) => c.ok);

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { INLINE_FOLDERS, watchTree, type TreeWatch } from '../../src/actors/jobs/watch-tree.js';
-import { WatchSet } from '../../src/actors/jobs/watch-set.js';
+import { skipperOf, WatchSet } from '../../src/actors/jobs/watch-set.js';
 import { openInotify } from '../../src/actors/jobs/inotify.js';
 import { Watches } from '../../src/actors/jobs/effects.js';
 import { eventually, until } from '../support/until.js';
@@ -164,6 +164,30 @@ for (const how of ['inotify', 'inotify on a thread', 'fs.watch'] as const) {
     for (const rel of files) await hears(w, rel);
     if (inotify) t.is(w.tree.size, 5, 'the root, the three folders and f\\xffo/in');
     t.deepEqual(w.errors, []);
+  });
+
+  test(`${how}: a hidden folder whose name is not UTF-8 is skipped by the location's rules, as the walk skips it`, async (t) => {
+    // '.hid\xff' is '\uFFFD.hid%FF' in string form: hidden all the same (walk-plan.ts, isHidden).
+    const root = join(tempDir(t, 'vdfs-watch-tree-'), 'loc');
+    const raw = (name: number[]): Buffer => Buffer.concat([Buffer.from(`${root}/`), Buffer.from(name)]);
+    const hidOld = raw([0x2e, 0x68, 0xff]);
+    mkdirSync(hidOld, { recursive: true });
+    const w = watchedAs(t, how, root, skipperOf(HIDDEN));
+    await w.tree.ready();
+    const hidNew = raw([0x2e, 0x6e, 0xff]);
+    mkdirSync(hidNew);
+    writeFileSync(Buffer.concat([hidOld, Buffer.from('/in-old.txt')]), 'x');
+    writeFileSync(join(root, 'visible.txt'), 'x');
+    await hears(w, 'visible.txt');
+    writeFileSync(Buffer.concat([hidNew, Buffer.from('/in-new.txt')]), 'x');
+    writeFileSync(join(root, 'after.txt'), 'x');
+    await hears(w, 'after.txt');
+    t.deepEqual(
+      [...w.heard].filter((r) => r.includes('\uFFFD')),
+      [],
+      'nothing heard in or of the hidden folders',
+    );
+    if (inotify) t.is(w.tree.size, 1, 'the root only');
   });
 
   test(`${how}: a location that is not there is a watch error; a closed watch hears nothing`, async (t) => {

@@ -160,3 +160,34 @@ test.serial('a watched location indexes what is made in folders whose names are 
     ['\uFFFDf%FFo', '\uFFFDf%FFo/late.txt', '\uFFFDf%FFo/sub', '\uFFFDf%FFo/sub/deeper.txt'],
   );
 });
+
+test.serial(
+  'a hidden folder whose name is not UTF-8 stays out of the index of a watched location, as the walk leaves it out',
+  async (t) => {
+    // '.hid\xff' is hidden (its string form is '\uFFFD.hid%FF'): the watch once took it for a plain
+    // name, and a change in it rescanned it as a scope, which indexed what it held.
+    const { core, root, loc } = await watched(t, 50);
+    const hid = Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x2e, 0x68, 0x69, 0x64, 0xff])]);
+    mkdirSync(hid);
+    writeFileSync(Buffer.concat([hid, Buffer.from('/secret.txt')]), 'secret');
+    mkdirSync(Buffer.concat([hid, Buffer.from('/deep')]));
+    writeFileSync(Buffer.concat([hid, Buffer.from('/deep/d.txt')]), 'd');
+    writeFileSync(join(root, 'visible.txt'), 'visible');
+    await waitFor(
+      'the visible file indexed',
+      async () => indexRows(core).some((r) => r.key === 'visible.txt'),
+      10_000,
+      10,
+    );
+    // A scoped rescan of the hidden folder itself (what its change used to ask for) indexes nothing.
+    const lib = core.libraries.resolve();
+    const job = core.jobs.enqueue(lib, 'index', loc, { loc, scope: ['\uFFFD.hid%FF', '\uFFFD.hid%FF/deep'] }).id;
+    t.is((await waitJob(core, job)).state, 'completed');
+    t.deepEqual(
+      indexRows(core)
+        .map((r) => r.key)
+        .filter((k) => k.includes('hid')),
+      [],
+    );
+  },
+);

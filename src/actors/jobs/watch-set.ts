@@ -5,7 +5,7 @@
 // whatever is made in it afterwards is heard.
 import { constants as C, lstatSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { cPath, libcFunction } from '../../native/libc.js';
-import { NEVER_INDEXED } from '../../jobs/walk-plan.js';
+import { ruleSkipper } from '../../jobs/walk-plan.js';
 import { fsPathOf, nameIn } from '../../jobs/names.js';
 
 /** Folders watched at most (each holds a kernel watch); past it, deeper new folders go unwatched. */
@@ -19,13 +19,10 @@ export interface WatchRules {
   excluded: readonly string[];
 }
 
-/** The test of a relative path against a location's rules (both threads build it from the same data). */
+/** The test of a relative path against a location's rules (both threads build it from the same data), as the walk's. */
 export function skipperOf(rules: WatchRules): (rel: string) => boolean {
-  const names = new Set(rules.skipNames);
-  return (rel) =>
-    NEVER_INDEXED.has(rel.split('/', 1)[0]!) ||
-    rules.excluded.some((x) => rel === x || rel.startsWith(`${x}/`)) ||
-    rel.split('/').some((n) => names.has(n) || (rules.skipHidden && n.startsWith('.')));
+  const skipped = ruleSkipper(rules);
+  return (rel) => skipped(rel) || rules.excluded.some((x) => rel === x || rel.startsWith(`${x}/`));
 }
 
 /** The kernel side of a watch: add a folder's watch (its number, or the errno's name), let one go. */

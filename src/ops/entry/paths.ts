@@ -9,7 +9,7 @@ import { openDataDirs } from '../../fsutil.js';
 import type { Db } from '../../library/library.js';
 import { toPath } from '../../projections/entries.js';
 import type { WalkRules } from '../../jobs/walk.js';
-import { DEFAULT_SKIP_NAMES } from '../../jobs/walk.js';
+import { ruleSkipper } from '../../jobs/walk-plan.js';
 import { decodeName, encodeName, encodePath, fsPathOfAbs } from '../../jobs/names.js';
 import { fsError } from './confine.js';
 import { locate } from './queries.js';
@@ -146,13 +146,7 @@ function locateOrThrow(
 
 /** Would the indexer (with the location's rules) index this relative path? */
 export function indexable(rules: WalkRules, rel: string): boolean {
-  const skipHidden = rules.skipHidden ?? true;
-  const skip = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
-  return (
-    rel !== '' &&
-    rel.split('/')[0] !== TRASH_DIR &&
-    rel.split('/').every((n) => !(skipHidden && n.startsWith('.')) && !skip.has(n))
-  );
+  return rel !== '' && !ruleSkipper(rules)(rel);
 }
 
 export const isInside = (child: string, parent: string): boolean =>
