@@ -8,7 +8,7 @@ import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
-import { ruleSkipper } from './walk-plan.js';
+import { gitignoreAbove, ruleSkipper } from './walk-plan.js';
 import {
   identifyPhase,
   aggregatePhase,
@@ -132,9 +132,11 @@ function scopesOf(root: string, rules: WalkRules, input: IndexInput): string[] {
   if (!input.scope || input.scope.length === 0 || input.scope.includes('')) return [''];
   // A folder that vanished is rescanned from its nearest surviving ancestor. One the rules skip
   // holds nothing to index: the walk applies them below a scope only, never to the scope itself.
+  // A .gitignore above it may ignore it too (the watch reads none).
   const skipped = ruleSkipper(rules);
+  const ignored = (s: string): boolean => !!rules.gitignore && gitignoreAbove(root, s).ignored;
   const out = new Set<string>();
-  for (let s of input.scope.filter((x) => !skipped(x))) {
+  for (let s of input.scope.filter((x) => !skipped(x) && !ignored(x))) {
     while (s !== '' && !existsSync(fsPathOf(root, s))) s = s.includes('/') ? s.slice(0, s.lastIndexOf('/')) : '';
     out.add(s);
   }
@@ -218,6 +220,8 @@ async function walkPhase(
         statReady: () => ctx.pool().ready(),
         remote: (req) => ctx.pool().walk(req),
         unstattedFiles: !!ahead,
+        // A scope's walk applies the .gitignore files above it, as a walk of the whole location does.
+        gitignoreAbove: loc.rules.gitignore && scope !== '' ? gitignoreAbove(loc.path, scope).above : undefined,
       })) {
         const diffFrom = performance.now();
         const walkMs = diffFrom - waitFrom;

@@ -7,7 +7,7 @@ import type { BigIntStats, Dirent, Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Ignore } from 'ignore';
 import { SdError } from '../errors.js';
-import { ESCAPE_MARK, encodeName } from './names.js';
+import { ESCAPE_MARK, encodeName, fsPathOf } from './names.js';
 
 export interface WalkError {
   path: string;
@@ -33,6 +33,17 @@ export interface WalkOptions {
   exclude?: readonly string[];
   /** Test seam: called after a folder is listed and before its entries are lstat'ed. */
   onDirListed?: (dirRelPath: string, names: readonly string[]) => void;
+  /** A walk of a folder inside a location: the .gitignore files above it (gitignoreAbove). */
+  gitignoreAbove?: readonly GitignoreAbove[];
+}
+
+/**
+ * A .gitignore of a folder above a scoped walk's root, and the root's path from that folder
+ * ('b/c/' for the file of `a` and a walk of `a/b/c`): its patterns apply below, as in git.
+ */
+export interface GitignoreAbove {
+  prefix: string;
+  text: string;
 }
 
 /** Folders at a location's root that hold our own work (trash, partial transfers): never indexed. */
@@ -57,6 +68,8 @@ export const DEFAULT_SKIP_NAMES: readonly string[] = [
 interface IgnoreLevel {
   base: string;
   ig: Ignore;
+  /** A level above the walk's root: paths are tested as prefix + the walk's relative path. */
+  prefix?: string;
 }
 
 interface Frame {
@@ -155,8 +168,8 @@ export function ruleSkipper(rules: WalkRules): (rel: string) => boolean {
 
 function gitIgnored(levels: readonly IgnoreLevel[], relPath: string, isDir: boolean): boolean {
   let ignored = false;
-  for (const { base, ig } of levels) {
-    const rel = base === '' ? relPath : relPath.slice(base.length + 1);
+  for (const { base, ig, prefix } of levels) {
+    const rel = prefix !== undefined ? prefix + relPath : base === '' ? relPath : relPath.slice(base.length + 1);
     try {
       const r = ig.test(isDir ? `${rel}/` : rel);
       // A deeper .gitignore can re-include what a shallower one excluded, as in git.
@@ -184,6 +197,32 @@ function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[
     errors.push(errOf(rel === '' ? '.gitignore' : `${rel}/.gitignore`, e));
     return levels;
   }
+}
+
+/**
+ * For a walk of `scope` (a folder's relative path in string form) inside the location at `root`:
+ * the .gitignore files of the folders above it, from the top, and whether they ignore the scope
+ * or a folder on the way to it (then the scope holds nothing to index). A file that cannot be
+ * read counts as absent, as the walk's own error for it says.
+ */
+export function gitignoreAbove(root: string, scope: string): { ignored: boolean; above: GitignoreAbove[] } {
+  const parts = scope === '' ? [] : scope.split('/');
+  const above: GitignoreAbove[] = [];
+  const levels: IgnoreLevel[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    try {
+      const text = readFileSync(join(fsPathOf(root, dir), '.gitignore', undefined), 'utf8');
+      const prefix = `${parts.slice(i).join('/')}/`;
+      above.push({ prefix, text });
+      levels.push({ base: dir, ig: newIgnore().add(text) });
+    } catch {
+      // none there
+    }
+    // The next folder down, tested as the walk would have met it.
+    if (levels.length > 0 && gitIgnored(levels, parts.slice(0, i + 1).join('/'), true)) return { ignored: true, above };
+  }
+  return { ignored: false, above };
 }
 
 /** One name the planner decided to report; its attributes come from the stat step. */
@@ -255,7 +294,10 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   };
 
   const cursorParts = options.startAfter ? options.startAfter.split('/').filter((p) => p !== '') : undefined;
-  open('', rootFs, [], cursorParts && cursorParts.length > 0 ? cursorParts : undefined);
+  const above: IgnoreLevel[] = useGitignore
+    ? (options.gitignoreAbove ?? []).map((a) => ({ base: '', ig: newIgnore().add(a.text), prefix: a.prefix }))
+    : [];
+  open('', rootFs, above, cursorParts && cursorParts.length > 0 ? cursorParts : undefined);
 
   // Bounded: every pass consumes one name or pops one frame; symlinks are never descended.
   while (stack.length > 0) {

@@ -4,6 +4,7 @@
 // time (readdir alone 125 of 500 ms on /usr/lib).
 import type { LstatColumns } from './hash-wire.js';
 import { lstatColumns, plan, type WalkError, type WalkRules } from './walk.js';
+import type { GitignoreAbove } from './walk-plan.js';
 
 /** What a remote walk is asked to do (structured-clone safe). */
 export interface RemoteWalkRequest {
@@ -14,6 +15,7 @@ export interface RemoteWalkRequest {
   exclude?: readonly string[];
   /** Leave regular files (by their folder's listing) UNSTATTED: their hashing reads their attributes. */
   unstattedFiles?: boolean;
+  gitignoreAbove?: readonly GitignoreAbove[];
 }
 
 /** One batch of a remote walk: the planned entries' rels in walk order and their lstat. */
@@ -39,7 +41,12 @@ export async function runRemoteWalk(
   send: (part: WalkPart) => void,
 ): Promise<void> {
   const root = typeof req.root === 'string' ? req.root : Buffer.from(req.root);
-  const planner = plan(root, req.rules, { startAfter: req.startAfter, batchSize: req.batchSize, exclude: req.exclude });
+  const planner = plan(root, req.rules, {
+    startAfter: req.startAfter,
+    batchSize: req.batchSize,
+    exclude: req.exclude,
+    gitignoreAbove: req.gitignoreAbove,
+  });
   try {
     // Bounded by the tree: each pass sends one planned batch.
     for (const b of planner) {

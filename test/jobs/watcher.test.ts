@@ -191,3 +191,36 @@ test.serial(
     );
   },
 );
+
+test.serial(
+  'with .gitignore rules, a change in an ignored folder indexes nothing, and a scoped rescan applies the .gitignore files above it',
+  async (t) => {
+    // The watch reads no .gitignore: a change in `build/` asked for a rescan of `build`, whose walk
+    // read no .gitignore above it, and indexed what the location's own walk leaves out.
+    const root = join(tempDir(t), 'repo');
+    mkdirSync(join(root, 'build'), { recursive: true });
+    mkdirSync(join(root, 'src/deep'), { recursive: true });
+    writeFileSync(join(root, '.gitignore'), 'build/\n*.o\n');
+    writeFileSync(join(root, 'src/.gitignore'), '*.tmp\n');
+    writeFileSync(join(root, 'build/old.bin'), 'o');
+    writeFileSync(join(root, 'src/main.c'), 'c');
+    const core = await openCore(t, join(tempDir(t), 'data'));
+    const out = await core.command<{ id: string; job: string }>('location.add', {
+      path: root,
+      rules: { gitignore: true },
+    });
+    t.is((await waitJob(core, out.result!.job)).state, 'completed');
+    const keys = (): string[] => indexRows(core).map((r) => r.key);
+    t.deepEqual(keys(), ['src', 'src/deep', 'src/main.c'], 'hidden names (the .gitignore files) are skipped too');
+    writeFileSync(join(root, 'build/new.bin'), 'n');
+    writeFileSync(join(root, 'src/deep/x.o'), 'o');
+    writeFileSync(join(root, 'src/deep/y.tmp'), 't');
+    writeFileSync(join(root, 'src/deep/kept.c'), 'k');
+    await waitFor('the kept file indexed', async () => keys().includes('src/deep/kept.c'), 10_000, 10);
+    // A scoped rescan of the ignored folder itself, as its change used to ask for.
+    const lib = core.libraries.resolve();
+    const job = core.jobs.enqueue(lib, 'index', out.result!.id, { loc: out.result!.id, scope: ['build'] }).id;
+    t.is((await waitJob(core, job)).state, 'completed');
+    t.deepEqual(keys(), ['src', 'src/deep', 'src/deep/kept.c', 'src/main.c']);
+  },
+);
