@@ -5,30 +5,18 @@
 // before it appends, and appends a batch in one transaction, so a cut link resumes from what
 // was stored: nothing arrived is sent again, nothing is assumed delivered.
 import { SdError } from '../errors.js';
-import { pack, unpack } from '../events/codec.js';
+import { pack } from '../events/codec.js';
 import { checkBatch } from './check-batch.js';
 import { preVerify, PRE_VERIFY_MIN, warmSigThread, type PreVerified } from './sig-pool.js';
-import { stmt } from '../projections/types.js';
 import type { Library } from '../library/library.js';
 import type { SyncChannel } from './channel.js';
 import { codeOf } from '../error-codes.js';
 import { BulkStreams } from './bulk-index.js';
+import { BATCH_EVENTS, MAX_HEADS, decodeFeedMsg, type FeedMsg } from './feed-messages.js';
+import { FeedSender } from './feed-sender.js';
 
-export const BATCH_EVENTS = 500;
-const BATCH_BYTES = 2 * 1024 * 1024;
-const WINDOW = 4;
-/** More devices than any roster holds: a heads message longer than this is refused. */
-const MAX_HEADS = 4096;
 /** Bytes a peer may send us per second on one feed session, on average (bursts up to twice that). */
 export const FEED_BYTES_PER_SECOND = 64 * 1024 * 1024;
-
-type Msg =
-  | { t: 'heads'; heads: [string, number][] }
-  | { t: 'have'; dev: string; seq: number }
-  | { t: 'want'; dev: string; from: number }
-  | { t: 'events'; dev: string; list: [Uint8Array, Uint8Array][] }
-  | { t: 'ack'; dev: string; seq: number }
-  | { t: 'reject'; dev: string; seq: number; code: string; reason: string };
 
 export interface FeedStats {
   received: number;
@@ -37,16 +25,6 @@ export interface FeedStats {
   /** Mentions of devices we hold no key for (not members of the library here): ignored. */
   ignored: number;
   lastError: string | null;
-}
-
-interface Outgoing {
-  next: number;
-  unacked: number;
-  /** The highest seq the peer acknowledged in this session: it never needs it again. */
-  acked: number;
-  busy: boolean;
-  /** The stream stopped at rows still waiting for their signatures: it goes on once they commit. */
-  held?: boolean;
 }
 
 export interface FeedProgress {
@@ -66,11 +44,7 @@ export class FeedSession {
   private readonly wanted = new Map<string, number>();
   /** Feeds this session stopped asking for after a hostile or revoked event. */
   private readonly blocked = new Set<string>();
-  private readonly outgoing = new Map<string, Outgoing>();
   private peerHeads = new Map<string, number>();
-  /** Heads committed here since the last 'have' went out (see announce). */
-  private readonly toAnnounce = new Map<string, number>();
-  private haveQueued = false;
   private heardHeads = false;
   /** Messages waiting behind a batch whose signatures the other thread is checking. */
   private queued = 0;
@@ -81,6 +55,7 @@ export class FeedSession {
   private readonly unsubscribe: () => void;
   private readonly onProgress: (p: FeedProgress) => void;
   private readonly bulk: BulkStreams;
+  private readonly sender: FeedSender;
 
   constructor(
     private readonly lib: Library,
@@ -90,6 +65,12 @@ export class FeedSession {
   ) {
     this.onProgress = opts.onProgress ?? (() => undefined);
     this.bulk = new BulkStreams(lib);
+    this.sender = new FeedSender(lib, {
+      send: (m) => this.send(m),
+      known: (dev): dev is string => this.known(dev),
+      closed: () => this.closed,
+      stats: this.stats,
+    });
     ch.onMessage((bytes) => this.receive(bytes));
     ch.onClose(() => this.close());
     // Whatever this library appends or receives is announced, so feeds relay transitively. In the
@@ -104,24 +85,7 @@ export class FeedSession {
       this.wantAll();
       this.sendHeads();
     }
-    // A committed group is announced as one 'have' per device (its highest seq), not one per event:
-    // the events of a group reach us in one synchronous run, so a microtask sees them all.
-    if (ev.seq > (this.toAnnounce.get(ev.dev) ?? 0)) this.toAnnounce.set(ev.dev, ev.seq);
-    if (this.toAnnounce.size > 0 && !this.haveQueued) {
-      this.haveQueued = true;
-      queueMicrotask(() => this.sendHaves());
-    }
-  }
-
-  private sendHaves(): void {
-    this.haveQueued = false;
-    const list = [...this.toAnnounce];
-    this.toAnnounce.clear();
-    for (const [dev, seq] of list) {
-      this.send({ t: 'have', dev, seq });
-      const o = this.outgoing.get(dev);
-      if (o?.held) this.pump(dev);
-    }
+    this.sender.announce(ev.dev, ev.seq);
   }
 
   start(): void {
@@ -153,7 +117,7 @@ export class FeedSession {
     this.bulk.close();
   }
 
-  private send(m: Msg): void {
+  private send(m: FeedMsg): void {
     if (this.closed) return;
     try {
       this.ch.send(pack(m));
@@ -191,11 +155,9 @@ export class FeedSession {
       return this.protocolError(
         new SdError('E_RATE_LIMIT', `the peer sent more than ${FEED_BYTES_PER_SECOND >> 20} MiB/s`),
       );
-    let m: Msg;
+    let m: FeedMsg;
     try {
-      m = unpack(bytes) as Msg;
-      if (!m || typeof m !== 'object' || typeof (m as { t?: unknown }).t !== 'string')
-        throw new Error('not a feed message');
+      m = decodeFeedMsg(bytes);
     } catch (e) {
       return this.protocolError(new SdError('E_BAD_FRAME', `undecodable feed message: ${(e as Error).message}`));
     }
@@ -226,7 +188,7 @@ export class FeedSession {
     this.tail = this.tail.catch((e: unknown) => void (this.stats.lastError = (e as Error).message));
   }
 
-  private handle(m: Msg, pre?: PreVerified): void {
+  private handle(m: FeedMsg, pre?: PreVerified): void {
     try {
       switch (m.t) {
         case 'heads':
@@ -241,7 +203,7 @@ export class FeedSession {
           if (!this.heardHeads) {
             this.heardHeads = true;
             this.sendHeads();
-            this.offer();
+            this.sender.offer(this.peerHeads);
           }
           // A catch-up of full batches has them checked on the other thread: it loads meanwhile.
           if (this.balance().behind >= BATCH_EVENTS) warmSigThread();
@@ -254,27 +216,18 @@ export class FeedSession {
           this.maybeWant(m.dev, m.seq);
           return this.onProgress({ kind: 'batch', heardHeads: this.heardHeads });
         case 'want':
-          return this.serve(m.dev, m.from);
+          return this.sender.serve(m.dev, m.from);
         case 'ack': {
-          const o = this.outgoing.get(m.dev);
-          if (!o || !Number.isInteger(m.seq)) return;
+          if (!this.sender.streams(m.dev) || !Number.isInteger(m.seq)) return;
           this.peerHeads.set(m.dev, Math.max(m.seq, this.peerHeads.get(m.dev) ?? 0));
-          o.acked = Math.max(o.acked, Math.min(m.seq, o.next - 1));
-          o.unacked = Math.max(0, o.unacked - 1);
-          this.pump(m.dev);
+          this.sender.acked(m.dev, m.seq);
           return this.onProgress({ kind: 'batch', heardHeads: this.heardHeads });
         }
         case 'events':
           return this.apply(m.dev, m.list, pre);
         case 'reject': {
           this.stats.lastError = `peer refused ${String(m.dev).slice(0, 40)}#${m.seq}: ${String(m.code).slice(0, 40)}`;
-          // The stream of that feed stopped there: a later want may start it again.
-          const o = this.outgoing.get(m.dev);
-          if (o && Number.isInteger(m.seq)) {
-            o.unacked = 0;
-            o.next = Math.max(o.acked + 1, Math.min(o.next, m.seq));
-          }
-          return;
+          return this.sender.refused(m.dev, m.seq);
         }
         default:
           return this.protocolError(new SdError('E_BAD_FRAME', 'unknown feed message'));
@@ -300,70 +253,6 @@ export class FeedSession {
     if (theirs <= mine || this.wanted.has(dev) || this.blocked.has(dev)) return;
     this.wanted.set(dev, theirs);
     this.send({ t: 'want', dev, from: mine + 1 });
-  }
-
-  /**
-   * At the peer's first heads: the feeds it is behind on start now, without waiting for its want
-   * (a round trip, and the peer's turn to read our heads). Only feeds it can check: its heads name
-   * the device, or the device is us (a joiner holds our key from pairing). Each event is still
-   * verified by the peer as any batch is; its want, when it comes, moves nothing already sent.
-   */
-  private offer(): void {
-    const me = this.lib.log.deviceId;
-    for (const [dev, ours] of this.lib.log.heads()) {
-      const theirs = this.peerHeads.get(dev);
-      if ((theirs === undefined && dev !== me) || ours <= (theirs ?? 0) || this.outgoing.has(dev)) continue;
-      this.serve(dev, (theirs ?? 0) + 1);
-    }
-  }
-
-  /**
-   * Starts (or moves) the stream of one feed. A want never makes us send twice what the peer
-   * acknowledged or what is already on its way: asking again cannot multiply our traffic.
-   */
-  private serve(dev: string, from: number): void {
-    if (!Number.isInteger(from) || from < 1) throw new SdError('E_BAD_FRAME', 'bad want');
-    if (!this.known(dev)) return;
-    const o = this.outgoing.get(dev);
-    if (!o) {
-      this.outgoing.set(dev, { next: from, unacked: 0, acked: from - 1, busy: false });
-      return this.pump(dev);
-    }
-    if (from <= o.acked) throw new SdError('E_BAD_WANT', `${dev}#${from} was already acknowledged`);
-    if (o.unacked > 0) o.next = Math.max(o.next, from);
-    else o.next = from;
-    this.pump(dev);
-  }
-
-  private pump(dev: string): void {
-    const o = this.outgoing.get(dev);
-    if (!o || o.busy || this.closed) return;
-    o.busy = true;
-    try {
-      const q = stmt(this.lib.db, 'SELECT bytes, sig FROM events WHERE dev = ? AND seq >= ? ORDER BY seq LIMIT ?');
-      while (o.unacked < WINDOW) {
-        // Rows of an open group still waiting for their signatures are not sent (not committed either).
-        const room = Math.min(BATCH_EVENTS, this.lib.log.unsignedFrom(dev) - o.next);
-        o.held = room <= 0;
-        if (o.held) break;
-        // Rows are read only until the batch is full: an index event is ~80 KiB, so reading `room`
-        // rows at once read up to 40 MiB to send 2 (the whole rest of the feed, again for each batch).
-        const list: [Uint8Array, Uint8Array][] = [];
-        let size = 0;
-        for (const r of q.iterate(dev, o.next, room) as IterableIterator<{ bytes: Buffer; sig: Buffer }>) {
-          list.push([r.bytes, r.sig]); // Buffers of their own: packed as they are, no copy
-          size += r.bytes.length;
-          if (size > BATCH_BYTES) break; // ends the statement
-        }
-        if (list.length === 0) break;
-        this.send({ t: 'events', dev, list });
-        this.stats.sent += list.length;
-        o.next += list.length;
-        o.unacked++;
-      }
-    } finally {
-      o.busy = false;
-    }
   }
 
   /**

@@ -2,28 +2,26 @@
 // add and remove peers, and the status. The behaviour lives in the actors (NetworkService with a
 // peer actor per device, SyncService with a session per peer and library); this class supplies
 // their effects (the address book, pairing, the refusal log) and reads their snapshots.
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { AnyActorRef } from 'xstate';
 import type { NetHost } from './host.js';
 import { SdError } from '../errors.js';
-import { deviceIdOf, fingerprint } from '../events/keys.js';
 import type { Library } from '../library/library.js';
 import type { NetworkDeps } from '../actors/network/effects.js';
 import type { Verdict } from '../transport/handshake.js';
-import { openPeerLink } from '../transport/peer-link.js';
 import type { StrangerLimits } from '../transport/gate.js';
-import { connectWs, type WsListener } from '../transport/ws.js';
+import type { WsListener } from '../transport/ws.js';
 import type { LinkMode, PeerLink } from '../transport/types.js';
-import { AddressBook, decodeAddrs, encodeAddrs, type BookEntry } from './address-book.js';
-import { InviteBook, encodeCode } from './pairing.js';
-import { joinWithCode, servePairing } from './pair-link.js';
+import { AddressBook, type BookEntry } from './address-book.js';
+import { AddressExchange } from './address-exchange.js';
+import { InviteBook } from './pairing.js';
+import { inviteCode, joinLibrary, serveStranger } from './pair-sides.js';
 import { RefusalLog } from './refusals.js';
-import { networkStatus, linkOf, pathLabel, type PeerStatus } from './peer-status.js';
+import { networkStatus, lastErrorOf, linkOf, onlineOf, type PeerStatus } from './peer-status.js';
 import { codeOf } from '../error-codes.js';
 import { IceConfig, stunOnly, toRtcServers, type IceSettings } from './ice.js';
 import { Rendezvous } from './rendezvous.js';
-import { onRoster } from './roster-wait.js';
+import { addPeer, callPeer, type PeerAddHost, type PeerAddress } from './peer-add.js';
 
 /** `webrtc`: off (WebSocket only), auto (WebRTC to devices reached through members), on (LAN links too). */
 export type WebRtcMode = 'off' | 'auto' | 'on';
@@ -36,14 +34,6 @@ export interface NetworkOptions {
    */
   learnAddresses?: boolean;
 }
-
-export interface PeerAddress {
-  host: string;
-  port: number;
-  dev?: string;
-}
-
-const hostOf = (remote: string): string => remote.replace(/^\[?([^\]]*?)\]?:\d+$/, '$1');
 
 export class Network {
   readonly invites = new InviteBook();
@@ -61,12 +51,36 @@ export class Network {
   private paused = false;
   readonly ice: IceConfig;
   readonly rendezvous: Rendezvous;
+  private readonly exchange: AddressExchange;
+  /** What `sd peer add` reads of the network. */
+  private readonly adder: PeerAddHost;
 
   constructor(
     private readonly core: NetHost,
     private readonly opts: NetworkOptions = {},
   ) {
     this.book = new AddressBook(join(core.dataDir, 'peers.json'));
+    this.exchange = new AddressExchange({
+      core,
+      book: this.book,
+      learnsAddresses: () => this.opts.learnAddresses !== false,
+      boundHost: () => this.host,
+      port: () => this.port,
+      memberOf: (lib, dev) => this.memberOf(lib, dev),
+      isMember: (dev) => this.isMember(dev),
+      tell: (dev, a) => this.tell(dev, a),
+    });
+    this.adder = {
+      core,
+      book: this.book,
+      actor: () => this.actor,
+      port: () => this.port,
+      verdict: (address) => this.verdict(address),
+      isMember: (dev) => this.isMember(dev),
+      online: (dev) => this.online(dev),
+      relaysOf: (dev) => this.rendezvous.relaysOf(dev),
+      status: () => this.status(),
+    };
     this.ice = new IceConfig({ servers: [], share: false }, core.device.id);
     this.rendezvous = new Rendezvous({
       self: { id: core.device.id, privateKey: core.device.privateKey },
@@ -88,28 +102,11 @@ export class Network {
     // (it arrives on the feed right after the link's address exchange): placed once it has.
     core.libraries.onOpen((lib) =>
       lib.onEvent((ev) => {
-        if (ev.type === 'device.added' || ev.type === 'library.created') this.placeHeld();
+        if (ev.type === 'device.added' || ev.type === 'library.created') this.exchange.placeHeld();
         if (ev.type === 'device.added' || ev.type === 'library.created' || ev.type === 'device.revoked')
           this.rendezvous.rosterChanged();
       }),
     );
-  }
-
-  /** Addresses members told us for devices not on any roster here yet (bounded: 64 devices x 4). */
-  private readonly held = new Map<string, BookEntry[]>();
-
-  private hold(e: BookEntry & { dev: string }): void {
-    if (!this.held.has(e.dev) && this.held.size >= 64) this.held.delete(this.held.keys().next().value!);
-    const list = this.held.get(e.dev) ?? [];
-    this.held.set(e.dev, [...list.filter((x) => x.host !== e.host || x.port !== e.port), e].slice(-4));
-  }
-
-  private placeHeld(): void {
-    for (const [dev, list] of this.held) {
-      if (!this.isMember(dev)) continue;
-      this.held.delete(dev);
-      for (const e of list) if (this.book.add(e)) this.tell(dev, e);
-    }
   }
 
   /** What the actors need of the world (see actors/network/effects.ts). */
@@ -127,27 +124,15 @@ export class Network {
       signal: (dev, via, body) => this.rendezvous.signal(dev, via, body),
       onListener: (l) => (this.listener = l),
       pair: (link, ticket, inbound) => {
-        // Still a stranger until it has paired: it holds its ticket, and may only speak 'pair'.
-        link.restrict('pair');
-        link.once('close', () => ticket.release());
-        servePairing(
-          {
-            core: this.core,
-            invites: this.invites,
-            refusals: this.log,
-            isMember: (dev) => this.isMember(dev),
-            onPaired: (l) => {
-              ticket.release();
-              l.restrict(null);
-              inbound(l);
-            },
-          },
+        serveStranger(
+          { core: this.core, invites: this.invites, refusals: this.log, isMember: (dev) => this.isMember(dev) },
           link,
-          ticket.address,
+          ticket,
+          inbound,
         );
       },
       onLink: (link) => {
-        this.exchangeAddresses(link);
+        this.exchange.exchange(link);
         this.rendezvous.onLink(link);
         for (const h of this.linkHooks) h(link);
       },
@@ -236,87 +221,11 @@ export class Network {
     this.actor?.send({ type: 'ADDRESS', dev, address: { host: a.host, port: a.port } });
   }
 
-  // ---- addresses ----
-
-  /** Where we listen, as others can reach it: the bound host, or this machine's LAN addresses. */
-  private ownHosts(): string[] {
-    if (this.host !== '0.0.0.0') return [this.host];
-    const out: string[] = [];
-    for (const list of Object.values(networkInterfaces()))
-      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
-    return out.slice(0, 16);
-  }
-
-  /**
-   * On every member link: tell the peer where we listen and where the members we share with it
-   * can be reached; learn the same from it. So two laptops that joined through a home server
-   * link to each other directly, and an inviter learns its joiner's address.
-   */
-  private exchangeAddresses(link: PeerLink): void {
-    if (this.opts.learnAddresses === false) return;
-    const peer = link.peerId;
-    const shared = this.core.libraries.all().filter((l) => this.memberOf(l, peer));
-    const book = this.book
-      .list()
-      .filter((e): e is BookEntry & { dev: string } => !!e.dev && e.dev !== peer)
-      .filter((e) => shared.some((l) => this.memberOf(l, e.dev)))
-      .slice(-64)
-      .map((e) => ({ dev: e.dev, host: e.host, port: e.port }));
-    link.on('message', (ch, bytes) => {
-      if (ch !== 'ctl') return;
-      const m = decodeAddrs(bytes);
-      if (!m) return;
-      const now = Date.now();
-      if (m.port !== null)
-        for (const host of new Set([hostOf(link.remoteAddress), ...m.hosts]))
-          if (host && !host.startsWith('webrtc')) {
-            this.book.add({ dev: peer, host, port: m.port, source: 'self', seen: now });
-            this.tell(peer, { host, port: m.port });
-          }
-      for (const e of m.book) {
-        if (e.dev === this.core.device.id) continue;
-        if (!this.isMember(e.dev)) this.hold({ ...e, source: 'member' });
-        else if (this.book.add({ ...e, source: 'member' })) this.tell(e.dev, e);
-      }
-    });
-    try {
-      link.send('ctl', encodeAddrs({ port: this.port, hosts: this.port === null ? [] : this.ownHosts(), book }));
-    } catch {
-      // closed meanwhile
-    }
-  }
-
   // ---- peers ----
 
-  /**
-   * `sd peer add HOST:PORT`: dials now and says whom it reached. Only a member is remembered (and
-   * dialed after every restart); an address where nothing answers, or a device that is not a
-   * member, is refused with what happened.
-   */
-  async addPeer(addr: PeerAddress): Promise<{ device: string; fingerprint: string }> {
-    if (!this.actor || this.port === null)
-      throw new SdError('E_P2P_OFF', 'the daemon is not listening for peers; restart it with `sd start --p2p-port 0`');
-    const where = `${addr.host}:${addr.port}`;
-    let link: PeerLink;
-    try {
-      const t = await connectWs(addr.host, addr.port);
-      link = await openPeerLink(t, {
-        role: 'initiator',
-        privateKey: this.core.device.privateKey,
-        expectPeerId: addr.dev,
-        isAllowed: this.verdict(where),
-      });
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'E_PEER_NOT_ALLOWED' || code === 'E_REFUSED')
-        throw new SdError('E_NOT_A_MEMBER', `${where} answered, but that device is not a member of a library here`);
-      throw new SdError('E_PEER_UNREACHABLE', `nothing reachable at ${where}: ${(e as Error).message}`, {
-        address: where,
-      });
-    }
-    this.book.add({ host: addr.host, port: addr.port, dev: link.peerId, source: 'manual', seen: Date.now() });
-    this.actor.send({ type: 'INBOUND', link, outbound: true, address: { host: addr.host, port: addr.port } });
-    return { device: link.peerId, fingerprint: fingerprint(link.peerPublicKey) };
+  /** `sd peer add HOST:PORT` (peer-add.ts). */
+  addPeer(addr: PeerAddress): Promise<{ device: string; fingerprint: string }> {
+    return addPeer(this.adder, addr);
   }
 
   /** `sd peer remove`: forgets a device's addresses (or one address) and drops its link. */
@@ -346,48 +255,14 @@ export class Network {
   // ---- pairing ----
 
   invite(lib: Library, ttlMs: number, advertiseHost?: string): { code: string; expires: number } {
-    const port = this.port;
-    if (port === null)
-      throw new SdError(
-        'E_P2P_OFF',
-        'the daemon is not listening for peers; start it with `sd start --p2p-port 0` (or a port)',
-      );
-    const inv = this.invites.create(lib.id, ttlMs);
-    const host = advertiseHost ?? (this.host === '0.0.0.0' ? '127.0.0.1' : this.host);
-    return { code: encodeCode({ host, port, inviter: this.core.device.id, secret: inv.secret }), expires: inv.expires };
+    const at = { invites: this.invites, port: this.port, host: this.host, inviter: this.core.device.id };
+    return inviteCode(at, lib, ttlMs, advertiseHost);
   }
 
-  async join(code: string): Promise<{
-    member: () => Promise<boolean>;
-    library: string;
-    libraryName: string;
-    inviter: string;
-    inviterName: string;
-    fingerprint: string;
-  }> {
-    const { link, welcome, invite } = await joinWithCode(this.core, code);
-    // The inviter starts its feed at once; its first frames may arrive while we open the library
-    // (the feed protocol asks again when it hears our heads).
-    const joined = await this.core.libraries
-      .join(welcome.lib, { dev: link.peerId, pubkey: link.peerPublicKey })
-      .catch((e: Error) => {
-        link.close('E_JOIN_FAILED', e.message);
-        throw e;
-      });
-    const anchor = joined.db.prepare('INSERT OR IGNORE INTO trust_anchors (dev, pubkey) VALUES (?, ?)');
-    for (const [dev, pub] of welcome.roster) if (deviceIdOf(pub) === dev) anchor.run(dev, pub);
-    this.book.add({ host: invite.host, port: invite.port, dev: link.peerId, source: 'invite', seen: Date.now() });
-    // The roster arrives in the inviter's feed; until then its pairing key verifies that feed.
-    this.actor?.send({ type: 'INBOUND', link, outbound: true, address: { host: invite.host, port: invite.port } });
-    return {
-      // Our own events count once the roster that names us has arrived (the end of the inviter's feed).
-      member: () => onRoster(joined, this.core.device.id, 15_000, 30 * 60_000),
-      library: welcome.lib,
-      libraryName: welcome.libName,
-      inviter: link.peerId,
-      inviterName: welcome.inviterName,
-      fingerprint: fingerprint(link.peerPublicKey),
-    };
+  join(code: string): ReturnType<typeof joinLibrary> {
+    return joinLibrary(this.core, this.book, code, (link, address) =>
+      this.actor?.send({ type: 'INBOUND', link, outbound: true, address }),
+    );
   }
 
   // ---- status ----
@@ -408,60 +283,15 @@ export class Network {
 
   /** Why the last link or dial to a device failed (E_REVOKED when it refuses us), if it did. */
   lastErrorOf(dev: string): { code: string; message: string } | undefined {
-    const snap = this.core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
-    return (
-      (snap?.context as { lastError: { code: string; message: string } | null } | undefined)?.lastError ?? undefined
-    );
+    return lastErrorOf(this.core, dev);
   }
 
-  online(dev: string): {
-    online: boolean;
-    link: string | null;
-    path: string | null;
-    rttMs: number | null;
-    since: number | null;
-  } {
-    const link = linkOf(this.core, dev);
-    if (!link) return { online: false, link: null, path: null, rttMs: null, since: null };
-    return {
-      online: true,
-      link: link.kind,
-      path: pathLabel(link),
-      rttMs: link.rttMs,
-      since: link.openedAt,
-    };
+  online(dev: string): ReturnType<typeof onlineOf> {
+    return onlineOf(this.core, dev);
   }
 
-  /**
-   * `sd peer add DEVICE_ID`: links to a member by its id, at an address we know or through the
-   * members that link to it; resolves with the link's path, or refuses with what is missing.
-   */
-  async callPeer(dev: string, waitMs = 25_000): Promise<{ device: string; fingerprint: string; path: string | null }> {
-    if (!this.actor || this.port === null)
-      throw new SdError('E_P2P_OFF', 'the daemon is not listening for peers; restart it with `sd start --p2p-port 0`');
-    if (!this.isMember(dev))
-      throw new SdError('E_NOT_A_MEMBER', `device ${dev.slice(0, 8)} is not a member of a library here`);
-    // A member that links to it may not have said so yet (a device that joined a moment ago).
-    const reachable = (): boolean =>
-      this.online(dev).online || this.rendezvous.relaysOf(dev).length > 0 || this.book.of(dev).length > 0;
-    for (let i = 0; i < 50 && !reachable(); i++) await new Promise((r) => setTimeout(r, 100));
-    if (!reachable())
-      throw new SdError(
-        'E_PEER_UNREACHABLE',
-        `no address is known for device ${dev.slice(0, 8)} and no linked member reaches it; link to a member it links to (\`sd peer add HOST:PORT\`) first`,
-      );
-    this.actor.send({ type: 'CALL', dev });
-    const end = Date.now() + waitMs;
-    while (!this.online(dev).online && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    const now = this.online(dev);
-    if (!now.online) {
-      const err = (this.status().peers.find((p) => p.device === dev)?.lastError ?? 'no answer').slice(0, 200);
-      throw new SdError(
-        'E_PEER_UNREACHABLE',
-        `device ${dev.slice(0, 8)} was not reached in ${waitMs / 1000} s (${err})`,
-      );
-    }
-    const link = linkOf(this.core, dev)!;
-    return { device: dev, fingerprint: fingerprint(link.peerPublicKey), path: now.path };
+  /** `sd peer add DEVICE_ID` (peer-add.ts). */
+  callPeer(dev: string, waitMs = 25_000): Promise<{ device: string; fingerprint: string; path: string | null }> {
+    return callPeer(this.adder, dev, waitMs);
   }
 }

@@ -14,6 +14,31 @@ export function linkOf(core: Pick<NetHost, 'services'>, dev: string): PeerLink |
   return c?.rtc?.isOpen ? c.rtc : c?.link?.isOpen ? c.link : null;
 }
 
+/** Why the last link or dial to a device failed (E_REVOKED when it refuses us), if it did. */
+export function lastErrorOf(
+  core: Pick<NetHost, 'services'>,
+  dev: string,
+): { code: string; message: string } | undefined {
+  const snap = core.services?.network.getSnapshot().children[`peer:${dev}`]?.getSnapshot();
+  return (snap?.context as { lastError: { code: string; message: string } | null } | undefined)?.lastError ?? undefined;
+}
+
+/** Whether a device is linked now, by what, and since when. */
+export function onlineOf(
+  core: Pick<NetHost, 'services'>,
+  dev: string,
+): { online: boolean; link: string | null; path: string | null; rttMs: number | null; since: number | null } {
+  const link = linkOf(core, dev);
+  if (!link) return { online: false, link: null, path: null, rttMs: null, since: null };
+  return {
+    online: true,
+    link: link.kind,
+    path: pathLabel(link),
+    rttMs: link.rttMs,
+    since: link.openedAt,
+  };
+}
+
 /** `lan-ws`, `webrtc-direct (host)`, `webrtc-direct (srflx)` or `webrtc-relay`. */
 export function pathLabel(link: PeerLink): string {
   const p = pathOf(link);

@@ -3,7 +3,8 @@
 // answers are stored one event-loop turn apart, so each ack goes out before the next is stored.
 import test from 'ava';
 import { Core } from '../../src/core.js';
-import { BATCH_EVENTS, FeedSession } from '../../src/sync/feed.js';
+import { BATCH_EVENTS } from '../../src/sync/feed-messages.js';
+import { FeedSession } from '../../src/sync/feed.js';
 import { sigThreadReady, sigThreadStarted, stopSigThread, warmSigThread } from '../../src/sync/sig-pool.js';
 import { pack, unpack } from '../../src/events/codec.js';
 import { memoryChannelPair } from '../support/memory-channel.js';

@@ -7,158 +7,14 @@
 // handshake, watching a link, the WebRTC upgrade, the rendezvous) is a named actor supplied by the
 // service, so the machine reads as the diagram above and a test can replace each one; backoff,
 // deadlines and probes are `after` transitions on XState's clock.
-import { and, assign, fromCallback, fromPromise, not, sendTo, setup, type AnyActorRef } from 'xstate';
-import type { MessageTransport, PeerLink } from '../../transport/types.js';
+import { and, assign, type AnyActorRef } from 'xstate';
 
 export * from './peer-types.js';
-import {
-  BACKOFF_MAX_MS,
-  DIAL_DEADLINE_MS,
-  errorOf,
-  isOffer,
-  keepIncoming,
-  sidOf,
-  probeEveryMs,
-  type PeerAddr,
-  type PeerContext,
-  type PeerEvent,
-  type PeerInput,
-  type RvInput,
-} from './peer-types.js';
+import { errorOf } from './peer-types.js';
+import { peerSetup } from './peer-setup.js';
+import { answering, calling, relayed } from './peer-rendezvous.js';
 
-export const peerMachine = setup({
-  types: {} as {
-    context: PeerContext;
-    events: PeerEvent;
-    input: PeerInput;
-  },
-  actors: {
-    connect: fromPromise<MessageTransport, { addresses: PeerAddr[] }>(async () => {
-      throw new Error('connect is supplied by NetworkService');
-    }),
-    handshake: fromPromise<PeerLink, { transport: MessageTransport; dev: string }>(async () => {
-      throw new Error('handshake is supplied by NetworkService');
-    }),
-    /** Reports the link's close as LINK_CLOSED, and closes it when the state is left. */
-    watch: fromCallback<PeerEvent, { link: PeerLink }>(() => () => undefined),
-    /** Runs the WebRTC upgrade on an open link; reports RTC_UP, then RTC_DOWN. */
-    upgrade: fromCallback<PeerEvent, { link: PeerLink; offerer: boolean }>(() => () => undefined),
-    /** A WebRTC session signalled through member `via`; takes SIGNAL, reports RV_UP or RV_FAILED. */
-    rendezvous: fromCallback<PeerEvent, RvInput>(() => () => undefined),
-  },
-  actions: {
-    /** A member that reaches the device (or no longer does). */
-    addRelay: assign({
-      relays: ({ context, event }) =>
-        event.type !== 'RELAY'
-          ? context.relays
-          : event.up
-            ? context.relays.includes(event.via)
-              ? context.relays
-              : [...context.relays, event.via]
-            : context.relays.filter((r) => r !== event.via),
-    }),
-    /** A dial that failed tries the next address the next time (a link that dropped retries the first). */
-    nextAddress: assign({ next: ({ context }) => context.next + 1 }),
-    /** The link that came in (or that pairing or `peer add` dialed) becomes this peer's link. */
-    adopt: assign(({ context, event }) => {
-      if (event.type !== 'INBOUND') return {};
-      const a = event.address;
-      const known = !a || context.addresses.some((x) => x.host === a.host && x.port === a.port);
-      return {
-        link: event.link,
-        outbound: !!event.outbound,
-        addresses: known ? context.addresses : [...context.addresses, a],
-      };
-    }),
-    /** A rendezvous link becomes this peer's link. */
-    adoptRv: assign(({ event }) =>
-      event.type === 'RV_UP' ? { link: event.link, outbound: true, rtc: null, sid: null, offer: null } : {},
-    ),
-    /** A call: a fresh session id, through the next member that reaches the device. */
-    startCall: assign(({ context }) => ({
-      sid: sidOf(context.self, context.rvSeq + 1),
-      rvSeq: context.rvSeq + 1,
-      via: context.relays[context.attempts % Math.max(1, context.relays.length)] ?? null,
-      offer: null,
-      lastTry: 'call' as const,
-      attempts: context.attempts + 1,
-    })),
-    /** An offer from the device: we answer it through the member it came by. */
-    takeOffer: assign(({ event }) =>
-      event.type === 'SIGNAL' ? { sid: event.sid, via: event.via, offer: event.signal } : {},
-    ),
-    /** The caller's side of a probe for a direct path. */
-    startProbe: assign(({ context }) => ({
-      sid: sidOf(context.self, context.rvSeq + 1),
-      rvSeq: context.rvSeq + 1,
-      via: context.relays[0] ?? null,
-      offer: null,
-    })),
-    endRv: assign({ sid: null, offer: null }),
-    /** No link through the members before the deadline. */
-    rvTimedOut: assign({
-      lastError: { code: 'E_RENDEZVOUS_TIMEOUT', message: 'no link through the members in time' },
-    }),
-    /** The rendezvous said why it failed. */
-    noteFailure: assign(({ event }) =>
-      event.type === 'RV_FAILED' ? { lastError: { code: event.code, message: event.message } } : {},
-    ),
-    forwardSignal: sendTo('rv', ({ event }) => event),
-    /** Told to the parent: a link (or a better one) is up, or none is. */
-    linkUp: () => undefined,
-    linkDown: () => undefined,
-    closeLink: () => undefined,
-    closeIncoming: () => undefined,
-    /** A rendezvous link nobody wants any more (the state moved on): closed. */
-    closeStray: () => undefined,
-    /** The relayed link, replaced by a direct one: closed (the sessions move with LINK_UP). */
-    closeReplaced: () => undefined,
-    /** The direct link replaces the relayed one, and the watcher follows it. */
-    swapLink: assign(({ event }) =>
-      event.type === 'RV_UP' ? { link: event.link, sid: null, offer: null, outbound: true } : {},
-    ),
-    rewatch: sendTo('watch', ({ context }) => ({ type: 'WATCH', link: context.link! }) satisfies PeerEvent),
-  },
-  guards: {
-    hasAddress: ({ context }) => context.addresses.length > 0,
-    wantsWebRtc: ({ context }) => context.webrtc,
-    keepIncoming: ({ context, event }) => event.type === 'INBOUND' && keepIncoming(context, event.outbound),
-    /** While we dial: an incoming link wins if the peer's id is the smaller (its dial is the one both keep). */
-    incomingWins: ({ context, event }) => event.type === 'INBOUND' && (!!event.outbound || context.dev < context.self),
-    isCurrentLink: ({ context, event }) =>
-      (event.type === 'LINK_CLOSED' || event.type === 'RTC_DOWN') &&
-      (event.link === context.link || event.link === context.rtc),
-    canCall: ({ context }) => context.rendezvous && context.relays.length > 0,
-    relayUp: ({ event }) => event.type === 'RELAY' && event.up,
-    /** The member in the event is the one to call through (the relays are updated by the transition). */
-    canCallAfterRelay: ({ context }) => context.rendezvous,
-    /** After a failed dial, a call (when a member can forward one); after a call, a dial. */
-    dialNext: ({ context }) =>
-      context.addresses.length > 0 && !(context.lastTry === 'dial' && context.rendezvous && context.relays.length > 0),
-    isOffer: ({ context, event }) =>
-      context.rendezvous && isOffer(event) && (event as { purpose?: string }).purpose === 'link',
-    isAnyOffer: ({ event }) => isOffer(event),
-    isProbeOffer: ({ event }) => isOffer(event) && (event as { purpose?: string }).purpose === 'probe',
-    /** Both called at once: the call of the smaller id goes on, the other side answers it. */
-    loseGlare: ({ context, event }) =>
-      isOffer(event) && (event as { purpose?: string }).purpose === 'link' && context.dev < context.self,
-    /** A new offer (the caller gave up on the one we answer and called again). */
-    newOffer: ({ context, event }) =>
-      isOffer(event) && event.type === 'SIGNAL' && event.sid !== context.sid && event.purpose === 'link',
-    sameSid: ({ context, event }) =>
-      (event.type === 'SIGNAL' || event.type === 'RV_UP' || event.type === 'RV_FAILED') && event.sid === context.sid,
-    relayedUp: ({ context, event }) => event.type === 'RV_UP' && event.sid === context.sid && event.relayed,
-    directUp: ({ context, event }) => event.type === 'RV_UP' && event.sid === context.sid && !event.relayed,
-    /** The side that called probes (both sides knowing which keeps them from probing at once). */
-    prober: ({ context }) => context.outbound && context.relays.length > 0,
-  },
-  delays: {
-    backoff: ({ context }) => Math.min(BACKOFF_MAX_MS, 250 * 2 ** Math.min(context.attempts, 7)),
-    dialDeadline: DIAL_DEADLINE_MS,
-    probeEvery: () => probeEveryMs(),
-  },
-}).createMachine({
+export const peerMachine = peerSetup.createMachine({
   id: 'peer',
   context: ({ input }) => ({
     ...input,
@@ -265,74 +121,9 @@ export const peerMachine = setup({
         PAUSE: 'paused',
       },
     },
-    /** We offer, through a member; the device answers through it. */
-    calling: {
-      entry: 'startCall',
-      exit: 'endRv',
-      invoke: {
-        id: 'rv',
-        src: 'rendezvous',
-        input: ({ context }) => ({
-          dev: context.dev,
-          via: context.via!,
-          sid: context.sid!,
-          offerer: true,
-          purpose: 'link' as const,
-        }),
-      },
-      after: { dialDeadline: { target: 'backoff', actions: 'rvTimedOut' } },
-      on: {
-        RV_UP: [
-          { guard: 'relayedUp', target: 'linked.relayed', actions: 'adoptRv' },
-          { guard: 'directUp', target: 'linked.direct', actions: 'adoptRv' },
-          { actions: 'closeStray' },
-        ],
-        RV_FAILED: { guard: 'sameSid', target: 'backoff', actions: 'noteFailure' },
-        // New STUN/TURN servers: a call gathered without them starts again with them.
-        ICE_CHANGED: { target: 'calling', reenter: true },
-        SIGNAL: [
-          { guard: 'loseGlare', target: 'answering', actions: 'takeOffer' },
-          // We win the glare, but the device may never have had our offer (it restarted since we
-          // sent it): the call starts again, and the device answers the new offer.
-          { guard: 'newOffer', target: 'calling', reenter: true },
-          // An offer is never signalling of our own call, whatever its id says.
-          { guard: and(['sameSid', not('isAnyOffer')]), actions: 'forwardSignal' },
-        ],
-        INBOUND: [{ guard: 'incomingWins', target: 'linked', actions: 'adopt' }, { actions: 'closeIncoming' }],
-        PAUSE: 'paused',
-      },
-    },
-    /** The device offered through a member; we answer through the same member. */
-    answering: {
-      exit: 'endRv',
-      invoke: {
-        id: 'rv',
-        src: 'rendezvous',
-        input: ({ context }) => ({
-          dev: context.dev,
-          via: context.via!,
-          sid: context.sid!,
-          offerer: false,
-          purpose: 'link' as const,
-          offer: context.offer!,
-        }),
-      },
-      after: { dialDeadline: { target: 'backoff', actions: 'rvTimedOut' } },
-      on: {
-        RV_UP: [
-          { guard: 'relayedUp', target: 'linked.relayed', actions: ['adoptRv', assign({ outbound: false })] },
-          { guard: 'directUp', target: 'linked.direct', actions: ['adoptRv', assign({ outbound: false })] },
-          { actions: 'closeStray' },
-        ],
-        RV_FAILED: { guard: 'sameSid', target: 'backoff', actions: 'noteFailure' },
-        SIGNAL: [
-          { guard: 'newOffer', target: 'answering', reenter: true, actions: 'takeOffer' },
-          { guard: 'sameSid', actions: 'forwardSignal' },
-        ],
-        INBOUND: [{ guard: 'incomingWins', target: 'linked', actions: 'adopt' }, { actions: 'closeIncoming' }],
-        PAUSE: 'paused',
-      },
-    },
+    // Through a member (peer-rendezvous.ts): we offer (calling), or the device did (answering).
+    calling,
+    answering,
     linked: {
       entry: [assign({ attempts: 0, lastError: null, next: 0 }), 'linkUp'],
       exit: ['closeLink', 'linkDown', assign({ link: null, rtc: null })],
@@ -378,72 +169,8 @@ export const peerMachine = setup({
         },
         /** A WebRTC link found through a member, direct (host or server-reflexive candidates). */
         direct: {},
-        /** A WebRTC link through a TURN relay; every so often the caller looks for a direct path. */
-        relayed: {
-          initial: 'waiting',
-          exit: 'endRv',
-          on: {
-            SIGNAL: [
-              { guard: 'isProbeOffer', target: '.answeringProbe', reenter: true, actions: 'takeOffer' },
-              { guard: 'sameSid', actions: 'forwardSignal' },
-            ],
-          },
-          states: {
-            waiting: { after: { probeEvery: { guard: 'prober', target: 'probing' } } },
-            probing: {
-              entry: 'startProbe',
-              invoke: {
-                id: 'rv',
-                src: 'rendezvous',
-                input: ({ context }) => ({
-                  dev: context.dev,
-                  via: context.via!,
-                  sid: context.sid!,
-                  offerer: true,
-                  purpose: 'probe' as const,
-                }),
-              },
-              on: {
-                RV_UP: [
-                  {
-                    guard: 'directUp',
-                    target: '#peer.linked.direct',
-                    actions: ['closeReplaced', 'swapLink', 'rewatch', 'linkUp'],
-                  },
-                  { actions: 'closeStray' },
-                ],
-                RV_FAILED: { guard: 'sameSid', target: 'waiting', actions: 'endRv' },
-              },
-              after: { dialDeadline: { target: 'waiting', actions: 'endRv' } },
-            },
-            answeringProbe: {
-              invoke: {
-                id: 'rv',
-                src: 'rendezvous',
-                input: ({ context }) => ({
-                  dev: context.dev,
-                  via: context.via!,
-                  sid: context.sid!,
-                  offerer: false,
-                  purpose: 'probe' as const,
-                  offer: context.offer!,
-                }),
-              },
-              on: {
-                RV_UP: [
-                  {
-                    guard: 'directUp',
-                    target: '#peer.linked.direct',
-                    actions: ['closeReplaced', 'swapLink', assign({ outbound: false }), 'rewatch', 'linkUp'],
-                  },
-                  { actions: 'closeStray' },
-                ],
-                RV_FAILED: { guard: 'sameSid', target: 'waiting', actions: 'endRv' },
-              },
-              after: { dialDeadline: { target: 'waiting', actions: 'endRv' } },
-            },
-          },
-        },
+        /** A WebRTC link through a TURN relay, probing for a direct path (peer-rendezvous.ts). */
+        relayed,
       },
     },
     backoff: {
