@@ -4,7 +4,18 @@
 // every way, the hostile cases included.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { INLINE_FOLDERS, watchTree, type TreeWatch } from '../../src/actors/jobs/watch-tree.js';
 import { skipperOf, WatchSet } from '../../src/actors/jobs/watch-set.js';
@@ -345,6 +356,53 @@ test("a job of a watched location waits for its watch: Watches.ready settles whe
   watches.delete('loc2', w2.tree);
   w2.tree.close();
   await watches.ready('loc2', never.signal);
+});
+
+test('inotify: a location whose scanning threads hang (a hung file system) gives the next location its turn', async (t) => {
+  // Its threads block in the kernel (opening a FIFO nobody writes to) and cannot be ended. Before,
+  // the turn stayed with them, and no other large location was ever ready: its jobs waited too.
+  const dir = tempDir(t, 'vdfs-watch-tree-');
+  const [hung, next] = ['hung', 'next'].map((n) => join(dir, n)) as [string, string];
+  for (const r of [hung, next]) folders(r, 300);
+  const fifo = join(dir, 'stall');
+  execFileSync('mkfifo', [fifo]);
+  // Opening the FIFO to write lets its blocked readers go on (ENXIO when none waits).
+  const release = (): void => {
+    try {
+      closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    } catch {
+      // no reader now
+    }
+  };
+  const heard = new Set<string>();
+  const a = watchTree(
+    hung,
+    HIDDEN,
+    (rel) => heard.add(rel),
+    () => undefined,
+    { inline: 1, stallMs: 200, stall: fifo },
+  );
+  t.teardown(() => {
+    a.close();
+    release();
+  });
+  let aReady = false;
+  void a.ready().then(() => (aReady = true));
+  const b = watchedAs(t, 'inotify on a thread', next, () => false);
+  let bReady = false;
+  void b.tree.ready().then(() => (bReady = true));
+  t.true(await eventually(() => bReady, 10_000, 10), 'the next location is ready');
+  t.is(b.tree.size, 1 + 15 + 300);
+  t.false(aReady, 'the hung location is not ready');
+  // Bounded: the readers may still be on their way to the FIFO.
+  for (let i = 0; i < 200 && !aReady; i++) {
+    release();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.true(aReady, 'ready once its threads are back');
+  t.is(a.size, 1 + 15 + 300);
+  writeFileSync(join(hung, 'g14/d19/f2'), 'x');
+  await until('a change in the once hung location', () => heard.has('g14/d19/f2'), 10_000, 10);
 });
 
 test('inotify: three large locations watched at once take turns on the threads, and each ends with every folder watched', async (t) => {

@@ -2,6 +2,7 @@
 // the location's inotify instance, by its descriptor, then lists the folder for the next ones,
 // and hands every folder's watch number back once it is done. The main thread reads no events
 // meanwhile, so none is heard before its folder's number is known.
+import { openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { inotifyOps } from './inotify.js';
 import { skipperOf, WatchSet, type WatchRules } from './watch-set.js';
@@ -18,6 +19,8 @@ export interface ScanRequest {
    * and the watch closed (Int32 1: the thread stops at its next folder and ends).
    */
   shared: SharedArrayBuffer;
+  /** Tests: a FIFO nobody writes to, opened before the scan: the thread blocks in the kernel, as on a hung file system. */
+  stall?: string;
 }
 
 export interface ScanResult {
@@ -30,6 +33,7 @@ const req = workerData as ScanRequest;
 if (process.env.SD_TEST_WATCH_THREAD === 'fail') throw new Error('the scanning thread fails (SD_TEST_WATCH_THREAD)');
 const ops = inotifyOps(req.fd);
 if (!ops) throw new Error('inotify is not reachable on the scanning thread');
+if (req.stall) openSync(req.stall, 'r');
 const set = new WatchSet(req.root, skipperOf(req.rules), ops, new Int32Array(req.shared));
 set.load(req.entries);
 const { rootError } = set.scan(req.queue, Infinity);

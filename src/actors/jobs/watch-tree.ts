@@ -36,6 +36,13 @@ function passTurn(): void {
   else turnTaken = false;
 }
 
+/**
+ * A scan whose threads watched no new folder for this long (a location on a hung file system: a
+ * thread blocked in the kernel cannot be ended) gives the next location's scan its turn. Its own
+ * location stays not ready until its threads come back; the others are not held with it.
+ */
+export const TURN_STALL_MS = 30_000;
+
 /** Events kept while threads scan (about 100 bytes each); past it they count as lost. */
 const MAX_DEFERRED = 65_536;
 
@@ -57,7 +64,16 @@ export function watchTree(
   skip: WatchRules | ((rel: string) => boolean),
   onChange: (rel: string) => void,
   onError: (e: Error) => void,
-  opts: { inotify?: boolean; inline?: number; threads?: 1 | 2; maxDeferred?: number } = {},
+  opts: {
+    inotify?: boolean;
+    inline?: number;
+    threads?: 1 | 2;
+    maxDeferred?: number;
+    /** Tests: how long a scan's threads may watch nothing new before the next scan has its turn. */
+    stallMs?: number;
+    /** Tests: a FIFO the scanning threads open first (ScanRequest.stall). */
+    stall?: string;
+  } = {},
 ): TreeWatch {
   const rules = typeof skip === 'function' ? undefined : skip;
   const test = typeof skip === 'function' ? skip : skipperOf(skip);
@@ -71,6 +87,8 @@ export function watchTree(
           inline: opts.inline ?? INLINE_FOLDERS,
           threads: opts.threads ?? 2,
           maxDeferred: opts.maxDeferred ?? MAX_DEFERRED,
+          stallMs: opts.stallMs ?? TURN_STALL_MS,
+          stall: opts.stall,
         },
         onChange,
         onError,
@@ -83,7 +101,7 @@ function inotifyTree(
   root: string,
   skip: (rel: string) => boolean,
   rules: WatchRules | undefined,
-  o: { inline: number; threads: 1 | 2; maxDeferred: number },
+  o: { inline: number; threads: 1 | 2; maxDeferred: number; stallMs: number; stall?: string },
   onChange: (rel: string) => void,
   onError: (e: Error) => void,
 ): TreeWatch | undefined {
@@ -138,19 +156,35 @@ function inotifyTree(
         o.threads === 2 && queue.length > 1 ? [0, 1].map((k) => queue.filter((_, i) => i % 2 === k)) : [queue];
       const entries = set.entries();
       const shared = new SharedArrayBuffer(8);
-      stopping = new Int32Array(shared);
-      stopping[0] = set.size;
+      const counts = (stopping = new Int32Array(shared));
+      counts[0] = set.size;
       const results: ScanResult[] = [];
       const unscanned: string[][] = [];
       let pending = parts.length;
+      // The turn goes on once: when the threads are done, or when they stall (TURN_STALL_MS).
+      let passed = false;
+      const pass = (): void => {
+        if (passed) return;
+        passed = true;
+        clearInterval(stalled);
+        passTurn();
+      };
+      let seen = -1;
+      const stalled = setInterval(() => {
+        const now = Atomics.load(counts, 0);
+        if (now === seen) pass();
+        seen = now;
+      }, o.stallMs);
+      stalled.unref();
       // Once per part: its thread's numbers came, or it ended (or never started) without them.
       const partDone = (): void => {
         if (--pending > 0) return;
-        passTurn();
+        pass();
         if (!closed) scanned(entries, results, unscanned);
       };
       for (const part of parts) {
         const request: ScanRequest = { fd: ino.fd, root, rules: rules!, entries, queue: part, shared };
+        if (o.stall) request.stall = o.stall;
         let w: Worker;
         try {
           if (process.env.SD_TEST_WATCH_THREAD === 'no-start') throw new Error('no thread (SD_TEST_WATCH_THREAD)');
