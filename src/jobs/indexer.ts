@@ -45,6 +45,11 @@ export interface IndexCheckpoint {
   walked: number;
   /** This device's log head when the job started: no event since means nothing changed. */
   startSeq?: number;
+  /**
+   * The folders this job walks, fixed when it first ran: a resume walks the same list (scopeIdx
+   * and cursor point into it), whatever the disk or a .gitignore says by then.
+   */
+  scopes?: string[];
   /** Time and items per phase so far (walk, diff, identify, commit, aggregate). */
   times?: PhaseTimes;
   /**
@@ -128,18 +133,21 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   await aggregatePhase(ctx, loc, clock, unchanged ? (cp.walkedTotals ?? 'count') : undefined, folders);
 }
 
+/** The folder itself if it is there, else its nearest ancestor that is. */
+function surviving(root: string, s: string): string {
+  while (s !== '' && !existsSync(fsPathOf(root, s))) s = s.includes('/') ? s.slice(0, s.lastIndexOf('/')) : '';
+  return s;
+}
+
 function scopesOf(root: string, rules: WalkRules, input: IndexInput): string[] {
   if (!input.scope || input.scope.length === 0 || input.scope.includes('')) return [''];
   // A folder that vanished is rescanned from its nearest surviving ancestor. One the rules skip
   // holds nothing to index: the walk applies them below a scope only, never to the scope itself.
-  // A .gitignore above it may ignore it too (the watch reads none).
+  // One a .gitignore above ignores is walked, with those files applied: it yields nothing, and
+  // what the index held in it goes (it was indexed before the .gitignore said so).
   const skipped = ruleSkipper(rules);
-  const ignored = (s: string): boolean => !!rules.gitignore && gitignoreAbove(root, s).ignored;
   const out = new Set<string>();
-  for (let s of input.scope.filter((x) => !skipped(x) && !ignored(x))) {
-    while (s !== '' && !existsSync(fsPathOf(root, s))) s = s.includes('/') ? s.slice(0, s.lastIndexOf('/')) : '';
-    out.add(s);
-  }
+  for (const s of input.scope.filter((x) => !skipped(x))) out.add(surviving(root, s));
   if (out.has('')) return [''];
   // Drop folders inside another scope folder: walking the outer one covers them.
   const sorted = [...out].sort();
@@ -154,7 +162,7 @@ async function walkPhase(
   clock: PhaseClock,
 ): Promise<[IndexCheckpoint, FolderTotals | undefined]> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
-  const scopes = scopesOf(loc.path, loc.rules, input);
+  const scopes = (cp.scopes ??= scopesOf(loc.path, loc.rules, input));
   const exclude = excludedBelow(loc.path).map((e) => e.path);
   // Totals only for one uninterrupted walk of the whole location that could read everything.
   let totals: WalkTotals | undefined =
@@ -189,7 +197,9 @@ async function walkPhase(
   snap.exec('BEGIN');
   try {
     for (; cp.scopeIdx < scopes.length; cp.scopeIdx++, cp.cursor = undefined) {
-      const scope = scopes[cp.scopeIdx]!;
+      // A scope that vanished since the job began is walked from its nearest surviving ancestor, whole.
+      const scope = surviving(loc.path, scopes[cp.scopeIdx]!);
+      if (scope !== scopes[cp.scopeIdx]) cp.cursor = undefined;
       const prefix = scope === '' ? '' : `${scope}/`;
       const scopeKey = toKey(scope);
       const lo = cp.cursor !== undefined ? cp.cursor : scope === '' ? '' : scopeKey + SEP;

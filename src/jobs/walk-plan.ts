@@ -2,7 +2,16 @@
 // folders' listings alone (entry types from d_type; lstat only where a filesystem gives none).
 // The rules live here: hidden names, skipped names, .gitignore files, excluded folders, our own
 // folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+} from 'node:fs';
 import type { BigIntStats, Dirent, Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Ignore } from 'ignore';
@@ -189,9 +198,30 @@ function gitIgnored(levels: readonly IgnoreLevel[], relPath: string, isDir: bool
 let ignoreFactory: (() => Ignore) | undefined;
 const newIgnore = (): Ignore => (ignoreFactory ??= createRequire(import.meta.url)('ignore') as () => Ignore)();
 
+/** Bytes of a .gitignore read at most (git's own files are a few KiB). */
+const GITIGNORE_MAX = 1 << 20;
+
+/**
+ * A .gitignore's text. Opened without blocking and without following a symlink (as git): a FIFO
+ * by that name would otherwise hold the thread that reads it for good. Anything but a regular
+ * file, or one past GITIGNORE_MAX, is refused.
+ */
+function readGitignore(path: string | Buffer): string {
+  const fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw Object.assign(new Error(`${String(path)} is not a file`), { code: 'E_NOT_A_FILE' });
+    if (st.size > GITIGNORE_MAX)
+      throw Object.assign(new Error(`${String(path)} is larger than ${GITIGNORE_MAX} bytes`), { code: 'E_TOO_LARGE' });
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[], errors: WalkError[]): IgnoreLevel[] {
   try {
-    const text = readFileSync(join(fsDir, '.gitignore', undefined), 'utf8');
+    const text = readGitignore(join(fsDir, '.gitignore', undefined));
     return [...levels, { base: rel, ig: newIgnore().add(text) }];
   } catch (e) {
     errors.push(errOf(rel === '' ? '.gitignore' : `${rel}/.gitignore`, e));
@@ -202,8 +232,8 @@ function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[
 /**
  * For a walk of `scope` (a folder's relative path in string form) inside the location at `root`:
  * the .gitignore files of the folders above it, from the top, and whether they ignore the scope
- * or a folder on the way to it (then the scope holds nothing to index). A file that cannot be
- * read counts as absent, as the walk's own error for it says.
+ * or a folder on the way to it. A file that cannot be read counts as absent, as in a walk of the
+ * whole location (which also reports it as an error; this does not).
  */
 export function gitignoreAbove(root: string, scope: string): { ignored: boolean; above: GitignoreAbove[] } {
   const parts = scope === '' ? [] : scope.split('/');
@@ -212,7 +242,7 @@ export function gitignoreAbove(root: string, scope: string): { ignored: boolean;
   for (let i = 0; i < parts.length; i++) {
     const dir = parts.slice(0, i).join('/');
     try {
-      const text = readFileSync(join(fsPathOf(root, dir), '.gitignore', undefined), 'utf8');
+      const text = readGitignore(join(fsPathOf(root, dir), '.gitignore', undefined));
       const prefix = `${parts.slice(i).join('/')}/`;
       above.push({ prefix, text });
       levels.push({ base: dir, ig: newIgnore().add(text) });

@@ -7,6 +7,10 @@ import { join } from 'node:path';
 import { generateTree } from '../../fixtures/tree.js';
 import { contentIdOf } from '../../src/jobs/content-id.js';
 import { encodeName } from '../../src/jobs/names.js';
+import { runIndexJob, type IndexCheckpoint } from '../../src/jobs/indexer.js';
+import type { JobContext } from '../../src/jobs/context.js';
+import { toKey } from '../../src/projections/entries.js';
+import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { openCore } from '../helpers.js';
 import { addAndIndex, eventBodies, indexRows, referenceTree, waitJob, type RefEntry } from '../fixtures-child/util.js';
 import { tempDir } from './helpers.js';
@@ -303,4 +307,57 @@ test('nested, parent, missing and relative locations are refused; remove drops e
   t.true(existsSync(join(m.root, sub.rel)));
   t.is(referenceTree(m.root).size, onDisk, 'every file is still on disk');
   t.true((await core.query<{ equal: boolean }>('replay.check', {})).equal);
+});
+
+test('a scoped job resumed after its first scope was ignored, or removed, walks the scopes it began with', async (t) => {
+  // The job's checkpoint points into its list of scopes (scopeIdx, cursor). Recomputed at the
+  // resume, a list a .gitignore had changed put the cursor of `b` into `c`: b/f10-f19 and the
+  // folder c were deleted from the index, all of them still on disk. A list a removed folder had
+  // changed ([''] for [a, b, c]) ended the job before it walked c.
+  const root = join(tempDir(t), 'repo');
+  for (const d of ['a', 'b', 'c']) mkdirSync(join(root, d), { recursive: true });
+  for (let i = 0; i < 20; i++)
+    for (const d of ['a', 'b', 'c']) writeFileSync(join(root, d, `f${String(i).padStart(2, '0')}`), d + i);
+  writeFileSync(join(root, '.gitignore'), '*.o\n');
+  const core = await openCore(t, join(tempDir(t), 'data'));
+  const { id: loc } = await addAndIndex(core, root, { rules: { gitignore: true } });
+  const before = indexRows(core, loc).map((r) => r.key);
+  t.is(before.length, 63);
+  const lib = core.libraries.resolve();
+  // Stopped inside `b` of [a, b, c], as a paused job's last checkpoint says.
+  const checkpoint: IndexCheckpoint = {
+    phase: 'walk',
+    scopeIdx: 1,
+    cursor: toKey('b/f09'),
+    fresh: false,
+    pendingNew: [],
+    pendingGone: [],
+    walked: 30,
+    startSeq: lib.log.headOf(lib.log.deviceId).seq,
+    scopes: ['a', 'b', 'c'],
+  };
+  writeFileSync(join(root, '.gitignore'), '*.o\na/\n');
+  rmSync(join(root, 'a'), { recursive: true });
+  writeFileSync(join(root, 'c/new.txt'), 'made while the job was paused');
+  const pool = createHashPool({ threads: 1 });
+  t.teardown(() => pool.close());
+  const ctx = {
+    lib,
+    job: { id: 'resumed', checkpoint, resumes: 1, input: { loc, scope: ['a', 'b', 'c'] } },
+    signal: new AbortController().signal,
+    pool: () => pool,
+    commit: (fn: () => void) => {
+      lib.write(fn);
+      lib.flush();
+    },
+    progress: () => undefined,
+    errors: () => undefined,
+  } as unknown as JobContext;
+  await runIndexJob(ctx);
+  const after = indexRows(core, loc).map((r) => r.key);
+  t.deepEqual(
+    after.filter((k) => !k.startsWith('a')),
+    [...before.filter((k) => !k.startsWith('a')), 'c/new.txt'].sort(),
+    'b and c as they are on disk',
+  );
 });

@@ -12,6 +12,7 @@ import {
   type WalkEntry,
 } from '../../src/jobs/walk.js';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
+import { gitignoreAbove } from '../../src/jobs/walk-plan.js';
 import { encodeName, fsPathOf, decodeName } from '../../src/jobs/names.js';
 import { smallTree, tempDir } from './helpers.js';
 
@@ -351,4 +352,22 @@ test("a preview's count agrees with the walk, from listings alone, and says when
   const some = countEntries(m.root, {}, [], 10_000, 100);
   t.true(some.partial);
   t.is(some.files + some.dirs, 100);
+});
+
+test('a .gitignore that is a named pipe or a symlink is refused with an error, and the walk goes on', async (t) => {
+  // Read as a file, a FIFO named .gitignore held the walking thread for good (the daemon's main
+  // thread, for a scoped rescan). Git does not follow a symlinked .gitignore either.
+  const root = join(tempDir(t), 'loc');
+  mkdirSync(join(root, 'piped'), { recursive: true });
+  mkdirSync(join(root, 'linked'));
+  writeFileSync(join(root, 'piped/a.o'), 'x');
+  writeFileSync(join(root, 'linked/b.o'), 'x');
+  writeFileSync(join(root, 'rules'), '*.o\n');
+  execFileSync('mkfifo', [join(root, 'piped/.gitignore')]);
+  symlinkSync(join(root, 'rules'), join(root, 'linked/.gitignore'));
+  const { entries, errors } = await walkAll(root, { gitignore: true });
+  t.deepEqual(entries.map((e) => e.relPath).sort(), ['linked', 'linked/b.o', 'piped', 'piped/a.o', 'rules']);
+  t.deepEqual(errors.map((e) => e.path).sort(), ['linked/.gitignore', 'piped/.gitignore']);
+  const above = gitignoreAbove(root, 'piped/sub');
+  t.deepEqual(above, { ignored: false, above: [] });
 });

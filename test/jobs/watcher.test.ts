@@ -192,35 +192,65 @@ test.serial(
   },
 );
 
+/** A repository-like tree (`files`: relative path -> content), watched with .gitignore rules. */
+async function watchedRepo(
+  t: ExecutionContext,
+  files: Record<string, string>,
+): Promise<{ core: Core; root: string; loc: string; keys: () => string[] }> {
+  const root = join(tempDir(t), 'repo');
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    writeFileSync(join(root, rel), text);
+  }
+  const core = await openCore(t, join(tempDir(t), 'data'));
+  const out = await core.command<{ id: string; job: string }>('location.add', {
+    path: root,
+    rules: { gitignore: true },
+  });
+  t.is((await waitJob(core, out.result!.job)).state, 'completed');
+  return { core, root, loc: out.result!.id, keys: () => indexRows(core).map((r) => r.key) };
+}
+
 test.serial(
   'with .gitignore rules, a change in an ignored folder indexes nothing, and a scoped rescan applies the .gitignore files above it',
   async (t) => {
     // The watch reads no .gitignore: a change in `build/` asked for a rescan of `build`, whose walk
     // read no .gitignore above it, and indexed what the location's own walk leaves out.
-    const root = join(tempDir(t), 'repo');
-    mkdirSync(join(root, 'build'), { recursive: true });
-    mkdirSync(join(root, 'src/deep'), { recursive: true });
-    writeFileSync(join(root, '.gitignore'), 'build/\n*.o\n');
-    writeFileSync(join(root, 'src/.gitignore'), '*.tmp\n');
-    writeFileSync(join(root, 'build/old.bin'), 'o');
-    writeFileSync(join(root, 'src/main.c'), 'c');
-    const core = await openCore(t, join(tempDir(t), 'data'));
-    const out = await core.command<{ id: string; job: string }>('location.add', {
-      path: root,
-      rules: { gitignore: true },
+    const { core, root, loc, keys } = await watchedRepo(t, {
+      '.gitignore': 'build/\n*.o\nsrc/deep/*.log\n',
+      'src/.gitignore': '*.tmp\n',
+      'build/old.bin': 'o',
+      'src/main.c': 'c',
+      'src/deep/.keep': '',
     });
-    t.is((await waitJob(core, out.result!.job)).state, 'completed');
-    const keys = (): string[] => indexRows(core).map((r) => r.key);
     t.deepEqual(keys(), ['src', 'src/deep', 'src/main.c'], 'hidden names (the .gitignore files) are skipped too');
     writeFileSync(join(root, 'build/new.bin'), 'n');
     writeFileSync(join(root, 'src/deep/x.o'), 'o');
     writeFileSync(join(root, 'src/deep/y.tmp'), 't');
+    writeFileSync(join(root, 'src/deep/z.log'), 'a pattern with a slash, relative to its .gitignore');
     writeFileSync(join(root, 'src/deep/kept.c'), 'k');
     await waitFor('the kept file indexed', async () => keys().includes('src/deep/kept.c'), 10_000, 10);
     // A scoped rescan of the ignored folder itself, as its change used to ask for.
     const lib = core.libraries.resolve();
-    const job = core.jobs.enqueue(lib, 'index', out.result!.id, { loc: out.result!.id, scope: ['build'] }).id;
+    const job = core.jobs.enqueue(lib, 'index', loc, { loc, scope: ['build'] }).id;
     t.is((await waitJob(core, job)).state, 'completed');
     t.deepEqual(keys(), ['src', 'src/deep', 'src/deep/kept.c', 'src/main.c']);
+  },
+);
+
+test.serial(
+  'with .gitignore rules, a .gitignore written or removed is heard: what it ignores leaves the index, and comes back',
+  async (t) => {
+    // A .gitignore is a hidden name, and the watch skipped it: nothing rescanned the folder, and
+    // what was indexed before it said otherwise stayed (also once deleted on disk).
+    const repo = await watchedRepo(t, { 'build/old.bin': 'o', 'main.c': 'c' });
+    const { root } = repo;
+    const keys = (): string => repo.keys().join(' ');
+    t.is(keys(), 'build build/old.bin main.c');
+    writeFileSync(join(root, '.gitignore'), 'build/\n');
+    await waitFor('build/ out of the index', async () => keys() === 'main.c', 10_000, 10);
+    rmSync(join(root, '.gitignore'));
+    await waitFor('build/ back in the index', async () => keys() === 'build build/old.bin main.c', 10_000, 10);
+    t.is(keys(), 'build build/old.bin main.c');
   },
 );

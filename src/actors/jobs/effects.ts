@@ -233,6 +233,7 @@ function fsEvents(deps: JobsDeps) {
       skipNames: rules.skipNames ?? DEFAULT_SKIP_NAMES,
       skipHidden: rules.skipHidden ?? true,
       excluded: excludedBelow(row.path).map((e) => e.path.slice(row.path.length + 1)),
+      gitignore: rules.gitignore ?? false,
     };
     const skip = skipperOf(watchRules);
     const changed = (rel: string): void => {

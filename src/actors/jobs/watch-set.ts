@@ -17,12 +17,22 @@ export interface WatchRules {
   skipHidden: boolean;
   /** Relative paths below the location that are never watched (a data dir inside it). */
   excluded: readonly string[];
+  /** The walk honours .gitignore files: a change to one is reported, though its name is hidden. */
+  gitignore?: boolean;
 }
 
 /** The test of a relative path against a location's rules (both threads build it from the same data), as the walk's. */
 export function skipperOf(rules: WatchRules): (rel: string) => boolean {
   const skipped = ruleSkipper(rules);
-  return (rel) => skipped(rel) || rules.excluded.some((x) => rel === x || rel.startsWith(`${x}/`));
+  const skip = (rel: string): boolean =>
+    skipped(rel) || rules.excluded.some((x) => rel === x || rel.startsWith(`${x}/`));
+  if (!rules.gitignore) return skip;
+  // A .gitignore that changes rescans its folder (with it, what the folder holds may be ignored or not).
+  return (rel) => {
+    if (rel !== '.gitignore' && !rel.endsWith('/.gitignore')) return skip(rel);
+    const dir = rel.slice(0, Math.max(0, rel.length - '/.gitignore'.length));
+    return dir !== '' && skip(dir);
+  };
 }
 
 /** The kernel side of a watch: add a folder's watch (its number, or the errno's name), let one go. */
