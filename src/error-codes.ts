@@ -126,6 +126,7 @@ export const ERROR_CODES = {
   E_IS_A_FOLDER: 'file operations and the disk',
   E_IS_A_SYMLINK: 'file operations and the disk',
   E_NOT_A_FILE: 'file operations and the disk',
+  E_FILE_TOO_LARGE: 'file operations and the disk',
   E_NOT_A_FOLDER: 'file operations and the disk',
   E_SPECIAL_FILE: 'file operations and the disk',
   E_IN_TRASH: 'file operations and the disk',

@@ -212,7 +212,9 @@ function readGitignore(path: string | Buffer): string {
     const st = fstatSync(fd);
     if (!st.isFile()) throw Object.assign(new Error(`${String(path)} is not a file`), { code: 'E_NOT_A_FILE' });
     if (st.size > GITIGNORE_MAX)
-      throw Object.assign(new Error(`${String(path)} is larger than ${GITIGNORE_MAX} bytes`), { code: 'E_TOO_LARGE' });
+      throw Object.assign(new Error(`${String(path)} is larger than ${GITIGNORE_MAX} bytes`), {
+        code: 'E_FILE_TOO_LARGE',
+      });
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
