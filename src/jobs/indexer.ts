@@ -1,7 +1,7 @@
 // The index job: walk -> diff against the projection -> batched events -> content
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
-import { existsSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import { tupleOf } from './walk-stat.js';
 import type { JobContext } from './context.js';
@@ -133,10 +133,21 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   await aggregatePhase(ctx, loc, clock, unchanged ? (cp.walkedTotals ?? 'count') : undefined, folders);
 }
 
-/** The folder itself if it is there, else its nearest ancestor that is. */
+/**
+ * The folder itself if it is there, else its nearest ancestor that is. "There" is a folder at
+ * every step from the location's root, none a symlink: one swapped in for the scope (or above
+ * it) after its change was heard is an entry of its parent, walked as such, never followed (the
+ * walk of a scope would otherwise have indexed what it points to, outside the location).
+ */
 function surviving(root: string, s: string): string {
-  while (s !== '' && !existsSync(fsPathOf(root, s))) s = s.includes('/') ? s.slice(0, s.lastIndexOf('/')) : '';
-  return s;
+  if (s === '') return s;
+  const parts = s.split('/');
+  let n = 0;
+  for (; n < parts.length; n++) {
+    const st = lstatSync(fsPathOf(root, parts.slice(0, n + 1).join('/')), { throwIfNoEntry: false });
+    if (!st?.isDirectory()) break;
+  }
+  return parts.slice(0, n).join('/');
 }
 
 function scopesOf(root: string, rules: WalkRules, input: IndexInput): string[] {

@@ -2,7 +2,7 @@
 // moves are detected without rehashing, changes and deletions show up after a rescan, and
 // location add/remove refuse or drop what they should.
 import test from 'ava';
-import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTree } from '../../fixtures/tree.js';
 import { contentIdOf } from '../../src/jobs/content-id.js';
@@ -359,5 +359,32 @@ test('a scoped job resumed after its first scope was ignored, or removed, walks 
     after.filter((k) => !k.startsWith('a')),
     [...before.filter((k) => !k.startsWith('a')), 'c/new.txt'].sort(),
     'b and c as they are on disk',
+  );
+});
+
+test('a scoped rescan of a folder swapped for a symlink does not follow it: nothing outside the location is indexed', async (t) => {
+  // A watch asks for a rescan of the folder a change was heard in; swapped for a symlink before
+  // the job ran, that folder's walk followed it and indexed what it points to, under the location.
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  mkdirSync(join(root, 'a/deeper'), { recursive: true });
+  writeFileSync(join(root, 'a/deeper/mine.txt'), 'mine');
+  mkdirSync(join(dir, 'outside/deeper'), { recursive: true });
+  writeFileSync(join(dir, 'outside/deeper/secret.txt'), 'not in the location');
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  t.deepEqual(
+    indexRows(core, loc).map((r) => r.key),
+    ['a', 'a/deeper', 'a/deeper/mine.txt'],
+  );
+  rmSync(join(root, 'a'), { recursive: true });
+  symlinkSync(join(dir, 'outside'), join(root, 'a'));
+  const lib = core.libraries.resolve();
+  const job = core.jobs.enqueue(lib, 'index', loc, { loc, scope: ['a', 'a/deeper'] }).id;
+  t.is((await waitJob(core, job)).state, 'completed');
+  t.deepEqual(
+    indexRows(core, loc).map((r) => [r.key, r.t]),
+    [['a', 2]],
+    'the symlink itself, as its parent lists it',
   );
 });
