@@ -8,7 +8,8 @@ import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
-import { gitignoreAbove, ruleSkipper } from './walk-plan.js';
+import { ruleSkipper } from './walk-plan.js';
+import { gitignoreAbove } from './gitignore.js';
 import {
   identifyPhase,
   aggregatePhase,

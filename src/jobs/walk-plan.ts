@@ -1,22 +1,19 @@
 // The walk's plan: which names a walk of one location reports, and in what order, from the
 // folders' listings alone (entry types from d_type; lstat only where a filesystem gives none).
-// The rules live here: hidden names, skipped names, .gitignore files, excluded folders, our own
-// folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
-import {
-  closeSync,
-  constants as fsConstants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-} from 'node:fs';
+// The rules live here: hidden names, skipped names, .gitignore files (gitignore.ts reads them),
+// excluded folders, our own folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import type { BigIntStats, Dirent, Stats } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Ignore } from 'ignore';
 import { SdError } from '../errors.js';
-import { ESCAPE_MARK, encodeName, fsPathOf } from './names.js';
+import { ESCAPE_MARK, encodeName } from './names.js';
+import {
+  gitIgnored,
+  levelsAbove,
+  newIgnore,
+  readGitignore,
+  type GitignoreAbove,
+  type IgnoreLevel,
+} from './gitignore.js';
 
 export interface WalkError {
   path: string;
@@ -46,15 +43,6 @@ export interface WalkOptions {
   gitignoreAbove?: readonly GitignoreAbove[];
 }
 
-/**
- * A .gitignore of a folder above a scoped walk's root, and the root's path from that folder
- * ('b/c/' for the file of `a` and a walk of `a/b/c`): its patterns apply below, as in git.
- */
-export interface GitignoreAbove {
-  prefix: string;
-  text: string;
-}
-
 /** Folders at a location's root that hold our own work (trash, partial transfers): never indexed. */
 export const NEVER_INDEXED: ReadonlySet<string> = new Set(['.vdfs-trash', '.vdfs-partial']);
 
@@ -73,13 +61,6 @@ export const DEFAULT_SKIP_NAMES: readonly string[] = [
   '$RECYCLE.BIN',
   'System Volume Information',
 ];
-
-interface IgnoreLevel {
-  base: string;
-  ig: Ignore;
-  /** A level above the walk's root: paths are tested as prefix + the walk's relative path. */
-  prefix?: string;
-}
 
 interface Frame {
   rel: string;
@@ -175,52 +156,6 @@ export function ruleSkipper(rules: WalkRules): (rel: string) => boolean {
       rel.split('/').some((n) => (skipHidden && isHidden(n)) || skipNames.has(n)));
 }
 
-function gitIgnored(levels: readonly IgnoreLevel[], relPath: string, isDir: boolean): boolean {
-  let ignored = false;
-  for (const { base, ig, prefix } of levels) {
-    const rel = prefix !== undefined ? prefix + relPath : base === '' ? relPath : relPath.slice(base.length + 1);
-    try {
-      const r = ig.test(isDir ? `${rel}/` : rel);
-      // A deeper .gitignore can re-include what a shallower one excluded, as in git.
-      if (r.ignored) ignored = true;
-      else if (r.unignored) ignored = false;
-    } catch {
-      // `ignore` rejects some odd relative forms; such a path is simply not ignored.
-    }
-  }
-  return ignored;
-}
-
-// `ignore` is CommonJS. Imported from this ES module, Node would first scan its source for its
-// exports (cjs-module-lexer) in every thread that loads the walker, the hashing threads included:
-// V8 then optimised that scanner on each new thread, 100-280 ms of compiler CPU per first index
-// on two shared cores. Required here, and only when a walk honours .gitignore, it costs none of that.
-let ignoreFactory: (() => Ignore) | undefined;
-const newIgnore = (): Ignore => (ignoreFactory ??= createRequire(import.meta.url)('ignore') as () => Ignore)();
-
-/** Bytes of a .gitignore read at most (git's own files are a few KiB). */
-const GITIGNORE_MAX = 1 << 20;
-
-/**
- * A .gitignore's text. Opened without blocking and without following a symlink (as git): a FIFO
- * by that name would otherwise hold the thread that reads it for good. Anything but a regular
- * file, or one past GITIGNORE_MAX, is refused.
- */
-function readGitignore(path: string | Buffer): string {
-  const fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw Object.assign(new Error(`${String(path)} is not a file`), { code: 'E_NOT_A_FILE' });
-    if (st.size > GITIGNORE_MAX)
-      throw Object.assign(new Error(`${String(path)} is larger than ${GITIGNORE_MAX} bytes`), {
-        code: 'E_FILE_TOO_LARGE',
-      });
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[], errors: WalkError[]): IgnoreLevel[] {
   try {
     const text = readGitignore(join(fsDir, '.gitignore', undefined));
@@ -229,32 +164,6 @@ function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[
     errors.push(errOf(rel === '' ? '.gitignore' : `${rel}/.gitignore`, e));
     return levels;
   }
-}
-
-/**
- * For a walk of `scope` (a folder's relative path in string form) inside the location at `root`:
- * the .gitignore files of the folders above it, from the top, and whether they ignore the scope
- * or a folder on the way to it. A file that cannot be read counts as absent, as in a walk of the
- * whole location (which also reports it as an error; this does not).
- */
-export function gitignoreAbove(root: string, scope: string): { ignored: boolean; above: GitignoreAbove[] } {
-  const parts = scope === '' ? [] : scope.split('/');
-  const above: GitignoreAbove[] = [];
-  const levels: IgnoreLevel[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const dir = parts.slice(0, i).join('/');
-    try {
-      const text = readGitignore(join(fsPathOf(root, dir), '.gitignore', undefined));
-      const prefix = `${parts.slice(i).join('/')}/`;
-      above.push({ prefix, text });
-      levels.push({ base: dir, ig: newIgnore().add(text) });
-    } catch {
-      // none there
-    }
-    // The next folder down, tested as the walk would have met it.
-    if (levels.length > 0 && gitIgnored(levels, parts.slice(0, i + 1).join('/'), true)) return { ignored: true, above };
-  }
-  return { ignored: false, above };
 }
 
 /** One name the planner decided to report; its attributes come from the stat step. */
@@ -326,9 +235,7 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   };
 
   const cursorParts = options.startAfter ? options.startAfter.split('/').filter((p) => p !== '') : undefined;
-  const above: IgnoreLevel[] = useGitignore
-    ? (options.gitignoreAbove ?? []).map((a) => ({ base: '', ig: newIgnore().add(a.text), prefix: a.prefix }))
-    : [];
+  const above = useGitignore ? levelsAbove(options.gitignoreAbove ?? []) : [];
   open('', rootFs, above, cursorParts && cursorParts.length > 0 ? cursorParts : undefined);
 
   // Bounded: every pass consumes one name or pops one frame; symlinks are never descended.

@@ -4,7 +4,7 @@
 // time (readdir alone 125 of 500 ms on /usr/lib).
 import type { LstatColumns } from './hash-wire.js';
 import { lstatColumns, plan, type WalkError, type WalkRules } from './walk.js';
-import type { GitignoreAbove } from './walk-plan.js';
+import type { GitignoreAbove } from './gitignore.js';
 
 /** What a remote walk is asked to do (structured-clone safe). */
 export interface RemoteWalkRequest {

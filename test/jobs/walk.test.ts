@@ -12,7 +12,7 @@ import {
   type WalkEntry,
 } from '../../src/jobs/walk.js';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
-import { gitignoreAbove } from '../../src/jobs/walk-plan.js';
+import { gitignoreAbove } from '../../src/jobs/gitignore.js';
 import { encodeName, fsPathOf, decodeName } from '../../src/jobs/names.js';
 import { smallTree, tempDir } from './helpers.js';
 
