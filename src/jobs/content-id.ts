@@ -16,6 +16,7 @@ import { createBlake3, type Blake3 } from './blake3.js';
 import { fstatInto, type RawStat } from './statx.js';
 import { fileIO, type FileIO } from './file-io.js';
 import { SdError } from '../errors.js';
+import { beneath } from './beneath.js';
 
 export const SMALL_FILE_LIMIT = 100 * 1024;
 export const HEAD_SIZE = 8 * 1024;
@@ -41,6 +42,11 @@ export interface ContentHasher {
    * the call then throws for a file that is not a regular one.
    */
   identify(path: string | Buffer, stat?: RawStat): ContentIdentity;
+  /**
+   * identify() of `rel` below the folder `dirFd` is open on, opened without following a symlink
+   * anywhere on the way (beneath.ts); only where beneath() is defined.
+   */
+  identifyAt(dirFd: number, rel: string | Buffer, stat?: RawStat): ContentIdentity;
 }
 
 /** [offset, length] pairs that a file of `size` bytes is hashed from (after the size prefix). */
@@ -125,10 +131,18 @@ export async function createContentHasher(io: FileIO = fileIO()): Promise<Conten
     return (st.mode & C.S_IFMT) === C.S_IFREG ? st.size : -1;
   };
 
-  function identify(path: string | Buffer, stat: RawStat = scratch): ContentIdentity {
-    // Non-blocking and never through a link: a named pipe, socket or device opens without
-    // waiting and is refused by the fstat below, before a single read.
-    const fd = io.open(path, READ_FLAGS);
+  // Non-blocking and never through a link: a named pipe, socket or device opens without waiting
+  // and is refused by the fstat below, before a single read.
+  const identify = (path: string | Buffer, stat: RawStat = scratch): ContentIdentity =>
+    identifyOpen(io.open(path, READ_FLAGS), stat);
+  const identifyAt = (dirFd: number, rel: string | Buffer, stat: RawStat = scratch): ContentIdentity => {
+    const b = beneath();
+    if (!b) throw new SdError('E_INTERNAL', 'openat2 cannot be called here; open by path');
+    return identifyOpen(b.open(dirFd, rel, READ_FLAGS), stat);
+  };
+
+  /** The identity of the file open on `fd`, which it closes. */
+  function identifyOpen(fd: number, stat: RawStat): ContentIdentity {
     try {
       const fileSize = sizeOf(fd, stat);
       if (fileSize < 0)
@@ -159,7 +173,7 @@ export async function createContentHasher(io: FileIO = fileIO()): Promise<Conten
     }
   }
 
-  return { identify };
+  return { identify, identifyAt };
 }
 
 let shared: Promise<ContentHasher> | undefined;

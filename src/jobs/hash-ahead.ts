@@ -14,7 +14,6 @@
 import { FILE, toPath, type EntryTuple } from '../projections/entries.js';
 import type { JobContext } from './context.js';
 import type { HashResult } from './hash-pool.js';
-import { fsPathOf } from './names.js';
 import type { PhaseClock } from './phase-times.js';
 import type { WalkError } from './walk.js';
 import { entryAt, REGULAR_FILE, tupleOf } from './walk-stat.js';
@@ -86,11 +85,12 @@ export class HashAhead<C> {
 
   /** Hashes a batch's files and puts their ids (and an unstatted file's attributes) in their tuples. */
   private async hash(files: EntryTuple[], t0: number): Promise<Hashed> {
-    const paths = files.map((u) => fsPathOf(this.root, toPath(u[0])));
-    const pool = this.ctx.pool();
-    const { results, stats } = files.some(unstatted)
-      ? await pool.hashStat(paths)
-      : { results: await pool.hash(paths), stats: undefined };
+    // By key below the root: no symlink on the way is followed, and no path is built here.
+    const { results, stats } = await this.ctx.pool().hashKeys(
+      this.root,
+      files.map((u) => u[0]),
+      files.some(unstatted),
+    );
     const end = performance.now();
     const ms = Math.max(0, end - Math.max(t0, this.booked));
     this.booked = end;

@@ -32,6 +32,13 @@ export interface HashPool {
    * through, or as lstat reads its path when it could not be hashed (see LstatColumns).
    */
   hashStat(paths: readonly HashPath[]): Promise<{ results: HashResult[]; stats: LstatColumns }>;
+  /**
+   * hash() of a location's files by entry key, each opened below `root` without following a
+   * symlink anywhere on the way (beneath.ts; by path where openat2 cannot be called). With
+   * `stat`, each file's attributes as hashStat() gives them, its lstat made the same way.
+   * A result's `path` is its key.
+   */
+  hashKeys(root: string, keys: readonly string[], stat: boolean): Promise<{ results: HashResult[]; stats?: LstatColumns }>;
   /** lstat of every path in one worker message; results in the order of `paths`. */
   lstat(paths: readonly HashPath[]): Promise<LstatColumns>;
   /** A whole walk on one thread (listing, rules and lstat), in walk order. */
@@ -169,12 +176,14 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   for (let i = 0; i < threads; i++) idle.push(spawn());
 
   function runBatch(op: 'hash' | 'lstat', paths: readonly HashPath[], stat = false): Promise<HashReply> {
+    return send((id) => ({ id, op, paths: paths as Array<string | Uint8Array>, ...(stat ? { stat } : {}) }));
+  }
+
+  function send(make: (id: number) => HashRequest): Promise<HashReply> {
     if (closed) return Promise.reject(new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one'));
     return new Promise((resolve, reject) => {
       const id = nextId++;
-      const req: HashRequest = { id, op, paths: paths as Array<string | Uint8Array> };
-      if (stat) req.stat = true;
-      queue.push({ id, req, resolve, reject });
+      queue.push({ id, req: make(id), resolve, reject });
       dispatch();
     });
   }
@@ -192,7 +201,27 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
 
   async function hashStat(paths: readonly HashPath[]): Promise<{ results: HashResult[]; stats: LstatColumns }> {
     const done = await hashBatches(paths, true);
-    const stats = statColumns(paths.length);
+    return { results: resultsOf(paths, done), stats: statsOf(paths.length, done) };
+  }
+
+  async function hashKeys(
+    root: string,
+    keys: readonly string[],
+    stat: boolean,
+  ): Promise<{ results: HashResult[]; stats?: LstatColumns }> {
+    if (closed) throw new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one');
+    const parts: Promise<HashReply>[] = [];
+    // One string per batch: the other thread copies one string, not one per file.
+    for (let i = 0; i < keys.length; i += batchSize) {
+      const joined = keys.slice(i, i + batchSize).join('\0');
+      parts.push(send((id) => ({ id, op: 'hashKeys', root, keys: joined, ...(stat ? { stat } : {}) })));
+    }
+    const done = await Promise.all(parts);
+    return { results: resultsOf(keys, done), stats: stat ? statsOf(keys.length, done) : undefined };
+  }
+
+  function statsOf(n: number, done: HashReply[]): LstatColumns {
+    const stats = statColumns(n);
     let at = 0;
     for (const { stats: s } of done) {
       if (!s) throw new SdError('E_HASH_WORKER', "a worker answered a hash batch without the files' attributes");
@@ -204,7 +233,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       for (const [i, code, message] of s.errors) stats.errors.push([at + i, code, message]);
       at += s.flags.length;
     }
-    return { results: resultsOf(paths, done), stats };
+    return stats;
   }
 
   function resultsOf(paths: readonly HashPath[], done: HashReply[]): HashResult[] {
@@ -315,5 +344,5 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     }
   }
 
-  return { threads, ready: () => started > 0, hash, hashStat, lstat, walk, close };
+  return { threads, ready: () => started > 0, hash, hashStat, hashKeys, lstat, walk, close };
 }

@@ -4,6 +4,11 @@ import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export type HashRequest =
   | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array>; stat?: boolean }
+  /**
+   * Files of a location by their entry keys (joined by NUL, which no name holds), each opened
+   * below the root's descriptor without following a symlink on the way (beneath.ts).
+   */
+  | { id: number; op: 'hashKeys'; root: string; keys: string; stat?: boolean }
   | { id: number; op: 'walk'; walk: RemoteWalkRequest }
   /** A walk's consumer took a part (one more may come), or stopped listening. */
   | { id: number; op: 'more' | 'stop' }

@@ -8,7 +8,10 @@ import { KINDS, kindOf, type Kind } from './kind.js';
 
 import type { HashRequest, HashReply, HashedColumns, LstatColumns } from './hash-wire.js';
 import { lstatColumns } from './walk.js';
-import { lstatInto, putStat, statColumns } from './walk-stat.js';
+import { lstatInto, putStat, statColumns, statInto } from './walk-stat.js';
+import { beneath, closeRoot, openRoot, relOfKey, type Beneath } from './beneath.js';
+import { fsPathOf, fsPathOfAbs } from './names.js';
+import { SEP, toPath } from '../projections/entries.js';
 import type { RawStat } from './statx.js';
 import { runRemoteWalk, WALK_AHEAD, type WalkControl } from './walk-remote.js';
 import { libc } from '../native/libc.js';
@@ -68,44 +71,128 @@ port.on('message', async (req: HashRequest) => {
     port.postMessage(reply, buffersOf(stats));
     return;
   }
-  if (req.op !== 'hash') return;
+  if (req.op !== 'hash' && req.op !== 'hashKeys') return;
   // Test seam (tests only): SD_TEST_HASH_STALL names a FIFO nobody writes to; opening it for
   // reading blocks this thread in the kernel, as a hung network filesystem would.
   if (process.env.SD_TEST_HASH_STALL) openSync(process.env.SD_TEST_HASH_STALL, 'r');
   const hasher = await hasherReady;
-  const n = req.paths.length;
+  const reply =
+    req.op === 'hashKeys'
+      ? hashKeys(hasher, req.root, req.keys, !!req.stat)
+      : hashBatch(pathBatch(hasher, req.paths), !!req.stat);
+  const { stats, ...hashed } = reply;
+  const moved = [hashed.sizes.buffer as ArrayBuffer, hashed.kinds.buffer as ArrayBuffer];
+  if (stats) moved.push(...buffersOf(stats));
+  port.postMessage({ id: req.id, hashed, stats } satisfies HashReply, moved);
+});
+
+/** A batch's results, and with `stats` each file's attributes (from its descriptor, or an lstat). */
+interface Columns extends HashedColumns {
+  stats: LstatColumns | undefined;
+}
+
+type Identity = { contentId: string; size: number; head: Uint8Array };
+
+/** The files of one batch: how each is named, opened and identified, and lstat'ed when it could not be. */
+interface Batch {
+  readonly n: number;
+  /** Its display name, for its kind (a non-UTF-8 name may decode lossily: fine for a kind). */
+  name(i: number): string;
+  identify(i: number, st: RawStat | undefined): Identity;
+  lstat(out: LstatColumns, i: number): void;
+}
+
+function hashBatch(batch: Batch, withStat: boolean): Columns {
+  const n = batch.n;
   const ids: string[] = new Array(n);
   const sizes = new Float64Array(n);
   const kinds = new Uint8Array(n);
   const errors: HashedColumns['errors'] = [];
-  // Asked with `stat`: each file's attributes too, from the descriptor it was read through, or
-  // from an lstat of its path when it could not be hashed (it vanished, is unreadable, or is no
-  // longer a regular file).
-  const stats = req.stat ? statColumns(n) : undefined;
+  const stats = withStat ? statColumns(n) : undefined;
   for (let i = 0; i < n; i++) {
-    const p = req.paths[i]!;
-    const path = typeof p === 'string' ? p : Buffer.from(p);
     try {
-      const { contentId, size, head } = hasher.identify(path, stats ? stat : undefined);
+      const { contentId, size, head } = batch.identify(i, stats ? stat : undefined);
       if (stats) putStat(stats, i, stat);
-      // Kind needs only the display name; a non-UTF-8 name decodes lossily, which is fine here.
-      const name = basename(typeof path === 'string' ? path : path.toString('utf8'));
       // Every id is BLAKE3-128 in hex: 32 characters, the width of its place in the column.
       if (contentId.length !== 32) throw new Error(`content id of ${contentId.length} characters`);
       ids[i] = contentId;
       sizes[i] = size;
-      kinds[i] = KIND_INDEX.get(kindOf(name, head))!;
+      kinds[i] = KIND_INDEX.get(kindOf(batch.name(i), head))!;
     } catch (e) {
       ids[i] = BLANK_ID;
       errors.push([i, errorCode(e), e instanceof Error ? e.message : String(e)]);
-      if (stats) lstatInto(stats, i, path);
+      if (stats) batch.lstat(stats, i);
     }
   }
-  const reply: HashReply = { id: req.id, hashed: { ids: ids.join(''), sizes, kinds, errors }, stats };
-  const moved = [sizes.buffer as ArrayBuffer, kinds.buffer as ArrayBuffer];
-  if (stats) moved.push(...buffersOf(stats));
-  port.postMessage(reply, moved);
-});
+  return { ids: ids.join(''), sizes, kinds, errors, stats };
+}
+
+type Hasher = Awaited<typeof hasherReady>;
+
+/** Files by path (asked with `stat`: each file's attributes too, from its descriptor or an lstat). */
+function pathBatch(hasher: Hasher, paths: Array<string | Uint8Array>): Batch {
+  const fs = paths.map((p) => (typeof p === 'string' ? p : Buffer.from(p)));
+  return {
+    n: fs.length,
+    name: (i) => {
+      const p = fs[i]!;
+      return basename(typeof p === 'string' ? p : p.toString('utf8'));
+    },
+    identify: (i, st) => hasher.identify(fs[i]!, st),
+    lstat: (out, i) => lstatInto(out, i, fs[i]!),
+  };
+}
+
+/**
+ * A location's files by entry key, below its root (its descriptor, `rootFd`): through openat2
+ * (no symlink followed anywhere below the root) when `b` is given, by path otherwise.
+ */
+function keyBatch(hasher: Hasher, root: string, keys: string[], b: Beneath | undefined, rootFd: number): Batch {
+  const name = (i: number): string => {
+    const k = keys[i]!;
+    return k.slice(k.lastIndexOf(SEP) + 1);
+  };
+  if (!b) {
+    const path = (i: number): string | Buffer => fsPathOf(root, toPath(keys[i]!));
+    return {
+      n: keys.length,
+      name,
+      identify: (i, st) => hasher.identify(path(i), st),
+      lstat: (out, i) => lstatInto(out, i, path(i)),
+    };
+  }
+  return {
+    n: keys.length,
+    name,
+    identify: (i, st) => hasher.identifyAt(rootFd, relOfKey(keys[i]!), st),
+    lstat: (out, i) => statInto(out, i, (st) => b.lstat(rootFd, relOfKey(keys[i]!), st)),
+  };
+}
+
+/** Every file of the batch failed with `e` (its root could not be opened: an unplugged drive), as each open by path would. */
+function failedBatch(n: number, e: unknown): Batch {
+  const fail = (): never => {
+    throw e;
+  };
+  return { n, name: () => '', identify: fail, lstat: (out, i) => statInto(out, i, fail) };
+}
+
+function hashKeys(hasher: Hasher, root: string, joined: string, withStat: boolean): Columns {
+  const keys = joined === '' ? [] : joined.split('\0');
+  const b = beneath();
+  if (!b) return hashBatch(keyBatch(hasher, root, keys, undefined, -1), withStat);
+  let rootFd: number;
+  try {
+    rootFd = openRoot(fsPathOfAbs(root));
+  } catch (e) {
+    return hashBatch(failedBatch(keys.length, e), withStat);
+  }
+  try {
+    return hashBatch(keyBatch(hasher, root, keys, b, rootFd), withStat);
+  } finally {
+    closeRoot(rootFd);
+  }
+}
 
 // Said once the handler above listens, and once this thread's native add-ons are in (koffi and
 // the BLAKE3 one load as createContentHasher starts, above; libc() says so here whatever that

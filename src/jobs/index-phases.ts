@@ -7,7 +7,6 @@ import { holdCidIndexOut } from '../library/cid-index.js';
 import type { JobContext } from './context.js';
 import type { HashPool } from './hash-pool.js';
 import { kindOf } from './kind.js';
-import { fsPathOf } from './names.js';
 import type { WalkRules } from './walk.js';
 import type { PhaseClock } from './phase-times.js';
 import { inBatches } from '../events/batches.js';
@@ -114,10 +113,16 @@ async function identifyPages(
     const rows = page.all(loc.id, after) as Row[];
     if (rows.length === 0) return undefined;
     const t0 = performance.now();
+    // By key below the root: no symlink on the way is followed (a folder swapped for one since
+    // the walk is an error for its files, never a read of what it points to).
     const results = ctx
       .pool()
-      .hash(rows.map((r) => fsPathOf(loc.path, toPath(r.key))))
-      .then((r) => {
+      .hashKeys(
+        loc.path,
+        rows.map((r) => r.key),
+        false,
+      )
+      .then(({ results: r }) => {
         clock.add('identify', performance.now() - t0, rows.length);
         return r;
       });

@@ -35,8 +35,9 @@ export class StatError extends Error {
 
 type Statx = (path: string | Buffer, out: RawStat) => boolean;
 type Fstatx = (fd: number, out: RawStat) => void;
+type StatxAt = (dirFd: number, name: string | Buffer, out: RawStat) => boolean;
 
-let made: { lstat: Statx; fstat: Fstatx } | null | undefined;
+let made: { lstat: Statx; fstat: Fstatx; lstatAt: StatxAt } | null | undefined;
 
 /**
  * lstat of `path` into `out` (false when it does not exist); throws StatError as Node would.
@@ -57,6 +58,12 @@ export function fastFstat(): Fstatx | undefined {
   return made?.fstat;
 }
 
+/** lstat of `name` in the folder `dirFd` is open on (beneath.ts), as fastLstat; undefined where statx cannot be called. */
+export function fastLstatAt(): StatxAt | undefined {
+  if (made === undefined) made = make();
+  return made?.lstatAt;
+}
+
 /** fstat of `fd` into `out`: statx where it can be called, Node's fstat (the same numbers) otherwise. */
 export function fstatInto(fd: number, out: RawStat): void {
   const fast = fastFstat();
@@ -73,7 +80,7 @@ export function fromNodeStats(st: BigIntStats, out: RawStat): void {
   out.dev = st.dev;
 }
 
-function make(): { lstat: Statx; fstat: Fstatx } | null {
+function make(): { lstat: Statx; fstat: Fstatx; lstatAt: StatxAt } | null {
   const c = libc();
   if (!c || process.arch === 'ia32') return null;
   let byName: (...a: unknown[]) => number;
@@ -95,11 +102,11 @@ function make(): { lstat: Statx; fstat: Fstatx } | null {
     out.mtimeNs = v.getBigInt64(112, true) * 1_000_000_000n + BigInt(v.getUint32(120, true));
     out.dev = makedev(v.getUint32(136, true), v.getUint32(140, true));
   };
-  const statx: Statx = (path, out) => {
+  const lstatAt: StatxAt = (dirFd, path, out) => {
     const rc =
       typeof path === 'string'
-        ? byName(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf)
-        : byBytes(AT_FDCWD, Buffer.concat([path, ZERO]), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf);
+        ? byName(dirFd, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf)
+        : byBytes(dirFd, Buffer.concat([path, ZERO]), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf);
     if (rc !== 0) {
       const errno = c.koffi.errno();
       if (errno === ENOENT) return false;
@@ -108,6 +115,7 @@ function make(): { lstat: Statx; fstat: Fstatx } | null {
     decode(out);
     return true;
   };
+  const statx: Statx = (path, out) => lstatAt(AT_FDCWD, path, out);
   const fstat: Fstatx = (fd, out) => {
     if (byName(fd, '', AT_EMPTY_PATH, STATX_BASIC_STATS, buf) !== 0) throw statError(c.koffi.errno(), 'fstat');
     decode(out);
@@ -115,7 +123,7 @@ function make(): { lstat: Statx; fstat: Fstatx } | null {
   // A kernel without statx (before 4.11), or a sandbox that refuses it, says so on the first
   // call: Node's lstat then.
   try {
-    return statx('/', { mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n }) ? { lstat: statx, fstat } : null;
+    return statx('/', { mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n }) ? { lstat: statx, fstat, lstatAt } : null;
   } catch {
     return null;
   }

@@ -122,8 +122,13 @@ const scratch: RawStat = { mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n };
 /** lstat of `path` into `i` of the columns: vanished (flags 1) or failed (an error) are values. */
 export function lstatInto(out: LstatColumns, i: number, path: string | Buffer): void {
   const fast = fastLstat();
+  statInto(out, i, (st) => (fast ? fast(path, st) : nodeLstat(path, st)));
+}
+
+/** As lstatInto, with the lstat given (false: vanished), e.g. beneath.ts's below a location's root. */
+export function statInto(out: LstatColumns, i: number, lstat: (st: RawStat) => boolean): void {
   try {
-    if (!(fast ? fast(path, scratch) : nodeLstat(path, scratch))) out.flags[i] = 1;
+    if (!lstat(scratch)) out.flags[i] = 1;
     else putStat(out, i, scratch);
   } catch (e) {
     const code = (e as { code?: unknown } | null)?.code;

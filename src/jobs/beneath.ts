@@ -1,0 +1,159 @@
+// Opening and lstat'ing a location's files beneath its root without following any symlink on the
+// way, for the hashing threads. A path opened by name is resolved again at each call: a folder
+// swapped for a symlink between the walk and the hashing (a local user who can write in the
+// location can do that at any moment) made a first index, or an identify phase, read the file
+// the link points to, outside the location, and record its content id, size and times under the
+// inside name, for every paired device to see. Linux's openat2(2) (5.6+) with RESOLVE_BENEATH and
+// RESOLVE_NO_SYMLINKS resolves the whole relative path from the root's descriptor in one call
+// and refuses a symlink anywhere on it (ELOOP), the last name included.
+// Where openat2 cannot be called (koffi or glibc missing, a kernel before 5.6, a sandbox that
+// refuses it: ENOSYS), `beneath()` is undefined and callers open by path, as before.
+import { constants as C, closeSync, openSync } from 'node:fs';
+import { libc, libcFunction } from '../native/libc.js';
+import { statError, StatError, fastLstatAt, type RawStat } from './statx.js';
+import { decodeName, ESCAPE_MARK } from './names.js';
+import { SEP } from '../projections/entries.js';
+
+const SEPS = new RegExp(SEP, 'g');
+/** openat2 in the generic system call table, which x86-64 shares from 5.6 on. */
+const SYS_OPENAT2 = 437;
+const RESOLVE_NO_SYMLINKS = 0x04;
+const RESOLVE_BENEATH = 0x08;
+const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+const ENOSYS = 38;
+const ENOENT = 2;
+const EPERM = 1;
+const ELOOP = 40;
+const ENOTDIR = 20;
+const EINTR = 4;
+const TRIES = 100;
+
+export interface Beneath {
+  /** A descriptor of `rel` below the folder `dirFd` is open on, with `flags`; throws StatError. */
+  open(dirFd: number, rel: string | Buffer, flags: number): number;
+  /**
+   * lstat of `rel` below `dirFd` into `out`, its folders resolved without following a symlink:
+   * false when it does not exist. A folder on its way that is now a symlink or a file is
+   * `E_PATH_CHANGED` (never followed), as it is for a file operation.
+   */
+  lstat(dirFd: number, rel: string | Buffer, out: RawStat): boolean;
+}
+
+let made: Beneath | null | undefined;
+
+/** This thread's openat2 calls, or undefined where they cannot be made (callers open by path). */
+export function beneath(): Beneath | undefined {
+  if (made === undefined) made = make();
+  return made ?? undefined;
+}
+
+/** A folder's descriptor to open below (read-only, close-on-exec); the caller closes it. */
+export function openRoot(root: string | Buffer): number {
+  return openSync(root, C.O_RDONLY | C.O_DIRECTORY | O_CLOEXEC);
+}
+
+export { closeSync as closeRoot };
+
+/**
+ * A '/'-separated relative path from an entry key (names separated by SEP, in the walk's string
+ * form): a string when every name is plain, the raw bytes when any name is escaped.
+ */
+export function relOfKey(key: string): string | Buffer {
+  const rel = key.replace(SEPS, '/');
+  if (!rel.includes(ESCAPE_MARK)) return rel;
+  const parts: Buffer[] = [];
+  for (const name of rel.split('/')) parts.push(...(parts.length ? [Buffer.from('/')] : []), decodeName(name));
+  return Buffer.concat(parts);
+}
+
+function make(): Beneath | null {
+  const c = libc();
+  const lstatAt = fastLstatAt();
+  if (!c || !lstatAt || !['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64'].includes(process.arch)) return null;
+  const byName = libcFunction('long syscall(long, int, const char *, const void *, unsigned long)');
+  const byBytes = libcFunction('long syscall(long, int, const uint8_t *, const void *, unsigned long)');
+  // Descriptors opened here are closed here: Node's closeSync warns in a worker thread for one it did not open.
+  const close = libcFunction('int close(int)');
+  if (!byName || !byBytes || !close) return null;
+  // struct open_how { u64 flags; u64 mode; u64 resolve; }
+  const how = new Uint8Array(24);
+  const v = new DataView(how.buffer);
+  v.setBigUint64(16, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), true);
+  const ZERO = Buffer.alloc(1);
+  const SLASH = 0x2f;
+
+  let set = -1;
+  const raw = (dirFd: number, rel: string | Buffer, flags: number): number => {
+    if (flags !== set) v.setBigUint64(0, BigInt((set = flags) | O_CLOEXEC), true);
+    const p = typeof rel === 'string' ? rel : Buffer.concat([rel, ZERO]);
+    // An open a signal interrupts is made again (bounded), as file-io.ts makes its own.
+    for (let tries = 1; ; tries++) {
+      const fd = typeof p === 'string' ? byName(SYS_OPENAT2, dirFd, p, how, 24) : byBytes(SYS_OPENAT2, dirFd, p, how, 24);
+      if (fd >= 0) return fd;
+      const errno = c.koffi.errno();
+      if (errno !== EINTR || tries === TRIES) return -errno;
+    }
+  };
+  const refuseNul = (rel: string | Buffer): void => {
+    if (typeof rel === 'string' ? rel.includes('\0') : rel.includes(0))
+      throw new StatError('ERR_INVALID_ARG_VALUE', `a path with a NUL byte cannot be opened: ${JSON.stringify(String(rel))}`);
+  };
+
+  const split = (rel: string | Buffer): [string | Buffer, string | Buffer] | undefined => {
+    const cut = typeof rel === 'string' ? rel.lastIndexOf('/') : rel.lastIndexOf(SLASH);
+    if (cut < 0) return undefined;
+    return typeof rel === 'string' ? [rel.slice(0, cut), rel.slice(cut + 1)] : [rel.subarray(0, cut), rel.subarray(cut + 1)];
+  };
+  /** The folder part of `rel` opened for lstat (O_PATH), or -errno; a symlink or a file on the way is E_PATH_CHANGED. */
+  const folderOf = (dirFd: number, rel: string | Buffer, dir: string | Buffer): number => {
+    const fd = raw(dirFd, dir, O_PATH | C.O_DIRECTORY);
+    if (fd === -ELOOP || fd === -ENOTDIR)
+      throw new StatError(
+        'E_PATH_CHANGED',
+        `E_PATH_CHANGED: a folder on the way to '${String(rel)}' is no longer a folder; a symlink there is never followed`,
+      );
+    return fd;
+  };
+
+  const open = (dirFd: number, rel: string | Buffer, flags: number): number => {
+    refuseNul(rel);
+    const fd = raw(dirFd, rel, flags);
+    if (fd >= 0) return fd;
+    // A symlink on the way: the file itself (its lstat then says so), or a folder above it.
+    const parts = fd === -ELOOP || fd === -ENOTDIR ? split(rel) : undefined;
+    if (parts) {
+      const dir = folderOf(dirFd, rel, parts[0]);
+      if (dir >= 0) close(dir);
+    }
+    throw statError(-fd, `open '${String(rel)}'`);
+  };
+
+  const lstat = (dirFd: number, rel: string | Buffer, out: RawStat): boolean => {
+    refuseNul(rel);
+    const parts = split(rel);
+    if (!parts) return lstatAt(dirFd, rel, out);
+    const fd = folderOf(dirFd, rel, parts[0]);
+    if (fd === -ENOENT) return false;
+    if (fd < 0) throw statError(-fd, `lstat '${String(rel)}'`);
+    try {
+      return lstatAt(fd, parts[1], out);
+    } finally {
+      close(fd);
+    }
+  };
+
+  // A kernel before 5.6, or a sandbox that refuses the call, says so on the first one.
+  let probe = -1;
+  try {
+    probe = openRoot('/');
+    const fd = raw(probe, '.', O_PATH | C.O_DIRECTORY);
+    if (fd === -ENOSYS || fd === -EPERM) return null;
+    if (fd >= 0) close(fd);
+    return fd >= 0 ? { open, lstat } : null;
+  } catch {
+    return null;
+  } finally {
+    if (probe >= 0) closeSync(probe);
+  }
+}
