@@ -8,7 +8,8 @@
 // and refuses a symlink anywhere on it (ELOOP), the last name included.
 // Where openat2 cannot be called (koffi or glibc missing, a kernel before 5.6, a sandbox that
 // refuses it: ENOSYS), `beneath()` is undefined and callers open by path, as before.
-import { constants as C, closeSync, openSync } from 'node:fs';
+import { constants as C, closeSync, existsSync, openSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { libc, libcFunction } from '../native/libc.js';
 import { statError, StatError, fastLstatAt, type RawStat } from './statx.js';
 import { decodeName, ESCAPE_MARK } from './names.js';
@@ -38,6 +39,14 @@ export interface Beneath {
    * `E_PATH_CHANGED` (never followed), as it is for a file operation.
    */
   lstat(dirFd: number, rel: string | Buffer, out: RawStat): boolean;
+  /**
+   * The folder `rel` below `dirFd`, opened for listing, and the path to list it through: its
+   * descriptor's entry in /proc, which names the folder opened, never one swapped in since. A
+   * folder on the way or the folder itself that is now a symlink or a file is E_PATH_CHANGED.
+   * Close the descriptor with `close`. Undefined where /proc is not mounted.
+   */
+  openFolder?(dirFd: number, rel: string | Buffer): { fd: number; path: string };
+  close(fd: number): void;
 }
 
 let made: Beneath | null | undefined;
@@ -61,10 +70,17 @@ export { closeSync as closeRoot };
  */
 export function relOfKey(key: string): string | Buffer {
   const rel = key.replace(SEPS, '/');
-  if (!rel.includes(ESCAPE_MARK)) return rel;
-  const parts: Buffer[] = [];
-  for (const name of rel.split('/')) parts.push(...(parts.length ? [Buffer.from('/')] : []), decodeName(name));
-  return Buffer.concat(parts);
+  const names = rel.split('/');
+  const escaped = rel.includes(ESCAPE_MARK);
+  const raw = escaped ? names.map(decodeName) : undefined;
+  // A key names entries below the root: never the root, a '.' or '..' step, or a name holding '/' or NUL.
+  for (let i = 0; i < names.length; i++) {
+    const n = raw ? raw[i]!.toString('latin1') : names[i]!;
+    if (n === '' || n === '.' || n === '..' || n.includes('/') || n.includes('\0'))
+      throw new StatError('E_BAD_PATH', `E_BAD_PATH: ${JSON.stringify(key)} does not name an entry below the location`);
+  }
+  if (!raw) return rel;
+  return Buffer.concat(raw.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from('/'), b])));
 }
 
 function make(): Beneath | null {
@@ -79,17 +95,20 @@ function make(): Beneath | null {
   // struct open_how { u64 flags; u64 mode; u64 resolve; }
   const how = new Uint8Array(24);
   const v = new DataView(how.buffer);
-  v.setBigUint64(16, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), true);
+  // In the machine's own byte order, as the kernel reads the struct.
+  const le = endianness() === 'LE';
+  v.setBigUint64(16, BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), le);
   const ZERO = Buffer.alloc(1);
   const SLASH = 0x2f;
 
   let set = -1;
   const raw = (dirFd: number, rel: string | Buffer, flags: number): number => {
-    if (flags !== set) v.setBigUint64(0, BigInt((set = flags) | O_CLOEXEC), true);
+    if (flags !== set) v.setBigUint64(0, BigInt((set = flags) | O_CLOEXEC), le);
     const p = typeof rel === 'string' ? rel : Buffer.concat([rel, ZERO]);
     // An open a signal interrupts is made again (bounded), as file-io.ts makes its own.
     for (let tries = 1; ; tries++) {
-      const fd = typeof p === 'string' ? byName(SYS_OPENAT2, dirFd, p, how, 24) : byBytes(SYS_OPENAT2, dirFd, p, how, 24);
+      const fd =
+        typeof p === 'string' ? byName(SYS_OPENAT2, dirFd, p, how, 24) : byBytes(SYS_OPENAT2, dirFd, p, how, 24);
       if (fd >= 0) return fd;
       const errno = c.koffi.errno();
       if (errno !== EINTR || tries === TRIES) return -errno;
@@ -97,13 +116,18 @@ function make(): Beneath | null {
   };
   const refuseNul = (rel: string | Buffer): void => {
     if (typeof rel === 'string' ? rel.includes('\0') : rel.includes(0))
-      throw new StatError('ERR_INVALID_ARG_VALUE', `a path with a NUL byte cannot be opened: ${JSON.stringify(String(rel))}`);
+      throw new StatError(
+        'ERR_INVALID_ARG_VALUE',
+        `a path with a NUL byte cannot be opened: ${JSON.stringify(String(rel))}`,
+      );
   };
 
   const split = (rel: string | Buffer): [string | Buffer, string | Buffer] | undefined => {
     const cut = typeof rel === 'string' ? rel.lastIndexOf('/') : rel.lastIndexOf(SLASH);
     if (cut < 0) return undefined;
-    return typeof rel === 'string' ? [rel.slice(0, cut), rel.slice(cut + 1)] : [rel.subarray(0, cut), rel.subarray(cut + 1)];
+    return typeof rel === 'string'
+      ? [rel.slice(0, cut), rel.slice(cut + 1)]
+      : [rel.subarray(0, cut), rel.subarray(cut + 1)];
   };
   /** The folder part of `rel` opened for lstat (O_PATH), or -errno; a symlink or a file on the way is E_PATH_CHANGED. */
   const folderOf = (dirFd: number, rel: string | Buffer, dir: string | Buffer): number => {
@@ -150,7 +174,20 @@ function make(): Beneath | null {
     const fd = raw(probe, '.', O_PATH | C.O_DIRECTORY);
     if (fd === -ENOSYS || fd === -EPERM) return null;
     if (fd >= 0) close(fd);
-    return fd >= 0 ? { open, lstat } : null;
+    if (fd < 0) return null;
+    const openFolder = (dirFd: number, rel: string | Buffer): { fd: number; path: string } => {
+      refuseNul(rel);
+      const at = raw(dirFd, rel, C.O_RDONLY | C.O_DIRECTORY);
+      if (at === -ELOOP || at === -ENOTDIR)
+        throw new StatError(
+          'E_PATH_CHANGED',
+          `E_PATH_CHANGED: '${String(rel)}' or a folder on its way is no longer a folder; a symlink there is never followed`,
+        );
+      if (at < 0) throw statError(-at, `scandir '${String(rel)}'`);
+      return { fd: at, path: `/proc/self/fd/${at}` };
+    };
+    const closeFd = (fd: number): void => void close(fd);
+    return existsSync('/proc/self/fd') ? { open, lstat, openFolder, close: closeFd } : { open, lstat, close: closeFd };
   } catch {
     return null;
   } finally {

@@ -38,7 +38,11 @@ export interface HashPool {
    * `stat`, each file's attributes as hashStat() gives them, its lstat made the same way.
    * A result's `path` is its key.
    */
-  hashKeys(root: string, keys: readonly string[], stat: boolean): Promise<{ results: HashResult[]; stats?: LstatColumns }>;
+  hashKeys(
+    root: string,
+    keys: readonly string[],
+    stat: boolean,
+  ): Promise<{ results: HashResult[]; stats?: LstatColumns }>;
   /** lstat of every path in one worker message; results in the order of `paths`. */
   lstat(paths: readonly HashPath[]): Promise<LstatColumns>;
   /** A whole walk on one thread (listing, rules and lstat), in walk order. */
@@ -210,6 +214,9 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     stat: boolean,
   ): Promise<{ results: HashResult[]; stats?: LstatColumns }> {
     if (closed) throw new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one');
+    // NUL joins the keys of a batch: a key holding one (or an empty one) would shift every result after it.
+    const bad = keys.find((k) => k === '' || k.includes('\0'));
+    if (bad !== undefined) throw new SdError('E_BAD_PATH', `${JSON.stringify(bad)} is not an entry key`);
     const parts: Promise<HashReply>[] = [];
     // One string per batch: the other thread copies one string, not one per file.
     for (let i = 0; i < keys.length; i += batchSize) {
@@ -225,6 +232,8 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     let at = 0;
     for (const { stats: s } of done) {
       if (!s) throw new SdError('E_HASH_WORKER', "a worker answered a hash batch without the files' attributes");
+      if (at + s.flags.length > n)
+        throw new SdError('E_HASH_WORKER', 'a worker answered for more files than it was asked');
       stats.flags.set(s.flags, at);
       stats.size.set(s.size, at);
       stats.mtimeMs.set(s.mtimeMs, at);
@@ -233,6 +242,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       for (const [i, code, message] of s.errors) stats.errors.push([at + i, code, message]);
       at += s.flags.length;
     }
+    if (at !== n) throw new SdError('E_HASH_WORKER', 'a worker answered for fewer files than it was asked');
     return stats;
   }
 
@@ -243,6 +253,8 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       if (!hashed) throw new SdError('E_HASH_WORKER', 'a worker answered a hash batch without results');
       const { ids, sizes, kinds, errors } = hashed;
       const base = k;
+      if (k + sizes.length > paths.length)
+        throw new SdError('E_HASH_WORKER', 'a worker answered for more files than it was asked');
       for (let i = 0; i < sizes.length; i++, k++)
         out[k] = {
           path: paths[k]!,
@@ -252,6 +264,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
         };
       for (const [i, code, message] of errors) out[base + i] = { path: paths[base + i]!, error: { code, message } };
     }
+    if (k !== paths.length) throw new SdError('E_HASH_WORKER', 'a worker answered for fewer files than it was asked');
     return out;
   }
 

@@ -2,10 +2,11 @@
 // folders' listings alone (entry types from d_type; lstat only where a filesystem gives none).
 // The rules live here: hidden names, skipped names, .gitignore files (gitignore.ts reads them),
 // excluded folders, our own folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
-import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import type { BigIntStats, Dirent, Stats } from 'node:fs';
 import { SdError } from '../errors.js';
 import { ESCAPE_MARK, encodeName } from './names.js';
+import { beneath, openRoot, type Beneath } from './beneath.js';
 import {
   gitIgnored,
   levelsAbove,
@@ -116,7 +117,25 @@ function typeOf(d: Dirent<string> | Dirent<Buffer> | Stats): number {
 
 // Lists a folder with entry types, sorted by name; names are re-read as bytes only when one does
 // not round-trip through UTF-8.
-function listDir(fsPath: string | Buffer): Listing {
+function listDir(fsPath: string | Buffer, below?: Below): Listing {
+  if (!below) return listPath(fsPath);
+  // Below the root: through the folder opened without following a symlink (beneath.ts).
+  const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
+  try {
+    return listPath(path);
+  } finally {
+    below.b.close(fd);
+  }
+}
+
+/** A folder of the walk opened below the location's root (`rel`: its path from there, in fs form). */
+interface Below {
+  b: Beneath;
+  rootFd: number;
+  rel: string | Buffer;
+}
+
+function listPath(fsPath: string | Buffer): Listing {
   const dirents = readdirSync(fsPath, { withFileTypes: true });
   let raw: Map<string, Buffer> | undefined;
   let named: Array<[string, number]>;
@@ -205,6 +224,26 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   let items: Planned[] = [];
   let errors: WalkError[] = [];
   const stack: Frame[] = [];
+  // Each folder below the root is listed through a descriptor opened from the root's without
+  // following a symlink: one swapped in after its parent was listed is an error of the walk
+  // (E_PATH_CHANGED), never a listing of what it points to (by path where that cannot be done).
+  const b = beneath();
+  let rootFd = -1;
+  if (b?.openFolder)
+    try {
+      rootFd = openRoot(rootFs);
+    } catch {
+      // listed by path; the root's own listing below says why it cannot be read
+    }
+  const rootLen = typeof rootFs === 'string' ? (rootFs === '/' ? 1 : Buffer.byteLength(rootFs) + 1) : rootFs.length + 1;
+  const below = (rel: string, fs: string | Buffer): Below | undefined => {
+    if (rootFd < 0 || rel === '') return undefined;
+    const relFs =
+      typeof fs === 'string' && typeof rootFs === 'string'
+        ? fs.slice(rootFs === '/' ? 1 : rootFs.length + 1)
+        : Buffer.from(fs).subarray(rootLen);
+    return { b: b!, rootFd, rel: relFs };
+  };
 
   const open = (
     rel: string,
@@ -214,7 +253,7 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   ): boolean => {
     let listed: Listing;
     try {
-      listed = listDir(fs);
+      listed = listDir(fs, below(rel, fs));
     } catch (e) {
       if (rel === '')
         throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be listed: ${(e as Error).message}`);
@@ -236,55 +275,62 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
 
   const cursorParts = options.startAfter ? options.startAfter.split('/').filter((p) => p !== '') : undefined;
   const above = useGitignore ? levelsAbove(options.gitignoreAbove ?? []) : [];
-  open('', rootFs, above, cursorParts && cursorParts.length > 0 ? cursorParts : undefined);
+  try {
+    open('', rootFs, above, cursorParts && cursorParts.length > 0 ? cursorParts : undefined);
+    yield* descend();
+  } finally {
+    if (rootFd >= 0) closeSync(rootFd);
+  }
 
-  // Bounded: every pass consumes one name or pops one frame; symlinks are never descended.
-  while (stack.length > 0) {
-    const f = stack[stack.length - 1]!;
-    if (f.i >= f.names.length) {
-      stack.pop();
-      continue;
-    }
-    const idx = f.i++;
-    const name = f.names[idx]!;
-    let resumeRest: string[] | undefined;
-    let emit = true;
-    if (f.resume) {
-      const isCursorPath = name === f.resume[0];
-      // Only the first name at or after the cursor component is special; later ones are plain.
-      resumeRest = isCursorPath && f.resume.length > 1 ? f.resume.slice(1) : undefined;
-      emit = !isCursorPath;
-      f.resume = undefined;
-    }
-    if ((skipHidden && isHidden(name)) || skipNames.has(name)) continue;
-    // The trash of file operations (ops/entry) and the partial copies of transfers (transfer/) are
-    // never indexed, even with hidden files included.
-    if (f.rel === '' && NEVER_INDEXED.has(name)) continue;
-    const rel = f.rel === '' ? name : `${f.rel}/${name}`;
-    const fsPath = join(f.fs, name, f.raw?.get(name));
-    let type = f.types[idx]!;
-    if (type === UNKNOWN) {
-      // This filesystem does not report entry types: ask it.
-      try {
-        const st = lstatSync(fsPath, { throwIfNoEntry: false });
-        type = st === undefined ? OTHER : typeOf(st);
-      } catch {
-        type = OTHER; // the stat step records the error
+  function* descend(): Generator<PlannedBatch> {
+    // Bounded: every pass consumes one name or pops one frame; symlinks are never descended.
+    while (stack.length > 0) {
+      const f = stack[stack.length - 1]!;
+      if (f.i >= f.names.length) {
+        stack.pop();
+        continue;
+      }
+      const idx = f.i++;
+      const name = f.names[idx]!;
+      let resumeRest: string[] | undefined;
+      let emit = true;
+      if (f.resume) {
+        const isCursorPath = name === f.resume[0];
+        // Only the first name at or after the cursor component is special; later ones are plain.
+        resumeRest = isCursorPath && f.resume.length > 1 ? f.resume.slice(1) : undefined;
+        emit = !isCursorPath;
+        f.resume = undefined;
+      }
+      if ((skipHidden && isHidden(name)) || skipNames.has(name)) continue;
+      // The trash of file operations (ops/entry) and the partial copies of transfers (transfer/) are
+      // never indexed, even with hidden files included.
+      if (f.rel === '' && NEVER_INDEXED.has(name)) continue;
+      const rel = f.rel === '' ? name : `${f.rel}/${name}`;
+      const fsPath = join(f.fs, name, f.raw?.get(name));
+      let type = f.types[idx]!;
+      if (type === UNKNOWN) {
+        // This filesystem does not report entry types: ask it.
+        try {
+          const st = lstatSync(fsPath, { throwIfNoEntry: false });
+          type = st === undefined ? OTHER : typeOf(st);
+        } catch {
+          type = OTHER; // the stat step records the error
+        }
+      }
+      const isDir = type === DIR;
+      if (isDir && excluded.size > 0 && typeof fsPath === 'string' && excluded.has(fsPath)) continue;
+      if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
+      if (emit) items.push({ rel, name, fs: fsPath, dir: isDir, file: type === REGULAR });
+      // The cursor entry itself was handled, but its children come after it, so descend.
+      if (isDir) open(rel, fsPath, f.levels, resumeRest);
+      if (items.length >= batchSize) {
+        yield { items, errors };
+        items = [];
+        errors = [];
       }
     }
-    const isDir = type === DIR;
-    if (isDir && excluded.size > 0 && typeof fsPath === 'string' && excluded.has(fsPath)) continue;
-    if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
-    if (emit) items.push({ rel, name, fs: fsPath, dir: isDir, file: type === REGULAR });
-    // The cursor entry itself was handled, but its children come after it, so descend.
-    if (isDir) open(rel, fsPath, f.levels, resumeRest);
-    if (items.length >= batchSize) {
-      yield { items, errors };
-      items = [];
-      errors = [];
-    }
+    if (items.length > 0 || errors.length > 0) yield { items, errors };
   }
-  if (items.length > 0 || errors.length > 0) yield { items, errors };
 }
 
 /**

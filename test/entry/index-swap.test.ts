@@ -4,7 +4,17 @@
 // of the same names and sizes, then the thread is let go. Nothing from outside is indexed.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants as C, mkdirSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants as C,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
 import { contentIdOf } from '../../src/jobs/content-id.js';
@@ -50,12 +60,15 @@ test('a folder swapped for a symlink between the walk and the hashing: no file o
   t.teardown(() => closeSync(writer));
   await until(
     'the index job to end',
-    () => d.json<{ state: string }[]>('job', 'list').some((j) => ['completed', 'failed'].includes(j.state)),
+    () =>
+      d
+        .json<{ kind: string; state: string }[]>('job', 'list')
+        .some((j) => j.kind === 'index' && ['completed', 'failed'].includes(j.state)),
     30_000,
   );
-  const jobs = d.json<{ id: string; state: string }[]>('job', 'list');
-  t.is(jobs[0]!.state, 'completed');
-  const info = d.json<{ errorList: { path: string; code: string }[] }>('job', 'info', jobs[0]!.id);
+  const job = d.json<{ id: string; kind: string; state: string }[]>('job', 'list').find((j) => j.kind === 'index')!;
+  t.is(job.state, 'completed');
+  const info = d.json<{ errorList: { path: string; code: string }[] }>('job', 'info', job.id);
   const ls = d.json<Ls>('ls', join(root, 'd'));
   const top = d.json<Ls>('ls', root);
   t.is(top.entries.find((e) => e.name === 'd')?.kind, 'folder', 'the walk listed d as the folder it was');
