@@ -135,7 +135,7 @@ function make(): Beneath | null {
     if (fd === -ELOOP || fd === -ENOTDIR)
       throw new StatError(
         'E_PATH_CHANGED',
-        `E_PATH_CHANGED: a folder on the way to '${String(rel)}' is no longer a folder; a symlink there is never followed`,
+        `E_PATH_CHANGED: a folder on the way to '${String(rel)}' is no longer a folder (now a file, or a symlink, which is never followed)`,
       );
     return fd;
   };
@@ -181,7 +181,7 @@ function make(): Beneath | null {
       if (at === -ELOOP || at === -ENOTDIR)
         throw new StatError(
           'E_PATH_CHANGED',
-          `E_PATH_CHANGED: '${String(rel)}' or a folder on its way is no longer a folder; a symlink there is never followed`,
+          `E_PATH_CHANGED: '${String(rel)}' or a folder on its way is no longer a folder (now a file, or a symlink, which is never followed)`,
         );
       if (at < 0) throw statError(-at, `scandir '${String(rel)}'`);
       return { fd: at, path: `/proc/self/fd/${at}` };

@@ -244,6 +244,8 @@ async function walkPhase(
         unstattedFiles: !!ahead,
         // A scope's walk applies the .gitignore files above it, as a walk of the whole location does.
         gitignoreAbove: loc.rules.gitignore && scope !== '' ? gitignoreAbove(loc.path, scope).above : undefined,
+        // A scope is opened from the location's root: nothing above it is followed either.
+        below: scope !== '' ? fsPathOf(loc.path, '') : undefined,
       })) {
         const diffFrom = performance.now();
         const walkMs = diffFrom - waitFrom;

@@ -42,6 +42,12 @@ export interface WalkOptions {
   onDirListed?: (dirRelPath: string, names: readonly string[]) => void;
   /** A walk of a folder inside a location: the .gitignore files above it (gitignoreAbove). */
   gitignoreAbove?: readonly GitignoreAbove[];
+  /**
+   * A walk of a folder inside a location (a scope): the location's root. The scope and every
+   * folder below it are then opened from the root's descriptor, so a folder above the scope
+   * swapped for a symlink since the scope was checked is never followed either.
+   */
+  below?: string | Buffer;
 }
 
 /** Folders at a location's root that hold our own work (trash, partial transfers): never indexed. */
@@ -82,6 +88,7 @@ const SLASH = Buffer.from('/');
 function join(dir: string | Buffer, name: string, raw: Buffer | undefined): string | Buffer {
   if (raw === undefined && typeof dir === 'string') return dir === '/' ? `/${name}` : `${dir}/${name}`;
   const d = typeof dir === 'string' ? Buffer.from(dir) : dir;
+  if (d.length === 1 && d[0] === SLASH[0]) return Buffer.concat([d, raw ?? Buffer.from(name)]);
   return Buffer.concat([d, SLASH, raw ?? Buffer.from(name)]);
 }
 
@@ -117,12 +124,20 @@ function typeOf(d: Dirent<string> | Dirent<Buffer> | Stats): number {
 
 // Lists a folder with entry types, sorted by name; names are re-read as bytes only when one does
 // not round-trip through UTF-8.
-function listDir(fsPath: string | Buffer, below?: Below): Listing {
-  if (!below) return listPath(fsPath);
-  // Below the root: through the folder opened without following a symlink (beneath.ts).
+/**
+ * Lists a folder (by path, or below the root through the folder opened without following a
+ * symlink, beneath.ts) and gives `then` the path its listing was read through, to read more of
+ * that same folder (its .gitignore) before it is closed.
+ */
+function listDir<T>(
+  fsPath: string | Buffer,
+  below: Below | undefined,
+  then: (l: Listing, at: string | Buffer) => T,
+): T {
+  if (!below) return then(listPath(fsPath), fsPath);
   const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
   try {
-    return listPath(path);
+    return then(listPath(path), path);
   } finally {
     below.b.close(fd);
   }
@@ -228,20 +243,23 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   // following a symlink: one swapped in after its parent was listed is an error of the walk
   // (E_PATH_CHANGED), never a listing of what it points to (by path where that cannot be done).
   const b = beneath();
+  // The folder opened by path: the location's root (a scope's walk opens its scope below it).
+  const top = options.below ?? rootFs;
   let rootFd = -1;
   if (b?.openFolder)
     try {
-      rootFd = openRoot(rootFs);
+      rootFd = openRoot(top);
     } catch {
       // listed by path; the root's own listing below says why it cannot be read
     }
-  const rootLen = typeof rootFs === 'string' ? (rootFs === '/' ? 1 : Buffer.byteLength(rootFs) + 1) : rootFs.length + 1;
+  const topIsSlash = top === '/' || (typeof top !== 'string' && top.length === 1 && top[0] === 0x2f);
+  const topLen = topIsSlash ? 1 : (typeof top === 'string' ? Buffer.byteLength(top) : top.length) + 1;
   const below = (rel: string, fs: string | Buffer): Below | undefined => {
-    if (rootFd < 0 || rel === '') return undefined;
+    if (rootFd < 0 || (rel === '' && options.below === undefined)) return undefined;
     const relFs =
-      typeof fs === 'string' && typeof rootFs === 'string'
-        ? fs.slice(rootFs === '/' ? 1 : rootFs.length + 1)
-        : Buffer.from(fs).subarray(rootLen);
+      typeof fs === 'string' && typeof top === 'string'
+        ? fs.slice(topIsSlash ? 1 : top.length + 1)
+        : Buffer.from(fs).subarray(topLen);
     return { b: b!, rootFd, rel: relFs };
   };
 
@@ -252,8 +270,13 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     resume: string[] | undefined,
   ): boolean => {
     let listed: Listing;
+    let levels: IgnoreLevel[];
     try {
-      listed = listDir(fs, below(rel, fs));
+      // A .gitignore is read from the folder listed, while it is open.
+      [listed, levels] = listDir(fs, below(rel, fs), (l, at): [Listing, IgnoreLevel[]] => [
+        l,
+        useGitignore && l.names.includes('.gitignore') ? loadGitignore(at, rel, parentLevels, errors) : parentLevels,
+      ]);
     } catch (e) {
       if (rel === '')
         throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be listed: ${(e as Error).message}`);
@@ -261,8 +284,6 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
       return false;
     }
     options.onDirListed?.(rel, listed.names);
-    const levels =
-      useGitignore && listed.names.includes('.gitignore') ? loadGitignore(fs, rel, parentLevels, errors) : parentLevels;
     let i = 0;
     if (resume) {
       // Siblings sorting before the cursor component were handled before the checkpoint.

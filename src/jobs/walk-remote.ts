@@ -16,6 +16,8 @@ export interface RemoteWalkRequest {
   /** Leave regular files (by their folder's listing) UNSTATTED: their hashing reads their attributes. */
   unstattedFiles?: boolean;
   gitignoreAbove?: readonly GitignoreAbove[];
+  /** A scope's walk: the location's root (WalkOptions.below). */
+  below?: string | Uint8Array;
 }
 
 /** One batch of a remote walk: the planned entries' rels in walk order and their lstat. */
@@ -46,6 +48,7 @@ export async function runRemoteWalk(
     batchSize: req.batchSize,
     exclude: req.exclude,
     gitignoreAbove: req.gitignoreAbove,
+    below: req.below === undefined || typeof req.below === 'string' ? req.below : Buffer.from(req.below),
   });
   try {
     // Bounded by the tree: each pass sends one planned batch.

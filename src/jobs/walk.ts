@@ -91,8 +91,17 @@ export async function* walk(
   const remote = options.onDirListed ? undefined : options.remote;
   const onThread = async function* (startAfter: string | undefined): AsyncGenerator<WalkBatch> {
     let cursor = startAfter;
-    const { batchSize, exclude, unstattedFiles, gitignoreAbove } = options;
-    for await (const part of remote!({ root, rules, startAfter, batchSize, exclude, unstattedFiles, gitignoreAbove })) {
+    const { batchSize, exclude, unstattedFiles, gitignoreAbove, below } = options;
+    for await (const part of remote!({
+      root,
+      rules,
+      startAfter,
+      batchSize,
+      exclude,
+      unstattedFiles,
+      gitignoreAbove,
+      below,
+    })) {
       const out = assemble(part.rels, part.errors, part.stats, cursor);
       cursor = out.cursor;
       yield out;

@@ -150,3 +150,21 @@ test('the walk never lists a folder swapped for a symlink after its parent was l
   t.deepEqual(errors, [{ path: 'a/b', code: 'E_PATH_CHANGED' }]);
   t.true(seen.includes('a/z.txt'), 'the rest of the walk goes on');
 });
+
+test("a scope's walk opens its folder from the location's root: a folder above it swapped for a symlink is never followed", (t) => {
+  const base = tempDir(t, 'sd-beneath-');
+  const root = join(base, 'loc');
+  mkdirSync(join(root, 'a', 'b'), { recursive: true });
+  writeFileSync(join(root, 'a', 'b', 'mine.txt'), 'mine');
+  mkdirSync(join(base, 'outside', 'b'), { recursive: true });
+  writeFileSync(join(base, 'outside', 'b', 'secret-name.txt'), 'x');
+  const rules = { skipHidden: false, skipNames: [] };
+  const names = (opts: { below?: string }): string[] =>
+    [...walkSync(join(root, 'a', 'b'), rules, opts)].flatMap((b) => b.entries.map((e) => e.relPath));
+  t.deepEqual(names({ below: root }), ['mine.txt']);
+  // `a` is swapped after the scope was found to be a folder.
+  renameSync(join(root, 'a'), join(base, 'a.moved'));
+  symlinkSync(join(base, 'outside'), join(root, 'a'));
+  t.deepEqual(names({}), ['secret-name.txt'], 'by path, the scope leads outside');
+  t.throws(() => names({ below: root }), { message: /E_PATH_CHANGED/ });
+});
