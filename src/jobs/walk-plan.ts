@@ -278,6 +278,9 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
         useGitignore && l.names.includes('.gitignore') ? loadGitignore(at, rel, parentLevels, errors) : parentLevels,
       ]);
     } catch (e) {
+      // A scope swapped since it was checked keeps its own code (the watch asks again for the folder above).
+      if (rel === '' && (e as { code?: unknown }).code === 'E_PATH_CHANGED')
+        throw new SdError('E_PATH_CHANGED', `${String(root)} is no longer a folder below the location: not walked`);
       if (rel === '')
         throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be listed: ${(e as Error).message}`);
       errors.push(errOf(rel, e));

@@ -166,5 +166,5 @@ test("a scope's walk opens its folder from the location's root: a folder above i
   renameSync(join(root, 'a'), join(base, 'a.moved'));
   symlinkSync(join(base, 'outside'), join(root, 'a'));
   t.deepEqual(names({}), ['secret-name.txt'], 'by path, the scope leads outside');
-  t.throws(() => names({ below: root }), { message: /E_PATH_CHANGED/ });
+  t.throws(() => names({ below: root }), { code: 'E_PATH_CHANGED' } as never);
 });
