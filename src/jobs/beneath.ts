@@ -46,6 +46,17 @@ export interface Beneath {
    * Close the descriptor with `close`. Undefined where /proc is not mounted.
    */
   openFolder?(dirFd: number, rel: string | Buffer): { fd: number; path: string };
+  /**
+   * lstat of names in one folder at a time below `dirFd` (a walk's entries, in walk order): each
+   * run of entries in the same folder opens that folder once (O_PATH, no symlink followed on the
+   * way), then `statx`es each name in it. `stat(i, lstat)` is called for each `rels[i]` (`rels`
+   * undefined at i: skipped), with the lstat to make (false: vanished; throws StatError).
+   */
+  eachIn(
+    dirFd: number,
+    rels: ReadonlyArray<string | Buffer | undefined>,
+    stat: (i: number, lstat: (out: RawStat) => boolean) => void,
+  ): void;
   close(fd: number): void;
 }
 
@@ -187,7 +198,47 @@ function make(): Beneath | null {
       return { fd: at, path: `/proc/self/fd/${at}` };
     };
     const closeFd = (fd: number): void => void close(fd);
-    return existsSync('/proc/self/fd') ? { open, lstat, openFolder, close: closeFd } : { open, lstat, close: closeFd };
+    const eachIn: Beneath['eachIn'] = (dirFd, rels, stat) => {
+      let dir: string | Buffer | undefined;
+      let fd = -1;
+      let failed: unknown;
+      const same = (a: string | Buffer, b: string | Buffer | undefined): boolean =>
+        typeof a === 'string' ? a === b : b !== undefined && typeof b !== 'string' && a.equals(b);
+      try {
+        for (let i = 0; i < rels.length; i++) {
+          const rel = rels[i];
+          if (rel === undefined) continue;
+          const parts = split(rel);
+          if (!parts) {
+            stat(i, (out) => (refuseNul(rel), lstatAt(dirFd, rel, out)));
+            continue;
+          }
+          if (!same(parts[0], dir)) {
+            if (fd >= 0) close(fd);
+            dir = parts[0];
+            fd = -1;
+            failed = undefined;
+            try {
+              refuseNul(dir);
+              fd = folderOf(dirFd, rel, dir);
+              if (fd < 0 && fd !== -ENOENT) failed = statError(-fd, `lstat '${String(rel)}'`);
+            } catch (e) {
+              failed = e;
+            }
+          }
+          const at = fd;
+          const err = failed;
+          stat(i, (out) => {
+            if (err !== undefined) throw err;
+            return at >= 0 && (refuseNul(parts[1]), lstatAt(at, parts[1], out));
+          });
+        }
+      } finally {
+        if (fd >= 0) close(fd);
+      }
+    };
+    const base = { open, lstat, eachIn, close: closeFd };
+    return existsSync('/proc/self/fd') ? { ...base, openFolder } : base;
   } catch {
     return null;
   } finally {

@@ -7,6 +7,7 @@ import { KINDS, type Kind } from './kind.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 import type { HashReply, HashRequest, LstatColumns } from './hash-wire.js';
 import { statColumns } from './walk-stat.js';
+import type { StatBelow } from './walk.js';
 
 export type HashPath = string | Buffer;
 
@@ -43,8 +44,11 @@ export interface HashPool {
     keys: readonly string[],
     stat: boolean,
   ): Promise<{ results: HashResult[]; stats?: LstatColumns }>;
-  /** lstat of every path in one worker message; results in the order of `paths`. */
-  lstat(paths: readonly HashPath[]): Promise<LstatColumns>;
+  /**
+   * lstat of every path in one worker message; results in the order of `paths`. With `below`,
+   * each is lstat'ed by its path from `below.top` without following a symlink (walk-stat.ts lstatBelow).
+   */
+  lstat(paths: readonly HashPath[], below?: StatBelow): Promise<LstatColumns>;
   /** A whole walk on one thread (listing, rules and lstat), in walk order. */
   walk(req: RemoteWalkRequest): AsyncGenerator<WalkPart>;
   close(): Promise<void>;
@@ -299,8 +303,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     loaded.clear();
   }
 
-  async function lstat(paths: readonly HashPath[]): Promise<LstatColumns> {
-    const reply = await runBatch('lstat', paths);
+  async function lstat(paths: readonly HashPath[], below?: StatBelow): Promise<LstatColumns> {
+    const reply = below
+      ? await send((id) => ({ id, op: 'lstatBelow', paths: paths as Array<string | Uint8Array>, ...below }))
+      : await runBatch('lstat', paths);
     if (!reply.stats) throw new SdError('E_HASH_WORKER', 'a worker answered an lstat batch without results');
     return reply.stats;
   }

@@ -4,6 +4,14 @@ import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export type HashRequest =
   | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array>; stat?: boolean }
+  /** lstat of a walk's batch below `top` (walk-stat.ts lstatBelow); `paths` where that cannot be done. */
+  | {
+      id: number;
+      op: 'lstatBelow';
+      paths: Array<string | Uint8Array>;
+      top: string | Uint8Array;
+      rels: Array<string | Uint8Array>;
+    }
   /**
    * Files of a location by their entry keys (joined by NUL, which no name holds), each opened
    * below the root's descriptor without following a symlink on the way (beneath.ts).

@@ -8,7 +8,7 @@ import { KINDS, kindOf, type Kind } from './kind.js';
 
 import type { HashRequest, HashReply, HashedColumns, LstatColumns } from './hash-wire.js';
 import { lstatColumns } from './walk.js';
-import { lstatInto, putStat, statColumns, statInto } from './walk-stat.js';
+import { lstatBelow, lstatInto, putStat, statColumns, statInto } from './walk-stat.js';
 import { beneath, closeRoot, openRoot, relOfKey, type Beneath } from './beneath.js';
 import { fsPathOf, fsPathOfAbs } from './names.js';
 import { SEP, toPath } from '../projections/entries.js';
@@ -31,6 +31,9 @@ function errorCode(e: unknown): string {
 }
 
 const walks = new Map<number, WalkControl>();
+
+/** A path as it crossed threads (bytes arrive as a Uint8Array) in the form fs calls take. */
+const fsForm = (p: string | Uint8Array): string | Buffer => (typeof p === 'string' ? p : Buffer.from(p));
 
 /** The stat columns' buffers, moved to the other thread rather than copied. */
 const buffersOf = (s: LstatColumns): ArrayBuffer[] =>
@@ -65,8 +68,10 @@ port.on('message', async (req: HashRequest) => {
     }
     return;
   }
-  if (req.op === 'lstat') {
-    const stats = lstatColumns(req.paths.map((p) => (typeof p === 'string' ? p : Buffer.from(p))));
+  if (req.op === 'lstat' || req.op === 'lstatBelow') {
+    const paths = req.paths.map(fsForm);
+    const stats =
+      req.op === 'lstatBelow' ? lstatBelow(fsForm(req.top), req.rels.map(fsForm), paths) : lstatColumns(paths);
     const reply: HashReply = { id: req.id, stats };
     port.postMessage(reply, buffersOf(stats));
     return;

@@ -238,7 +238,7 @@ async function walkPhase(
         startAfter,
         exclude,
         batchSize: BATCH,
-        stat: (paths) => ctx.pool().lstat(paths),
+        stat: (paths, below) => ctx.pool().lstat(paths, below),
         statReady: () => ctx.pool().ready(),
         remote: (req) => ctx.pool().walk(req),
         unstattedFiles: !!ahead,

@@ -209,10 +209,14 @@ export interface Planned {
   dir: boolean;
   /** From the listing's entry type: a regular file (its attributes still come from the stat step). */
   file: boolean;
+  /** Its path from the batch's `top`, in fs form, when the walk opens folders from there (beneath.ts). */
+  relFs?: string | Buffer;
 }
 export interface PlannedBatch {
   items: Planned[];
   errors: WalkError[];
+  /** The folder the walk opens every other from (the location's root): its entries are lstat'ed below it. */
+  top?: string | Buffer;
 }
 
 /**
@@ -254,14 +258,15 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     }
   const topIsSlash = top === '/' || (typeof top !== 'string' && top.length === 1 && top[0] === 0x2f);
   const topLen = topIsSlash ? 1 : (typeof top === 'string' ? Buffer.byteLength(top) : top.length) + 1;
+  const relOf = (fs: string | Buffer): string | Buffer =>
+    typeof fs === 'string' && typeof top === 'string'
+      ? fs.slice(topIsSlash ? 1 : top.length + 1)
+      : Buffer.from(fs).subarray(topLen);
   const below = (rel: string, fs: string | Buffer): Below | undefined => {
     if (rootFd < 0 || (rel === '' && options.below === undefined)) return undefined;
-    const relFs =
-      typeof fs === 'string' && typeof top === 'string'
-        ? fs.slice(topIsSlash ? 1 : top.length + 1)
-        : Buffer.from(fs).subarray(topLen);
-    return { b: b!, rootFd, rel: relFs };
+    return { b: b!, rootFd, rel: relOf(fs) };
   };
+  const batchOf = (): PlannedBatch => (rootFd >= 0 ? { items, errors, top } : { items, errors });
 
   const open = (
     rel: string,
@@ -344,16 +349,20 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
       const isDir = type === DIR;
       if (isDir && excluded.size > 0 && typeof fsPath === 'string' && excluded.has(fsPath)) continue;
       if (useGitignore && f.levels.length > 0 && gitIgnored(f.levels, rel, isDir)) continue;
-      if (emit) items.push({ rel, name, fs: fsPath, dir: isDir, file: type === REGULAR });
+      if (emit) {
+        const it: Planned = { rel, name, fs: fsPath, dir: isDir, file: type === REGULAR };
+        if (rootFd >= 0) it.relFs = relOf(fsPath);
+        items.push(it);
+      }
       // The cursor entry itself was handled, but its children come after it, so descend.
       if (isDir) open(rel, fsPath, f.levels, resumeRest);
       if (items.length >= batchSize) {
-        yield { items, errors };
+        yield batchOf();
         items = [];
         errors = [];
       }
     }
-    if (items.length > 0 || errors.length > 0) yield { items, errors };
+    if (items.length > 0 || errors.length > 0) yield batchOf();
   }
 }
 

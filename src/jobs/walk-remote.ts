@@ -3,7 +3,8 @@
 // so the main thread only diffs. The listing and the planning were most of a rescan's main-thread
 // time (readdir alone 125 of 500 ms on /usr/lib).
 import type { LstatColumns } from './hash-wire.js';
-import { lstatColumns, plan, type WalkError, type WalkRules } from './walk.js';
+import { plan, type WalkError, type WalkRules } from './walk.js';
+import { statPlanned } from './walk-stat.js';
 import type { GitignoreAbove } from './gitignore.js';
 
 /** What a remote walk is asked to do (structured-clone safe). */
@@ -59,10 +60,7 @@ export async function runRemoteWalk(
       send({
         rels: items.map((i) => i.rel),
         errors: b.errors,
-        stats: lstatColumns(
-          items.map((i) => i.fs),
-          unstatted,
-        ),
+        stats: statPlanned(b, unstatted),
       });
       control.credit--;
       while (control.credit <= 0 && !control.stopped) await new Promise<void>((r) => (control.wake = r));

@@ -7,6 +7,7 @@ import { kindOf, type SpecialKind } from './kind.js';
 import { DIR, FILE, SPECIAL, SYMLINK, type EntryTuple } from '../projections/entries.js';
 import { fastLstat, fromNodeStats, type RawStat } from './statx.js';
 import type { PlannedBatch, WalkError } from './walk-plan.js';
+import { beneath, closeRoot, openRoot } from './beneath.js';
 import type { WalkBatch, WalkEntry } from './walk.js';
 
 const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'block-device', 8: 'char-device' };
@@ -146,6 +147,56 @@ export function lstatColumns(paths: readonly (string | Buffer)[], unstatted?: (i
     if (unstatted?.(i)) out.flags[i] = UNSTATTED;
     else lstatInto(out, i, paths[i]!);
   return out;
+}
+
+/**
+ * lstat of a walk's entries below `top` (their paths from it in `rels`), in the pool's column
+ * form: each folder is opened from `top`'s descriptor without following a symlink (beneath.ts),
+ * so a folder swapped for one since it was listed is E_PATH_CHANGED for its entries, never the
+ * attributes of what it points to. By path (`paths`) where that cannot be done.
+ */
+export function lstatBelow(
+  top: string | Buffer,
+  rels: ReadonlyArray<string | Buffer>,
+  paths: readonly (string | Buffer)[],
+  unstatted?: (i: number) => boolean,
+): LstatColumns {
+  const b = beneath();
+  if (!b) return lstatColumns(paths, unstatted);
+  const out = statColumns(rels.length);
+  const asked = rels.map((r, i) => (unstatted?.(i) ? ((out.flags[i] = UNSTATTED), undefined) : r));
+  let rootFd: number;
+  try {
+    rootFd = openRoot(top);
+  } catch (e) {
+    // The location itself cannot be opened (an unplugged drive): each entry fails with why.
+    asked.forEach(
+      (r, i) =>
+        r !== undefined &&
+        statInto(out, i, () => {
+          throw e;
+        }),
+    );
+    return out;
+  }
+  try {
+    b.eachIn(rootFd, asked, (i, lstat) => statInto(out, i, lstat));
+  } finally {
+    closeRoot(rootFd);
+  }
+  return out;
+}
+
+/** A planned batch's lstat: below its top where the plan opened folders from there, else by path. */
+export function statPlanned(batch: PlannedBatch, unstatted?: (i: number) => boolean): LstatColumns {
+  const paths = batch.items.map((i) => i.fs);
+  if (batch.top === undefined || batch.items.some((i) => i.relFs === undefined)) return lstatColumns(paths, unstatted);
+  return lstatBelow(
+    batch.top,
+    batch.items.map((i) => i.relFs!),
+    paths,
+    unstatted,
+  );
 }
 
 /** Node's lstat into `out` (false when the path does not exist): where statx cannot be called. */

@@ -11,7 +11,7 @@
 import type { SpecialKind } from './kind.js';
 import type { LstatColumns } from './hash-wire.js';
 import { plan, type PlannedBatch, type WalkError, type WalkOptions, type WalkRules } from './walk-plan.js';
-import { assemble, assemblePlanned, lstatColumns } from './walk-stat.js';
+import { assemble, assemblePlanned, statPlanned } from './walk-stat.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export {
@@ -24,6 +24,12 @@ export {
   type WalkRules,
 } from './walk-plan.js';
 export { lstatColumns } from './walk-stat.js';
+
+/** A batch's entries as paths from the folder the walk opens every other from (PlannedBatch.top). */
+export interface StatBelow {
+  top: string | Buffer;
+  rels: Array<string | Buffer>;
+}
 
 export interface WalkEntry {
   /** '/'-separated path below the root; escaped names per names.ts. */
@@ -60,7 +66,7 @@ export function* walkSync(
 ): Generator<WalkBatch> {
   let cursor = options.startAfter;
   for (const b of plan(root, rules, options)) {
-    const out = assemblePlanned(b, lstatColumns(b.items.map((i) => i.fs)), cursor);
+    const out = assemblePlanned(b, statPlanned(b), cursor);
     cursor = out.cursor;
     yield out;
   }
@@ -78,7 +84,8 @@ export async function* walk(
   root: string | Buffer,
   rules: WalkRules = {},
   options: WalkOptions & {
-    stat?: (paths: readonly (string | Buffer)[]) => Promise<LstatColumns>;
+    /** With `below`: the entries' paths from `below.top`, lstat'ed below it (walk-stat.ts lstatBelow). */
+    stat?: (paths: readonly (string | Buffer)[], below?: StatBelow) => Promise<LstatColumns>;
     /** Whether `stat`'s threads have started; until then batches are lstat'ed here. */
     statReady?: () => boolean;
     /** The whole walk on a thread of the pool (used once its threads have started). */
@@ -136,10 +143,11 @@ export async function* walk(
       const paths = r.value.items.map((i) => i.fs);
       // A short batch (a small walk, or the end of one) is cheaper here than a worker round trip.
       // So is a batch planned before the threads started: a small rescan is over before they would be.
+      const b = r.value;
       const st =
         paths.length < batchSize || options.statReady?.() === false
-          ? Promise.resolve(lstatColumns(paths))
-          : stat(paths);
+          ? Promise.resolve(statPlanned(b))
+          : stat(paths, b.top !== undefined ? { top: b.top, rels: b.items.map((i) => i.relFs!) } : undefined);
       st.catch(() => undefined); // awaited below in order; an early exit must not leave it unhandled
       ahead.push({ batch: r.value, st });
     }

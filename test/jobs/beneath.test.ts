@@ -2,7 +2,7 @@
 // swapped for a symlink after the walk is never followed, so a file outside the location is never
 // read under an inside name; everything else hashes exactly as by path.
 import test from 'ava';
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { arch, platform, release } from 'node:os';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
@@ -10,7 +10,7 @@ import { contentIdOf } from '../../src/jobs/content-id.js';
 import { beneath } from '../../src/jobs/beneath.js';
 import { encodeName, fsPathOf } from '../../src/jobs/names.js';
 import { toKey } from '../../src/projections/entries.js';
-import { walkSync } from '../../src/jobs/walk.js';
+import { walk, walkSync, type WalkEntry, type WalkError } from '../../src/jobs/walk.js';
 import { tempDir } from './helpers.js';
 
 const SYMLINK_FLAG = 8;
@@ -168,3 +168,65 @@ test("a scope's walk opens its folder from the location's root: a folder above i
   t.deepEqual(names({}), ['secret-name.txt'], 'by path, the scope leads outside');
   t.throws(() => names({ below: root }), { code: 'E_PATH_CHANGED' } as never);
 });
+
+test("a folder swapped for a symlink between its listing and its entries' lstat: no attribute is read where it points", async (t) => {
+  const base = tempDir(t, 'sd-beneath-');
+  const root = join(base, 'loc');
+  mkdirSync(join(root, 'a'), { recursive: true });
+  writeFileSync(join(root, 'a', 'f.txt'), 'x');
+  writeFileSync(join(root, 'top.txt'), 'top');
+  mkdirSync(join(base, 'outside'));
+  writeFileSync(join(base, 'outside', 'f.txt'), 'a much longer file where the link points');
+  const rules = { skipHidden: false, skipNames: [] };
+  const swap = (rel: string): void => {
+    // Once `a` is listed, and before its entries are lstat'ed, `a` becomes a link to a folder outside.
+    if (rel !== 'a') return;
+    renameSync(join(root, 'a'), join(base, 'a.moved'));
+    symlinkSync(join(base, 'outside'), join(root, 'a'));
+  };
+  const pool = createHashPool({ threads: 1 });
+  t.teardown(() => pool.close());
+  // On this thread, and with the lstat on a pool thread (as a walk before its own thread is ready).
+  const runs: Array<() => Promise<{ entries: WalkEntry[]; errors: WalkError[] }>> = [
+    async () => collect(walkSync(root, rules, { onDirListed: swap, batchSize: 1000 })),
+    async () => {
+      const entries: WalkEntry[] = [];
+      const errors: WalkError[] = [];
+      for await (const b of walk(root, rules, {
+        onDirListed: swap,
+        batchSize: 1,
+        stat: (paths, below) => pool.lstat(paths, below),
+      })) {
+        entries.push(...b.entries);
+        errors.push(...b.errors);
+      }
+      return { entries, errors };
+    },
+  ];
+  for (const run of runs) {
+    const { entries, errors } = await run();
+    const f = entries.find((e) => e.relPath === 'a/f.txt');
+    t.not(f?.size, 40, 'the size of the file outside is never read');
+    t.true(
+      errors.some((e) => e.path === 'a/f.txt' && e.code === 'E_PATH_CHANGED'),
+      JSON.stringify(errors),
+    );
+    t.true(entries.some((e) => e.relPath === 'top.txt'));
+    // Put `a` back for the next run.
+    rmSync(join(root, 'a'));
+    renameSync(join(base, 'a.moved'), join(root, 'a'));
+  }
+});
+
+function collect(batches: Iterable<{ entries: WalkEntry[]; errors: WalkError[] }>): {
+  entries: WalkEntry[];
+  errors: WalkError[];
+} {
+  const entries: WalkEntry[] = [];
+  const errors: WalkError[] = [];
+  for (const b of batches) {
+    entries.push(...b.entries);
+    errors.push(...b.errors);
+  }
+  return { entries, errors };
+}
