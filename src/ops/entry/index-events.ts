@@ -49,7 +49,9 @@ function treeTuples(root: string, abs: string, key: string, rules: WalkRules): E
       const at = d.at(n);
       // The walk runs below the held folder: excluded folders (the data dir) are named from there.
       const exclude = excludedBelow(abs).map((e) => `${String(at)}${e.path.slice(abs.length)}`);
-      for (const b of walkSync(at, rules, { exclude }))
+      // Opened from the held folder without following a symlink: one swapped in for `n` since its
+      // lstat is never walked (the walk then throws, and nothing is there for this location).
+      for (const b of walkSync(at, rules, { exclude, below: d.base }))
         for (const e of b.entries) out.push(tupleOf(key + SEP + toKey(e.relPath), e));
       return out;
     });
