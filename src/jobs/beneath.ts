@@ -141,12 +141,13 @@ function make(): Beneath | null {
       : [rel.subarray(0, cut), rel.subarray(cut + 1)];
   };
   /** The folder part of `rel` opened for lstat (O_PATH), or -errno; a symlink or a file on the way is E_PATH_CHANGED. */
-  const folderOf = (dirFd: number, rel: string | Buffer, dir: string | Buffer): number => {
+  /** The folder `dir` opened for lstat (O_PATH), or -errno; it or a folder above it that is now a symlink or a file is E_PATH_CHANGED. */
+  const folderOf = (dirFd: number, dir: string | Buffer): number => {
     const fd = raw(dirFd, dir, O_PATH | C.O_DIRECTORY);
     if (fd === -ELOOP || fd === -ENOTDIR)
       throw new StatError(
         'E_PATH_CHANGED',
-        `E_PATH_CHANGED: a folder on the way to '${String(rel)}' is no longer a folder (now a file, or a symlink, which is never followed)`,
+        `E_PATH_CHANGED: the folder '${String(dir)}' (or one above it) is no longer a folder: now a file, or a symlink, which is never followed`,
       );
     return fd;
   };
@@ -158,7 +159,7 @@ function make(): Beneath | null {
     // A symlink on the way: the file itself (its lstat then says so), or a folder above it.
     const parts = fd === -ELOOP || fd === -ENOTDIR ? split(rel) : undefined;
     if (parts) {
-      const dir = folderOf(dirFd, rel, parts[0]);
+      const dir = folderOf(dirFd, parts[0]);
       if (dir >= 0) close(dir);
     }
     throw statError(-fd, `open '${String(rel)}'`);
@@ -168,7 +169,7 @@ function make(): Beneath | null {
     refuseNul(rel);
     const parts = split(rel);
     if (!parts) return lstatAt(dirFd, rel, out);
-    const fd = folderOf(dirFd, rel, parts[0]);
+    const fd = folderOf(dirFd, parts[0]);
     if (fd === -ENOENT) return false;
     if (fd < 0) throw statError(-fd, `lstat '${String(rel)}'`);
     try {
@@ -202,6 +203,7 @@ function make(): Beneath | null {
       let dir: string | Buffer | undefined;
       let fd = -1;
       let failed: unknown;
+      let gen = 0;
       const same = (a: string | Buffer, b: string | Buffer | undefined): boolean =>
         typeof a === 'string' ? a === b : b !== undefined && typeof b !== 'string' && a.equals(b);
       try {
@@ -220,7 +222,7 @@ function make(): Beneath | null {
             failed = undefined;
             try {
               refuseNul(dir);
-              fd = folderOf(dirFd, rel, dir);
+              fd = folderOf(dirFd, dir);
               if (fd < 0 && fd !== -ENOENT) failed = statError(-fd, `lstat '${String(rel)}'`);
             } catch (e) {
               failed = e;
@@ -228,12 +230,16 @@ function make(): Beneath | null {
           }
           const at = fd;
           const err = failed;
+          const mine = ++gen;
           stat(i, (out) => {
+            // Only while its folder is the one open: a descriptor number is reused once closed.
+            if (mine !== gen) throw new Error('a lstat of eachIn called after its turn');
             if (err !== undefined) throw err;
             return at >= 0 && (refuseNul(parts[1]), lstatAt(at, parts[1], out));
           });
         }
       } finally {
+        gen++;
         if (fd >= 0) close(fd);
       }
     };

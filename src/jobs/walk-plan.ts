@@ -143,6 +143,22 @@ function listDir<T>(
   }
 }
 
+const LEADING_SLASHES = /^\/+/;
+
+function dropLeadingSlashes(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length && b[i] === 0x2f) i++;
+  return b.subarray(i);
+}
+
+/** A path without trailing slashes (but `/` itself). */
+function trimSlashes(p: string | Buffer): string | Buffer {
+  let n = p.length;
+  const at = (i: number): number => (typeof p === 'string' ? p.charCodeAt(i) : p[i]!);
+  while (n > 1 && at(n - 1) === 0x2f) n--;
+  return n === p.length ? p : typeof p === 'string' ? p.slice(0, n) : p.subarray(0, n);
+}
+
 /** A folder of the walk opened below the location's root (`rel`: its path from there, in fs form). */
 interface Below {
   b: Beneath;
@@ -248,7 +264,7 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   // (E_PATH_CHANGED), never a listing of what it points to (by path where that cannot be done).
   const b = beneath();
   // The folder opened by path: the location's root (a scope's walk opens its scope below it).
-  const top = options.below ?? rootFs;
+  const top = trimSlashes(options.below ?? rootFs);
   let rootFd = -1;
   if (b?.openFolder)
     try {
@@ -258,10 +274,11 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     }
   const topIsSlash = top === '/' || (typeof top !== 'string' && top.length === 1 && top[0] === 0x2f);
   const topLen = topIsSlash ? 1 : (typeof top === 'string' ? Buffer.byteLength(top) : top.length) + 1;
+  // Leading slashes go too: a path under `/` may start with two (a location at `/`).
   const relOf = (fs: string | Buffer): string | Buffer =>
     typeof fs === 'string' && typeof top === 'string'
-      ? fs.slice(topIsSlash ? 1 : top.length + 1)
-      : Buffer.from(fs).subarray(topLen);
+      ? fs.slice(topIsSlash ? 1 : top.length + 1).replace(LEADING_SLASHES, '')
+      : dropLeadingSlashes(Buffer.from(fs).subarray(topLen));
   const below = (rel: string, fs: string | Buffer): Below | undefined => {
     if (rootFd < 0 || (rel === '' && options.below === undefined)) return undefined;
     return { b: b!, rootFd, rel: relOf(fs) };

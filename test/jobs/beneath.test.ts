@@ -230,3 +230,16 @@ function collect(batches: Iterable<{ entries: WalkEntry[]; errors: WalkError[] }
   }
   return { entries, errors };
 }
+
+test("a scope's walk below a location at / or given with a trailing slash finds its folder (its path from the root has no leading slash)", (t) => {
+  const base = tempDir(t, 'sd-beneath-');
+  const root = join(base, 'loc');
+  mkdirSync(join(root, 'a', 'b'), { recursive: true });
+  writeFileSync(join(root, 'a', 'b', 'mine.txt'), 'mine');
+  const rules = { skipHidden: false, skipNames: [] };
+  const names = (scope: string, below: string): string[] =>
+    [...walkSync(scope, rules, { below })].flatMap((b) => b.entries.map((e) => e.relPath));
+  // A location at /: its scopes are joined as //tmp/... (fsPathOf of '/').
+  t.deepEqual(names(fsPathOf('/', join(root, 'a').slice(1)) as string, '/'), ['b', 'b/mine.txt']);
+  t.deepEqual(names(join(root, 'a'), `${root}/`), ['b', 'b/mine.txt']);
+});
