@@ -25,6 +25,13 @@ import { eventually, until } from '../support/until.js';
 import { walkAll } from '../../src/jobs/walk.js';
 import { tempDir } from './helpers.js';
 
+/**
+ * How long a test waits for what the watch must do (a liveness bound, not a speed target): its
+ * threads start and scan on a machine that may be busy with other test files. At 10 s, three
+ * tests ran out while a slow hour of this 2-core machine ran the whole suite (old code too).
+ */
+const WAIT_MS = 30_000;
+
 interface Watched {
   root: string;
   heard: Set<string>;
@@ -70,7 +77,7 @@ const inotifyFds = (): number =>
   }).length;
 
 const hears = (w: Watched, rel: string): Promise<void> =>
-  until(`a change at "${rel}"`, () => w.heard.has(rel), 10_000, 10);
+  until(`a change at "${rel}"`, () => w.heard.has(rel), WAIT_MS, 10);
 
 for (const how of ['inotify', 'inotify on a thread', 'fs.watch'] as const) {
   const inotify = how !== 'fs.watch';
@@ -99,7 +106,7 @@ for (const how of ['inotify', 'inotify on a thread', 'fs.watch'] as const) {
     const w = await watched(t, how);
     mkdirSync(join(w.root, 'b/new/sub'), { recursive: true });
     await hears(w, 'b/new');
-    await until('the new folders watched', () => w.tree.size === 8, 10_000, 10);
+    await until('the new folders watched', () => w.tree.size === 8, WAIT_MS, 10);
     writeFileSync(join(w.root, 'b/new/sub/f'), 'x');
     await hears(w, 'b/new/sub/f');
     renameSync(join(w.root, 'b/new'), join(w.root, 'a/moved'));
@@ -119,9 +126,9 @@ for (const how of ['inotify', 'inotify on a thread', 'fs.watch'] as const) {
     const w = await watched(t, how);
     rmSync(join(w.root, 'gone'), { recursive: true });
     await hears(w, 'gone');
-    await until('the removed folders let go', () => w.tree.size === 4, 10_000, 10);
+    await until('the removed folders let go', () => w.tree.size === 4, WAIT_MS, 10);
     mkdirSync(join(w.root, 'gone/inner'), { recursive: true });
-    await until('the folders back', () => w.tree.size === 6, 10_000, 10);
+    await until('the folders back', () => w.tree.size === 6, WAIT_MS, 10);
     writeFileSync(join(w.root, 'gone/inner/f'), 'x');
     await hears(w, 'gone/inner/f');
     t.deepEqual(w.errors, []);
@@ -138,7 +145,7 @@ for (const how of ['inotify', 'inotify on a thread', 'fs.watch'] as const) {
     await hears(w, 'b/pipe');
     if (inotify) {
       // a symlink is not followed: what happens behind it is outside the location
-      await until('the replaced folders let go', () => w.tree.size === 4, 10_000, 10);
+      await until('the replaced folders let go', () => w.tree.size === 4, WAIT_MS, 10);
       writeFileSync(join(outside, 'behind'), 'x');
       t.false(await eventually(() => w.heard.has('a/behind'), 300, 10), 'nothing heard through the symlink');
     }
@@ -228,7 +235,7 @@ test('inotify: a folder whose move away went unheard is watched at its new path 
   let hideDeep = false;
   const w = await watched(t, 'inotify', (rel) => rel.startsWith('.') || (hideDeep && rel === 'a/deep'));
   mkdirSync(join(w.root, 'a/deep/sub'));
-  await until('a/deep/sub watched', () => w.tree.size === 7, 10_000, 10);
+  await until('a/deep/sub watched', () => w.tree.size === 7, WAIT_MS, 10);
   hideDeep = true; // the move away from a/deep is not heard: a/deep's watch (the folder's) stays
   renameSync(join(w.root, 'a/deep'), join(w.root, 'b/deep'));
   await hears(w, 'b/deep');
@@ -283,7 +290,7 @@ test('inotify: a large tree is watched on a thread while the main thread goes on
   // the same: one made in it is heard, then watched.
   mkdirSync(join(root, made[5]!, 'sub'));
   await hears(w, `${made[5]}/sub`);
-  await until('the new folder watched', () => w.tree.size === 1 + 100 + made.length + 1, 10_000, 10);
+  await until('the new folder watched', () => w.tree.size === 1 + 100 + made.length + 1, WAIT_MS, 10);
   writeFileSync(join(root, made[5]!, 'sub', 'f'), 'x');
   await hears(w, `${made[5]}/sub/f`);
   t.deepEqual(w.errors, []);
@@ -301,7 +308,7 @@ test('inotify: a large tree moved into a watched location is watched on a thread
   writeFileSync(join(root, 'after-the-move'), 'x');
   await hears(w, 'moved');
   await hears(w, 'after-the-move');
-  await until('the moved folders watched', () => w.tree.size === 1 + 1 + 50 + made.length, 10_000, 10);
+  await until('the moved folders watched', () => w.tree.size === 1 + 1 + 50 + made.length, WAIT_MS, 10);
   writeFileSync(join(root, 'moved', made.at(-1)!, 'g'), 'x');
   await hears(w, `moved/${made.at(-1)}/g`);
   t.deepEqual(w.errors, []);
@@ -318,7 +325,7 @@ test.serial(
     w.tree.close();
     t.is(w.tree.size, 0);
     await w.tree.ready();
-    await until('the instance closed', () => inotifyFds() === before, 10_000, 10);
+    await until('the instance closed', () => inotifyFds() === before, WAIT_MS, 10);
     writeFileSync(join(root, 'g0/d0/after'), 'x');
     t.false(await eventually(() => w.heard.size > 0, 300, 10), 'nothing heard after close');
     t.deepEqual(w.errors, []);
@@ -391,7 +398,7 @@ test('inotify: a location whose scanning threads hang (a hung file system) gives
   const b = watchedAs(t, 'inotify on a thread', next, () => false);
   let bReady = false;
   void b.tree.ready().then(() => (bReady = true));
-  t.true(await eventually(() => bReady, 10_000, 10), 'the next location is ready');
+  t.true(await eventually(() => bReady, WAIT_MS, 10), 'the next location is ready');
   t.is(b.tree.size, 1 + 15 + 300);
   t.false(aReady, 'the hung location is not ready');
   // Bounded: the readers may still be on their way to the FIFO.
@@ -402,7 +409,7 @@ test('inotify: a location whose scanning threads hang (a hung file system) gives
   t.true(aReady, 'ready once its threads are back');
   t.is(a.size, 1 + 15 + 300);
   writeFileSync(join(hung, 'g14/d19/f2'), 'x');
-  await until('a change in the once hung location', () => heard.has('g14/d19/f2'), 10_000, 10);
+  await until('a change in the once hung location', () => heard.has('g14/d19/f2'), WAIT_MS, 10);
 });
 
 test('inotify: three large locations watched at once take turns on the threads, and each ends with every folder watched', async (t) => {
@@ -440,7 +447,7 @@ test('inotify: what changes in a folder a thread has watched, while the threads 
     await new Promise((r) => setTimeout(r, 2));
   }
   await done;
-  await until('a write made during the scan heard', () => [...w.heard].some((r) => /^g0\/w\d+$/.test(r)), 10_000, 10);
+  await until('a write made during the scan heard', () => [...w.heard].some((r) => /^g0\/w\d+$/.test(r)), WAIT_MS, 10);
   t.true(n > 1, `${n} writes during the scan`);
   t.deepEqual(w.errors, []);
 });
@@ -496,10 +503,10 @@ test('inotify: more events while the threads work than are kept is a change of t
   mkdirSync(join(root, 'made-during'));
   for (let i = 0; i < 20; i++) writeFileSync(join(root, `f${i}`), 'x');
   await w.ready();
-  await until('the whole location reported', () => heard.has(''), 10_000, 10);
-  await until('the folder made meanwhile watched', () => w.size === 1 + 100 + 2_000 + 1, 10_000, 10);
+  await until('the whole location reported', () => heard.has(''), WAIT_MS, 10);
+  await until('the folder made meanwhile watched', () => w.size === 1 + 100 + 2_000 + 1, WAIT_MS, 10);
   writeFileSync(join(root, 'made-during', 'inside'), 'x');
-  t.true(await eventually(() => heard.has('made-during/inside'), 10_000, 10), 'a change in it heard');
+  t.true(await eventually(() => heard.has('made-during/inside'), WAIT_MS, 10), 'a change in it heard');
 });
 
 test('inotify: a folder removed and made again while events are lost is watched again, not kept under its dead number', async (t) => {
@@ -520,16 +527,16 @@ test('inotify: a folder removed and made again while events are lost is watched 
   // A folder moved in: its scan waits for the turn, and the location's events wait with it.
   mkdirSync(join(dir, 'new/a'), { recursive: true });
   renameSync(join(dir, 'new'), join(loc, 'new'));
-  await until('the move heard', () => heard.has('new'), 10_000, 10);
+  await until('the move heard', () => heard.has('new'), WAIT_MS, 10);
   rmSync(join(loc, 'g0'), { recursive: true }); // its IN_IGNORED is among the events lost
   for (let i = 0; i < 10; i++) writeFileSync(join(loc, `f${i}`), 'x');
   mkdirSync(join(loc, 'g0'));
   await other.ready();
   await w.ready();
-  await until('the lost events reported as a change of the whole location', () => heard.has(''), 10_000, 10);
+  await until('the lost events reported as a change of the whole location', () => heard.has(''), WAIT_MS, 10);
   await w.ready();
   heard.clear();
   writeFileSync(join(loc, 'g0', 'later.txt'), 'x');
-  t.true(await eventually(() => heard.has('g0/later.txt'), 10_000, 10), 'a change in the remade folder heard');
+  t.true(await eventually(() => heard.has('g0/later.txt'), WAIT_MS, 10), 'a change in the remade folder heard');
   t.is(w.size, 1 + 2 + 20 + 2, 'the root, g0 (remade, empty), g1 and its 20, new and new/a');
 });
