@@ -80,19 +80,24 @@ export { closeSync as closeRoot };
  * form): a string when every name is plain, the raw bytes when any name is escaped.
  */
 export function relOfKey(key: string): string | Buffer {
+  // A key names entries below the root: never the root, a '.' or '..' step, or a name holding NUL
+  // (or '/': a key separates names with SEP). Checked on the key as it is, for the common key.
+  if (BAD_STEP.test(key) || key.includes('\0') || key.includes('/')) throw badKey(key);
   const rel = key.replace(SEPS, '/');
-  const names = rel.split('/');
-  const escaped = rel.includes(ESCAPE_MARK);
-  const raw = escaped ? names.map(decodeName) : undefined;
-  // A key names entries below the root: never the root, a '.' or '..' step, or a name holding '/' or NUL.
-  for (let i = 0; i < names.length; i++) {
-    const n = raw ? raw[i]!.toString('latin1') : names[i]!;
-    if (n === '' || n === '.' || n === '..' || n.includes('/') || n.includes('\0'))
-      throw new StatError('E_BAD_PATH', `E_BAD_PATH: ${JSON.stringify(key)} does not name an entry below the location`);
+  if (!rel.includes(ESCAPE_MARK)) return rel;
+  // An escaped name is checked as the bytes it stands for.
+  const raw = rel.split('/').map(decodeName);
+  for (const b of raw) {
+    const n = b.toString('latin1');
+    if (n === '' || n === '.' || n === '..' || n.includes('/') || n.includes('\0')) throw badKey(key);
   }
-  if (!raw) return rel;
   return Buffer.concat(raw.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from('/'), b])));
 }
+
+/** An empty, '.' or '..' name in a key (names separated by SEP). */
+const BAD_STEP = new RegExp(`(^|${SEP})\\.{0,2}(${SEP}|$)`);
+const badKey = (key: string): StatError =>
+  new StatError('E_BAD_PATH', `E_BAD_PATH: ${JSON.stringify(key)} does not name an entry below the location`);
 
 function make(): Beneath | null {
   const c = libc();
