@@ -1,4 +1,5 @@
 // The daemon process: lock, Core, services, RPC server, graceful shutdown on signal or `sd stop`.
+import { release } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -11,6 +12,7 @@ import { startRpcServer } from '../rpc/server.js';
 import { createHandler } from './handler.js';
 import { rotatingLogFile } from './log-file.js';
 import { threadsStuck } from '../jobs/hash-pool.js';
+import { beneath } from '../jobs/beneath.js';
 import { acquirePidLock } from './lock.js';
 import { startLibraryReleaser } from './memory.js';
 import { checkDataDirPrivate, checkSocketPath, runtimePaths } from './paths.js';
@@ -188,6 +190,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     { pid: process.pid, dataDir: opts.dataDir, device: live.device.id, p2pPort: live.peers?.port ?? null },
     'daemon started',
   );
+  // The index's no-symlink rule needs openat2 (Linux 5.6+, through koffi) and /proc (jobs/beneath.ts).
+  // Where either is missing, index jobs open by path, as before: said once, here.
+  if (!beneath()?.openFolder)
+    log.warn(
+      { platform: process.platform, release: release() },
+      'openat2 or /proc is not available: index jobs open files and folders by path, so a folder swapped for a symlink inside a location can make them read outside it',
+    );
 
   const shutdown = (why: string): Promise<void> => {
     stopping ??= (async () => {
