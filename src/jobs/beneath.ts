@@ -9,7 +9,7 @@
 // Where openat2 cannot be called (koffi or glibc missing, a kernel before 5.6, a sandbox that
 // refuses it: ENOSYS), `beneath()` is undefined and callers open by path, as before.
 import { constants as C, closeSync, existsSync, openSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { constants as os, endianness } from 'node:os';
 import { libc, libcFunction } from '../native/libc.js';
 import { statError, StatError, fastLstatAt, type RawStat } from './statx.js';
 import { decodeName, ESCAPE_MARK } from './names.js';
@@ -22,12 +22,7 @@ const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
 const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
-const ENOSYS = 38;
-const ENOENT = 2;
-const EPERM = 1;
-const ELOOP = 40;
-const ENOTDIR = 20;
-const EINTR = 4;
+const { ENOENT, ELOOP, ENOTDIR, EINTR } = os.errno;
 const TRIES = 100;
 
 export interface Beneath {
@@ -145,10 +140,12 @@ function make(): Beneath | null {
       ? [rel.slice(0, cut), rel.slice(cut + 1)]
       : [rel.subarray(0, cut), rel.subarray(cut + 1)];
   };
-  /** The folder part of `rel` opened for lstat (O_PATH), or -errno; a symlink or a file on the way is E_PATH_CHANGED. */
-  /** The folder `dir` opened for lstat (O_PATH), or -errno; it or a folder above it that is now a symlink or a file is E_PATH_CHANGED. */
-  const folderOf = (dirFd: number, dir: string | Buffer): number => {
-    const fd = raw(dirFd, dir, O_PATH | C.O_DIRECTORY);
+  /**
+   * The folder `dir` opened (for lstat, O_PATH, unless `flags` say otherwise), or -errno; it or a
+   * folder above it that is now a symlink or a file is E_PATH_CHANGED.
+   */
+  const folderOf = (dirFd: number, dir: string | Buffer, flags = O_PATH | C.O_DIRECTORY): number => {
+    const fd = raw(dirFd, dir, flags);
     if (fd === -ELOOP || fd === -ENOTDIR)
       throw new StatError(
         'E_PATH_CHANGED',
@@ -170,89 +167,77 @@ function make(): Beneath | null {
     throw statError(-fd, `open '${String(rel)}'`);
   };
 
-  const lstat = (dirFd: number, rel: string | Buffer, out: RawStat): boolean => {
+  const openFolder = (dirFd: number, rel: string | Buffer): { fd: number; path: string } => {
     refuseNul(rel);
-    const parts = split(rel);
-    if (!parts) return lstatAt(dirFd, rel, out);
-    const fd = folderOf(dirFd, parts[0]);
-    if (fd === -ENOENT) return false;
-    if (fd < 0) throw statError(-fd, `lstat '${String(rel)}'`);
+    const at = folderOf(dirFd, rel, C.O_RDONLY | C.O_DIRECTORY);
+    if (at < 0) throw statError(-at, `scandir '${String(rel)}'`);
+    return { fd: at, path: `/proc/self/fd/${at}` };
+  };
+
+  const eachIn: Beneath['eachIn'] = (dirFd, rels, stat) => {
+    let dir: string | Buffer | undefined;
+    let fd = -1;
+    let failed: unknown;
+    let gen = 0;
+    const same = (a: string | Buffer, b: string | Buffer | undefined): boolean =>
+      typeof a === 'string' ? a === b : b !== undefined && typeof b !== 'string' && a.equals(b);
     try {
-      return lstatAt(fd, parts[1], out);
+      for (let i = 0; i < rels.length; i++) {
+        const rel = rels[i];
+        if (rel === undefined) continue;
+        const parts = split(rel);
+        if (!parts) {
+          stat(i, (out) => (refuseNul(rel), lstatAt(dirFd, rel, out)));
+          continue;
+        }
+        if (!same(parts[0], dir)) {
+          if (fd >= 0) close(fd);
+          dir = parts[0];
+          fd = -1;
+          failed = undefined;
+          try {
+            refuseNul(dir);
+            fd = folderOf(dirFd, dir);
+            if (fd < 0 && fd !== -ENOENT) failed = statError(-fd, `lstat '${String(rel)}'`);
+          } catch (e) {
+            failed = e;
+          }
+        }
+        const at = fd;
+        const err = failed;
+        const mine = ++gen;
+        stat(i, (out) => {
+          // Only while its folder is the one open: a descriptor number is reused once closed.
+          if (mine !== gen) throw new Error('a lstat of eachIn called after its turn');
+          if (err !== undefined) throw err;
+          return at >= 0 && (refuseNul(parts[1]), lstatAt(at, parts[1], out));
+        });
+      }
     } finally {
-      close(fd);
+      gen++;
+      if (fd >= 0) close(fd);
     }
   };
 
-  // A kernel before 5.6, or a sandbox that refuses the call, says so on the first one.
+  /** One entry's lstat: eachIn of one. */
+  const lstat = (dirFd: number, rel: string | Buffer, out: RawStat): boolean => {
+    let found = false;
+    eachIn(dirFd, [rel], (_, l) => (found = l(out)));
+    return found;
+  };
+
+  // A kernel before 5.6, or a sandbox that refuses the call (ENOSYS, EPERM), says so on the first one.
   let probe = -1;
   try {
     probe = openRoot('/');
     const fd = raw(probe, '.', O_PATH | C.O_DIRECTORY);
-    if (fd === -ENOSYS || fd === -EPERM) return null;
-    if (fd >= 0) close(fd);
     if (fd < 0) return null;
-    const openFolder = (dirFd: number, rel: string | Buffer): { fd: number; path: string } => {
-      refuseNul(rel);
-      const at = raw(dirFd, rel, C.O_RDONLY | C.O_DIRECTORY);
-      if (at === -ELOOP || at === -ENOTDIR)
-        throw new StatError(
-          'E_PATH_CHANGED',
-          `E_PATH_CHANGED: '${String(rel)}' or a folder on its way is no longer a folder (now a file, or a symlink, which is never followed)`,
-        );
-      if (at < 0) throw statError(-at, `scandir '${String(rel)}'`);
-      return { fd: at, path: `/proc/self/fd/${at}` };
-    };
-    const closeFd = (fd: number): void => void close(fd);
-    const eachIn: Beneath['eachIn'] = (dirFd, rels, stat) => {
-      let dir: string | Buffer | undefined;
-      let fd = -1;
-      let failed: unknown;
-      let gen = 0;
-      const same = (a: string | Buffer, b: string | Buffer | undefined): boolean =>
-        typeof a === 'string' ? a === b : b !== undefined && typeof b !== 'string' && a.equals(b);
-      try {
-        for (let i = 0; i < rels.length; i++) {
-          const rel = rels[i];
-          if (rel === undefined) continue;
-          const parts = split(rel);
-          if (!parts) {
-            stat(i, (out) => (refuseNul(rel), lstatAt(dirFd, rel, out)));
-            continue;
-          }
-          if (!same(parts[0], dir)) {
-            if (fd >= 0) close(fd);
-            dir = parts[0];
-            fd = -1;
-            failed = undefined;
-            try {
-              refuseNul(dir);
-              fd = folderOf(dirFd, dir);
-              if (fd < 0 && fd !== -ENOENT) failed = statError(-fd, `lstat '${String(rel)}'`);
-            } catch (e) {
-              failed = e;
-            }
-          }
-          const at = fd;
-          const err = failed;
-          const mine = ++gen;
-          stat(i, (out) => {
-            // Only while its folder is the one open: a descriptor number is reused once closed.
-            if (mine !== gen) throw new Error('a lstat of eachIn called after its turn');
-            if (err !== undefined) throw err;
-            return at >= 0 && (refuseNul(parts[1]), lstatAt(at, parts[1], out));
-          });
-        }
-      } finally {
-        gen++;
-        if (fd >= 0) close(fd);
-      }
-    };
-    const base = { open, lstat, eachIn, close: closeFd };
-    return existsSync('/proc/self/fd') ? { ...base, openFolder } : base;
+    close(fd);
   } catch {
     return null;
   } finally {
     if (probe >= 0) closeSync(probe);
   }
+  const base = { open, lstat, eachIn, close: (fd: number): void => void close(fd) };
+  return existsSync('/proc/self/fd') ? { ...base, openFolder } : base;
 }

@@ -136,7 +136,7 @@ type Hasher = Awaited<typeof hasherReady>;
 
 /** Files by path (asked with `stat`: each file's attributes too, from its descriptor or an lstat). */
 function pathBatch(hasher: Hasher, paths: Array<string | Uint8Array>): Batch {
-  const fs = paths.map((p) => (typeof p === 'string' ? p : Buffer.from(p)));
+  const fs = paths.map(fsForm);
   return {
     n: fs.length,
     name: (i) => {
@@ -149,15 +149,15 @@ function pathBatch(hasher: Hasher, paths: Array<string | Uint8Array>): Batch {
 }
 
 /**
- * A location's files by entry key, below its root (its descriptor, `rootFd`): through openat2
- * (no symlink followed anywhere below the root) when `b` is given, by path otherwise.
+ * A location's files by entry key, below its root: through openat2 from the root's descriptor (no
+ * symlink followed anywhere below it) when `at` gives both, by path otherwise.
  */
-function keyBatch(hasher: Hasher, root: string, keys: string[], b: Beneath | undefined, rootFd: number): Batch {
+function keyBatch(hasher: Hasher, root: string, keys: string[], at?: { b: Beneath; rootFd: number }): Batch {
   const name = (i: number): string => {
     const k = keys[i]!;
     return k.slice(k.lastIndexOf(SEP) + 1);
   };
-  if (!b) {
+  if (!at) {
     const path = (i: number): string | Buffer => fsPathOf(root, toPath(keys[i]!));
     return {
       n: keys.length,
@@ -169,8 +169,8 @@ function keyBatch(hasher: Hasher, root: string, keys: string[], b: Beneath | und
   return {
     n: keys.length,
     name,
-    identify: (i, st) => hasher.identifyAt(rootFd, relOfKey(keys[i]!), st),
-    lstat: (out, i) => statInto(out, i, (st) => b.lstat(rootFd, relOfKey(keys[i]!), st)),
+    identify: (i, st) => hasher.identifyAt(at.rootFd, relOfKey(keys[i]!), st),
+    lstat: (out, i) => statInto(out, i, (st) => at.b.lstat(at.rootFd, relOfKey(keys[i]!), st)),
   };
 }
 
@@ -185,7 +185,7 @@ function failedBatch(n: number, e: unknown): Batch {
 function hashKeys(hasher: Hasher, root: string, joined: string, withStat: boolean): Columns {
   const keys = joined === '' ? [] : joined.split('\0');
   const b = beneath();
-  if (!b) return hashBatch(keyBatch(hasher, root, keys, undefined, -1), withStat);
+  if (!b) return hashBatch(keyBatch(hasher, root, keys), withStat);
   let rootFd: number;
   try {
     rootFd = openRoot(fsPathOfAbs(root));
@@ -193,7 +193,7 @@ function hashKeys(hasher: Hasher, root: string, joined: string, withStat: boolea
     return hashBatch(failedBatch(keys.length, e), withStat);
   }
   try {
-    return hashBatch(keyBatch(hasher, root, keys, b, rootFd), withStat);
+    return hashBatch(keyBatch(hasher, root, keys, { b, rootFd }), withStat);
   } finally {
     closeRoot(rootFd);
   }

@@ -2,11 +2,25 @@
 // folders' listings alone (entry types from d_type; lstat only where a filesystem gives none).
 // The rules live here: hidden names, skipped names, .gitignore files (gitignore.ts reads them),
 // excluded folders, our own folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
-import { closeSync, lstatSync, readdirSync, statSync } from 'node:fs';
-import type { BigIntStats, Dirent, Stats } from 'node:fs';
+import { closeSync, lstatSync, statSync } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { SdError } from '../errors.js';
-import { ESCAPE_MARK, encodeName } from './names.js';
-import { beneath, openRoot, type Beneath } from './beneath.js';
+import { ESCAPE_MARK } from './names.js';
+import { beneath, openRoot } from './beneath.js';
+import {
+  DIR,
+  dropLeadingSlashes,
+  join,
+  LEADING_SLASHES,
+  listDir,
+  type Below,
+  type Listing,
+  OTHER,
+  REGULAR,
+  trimSlashes,
+  typeOf,
+  UNKNOWN,
+} from './walk-list.js';
 import {
   gitIgnored,
   levelsAbove,
@@ -83,15 +97,6 @@ interface Frame {
   resume: string[] | undefined;
 }
 
-const SLASH = Buffer.from('/');
-
-function join(dir: string | Buffer, name: string, raw: Buffer | undefined): string | Buffer {
-  if (raw === undefined && typeof dir === 'string') return dir === '/' ? `/${name}` : `${dir}/${name}`;
-  const d = typeof dir === 'string' ? Buffer.from(dir) : dir;
-  if (d.length === 1 && d[0] === SLASH[0]) return Buffer.concat([d, raw ?? Buffer.from(name)]);
-  return Buffer.concat([d, SLASH, raw ?? Buffer.from(name)]);
-}
-
 function errOf(path: string, e: unknown): WalkError {
   const code = (e as { code?: unknown } | null)?.code;
   return {
@@ -99,92 +104,6 @@ function errOf(path: string, e: unknown): WalkError {
     code: typeof code === 'string' ? code : 'E_INTERNAL',
     message: e instanceof Error ? e.message : String(e),
   };
-}
-
-interface Listing {
-  names: string[];
-  types: Uint8Array;
-  raw: Map<string, Buffer> | undefined;
-}
-
-const OTHER = 0;
-const DIR = 1;
-const LINK = 2;
-const UNKNOWN = 3;
-const REGULAR = 4;
-
-/** An entry's type from its listing (d_type), or from its lstat. */
-function typeOf(d: Dirent<string> | Dirent<Buffer> | Stats): number {
-  if (d.isFile()) return REGULAR;
-  if (d.isDirectory()) return DIR;
-  if (d.isSymbolicLink()) return LINK;
-  if (d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice()) return OTHER;
-  return UNKNOWN;
-}
-
-// Lists a folder with entry types, sorted by name; names are re-read as bytes only when one does
-// not round-trip through UTF-8.
-/**
- * Lists a folder (by path, or below the root through the folder opened without following a
- * symlink, beneath.ts) and gives `then` the path its listing was read through, to read more of
- * that same folder (its .gitignore) before it is closed.
- */
-function listDir<T>(
-  fsPath: string | Buffer,
-  below: Below | undefined,
-  then: (l: Listing, at: string | Buffer) => T,
-): T {
-  if (!below) return then(listPath(fsPath), fsPath);
-  const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
-  try {
-    return then(listPath(path), path);
-  } finally {
-    below.b.close(fd);
-  }
-}
-
-const LEADING_SLASHES = /^\/+/;
-
-function dropLeadingSlashes(b: Buffer): Buffer {
-  let i = 0;
-  while (i < b.length && b[i] === 0x2f) i++;
-  return b.subarray(i);
-}
-
-/** A path without trailing slashes (but `/` itself). */
-function trimSlashes(p: string | Buffer): string | Buffer {
-  let n = p.length;
-  const at = (i: number): number => (typeof p === 'string' ? p.charCodeAt(i) : p[i]!);
-  while (n > 1 && at(n - 1) === 0x2f) n--;
-  return n === p.length ? p : typeof p === 'string' ? p.slice(0, n) : p.subarray(0, n);
-}
-
-/** A folder of the walk opened below the location's root (`rel`: its path from there, in fs form). */
-interface Below {
-  b: Beneath;
-  rootFd: number;
-  rel: string | Buffer;
-}
-
-function listPath(fsPath: string | Buffer): Listing {
-  const dirents = readdirSync(fsPath, { withFileTypes: true });
-  let raw: Map<string, Buffer> | undefined;
-  let named: Array<[string, number]>;
-  if (!dirents.some((d) => d.name.includes(ESCAPE_MARK))) {
-    named = dirents.map((d) => [d.name, typeOf(d)]);
-  } else {
-    raw = new Map();
-    named = [];
-    for (const d of readdirSync(fsPath, { withFileTypes: true, encoding: 'buffer' })) {
-      const n = encodeName(d.name);
-      if (n.startsWith(ESCAPE_MARK)) raw.set(n, d.name);
-      named.push([n, typeOf(d)]);
-    }
-  }
-  named.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const types = new Uint8Array(named.length);
-  const names = named.map(([n, t], i) => ((types[i] = t), n));
-  return { names, types, raw };
 }
 
 /** A hidden name in string form: '.' first, in its bytes too (an escaped name that is not UTF-8). */
@@ -272,13 +191,12 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     } catch {
       // listed by path; the root's own listing below says why it cannot be read
     }
-  const topIsSlash = top === '/' || (typeof top !== 'string' && top.length === 1 && top[0] === 0x2f);
-  const topLen = topIsSlash ? 1 : (typeof top === 'string' ? Buffer.byteLength(top) : top.length) + 1;
-  // Leading slashes go too: a path under `/` may start with two (a location at `/`).
+  // A path below `top` less `top` and the slashes after it (two under a location at `/`).
+  const topBytes = typeof top === 'string' ? Buffer.byteLength(top) : top.length;
   const relOf = (fs: string | Buffer): string | Buffer =>
     typeof fs === 'string' && typeof top === 'string'
-      ? fs.slice(topIsSlash ? 1 : top.length + 1).replace(LEADING_SLASHES, '')
-      : dropLeadingSlashes(Buffer.from(fs).subarray(topLen));
+      ? fs.slice(top.length).replace(LEADING_SLASHES, '')
+      : dropLeadingSlashes(Buffer.from(fs).subarray(topBytes));
   const below = (rel: string, fs: string | Buffer): Below | undefined => {
     if (rootFd < 0 || (rel === '' && options.below === undefined)) return undefined;
     return { b: b!, rootFd, rel: relOf(fs) };
@@ -323,12 +241,6 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   const above = useGitignore ? levelsAbove(options.gitignoreAbove ?? []) : [];
   try {
     open('', rootFs, above, cursorParts && cursorParts.length > 0 ? cursorParts : undefined);
-    yield* descend();
-  } finally {
-    if (rootFd >= 0) closeSync(rootFd);
-  }
-
-  function* descend(): Generator<PlannedBatch> {
     // Bounded: every pass consumes one name or pops one frame; symlinks are never descended.
     while (stack.length > 0) {
       const f = stack[stack.length - 1]!;
@@ -380,6 +292,8 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
       }
     }
     if (items.length > 0 || errors.length > 0) yield batchOf();
+  } finally {
+    if (rootFd >= 0) closeSync(rootFd);
   }
 }
 

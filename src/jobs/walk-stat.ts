@@ -8,7 +8,7 @@ import { DIR, FILE, SPECIAL, SYMLINK, type EntryTuple } from '../projections/ent
 import { fastLstat, fromNodeStats, type RawStat } from './statx.js';
 import type { PlannedBatch, WalkError } from './walk-plan.js';
 import { beneath, closeRoot, openRoot } from './beneath.js';
-import type { WalkBatch, WalkEntry } from './walk.js';
+import type { StatBelow, WalkBatch, WalkEntry } from './walk.js';
 
 const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'block-device', 8: 'char-device' };
 const { S_IFMT, S_IFLNK, S_IFDIR, S_IFREG, S_IFIFO, S_IFSOCK, S_IFBLK, S_IFCHR } = fsConstants;
@@ -187,16 +187,16 @@ export function lstatBelow(
   return out;
 }
 
+/** A planned batch's entries as paths from its top, where the plan opened its folders from there. */
+export function belowOf(batch: PlannedBatch): StatBelow | undefined {
+  return batch.top === undefined ? undefined : { top: batch.top, rels: batch.items.map((i) => i.relFs!) };
+}
+
 /** A planned batch's lstat: below its top where the plan opened folders from there, else by path. */
 export function statPlanned(batch: PlannedBatch, unstatted?: (i: number) => boolean): LstatColumns {
   const paths = batch.items.map((i) => i.fs);
-  if (batch.top === undefined || batch.items.some((i) => i.relFs === undefined)) return lstatColumns(paths, unstatted);
-  return lstatBelow(
-    batch.top,
-    batch.items.map((i) => i.relFs!),
-    paths,
-    unstatted,
-  );
+  const below = belowOf(batch);
+  return below ? lstatBelow(below.top, below.rels, paths, unstatted) : lstatColumns(paths, unstatted);
 }
 
 /** Node's lstat into `out` (false when the path does not exist): where statx cannot be called. */

@@ -11,7 +11,7 @@
 import type { SpecialKind } from './kind.js';
 import type { LstatColumns } from './hash-wire.js';
 import { plan, type PlannedBatch, type WalkError, type WalkOptions, type WalkRules } from './walk-plan.js';
-import { assemble, assemblePlanned, statPlanned } from './walk-stat.js';
+import { assemble, assemblePlanned, belowOf, statPlanned } from './walk-stat.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export {
@@ -140,16 +140,16 @@ export async function* walk(
         planned = true;
         break;
       }
-      const paths = r.value.items.map((i) => i.fs);
+      const batch = r.value;
+      const paths = batch.items.map((i) => i.fs);
       // A short batch (a small walk, or the end of one) is cheaper here than a worker round trip.
       // So is a batch planned before the threads started: a small rescan is over before they would be.
-      const b = r.value;
       const st =
         paths.length < batchSize || options.statReady?.() === false
-          ? Promise.resolve(statPlanned(b))
-          : stat(paths, b.top !== undefined ? { top: b.top, rels: b.items.map((i) => i.relFs!) } : undefined);
+          ? Promise.resolve(statPlanned(batch))
+          : stat(paths, belowOf(batch));
       st.catch(() => undefined); // awaited below in order; an early exit must not leave it unhandled
-      ahead.push({ batch: r.value, st });
+      ahead.push({ batch, st });
     }
   };
   let cursor = options.startAfter;

@@ -1,7 +1,7 @@
 // The real daemon and the real `sd` binary for file-operation tests: a daemon per test with its
 // own data dir and environment (test hooks), stopped when the test ends, also on failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
@@ -16,6 +16,17 @@ export interface Run {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Whether a thread of process `pid` is blocked opening a FIFO (its kernel wait channel names the FIFO's partner wait). */
+export function blockedOnFifo(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).some((tid) => {
+    try {
+      return /partner|fifo/.test(readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8'));
+    } catch {
+      return false; // a thread that ended meanwhile
+    }
+  });
+}
 
 export { until };
 

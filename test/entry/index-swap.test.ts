@@ -4,21 +4,11 @@
 // of the same names and sizes, then the thread is let go. Nothing from outside is indexed.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  constants as C,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, constants as C, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
 import { contentIdOf } from '../../src/jobs/content-id.js';
-import { Daemon, until } from './daemon-helpers.js';
+import { blockedOnFifo, Daemon, until } from './daemon-helpers.js';
 
 interface Ls {
   entries: { name: string; kind: string; contentId: string | null; size: number }[];
@@ -44,14 +34,7 @@ test('a folder swapped for a symlink between the walk and the hashing: no file o
   // The walk lists the folder before its files are hashed: wait for the hashing thread to block
   // opening the FIFO (its kernel wait channel names the FIFO's partner wait).
   const pid = d.pid()!;
-  const blocked = (): boolean =>
-    readdirSync(`/proc/${pid}/task`).some((tid) => {
-      try {
-        return /partner|fifo/.test(readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8'));
-      } catch {
-        return false; // a thread that ended meanwhile
-      }
-    });
+  const blocked = (): boolean => blockedOnFifo(pid);
   await until('a hashing thread to block on the FIFO', blocked, 30_000);
   renameSync(join(root, 'd'), join(base, 'd.moved'));
   symlinkSync(outside, join(root, 'd'));

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
-import { Daemon, until } from './daemon-helpers.js';
+import { blockedOnFifo, Daemon, until } from './daemon-helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -101,14 +101,7 @@ test('sd stop ends within its bound with a hashing thread stuck in the kernel; t
   // A first index hashes its files as it walks them: wait for a thread of the daemon to be
   // blocked opening the FIFO (its kernel wait channel names the FIFO's partner wait).
   const pid = d.pid()!;
-  const blocked = (): boolean =>
-    readdirSync(`/proc/${pid}/task`).some((tid) => {
-      try {
-        return /partner|fifo/.test(readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8'));
-      } catch {
-        return false; // a thread that ended meanwhile
-      }
-    });
+  const blocked = (): boolean => blockedOnFifo(pid);
   await until(
     'a hashing thread to block in the kernel',
     () => d.json<{ state: string }[]>('job', 'list').some((j) => j.state === 'running') && blocked(),
