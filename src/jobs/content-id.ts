@@ -47,6 +47,8 @@ export interface ContentHasher {
    * anywhere on the way (beneath.ts); only where beneath() is defined.
    */
   identifyAt(dirFd: number, rel: string | Buffer, stat?: RawStat): ContentIdentity;
+  /** The id of bytes laid out as an id hashes them, u64le(size) || body (io-batch.ts reads them so). */
+  idOfPrefixed(prefixed: Uint8Array): string;
 }
 
 /** [offset, length] pairs that a file of `size` bytes is hashed from (after the size prefix). */
@@ -118,11 +120,14 @@ export async function createContentHasher(io: FileIO = fileIO()): Promise<Conten
   const sampleBuf = Buffer.allocUnsafe(SIZE_PREFIX + SAMPLED_BYTES);
 
   /** The id of `size` and the `len` bytes after the prefix room in `buf`. */
+  const idOfPrefixed = (prefixed: Uint8Array): string => {
+    hasher.init();
+    hasher.update(prefixed);
+    return hasher.digest();
+  };
   const digest = (buf: Buffer, size: number, len: number): string => {
     writeSize(buf, size);
-    hasher.init();
-    hasher.update(buf.subarray(0, SIZE_PREFIX + len));
-    return hasher.digest();
+    return idOfPrefixed(buf.subarray(0, SIZE_PREFIX + len));
   };
   const scratch: RawStat = { mode: 0, size: 0, mtimeNs: 0n, ino: 0n, dev: 0n };
   // Size of the open file (its attributes into `st`), -1 when it is not a regular file.
@@ -173,7 +178,7 @@ export async function createContentHasher(io: FileIO = fileIO()): Promise<Conten
     }
   }
 
-  return { identify, identifyAt };
+  return { identify, identifyAt, idOfPrefixed };
 }
 
 let shared: Promise<ContentHasher> | undefined;

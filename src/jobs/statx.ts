@@ -140,7 +140,7 @@ export function statError(errno: number, call: string): StatError {
 }
 
 /** glibc's makedev(): what Node reports as `dev` for the same major and minor. */
-function makedev(major: number, minor: number): bigint {
+export function makedev(major: number, minor: number): bigint {
   const low = ((major & 0xfff) << 8) | (minor & 0xff);
   if (major < 0x1000 && minor < 0x100) return BigInt(low);
   return BigInt(low >>> 0) | (BigInt((minor & 0xffffff00) >>> 0) << 12n) | (BigInt((major & 0xfffff000) >>> 0) << 32n);

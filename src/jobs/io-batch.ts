@@ -1,0 +1,138 @@
+// A hashing thread's batch of files read in one C call (native/io-batch.c, compiled by
+// scripts/build-native.js as the package builds): each file opened below the location's root
+// without following a symlink on the way (as beneath.ts), its attributes and the bytes its id is
+// hashed from laid out as content-id.ts hashes them. Per file, the four calls through koffi and the
+// JavaScript around them (about a quarter of a hashing thread's time per file on a tree of small
+// files) become a slice of one call per batch.
+// Only a file read whole is handed back; any other (a failed open, not a regular file, one that
+// shrank while it was read) is left to the caller's own way, which gives the error a user sees.
+// Undefined where the library was not built (no C compiler), koffi is missing, or beneath() is.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { libc } from '../native/libc.js';
+import { beneath } from './beneath.js';
+import { makedev, type RawStat } from './statx.js';
+
+/** Where scripts/build-native.js puts the library, beside dist/src. */
+export const IO_BATCH_LIBRARY = fileURLToPath(new URL('../../native/io-batch.so', import.meta.url));
+
+// The META slots native/io-batch.c fills per file.
+const M_STATUS = 0;
+const M_OFF = 1;
+const M_LEN = 2;
+const M_ID_SIZE = 3;
+const M_SIZE = 4;
+const M_MODE = 5;
+const M_SEC = 6;
+const M_NSEC = 7;
+const M_INO = 8;
+const M_MAJOR = 9;
+const M_MINOR = 10;
+const META = 11;
+const SIZE_PREFIX = 8;
+/** Room for about twenty of the largest bodies (100 KiB), or a whole batch of typical small files. */
+const BUFFER_BYTES = 2 << 20;
+
+/** One batch's files, read in order as they are asked for. */
+export interface BatchRead {
+  /**
+   * Whether file `i` was read whole: its fields below then hold it until the next call. False for
+   * a file the caller must identify its own way (also for an undefined name).
+   */
+  file(i: number): boolean;
+  /** u64le(idSize) || body of the file last read: what its content id is the BLAKE3 of. */
+  prefixed(): Buffer;
+  /** The size the id is of: the bytes read of a small file, the size it was sampled at of a large one. */
+  idSize(): number;
+  /** Its first `n` bytes (fewer for a shorter file), a view valid until the next call. */
+  head(n: number): Uint8Array;
+  /** Its open descriptor's attributes (the last fstat, as content-id.ts reports them). */
+  stat(out: RawStat): void;
+}
+
+type ReadBatch = (dirFd: number, rels: Buffer, count: number, buf: Buffer, cap: number, meta: BigInt64Array) => number;
+
+let made: ReadBatch | null | undefined;
+let buf: Buffer | undefined;
+
+/** This thread's batch reads, or undefined where they cannot be made (the caller goes file by file). */
+export function batchReads():
+  ((dirFd: number, rels: ReadonlyArray<string | Buffer | undefined>) => BatchRead) | undefined {
+  if (made === undefined) made = load();
+  const read = made;
+  if (!read) return undefined;
+  return (dirFd, rels) => readBelow(read, dirFd, rels);
+}
+
+function load(): ReadBatch | null {
+  const c = libc();
+  if (!c || !beneath() || process.env.SD_IO_BATCH === 'off' || !existsSync(IO_BATCH_LIBRARY)) return null;
+  try {
+    const lib = c.koffi.load(IO_BATCH_LIBRARY);
+    // A library built from another version of the C file (its slots or limits differ) is not used.
+    if (lib.func('int vd_meta_slots(void)')() !== META) return null;
+    return lib.func('int vd_read_batch(int, const uint8_t *, int, uint8_t *, int64_t, int64_t *)') as ReadBatch;
+  } catch {
+    return null;
+  }
+}
+
+const NUL = Buffer.alloc(1);
+
+function readBelow(read: ReadBatch, dirFd: number, rels: ReadonlyArray<string | Buffer | undefined>): BatchRead {
+  const b = (buf ??= Buffer.allocUnsafe(BUFFER_BYTES));
+  // The names to read, NUL-ended one after the other; a file's place among them, and where it starts.
+  const places = new Int32Array(rels.length).fill(-1);
+  const starts: number[] = [];
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for (let i = 0; i < rels.length; i++) {
+    const rel = rels[i];
+    if (rel === undefined) continue;
+    const part = typeof rel === 'string' ? Buffer.from(rel) : rel;
+    // A name holding NUL would end early in C and name another file: left to the caller, which refuses it.
+    if (part.includes(0)) continue;
+    places[i] = starts.length;
+    starts.push(bytes);
+    parts.push(part, NUL);
+    bytes += part.length + 1;
+  }
+  const joined = Buffer.concat(parts, bytes);
+  const meta = new BigInt64Array(Math.max(1, starts.length) * META);
+  // The places [from, to) the last call read.
+  let from = 0;
+  let to = 0;
+  let m = 0;
+  const slot = (k: number): number => Number(meta[m + k]);
+  return {
+    file(i) {
+      const place = places[i]!;
+      if (place < 0) return false;
+      if (place < from || place >= to) {
+        const done = read(
+          dirFd,
+          joined.subarray(starts[place]!),
+          starts.length - place,
+          b,
+          b.length,
+          meta.subarray(place * META),
+        );
+        if (done <= 0) return false;
+        from = place;
+        to = place + done;
+      }
+      m = place * META;
+      return slot(M_STATUS) === 0;
+    },
+    prefixed: () => b.subarray(slot(M_OFF), slot(M_OFF) + SIZE_PREFIX + slot(M_LEN)),
+    idSize: () => slot(M_ID_SIZE),
+    head: (n) => b.subarray(slot(M_OFF) + SIZE_PREFIX, slot(M_OFF) + SIZE_PREFIX + Math.min(n, slot(M_LEN))),
+    stat(out) {
+      out.mode = slot(M_MODE);
+      out.size = slot(M_SIZE);
+      out.mtimeNs = meta[m + M_SEC]! * 1_000_000_000n + meta[m + M_NSEC]!;
+      out.ino = BigInt.asUintN(64, meta[m + M_INO]!);
+      out.dev = makedev(slot(M_MAJOR), slot(M_MINOR));
+    },
+  };
+}

@@ -1,0 +1,140 @@
+// A hashing thread's batch read in one C call (io-batch.ts, native/io-batch.c): every file, odd ones
+// included, gets the same content id, size, kind and attributes, or the same error, as the thread's
+// file-by-file way, and a folder swapped for a symlink is no more followed than before.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHashPool, type HashResult } from '../../src/jobs/hash-pool.js';
+import { contentIdOf, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
+import { batchReads, IO_BATCH_LIBRARY } from '../../src/jobs/io-batch.js';
+import { beneath } from '../../src/jobs/beneath.js';
+import { encodeName } from '../../src/jobs/names.js';
+import { SEP, toKey } from '../../src/projections/entries.js';
+import type { LstatColumns } from '../../src/jobs/hash-wire.js';
+import { tempDir } from './helpers.js';
+
+/** Whether `cc` runs here: the build compiles the library with it. */
+function hasCompiler(): boolean {
+  try {
+    execFileSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('the batch read is built and used wherever a C compiler and openat2 are', (t) => {
+  if (!beneath() || !hasCompiler()) {
+    t.log('no openat2 or no C compiler here: the hashing threads read file by file');
+    return void t.pass();
+  }
+  t.truthy(batchReads(), `${IO_BATCH_LIBRARY} is built and loads`);
+});
+
+/** One pool's hashKeys, made with SD_IO_BATCH as given (a thread reads it as it starts). */
+async function hashWith(
+  batch: 'on' | 'off',
+  root: string,
+  keys: string[],
+): Promise<{ results: HashResult[]; stats?: LstatColumns }> {
+  const before = process.env.SD_IO_BATCH;
+  process.env.SD_IO_BATCH = batch;
+  const pool = createHashPool({ threads: 1 });
+  if (before === undefined) delete process.env.SD_IO_BATCH;
+  else process.env.SD_IO_BATCH = before;
+  try {
+    return await pool.hashKeys(root, keys, true);
+  } finally {
+    await pool.close();
+  }
+}
+
+/** What a user could see of a result: its id, size and kind, or its error's code. */
+const shown = (r: HashResult): string =>
+  'error' in r ? `error ${r.error.code}` : `${r.contentId} ${r.size} ${r.kind}`;
+
+/** Each file's attributes, as columns hold them. */
+const attributes = (s: LstatColumns | undefined, n: number): string[] =>
+  Array.from({ length: n }, (_, i) => `${s!.flags[i]} ${s!.size[i]} ${s!.mtimeMs[i]} ${s!.ino[i]} ${s!.dev[i]}`);
+
+test('odd and hostile files: the same ids, sizes, kinds, attributes and errors as file by file', async (t) => {
+  if (!batchReads()) return void t.pass('no batch read here (see the test above)');
+  const base = tempDir(t, 'sd-io-batch-');
+  const root = join(base, 'loc');
+  const outside = join(base, 'outside');
+  mkdirSync(join(root, 'd'), { recursive: true });
+  mkdirSync(join(root, 'sub'), { recursive: true });
+  mkdirSync(outside);
+  const files: Record<string, Buffer | number> = {
+    'empty.txt': Buffer.alloc(0),
+    'one.txt': Buffer.from('x'),
+    'at-limit.bin': randomBytes(SMALL_FILE_LIMIT),
+    'past-limit.bin': randomBytes(SMALL_FILE_LIMIT + 1),
+    'large.mp4': randomBytes(1 << 20),
+    'photo.png': Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), randomBytes(500)]),
+    'sub/deep.md': Buffer.from('# deep'),
+    'd/f.txt': Buffer.from('inside!'),
+  };
+  for (const [rel, bytes] of Object.entries(files)) writeFileSync(join(root, rel), bytes as Buffer);
+  // Sparse, past 4 GiB: the id's u64le size prefix needs its high word.
+  writeFileSync(join(root, 'huge.iso'), 'start');
+  truncateSync(join(root, 'huge.iso'), 5 * 1024 ** 3 + 17);
+  const latin1 = Buffer.from('caf\xe9.txt', 'latin1');
+  writeFileSync(Buffer.concat([Buffer.from(`${root}/`), latin1]), 'not utf-8');
+  execFileSync('mkfifo', [join(root, 'pipe')]);
+  writeFileSync(join(outside, 'f.txt'), 'SECRET!');
+  writeFileSync(join(outside, 'target.txt'), 'outside target');
+  symlinkSync(join(outside, 'target.txt'), join(root, 'link.txt'));
+  // A folder swapped for a symlink after the walk: what is below it is refused, never read.
+  renameSync(join(root, 'd'), join(root, 'd.real'));
+  symlinkSync(outside, join(root, 'd'));
+
+  const keys = [
+    ...Object.keys(files).map(toKey),
+    toKey('huge.iso'),
+    encodeName(latin1),
+    toKey('pipe'),
+    toKey('link.txt'),
+    toKey('gone.txt'),
+    toKey('sub'),
+    `sub${SEP}..${SEP}one.txt`,
+  ];
+  const on = await hashWith('on', root, keys);
+  const off = await hashWith('off', root, keys);
+  t.deepEqual(on.results.map(shown), off.results.map(shown));
+  t.deepEqual(attributes(on.stats, keys.length), attributes(off.stats, keys.length));
+  t.deepEqual(
+    on.stats!.errors.map(([i, code]) => `${i} ${code}`),
+    off.stats!.errors.map(([i, code]) => `${i} ${code}`),
+  );
+
+  // And the ids are the ones a file's path gives, the hostile ones refused as before.
+  const byName = new Map(keys.map((k, i) => [k, on.results[i]!]));
+  for (const rel of [...Object.keys(files).filter((r) => r !== 'd/f.txt'), 'huge.iso'])
+    t.is(shown(byName.get(toKey(rel))!).split(' ')[0], await contentIdOf(join(root, rel)), rel);
+  t.is(shown(byName.get(toKey('d/f.txt'))!), 'error E_PATH_CHANGED', 'below the swapped folder');
+  t.is(shown(byName.get(toKey('pipe'))!), 'error E_NOT_A_FILE');
+  t.is(shown(byName.get(toKey('link.txt'))!), 'error ELOOP', 'a symlink is never read through');
+  t.is(shown(byName.get(toKey('gone.txt'))!), 'error ENOENT');
+  t.is(shown(byName.get(`sub${SEP}..${SEP}one.txt`)!), 'error E_BAD_PATH');
+  t.regex(shown(byName.get(toKey('photo.png'))!), / image$/);
+  t.is((byName.get(toKey('huge.iso')) as { size: number }).size, 5 * 1024 ** 3 + 17);
+});
+
+test('a batch larger than one read holds: every file of it, in order', async (t) => {
+  if (!batchReads()) return void t.pass('no batch read here (see the first test)');
+  const root = join(tempDir(t, 'sd-io-batch-'), 'loc');
+  mkdirSync(root);
+  // 2 MiB per read holds about twenty bodies of 100 KiB: these take several, small ones between.
+  const rels: string[] = [];
+  for (let i = 0; i < 90; i++) {
+    const rel = `f${String(i).padStart(3, '0')}.bin`;
+    writeFileSync(join(root, rel), randomBytes(i % 3 === 0 ? 10 : i % 3 === 1 ? SMALL_FILE_LIMIT : 300_000));
+    rels.push(rel);
+  }
+  const got = await hashWith('on', root, rels.map(toKey));
+  const ids = got.results.map((r) => shown(r).split(' ')[0]);
+  t.deepEqual(ids, await Promise.all(rels.map((rel) => contentIdOf(join(root, rel)))));
+});
