@@ -43,12 +43,19 @@ struct vd_open_how {
 // is of (the bytes read of a small file, the size sampled at of a large one), and the open file's
 // statx: size, mode, mtime seconds, mtime nanoseconds, inode, device major, device minor.
 enum { M_STATUS, M_OFF, M_LEN, M_ID_SIZE, M_SIZE, M_MODE, M_SEC, M_NSEC, M_INO, M_MAJOR, M_MINOR, META };
-// Status beyond an errno: not a regular file, or it shrank while it was read.
+// Status beyond an errno: not a regular file, it shrank while it was read, or its size is past
+// what a JavaScript number holds exactly (2^53 - 1: the per-file way decides what such a file is).
 #define ST_NOT_FILE 100000
 #define ST_SHRANK 100001
+#define ST_TOO_LARGE 100002
+#define MAX_EXACT_SIZE 9007199254740991LL
 
-int vd_meta_slots(void) { return META; }
-int vd_small_file_limit(void) { return SMALL_FILE_LIMIT; }
+// What this library was built with, for io-batch.ts to compare in full with content-id.ts: a
+// library built from another version of this file is not used.
+void vd_layout(int64_t *out) {
+  const int64_t layout[] = {META, SIZE_PREFIX, SMALL_FILE_LIMIT, HEAD_SIZE, TAIL_SIZE, SAMPLE_COUNT, SAMPLE_SIZE};
+  memcpy(out, layout, sizeof layout);
+}
 
 static int open_below(int dirfd, const char *rel) {
   struct vd_open_how how;
@@ -99,6 +106,7 @@ static int64_t read_fully(int fd, uint8_t *b, int64_t len, int64_t pos, int64_t 
 static int64_t read_body(int fd, uint8_t *b, int64_t *m) {
   int64_t st = stat_into(fd, m);
   if (st) return st;
+  if (m[M_SIZE] > MAX_EXACT_SIZE) return ST_TOO_LARGE;
   int64_t got = read_fully(fd, b, SMALL_FILE_LIMIT + 1, 0, m[M_SIZE]);
   if (got < 0) return -got;
   if (got <= SMALL_FILE_LIMIT) {
@@ -107,6 +115,7 @@ static int64_t read_body(int fd, uint8_t *b, int64_t *m) {
   }
   // Grew past the limit, or large: its samples, at the size the file has now.
   if ((st = stat_into(fd, m))) return st;
+  if (m[M_SIZE] > MAX_EXACT_SIZE) return ST_TOO_LARGE;
   int64_t size = m[M_SIZE], jump = (size - HEAD_SIZE - TAIL_SIZE) / SAMPLE_COUNT, at = 0;
   if (size <= SMALL_FILE_LIMIT) return ST_SHRANK;
   for (int s = 0; s < SAMPLE_COUNT + 2; s++) {

@@ -1,20 +1,40 @@
 #!/usr/bin/env node
 // Compiles native/io-batch.c into dist/native/io-batch.so (src/jobs/io-batch.ts loads it through
-// koffi), as the package builds. Optional: without a C compiler, or off Linux, the hashing threads
-// read file by file instead (the same ids, somewhat slower), and the build goes on.
+// koffi), as the package builds. Optional: without a working C compiler, or off Linux, the hashing
+// threads read file by file instead (the same ids, somewhat slower), the build goes on, and
+// dist/native/io-batch.skipped says why (test/jobs/io-batch reads it).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-const root = new URL('..', import.meta.url).pathname;
-const out = `${root}dist/native/io-batch.so`;
-if (process.platform !== 'linux') process.exit(0);
-mkdirSync(`${root}dist/native`, { recursive: true });
-try {
-  execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', out, `${root}native/io-batch.c`], {
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
-} catch (e) {
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dir = `${root}dist/native`;
+const out = `${dir}/io-batch.so`;
+const skipped = `${dir}/io-batch.skipped`;
+mkdirSync(dir, { recursive: true });
+rmSync(skipped, { force: true });
+const skip = (why) => {
   rmSync(out, { force: true });
-  const why = e.code === 'ENOENT' ? 'no C compiler (cc)' : String(e.stderr || e.message).trim();
+  writeFileSync(skipped, `${why}\n`);
   console.warn(`vdfs: native/io-batch.c not built (${why}); index jobs read file by file instead.`);
+};
+if (process.platform !== 'linux') skip(`not Linux (${process.platform})`);
+else {
+  // CC may carry arguments of its own (`ccache cc`).
+  const [cc, ...ccArgs] = (process.env.CC || 'cc').trim().split(/\s+/);
+  try {
+    execFileSync(cc, [...ccArgs, '-O2', '-Wall', '-shared', '-fPIC', '-o', out, `${root}native/io-batch.c`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  } catch (e) {
+    const lines = String(e.stderr ?? '')
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+    skip(
+      e.code === 'ENOENT'
+        ? `no C compiler (${cc})`
+        : `${cc} failed: ${lines[0] ?? e.message}${lines.length > 1 ? ` (and ${lines.length - 1} more lines)` : ''}`,
+    );
+  }
 }

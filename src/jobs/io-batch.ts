@@ -5,13 +5,15 @@
 // JavaScript around them (about a quarter of a hashing thread's time per file on a tree of small
 // files) become a slice of one call per batch.
 // Only a file read whole is handed back; any other (a failed open, not a regular file, one that
-// shrank while it was read) is left to the caller's own way, which gives the error a user sees.
+// shrank while it was read, one past 2^53 bytes) is left to the caller's own way, which gives the
+// error a user sees, or the id.
 // Undefined where the library was not built (no C compiler), koffi is missing, or beneath() is.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { libc } from '../native/libc.js';
 import { beneath } from './beneath.js';
 import { makedev, type RawStat } from './statx.js';
+import { HEAD_SIZE, SAMPLE_COUNT, SAMPLE_SIZE, SMALL_FILE_LIMIT, TAIL_SIZE } from './content-id.js';
 
 /** Where scripts/build-native.js puts the library, beside dist/src. */
 export const IO_BATCH_LIBRARY = fileURLToPath(new URL('../../native/io-batch.so', import.meta.url));
@@ -30,6 +32,8 @@ const M_MAJOR = 9;
 const M_MINOR = 10;
 const META = 11;
 const SIZE_PREFIX = 8;
+/** What native/io-batch.c must be built with (its vd_layout): the slots, and the samples as content-id.ts takes them. */
+const LAYOUT = [META, SIZE_PREFIX, SMALL_FILE_LIMIT, HEAD_SIZE, TAIL_SIZE, SAMPLE_COUNT, SAMPLE_SIZE];
 /** Room for about twenty of the largest bodies (100 KiB), or a whole batch of typical small files. */
 const BUFFER_BYTES = 2 << 20;
 
@@ -69,8 +73,10 @@ function load(): ReadBatch | null {
   if (!c || !beneath() || process.env.SD_IO_BATCH === 'off' || !existsSync(IO_BATCH_LIBRARY)) return null;
   try {
     const lib = c.koffi.load(IO_BATCH_LIBRARY);
-    // A library built from another version of the C file (its slots or limits differ) is not used.
-    if (lib.func('int vd_meta_slots(void)')() !== META) return null;
+    // A library built from another version of the C file (its slots, limits or samples differ) is not used.
+    const built = new BigInt64Array(LAYOUT.length);
+    lib.func('void vd_layout(int64_t *)')(built);
+    if (built.some((v, i) => v !== BigInt(LAYOUT[i]!))) return null;
     return lib.func('int vd_read_batch(int, const uint8_t *, int, uint8_t *, int64_t, int64_t *)') as ReadBatch;
   } catch {
     return null;
