@@ -8,7 +8,7 @@
 // and refuses a symlink anywhere on it (ELOOP), the last name included.
 // Where openat2 cannot be called (koffi or glibc missing, a kernel before 5.6, a sandbox that
 // refuses it: ENOSYS), `beneath()` is undefined and callers open by path, as before.
-import { constants as C, closeSync, existsSync, openSync } from 'node:fs';
+import { constants as C, closeSync, existsSync, fstatSync, openSync, statSync } from 'node:fs';
 import { constants as os, endianness } from 'node:os';
 import { libc, libcFunction } from '../native/libc.js';
 import { statError, StatError, fastLstatAt, type RawStat } from './statx.js';
@@ -63,9 +63,50 @@ export function beneath(): Beneath | undefined {
   return made ?? undefined;
 }
 
-/** A folder's descriptor to open below (read-only, close-on-exec); the caller closes it. */
-export function openRoot(root: string | Buffer): number {
-  return openSync(root, C.O_RDONLY | C.O_DIRECTORY | O_CLOEXEC);
+/** A location's root as a job found it: the folder every later open of its path must still be. */
+export interface RootPin {
+  dev: bigint;
+  ino: bigint;
+}
+
+/** The folder at `root` now (through a symlink, as a root is opened), or undefined where there is none. */
+export function rootPin(root: string | Buffer): RootPin | undefined {
+  try {
+    const st = statSync(root, { bigint: true, throwIfNoEntry: false });
+    return st?.isDirectory() ? { dev: st.dev, ino: st.ino } : undefined;
+  } catch {
+    return undefined; // opening it says why
+  }
+}
+
+/** The folder open on `fd`, as a pin. */
+export function pinOf(fd: number): RootPin {
+  const st = fstatSync(fd, { bigint: true });
+  return { dev: st.dev, ino: st.ino };
+}
+
+/**
+ * A folder's descriptor to open below (read-only, close-on-exec); the caller closes it. With
+ * `pin`, the folder must be the one pinned: a location's root opened again by path for each batch
+ * of a job could otherwise be another folder, or a symlink's target, swapped in at its path by
+ * someone who can write in the folder above it (E_PATH_CHANGED, never read).
+ */
+export function openRoot(root: string | Buffer, pin?: RootPin): number {
+  const fd = openSync(root, C.O_RDONLY | C.O_DIRECTORY | O_CLOEXEC);
+  if (!pin) return fd;
+  let now: RootPin;
+  try {
+    now = pinOf(fd);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  if (now.dev === pin.dev && now.ino === pin.ino) return fd;
+  closeSync(fd);
+  throw new StatError(
+    'E_PATH_CHANGED',
+    `E_PATH_CHANGED: the location's folder '${String(root)}' is not the folder its job began with (another folder, or a symlink's, is at its path now): not read`,
+  );
 }
 
 export { closeSync as closeRoot };

@@ -12,6 +12,7 @@
 // not written (its error is reported), and one that is no longer a regular file is written as what
 // it now is, as the walk's own lstat would have found it a moment later.
 import { FILE, toPath, type EntryTuple } from '../projections/entries.js';
+import type { RootPin } from './beneath.js';
 import type { JobContext } from './context.js';
 import type { HashResult } from './hash-pool.js';
 import type { PhaseClock } from './phase-times.js';
@@ -50,6 +51,8 @@ export class HashAhead<C> {
     private readonly clock: PhaseClock,
     /** `exact`: every entry walked is written, with the type the walk gave it. */
     private readonly write: (ups: EntryTuple[], cp: C, exact: boolean) => void,
+    /** The folder the root must still be (beneath.ts openRoot). */
+    private readonly pin?: RootPin,
     /** Batches hashed ahead of the one being written. */
     private readonly depth = 3,
   ) {}
@@ -90,6 +93,7 @@ export class HashAhead<C> {
       this.root,
       files.map((u) => u[0]),
       files.some(unstatted),
+      this.pin,
     );
     const end = performance.now();
     const ms = Math.max(0, end - Math.max(t0, this.booked));

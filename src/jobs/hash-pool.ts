@@ -1,6 +1,7 @@
 // A worker_threads pool that identifies files in batches (one message per ~256 paths), and
 // lstat()s the walker's batches so a walk's syscalls run beside the diff on the main thread.
 import { Worker } from 'node:worker_threads';
+import type { RootPin } from './beneath.js';
 import { availableParallelism } from 'node:os';
 import { SdError, isErrorCode } from '../errors.js';
 import { KINDS, type Kind } from './kind.js';
@@ -37,12 +38,14 @@ export interface HashPool {
    * hash() of a location's files by entry key, each opened below `root` without following a
    * symlink anywhere on the way (beneath.ts; by path where openat2 cannot be called). With
    * `stat`, each file's attributes as hashStat() gives them, its lstat made the same way.
-   * A result's `path` is its key.
+   * A result's `path` is its key. With `pin`, the root must still be that folder (beneath.ts
+   * openRoot): every file of a batch is E_PATH_CHANGED otherwise.
    */
   hashKeys(
     root: string,
     keys: readonly string[],
     stat: boolean,
+    pin?: RootPin,
   ): Promise<{ results: HashResult[]; stats?: LstatColumns }>;
   /**
    * lstat of every path in one worker message; results in the order of `paths`. With `below`,
@@ -216,6 +219,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     root: string,
     keys: readonly string[],
     stat: boolean,
+    pin?: RootPin,
   ): Promise<{ results: HashResult[]; stats?: LstatColumns }> {
     if (closed) throw new SdError('E_POOL_CLOSED', 'the hash pool was closed; create a new one');
     // NUL joins the keys of a batch: a key holding one (or an empty one) would shift every result after it.
@@ -225,7 +229,9 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     // One string per batch: the other thread copies one string, not one per file.
     for (let i = 0; i < keys.length; i += batchSize) {
       const joined = keys.slice(i, i + batchSize).join('\0');
-      parts.push(send((id) => ({ id, op: 'hashKeys', root, keys: joined, ...(stat ? { stat } : {}) })));
+      parts.push(
+        send((id) => ({ id, op: 'hashKeys', root, keys: joined, ...(stat ? { stat } : {}), ...(pin ? { pin } : {}) })),
+      );
     }
     const done = await Promise.all(parts);
     return { results: resultsOf(keys, done), stats: stat ? statsOf(keys.length, done) : undefined };

@@ -1,6 +1,7 @@
 // What the hash pool and its threads say to each other (hash-pool.ts, hash-worker.ts): requests,
 // and replies as columns, which cost the two threads less to copy across than an object per file.
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
+import type { RootPin } from './beneath.js';
 
 export type HashRequest =
   | { id: number; op: 'hash' | 'lstat'; paths: Array<string | Uint8Array>; stat?: boolean }
@@ -11,12 +12,14 @@ export type HashRequest =
       paths: Array<string | Uint8Array>;
       top: string | Uint8Array;
       rels: Array<string | Uint8Array>;
+      /** The folder `top` must still be (beneath.ts openRoot). */
+      pin?: RootPin;
     }
   /**
    * Files of a location by their entry keys (joined by NUL, which no name holds), each opened
    * below the root's descriptor without following a symlink on the way (beneath.ts).
    */
-  | { id: number; op: 'hashKeys'; root: string; keys: string; stat?: boolean }
+  | { id: number; op: 'hashKeys'; root: string; keys: string; stat?: boolean; pin?: RootPin }
   | { id: number; op: 'walk'; walk: RemoteWalkRequest }
   /** A walk's consumer took a part (one more may come), or stopped listening. */
   | { id: number; op: 'more' | 'stop' }

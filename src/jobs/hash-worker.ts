@@ -10,7 +10,7 @@ import { KINDS, kindOf, type Kind } from './kind.js';
 import type { HashRequest, HashReply, HashedColumns, LstatColumns } from './hash-wire.js';
 import { lstatColumns } from './walk.js';
 import { lstatBelow, lstatInto, putStat, statColumns, statInto } from './walk-stat.js';
-import { beneath, closeRoot, openRoot, relOfKey, type Beneath } from './beneath.js';
+import { beneath, closeRoot, openRoot, relOfKey, type Beneath, type RootPin } from './beneath.js';
 import { fsPathOf, fsPathOfAbs } from './names.js';
 import { SEP, toPath } from '../projections/entries.js';
 import type { RawStat } from './statx.js';
@@ -72,7 +72,9 @@ port.on('message', async (req: HashRequest) => {
   if (req.op === 'lstat' || req.op === 'lstatBelow') {
     const paths = req.paths.map(fsForm);
     const stats =
-      req.op === 'lstatBelow' ? lstatBelow(fsForm(req.top), req.rels.map(fsForm), paths) : lstatColumns(paths);
+      req.op === 'lstatBelow'
+        ? lstatBelow(fsForm(req.top), req.rels.map(fsForm), paths, undefined, req.pin)
+        : lstatColumns(paths);
     const reply: HashReply = { id: req.id, stats };
     port.postMessage(reply, buffersOf(stats));
     return;
@@ -84,7 +86,7 @@ port.on('message', async (req: HashRequest) => {
   const hasher = await hasherReady;
   const reply =
     req.op === 'hashKeys'
-      ? hashKeys(hasher, req.root, req.keys, !!req.stat)
+      ? hashKeys(hasher, req.root, req.keys, !!req.stat, req.pin)
       : hashBatch(pathBatch(hasher, req.paths), !!req.stat);
   const { stats, ...hashed } = reply;
   const moved = [hashed.sizes.buffer as ArrayBuffer, hashed.kinds.buffer as ArrayBuffer];
@@ -204,13 +206,13 @@ function failedBatch(n: number, e: unknown): Batch {
   return { n, name: () => '', identify: fail, lstat: (out, i) => statInto(out, i, fail) };
 }
 
-function hashKeys(hasher: Hasher, root: string, joined: string, withStat: boolean): Columns {
+function hashKeys(hasher: Hasher, root: string, joined: string, withStat: boolean, pin?: RootPin): Columns {
   const keys = joined === '' ? [] : joined.split('\0');
   const b = beneath();
   if (!b) return hashBatch(keyBatch(hasher, root, keys), withStat);
   let rootFd: number;
   try {
-    rootFd = openRoot(fsPathOfAbs(root));
+    rootFd = openRoot(fsPathOfAbs(root), pin);
   } catch (e) {
     return hashBatch(failedBatch(keys.length, e), withStat);
   }

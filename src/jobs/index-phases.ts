@@ -1,6 +1,7 @@
 // The index job's later phases: content identification (hash pool) and aggregation
 // (folder sizes and file counts), each committed in batches with its checkpoint.
 import { SdError } from '../errors.js';
+import type { RootPin } from './beneath.js';
 import type { Library } from '../library/library.js';
 import { DIR, FILE, SEP, toPath } from '../projections/entries.js';
 import { holdCidIndexOut } from '../library/cid-index.js';
@@ -81,6 +82,7 @@ export async function identifyPhase(
   startCursor: string | undefined,
   startSeq: number | undefined,
   clock: PhaseClock,
+  pin?: RootPin,
 ): Promise<void> {
   const db = ctx.lib.db;
   const cursor = startCursor ?? '';
@@ -88,7 +90,7 @@ export async function identifyPhase(
     .n;
   const rebuild = withoutCidIndex(ctx.lib, total >= bulkFrom);
   try {
-    await identifyPages(ctx, loc, full, cursor, startSeq, clock, total);
+    await identifyPages(ctx, loc, full, cursor, startSeq, clock, total, pin);
   } finally {
     clock.time('commit', 0, rebuild);
   }
@@ -102,6 +104,7 @@ async function identifyPages(
   startSeq: number | undefined,
   clock: PhaseClock,
   total: number,
+  pin: RootPin | undefined,
 ): Promise<void> {
   const db = ctx.lib.db;
   let cursor = startCursor;
@@ -121,6 +124,7 @@ async function identifyPages(
         loc.path,
         rows.map((r) => r.key),
         false,
+        pin,
       )
       .then(({ results: r }) => {
         clock.add('identify', performance.now() - t0, rows.length);

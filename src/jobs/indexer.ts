@@ -2,6 +2,7 @@
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
 import { lstatSync } from 'node:fs';
+import { rootPin, type RootPin } from './beneath.js';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import { tupleOf } from './walk-stat.js';
 import type { JobContext } from './context.js';
@@ -119,13 +120,16 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
     startSeq: ctx.lib.log.headOf(ctx.lib.log.deviceId).seq,
   };
   const clock = new PhaseClock(cp.times ?? {});
+  // Every open of the location's root in this run must find the folder it finds now (a folder
+  // swapped in at its path since is E_PATH_CHANGED, never read).
+  const pin = rootPin(fsPathOf(loc.path, ''));
   let folders: FolderTotals | undefined;
   if (cp.phase === 'walk') {
-    [cp, folders] = await walkPhase(ctx, loc, input, cp, clock);
+    [cp, folders] = await walkPhase(ctx, loc, input, cp, clock, pin);
     if (ctx.signal.aborted) return;
   }
   if (cp.phase === 'identify') {
-    await identifyPhase(ctx, loc, !!input.full, cp.cursor, cp.startSeq, clock);
+    await identifyPhase(ctx, loc, !!input.full, cp.cursor, cp.startSeq, clock, pin);
     if (ctx.signal.aborted) return;
   }
   // A rescan that changed nothing needs no new folder sizes: only the time it ran.
@@ -172,6 +176,7 @@ async function walkPhase(
   input: IndexInput,
   start: IndexCheckpoint,
   clock: PhaseClock,
+  pin: RootPin | undefined,
 ): Promise<[IndexCheckpoint, FolderTotals | undefined]> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
   const scopes = (cp.scopes ??= scopesOf(loc.path, loc.rules, input));
@@ -188,17 +193,23 @@ async function walkPhase(
   // count files as they are written; one written otherwise than walked leaves the totals to the
   // aggregate phase.
   const ahead = cp.fresh
-    ? new HashAhead<IndexCheckpoint>(ctx, loc.path, clock, (ups, c, exact) => {
-        if (!exact) totals = folders = undefined;
-        else if (totals)
-          for (const u of ups)
-            if (u[1] === FILE) {
-              totals.files++;
-              totals.bytes += u[2];
-              folders?.file(u[0], u[2]);
-            }
-        flush(ctx, loc.id, ups, [], [], c, clock);
-      })
+    ? new HashAhead<IndexCheckpoint>(
+        ctx,
+        loc.path,
+        clock,
+        (ups, c, exact) => {
+          if (!exact) totals = folders = undefined;
+          else if (totals)
+            for (const u of ups)
+              if (u[1] === FILE) {
+                totals.files++;
+                totals.bytes += u[2];
+                folders?.file(u[0], u[2]);
+              }
+          flush(ctx, loc.id, ups, [], [], c, clock);
+        },
+        pin,
+      )
     : undefined;
   // A large first index drops the content-id index while it writes, and builds it once at the end.
   let rebuild: (() => void) | undefined;
@@ -246,6 +257,7 @@ async function walkPhase(
         gitignoreAbove: loc.rules.gitignore && scope !== '' ? gitignoreAbove(loc.path, scope).above : undefined,
         // A scope is opened from the location's root: nothing above it is followed either.
         below: scope !== '' ? fsPathOf(loc.path, '') : undefined,
+        pin,
       })) {
         const diffFrom = performance.now();
         const walkMs = diffFrom - waitFrom;

@@ -6,7 +6,7 @@ import { closeSync, lstatSync, statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { SdError } from '../errors.js';
 import { ESCAPE_MARK } from './names.js';
-import { beneath, openRoot } from './beneath.js';
+import { beneath, openRoot, pinOf, type RootPin } from './beneath.js';
 import {
   DIR,
   dropLeadingSlashes,
@@ -62,6 +62,11 @@ export interface WalkOptions {
    * swapped for a symlink since the scope was checked is never followed either.
    */
   below?: string | Buffer;
+  /**
+   * The folder the walk's top (the location's root) must be: the one its job began with. Without
+   * it, the folder the walk opens first; either way each batch's lstat opens no other.
+   */
+  pin?: RootPin;
 }
 
 /** Folders at a location's root that hold our own work (trash, partial transfers): never indexed. */
@@ -152,6 +157,8 @@ export interface PlannedBatch {
   errors: WalkError[];
   /** The folder the walk opens every other from (the location's root): its entries are lstat'ed below it. */
   top?: string | Buffer;
+  /** The folder `top` must still be when a batch's lstat opens it again. */
+  pin?: RootPin;
 }
 
 /**
@@ -187,10 +194,13 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   let rootFd = -1;
   if (b?.openFolder)
     try {
-      rootFd = openRoot(top);
-    } catch {
+      rootFd = openRoot(top, options.pin);
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'E_PATH_CHANGED')
+        throw new SdError('E_PATH_CHANGED', (e as Error).message);
       // listed by path; the root's own listing below says why it cannot be read
     }
+  const pin = rootFd >= 0 ? (options.pin ?? pinOf(rootFd)) : undefined;
   // A path below `top` less `top` and the slashes after it (two under a location at `/`).
   const topBytes = typeof top === 'string' ? Buffer.byteLength(top) : top.length;
   const relOf = (fs: string | Buffer): string | Buffer =>
@@ -201,7 +211,7 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     if (rootFd < 0 || (rel === '' && options.below === undefined)) return undefined;
     return { b: b!, rootFd, rel: relOf(fs) };
   };
-  const batchOf = (): PlannedBatch => (rootFd >= 0 ? { items, errors, top } : { items, errors });
+  const batchOf = (): PlannedBatch => (rootFd >= 0 ? { items, errors, top, pin } : { items, errors });
 
   const open = (
     rel: string,

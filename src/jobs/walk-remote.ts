@@ -3,6 +3,7 @@
 // so the main thread only diffs. The listing and the planning were most of a rescan's main-thread
 // time (readdir alone 125 of 500 ms on /usr/lib).
 import type { LstatColumns } from './hash-wire.js';
+import type { RootPin } from './beneath.js';
 import { plan, type WalkError, type WalkRules } from './walk.js';
 import { statPlanned } from './walk-stat.js';
 import type { GitignoreAbove } from './gitignore.js';
@@ -19,6 +20,8 @@ export interface RemoteWalkRequest {
   gitignoreAbove?: readonly GitignoreAbove[];
   /** A scope's walk: the location's root (WalkOptions.below). */
   below?: string | Uint8Array;
+  /** WalkOptions.pin. */
+  pin?: RootPin;
 }
 
 /** One batch of a remote walk: the planned entries' rels in walk order and their lstat. */
@@ -50,6 +53,7 @@ export async function runRemoteWalk(
     exclude: req.exclude,
     gitignoreAbove: req.gitignoreAbove,
     below: req.below === undefined || typeof req.below === 'string' ? req.below : Buffer.from(req.below),
+    pin: req.pin,
   });
   try {
     // Bounded by the tree: each pass sends one planned batch.

@@ -7,7 +7,7 @@ import { kindOf, type SpecialKind } from './kind.js';
 import { DIR, FILE, SPECIAL, SYMLINK, type EntryTuple } from '../projections/entries.js';
 import { fastLstat, fromNodeStats, type RawStat } from './statx.js';
 import type { PlannedBatch, WalkError } from './walk-plan.js';
-import { beneath, closeRoot, openRoot } from './beneath.js';
+import { beneath, closeRoot, openRoot, type RootPin } from './beneath.js';
 import type { StatBelow, WalkBatch, WalkEntry } from './walk.js';
 
 const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'block-device', 8: 'char-device' };
@@ -160,6 +160,7 @@ export function lstatBelow(
   rels: ReadonlyArray<string | Buffer>,
   paths: readonly (string | Buffer)[],
   unstatted?: (i: number) => boolean,
+  pin?: RootPin,
 ): LstatColumns {
   const b = beneath();
   if (!b) return lstatColumns(paths, unstatted);
@@ -167,7 +168,7 @@ export function lstatBelow(
   const asked = rels.map((r, i) => (unstatted?.(i) ? ((out.flags[i] = UNSTATTED), undefined) : r));
   let rootFd: number;
   try {
-    rootFd = openRoot(top);
+    rootFd = openRoot(top, pin);
   } catch (e) {
     // The location itself cannot be opened (an unplugged drive): each entry fails with why.
     asked.forEach(
@@ -189,14 +190,16 @@ export function lstatBelow(
 
 /** A planned batch's entries as paths from its top, where the plan opened its folders from there. */
 export function belowOf(batch: PlannedBatch): StatBelow | undefined {
-  return batch.top === undefined ? undefined : { top: batch.top, rels: batch.items.map((i) => i.relFs!) };
+  return batch.top === undefined
+    ? undefined
+    : { top: batch.top, rels: batch.items.map((i) => i.relFs!), pin: batch.pin };
 }
 
 /** A planned batch's lstat: below its top where the plan opened folders from there, else by path. */
 export function statPlanned(batch: PlannedBatch, unstatted?: (i: number) => boolean): LstatColumns {
   const paths = batch.items.map((i) => i.fs);
   const below = belowOf(batch);
-  return below ? lstatBelow(below.top, below.rels, paths, unstatted) : lstatColumns(paths, unstatted);
+  return below ? lstatBelow(below.top, below.rels, paths, unstatted, below.pin) : lstatColumns(paths, unstatted);
 }
 
 /** Node's lstat into `out` (false when the path does not exist): where statx cannot be called. */

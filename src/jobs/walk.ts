@@ -12,6 +12,7 @@ import type { SpecialKind } from './kind.js';
 import type { LstatColumns } from './hash-wire.js';
 import { plan, type PlannedBatch, type WalkError, type WalkOptions, type WalkRules } from './walk-plan.js';
 import { assemble, assemblePlanned, belowOf, statPlanned } from './walk-stat.js';
+import type { RootPin } from './beneath.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
 export {
@@ -29,6 +30,8 @@ export { lstatColumns } from './walk-stat.js';
 export interface StatBelow {
   top: string | Buffer;
   rels: Array<string | Buffer>;
+  /** The folder `top` must still be (beneath.ts openRoot). */
+  pin?: RootPin;
 }
 
 export interface WalkEntry {
@@ -98,7 +101,7 @@ export async function* walk(
   const remote = options.onDirListed ? undefined : options.remote;
   const onThread = async function* (startAfter: string | undefined): AsyncGenerator<WalkBatch> {
     let cursor = startAfter;
-    const { batchSize, exclude, unstattedFiles, gitignoreAbove, below } = options;
+    const { batchSize, exclude, unstattedFiles, gitignoreAbove, below, pin } = options;
     for await (const part of remote!({
       root,
       rules,
@@ -108,6 +111,7 @@ export async function* walk(
       unstattedFiles,
       gitignoreAbove,
       below,
+      pin,
     })) {
       const out = assemble(part.rels, part.errors, part.stats, cursor);
       cursor = out.cursor;

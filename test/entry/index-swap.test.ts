@@ -1,8 +1,9 @@
 // A folder swapped for a symlink between a first index's walk and its hashing, through the real
 // daemon and CLI: the hashing thread is held on a FIFO (SD_TEST_HASH_STALL) after the walk has
 // listed the folder, the folder is swapped for a link to one outside the location holding files
-// of the same names and sizes, then the thread is let go. Nothing from outside is indexed.
-import test from 'ava';
+// of the same names and sizes, then the thread is let go. Nothing from outside is indexed. The
+// same for the location's folder itself swapped for a symlink to another folder.
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as C, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,18 +15,32 @@ interface Ls {
   entries: { name: string; kind: string; contentId: string | null; size: number }[];
 }
 
-test('a folder swapped for a symlink between the walk and the hashing: no file outside the location is indexed', async (t) => {
+/**
+ * A first index whose hashing thread is held (on a FIFO) once the walk has listed the location,
+ * `swap` made meanwhile, then let go: what `sd ls` shows of the location and of `d`, the job's
+ * errors, and the ids of the files outside (same names and sizes as inside, other bytes).
+ */
+async function swapDuringHashing(
+  t: ExecutionContext,
+  swap: (paths: { base: string; root: string; outside: string }) => void,
+): Promise<{ top: Ls; ls: Ls; errors: { path: string; code: string }[]; secrets: Set<string> }> {
   const base = tempDir(t, 'sd-swap-');
   const root = join(base, 'loc');
   const outside = join(base, 'outside');
   mkdirSync(join(root, 'd'), { recursive: true });
-  mkdirSync(outside);
+  mkdirSync(join(outside, 'd'), { recursive: true });
   for (let i = 0; i < 5; i++) {
     writeFileSync(join(root, 'd', `f${i}.txt`), `inside ${i}`);
     writeFileSync(join(outside, `f${i}.txt`), `SECRET ${i}`); // same size, other bytes
+    writeFileSync(join(outside, 'd', `f${i}.txt`), `SECRET ${i}`);
   }
   writeFileSync(join(root, 'top.txt'), 'top');
-  const secrets = new Set(await Promise.all([0, 1, 2, 3, 4].map((i) => contentIdOf(join(outside, `f${i}.txt`)))));
+  writeFileSync(join(outside, 'top.txt'), 'TOP');
+  const secrets = new Set(
+    await Promise.all(
+      [...[0, 1, 2, 3, 4].map((i) => join(outside, `f${i}.txt`)), join(outside, 'top.txt')].map(contentIdOf),
+    ),
+  );
   const fifo = join(base, 'stall');
   execFileSync('mkfifo', [fifo]);
   const d = new Daemon(t, join(base, 'data'), { SD_TEST_HASH_STALL: fifo });
@@ -36,8 +51,7 @@ test('a folder swapped for a symlink between the walk and the hashing: no file o
   const pid = d.pid()!;
   const blocked = (): boolean => blockedOnFifo(pid);
   await until('a hashing thread to block on the FIFO', blocked, 30_000);
-  renameSync(join(root, 'd'), join(base, 'd.moved'));
-  symlinkSync(outside, join(root, 'd'));
+  swap({ base, root, outside });
   // Holding the FIFO's writing end open lets every later open of it through.
   const writer = openSync(fifo, C.O_WRONLY | C.O_NONBLOCK);
   t.teardown(() => closeSync(writer));
@@ -52,18 +66,35 @@ test('a folder swapped for a symlink between the walk and the hashing: no file o
   const job = d.json<{ id: string; kind: string; state: string }[]>('job', 'list').find((j) => j.kind === 'index')!;
   t.is(job.state, 'completed');
   const info = d.json<{ errorList: { path: string; code: string }[] }>('job', 'info', job.id);
-  const ls = d.json<Ls>('ls', join(root, 'd'));
-  const top = d.json<Ls>('ls', root);
+  return { top: d.json<Ls>('ls', root), ls: d.json<Ls>('ls', join(root, 'd')), errors: info.errorList, secrets };
+}
+
+const outsideIds = (secrets: Set<string>, ...lists: Ls[]): string[] =>
+  lists.flatMap((l) => l.entries.filter((e) => e.contentId !== null && secrets.has(e.contentId)).map((e) => e.name));
+
+test('a folder swapped for a symlink between the walk and the hashing: no file outside the location is indexed', async (t) => {
+  const { top, ls, errors, secrets } = await swapDuringHashing(t, ({ base, root, outside }) => {
+    renameSync(join(root, 'd'), join(base, 'd.moved'));
+    symlinkSync(outside, join(root, 'd'));
+  });
   t.is(top.entries.find((e) => e.name === 'd')?.kind, 'folder', 'the walk listed d as the folder it was');
+  t.deepEqual(outsideIds(secrets, ls, top), [], 'no content id of a file outside the location');
   t.deepEqual(
-    ls.entries.filter((e) => e.contentId !== null && secrets.has(e.contentId)).map((e) => e.name),
-    [],
-    'no content id of a file outside the location',
-  );
-  t.deepEqual(
-    [...new Set(info.errorList.filter((e) => e.path.startsWith('d/')).map((e) => e.code))],
+    [...new Set(errors.filter((e) => e.path.startsWith('d/')).map((e) => e.code))],
     ['E_PATH_CHANGED'],
-    JSON.stringify(info.errorList),
+    JSON.stringify(errors),
   );
   t.truthy(top.entries.find((e) => e.name === 'top.txt')?.contentId, 'the rest is indexed');
+});
+
+test("the location's folder itself swapped between the walk and the hashing: nothing from the folder swapped in is indexed", async (t) => {
+  // Someone who can write in the folder above the location puts a symlink to another folder (same
+  // names and sizes) at its path. Its files are never hashed under the location's names.
+  const { top, ls, errors, secrets } = await swapDuringHashing(t, ({ base, root, outside }) => {
+    renameSync(root, join(base, 'loc.moved'));
+    symlinkSync(outside, root);
+  });
+  t.deepEqual(outsideIds(secrets, ls, top), [], 'no content id of a file in the folder swapped in');
+  t.true(errors.length >= 6, JSON.stringify(errors));
+  t.deepEqual([...new Set(errors.map((e) => e.code))], ['E_PATH_CHANGED'], JSON.stringify(errors));
 });

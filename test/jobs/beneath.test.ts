@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { arch, platform, release } from 'node:os';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { contentIdOf } from '../../src/jobs/content-id.js';
-import { beneath } from '../../src/jobs/beneath.js';
+import { beneath, rootPin } from '../../src/jobs/beneath.js';
 import { encodeName, fsPathOf } from '../../src/jobs/names.js';
 import { toKey } from '../../src/projections/entries.js';
 import { walk, walkSync, type WalkEntry, type WalkError } from '../../src/jobs/walk.js';
@@ -242,4 +242,36 @@ test("a scope's walk below a location at / or given with a trailing slash finds 
   // A location at /: its scopes are joined as //tmp/... (fsPathOf of '/').
   t.deepEqual(names(fsPathOf('/', join(root, 'a').slice(1)) as string, '/'), ['b', 'b/mine.txt']);
   t.deepEqual(names(join(root, 'a'), `${root}/`), ['b', 'b/mine.txt']);
+});
+
+test("a location's folder that is not the one its job began with is neither walked, lstat'ed nor hashed", async (t) => {
+  if (!beneath()) return void t.pass('no openat2 here: the root is opened by path');
+  const base = tempDir(t, 'sd-beneath-');
+  const root = join(base, 'loc');
+  mkdirSync(root);
+  writeFileSync(join(root, 'f.txt'), 'inside');
+  const pin = rootPin(root)!;
+  const pool = createHashPool({ threads: 1 });
+  t.teardown(() => pool.close());
+  const hashed = async (): Promise<string[]> =>
+    (await pool.hashKeys(root, [toKey('f.txt')], true, pin)).results.map((r) =>
+      'error' in r ? r.error.code : 'hashed',
+    );
+  const lstatted = async (): Promise<number[]> => [
+    ...(await pool.lstat([join(root, 'f.txt')], { top: root, rels: ['f.txt'], pin })).flags,
+  ];
+  t.deepEqual(await hashed(), ['hashed']);
+  t.deepEqual(await lstatted(), [2], 'a regular file');
+  t.is([...walkSync(root, {}, { pin })].flatMap((b) => b.entries).length, 1);
+
+  // Another folder, with the same name and file, at its path now (a symlink's target, here).
+  renameSync(root, join(base, 'loc.moved'));
+  mkdirSync(join(base, 'other'));
+  writeFileSync(join(base, 'other', 'f.txt'), 'OTHER!');
+  symlinkSync(join(base, 'other'), root);
+  t.deepEqual(await hashed(), ['E_PATH_CHANGED']);
+  t.deepEqual(await lstatted(), [0], 'failed, not the attributes of the file swapped in');
+  t.throws(() => [...walkSync(root, {}, { pin })], { code: 'E_PATH_CHANGED' } as never);
+  // Without a pin the walk takes the folder it finds: a new job's.
+  t.is([...walkSync(root, {}, {})].flatMap((b) => b.entries).length, 1);
 });
