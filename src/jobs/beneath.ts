@@ -14,6 +14,7 @@ import { libc, libcFunction } from '../native/libc.js';
 import { statError, StatError, fastLstatAt, type RawStat } from './statx.js';
 import { decodeName, ESCAPE_MARK } from './names.js';
 import { SEP } from '../projections/entries.js';
+import { SdError } from '../errors.js';
 
 const SEPS = new RegExp(SEP, 'g');
 /** openat2 in the generic system call table, which x86-64 shares from 5.6 on. */
@@ -103,9 +104,20 @@ export function openRoot(root: string | Buffer, pin?: RootPin): number {
   }
   if (now.dev === pin.dev && now.ino === pin.ino) return fd;
   closeSync(fd);
-  throw new StatError(
-    'E_PATH_CHANGED',
-    `E_PATH_CHANGED: the location's folder '${String(root)}' is not the folder its job began with (another folder, or a symlink's, is at its path now): not read`,
+  throw locationChanged(root);
+}
+
+/** Whether a batch's results say its location's folder was not the one pinned (openRoot). */
+export const changedIn = (codes: Iterable<string>): boolean => {
+  for (const c of codes) if (c === 'E_LOCATION_CHANGED') return true;
+  return false;
+};
+
+/** The job's error when the folder at its location's path is not the one it began with. */
+export function locationChanged(root: string | Buffer): SdError {
+  return new SdError(
+    'E_LOCATION_CHANGED',
+    `the folder at ${String(root)} is not the one this index job began with (another folder, or a symlink to one, was put at its path): nothing more was read from it; rescan the location to index the folder now there`,
   );
 }
 

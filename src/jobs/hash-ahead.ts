@@ -12,7 +12,7 @@
 // not written (its error is reported), and one that is no longer a regular file is written as what
 // it now is, as the walk's own lstat would have found it a moment later.
 import { FILE, toPath, type EntryTuple } from '../projections/entries.js';
-import type { RootPin } from './beneath.js';
+import { changedIn, locationChanged, type RootPin } from './beneath.js';
 import type { JobContext } from './context.js';
 import type { HashResult } from './hash-pool.js';
 import type { PhaseClock } from './phase-times.js';
@@ -95,6 +95,8 @@ export class HashAhead<C> {
       files.some(unstatted),
       this.pin,
     );
+    // Another folder at the location's path: the job ends there, once, rather than an error per file.
+    if (changedIn(results.map((r) => ('error' in r ? r.error.code : '')))) throw locationChanged(this.root);
     const end = performance.now();
     const ms = Math.max(0, end - Math.max(t0, this.booked));
     this.booked = end;

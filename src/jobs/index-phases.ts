@@ -1,7 +1,7 @@
 // The index job's later phases: content identification (hash pool) and aggregation
 // (folder sizes and file counts), each committed in batches with its checkpoint.
 import { SdError } from '../errors.js';
-import type { RootPin } from './beneath.js';
+import { changedIn, locationChanged, type RootPin } from './beneath.js';
 import type { Library } from '../library/library.js';
 import { DIR, FILE, SEP, toPath } from '../projections/entries.js';
 import { holdCidIndexOut } from '../library/cid-index.js';
@@ -127,6 +127,7 @@ async function identifyPages(
         pin,
       )
       .then(({ results: r }) => {
+        if (changedIn(r.map((x) => ('error' in x ? x.error.code : '')))) throw locationChanged(loc.path);
         clock.add('identify', performance.now() - t0, rows.length);
         return r;
       });
@@ -164,6 +165,7 @@ async function identifyPages(
           walked: 0,
           startSeq,
           times: clock.snapshot(),
+          ...(pin ? { pin: [String(pin.dev), String(pin.ino)] as [string, string] } : {}),
         },
         done,
         total,

@@ -2,7 +2,8 @@
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
 import { lstatSync } from 'node:fs';
-import { rootPin, type RootPin } from './beneath.js';
+import { changedIn, locationChanged, rootPin, type RootPin } from './beneath.js';
+import { SdError } from '../errors.js';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import { tupleOf } from './walk-stat.js';
 import type { JobContext } from './context.js';
@@ -59,6 +60,8 @@ export interface IndexCheckpoint {
    * error or resumed: an unchanged rescan's totals, with no scan of the projection to count them.
    */
   walkedTotals?: WalkTotals;
+  /** The location's folder as the job first ran (device, inode): a resume must find the same one. */
+  pin?: [dev: string, ino: string];
 }
 
 const BATCH = 1000;
@@ -107,6 +110,19 @@ class Pages {
   }
 }
 
+/**
+ * The location's folder now, which a resumed job must find as it first did (in its checkpoint).
+ * No folder there: the job cannot run (as its walk would say), rather than run unpinned.
+ */
+function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
+  const pin = rootPin(fsPathOf(path, ''));
+  if (!pin) throw new SdError('E_LOCATION_UNREADABLE', `the location ${path} cannot be read: no folder is there`);
+  const mine: [string, string] = [String(pin.dev), String(pin.ino)];
+  if (cp.pin && (cp.pin[0] !== mine[0] || cp.pin[1] !== mine[1])) throw locationChanged(path);
+  cp.pin = mine;
+  return pin;
+}
+
 export async function runIndexJob(ctx: JobContext): Promise<void> {
   const input = ctx.job.input as IndexInput;
   const loc = locationOf(ctx.lib, input.loc);
@@ -120,9 +136,12 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
     startSeq: ctx.lib.log.headOf(ctx.lib.log.deviceId).seq,
   };
   const clock = new PhaseClock(cp.times ?? {});
-  // Every open of the location's root in this run must find the folder it finds now (a folder
-  // swapped in at its path since is E_PATH_CHANGED, never read).
-  const pin = rootPin(fsPathOf(loc.path, ''));
+  // Every open of the location's root in this job must find the folder it finds now (another
+  // folder put at its path since is E_LOCATION_CHANGED, and nothing more is read).
+  const pin = pinLocation(loc.path, cp);
+  // Kept from the start, so a job resumed after a crash before its first batch was written still
+  // checks the folder it began with.
+  if (!ctx.job.checkpoint) ctx.commit(() => undefined, cp.phase, cp, 0, null);
   let folders: FolderTotals | undefined;
   if (cp.phase === 'walk') {
     [cp, folders] = await walkPhase(ctx, loc, input, cp, clock, pin);
@@ -263,6 +282,7 @@ async function walkPhase(
         const walkMs = diffFrom - waitFrom;
         const n = batch.entries.length;
         if (!ahead) clock.add('walk', walkMs, n);
+        if (changedIn(batch.errors.map((e) => e.code))) throw locationChanged(loc.path);
         for (const e of batch.errors) {
           const path = prefix + e.path;
           errored.push(toKey(path));

@@ -196,9 +196,12 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     try {
       rootFd = openRoot(top, options.pin);
     } catch (e) {
-      if ((e as { code?: unknown }).code === 'E_PATH_CHANGED')
-        throw new SdError('E_PATH_CHANGED', (e as Error).message);
-      // listed by path; the root's own listing below says why it cannot be read
+      // Never listed by path instead: that path may lead elsewhere by now.
+      if (e instanceof SdError) throw e;
+      throw new SdError(
+        'E_LOCATION_UNREADABLE',
+        `the location ${String(top)} cannot be listed: ${(e as Error).message}`,
+      );
     }
   const pin = rootFd >= 0 ? (options.pin ?? pinOf(rootFd)) : undefined;
   // A path below `top` less `top` and the slashes after it (two under a location at `/`).
@@ -207,9 +210,11 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     typeof fs === 'string' && typeof top === 'string'
       ? fs.slice(top.length).replace(LEADING_SLASHES, '')
       : dropLeadingSlashes(Buffer.from(fs).subarray(topBytes));
-  const below = (rel: string, fs: string | Buffer): Below | undefined => {
-    if (rootFd < 0 || (rel === '' && options.below === undefined)) return undefined;
-    return { b: b!, rootFd, rel: relOf(fs) };
+  // The root itself is listed through its descriptor too ('.'), and its .gitignore read from there.
+  const below = (fs: string | Buffer): Below | undefined => {
+    if (rootFd < 0) return undefined;
+    const rel = relOf(fs);
+    return { b: b!, rootFd, rel: rel.length === 0 ? '.' : rel };
   };
   const batchOf = (): PlannedBatch => (rootFd >= 0 ? { items, errors, top, pin } : { items, errors });
 
@@ -223,7 +228,7 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
     let levels: IgnoreLevel[];
     try {
       // A .gitignore is read from the folder listed, while it is open.
-      [listed, levels] = listDir(fs, below(rel, fs), (l, at): [Listing, IgnoreLevel[]] => [
+      [listed, levels] = listDir(fs, below(fs), (l, at): [Listing, IgnoreLevel[]] => [
         l,
         useGitignore && l.names.includes('.gitignore') ? loadGitignore(at, rel, parentLevels, errors) : parentLevels,
       ]);

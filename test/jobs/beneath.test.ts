@@ -269,9 +269,9 @@ test("a location's folder that is not the one its job began with is neither walk
   mkdirSync(join(base, 'other'));
   writeFileSync(join(base, 'other', 'f.txt'), 'OTHER!');
   symlinkSync(join(base, 'other'), root);
-  t.deepEqual(await hashed(), ['E_PATH_CHANGED']);
+  t.deepEqual(await hashed(), ['E_LOCATION_CHANGED']);
   t.deepEqual(await lstatted(), [0], 'failed, not the attributes of the file swapped in');
-  t.throws(() => [...walkSync(root, {}, { pin })], { code: 'E_PATH_CHANGED' } as never);
+  t.throws(() => [...walkSync(root, {}, { pin })], { code: 'E_LOCATION_CHANGED' } as never);
   // Without a pin the walk takes the folder it finds: a new job's.
   t.is([...walkSync(root, {}, {})].flatMap((b) => b.entries).length, 1);
 });
