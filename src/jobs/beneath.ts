@@ -107,6 +107,16 @@ export function openRoot(root: string | Buffer, pin?: RootPin): number {
   throw locationChanged(root);
 }
 
+/**
+ * Where nothing below a root is opened from its descriptor (no openat2): that the folder at its
+ * path is still the one pinned, as openRoot checks (a narrower window than none).
+ */
+export function checkPin(root: string | Buffer, pin: RootPin | undefined): void {
+  if (!pin) return;
+  const now = rootPin(root);
+  if (!now || now.dev !== pin.dev || now.ino !== pin.ino) throw locationChanged(root);
+}
+
 /** Whether a batch's results say its location's folder was not the one pinned (openRoot). */
 export const changedIn = (codes: Iterable<string>): boolean => {
   for (const c of codes) if (c === 'E_LOCATION_CHANGED') return true;

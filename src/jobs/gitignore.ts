@@ -53,8 +53,11 @@ const GITIGNORE_MAX = 1 << 20;
  * by that name would otherwise hold the thread that reads it for good. Anything but a regular
  * file, or one past GITIGNORE_MAX, is refused.
  */
-export function readGitignore(path: string | Buffer): string {
-  const fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
+export function readGitignore(
+  path: string | Buffer,
+  open: (flags: number) => number = (f) => openSync(path, f),
+): string {
+  const fd = open(fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw Object.assign(new Error(`${String(path)} is not a file`), { code: 'E_NOT_A_FILE' });
@@ -74,14 +77,20 @@ export function readGitignore(path: string | Buffer): string {
  * or a folder on the way to it. A file that cannot be read counts as absent, as in a walk of the
  * whole location (which also reports it as an error; this does not).
  */
-export function gitignoreAbove(root: string, scope: string): { ignored: boolean; above: GitignoreAbove[] } {
+export function gitignoreAbove(
+  root: string,
+  scope: string,
+  /** Opens a file by its path from the root ('/'-separated, names in the walk's string form), e.g. below its descriptor. */
+  openBelow?: (rel: string, flags: number) => number,
+): { ignored: boolean; above: GitignoreAbove[] } {
   const parts = scope === '' ? [] : scope.split('/');
   const above: GitignoreAbove[] = [];
   const levels: IgnoreLevel[] = [];
   for (let i = 0; i < parts.length; i++) {
     const dir = parts.slice(0, i).join('/');
     try {
-      const text = readGitignore(fsPathOf(root, dir === '' ? '.gitignore' : `${dir}/.gitignore`));
+      const rel = dir === '' ? '.gitignore' : `${dir}/.gitignore`;
+      const text = readGitignore(fsPathOf(root, rel), openBelow && ((flags) => openBelow(rel, flags)));
       const prefix = `${parts.slice(i).join('/')}/`;
       above.push({ prefix, text });
       levels.push({ base: dir, ig: newIgnore().add(text) });

@@ -10,7 +10,7 @@ import { KINDS, kindOf, type Kind } from './kind.js';
 import type { HashRequest, HashReply, HashedColumns, LstatColumns } from './hash-wire.js';
 import { lstatColumns } from './walk.js';
 import { lstatBelow, lstatInto, putStat, statColumns, statInto } from './walk-stat.js';
-import { beneath, closeRoot, openRoot, relOfKey, type Beneath, type RootPin } from './beneath.js';
+import { beneath, checkPin, closeRoot, openRoot, relOfKey, type Beneath, type RootPin } from './beneath.js';
 import { fsPathOf, fsPathOfAbs } from './names.js';
 import { SEP, toPath } from '../projections/entries.js';
 import type { RawStat } from './statx.js';
@@ -209,7 +209,14 @@ function failedBatch(n: number, e: unknown): Batch {
 function hashKeys(hasher: Hasher, root: string, joined: string, withStat: boolean, pin?: RootPin): Columns {
   const keys = joined === '' ? [] : joined.split('\0');
   const b = beneath();
-  if (!b) return hashBatch(keyBatch(hasher, root, keys), withStat);
+  if (!b) {
+    try {
+      checkPin(fsPathOfAbs(root), pin);
+    } catch (e) {
+      return hashBatch(failedBatch(keys.length, e), withStat);
+    }
+    return hashBatch(keyBatch(hasher, root, keys), withStat);
+  }
   let rootFd: number;
   try {
     rootFd = openRoot(fsPathOfAbs(root), pin);

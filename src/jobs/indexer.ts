@@ -2,7 +2,16 @@
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
 import { lstatSync } from 'node:fs';
-import { changedIn, locationChanged, rootPin, type RootPin } from './beneath.js';
+import {
+  beneath,
+  changedIn,
+  closeRoot,
+  locationChanged,
+  openRoot,
+  relOfKey,
+  rootPin,
+  type RootPin,
+} from './beneath.js';
 import { SdError } from '../errors.js';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import { tupleOf } from './walk-stat.js';
@@ -11,7 +20,7 @@ import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
 import { ruleSkipper } from './walk-plan.js';
-import { gitignoreAbove } from './gitignore.js';
+import { gitignoreAbove, type GitignoreAbove } from './gitignore.js';
 import {
   identifyPhase,
   aggregatePhase,
@@ -123,6 +132,21 @@ function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
   return pin;
 }
 
+/**
+ * The .gitignore files above a scope, read below the pinned root without following a symlink
+ * (beneath.ts), where that can be done: a folder above the scope swapped since cannot lend its rules.
+ */
+function ignoresAbove(root: string, scope: string, pin: RootPin): GitignoreAbove[] {
+  const b = beneath();
+  if (!b) return gitignoreAbove(root, scope).above;
+  const rootFd = openRoot(fsPathOf(root, ''), pin);
+  try {
+    return gitignoreAbove(root, scope, (rel, flags) => b.open(rootFd, relOfKey(toKey(rel)), flags)).above;
+  } finally {
+    closeRoot(rootFd);
+  }
+}
+
 export async function runIndexJob(ctx: JobContext): Promise<void> {
   const input = ctx.job.input as IndexInput;
   const loc = locationOf(ctx.lib, input.loc);
@@ -195,7 +219,7 @@ async function walkPhase(
   input: IndexInput,
   start: IndexCheckpoint,
   clock: PhaseClock,
-  pin: RootPin | undefined,
+  pin: RootPin,
 ): Promise<[IndexCheckpoint, FolderTotals | undefined]> {
   const cp: IndexCheckpoint = { ...start, pendingNew: [...start.pendingNew], pendingGone: [...start.pendingGone] };
   const scopes = (cp.scopes ??= scopesOf(loc.path, loc.rules, input));
@@ -273,7 +297,7 @@ async function walkPhase(
         remote: (req) => ctx.pool().walk(req),
         unstattedFiles: !!ahead,
         // A scope's walk applies the .gitignore files above it, as a walk of the whole location does.
-        gitignoreAbove: loc.rules.gitignore && scope !== '' ? gitignoreAbove(loc.path, scope).above : undefined,
+        gitignoreAbove: loc.rules.gitignore && scope !== '' ? ignoresAbove(loc.path, scope, pin) : undefined,
         // A scope is opened from the location's root: nothing above it is followed either.
         below: scope !== '' ? fsPathOf(loc.path, '') : undefined,
         pin,

@@ -6,7 +6,7 @@ import { closeSync, lstatSync, statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { SdError } from '../errors.js';
 import { ESCAPE_MARK } from './names.js';
-import { beneath, openRoot, pinOf, type RootPin } from './beneath.js';
+import { beneath, checkPin, openRoot, pinOf, type RootPin } from './beneath.js';
 import {
   DIR,
   dropLeadingSlashes,
@@ -203,6 +203,8 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
         `the location ${String(top)} cannot be listed: ${(e as Error).message}`,
       );
     }
+  // Without openat2 the root is still checked once against the job's pin (by path from then on).
+  if (rootFd < 0) checkPin(top, options.pin);
   const pin = rootFd >= 0 ? (options.pin ?? pinOf(rootFd)) : undefined;
   // A path below `top` less `top` and the slashes after it (two under a location at `/`).
   const topBytes = typeof top === 'string' ? Buffer.byteLength(top) : top.length;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { arch, platform, release } from 'node:os';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { contentIdOf } from '../../src/jobs/content-id.js';
-import { beneath, rootPin } from '../../src/jobs/beneath.js';
+import { beneath, closeRoot, openRoot, rootPin } from '../../src/jobs/beneath.js';
+import { gitignoreAbove } from '../../src/jobs/gitignore.js';
 import { encodeName, fsPathOf } from '../../src/jobs/names.js';
 import { toKey } from '../../src/projections/entries.js';
 import { walk, walkSync, type WalkEntry, type WalkError } from '../../src/jobs/walk.js';
@@ -274,4 +275,29 @@ test("a location's folder that is not the one its job began with is neither walk
   t.throws(() => [...walkSync(root, {}, { pin })], { code: 'E_LOCATION_CHANGED' } as never);
   // Without a pin the walk takes the folder it finds: a new job's.
   t.is([...walkSync(root, {}, {})].flatMap((b) => b.entries).length, 1);
+});
+
+test('the .gitignore files above a scope are read below the root: a folder above it swapped for a symlink lends no rules', (t) => {
+  const b = beneath();
+  if (!b) return void t.pass('no openat2 here: read by path');
+  const base = tempDir(t, 'sd-beneath-');
+  const root = join(base, 'loc');
+  mkdirSync(join(root, 'a', 'b'), { recursive: true });
+  writeFileSync(join(root, 'a', '.gitignore'), 'private/\n');
+  // The folder swapped in says the scope itself is ignored (a walk of it would then drop what the index holds).
+  mkdirSync(join(base, 'outside', 'a', 'b'), { recursive: true });
+  writeFileSync(join(base, 'outside', 'a', '.gitignore'), 'b/\n');
+  const below = (): ReturnType<typeof gitignoreAbove> => {
+    const rootFd = openRoot(root);
+    try {
+      return gitignoreAbove(root, 'a/b', (rel, flags) => b.open(rootFd, rel, flags));
+    } finally {
+      closeRoot(rootFd);
+    }
+  };
+  t.deepEqual(below(), { ignored: false, above: [{ prefix: 'b/', text: 'private/\n' }] });
+  renameSync(join(root, 'a'), join(base, 'a.moved'));
+  symlinkSync(join(base, 'outside', 'a'), join(root, 'a'));
+  t.true(gitignoreAbove(root, 'a/b').ignored, 'by path, the swap leads to the other rules');
+  t.deepEqual(below(), { ignored: false, above: [] }, 'below the root, none are read');
 });
