@@ -1,17 +1,8 @@
 // The index job: walk -> diff against the projection -> batched events -> content
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
-import { lstatSync } from 'node:fs';
-import {
-  beneath,
-  changedIn,
-  closeRoot,
-  locationChanged,
-  openRoot,
-  relOfKey,
-  rootPin,
-  type RootPin,
-} from './beneath.js';
+import { lstatSync, statSync, type BigIntStats } from 'node:fs';
+import { beneath, changedIn, closeRoot, locationChanged, openRoot, relOfKey, type RootPin } from './beneath.js';
 import { SdError } from '../errors.js';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import { tupleOf } from './walk-stat.js';
@@ -124,8 +115,15 @@ class Pages {
  * No folder there: the job cannot run (as its walk would say), rather than run unpinned.
  */
 function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
-  const pin = rootPin(fsPathOf(path, ''));
-  if (!pin) throw new SdError('E_LOCATION_UNREADABLE', `the location ${path} cannot be read: no folder is there`);
+  // Refused as the walk refuses the location (walk-plan.ts plan), with the same codes and the errno.
+  let st: BigIntStats;
+  try {
+    st = statSync(fsPathOf(path, ''), { bigint: true });
+  } catch (e) {
+    throw new SdError('E_LOCATION_UNREADABLE', `the location ${path} cannot be read: ${(e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new SdError('E_LOCATION_NOT_DIR', `the location ${path} is not a folder`);
+  const pin: RootPin = { dev: st.dev, ino: st.ino };
   const mine: [string, string] = [String(pin.dev), String(pin.ino)];
   if (cp.pin && (cp.pin[0] !== mine[0] || cp.pin[1] !== mine[1])) throw locationChanged(path);
   cp.pin = mine;
@@ -139,7 +137,13 @@ function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
 function ignoresAbove(root: string, scope: string, pin: RootPin): GitignoreAbove[] {
   const b = beneath();
   if (!b) return gitignoreAbove(root, scope).above;
-  const rootFd = openRoot(fsPathOf(root, ''), pin);
+  let rootFd: number;
+  try {
+    rootFd = openRoot(fsPathOf(root, ''), pin);
+  } catch (e) {
+    if (e instanceof SdError) throw e;
+    throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be read: ${(e as Error).message}`);
+  }
   try {
     return gitignoreAbove(root, scope, (rel, flags) => b.open(rootFd, relOfKey(toKey(rel)), flags)).above;
   } finally {
@@ -162,13 +166,14 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   const clock = new PhaseClock(cp.times ?? {});
   // Every open of the location's root in this job must find the folder it finds now (another
   // folder put at its path since is E_LOCATION_CHANGED, and nothing more is read).
-  const pin = pinLocation(loc.path, cp);
+  // (The aggregate phase reads nothing from disk: a job resumed there needs no folder.)
+  const pin = cp.phase === 'aggregate' ? undefined : pinLocation(loc.path, cp);
   // Kept from the start, so a job resumed after a crash before its first batch was written still
   // checks the folder it began with.
   if (!ctx.job.checkpoint) ctx.commit(() => undefined, cp.phase, cp, 0, null);
   let folders: FolderTotals | undefined;
   if (cp.phase === 'walk') {
-    [cp, folders] = await walkPhase(ctx, loc, input, cp, clock, pin);
+    [cp, folders] = await walkPhase(ctx, loc, input, cp, clock, pin!);
     if (ctx.signal.aborted) return;
   }
   if (cp.phase === 'identify') {

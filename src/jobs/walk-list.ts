@@ -50,6 +50,12 @@ export function listDir<T>(
   then: (l: Listing, at: string | Buffer) => T,
 ): T {
   if (!below) return then(listPath(fsPath), fsPath);
+  // The root itself: listed through its own descriptor (opening '.' below it would also ask for
+  // search permission, which listing a folder does not need).
+  if (below.rel === '.') {
+    const self = `/proc/self/fd/${below.rootFd}`;
+    return then(listPath(self), self);
+  }
   const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
   try {
     return then(listPath(path), path);
