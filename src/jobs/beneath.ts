@@ -8,13 +8,13 @@
 // and refuses a symlink anywhere on it (ELOOP), the last name included.
 // Where openat2 cannot be called (koffi or glibc missing, a kernel before 5.6, a sandbox that
 // refuses it: ENOSYS), `beneath()` is undefined and callers open by path, as before.
-import { constants as C, closeSync, existsSync, fstatSync, openSync, statSync } from 'node:fs';
+import { constants as C, closeSync, existsSync } from 'node:fs';
+import { openRoot } from './root-pin.js';
 import { constants as os, endianness } from 'node:os';
 import { libc, libcFunction } from '../native/libc.js';
 import { statError, StatError, fastLstatAt, type RawStat } from './statx.js';
 import { decodeName, ESCAPE_MARK } from './names.js';
 import { SEP } from '../projections/entries.js';
-import { SdError } from '../errors.js';
 
 const SEPS = new RegExp(SEP, 'g');
 /** openat2 in the generic system call table, which x86-64 shares from 5.6 on. */
@@ -64,74 +64,8 @@ export function beneath(): Beneath | undefined {
   return made ?? undefined;
 }
 
-/** A location's root as a job found it: the folder every later open of its path must still be. */
-export interface RootPin {
-  dev: bigint;
-  ino: bigint;
-}
-
-/** The folder at `root` now (through a symlink, as a root is opened), or undefined where there is none. */
-export function rootPin(root: string | Buffer): RootPin | undefined {
-  try {
-    const st = statSync(root, { bigint: true, throwIfNoEntry: false });
-    return st?.isDirectory() ? { dev: st.dev, ino: st.ino } : undefined;
-  } catch {
-    return undefined; // opening it says why
-  }
-}
-
-/** The folder open on `fd`, as a pin. */
-export function pinOf(fd: number): RootPin {
-  const st = fstatSync(fd, { bigint: true });
-  return { dev: st.dev, ino: st.ino };
-}
-
-/**
- * A folder's descriptor to open below (read-only, close-on-exec); the caller closes it. With
- * `pin`, the folder must be the one pinned: a location's root opened again by path for each batch
- * of a job could otherwise be another folder, or a symlink's target, swapped in at its path by
- * someone who can write in the folder above it (E_PATH_CHANGED, never read).
- */
-export function openRoot(root: string | Buffer, pin?: RootPin): number {
-  const fd = openSync(root, C.O_RDONLY | C.O_DIRECTORY | O_CLOEXEC);
-  if (!pin) return fd;
-  let now: RootPin;
-  try {
-    now = pinOf(fd);
-  } catch (e) {
-    closeSync(fd);
-    throw e;
-  }
-  if (now.dev === pin.dev && now.ino === pin.ino) return fd;
-  closeSync(fd);
-  throw locationChanged(root);
-}
-
-/**
- * Where nothing below a root is opened from its descriptor (no openat2): that the folder at its
- * path is still the one pinned, as openRoot checks (a narrower window than none).
- */
-export function checkPin(root: string | Buffer, pin: RootPin | undefined): void {
-  if (!pin) return;
-  const now = rootPin(root);
-  if (!now || now.dev !== pin.dev || now.ino !== pin.ino) throw locationChanged(root);
-}
-
-/** Whether a batch's results say its location's folder was not the one pinned (openRoot). */
-export const changedIn = (codes: Iterable<string>): boolean => {
-  for (const c of codes) if (c === 'E_LOCATION_CHANGED') return true;
-  return false;
-};
-
-/** The job's error when the folder at its location's path is not the one it began with. */
-export function locationChanged(root: string | Buffer): SdError {
-  return new SdError(
-    'E_LOCATION_CHANGED',
-    `the folder at ${String(root)} is not the one this index job began with (another folder, or a symlink to one, was put at its path): nothing more was read from it; rescan the location to index the folder now there`,
-  );
-}
-
-export { closeSync as closeRoot };
+// The root's descriptor and its pin live in root-pin.ts; callers of this module find them here too.
+export { changedIn, checkPin, closeRoot, locationChanged, openRoot, pinOf, rootPin, type RootPin } from './root-pin.js';
 
 /**
  * A '/'-separated relative path from an entry key (names separated by SEP, in the walk's string
