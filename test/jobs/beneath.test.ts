@@ -264,6 +264,9 @@ test("a location's folder that is not the one its job began with is neither walk
   t.deepEqual(await hashed(), ['hashed']);
   t.deepEqual(await lstatted(), [2], 'a regular file');
   t.is([...walkSync(root, {}, { pin })].flatMap((b) => b.entries).length, 1);
+  let onThread = 0;
+  for await (const part of pool.walk({ root, rules: {}, pin })) onThread += part.rels.length;
+  t.is(onThread, 1, 'the same walk on a pool thread, before the swap');
 
   // Another folder, with the same name and file, at its path now (a symlink's target, here).
   renameSync(root, join(base, 'loc.moved'));
@@ -273,6 +276,13 @@ test("a location's folder that is not the one its job began with is neither walk
   t.deepEqual(await hashed(), ['E_LOCATION_CHANGED']);
   t.deepEqual(await lstatted(), [0], 'failed, not the attributes of the file swapped in');
   t.throws(() => [...walkSync(root, {}, { pin })], { code: 'E_LOCATION_CHANGED' } as never);
+  // And a whole walk on a pool thread (the pin crosses to it in the request).
+  await t.throwsAsync(
+    async () => {
+      for await (const part of pool.walk({ root, rules: {}, pin })) void part;
+    },
+    { code: 'E_LOCATION_CHANGED' } as never,
+  );
   // Without a pin the walk takes the folder it finds: a new job's.
   t.is([...walkSync(root, {}, {})].flatMap((b) => b.entries).length, 1);
 });
