@@ -52,16 +52,35 @@ export function listDir<T>(
   if (!below) return then(listPath(fsPath), fsPath);
   // The root itself: listed through its own descriptor (opening '.' below it would also ask for
   // search permission, which listing a folder does not need).
+  const list = (through: string): Listing => {
+    try {
+      return listPath(through);
+    } catch (e) {
+      throw shownAs(e, through, fsPath);
+    }
+  };
   if (below.rel === '.') {
     const self = `/proc/self/fd/${below.rootFd}`;
-    return then(listPath(self), self);
+    return then(list(self), self);
   }
   const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
   try {
-    return then(listPath(path), path);
+    return then(list(path), path);
   } finally {
     below.b.close(fd);
   }
+}
+
+/**
+ * An error about a folder read through `through` (its /proc/self/fd entry) that names it as the
+ * user knows it, `as`: a user reading `sd job info` has no use for a descriptor's number.
+ */
+export function shownAs(e: unknown, through: string | Buffer, as: string | Buffer): unknown {
+  if (e instanceof Error && typeof through === 'string' && e.message.includes(through)) {
+    e.message = e.message.split(through).join(String(as));
+    if ((e as { path?: unknown }).path === through) (e as { path?: unknown }).path = String(as);
+  }
+  return e;
 }
 
 export const LEADING_SLASHES = /^\/+/;

@@ -17,6 +17,7 @@ import {
   type Listing,
   OTHER,
   REGULAR,
+  shownAs,
   trimSlashes,
   typeOf,
   UNKNOWN,
@@ -130,12 +131,19 @@ export function ruleSkipper(rules: WalkRules): (rel: string) => boolean {
       rel.split('/').some((n) => (skipHidden && isHidden(n)) || skipNames.has(n)));
 }
 
-function loadGitignore(fsDir: string | Buffer, rel: string, levels: IgnoreLevel[], errors: WalkError[]): IgnoreLevel[] {
+/** The .gitignore of a folder read through `fsDir` (the folder `shown` as its errors name it). */
+function loadGitignore(
+  fsDir: string | Buffer,
+  rel: string,
+  levels: IgnoreLevel[],
+  errors: WalkError[],
+  shown: string | Buffer,
+): IgnoreLevel[] {
   try {
     const text = readGitignore(join(fsDir, '.gitignore', undefined));
     return [...levels, { base: rel, ig: newIgnore().add(text) }];
   } catch (e) {
-    errors.push(errOf(rel === '' ? '.gitignore' : `${rel}/.gitignore`, e));
+    errors.push(errOf(rel === '' ? '.gitignore' : `${rel}/.gitignore`, shownAs(e, fsDir, shown)));
     return levels;
   }
 }
@@ -232,7 +240,9 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
       // A .gitignore is read from the folder listed, while it is open.
       [listed, levels] = listDir(fs, below(fs), (l, at): [Listing, IgnoreLevel[]] => [
         l,
-        useGitignore && l.names.includes('.gitignore') ? loadGitignore(at, rel, parentLevels, errors) : parentLevels,
+        useGitignore && l.names.includes('.gitignore')
+          ? loadGitignore(at, rel, parentLevels, errors, fs)
+          : parentLevels,
       ]);
     } catch (e) {
       // A scope swapped since it was checked keeps its own code (the watch asks again for the folder above).

@@ -2,7 +2,8 @@
 // swapped for a symlink after the walk is never followed, so a file outside the location is never
 // read under an inside name; everything else hashes exactly as by path.
 import test from 'ava';
-import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { arch, platform, release } from 'node:os';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
@@ -310,4 +311,45 @@ test('the .gitignore files above a scope are read below the root: a folder above
   symlinkSync(join(base, 'outside', 'a'), join(root, 'a'));
   t.true(gitignoreAbove(root, 'a/b').ignored, 'by path, the swap leads to the other rules');
   t.deepEqual(below(), { ignored: false, above: [] }, 'below the root, none are read');
+});
+
+test("a walk's errors name folders as the user knows them, never the descriptor they were read through", (t) => {
+  if (!beneath()?.openFolder) return void t.pass('folders are listed by path here');
+  const base = tempDir(t, 'sd-beneath-');
+  const root = join(base, 'loc');
+  mkdirSync(join(root, 'a'), { recursive: true });
+  execFileSync('mkfifo', [join(root, 'a', '.gitignore')]);
+  const errors = [...walkSync(root, { gitignore: true }, {})].flatMap((b) => b.errors);
+  t.deepEqual(
+    errors.map((e) => e.path),
+    ['a/.gitignore'],
+  );
+  t.notRegex(errors[0]!.message, /\/proc\/self\/fd/);
+  t.true(errors[0]!.message.includes(join(root, 'a', '.gitignore')), errors[0]!.message);
+
+  // A folder that cannot be listed (EACCES: tried as another user, where this runs as root).
+  if (process.getuid?.() !== 0) return;
+  mkdirSync(join(root, 'locked'), { mode: 0o311 });
+  chmodSync(join(root, 'locked'), 0o311);
+  chmodSync(base, 0o755);
+  const script = `const { walkSync } = await import(${JSON.stringify(new URL('../../src/jobs/walk.js', import.meta.url).href)});
+    const errors = [...walkSync(${JSON.stringify(root)}, {}, {})].flatMap((b) => b.errors);
+    console.log(JSON.stringify(errors));`;
+  let out: string;
+  try {
+    out = execFileSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+  } catch (e) {
+    t.log(`could not run as another user here (${(e as Error).message.split('\n')[0]}): the listing case is not tried`);
+    return;
+  }
+  const locked = (JSON.parse(out) as { path: string; code: string; message: string }[]).find(
+    (e) => e.path === 'locked',
+  );
+  t.is(locked?.code, 'EACCES', out);
+  t.notRegex(locked!.message, /\/proc\/self\/fd/);
+  t.regex(locked!.message, /'(.*\/)?locked'/);
 });
