@@ -65,7 +65,17 @@ export function beneath(): Beneath | undefined {
 }
 
 // The root's descriptor and its pin live in root-pin.ts; callers of this module find them here too.
-export { changedIn, checkPin, closeRoot, locationChanged, openRoot, pinOf, rootPin, type RootPin } from './root-pin.js';
+export {
+  changedIn,
+  checkPin,
+  closeRoot,
+  locationChanged,
+  openLocationRoot,
+  openRoot,
+  pinOf,
+  rootPin,
+  type RootPin,
+} from './root-pin.js';
 
 /**
  * A '/'-separated relative path from an entry key (names separated by SEP, in the walk's string

@@ -209,24 +209,18 @@ function failedBatch(n: number, e: unknown): Batch {
 function hashKeys(hasher: Hasher, root: string, joined: string, withStat: boolean, pin?: RootPin): Columns {
   const keys = joined === '' ? [] : joined.split('\0');
   const b = beneath();
-  if (!b) {
-    try {
-      checkPin(fsPathOfAbs(root), pin);
-    } catch (e) {
-      return hashBatch(failedBatch(keys.length, e), withStat);
-    }
-    return hashBatch(keyBatch(hasher, root, keys), withStat);
-  }
-  let rootFd: number;
+  // The root opened below which each file is (without openat2: the pin checked by path, then files by path).
+  let rootFd = -1;
   try {
-    rootFd = openRoot(fsPathOfAbs(root), pin);
+    if (b) rootFd = openRoot(fsPathOfAbs(root), pin);
+    else checkPin(fsPathOfAbs(root), pin);
   } catch (e) {
     return hashBatch(failedBatch(keys.length, e), withStat);
   }
   try {
-    return hashBatch(keyBatch(hasher, root, keys, { b, rootFd }), withStat);
+    return hashBatch(keyBatch(hasher, root, keys, b && { b, rootFd }), withStat);
   } finally {
-    closeRoot(rootFd);
+    if (rootFd >= 0) closeRoot(rootFd);
   }
 }
 

@@ -1,7 +1,7 @@
 // Where an index job reads from: the location's folder, pinned as the job starts (root-pin.ts),
 // the folders a scoped rescan walks, and the .gitignore files above them.
 import { lstatSync, statSync, type BigIntStats } from 'node:fs';
-import { beneath, closeRoot, locationChanged, openRoot, relOfKey, type RootPin } from './beneath.js';
+import { beneath, closeRoot, locationChanged, openLocationRoot, relOfKey, type RootPin } from './beneath.js';
 import { SdError } from '../errors.js';
 import { toKey } from '../projections/entries.js';
 import { fsPathOf } from './names.js';
@@ -37,13 +37,7 @@ export function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
 export function ignoresAbove(root: string, scope: string, pin: RootPin): GitignoreAbove[] {
   const b = beneath();
   if (!b) return gitignoreAbove(root, scope).above;
-  let rootFd: number;
-  try {
-    rootFd = openRoot(fsPathOf(root, ''), pin);
-  } catch (e) {
-    if (e instanceof SdError) throw e;
-    throw new SdError('E_LOCATION_UNREADABLE', `the location ${root} cannot be read: ${(e as Error).message}`);
-  }
+  const rootFd = openLocationRoot(fsPathOf(root, ''), pin);
   try {
     return gitignoreAbove(root, scope, (rel, flags) => b.open(rootFd, relOfKey(toKey(rel)), flags)).above;
   } finally {

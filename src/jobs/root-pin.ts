@@ -47,10 +47,25 @@ export function openRoot(root: string | Buffer, pin?: RootPin): number {
     closeSync(fd);
     throw e;
   }
-  if (now.dev === pin.dev && now.ino === pin.ino) return fd;
+  if (samePin(now, pin)) return fd;
   closeSync(fd);
   throw locationChanged(root);
 }
+
+/**
+ * openRoot of a location for a walk: a root that cannot be opened is the location's error
+ * (E_LOCATION_UNREADABLE), never a reason to go by its path instead.
+ */
+export function openLocationRoot(root: string | Buffer, pin: RootPin | undefined): number {
+  try {
+    return openRoot(root, pin);
+  } catch (e) {
+    if (e instanceof SdError) throw e;
+    throw new SdError('E_LOCATION_UNREADABLE', `the location ${String(root)} cannot be read: ${(e as Error).message}`);
+  }
+}
+
+const samePin = (a: RootPin, b: RootPin): boolean => a.dev === b.dev && a.ino === b.ino;
 
 /**
  * Where nothing below a root is opened from its descriptor (no openat2): that the folder at its
@@ -59,7 +74,7 @@ export function openRoot(root: string | Buffer, pin?: RootPin): number {
 export function checkPin(root: string | Buffer, pin: RootPin | undefined): void {
   if (!pin) return;
   const now = rootPin(root);
-  if (!now || now.dev !== pin.dev || now.ino !== pin.ino) throw locationChanged(root);
+  if (!now || !samePin(now, pin)) throw locationChanged(root);
 }
 
 /** Whether a batch's results say its location's folder was not the one pinned (openRoot). */

@@ -50,8 +50,6 @@ export function listDir<T>(
   then: (l: Listing, at: string | Buffer) => T,
 ): T {
   if (!below) return then(listPath(fsPath), fsPath);
-  // The root itself: listed through its own descriptor (opening '.' below it would also ask for
-  // search permission, which listing a folder does not need).
   const list = (through: string): Listing => {
     try {
       return listPath(through);
@@ -59,6 +57,8 @@ export function listDir<T>(
       throw shownAs(e, through, fsPath);
     }
   };
+  // The root itself: listed through its own descriptor (opening '.' below it would also ask for
+  // search permission, which listing a folder does not need).
   if (below.rel === '.') {
     const self = `/proc/self/fd/${below.rootFd}`;
     return then(list(self), self);

@@ -6,7 +6,7 @@ import { closeSync, lstatSync, statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { SdError } from '../errors.js';
 import { ESCAPE_MARK } from './names.js';
-import { beneath, checkPin, openRoot, pinOf, type RootPin } from './beneath.js';
+import { beneath, checkPin, openLocationRoot, pinOf, type RootPin } from './beneath.js';
 import {
   DIR,
   dropLeadingSlashes,
@@ -199,18 +199,8 @@ export function* plan(root: string | Buffer, rules: WalkRules, options: WalkOpti
   const b = beneath();
   // The folder opened by path: the location's root (a scope's walk opens its scope below it).
   const top = trimSlashes(options.below ?? rootFs);
-  let rootFd = -1;
-  if (b?.openFolder)
-    try {
-      rootFd = openRoot(top, options.pin);
-    } catch (e) {
-      // Never listed by path instead: that path may lead elsewhere by now.
-      if (e instanceof SdError) throw e;
-      throw new SdError(
-        'E_LOCATION_UNREADABLE',
-        `the location ${String(top)} cannot be listed: ${(e as Error).message}`,
-      );
-    }
+  // Never listed by path where it cannot be opened: that path may lead elsewhere by now.
+  const rootFd = b?.openFolder ? openLocationRoot(top, options.pin) : -1;
   // Without openat2 the root is still checked once against the job's pin (by path from then on).
   if (rootFd < 0) checkPin(top, options.pin);
   const pin = rootFd >= 0 ? (options.pin ?? pinOf(rootFd)) : undefined;

@@ -48,6 +48,21 @@ async function swapDuringHashing(
       [...[0, 1, 2, 3, 4].map((i) => join(outside, `f${i}.txt`)), join(outside, 'top.txt')].map(contentIdOf),
     ),
   );
+  const { d, fifo } = await heldAtHashing(t, base, root);
+  swap({ base, root, outside });
+  // Holding the FIFO's writing end open lets every later open of it through.
+  const writer = openSync(fifo, C.O_WRONLY | C.O_NONBLOCK);
+  t.teardown(() => closeSync(writer));
+  const job = await indexJobEnded(d, 'the index job to end');
+  const info = d.json<{ errorList: { path: string; code: string }[] }>('job', 'info', job.id);
+  return { top: d.json<Ls>('ls', root), ls: lsOrNone(d, join(root, 'd')), errors: info.errorList, secrets, job };
+}
+
+/**
+ * A daemon adding `root` as a location, its first index's hashing thread held on a FIFO
+ * (SD_TEST_HASH_STALL) once the walk has listed the folder: the FIFO, to let it go.
+ */
+async function heldAtHashing(t: ExecutionContext, base: string, root: string): Promise<{ d: Daemon; fifo: string }> {
   const fifo = join(base, 'stall');
   execFileSync('mkfifo', [fifo]);
   const d = new Daemon(t, join(base, 'data'), { SD_TEST_HASH_STALL: fifo });
@@ -56,23 +71,16 @@ async function swapDuringHashing(
   // The walk lists the folder before its files are hashed: wait for the hashing thread to block
   // opening the FIFO (its kernel wait channel names the FIFO's partner wait).
   const pid = d.pid()!;
-  const blocked = (): boolean => blockedOnFifo(pid);
-  await until('a hashing thread to block on the FIFO', blocked, 30_000);
-  swap({ base, root, outside });
-  // Holding the FIFO's writing end open lets every later open of it through.
-  const writer = openSync(fifo, C.O_WRONLY | C.O_NONBLOCK);
-  t.teardown(() => closeSync(writer));
-  await until(
-    'the index job to end',
-    () =>
-      d
-        .json<{ kind: string; state: string }[]>('job', 'list')
-        .some((j) => j.kind === 'index' && ['completed', 'failed'].includes(j.state)),
-    30_000,
-  );
-  const job = d.json<Job[]>('job', 'list').find((j) => j.kind === 'index')!;
-  const info = d.json<{ errorList: { path: string; code: string }[] }>('job', 'info', job.id);
-  return { top: d.json<Ls>('ls', root), ls: lsOrNone(d, join(root, 'd')), errors: info.errorList, secrets, job };
+  await until('a hashing thread to block on the FIFO', () => blockedOnFifo(pid), 30_000);
+  return { d, fifo };
+}
+
+/** The index job, once it has completed or failed (up to 30 s). */
+async function indexJobEnded(d: Daemon, what: string): Promise<Job> {
+  const ended = (): Job | undefined =>
+    d.json<Job[]>('job', 'list').find((j) => j.kind === 'index' && ['completed', 'failed'].includes(j.state));
+  await until(what, () => ended() !== undefined, 30_000);
+  return ended()!;
 }
 
 /** `sd ls` of a folder, or no entries where the index holds none (E_NOT_INDEXED: a job that ended first). */
@@ -125,13 +133,8 @@ test("the location's folder swapped while the daemon was down mid-index: the res
   writeFileSync(join(root, 'top.txt'), 'top');
   writeFileSync(join(outside, 'top.txt'), 'TOP'); // same name and size, other bytes
   writeFileSync(join(outside, 'only-there.txt'), 'the owner of the other folder');
-  const fifo = join(base, 'stall');
-  execFileSync('mkfifo', [fifo]);
-  const first = new Daemon(t, join(base, 'data'), { SD_TEST_HASH_STALL: fifo });
-  t.is(first.start().code, 0);
-  t.is(first.sd('location', 'add', root, '--no-watch').code, 0);
+  const { d: first } = await heldAtHashing(t, base, root);
   const pid = first.pid()!;
-  await until('a hashing thread to block on the FIFO', () => blockedOnFifo(pid), 30_000);
   // A crash (or power loss) mid-index, then the swap, then the daemon again: the job resumes.
   process.kill(pid, 'SIGKILL');
   await until('the daemon to be gone', () => !alive(pid), 10_000);
@@ -139,12 +142,7 @@ test("the location's folder swapped while the daemon was down mid-index: the res
   symlinkSync(outside, root);
   const again = new Daemon(t, join(base, 'data'));
   t.is(again.start().code, 0);
-  await until(
-    'the resumed index job to end',
-    () => again.json<Job[]>('job', 'list').some((j) => j.kind === 'index' && ['completed', 'failed'].includes(j.state)),
-    30_000,
-  );
-  const job = again.json<Job[]>('job', 'list').find((j) => j.kind === 'index')!;
+  const job = await indexJobEnded(again, 'the resumed index job to end');
   t.is(job.state, 'failed');
   t.regex(job.message ?? '', /not the one this index job began with/);
   t.deepEqual(
