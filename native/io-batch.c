@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 // Kept in step with content-id.ts (a test compares both ways on the same files).
@@ -57,10 +58,10 @@ void vd_layout(int64_t *out) {
   memcpy(out, layout, sizeof layout);
 }
 
-static int open_below(int dirfd, const char *rel) {
+static int open_below_as(int dirfd, const char *rel, uint64_t flags) {
   struct vd_open_how how;
   memset(&how, 0, sizeof how);
-  how.flags = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
+  how.flags = flags | O_CLOEXEC;
   how.resolve = VD_RESOLVE_BENEATH | VD_RESOLVE_NO_SYMLINKS;
   for (int tries = 1;; tries++) {
     long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
@@ -68,6 +69,8 @@ static int open_below(int dirfd, const char *rel) {
     if (errno != EINTR || tries == TRIES) return -errno;
   }
 }
+
+static int open_below(int dirfd, const char *rel) { return open_below_as(dirfd, rel, O_RDONLY | O_NONBLOCK | O_NOFOLLOW); }
 
 // The open file's attributes into m; 0 for a regular file, ST_NOT_FILE for anything else, or an errno.
 static int64_t stat_into(int fd, int64_t *m) {
@@ -154,5 +157,85 @@ int vd_read_batch(int dirfd, const char *rels, int count, uint8_t *buf, int64_t 
     for (int k = 0; k < SIZE_PREFIX; k++) buf[at + k] = (uint8_t)(size >> (8 * k));
     at += SIZE_PREFIX + m[M_LEN];
   }
+  return count;
+}
+
+// The lstat of a walk's batch below a location's root (src/jobs/io-batch.ts, as beneath.ts's eachIn
+// makes it through koffi one call at a time): each folder opened once for the entries that follow
+// in it (O_PATH, openat2 without following a symlink on the way), each entry's statx without
+// following it, straight into the walk's stat columns (walk-stat.ts putStat's numbers).
+// Per entry, status: 0 when its columns are filled (flags 1: it or its folder vanished), -1 when it
+// was not asked (an empty name), else the errno of the step that failed: the caller makes that
+// entry's lstat again its own way, which gives the error a user sees.
+#define LSTAT_VERSION 1
+int vd_lstat_version(void) { return LSTAT_VERSION; }
+
+// walk-stat.ts's flags: 2 (stat read), plus 4 a folder, 8 a symlink, 16-128 a special file.
+static uint8_t flags_of(uint16_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFDIR: return 2 | 4;
+    case S_IFLNK: return 2 | 8;
+    case S_IFIFO: return 2 | 16;
+    case S_IFSOCK: return 2 | 32;
+    case S_IFBLK: return 2 | 64;
+    case S_IFCHR: return 2 | 128;
+    default: return 2;
+  }
+}
+
+// `rels`: `count` NUL-ended paths from the folder `rootfd` is open on; written in place only for a
+// moment (a folder's name is cut at its last '/' while it is opened), as they were after the call.
+int vd_lstat_batch(int rootfd, char *rels, int count, int32_t *status, uint8_t *flags, double *size,
+                   double *mtime, uint64_t *ino, uint64_t *dev) {
+  const char *dir = NULL;
+  size_t dir_len = 0;
+  int fd = -1, folder_errno = 0;
+  char *rel = rels;
+  for (int i = 0; i < count; i++) {
+    size_t len = strlen(rel);
+    char *next = rel + len + 1;
+    status[i] = 0;
+    if (len == 0) {
+      status[i] = -1;
+      rel = next;
+      continue;
+    }
+    char *cut = memrchr(rel, '/', len);
+    int at = rootfd;
+    const char *name = rel;
+    if (cut) {
+      size_t n = (size_t)(cut - rel);
+      if (!dir || n != dir_len || memcmp(dir, rel, n) != 0) {
+        if (fd >= 0) close(fd);
+        *cut = 0;
+        fd = open_below_as(rootfd, rel, O_PATH | O_DIRECTORY);
+        *cut = '/';
+        folder_errno = fd < 0 ? -fd : 0;
+        dir = rel;
+        dir_len = n;
+      }
+      at = fd;
+      name = cut + 1;
+    }
+    struct statx sx;
+    int err = cut && folder_errno ? folder_errno
+              : statx(at, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0 ? errno
+              : 0;
+    rel = next;
+    if (err == ENOENT) {
+      flags[i] = 1;
+      continue;
+    }
+    if (err) {
+      status[i] = err;
+      continue;
+    }
+    flags[i] = flags_of(sx.stx_mode);
+    size[i] = S_ISDIR(sx.stx_mode) ? 0 : (double)sx.stx_size;
+    mtime[i] = (double)((int64_t)sx.stx_mtime.tv_sec * 1000000000LL + sx.stx_mtime.tv_nsec) / 1e6;
+    ino[i] = sx.stx_ino;
+    dev[i] = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+  }
+  if (fd >= 0) close(fd);
   return count;
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { libc } from '../native/libc.js';
 import { beneath } from './beneath.js';
 import { makedev, type RawStat } from './statx.js';
+import type { LstatColumns } from './hash-wire.js';
 import { HEAD_SIZE, SAMPLE_COUNT, SAMPLE_SIZE, SMALL_FILE_LIMIT, TAIL_SIZE } from './content-id.js';
 
 /** Where scripts/build-native.js puts the library, beside dist/src. */
@@ -55,9 +56,23 @@ export interface BatchRead {
 }
 
 type ReadBatch = (dirFd: number, rels: Buffer, count: number, buf: Buffer, cap: number, meta: BigInt64Array) => number;
+type LstatBatch = (
+  rootFd: number,
+  rels: Buffer,
+  count: number,
+  status: Int32Array,
+  flags: Uint8Array,
+  size: Float64Array,
+  mtimeMs: Float64Array,
+  ino: BigUint64Array,
+  dev: BigUint64Array,
+) => number;
 
 let made: ReadBatch | null | undefined;
 let buf: Buffer | undefined;
+let madeLstat: LstatBatch | null | undefined;
+/** What native/io-batch.c's vd_lstat_batch must say of itself (its flags and statuses as here). */
+const LSTAT_VERSION = 1;
 
 /** This thread's batch reads, or undefined where they cannot be made (the caller goes file by file). */
 export function batchReads():
@@ -68,11 +83,86 @@ export function batchReads():
   return (dirFd, rels) => readBelow(read, dirFd, rels);
 }
 
-function load(): ReadBatch | null {
-  const c = libc();
-  if (!c || !beneath() || process.env.SD_IO_BATCH === 'off' || !existsSync(IO_BATCH_LIBRARY)) return null;
+/**
+ * This thread's lstat of a walk's batch below a location's root in one C call, or undefined where
+ * it cannot be made (the caller goes entry by entry). It fills `out` for the entries of `rels` it
+ * could read (an undefined one is not asked) and returns the others, which the caller lstats again
+ * its own way for their errors: a failed open or lstat, or a name holding NUL.
+ */
+export function lstatBatch():
+  ((rootFd: number, rels: ReadonlyArray<string | Buffer | undefined>, out: LstatColumns) => number[]) | undefined {
+  if (madeLstat === undefined) madeLstat = loadLstat();
+  const lstat = madeLstat;
+  if (!lstat) return undefined;
+  return (rootFd, rels, out) => lstatBelow(lstat, rootFd, rels, out);
+}
+
+function loadLstat(): LstatBatch | null {
+  const lib = library();
+  if (!lib) return null;
   try {
-    const lib = c.koffi.load(IO_BATCH_LIBRARY);
+    if (lib.func('int vd_lstat_version(void)')() !== LSTAT_VERSION) return null;
+    return lib.func(
+      'int vd_lstat_batch(int, uint8_t *, int, int32_t *, uint8_t *, double *, double *, uint64_t *, uint64_t *)',
+    ) as LstatBatch;
+  } catch {
+    return null; // a library built before vd_lstat_batch
+  }
+}
+
+function lstatBelow(
+  lstat: LstatBatch,
+  rootFd: number,
+  rels: ReadonlyArray<string | Buffer | undefined>,
+  out: LstatColumns,
+): number[] {
+  // The names NUL-ended one after the other, an empty one for an entry not asked (no entry's path is empty).
+  let bytes = 0;
+  for (const rel of rels)
+    bytes += (rel === undefined ? 0 : typeof rel === 'string' ? Buffer.byteLength(rel) : rel.length) + 1;
+  const joined = Buffer.alloc(bytes);
+  const again: number[] = [];
+  let at = 0;
+  for (let i = 0; i < rels.length; i++) {
+    const rel = rels[i];
+    if (rel !== undefined) {
+      const end = typeof rel === 'string' ? at + joined.write(rel, at) : at + rel.copy(joined, at);
+      // A name holding NUL would end early in C and name another entry: left to the caller, which refuses it.
+      if (joined.subarray(at, end).includes(0)) {
+        joined.fill(0, at, end);
+        again.push(i);
+        at += 1;
+        continue;
+      }
+      at = end;
+    }
+    at += 1;
+  }
+  const status = new Int32Array(rels.length);
+  lstat(rootFd, joined.subarray(0, at), rels.length, status, out.flags, out.size, out.mtimeMs, out.ino, out.dev);
+  for (let i = 0; i < rels.length; i++) if (status[i]! > 0) again.push(i);
+  return again.length > 1 ? again.sort((a, b) => a - b) : again;
+}
+
+/** The library, loaded once per thread, or null where it cannot be used. */
+let lib: ReturnType<NonNullable<ReturnType<typeof libc>>['koffi']['load']> | null | undefined;
+function library(): typeof lib {
+  if (lib !== undefined) return lib;
+  const c = libc();
+  lib = null;
+  if (!c || !beneath() || process.env.SD_IO_BATCH === 'off' || !existsSync(IO_BATCH_LIBRARY)) return lib;
+  try {
+    lib = c.koffi.load(IO_BATCH_LIBRARY);
+  } catch {
+    lib = null;
+  }
+  return lib;
+}
+
+function load(): ReadBatch | null {
+  const lib = library();
+  if (!lib) return null;
+  try {
     // A library built from another version of the C file (its slots, limits or samples differ) is not used.
     const built = new BigInt64Array(LAYOUT.length);
     lib.func('void vd_layout(int64_t *)')(built);

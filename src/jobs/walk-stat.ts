@@ -9,6 +9,7 @@ import { fastLstat, fromNodeStats, type RawStat } from './statx.js';
 import type { PlannedBatch, WalkError } from './walk-plan.js';
 import { beneath, closeRoot, openRoot, type RootPin } from './beneath.js';
 import type { StatBelow, WalkBatch, WalkEntry } from './walk.js';
+import { lstatBatch } from './io-batch.js';
 
 const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'block-device', 8: 'char-device' };
 const { S_IFMT, S_IFLNK, S_IFDIR, S_IFREG, S_IFIFO, S_IFSOCK, S_IFBLK, S_IFCHR } = fsConstants;
@@ -181,7 +182,10 @@ export function lstatBelow(
     return out;
   }
   try {
-    b.eachIn(rootFd, asked, (i, lstat) => statInto(out, i, lstat));
+    // In one C call where it is built; the entries it could not read are lstat'ed again here, for their errors.
+    const batch = lstatBatch();
+    if (!batch) b.eachIn(rootFd, asked, (i, lstat) => statInto(out, i, lstat));
+    else for (const i of batch(rootFd, asked, out)) statInto(out, i, (st) => b.lstat(rootFd, asked[i]!, st));
   } finally {
     closeRoot(rootFd);
   }
