@@ -10,6 +10,7 @@
 // open, not a regular file, a read error, a file that shrank) is status != 0 and the caller
 // identifies that file again its own way, which gives the error a user sees.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -167,7 +168,7 @@ int vd_read_batch(int dirfd, const char *rels, int count, uint8_t *buf, int64_t 
 // Per entry, status: 0 when its columns are filled (flags 1: it or its folder vanished), -1 when it
 // was not asked (an empty name), else the errno of the step that failed: the caller makes that
 // entry's lstat again its own way, which gives the error a user sees.
-#define LSTAT_VERSION 1
+#define LSTAT_VERSION 2
 int vd_lstat_version(void) { return LSTAT_VERSION; }
 
 // walk-stat.ts's flags: 2 (stat read), plus 4 a folder, 8 a symlink, 16-128 a special file.
@@ -185,14 +186,20 @@ static uint8_t flags_of(uint16_t mode) {
 
 // `rels`: `count` NUL-ended paths from the folder `rootfd` is open on; written in place only for a
 // moment (a folder's name is cut at its last '/' while it is opened), as they were after the call.
-int vd_lstat_batch(int rootfd, char *rels, int count, int32_t *status, uint8_t *flags, double *size,
-                   double *mtime, uint64_t *ino, uint64_t *dev) {
+int vd_lstat_batch(int rootfd, char *rels, int64_t bytes, int count, int32_t *status, uint8_t *flags,
+                   double *size, double *mtime, uint64_t *ino, uint64_t *dev) {
+  const char *end = rels + bytes;
   const char *dir = NULL;
   size_t dir_len = 0;
   int fd = -1, folder_errno = 0;
   char *rel = rels;
   for (int i = 0; i < count; i++) {
-    size_t len = strlen(rel);
+    // Names past the buffer's end (or not NUL-ended in it) are the caller's to lstat.
+    size_t left = rel < end ? (size_t)(end - rel) : 0, len = strnlen(rel, left);
+    if (len == left) {
+      for (; i < count; i++) status[i] = EINVAL;
+      break;
+    }
     char *next = rel + len + 1;
     status[i] = 0;
     if (len == 0) {
@@ -201,6 +208,13 @@ int vd_lstat_batch(int rootfd, char *rels, int count, int32_t *status, uint8_t *
       continue;
     }
     char *cut = memrchr(rel, '/', len);
+    // A last name of '.' or '..' names no entry of its folder: the caller refuses it.
+    const char *last = cut ? cut + 1 : rel;
+    if (last[0] == '.' && (last[1] == 0 || (last[1] == '.' && last[2] == 0))) {
+      status[i] = EINVAL;
+      rel = next;
+      continue;
+    }
     int at = rootfd;
     const char *name = rel;
     if (cut) {
@@ -232,7 +246,8 @@ int vd_lstat_batch(int rootfd, char *rels, int count, int32_t *status, uint8_t *
     }
     flags[i] = flags_of(sx.stx_mode);
     size[i] = S_ISDIR(sx.stx_mode) ? 0 : (double)sx.stx_size;
-    mtime[i] = (double)((int64_t)sx.stx_mtime.tv_sec * 1000000000LL + sx.stx_mtime.tv_nsec) / 1e6;
+    // Nanoseconds exactly (past 2262 they outgrow 64 bits), rounded once, as Number(bigint) rounds them.
+    mtime[i] = (double)((__int128)sx.stx_mtime.tv_sec * 1000000000 + sx.stx_mtime.tv_nsec) / 1e6;
     ino[i] = sx.stx_ino;
     dev[i] = makedev(sx.stx_dev_major, sx.stx_dev_minor);
   }

@@ -140,6 +140,12 @@ function make(): Beneath | null {
       );
   };
 
+  /** A last name of '.' or '..' names no entry of its folder (it would be the folder, or the one above). */
+  const refuseDots = (name: string | Buffer, rel: string | Buffer): void => {
+    const dots = typeof name === 'string' ? name === '.' || name === '..' : /^\.\.?$/.test(name.toString('latin1'));
+    if (dots)
+      throw new StatError('E_BAD_PATH', `E_BAD_PATH: ${JSON.stringify(String(rel))} names no entry of its folder`);
+  };
   const split = (rel: string | Buffer): [string | Buffer, string | Buffer] | undefined => {
     const cut = typeof rel === 'string' ? rel.lastIndexOf('/') : rel.lastIndexOf(SLASH);
     if (cut < 0) return undefined;
@@ -194,7 +200,7 @@ function make(): Beneath | null {
         if (rel === undefined) continue;
         const parts = split(rel);
         if (!parts) {
-          stat(i, (out) => (refuseNul(rel), lstatAt(dirFd, rel, out)));
+          stat(i, (out) => (refuseNul(rel), refuseDots(rel, rel), lstatAt(dirFd, rel, out)));
           continue;
         }
         if (!same(parts[0], dir)) {
@@ -205,7 +211,6 @@ function make(): Beneath | null {
           try {
             refuseNul(dir);
             fd = folderOf(dirFd, dir);
-            if (fd < 0 && fd !== -ENOENT) failed = statError(-fd, `lstat '${String(rel)}'`);
           } catch (e) {
             failed = e;
           }
@@ -217,7 +222,9 @@ function make(): Beneath | null {
           // Only while its folder is the one open: a descriptor number is reused once closed.
           if (mine !== gen) throw new Error('a lstat of eachIn called after its turn');
           if (err !== undefined) throw err;
-          return at >= 0 && (refuseNul(parts[1]), lstatAt(at, parts[1], out));
+          // Its folder could not be opened (but is not missing): the error names this entry.
+          if (at < 0 && at !== -ENOENT) throw statError(-at, `lstat '${String(rel)}'`);
+          return at >= 0 && (refuseNul(parts[1]), refuseDots(parts[1], rel), lstatAt(at, parts[1], out));
         });
       }
     } finally {

@@ -59,6 +59,7 @@ type ReadBatch = (dirFd: number, rels: Buffer, count: number, buf: Buffer, cap: 
 type LstatBatch = (
   rootFd: number,
   rels: Buffer,
+  bytes: number,
   count: number,
   status: Int32Array,
   flags: Uint8Array,
@@ -72,7 +73,7 @@ let made: ReadBatch | null | undefined;
 let buf: Buffer | undefined;
 let madeLstat: LstatBatch | null | undefined;
 /** What native/io-batch.c's vd_lstat_batch must say of itself (its flags and statuses as here). */
-const LSTAT_VERSION = 1;
+const LSTAT_VERSION = 2;
 
 /** This thread's batch reads, or undefined where they cannot be made (the caller goes file by file). */
 export function batchReads():
@@ -103,7 +104,7 @@ function loadLstat(): LstatBatch | null {
   try {
     if (lib.func('int vd_lstat_version(void)')() !== LSTAT_VERSION) return null;
     return lib.func(
-      'int vd_lstat_batch(int, uint8_t *, int, int32_t *, uint8_t *, double *, double *, uint64_t *, uint64_t *)',
+      'int vd_lstat_batch(int, uint8_t *, int64_t, int, int32_t *, uint8_t *, double *, double *, uint64_t *, uint64_t *)',
     ) as LstatBatch;
   } catch {
     return null; // a library built before vd_lstat_batch
@@ -127,8 +128,9 @@ function lstatBelow(
     const rel = rels[i];
     if (rel !== undefined) {
       const end = typeof rel === 'string' ? at + joined.write(rel, at) : at + rel.copy(joined, at);
-      // A name holding NUL would end early in C and name another entry: left to the caller, which refuses it.
-      if (joined.subarray(at, end).includes(0)) {
+      // A name holding NUL would end early in C and name another entry, and an empty one is not
+      // asked there: both left to the caller (which refuses the first and finds no entry for the second).
+      if (end === at || joined.subarray(at, end).includes(0)) {
         joined.fill(0, at, end);
         again.push(i);
         at += 1;
@@ -139,7 +141,7 @@ function lstatBelow(
     at += 1;
   }
   const status = new Int32Array(rels.length);
-  lstat(rootFd, joined.subarray(0, at), rels.length, status, out.flags, out.size, out.mtimeMs, out.ino, out.dev);
+  lstat(rootFd, joined, at, rels.length, status, out.flags, out.size, out.mtimeMs, out.ino, out.dev);
   for (let i = 0; i < rels.length; i++) if (status[i]! > 0) again.push(i);
   return again.length > 1 ? again.sort((a, b) => a - b) : again;
 }

@@ -66,6 +66,9 @@ test('odd and hostile entries: the same attributes and errors as entry by entry'
   // Before 1970, with nanoseconds; and a sparse file past 4 GiB (the size's high word).
   // (Node's utimes takes no time before 1970.)
   execFileSync('touch', ['-m', '-d', '@-86400.123456789', join(root, 'a', '1.txt')]);
+  // After 2262: its nanoseconds outgrow 64 bits.
+  writeFileSync(join(root, 'a', 'future.txt'), 'later');
+  execFileSync('touch', ['-m', '-d', '@10000000000.5', join(root, 'a', 'future.txt')]);
   writeFileSync(join(root, 'huge.iso'), 'x');
   truncateSync(join(root, 'huge.iso'), 5 * 1024 ** 3 + 17);
   execFileSync('mkfifo', [join(root, 'pipe')]);
@@ -114,6 +117,17 @@ test('odd and hostile entries: the same attributes and errors as entry by entry'
     'plain',
     'a/bad\0name',
     'a/1.txt',
+    'a/future.txt',
+    // Names no walk makes, given anyway: the same answer both ways, and nothing above the root read.
+    '',
+    '.',
+    '..',
+    'a/..',
+    'a/.',
+    'a/',
+    '/etc/passwd',
+    '/etc/hostname',
+    `${'x/'.repeat(2100)}y`,
   ];
   // lstatBelow is given every name; the walk's unstatted ones are marked by `unstatted`.
   const batch = lstatBelow(
@@ -141,6 +155,10 @@ test('odd and hostile entries: the same attributes and errors as entry by entry'
   t.regex(at('huge.iso'), new RegExp(`^2 ${5 * 1024 ** 3 + 17} `));
   t.regex(at('a/1.txt'), /^2 7 -86400123\.456789 /, 'mtime before 1970, to the nanosecond');
   t.is(batch.flags[3], 3, 'an entry not asked stays unstatted');
+  t.regex(at('a/future.txt'), /^2 5 10000000000500 /, 'mtime after 2262');
+  for (const r of ['.', '..', 'a/..', 'a/.']) t.regex(at(r), /^E_BAD_PATH/, `${r} names no entry`);
+  t.regex(at('/etc/passwd'), /^EXDEV: .*'\/etc\/passwd'/, 'a path from / is refused, and the error names it');
+  t.regex(at('/etc/hostname'), /^EXDEV: .*'\/etc\/hostname'/);
 });
 
 test('a batch of many folders, past what one folder holds: every entry, in order', (t) => {
