@@ -254,3 +254,58 @@ int vd_lstat_batch(int rootfd, char *rels, int64_t bytes, int count, int32_t *st
   if (fd >= 0) close(fd);
   return count;
 }
+
+// The names in the folder open on `fd` (readable, not O_PATH), as a walk lists it (src/jobs/walk-list.ts):
+// each name NUL-ended into `names` (`cap` bytes), its type from the listing into `types` (at most
+// `max`): 4 a regular file, 1 a folder, 2 a symlink, 0 a named pipe, socket or device. Returns how
+// many, their bytes in info[0]; or a negative number the caller takes as "list it your own way",
+// which gives the error a user sees: -errno, or LIST_TOO_MANY when they do not fit, or
+// LIST_UNTYPED when the filesystem does not give an entry's type.
+#define LIST_VERSION 1
+#define LIST_TOO_MANY (-100000)
+#define LIST_UNTYPED (-100001)
+int vd_list_version(void) { return LIST_VERSION; }
+
+struct vd_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+int vd_list(int fd, uint8_t *names, int64_t cap, uint8_t *types, int max, int64_t *info) {
+  char block[32768] __attribute__((aligned(8)));
+  int count = 0;
+  int64_t at = 0;
+  if (lseek(fd, 0, SEEK_SET) != 0) return -errno;
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, block, sizeof block);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      struct vd_dirent64 *d = (struct vd_dirent64 *)(block + off);
+      off += d->d_reclen;
+      const char *name = d->d_name;
+      if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+      size_t len = strlen(name);
+      if (count == max || cap - at < (int64_t)len + 1) return LIST_TOO_MANY;
+      uint8_t type;
+      switch (d->d_type) {
+        case DT_REG: type = 4; break;
+        case DT_DIR: type = 1; break;
+        case DT_LNK: type = 2; break;
+        case DT_FIFO: case DT_SOCK: case DT_BLK: case DT_CHR: type = 0; break;
+        default: return LIST_UNTYPED;
+      }
+      memcpy(names + at, name, len + 1);
+      at += (int64_t)len + 1;
+      types[count++] = type;
+    }
+  }
+  info[0] = at;
+  return count;
+}

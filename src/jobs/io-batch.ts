@@ -146,6 +146,53 @@ function lstatBelow(
   return again.length > 1 ? again.sort((a, b) => a - b) : again;
 }
 
+type List = (fd: number, names: Buffer, cap: number, types: Uint8Array, max: number, info: BigInt64Array) => number;
+let madeList: List | null | undefined;
+/** What native/io-batch.c's vd_list must say of itself (its types as walk-list.ts's). */
+const LIST_VERSION = 1;
+/** Room for a folder's names, and how many: one with more is listed the caller's way. */
+const LIST_BYTES = 1 << 20;
+const LIST_MAX = 1 << 16;
+let listNames: Buffer | undefined;
+let listTypes: Uint8Array | undefined;
+const listInfo = new BigInt64Array(1);
+
+/**
+ * This thread's listing of a folder open on `fd` (readable, not O_PATH) in one C call: its names
+ * (unsorted) and their types as walk-list.ts gives them. Undefined where it cannot be made, or
+ * for a folder it cannot list whole (an error, more names than it holds, an entry without its
+ * type, a name that is not UTF-8): the caller lists it its own way, which gives the error.
+ */
+export function listFolder(): ((fd: number) => { names: string[]; types: Uint8Array } | undefined) | undefined {
+  if (madeList === undefined) madeList = loadList();
+  const list = madeList;
+  if (!list) return undefined;
+  return (fd) => {
+    const names = (listNames ??= Buffer.allocUnsafe(LIST_BYTES));
+    const types = (listTypes ??= new Uint8Array(LIST_MAX));
+    const n = list(fd, names, LIST_BYTES, types, LIST_MAX, listInfo);
+    if (n < 0) return undefined;
+    // One decoding for the whole folder; a name that is not UTF-8 decodes with U+FFFD, and such a
+    // folder is listed the caller's way (names.ts escapes those names from their bytes).
+    const text = names.toString('utf8', 0, Number(listInfo[0]));
+    if (text.includes('\uFFFD')) return undefined;
+    const all = text.split('\0');
+    all.length = n;
+    return { names: all, types: types.slice(0, n) };
+  };
+}
+
+function loadList(): List | null {
+  const lib = library();
+  if (!lib) return null;
+  try {
+    if (lib.func('int vd_list_version(void)')() !== LIST_VERSION) return null;
+    return lib.func('int vd_list(int, uint8_t *, int64_t, uint8_t *, int, int64_t *)') as List;
+  } catch {
+    return null; // a library built before vd_list
+  }
+}
+
 /** The library, loaded once per thread, or null where it cannot be used. */
 let lib: ReturnType<NonNullable<ReturnType<typeof libc>>['koffi']['load']> | null | undefined;
 function library(): typeof lib {

@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { ESCAPE_MARK, encodeName } from './names.js';
 import type { Beneath } from './beneath.js';
+import { listFolder } from './io-batch.js';
 
 const SLASH = Buffer.from('/');
 
@@ -59,13 +60,14 @@ export function listDir<T>(
   };
   // The root itself: listed through its own descriptor (opening '.' below it would also ask for
   // search permission, which listing a folder does not need).
+  // Read through the folder's descriptor in one C call where it can be (io-batch.ts), else by its /proc entry.
   if (below.rel === '.') {
     const self = `/proc/self/fd/${below.rootFd}`;
-    return then(list(self), self);
+    return then(listFd(below.rootFd) ?? list(self), self);
   }
   const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
   try {
-    return then(list(path), path);
+    return then(listFd(fd) ?? list(path), path);
   } finally {
     below.b.close(fd);
   }
@@ -106,6 +108,18 @@ export interface Below {
   rel: string | Buffer;
 }
 
+/** The folder open on `fd` listed in one C call, or undefined: then by its path (see io-batch.ts listFolder). */
+function listFd(fd: number): Listing | undefined {
+  const l = listFolder()?.(fd);
+  return (
+    l &&
+    sortedListing(
+      l.names.map((n, i) => [n, l.types[i]!]),
+      undefined,
+    )
+  );
+}
+
 function listPath(fsPath: string | Buffer): Listing {
   const dirents = readdirSync(fsPath, { withFileTypes: true });
   let raw: Map<string, Buffer> | undefined;
@@ -121,6 +135,10 @@ function listPath(fsPath: string | Buffer): Listing {
       named.push([n, typeOf(d)]);
     }
   }
+  return sortedListing(named, raw);
+}
+
+function sortedListing(named: Array<[string, number]>, raw: Map<string, Buffer> | undefined): Listing {
   named.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const types = new Uint8Array(named.length);
   const names = named.map(([n, t], i) => ((types[i] = t), n));

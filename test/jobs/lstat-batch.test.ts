@@ -1,6 +1,7 @@
 // A walk's lstat of a batch in one C call (io-batch.ts lstatBatch, native/io-batch.c): every entry,
 // odd and hostile ones included, gets the same attributes, or the same error, as entry by entry
-// (beneath.ts eachIn), and nothing below a folder swapped for a symlink is read.
+// (beneath.ts eachIn), and nothing below a folder swapped for a symlink is read. And a folder's
+// listing in one C call (listFolder): the same names and types as by its path.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import {
@@ -16,7 +17,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { beneath, closeRoot, openRoot } from '../../src/jobs/beneath.js';
-import { IO_BATCH_LIBRARY, lstatBatch } from '../../src/jobs/io-batch.js';
+import { IO_BATCH_LIBRARY, listFolder, lstatBatch } from '../../src/jobs/io-batch.js';
+import { listDir, type Listing } from '../../src/jobs/walk-list.js';
 import { lstatBelow, statColumns, statInto } from '../../src/jobs/walk-stat.js';
 import type { LstatColumns } from '../../src/jobs/hash-wire.js';
 import { tempDir } from './helpers.js';
@@ -188,4 +190,71 @@ test('a size past 2^53 bytes: the same number as entry by entry', (t) => {
   }
   const rels = ['beyond.bin'];
   t.deepEqual(seen(lstatBelow(base, rels, []), rels), seen(oneByOne(base, rels), rels));
+});
+
+/** A folder's listing through its descriptor (as a walk below a root lists it), and by its path. */
+function bothListings(root: string, rel: string): [Listing, Listing] {
+  const fd = openRoot(root);
+  try {
+    const below = { b: beneath()!, rootFd: fd, rel: rel === '' ? '.' : rel };
+    return [listDir(join(root, rel), below, (l) => l), listDir(join(root, rel), undefined, (l) => l)];
+  } finally {
+    closeRoot(fd);
+  }
+}
+
+test('a folder listed in one C call: the same names, order and types as by its path, odd folders included', (t) => {
+  if (!listFolder()) return void t.pass('no C listing here (see the first test)');
+  const root = join(tempDir(t, 'sd-list-'), 'loc');
+  mkdirSync(join(root, 'sub', 'empty'), { recursive: true });
+  for (const n of ['b.txt', 'A.txt', 'a.txt', '.hidden', 'ünï çödé.txt', '日本語.md', 'x'.repeat(255), '%25 odd']) {
+    writeFileSync(join(root, 'sub', n), n);
+  }
+  execFileSync('mkfifo', [join(root, 'sub', 'pipe')]);
+  execFileSync('python3', [
+    '-c',
+    `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(join(root, 'sub', 'sock'))})`,
+  ]);
+  symlinkSync('/etc', join(root, 'sub', 'link'));
+  // Names not UTF-8, and one holding U+FFFD itself: such a folder is listed by its path, and the same.
+  mkdirSync(join(root, 'odd'));
+  writeFileSync(Buffer.concat([Buffer.from(`${root}/odd/`), Buffer.from('caf\xe9', 'latin1')]), '1');
+  mkdirSync(join(root, 'mark'));
+  writeFileSync(join(root, 'mark', 'a\uFFFDb'), '1');
+  // More names than one call holds (1 MiB of them): listed by its path.
+  mkdirSync(join(root, 'many'));
+  for (let i = 0; i < 4200; i++)
+    writeFileSync(join(root, 'many', `${String(i).padStart(5, '0')}${'n'.repeat(240)}`), '');
+
+  for (const rel of ['', 'sub', 'sub/empty', 'odd', 'mark', 'many']) {
+    const [fast, slow] = bothListings(root, rel);
+    t.deepEqual(fast, slow, rel || '(the root)');
+  }
+  const [sub] = bothListings(root, 'sub');
+  t.deepEqual(
+    sub.names.map((n, i) => `${n.slice(0, 12)}:${sub.types[i]}`),
+    [
+      '%25 odd:4',
+      '.hidden:4',
+      'A.txt:4',
+      'a.txt:4',
+      'b.txt:4',
+      'empty:1',
+      'link:2',
+      'pipe:0',
+      'sock:0',
+      'xxxxxxxxxxxx:4',
+      'ünï çödé.txt:4',
+      '日本語.md:4',
+    ],
+  );
+  // The root's own descriptor, listed twice: each listing starts from its first name.
+  const fd = openRoot(root);
+  try {
+    const list = listFolder()!;
+    t.deepEqual(list(fd)?.names.sort(), ['many', 'mark', 'odd', 'sub']);
+    t.deepEqual(list(fd)?.names.sort(), ['many', 'mark', 'odd', 'sub']);
+  } finally {
+    closeRoot(fd);
+  }
 });
