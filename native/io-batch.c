@@ -255,7 +255,8 @@ int vd_lstat_batch(int rootfd, char *rels, int64_t bytes, int count, int32_t *st
   return count;
 }
 
-// The names in the folder open on `fd` (readable, not O_PATH), as a walk lists it (src/jobs/walk-list.ts):
+// The names in the folder open on `fd` (readable, not O_PATH, read by no other thread meanwhile: the
+// listing moves its position), as a walk lists it (src/jobs/walk-list.ts):
 // each name NUL-ended into `names` (`cap` bytes), its type from the listing into `types` (at most
 // `max`): 4 a regular file, 1 a folder, 2 a symlink, 0 a named pipe, socket or device. Returns how
 // many, their bytes in info[0]; or a negative number the caller takes as "list it your own way",
@@ -278,7 +279,11 @@ int vd_list(int fd, uint8_t *names, int64_t cap, uint8_t *types, int max, int64_
   char block[32768] __attribute__((aligned(8)));
   int count = 0;
   int64_t at = 0;
-  if (lseek(fd, 0, SEEK_SET) != 0) return -errno;
+  info[0] = 0;
+  // The descriptor's own position: listed from its first name (no other thread may read it meanwhile).
+  off_t start = lseek(fd, 0, SEEK_SET);
+  if (start < 0) return -errno;
+  if (start != 0) return LIST_UNTYPED;
   for (;;) {
     long n = syscall(SYS_getdents64, fd, block, sizeof block);
     if (n < 0) {

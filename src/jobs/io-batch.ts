@@ -158,7 +158,8 @@ let listTypes: Uint8Array | undefined;
 const listInfo = new BigInt64Array(1);
 
 /**
- * This thread's listing of a folder open on `fd` (readable, not O_PATH) in one C call: its names
+ * This thread's listing of a folder open on `fd` (readable, not O_PATH, and read by no other thread
+ * meanwhile: the listing moves the descriptor's position) in one C call: its names
  * (unsorted) and their types as walk-list.ts gives them. Undefined where it cannot be made, or
  * for a folder it cannot list whole (an error, more names than it holds, an entry without its
  * type, a name that is not UTF-8): the caller lists it its own way, which gives the error.

@@ -1,7 +1,7 @@
 // Listing one folder of a walk, sorted by name with entry types: by path, or below the location's
 // root through the folder opened without following a symlink (beneath.ts); and the path forms a
 // walk joins and cuts (walk-plan.ts plans from these listings).
-import { readdirSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readdirSync } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { ESCAPE_MARK, encodeName } from './names.js';
 import type { Beneath } from './beneath.js';
@@ -63,7 +63,18 @@ export function listDir<T>(
   // Read through the folder's descriptor in one C call where it can be (io-batch.ts), else by its /proc entry.
   if (below.rel === '.') {
     const self = `/proc/self/fd/${below.rootFd}`;
-    return then(listFd(below.rootFd) ?? list(self), self);
+    // A copy of the root's descriptor with its own position (the root's may be shared).
+    let copy = -1;
+    try {
+      copy = openSync(self, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    } catch {
+      // listed by its /proc entry below, which gives the error
+    }
+    try {
+      return then((copy >= 0 ? listFd(copy) : undefined) ?? list(self), self);
+    } finally {
+      if (copy >= 0) closeSync(copy);
+    }
   }
   const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
   try {
