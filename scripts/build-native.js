@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Compiles native/io-batch.c into dist/native/io-batch.so (src/jobs/io-batch.ts loads it through
-// koffi), as the package builds. Optional: without a working C compiler, or off Linux, the hashing
+// Compiles native/io-batch.c and native/walk-batch.c into dist/native/io-batch.so (src/jobs/io-batch.ts
+// and walk-batch.ts load it through koffi), as the package builds. Optional: without a working C compiler, or off Linux, the hashing
 // threads read file by file instead (the same ids, somewhat slower), the build goes on, and
 // dist/native/io-batch.skipped says why (test/jobs/io-batch reads it).
 import { execFileSync } from 'node:child_process';
@@ -11,6 +11,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = `${root}dist/native`;
 const out = `${dir}/io-batch.so`;
 const skipped = `${dir}/io-batch.skipped`;
+/** One library: the batch read (io-batch.c) and the walk's listing and lstat (walk-batch.c). */
+const SOURCES = ['io-batch.c', 'walk-batch.c'];
 mkdirSync(dir, { recursive: true });
 rmSync(skipped, { force: true });
 const skip = (why) => {
@@ -23,9 +25,13 @@ else {
   // CC may carry arguments of its own (`ccache cc`).
   const [cc, ...ccArgs] = (process.env.CC || 'cc').trim().split(/\s+/);
   try {
-    execFileSync(cc, [...ccArgs, '-O2', '-Wall', '-shared', '-fPIC', '-o', out, `${root}native/io-batch.c`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    execFileSync(
+      cc,
+      [...ccArgs, '-O2', '-Wall', '-shared', '-fPIC', '-o', out, ...SOURCES.map((f) => `${root}native/${f}`)],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
   } catch (e) {
     const lines = String(e.stderr ?? '')
       .trim()

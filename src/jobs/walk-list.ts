@@ -5,7 +5,7 @@ import { closeSync, constants as fsConstants, openSync, readdirSync } from 'node
 import type { Dirent, Stats } from 'node:fs';
 import { ESCAPE_MARK, encodeName } from './names.js';
 import type { Beneath } from './beneath.js';
-import { listFolder } from './io-batch.js';
+import { listFolder } from './walk-batch.js';
 
 const SLASH = Buffer.from('/');
 
@@ -60,7 +60,7 @@ export function listDir<T>(
   };
   // The root itself: listed through its own descriptor (opening '.' below it would also ask for
   // search permission, which listing a folder does not need).
-  // Read through the folder's descriptor in one C call where it can be (io-batch.ts), else by its /proc entry.
+  // Read through the folder's descriptor in one C call where it can be (walk-batch.ts), else by its /proc entry.
   if (below.rel === '.') {
     const self = `/proc/self/fd/${below.rootFd}`;
     // A copy of the root's descriptor with its own position (the root's may be shared).
@@ -119,7 +119,7 @@ export interface Below {
   rel: string | Buffer;
 }
 
-/** The folder open on `fd` listed in one C call, or undefined: then by its path (see io-batch.ts listFolder). */
+/** The folder open on `fd` listed in one C call, or undefined: then by its path (see walk-batch.ts listFolder). */
 function listFd(fd: number): Listing | undefined {
   const l = listFolder()?.(fd);
   return (

@@ -9,7 +9,7 @@ import { fastLstat, fromNodeStats, type RawStat } from './statx.js';
 import type { PlannedBatch, WalkError } from './walk-plan.js';
 import { beneath, closeRoot, openRoot, type RootPin } from './beneath.js';
 import type { StatBelow, WalkBatch, WalkEntry } from './walk.js';
-import { lstatBatch } from './io-batch.js';
+import { lstatBatch } from './walk-batch.js';
 
 const SPECIAL_OF: Record<number, SpecialKind> = { 1: 'fifo', 2: 'socket', 4: 'block-device', 8: 'char-device' };
 const { S_IFMT, S_IFLNK, S_IFDIR, S_IFREG, S_IFIFO, S_IFSOCK, S_IFBLK, S_IFCHR } = fsConstants;

@@ -1,4 +1,4 @@
-// A walk's lstat of a batch in one C call (io-batch.ts lstatBatch, native/io-batch.c): every entry,
+// A walk's lstat of a batch in one C call (walk-batch.ts lstatBatch, native/walk-batch.c): every entry,
 // odd and hostile ones included, gets the same attributes, or the same error, as entry by entry
 // (beneath.ts eachIn), and nothing below a folder swapped for a symlink is read. And a folder's
 // listing in one C call (listFolder): the same names and types as by its path.
@@ -17,7 +17,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { beneath, closeRoot, openRoot } from '../../src/jobs/beneath.js';
-import { IO_BATCH_LIBRARY, listFolder, lstatBatch } from '../../src/jobs/io-batch.js';
+import { IO_BATCH_LIBRARY } from '../../src/jobs/io-batch.js';
+import { listFolder, lstatBatch } from '../../src/jobs/walk-batch.js';
 import { listDir, type Listing } from '../../src/jobs/walk-list.js';
 import { lstatBelow, statColumns, statInto } from '../../src/jobs/walk-stat.js';
 import type { LstatColumns } from '../../src/jobs/hash-wire.js';
