@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles native/io-batch.c and native/walk-batch.c into dist/native/io-batch.so (src/jobs/io-batch.ts
 // and walk-batch.ts load it through koffi), as the package builds. Optional: without a working C compiler, or off Linux, the hashing
-// threads read file by file instead (the same ids, somewhat slower), the build goes on, and
+// threads read, list and lstat one by one instead (the same ids and entries, somewhat slower), the build goes on, and
 // dist/native/io-batch.skipped says why (test/jobs/io-batch reads it).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,9 @@ rmSync(skipped, { force: true });
 const skip = (why) => {
   rmSync(out, { force: true });
   writeFileSync(skipped, `${why}\n`);
-  console.warn(`vdfs: native/io-batch.c not built (${why}); index jobs read file by file instead.`);
+  console.warn(
+    `vdfs: native/io-batch.c and walk-batch.c not built (${why}); index jobs read, list and lstat one by one instead.`,
+  );
 };
 if (process.platform !== 'linux') skip(`not Linux (${process.platform})`);
 else {
