@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Compiles native/io-batch.c and native/walk-batch.c into dist/native/io-batch.so (src/jobs/io-batch.ts
-// and walk-batch.ts load it through koffi), as the package builds. Optional: without a working C compiler, or off Linux, the hashing
-// threads read, list and lstat one by one instead (the same ids and entries, somewhat slower), the build goes on, and
-// dist/native/io-batch.skipped says why (test/jobs/io-batch reads it).
+// and walk-batch.ts load it through koffi), as the package builds. Optional: without a working C
+// compiler, or off Linux, the threads read, list and lstat one by one instead (the same ids and
+// entries, somewhat slower), the build goes on, and dist/native/io-batch.skipped says why
+// (test/jobs/io-batch reads it).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
