@@ -91,9 +91,12 @@ for (const kind of ['lan-ws', 'webrtc'] as const)
       () => heads(a, lib) === heads(b, lib) && heads(b, lib) === heads(c, lib),
       30_000,
     );
+    // Each link comes up (or moves to WebRTC) on its own: A's to B is the one device.list shows below.
     await until(
       `links are ${kind}`,
-      () => [a, c].every((x) => x.peers!.status().peers.some((p) => p.link === kind)),
+      () =>
+        [a, c].every((x) => x.peers!.status().peers.some((p) => p.link === kind)) &&
+        a.peers!.status().peers.some((p) => p.device === b.device.id && p.link === kind),
       60_000,
     ).catch((e: Error) => {
       throw new Error(
