@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectRpc } from '../src/rpc/client.js';
 import { benchTree } from './lib.js';
+import { smapsLine } from './smaps.js';
 
 const SD = fileURLToPath(new URL('../../bin/sd.js', import.meta.url));
 const CLIENTS = 50;
@@ -49,7 +50,23 @@ try {
   const rssOf = (): number =>
     Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
   let peakRss = rssOf();
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf())), 100);
+  // Where that memory was at the peak (bench/smaps.ts), read again each time the peak rises.
+  let peakParts = smapsLine(pid);
+  const watcher = await connectRpc({ socketPath: join(dir, 'sd.sock'), token });
+  const heapAt = async (): Promise<string> => {
+    const m = ((await watcher.call('status', {})) as { memory?: { heapUsed: number; external: number } }).memory;
+    return m
+      ? `JS heap ${(m.heapUsed / 2 ** 20).toFixed(0)} MiB, buffers ${(m.external / 2 ** 20).toFixed(0)} MiB`
+      : '';
+  };
+  let peakHeap = await heapAt();
+  const sampler = setInterval(() => {
+    const rss = rssOf();
+    if (rss <= peakRss) return;
+    peakRss = rss;
+    peakParts = smapsLine(pid);
+    void heapAt().then((h) => (peakHeap = h));
+  }, 100);
   const lat: number[] = [];
   const byOp = new Map<string, number[]>();
   let errors = 0;
@@ -74,6 +91,7 @@ try {
     }),
   );
   clearInterval(sampler);
+  await watcher.close();
   lat.sort((a, b) => a - b);
   const job = JSON.parse(sd('--json', 'job', 'list').stdout) as { state: string; done: number }[];
   const pct = (xs: number[], p: number): string => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * p)]!.toFixed(1);
@@ -87,7 +105,7 @@ try {
   for (const [kind, xs] of byOp)
     console.log(`  ${kind.padEnd(14)} p50 ${pct(xs, 0.5).padStart(8)} ms  p99 ${pct(xs, 0.99).padStart(8)} ms`);
   console.log(
-    `the indexing daemon's peak RSS during the queries: ${(peakRss / 2 ** 20).toFixed(0)} MiB = ${(peakRss / 1e6).toFixed(0)} MB (target <= 300 MB)`,
+    `the indexing daemon's peak RSS during the queries: ${(peakRss / 2 ** 20).toFixed(0)} MiB = ${(peakRss / 1e6).toFixed(0)} MB (target <= 300 MB); at the peak: ${peakParts}; ${peakHeap}`,
   );
 } finally {
   sd('stop');

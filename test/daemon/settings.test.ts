@@ -215,6 +215,7 @@ test('sd daemon install: start flags in the unit, paths with spaces quoted, one 
     [
       process.execPath,
       '--single-threaded-gc',
+      '--max-semi-space-size=8',
       join(SD, '..', '..', 'dist', 'src', 'daemon', 'entry.js'),
       '--data-dir',
       a,
