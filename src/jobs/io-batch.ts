@@ -68,18 +68,18 @@ export function batchReads():
 }
 
 /** The library, loaded once per thread, or null where it cannot be used. */
-let lib: ReturnType<NonNullable<ReturnType<typeof libc>>['koffi']['load']> | null | undefined;
-export function library(): typeof lib {
-  if (lib !== undefined) return lib;
+let loaded: ReturnType<NonNullable<ReturnType<typeof libc>>['koffi']['load']> | null | undefined;
+export function library(): typeof loaded {
+  if (loaded !== undefined) return loaded;
   const c = libc();
-  lib = null;
-  if (!c || !beneath() || process.env.SD_IO_BATCH === 'off' || !existsSync(IO_BATCH_LIBRARY)) return lib;
+  loaded = null;
+  if (!c || !beneath() || process.env.SD_IO_BATCH === 'off' || !existsSync(IO_BATCH_LIBRARY)) return loaded;
   try {
-    lib = c.koffi.load(IO_BATCH_LIBRARY);
+    loaded = c.koffi.load(IO_BATCH_LIBRARY);
   } catch {
-    lib = null;
+    loaded = null;
   }
-  return lib;
+  return loaded;
 }
 
 function load(): ReadBatch | null {

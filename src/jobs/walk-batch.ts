@@ -39,15 +39,25 @@ export function lstatBatch():
 }
 
 function loadLstat(): LstatBatch | null {
+  return versioned<LstatBatch>(
+    'vd_lstat_version',
+    LSTAT_VERSION,
+    'int vd_lstat_batch(int, uint8_t *, int64_t, int, int32_t *, uint8_t *, double *, double *, uint64_t *, uint64_t *)',
+  );
+}
+
+/**
+ * A call of the library whose `version` function says `expected`, or null: a library built from
+ * another version of native/walk-batch.c (or before the call was there) is not used for it.
+ */
+function versioned<T>(version: string, expected: number, signature: string): T | null {
   const lib = library();
   if (!lib) return null;
   try {
-    if (lib.func('int vd_lstat_version(void)')() !== LSTAT_VERSION) return null;
-    return lib.func(
-      'int vd_lstat_batch(int, uint8_t *, int64_t, int, int32_t *, uint8_t *, double *, double *, uint64_t *, uint64_t *)',
-    ) as LstatBatch;
+    if (lib.func(`int ${version}(void)`)() !== expected) return null;
+    return lib.func(signature) as T;
   } catch {
-    return null; // a library built before vd_lstat_batch
+    return null;
   }
 }
 
@@ -70,7 +80,8 @@ function lstatBelow(
       const end = typeof rel === 'string' ? at + joined.write(rel, at) : at + rel.copy(joined, at);
       // A name holding NUL would end early in C and name another entry, and an empty one is not
       // asked there: both left to the caller (which refuses the first and finds no entry for the second).
-      if (end === at || joined.subarray(at, end).includes(0)) {
+      // (`joined` is zeroed: the first NUL from `at` is at `end` unless the name holds one.)
+      if (end === at || joined.indexOf(0, at) < end) {
         joined.fill(0, at, end);
         again.push(i);
         at += 1;
@@ -124,12 +135,9 @@ export function listFolder(): ((fd: number) => { names: string[]; types: Uint8Ar
 }
 
 function loadList(): List | null {
-  const lib = library();
-  if (!lib) return null;
-  try {
-    if (lib.func('int vd_list_version(void)')() !== LIST_VERSION) return null;
-    return lib.func('int vd_list(int, uint8_t *, int64_t, uint8_t *, int, int64_t *)') as List;
-  } catch {
-    return null; // a library built before vd_list
-  }
+  return versioned<List>(
+    'vd_list_version',
+    LIST_VERSION,
+    'int vd_list(int, uint8_t *, int64_t, uint8_t *, int, int64_t *)',
+  );
 }

@@ -59,22 +59,11 @@ export function listDir<T>(
     }
   };
   // The root itself: listed through its own descriptor (opening '.' below it would also ask for
-  // search permission, which listing a folder does not need).
-  // Read through the folder's descriptor in one C call where it can be (walk-batch.ts), else by its /proc entry.
+  // search permission, which listing a folder does not need). Each folder is read through its
+  // descriptor in one C call where it can be (walk-batch.ts), else by its /proc entry.
   if (below.rel === '.') {
     const self = `/proc/self/fd/${below.rootFd}`;
-    // A copy of the root's descriptor with its own position (the root's may be shared).
-    let copy = -1;
-    try {
-      copy = openSync(self, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-    } catch {
-      // listed by its /proc entry below, which gives the error
-    }
-    try {
-      return then((copy >= 0 ? listFd(copy) : undefined) ?? list(self), self);
-    } finally {
-      if (copy >= 0) closeSync(copy);
-    }
+    return then(listCopy(self) ?? list(self), self);
   }
   const { fd, path } = below.b.openFolder!(below.rootFd, below.rel);
   try {
@@ -117,6 +106,25 @@ export interface Below {
   b: Beneath;
   rootFd: number;
   rel: string | Buffer;
+}
+
+/**
+ * The folder at `self` (a /proc/self/fd entry) listed in one C call through a copy of that
+ * descriptor with its own position (the original's may be shared), or undefined: then by its path.
+ */
+function listCopy(self: string): Listing | undefined {
+  if (!listFolder()) return undefined;
+  let copy: number;
+  try {
+    copy = openSync(self, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  } catch {
+    return undefined; // listed by its path, which gives the error
+  }
+  try {
+    return listFd(copy);
+  } finally {
+    closeSync(copy);
+  }
 }
 
 /** The folder open on `fd` listed in one C call, or undefined: then by its path (see walk-batch.ts listFolder). */
