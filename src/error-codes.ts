@@ -93,6 +93,7 @@ export const ERROR_CODES = {
   E_LOCATION_ROOT: 'locations, indexing and jobs',
   E_LOCATION_UNREADABLE: 'locations, indexing and jobs',
   E_LOCATION_CHANGED: 'locations, indexing and jobs',
+  E_LOCATION_REPLACED: 'locations, indexing and jobs',
   E_LOCATION_IN_DATA_DIR: 'locations, indexing and jobs',
   E_AMBIGUOUS_LOCATION: 'locations, indexing and jobs',
   E_PSEUDO_FILESYSTEM: 'locations, indexing and jobs',

@@ -98,13 +98,14 @@ export function locationCommands(program: Command): void {
     .command('rescan <id>')
     .description('rescan a location')
     .option('--full', 're-identify every file, not only new and changed ones')
+    .option('--adopt', "take the folder now at the location's path as the location (after E_LOCATION_REPLACED)")
     .option('--wait', 'wait for the job to finish')
-    .action(async (ref: string, o: { full?: boolean; wait?: boolean }, cmd: Command) => {
+    .action(async (ref: string, o: { full?: boolean; adopt?: boolean; wait?: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const out = await runCommandMaybeQuiet(
         ctx,
         'location.rescan',
-        { ref, full: !!o.full },
+        { ref, full: !!o.full, adopt: !!o.adopt },
         !!o.wait && (!process.stdout.isTTY || ctx.json),
       );
       if (o.wait && out.committed) await waitForJob(ctx, out.result!.job, out);

@@ -10,6 +10,7 @@ import type { HashPool } from './hash-pool.js';
 import { kindOf } from './kind.js';
 import type { WalkRules } from './walk.js';
 import type { PhaseClock } from './phase-times.js';
+import type { IndexCheckpoint } from './indexer.js';
 import { inBatches } from '../events/batches.js';
 
 export interface LocationRow {
@@ -83,6 +84,7 @@ export async function identifyPhase(
   startSeq: number | undefined,
   clock: PhaseClock,
   pin?: RootPin,
+  kept?: IndexCheckpoint['pin'],
 ): Promise<void> {
   const db = ctx.lib.db;
   const cursor = startCursor ?? '';
@@ -90,7 +92,7 @@ export async function identifyPhase(
     .n;
   const rebuild = withoutCidIndex(ctx.lib, total >= bulkFrom);
   try {
-    await identifyPages(ctx, loc, full, cursor, startSeq, clock, total, pin);
+    await identifyPages(ctx, loc, full, cursor, startSeq, clock, total, pin, kept);
   } finally {
     clock.time('commit', 0, rebuild);
   }
@@ -105,6 +107,7 @@ async function identifyPages(
   clock: PhaseClock,
   total: number,
   pin: RootPin | undefined,
+  kept: IndexCheckpoint['pin'],
 ): Promise<void> {
   const db = ctx.lib.db;
   let cursor = startCursor;
@@ -165,7 +168,7 @@ async function identifyPages(
           walked: 0,
           startSeq,
           times: clock.snapshot(),
-          ...(pin ? { pin: [String(pin.dev), String(pin.ino)] as [string, string] } : {}),
+          ...(pin && kept ? { pin: kept } : {}),
         },
         done,
         total,

@@ -8,6 +8,7 @@ import { fsPathOf } from './names.js';
 import type { WalkRules } from './walk.js';
 import { ruleSkipper } from './walk-plan.js';
 import { gitignoreAbove, type GitignoreAbove } from './gitignore.js';
+import { folderIdOf, sameFolder, type FolderId } from './location-folder.js';
 import type { IndexCheckpoint, IndexInput } from './indexer.js';
 
 /**
@@ -23,11 +24,16 @@ export function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
     throw new SdError('E_LOCATION_UNREADABLE', `the location ${path} cannot be read: ${(e as Error).message}`);
   }
   if (!st.isDirectory()) throw new SdError('E_LOCATION_NOT_DIR', `the location ${path} is not a folder`);
-  const pin: RootPin = { dev: st.dev, ino: st.ino };
-  const mine: [string, string] = [String(pin.dev), String(pin.ino)];
-  if (cp.pin && (cp.pin[0] !== mine[0] || cp.pin[1] !== mine[1])) throw locationChanged(path);
-  cp.pin = mine;
-  return pin;
+  const now = folderIdOf(st);
+  if (cp.pin && !sameFolder(pinnedFolder(cp), now)) throw locationChanged(path);
+  cp.pin = [now.dev, now.ino, now.btime, now.boot];
+  return { dev: st.dev, ino: st.ino };
+}
+
+/** The folder a job's checkpoint pinned (a job kept before birth times were: its device and inode only). */
+export function pinnedFolder(cp: IndexCheckpoint): FolderId {
+  const [dev, ino, btime = '0', boot = ''] = cp.pin!;
+  return { dev, ino, btime, boot };
 }
 
 /**

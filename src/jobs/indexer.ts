@@ -2,7 +2,8 @@
 // identification -> aggregation. Every batch of events is committed together with the job's
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
 import { changedIn, locationChanged, type RootPin } from './beneath.js';
-import { ignoresAbove, pinLocation, scopesOf, surviving } from './index-root.js';
+import { ignoresAbove, pinLocation, pinnedFolder, scopesOf, surviving } from './index-root.js';
+import { keepFolder } from './location-folder.js';
 import { SdError } from '../errors.js';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import { tupleOf } from './walk-stat.js';
@@ -31,6 +32,8 @@ export interface IndexInput {
   full?: boolean;
   /** Folders (relative paths) to rescan; absent means the whole location. */
   scope?: string[];
+  /** `--adopt`: the folder now at the location's path becomes the location's (location-folder.ts). */
+  adopt?: boolean;
 }
 
 /** [key, inode, size, t] of an entry that disappeared from its path. */
@@ -58,8 +61,11 @@ export interface IndexCheckpoint {
    * error or resumed: an unchanged rescan's totals, with no scan of the projection to count them.
    */
   walkedTotals?: WalkTotals;
-  /** The location's folder as the job first ran (device, inode): a resume must find the same one. */
-  pin?: [dev: string, ino: string];
+  /**
+   * The location's folder as the job first ran (device, inode, birth time, boot; older jobs kept
+   * the first two): a resume must find the same one (location-folder.ts sameFolder).
+   */
+  pin?: [dev: string, ino: string, btime?: string, boot?: string];
 }
 
 const BATCH = 1000;
@@ -125,6 +131,8 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   // folder put at its path since is E_LOCATION_CHANGED, and nothing more is read).
   // (The aggregate phase reads nothing from disk: a job resumed there needs no folder.)
   const pin = cp.phase === 'aggregate' ? undefined : pinLocation(loc.path, cp);
+  // A new job must find the folder the location's last job began with (or is told to adopt it).
+  if (!ctx.job.checkpoint) keepFolder(ctx.lib.db, loc, pinnedFolder(cp), !!input.adopt);
   // Kept from the start, so a job resumed after a crash before its first batch was written still
   // checks the folder it began with.
   if (!ctx.job.checkpoint) ctx.commit(() => undefined, cp.phase, cp, 0, null);
@@ -134,7 +142,7 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
     if (ctx.signal.aborted) return;
   }
   if (cp.phase === 'identify') {
-    await identifyPhase(ctx, loc, !!input.full, cp.cursor, cp.startSeq, clock, pin);
+    await identifyPhase(ctx, loc, !!input.full, cp.cursor, cp.startSeq, clock, pin, cp.pin);
     if (ctx.signal.aborted) return;
   }
   // A rescan that changed nothing needs no new folder sizes: only the time it ran.

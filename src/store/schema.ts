@@ -9,6 +9,7 @@ import { LOG_SCHEMA } from '../events/log.js';
 import { JOBS_SCHEMA } from '../jobs/store.js';
 import { applySchema } from '../projections/index.js';
 import { TRANSFER_SCHEMA } from '../transfer/schema.js';
+import { LOCATION_FOLDERS_SCHEMA } from '../jobs/location-folder.js';
 
 /** Tables that are neither the log nor a projection: pairing anchors, intents, Automerge storage. */
 const OPERATIONAL_SCHEMA = `
@@ -46,6 +47,8 @@ const migrations: readonly ((db: Database) => void)[] = [
         FROM entries e JOIN loc_numbers n ON n.id = e.loc ORDER BY e.id;
       DROP TABLE entries;`);
   },
+  // 3 -> 4: the folder each location's last index job began with (jobs/location-folder.ts).
+  (db) => db.exec(LOCATION_FOLDERS_SCHEMA),
 ];
 
 /** The version this build writes and reads. */

@@ -160,3 +160,33 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+test("the location's folder swapped while no job ran: `sd location rescan` refuses it, the index is kept, and --adopt takes it", async (t) => {
+  const base = tempDir(t, 'sd-swap-');
+  const root = join(base, 'loc');
+  const outside = join(base, 'outside');
+  mkdirSync(root);
+  mkdirSync(outside);
+  writeFileSync(join(root, 'top.txt'), 'top');
+  writeFileSync(join(outside, 'only-there.txt'), 'the owner of the other folder');
+  const d = new Daemon(t, join(base, 'data'));
+  t.is(d.start().code, 0);
+  t.is(d.sd('location', 'add', root, '--wait', '--no-watch').code, 0);
+  renameSync(root, join(base, 'loc.moved'));
+  symlinkSync(outside, root);
+  const refused = d.sd('--json', 'location', 'rescan', root, '--wait');
+  t.not(refused.code, 0);
+  t.is(Daemon.code(refused), 'E_LOCATION_REPLACED');
+  const plain = d.sd('location', 'rescan', root);
+  t.regex(plain.err, /not the folder this location indexed .* --adopt/);
+  t.deepEqual(
+    d.json<Ls>('ls', root).entries.map((e) => e.name),
+    ['top.txt'],
+    'the index still holds the folder it indexed',
+  );
+  t.is(d.sd('location', 'rescan', root, '--adopt', '--wait').code, 0);
+  t.deepEqual(
+    d.json<Ls>('ls', root).entries.map((e) => e.name),
+    ['only-there.txt'],
+  );
+});

@@ -9,6 +9,7 @@ import { estimateWork } from './estimate.js';
 import { newLocationId } from '../../projections/rules.js';
 import { excludedBelow, pseudoFilesystem } from '../../jobs/exclude.js';
 import { openDataDirs } from '../../fsutil.js';
+import { folderIdOf, folderReplaced, forgetFolder, recordedFolder, sameFolder } from '../../jobs/location-folder.js';
 import type { ReadonlyLibrary } from '../host.js';
 
 const Rules = z
@@ -198,6 +199,7 @@ export const removeLocation = defineCommand({
     // Once committed, JobManager cancels the location's jobs (at their next batch) and its watcher.
     lib.flush();
     await core.jobs.locationSettled(plan.data!.id);
+    forgetFolder(lib.db, plan.data!.id);
     return { id: plan.data!.id };
   },
   verify: ({ lib }, plan) => [
@@ -212,13 +214,27 @@ export const removeLocation = defineCommand({
 
 export const rescanLocation = defineCommand({
   name: 'location.rescan',
-  summary: 'rescan a location (--full re-identifies every file)',
-  input: z.object({ ref: z.string().min(1), full: z.boolean().default(false) }),
-  preview: ({ core, lib }, { ref, full }) => {
+  summary: 'rescan a location (--full re-identifies every file; --adopt takes the folder now at its path)',
+  input: z.object({ ref: z.string().min(1), full: z.boolean().default(false), adopt: z.boolean().default(false) }),
+  preview: ({ core, lib }, { ref, full, adopt }) => {
     const l = findLocation(lib, ref, core.device.id);
+    // Said now, not by a job that fails later; a folder that cannot be read is the job's to say.
+    const was = recordedFolder(lib.db, l.id);
+    const st = statSync(l.path, { bigint: true, throwIfNoEntry: false });
+    const replaced = !!was && !!st?.isDirectory() && !sameFolder(was, folderIdOf(st));
+    if (replaced && !adopt) throw folderReplaced(l);
     return {
       summary: `${full ? 'fully ' : ''}rescan "${l.name}" (${l.path})`,
       changes: [
+        ...(replaced
+          ? [
+              {
+                op: 'update',
+                target: `location "${l.name}"`,
+                detail: `the folder now at ${l.path} becomes the location's; what the index holds of the one before goes`,
+              },
+            ]
+          : []),
         {
           op: 'queue',
           target: 'index job',
@@ -230,7 +246,11 @@ export const rescanLocation = defineCommand({
   },
   commit: ({ core, lib }, plan) => ({
     id: plan.data!.id,
-    job: core.jobs.enqueue(lib, 'index', plan.data!.id, { loc: plan.data!.id, full: plan.input.full }).id,
+    job: core.jobs.enqueue(lib, 'index', plan.data!.id, {
+      loc: plan.data!.id,
+      full: plan.input.full,
+      ...(plan.input.adopt ? { adopt: true } : {}),
+    }).id,
   }),
   verify: ({ lib }, _plan, result) => [
     check(!!lib.db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(result.job), 'index job is queued'),

@@ -1,0 +1,234 @@
+// A location's folder replaced, or its disk not mounted, while no job runs: every new index job
+// (a rescan, a watch's rescan) refuses the folder now at the path and leaves the index as it was,
+// until the disk is back or the user adopts the new folder. The same folder renamed away and
+// back, or seen after a reboot under another device number, is still the location's.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Core } from '../../src/core.js';
+import { folderIdOf, sameFolder, thisBoot, type FolderId } from '../../src/jobs/location-folder.js';
+import { runIndexJob, type IndexCheckpoint } from '../../src/jobs/indexer.js';
+import type { JobContext } from '../../src/jobs/context.js';
+import { createHashPool } from '../../src/jobs/hash-pool.js';
+import { openCore } from '../helpers.js';
+import { addAndIndex, indexRows, waitJob } from '../fixtures-child/util.js';
+import { tempDir } from './helpers.js';
+
+const keys = (core: Core, loc: string): string[] => indexRows(core, loc).map((r) => r.key);
+const head = (core: Core): number => {
+  const lib = core.libraries.resolve();
+  return lib.log.headOf(lib.log.deviceId).seq;
+};
+
+function fill(dir: string, names: string[]): void {
+  mkdirSync(join(dir, 'sub'), { recursive: true });
+  for (const n of names) writeFileSync(join(dir, n), `bytes of ${n}`);
+}
+
+async function rescan(core: Core, loc: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const out = await core.command<{ job: string }>('location.rescan', { ref: loc, ...extra });
+  const j = await waitJob(core, out.result!.job);
+  return j.state;
+}
+
+/** A job queued as a watch queues one (no command, so no check before it): how it ended, and its message. */
+async function watchRescan(core: Core, loc: string): Promise<{ state: string; message: string | null }> {
+  const lib = core.libraries.resolve();
+  const id = core.jobs.enqueue(lib, 'index', loc, { loc, scope: ['sub'] }).id;
+  await waitJob(core, id);
+  return lib.db.prepare('SELECT state, message FROM jobs WHERE id = ?').get(id) as { state: string; message: string };
+}
+
+test('a folder put at the path of a location while no job ran: refused until adopted, and the index is kept', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt', 'sub/b.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  const before = keys(core, loc);
+  t.deepEqual(before, ['a.txt', 'sub', 'sub/b.txt']);
+
+  // Moved away, and another folder made at the path (a restore, a sync tool, another user).
+  renameSync(root, join(dir, 'loc.old'));
+  fill(root, ['other.txt', 'sub/c.txt']);
+  const seq = head(core);
+  await t.throwsAsync(core.command('location.rescan', { ref: loc }), {
+    code: 'E_LOCATION_REPLACED',
+    message: /not the folder this location indexed.*--adopt/,
+  });
+  const watched = await watchRescan(core, loc);
+  t.is(watched.state, 'failed', "a watch's rescan is refused as well");
+  t.regex(watched.message ?? '', /not the folder this location indexed/);
+  t.deepEqual(keys(core, loc), before, 'the index still holds the folder it indexed');
+  t.is(head(core), seq, 'no event was written');
+
+  // The user says the new folder is the location's.
+  const dry = await core.command('location.rescan', { ref: loc, adopt: true }, { dryRun: true });
+  t.false(dry.committed);
+  t.regex(JSON.stringify(dry.plan.changes), /becomes the location's/);
+  t.is(await rescan(core, loc, { adopt: true }), 'completed');
+  t.deepEqual(keys(core, loc), ['other.txt', 'sub', 'sub/c.txt']);
+  t.is(await rescan(core, loc), 'completed', 'the adopted folder is the location from now on');
+});
+
+test("a symlink to another folder put at a location's path is refused too", async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt']);
+  fill(join(dir, 'elsewhere'), ['secret.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  renameSync(root, join(dir, 'loc.old'));
+  symlinkSync(join(dir, 'elsewhere'), root);
+  await t.throwsAsync(core.command('location.rescan', { ref: loc }), { code: 'E_LOCATION_REPLACED' });
+  t.is((await watchRescan(core, loc)).state, 'failed');
+  t.deepEqual(keys(core, loc), ['a.txt', 'sub']);
+});
+
+test('the same folder renamed away and back, and seen by the daemon started again, is still the location', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt']);
+  const data = join(dir, 'data');
+  let core = await openCore(t, data);
+  const { id: loc } = await addAndIndex(core, root);
+  renameSync(root, join(dir, 'moved'));
+  renameSync(join(dir, 'moved'), root);
+  writeFileSync(join(root, 'new.txt'), 'new');
+  t.is(await rescan(core, loc), 'completed');
+  await core.close();
+  core = await openCore(t, data);
+  t.is(await rescan(core, loc), 'completed');
+  t.deepEqual(keys(core, loc), ['a.txt', 'new.txt', 'sub']);
+});
+
+test('a disk not mounted at its mount point: the empty folder there is refused, the index kept; mounted again, it is the location', async (t) => {
+  const dir = tempDir(t);
+  const disk = join(dir, 'disk');
+  const mnt = join(dir, 'mnt');
+  fill(disk, ['photo.jpg', 'sub/clip.mp4']);
+  mkdirSync(mnt);
+  // A bind mount stands for the disk: its root is the disk's folder, the mount point another one.
+  const mount = (): ReturnType<typeof spawnSync> => spawnSync('mount', ['--bind', disk, mnt], { encoding: 'utf8' });
+  const first = mount();
+  if (first.status !== 0) {
+    t.log(`skipped: cannot bind-mount here (${String(first.stderr || first.error?.message || '').trim()})`);
+    t.pass();
+    return;
+  }
+  t.teardown(() => void spawnSync('umount', ['-l', mnt]));
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, mnt);
+  const before = keys(core, loc);
+  t.deepEqual(before, ['photo.jpg', 'sub', 'sub/clip.mp4']);
+
+  t.is(spawnSync('umount', [mnt]).status, 0);
+  await t.throwsAsync(core.command('location.rescan', { ref: loc }), {
+    code: 'E_LOCATION_REPLACED',
+    message: /disk that holds it is not mounted/,
+  });
+  t.is((await watchRescan(core, loc)).state, 'failed');
+  t.deepEqual(keys(core, loc), before, 'nothing was taken out of the index');
+
+  t.is(mount().status, 0);
+  writeFileSync(join(disk, 'later.txt'), 'written while mounted again');
+  t.is(await rescan(core, loc), 'completed');
+  t.deepEqual(keys(core, loc), ['later.txt', ...before]);
+});
+
+test('the same folder is told from another one by inode, birth time, device and boot', (t) => {
+  const f = (over: Partial<FolderId> = {}): FolderId => ({
+    dev: '2049',
+    ino: '131',
+    btime: '1795960840867804817',
+    boot: 'boot-1',
+    ...over,
+  });
+  t.true(sameFolder(f(), f()));
+  t.false(sameFolder(f(), f({ ino: '132' })), 'another inode');
+  t.false(sameFolder(f(), f({ btime: '1795960840867804818' })), 'another birth time');
+  t.true(sameFolder(f(), f({ dev: '2065', boot: 'boot-2' })), 'a removable disk after a reboot');
+  t.false(sameFolder(f(), f({ dev: '2065' })), 'another device number in the same boot');
+  t.false(sameFolder(f({ btime: '0' }), f({ btime: '0', dev: '2065', boot: 'boot-2' })), 'no birth time to tell');
+  t.true(sameFolder(f({ btime: '0' }), f({ btime: '0' })), 'no birth time, same device and inode');
+  t.false(sameFolder(f({ boot: '' }), f({ dev: '2065', boot: 'boot-2' })), 'no boot id to tell');
+});
+
+test('a job paused across a reboot that brought its disk back under another device number resumes', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt', 'sub/b.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  writeFileSync(join(root, 'sub/while-away.txt'), 'new');
+  const now = folderIdOf(statSync(root, { bigint: true }));
+  const lib = core.libraries.resolve();
+  const resume = async (pin: IndexCheckpoint['pin']): Promise<unknown> => {
+    const checkpoint: IndexCheckpoint = {
+      phase: 'walk',
+      scopeIdx: 0,
+      fresh: false,
+      pendingNew: [],
+      pendingGone: [],
+      walked: 0,
+      startSeq: lib.log.headOf(lib.log.deviceId).seq,
+      pin,
+    };
+    const pool = createHashPool({ threads: 1 });
+    t.teardown(() => pool.close());
+    const ctx = {
+      lib,
+      job: { id: 'paused', checkpoint, resumes: 1, input: { loc } },
+      signal: new AbortController().signal,
+      pool: () => pool,
+      commit: (fn: () => void) => {
+        lib.write(fn);
+        lib.flush();
+      },
+      progress: () => undefined,
+      errors: () => undefined,
+    } as unknown as JobContext;
+    return runIndexJob(ctx);
+  };
+  const otherDev = String(BigInt(now.dev) + 1n);
+  // The job was paused in another boot, with the disk under another number: same inode and birth time.
+  if (now.btime !== '0' && thisBoot() !== '') {
+    await resume([otherDev, now.ino, now.btime, 'an-earlier-boot']);
+    t.true(keys(core, loc).includes('sub/while-away.txt'), 'the resumed job walked the folder');
+  } else t.log('this filesystem or system gives no birth time or boot id: only the refusals below apply');
+  // The same boot, another device: not the folder (as every open inside a job).
+  await t.throwsAsync(resume([otherDev, now.ino, now.btime, thisBoot()]), { code: 'E_LOCATION_CHANGED' });
+  // A checkpoint kept before birth times were (device and inode only) compares those.
+  await t.throwsAsync(resume([otherDev, now.ino]), { code: 'E_LOCATION_CHANGED' });
+  await resume([now.dev, now.ino]);
+});
+
+test("a location's folder kept after a reboot under another device number: a rescan takes it, and keeps the new number", async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  const db = core.libraries.resolve().db;
+  const now = folderIdOf(statSync(root, { bigint: true }));
+  if (now.btime === '0' || thisBoot() === '') {
+    t.log('skipped: this filesystem or system gives no birth time or boot id');
+    t.pass();
+    return;
+  }
+  db.prepare("UPDATE location_folders SET dev = dev + 1, boot = 'an-earlier-boot' WHERE loc = ?").run(loc);
+  t.is(await rescan(core, loc), 'completed');
+  t.like(db.prepare('SELECT dev, boot FROM location_folders WHERE loc = ?').get(loc), {
+    dev: now.dev,
+    boot: now.boot,
+  });
+  // Kept from before this check (no folder recorded): the next job keeps the folder it finds.
+  db.prepare('DELETE FROM location_folders').run();
+  renameSync(root, join(dir, 'loc.old'));
+  fill(root, ['b.txt']);
+  t.is(await rescan(core, loc), 'completed');
+  t.deepEqual(keys(core, loc), ['b.txt', 'sub']);
+  await core.command('location.remove', { ref: loc });
+  t.deepEqual(db.prepare('SELECT loc FROM location_folders').all(), [], 'a removed location leaves nothing');
+});
