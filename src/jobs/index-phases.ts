@@ -10,7 +10,7 @@ import type { HashPool } from './hash-pool.js';
 import { kindOf } from './kind.js';
 import type { WalkRules } from './walk.js';
 import type { PhaseClock } from './phase-times.js';
-import type { IndexCheckpoint } from './indexer.js';
+import type { IndexCheckpoint } from './index-checkpoint.js';
 import { inBatches } from '../events/batches.js';
 
 export interface LocationRow {

@@ -9,7 +9,7 @@ import type { WalkRules } from './walk.js';
 import { ruleSkipper } from './walk-plan.js';
 import { gitignoreAbove, type GitignoreAbove } from './gitignore.js';
 import { folderIdOf, sameFolder, type FolderId } from './location-folder.js';
-import type { IndexCheckpoint, IndexInput } from './indexer.js';
+import type { IndexCheckpoint, IndexInput } from './index-checkpoint.js';
 
 /**
  * The location's folder now, which a resumed job must find as it first did (in its checkpoint).

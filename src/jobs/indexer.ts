@@ -4,6 +4,8 @@
 import { changedIn, locationChanged, type RootPin } from './beneath.js';
 import { ignoresAbove, pinLocation, pinnedFolder, scopesOf, surviving } from './index-root.js';
 import { keepFolder } from './location-folder.js';
+import { Pages, type RawRow } from './index-pages.js';
+import { matchMoves } from './index-moves.js';
 import { SdError } from '../errors.js';
 import { DIR, FILE, SEP, SPECIAL, SYMLINK, toKey, toPath, type EntryTuple } from '../projections/entries.js';
 import { tupleOf } from './walk-stat.js';
@@ -23,96 +25,14 @@ import {
 } from './index-phases.js';
 import { HashAhead } from './hash-ahead.js';
 import { excludedBelow } from './exclude.js';
-import { PhaseClock, type PhaseTimes } from './phase-times.js';
+import { PhaseClock } from './phase-times.js';
 import { inBatches } from '../events/batches.js';
+import type { IndexCheckpoint, IndexInput } from './index-checkpoint.js';
 
-export interface IndexInput {
-  loc: string;
-  /** Re-identify every file, not only new and changed ones. */
-  full?: boolean;
-  /** Folders (relative paths) to rescan; absent means the whole location. */
-  scope?: string[];
-  /** `--adopt`: the folder now at the location's path becomes the location's (location-folder.ts). */
-  adopt?: boolean;
-}
-
-/** [key, inode, size, t] of an entry that disappeared from its path. */
-type Gone = [string, number, number, number];
-
-export interface IndexCheckpoint {
-  phase: 'walk' | 'identify' | 'aggregate';
-  scopeIdx: number;
-  cursor?: string;
-  fresh: boolean;
-  pendingNew: EntryTuple[];
-  pendingGone: Gone[];
-  walked: number;
-  /** This device's log head when the job started: no event since means nothing changed. */
-  startSeq?: number;
-  /**
-   * The folders this job walks, fixed when it first ran: a resume walks the same list (scopeIdx
-   * and cursor point into it), whatever the disk or a .gitignore says by then.
-   */
-  scopes?: string[];
-  /** Time and items per phase so far (walk, diff, identify, commit, aggregate). */
-  times?: PhaseTimes;
-  /**
-   * What a whole-location walk saw (files, their bytes, folders), absent when it was scoped, hit an
-   * error or resumed: an unchanged rescan's totals, with no scan of the projection to count them.
-   */
-  walkedTotals?: WalkTotals;
-  /**
-   * The location's folder as the job first ran (device, inode, birth time, boot; older jobs kept
-   * the first two): a resume must find the same one (location-folder.ts sameFolder).
-   */
-  pin?: [dev: string, ino: string, btime?: string, boot?: string];
-}
+export type { IndexCheckpoint, IndexInput } from './index-checkpoint.js';
 
 const BATCH = 1000;
 const HOLD_LIMIT = 100_000;
-
-/** [key, t, size, mtime, inode] of an indexed entry, as the page query returns it. */
-type RawRow = [string, number, number, number, number];
-const PAGE = 4096;
-
-/**
- * The projection's entries in key order, read in pages of raw rows (better-sqlite3 builds arrays
- * much faster than objects, and a page query is faster per row than a cursor). A plain cursor
- * object, not a generator: resuming a generator per row was a sixth of a rescan's main thread.
- */
-class Pages {
-  private readonly q;
-  private rows: RawRow[] = [];
-  private i = 0;
-  private after: string;
-  private last = false;
-
-  constructor(
-    db: ReturnType<JobContext['lib']['openReader']>,
-    private readonly loc: string,
-    lo: string,
-    private readonly hi: string,
-  ) {
-    this.q = db
-      .prepare(
-        `SELECT key, t, size, mtime, inode FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key LIMIT ${PAGE}`,
-      )
-      .raw(true);
-    this.after = lo;
-  }
-
-  next(): RawRow | undefined {
-    if (this.i >= this.rows.length) {
-      if (this.last) return undefined;
-      this.rows = this.q.all(this.loc, this.after, this.hi) as RawRow[];
-      this.i = 0;
-      this.last = this.rows.length < PAGE;
-      if (this.rows.length === 0) return undefined;
-      this.after = this.rows[this.rows.length - 1]![0];
-    }
-    return this.rows[this.i++];
-  }
-}
 
 export async function runIndexJob(ctx: JobContext): Promise<void> {
   const input = ctx.job.input as IndexInput;
@@ -322,37 +242,7 @@ async function walkPhase(
   }
   // Moves: a path that vanished and one that appeared with the same inode (and size, for files).
   const movesFrom = performance.now();
-  const byInode = new Map<string, Gone>();
-  for (const g of cp.pendingGone) byInode.set(`${g[1]}:${g[3]}:${g[3] === FILE ? g[2] : 0}`, g);
-  const moves: [string, string][] = [];
-  const creates: EntryTuple[] = [];
-  const movedFrom = new Set<string>();
-  const dirMoves: [string, string][] = [];
-  for (const n of cp.pendingNew) {
-    const g = byInode.get(`${n[4]}:${n[1]}:${n[1] === FILE ? n[2] : 0}`);
-    if (g && !movedFrom.has(g[0])) {
-      movedFrom.add(g[0]);
-      moves.push([g[0], n[0]]);
-      if (n[1] === DIR) dirMoves.push([g[0], n[0]]);
-    }
-    creates.push(n); // an unchanged moved entry is a no-op upsert that keeps its content id
-  }
-  const gone = cp.pendingGone.map((g) => g[0]).filter((k) => !movedFrom.has(k));
-  // A moved folder's indexed children follow it; those not walked under its new path (deleted or
-  // moved away meanwhile, or a reused inode) would linger there as phantoms, so they go too.
-  if (dirMoves.length > 0) {
-    const walkedNew = new Set(cp.pendingNew.map((n) => n[0]));
-    const kids = ctx.lib.db.prepare('SELECT key FROM entries WHERE loc = ? AND key > ? AND key < ? ORDER BY key');
-    for (const [from, to] of dirMoves) {
-      let top: string | undefined;
-      for (const { key } of kids.iterate(loc.id, from + SEP, from + '\u0002') as IterableIterator<{ key: string }>) {
-        const nk = to + key.slice(from.length);
-        if (walkedNew.has(nk) || (top !== undefined && nk.startsWith(top + SEP))) continue;
-        top = nk;
-        gone.push(nk);
-      }
-    }
-  }
+  const { moves, creates, gone } = matchMoves(ctx.lib.db, loc.id, cp.pendingNew, cp.pendingGone);
   const next: IndexCheckpoint = {
     ...cp,
     phase: 'identify',
