@@ -2,7 +2,7 @@
 // batch of its events, so a job stopped anywhere resumes where its last batch ended).
 import type { EntryTuple } from '../projections/entries.js';
 import type { Gone } from './index-moves.js';
-import type { WalkTotals } from './index-phases.js';
+import type { WalkTotals } from './index-aggregate.js';
 import type { PhaseTimes } from './phase-times.js';
 
 export interface IndexInput {

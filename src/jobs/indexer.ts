@@ -13,16 +13,8 @@ import type { JobContext } from './context.js';
 import { kindOf } from './kind.js';
 import { fsPathOf } from './names.js';
 import { walk, type WalkEntry, type WalkRules } from './walk.js';
-import {
-  identifyPhase,
-  aggregatePhase,
-  firstIndexBulkFrom,
-  entriesBound,
-  locationOf,
-  withoutCidIndex,
-  FolderTotals,
-  type WalkTotals,
-} from './index-phases.js';
+import { identifyPhase, firstIndexBulkFrom, entriesBound, locationOf, withoutCidIndex } from './index-phases.js';
+import { aggregatePhase, FolderTotals, type WalkTotals } from './index-aggregate.js';
 import { HashAhead } from './hash-ahead.js';
 import { excludedBelow } from './exclude.js';
 import { PhaseClock } from './phase-times.js';

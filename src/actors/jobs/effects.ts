@@ -131,6 +131,9 @@ async function run(deps: JobsDeps, input: PhasesInput, signal: AbortSignal, repo
   const job = s.get(input.id);
   if (!job) throw new SdError('E_JOB_NOT_FOUND', `job ${input.id} is not in the store`);
   if (job.loc) await deps.watches.ready(job.loc, signal);
+  // The job's first steps run on this thread (its walk, until the hashing threads are up): the
+  // command that queued it answers first (`sd location add` answered 80-270 ms after the job began).
+  await new Promise<void>((r) => setImmediate(r));
   const started = Date.now();
   const baseMs = job.runMs;
   let lastProgress = 0;
