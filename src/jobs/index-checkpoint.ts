@@ -4,6 +4,7 @@ import type { EntryTuple } from '../projections/entries.js';
 import type { Gone } from './index-moves.js';
 import type { WalkTotals } from './index-aggregate.js';
 import type { PhaseTimes } from './phase-times.js';
+import type { FolderId } from './location-folder.js';
 
 export interface IndexInput {
   loc: string;
@@ -11,8 +12,8 @@ export interface IndexInput {
   full?: boolean;
   /** Folders (relative paths) to rescan; absent means the whole location. */
   scope?: string[];
-  /** `--adopt`: the folder now at the location's path becomes the location's (location-folder.ts). */
-  adopt?: boolean;
+  /** `--adopt`: the folder its plan showed at the location's path becomes the location's (location-folder.ts). */
+  adopt?: FolderId;
 }
 
 export interface IndexCheckpoint {

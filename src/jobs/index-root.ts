@@ -25,7 +25,7 @@ export function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
   }
   if (!st.isDirectory()) throw new SdError('E_LOCATION_NOT_DIR', `the location ${path} is not a folder`);
   const now = folderIdOf(st);
-  if (cp.pin && !sameFolder(pinnedFolder(cp), now)) throw locationChanged(path);
+  if (cp.pin && !sameFolder(pinnedFolder(cp), now, true)) throw locationChanged(path);
   cp.pin = [now.dev, now.ino, now.btime, now.boot];
   return { dev: st.dev, ino: st.ino };
 }

@@ -3,7 +3,7 @@
 // checkpoint, so a job killed at any point resumes exactly where its last batch ended.
 import { changedIn, locationChanged, type RootPin } from './beneath.js';
 import { ignoresAbove, pinLocation, pinnedFolder, scopesOf, surviving } from './index-root.js';
-import { keepFolder } from './location-folder.js';
+import { checkFolder, recordFolder } from './location-folder.js';
 import { Pages, type RawRow } from './index-pages.js';
 import { matchMoves } from './index-moves.js';
 import { SdError } from '../errors.js';
@@ -43,11 +43,14 @@ export async function runIndexJob(ctx: JobContext): Promise<void> {
   // folder put at its path since is E_LOCATION_CHANGED, and nothing more is read).
   // (The aggregate phase reads nothing from disk: a job resumed there needs no folder.)
   const pin = cp.phase === 'aggregate' ? undefined : pinLocation(loc.path, cp);
-  // A new job must find the folder the location's last job began with (or is told to adopt it).
-  if (!ctx.job.checkpoint) keepFolder(ctx.lib.db, loc, pinnedFolder(cp), !!input.adopt);
-  // Kept from the start, so a job resumed after a crash before its first batch was written still
-  // checks the folder it began with.
-  if (!ctx.job.checkpoint) ctx.commit(() => undefined, cp.phase, cp, 0, null);
+  // A new job must find the folder the location's last job began with (or the one `--adopt` saw).
+  // Kept from the start, with the job's first checkpoint: a job resumed after a crash before its
+  // first batch was written still checks the folder it began with.
+  if (!ctx.job.checkpoint) {
+    const now = pinnedFolder(cp);
+    checkFolder(ctx.lib.db, loc, now, input.adopt);
+    ctx.commit(() => recordFolder(ctx.lib.db, loc.id, now), cp.phase, cp, 0, null);
+  }
   let folders: FolderTotals | undefined;
   if (cp.phase === 'walk') {
     [cp, folders] = await walkPhase(ctx, loc, input, cp, clock, pin!);

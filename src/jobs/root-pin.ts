@@ -87,7 +87,7 @@ export const changedIn = (codes: Iterable<string>): boolean => {
 export function locationChanged(root: string | Buffer): SdError {
   return new SdError(
     'E_LOCATION_CHANGED',
-    `the folder at ${String(root)} is not the one this index job began with (another folder, or a symlink to one, was put at its path): nothing more was read from it; rescan the location to index the folder now there`,
+    `the folder at ${String(root)} is not the one this index job began with (another folder, or a symlink to one, was put at its path): nothing more was read from it; if it is the folder you mean, run \`sd location rescan '${String(root)}' --adopt\``,
   );
 }
 

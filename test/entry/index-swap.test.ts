@@ -120,7 +120,7 @@ test("the location's folder itself swapped between the walk and the hashing: not
   t.deepEqual(outsideIds(secrets, ls, top), [], 'no content id of a file in the folder swapped in');
   // The job ends there, once (E_LOCATION_CHANGED), saying what to do, not with an error per file.
   t.is(job.state, 'failed');
-  t.regex(job.message ?? '', /not the one this index job began with.*rescan the location/);
+  t.regex(job.message ?? '', /not the one this index job began with.*sd location rescan .* --adopt/);
   t.deepEqual(errors, []);
 });
 

@@ -4,10 +4,10 @@
 // back, or seen after a reboot under another device number, is still the location's.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
-import { folderIdOf, sameFolder, thisBoot, type FolderId } from '../../src/jobs/location-folder.js';
+import { checkFolder, folderIdOf, sameFolder, thisBoot, type FolderId } from '../../src/jobs/location-folder.js';
 import { runIndexJob, type IndexCheckpoint } from '../../src/jobs/indexer.js';
 import type { JobContext } from '../../src/jobs/context.js';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
@@ -48,6 +48,14 @@ test('a folder put at the path of a location while no job ran: refused until ado
   const { id: loc } = await addAndIndex(core, root);
   const before = keys(core, loc);
   t.deepEqual(before, ['a.txt', 'sub', 'sub/b.txt']);
+  const lib = core.libraries.resolve();
+  t.like(
+    lib.db.prepare('SELECT ino FROM location_folders WHERE loc = ?').get(loc),
+    {
+      ino: String(statSync(root, { bigint: true }).ino),
+    },
+    '`location add` kept the folder it added',
+  );
 
   // Moved away, and another folder made at the path (a restore, a sync tool, another user).
   renameSync(root, join(dir, 'loc.old'));
@@ -149,10 +157,112 @@ test('the same folder is told from another one by inode, birth time, device and 
   t.false(sameFolder(f(), f({ ino: '132' })), 'another inode');
   t.false(sameFolder(f(), f({ btime: '1795960840867804818' })), 'another birth time');
   t.true(sameFolder(f(), f({ dev: '2065', boot: 'boot-2' })), 'a removable disk after a reboot');
-  t.false(sameFolder(f(), f({ dev: '2065' })), 'another device number in the same boot');
+  t.true(sameFolder(f(), f({ dev: '2065' })), 'a disk plugged in again under another number');
   t.false(sameFolder(f({ btime: '0' }), f({ btime: '0', dev: '2065', boot: 'boot-2' })), 'no birth time to tell');
   t.true(sameFolder(f({ btime: '0' }), f({ btime: '0' })), 'no birth time, same device and inode');
-  t.false(sameFolder(f({ boot: '' }), f({ dev: '2065', boot: 'boot-2' })), 'no boot id to tell');
+  // A job resumed from its checkpoint: another device number only from another boot.
+  t.true(sameFolder(f(), f({ dev: '2065', boot: 'boot-2' }), true));
+  t.false(sameFolder(f(), f({ dev: '2065' }), true));
+  t.false(sameFolder(f({ boot: '' }), f({ dev: '2065', boot: 'boot-2' }), true), 'no boot id to tell');
+  t.true(sameFolder(f(), f(), true));
+});
+
+test('without a birth time to tell, or nothing kept, the folder must hold one of the entries indexed at its top', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt', 'b.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  const db = core.libraries.resolve().db;
+  const loc0 = { id: loc, path: root };
+  // As a filesystem without birth times (ext4 with small inodes, NFS, FAT) shows the folder.
+  const now = { ...folderIdOf(statSync(root, { bigint: true })), btime: '0' };
+  db.prepare("UPDATE location_folders SET btime = '0' WHERE loc = ?").run(loc);
+  t.notThrows(() => checkFolder(db, loc0, now, undefined));
+  rmSync(join(root, 'a.txt'));
+  t.notThrows(() => checkFolder(db, loc0, now, undefined), 'one entry left is enough');
+  rmSync(join(root, 'b.txt'));
+  rmSync(join(root, 'sub'), { recursive: true });
+  writeFileSync(join(root, 'a.txt'), 'same name, another file (another inode)');
+  t.throws(() => checkFolder(db, loc0, now, undefined), {
+    code: 'E_LOCATION_REPLACED',
+    message: /none of the entries indexed at its top level/,
+  });
+});
+
+test('a location kept from before this check: its next job takes the folder only if it holds what was indexed', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  const db = core.libraries.resolve().db;
+  db.prepare('DELETE FROM location_folders').run();
+  // The disk not mounted at the daemon's start: the empty mount point is not taken (nor kept).
+  renameSync(root, join(dir, 'loc.away'));
+  mkdirSync(root);
+  t.is((await watchRescan(core, loc)).state, 'failed');
+  t.deepEqual(keys(core, loc), ['a.txt', 'sub']);
+  t.deepEqual(db.prepare('SELECT loc FROM location_folders').all(), []);
+  rmSync(root, { recursive: true });
+  renameSync(join(dir, 'loc.away'), root);
+  t.is(await rescan(core, loc), 'completed', 'the folder back in place is taken, and kept');
+  t.like(db.prepare('SELECT ino FROM location_folders WHERE loc = ?').get(loc), {
+    ino: String(statSync(root, { bigint: true }).ino),
+  });
+});
+
+test('`--adopt` takes only the folder its plan showed: another one put at the path before the job runs is refused', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  renameSync(root, join(dir, 'loc.old'));
+  fill(root, ['shown.txt']);
+  const shown = folderIdOf(statSync(root, { bigint: true }));
+  renameSync(root, join(dir, 'loc.shown'));
+  fill(root, ['later.txt']);
+  const lib = core.libraries.resolve();
+  const id = core.jobs.enqueue(lib, 'index', loc, { loc, adopt: shown }).id;
+  await waitJob(core, id);
+  const row = lib.db.prepare('SELECT state, message FROM jobs WHERE id = ?').get(id) as {
+    state: string;
+    message: string;
+  };
+  t.is(row.state, 'failed');
+  t.regex(row.message, /not the folder `--adopt` was shown/);
+  t.deepEqual(keys(core, loc), ['a.txt', 'sub']);
+});
+
+test('every checkpoint of a job pins the folder with its birth time and boot', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt', 'sub/b.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  const lib = core.libraries.resolve();
+  const kept: IndexCheckpoint[] = [];
+  const pool = createHashPool({ threads: 1 });
+  t.teardown(() => pool.close());
+  const ctx = {
+    lib,
+    job: { id: 'full', checkpoint: null, resumes: 0, input: { loc, full: true } },
+    signal: new AbortController().signal,
+    pool: () => pool,
+    commit: (fn: () => void, _phase: string, cp: IndexCheckpoint) => {
+      kept.push(structuredClone(cp));
+      lib.write(fn);
+      lib.flush();
+    },
+    progress: () => undefined,
+    errors: () => undefined,
+  } as unknown as JobContext;
+  await runIndexJob(ctx);
+  const pinned = kept.filter((c) => c.phase !== 'aggregate');
+  t.deepEqual([...new Set(pinned.map((c) => c.phase))], ['walk', 'identify']);
+  const now = folderIdOf(statSync(root, { bigint: true }));
+  for (const c of pinned) t.deepEqual(c.pin, [now.dev, now.ino, now.btime, now.boot], c.phase);
 });
 
 test('a job paused across a reboot that brought its disk back under another device number resumes', async (t) => {
@@ -223,12 +333,6 @@ test("a location's folder kept after a reboot under another device number: a res
     dev: now.dev,
     boot: now.boot,
   });
-  // Kept from before this check (no folder recorded): the next job keeps the folder it finds.
-  db.prepare('DELETE FROM location_folders').run();
-  renameSync(root, join(dir, 'loc.old'));
-  fill(root, ['b.txt']);
-  t.is(await rescan(core, loc), 'completed');
-  t.deepEqual(keys(core, loc), ['b.txt', 'sub']);
   await core.command('location.remove', { ref: loc });
   t.deepEqual(db.prepare('SELECT loc FROM location_folders').all(), [], 'a removed location leaves nothing');
 });

@@ -9,7 +9,7 @@ import { estimateWork } from './estimate.js';
 import { newLocationId } from '../../projections/rules.js';
 import { excludedBelow, pseudoFilesystem } from '../../jobs/exclude.js';
 import { openDataDirs } from '../../fsutil.js';
-import { folderIdOf, folderReplaced, forgetFolder, recordedFolder, sameFolder } from '../../jobs/location-folder.js';
+import { checkFolder, folderIdOf, forgetFolder, recordFolder } from '../../jobs/location-folder.js';
 import type { ReadonlyLibrary } from '../host.js';
 
 const Rules = z
@@ -141,13 +141,15 @@ export const addLocation = defineCommand({
             info: { estimate: est },
           }
         : {}),
-      data: { path, name },
+      // The folder its first index must find there (location-folder.ts).
+      data: { path, name, folder: folderIdOf(statSync(path, { bigint: true })) },
     };
   },
   commit: ({ core, lib }, plan) => {
     const id = newLocationId(core.device.id);
     const d = plan.data!;
-    lib.write(() =>
+    lib.write(() => {
+      recordFolder(lib.db, id, d.folder);
       lib.append('location.added', {
         id,
         path: d.path,
@@ -156,8 +158,8 @@ export const addLocation = defineCommand({
         rules: plan.input.rules,
         ...(plan.input.serve ? {} : { serve: false }),
         ...(plan.input.inbox ? { inbox: true, accept: plan.input.accept ?? 'members' } : {}),
-      }),
-    );
+      });
+    });
     // Once committed, the event reaches JobManager, which queues the index job and starts the watcher.
     lib.flush();
     const job = core.jobs.latestFor(id) ?? null;
@@ -218,20 +220,20 @@ export const rescanLocation = defineCommand({
   input: z.object({ ref: z.string().min(1), full: z.boolean().default(false), adopt: z.boolean().default(false) }),
   preview: ({ core, lib }, { ref, full, adopt }) => {
     const l = findLocation(lib, ref, core.device.id);
-    // Said now, not by a job that fails later; a folder that cannot be read is the job's to say.
-    const was = recordedFolder(lib.db, l.id);
     const st = statSync(l.path, { bigint: true, throwIfNoEntry: false });
-    const replaced = !!was && !!st?.isDirectory() && !sameFolder(was, folderIdOf(st));
-    if (replaced && !adopt) throw folderReplaced(l);
+    const seen = st?.isDirectory() ? folderIdOf(st) : undefined;
+    // Said now, not by a job that fails later; a folder that cannot be read is the job's to say.
+    if (seen && !adopt) checkFolder(lib.db, l, seen, undefined);
+    if (adopt && !seen) throw new SdError('E_LOCATION_UNREADABLE', `there is no folder at ${l.path} to adopt`);
     return {
       summary: `${full ? 'fully ' : ''}rescan "${l.name}" (${l.path})`,
       changes: [
-        ...(replaced
+        ...(adopt
           ? [
               {
                 op: 'update',
                 target: `location "${l.name}"`,
-                detail: `the folder now at ${l.path} becomes the location's; what the index holds of the one before goes`,
+                detail: `the folder now at ${l.path} (inode ${seen!.ino}) becomes the location's; what the index holds that it lacks goes`,
               },
             ]
           : []),
@@ -241,7 +243,8 @@ export const rescanLocation = defineCommand({
           detail: full ? 'walk and re-identify every file' : 'walk and identify new or changed files',
         },
       ],
-      data: { id: l.id },
+      // The job adopts this folder only: another one put at the path since is refused.
+      data: { id: l.id, ...(adopt ? { adopt: seen } : {}) },
     };
   },
   commit: ({ core, lib }, plan) => ({
@@ -249,7 +252,7 @@ export const rescanLocation = defineCommand({
     job: core.jobs.enqueue(lib, 'index', plan.data!.id, {
       loc: plan.data!.id,
       full: plan.input.full,
-      ...(plan.input.adopt ? { adopt: true } : {}),
+      ...(plan.data!.adopt ? { adopt: plan.data!.adopt } : {}),
     }).id,
   }),
   verify: ({ lib }, _plan, result) => [
