@@ -4,58 +4,13 @@ import { Worker } from 'node:worker_threads';
 import type { RootPin } from './beneath.js';
 import { availableParallelism } from 'node:os';
 import { SdError, isErrorCode } from '../errors.js';
-import { KINDS, type Kind } from './kind.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 import type { HashReply, HashRequest, LstatColumns } from './hash-wire.js';
-import { statColumns } from './walk-stat.js';
 import type { StatBelow } from './walk.js';
+import { resultsOf, statsOf } from './hash-results.js';
+import type { HashPath, HashPool, HashPoolOptions, HashResult } from './hash-pool-api.js';
 
-export type HashPath = string | Buffer;
-
-export type HashResult =
-  | { path: HashPath; contentId: string; size: number; kind: Kind }
-  | { path: HashPath; error: { code: string; message: string } };
-
-export interface HashPoolOptions {
-  threads?: number;
-  batchSize?: number;
-  /** How long close() waits for its threads to end at its message before it terminates them (tests). */
-  endMs?: number;
-}
-
-export interface HashPool {
-  readonly threads: number;
-  /** Whether a thread has started and can take work at once (a new pool needs 150-200 ms). */
-  ready(): boolean;
-  /** Results come back in the order of `paths`; per-file failures are values, not rejections. */
-  hash(paths: readonly HashPath[]): Promise<HashResult[]>;
-  /**
-   * hash(), and each file's attributes: as fstat read them through the descriptor it was hashed
-   * through, or as lstat reads its path when it could not be hashed (see LstatColumns).
-   */
-  hashStat(paths: readonly HashPath[]): Promise<{ results: HashResult[]; stats: LstatColumns }>;
-  /**
-   * hash() of a location's files by entry key, each opened below `root` without following a
-   * symlink anywhere on the way (beneath.ts; by path where openat2 cannot be called). With
-   * `stat`, each file's attributes as hashStat() gives them, its lstat made the same way.
-   * A result's `path` is its key. With `pin`, the root must still be that folder (beneath.ts
-   * openRoot): every file of a batch is E_PATH_CHANGED otherwise.
-   */
-  hashKeys(
-    root: string,
-    keys: readonly string[],
-    stat: boolean,
-    pin?: RootPin,
-  ): Promise<{ results: HashResult[]; stats?: LstatColumns }>;
-  /**
-   * lstat of every path in one worker message; results in the order of `paths`. With `below`,
-   * each is lstat'ed by its path from `below.top` without following a symlink (walk-stat.ts lstatBelow).
-   */
-  lstat(paths: readonly HashPath[], below?: StatBelow): Promise<LstatColumns>;
-  /** A whole walk on one thread (listing, rules and lstat), in walk order. */
-  walk(req: RemoteWalkRequest): AsyncGenerator<WalkPart>;
-  close(): Promise<void>;
-}
+export type { HashPath, HashPool, HashPoolOptions, HashResult } from './hash-pool-api.js';
 
 export const DEFAULT_BATCH_SIZE = 256;
 const TERMINATE_MS = 1000;
@@ -235,47 +190,6 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     }
     const done = await Promise.all(parts);
     return { results: resultsOf(keys, done), stats: stat ? statsOf(keys.length, done) : undefined };
-  }
-
-  function statsOf(n: number, done: HashReply[]): LstatColumns {
-    const stats = statColumns(n);
-    let at = 0;
-    for (const { stats: s } of done) {
-      if (!s) throw new SdError('E_HASH_WORKER', "a worker answered a hash batch without the files' attributes");
-      if (at + s.flags.length > n)
-        throw new SdError('E_HASH_WORKER', 'a worker answered for more files than it was asked');
-      stats.flags.set(s.flags, at);
-      stats.size.set(s.size, at);
-      stats.mtimeMs.set(s.mtimeMs, at);
-      stats.ino.set(s.ino, at);
-      stats.dev.set(s.dev, at);
-      for (const [i, code, message] of s.errors) stats.errors.push([at + i, code, message]);
-      at += s.flags.length;
-    }
-    if (at !== n) throw new SdError('E_HASH_WORKER', 'a worker answered for fewer files than it was asked');
-    return stats;
-  }
-
-  function resultsOf(paths: readonly HashPath[], done: HashReply[]): HashResult[] {
-    const out: HashResult[] = new Array(paths.length);
-    let k = 0;
-    for (const { hashed } of done) {
-      if (!hashed) throw new SdError('E_HASH_WORKER', 'a worker answered a hash batch without results');
-      const { ids, sizes, kinds, errors } = hashed;
-      const base = k;
-      if (k + sizes.length > paths.length)
-        throw new SdError('E_HASH_WORKER', 'a worker answered for more files than it was asked');
-      for (let i = 0; i < sizes.length; i++, k++)
-        out[k] = {
-          path: paths[k]!,
-          contentId: ids.slice(i * 32, i * 32 + 32),
-          size: sizes[i]!,
-          kind: KINDS[kinds[i]!]!,
-        };
-      for (const [i, code, message] of errors) out[base + i] = { path: paths[base + i]!, error: { code, message } };
-    }
-    if (k !== paths.length) throw new SdError('E_HASH_WORKER', 'a worker answered for fewer files than it was asked');
-    return out;
   }
 
   async function close(): Promise<void> {
