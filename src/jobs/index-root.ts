@@ -6,7 +6,7 @@ import { SdError } from '../errors.js';
 import { toKey } from '../projections/entries.js';
 import { fsPathOf } from './names.js';
 import type { WalkRules } from './walk.js';
-import { ruleSkipper } from './walk-plan.js';
+import { ruleSkipper } from './walk-rules.js';
 import { gitignoreAbove, type GitignoreAbove } from './gitignore.js';
 import { folderIdOf, sameFolder, type FolderId } from './location-folder.js';
 import type { IndexCheckpoint, IndexInput } from './index-checkpoint.js';

@@ -1,11 +1,11 @@
 // The walk's plan: which names a walk of one location reports, and in what order, from the
 // folders' listings alone (entry types from d_type; lstat only where a filesystem gives none).
-// The rules live here: hidden names, skipped names, .gitignore files (gitignore.ts reads them),
-// excluded folders, our own folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
+// It applies the rules (walk-rules.ts), the .gitignore files (gitignore.ts reads them) and the
+// excluded folders. The lstat of what is planned is walk-stat.ts; walk.ts puts the two together.
 import { closeSync, lstatSync, statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { SdError } from '../errors.js';
-import { ESCAPE_MARK } from './names.js';
+import { DEFAULT_SKIP_NAMES, isHidden, NEVER_INDEXED, type WalkRules } from './walk-rules.js';
 import { beneath, checkPin, openLocationRoot, pinOf, type RootPin } from './beneath.js';
 import {
   DIR,
@@ -37,15 +37,6 @@ export interface WalkError {
   message: string;
 }
 
-export interface WalkRules {
-  /** Skip names starting with '.' (default true). */
-  skipHidden?: boolean;
-  /** Exact names (files or folders) to skip (default DEFAULT_SKIP_NAMES). */
-  skipNames?: readonly string[];
-  /** Honour .gitignore files, each for its own folder and below (default false). */
-  gitignore?: boolean;
-}
-
 export interface WalkOptions {
   /** Resume: skip every entry up to and including this relPath in walk order. */
   startAfter?: string;
@@ -70,25 +61,6 @@ export interface WalkOptions {
   pin?: RootPin;
 }
 
-/** Folders at a location's root that hold our own work (trash, partial transfers): never indexed. */
-export const NEVER_INDEXED: ReadonlySet<string> = new Set(['.vdfs-trash', '.vdfs-partial']);
-
-export const DEFAULT_SKIP_NAMES: readonly string[] = [
-  '.git',
-  '.hg',
-  '.svn',
-  'node_modules',
-  '.DS_Store',
-  'Thumbs.db',
-  'desktop.ini',
-  '.Trash',
-  '.Trashes',
-  '.Spotlight-V100',
-  '.fseventsd',
-  '$RECYCLE.BIN',
-  'System Volume Information',
-];
-
 interface Frame {
   rel: string;
   fs: string | Buffer;
@@ -110,25 +82,6 @@ function errOf(path: string, e: unknown): WalkError {
     code: typeof code === 'string' ? code : 'E_INTERNAL',
     message: e instanceof Error ? e.message : String(e),
   };
-}
-
-/** A hidden name in string form: '.' first, in its bytes too (an escaped name that is not UTF-8). */
-export function isHidden(name: string): boolean {
-  return name.charCodeAt(0) === 0x2e || name.startsWith(`${ESCAPE_MARK}.`);
-}
-
-/**
- * Whether a walk with these rules passes a relative path by (a name of it hidden or skipped, or
- * our own work at the top), gitignore aside. The walk, a location's watch, the scoped rescans and
- * file operations ask the same, so what one skips the others do.
- */
-export function ruleSkipper(rules: WalkRules): (rel: string) => boolean {
-  const skipHidden = rules.skipHidden ?? true;
-  const skipNames = new Set(rules.skipNames ?? DEFAULT_SKIP_NAMES);
-  return (rel) =>
-    rel !== '' &&
-    (NEVER_INDEXED.has(rel.split('/', 1)[0]!) ||
-      rel.split('/').some((n) => (skipHidden && isHidden(n)) || skipNames.has(n)));
 }
 
 /** The .gitignore of a folder read through `fsDir` (the folder `shown` as its errors name it). */

@@ -10,20 +10,14 @@
 // children must not be treated as deleted.
 import type { SpecialKind } from './kind.js';
 import type { LstatColumns } from './hash-wire.js';
-import { plan, type PlannedBatch, type WalkError, type WalkOptions, type WalkRules } from './walk-plan.js';
+import { plan, type PlannedBatch, type WalkError, type WalkOptions } from './walk-plan.js';
+import type { WalkRules } from './walk-rules.js';
 import { assemble, assemblePlanned, belowOf, statPlanned } from './walk-stat.js';
 import type { RootPin } from './beneath.js';
 import type { RemoteWalkRequest, WalkPart } from './walk-remote.js';
 
-export {
-  countEntries,
-  DEFAULT_SKIP_NAMES,
-  NEVER_INDEXED,
-  plan,
-  type WalkError,
-  type WalkOptions,
-  type WalkRules,
-} from './walk-plan.js';
+export { countEntries, plan, type WalkError, type WalkOptions } from './walk-plan.js';
+export { DEFAULT_SKIP_NAMES, NEVER_INDEXED, type WalkRules } from './walk-rules.js';
 export { lstatColumns } from './walk-stat.js';
 
 /** A batch's entries as paths from the folder the walk opens every other from (PlannedBatch.top). */

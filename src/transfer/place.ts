@@ -23,7 +23,7 @@ import { list } from '../ops/entry/tree.js';
 import type { TransferCheckpoint, TransferInput, TransferJobHost } from './job.js';
 import { fillIds, forget } from './ident.js';
 import { PARTIAL_DIR } from './source.js';
-import { isHidden } from '../jobs/walk-plan.js';
+import { isHidden } from '../jobs/walk-rules.js';
 
 const ROWS_PER_EVENT = 4000;
 

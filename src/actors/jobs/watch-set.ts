@@ -5,7 +5,7 @@
 // whatever is made in it afterwards is heard.
 import { constants as C, lstatSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { cPath, libcFunction } from '../../native/libc.js';
-import { ruleSkipper } from '../../jobs/walk-plan.js';
+import { ruleSkipper } from '../../jobs/walk-rules.js';
 import { fsPathOf, nameIn } from '../../jobs/names.js';
 
 /** Folders watched at most (each holds a kernel watch); past it, deeper new folders go unwatched. */

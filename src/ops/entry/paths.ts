@@ -9,7 +9,7 @@ import { openDataDirs } from '../../fsutil.js';
 import type { Db } from '../../library/library.js';
 import { toPath } from '../../projections/entries.js';
 import type { WalkRules } from '../../jobs/walk.js';
-import { ruleSkipper } from '../../jobs/walk-plan.js';
+import { ruleSkipper } from '../../jobs/walk-rules.js';
 import { decodeName, encodeName, encodePath, fsPathOfAbs } from '../../jobs/names.js';
 import { fsError } from './confine.js';
 import { locate } from './queries.js';
