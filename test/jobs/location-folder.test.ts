@@ -4,7 +4,7 @@
 // back, or seen after a reboot under another device number, is still the location's.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
 import { checkFolder, folderIdOf, sameFolder, thisBoot, type FolderId } from '../../src/jobs/location-folder.js';
@@ -335,4 +335,31 @@ test("a location's folder kept after a reboot under another device number: a res
   });
   await core.command('location.remove', { ref: loc });
   t.deepEqual(db.prepare('SELECT loc FROM location_folders').all(), [], 'a removed location leaves nothing');
+});
+
+test('a file operation into a location whose disk is not mounted is refused before it touches the disk', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  const elsewhere = join(dir, 'elsewhere');
+  fill(root, ['a.txt', 'sub/b.txt']);
+  mkdirSync(elsewhere);
+  writeFileSync(join(elsewhere, 'new.txt'), 'to copy in');
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  const { id: other } = await addAndIndex(core, elsewhere);
+  // The mount point left empty.
+  renameSync(root, join(dir, 'disk-away'));
+  mkdirSync(root);
+  const seq = head(core);
+  for (const [name, input] of [
+    ['entry.mkdir', { path: join(root, 'made') }],
+    ['entry.cp', { sources: [join(elsewhere, 'new.txt')], dest: root }],
+    ['entry.mv', { sources: [join(elsewhere, 'new.txt')], dest: join(root, 'moved.txt') }],
+  ] as const)
+    await t.throwsAsync(core.command(name, input), { code: 'E_LOCATION_REPLACED' }, name);
+  t.deepEqual(readdirSync(root), [], 'nothing was made at the empty mount point');
+  t.deepEqual(readdirSync(elsewhere), ['new.txt'], 'nothing was moved away');
+  t.deepEqual(keys(core, loc), ['a.txt', 'sub', 'sub/b.txt']);
+  t.deepEqual(keys(core, other), ['new.txt']);
+  t.is(head(core), seq, 'no event was written');
 });
