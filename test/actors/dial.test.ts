@@ -1,7 +1,7 @@
 // Dialing a device that has several addresses: a dead one (a LAN address seen from elsewhere, a
 // router's address without hairpin NAT) costs a moment, not a timeout.
 import test from 'ava';
-import { dialFirst } from '../../src/actors/network/effects.js';
+import { dialFirst } from '../../src/actors/network/dial.js';
 import type { MessageTransport } from '../../src/transport/types.js';
 
 const addr = (port: number) => ({ host: '127.0.0.1', port });
