@@ -179,11 +179,13 @@ test('without a birth time to tell, or nothing kept, the folder must hold one of
   const now = { ...folderIdOf(statSync(root, { bigint: true })), btime: '0' };
   db.prepare("UPDATE location_folders SET btime = '0' WHERE loc = ?").run(loc);
   t.notThrows(() => checkFolder(db, loc0, now, undefined));
+  // Same name, another file later: made before the old ones go, so it cannot get a freed inode back.
+  writeFileSync(join(root, 'a.new'), 'same name, another file (another inode)');
   rmSync(join(root, 'a.txt'));
   t.notThrows(() => checkFolder(db, loc0, now, undefined), 'one entry left is enough');
   rmSync(join(root, 'b.txt'));
   rmSync(join(root, 'sub'), { recursive: true });
-  writeFileSync(join(root, 'a.txt'), 'same name, another file (another inode)');
+  renameSync(join(root, 'a.new'), join(root, 'a.txt'));
   t.throws(() => checkFolder(db, loc0, now, undefined), {
     code: 'E_LOCATION_REPLACED',
     message: /none of the entries indexed at its top level/,
