@@ -39,8 +39,8 @@ export interface IndexCheckpoint {
    */
   walkedTotals?: WalkTotals;
   /**
-   * The location's folder as the job first ran (device, inode, birth time, boot; older jobs kept
-   * the first two): a resume must find the same one (location-folder.ts sameFolder).
+   * The location's folder as the job first ran (location-folder.ts FolderId; a job kept before
+   * this build has device and inode only): a resume must find the same one (sameFolder, strict).
    */
-  pin?: [dev: string, ino: string, btime?: string, boot?: string];
+  pin?: [dev: string, ino: string, btime?: string, boot?: string, fs?: string, mount?: string];
 }

@@ -24,16 +24,16 @@ export function pinLocation(path: string, cp: IndexCheckpoint): RootPin {
     throw new SdError('E_LOCATION_UNREADABLE', `the location ${path} cannot be read: ${(e as Error).message}`);
   }
   if (!st.isDirectory()) throw new SdError('E_LOCATION_NOT_DIR', `the location ${path} is not a folder`);
-  const now = folderIdOf(st);
+  const now = folderIdOf(st, fsPathOf(path, ''));
   if (cp.pin && !sameFolder(pinnedFolder(cp), now, true)) throw locationChanged(path);
-  cp.pin = [now.dev, now.ino, now.btime, now.boot];
+  cp.pin = [now.dev, now.ino, now.btime, now.boot, now.fs, now.mount];
   return { dev: st.dev, ino: st.ino };
 }
 
-/** The folder a job's checkpoint pinned (a job kept before birth times were: its device and inode only). */
+/** The folder a job's checkpoint pinned (one kept before this build: its device and inode only). */
 export function pinnedFolder(cp: IndexCheckpoint): FolderId {
-  const [dev, ino, btime = '0', boot = ''] = cp.pin!;
-  return { dev, ino, btime, boot };
+  const [dev, ino, btime = '', boot = '', fs = '', mount = ''] = cp.pin!;
+  return { dev, ino, btime, boot, fs, mount };
 }
 
 /**

@@ -1,24 +1,32 @@
-// A location's folder as this device last indexed it: its inode, birth time and device, and the
-// boot it was seen in. Every new index job of the location must find that folder at its path.
-// Otherwise the folder was replaced, or the disk that holds it is not mounted and its mount point
-// is empty, and a rescan would take every entry out of the index (and off every paired device).
-// Syncthing refuses a folder that lacks its `.stfolder` marker for the same reason; this writes
-// nothing into the user's folder. Kept beside the jobs: this device's own state, never replicated.
-import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
+// A location's folder as this device added it or last indexed it: its inode, birth time, device,
+// the boot it was seen in, its kind of filesystem, and whether it was the root of a mount. Every
+// new index job of the location, and every file operation and transfer into it, must find that
+// folder at its path. Otherwise the folder was replaced, or the disk that holds it is not mounted
+// and its mount point is bare, and a rescan would take every entry out of the index (and off every
+// paired device). Syncthing refuses a folder that lacks its `.stfolder` marker for the same
+// reason; this writes nothing into the user's folder. Kept beside the jobs: this device's own
+// state, never replicated.
+import { lstatSync, opendirSync, readFileSync, statfsSync, statSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
 import type { Database } from 'better-sqlite3-multiple-ciphers';
 import { SdError } from '../errors.js';
 import { stmt } from '../projections/types.js';
-import { toPath } from '../projections/entries.js';
-import { fsPathOf } from './names.js';
 
-/** A folder as found at a path: what is compared, as strings (checkpoints and the table keep them so). */
+/**
+ * A folder as found at a path, as strings (checkpoints and the table keep them so). '' is "not
+ * known" (a job checkpointed before it was kept), never a value.
+ */
 export interface FolderId {
   dev: string;
   ino: string;
   /** Nanoseconds; '0' where the filesystem does not record a birth time. */
   btime: string;
-  /** The boot it was seen in; '' where the system does not say. */
+  /** The boot it was seen in. */
   boot: string;
+  /** The filesystem's kind (statfs f_type). */
+  fs: string;
+  /** '1' where the folder is the root of a mount (another device than its parent's), '0' where not. */
+  mount: string;
 }
 
 /** A database read through (a command's preview reads, a job writes). */
@@ -28,6 +36,12 @@ interface ReadDb {
     raw(on?: boolean): { all(...params: unknown[]): unknown[] };
   };
 }
+
+/**
+ * Filesystems whose inode numbers are made up at each mount (FAT, exFAT; FUSE ones may be):
+ * a folder there cannot be told by its inode.
+ */
+const UNSTABLE_INODES = new Set([0x4d44, 0x2011bab0, 0x65735546].map(String));
 
 let bootId: string | undefined;
 
@@ -43,44 +57,71 @@ export function thisBoot(): string {
   return bootId;
 }
 
-export function folderIdOf(st: BigIntStats): FolderId {
-  return { dev: String(st.dev), ino: String(st.ino), btime: String(st.birthtimeNs), boot: thisBoot() };
+/** The folder `st` was read from at `path` (followed through a symlink, as a root is opened). */
+export function folderIdOf(st: BigIntStats, path: string | Buffer): FolderId {
+  let fs = '';
+  let mount = '';
+  try {
+    fs = String(statfsSync(path).type);
+    // The folder's own parent, as the kernel finds it (`..` of a symlink's target is the target's).
+    const up = statSync(typeof path === 'string' ? `${path}/..` : Buffer.concat([path, Buffer.from('/..')]), {
+      bigint: true,
+    });
+    mount = up.dev !== st.dev || up.ino === st.ino ? '1' : '0';
+  } catch {
+    // unknown: not compared
+  }
+  return { dev: String(st.dev), ino: String(st.ino), btime: String(st.birthtimeNs), boot: thisBoot(), fs, mount };
 }
 
+/** The folder at a location's path now, or undefined where there is no folder (its own error elsewhere). */
+export function folderAt(path: string): FolderId | undefined {
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st?.isDirectory() ? folderIdOf(st, path) : undefined;
+}
+
+const known = (v: string): boolean => v !== '';
+
 /**
- * Whether `now` is the folder `was` names. Its inode must match, and its birth time where both
- * have one (nanoseconds, set when the folder was made, never changed). A disk plugged in again may
- * come back under another device number (sdb, then sdc; or after a reboot): then the inode and a
- * birth time must match. `strict` (a job resumed from its checkpoint, whose every open must find
- * the folder it began with: root-pin.ts) takes another device number only from another boot.
- * Without a birth time, another device number is another folder.
+ * Whether `now` is the folder `was` names:
+ * - the same kind of filesystem, and still the root of a mount if it was one (a disk not mounted
+ *   leaves its bare mount point, on the filesystem above);
+ * - the same birth time where either has one (a filesystem does not gain or lose them);
+ * - the same inode, where the filesystem keeps inodes across mounts;
+ * - the same device, or another one (a disk plugged in again as sdc, or after a reboot) when the
+ *   birth time matches, or where inodes cannot tell. `strict` (a job resumed from its checkpoint,
+ *   whose every open must find the folder it began with: root-pin.ts) takes another device only
+ *   from another boot.
  */
 export function sameFolder(was: FolderId, now: FolderId, strict = false): boolean {
-  if (was.ino !== now.ino) return false;
-  const born = was.btime !== '0' && now.btime !== '0';
-  if (born && was.btime !== now.btime) return false;
+  if (known(was.fs) && known(now.fs) && was.fs !== now.fs) return false;
+  if (was.mount === '1' && now.mount === '0') return false;
+  if (known(was.btime) && known(now.btime) && was.btime !== now.btime) return false;
+  const inodes = !UNSTABLE_INODES.has(now.fs);
+  if (inodes && was.ino !== now.ino) return false;
   if (was.dev === now.dev) return true;
-  if (!born) return false;
-  return !strict || (was.boot !== '' && now.boot !== '' && was.boot !== now.boot);
+  const born = known(was.btime) && was.btime !== '0' && was.btime === now.btime;
+  if (!born && inodes) return false;
+  return !strict || (known(was.boot) && known(now.boot) && was.boot !== now.boot);
 }
 
 const TABLE = `CREATE TABLE IF NOT EXISTS location_folders (loc TEXT PRIMARY KEY, dev TEXT NOT NULL, ino TEXT NOT NULL,
-  btime TEXT NOT NULL, boot TEXT NOT NULL, seen_at INTEGER NOT NULL)`;
+  btime TEXT NOT NULL, boot TEXT NOT NULL, fs TEXT NOT NULL, mount TEXT NOT NULL, seen_at INTEGER NOT NULL)`;
 export const LOCATION_FOLDERS_SCHEMA = `${TABLE};`;
 
-/** The folder a location's last index job began with here, if one ran since this was kept. */
+/** The folder a location was added with, or its last index job began with. */
 export function recordedFolder(db: ReadDb, loc: string): FolderId | undefined {
-  return db.prepare('SELECT dev, ino, btime, boot FROM location_folders WHERE loc = ?').get(loc) as
+  return db.prepare('SELECT dev, ino, btime, boot, fs, mount FROM location_folders WHERE loc = ?').get(loc) as
     FolderId | undefined;
 }
 
 export function recordFolder(db: Database, loc: string, id: FolderId): void {
   stmt(
     db,
-    `INSERT INTO location_folders (loc, dev, ino, btime, boot, seen_at) VALUES (?, ?, ?, ?, ?, ?)
+    `INSERT INTO location_folders (loc, dev, ino, btime, boot, fs, mount, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (loc) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, btime = excluded.btime,
-       boot = excluded.boot, seen_at = excluded.seen_at`,
-  ).run(loc, id.dev, id.ino, id.btime, id.boot, Date.now());
+       boot = excluded.boot, fs = excluded.fs, mount = excluded.mount, seen_at = excluded.seen_at`,
+  ).run(loc, id.dev, id.ino, id.btime, id.boot, id.fs, id.mount, Date.now());
 }
 
 export function forgetFolder(db: Database, loc: string): void {
@@ -88,11 +129,10 @@ export function forgetFolder(db: Database, loc: string): void {
 }
 
 /**
- * A new index job's check of the folder at a location's path (`now`) against the one kept for
- * it; throws E_LOCATION_REPLACED when it is not that folder. With `adopt` (the folder a user's
- * `--adopt` saw), only that folder is taken. Where the folder cannot be told by its birth time,
- * or none was kept (a location from before this check), an index that holds entries must find
- * one of its top-level entries there (name and inode): an empty mount point holds none.
+ * The check of the folder at a location's path (`now`) against the one kept for it; throws
+ * E_LOCATION_REPLACED when it is not that folder. With `adopt` (the folder a user's `--adopt`
+ * saw), only that folder is taken. A location from before folders were kept must hold one of
+ * the entries indexed at its top level: an empty mount point holds none.
  */
 export function checkFolder(
   db: ReadDb,
@@ -105,22 +145,49 @@ export function checkFolder(
     return;
   }
   const was = recordedFolder(db, loc.id);
-  if (was && !sameFolder(was, now)) throw folderReplaced(loc);
-  if (!was || now.btime === '0') {
-    const top = db
-      .prepare("SELECT key, inode FROM entries WHERE loc = ? AND parent = '' LIMIT 64")
-      .raw(true)
-      .all(loc.id) as [string, number | string][];
-    if (top.length > 0 && !top.some(([key, ino]) => inodeAt(loc.path, key) === String(ino)))
-      throw folderReplaced(loc, `none of the entries indexed at its top level (${top[0]![0]}...) is there`);
-  }
+  if (was) {
+    if (!sameFolder(was, now)) throw folderReplaced(loc);
+  } else if (!holdsIndexed(db, loc, now))
+    throw folderReplaced(loc, 'none of the entries indexed at its top level is there');
 }
 
-function inodeAt(root: string, key: string): string | undefined {
+/** How many names of the folder, and of the index's top level, the check of a location from before reads. */
+const SAMPLE = 256;
+
+/**
+ * Whether the folder holds one of the entries the index holds at its top level: by inode (a
+ * rename keeps it), or by name where the filesystem's inodes are made up at each mount. Every
+ * ext filesystem's `lost+found` has inode 11: it tells nothing.
+ */
+function holdsIndexed(db: ReadDb, loc: { id: string; path: string }, now: FolderId): boolean {
+  const top = db
+    .prepare(`SELECT name, inode FROM entries WHERE loc = ? AND parent = '' LIMIT ${SAMPLE}`)
+    .raw(true)
+    .all(loc.id) as [string, number][];
+  if (top.length === 0) return true;
+  const byInode = !UNSTABLE_INODES.has(now.fs);
+  const indexed = new Set<string | number>(top.map(([name, ino]) => (byInode ? ino : name)));
+  let dir;
   try {
-    return String(lstatSync(fsPathOf(root, toPath(key)), { bigint: true }).ino);
+    dir = opendirSync(loc.path);
   } catch {
-    return undefined;
+    return true; // it cannot be read: the job's own error says so
+  }
+  try {
+    for (let i = 0; i < SAMPLE; i++) {
+      const e = dir.readSync();
+      if (!e) return false;
+      if (e.name === 'lost+found') continue;
+      if (!byInode) {
+        if (indexed.has(e.name)) return true;
+        continue;
+      }
+      const st = lstatSync(join(loc.path, e.name), { bigint: true, throwIfNoEntry: false });
+      if (st && indexed.has(Number(st.ino))) return true;
+    }
+    return false;
+  } finally {
+    dir.closeSync();
   }
 }
 

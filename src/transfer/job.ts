@@ -23,6 +23,7 @@ import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { PreviewHost } from '../ops/host.js';
 import type { Transfers } from './service.js';
+import { checkFolder, folderAt } from '../jobs/location-folder.js';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
 import { userMode } from '../fsutil.js';
@@ -116,6 +117,9 @@ async function runTransfer(core: TransferJobHost, ctx: JobContext): Promise<void
   const held = [`${PARTIAL_DIR}/${ctx.job.id}`, ...input.items.map((it) => relative(input.root, it.dest))];
   for (const p of held) core.jobs.hold(input.loc, p.split(sep).join('/'));
   try {
+    // Never into a folder put at the location's path, or a bare mount point (location-folder.ts).
+    const folder = folderAt(input.root);
+    if (folder) checkFolder(ctx.lib.db, { id: input.loc, path: input.root }, folder, undefined);
     cleanPartials(ctx.lib, input.root, ctx.job.id, false);
     if (cp.phase === 'list') {
       progress.state = 'listing';
@@ -133,6 +137,9 @@ async function runTransfer(core: TransferJobHost, ctx: JobContext): Promise<void
       ctx.commit(() => undefined, 'place', cp, bytes, bytes);
     }
     if (cp.phase === 'place') {
+      // Checked again: the fetch can take long enough for a disk to be taken away.
+      const again = folderAt(input.root);
+      if (again) checkFolder(ctx.lib.db, { id: input.loc, path: input.root }, again, undefined);
       progress.state = 'verifying';
       await placeAndVerify(core, ctx, input, cp);
     }

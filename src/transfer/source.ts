@@ -45,7 +45,13 @@ export function placeServed(lib: Library, self: string, path: string, granted?: 
   try {
     p = place(lib.db, self, path, { allowRoot: true });
   } catch (e) {
-    const why = e instanceof SdError ? e.message : String(e);
+    // A disk away is this device's to act on: the peer is told only that it is not there now.
+    const why =
+      e instanceof SdError && e.code === 'E_LOCATION_REPLACED'
+        ? 'the disk or folder of its location is not in place on that device now'
+        : e instanceof SdError
+          ? e.message
+          : String(e);
     throw new SdError('E_NOT_SERVED', `${path} is not served by this device: ${why}`, { path });
   }
   const top = p.rel.split('/')[0];

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
-import { checkFolder, folderIdOf, sameFolder, thisBoot, type FolderId } from '../../src/jobs/location-folder.js';
+import { checkFolder, folderAt, sameFolder, thisBoot, type FolderId } from '../../src/jobs/location-folder.js';
 import { runIndexJob, type IndexCheckpoint } from '../../src/jobs/indexer.js';
 import type { JobContext } from '../../src/jobs/context.js';
 import { createHashPool } from '../../src/jobs/hash-pool.js';
@@ -145,29 +145,44 @@ test('a disk not mounted at its mount point: the empty folder there is refused, 
   t.deepEqual(keys(core, loc), ['later.txt', ...before]);
 });
 
-test('the same folder is told from another one by inode, birth time, device and boot', (t) => {
+test('the same folder is told from another one by kind of filesystem, mount, birth time, inode, device and boot', (t) => {
+  const EXT4 = String(0xef53);
+  const VFAT = String(0x4d44);
   const f = (over: Partial<FolderId> = {}): FolderId => ({
     dev: '2049',
     ino: '131',
     btime: '1795960840867804817',
     boot: 'boot-1',
+    fs: EXT4,
+    mount: '1',
     ...over,
   });
   t.true(sameFolder(f(), f()));
   t.false(sameFolder(f(), f({ ino: '132' })), 'another inode');
   t.false(sameFolder(f(), f({ btime: '1795960840867804818' })), 'another birth time');
+  t.false(sameFolder(f({ btime: '0' }), f()), 'a filesystem that records birth times where one did not');
+  t.false(sameFolder(f(), f({ fs: String(0x01021994) })), 'another kind of filesystem (a tmpfs mounted there)');
+  t.false(sameFolder(f(), f({ mount: '0' })), 'the bare mount point of a disk not mounted');
+  t.true(sameFolder(f({ mount: '0' }), f({ mount: '1' })), 'a folder a disk was mounted on since');
   t.true(sameFolder(f(), f({ dev: '2065', boot: 'boot-2' })), 'a removable disk after a reboot');
   t.true(sameFolder(f(), f({ dev: '2065' })), 'a disk plugged in again under another number');
   t.false(sameFolder(f({ btime: '0' }), f({ btime: '0', dev: '2065', boot: 'boot-2' })), 'no birth time to tell');
   t.true(sameFolder(f({ btime: '0' }), f({ btime: '0' })), 'no birth time, same device and inode');
+  // FAT and exFAT make inode numbers up at each mount: the same card comes back with others.
+  t.true(sameFolder(f({ fs: VFAT, btime: '0' }), f({ fs: VFAT, btime: '0', ino: '977', dev: '2065' })));
+  t.false(sameFolder(f({ fs: VFAT, btime: '0' }), f({ fs: VFAT, btime: '0', mount: '0' })));
   // A job resumed from its checkpoint: another device number only from another boot.
   t.true(sameFolder(f(), f({ dev: '2065', boot: 'boot-2' }), true));
   t.false(sameFolder(f(), f({ dev: '2065' }), true));
   t.false(sameFolder(f({ boot: '' }), f({ dev: '2065', boot: 'boot-2' }), true), 'no boot id to tell');
   t.true(sameFolder(f(), f(), true));
+  // A checkpoint from before (device and inode only): those must match.
+  const old = { dev: '2049', ino: '131', btime: '', boot: '', fs: '', mount: '' };
+  t.true(sameFolder(old, f(), true));
+  t.false(sameFolder(old, f({ dev: '2065', boot: 'boot-2' }), true));
 });
 
-test('without a birth time to tell, or nothing kept, the folder must hold one of the entries indexed at its top', async (t) => {
+test('a folder kept from before: it must hold one of the entries indexed at its top, by inode (a rename keeps it)', async (t) => {
   const dir = tempDir(t);
   const root = join(dir, 'loc');
   fill(root, ['a.txt', 'b.txt']);
@@ -175,21 +190,39 @@ test('without a birth time to tell, or nothing kept, the folder must hold one of
   const { id: loc } = await addAndIndex(core, root);
   const db = core.libraries.resolve().db;
   const loc0 = { id: loc, path: root };
-  // As a filesystem without birth times (ext4 with small inodes, NFS, FAT) shows the folder.
-  const now = { ...folderIdOf(statSync(root, { bigint: true })), btime: '0' };
-  db.prepare("UPDATE location_folders SET btime = '0' WHERE loc = ?").run(loc);
+  const now = folderAt(root)!;
+  db.prepare('DELETE FROM location_folders').run();
   t.notThrows(() => checkFolder(db, loc0, now, undefined));
-  // Same name, another file later: made before the old ones go, so it cannot get a freed inode back.
+  // Another file of the same name later: made before the old ones go, so it cannot get a freed inode back.
   writeFileSync(join(root, 'a.new'), 'same name, another file (another inode)');
   rmSync(join(root, 'a.txt'));
-  t.notThrows(() => checkFolder(db, loc0, now, undefined), 'one entry left is enough');
+  renameSync(join(root, 'sub'), join(root, 'renamed'));
+  t.notThrows(() => checkFolder(db, loc0, now, undefined), 'a folder renamed is still the one indexed');
   rmSync(join(root, 'b.txt'));
-  rmSync(join(root, 'sub'), { recursive: true });
+  rmSync(join(root, 'renamed'), { recursive: true });
   renameSync(join(root, 'a.new'), join(root, 'a.txt'));
   t.throws(() => checkFolder(db, loc0, now, undefined), {
     code: 'E_LOCATION_REPLACED',
     message: /none of the entries indexed at its top level/,
   });
+  mkdirSync(join(root, 'lost+found'));
+  t.throws(() => checkFolder(db, loc0, now, undefined), { code: 'E_LOCATION_REPLACED' }, 'lost+found tells nothing');
+});
+
+test('a disk without birth times, emptied or with its only folder renamed, is still the location once kept', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, ['a.txt']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  const db = core.libraries.resolve().db;
+  db.prepare("UPDATE location_folders SET btime = '0' WHERE loc = ?").run(loc);
+  const now = { ...folderAt(root)!, btime: '0' };
+  rmSync(join(root, 'a.txt'));
+  renameSync(join(root, 'sub'), join(root, 'Pictures'));
+  t.notThrows(() => checkFolder(db, { id: loc, path: root }, now, undefined));
+  rmSync(join(root, 'Pictures'), { recursive: true });
+  t.notThrows(() => checkFolder(db, { id: loc, path: root }, now, undefined), 'emptied');
 });
 
 test('a location kept from before this check: its next job takes the folder only if it holds what was indexed', async (t) => {
@@ -222,7 +255,7 @@ test('`--adopt` takes only the folder its plan showed: another one put at the pa
   const { id: loc } = await addAndIndex(core, root);
   renameSync(root, join(dir, 'loc.old'));
   fill(root, ['shown.txt']);
-  const shown = folderIdOf(statSync(root, { bigint: true }));
+  const shown = folderAt(root)!;
   renameSync(root, join(dir, 'loc.shown'));
   fill(root, ['later.txt']);
   const lib = core.libraries.resolve();
@@ -263,8 +296,8 @@ test('every checkpoint of a job pins the folder with its birth time and boot', a
   await runIndexJob(ctx);
   const pinned = kept.filter((c) => c.phase !== 'aggregate');
   t.deepEqual([...new Set(pinned.map((c) => c.phase))], ['walk', 'identify']);
-  const now = folderIdOf(statSync(root, { bigint: true }));
-  for (const c of pinned) t.deepEqual(c.pin, [now.dev, now.ino, now.btime, now.boot], c.phase);
+  const now = folderAt(root)!;
+  for (const c of pinned) t.deepEqual(c.pin, [now.dev, now.ino, now.btime, now.boot, now.fs, now.mount], c.phase);
 });
 
 test('a job paused across a reboot that brought its disk back under another device number resumes', async (t) => {
@@ -274,7 +307,7 @@ test('a job paused across a reboot that brought its disk back under another devi
   const core = await openCore(t, join(dir, 'data'));
   const { id: loc } = await addAndIndex(core, root);
   writeFileSync(join(root, 'sub/while-away.txt'), 'new');
-  const now = folderIdOf(statSync(root, { bigint: true }));
+  const now = folderAt(root)!;
   const lib = core.libraries.resolve();
   const resume = async (pin: IndexCheckpoint['pin']): Promise<unknown> => {
     const checkpoint: IndexCheckpoint = {
@@ -323,7 +356,7 @@ test("a location's folder kept after a reboot under another device number: a res
   const core = await openCore(t, join(dir, 'data'));
   const { id: loc } = await addAndIndex(core, root);
   const db = core.libraries.resolve().db;
-  const now = folderIdOf(statSync(root, { bigint: true }));
+  const now = folderAt(root)!;
   if (now.btime === '0' || thisBoot() === '') {
     t.log('skipped: this filesystem or system gives no birth time or boot id');
     t.pass();

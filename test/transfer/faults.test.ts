@@ -10,7 +10,10 @@ import fs, {
   mkdirSync,
   openSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
+  renameSync,
+  rmSync,
   utimesSync,
   writeFileSync,
   writeSync,
@@ -269,3 +272,48 @@ test.serial(
     t.is(readFileSync(join(rb, 'small.txt'), 'utf8'), 'fits');
   },
 );
+
+test.serial(
+  "the disk of the destination's location taken away during a pull: nothing lands on the bare mount point",
+  async (t) => {
+    const { b, lib, rb, id } = await slowPull(t, 'big.bin', 24 * CHUNK);
+    await until('the pull to be fetching', async () => (await jobInfo(b, lib, id)).done > 0);
+    // The disk goes (its folder with it), and its mount point is left bare.
+    renameSync(rb, `${rb}.away`);
+    mkdirSync(rb);
+    const j = await waitJob(b, lib, id);
+    t.is(j.state, 'failed');
+    // The next chunk finds its partial file gone (ENOENT), or the place step finds the folder replaced.
+    t.regex(j.message ?? '', /not the folder this location indexed|no such file/);
+    t.deepEqual(readdirSync(rb), [], 'nothing was written where the disk was');
+  },
+);
+
+test.serial('a pull into a location whose disk is not mounted is refused at its preview', async (t) => {
+  const { a, b, lib, ra, rb } = await pair(t);
+  writeFileSync(join(ra, 'photo.jpg'), randomBytes(1000));
+  await indexed(a, b, lib, ra);
+  writeFileSync(join(rb, 'mine.txt'), 'on the disk');
+  await indexed(b, a, lib, rb);
+  renameSync(rb, `${rb}.away`);
+  mkdirSync(rb);
+  await t.throwsAsync(
+    b.command('transfer.pull', { device: 'alpha', sources: [join(ra, 'photo.jpg')], dest: rb }, { library: lib }),
+    { code: 'E_LOCATION_REPLACED' },
+  );
+  t.deepEqual(readdirSync(rb), []);
+  // A (the source) is told its own disk is away without its path or a command meant for its user.
+  renameSync(ra, `${ra}.away`);
+  mkdirSync(ra);
+  rmSync(rb, { recursive: true });
+  renameSync(`${rb}.away`, rb);
+  const out = await b.command<{ job: string }>(
+    'transfer.pull',
+    { device: 'alpha', sources: [join(ra, 'photo.jpg')], dest: rb },
+    { library: lib },
+  );
+  const j = await waitJob(b, lib, out.result!.job);
+  t.is(j.state, 'failed');
+  t.regex(j.message ?? '', /not in place on that device now/);
+  t.notRegex(j.message ?? '', /--adopt/);
+});

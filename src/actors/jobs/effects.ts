@@ -134,6 +134,7 @@ async function run(deps: JobsDeps, input: PhasesInput, signal: AbortSignal, repo
   // The job's first steps run on this thread (its walk, until the hashing threads are up): the
   // command that queued it answers first (`sd location add` answered 80-270 ms after the job began).
   await new Promise<void>((r) => setImmediate(r));
+  if (signal.aborted) return;
   const started = Date.now();
   const baseMs = job.runMs;
   let lastProgress = 0;

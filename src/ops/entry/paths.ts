@@ -2,7 +2,7 @@
 // real path of their parent (so `..` and symlinks cannot escape), and placed in a location.
 // Paths are strings in which a name that is not valid UTF-8 has its escaped form (names.ts);
 // every fs call gets the raw bytes back (fsPathOfAbs).
-import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { SdError } from '../../errors.js';
 import { openDataDirs } from '../../fsutil.js';
@@ -10,7 +10,7 @@ import type { Db } from '../../library/library.js';
 import { toPath } from '../../projections/entries.js';
 import type { WalkRules } from '../../jobs/walk.js';
 import { ruleSkipper } from '../../jobs/walk-rules.js';
-import { checkFolder, folderIdOf } from '../../jobs/location-folder.js';
+import { checkFolder, folderAt } from '../../jobs/location-folder.js';
 import { decodeName, encodeName, encodePath, fsPathOfAbs } from '../../jobs/names.js';
 import { fsError } from './confine.js';
 import { locate } from './queries.js';
@@ -119,8 +119,8 @@ export function place(
   const row = db.prepare('SELECT rules FROM locations WHERE id = ?').get(hit.loc.id) as { rules: string };
   // Not into a folder put at the location's path, or an empty mount point (location-folder.ts):
   // the operation's own re-index would then take the location's entries out of the index.
-  const root = statSync(hit.loc.path, { bigint: true, throwIfNoEntry: false });
-  if (root?.isDirectory()) checkFolder(db, hit.loc, folderIdOf(root), undefined);
+  const root = folderAt(hit.loc.path);
+  if (root) checkFolder(db, hit.loc, root, undefined);
   return {
     abs,
     loc: { id: hit.loc.id, path: hit.loc.path, rules: JSON.parse(row.rules) as WalkRules },

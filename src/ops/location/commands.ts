@@ -9,7 +9,7 @@ import { estimateWork } from './estimate.js';
 import { newLocationId } from '../../projections/rules.js';
 import { excludedBelow, pseudoFilesystem } from '../../jobs/exclude.js';
 import { openDataDirs } from '../../fsutil.js';
-import { checkFolder, folderIdOf, forgetFolder, recordFolder } from '../../jobs/location-folder.js';
+import { checkFolder, folderAt, folderIdOf, forgetFolder, recordFolder } from '../../jobs/location-folder.js';
 import type { ReadonlyLibrary } from '../host.js';
 
 const Rules = z
@@ -142,7 +142,7 @@ export const addLocation = defineCommand({
           }
         : {}),
       // The folder its first index must find there (location-folder.ts).
-      data: { path, name, folder: folderIdOf(statSync(path, { bigint: true })) },
+      data: { path, name, folder: folderIdOf(statSync(path, { bigint: true }), path) },
     };
   },
   commit: ({ core, lib }, plan) => {
@@ -220,8 +220,7 @@ export const rescanLocation = defineCommand({
   input: z.object({ ref: z.string().min(1), full: z.boolean().default(false), adopt: z.boolean().default(false) }),
   preview: ({ core, lib }, { ref, full, adopt }) => {
     const l = findLocation(lib, ref, core.device.id);
-    const st = statSync(l.path, { bigint: true, throwIfNoEntry: false });
-    const seen = st?.isDirectory() ? folderIdOf(st) : undefined;
+    const seen = folderAt(l.path);
     // Said now, not by a job that fails later; a folder that cannot be read is the job's to say.
     if (seen && !adopt) checkFolder(lib.db, l, seen, undefined);
     if (adopt && !seen) throw new SdError('E_LOCATION_UNREADABLE', `there is no folder at ${l.path} to adopt`);
