@@ -398,3 +398,31 @@ test('a file operation into a location whose disk is not mounted is refused befo
   t.deepEqual(keys(core, other), ['new.txt']);
   t.is(head(core), seq, 'no event was written');
 });
+
+test("another disk mounted where the location's disk was is refused; the bare mount point too", async (t) => {
+  const dir = tempDir(t);
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  // A tmpfs stands for a disk: its own filesystem, mounted at the location's path.
+  const mount = (): ReturnType<typeof spawnSync> =>
+    spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { encoding: 'utf8' });
+  const first = mount();
+  if (first.status !== 0) {
+    t.log(`skipped: cannot mount a tmpfs here (${String(first.stderr || first.error?.message || '').trim()})`);
+    t.pass();
+    return;
+  }
+  t.teardown(() => {
+    // Every tmpfs this test mounted, the last first.
+    for (let i = 0; i < 3 && spawnSync('umount', [mnt]).status === 0; i++);
+  });
+  fill(mnt, ['photo.jpg']);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, mnt);
+  t.is(spawnSync('umount', [mnt]).status, 0);
+  await t.throwsAsync(core.command('location.rescan', { ref: loc }), { code: 'E_LOCATION_REPLACED' }, 'bare');
+  t.is(mount().status, 0);
+  fill(mnt, ['photo.jpg']);
+  await t.throwsAsync(core.command('location.rescan', { ref: loc }), { code: 'E_LOCATION_REPLACED' }, 'another disk');
+  t.deepEqual(keys(core, loc), ['photo.jpg', 'sub']);
+});
