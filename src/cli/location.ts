@@ -76,7 +76,11 @@ export function locationCommands(program: Command): void {
               rows.map((r) => [
                 shortId(r.id),
                 r.name,
-                r.path,
+                r.folder === 'replaced'
+                  ? `${r.path} (not the folder indexed: disk not mounted?)`
+                  : r.folder === 'missing'
+                    ? `${r.path} (missing)`
+                    : r.path,
                 r.files,
                 bytes(r.bytes),
                 r.indexedAt ? ago(r.indexedAt) : 'never',

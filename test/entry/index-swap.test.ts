@@ -179,12 +179,14 @@ test("the location's folder swapped while no job ran: `sd location rescan` refus
   t.is(Daemon.code(refused), 'E_LOCATION_REPLACED');
   const plain = d.sd('location', 'rescan', root);
   t.regex(plain.err, /not the folder this location indexed .* --adopt/);
+  t.regex(d.sd('location', 'list').out, /\(not the folder indexed: disk not mounted\?\)/);
   t.deepEqual(
     d.json<Ls>('ls', root).entries.map((e) => e.name),
     ['top.txt'],
     'the index still holds the folder it indexed',
   );
   t.is(d.sd('location', 'rescan', root, '--adopt', '--wait').code, 0);
+  t.notRegex(d.sd('location', 'list').out, /not the folder indexed/);
   t.deepEqual(
     d.json<Ls>('ls', root).entries.map((e) => e.name),
     ['only-there.txt'],

@@ -59,7 +59,10 @@ test('a folder put at the path of a location while no job ran: refused until ado
 
   // Moved away, and another folder made at the path (a restore, a sync tool, another user).
   renameSync(root, join(dir, 'loc.old'));
+  const state = async (): Promise<unknown> => (await core.query<{ folder: string }[]>('location.list', {}))[0]?.folder;
+  t.is(await state(), 'missing');
   fill(root, ['other.txt', 'sub/c.txt']);
+  t.is(await state(), 'replaced');
   const seq = head(core);
   await t.throwsAsync(core.command('location.rescan', { ref: loc }), {
     code: 'E_LOCATION_REPLACED',
@@ -78,6 +81,7 @@ test('a folder put at the path of a location while no job ran: refused until ado
   t.is(await rescan(core, loc, { adopt: true }), 'completed');
   t.deepEqual(keys(core, loc), ['other.txt', 'sub', 'sub/c.txt']);
   t.is(await rescan(core, loc), 'completed', 'the adopted folder is the location from now on');
+  t.is(await state(), 'ok');
 });
 
 test("a symlink to another folder put at a location's path is refused too", async (t) => {
@@ -131,7 +135,11 @@ test('a disk not mounted at its mount point: the empty folder there is refused, 
   const before = keys(core, loc);
   t.deepEqual(before, ['photo.jpg', 'sub', 'sub/clip.mp4']);
 
+  const folder = async (): Promise<unknown> =>
+    (await core.query<{ id: string; folder: string }[]>('location.list', {})).find((l) => l.id === loc)?.folder;
+  t.is(await folder(), 'ok');
   t.is(spawnSync('umount', [mnt]).status, 0);
+  t.is(await folder(), 'replaced', '`sd location list` says the folder is not the one indexed');
   await t.throwsAsync(core.command('location.rescan', { ref: loc }), {
     code: 'E_LOCATION_REPLACED',
     message: /disk that holds it is not mounted/,
@@ -140,6 +148,7 @@ test('a disk not mounted at its mount point: the empty folder there is refused, 
   t.deepEqual(keys(core, loc), before, 'nothing was taken out of the index');
 
   t.is(mount().status, 0);
+  t.is(await folder(), 'ok');
   writeFileSync(join(disk, 'later.txt'), 'written while mounted again');
   t.is(await rescan(core, loc), 'completed');
   t.deepEqual(keys(core, loc), ['later.txt', ...before]);

@@ -1,6 +1,9 @@
-// sd location list.
+// sd location list: each location with its index state, and whether its folder is in place.
 import { z } from 'zod';
 import { defineQuery } from '../define.js';
+import type { ReadDb } from '../host.js';
+import { SdError } from '../../errors.js';
+import { checkFolder, folderAt } from '../../jobs/location-folder.js';
 
 export const listLocations = defineQuery({
   name: 'location.list',
@@ -34,6 +37,28 @@ export const listLocations = defineQuery({
         watch: r.watch === 1,
         watching: r.watch === 1 && r.dev === core.device.id && core.jobs.isWatching(r.id),
         local: r.dev === core.device.id,
+        folder: r.dev === core.device.id ? folderState(db, r) : null,
       }));
   },
 });
+
+/**
+ * Whether this device's location has its folder in place (location-folder.ts): 'missing' (no
+ * folder at the path), 'replaced' (another folder, or a disk not mounted), or 'ok'.
+ */
+function folderState(db: ReadDb, loc: { id: string; path: string }): 'ok' | 'missing' | 'replaced' {
+  let now;
+  try {
+    now = folderAt(loc.path);
+  } catch {
+    return 'missing'; // it cannot be read: as good as not there
+  }
+  if (!now) return 'missing';
+  try {
+    checkFolder(db, loc, now, undefined);
+    return 'ok';
+  } catch (e) {
+    if (e instanceof SdError && e.code === 'E_LOCATION_REPLACED') return 'replaced';
+    throw e;
+  }
+}
