@@ -111,7 +111,7 @@ export const LOCATION_FOLDERS_SCHEMA = `${TABLE};`;
 
 /** The folder a location was added with, or its last index job began with. */
 export function recordedFolder(db: ReadDb, loc: string): FolderId | undefined {
-  return db.prepare('SELECT dev, ino, btime, boot, fs, mount FROM location_folders WHERE loc = ?').get(loc) as
+  return stmt(db, 'SELECT dev, ino, btime, boot, fs, mount FROM location_folders WHERE loc = ?').get(loc) as
     FolderId | undefined;
 }
 
@@ -151,6 +151,15 @@ export function checkFolder(
     throw folderReplaced(loc, 'none of the entries indexed at its top level is there');
 }
 
+/**
+ * checkFolder of the folder at a location's path now, for a file operation or a transfer into it;
+ * no folder there is left to the operation's own error.
+ */
+export function checkLocationFolder(db: ReadDb, loc: { id: string; path: string }): void {
+  const now = folderAt(loc.path);
+  if (now) checkFolder(db, loc, now, undefined);
+}
+
 /** How many names of the folder, and of the index's top level, the check of a location from before reads. */
 const SAMPLE = 256;
 
@@ -160,8 +169,7 @@ const SAMPLE = 256;
  * ext filesystem's `lost+found` has inode 11: it tells nothing.
  */
 function holdsIndexed(db: ReadDb, loc: { id: string; path: string }, now: FolderId): boolean {
-  const top = db
-    .prepare(`SELECT name, inode FROM entries WHERE loc = ? AND parent = '' LIMIT ${SAMPLE}`)
+  const top = stmt(db, `SELECT name, inode FROM entries WHERE loc = ? AND parent = '' LIMIT ${SAMPLE}`)
     .raw(true)
     .all(loc.id) as [string, number][];
   if (top.length === 0) return true;

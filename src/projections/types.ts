@@ -35,10 +35,15 @@ export interface Projector {
   handlers: Record<string, (db: Database, ev: StoredEvent, ctx: ProjectionContext) => void>;
 }
 
-const cache = new WeakMap<Database, Map<string, Statement>>();
+const cache = new WeakMap<object, Map<string, unknown>>();
 
-/** Prepared statements cached per connection: projections run on the live db and on replays. */
-export function stmt(db: Database, sql: string): Statement {
+/**
+ * Prepared statements cached per connection: projections run on the live db and on replays, and
+ * checks made for every path of a command read through a preview's read-only view of it.
+ */
+export function stmt(db: Database, sql: string): Statement;
+export function stmt<S>(db: { prepare(sql: string): S }, sql: string): S;
+export function stmt(db: { prepare(sql: string): unknown }, sql: string): unknown {
   let m = cache.get(db);
   if (!m) cache.set(db, (m = new Map()));
   let s = m.get(sql);

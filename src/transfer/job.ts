@@ -23,7 +23,7 @@ import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { PreviewHost } from '../ops/host.js';
 import type { Transfers } from './service.js';
-import { checkFolder, folderAt } from '../jobs/location-folder.js';
+import { checkLocationFolder } from '../jobs/location-folder.js';
 import { SdError } from '../errors.js';
 import { codeOf } from '../error-codes.js';
 import { userMode } from '../fsutil.js';
@@ -118,8 +118,8 @@ async function runTransfer(core: TransferJobHost, ctx: JobContext): Promise<void
   for (const p of held) core.jobs.hold(input.loc, p.split(sep).join('/'));
   try {
     // Never into a folder put at the location's path, or a bare mount point (location-folder.ts).
-    const folder = folderAt(input.root);
-    if (folder) checkFolder(ctx.lib.db, { id: input.loc, path: input.root }, folder, undefined);
+    const loc = { id: input.loc, path: input.root };
+    checkLocationFolder(ctx.lib.db, loc);
     cleanPartials(ctx.lib, input.root, ctx.job.id, false);
     if (cp.phase === 'list') {
       progress.state = 'listing';
@@ -138,8 +138,7 @@ async function runTransfer(core: TransferJobHost, ctx: JobContext): Promise<void
     }
     if (cp.phase === 'place') {
       // Checked again: the fetch can take long enough for a disk to be taken away.
-      const again = folderAt(input.root);
-      if (again) checkFolder(ctx.lib.db, { id: input.loc, path: input.root }, again, undefined);
+      checkLocationFolder(ctx.lib.db, loc);
       progress.state = 'verifying';
       await placeAndVerify(core, ctx, input, cp);
     }

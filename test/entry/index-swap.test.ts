@@ -125,14 +125,8 @@ test("the location's folder itself swapped between the walk and the hashing: not
 });
 
 test("the location's folder swapped while the daemon was down mid-index: the resumed job reads nothing from the folder swapped in", async (t) => {
-  const base = tempDir(t, 'sd-swap-');
-  const root = join(base, 'loc');
-  const outside = join(base, 'outside');
-  mkdirSync(root);
-  mkdirSync(outside);
-  writeFileSync(join(root, 'top.txt'), 'top');
+  const { base, root, outside } = locationAndOutside(t);
   writeFileSync(join(outside, 'top.txt'), 'TOP'); // same name and size, other bytes
-  writeFileSync(join(outside, 'only-there.txt'), 'the owner of the other folder');
   const { d: first } = await heldAtHashing(t, base, root);
   const pid = first.pid()!;
   // A crash (or power loss) mid-index, then the swap, then the daemon again: the job resumes.
@@ -152,6 +146,18 @@ test("the location's folder swapped while the daemon was down mid-index: the res
   );
 });
 
+/** A location's folder (`top.txt`) and a folder outside it (`only-there.txt`) to swap in. */
+function locationAndOutside(t: ExecutionContext): { base: string; root: string; outside: string } {
+  const base = tempDir(t, 'sd-swap-');
+  const root = join(base, 'loc');
+  const outside = join(base, 'outside');
+  mkdirSync(root);
+  mkdirSync(outside);
+  writeFileSync(join(root, 'top.txt'), 'top');
+  writeFileSync(join(outside, 'only-there.txt'), 'the owner of the other folder');
+  return { base, root, outside };
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -162,13 +168,7 @@ function alive(pid: number): boolean {
 }
 
 test("the location's folder swapped while no job ran: `sd location rescan` refuses it, the index is kept, and --adopt takes it", async (t) => {
-  const base = tempDir(t, 'sd-swap-');
-  const root = join(base, 'loc');
-  const outside = join(base, 'outside');
-  mkdirSync(root);
-  mkdirSync(outside);
-  writeFileSync(join(root, 'top.txt'), 'top');
-  writeFileSync(join(outside, 'only-there.txt'), 'the owner of the other folder');
+  const { base, root, outside } = locationAndOutside(t);
   const d = new Daemon(t, join(base, 'data'));
   t.is(d.start().code, 0);
   t.is(d.sd('location', 'add', root, '--wait', '--no-watch').code, 0);

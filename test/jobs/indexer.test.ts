@@ -8,12 +8,10 @@ import { generateTree } from '../../fixtures/tree.js';
 import { contentIdOf } from '../../src/jobs/content-id.js';
 import { encodeName } from '../../src/jobs/names.js';
 import { runIndexJob, type IndexCheckpoint } from '../../src/jobs/indexer.js';
-import type { JobContext } from '../../src/jobs/context.js';
 import { toKey } from '../../src/projections/entries.js';
-import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { openCore } from '../helpers.js';
 import { addAndIndex, eventBodies, indexRows, referenceTree, waitJob, type RefEntry } from '../fixtures-child/util.js';
-import { tempDir } from './helpers.js';
+import { handJob, tempDir } from './helpers.js';
 
 interface Listed {
   name: string;
@@ -339,21 +337,7 @@ test('a scoped job resumed after its first scope was ignored, or removed, walks 
   writeFileSync(join(root, '.gitignore'), '*.o\na/\n');
   rmSync(join(root, 'a'), { recursive: true });
   writeFileSync(join(root, 'c/new.txt'), 'made while the job was paused');
-  const pool = createHashPool({ threads: 1 });
-  t.teardown(() => pool.close());
-  const ctx = {
-    lib,
-    job: { id: 'resumed', checkpoint, resumes: 1, input: { loc, scope: ['a', 'b', 'c'] } },
-    signal: new AbortController().signal,
-    pool: () => pool,
-    commit: (fn: () => void) => {
-      lib.write(fn);
-      lib.flush();
-    },
-    progress: () => undefined,
-    errors: () => undefined,
-  } as unknown as JobContext;
-  await runIndexJob(ctx);
+  await runIndexJob(handJob(t, lib, { id: 'resumed', checkpoint, resumes: 1, input: { loc, scope: ['a', 'b', 'c'] } }));
   const after = indexRows(core, loc).map((r) => r.key);
   t.deepEqual(
     after.filter((k) => !k.startsWith('a')),

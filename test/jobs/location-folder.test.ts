@@ -2,18 +2,16 @@
 // (a rescan, a watch's rescan) refuses the folder now at the path and leaves the index as it was,
 // until the disk is back or the user adopts the new folder. The same folder renamed away and
 // back, or seen after a reboot under another device number, is still the location's.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from '../../src/core.js';
 import { checkFolder, folderAt, sameFolder, thisBoot, type FolderId } from '../../src/jobs/location-folder.js';
 import { runIndexJob, type IndexCheckpoint } from '../../src/jobs/indexer.js';
-import type { JobContext } from '../../src/jobs/context.js';
-import { createHashPool } from '../../src/jobs/hash-pool.js';
 import { openCore } from '../helpers.js';
 import { addAndIndex, indexRows, waitJob } from '../fixtures-child/util.js';
-import { tempDir } from './helpers.js';
+import { handJob, tempDir } from './helpers.js';
 
 const keys = (core: Core, loc: string): string[] => indexRows(core, loc).map((r) => r.key);
 const head = (core: Core): number => {
@@ -24,6 +22,19 @@ const head = (core: Core): number => {
 function fill(dir: string, names: string[]): void {
   mkdirSync(join(dir, 'sub'), { recursive: true });
   for (const n of names) writeFileSync(join(dir, n), `bytes of ${n}`);
+}
+
+/** A location holding `names` (and a folder `sub`), added and indexed: the test's dir, the folder, the core, the id. */
+async function indexedLocation(
+  t: ExecutionContext,
+  names: string[],
+): Promise<{ dir: string; root: string; core: Core; loc: string }> {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  fill(root, names);
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  return { dir, root, core, loc };
 }
 
 async function rescan(core: Core, loc: string, extra: Record<string, unknown> = {}): Promise<string> {
@@ -41,11 +52,7 @@ async function watchRescan(core: Core, loc: string): Promise<{ state: string; me
 }
 
 test('a folder put at the path of a location while no job ran: refused until adopted, and the index is kept', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt', 'sub/b.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { dir, root, core, loc } = await indexedLocation(t, ['a.txt', 'sub/b.txt']);
   const before = keys(core, loc);
   t.deepEqual(before, ['a.txt', 'sub', 'sub/b.txt']);
   const lib = core.libraries.resolve();
@@ -85,12 +92,8 @@ test('a folder put at the path of a location while no job ran: refused until ado
 });
 
 test("a symlink to another folder put at a location's path is refused too", async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt']);
+  const { dir, root, core, loc } = await indexedLocation(t, ['a.txt']);
   fill(join(dir, 'elsewhere'), ['secret.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
   renameSync(root, join(dir, 'loc.old'));
   symlinkSync(join(dir, 'elsewhere'), root);
   await t.throwsAsync(core.command('location.rescan', { ref: loc }), { code: 'E_LOCATION_REPLACED' });
@@ -192,11 +195,7 @@ test('the same folder is told from another one by kind of filesystem, mount, bir
 });
 
 test('a folder kept from before: it must hold one of the entries indexed at its top, by inode (a rename keeps it)', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt', 'b.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { root, core, loc } = await indexedLocation(t, ['a.txt', 'b.txt']);
   const db = core.libraries.resolve().db;
   const loc0 = { id: loc, path: root };
   const now = folderAt(root)!;
@@ -219,11 +218,7 @@ test('a folder kept from before: it must hold one of the entries indexed at its 
 });
 
 test('a disk without birth times, emptied or with its only folder renamed, is still the location once kept', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { root, core, loc } = await indexedLocation(t, ['a.txt']);
   const db = core.libraries.resolve().db;
   db.prepare("UPDATE location_folders SET btime = '0' WHERE loc = ?").run(loc);
   const now = { ...folderAt(root)!, btime: '0' };
@@ -235,11 +230,7 @@ test('a disk without birth times, emptied or with its only folder renamed, is st
 });
 
 test('a location kept from before this check: its next job takes the folder only if it holds what was indexed', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { dir, root, core, loc } = await indexedLocation(t, ['a.txt']);
   const db = core.libraries.resolve().db;
   db.prepare('DELETE FROM location_folders').run();
   // The disk not mounted at the daemon's start: the empty mount point is not taken (nor kept).
@@ -257,11 +248,7 @@ test('a location kept from before this check: its next job takes the folder only
 });
 
 test('`--adopt` takes only the folder its plan showed: another one put at the path before the job runs is refused', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { dir, root, core, loc } = await indexedLocation(t, ['a.txt']);
   renameSync(root, join(dir, 'loc.old'));
   fill(root, ['shown.txt']);
   const shown = folderAt(root)!;
@@ -280,29 +267,11 @@ test('`--adopt` takes only the folder its plan showed: another one put at the pa
 });
 
 test('every checkpoint of a job pins the folder with its birth time and boot', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt', 'sub/b.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { root, core, loc } = await indexedLocation(t, ['a.txt', 'sub/b.txt']);
   const lib = core.libraries.resolve();
   const kept: IndexCheckpoint[] = [];
-  const pool = createHashPool({ threads: 1 });
-  t.teardown(() => pool.close());
-  const ctx = {
-    lib,
-    job: { id: 'full', checkpoint: null, resumes: 0, input: { loc, full: true } },
-    signal: new AbortController().signal,
-    pool: () => pool,
-    commit: (fn: () => void, _phase: string, cp: IndexCheckpoint) => {
-      kept.push(structuredClone(cp));
-      lib.write(fn);
-      lib.flush();
-    },
-    progress: () => undefined,
-    errors: () => undefined,
-  } as unknown as JobContext;
-  await runIndexJob(ctx);
+  const job = { id: 'full', checkpoint: null, resumes: 0, input: { loc, full: true } };
+  await runIndexJob(handJob(t, lib, job, (cp) => kept.push(cp as IndexCheckpoint)));
   const pinned = kept.filter((c) => c.phase !== 'aggregate');
   t.deepEqual([...new Set(pinned.map((c) => c.phase))], ['walk', 'identify']);
   const now = folderAt(root)!;
@@ -310,11 +279,7 @@ test('every checkpoint of a job pins the folder with its birth time and boot', a
 });
 
 test('a job paused across a reboot that brought its disk back under another device number resumes', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt', 'sub/b.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { root, core, loc } = await indexedLocation(t, ['a.txt', 'sub/b.txt']);
   writeFileSync(join(root, 'sub/while-away.txt'), 'new');
   const now = folderAt(root)!;
   const lib = core.libraries.resolve();
@@ -329,21 +294,7 @@ test('a job paused across a reboot that brought its disk back under another devi
       startSeq: lib.log.headOf(lib.log.deviceId).seq,
       pin,
     };
-    const pool = createHashPool({ threads: 1 });
-    t.teardown(() => pool.close());
-    const ctx = {
-      lib,
-      job: { id: 'paused', checkpoint, resumes: 1, input: { loc } },
-      signal: new AbortController().signal,
-      pool: () => pool,
-      commit: (fn: () => void) => {
-        lib.write(fn);
-        lib.flush();
-      },
-      progress: () => undefined,
-      errors: () => undefined,
-    } as unknown as JobContext;
-    return runIndexJob(ctx);
+    return runIndexJob(handJob(t, lib, { id: 'paused', checkpoint, resumes: 1, input: { loc } }));
   };
   const otherDev = String(BigInt(now.dev) + 1n);
   // The job was paused in another boot, with the disk under another number: same inode and birth time.
@@ -359,11 +310,7 @@ test('a job paused across a reboot that brought its disk back under another devi
 });
 
 test("a location's folder kept after a reboot under another device number: a rescan takes it, and keeps the new number", async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
-  fill(root, ['a.txt']);
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
+  const { root, core, loc } = await indexedLocation(t, ['a.txt']);
   const db = core.libraries.resolve().db;
   const now = folderAt(root)!;
   if (now.btime === '0' || thisBoot() === '') {
@@ -382,14 +329,10 @@ test("a location's folder kept after a reboot under another device number: a res
 });
 
 test('a file operation into a location whose disk is not mounted is refused before it touches the disk', async (t) => {
-  const dir = tempDir(t);
-  const root = join(dir, 'loc');
+  const { dir, root, core, loc } = await indexedLocation(t, ['a.txt', 'sub/b.txt']);
   const elsewhere = join(dir, 'elsewhere');
-  fill(root, ['a.txt', 'sub/b.txt']);
   mkdirSync(elsewhere);
   writeFileSync(join(elsewhere, 'new.txt'), 'to copy in');
-  const core = await openCore(t, join(dir, 'data'));
-  const { id: loc } = await addAndIndex(core, root);
   const { id: other } = await addAndIndex(core, elsewhere);
   // The mount point left empty.
   renameSync(root, join(dir, 'disk-away'));

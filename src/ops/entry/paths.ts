@@ -10,7 +10,7 @@ import type { Db } from '../../library/library.js';
 import { toPath } from '../../projections/entries.js';
 import type { WalkRules } from '../../jobs/walk.js';
 import { ruleSkipper } from '../../jobs/walk-rules.js';
-import { checkFolder, folderAt } from '../../jobs/location-folder.js';
+import { checkLocationFolder } from '../../jobs/location-folder.js';
 import { decodeName, encodeName, encodePath, fsPathOfAbs } from '../../jobs/names.js';
 import { fsError } from './confine.js';
 import { locate } from './queries.js';
@@ -119,8 +119,7 @@ export function place(
   const row = db.prepare('SELECT rules FROM locations WHERE id = ?').get(hit.loc.id) as { rules: string };
   // Not into a folder put at the location's path, or an empty mount point (location-folder.ts):
   // the operation's own re-index would then take the location's entries out of the index.
-  const root = folderAt(hit.loc.path);
-  if (root) checkFolder(db, hit.loc, root, undefined);
+  checkLocationFolder(db, hit.loc);
   return {
     abs,
     loc: { id: hit.loc.id, path: hit.loc.path, rules: JSON.parse(row.rules) as WalkRules },
