@@ -7,10 +7,10 @@
 // reason; this writes nothing into the user's folder. Kept beside the jobs: this device's own
 // state, never replicated.
 import { lstatSync, opendirSync, readFileSync, statfsSync, statSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
 import type { Database } from 'better-sqlite3-multiple-ciphers';
 import { SdError } from '../errors.js';
 import { stmt } from '../projections/types.js';
+import { encodeName } from './names.js';
 
 /**
  * A folder as found at a path, as strings (checkpoints and the table keep them so). '' is "not
@@ -162,6 +162,7 @@ export function checkLocationFolder(db: ReadDb, loc: { id: string; path: string 
 
 /** How many names of the folder, and of the index's top level, the check of a location from before reads. */
 const SAMPLE = 256;
+const LOST_FOUND = Buffer.from('lost+found');
 
 /**
  * Whether the folder holds one of the entries the index holds at its top level: by inode (a
@@ -177,20 +178,24 @@ function holdsIndexed(db: ReadDb, loc: { id: string; path: string }, now: Folder
   const indexed = new Set<string | number>(top.map(([name, ino]) => (byInode ? ino : name)));
   let dir;
   try {
-    dir = opendirSync(loc.path);
+    // Names as bytes: one that is not UTF-8 is found (and named as the index names it) all the same.
+    // (Node's Dir takes 'buffer' as readdir does; its type names string encodings only.)
+    dir = opendirSync(loc.path, { encoding: 'buffer' as BufferEncoding });
   } catch {
     return true; // it cannot be read: the job's own error says so
   }
+  const base = Buffer.from(`${loc.path}/`);
   try {
     for (let i = 0; i < SAMPLE; i++) {
       const e = dir.readSync();
       if (!e) return false;
-      if (e.name === 'lost+found') continue;
+      const raw = e.name as unknown as Buffer;
+      if (raw.equals(LOST_FOUND)) continue;
       if (!byInode) {
-        if (indexed.has(e.name)) return true;
+        if (indexed.has(encodeName(raw))) return true;
         continue;
       }
-      const st = lstatSync(join(loc.path, e.name), { bigint: true, throwIfNoEntry: false });
+      const st = lstatSync(Buffer.concat([base, raw]), { bigint: true, throwIfNoEntry: false });
       if (st && indexed.has(Number(st.ino))) return true;
     }
     return false;

@@ -217,6 +217,20 @@ test('a folder kept from before: it must hold one of the entries indexed at its 
   t.throws(() => checkFolder(db, loc0, now, undefined), { code: 'E_LOCATION_REPLACED' }, 'lost+found tells nothing');
 });
 
+test('a folder kept from before whose only entry at its top has a name that is not UTF-8 is still the location', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'loc');
+  mkdirSync(root);
+  writeFileSync(Buffer.concat([Buffer.from(`${root}/caf`), Buffer.from([0xe9])]), 'latin-1 name');
+  const core = await openCore(t, join(dir, 'data'));
+  const { id: loc } = await addAndIndex(core, root);
+  t.is(keys(core, loc).length, 1);
+  const db = core.libraries.resolve().db;
+  db.prepare('DELETE FROM location_folders').run();
+  t.notThrows(() => checkFolder(db, { id: loc, path: root }, folderAt(root)!, undefined));
+  t.is(await rescan(core, loc), 'completed');
+});
+
 test('a disk without birth times, emptied or with its only folder renamed, is still the location once kept', async (t) => {
   const { root, core, loc } = await indexedLocation(t, ['a.txt']);
   const db = core.libraries.resolve().db;
