@@ -74,9 +74,14 @@ export function folderIdOf(st: BigIntStats, path: string | Buffer): FolderId {
   return { dev: String(st.dev), ino: String(st.ino), btime: String(st.birthtimeNs), boot: thisBoot(), fs, mount };
 }
 
-/** The folder at a location's path now, or undefined where there is no folder (its own error elsewhere). */
+/** The folder at a location's path now, or undefined where there is none it can read (its own error elsewhere). */
 export function folderAt(path: string): FolderId | undefined {
-  const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+  let st;
+  try {
+    st = statSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return undefined; // unreadable (EACCES, ELOOP...): the caller's own open says why
+  }
   return st?.isDirectory() ? folderIdOf(st, path) : undefined;
 }
 

@@ -342,6 +342,21 @@ test("a location's folder kept after a reboot under another device number: a res
   t.deepEqual(db.prepare('SELECT loc FROM location_folders').all(), [], 'a removed location leaves nothing');
 });
 
+test("a symlink loop put at a location's path: the location shows as missing, and a file operation into it is refused with a code", async (t) => {
+  const { dir, root, core, loc } = await indexedLocation(t, ['a.txt']);
+  const elsewhere = join(dir, 'elsewhere');
+  fill(elsewhere, ['new.txt']);
+  await addAndIndex(core, elsewhere);
+  renameSync(root, join(dir, 'loc.away'));
+  symlinkSync(root, root); // ELOOP for every lookup through it
+  const listed = await core.query<{ path: string; folder: string }[]>('location.list', {});
+  t.is(listed.find((l) => l.path === root)?.folder, 'missing');
+  const err = await t.throwsAsync(core.command('entry.cp', { sources: [join(elsewhere, 'new.txt')], dest: root }));
+  t.regex(String((err as { code?: unknown }).code), /^E_[A-Z_]+$/, String(err));
+  t.not((err as { code?: unknown }).code, 'E_PATH_OUTSIDE_LOCATION');
+  t.deepEqual(keys(core, loc), ['a.txt', 'sub']);
+});
+
 test('a file operation into a location whose disk is not mounted is refused before it touches the disk', async (t) => {
   const { dir, root, core, loc } = await indexedLocation(t, ['a.txt', 'sub/b.txt']);
   const elsewhere = join(dir, 'elsewhere');

@@ -44,15 +44,10 @@ export const listLocations = defineQuery({
 
 /**
  * Whether this device's location has its folder in place (location-folder.ts): 'missing' (no
- * folder at the path), 'replaced' (another folder, or a disk not mounted), or 'ok'.
+ * folder at the path it can read), 'replaced' (another folder, or a disk not mounted), or 'ok'.
  */
 function folderState(db: ReadDb, loc: { id: string; path: string }): 'ok' | 'missing' | 'replaced' {
-  let now;
-  try {
-    now = folderAt(loc.path);
-  } catch {
-    return 'missing'; // it cannot be read: as good as not there
-  }
+  const now = folderAt(loc.path);
   if (!now) return 'missing';
   try {
     checkFolder(db, loc, now, undefined);
