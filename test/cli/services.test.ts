@@ -51,7 +51,9 @@ test('status --services prints the actor tree; events --kind service streams a j
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as { kind: string; service: string; state: string; depth: number });
-  const add = sd(dir, ['location', 'add', folder(t, 300), '--name', 'photos']);
+  // Its index job ends before a rescan is asked: JobManager is idle, so the rescan's job is seen to
+  // make it work (`location add` answers before its job starts; the rescan used to come after it).
+  const add = sd(dir, ['location', 'add', folder(t, 300), '--name', 'photos', '--wait']);
   t.is(add.code, 0, add.err);
   // The stream is live once the daemon has subscribed it, which the client cannot see: a rescan is
   // asked until one is streamed (the first, unless the machine is very slow).
