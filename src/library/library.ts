@@ -4,7 +4,6 @@
 import { openDatabase, openReader, type Db } from '../store/database.js';
 import { releaseHeaders, WalCheckpoints } from '../store/checkpoint.js';
 import { applyKey } from '../store/cipher.js';
-import { SdError } from '../errors.js';
 import { reportWriteError } from '../disk.js';
 import { GroupWriter } from '../store/writer.js';
 import { EventLog, type StoredEvent } from '../events/log.js';
@@ -12,22 +11,11 @@ import type { DeviceKeys } from '../events/keys.js';
 import { project, rebuildInPlace } from '../projections/index.js';
 import { stmt, type ProjectionContext } from '../projections/types.js';
 import { batchSharedChanges } from '../projections/shared.js';
-import { applyNameQueue, catchUpSearchIndex, deferNameIndex } from '../projections/search-index.js';
-import {
-  closeLibraryRepo,
-  discardLibraryRepo,
-  createLibraryDocs,
-  openLibraryDocs,
-  openLibraryRepo,
-  type ChangeSet,
-  type LibraryDocs,
-} from '../shared/docs.js';
-import { PlainDocs, RepoDocs } from '../shared/provider.js';
-import { DOC_NAMES, type DocUrls } from '../shared/schema.js';
-import { rowToEvent } from '../events/log.js';
+import { applyNameQueue, deferNameIndex, NameIndexCatchUp } from '../projections/search-index.js';
+import type { ChangeSet, LibraryDocs } from '../shared/docs.js';
+import { PlainDocs } from '../shared/provider.js';
 import type { Repo } from '@automerge/automerge-repo';
-import { SqliteStorageAdapter, STORAGE_TABLE } from '../shared/storage-adapter.js';
-import { COUNTS } from '../projections/rules.js';
+import { LibraryShared, sharedChangesFromLog } from './shared-docs.js';
 
 export type { Db } from '../store/database.js';
 export { outsideCommands, recordAppends, type OwnEvents } from '../store/writer.js';
@@ -46,13 +34,10 @@ export class Library {
   private readonly writer: GroupWriter;
   private listeners = new Set<(ev: StoredEvent) => void>();
   private groupListeners = new Set<(evs: StoredEvent[]) => void>();
-  repo: Repo | undefined;
-  /** The repo's storage; detached when a rebuild drops documents that hold changes which no longer count. */
-  private storage: SqliteStorageAdapter | undefined;
-  private sharedDocs: LibraryDocs | undefined;
-  /** Set while a member opens the documents it just received. */
-  sharedOpening: Promise<void> | undefined;
-  private sharedStart: Promise<void> | undefined;
+  /** The Automerge documents, opened on first need (shared-docs.ts). */
+  private readonly docs: LibraryShared;
+  /** The name index's catch-up after commits (search-index.ts). */
+  private readonly names: NameIndexCatchUp;
 
   private constructor(
     readonly id: string,
@@ -89,8 +74,18 @@ export class Library {
     this.projection = {
       db,
       shared: new PlainDocs(db, () => this.sharedChangesFromLog()),
-      rebuilt: () => this.resetShared(),
+      rebuilt: () => this.docs.reset(),
     };
+    this.docs = new LibraryShared({
+      id,
+      db,
+      projection: this.projection,
+      name: () => this.name,
+      appendAlone: (type, body) => void this.write(() => this.append(type, body)),
+      onEvent: (fn) => this.onEvent(fn),
+    });
+    // A full disk: the name index catches up later (search meanwhile matches new rows directly).
+    this.names = new NameIndexCatchUp(db, (e) => reportWriteError(e, path, 'search index catch-up'));
   }
 
   /** The log's pages copied back into the database off the main thread (store/checkpoint.ts). */
@@ -98,21 +93,6 @@ export class Library {
 
   /** What the projectors of this database get with each event (the shared documents in use). */
   private readonly projection: ProjectionContext;
-
-  /**
-   * A rebuild re-projects every shared change that counts from empty documents; the repo's documents
-   * may hold changes that no longer count (a late revocation), so they are dropped and reopened
-   * from the log by the next shared command.
-   */
-  private resetShared(): void {
-    this.storage?.detach();
-    this.storage = undefined;
-    this.repo = undefined;
-    this.sharedDocs = undefined;
-    this.sharedStart = undefined;
-    this.db.exec(`DELETE FROM ${STORAGE_TABLE}; DELETE FROM shared_heads;`);
-    this.projection.shared = new PlainDocs(this.db);
-  }
 
   /** Rebuilds every projection from the log in place, in one transaction (`sd replay --rebuild`). */
   rebuild(progress?: (done: number) => void): number {
@@ -167,9 +147,17 @@ export class Library {
 
   /** The shared-metadata documents (tags, collections, notes, favourites). */
   get shared(): LibraryDocs {
-    if (!this.sharedDocs)
-      throw new SdError('E_SHARED_NOT_READY', 'the shared metadata of this library is not open yet');
-    return this.sharedDocs;
+    return this.docs.open;
+  }
+
+  /** Set while a member opens the documents it just received (tests wait for it). */
+  get sharedOpening(): Promise<void> | undefined {
+    return this.docs.opening;
+  }
+
+  /** The Automerge repo, once the documents are open. */
+  get repo(): Repo | undefined {
+    return this.docs.repo;
   }
 
   /**
@@ -177,77 +165,12 @@ export class Library {
    * commands and peer links need Automerge, and an idle daemon is ~50 MB lighter without it.
    */
   ensureShared(deviceId: string): Promise<void> {
-    return (this.sharedStart ??= this.openShared(deviceId));
-  }
-
-  /**
-   * Opens the library's Automerge documents. The creator creates them once and records their
-   * initial changes in a 'shared.created' event; everyone else opens what is stored, or
-   * rebuilds it from the change bytes in the log.
-   */
-  private async openShared(deviceId: string): Promise<void> {
-    this.repo ??= openLibraryRepo(this.db, {
-      peerId: `${deviceId}.${this.id.slice(0, 8)}`,
-      storage: (this.storage = new SqliteStorageAdapter(this.db)),
-    });
-    const urlRow = this.db.prepare("SELECT value FROM library_meta WHERE key = 'docs'").get() as
-      { value: string } | undefined;
-    if (!urlRow) {
-      const creator = this.db.prepare("SELECT value FROM library_meta WHERE key = 'created_by'").get() as
-        { value: string } | undefined;
-      if (creator?.value !== deviceId) {
-        // A member waits for the creator's documents: they arrive in its 'shared.created'
-        // event; until the repo has them, the plain documents registered at open project.
-        const stop = this.onEvent((ev) => {
-          if (ev.type !== 'shared.created') return;
-          stop();
-          this.sharedOpening = this.openShared(deviceId).catch(() => undefined);
-        });
-        return;
-      }
-      const docs = await createLibraryDocs(this.repo, { name: this.name });
-      this.attachShared(docs);
-      this.write(() => this.append('shared.created', { urls: docs.urls, changes: docs.allChanges() }));
-      await docs.flush();
-      return;
-    }
-    const urls = JSON.parse(urlRow.value) as DocUrls;
-    // A document the repo has not stored (a new member's, just received) starts as a copy of the
-    // one the log's changes built for the projection, else from those changes read again.
-    const plain = this.projection.shared instanceof PlainDocs ? this.projection.shared : undefined;
-    let fromLog: ChangeSet | undefined;
-    const docs = await openLibraryDocs(
-      this.repo,
-      urls,
-      (name) => plain?.copyOf(name) ?? (fromLog ??= this.sharedChangesFromLog())[name],
-    );
-    const prov = this.attachShared(docs);
-    // A crash can leave the repo's storage behind the projection: catch up from the log.
-    if (DOC_NAMES.some((n) => !prov.consistent(n))) docs.apply(this.sharedChangesFromLog());
-  }
-
-  private attachShared(docs: LibraryDocs): RepoDocs {
-    this.sharedDocs = docs;
-    const prov = new RepoDocs(docs, this.db);
-    this.projection.shared = prov;
-    return prov;
+    return this.docs.ensure(deviceId);
   }
 
   /** Every change byte that counts in the log for the shared documents, merged per document. */
   sharedChangesFromLog(): ChangeSet {
-    const set: ChangeSet = {};
-    const rows = this.db
-      .prepare(
-        `SELECT e.dev, e.seq, e.hash, e.type, e.bytes, e.sig FROM events e
-         WHERE e.type IN ('shared.created', 'shared.changed') AND ${COUNTS} ORDER BY e.dev, e.seq`,
-      )
-      .iterate() as IterableIterator<Parameters<typeof rowToEvent>[0]>;
-    for (const row of rows) {
-      const changes = (rowToEvent(row).body as { changes: ChangeSet }).changes;
-      for (const [name, list] of Object.entries(changes) as [keyof ChangeSet, Uint8Array[]][])
-        (set[name] ??= []).push(...list.map((b) => new Uint8Array(b)));
-    }
-    return set;
+    return sharedChangesFromLog(this.db);
   }
 
   get name(): string {
@@ -299,43 +222,14 @@ export class Library {
 
   /** A committed group: the name index catches up, then the listeners hear of each event. */
   private published(evs: StoredEvent[]): void {
-    if (evs.some((e) => e.type === 'entries.upserted')) this.scheduleSearchIndex();
+    if (evs.some((e) => e.type === 'entries.upserted')) this.names.schedule();
     for (const ev of evs) for (const l of this.listeners) l(ev);
     for (const l of this.groupListeners) l(evs);
   }
 
-  private searchTimer: NodeJS.Timeout | undefined;
-  private searchFirst = 0;
-
-  /** The name index catches up once writes pause (100 ms), or after 5 s of continuous writes. */
-  private scheduleSearchIndex(): void {
-    const now = Date.now();
-    if (!this.searchTimer) this.searchFirst = now;
-    clearTimeout(this.searchTimer);
-    this.searchTimer = setTimeout(
-      () => this.runSearchIndex(),
-      Math.max(0, Math.min(100, this.searchFirst + 5000 - now)),
-    );
-  }
-
-  private runSearchIndex(): void {
-    this.searchTimer = undefined;
-    if (!this.db.open) return;
-    try {
-      if (catchUpSearchIndex(this.db, 4000) === 4000) this.searchTimer = setTimeout(() => this.runSearchIndex(), 0);
-    } catch (e) {
-      // A full disk: the name index catches up later (search meanwhile matches new rows directly).
-      if (!reportWriteError(e, this.path, 'search index catch-up')) throw e;
-      this.searchTimer = setTimeout(() => this.runSearchIndex(), 5_000);
-      this.searchTimer.unref();
-    }
-  }
-
   /** Indexes every name not yet in the search index (tests, benches, shutdown). */
   flushSearchIndex(): void {
-    clearTimeout(this.searchTimer);
-    this.searchTimer = undefined;
-    while (this.db.open && catchUpSearchIndex(this.db, 10_000) > 0);
+    this.names.flush();
   }
 
   onEvent(fn: (ev: StoredEvent) => void): () => void {
@@ -361,15 +255,10 @@ export class Library {
    * closing the repo waits for throttled saves (120 ms or more) that would be deleted anyway.
    */
   async close(opts: { discard?: boolean } = {}): Promise<void> {
-    await this.sharedStart?.catch(() => undefined);
-    await this.sharedOpening;
+    await this.docs.settle();
     if (this.db.open) this.flush();
-    clearTimeout(this.searchTimer);
-    if (this.repo && opts.discard) {
-      this.storage?.detach();
-      discardLibraryRepo(this.repo);
-    } else if (this.repo) await closeLibraryRepo(this.repo).catch(() => undefined);
-    this.repo = undefined;
+    this.names.stop();
+    await this.docs.close(!!opts.discard);
     this.roDb?.close();
     await this.checkpoints.close();
     if (this.db.open) {

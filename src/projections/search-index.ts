@@ -88,3 +88,50 @@ export function searchIndexCheck(db: Database, catchUp = true): { ok: boolean; d
     return { ok: false, detail: `the name index does not match the entries (${(e as Error).message})` };
   }
 }
+
+/**
+ * When a library's name index catches up: once writes pause (100 ms), or after 5 s of continuous
+ * writes, a few thousand rows a turn. A full disk puts it off 5 s (search meanwhile matches new
+ * rows directly).
+ */
+export class NameIndexCatchUp {
+  private timer: NodeJS.Timeout | undefined;
+  private first = 0;
+
+  constructor(
+    private readonly db: Database,
+    /** Whether a write error was the disk's (reported), so the catch-up is tried again later. */
+    private readonly diskError: (e: unknown) => boolean,
+  ) {}
+
+  /** Rows were committed: the index catches up soon. */
+  schedule(): void {
+    const now = Date.now();
+    if (!this.timer) this.first = now;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.run(), Math.max(0, Math.min(100, this.first + 5000 - now)));
+  }
+
+  private run(): void {
+    this.timer = undefined;
+    if (!this.db.open) return;
+    try {
+      if (catchUpSearchIndex(this.db, 4000) === 4000) this.timer = setTimeout(() => this.run(), 0);
+    } catch (e) {
+      if (!this.diskError(e)) throw e;
+      this.timer = setTimeout(() => this.run(), 5_000);
+      this.timer.unref();
+    }
+  }
+
+  /** Indexes every name not yet in the index now (tests, benches, shutdown). */
+  flush(): void {
+    this.stop();
+    while (this.db.open && catchUpSearchIndex(this.db, 10_000) > 0);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

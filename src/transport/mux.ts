@@ -15,27 +15,12 @@ import {
   type TransportKind,
 } from './types.js';
 import { codeOf } from '../error-codes.js';
+import { ACCEPT, CLOSE, dataHead, FLOOD_BURST, FLOOD_RATE, FloodLimit, parseData, PING } from './mux-frames.js';
 
-const DATA_NUM = 0;
-const DATA_STR = 1;
-const PING = 2;
-const ACCEPT = 3;
-const CLOSE = 4;
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+export { FLOOD_BURST, FLOOD_RATE, MUX_OVERHEAD } from './mux-frames.js';
+
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
-
-/**
- * Inbound frames a member may send: a burst of FLOOD_BURST, refilled at FLOOD_RATE a second.
- * Replication sends a few large frames a second and a relay a few thousand small ones; a peer
- * far above that is flooding and is disconnected (E_FLOOD).
- */
-export const FLOOD_RATE = 20_000;
-export const FLOOD_BURST = 100_000;
-
-/** A frame's own bytes: type, and a channel of at most 255 bytes with its length. */
-export const MUX_OVERHEAD = 2 + 255;
 
 export interface MuxOptions {
   /** Largest message (its data) accepted; bigger is E_FRAME_TOO_LARGE. */
@@ -67,8 +52,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
   private only: string | null = null;
   /** Messages that arrive before the owner listens (see start). */
   private held: [string | number, Uint8Array][] | undefined = [];
-  private tokens = FLOOD_BURST;
-  private refilledAt = Date.now();
+  private readonly flood = new FloodLimit();
   private verdict: { resolve: () => void; reject: (e: SdError) => void } | undefined;
   /** Data may flow: the responder sent its verdict, or the initiator heard it. */
   private live = false;
@@ -201,22 +185,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
     if (data.length > this.maxMessageBytes)
       throw new SdError('E_FRAME_TOO_LARGE', `a message of ${data.length} bytes is over ${this.maxMessageBytes}`);
     // The frame's header and the data go as two parts: the data is copied once, into its records.
-    let head: Uint8Array;
-    if (typeof channel === 'number') {
-      if (!Number.isInteger(channel) || channel < 0 || channel > 0xffffffff)
-        throw new SdError('E_BAD_CHANNEL', `channel ${channel} is not a u32`);
-      head = new Uint8Array(5);
-      head[0] = DATA_NUM;
-      new DataView(head.buffer).setUint32(1, channel);
-    } else {
-      const name = enc.encode(channel);
-      if (name.length > 255) throw new SdError('E_BAD_CHANNEL', 'a channel name has at most 255 bytes');
-      head = new Uint8Array(2 + name.length);
-      head[0] = DATA_STR;
-      head[1] = name.length;
-      head.set(name, 2);
-    }
-    const ok = this.secure.send([head, data], opts?.bulk === true);
+    const ok = this.secure.send([dataHead(channel), data], opts?.bulk === true);
     this.counts.sentMessages++;
     this.counts.sentBytes += data.length;
     return ok;
@@ -260,10 +229,7 @@ export class MuxLink extends EventEmitter implements PeerLink {
 
   private onFrame(f: Uint8Array): void {
     if (this.closedReason !== undefined) return;
-    const now = Date.now();
-    this.tokens = Math.min(FLOOD_BURST, this.tokens + ((now - this.refilledAt) * FLOOD_RATE) / 1000);
-    this.refilledAt = now;
-    if (--this.tokens < 0)
+    if (!this.flood.take())
       return this.close('E_FLOOD', `more than ${FLOOD_BURST} frames at over ${FLOOD_RATE} a second`);
     const type = f[0];
     if (type === PING) return this.onPing(f);
@@ -273,17 +239,9 @@ export class MuxLink extends EventEmitter implements PeerLink {
       return;
     }
     if (type === CLOSE) return this.onClose(f.subarray(1));
-    let channel: string | number;
-    let data: Uint8Array;
-    // Plain Uint8Array views (not Buffers), whatever the layer below allocated.
-    const view = (from: number): Uint8Array => new Uint8Array(f.buffer, f.byteOffset + from, f.byteLength - from);
-    if (type === DATA_NUM && f.length >= 5) {
-      channel = new DataView(f.buffer, f.byteOffset, f.byteLength).getUint32(1);
-      data = view(5);
-    } else if (type === DATA_STR && f.length >= 2 && f.length >= 2 + f[1]!) {
-      channel = dec.decode(f.subarray(2, 2 + f[1]!));
-      data = view(2 + f[1]!);
-    } else return this.close('E_BAD_FRAME', `an unknown link frame (${type})`);
+    const frame = parseData(f);
+    if (!frame) return this.close('E_BAD_FRAME', `an unknown link frame (${type})`);
+    const { channel, data } = frame;
     if (data.length > this.maxMessageBytes)
       return this.close('E_FRAME_TOO_LARGE', `the peer sent a message over ${this.maxMessageBytes} bytes`);
     if (!this.live) return this.close('E_BAD_FRAME', 'data before the link was accepted');
