@@ -2,9 +2,10 @@
 // for each name below the folder `dirfd` is open on, openat2 without following a symlink anywhere
 // on the way (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, as src/jobs/beneath.ts), statx of the open
 // file, and the bytes the id is hashed from (src/jobs/content-id.ts: the whole of a small file, the
-// samples of a large one), laid out as the id hashes them: u64le(size) || body. The hashing stays
-// in JavaScript (the BLAKE3 add-on); this saves the four calls per file through koffi and the
-// JavaScript around them, about a quarter of a hashing thread's time per file.
+// samples of a large one), laid out as the id hashes them: u64le(size) || body. This saves the four
+// calls per file through koffi and the JavaScript around them, about a quarter of a hashing
+// thread's time per file. vd_hash_read then hashes what a call read, every file of it at once
+// (blake3-lanes.h); where it cannot, the hashing stays in JavaScript (the BLAKE3 add-on).
 //
 // Only a file read whole and unchanged is reported as read (status 0). Anything else (a failed
 // open, not a regular file, a read error, a file that shrank) is status != 0 and the caller
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "open-below.h"
+#include "blake3-lanes.h"
 
 // Kept in step with content-id.ts (a test compares both ways on the same files).
 #define SMALL_FILE_LIMIT (100 * 1024)
@@ -134,4 +136,43 @@ int vd_read_batch(int dirfd, const char *rels, int count, uint8_t *buf, int64_t 
     at += SIZE_PREFIX + m[M_LEN];
   }
   return count;
+}
+
+// The content ids (BLAKE3-128 of u64le(size) || body) of the files a vd_read_batch call reported
+// as read (status 0), from the same `buf` and `meta`, into ids + 16 * i. Returns 1 when it hashed
+// them; 0 where it cannot (no AVX2, not x86-64, no memory): the caller hashes them itself.
+int vd_hash_read(const uint8_t *buf, const int64_t *meta, int count, uint8_t *ids) {
+#ifdef VD_B3_LANES
+  static int usable = -1;
+  if (usable < 0) usable = b3_lanes_usable();
+  if (!usable || count <= 0) return usable && count == 0;
+  const uint8_t **in = malloc((size_t)count * sizeof *in);
+  uint64_t *len = malloc((size_t)count * sizeof *len);
+  int *which = malloc((size_t)count * sizeof *which);
+  uint8_t *out = malloc((size_t)count * 16);
+  int n = 0, done = 0;
+  if (in && len && which && out) {
+    for (int i = 0; i < count; i++) {
+      const int64_t *m = meta + (int64_t)i * META;
+      if (m[M_STATUS]) continue;
+      in[n] = buf + m[M_OFF];
+      len[n] = (uint64_t)(SIZE_PREFIX + m[M_LEN]);
+      which[n++] = i;
+    }
+    done = n == 0 || b3_many16(in, len, n, out) == 0;
+    if (done)
+      for (int k = 0; k < n; k++) memcpy(ids + 16 * (size_t)which[k], out + 16 * (size_t)k, 16);
+  }
+  free(in);
+  free(len);
+  free(which);
+  free(out);
+  return done;
+#else
+  (void)buf;
+  (void)meta;
+  (void)count;
+  (void)ids;
+  return 0;
+#endif
 }

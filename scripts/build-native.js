@@ -30,7 +30,7 @@ else {
   try {
     execFileSync(
       cc,
-      [...ccArgs, '-O2', '-Wall', '-shared', '-fPIC', '-o', out, ...SOURCES.map((f) => `${root}native/${f}`)],
+      [...ccArgs, '-O3', '-Wall', '-shared', '-fPIC', '-o', out, ...SOURCES.map((f) => `${root}native/${f}`)],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
       },

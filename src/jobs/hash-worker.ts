@@ -180,7 +180,7 @@ function keyBatch(hasher: Hasher, root: string, keys: string[], at?: { b: Beneat
       if (!reads?.file(i)) return hasher.identifyAt(at.rootFd, relOfKey(keys[i]!), st);
       if (st) reads.stat(st);
       return {
-        contentId: hasher.idOfPrefixed(reads.prefixed()),
+        contentId: reads.id() ?? hasher.idOfPrefixed(reads.prefixed()),
         size: reads.idSize(),
         head: reads.head(KIND_HEAD_SIZE),
       };

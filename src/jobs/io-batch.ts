@@ -3,7 +3,9 @@
 // without following a symlink on the way (as beneath.ts), its attributes and the bytes its id is
 // hashed from laid out as content-id.ts hashes them. Per file, the four calls through koffi and the
 // JavaScript around them (about a quarter of a hashing thread's time per file on a tree of small
-// files) become a slice of one call per batch.
+// files) become a slice of one call per batch. What a call read is then hashed in one more C call
+// (vd_hash_read: every file's chunks 8 at a time across the batch, native/blake3-lanes.h) where
+// the CPU has AVX2; elsewhere, or with SD_IO_HASH=off, the caller hashes each file in JavaScript.
 // Only a file read whole is handed back; any other (a failed open, not a regular file, one that
 // shrank while it was read, one past 2^53 bytes) is left to the caller's own way, which gives the
 // error a user sees, or the id.
@@ -46,6 +48,8 @@ export interface BatchRead {
   file(i: number): boolean;
   /** u64le(idSize) || body of the file last read: what its content id is the BLAKE3 of. */
   prefixed(): Buffer;
+  /** Its content id, hashed in C with the rest of its call, or undefined: the caller hashes prefixed(). */
+  id(): string | undefined;
   /** The size the id is of: the bytes read of a small file, the size it was sampled at of a large one. */
   idSize(): number;
   /** Its first `n` bytes (fewer for a shorter file), a view valid until the next call. */
@@ -55,16 +59,18 @@ export interface BatchRead {
 }
 
 type ReadBatch = (dirFd: number, rels: Buffer, count: number, buf: Buffer, cap: number, meta: BigInt64Array) => number;
-let made: ReadBatch | null | undefined;
+/** 1 when it put the ids of the files read into `ids` (16 bytes each), 0 when the caller must hash them. */
+type HashRead = (buf: Buffer, meta: BigInt64Array, count: number, ids: Buffer) => number;
+let made: { read: ReadBatch; hash: HashRead | undefined } | null | undefined;
 let buf: Buffer | undefined;
 
 /** This thread's batch reads, or undefined where they cannot be made (the caller goes file by file). */
 export function batchReads():
   ((dirFd: number, rels: ReadonlyArray<string | Buffer | undefined>) => BatchRead) | undefined {
   if (made === undefined) made = load();
-  const read = made;
-  if (!read) return undefined;
-  return (dirFd, rels) => readBelow(read, dirFd, rels);
+  const lib = made;
+  if (!lib) return undefined;
+  return (dirFd, rels) => readBelow(lib.read, lib.hash, dirFd, rels);
 }
 
 /** The library, loaded once per thread, or null where it cannot be used. */
@@ -82,7 +88,7 @@ export function library(): typeof loaded {
   return loaded;
 }
 
-function load(): ReadBatch | null {
+function load(): { read: ReadBatch; hash: HashRead | undefined } | null {
   const lib = library();
   if (!lib) return null;
   try {
@@ -90,7 +96,15 @@ function load(): ReadBatch | null {
     const built = new BigInt64Array(LAYOUT.length);
     lib.func('void vd_layout(int64_t *)')(built);
     if (built.some((v, i) => v !== BigInt(LAYOUT[i]!))) return null;
-    return lib.func('int vd_read_batch(int, const uint8_t *, int, uint8_t *, int64_t, int64_t *)') as ReadBatch;
+    const read = lib.func('int vd_read_batch(int, const uint8_t *, int, uint8_t *, int64_t, int64_t *)') as ReadBatch;
+    let hash: HashRead | undefined;
+    if (process.env.SD_IO_HASH !== 'off' && process.env.SD_BLAKE3 !== 'wasm')
+      try {
+        hash = lib.func('int vd_hash_read(const uint8_t *, const int64_t *, int, uint8_t *)') as HashRead;
+      } catch {
+        hash = undefined; // a library from before vd_hash_read: the caller hashes
+      }
+    return { read, hash };
   } catch {
     return null;
   }
@@ -98,7 +112,12 @@ function load(): ReadBatch | null {
 
 const NUL = Buffer.alloc(1);
 
-function readBelow(read: ReadBatch, dirFd: number, rels: ReadonlyArray<string | Buffer | undefined>): BatchRead {
+function readBelow(
+  read: ReadBatch,
+  hash: HashRead | undefined,
+  dirFd: number,
+  rels: ReadonlyArray<string | Buffer | undefined>,
+): BatchRead {
   const b = (buf ??= Buffer.allocUnsafe(BUFFER_BYTES));
   // The names to read, NUL-ended one after the other; a file's place among them, and where it starts.
   const places = new Int32Array(rels.length).fill(-1);
@@ -122,6 +141,9 @@ function readBelow(read: ReadBatch, dirFd: number, rels: ReadonlyArray<string | 
   let from = 0;
   let to = 0;
   let m = 0;
+  // The ids of the places [from, to) in hex, 32 characters each, when the last call's files were hashed in C.
+  let hex: string | undefined;
+  const ids = hash ? Buffer.allocUnsafe(16 * Math.max(1, starts.length)) : undefined;
   const slot = (k: number): number => Number(meta[m + k]);
   return {
     file(i) {
@@ -139,11 +161,15 @@ function readBelow(read: ReadBatch, dirFd: number, rels: ReadonlyArray<string | 
         if (done <= 0) return false;
         from = place;
         to = place + done;
+        // One string for the call: its ids are slices of it.
+        hex =
+          ids && hash!(b, meta.subarray(place * META), done, ids) === 1 ? ids.toString('hex', 0, 16 * done) : undefined;
       }
       m = place * META;
       return slot(M_STATUS) === 0;
     },
     prefixed: () => b.subarray(slot(M_OFF), slot(M_OFF) + SIZE_PREFIX + slot(M_LEN)),
+    id: () => hex?.slice(32 * (m / META - from), 32 * (m / META - from) + 32),
     idSize: () => slot(M_ID_SIZE),
     head: (n) => b.subarray(slot(M_OFF) + SIZE_PREFIX, slot(M_OFF) + SIZE_PREFIX + Math.min(n, slot(M_LEN))),
     stat(out) {

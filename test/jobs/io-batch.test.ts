@@ -1,6 +1,7 @@
 // A hashing thread's batch read in one C call (io-batch.ts, native/io-batch.c): every file, odd ones
 // included, gets the same content id, size, kind and attributes, or the same error, as the thread's
-// file-by-file way, and a folder swapped for a symlink is no more followed than before.
+// file-by-file way, and a folder swapped for a symlink is no more followed than before. The ids the
+// C library hashes itself (native/blake3-lanes.h, 16 or 8 lanes) are the JavaScript hasher's.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createHashPool, type HashResult } from '../../src/jobs/hash-pool.js';
 import { contentIdOf, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
 import { batchReads, IO_BATCH_LIBRARY } from '../../src/jobs/io-batch.js';
@@ -39,17 +41,23 @@ test('the batch read is built and used wherever openat2 is, unless the build sai
   t.truthy(batchReads(), `${IO_BATCH_LIBRARY} is built and loads`);
 });
 
-/** One pool's hashKeys, made with SD_IO_BATCH as given (a thread reads it as it starts). */
+/**
+ * One pool's hashKeys, made with SD_IO_BATCH as given (a thread reads it as it starts), and with
+ * SD_IO_HASH=off the batch's files hashed in JavaScript rather than in C.
+ */
 async function hashWith(
   batch: 'on' | 'off',
   root: string,
   keys: string[],
+  hashInC = true,
 ): Promise<{ results: HashResult[]; stats?: LstatColumns }> {
-  const before = process.env.SD_IO_BATCH;
+  const before = { SD_IO_BATCH: process.env.SD_IO_BATCH, SD_IO_HASH: process.env.SD_IO_HASH };
   process.env.SD_IO_BATCH = batch;
+  process.env.SD_IO_HASH = hashInC ? 'on' : 'off';
   const pool = createHashPool({ threads: 1 });
-  if (before === undefined) delete process.env.SD_IO_BATCH;
-  else process.env.SD_IO_BATCH = before;
+  for (const [k, v] of Object.entries(before))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   try {
     return await pool.hashKeys(root, keys, true);
   } finally {
@@ -162,4 +170,61 @@ test('a file past 2^53 bytes (a size no JavaScript number holds exactly): the sa
   const off = await hashWith('off', base, keys);
   t.deepEqual(on.results.map(shown), off.results.map(shown));
   t.deepEqual(attributes(on.stats, 1), attributes(off.stats, 1));
+});
+
+/** Whether this CPU has the instructions a kernel of native/blake3-lanes.h needs (from /proc/cpuinfo). */
+function cpuHas(flag: string): boolean {
+  try {
+    return new RegExp(`^flags\\s*:.*\\b${flag}\\b`, 'm').test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+test("ids hashed in C, 16 and 8 lanes at a time, are the JavaScript hasher's: every length around a block, a chunk and a tree level, sampled files, and mixed batches", async (t) => {
+  if (!batchReads()) return void t.pass('no batch read here (see the first test)');
+  const root = tempDir(t, 'sd-io-hash-');
+  // The id hashes u64le(size) || body: 8 bytes more than the file. Lengths around 64 (a block),
+  // 1,024 (a chunk), 2,048 and 4,096 (tree levels), and the sampled files' limit.
+  const around = [64, 1024, 2048, 3072, 4096, 8192, 16384, 65536].flatMap((n) => [n - 9, n - 8, n - 7]);
+  const sizes = [
+    0,
+    1,
+    2,
+    63,
+    ...around,
+    SMALL_FILE_LIMIT - 1,
+    SMALL_FILE_LIMIT,
+    SMALL_FILE_LIMIT + 1,
+    300_000,
+    1_500_000,
+  ];
+  // Then a batch of mixed sizes, so that lanes of one register hold chunks of different files.
+  let seed = 7;
+  const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  for (let i = 0; i < 300; i++) sizes.push(next() % (i % 10 === 0 ? 200_000 : 12_000));
+  const keys = sizes.map((size, i) => {
+    writeFileSync(join(root, `f${i}`), randomBytes(size));
+    return `f${i}`;
+  });
+  const inJs = (await hashWith('on', root, keys, false)).results.map(shown);
+  t.is(inJs.filter((r) => r.startsWith('error')).length, 0);
+  t.deepEqual((await hashWith('on', root, keys)).results.map(shown), inJs, 'the kernel this CPU runs');
+  // Each kernel in a process of its own: the library reads SD_B3_WIDTH as it loads.
+  const child = fileURLToPath(new URL('../fixtures-child/hash-keys.js', import.meta.url));
+  for (const [width, flag] of [
+    ['16', 'avx512f'],
+    ['8', 'avx2'],
+  ] as const) {
+    if (!cpuHas(flag)) {
+      t.log(`no ${flag} on this CPU: the ${width}-lane kernel is not run (ids are hashed in JavaScript there)`);
+      continue;
+    }
+    const out = execFileSync(process.execPath, [child, root], {
+      input: JSON.stringify(keys),
+      env: { ...process.env, SD_B3_WIDTH: width, SD_IO_HASH: 'on', SD_IO_BATCH: 'on' },
+      encoding: 'utf8',
+    });
+    t.deepEqual(out.trim().split('\n'), inJs, `${width} lanes`);
+  }
 });
