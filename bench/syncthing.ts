@@ -14,6 +14,8 @@
 // what the processes wrote to their sockets, Syncthing: B's connection counters) and the CPU time
 // both processes spent in it (from /proc). 127.0.0.1 only; Syncthing with global/local discovery,
 // relays, NAT, usage reporting, crash reporting and upgrades off. Skips Syncthing when missing.
+// Each size runs RUNS rounds (3, or 1 at 1,000,000 files), each round vdfs inside, vdfs outside and
+// Syncthing in turn; every round is printed, and the ratios are of the medians.
 // Usage: node dist/bench/syncthing.js [TREE_DIR]   (SIZES=3000,100000 when no TREE_DIR; SIZES=100000 runs one)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -237,37 +239,67 @@ export async function syncthingIndexExchange(
   }
 }
 
+/** The middle value (the lower of the two middle ones for an even count). */
+const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const sizes = process.argv[2] ? [0] : (process.env.SIZES ?? '3000,100000').split(',').map(Number);
+  // Rounds per size: each runs vdfs with the pairing inside, vdfs with it outside, then Syncthing,
+  // so both sides see the machine's same minutes; the ratios are of the medians (RUNS=1: one run).
+  const RUNS = Math.max(1, Number(process.env.RUNS ?? (sizes.some((n) => n >= 1_000_000) ? 1 : 3)));
   const haveSt = hasCommand('syncthing');
   if (!haveSt) console.log('syncthing not found: apt-get install -y syncthing');
   else console.log(spawnSync('syncthing', ['--version'], { encoding: 'utf8' }).stdout.trim());
   const rate = (n: number, ms: number): number => Math.round((n / ms) * 1000);
+  type Ours = { ms: number; cpuMs: number; entries: number; events: number; bytes: number };
   for (const size of sizes) {
     const root = size === 0 ? benchTree(process.argv[2]) : benchTree(undefined, size);
-    console.log(`\ntree ${root}; load average ${loadAverage()}; both sides polled every ${POLL_MS} ms`);
-    const ours: Record<string, { ms: number; cpuMs: number; entries: number; events: number; bytes: number }> = {};
-    for (const pairing of ['inside', 'outside'] as const) {
-      const o = (ours[pairing] = INPROC
-        ? await vdfsIndexExchange(root, pairing, POLL_MS)
-        : await vdfsExchangeProcs(root, pairing, POLL_MS));
+    console.log(
+      `\ntree ${root}; load average ${loadAverage()}; both sides polled every ${POLL_MS} ms; ${RUNS} round(s)`,
+    );
+    const ours: Record<'inside' | 'outside', Ours[]> = { inside: [], outside: [] };
+    const theirs: Array<Awaited<ReturnType<typeof syncthingIndexExchange>>> = [];
+    for (let run = 1; run <= RUNS; run++) {
+      for (const pairing of ['inside', 'outside'] as const) {
+        const o = INPROC
+          ? await vdfsIndexExchange(root, pairing, POLL_MS)
+          : await vdfsExchangeProcs(root, pairing, POLL_MS);
+        ours[pairing].push(o);
+        console.log(
+          `round ${run}: vdfs (${INPROC ? 'both cores in this process' : 'two processes'}), pairing ${pairing} the window: B replicated ${o.entries} entries (${o.events} events) in ${o.ms.toFixed(0)} ms = ${rate(o.entries, o.ms)} entries/s; CPU ${o.cpuMs.toFixed(0)} ms = ${((o.cpuMs * 1000) / o.entries).toFixed(1)} us/entry; ${o.bytes.toLocaleString('en-US')} bytes on the wire = ${(o.bytes / o.entries).toFixed(1)} bytes/entry`,
+        );
+      }
+      if (!haveSt) continue;
+      const st = await syncthingIndexExchange(root);
+      theirs.push(st);
+      const n = st.files + st.dirs;
       console.log(
-        `vdfs (${INPROC ? 'both cores in this process' : 'two processes'}), pairing ${pairing} the window: B replicated ${o.entries} entries (${o.events} events) in ${o.ms.toFixed(0)} ms = ${rate(o.entries, o.ms)} entries/s; CPU ${o.cpuMs.toFixed(0)} ms = ${((o.cpuMs * 1000) / o.entries).toFixed(1)} us/entry; ${o.bytes.toLocaleString('en-US')} bytes on the wire = ${(o.bytes / o.entries).toFixed(1)} bytes/entry`,
+        `round ${run}: Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${rate(n, st.ms)} entries/s; CPU ${st.cpuMs.toFixed(0)} ms = ${((st.cpuMs * 1000) / n).toFixed(1)} us/entry; ${st.bytes.toLocaleString('en-US')} bytes on the wire = ${(st.bytes / n).toFixed(1)} bytes/entry (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
       );
+      console.log(
+        `round ${run}: Syncthing B had pulled, at the end of its window: ${st.pulled.dbFiles} files / ${st.pulled.dbBytes} bytes in its database, ${st.pulled.diskFiles} files / ${st.pulled.diskBytes} bytes on disk${st.pulled.diskNames.length ? ` (${st.pulled.diskNames.join(', ')})` : ''}`,
+      );
+      for (const pairing of ['inside', 'outside'] as const) {
+        const o = ours[pairing][run - 1]!;
+        console.log(
+          `round ${run}: vdfs/Syncthing, pairing ${pairing}: ${(o.entries / o.ms / (n / st.ms)).toFixed(2)}x the rate`,
+        );
+      }
     }
-    if (!haveSt) continue;
-    const st = await syncthingIndexExchange(root);
-    const n = st.files + st.dirs;
+    if (!haveSt || theirs.length === 0) continue;
+    const n = theirs[0]!.files + theirs[0]!.dirs;
+    const stMs = median(theirs.map((t) => t.ms));
+    const stCpu = median(theirs.map((t) => t.cpuMs)) / n;
+    const stBytes = median(theirs.map((t) => t.bytes)) / n;
     console.log(
-      `Syncthing: B learned A's index (${st.files} files, ${st.dirs} folders) in ${st.ms.toFixed(0)} ms = ${rate(n, st.ms)} entries/s; CPU ${st.cpuMs.toFixed(0)} ms = ${((st.cpuMs * 1000) / n).toFixed(1)} us/entry; ${st.bytes.toLocaleString('en-US')} bytes on the wire = ${(st.bytes / n).toFixed(1)} bytes/entry (A's scan, not timed: ${(st.scanMs / 1000).toFixed(1)} s)`,
-    );
-    console.log(
-      `Syncthing B had pulled, at the end of its window: ${st.pulled.dbFiles} files / ${st.pulled.dbBytes} bytes in its database, ${st.pulled.diskFiles} files / ${st.pulled.diskBytes} bytes on disk${st.pulled.diskNames.length ? ` (${st.pulled.diskNames.join(', ')})` : ''}`,
+      `Syncthing, median of ${theirs.length}: ${stMs.toFixed(0)} ms (runs ${theirs.map((t) => t.ms.toFixed(0)).join(', ')})`,
     );
     for (const pairing of ['inside', 'outside'] as const) {
-      const o = ours[pairing]!;
+      const os = ours[pairing];
+      const entries = os[0]!.entries;
+      const ms = median(os.map((o) => o.ms));
       console.log(
-        `vdfs/Syncthing, pairing ${pairing}: ${(o.entries / o.ms / (n / st.ms)).toFixed(2)}x the rate (target >= 2x); CPU per entry ${(o.cpuMs / o.entries / (st.cpuMs / n)).toFixed(2)}x Syncthing's; bytes/entry ${(o.bytes / o.entries / (st.bytes / n)).toFixed(2)}x Syncthing's`,
+        `vdfs/Syncthing, pairing ${pairing}, medians: ${ms.toFixed(0)} ms (runs ${os.map((o) => o.ms.toFixed(0)).join(', ')}) against ${stMs.toFixed(0)} ms: ${(entries / ms / (n / stMs)).toFixed(2)}x the rate (target >= 2x); CPU per entry ${(median(os.map((o) => o.cpuMs)) / entries / stCpu).toFixed(2)}x Syncthing's; bytes/entry ${(median(os.map((o) => o.bytes)) / entries / stBytes).toFixed(2)}x Syncthing's`,
       );
     }
   }

@@ -1,6 +1,6 @@
 // BLAKE3 (the hash of content ids: src/jobs/content-id.ts) of many small inputs at once, for
-// native/io-batch.c: every 1 KiB chunk of every input of a batch is hashed 8 at a time, one per
-// 32-bit lane of an AVX2 register, then the parent nodes level by level the same way. A file of a
+// native/io-batch.c: every 1 KiB chunk of every input of a batch is hashed 16 at a time, one per
+// 32-bit lane of an AVX-512 register (8 with AVX2), then the parent nodes level by level the same way. A file of a
 // few KiB has only a few chunks, which alone would leave most lanes of a register idle; across the
 // files of a batch every lane has work. Written from the BLAKE3 specification (the compression
 // function, chunk and parent flags, and the left-complete binary tree of chunks). The JavaScript
@@ -297,10 +297,10 @@ static void b3_run(const b3_node *nodes, size_t n) {
 
 static size_t b3_chunks(uint64_t len) { return len <= B3_CHUNK ? 1 : (size_t)((len + B3_CHUNK - 1) / B3_CHUNK); }
 
-// Whether this CPU (and its OS) runs one of the kernels.
-static int b3_lanes_usable(void) {
+// The lanes of the kernel this process runs (16, 8), or 0 for none.
+static int b3_lanes_in_use(void) {
   if (b3_lanes < 0) b3_lanes = b3_width();
-  return b3_lanes > 0;
+  return b3_lanes;
 }
 
 // The first 16 bytes of BLAKE3 of each input i (count of them, `len[i]` bytes at `in[i]`), into
@@ -310,8 +310,8 @@ static int b3_many16(const uint8_t *const *in, const uint64_t *len, int count, u
   for (int i = 0; i < count; i++) total += b3_chunks(len[i]);
   b3_node *nodes = malloc(total * sizeof *nodes);
   uint32_t(*cvs)[8] = malloc(total * sizeof *cvs);
-  size_t *first = malloc((size_t)count * sizeof *first + 1);
-  size_t *left = malloc((size_t)count * sizeof *left + 1);
+  size_t *first = malloc((size_t)count * sizeof *first);
+  size_t *left = malloc((size_t)count * sizeof *left);
   uint8_t(*blocks)[B3_BLOCK] = malloc((total / 2 + 1) * B3_BLOCK);
   int ok = nodes && cvs && first && left && blocks;
   if (ok) {

@@ -138,14 +138,22 @@ int vd_read_batch(int dirfd, const char *rels, int count, uint8_t *buf, int64_t 
   return count;
 }
 
+// The lanes vd_hash_read hashes with in this process: 16 (AVX-512), 8 (AVX2), or 0 (it does not).
+int vd_hash_width(void) {
+#ifdef VD_B3_LANES
+  return b3_lanes_in_use();
+#else
+  return 0;
+#endif
+}
+
 // The content ids (BLAKE3-128 of u64le(size) || body) of the files a vd_read_batch call reported
 // as read (status 0), from the same `buf` and `meta`, into ids + 16 * i. Returns 1 when it hashed
 // them; 0 where it cannot (no AVX2, not x86-64, no memory): the caller hashes them itself.
 int vd_hash_read(const uint8_t *buf, const int64_t *meta, int count, uint8_t *ids) {
 #ifdef VD_B3_LANES
-  static int usable = -1;
-  if (usable < 0) usable = b3_lanes_usable();
-  if (!usable || count <= 0) return usable && count == 0;
+  if (b3_lanes_in_use() == 0) return 0;
+  if (count <= 0) return 1;
   const uint8_t **in = malloc((size_t)count * sizeof *in);
   uint64_t *len = malloc((size_t)count * sizeof *len);
   int *which = malloc((size_t)count * sizeof *which);

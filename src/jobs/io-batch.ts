@@ -4,8 +4,9 @@
 // hashed from laid out as content-id.ts hashes them. Per file, the four calls through koffi and the
 // JavaScript around them (about a quarter of a hashing thread's time per file on a tree of small
 // files) become a slice of one call per batch. What a call read is then hashed in one more C call
-// (vd_hash_read: every file's chunks 8 at a time across the batch, native/blake3-lanes.h) where
-// the CPU has AVX2; elsewhere, or with SD_IO_HASH=off, the caller hashes each file in JavaScript.
+// (vd_hash_read: every file's chunks 16 or 8 at a time across the batch, native/blake3-lanes.h)
+// where the CPU has AVX-512 or AVX2; elsewhere, or with SD_IO_HASH=off, the caller hashes each
+// file in JavaScript.
 // Only a file read whole is handed back; any other (a failed open, not a regular file, one that
 // shrank while it was read, one past 2^53 bytes) is left to the caller's own way, which gives the
 // error a user sees, or the id.
@@ -61,7 +62,7 @@ export interface BatchRead {
 type ReadBatch = (dirFd: number, rels: Buffer, count: number, buf: Buffer, cap: number, meta: BigInt64Array) => number;
 /** 1 when it put the ids of the files read into `ids` (16 bytes each), 0 when the caller must hash them. */
 type HashRead = (buf: Buffer, meta: BigInt64Array, count: number, ids: Buffer) => number;
-let made: { read: ReadBatch; hash: HashRead | undefined } | null | undefined;
+let made: { read: ReadBatch; hash: HashRead | undefined; width: number } | null | undefined;
 let buf: Buffer | undefined;
 
 /** This thread's batch reads, or undefined where they cannot be made (the caller goes file by file). */
@@ -88,7 +89,13 @@ export function library(): typeof loaded {
   return loaded;
 }
 
-function load(): { read: ReadBatch; hash: HashRead | undefined } | null {
+/** The lanes this thread's batches are hashed with in C: 16 (AVX-512), 8 (AVX2), or 0 (in JavaScript). */
+export function hashWidth(): number {
+  if (made === undefined) made = load();
+  return made?.hash ? made.width : 0;
+}
+
+function load(): { read: ReadBatch; hash: HashRead | undefined; width: number } | null {
   const lib = library();
   if (!lib) return null;
   try {
@@ -98,13 +105,16 @@ function load(): { read: ReadBatch; hash: HashRead | undefined } | null {
     if (built.some((v, i) => v !== BigInt(LAYOUT[i]!))) return null;
     const read = lib.func('int vd_read_batch(int, const uint8_t *, int, uint8_t *, int64_t, int64_t *)') as ReadBatch;
     let hash: HashRead | undefined;
+    let width = 0;
     if (process.env.SD_IO_HASH !== 'off' && process.env.SD_BLAKE3 !== 'wasm')
       try {
-        hash = lib.func('int vd_hash_read(const uint8_t *, const int64_t *, int, uint8_t *)') as HashRead;
+        width = (lib.func('int vd_hash_width(void)') as () => number)();
+        if (width > 0)
+          hash = lib.func('int vd_hash_read(const uint8_t *, const int64_t *, int, uint8_t *)') as HashRead;
       } catch {
         hash = undefined; // a library from before vd_hash_read: the caller hashes
       }
-    return { read, hash };
+    return { read, hash, width };
   } catch {
     return null;
   }
@@ -150,6 +160,7 @@ function readBelow(
       const place = places[i]!;
       if (place < 0) return false;
       if (place < from || place >= to) {
+        hex = undefined; // never the ids of another call, whatever happens below
         const done = read(
           dirFd,
           joined.subarray(starts[place]!),

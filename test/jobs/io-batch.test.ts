@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHashPool, type HashResult } from '../../src/jobs/hash-pool.js';
 import { contentIdOf, SMALL_FILE_LIMIT } from '../../src/jobs/content-id.js';
-import { batchReads, IO_BATCH_LIBRARY } from '../../src/jobs/io-batch.js';
+import { batchReads, hashWidth, IO_BATCH_LIBRARY } from '../../src/jobs/io-batch.js';
 import { beneath } from '../../src/jobs/beneath.js';
 import { encodeName } from '../../src/jobs/names.js';
 import { SEP, toKey } from '../../src/projections/entries.js';
@@ -209,12 +209,15 @@ test("ids hashed in C, 16 and 8 lanes at a time, are the JavaScript hasher's: ev
   });
   const inJs = (await hashWith('on', root, keys, false)).results.map(shown);
   t.is(inJs.filter((r) => r.startsWith('error')).length, 0);
+  const best = cpuHas('avx512f') ? 16 : cpuHas('avx2') ? 8 : 0;
+  // The thread loaded the same library this one does: the kernel it ran is the one said here.
+  t.is(process.env.SD_BLAKE3 === 'wasm' ? best : hashWidth(), best, 'the widest kernel this CPU has is the one in use');
   t.deepEqual((await hashWith('on', root, keys)).results.map(shown), inJs, 'the kernel this CPU runs');
   // Each kernel in a process of its own: the library reads SD_B3_WIDTH as it loads.
   const child = fileURLToPath(new URL('../fixtures-child/hash-keys.js', import.meta.url));
   for (const [width, flag] of [
-    ['16', 'avx512f'],
-    ['8', 'avx2'],
+    [16, 'avx512f'],
+    [8, 'avx2'],
   ] as const) {
     if (!cpuHas(flag)) {
       t.log(`no ${flag} on this CPU: the ${width}-lane kernel is not run (ids are hashed in JavaScript there)`);
@@ -222,9 +225,12 @@ test("ids hashed in C, 16 and 8 lanes at a time, are the JavaScript hasher's: ev
     }
     const out = execFileSync(process.execPath, [child, root], {
       input: JSON.stringify(keys),
-      env: { ...process.env, SD_B3_WIDTH: width, SD_IO_HASH: 'on', SD_IO_BATCH: 'on' },
+      env: { ...process.env, SD_B3_WIDTH: String(width), SD_IO_HASH: 'on', SD_IO_BATCH: 'on', SD_BLAKE3: 'native' },
       encoding: 'utf8',
-    });
-    t.deepEqual(out.trim().split('\n'), inJs, `${width} lanes`);
+    })
+      .trim()
+      .split('\n');
+    t.is(out[0], `lanes ${width}`, `the ${width}-lane kernel ran`);
+    t.deepEqual(out.slice(1), inJs, `${width} lanes`);
   }
 });
