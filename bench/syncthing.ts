@@ -5,9 +5,10 @@
 //         projected).
 //   vdfs, pairing outside: A and B pair first, the link is cut while A indexes, timed from the
 //         link's return until B holds A's whole feed.
-//   Syncthing: A scans the tree (not timed); B starts with A already configured and the folder
-//         shared receive-only; timed from B's API answering until B's global view has every file
-//         and folder of A. At the end of its window we read how much file data B had pulled.
+//   Syncthing: A scans the tree (not timed); B starts with A already configured, paused, and the
+//         folder shared receive-only; timed from B resuming A (once B's API answers) until B's
+//         global view has every file and folder of A. At the end of its window we read how much
+//         file data B had pulled.
 // Each vdfs device runs in its own process (bench/sync-child.ts), as each Syncthing device does
 // (VDFS_INPROC=1: both in this process, as before). Both sides are polled at the same interval
 // (POLL_MS), and both report the bytes their links carried in the window (both directions; vdfs:
@@ -91,7 +92,12 @@ export function generate(home: string): St {
   return { home, id, key, gui: 0, listen: 0 };
 }
 
-export function configure(me: St, other: St, folder: { path: string; type: 'sendonly' | 'receiveonly' }): void {
+export function configure(
+  me: St,
+  other: St,
+  folder: { path: string; type: 'sendonly' | 'receiveonly' },
+  otherPaused = false,
+): void {
   const file = join(me.home, 'config.xml');
   let x = readFileSync(file, 'utf8');
   const set = (tag: string, value: string): void => {
@@ -116,17 +122,18 @@ export function configure(me: St, other: St, folder: { path: string; type: 'send
   const devices = [me, other].map((d) => `<device id="${d.id}"></device>`).join('');
   const blocks = `
     <folder id="bench" label="bench" path="${folder.path}" type="${folder.type}" rescanIntervalS="0" fsWatcherEnabled="false" ignorePerms="false" autoNormalize="true">
-      <filesystemType>basic</filesystemType>${devices}<minDiskFree unit="%">0</minDiskFree>
+      <filesystemType>basic</filesystemType>${devices}<minDiskFree unit="%">${folder.type === 'receiveonly' ? 100 : 0}</minDiskFree>
     </folder>
-    <device id="${other.id}" name="other" compression="metadata" introducer="false"><address>tcp://127.0.0.1:${other.listen}</address><paused>false</paused></device>
+    <device id="${other.id}" name="other" compression="metadata" introducer="false"><address>tcp://127.0.0.1:${other.listen}</address><paused>${otherPaused}</paused></device>
     `;
   x = x.replace('<gui ', `${blocks}<gui `);
   writeFileSync(file, x);
 }
 
-export async function api<T>(st: St, path: string): Promise<T | undefined> {
+export async function api<T>(st: St, path: string, method: 'GET' | 'POST' = 'GET'): Promise<T | undefined> {
   try {
-    const r = await fetch(`http://127.0.0.1:${st.gui}${path}`, { headers: { 'X-API-Key': st.key } });
+    const r = await fetch(`http://127.0.0.1:${st.gui}${path}`, { method, headers: { 'X-API-Key': st.key } });
+    if (r.ok && method === 'POST') return {} as T;
     return r.ok ? ((await r.json()) as T) : undefined;
   } catch {
     return undefined; // not up yet
@@ -182,7 +189,13 @@ export async function syncthingIndexExchange(
     [a.gui, a.listen, b.gui, b.listen] = (await freePorts(4)) as [number, number, number, number];
     mkdirSync(join(dir, 'b-folder'));
     configure(a, b, { path: root, type: 'sendonly' });
-    configure(b, a, { path: join(dir, 'b-folder'), type: 'receiveonly' });
+    // B's folder needs 100% of its disk free before it pulls a file, so it never pulls: its window
+    // is the index exchange alone, as ours is (at 3,000 files it had pulled up to 41 files inside
+    // it). B starts with A paused: with A live, B could connect and take A's whole index while its
+    // own API was still starting (at 3,000 files, one window of the nineteenth session was 2 ms,
+    // CPU 0, its index already on the wire). Its clock starts as A is resumed, as ours starts
+    // as the link returns: the connection, its handshake and the exchange are all inside.
+    configure(b, a, { path: join(dir, 'b-folder'), type: 'receiveonly' }, true);
     serve(a);
     const s0 = performance.now();
     const scanned = await until(
@@ -200,6 +213,8 @@ export async function syncthingIndexExchange(
     const cpu = (): number => cpuMsOf(a.proc?.pid) + cpuMsOf(b.proc?.pid);
     const cpu0 = cpu();
     const t0 = performance.now();
+    if (!(await api<unknown>(b, `/rest/system/resume?device=${a.id}`, 'POST')))
+      throw new Error('Syncthing B did not resume device A');
     const got = await until(
       'Syncthing B knows the whole index',
       async () => {
