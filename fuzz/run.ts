@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Core } from '../src/core.js';
-import { fuzzFeed, fuzzHandshake, fuzzRpcDecoder } from './targets.js';
+import { fuzzFeed, fuzzHandshake, fuzzHashLanes, fuzzRpcDecoder } from './targets.js';
 
 const runs = Number(process.argv[2] ?? process.env.FUZZ_RUNS ?? 100_000);
 const mb = (): number => Math.round(process.memoryUsage().rss / 1048576);
@@ -18,6 +18,14 @@ t0 = performance.now();
 const hs = await fuzzHandshake(runs);
 console.log(
   `peer handshake: ${hs.runs} inputs, refused ${JSON.stringify(hs.refused)}, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mb()} MB, 0 crashes, no link made`,
+);
+t0 = performance.now();
+// Each run is a batch of up to 40 inputs: a tenth of the runs covers as many inputs as the others.
+const lanes = await fuzzHashLanes(Math.max(1, Math.round(runs / 10)));
+console.log(
+  lanes.skipped
+    ? `C hashing: skipped (${lanes.skipped})`
+    : `C hashing against JavaScript: ${lanes.runs} batches, ${lanes.inputs} inputs, ${(lanes.bytes / 1048576).toFixed(0)} MiB, ${((performance.now() - t0) / 1000).toFixed(1)} s, 0 differences`,
 );
 const dir = mkdtempSync(join(tmpdir(), 'sd-fuzz-'));
 try {

@@ -1,5 +1,6 @@
 // Fuzz targets for the decoders that face hostile input: the RPC frame decoder and request
-// validation, the feed-replication protocol of a peer, peer-link frames, and the peer handshake. Each run feeds
+// validation, the feed-replication protocol of a peer, peer-link frames, and the peer handshake;
+// and a differential one for the C hashing of content ids against the JavaScript hasher. Each run feeds
 // fast-check inputs and fails on any escape other than a refusal; the caller checks that the
 // target still works for an honest party afterwards.
 import fc from 'fast-check';
@@ -17,6 +18,8 @@ import { SdError } from '../src/errors.js';
 import { FeedSession } from '../src/sync/feed.js';
 import { memoryChannelPair } from '../test/support/memory-channel.js';
 import type { Library } from '../src/library/library.js';
+import { hashInC } from '../src/jobs/io-batch.js';
+import { createBlake3 } from '../src/jobs/blake3.js';
 
 const packr = new Packr({ useRecords: false });
 
@@ -192,4 +195,61 @@ export async function fuzzHandshake(runs: number): Promise<{ runs: number; refus
     { numRuns: runs },
   );
   return { runs, refused };
+}
+
+/**
+ * Batches of inputs hashed in one C call (native/blake3-lanes.h, as an index job's files are)
+ * against the JavaScript hasher, one by one: lengths cluster around the block (64), the chunk
+ * (1,024) and powers of 2 of chunks, and reach past the sampled files' 56 KiB. Throws on the
+ * first difference; `skipped` where this CPU does not hash in C.
+ */
+export async function fuzzHashLanes(
+  runs: number,
+): Promise<{ runs: number; inputs: number; bytes: number; skipped?: string }> {
+  if (!hashInC([new Uint8Array(8)]))
+    return {
+      runs: 0,
+      inputs: 0,
+      bytes: 0,
+      skipped: 'no C hashing here (no AVX2, not x86-64, or the library is not built)',
+    };
+  const js = await createBlake3(128);
+  const edge = fc
+    .tuple(fc.constantFrom(64, 1024, 2048, 4096, 8192, 16384, 32768, 65536), fc.integer({ min: -9, max: 9 }))
+    .map(([n, d]) => n + d);
+  const length = fc.oneof(fc.integer({ min: 8, max: 1100 }), fc.integer({ min: 8, max: 120_000 }), edge);
+  const batch = fc.array(length, { minLength: 1, maxLength: 40 });
+  let inputs = 0;
+  let bytes = 0;
+  let seed = 1;
+  fc.assert(
+    fc.property(batch, fc.integer({ min: 0, max: 2 ** 31 - 1 }), (lengths, s) => {
+      seed = s || 1;
+      const bufs = lengths.map((n) => {
+        const b = new Uint8Array(n);
+        // Cheap varied bytes (xorshift): the kernels must not care what the bytes are.
+        for (let i = 0; i < n; i++) {
+          seed ^= seed << 13;
+          seed ^= seed >>> 17;
+          seed ^= seed << 5;
+          b[i] = seed & 0xff;
+        }
+        return b;
+      });
+      const inC = hashInC(bufs)!;
+      bufs.forEach((b, i) => {
+        js.init();
+        js.update(b);
+        const want = js.digest();
+        if (inC[i] !== want)
+          throw new Error(
+            `input ${i} of ${b.length} bytes in a batch of ${bufs.length}: C ${inC[i]}, JavaScript ${want}`,
+          );
+      });
+      inputs += bufs.length;
+      bytes += lengths.reduce((x, y) => x + y, 0);
+    }),
+    { numRuns: runs },
+  );
+  return { runs, inputs, bytes };
 }

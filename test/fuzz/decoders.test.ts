@@ -1,6 +1,7 @@
-// The short version of fuzz/run.ts: hostile inputs to the RPC decoder, the peer handshake and the feed protocol.
+// The short version of fuzz/run.ts: hostile inputs to the RPC decoder, the peer handshake and the feed protocol;
+// and batches hashed in C against the JavaScript hasher.
 import test from 'ava';
-import { fuzzFeed, fuzzHandshake, fuzzRpcDecoder } from '../../fuzz/targets.js';
+import { fuzzFeed, fuzzHandshake, fuzzHashLanes, fuzzRpcDecoder } from '../../fuzz/targets.js';
 import { openCore } from '../helpers.js';
 import { FeedSession } from '../../src/sync/feed.js';
 import { memoryChannelPair } from '../support/memory-channel.js';
@@ -42,4 +43,14 @@ test('2,000 hostile feed messages: refused and counted, nothing stored, an hones
   while (lb.log.headOf(a.device.id).seq !== la.log.headOf(a.device.id).seq && Date.now() < end)
     await new Promise((res) => setTimeout(res, 20));
   t.is(lb.log.headOf(a.device.id).seq, la.log.headOf(a.device.id).seq);
+});
+
+test("300 batches hashed in C (up to 40 inputs each, lengths around every block and chunk edge): the JavaScript hasher's ids", async (t) => {
+  const r = await fuzzHashLanes(300);
+  if (r.skipped) {
+    t.log(`skipped: ${r.skipped}`);
+    return void t.pass();
+  }
+  t.is(r.runs, 300);
+  t.true(r.inputs >= 300);
 });
