@@ -39,6 +39,8 @@ typedef struct {
 } b3_node;
 
 #define B3_AVX2 __attribute__((target("avx2")))
+#define B3_LOAD8(p) _mm256_loadu_si256((const __m256i *)(p))
+#define B3_STORE8(p, v) _mm256_storeu_si256((__m256i *)(p), v)
 B3_AVX2 static inline __m256i b3_rot16(__m256i x) {
   return _mm256_shuffle_epi8(x, _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15,
                                                 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2));
@@ -81,57 +83,81 @@ B3_AVX2 static inline void b3_transpose(const __m256i r[8], __m256i m[8]) {
   m[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-// Up to 8 nodes, one per lane; a lane whose node has fewer blocks than another's compresses
-// zeros meanwhile, and its value is taken after its own last block.
-B3_AVX2 static void b3_nodes8(const b3_node *nodes, int n) {
-  static const uint8_t zero[B3_BLOCK];
-  uint8_t pad[B3_WIDTH][B3_BLOCK];
-  uint32_t blocks[B3_WIDTH], lo[B3_WIDTH], hi[B3_WIDTH], most = 0;
-  for (int l = 0; l < B3_WIDTH; l++) {
+// What both kernels do per lane outside the registers. A lane whose node has fewer blocks than
+// another's compresses zeros meanwhile, and its value is taken after its own last block.
+
+// Each lane's block count and counter halves (lanes past n get none); returns the most blocks.
+__attribute__((always_inline)) static inline uint32_t b3_lanes_begin(const b3_node *nodes, int n, int width, uint32_t *blocks, uint32_t *lo,
+                                      uint32_t *hi) {
+  uint32_t most = 0;
+  for (int l = 0; l < width; l++) {
     blocks[l] = l < n ? (nodes[l].len == 0 ? 1 : (nodes[l].len + B3_BLOCK - 1) / B3_BLOCK) : 0;
     lo[l] = l < n ? (uint32_t)nodes[l].counter : 0;
     hi[l] = l < n ? (uint32_t)(nodes[l].counter >> 32) : 0;
     if (blocks[l] > most) most = blocks[l];
   }
+  return most;
+}
+
+// Block b of each lane: where its 64 bytes are (a partial last block copied into pad, zeros past
+// the node's end), its length and its flags. Returns whether a lane's node ends with this block.
+__attribute__((always_inline)) static inline int b3_lanes_block(const b3_node *nodes, int width, const uint32_t *blocks, uint32_t b,
+                                 const uint8_t **at, uint32_t *lens, uint32_t *flags, uint8_t (*pad)[B3_BLOCK]) {
+  static const uint8_t zero[B3_BLOCK];
+  int ending = 0;
+  for (int l = 0; l < width; l++) {
+    if (b >= blocks[l]) {
+      at[l] = zero;
+      lens[l] = flags[l] = 0;
+      continue;
+    }
+    const b3_node *x = &nodes[l];
+    uint32_t off = b * B3_BLOCK, left = x->len - off, last = b + 1 == blocks[l];
+    ending |= last;
+    flags[l] = x->flags ? x->flags | x->root : (b == 0 ? B3_CHUNK_START : 0) | (last ? B3_CHUNK_END | x->root : 0);
+    if (left >= B3_BLOCK) {
+      at[l] = x->in + off;
+      lens[l] = B3_BLOCK;
+    } else {
+      memset(pad[l], 0, B3_BLOCK);
+      memcpy(pad[l], x->in + off, left);
+      at[l] = pad[l];
+      lens[l] = left;
+    }
+  }
+  return ending;
+}
+
+// The values of the nodes whose last block was b, from out: word j of lane l at out[j * width + l].
+__attribute__((always_inline)) static inline void b3_lanes_take(const b3_node *nodes, int n, int width, const uint32_t *blocks, uint32_t b,
+                                 const uint32_t *out) {
+  for (int l = 0; l < n; l++)
+    if (b + 1 == blocks[l])
+      for (int j = 0; j < 8; j++) nodes[l].cv[j] = out[j * width + l];
+}
+
+// Up to 8 nodes, one per lane.
+B3_AVX2 static void b3_nodes8(const b3_node *nodes, int n) {
+  uint8_t pad[B3_WIDTH][B3_BLOCK];
+  uint32_t blocks[B3_WIDTH], lo[B3_WIDTH], hi[B3_WIDTH];
+  const uint32_t most = b3_lanes_begin(nodes, n, B3_WIDTH, blocks, lo, hi);
   __m256i h[8];
   for (int j = 0; j < 8; j++) h[j] = _mm256_set1_epi32((int)B3_IV[j]);
-  const __m256i counter_lo = _mm256_loadu_si256((const __m256i *)lo);
-  const __m256i counter_hi = _mm256_loadu_si256((const __m256i *)hi);
+  const __m256i counter_lo = B3_LOAD8(lo), counter_hi = B3_LOAD8(hi);
   for (uint32_t b = 0; b < most; b++) {
     uint32_t lens[B3_WIDTH], flags[B3_WIDTH];
     const uint8_t *at[B3_WIDTH];
-    int ending = 0;
-    for (int l = 0; l < B3_WIDTH; l++) {
-      if (b >= blocks[l]) {
-        at[l] = zero;
-        lens[l] = flags[l] = 0;
-        continue;
-      }
-      const b3_node *x = &nodes[l];
-      uint32_t off = b * B3_BLOCK, left = x->len - off, last = b + 1 == blocks[l];
-      ending |= last;
-      flags[l] = x->flags ? x->flags | x->root
-                          : (b == 0 ? B3_CHUNK_START : 0) | (last ? B3_CHUNK_END | x->root : 0);
-      if (left >= B3_BLOCK) {
-        at[l] = x->in + off;
-        lens[l] = B3_BLOCK;
-      } else {
-        memset(pad[l], 0, B3_BLOCK);
-        memcpy(pad[l], x->in + off, left);
-        at[l] = pad[l];
-        lens[l] = left;
-      }
-    }
+    const int ending = b3_lanes_block(nodes, B3_WIDTH, blocks, b, at, lens, flags, pad);
     __m256i r[8], m[16];
-    for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_si256((const __m256i *)at[l]);
+    for (int l = 0; l < 8; l++) r[l] = B3_LOAD8(at[l]);
     b3_transpose(r, m);
-    for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_si256((const __m256i *)(at[l] + 32));
+    for (int l = 0; l < 8; l++) r[l] = B3_LOAD8(at[l] + 32);
     b3_transpose(r, m + 8);
     __m256i v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
     __m256i v8 = _mm256_set1_epi32((int)B3_IV[0]), v9 = _mm256_set1_epi32((int)B3_IV[1]);
     __m256i v10 = _mm256_set1_epi32((int)B3_IV[2]), v11 = _mm256_set1_epi32((int)B3_IV[3]);
     __m256i v12 = counter_lo, v13 = counter_hi;
-    __m256i v14 = _mm256_loadu_si256((const __m256i *)lens), v15 = _mm256_loadu_si256((const __m256i *)flags);
+    __m256i v14 = B3_LOAD8(lens), v15 = B3_LOAD8(flags);
 #pragma GCC unroll 7
     for (int rd = 0; rd < 7; rd++) {
       const uint8_t *p = B3_SCHED[rd];
@@ -153,11 +179,9 @@ B3_AVX2 static void b3_nodes8(const b3_node *nodes, int n) {
     h[6] = _mm256_xor_si256(v6, v14);
     h[7] = _mm256_xor_si256(v7, v15);
     if (!ending) continue;
-    uint32_t out[8][B3_WIDTH];
-    for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)out[j], h[j]);
-    for (int l = 0; l < n; l++)
-      if (b + 1 == blocks[l])
-        for (int j = 0; j < 8; j++) nodes[l].cv[j] = out[j][l];
+    uint32_t out[8 * B3_WIDTH];
+    for (int j = 0; j < 8; j++) B3_STORE8(out + j * B3_WIDTH, h[j]);
+    b3_lanes_take(nodes, n, B3_WIDTH, blocks, b, out);
   }
 }
 
@@ -200,44 +224,18 @@ B3_AVX512 static inline void b3_transpose16(const __m512i r[16], __m512i m[16]) 
   }
 }
 
+// Up to 16 nodes, one per lane.
 B3_AVX512 static void b3_nodes16(const b3_node *nodes, int n) {
-  static const uint8_t zero[B3_BLOCK];
   uint8_t pad[16][B3_BLOCK];
-  uint32_t blocks[16], lo[16], hi[16], most = 0;
-  for (int l = 0; l < 16; l++) {
-    blocks[l] = l < n ? (nodes[l].len == 0 ? 1 : (nodes[l].len + B3_BLOCK - 1) / B3_BLOCK) : 0;
-    lo[l] = l < n ? (uint32_t)nodes[l].counter : 0;
-    hi[l] = l < n ? (uint32_t)(nodes[l].counter >> 32) : 0;
-    if (blocks[l] > most) most = blocks[l];
-  }
+  uint32_t blocks[16], lo[16], hi[16];
+  const uint32_t most = b3_lanes_begin(nodes, n, 16, blocks, lo, hi);
   __m512i h[8];
   for (int j = 0; j < 8; j++) h[j] = _mm512_set1_epi32((int)B3_IV[j]);
   const __m512i counter_lo = _mm512_loadu_si512(lo), counter_hi = _mm512_loadu_si512(hi);
   for (uint32_t b = 0; b < most; b++) {
     uint32_t lens[16], flags[16];
     const uint8_t *at[16];
-    int ending = 0;
-    for (int l = 0; l < 16; l++) {
-      if (b >= blocks[l]) {
-        at[l] = zero;
-        lens[l] = flags[l] = 0;
-        continue;
-      }
-      const b3_node *x = &nodes[l];
-      uint32_t off = b * B3_BLOCK, left = x->len - off, last = b + 1 == blocks[l];
-      ending |= last;
-      flags[l] = x->flags ? x->flags | x->root
-                          : (b == 0 ? B3_CHUNK_START : 0) | (last ? B3_CHUNK_END | x->root : 0);
-      if (left >= B3_BLOCK) {
-        at[l] = x->in + off;
-        lens[l] = B3_BLOCK;
-      } else {
-        memset(pad[l], 0, B3_BLOCK);
-        memcpy(pad[l], x->in + off, left);
-        at[l] = pad[l];
-        lens[l] = left;
-      }
-    }
+    const int ending = b3_lanes_block(nodes, 16, blocks, b, at, lens, flags, pad);
     __m512i r[16], m[16];
     for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512(at[l]);
     b3_transpose16(r, m);
@@ -267,11 +265,9 @@ B3_AVX512 static void b3_nodes16(const b3_node *nodes, int n) {
     h[6] = _mm512_xor_si512(v6, v14);
     h[7] = _mm512_xor_si512(v7, v15);
     if (!ending) continue;
-    uint32_t out[8][16];
-    for (int j = 0; j < 8; j++) _mm512_storeu_si512(out[j], h[j]);
-    for (int l = 0; l < n; l++)
-      if (b + 1 == blocks[l])
-        for (int j = 0; j < 8; j++) nodes[l].cv[j] = out[j][l];
+    uint32_t out[8 * 16];
+    for (int j = 0; j < 8; j++) _mm512_storeu_si512(out + j * 16, h[j]);
+    b3_lanes_take(nodes, n, 16, blocks, b, out);
   }
 }
 
