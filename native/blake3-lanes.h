@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+// VD_B3_OFF: built without the kernels (scripts/build-native.js, for a compiler that cannot build them).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(VD_B3_OFF)
 #define VD_B3_LANES 1
 
 static const uint32_t B3_IV[8] = {0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au,

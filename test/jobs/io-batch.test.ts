@@ -209,7 +209,11 @@ test("ids hashed in C, 16 and 8 lanes at a time, are the JavaScript hasher's: ev
   });
   const inJs = (await hashWith('on', root, keys, false)).results.map(shown);
   t.is(inJs.filter((r) => r.startsWith('error')).length, 0);
-  const best = cpuHas('avx512f') ? 16 : cpuHas('avx2') ? 8 : 0;
+  // A compiler that could not build the kernels leaves its reason beside the library (build-native.js).
+  const noKernels = IO_BATCH_LIBRARY.replace(/io-batch\.so$/, 'blake3-kernels.skipped');
+  const built = !existsSync(noKernels);
+  if (!built) t.log(`kernels not built: ${readFileSync(noKernels, 'utf8').trim()}`);
+  const best = !built ? 0 : cpuHas('avx512f') ? 16 : cpuHas('avx2') ? 8 : 0;
   // The thread loaded the same library this one does: the kernel it ran is the one said here.
   t.is(process.env.SD_BLAKE3 === 'wasm' ? best : hashWidth(), best, 'the widest kernel this CPU has is the one in use');
   t.deepEqual((await hashWith('on', root, keys)).results.map(shown), inJs, 'the kernel this CPU runs');
@@ -219,6 +223,7 @@ test("ids hashed in C, 16 and 8 lanes at a time, are the JavaScript hasher's: ev
     [16, 'avx512f'],
     [8, 'avx2'],
   ] as const) {
+    if (!built) continue; // said above
     if (!cpuHas(flag)) {
       t.log(`no ${flag} on this CPU: the ${width}-lane kernel is not run (ids are hashed in JavaScript there)`);
       continue;
