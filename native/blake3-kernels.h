@@ -6,6 +6,36 @@
 #define VD_BLAKE3_KERNELS_H
 #include <immintrin.h>
 
+// One block of every lane, as both kernels compress it: the state from the values so far (h), the
+// IV, the counters, the lengths and the flags; 7 rounds of G over the columns then the diagonals,
+// the message words taken in each round's order; then h = the state's two halves XORed. T is the
+// register type, SET1, LOAD and XOR its intrinsics.
+#define B3_COMPRESS(T, SET1, LOAD, XOR, G, h, m, counter_lo, counter_hi, lens, flags)                             \
+  do {                                                                                                          \
+    T v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];                   \
+    T v8 = SET1((int)B3_IV[0]), v9 = SET1((int)B3_IV[1]), v10 = SET1((int)B3_IV[2]), v11 = SET1((int)B3_IV[3]); \
+    T v12 = counter_lo, v13 = counter_hi, v14 = LOAD(lens), v15 = LOAD(flags);                                  \
+    _Pragma("GCC unroll 7") for (int rd = 0; rd < 7; rd++) {                                                    \
+      const uint8_t *p = B3_SCHED[rd];                                                                          \
+      G(v0, v4, v8, v12, m[p[0]], m[p[1]]);                                                                     \
+      G(v1, v5, v9, v13, m[p[2]], m[p[3]]);                                                                     \
+      G(v2, v6, v10, v14, m[p[4]], m[p[5]]);                                                                    \
+      G(v3, v7, v11, v15, m[p[6]], m[p[7]]);                                                                    \
+      G(v0, v5, v10, v15, m[p[8]], m[p[9]]);                                                                    \
+      G(v1, v6, v11, v12, m[p[10]], m[p[11]]);                                                                  \
+      G(v2, v7, v8, v13, m[p[12]], m[p[13]]);                                                                   \
+      G(v3, v4, v9, v14, m[p[14]], m[p[15]]);                                                                   \
+    }                                                                                                           \
+    h[0] = XOR(v0, v8);                                                                                         \
+    h[1] = XOR(v1, v9);                                                                                         \
+    h[2] = XOR(v2, v10);                                                                                        \
+    h[3] = XOR(v3, v11);                                                                                        \
+    h[4] = XOR(v4, v12);                                                                                        \
+    h[5] = XOR(v5, v13);                                                                                        \
+    h[6] = XOR(v6, v14);                                                                                        \
+    h[7] = XOR(v7, v15);                                                                                        \
+  } while (0)
+
 #define B3_AVX2 __attribute__((target("avx2")))
 #define B3_LOAD8(p) _mm256_loadu_si256((const __m256i *)(p))
 #define B3_STORE8(p, v) _mm256_storeu_si256((__m256i *)(p), v)
@@ -68,31 +98,8 @@ B3_AVX2 static void b3_nodes8(const b3_node *nodes, int n) {
     b3_transpose(r, m);
     for (int l = 0; l < 8; l++) r[l] = B3_LOAD8(at[l] + 32);
     b3_transpose(r, m + 8);
-    __m256i v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
-    __m256i v8 = _mm256_set1_epi32((int)B3_IV[0]), v9 = _mm256_set1_epi32((int)B3_IV[1]);
-    __m256i v10 = _mm256_set1_epi32((int)B3_IV[2]), v11 = _mm256_set1_epi32((int)B3_IV[3]);
-    __m256i v12 = counter_lo, v13 = counter_hi;
-    __m256i v14 = B3_LOAD8(lens), v15 = B3_LOAD8(flags);
-#pragma GCC unroll 7
-    for (int rd = 0; rd < 7; rd++) {
-      const uint8_t *p = B3_SCHED[rd];
-      B3_G(v0, v4, v8, v12, m[p[0]], m[p[1]]);
-      B3_G(v1, v5, v9, v13, m[p[2]], m[p[3]]);
-      B3_G(v2, v6, v10, v14, m[p[4]], m[p[5]]);
-      B3_G(v3, v7, v11, v15, m[p[6]], m[p[7]]);
-      B3_G(v0, v5, v10, v15, m[p[8]], m[p[9]]);
-      B3_G(v1, v6, v11, v12, m[p[10]], m[p[11]]);
-      B3_G(v2, v7, v8, v13, m[p[12]], m[p[13]]);
-      B3_G(v3, v4, v9, v14, m[p[14]], m[p[15]]);
-    }
-    h[0] = _mm256_xor_si256(v0, v8);
-    h[1] = _mm256_xor_si256(v1, v9);
-    h[2] = _mm256_xor_si256(v2, v10);
-    h[3] = _mm256_xor_si256(v3, v11);
-    h[4] = _mm256_xor_si256(v4, v12);
-    h[5] = _mm256_xor_si256(v5, v13);
-    h[6] = _mm256_xor_si256(v6, v14);
-    h[7] = _mm256_xor_si256(v7, v15);
+    B3_COMPRESS(__m256i, _mm256_set1_epi32, B3_LOAD8, _mm256_xor_si256, B3_G, h, m, counter_lo, counter_hi, lens,
+                flags);
     if (!ending) continue;
     uint32_t out[8 * B3_WIDTH];
     for (int j = 0; j < 8; j++) B3_STORE8(out + j * B3_WIDTH, h[j]);
@@ -154,31 +161,8 @@ B3_AVX512 static void b3_nodes16(const b3_node *nodes, int n) {
     __m512i r[16], m[16];
     for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512(at[l]);
     b3_transpose16(r, m);
-    __m512i v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
-    __m512i v8 = _mm512_set1_epi32((int)B3_IV[0]), v9 = _mm512_set1_epi32((int)B3_IV[1]);
-    __m512i v10 = _mm512_set1_epi32((int)B3_IV[2]), v11 = _mm512_set1_epi32((int)B3_IV[3]);
-    __m512i v12 = counter_lo, v13 = counter_hi;
-    __m512i v14 = _mm512_loadu_si512(lens), v15 = _mm512_loadu_si512(flags);
-#pragma GCC unroll 7
-    for (int rd = 0; rd < 7; rd++) {
-      const uint8_t *p = B3_SCHED[rd];
-      B3_G16(v0, v4, v8, v12, m[p[0]], m[p[1]]);
-      B3_G16(v1, v5, v9, v13, m[p[2]], m[p[3]]);
-      B3_G16(v2, v6, v10, v14, m[p[4]], m[p[5]]);
-      B3_G16(v3, v7, v11, v15, m[p[6]], m[p[7]]);
-      B3_G16(v0, v5, v10, v15, m[p[8]], m[p[9]]);
-      B3_G16(v1, v6, v11, v12, m[p[10]], m[p[11]]);
-      B3_G16(v2, v7, v8, v13, m[p[12]], m[p[13]]);
-      B3_G16(v3, v4, v9, v14, m[p[14]], m[p[15]]);
-    }
-    h[0] = _mm512_xor_si512(v0, v8);
-    h[1] = _mm512_xor_si512(v1, v9);
-    h[2] = _mm512_xor_si512(v2, v10);
-    h[3] = _mm512_xor_si512(v3, v11);
-    h[4] = _mm512_xor_si512(v4, v12);
-    h[5] = _mm512_xor_si512(v5, v13);
-    h[6] = _mm512_xor_si512(v6, v14);
-    h[7] = _mm512_xor_si512(v7, v15);
+    B3_COMPRESS(__m512i, _mm512_set1_epi32, _mm512_loadu_si512, _mm512_xor_si512, B3_G16, h, m, counter_lo,
+                counter_hi, lens, flags);
     if (!ending) continue;
     uint32_t out[8 * 16];
     for (int j = 0; j < 8; j++) _mm512_storeu_si512(out + j * 16, h[j]);

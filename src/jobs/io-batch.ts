@@ -62,6 +62,7 @@ export interface BatchRead {
 type ReadBatch = (dirFd: number, rels: Buffer, count: number, buf: Buffer, cap: number, meta: BigInt64Array) => number;
 /** 1 when it put the ids of the files read into `ids` (16 bytes each), 0 when the caller must hash them. */
 type HashRead = (buf: Buffer, meta: BigInt64Array, count: number, ids: Buffer) => number;
+/** The calls; `hash` and its lanes (`width`) only where C hashes (width 0 otherwise). */
 let made: { read: ReadBatch; hash: HashRead | undefined; width: number } | null | undefined;
 let buf: Buffer | undefined;
 
@@ -92,7 +93,7 @@ export function library(): typeof loaded {
 /** The lanes this thread's batches are hashed with in C: 16 (AVX-512), 8 (AVX2), or 0 (in JavaScript). */
 export function hashWidth(): number {
   if (made === undefined) made = load();
-  return made?.hash ? made.width : 0;
+  return made?.width ?? 0;
 }
 
 /**
@@ -138,7 +139,9 @@ function load(): { read: ReadBatch; hash: HashRead | undefined; width: number } 
         if (width > 0)
           hash = lib.func('int vd_hash_read(const uint8_t *, const int64_t *, int, uint8_t *)') as HashRead;
       } catch {
-        hash = undefined; // a library from before vd_hash_read: the caller hashes
+        // a library from before vd_hash_read: the caller hashes
+        hash = undefined;
+        width = 0;
       }
     return { read, hash, width };
   } catch {
